@@ -1,0 +1,3 @@
+// The module's whole ABI surface: every export the hosts may call.
+// assembly/ABI.md documents each one; keep the two in step.
+export * from "./mqtt/exports";

@@ -1,0 +1,112 @@
+// The packet view: one fixed struct in linear memory that describes a packet.
+// The decoder fills it (pointers into the packet bytes); the encoder reads it
+// (pointers into any host- or module-owned bytes). Layout is part of the ABI
+// (assembly/ABI.md): every slot is a little-endian u32 at VIEW + 4 * slot.
+
+// Packet types (fixed header, high nibble).
+export const CONNECT: u32 = 1;
+export const CONNACK: u32 = 2;
+export const PUBLISH: u32 = 3;
+export const PUBACK: u32 = 4;
+export const PUBREC: u32 = 5;
+export const PUBREL: u32 = 6;
+export const PUBCOMP: u32 = 7;
+export const SUBSCRIBE: u32 = 8;
+export const SUBACK: u32 = 9;
+export const UNSUBSCRIBE: u32 = 10;
+export const UNSUBACK: u32 = 11;
+export const PINGREQ: u32 = 12;
+export const PINGRESP: u32 = 13;
+export const DISCONNECT: u32 = 14;
+export const AUTH: u32 = 15;
+
+// Protocol levels.
+export const MQTT_311: u32 = 4;
+export const MQTT_5: u32 = 5;
+
+// Scalar slots.
+export const V_TYPE: u32 = 0;
+export const V_FLAGS: u32 = 1; // low nibble of byte 0
+export const V_VERSION: u32 = 2; // protocol level the packet is coded for (3, 4 or 5)
+export const V_PACKET_ID: u32 = 3;
+export const V_QOS: u32 = 4;
+export const V_DUP: u32 = 5;
+export const V_RETAIN: u32 = 6;
+export const V_REASON: u32 = 7; // CONNACK return/reason code; PUBACK..PUBCOMP, DISCONNECT, AUTH reason code
+export const V_SESSION_PRESENT: u32 = 8;
+export const V_KEEPALIVE: u32 = 9;
+export const V_CONNECT_FLAGS: u32 = 10; // CONNECT flags byte as on the wire
+// (ptr, len) pairs.
+export const V_TOPIC: u32 = 11; // PUBLISH topic
+export const V_PAYLOAD: u32 = 13; // PUBLISH payload
+export const V_CLIENT_ID: u32 = 15;
+export const V_WILL_TOPIC: u32 = 17;
+export const V_WILL_PAYLOAD: u32 = 19;
+export const V_USERNAME: u32 = 21;
+export const V_PASSWORD: u32 = 23;
+export const V_PROTOCOL_NAME: u32 = 25;
+// Table counts.
+export const V_PROP_COUNT: u32 = 27;
+export const V_WILL_PROP_COUNT: u32 = 28;
+export const V_ITEM_COUNT: u32 = 29;
+export const V_SLOTS: u32 = 32;
+
+// Tables follow the slots. A property entry is 5 u32: id, a, b, c, d.
+// Integer property: a = value. String/binary: a = ptr, b = len.
+// User property: a/b = key ptr/len, c/d = value ptr/len.
+export const PROP_ENTRY_BYTES: u32 = 20;
+export const MAX_PROPS: u32 = 32;
+export const MAX_WILL_PROPS: u32 = 16;
+// An item entry is 3 u32: ptr, len, options. SUBSCRIBE: filter + options byte;
+// UNSUBSCRIBE: filter; SUBACK/UNSUBACK: options = reason/return code.
+export const ITEM_ENTRY_BYTES: u32 = 12;
+export const MAX_ITEMS: u32 = 32;
+
+export const PROPS_OFFSET: u32 = V_SLOTS * 4;
+export const WILL_PROPS_OFFSET: u32 = PROPS_OFFSET + MAX_PROPS * PROP_ENTRY_BYTES;
+export const ITEMS_OFFSET: u32 = WILL_PROPS_OFFSET + MAX_WILL_PROPS * PROP_ENTRY_BYTES;
+export const VIEW_BYTES: u32 = ITEMS_OFFSET + MAX_ITEMS * ITEM_ENTRY_BYTES;
+
+// MQTT 5 property identifiers.
+export const P_PAYLOAD_FORMAT_INDICATOR: u32 = 0x01;
+export const P_MESSAGE_EXPIRY_INTERVAL: u32 = 0x02;
+export const P_CONTENT_TYPE: u32 = 0x03;
+export const P_RESPONSE_TOPIC: u32 = 0x08;
+export const P_CORRELATION_DATA: u32 = 0x09;
+export const P_SUBSCRIPTION_IDENTIFIER: u32 = 0x0b;
+export const P_SESSION_EXPIRY_INTERVAL: u32 = 0x11;
+export const P_ASSIGNED_CLIENT_IDENTIFIER: u32 = 0x12;
+export const P_SERVER_KEEP_ALIVE: u32 = 0x13;
+export const P_AUTHENTICATION_METHOD: u32 = 0x15;
+export const P_AUTHENTICATION_DATA: u32 = 0x16;
+export const P_REQUEST_PROBLEM_INFORMATION: u32 = 0x17;
+export const P_WILL_DELAY_INTERVAL: u32 = 0x18;
+export const P_REQUEST_RESPONSE_INFORMATION: u32 = 0x19;
+export const P_RESPONSE_INFORMATION: u32 = 0x1a;
+export const P_SERVER_REFERENCE: u32 = 0x1c;
+export const P_REASON_STRING: u32 = 0x1f;
+export const P_RECEIVE_MAXIMUM: u32 = 0x21;
+export const P_TOPIC_ALIAS_MAXIMUM: u32 = 0x22;
+export const P_TOPIC_ALIAS: u32 = 0x23;
+export const P_MAXIMUM_QOS: u32 = 0x24;
+export const P_RETAIN_AVAILABLE: u32 = 0x25;
+export const P_USER_PROPERTY: u32 = 0x26;
+export const P_MAXIMUM_PACKET_SIZE: u32 = 0x27;
+export const P_WILDCARD_SUBSCRIPTION_AVAILABLE: u32 = 0x28;
+export const P_SUBSCRIPTION_IDENTIFIER_AVAILABLE: u32 = 0x29;
+export const P_SHARED_SUBSCRIPTION_AVAILABLE: u32 = 0x2a;
+
+// CONNECT flag bits.
+export const CF_CLEAN: u32 = 0x02;
+export const CF_WILL: u32 = 0x04;
+export const CF_WILL_RETAIN: u32 = 0x20;
+export const CF_PASSWORD: u32 = 0x40;
+export const CF_USERNAME: u32 = 0x80;
+
+// Slot accessors over a view at `view`.
+@inline export function getSlot(view: usize, slot: u32): u32 {
+  return load<u32>(view + (<usize>slot << 2));
+}
+@inline export function setSlot(view: usize, slot: u32, value: u32): void {
+  store<u32>(view + (<usize>slot << 2), value);
+}

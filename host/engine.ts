@@ -1,0 +1,71 @@
+// Loads the device module and links the imports that assembly/ABI.md lists.
+// One place for every host-side import, so Node implements the ABI exactly once.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+export type Build = "release" | "debug";
+export type EngineName = "v8" | "wasm3";
+
+/** Host functions the module imports (assembly/ABI.md, "Imports"). */
+export interface HostImports {
+  /** A log line from the module: level 0..3 (debug..error), UTF-8 text. */
+  log(level: number, text: string): void;
+}
+
+export interface ModuleInstance {
+  exports: Record<string, any>;
+  memory: WebAssembly.Memory;
+}
+
+const buildDir = fileURLToPath(new URL("../build/", import.meta.url));
+const compiled = new Map<string, WebAssembly.Module>();
+
+export function wasmPath(build: Build = "release"): string {
+  return process.env.OUTPOST_WASM ?? `${buildDir}${build === "release" ? "device.wasm" : "device.debug.wasm"}`;
+}
+
+export function wasmBytes(build: Build = "release"): Uint8Array {
+  return readFileSync(wasmPath(build));
+}
+
+function compiledModule(build: Build): WebAssembly.Module {
+  const path = wasmPath(build);
+  let mod = compiled.get(path);
+  if (!mod) {
+    mod = new WebAssembly.Module(readFileSync(path));
+    compiled.set(path, mod);
+  }
+  return mod;
+}
+
+/** Reads an AssemblyScript string (UTF-16, byte length at ptr - 4). */
+function readAsString(memory: WebAssembly.Memory, ptr: number): string {
+  if (!ptr) return "";
+  const bytes = new Uint32Array(memory.buffer, ptr - 4, 1)[0];
+  return String.fromCharCode(...new Uint16Array(memory.buffer, ptr, bytes >>> 1));
+}
+
+export class ModuleTrap extends Error {
+  override name = "ModuleTrap";
+}
+
+/** Instantiates the module under V8. */
+export function instantiate(opts: { build?: Build; imports?: Partial<HostImports> } = {}): ModuleInstance {
+  const build = opts.build ?? "release";
+  const host: HostImports = { log: () => {}, ...opts.imports };
+  let memory!: WebAssembly.Memory;
+  const text = (ptr: number, len: number) => Buffer.from(memory.buffer, ptr, len).toString("utf8");
+  const imports = {
+    env: {
+      abort(msg: number, file: number, line: number, col: number) {
+        throw new ModuleTrap(`${readAsString(memory, msg)} at ${readAsString(memory, file)}:${line}:${col}`);
+      },
+    },
+    outpost: {
+      log: (level: number, ptr: number, len: number) => host.log(level, text(ptr, len)),
+    },
+  };
+  const instance = new WebAssembly.Instance(compiledModule(build), imports);
+  memory = instance.exports.memory as WebAssembly.Memory;
+  return { exports: instance.exports as Record<string, any>, memory };
+}
