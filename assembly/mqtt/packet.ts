@@ -3,6 +3,8 @@
 // (pointers into any host- or module-owned bytes). Layout is part of the ABI
 // (assembly/ABI.md): every slot is a little-endian u32 at VIEW + 4 * slot.
 
+import { Err } from "../errors";
+
 // Packet types (fixed header, high nibble).
 export const CONNECT: u32 = 1;
 export const CONNACK: u32 = 2;
@@ -109,4 +111,45 @@ export const CF_USERNAME: u32 = 0x80;
 }
 @inline export function setSlot(view: usize, slot: u32, value: u32): void {
   store<u32>(view + (<usize>slot << 2), value);
+}
+
+// Builders for the encoder's input (used by the client and the host exports).
+/** Zeroes the slots and table counts (tables need no clearing: counts bound them). */
+export function clearView(view: usize): void {
+  memory.fill(view, 0, <usize>PROPS_OFFSET);
+}
+@inline export function setPair(view: usize, slot: u32, ptr: usize, len: u32): void {
+  setSlot(view, slot, <u32>ptr);
+  setSlot(view, slot + 1, len);
+}
+function addEntry(view: usize, countSlot: u32, offset: u32, max: u32, id: u32, a: u32, b: u32, c: u32, d: u32): i32 {
+  let n = getSlot(view, countSlot);
+  if (n >= max) return -Err.LimitExceeded;
+  let e = view + offset + n * PROP_ENTRY_BYTES;
+  store<u32>(e, id);
+  store<u32>(e, a, 4);
+  store<u32>(e, b, 8);
+  store<u32>(e, c, 12);
+  store<u32>(e, d, 16);
+  setSlot(view, countSlot, n + 1);
+  return 0;
+}
+/** Appends a property: integer (a = value), string/binary (a, b = ptr, len) or user property (a..d). 0 or -LimitExceeded. */
+export function addProp(view: usize, id: u32, a: u32, b: u32 = 0, c: u32 = 0, d: u32 = 0): i32 {
+  return addEntry(view, V_PROP_COUNT, PROPS_OFFSET, MAX_PROPS, id, a, b, c, d);
+}
+/** Appends a will property (CONNECT). */
+export function addWillProp(view: usize, id: u32, a: u32, b: u32 = 0, c: u32 = 0, d: u32 = 0): i32 {
+  return addEntry(view, V_WILL_PROP_COUNT, WILL_PROPS_OFFSET, MAX_WILL_PROPS, id, a, b, c, d);
+}
+/** Appends an item: SUBSCRIBE filter + options, UNSUBSCRIBE filter, or (ptr/len 0) an ack code in `options`. */
+export function addItem(view: usize, ptr: usize, len: u32, options: u32): i32 {
+  let n = getSlot(view, V_ITEM_COUNT);
+  if (n >= MAX_ITEMS) return -Err.LimitExceeded;
+  let e = view + ITEMS_OFFSET + n * ITEM_ENTRY_BYTES;
+  store<u32>(e, <u32>ptr);
+  store<u32>(e, len, 4);
+  store<u32>(e, options, 8);
+  setSlot(view, V_ITEM_COUNT, n + 1);
+  return 0;
 }

@@ -1,0 +1,98 @@
+// Byte helpers over raw linear memory: big-endian integers, MQTT variable byte
+// integers and UTF-8 checks. No allocation; results that need two values pass
+// the second through a module global (`varintBytes`).
+import { Err } from "./errors";
+
+@inline export function u8At(p: usize): u32 {
+  return <u32>load<u8>(p);
+}
+@inline export function u16be(p: usize): u32 {
+  return <u32>bswap<u16>(load<u16>(p));
+}
+@inline export function u32be(p: usize): u32 {
+  return bswap<u32>(load<u32>(p));
+}
+@inline export function put16be(p: usize, v: u32): void {
+  store<u16>(p, bswap<u16>(<u16>v));
+}
+@inline export function put32be(p: usize, v: u32): void {
+  store<u32>(p, bswap<u32>(v));
+}
+
+/** Byte count of the last readVarint, 0 when it needs more bytes. */
+export let varintBytes: u32 = 0;
+
+/**
+ * Reads a variable byte integer from [p, p+avail). Returns the value (>= 0),
+ * -1 when more bytes are needed, or -Err.MalformedRemainingLength when a 4th
+ * byte still has its continuation bit or the encoding is not minimal.
+ */
+export function readVarint(p: usize, avail: u32): i32 {
+  let value: u32 = 0;
+  let shift: u32 = 0;
+  for (let i: u32 = 0; i < 4; i++) {
+    if (i >= avail) {
+      varintBytes = 0;
+      return -1;
+    }
+    let b = u8At(p + i);
+    value |= (b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      if (b == 0 && i > 0) return -Err.MalformedRemainingLength; // non-minimal
+      varintBytes = i + 1;
+      return <i32>value;
+    }
+    shift += 7;
+  }
+  return -Err.MalformedRemainingLength;
+}
+
+@inline export function varintSize(v: u32): u32 {
+  return v < 128 ? 1 : v < 16384 ? 2 : v < 2097152 ? 3 : 4;
+}
+
+/** Writes v as a variable byte integer at p; returns the byte after it. */
+export function writeVarint(p: usize, v: u32): usize {
+  do {
+    let b = v & 0x7f;
+    v >>= 7;
+    if (v) b |= 0x80;
+    store<u8>(p++, <u8>b);
+  } while (v);
+  return p;
+}
+
+/**
+ * Checks an MQTT UTF-8 string: well-formed UTF-8 (no overlongs, surrogates or
+ * code points above U+10FFFF) and no U+0000. Returns 0 or -Err.
+ */
+export function checkUtf8(p: usize, len: u32): i32 {
+  let end = p + len;
+  while (p < end) {
+    let b = u8At(p);
+    if (b < 0x80) {
+      if (!b) return -Err.NullCharacter;
+      p++;
+      continue;
+    }
+    let need: u32;
+    let cp: u32;
+    let min: u32;
+    if ((b & 0xe0) == 0xc0) {
+      need = 1; cp = b & 0x1f; min = 0x80;
+    } else if ((b & 0xf0) == 0xe0) {
+      need = 2; cp = b & 0x0f; min = 0x800;
+    } else if ((b & 0xf8) == 0xf0) {
+      need = 3; cp = b & 0x07; min = 0x10000;
+    } else return -Err.InvalidUtf8;
+    if (<usize>need >= end - p) return -Err.InvalidUtf8;
+    for (let i: u32 = 1; i <= need; i++) {
+      let c = u8At(p + i);
+      if ((c & 0xc0) != 0x80) return -Err.InvalidUtf8;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return -Err.InvalidUtf8;
+    p += need + 1;
+  }
+  return 0;
+}

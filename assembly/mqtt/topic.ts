@@ -1,0 +1,61 @@
+// Topic names, topic filters and matching (MQTT 3.1.1 4.7 / MQTT 5 4.7).
+import { Err } from "../errors";
+import { checkUtf8, u8At } from "../mem";
+
+const SLASH: u32 = 0x2f;
+const PLUS: u32 = 0x2b;
+const HASH: u32 = 0x23;
+const DOLLAR: u32 = 0x24;
+
+/** A PUBLISH/will topic: non-empty, no wildcards, valid UTF-8 without U+0000. */
+export function validateTopicName(ptr: usize, len: u32): i32 {
+  if (len == 0 || len > 0xffff) return -Err.InvalidTopic;
+  let high: u32 = 0;
+  for (let i: usize = 0; i < len; i++) {
+    let c = u8At(ptr + i);
+    high |= c;
+    if (c == PLUS || c == HASH) return -Err.WildcardInTopic;
+    if (!c) return -Err.NullCharacter;
+  }
+  return high & 0x80 ? checkUtf8(ptr, len) : 0;
+}
+
+/** A subscription filter: `+` fills a whole level, `#` only as the whole last level. */
+export function validateTopicFilter(ptr: usize, len: u32): i32 {
+  if (len == 0 || len > 0xffff) return -Err.InvalidTopic;
+  let high: u32 = 0;
+  for (let i: u32 = 0; i < len; i++) {
+    let c = u8At(ptr + i);
+    high |= c;
+    if (c == PLUS || c == HASH) {
+      if (i > 0 && u8At(ptr + i - 1) != SLASH) return -Err.InvalidTopic;
+      if (c == HASH ? i + 1 != len : i + 1 < len && u8At(ptr + i + 1) != SLASH) return -Err.InvalidTopic;
+    } else if (!c) return -Err.NullCharacter;
+  }
+  return high & 0x80 ? checkUtf8(ptr, len) : 0;
+}
+
+/** Whether a (valid) filter matches a (valid) topic name. */
+export function topicMatches(filterPtr: usize, filterLen: u32, topicPtr: usize, topicLen: u32): bool {
+  let i: u32 = 0;
+  let j: u32 = 0;
+  // $-topics are not matched by a filter starting with a wildcard [MQTT-4.7.2-1].
+  if (topicLen && u8At(topicPtr) == DOLLAR && filterLen && (u8At(filterPtr) == PLUS || u8At(filterPtr) == HASH)) return false;
+  while (i < filterLen) {
+    let c = u8At(filterPtr + i);
+    if (c == HASH) return true;
+    if (c == PLUS) {
+      while (j < topicLen && u8At(topicPtr + j) != SLASH) j++;
+      i++;
+      continue;
+    }
+    if (j == topicLen) {
+      // "a/#" also matches "a" (the parent level).
+      return i + 2 == filterLen && c == SLASH && u8At(filterPtr + i + 1) == HASH;
+    }
+    if (u8At(topicPtr + j) != c) return false;
+    i++;
+    j++;
+  }
+  return j == topicLen;
+}
