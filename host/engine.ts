@@ -2,6 +2,7 @@
 // One place for every host-side import, so Node implements the ABI exactly once.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { instantiateWasm3, type LinearMemory } from "./native/index.ts";
 
 export type Build = "release" | "debug";
 export type EngineName = "v8" | "wasm3";
@@ -14,7 +15,8 @@ export interface HostImports {
 
 export interface ModuleInstance {
   exports: Record<string, any>;
-  memory: WebAssembly.Memory;
+  /** `buffer` is always the current one: read it again after a call that may grow memory. */
+  memory: LinearMemory;
 }
 
 const buildDir = fileURLToPath(new URL("../build/", import.meta.url));
@@ -39,7 +41,7 @@ function compiledModule(build: Build): WebAssembly.Module {
 }
 
 /** Reads an AssemblyScript string (UTF-16, byte length at ptr - 4). */
-function readAsString(memory: WebAssembly.Memory, ptr: number): string {
+function readAsString(memory: LinearMemory, ptr: number): string {
   if (!ptr) return "";
   const bytes = new Uint32Array(memory.buffer, ptr - 4, 1)[0];
   return String.fromCharCode(...new Uint16Array(memory.buffer, ptr, bytes >>> 1));
@@ -49,11 +51,16 @@ export class ModuleTrap extends Error {
   override name = "ModuleTrap";
 }
 
-/** Instantiates the module under V8. */
-export function instantiate(opts: { build?: Build; imports?: Partial<HostImports> } = {}): ModuleInstance {
+/**
+ * Instantiates the module under V8 (default) or wasm3 (host/native). `memoryLimit`
+ * (wasm3 only) caps linear memory in bytes, as the boards do.
+ */
+export function instantiate(
+  opts: { build?: Build; imports?: Partial<HostImports>; engine?: EngineName; memoryLimit?: number } = {},
+): ModuleInstance {
   const build = opts.build ?? "release";
   const host: HostImports = { log: () => {}, ...opts.imports };
-  let memory!: WebAssembly.Memory;
+  let memory!: LinearMemory;
   const text = (ptr: number, len: number) => Buffer.from(memory.buffer, ptr, len).toString("utf8");
   const imports = {
     env: {
@@ -65,6 +72,11 @@ export function instantiate(opts: { build?: Build; imports?: Partial<HostImports
       log: (level: number, ptr: number, len: number) => host.log(level, text(ptr, len)),
     },
   };
+  if (opts.engine === "wasm3") {
+    const instance = instantiateWasm3(wasmBytes(build), imports, { memoryLimit: opts.memoryLimit });
+    memory = instance.memory;
+    return instance;
+  }
   const instance = new WebAssembly.Instance(compiledModule(build), imports);
   memory = instance.exports.memory as WebAssembly.Memory;
   return { exports: instance.exports as Record<string, any>, memory };
