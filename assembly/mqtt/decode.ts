@@ -1,7 +1,315 @@
 // Decodes one whole MQTT packet into the packet view (assembly/mqtt/packet.ts).
+// Strings and binaries are not copied: the view points into the packet bytes.
 import { Err } from "../errors";
+import { checkUtf8, readVarint, u16be, u32be, u8At, varintBytes } from "../mem";
+import {
+  AUTH, CF_PASSWORD, CF_USERNAME, CF_WILL, CF_WILL_RETAIN, CONNACK, CONNECT, DISCONNECT, ITEMS_OFFSET,
+  ITEM_ENTRY_BYTES, MAX_ITEMS, MAX_PROPS, MAX_WILL_PROPS, MQTT_5, P_TOPIC_ALIAS, PINGREQ, PINGRESP, PROPS_OFFSET,
+  PROP_ENTRY_BYTES, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE,
+  V_CLIENT_ID, V_CONNECT_FLAGS, V_DUP, V_FLAGS, V_ITEM_COUNT, V_KEEPALIVE, V_PACKET_ID, V_PASSWORD, V_PAYLOAD,
+  V_PROP_COUNT, V_PROTOCOL_NAME, V_QOS, V_REASON, V_RETAIN, V_SESSION_PRESENT, V_TOPIC, V_TYPE, V_USERNAME,
+  V_VERSION, V_LENGTH, V_WILL_PAYLOAD, V_WILL_PROP_COUNT, V_WILL_TOPIC, V_SLOTS, WILL_PROPS_OFFSET, setSlot,
+} from "./packet";
+import {
+  K_BIN, K_BYTE, K_NONZERO, K_PAIR, K_STR, K_TOPIC, K_U16, K_U32, K_VARINT, WILL_PROPS, markSeen, propKind, validReason,
+} from "./properties";
+import { validateTopicFilter, validateTopicName } from "./topic";
+
+// Read cursor and limit of the packet being decoded.
+let cur: usize = 0;
+let end: usize = 0;
+// Property ids seen in the last property block.
+let seenProps: u64 = 0;
+
+@inline function avail(): usize {
+  return end - cur;
+}
+
+/** Reads a 2-byte length and checks the bytes are there; -1 if not. */
+function lenField(lim: usize): i32 {
+  if (lim - cur < 2) return -1;
+  let n = u16be(cur);
+  cur += 2;
+  if (<usize>n > lim - cur) return -1;
+  return <i32>n;
+}
+
+/** A length-prefixed field into a (ptr, len) slot pair at `at`; UTF-8 checked when `utf8`. */
+function field(at: usize, lim: usize, utf8: bool): i32 {
+  let n = lenField(lim);
+  if (n < 0) return -Err.Truncated;
+  if (utf8) {
+    let e = checkUtf8(cur, <u32>n);
+    if (e) return e;
+  }
+  store<u32>(at, <u32>cur);
+  store<u32>(at, <u32>n, 4);
+  cur += <usize>n;
+  return 0;
+}
+
+@inline function slotAt(view: usize, slot: u32): usize {
+  return view + (<usize>slot << 2);
+}
+
+function packetId(view: usize): i32 {
+  if (avail() < 2) return -Err.Truncated;
+  let id = u16be(cur);
+  cur += 2;
+  if (!id) return -Err.ZeroPacketId;
+  setSlot(view, V_PACKET_ID, id);
+  return 0;
+}
+
+/** A property block for packet `type` into the table at view + offset. */
+function props(view: usize, type: u32, countSlot: u32, offset: u32, max: u32): i32 {
+  let len = readVarint(cur, <u32>avail());
+  if (len == -1) return -Err.Truncated;
+  if (len < 0) return len;
+  cur += varintBytes;
+  if (<usize>len > avail()) return -Err.Truncated;
+  let lim = cur + <usize>len;
+  let seen: u64 = 0;
+  let n: u32 = 0;
+  while (cur < lim) {
+    let id = u8At(cur++);
+    let kind = propKind(id, type);
+    if (kind < 0) return kind;
+    seen = markSeen(seen, id, type);
+    if (!seen) return -Err.DuplicateProperty;
+    if (n >= max) return -Err.LimitExceeded;
+    let e = view + offset + n * PROP_ENTRY_BYTES;
+    store<u32>(e, id);
+    let value: u32 = 1;
+    let k = <u32>kind & 7;
+    if (k == K_BYTE) {
+      if (cur >= lim) return -Err.Truncated;
+      value = u8At(cur++);
+      if (value > 1) return -Err.InvalidPropertyValue;
+    } else if (k == K_U16) {
+      if (lim - cur < 2) return -Err.Truncated;
+      value = u16be(cur);
+      cur += 2;
+    } else if (k == K_U32) {
+      if (lim - cur < 4) return -Err.Truncated;
+      value = u32be(cur);
+      cur += 4;
+    } else if (k == K_VARINT) {
+      let v = readVarint(cur, <u32>(lim - cur));
+      if (v == -1) return -Err.Truncated;
+      if (v < 0) return -Err.InvalidPropertyValue;
+      cur += varintBytes;
+      value = <u32>v;
+    } else {
+      let r = field(e + 4, lim, k != K_BIN);
+      if (r) return r;
+      if (kind & K_TOPIC) {
+        r = validateTopicName(load<u32>(e, 4), load<u32>(e, 8));
+        if (r) return r;
+      }
+      if (k == K_PAIR) {
+        r = field(e + 12, lim, true);
+        if (r) return r;
+      }
+    }
+    if (k < K_STR) store<u32>(e, value, 4);
+    if (!value && kind & K_NONZERO) return -Err.InvalidPropertyValue;
+    n++;
+  }
+  setSlot(view, countSlot, n);
+  seenProps = seen;
+  return 0;
+}
+
+@inline function mainProps(view: usize, type: u32): i32 {
+  return props(view, type, V_PROP_COUNT, PROPS_OFFSET, MAX_PROPS);
+}
+
+function item(view: usize, ptr: usize, len: u32, options: u32): i32 {
+  let n = load<u32>(slotAt(view, V_ITEM_COUNT));
+  if (n >= MAX_ITEMS) return -Err.LimitExceeded;
+  let e = view + ITEMS_OFFSET + n * ITEM_ENTRY_BYTES;
+  store<u32>(e, <u32>ptr);
+  store<u32>(e, len, 4);
+  store<u32>(e, options, 8);
+  setSlot(view, V_ITEM_COUNT, n + 1);
+  return 0;
+}
+
+/** Fixed-header flags each type requires (PUBLISH is checked field by field). */
+@inline function requiredFlags(type: u32): u32 {
+  return type == PUBREL || type == SUBSCRIBE || type == UNSUBSCRIBE ? 2 : 0;
+}
 
 /** Decodes the packet at [ptr, ptr+len) (fixed header included). 0 or -Err. */
 export function decodePacket(ptr: usize, len: u32, version: u32, view: usize): i32 {
-  return -Err.UnknownPacketType;
+  if (len < 2) return -Err.Truncated;
+  let b0 = u8At(ptr);
+  let type = b0 >> 4;
+  let flags = b0 & 15;
+  let rl = readVarint(ptr + 1, len - 1);
+  if (rl == -1) return -Err.Truncated;
+  if (rl < 0) return rl;
+  cur = ptr + 1 + varintBytes;
+  end = cur + <usize>rl;
+  let last = ptr + <usize>len;
+  if (end > last) return -Err.Truncated;
+  if (end < last) return -Err.TrailingBytes;
+  memory.fill(view, 0, <usize>(V_SLOTS << 2));
+  setSlot(view, V_TYPE, type);
+  setSlot(view, V_FLAGS, flags);
+  setSlot(view, V_VERSION, version);
+  setSlot(view, V_LENGTH, <u32>rl);
+  let v5 = version == MQTT_5;
+  if (type == 0 || (type == AUTH && !v5)) return -Err.UnknownPacketType;
+  if (type != PUBLISH && flags != requiredFlags(type)) return -Err.ReservedFlags;
+  let r: i32 = 0;
+  switch (type) {
+    case CONNECT: r = connect(view); break;
+    case CONNACK: r = connack(view, v5); break;
+    case PUBLISH: r = publish(view, flags, v5); break;
+    case PUBACK: case PUBREC: case PUBREL: case PUBCOMP:
+      r = packetId(view);
+      if (!r && v5) r = reasonAndProps(view, type);
+      break;
+    case SUBSCRIBE: r = subscribe(view, v5); break;
+    case SUBACK: case UNSUBACK: r = ack(view, type, v5); break;
+    case UNSUBSCRIBE: r = unsubscribe(view, v5); break;
+    case PINGREQ: case PINGRESP: break;
+    case DISCONNECT: case AUTH:
+      if (v5) r = reasonAndProps(view, type);
+      break;
+  }
+  if (r) return r;
+  return cur == end ? 0 : -Err.TrailingBytes;
+}
+
+/** MQTT 5 acks, DISCONNECT and AUTH: reason code and properties may each be left off. */
+function reasonAndProps(view: usize, type: u32): i32 {
+  if (cur == end) return 0;
+  let code = u8At(cur++);
+  if (!validReason(type, code)) return -Err.InvalidReasonCode;
+  setSlot(view, V_REASON, code);
+  return cur == end ? 0 : mainProps(view, type);
+}
+
+function connect(view: usize): i32 {
+  let r = field(slotAt(view, V_PROTOCOL_NAME), end, true);
+  if (r) return r;
+  if (avail() < 4) return -Err.Truncated;
+  let level = u8At(cur);
+  let nameLen = load<u32>(slotAt(view, V_PROTOCOL_NAME), 4);
+  let name = <usize>load<u32>(slotAt(view, V_PROTOCOL_NAME));
+  // "MQTT" for 3.1.1 and 5, "MQIsdp" for 3.1.
+  let ok = level == 3
+    ? nameLen == 6 && load<u32>(name) == 0x7349514d && load<u16>(name, 4) == 0x7064
+    : (level == 4 || level == 5) && nameLen == 4 && load<u32>(name) == 0x5454514d;
+  if (!ok) return -Err.InvalidProtocol;
+  setSlot(view, V_VERSION, level);
+  let f = u8At(cur + 1);
+  setSlot(view, V_CONNECT_FLAGS, f);
+  setSlot(view, V_KEEPALIVE, u16be(cur + 2));
+  cur += 4;
+  let will = f & CF_WILL;
+  let willQos = (f >> 3) & 3;
+  if (f & 1) return -Err.InvalidConnectFlags;
+  if (!will && (willQos || f & CF_WILL_RETAIN)) return -Err.InvalidConnectFlags;
+  if (willQos == 3) return -Err.InvalidQos;
+  let v5 = level == MQTT_5;
+  if (!v5 && f & CF_PASSWORD && !(f & CF_USERNAME)) return -Err.InvalidConnectFlags;
+  if (v5 && (r = mainProps(view, CONNECT))) return r;
+  if ((r = field(slotAt(view, V_CLIENT_ID), end, true))) return r;
+  if (will) {
+    if (v5 && (r = props(view, WILL_PROPS, V_WILL_PROP_COUNT, WILL_PROPS_OFFSET, MAX_WILL_PROPS))) return r;
+    if ((r = field(slotAt(view, V_WILL_TOPIC), end, false))) return r;
+    if ((r = validateTopicName(load<u32>(slotAt(view, V_WILL_TOPIC)), load<u32>(slotAt(view, V_WILL_TOPIC), 4)))) return r;
+    if ((r = field(slotAt(view, V_WILL_PAYLOAD), end, false))) return r;
+  }
+  if (f & CF_USERNAME && (r = field(slotAt(view, V_USERNAME), end, true))) return r;
+  if (f & CF_PASSWORD && (r = field(slotAt(view, V_PASSWORD), end, false))) return r;
+  return 0;
+}
+
+function connack(view: usize, v5: bool): i32 {
+  if (avail() < 2) return -Err.Truncated;
+  let ackFlags = u8At(cur);
+  let code = u8At(cur + 1);
+  cur += 2;
+  if (ackFlags > 1) return -Err.ReservedFlags;
+  setSlot(view, V_SESSION_PRESENT, ackFlags);
+  setSlot(view, V_REASON, code);
+  if (!v5) return code > 5 ? -Err.InvalidReasonCode : 0;
+  if (!validReason(CONNACK, code)) return -Err.InvalidReasonCode;
+  return mainProps(view, CONNACK);
+}
+
+function publish(view: usize, flags: u32, v5: bool): i32 {
+  let qos = (flags >> 1) & 3;
+  if (qos == 3) return -Err.InvalidQos;
+  if (qos == 0 && flags & 8) return -Err.ReservedFlags; // DUP must be 0 at QoS 0
+  setSlot(view, V_QOS, qos);
+  setSlot(view, V_DUP, flags >> 3);
+  setSlot(view, V_RETAIN, flags & 1);
+  let r = field(slotAt(view, V_TOPIC), end, false);
+  if (r) return r;
+  let topicLen = load<u32>(slotAt(view, V_TOPIC), 4);
+  // An empty topic is allowed only with a Topic Alias (MQTT 5), checked below.
+  if (topicLen && (r = validateTopicName(load<u32>(slotAt(view, V_TOPIC)), topicLen))) return r;
+  if (qos && (r = packetId(view))) return r;
+  if (v5) {
+    if ((r = mainProps(view, PUBLISH))) return r;
+    if (!topicLen && !(seenProps & (<u64>1 << P_TOPIC_ALIAS))) return -Err.InvalidTopic;
+  } else if (!topicLen) return -Err.InvalidTopic;
+  setSlot(view, V_PAYLOAD, <u32>cur);
+  setSlot(view, V_PAYLOAD + 1, <u32>(end - cur));
+  cur = end;
+  return 0;
+}
+
+function subscribe(view: usize, v5: bool): i32 {
+  let r = packetId(view);
+  if (r || (v5 && (r = mainProps(view, SUBSCRIBE)))) return r;
+  if (cur == end) return -Err.EmptySubscription;
+  while (cur < end) {
+    let n = lenField(end);
+    if (n < 0 || cur + <usize>n >= end) return -Err.Truncated;
+    let p = cur;
+    if ((r = validateTopicFilter(p, <u32>n))) return r;
+    cur += <usize>n;
+    let o = u8At(cur++);
+    if (o & (v5 ? 0xc0 : 0xfc) || (o & 0x30) == 0x30) return -Err.ReservedFlags;
+    if ((o & 3) == 3) return -Err.InvalidQos;
+    if ((r = item(view, p, <u32>n, o))) return r;
+  }
+  return 0;
+}
+
+function unsubscribe(view: usize, v5: bool): i32 {
+  let r = packetId(view);
+  if (r || (v5 && (r = mainProps(view, UNSUBSCRIBE)))) return r;
+  if (cur == end) return -Err.EmptySubscription;
+  while (cur < end) {
+    let n = lenField(end);
+    if (n < 0) return -Err.Truncated;
+    let p = cur;
+    if ((r = validateTopicFilter(p, <u32>n))) return r;
+    cur += <usize>n;
+    if ((r = item(view, p, <u32>n, 0))) return r;
+  }
+  return 0;
+}
+
+/** SUBACK (both versions) and UNSUBACK (codes only in MQTT 5). */
+function ack(view: usize, type: u32, v5: bool): i32 {
+  let r = packetId(view);
+  if (r || (v5 && (r = mainProps(view, type)))) return r;
+  if (type == UNSUBACK && !v5) return 0;
+  if (cur == end) return -Err.EmptySubscription;
+  while (cur < end) {
+    let code = u8At(cur++);
+    let ok = v5 ? validReason(type, code) : code <= 2 || code == 0x80;
+    if (!ok) return -Err.InvalidReasonCode;
+    if ((r = item(view, 0, 0, code))) return r;
+  }
+  return 0;
 }

@@ -1,7 +1,294 @@
-// Encodes the packet the view describes.
+// Encodes the packet the view describes (the decoder's view layout, read back).
+// Strings are taken as valid UTF-8; topics and filters are validated.
 import { Err } from "../errors";
+import { put16be, put32be, varintSize, writeVarint } from "../mem";
+import {
+  AUTH, CF_PASSWORD, CF_USERNAME, CF_WILL, CF_WILL_RETAIN, CONNACK, CONNECT, DISCONNECT, ITEMS_OFFSET,
+  ITEM_ENTRY_BYTES, MQTT_5, PINGREQ, PINGRESP, PROPS_OFFSET, PROP_ENTRY_BYTES, PUBACK, PUBCOMP, PUBLISH, PUBREC,
+  PUBREL, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE, V_CLIENT_ID, V_CONNECT_FLAGS, V_DUP, V_ITEM_COUNT, V_KEEPALIVE,
+  V_PACKET_ID, V_PASSWORD, V_PAYLOAD, V_PROP_COUNT, V_PROTOCOL_NAME, V_QOS, V_REASON, V_RETAIN, V_SESSION_PRESENT,
+  V_TOPIC, V_TYPE, V_USERNAME, V_VERSION, V_WILL_PAYLOAD, V_WILL_PROP_COUNT, V_WILL_TOPIC, WILL_PROPS_OFFSET,
+  getSlot, P_TOPIC_ALIAS,
+} from "./packet";
+import {
+  K_BYTE, K_NONZERO, K_PAIR, K_STR, K_TOPIC, K_U16, K_U32, K_VARINT, WILL_PROPS, markSeen, propKind, validReason,
+} from "./properties";
+import { validateTopicFilter, validateTopicName } from "./topic";
 
-/** Writes the packet into [out, out+cap). Bytes written or -Err (BufferFull). */
+const VARINT_MAX: u32 = 268435455;
+
+// Write cursor and limit.
+let wp: usize = 0;
+let wlim: usize = 0;
+// Property ids present in the last block written.
+let seenProps: u64 = 0;
+
+@inline function room(n: usize): bool {
+  return wlim - wp >= n;
+}
+
+function byte(v: u32): i32 {
+  if (!room(1)) return -Err.BufferFull;
+  store<u8>(wp++, <u8>v);
+  return 0;
+}
+
+function u16(v: u32): i32 {
+  if (!room(2)) return -Err.BufferFull;
+  put16be(wp, v);
+  wp += 2;
+  return 0;
+}
+
+/** Length-prefixed bytes. */
+function lstr(ptr: usize, len: u32): i32 {
+  if (len > 0xffff) return -Err.LimitExceeded;
+  if (!room(2 + <usize>len)) return -Err.BufferFull;
+  put16be(wp, len);
+  memory.copy(wp + 2, ptr, len);
+  wp += 2 + <usize>len;
+  return 0;
+}
+
+@inline function slotStr(view: usize, slot: u32): i32 {
+  return lstr(getSlot(view, slot), getSlot(view, slot + 1));
+}
+
+/** Validates a property table and returns its encoded size, or -Err. */
+function propsSize(view: usize, offset: u32, count: u32, type: u32): i32 {
+  let size: u32 = 0;
+  let seen: u64 = 0;
+  for (let i: u32 = 0; i < count; i++) {
+    let e = view + offset + i * PROP_ENTRY_BYTES;
+    let id = load<u32>(e);
+    let kind = propKind(id, type);
+    if (kind < 0) return kind;
+    seen = markSeen(seen, id, type);
+    if (!seen) return -Err.DuplicateProperty;
+    let a = load<u32>(e, 4);
+    let k = <u32>kind & 7;
+    let n: u32;
+    if (k == K_BYTE) {
+      if (a > 1) return -Err.InvalidPropertyValue;
+      n = 1;
+    } else if (k == K_U16) {
+      if (a > 0xffff) return -Err.InvalidPropertyValue;
+      n = 2;
+    } else if (k == K_U32) {
+      n = 4;
+    } else if (k == K_VARINT) {
+      if (a > VARINT_MAX) return -Err.InvalidPropertyValue;
+      n = varintSize(a);
+    } else {
+      let b = load<u32>(e, 8);
+      let d = k == K_PAIR ? load<u32>(e, 16) : 0;
+      if (b > 0xffff || d > 0xffff) return -Err.LimitExceeded;
+      if (kind & K_TOPIC) {
+        let r = validateTopicName(a, b);
+        if (r) return r;
+      }
+      n = 2 + b + (k == K_PAIR ? 2 + d : 0);
+    }
+    if (!a && kind & K_NONZERO) return -Err.InvalidPropertyValue;
+    size += 1 + n;
+  }
+  if (size > VARINT_MAX) return -Err.LimitExceeded;
+  seenProps = seen;
+  return <i32>size;
+}
+
+/** Property length and properties. */
+function props(view: usize, offset: u32, count: u32, type: u32): i32 {
+  let size = propsSize(view, offset, count, type);
+  if (size < 0) return size;
+  if (!room(4 + <usize>size)) return -Err.BufferFull;
+  wp = writeVarint(wp, <u32>size);
+  for (let i: u32 = 0; i < count; i++) {
+    let e = view + offset + i * PROP_ENTRY_BYTES;
+    let id = load<u32>(e);
+    let k = <u32>propKind(id, type) & 7;
+    let a = load<u32>(e, 4);
+    store<u8>(wp++, <u8>id);
+    if (k == K_BYTE) store<u8>(wp++, <u8>a);
+    else if (k == K_U16) {
+      put16be(wp, a);
+      wp += 2;
+    } else if (k == K_U32) {
+      put32be(wp, a);
+      wp += 4;
+    } else if (k == K_VARINT) wp = writeVarint(wp, a);
+    else {
+      lstr(a, load<u32>(e, 8));
+      if (k == K_PAIR) lstr(load<u32>(e, 12), load<u32>(e, 16));
+    }
+  }
+  return 0;
+}
+
+@inline function mainProps(view: usize, type: u32): i32 {
+  return props(view, PROPS_OFFSET, getSlot(view, V_PROP_COUNT), type);
+}
+
+function packetId(view: usize): i32 {
+  let id = getSlot(view, V_PACKET_ID);
+  if (!id || id > 0xffff) return -Err.ZeroPacketId;
+  return u16(id);
+}
+
+/** Writes the packet into [out, out+cap). Bytes written or -Err (BufferFull if cap is too small). */
 export function encodePacket(view: usize, out: usize, cap: u32): i32 {
-  return -Err.BufferFull;
+  if (cap < 2) return -Err.BufferFull;
+  let type = getSlot(view, V_TYPE);
+  let version = getSlot(view, V_VERSION);
+  let v5 = version == MQTT_5;
+  // The body goes after a 2-byte header, the common case; a longer remaining
+  // length moves it up once at the end.
+  let body = out + 2;
+  wp = body;
+  wlim = out + <usize>cap;
+  let b0 = type << 4;
+  let r: i32 = 0;
+  switch (type) {
+    case CONNECT: r = connect(view, version); break;
+    case CONNACK: r = connack(view, v5); break;
+    case PUBLISH: {
+      let qos = getSlot(view, V_QOS);
+      let dup = getSlot(view, V_DUP) != 0;
+      if (qos > 2) return -Err.InvalidQos;
+      if (dup && !qos) return -Err.ReservedFlags;
+      b0 |= (<u32>dup << 3) | (qos << 1) | (getSlot(view, V_RETAIN) != 0 ? 1 : 0);
+      r = publish(view, qos, v5);
+      break;
+    }
+    case PUBREL: b0 |= 2;
+    case PUBACK: case PUBREC: case PUBCOMP:
+      r = packetId(view);
+      if (!r && v5) r = reasonAndProps(view, type);
+      break;
+    case SUBSCRIBE: case UNSUBSCRIBE:
+      b0 |= 2;
+      r = filters(view, type, v5);
+      break;
+    case SUBACK: case UNSUBACK: r = ack(view, type, v5); break;
+    case PINGREQ: case PINGRESP: break;
+    case AUTH: if (!v5) return -Err.UnknownPacketType;
+    case DISCONNECT:
+      if (v5) r = reasonAndProps(view, type);
+      break;
+    default: return -Err.UnknownPacketType;
+  }
+  if (r) return r;
+  let len = <u32>(wp - body);
+  if (len > VARINT_MAX) return -Err.PacketTooLarge;
+  let vs = varintSize(len);
+  let total: u32 = 1 + vs + len;
+  if (total > cap) return -Err.BufferFull;
+  if (vs > 1) memory.copy(out + 1 + vs, body, len);
+  store<u8>(out, <u8>b0);
+  writeVarint(out + 1, len);
+  return <i32>total;
+}
+
+function reasonAndProps(view: usize, type: u32): i32 {
+  let code = getSlot(view, V_REASON);
+  let count = getSlot(view, V_PROP_COUNT);
+  if (!validReason(type, code)) return -Err.InvalidReasonCode;
+  // Shortest form: the reason code and property length may be left off.
+  if (!code && !count) return 0;
+  let r = byte(code);
+  return r || !count ? r : mainProps(view, type);
+}
+
+function connect(view: usize, level: u32): i32 {
+  let f = getSlot(view, V_CONNECT_FLAGS);
+  let will = f & CF_WILL;
+  let willQos = (f >> 3) & 3;
+  if (f & 1 || f > 0xff || (!will && (willQos || f & CF_WILL_RETAIN))) return -Err.InvalidConnectFlags;
+  if (willQos == 3) return -Err.InvalidQos;
+  if (level < 3 || level > 5) return -Err.InvalidProtocol;
+  let r: i32;
+  if (getSlot(view, V_PROTOCOL_NAME + 1)) r = slotStr(view, V_PROTOCOL_NAME);
+  else r = level == 3 ? lstr(PROTO_NAMES + 4, 6) : lstr(PROTO_NAMES, 4);
+  if (r) return r;
+  if (!room(4)) return -Err.BufferFull;
+  store<u8>(wp, <u8>level);
+  store<u8>(wp, <u8>f, 1);
+  put16be(wp + 2, getSlot(view, V_KEEPALIVE));
+  wp += 4;
+  let v5 = level == MQTT_5;
+  if (v5 && (r = mainProps(view, CONNECT))) return r;
+  if ((r = slotStr(view, V_CLIENT_ID))) return r;
+  if (will) {
+    if (v5 && (r = props(view, WILL_PROPS_OFFSET, getSlot(view, V_WILL_PROP_COUNT), WILL_PROPS))) return r;
+    if ((r = validateTopicName(getSlot(view, V_WILL_TOPIC), getSlot(view, V_WILL_TOPIC + 1)))) return r;
+    if ((r = slotStr(view, V_WILL_TOPIC)) || (r = slotStr(view, V_WILL_PAYLOAD))) return r;
+  }
+  if (f & CF_USERNAME && (r = slotStr(view, V_USERNAME))) return r;
+  if (f & CF_PASSWORD && (r = slotStr(view, V_PASSWORD))) return r;
+  return 0;
+}
+
+// "MQTT" (3.1.1, 5) then "MQIsdp" (3.1).
+const PROTO_NAMES = memory.data<u8>([0x4d, 0x51, 0x54, 0x54, 0x4d, 0x51, 0x49, 0x73, 0x64, 0x70]);
+
+function connack(view: usize, v5: bool): i32 {
+  let code = getSlot(view, V_REASON);
+  if (v5 ? !validReason(CONNACK, code) : code > 5) return -Err.InvalidReasonCode;
+  let r = byte(getSlot(view, V_SESSION_PRESENT) ? 1 : 0);
+  if (!r) r = byte(code);
+  return r || !v5 ? r : mainProps(view, CONNACK);
+}
+
+function publish(view: usize, qos: u32, v5: bool): i32 {
+  let topic = getSlot(view, V_TOPIC);
+  let topicLen = getSlot(view, V_TOPIC + 1);
+  let r: i32 = 0;
+  if (topicLen) r = validateTopicName(topic, topicLen);
+  if (r || (r = lstr(topic, topicLen))) return r;
+  if (qos && (r = packetId(view))) return r;
+  if (v5) {
+    if ((r = mainProps(view, PUBLISH))) return r;
+    if (!topicLen && !(seenProps & (<u64>1 << P_TOPIC_ALIAS))) return -Err.InvalidTopic;
+  } else if (!topicLen) return -Err.InvalidTopic;
+  let len = getSlot(view, V_PAYLOAD + 1);
+  if (!room(len)) return -Err.BufferFull;
+  memory.copy(wp, getSlot(view, V_PAYLOAD), len);
+  wp += len;
+  return 0;
+}
+
+/** SUBSCRIBE (filter + options) and UNSUBSCRIBE (filter) lists. */
+function filters(view: usize, type: u32, v5: bool): i32 {
+  let r = packetId(view);
+  if (r || (v5 && (r = mainProps(view, type)))) return r;
+  let n = getSlot(view, V_ITEM_COUNT);
+  if (!n) return -Err.EmptySubscription;
+  for (let i: u32 = 0; i < n; i++) {
+    let e = view + ITEMS_OFFSET + i * ITEM_ENTRY_BYTES;
+    let p = load<u32>(e);
+    let len = load<u32>(e, 4);
+    if ((r = validateTopicFilter(p, len)) || (r = lstr(p, len))) return r;
+    if (type == SUBSCRIBE) {
+      let o = load<u32>(e, 8);
+      if (o & (v5 ? 0xffffffc0 : 0xfffffffc) || (o & 0x30) == 0x30) return -Err.ReservedFlags;
+      if ((o & 3) == 3) return -Err.InvalidQos;
+      if ((r = byte(o))) return r;
+    }
+  }
+  return 0;
+}
+
+/** SUBACK and UNSUBACK: codes from the items' options (none for a 3.1.1 UNSUBACK). */
+function ack(view: usize, type: u32, v5: bool): i32 {
+  let r = packetId(view);
+  if (r || (v5 && (r = mainProps(view, type)))) return r;
+  if (type == UNSUBACK && !v5) return 0;
+  let n = getSlot(view, V_ITEM_COUNT);
+  if (!n) return -Err.EmptySubscription;
+  for (let i: u32 = 0; i < n; i++) {
+    let code = load<u32>(view + ITEMS_OFFSET + i * ITEM_ENTRY_BYTES, 8);
+    if (!(v5 ? validReason(type, code) : code <= 2 || code == 0x80)) return -Err.InvalidReasonCode;
+    if ((r = byte(code))) return r;
+  }
+  return 0;
 }

@@ -51,6 +51,7 @@ export const V_PROTOCOL_NAME: u32 = 25;
 export const V_PROP_COUNT: u32 = 27;
 export const V_WILL_PROP_COUNT: u32 = 28;
 export const V_ITEM_COUNT: u32 = 29;
+export const V_LENGTH: u32 = 30; // decoder: remaining length of the packet (encoder ignores it)
 export const V_SLOTS: u32 = 32;
 
 // Tables follow the slots. A property entry is 5 u32: id, a, b, c, d.

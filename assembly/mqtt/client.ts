@@ -1,0 +1,824 @@
+// The sans-IO MQTT client: one connection state machine, one global instance.
+// The host (or the device layer, from AssemblyScript) feeds it bytes and the time
+// and pulls bytes to send and events (assembly/ABI.md, "Client"). It never does
+// I/O, reads no clock and allocates only in clientInit.
+import { Err } from "../errors";
+import { put16be, u16be } from "../mem";
+import { decodePacket } from "./decode";
+import { encodePacket } from "./encode";
+import {
+  addItem, addProp, clearView, getSlot, setPair, setSlot,
+  CF_CLEAN, CF_PASSWORD, CF_USERNAME, CF_WILL, CF_WILL_RETAIN,
+  CONNACK, CONNECT, DISCONNECT, MQTT_5, PINGRESP, PROPS_OFFSET, PROP_ENTRY_BYTES,
+  PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE, VIEW_BYTES, ITEMS_OFFSET,
+  P_MAXIMUM_PACKET_SIZE, P_RECEIVE_MAXIMUM, P_SERVER_KEEP_ALIVE, P_SESSION_EXPIRY_INTERVAL, P_TOPIC_ALIAS,
+  P_TOPIC_ALIAS_MAXIMUM,
+  V_CLIENT_ID, V_CONNECT_FLAGS, V_DUP, V_ITEM_COUNT, V_KEEPALIVE, V_PACKET_ID, V_PASSWORD, V_PAYLOAD, V_PROP_COUNT,
+  V_QOS, V_REASON, V_RETAIN, V_SESSION_PRESENT, V_TOPIC, V_TYPE, V_USERNAME, V_VERSION, V_WILL_PAYLOAD, V_WILL_TOPIC,
+} from "./packet";
+import { Framer } from "./stream";
+import { validateTopicFilter, validateTopicName } from "./topic";
+
+// ---- Config keys (client_config). "init" keys size buffers: set them before clientInit.
+export const CFG_KEEPALIVE: u32 = 1; // seconds, 0 = off
+export const CFG_CLEAN: u32 = 2; // clean session / clean start
+export const CFG_PROTOCOL: u32 = 3; // 4 (3.1.1) or 5
+export const CFG_WILL_QOS: u32 = 4;
+export const CFG_WILL_RETAIN: u32 = 5;
+export const CFG_SESSION_EXPIRY: u32 = 6; // seconds (v5)
+export const CFG_RECEIVE_MAXIMUM: u32 = 7; // init: inbound QoS 2 ids tracked; sent in v5 CONNECT
+export const CFG_MAX_PACKET: u32 = 8; // init: largest inbound packet; sent in v5 CONNECT
+export const CFG_TOPIC_ALIAS_MAXIMUM: u32 = 9; // init: inbound aliases (v5)
+export const CFG_BACKOFF_MIN_MS: u32 = 10;
+export const CFG_BACKOFF_MAX_MS: u32 = 11;
+export const CFG_OUTBOX_BYTES: u32 = 12; // init
+export const CFG_INFLIGHT_WINDOW: u32 = 13; // outbound QoS 1/2 in flight
+export const CFG_RX_BYTES: u32 = 14; // init: socket read chunk
+export const CFG_TX_BYTES: u32 = 15; // init: largest outbound packet
+export const CFG_SUBS_BYTES: u32 = 16; // init: subscription table
+export const CFG_TIMEOUT_MS: u32 = 17; // socket open, CONNACK and PINGRESP wait
+export const CFG_ALIAS_TOPIC_BYTES: u32 = 18; // init: longest aliased topic
+export const CFG_SCRATCH_BYTES: u32 = 19; // init: host argument area
+export const CFG_STRINGS_BYTES: u32 = 20; // init: client id, credentials, will
+const CFG_KEYS: u32 = 21;
+// Keys that size buffers: a bit per key, fixed once clientInit ran.
+const INIT_KEYS: u32 = (1 << 7) | (1 << 8) | (1 << 9) | (1 << 12) | (1 << 14) | (1 << 15) | (1 << 16) | (1 << 18) | (1 << 19) | (1 << 20);
+const cfg = memory.data<u32>([
+  0, 60, 1, 4, 0, 0, 0, 32, 4096, 0, 1000, 60000, 4096, 8, 1024, 4096, 256, 10000, 64, 1024, 512,
+]);
+@inline function C(key: u32): u32 {
+  return load<u32>(cfg + (<usize>key << 2));
+}
+
+// String keys (client_set_str).
+export const STR_CLIENT_ID: u32 = 1;
+export const STR_USERNAME: u32 = 2;
+export const STR_PASSWORD: u32 = 3;
+export const STR_WILL_TOPIC: u32 = 4;
+export const STR_WILL_PAYLOAD: u32 = 5;
+const STR_KEYS: u32 = 6;
+const strOff = memory.data(STR_KEYS * 4);
+const strLen = memory.data(STR_KEYS * 4);
+
+// ---- Events (clientPoll's result; arguments in the event record).
+export const EV_OPEN: u32 = 1; // open the socket, then call clientOpened (or clientClosed on failure)
+export const EV_CLOSE: u32 = 2; // the connection is over: a = Err (0 after clientStop), b = MQTT reason code
+export const EV_CONNECTED: u32 = 3; // a = session present
+export const EV_MESSAGE: u32 = 4; // a = view, b = packet id, c = qos; view valid until the next poll
+export const EV_SUBACK: u32 = 5; // a = packet id, b = reason, c/d = filter ptr/len
+export const EV_UNSUBACK: u32 = 6; // a = packet id, b = reason, c/d = filter ptr/len
+export const EV_PUBLISHED: u32 = 7; // a = packet id, b = reason (>= 0x80: not delivered)
+export const EV_DROPPED: u32 = 8; // a = QoS 0 messages dropped from the full outbox
+
+const EV_WORDS: u32 = 5;
+const EV_SLOTS: u32 = 8; // a poll step queues at most 2; the host drains before feeding more
+const event = memory.data(EV_WORDS * 4);
+const evq = memory.data(EV_SLOTS * EV_WORDS * 4);
+let evHead: u32 = 0;
+let evTail: u32 = 0;
+
+// ---- Connection states.
+const S_IDLE: u32 = 0; // not started, or stopped
+const S_WAIT: u32 = 1; // backing off until waitUntil
+const S_OPENING: u32 = 2; // EV_OPEN given, socket not open yet
+const S_CONNECTING: u32 = 3; // CONNECT sent, waiting for CONNACK
+const S_CONNECTED: u32 = 4;
+
+// Outbox record: u32 packet length, u8 state, u8 qos, u16 packet id, then the encoded PUBLISH.
+const REC_HEADER: u32 = 8;
+const R_QUEUED: u8 = 0;
+const R_SENT: u8 = 1; // awaiting PUBACK / PUBREC
+const R_RELEASE: u8 = 2; // PUBREL to (re)send
+const R_AWAIT_COMP: u8 = 3;
+
+// Subscription entry: u8 state, u8 options, u16 packet id, u16 filter length, filter.
+const SUB_HEADER: u32 = 6;
+const SUB_DEAD: u8 = 0;
+const SUB_NEED: u8 = 1;
+const SUB_SENT: u8 = 2;
+const SUB_ACKED: u8 = 3;
+const UNSUB_NEED: u8 = 4;
+const UNSUB_SENT: u8 = 5;
+
+const ACK_BYTES: u32 = 4; // the most one inbound packet makes us write
+const NO_LIMIT: u32 = 0xffffffff;
+
+let inited = false;
+let framer: Framer = changetype<Framer>(0);
+let rxDrained = true;
+let tx: usize = 0;
+let txCap: u32 = 0;
+let txLen: u32 = 0;
+let outbox: usize = 0;
+let obCap: u32 = 0;
+let obLen: u32 = 0;
+let subs: usize = 0;
+let subsCap: u32 = 0;
+let subsLen: u32 = 0;
+let strs: usize = 0;
+let strsUsed: u32 = 0;
+let scratch: usize = 0;
+let q2: usize = 0; // inbound QoS 2 ids between PUBLISH and PUBREL
+let q2Count: u32 = 0;
+let aliases: usize = 0; // per alias: u16 length + topic
+let rxView: usize = 0;
+let txView: usize = 0;
+
+let state: u32 = S_IDLE;
+let nowMs: u32 = 0;
+let stateAt: u32 = 0;
+let waitUntil: u32 = 0;
+let attempt: u32 = 0;
+let rng: u32 = 0x9e3779b9;
+let lastSend: u32 = 0;
+let pingAt: u32 = 0;
+let pingOut = false;
+let keepMs: u32 = 0;
+let window: u32 = 0;
+let inflight: u32 = 0;
+let serverMaxPacket: u32 = NO_LIMIT;
+let nextPid: u32 = 0;
+let dropped: u32 = 0;
+let version: u32 = 4;
+
+@inline function due(t: u32): bool {
+  return <i32>(nowMs - t) >= 0;
+}
+
+// ---- Setup --------------------------------------------------------------
+
+/** Sets an integer config key. 0, or -InvalidPropertyValue (unknown key, bad value, sizing key after init). */
+export function clientConfig(key: u32, value: u32): i32 {
+  if (key == 0 || key >= CFG_KEYS || (inited && (INIT_KEYS >> key) & 1)) return -Err.InvalidPropertyValue;
+  if (key == CFG_PROTOCOL && value != 4 && value != 5) return -Err.InvalidPropertyValue;
+  if (key == CFG_WILL_QOS && value > 2) return -Err.InvalidQos;
+  if ((key == CFG_INFLIGHT_WINDOW || key == CFG_RECEIVE_MAXIMUM) && (value == 0 || value > 0xffff)) return -Err.InvalidPropertyValue;
+  store<u32>(cfg + (<usize>key << 2), value);
+  return 0;
+}
+
+/** Seeds the backoff jitter PRNG (xorshift32; 0 keeps the built-in seed). */
+export function clientSeed(seed: u32): void {
+  if (seed) rng = seed;
+}
+
+/** Allocates every buffer from the config sizes. Once; 0 or -InvalidPropertyValue if called again. */
+export function clientInit(): i32 {
+  if (inited) return -Err.InvalidPropertyValue;
+  inited = true;
+  framer = new Framer(C(CFG_RX_BYTES), C(CFG_MAX_PACKET));
+  txCap = C(CFG_TX_BYTES);
+  tx = heap.alloc(txCap);
+  obCap = C(CFG_OUTBOX_BYTES);
+  outbox = heap.alloc(obCap);
+  subsCap = C(CFG_SUBS_BYTES);
+  subs = heap.alloc(subsCap);
+  strs = heap.alloc(C(CFG_STRINGS_BYTES));
+  scratch = heap.alloc(C(CFG_SCRATCH_BYTES));
+  q2 = heap.alloc(C(CFG_RECEIVE_MAXIMUM) << 1);
+  aliases = heap.alloc(C(CFG_TOPIC_ALIAS_MAXIMUM) * (2 + C(CFG_ALIAS_TOPIC_BYTES)));
+  rxView = heap.alloc(VIEW_BYTES);
+  txView = heap.alloc(VIEW_BYTES);
+  return 0;
+}
+
+export function clientScratch(): usize {
+  return scratch;
+}
+export function clientScratchCap(): u32 {
+  return C(CFG_SCRATCH_BYTES);
+}
+
+/**
+ * Sets a string key (client id, username, password, will topic, will payload) from
+ * [ptr, ptr+len); length 0 unsets it. 0, -InvalidPropertyValue or -BufferFull.
+ */
+export function clientSetString(key: u32, ptr: usize, len: u32): i32 {
+  if (!inited || key == 0 || key >= STR_KEYS) return -Err.InvalidPropertyValue;
+  let offAt = strOff + (<usize>key << 2);
+  let lenAt = strLen + (<usize>key << 2);
+  let oldOff = load<u32>(offAt);
+  let oldLen = load<u32>(lenAt);
+  if (oldLen) {
+    // Close the gap; later strings move down.
+    memory.copy(strs + oldOff, strs + oldOff + oldLen, strsUsed - oldOff - oldLen);
+    strsUsed -= oldLen;
+    for (let k: u32 = 1; k < STR_KEYS; k++) {
+      let o = strOff + (<usize>k << 2);
+      if (load<u32>(o) > oldOff) store<u32>(o, load<u32>(o) - oldLen);
+    }
+    store<u32>(lenAt, 0);
+  }
+  if (len > C(CFG_STRINGS_BYTES) - strsUsed) return -Err.BufferFull;
+  memory.copy(strs + strsUsed, ptr, len);
+  store<u32>(offAt, strsUsed);
+  store<u32>(lenAt, len);
+  strsUsed += len;
+  return 0;
+}
+
+function setStringSlot(view: usize, slot: u32, key: u32): u32 {
+  let len = load<u32>(strLen + (<usize>key << 2));
+  setPair(view, slot, strs + load<u32>(strOff + (<usize>key << 2)), len);
+  return len;
+}
+
+// ---- Events -------------------------------------------------------------
+
+function emit(code: u32, a: u32, b: u32, c: u32, d: u32): void {
+  let e = evq + (<usize>(evTail % EV_SLOTS) * EV_WORDS << 2);
+  store<u32>(e, code);
+  store<u32>(e, a, 4);
+  store<u32>(e, b, 8);
+  store<u32>(e, c, 12);
+  store<u32>(e, d, 16);
+  evTail++;
+}
+
+function nextEvent(): i32 {
+  if (evHead == evTail) {
+    store<u32>(event, 0);
+    return 0;
+  }
+  memory.copy(event, evq + (<usize>(evHead % EV_SLOTS) * EV_WORDS << 2), EV_WORDS << 2);
+  evHead++;
+  return load<u32>(event);
+}
+
+/** The last event: u32 code, a, b, c, d. */
+export function clientEvent(): usize {
+  return event;
+}
+@inline export function clientEventArg(i: u32): u32 {
+  return load<u32>(event + (<usize>(i + 1) << 2));
+}
+/** The view of the last EV_MESSAGE's PUBLISH. */
+export function clientView(): usize {
+  return rxView;
+}
+/** A view the device layer may fill for clientPublishView. */
+export function clientTxView(): usize {
+  return txView;
+}
+
+// ---- Connection lifecycle ----------------------------------------------
+
+function backoffDelay(): u32 {
+  let max = C(CFG_BACKOFF_MAX_MS);
+  let cap = C(CFG_BACKOFF_MIN_MS);
+  for (let i: u32 = 0; i < attempt && cap < max; i++) cap = cap > max >> 1 ? max : cap << 1;
+  if (cap > max) cap = max;
+  if (attempt < 32) attempt++;
+  // Full jitter: uniform in [0, cap].
+  let x = rng;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  rng = x;
+  return cap == NO_LIMIT ? x : x % (cap + 1);
+}
+
+/** Ends the current connection (if any) for `err`/`code` and schedules the next attempt. */
+function lose(err: u32, code: u32): void {
+  if (state < S_OPENING) return;
+  state = S_WAIT;
+  waitUntil = nowMs + backoffDelay();
+  txLen = 0;
+  framer.reset();
+  rxDrained = true;
+  emit(EV_CLOSE, err, code, 0, 0);
+}
+
+/** Starts connecting (EV_OPEN at once). 0, or -NotConnected before clientInit. */
+export function clientStart(now: u32): i32 {
+  if (!inited) return -Err.NotConnected;
+  nowMs = now;
+  if (state == S_IDLE) {
+    state = S_WAIT;
+    waitUntil = now;
+    attempt = 0;
+  }
+  return 0;
+}
+
+/** Disconnects cleanly: DISCONNECT goes to tx (if connected), then EV_CLOSE with a = 0; no reconnect. */
+export function clientStop(now: u32): void {
+  if (!inited) return;
+  nowMs = now;
+  let was = state;
+  state = S_IDLE;
+  framer.reset();
+  rxDrained = true;
+  if (was == S_CONNECTED && txCap - txLen >= 2) {
+    store<u16>(tx + txLen, 0x00e0);
+    txLen += 2;
+  }
+  if (was >= S_OPENING) emit(EV_CLOSE, 0, 0, 0, 0);
+}
+
+/** The socket asked for by EV_OPEN is open: CONNECT goes to tx. 0 or -Err (then EV_CLOSE follows). */
+export function clientOpened(now: u32): i32 {
+  nowMs = now;
+  if (state != S_OPENING) return -Err.ProtocolViolation;
+  txLen = 0;
+  framer.reset();
+  rxDrained = true;
+  state = S_CONNECTING;
+  stateAt = now;
+  let r = writeConnect();
+  if (r < 0) lose(<u32>-r, 0);
+  return r < 0 ? r : 0;
+}
+
+/** The socket closed or failed (peer close, error, failed open). EV_CLOSE(NotConnected) follows. */
+export function clientClosed(now: u32): void {
+  nowMs = now;
+  lose(Err.NotConnected, 0);
+}
+
+function writeConnect(): i32 {
+  let v = txView;
+  clearView(v);
+  version = C(CFG_PROTOCOL);
+  setSlot(v, V_TYPE, CONNECT);
+  setSlot(v, V_VERSION, version);
+  setSlot(v, V_KEEPALIVE, C(CFG_KEEPALIVE));
+  let flags: u32 = C(CFG_CLEAN) ? CF_CLEAN : 0;
+  setStringSlot(v, V_CLIENT_ID, STR_CLIENT_ID);
+  if (setStringSlot(v, V_WILL_TOPIC, STR_WILL_TOPIC)) {
+    setStringSlot(v, V_WILL_PAYLOAD, STR_WILL_PAYLOAD);
+    flags |= CF_WILL | (C(CFG_WILL_QOS) << 3) | (C(CFG_WILL_RETAIN) ? CF_WILL_RETAIN : 0);
+  }
+  if (setStringSlot(v, V_USERNAME, STR_USERNAME)) flags |= CF_USERNAME;
+  if (setStringSlot(v, V_PASSWORD, STR_PASSWORD)) flags |= CF_PASSWORD;
+  setSlot(v, V_CONNECT_FLAGS, flags);
+  if (version == MQTT_5) {
+    let expiry = C(CFG_SESSION_EXPIRY);
+    if (expiry) addProp(v, P_SESSION_EXPIRY_INTERVAL, expiry);
+    addProp(v, P_RECEIVE_MAXIMUM, C(CFG_RECEIVE_MAXIMUM));
+    addProp(v, P_MAXIMUM_PACKET_SIZE, C(CFG_MAX_PACKET));
+    let aliasMax = C(CFG_TOPIC_ALIAS_MAXIMUM);
+    if (aliasMax) addProp(v, P_TOPIC_ALIAS_MAXIMUM, aliasMax);
+  }
+  return send();
+}
+
+/** Encodes txView at the end of tx. Bytes written or -Err. */
+function send(): i32 {
+  let n = encodePacket(txView, tx + txLen, txCap - txLen);
+  if (n > 0) {
+    txLen += <u32>n;
+    lastSend = nowMs;
+  }
+  return n;
+}
+
+function writeAck(type: u32, pid: u32): void {
+  let p = tx + txLen;
+  store<u8>(p, <u8>((type << 4) | (type == PUBREL ? 2 : 0)));
+  store<u8>(p + 1, 2);
+  put16be(p + 2, pid);
+  txLen += ACK_BYTES;
+  lastSend = nowMs;
+}
+
+// ---- Publishing ---------------------------------------------------------
+
+function pidInUse(pid: u32): bool {
+  for (let p = outbox, end = outbox + obLen; p < end; p += REC_HEADER + load<u32>(p)) {
+    if (load<u8>(p + 5) && <u32>load<u16>(p + 6) == pid) return true;
+  }
+  for (let p = subs, end = subs + subsLen; p < end; p += SUB_HEADER + <u32>load<u16>(p + 4)) {
+    let s = load<u8>(p);
+    if ((s == SUB_SENT || s == UNSUB_SENT) && <u32>load<u16>(p + 2) == pid) return true;
+  }
+  return false;
+}
+
+function allocPid(): u32 {
+  do nextPid = nextPid >= 0xffff ? 1 : nextPid + 1;
+  while (pidInUse(nextPid));
+  return nextPid;
+}
+
+function removeRecord(p: usize): void {
+  let size = REC_HEADER + load<u32>(p);
+  let end = outbox + obLen;
+  memory.copy(p, p + size, end - p - size);
+  obLen -= size;
+}
+
+/** Drops the oldest queued QoS 0 message; false when there is none. */
+function dropOldestQos0(): bool {
+  for (let p = outbox, end = outbox + obLen; p < end; p += REC_HEADER + load<u32>(p)) {
+    if (!load<u8>(p + 5)) {
+      removeRecord(p);
+      dropped++;
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Queues the PUBLISH a view describes (type, qos, retain, topic, payload, properties;
+ * the packet id and DUP are ours). It leaves on the next poll while connected.
+ * Full outbox: the oldest QoS 0 messages are dropped (EV_DROPPED), then new ones refused.
+ * Returns the packet id (QoS 1/2), 0 (QoS 0), or -Err: InvalidQos, InvalidTopic,
+ * WildcardInTopic, OutboxFull, PacketTooLarge (over the tx buffer), NotConnected (before init).
+ */
+export function clientPublishView(v: usize): i32 {
+  if (!inited) return -Err.NotConnected;
+  let qos = getSlot(v, V_QOS);
+  if (qos > 2) return -Err.InvalidQos;
+  let topicLen = getSlot(v, V_TOPIC + 1);
+  let r = validateTopicName(getSlot(v, V_TOPIC), topicLen);
+  if (r < 0) return r;
+  if (topicLen + getSlot(v, V_PAYLOAD + 1) + REC_HEADER + 4 > obCap) return -Err.OutboxFull;
+  let pid = qos ? allocPid() : 0;
+  setSlot(v, V_TYPE, PUBLISH);
+  setSlot(v, V_VERSION, C(CFG_PROTOCOL));
+  setSlot(v, V_PACKET_ID, pid);
+  setSlot(v, V_DUP, 0);
+  let n: i32;
+  for (;;) {
+    let free = obCap - obLen;
+    n = free > REC_HEADER ? encodePacket(v, outbox + obLen + REC_HEADER, free - REC_HEADER) : -Err.BufferFull;
+    if (n >= 0) break;
+    if (n != -Err.BufferFull) return n;
+    if (!dropOldestQos0()) return -Err.OutboxFull;
+  }
+  if (<u32>n > txCap) return -Err.PacketTooLarge;
+  let rec = outbox + obLen;
+  store<u32>(rec, n);
+  store<u8>(rec + 4, R_QUEUED);
+  store<u8>(rec + 5, <u8>qos);
+  store<u16>(rec + 6, <u16>pid);
+  obLen += REC_HEADER + <u32>n;
+  return pid;
+}
+
+/** clientPublishView for a plain message (no properties). */
+export function clientPublish(topic: usize, topicLen: u32, payload: usize, payloadLen: u32, qos: u32, retain: bool): i32 {
+  let v = txView;
+  clearView(v);
+  setSlot(v, V_QOS, qos);
+  setSlot(v, V_RETAIN, retain);
+  setPair(v, V_TOPIC, topic, topicLen);
+  setPair(v, V_PAYLOAD, payload, payloadLen);
+  return clientPublishView(v);
+}
+
+/** Bytes held in the outbox (queued and in-flight messages). */
+export function clientOutboxLen(): u32 {
+  return obLen;
+}
+
+// ---- Subscriptions ------------------------------------------------------
+
+function findSub(ptr: usize, len: u32): usize {
+  for (let p = subs, end = subs + subsLen; p < end; p += SUB_HEADER + <u32>load<u16>(p + 4)) {
+    if (load<u8>(p) != SUB_DEAD && <u32>load<u16>(p + 4) == len && memory.compare(p + SUB_HEADER, ptr, len) == 0) return p;
+  }
+  return 0;
+}
+
+function subEntry(ptr: usize, len: u32, st: u8, options: u32): i32 {
+  let r = validateTopicFilter(ptr, len);
+  if (r < 0) return r;
+  let p = findSub(ptr, len);
+  if (!p) {
+    if (SUB_HEADER + len > subsCap - subsLen) return -Err.LimitExceeded;
+    p = subs + subsLen;
+    store<u16>(p + 4, <u16>len);
+    memory.copy(p + SUB_HEADER, ptr, len);
+    subsLen += SUB_HEADER + len;
+  }
+  store<u8>(p, st);
+  store<u8>(p + 1, <u8>options);
+  return 0;
+}
+
+/**
+ * Subscribes to a filter (options byte: QoS | v5 flags). Kept in the table, sent when
+ * connected and again whenever the session was not kept; EV_SUBACK reports the answer.
+ * 0 or -Err: InvalidTopic, NullCharacter, InvalidUtf8, LimitExceeded (table full).
+ */
+export function clientSubscribe(ptr: usize, len: u32, options: u32): i32 {
+  if (!inited) return -Err.NotConnected;
+  if ((options & 3) == 3) return -Err.InvalidQos;
+  return subEntry(ptr, len, SUB_NEED, options);
+}
+
+/** Unsubscribes (sent when connected); EV_UNSUBACK reports the answer. 0 or -Err as clientSubscribe. */
+export function clientUnsubscribe(ptr: usize, len: u32): i32 {
+  if (!inited) return -Err.NotConnected;
+  return subEntry(ptr, len, UNSUB_NEED, 0);
+}
+
+function purgeDeadSubs(): void {
+  let p = subs;
+  while (p < subs + subsLen) {
+    let size = SUB_HEADER + <u32>load<u16>(p + 4);
+    if (load<u8>(p) == SUB_DEAD) {
+      memory.copy(p, p + size, subs + subsLen - p - size);
+      subsLen -= size;
+    } else p += size;
+  }
+}
+
+// ---- Inbound packets ----------------------------------------------------
+
+function findProp(v: usize, id: u32): usize {
+  let e = v + PROPS_OFFSET;
+  for (let i: u32 = 0, n = getSlot(v, V_PROP_COUNT); i < n; i++, e += PROP_ENTRY_BYTES) {
+    if (load<u32>(e) == id) return e;
+  }
+  return 0;
+}
+
+function onConnack(v: usize): void {
+  let code = getSlot(v, V_REASON);
+  if (code) return lose(Err.ConnectionRefused, code);
+  let present = getSlot(v, V_SESSION_PRESENT) != 0;
+  state = S_CONNECTED;
+  attempt = 0;
+  pingOut = false;
+  keepMs = C(CFG_KEEPALIVE) * 1000;
+  window = C(CFG_INFLIGHT_WINDOW);
+  serverMaxPacket = NO_LIMIT;
+  let e = findProp(v, P_SERVER_KEEP_ALIVE);
+  if (e) keepMs = load<u32>(e, 4) * 1000;
+  e = findProp(v, P_RECEIVE_MAXIMUM);
+  if (e && load<u32>(e, 4) < window) window = load<u32>(e, 4);
+  e = findProp(v, P_MAXIMUM_PACKET_SIZE);
+  if (e) serverMaxPacket = load<u32>(e, 4);
+  // Everything unacknowledged goes again, in order; DUP only if the broker kept it.
+  inflight = 0;
+  for (let p = outbox, end = outbox + obLen; p < end; p += REC_HEADER + load<u32>(p)) {
+    let st = load<u8>(p + 4);
+    if (st == R_SENT) {
+      store<u8>(p + 4, R_QUEUED);
+      let b = load<u8>(p + REC_HEADER);
+      store<u8>(p + REC_HEADER, present ? b | 8 : b & ~8);
+    } else if (st == R_AWAIT_COMP) store<u8>(p + 4, R_RELEASE);
+  }
+  if (!present) q2Count = 0;
+  for (let p = subs, end = subs + subsLen; p < end; p += SUB_HEADER + <u32>load<u16>(p + 4)) {
+    let st = load<u8>(p);
+    if (st == SUB_SENT || (!present && st == SUB_ACKED)) st = SUB_NEED;
+    else if (st == UNSUB_SENT || st == UNSUB_NEED) st = present ? UNSUB_NEED : SUB_DEAD;
+    store<u8>(p, st);
+  }
+  let aliasMax = C(CFG_TOPIC_ALIAS_MAXIMUM);
+  let slot: u32 = 2 + C(CFG_ALIAS_TOPIC_BYTES);
+  for (let i: u32 = 0; i < aliasMax; i++) store<u16>(aliases + i * slot, 0);
+  emit(EV_CONNECTED, present, 0, 0, 0);
+}
+
+function onPublish(v: usize): void {
+  let qos = getSlot(v, V_QOS);
+  let pid = getSlot(v, V_PACKET_ID);
+  let e = findProp(v, P_TOPIC_ALIAS);
+  if (e) {
+    let alias = load<u32>(e, 4);
+    let slotBytes: u32 = 2 + C(CFG_ALIAS_TOPIC_BYTES);
+    if (alias == 0 || alias > C(CFG_TOPIC_ALIAS_MAXIMUM)) return lose(Err.ProtocolViolation, 0x94);
+    let slot = aliases + (alias - 1) * slotBytes;
+    let len = getSlot(v, V_TOPIC + 1);
+    if (len) {
+      if (len + 2 > slotBytes) return lose(Err.LimitExceeded, 0);
+      store<u16>(slot, <u16>len);
+      memory.copy(slot + 2, getSlot(v, V_TOPIC), len);
+    } else {
+      len = load<u16>(slot);
+      if (!len) return lose(Err.ProtocolViolation, 0x82);
+      setPair(v, V_TOPIC, slot + 2, len);
+    }
+  }
+  if (qos == 1) writeAck(PUBACK, pid);
+  else if (qos == 2) {
+    writeAck(PUBREC, pid);
+    for (let i: u32 = 0; i < q2Count; i++) {
+      if (<u32>load<u16>(q2 + (i << 1)) == pid) return; // a duplicate: delivered already
+    }
+    if (q2Count >= C(CFG_RECEIVE_MAXIMUM)) return lose(Err.InflightFull, 0x93);
+    store<u16>(q2 + (q2Count++ << 1), <u16>pid);
+  }
+  emit(EV_MESSAGE, <u32>v, pid, qos, 0);
+}
+
+function onPubrel(pid: u32): void {
+  for (let i: u32 = 0; i < q2Count; i++) {
+    let at = q2 + (i << 1);
+    if (<u32>load<u16>(at) == pid) {
+      store<u16>(at, load<u16>(q2 + (--q2Count << 1)));
+      break;
+    }
+  }
+  writeAck(PUBCOMP, pid);
+}
+
+function findRecord(pid: u32): usize {
+  for (let p = outbox, end = outbox + obLen; p < end; p += REC_HEADER + load<u32>(p)) {
+    if (load<u8>(p + 5) && <u32>load<u16>(p + 6) == pid) return p;
+  }
+  return 0;
+}
+
+function onPublishAck(type: u32, pid: u32, reason: u32): void {
+  let p = findRecord(pid);
+  if (!p) return; // a late ack for a message already settled
+  let st = load<u8>(p + 4);
+  let qos = load<u8>(p + 5);
+  if (type == PUBREC && qos == 2 && (st == R_SENT || st == R_AWAIT_COMP) && reason < 0x80) {
+    store<u8>(p + 4, R_AWAIT_COMP);
+    writeAck(PUBREL, pid); // again for a repeated PUBREC
+    return;
+  }
+  let done = type == PUBACK ? qos == 1 && st == R_SENT : type == PUBREC ? qos == 2 && st == R_SENT : st == R_AWAIT_COMP;
+  if (!done) return;
+  removeRecord(p);
+  inflight--;
+  emit(EV_PUBLISHED, pid, reason, 0, 0);
+}
+
+function onSubAck(type: u32, v: usize): void {
+  let pid = getSlot(v, V_PACKET_ID);
+  let want = type == SUBACK ? SUB_SENT : UNSUB_SENT;
+  let reason = getSlot(v, V_ITEM_COUNT) ? load<u32>(v + ITEMS_OFFSET, 8) : 0;
+  for (let p = subs, end = subs + subsLen; p < end; p += SUB_HEADER + <u32>load<u16>(p + 4)) {
+    if (load<u8>(p) == want && <u32>load<u16>(p + 2) == pid) {
+      store<u8>(p, type == SUBACK && reason < 0x80 ? SUB_ACKED : SUB_DEAD);
+      emit(type == SUBACK ? EV_SUBACK : EV_UNSUBACK, pid, reason, <u32>(p + SUB_HEADER), <u32>load<u16>(p + 4));
+      return;
+    }
+  }
+}
+
+function onPacket(ptr: usize, len: u32): void {
+  let v = rxView;
+  let r = decodePacket(ptr, len, version, v);
+  if (r < 0) return lose(<u32>-r, 0);
+  let type = getSlot(v, V_TYPE);
+  if (state == S_CONNECTING) {
+    if (type == CONNACK) return onConnack(v);
+    return lose(Err.ProtocolViolation, 0);
+  }
+  let pid = getSlot(v, V_PACKET_ID);
+  if (type == PUBLISH) onPublish(v);
+  else if (type == PUBACK || type == PUBREC || type == PUBCOMP) onPublishAck(type, pid, getSlot(v, V_REASON));
+  else if (type == PUBREL) onPubrel(pid);
+  else if (type == SUBACK || type == UNSUBACK) onSubAck(type, v);
+  else if (type == PINGRESP) pingOut = false;
+  else if (type == DISCONNECT) lose(Err.NotConnected, getSlot(v, V_REASON));
+  else lose(Err.ProtocolViolation, 0);
+}
+
+// ---- Driving ------------------------------------------------------------
+
+export function clientRxPtr(): usize {
+  return framer.inputPtr();
+}
+/** Bytes the host may write at clientRxPtr now: 0 until the previous push is consumed by polls. */
+export function clientRxCap(): u32 {
+  return rxDrained && state >= S_CONNECTING ? framer.inputCap() : 0;
+}
+/** Hands over `len` bytes written at clientRxPtr. */
+export function clientRxPush(len: u32): void {
+  if (!len || !rxDrained || state < S_CONNECTING) return;
+  framer.push(len);
+  rxDrained = false;
+}
+
+export function clientTxPtr(): usize {
+  return tx;
+}
+export function clientTxLen(): u32 {
+  return txLen;
+}
+/** The host wrote the first n bytes of tx to the socket. */
+export function clientTxConsume(n: u32): void {
+  if (n > txLen) n = txLen;
+  memory.copy(tx, tx + n, txLen - n);
+  txLen -= n;
+}
+
+function timers(): void {
+  let timeout = C(CFG_TIMEOUT_MS);
+  if (state == S_WAIT) {
+    if (due(waitUntil)) {
+      state = S_OPENING;
+      stateAt = nowMs;
+      emit(EV_OPEN, 0, 0, 0, 0);
+    }
+  } else if (state == S_OPENING || state == S_CONNECTING) {
+    if (due(stateAt + timeout)) lose(Err.KeepAliveTimeout, 0);
+  } else if (state == S_CONNECTED && keepMs) {
+    if (pingOut) {
+      if (due(pingAt + timeout)) lose(Err.KeepAliveTimeout, 0);
+    } else if (due(lastSend + keepMs) && txCap - txLen >= 2) {
+      store<u16>(tx + txLen, 0x00c0);
+      txLen += 2;
+      lastSend = pingAt = nowMs;
+      pingOut = true;
+    }
+  }
+}
+
+function readPackets(): void {
+  while (evHead == evTail && state >= S_CONNECTING && txCap - txLen >= ACK_BYTES && !rxDrained) {
+    let r = framer.next();
+    if (r == 0) rxDrained = true;
+    else if (r < 0) lose(<u32>-r, 0);
+    else onPacket(framer.packetPtr(), framer.packetLen());
+  }
+}
+
+function pumpSubs(): void {
+  for (let p = subs; p < subs + subsLen; p += SUB_HEADER + <u32>load<u16>(p + 4)) {
+    let st = load<u8>(p);
+    if (st != SUB_NEED && st != UNSUB_NEED) continue;
+    let v = txView;
+    clearView(v);
+    let pid = allocPid();
+    setSlot(v, V_TYPE, st == SUB_NEED ? SUBSCRIBE : UNSUBSCRIBE);
+    setSlot(v, V_VERSION, version);
+    setSlot(v, V_PACKET_ID, pid);
+    addItem(v, p + SUB_HEADER, <u32>load<u16>(p + 4), <u32>load<u8>(p + 1));
+    if (send() < 0) return; // tx full: next poll
+    store<u8>(p, st + 1);
+    store<u16>(p + 2, <u16>pid);
+  }
+}
+
+function pumpOutbox(): void {
+  let p = outbox;
+  while (p < outbox + obLen) {
+    let len = load<u32>(p);
+    let st = load<u8>(p + 4);
+    let qos = load<u8>(p + 5);
+    let pid = <u32>load<u16>(p + 6);
+    if (st == R_QUEUED) {
+      if (qos && inflight >= window) return;
+      if (len > serverMaxPacket) {
+        removeRecord(p);
+        if (qos) emit(EV_PUBLISHED, pid, 0x95, 0, 0);
+        else dropped++;
+        return;
+      }
+      if (len > txCap - txLen) return;
+      memory.copy(tx + txLen, p + REC_HEADER, len);
+      txLen += len;
+      lastSend = nowMs;
+      if (!qos) {
+        removeRecord(p);
+        continue;
+      }
+      store<u8>(p + 4, R_SENT);
+      inflight++;
+    } else if (st == R_RELEASE) {
+      if (txCap - txLen < ACK_BYTES) return;
+      writeAck(PUBREL, pid);
+      store<u8>(p + 4, R_AWAIT_COMP);
+      inflight++;
+    }
+    p += REC_HEADER + len;
+  }
+}
+
+/**
+ * Advances the client to `now` and returns the next event code (0: none left).
+ * Call after every input (bytes, socket change, publish, subscribe, a deadline)
+ * until it returns 0; drain tx after.
+ */
+export function clientPoll(now: u32): i32 {
+  nowMs = now;
+  if (evHead == evTail) {
+    purgeDeadSubs();
+    if (dropped) {
+      emit(EV_DROPPED, dropped, 0, 0, 0);
+      dropped = 0;
+    }
+    timers();
+    readPackets();
+    if (state == S_CONNECTED) {
+      pumpSubs();
+      pumpOutbox();
+    }
+  }
+  return nextEvent();
+}
+
+/** Milliseconds from `now` until clientPoll has timed work (0: poll now; 0xFFFFFFFF: none). */
+export function clientDeadline(now: u32): u32 {
+  if (evHead != evTail) return 0;
+  let t: u32;
+  let timeout = C(CFG_TIMEOUT_MS);
+  if (state == S_WAIT) t = waitUntil;
+  else if (state == S_OPENING || state == S_CONNECTING) t = stateAt + timeout;
+  else if (state == S_CONNECTED && keepMs) t = pingOut ? pingAt + timeout : lastSend + keepMs;
+  else return NO_LIMIT;
+  let d = <i32>(t - now);
+  return d < 0 ? 0 : <u32>d;
+}

@@ -1,0 +1,84 @@
+// Client exports (assembly/ABI.md, "Client"): thin wrappers over client.ts. String
+// and filter arguments are written by the host at client_scratch() first.
+import { Err } from "../errors";
+import {
+  clientConfig, clientDeadline, clientEvent, clientInit, clientOpened, clientClosed, clientOutboxLen, clientPoll,
+  clientPublish, clientRxCap, clientRxPtr, clientRxPush, clientScratch, clientScratchCap, clientSeed, clientSetString,
+  clientStart, clientStop, clientSubscribe, clientTxConsume, clientTxLen, clientTxPtr, clientUnsubscribe, clientView,
+} from "./client";
+
+export function client_config(key: u32, value: u32): i32 {
+  return clientConfig(key, value);
+}
+export function client_seed(seed: u32): void {
+  clientSeed(seed);
+}
+export function client_init(): i32 {
+  return clientInit();
+}
+export function client_scratch(): usize {
+  return clientScratch();
+}
+export function client_scratch_cap(): u32 {
+  return clientScratchCap();
+}
+export function client_set_str(key: u32, len: u32): i32 {
+  return len > clientScratchCap() ? -Err.BufferFull : clientSetString(key, clientScratch(), len);
+}
+export function client_start(now: u32): i32 {
+  return clientStart(now);
+}
+export function client_stop(now: u32): void {
+  clientStop(now);
+}
+export function client_opened(now: u32): i32 {
+  return clientOpened(now);
+}
+export function client_closed(now: u32): void {
+  clientClosed(now);
+}
+export function client_rx_ptr(): usize {
+  return clientRxPtr();
+}
+export function client_rx_cap(): u32 {
+  return clientRxCap();
+}
+export function client_rx_push(len: u32): void {
+  clientRxPush(len);
+}
+export function client_tx_ptr(): usize {
+  return clientTxPtr();
+}
+export function client_tx_len(): u32 {
+  return clientTxLen();
+}
+export function client_tx_consume(n: u32): void {
+  clientTxConsume(n);
+}
+export function client_poll(now: u32): i32 {
+  return clientPoll(now);
+}
+export function client_event(): usize {
+  return clientEvent();
+}
+export function client_view(): usize {
+  return clientView();
+}
+export function client_deadline(now: u32): u32 {
+  return clientDeadline(now);
+}
+/** Topic at scratch, payload right after it. */
+export function client_publish(topicLen: u32, payloadLen: u32, qos: u32, retain: u32): i32 {
+  let s = clientScratch();
+  if (topicLen + payloadLen > clientScratchCap()) return -Err.BufferFull;
+  return clientPublish(s, topicLen, s + topicLen, payloadLen, qos, retain != 0);
+}
+export function client_subscribe(len: u32, options: u32): i32 {
+  return clientSubscribe(clientScratch(), len, options);
+}
+export function client_unsubscribe(len: u32): i32 {
+  return clientUnsubscribe(clientScratch(), len);
+}
+export function client_outbox_len(): u32 {
+  return clientOutboxLen();
+}

@@ -1,0 +1,65 @@
+// MQTT 5 property and reason-code tables shared by the decoder and encoder.
+import { Err } from "../errors";
+import { P_SUBSCRIPTION_IDENTIFIER, P_USER_PROPERTY, PUBLISH } from "./packet";
+
+// Value kinds (low 3 bits of a table entry).
+export const K_BYTE: u32 = 1; // 0 or 1
+export const K_U16: u32 = 2;
+export const K_U32: u32 = 3;
+export const K_VARINT: u32 = 4;
+export const K_STR: u32 = 5;
+export const K_BIN: u32 = 6;
+export const K_PAIR: u32 = 7;
+export const K_NONZERO: u32 = 0x10; // 0 is a protocol error
+export const K_TOPIC: u32 = 0x20; // must be a valid topic name
+
+export const PROP_LIMIT: u32 = 0x2b;
+// Entry per property id: kind in bits 0..7, allowed packet types in bits 8..23
+// (bit 8 + type; bit 8 itself = will properties).
+const PROP_TABLE = memory.data<u32>([
+  0, 0x000901, 0x000903, 0x000905, 0, 0, 0, 0,
+  0x000925, 0x000906, 0, 0x010814, 0, 0, 0, 0,
+  0, 0x400603, 0x000405, 0x000402, 0, 0x800605, 0x800606, 0x000201,
+  0x000103, 0x000201, 0x000405, 0, 0x400405, 0, 0, 0xcaf405,
+  0, 0x000612, 0x000602, 0x000812, 0x000401, 0x000401, 0xcfff07, 0x000613,
+  0x000401, 0x000401, 0x000401,
+]);
+
+/** Packet type code for will properties in the allowed-types mask. */
+export const WILL_PROPS: u32 = 0;
+
+/** Kind bits of property `id` if allowed in `type`, else -Err (Unknown/Forbidden). */
+export function propKind(id: u32, type: u32): i32 {
+  if (id >= PROP_LIMIT) return -Err.UnknownProperty;
+  let e = load<u32>(PROP_TABLE + (<usize>id << 2));
+  if (!e) return -Err.UnknownProperty;
+  if (!((e >> (8 + type)) & 1)) return -Err.ForbiddenProperty;
+  return <i32>(e & 0xff);
+}
+
+/** Marks `id` seen in `seen`; returns the new mask, or 0 when it is a forbidden repeat. */
+@inline export function markSeen(seen: u64, id: u32, type: u32): u64 {
+  let bit = <u64>1 << id;
+  if (seen & bit && id != P_USER_PROPERTY && !(id == P_SUBSCRIPTION_IDENTIFIER && type == PUBLISH)) return 0;
+  return seen | bit;
+}
+
+// Reason codes allowed per packet: bit n of LO = code n (0..31), bit n of HI = code 0x80 + n.
+function reasonOk(lo: u32, hi: u64, code: u32): bool {
+  if (code < 32) return ((lo >> code) & 1) != 0;
+  return code >= 0x80 && code < 0xc0 && ((hi >> (code - 0x80)) & 1) != 0;
+}
+
+/** Whether `code` is a valid reason code for `type` in MQTT 5 (CONNACK .. AUTH). */
+export function validReason(type: u32, code: u32): bool {
+  switch (type) {
+    case 2: return reasonOk(0x1, 0xbea117ff, code); // CONNACK
+    case 4: case 5: return reasonOk(0x10001, 0x2830089, code); // PUBACK, PUBREC
+    case 6: case 7: return reasonOk(0x1, 0x40000, code); // PUBREL, PUBCOMP
+    case 9: return reasonOk(0x7, 0x640828089, code); // SUBACK
+    case 11: return reasonOk(0x20001, 0x28089, code); // UNSUBACK
+    case 14: return reasonOk(0x11, 0x7fff9ea8f, code); // DISCONNECT
+    case 15: return reasonOk(0x3000001, 0, code); // AUTH
+  }
+  return false;
+}
