@@ -1,0 +1,116 @@
+// Per-device access control: a device subscribes only to its own rx and publishes only to its own tx, status
+// and telemetry. The backend's own client is privileged. Pure rules first, then the aedes hooks built on them.
+import type { Client, AuthenticateError, PublishPacket, Subscription, AedesPublishPacket } from "aedes";
+import { BACKEND_USERNAME, isValidDeviceId } from "../registry/registry.ts";
+import { digest, sameDigest } from "../registry/secrets.ts";
+
+export const DEFAULT_PREFIX = "devices";
+
+export function deviceTopics(prefix: string, id: string) {
+  const base = `${prefix}/${id}`;
+  return { rx: `${base}/rx`, tx: `${base}/tx`, status: `${base}/status`, telemetry: `${base}/telemetry` };
+}
+
+/** A device may publish (including retained messages and its will) only to its own tx, status and telemetry. */
+export function devicePublishAllowed(prefix: string, id: string, topic: string): boolean {
+  const t = deviceTopics(prefix, id);
+  return topic === t.tx || topic === t.status || topic === t.telemetry;
+}
+
+/** A device may subscribe to exactly its own rx: no wildcards, no other device, no $SYS. */
+export function deviceSubscribeAllowed(prefix: string, id: string, filter: string): boolean {
+  return filter === deviceTopics(prefix, id).rx;
+}
+
+export type Identity = { kind: "backend" } | { kind: "device"; id: string };
+
+export interface AclContext {
+  prefix: string;
+  /** Checks a device's credential (the registry's verifyDevice). */
+  verifyDevice(id: string, credential: string): Promise<boolean>;
+  /** The backend's own password, for its privileged client (benchmarks and external tools use it too). */
+  backendPassword: string;
+  /** Told when a device has logged in, so presence can record the transport. */
+  onDeviceLogin?(id: string): void;
+}
+
+export class AclRefused extends Error {
+  override name = "AclRefused";
+}
+
+function authError(message: string, returnCode: number): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+const BAD_USERNAME_OR_PASSWORD = 4;
+const NOT_AUTHORIZED = 5;
+
+/** The aedes hooks, as named functions that tests call directly. */
+export function createAclHooks(ctx: AclContext) {
+  const identities = new WeakMap<Client, Identity>();
+  const backendDigest = digest(ctx.backendPassword);
+
+  function identity(client: Client | null): Identity | undefined {
+    return client ? identities.get(client) : { kind: "backend" }; // null client: the broker's own publish
+  }
+
+  function authenticate(
+    client: Client,
+    username: Readonly<string | undefined>,
+    password: Readonly<Buffer | undefined>,
+    done: (error: AuthenticateError | null, success: boolean | null) => void,
+  ): void {
+    if (!username || !password) return done(authError("username and password required", BAD_USERNAME_OR_PASSWORD), false);
+    const secret = password.toString("utf8");
+    if (username === BACKEND_USERNAME) {
+      if (!sameDigest(digest(secret), backendDigest)) return done(authError("bad backend password", BAD_USERNAME_OR_PASSWORD), false);
+      identities.set(client, { kind: "backend" });
+      return done(null, true);
+    }
+    if (!isValidDeviceId(username)) return done(authError("invalid device id", BAD_USERNAME_OR_PASSWORD), false);
+    // The will is checked here, so a forbidden one refuses the connection instead of waiting for the disconnect.
+    const will = (client as unknown as { _will?: { topic: string } })._will;
+    if (will && !devicePublishAllowed(ctx.prefix, username, will.topic))
+      return done(authError(`will on ${will.topic} not allowed for ${username}`, NOT_AUTHORIZED), false);
+    ctx.verifyDevice(username, secret).then(
+      (ok) => {
+        if (!ok) return done(authError("bad username or password", BAD_USERNAME_OR_PASSWORD), false);
+        identities.set(client, { kind: "device", id: username });
+        // Like mosquitto's use_username_as_clientid: a device cannot take over another's session by its client id.
+        (client as { id: string }).id = username;
+        ctx.onDeviceLogin?.(username);
+        done(null, true);
+      },
+      () => done(authError("credential check failed", BAD_USERNAME_OR_PASSWORD), false),
+    );
+  }
+
+  function authorizePublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
+    const who = identity(client);
+    if (who?.kind === "backend") return callback(null);
+    if (who?.kind === "device" && devicePublishAllowed(ctx.prefix, who.id, packet.topic)) return callback(null);
+    callback(new AclRefused(`publish to ${packet.topic} refused for ${who?.kind === "device" ? who.id : "unauthenticated client"}`));
+  }
+
+  function authorizeSubscribe(
+    client: Client,
+    subscription: Subscription,
+    callback: (error: Error | null, subscription?: Subscription | null) => void,
+  ): void {
+    const who = identity(client);
+    if (who?.kind === "backend") return callback(null, subscription);
+    if (who?.kind === "device" && deviceSubscribeAllowed(ctx.prefix, who.id, subscription.topic)) return callback(null, subscription);
+    callback(null, null); // SUBACK 0x80: refused, the connection stays
+  }
+
+  /** Last line of defence: whatever a session restored, a device only ever receives its own rx. */
+  function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    const who = identity(client);
+    if (who?.kind === "backend") return packet;
+    if (who?.kind === "device" && packet.topic === deviceTopics(ctx.prefix, who.id).rx) return packet;
+    return null;
+  }
+
+  return { authenticate, authorizePublish, authorizeSubscribe, authorizeForward, identity };
+}
+
+export type AclHooks = ReturnType<typeof createAclHooks>;

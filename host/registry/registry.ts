@@ -1,0 +1,222 @@
+// The device registry and API keys, in SQLite (<data>/outpost.db, WAL so the CLI works while the server runs).
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { randomBytes } from "node:crypto";
+import { DEFAULT_COST, digest, hashSecret, mosquittoHash, newSecret, sameDigest, verifySecret, type ScryptCost } from "./secrets.ts";
+
+/** The broker username of the backend's own, privileged client. No device may take it. */
+export const BACKEND_USERNAME = "outpost-backend";
+/** Safe as one MQTT topic level and as a mosquitto %u: no '/', '+', '#', '$', ':' or spaces. */
+const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const API_KEY = /^opk_([0-9a-f]{16})_([A-Za-z0-9_-]{16,})$/;
+
+export class InvalidDeviceId extends Error {
+  override name = "InvalidDeviceId";
+}
+export class DeviceExists extends Error {
+  override name = "DeviceExists";
+}
+
+export interface DeviceRecord {
+  id: string;
+  metadata: Record<string, unknown>;
+  created_at: number;
+  last_seen: number | null;
+  connected_since: number | null;
+  online: boolean;
+  transport: string | null;
+}
+
+export interface Presence {
+  id: string;
+  online: boolean;
+  last_seen: number | null;
+  connected_since: number | null;
+  transport: string | null;
+}
+
+export function isValidDeviceId(id: string): boolean {
+  return DEVICE_ID.test(id) && id !== BACKEND_USERNAME;
+}
+
+export function dbPath(dataDir: string): string {
+  return join(resolve(dataDir), "outpost.db");
+}
+
+interface DeviceRow {
+  id: string;
+  metadata: string;
+  created_at: number;
+  last_seen: number | null;
+  connected_since: number | null;
+  online: number;
+  transport: string | null;
+}
+
+function toRecord(row: DeviceRow): DeviceRecord {
+  return { ...row, metadata: JSON.parse(row.metadata), online: row.online === 1 };
+}
+
+export class Registry {
+  readonly db: Database.Database;
+  /** Stored hash -> digest of the secret that matched it, so scrypt runs once per secret, not per request. */
+  private readonly verified = new Map<string, Buffer>();
+  private readonly cost: ScryptCost;
+  private readonly stmt;
+
+  constructor(dataDir: string, opts: { cost?: ScryptCost } = {}) {
+    mkdirSync(resolve(dataDir), { recursive: true });
+    this.cost = opts.cost ?? DEFAULT_COST;
+    this.db = new Database(dbPath(dataDir));
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("busy_timeout = 5000");
+    this.db.pragma("synchronous = NORMAL");
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS devices (
+        id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL,
+        mosquitto_hash TEXT NOT NULL,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created_at INTEGER NOT NULL,
+        last_seen INTEGER,
+        connected_since INTEGER,
+        online INTEGER NOT NULL DEFAULT 0,
+        transport TEXT
+      );
+      CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, hash TEXT NOT NULL, created_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `);
+    const cols = "id, metadata, created_at, last_seen, connected_since, online, transport";
+    this.stmt = {
+      insertDevice: this.db.prepare(
+        "INSERT INTO devices (id, secret_hash, mosquitto_hash, metadata, created_at) VALUES (?, ?, ?, ?, ?)",
+      ),
+      getDevice: this.db.prepare<[string], DeviceRow>(`SELECT ${cols} FROM devices WHERE id = ?`),
+      listDevices: this.db.prepare<[], DeviceRow>(`SELECT ${cols} FROM devices ORDER BY id`),
+      deviceHash: this.db.prepare<[string], { secret_hash: string }>("SELECT secret_hash FROM devices WHERE id = ?"),
+      removeDevice: this.db.prepare("DELETE FROM devices WHERE id = ?"),
+      countDevices: this.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM devices"),
+      rotate: this.db.prepare("UPDATE devices SET secret_hash = ?, mosquitto_hash = ? WHERE id = ?"),
+      presence: this.db.prepare(
+        "UPDATE devices SET online = ?, last_seen = ?, connected_since = ?, transport = ? WHERE id = ?",
+      ),
+      allOffline: this.db.prepare("UPDATE devices SET online = 0"),
+      mosquittoUsers: this.db.prepare<[], { id: string; mosquitto_hash: string }>(
+        "SELECT id, mosquitto_hash FROM devices ORDER BY id",
+      ),
+      insertKey: this.db.prepare("INSERT INTO api_keys (id, hash, created_at) VALUES (?, ?, ?)"),
+      keyHash: this.db.prepare<[string], { hash: string }>("SELECT hash FROM api_keys WHERE id = ?"),
+      getSetting: this.db.prepare<[string], { value: string }>("SELECT value FROM settings WHERE key = ?"),
+      setSetting: this.db.prepare("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)"),
+    };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** A new API key, returned once: "opk_<16 hex id>_<secret>". Only its scrypt hash is kept. */
+  createApiKey(): { id: string; key: string } {
+    const id = randomBytes(8).toString("hex");
+    const key = `opk_${id}_${newSecret()}`;
+    this.stmt.insertKey.run(id, hashSecret(key, this.cost), Date.now());
+    return { id, key };
+  }
+
+  async verifyApiKey(key: string): Promise<boolean> {
+    const m = API_KEY.exec(key);
+    if (!m) return false;
+    const row = this.stmt.keyHash.get(m[1]);
+    return row ? this.verifyAgainst(key, row.hash) : false;
+  }
+
+  /** Adds a device; its credential is in the result and nowhere else. */
+  addDevice(id: string, metadata: Record<string, unknown> = {}): { id: string; credential: string } {
+    if (!isValidDeviceId(id)) throw new InvalidDeviceId(`device id must match ${DEVICE_ID} and not be "${BACKEND_USERNAME}": ${JSON.stringify(id)}`);
+    const credential = newSecret();
+    try {
+      this.stmt.insertDevice.run(id, hashSecret(credential, this.cost), mosquittoHash(credential), JSON.stringify(metadata), Date.now());
+    } catch (err) {
+      if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") throw new DeviceExists(`device ${id} exists`);
+      throw err;
+    }
+    return { id, credential };
+  }
+
+  /** A fresh credential for an existing device (the old one stops working). */
+  rotateCredential(id: string): string {
+    const credential = newSecret();
+    const res = this.stmt.rotate.run(hashSecret(credential, this.cost), mosquittoHash(credential), id);
+    if (res.changes === 0) throw new InvalidDeviceId(`no device ${id}`);
+    return credential;
+  }
+
+  getDevice(id: string): DeviceRecord | undefined {
+    const row = this.stmt.getDevice.get(id);
+    return row ? toRecord(row) : undefined;
+  }
+
+  hasDevice(id: string): boolean {
+    return this.stmt.deviceHash.get(id) !== undefined;
+  }
+
+  listDevices(): DeviceRecord[] {
+    return this.stmt.listDevices.all().map(toRecord);
+  }
+
+  countDevices(): number {
+    return this.stmt.countDevices.get()!.n;
+  }
+
+  removeDevice(id: string): boolean {
+    return this.stmt.removeDevice.run(id).changes > 0;
+  }
+
+  async verifyDevice(id: string, credential: string): Promise<boolean> {
+    const row = this.stmt.deviceHash.get(id);
+    return row ? this.verifyAgainst(credential, row.secret_hash) : false;
+  }
+
+  /** Writes presence in one transaction (the server batches it; a write per message would be too slow). */
+  savePresence(rows: Presence[]): void {
+    this.db.transaction((list: Presence[]) => {
+      for (const p of list) this.stmt.presence.run(p.online ? 1 : 0, p.last_seen, p.connected_since, p.transport, p.id);
+    })(rows);
+  }
+
+  /** At server start nobody is connected yet; retained status messages bring the truth back. */
+  markAllOffline(): void {
+    this.stmt.allOffline.run();
+  }
+
+  mosquittoUsers(): { id: string; mosquitto_hash: string }[] {
+    return this.stmt.mosquittoUsers.all();
+  }
+
+  setting(key: string): string | undefined {
+    return this.stmt.getSetting.get(key)?.value;
+  }
+
+  setSetting(key: string, value: string): void {
+    this.stmt.setSetting.run(key, value);
+  }
+
+  /** The backend's own broker password, created once and kept (it must be presented, so it is stored as is). */
+  backendPassword(): string {
+    let pw = this.setting("broker.backend_password");
+    if (!pw) {
+      pw = newSecret(32);
+      this.setSetting("broker.backend_password", pw);
+    }
+    return pw;
+  }
+
+  private async verifyAgainst(secret: string, stored: string): Promise<boolean> {
+    const known = this.verified.get(stored);
+    if (known) return sameDigest(known, digest(secret));
+    if (!(await verifySecret(secret, stored))) return false;
+    this.verified.set(stored, digest(secret));
+    return true;
+  }
+}

@@ -1,0 +1,121 @@
+// How the backend reaches the broker: in-process for the embedded aedes, an MQTT client for an external broker.
+// Both are privileged (the ACL exempts the backend); the RPC correlator and presence sit on top of either.
+import type { Aedes, AedesPublishPacket } from "aedes";
+import mqtt, { type MqttClient } from "mqtt";
+import { BACKEND_USERNAME } from "../registry/registry.ts";
+
+export interface BusMessage {
+  topic: string;
+  payload: Buffer;
+  /** MQTT 5 Correlation Data, when the answer carried it. */
+  correlationData?: Buffer;
+}
+
+export interface PublishOptions {
+  responseTopic?: string;
+  correlationData?: Buffer;
+  retain?: boolean;
+}
+
+export interface Bus {
+  /** True when the broker speaks MQTT 5 and requests carry Response Topic and Correlation Data. */
+  readonly requestResponse: boolean;
+  publish(topic: string, payload: Buffer | string, opts?: PublishOptions): void;
+  subscribe(filters: string[], onMessage: (msg: BusMessage) => void): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** In-process bus on the embedded aedes: no socket, no codec, and MQTT 3.1.1 semantics (aedes has no v5). */
+export class AedesBus implements Bus {
+  readonly requestResponse = false;
+  private readonly subs: { filter: string; deliver: (p: AedesPublishPacket, cb: () => void) => void }[] = [];
+
+  constructor(private readonly aedes: Aedes) {}
+
+  publish(topic: string, payload: Buffer | string, opts: PublishOptions = {}): void {
+    const packet = { cmd: "publish" as const, topic, payload: Buffer.from(payload), qos: 0 as const, retain: opts.retain ?? false, dup: false };
+    this.aedes.publish(packet, () => {});
+  }
+
+  async subscribe(filters: string[], onMessage: (msg: BusMessage) => void): Promise<void> {
+    for (const filter of filters) {
+      const deliver = (packet: AedesPublishPacket, cb: () => void) => {
+        onMessage({ topic: packet.topic, payload: packet.payload as Buffer });
+        cb();
+      };
+      this.subs.push({ filter, deliver });
+      await new Promise<void>((resolve) => this.aedes.subscribe(filter, deliver, resolve));
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const { filter, deliver } of this.subs.splice(0)) {
+      await new Promise<void>((resolve) => this.aedes.unsubscribe(filter, deliver, resolve));
+    }
+  }
+}
+
+export class BrokerUnreachable extends Error {
+  override name = "BrokerUnreachable";
+}
+
+/** Connects with MQTT 5 and falls back to 3.1.1 when the broker refuses the protocol version. */
+export async function connectBackendClient(url: string, password: string, opts: { clientId?: string; timeoutMs?: number } = {}): Promise<MqttClient> {
+  const parsed = new URL(url);
+  const username = parsed.username ? decodeURIComponent(parsed.username) : BACKEND_USERNAME;
+  const pw = parsed.password ? decodeURIComponent(parsed.password) : password;
+  parsed.username = parsed.password = "";
+  let lastError: Error | undefined;
+  for (const protocolVersion of [5, 4] as const) {
+    const client = mqtt.connect(parsed.toString(), {
+      protocolVersion,
+      username,
+      password: pw,
+      clientId: opts.clientId ?? username,
+      reconnectPeriod: 1000,
+      connectTimeout: opts.timeoutMs ?? 5000,
+      resubscribe: true,
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        client.once("connect", () => resolve());
+        client.once("error", reject);
+        setTimeout(() => reject(new BrokerUnreachable(`no CONNACK from ${parsed.host} within ${opts.timeoutMs ?? 5000} ms`)), opts.timeoutMs ?? 5000);
+      });
+      return client;
+    } catch (err) {
+      lastError = err as Error;
+      await client.endAsync(true);
+      const code = (err as { code?: number }).code;
+      if (protocolVersion === 5 && (code === 1 || code === 132)) continue; // unsupported protocol version: try 3.1.1
+      break;
+    }
+  }
+  throw new BrokerUnreachable(`cannot connect to ${parsed.host} as ${username}: ${lastError?.message}`);
+}
+
+/** Bus over an MQTT client to an external broker (MQTT 5 request/response when the broker has it). */
+export class MqttBus implements Bus {
+  readonly requestResponse: boolean;
+
+  constructor(private readonly client: MqttClient) {
+    this.requestResponse = client.options.protocolVersion === 5;
+  }
+
+  publish(topic: string, payload: Buffer | string, opts: PublishOptions = {}): void {
+    const properties =
+      this.requestResponse && opts.responseTopic ? { responseTopic: opts.responseTopic, correlationData: opts.correlationData } : undefined;
+    this.client.publish(topic, payload, { qos: 0, retain: opts.retain ?? false, properties });
+  }
+
+  async subscribe(filters: string[], onMessage: (msg: BusMessage) => void): Promise<void> {
+    this.client.on("message", (topic, payload, packet) => {
+      onMessage({ topic, payload, correlationData: packet.properties?.correlationData });
+    });
+    await this.client.subscribeAsync(filters, { qos: 0 });
+  }
+
+  async close(): Promise<void> {
+    await this.client.endAsync();
+  }
+}

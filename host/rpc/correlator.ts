@@ -1,0 +1,96 @@
+// Matches device answers to REST calls. Each request gets a fresh numeric JSON-RPC id (ids from different
+// callers could collide); MQTT 5 also carries it as Correlation Data with the device's tx as Response Topic.
+// The caller's own id is put back into the answer.
+import type { Bus } from "./bus.ts";
+import { deviceTopics } from "../broker/acl.ts";
+
+export class RpcTimeout extends Error {
+  override name = "RpcTimeout";
+}
+export class DeviceOffline extends Error {
+  override name = "DeviceOffline";
+}
+
+export type JsonRpcId = string | number | null;
+
+interface Pending {
+  deviceId: string;
+  callerId: JsonRpcId;
+  resolve(answer: string): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+export class RpcCorrelator {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly prefix: string,
+  ) {}
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Sends one request and resolves with the device's JSON-RPC response text, the caller's id restored. */
+  call(deviceId: string, method: string, params: unknown, callerId: JsonRpcId, timeoutMs: number): Promise<string> {
+    const id = this.nextId++;
+    if (this.nextId > Number.MAX_SAFE_INTEGER) this.nextId = 1;
+    const topics = deviceTopics(this.prefix, deviceId);
+    const request = JSON.stringify(params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params });
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new RpcTimeout(`${deviceId} did not answer ${method} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, { deviceId, callerId, resolve, reject, timer });
+      this.bus.publish(topics.rx, request, { responseTopic: topics.tx, correlationData: Buffer.from(String(id)) });
+    });
+  }
+
+  /** A notification: published, nothing awaited. */
+  notify(deviceId: string, method: string, params: unknown): void {
+    const body = params === undefined ? { jsonrpc: "2.0", method } : { jsonrpc: "2.0", method, params };
+    this.bus.publish(deviceTopics(this.prefix, deviceId).rx, JSON.stringify(body));
+  }
+
+  /** A message on <prefix>/<deviceId>/tx. Returns false when it answers nothing pending (late, foreign, or not JSON). */
+  onResponse(deviceId: string, payload: Buffer, correlationData?: Buffer): boolean {
+    let answer: { id?: unknown };
+    try {
+      answer = JSON.parse(payload.toString("utf8"));
+    } catch {
+      return false;
+    }
+    if (!answer || typeof answer !== "object" || Array.isArray(answer)) return false;
+    const key = correlationData ? Number(correlationData.toString("utf8")) : answer.id;
+    if (typeof key !== "number") return false;
+    const p = this.pending.get(key);
+    if (!p || p.deviceId !== deviceId) return false; // a device can only answer requests made to it
+    this.pending.delete(key);
+    clearTimeout(p.timer);
+    answer.id = p.callerId;
+    p.resolve(JSON.stringify(answer));
+    return true;
+  }
+
+  /** The device went offline or was deleted: its callers learn now rather than at their timeout. */
+  failDevice(deviceId: string, err: Error): void {
+    for (const [key, p] of this.pending) {
+      if (p.deviceId !== deviceId) continue;
+      this.pending.delete(key);
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+  }
+
+  close(): void {
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new DeviceOffline("backend shutting down"));
+    }
+    this.pending.clear();
+  }
+}

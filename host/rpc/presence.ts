@@ -1,0 +1,90 @@
+// Online state from the retained <prefix>/<ID>/status (and its will), last_seen from any device traffic.
+// Kept in memory for the hot path and written to SQLite in batches.
+import type { Presence, Registry } from "../registry/registry.ts";
+
+export class PresenceTracker {
+  private readonly state = new Map<string, Presence>();
+  private readonly dirty = new Set<string>();
+  private readonly timer: NodeJS.Timeout;
+  private readonly offlineListeners: ((id: string) => void)[] = [];
+
+  constructor(
+    private readonly registry: Registry,
+    flushMs = 1000,
+  ) {
+    this.timer = setInterval(() => this.flush(), flushMs);
+    this.timer.unref();
+  }
+
+  onOffline(listener: (id: string) => void): void {
+    this.offlineListeners.push(listener);
+  }
+
+  isOnline(id: string): boolean {
+    return this.state.get(id)?.online ?? false;
+  }
+
+  get onlineCount(): number {
+    let n = 0;
+    for (const p of this.state.values()) if (p.online) n++;
+    return n;
+  }
+
+  get(id: string): Presence | undefined {
+    return this.state.get(id);
+  }
+
+  /** A status payload: {"online":true|false,...}; an empty one (retained status cleared) means offline. */
+  status(id: string, payload: Buffer, transport = "mqtt"): void {
+    let online = false;
+    if (payload.length > 0) {
+      try {
+        online = JSON.parse(payload.toString("utf8"))?.online === true;
+      } catch {
+        online = false;
+      }
+    }
+    this.set(id, online, transport);
+  }
+
+  set(id: string, online: boolean, transport = "mqtt"): void {
+    if (!this.state.has(id) && !this.registry.hasDevice(id)) return;
+    const now = Date.now();
+    const prev = this.state.get(id);
+    const wasOnline = prev?.online ?? false;
+    this.state.set(id, {
+      id,
+      online,
+      transport,
+      last_seen: now,
+      connected_since: online ? (wasOnline ? (prev?.connected_since ?? now) : now) : null,
+    });
+    this.dirty.add(id);
+    if (wasOnline && !online) for (const l of this.offlineListeners) l(id);
+  }
+
+  activity(id: string): void {
+    const p = this.state.get(id);
+    if (!p) return;
+    p.last_seen = Date.now();
+    this.dirty.add(id);
+  }
+
+  forget(id: string): void {
+    if (this.state.get(id)?.online) for (const l of this.offlineListeners) l(id);
+    this.state.delete(id);
+    this.dirty.delete(id);
+  }
+
+  flush(): void {
+    if (this.dirty.size === 0) return;
+    const rows = [...this.dirty].map((id) => this.state.get(id)!).filter(Boolean);
+    this.dirty.clear();
+    this.registry.savePresence(rows);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.flush();
+  }
+}

@@ -1,0 +1,269 @@
+// The HTTP side: REST under /api/v1 (bearer API keys), /metrics, /openapi.json and /docs.
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import type { Logger } from "pino";
+import { DeviceExists, InvalidDeviceId, type DeviceRecord, type Registry } from "../registry/registry.ts";
+import { DeviceOffline, RpcTimeout, type JsonRpcId, type RpcCorrelator } from "../rpc/correlator.ts";
+import type { PresenceTracker } from "../rpc/presence.ts";
+import type { Metrics } from "./metrics.ts";
+
+export const DEFAULT_TIMEOUT_MS = 5000;
+export const MAX_TIMEOUT_MS = 300_000;
+/** Devices have small bounded buffers; a bigger request could never be delivered. */
+export const DEFAULT_BODY_LIMIT = 64 * 1024;
+
+export interface AppDeps {
+  registry: Registry;
+  presence: PresenceTracker;
+  correlator: RpcCorrelator;
+  metrics: Metrics;
+  logger: Logger;
+  /** Drops a deleted device's connection and clears its retained status. */
+  disconnectDevice(id: string): void;
+  bodyLimit?: number;
+  logRequests?: boolean;
+}
+
+const errorBody = {
+  type: "object",
+  properties: { error: { type: "string" }, message: { type: "string" } },
+  required: ["error", "message"],
+} as const;
+
+const deviceView = {
+  type: "object",
+  properties: {
+    id: { type: "string" },
+    online: { type: "boolean" },
+    transport: { type: ["string", "null"] },
+    last_seen: { type: ["string", "null"], format: "date-time" },
+    connected_since: { type: ["string", "null"], format: "date-time" },
+    metadata: { type: "object", additionalProperties: true },
+  },
+} as const;
+
+const idParam = { type: "object", properties: { id: { type: "string" } }, required: ["id"] } as const;
+const timeoutQuery = {
+  type: "object",
+  properties: { timeout_ms: { type: "integer", minimum: 1, maximum: MAX_TIMEOUT_MS, default: DEFAULT_TIMEOUT_MS } },
+} as const;
+const rpcErrors = {
+  400: errorBody,
+  401: errorBody,
+  403: errorBody,
+  404: errorBody,
+  413: errorBody,
+  503: errorBody,
+  504: errorBody,
+};
+
+class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function iso(ms: number | null | undefined): string | null {
+  return ms == null ? null : new Date(ms).toISOString();
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { registry, presence, correlator, metrics } = deps;
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    disableRequestLogging: !deps.logRequests,
+    // Scalars still coerce (query strings), but never into arrays: params 3 must stay a 400, not become [3].
+    ajv: { customOptions: { coerceTypes: true, allowUnionTypes: true } },
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
+    if (err instanceof HttpError) return reply.code(err.statusCode).send({ error: err.code, message: err.message });
+    const status = err.validation ? 400 : (err.statusCode ?? 500);
+    if (status >= 500) req.log.error({ err }, "request failed");
+    const code = status === 413 ? "body_too_large" : status === 400 ? "bad_request" : (err.code ?? "internal_error");
+    reply.code(status).send({ error: code, message: err.message });
+  });
+  app.addHook("onResponse", async (req, reply) => {
+    metrics.httpRequests.inc({ method: req.method, route: req.routeOptions.url ?? "unmatched", status: reply.statusCode });
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: "outpost", version: "1", description: "REST in, JSON-RPC out: call devices behind NAT." },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "an API key from `outpost key create`" } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  app.get("/metrics", { schema: { hide: true } }, async (_req, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  await app.register(
+    async (api) => {
+      // onRequest runs before the body is read: an unauthenticated caller learns nothing about size or devices.
+      api.addHook("onRequest", async (req: FastifyRequest) => {
+        const header = req.headers.authorization;
+        if (!header) throw new HttpError(401, "unauthorized", "Authorization: Bearer <api key> required");
+        const m = /^Bearer\s+(\S+)$/i.exec(header);
+        if (!m) throw new HttpError(401, "unauthorized", "Authorization header must be: Bearer <api key>");
+        if (!(await registry.verifyApiKey(m[1]))) throw new HttpError(403, "forbidden", "API key not valid");
+      });
+
+      const view = (d: DeviceRecord) => {
+        const p = presence.get(d.id);
+        return {
+          id: d.id,
+          online: p?.online ?? false,
+          transport: p?.transport ?? d.transport,
+          last_seen: iso(p?.last_seen ?? d.last_seen),
+          connected_since: iso(p ? p.connected_since : d.connected_since),
+          metadata: d.metadata,
+        };
+      };
+      const known = (id: string) => {
+        const d = registry.getDevice(id);
+        if (!d) throw new HttpError(404, "unknown_device", `no device ${id}`);
+        return d;
+      };
+
+      api.get(
+        "/devices",
+        { schema: { summary: "List devices", response: { 200: { type: "array", items: deviceView } } } },
+        async () => registry.listDevices().map(view),
+      );
+
+      api.post<{ Body: { id: string; metadata?: Record<string, unknown> } }>(
+        "/devices",
+        {
+          schema: {
+            summary: "Create a device; its credential is returned once",
+            body: {
+              type: "object",
+              properties: { id: { type: "string" }, metadata: { type: "object", additionalProperties: true } },
+              required: ["id"],
+            },
+            response: {
+              201: { type: "object", properties: { id: { type: "string" }, credential: { type: "string" } } },
+              400: errorBody,
+              409: errorBody,
+            },
+          },
+        },
+        async (req, reply) => {
+          try {
+            const created = registry.addDevice(req.body.id, req.body.metadata ?? {});
+            return reply.code(201).send(created);
+          } catch (err) {
+            if (err instanceof InvalidDeviceId) throw new HttpError(400, "invalid_device_id", err.message);
+            if (err instanceof DeviceExists) throw new HttpError(409, "device_exists", err.message);
+            throw err;
+          }
+        },
+      );
+
+      api.get<{ Params: { id: string } }>(
+        "/devices/:id",
+        { schema: { summary: "One device", params: idParam, response: { 200: deviceView, 404: errorBody } } },
+        async (req) => view(known(req.params.id)),
+      );
+
+      api.delete<{ Params: { id: string } }>(
+        "/devices/:id",
+        { schema: { summary: "Delete a device and disconnect it", params: idParam, response: { 404: errorBody } } },
+        async (req, reply) => {
+          known(req.params.id);
+          registry.removeDevice(req.params.id);
+          presence.forget(req.params.id);
+          deps.disconnectDevice(req.params.id);
+          return reply.code(204).send();
+        },
+      );
+
+      const rpc = async (req: FastifyRequest, reply: FastifyReply, id: string, method: string, params: unknown, callerId: JsonRpcId | undefined) => {
+        known(id);
+        const started = process.hrtime.bigint();
+        const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+        if (!presence.isOnline(id)) {
+          metrics.rpcDuration.observe({ outcome: "offline" }, seconds());
+          throw new HttpError(503, "device_offline", `device ${id} is offline`);
+        }
+        if (callerId === undefined) {
+          correlator.notify(id, method, params);
+          return reply.code(202).send();
+        }
+        const timeoutMs = (req.query as { timeout_ms: number }).timeout_ms;
+        try {
+          const answer = await correlator.call(id, method, params, callerId, timeoutMs);
+          metrics.rpcDuration.observe({ outcome: "ok" }, seconds());
+          return reply.type("application/json").send(answer);
+        } catch (err) {
+          if (err instanceof RpcTimeout) {
+            metrics.rpcDuration.observe({ outcome: "timeout" }, seconds());
+            throw new HttpError(504, "device_timeout", err.message);
+          }
+          if (err instanceof DeviceOffline) {
+            metrics.rpcDuration.observe({ outcome: "offline" }, seconds());
+            throw new HttpError(503, "device_offline", err.message);
+          }
+          throw err;
+        }
+      };
+
+      const paramsSchema = { type: ["array", "object"] };
+      api.post<{ Params: { id: string }; Body: { jsonrpc?: "2.0"; id?: JsonRpcId; method: string; params?: unknown } }>(
+        "/devices/:id/rpc",
+        {
+          schema: {
+            summary: "Call a method on a device",
+            description:
+              'Body: a JSON-RPC 2.0 request, or {"method", "params"}. Returns the device\'s JSON-RPC response (200, result or error). ' +
+              'A JSON-RPC notification (jsonrpc "2.0" and no id) is delivered and answered with 202. The {"method","params"} form gets id null back.',
+            params: idParam,
+            querystring: timeoutQuery,
+            body: {
+              type: "object",
+              properties: {
+                jsonrpc: { const: "2.0" },
+                id: { type: ["string", "number", "null"] },
+                method: { type: "string", minLength: 1 },
+                params: paramsSchema,
+              },
+              required: ["method"],
+            },
+            response: rpcErrors,
+          },
+        },
+        async (req, reply) => {
+          const body = req.body;
+          const callerId = "id" in body ? (body.id as JsonRpcId) : body.jsonrpc === "2.0" ? undefined : null;
+          return rpc(req, reply, req.params.id, body.method, body.params, callerId);
+        },
+      );
+
+      api.post<{ Params: { id: string; method: string }; Body: unknown }>(
+        "/devices/:id/rpc/:method",
+        {
+          schema: {
+            summary: "Call a method on a device; the body is the params",
+            params: { type: "object", properties: { id: { type: "string" }, method: { type: "string" } }, required: ["id", "method"] },
+            querystring: timeoutQuery,
+            body: paramsSchema,
+            response: rpcErrors,
+          },
+        },
+        async (req, reply) => rpc(req, reply, req.params.id, req.params.method, req.body ?? undefined, null),
+      );
+    },
+    { prefix: "/api/v1" },
+  );
+  return app;
+}

@@ -1,0 +1,142 @@
+// Wires the backend together: registry, broker (embedded aedes or external), RPC correlator, presence, HTTP.
+import { pino, type Logger } from "pino";
+import { Registry } from "../registry/registry.ts";
+import type { ScryptCost } from "../registry/secrets.ts";
+import { createAclHooks, DEFAULT_PREFIX, deviceTopics } from "../broker/acl.ts";
+import { startEmbeddedBroker, type EmbeddedBroker } from "../broker/embedded.ts";
+import { AedesBus, MqttBus, connectBackendClient, type Bus, type BusMessage } from "../rpc/bus.ts";
+import { DeviceOffline, RpcCorrelator } from "../rpc/correlator.ts";
+import { PresenceTracker } from "../rpc/presence.ts";
+import { buildApp } from "./app.ts";
+import { createMetrics } from "./metrics.ts";
+
+export interface BackendOptions {
+  dataDir: string;
+  port?: number;
+  host?: string;
+  mqttPort?: number;
+  /** External broker (mqtt://host:port); the embedded aedes when absent. */
+  brokerUrl?: string;
+  prefix?: string;
+  logger?: Logger;
+  bodyLimit?: number;
+  logRequests?: boolean;
+  /** scrypt cost for secrets created by this process (default: DEFAULT_COST). */
+  cost?: ScryptCost;
+}
+
+export interface Backend {
+  url: string;
+  port: number;
+  /** The embedded broker's URL, or the external one. */
+  mqttUrl: string;
+  registry: Registry;
+  presence: PresenceTracker;
+  close(): Promise<void>;
+}
+
+export async function startBackend(opts: BackendOptions): Promise<Backend> {
+  const prefix = opts.prefix ?? DEFAULT_PREFIX;
+  const logger = opts.logger ?? pino({ level: process.env.LOG_LEVEL ?? "info" });
+  const registry = new Registry(opts.dataDir, { cost: opts.cost });
+  registry.markAllOffline();
+  const presence = new PresenceTracker(registry);
+  let correlator!: RpcCorrelator;
+  let bus!: Bus;
+  let broker: EmbeddedBroker | undefined;
+
+  const filters = [`${prefix}/+/tx`, `${prefix}/+/status`, `${prefix}/+/telemetry`];
+  const depth = prefix.split("/").length;
+  const route = (msg: BusMessage) => {
+    const levels = msg.topic.split("/");
+    if (levels.length !== depth + 2) return;
+    const id = levels[depth];
+    switch (levels[depth + 1]) {
+      case "tx":
+        presence.activity(id);
+        correlator.onResponse(id, msg.payload, msg.correlationData);
+        break;
+      case "status":
+        presence.status(id, msg.payload);
+        break;
+      case "telemetry":
+        presence.activity(id);
+        break;
+    }
+  };
+
+  let mqttUrl: string;
+  if (opts.brokerUrl) {
+    const client = await connectBackendClient(opts.brokerUrl, registry.backendPassword());
+    bus = new MqttBus(client);
+    correlator = new RpcCorrelator(bus, prefix);
+    await bus.subscribe(filters, route);
+    mqttUrl = opts.brokerUrl;
+    logger.info({ broker: opts.brokerUrl, mqtt5: bus.requestResponse }, "using external broker");
+  } else {
+    const hooks = createAclHooks({
+      prefix,
+      verifyDevice: (id, credential) => registry.verifyDevice(id, credential),
+      backendPassword: registry.backendPassword(),
+    });
+    broker = await startEmbeddedBroker({
+      port: opts.mqttPort ?? 1883,
+      host: opts.host,
+      hooks,
+      beforeListen: async (aedes) => {
+        bus = new AedesBus(aedes);
+        correlator = new RpcCorrelator(bus, prefix);
+        await bus.subscribe(filters, route);
+        // A device that leaves without its will firing (clean DISCONNECT, no offline status) is still gone.
+        const clients = (aedes as unknown as { clients: Record<string, unknown> }).clients;
+        aedes.on("clientDisconnect", (client) => {
+          const who = hooks.identity(client);
+          if (who?.kind !== "device" || (clients[who.id] && clients[who.id] !== client)) return;
+          presence.set(who.id, false);
+        });
+      },
+    });
+    mqttUrl = `mqtt://127.0.0.1:${broker.port}`;
+    logger.info({ mqttPort: broker.port }, "embedded MQTT broker listening");
+  }
+  presence.onOffline((id) => correlator.failDevice(id, new DeviceOffline(`device ${id} went offline`)));
+
+  const metrics = createMetrics({
+    devicesOnline: () => presence.onlineCount,
+    devicesRegistered: () => registry.countDevices(),
+    rpcInFlight: () => correlator.inFlight,
+  });
+  const app = await buildApp({
+    registry,
+    presence,
+    correlator,
+    metrics,
+    logger,
+    bodyLimit: opts.bodyLimit,
+    logRequests: opts.logRequests,
+    disconnectDevice(id) {
+      broker?.disconnect(id);
+      bus.publish(deviceTopics(prefix, id).status, "", { retain: true }); // clears the retained status
+    },
+  });
+  await app.listen({ port: opts.port ?? 8080, host: opts.host ?? "0.0.0.0" });
+  const port = (app.server.address() as { port: number }).port;
+  const url = `http://127.0.0.1:${port}`;
+  logger.info({ url }, "HTTP API listening");
+
+  return {
+    url,
+    port,
+    mqttUrl,
+    registry,
+    presence,
+    async close() {
+      await app.close();
+      correlator.close();
+      presence.close();
+      await bus.close();
+      await broker?.close();
+      registry.close();
+    },
+  };
+}

@@ -1,0 +1,47 @@
+// Prometheus metrics for /metrics.
+import { Registry as PromRegistry, Counter, Gauge, Histogram, collectDefaultMetrics } from "prom-client";
+
+export function createMetrics(sources: { devicesOnline(): number; devicesRegistered(): number; rpcInFlight(): number }) {
+  const registry = new PromRegistry();
+  collectDefaultMetrics({ register: registry, prefix: "outpost_" });
+  const httpRequests = new Counter({
+    name: "outpost_http_requests_total",
+    help: "HTTP requests by route and status code",
+    labelNames: ["method", "route", "status"],
+    registers: [registry],
+  });
+  const rpcDuration = new Histogram({
+    name: "outpost_rpc_duration_seconds",
+    help: "REST-to-device RPC time, by outcome (ok, timeout, offline)",
+    labelNames: ["outcome"],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  new Gauge({
+    name: "outpost_devices_online",
+    help: "Devices whose status says online",
+    registers: [registry],
+    collect() {
+      this.set(sources.devicesOnline());
+    },
+  });
+  new Gauge({
+    name: "outpost_devices_registered",
+    help: "Devices in the registry",
+    registers: [registry],
+    collect() {
+      this.set(sources.devicesRegistered());
+    },
+  });
+  new Gauge({
+    name: "outpost_rpc_in_flight",
+    help: "RPC requests waiting for a device",
+    registers: [registry],
+    collect() {
+      this.set(sources.rpcInFlight());
+    },
+  });
+  return { registry, httpRequests, rpcDuration };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,194 @@
+// REST end to end: the backend with its embedded broker, and devices connected through it.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import type { MqttClient } from "mqtt";
+import { startBackend, type Backend } from "../host/server/backend.ts";
+import { startJsDevice, stopJsDevice, JsonRpcMethodError } from "../host/rpc/js-device.ts";
+import { freePort } from "./support/mosquitto.ts";
+
+const silent = pino({ level: "silent" });
+let backend: Backend;
+let key: string;
+let dataDir: string;
+const devices: MqttClient[] = [];
+
+async function api(path: string, init: RequestInit & { json?: unknown } = {}, auth: string | null = `Bearer ${key}`) {
+  const headers: Record<string, string> = { ...(init.headers as Record<string, string>) };
+  if (auth) headers.authorization = auth;
+  let body = init.body;
+  if (init.json !== undefined) {
+    headers["content-type"] = "application/json";
+    body = JSON.stringify(init.json);
+  }
+  const res = await fetch(backend.url + path, { ...init, headers, body });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+async function waitFor(check: () => Promise<boolean> | boolean): Promise<void> {
+  while (!(await check())) await new Promise((r) => setTimeout(r, 20));
+}
+
+async function addDevice(id: string, methods = {}): Promise<{ credential: string; client: MqttClient }> {
+  const created = await api("/api/v1/devices", { method: "POST", json: { id, metadata: { room: "lab" } } });
+  expect(created.status).toBe(201);
+  const client = await startJsDevice(backend.mqttUrl, { id, credential: created.body.credential, methods });
+  devices.push(client);
+  await waitFor(() => backend.presence.isOnline(id));
+  return { credential: created.body.credential, client };
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), "outpost-backend-"));
+  backend = await startBackend({ dataDir, port: await freePort(), mqttPort: await freePort(), host: "127.0.0.1", logger: silent });
+  key = backend.registry.createApiKey().key;
+  await addDevice("dev1", {
+    fail: () => {
+      throw new JsonRpcMethodError(-32001, "sensor unplugged", { pin: 4 });
+    },
+    hang: () => new Promise(() => {}),
+  });
+});
+
+afterAll(async () => {
+  for (const d of devices) await d.endAsync(true);
+  await backend.close();
+});
+
+describe("REST RPC", () => {
+  it("returns the device's result, with the caller's id", async () => {
+    const res = await api("/api/v1/devices/dev1/rpc", { method: "POST", json: { jsonrpc: "2.0", id: "abc", method: "echo", params: [1, "x"] } });
+    expect(res).toEqual({ status: 200, body: { jsonrpc: "2.0", id: "abc", result: [1, "x"] } });
+  });
+
+  it("accepts {method, params} and the /rpc/:method shorthand", async () => {
+    const a = await api("/api/v1/devices/dev1/rpc", { method: "POST", json: { method: "echo", params: { a: 1 } } });
+    expect(a).toEqual({ status: 200, body: { jsonrpc: "2.0", id: null, result: { a: 1 } } });
+    const b = await api("/api/v1/devices/dev1/rpc/echo", { method: "POST", json: [true] });
+    expect(b).toEqual({ status: 200, body: { jsonrpc: "2.0", id: null, result: [true] } });
+  });
+
+  it("passes a device error through with 200", async () => {
+    const res = await api("/api/v1/devices/dev1/rpc", { method: "POST", json: { jsonrpc: "2.0", id: 7, method: "fail" } });
+    expect(res).toEqual({ status: 200, body: { jsonrpc: "2.0", id: 7, error: { code: -32001, message: "sensor unplugged", data: { pin: 4 } } } });
+  });
+
+  it("passes 'Method not found' through with 200", async () => {
+    const res = await api("/api/v1/devices/dev1/rpc", { method: "POST", json: { jsonrpc: "2.0", id: 8, method: "no.such" } });
+    expect(res.status).toBe(200);
+    expect(res.body.error.code).toBe(-32601);
+    expect(res.body.id).toBe(8);
+  });
+
+  it("answers a notification with 202", async () => {
+    const res = await api("/api/v1/devices/dev1/rpc", { method: "POST", json: { jsonrpc: "2.0", method: "echo" } });
+    expect(res.status).toBe(202);
+  });
+
+  it("gives 504 when the device does not answer in timeout_ms", async () => {
+    const res = await api("/api/v1/devices/dev1/rpc?timeout_ms=100", { method: "POST", json: { method: "hang" } });
+    expect(res.status).toBe(504);
+    expect(res.body.error).toBe("device_timeout");
+  });
+
+  it("gives 503 at once for a registered device that is offline (no waiting for the timeout)", async () => {
+    expect((await api("/api/v1/devices", { method: "POST", json: { id: "never-connected" } })).status).toBe(201);
+    // A 60 s timeout_ms: only an immediate 503 finishes within the test's own time limit.
+    const res = await api("/api/v1/devices/never-connected/rpc?timeout_ms=60000", { method: "POST", json: { method: "echo" } });
+    expect(res.status).toBe(503);
+    expect(res.body.error).toBe("device_offline");
+  });
+
+  it("sees a device go offline through its will, and answers 503", async () => {
+    const { client } = await addDevice("dev-crash");
+    (client as unknown as { stream: { destroy(): void } }).stream.destroy(); // abrupt: the broker publishes the will
+    client.options.reconnectPeriod = 0;
+    await waitFor(() => !backend.presence.isOnline("dev-crash"));
+    const res = await api("/api/v1/devices/dev-crash/rpc?timeout_ms=60000", { method: "POST", json: { method: "echo" } });
+    expect(res.status).toBe(503);
+  });
+
+  it("sees a clean offline status", async () => {
+    const { client } = await addDevice("dev-clean");
+    await stopJsDevice(client, "dev-clean");
+    await waitFor(() => !backend.presence.isOnline("dev-clean"));
+    expect((await api("/api/v1/devices/dev-clean")).body.online).toBe(false);
+  });
+
+  it("gives 404 for an unknown device", async () => {
+    const res = await api("/api/v1/devices/nobody/rpc", { method: "POST", json: { method: "echo" } });
+    expect(res.status).toBe(404);
+    expect((await api("/api/v1/devices/nobody")).status).toBe(404);
+  });
+
+  it("gives 400 for malformed JSON and for a body that is not a request", async () => {
+    const bad = await api("/api/v1/devices/dev1/rpc", { method: "POST", body: '{"method": "echo",', headers: { "content-type": "application/json" } });
+    expect(bad.status).toBe(400);
+    const notRequest = await api("/api/v1/devices/dev1/rpc", { method: "POST", json: { params: [1] } });
+    expect(notRequest.status).toBe(400);
+    const wrongParams = await api("/api/v1/devices/dev1/rpc", { method: "POST", json: { method: "echo", params: 3 } });
+    expect(wrongParams.status).toBe(400);
+  });
+
+  it("gives 413 for a body over the limit", async () => {
+    const res = await api("/api/v1/devices/dev1/rpc", { method: "POST", json: { method: "echo", params: ["x".repeat(70_000)] } });
+    expect(res.status).toBe(413);
+  });
+
+  it("gives 401 without a key and 403 with a wrong one, before reading the body", async () => {
+    expect((await api("/api/v1/devices", {}, null)).status).toBe(401);
+    expect((await api("/api/v1/devices", {}, "Basic abc")).status).toBe(401);
+    expect((await api("/api/v1/devices", {}, "Bearer opk_0123456789abcdef_wrongwrongwrongwrong")).status).toBe(403);
+    expect((await api("/api/v1/devices", {}, "Bearer garbage")).status).toBe(403);
+    const big = await api("/api/v1/devices/dev1/rpc", { method: "POST", json: { method: "echo", params: ["x".repeat(70_000)] } }, null);
+    expect(big.status).toBe(401);
+  });
+});
+
+describe("device management over REST", () => {
+  it("lists devices with presence and metadata", async () => {
+    const res = await api("/api/v1/devices");
+    expect(res.status).toBe(200);
+    const dev1 = res.body.find((d: { id: string }) => d.id === "dev1");
+    expect(dev1).toMatchObject({ id: "dev1", online: true, transport: "mqtt", metadata: { room: "lab" } });
+    expect(Date.parse(dev1.last_seen)).toBeGreaterThan(0);
+    expect(Date.parse(dev1.connected_since)).toBeGreaterThan(0);
+  });
+
+  it("refuses a duplicate id (409) and an id that is not one topic level (400)", async () => {
+    expect((await api("/api/v1/devices", { method: "POST", json: { id: "dev1" } })).status).toBe(409);
+    for (const id of ["a/b", "+", "#", "$SYS", "", "outpost-backend"])
+      expect((await api("/api/v1/devices", { method: "POST", json: { id } })).status).toBe(400);
+  });
+
+  it("deletes a device and disconnects it; its credential stops working", async () => {
+    const { client } = await addDevice("dev-delete");
+    const closed = new Promise((r) => client.once("close", r));
+    expect((await api("/api/v1/devices/dev-delete", { method: "DELETE" })).status).toBe(204);
+    await closed;
+    const refused = new Promise<Error>((r) => client.once("error", r));
+    expect((await refused).message).toMatch(/Bad username or password|Not authorized/i);
+    client.options.reconnectPeriod = 0;
+    expect((await api("/api/v1/devices/dev-delete")).status).toBe(404);
+  });
+});
+
+describe("server endpoints", () => {
+  it("serves Prometheus metrics, the OpenAPI document and the docs page without a key", async () => {
+    const metrics = await fetch(`${backend.url}/metrics`).then((r) => r.text());
+    expect(metrics).toMatch(/outpost_http_requests_total\{method="POST",route="\/api\/v1\/devices\/:id\/rpc",status="200"\} \d+/);
+    expect(metrics).toMatch(/outpost_devices_online \d+/);
+    expect(metrics).toMatch(/outpost_rpc_duration_seconds_bucket/);
+    const doc = await fetch(`${backend.url}/openapi.json`).then((r) => r.json());
+    expect(doc.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(["/api/v1/devices", "/api/v1/devices/{id}", "/api/v1/devices/{id}/rpc", "/api/v1/devices/{id}/rpc/{method}"]),
+    );
+    const docs = await fetch(`${backend.url}/docs`, { redirect: "follow" });
+    expect(docs.status).toBe(200);
+    expect(await docs.text()).toMatch(/swagger/i);
+  });
+});
