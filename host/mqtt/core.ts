@@ -1,0 +1,215 @@
+// Typed access to the module's sans-IO client (assembly/ABI.md, "Client"). No I/O
+// and no clock here either: MqttClient (./client.ts) adds the socket and the timer,
+// and the unit tests drive this directly with bytes and times of their choosing.
+import { instantiate, type Build, type EngineName, type ModuleInstance } from "../engine.ts";
+
+/** Integer config keys (client_config). The "init" ones must be set before init(). */
+export const Cfg = {
+  keepalive: 1,
+  clean: 2,
+  protocol: 3,
+  willQos: 4,
+  willRetain: 5,
+  sessionExpiry: 6,
+  receiveMaximum: 7, // init
+  maxPacket: 8, // init
+  topicAliasMaximum: 9, // init
+  backoffMinMs: 10,
+  backoffMaxMs: 11,
+  outboxBytes: 12, // init
+  inflightWindow: 13,
+  rxBytes: 14, // init
+  txBytes: 15, // init
+  subsBytes: 16, // init
+  timeoutMs: 17,
+  aliasTopicBytes: 18, // init
+  scratchBytes: 19, // init
+  stringsBytes: 20, // init
+} as const;
+export type CfgKey = keyof typeof Cfg;
+
+/** String keys (client_set_str). */
+export const Str = { clientId: 1, username: 2, password: 3, willTopic: 4, willPayload: 5 } as const;
+
+/** Event codes (client_poll). */
+export const Ev = {
+  none: 0,
+  open: 1,
+  close: 2,
+  connected: 3,
+  message: 4,
+  suback: 5,
+  unsuback: 6,
+  published: 7,
+  dropped: 8,
+} as const;
+
+export interface ReceivedMessage {
+  topic: string;
+  payload: Buffer;
+  qos: number;
+  retain: boolean;
+  dup: boolean;
+  messageId: number;
+}
+
+export type ClientEvent =
+  | { type: "open" }
+  | { type: "close"; error: number; reasonCode: number }
+  | { type: "connected"; sessionPresent: boolean }
+  | { type: "message"; message: ReceivedMessage }
+  | { type: "suback" | "unsuback"; messageId: number; reasonCode: number; filter: string }
+  | { type: "published"; messageId: number; reasonCode: number }
+  | { type: "dropped"; count: number };
+
+// Packet view slots used to read a received PUBLISH (assembly/mqtt/packet.ts).
+const V_QOS = 4, V_DUP = 5, V_RETAIN = 6, V_PACKET_ID = 3, V_TOPIC = 11, V_PAYLOAD = 13;
+
+/** A client error: `code` is the module's Err number (assembly/errors.ts). */
+export class ClientError extends Error {
+  override name = "ClientError";
+  constructor(readonly code: number, what: string) {
+    super(`${what} failed: error ${code}`);
+  }
+}
+
+export class ClientCore {
+  readonly mod: ModuleInstance;
+  private ex: Record<string, any>;
+
+  constructor(opts: { build?: Build; engine?: EngineName; module?: ModuleInstance } = {}) {
+    this.mod = opts.module ?? instantiate({ build: opts.build, engine: opts.engine });
+    this.ex = this.mod.exports;
+  }
+
+  private bytes(ptr: number, len: number): Uint8Array {
+    return new Uint8Array(this.mod.memory.buffer, ptr, len);
+  }
+  private check(r: number, what: string): number {
+    if (r < 0) throw new ClientError(-r, what);
+    return r;
+  }
+  private toScratch(...parts: Uint8Array[]): number[] {
+    const cap = this.ex.client_scratch_cap() >>> 0;
+    const total = parts.reduce((n, p) => n + p.length, 0);
+    if (total > cap) throw new ClientError(22, "scratch (BufferFull)");
+    let at = this.ex.client_scratch() >>> 0;
+    for (const p of parts) {
+      this.bytes(at, p.length).set(p);
+      at += p.length;
+    }
+    return parts.map((p) => p.length);
+  }
+
+  config(key: CfgKey, value: number): void {
+    this.check(this.ex.client_config(Cfg[key], value >>> 0), `config ${key}`);
+  }
+  seed(seed: number): void {
+    this.ex.client_seed(seed >>> 0);
+  }
+  init(): void {
+    this.check(this.ex.client_init(), "init");
+  }
+  setString(key: keyof typeof Str, value: string | Uint8Array): void {
+    const [len] = this.toScratch(typeof value === "string" ? Buffer.from(value) : value);
+    this.check(this.ex.client_set_str(Str[key], len), `set ${key}`);
+  }
+
+  start(now: number): void {
+    this.check(this.ex.client_start(now >>> 0), "start");
+  }
+  stop(now: number): void {
+    this.ex.client_stop(now >>> 0);
+  }
+  opened(now: number): number {
+    return this.ex.client_opened(now >>> 0);
+  }
+  closed(now: number): void {
+    this.ex.client_closed(now >>> 0);
+  }
+
+  /** Hands as much of `data` as the module takes now; returns how many bytes it took. */
+  feed(data: Uint8Array): number {
+    const cap = this.ex.client_rx_cap() >>> 0;
+    const n = Math.min(cap, data.length);
+    if (n === 0) return 0;
+    this.bytes(this.ex.client_rx_ptr() >>> 0, n).set(data.subarray(0, n));
+    this.ex.client_rx_push(n);
+    return n;
+  }
+  /** Takes every byte waiting to be sent. */
+  takeTx(): Buffer {
+    const len = this.ex.client_tx_len() >>> 0;
+    const out = Buffer.from(this.bytes(this.ex.client_tx_ptr() >>> 0, len));
+    this.ex.client_tx_consume(len);
+    return out;
+  }
+  txLength(): number {
+    return this.ex.client_tx_len() >>> 0;
+  }
+  outboxLength(): number {
+    return this.ex.client_outbox_len() >>> 0;
+  }
+  /** Milliseconds until the next timed poll, or null for none. */
+  deadline(now: number): number | null {
+    const d = this.ex.client_deadline(now >>> 0) >>> 0;
+    return d === 0xffffffff ? null : d;
+  }
+
+  /** The next event, or null when there is none. */
+  poll(now: number): ClientEvent | null {
+    const code = this.ex.client_poll(now >>> 0);
+    if (code === Ev.none) return null;
+    const ev = new Uint32Array(this.mod.memory.buffer, this.ex.client_event() >>> 0, 5);
+    const [, a, b, c, d] = ev;
+    switch (code) {
+      case Ev.open:
+        return { type: "open" };
+      case Ev.close:
+        return { type: "close", error: a, reasonCode: b };
+      case Ev.connected:
+        return { type: "connected", sessionPresent: a !== 0 };
+      case Ev.message:
+        return { type: "message", message: this.readMessage(a) };
+      case Ev.suback:
+      case Ev.unsuback:
+        return {
+          type: code === Ev.suback ? "suback" : "unsuback",
+          messageId: a,
+          reasonCode: b,
+          filter: Buffer.from(this.bytes(c, d)).toString("utf8"),
+        };
+      case Ev.published:
+        return { type: "published", messageId: a, reasonCode: b };
+      case Ev.dropped:
+        return { type: "dropped", count: a };
+    }
+    throw new Error(`unknown client event ${code}`);
+  }
+
+  private readMessage(view: number): ReceivedMessage {
+    const s = new Uint32Array(this.mod.memory.buffer, view, 16);
+    return {
+      topic: Buffer.from(this.bytes(s[V_TOPIC], s[V_TOPIC + 1])).toString("utf8"),
+      payload: Buffer.from(this.bytes(s[V_PAYLOAD], s[V_PAYLOAD + 1])),
+      qos: s[V_QOS],
+      retain: s[V_RETAIN] !== 0,
+      dup: s[V_DUP] !== 0,
+      messageId: s[V_PACKET_ID],
+    };
+  }
+
+  /** Queues a message; returns its packet id (0 for QoS 0). Throws ClientError (e.g. 25 OutboxFull). */
+  publish(topic: string, payload: string | Uint8Array, qos: number, retain = false): number {
+    const [tl, pl] = this.toScratch(Buffer.from(topic), typeof payload === "string" ? Buffer.from(payload) : payload);
+    return this.check(this.ex.client_publish(tl, pl, qos, retain ? 1 : 0), "publish");
+  }
+  subscribe(filter: string, options: number): void {
+    const [len] = this.toScratch(Buffer.from(filter));
+    this.check(this.ex.client_subscribe(len, options), "subscribe");
+  }
+  unsubscribe(filter: string): void {
+    const [len] = this.toScratch(Buffer.from(filter));
+    this.check(this.ex.client_unsubscribe(len), "unsubscribe");
+  }
+}
