@@ -1,0 +1,158 @@
+// Clock, SysTick, exit/reset and memory accounting for the STM32F405.
+#include "board.h"
+
+#include <malloc.h>
+#include <stdio.h>
+
+#include "gpio.h"
+#include "link.h"
+#include "stm32f405.h"
+
+#ifndef HSE_HZ
+#define HSE_HZ 25000000u // the Netduino Plus 2 crystal
+#endif
+#define HSI_HZ 16000000u
+#define PLL_HZ 168000000u
+#define QEMU_SYSCLK_HZ 168000000u // fixed by QEMU's netduinoplus2 machine
+#define LINK_BAUD 115200u
+#define DEBUG_BAUD 115200u
+#define STACK_PAINT 0xC0DEC0DEu
+
+extern uint32_t _sdata[], _ebss[], _stack_bottom[], _estack[];
+extern uint8_t _heap_start[], _heap_end[];
+
+static bool emulated;
+static uint32_t cpu_hz, apb1_hz, apb2_hz;
+static volatile uint32_t millis;
+
+bool board_emulated(void) { return emulated; }
+const char *board_name(void) { return emulated ? "netduinoplus2 (QEMU)" : "STM32F405"; }
+uint32_t board_cpu_hz(void) { return cpu_hz; }
+uint32_t board_millis(void) { return millis; }
+
+void SysTick_Handler(void) { millis++; }
+
+static bool wait_for(volatile uint32_t *reg, uint32_t mask, uint32_t value) {
+  for (uint32_t spins = 0; spins < 1000000u; spins++)
+    if ((*reg & mask) == value) return true;
+  return false;
+}
+
+// Hardware only: HSE -> PLL -> 168 MHz, APB1 42 MHz, APB2 84 MHz. Without a
+// working crystal the part stays on HSI at 16 MHz.
+static void clock_init_hardware(void) {
+  cpu_hz = apb1_hz = apb2_hz = HSI_HZ;
+  RCC_CR |= RCC_CR_HSEON;
+  if (!wait_for(&RCC_CR, RCC_CR_HSERDY, RCC_CR_HSERDY)) return;
+  FLASH_ACR = 1u << 8 | 1u << 9 | 1u << 10 | 5u; // prefetch, caches, 5 wait states at 3.3 V
+  const uint32_t m = HSE_HZ / 1000000u, n = 336u, p = 2u, q = 7u; // VCO 336 MHz, USB 48 MHz
+  RCC_PLLCFGR = m | n << 6 | (p / 2u - 1u) << 16 | 1u << 22 | q << 24;
+  RCC_CFGR = 5u << 10 | 4u << 13; // AHB /1, APB1 /4, APB2 /2
+  RCC_CR |= RCC_CR_PLLON;
+  if (!wait_for(&RCC_CR, RCC_CR_PLLRDY, RCC_CR_PLLRDY)) return;
+  RCC_CFGR |= RCC_CFGR_SW_PLL;
+  if (!wait_for(&RCC_CFGR, RCC_CFGR_SWS_MASK, RCC_CFGR_SWS_PLL)) return;
+  cpu_hz = PLL_HZ;
+  apb1_hz = PLL_HZ / 4u;
+  apb2_hz = PLL_HZ / 2u;
+}
+
+void board_init(void) {
+  // After reset the real RCC_CR has HSION/HSIRDY set; QEMU's unmodelled RCC reads 0.
+  emulated = (RCC_CR & RCC_CR_HSION) == 0;
+  if (emulated) {
+    cpu_hz = apb1_hz = apb2_hz = QEMU_SYSCLK_HZ; // never wait on clock-ready flags here
+  } else {
+    clock_init_hardware();
+  }
+  SCB_SHPR3 = (SCB_SHPR3 & 0x00FFFFFFu) | 0x80u << 24; // SysTick below the USART
+  SYST_RVR = cpu_hz / 1000u - 1u;
+  SYST_CVR = 0;
+  SYST_CSR = SYST_CSR_ENABLE | SYST_CSR_TICKINT | SYST_CSR_CLKSOURCE_CPU;
+
+  gpio_init();
+  gpio_alternate(0, 2, 7); // PA2 USART2_TX
+  gpio_alternate(0, 3, 7); // PA3 USART2_RX
+  gpio_alternate(0, 9, 7); // PA9 USART1_TX
+  gpio_alternate(0, 10, 7); // PA10 USART1_RX
+  debug_init(apb1_hz, DEBUG_BAUD);
+  link_init(apb2_hz, LINK_BAUD);
+  irq_enable();
+}
+
+void board_idle(void) {
+  irq_disable();
+  if (!link_readable()) wait_for_interrupt(); // wakes on SysTick or a received byte
+  irq_enable();
+}
+
+// ARM semihosting (QEMU -semihosting-config enable=on).
+#define SYS_EXIT_EXTENDED 0x20
+#define ADP_STOPPED_APPLICATION_EXIT 0x20026
+static int semihost(int op, void *arg) {
+  register int r0 __asm("r0") = op;
+  register void *r1 __asm("r1") = arg;
+  __asm volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
+  return r0;
+}
+
+static bool in_thread_mode(void) {
+  uint32_t ipsr, primask;
+  __asm volatile("mrs %0, ipsr\n mrs %1, primask" : "=r"(ipsr), "=r"(primask));
+  return (ipsr & 0x1FFu) == 0 && primask == 0;
+}
+
+_Noreturn void board_exit(int code) {
+  // Let the last reply leave; the TX interrupt can only run from thread mode.
+  if (in_thread_mode()) {
+    while (!link_tx_idle()) {
+    }
+  }
+  if (emulated) {
+    uint32_t block[2] = {ADP_STOPPED_APPLICATION_EXIT, (uint32_t)code};
+    semihost(SYS_EXIT_EXTENDED, block);
+  }
+  SCB_AIRCR = SCB_AIRCR_RESET;
+  for (;;) {
+  }
+}
+
+_Noreturn void board_reboot(void) { board_exit(0); }
+
+_Noreturn void board_fatal(const char *what, uint32_t detail) {
+  char line[96];
+  int n = snprintf(line, sizeof line, "FATAL %s 0x%08lx\n", what, (unsigned long)detail);
+  debug_write(line, n > 0 ? (size_t)n : 0u);
+  board_exit(1);
+}
+
+// Heap: the program break moves up from the end of .bss; the highest it ever
+// reached is the heap high-water.
+static uint8_t *brk = _heap_start;
+static uint8_t *brk_high = _heap_start;
+
+void *board_sbrk(ptrdiff_t increment) {
+  uint8_t *old = brk;
+  if (increment > _heap_end - brk || increment < _heap_start - brk) return (void *)-1;
+  brk += increment;
+  if (brk > brk_high) brk_high = brk;
+  return old;
+}
+
+void board_paint_stack(void) {
+  uint32_t *sp;
+  __asm volatile("mov %0, sp" : "=r"(sp));
+  for (uint32_t *w = _stack_bottom; w < sp - 16; w++) *w = STACK_PAINT;
+}
+
+void board_memory_read(board_memory *out) {
+  uint32_t *w = _stack_bottom;
+  while (w < _estack && *w == STACK_PAINT) w++;
+  struct mallinfo mi = mallinfo();
+  out->static_bytes = (uint32_t)((uintptr_t)_ebss - (uintptr_t)_sdata);
+  out->heap_high_water = (uint32_t)(brk_high - _heap_start);
+  out->heap_in_use = (uint32_t)mi.uordblks;
+  out->heap_limit = (uint32_t)(_heap_end - _heap_start);
+  out->stack_high_water = (uint32_t)((uintptr_t)_estack - (uintptr_t)w);
+  out->stack_size = (uint32_t)((uintptr_t)_estack - (uintptr_t)_stack_bottom);
+}
