@@ -35,4 +35,7 @@ export enum Err {
   InflightFull = 26,
   KeepAliveTimeout = 27,
   ConnectionRefused = 28, // CONNACK with a failure code
+  // Lifecycle (JSON-RPC / device exports)
+  NotInitialized = 40, // an export called before its *_init
+  AlreadyInitialized = 41, // *_init called twice (buffers are allocated once)
 }

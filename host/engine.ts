@@ -11,6 +11,26 @@ export type EngineName = "v8" | "wasm3";
 export interface HostImports {
   /** A log line from the module: level 0..3 (debug..error), UTF-8 text. */
   log(level: number, text: string): void;
+  /**
+   * A JSON-RPC method the module routes to the host (assembly/ABI.md, "JSON-RPC"):
+   * `params` is the request's params text (null when absent).
+   */
+  hostCall(method: string, params: string | null): HostCallResult;
+}
+
+/** JSON text of a result or of an error object, or no such method, or an answer still to come. */
+export type HostCallResult = { result: string } | { error: string } | "not_found" | "pending";
+
+// host_call status: kind << 24 | bytes written (assembly/rpc/host.ts).
+const HOST_KIND = { result: 0, error: 1, not_found: 2, pending: 3, too_large: 4 } as const;
+
+function hostCallStatus(memory: LinearMemory, answer: HostCallResult, out: number, cap: number): number {
+  if (answer === "not_found" || answer === "pending") return HOST_KIND[answer] << 24;
+  const isResult = "result" in answer;
+  const bytes = Buffer.from(isResult ? answer.result : answer.error, "utf8");
+  if (bytes.length > cap || bytes.length > 0xffffff) return HOST_KIND.too_large << 24;
+  new Uint8Array(memory.buffer, out, bytes.length).set(bytes);
+  return ((isResult ? HOST_KIND.result : HOST_KIND.error) << 24) | bytes.length;
 }
 
 export interface ModuleInstance {
@@ -59,7 +79,7 @@ export function instantiate(
   opts: { build?: Build; imports?: Partial<HostImports>; engine?: EngineName; memoryLimit?: number } = {},
 ): ModuleInstance {
   const build = opts.build ?? "release";
-  const host: HostImports = { log: () => {}, ...opts.imports };
+  const host: HostImports = { log: () => {}, hostCall: () => "not_found", ...opts.imports };
   let memory!: LinearMemory;
   const text = (ptr: number, len: number) => Buffer.from(memory.buffer, ptr, len).toString("utf8");
   const imports = {
@@ -70,6 +90,8 @@ export function instantiate(
     },
     outpost: {
       log: (level: number, ptr: number, len: number) => host.log(level, text(ptr, len)),
+      host_call: (mp: number, ml: number, pp: number, pl: number, out: number, cap: number) =>
+        hostCallStatus(memory, host.hostCall(text(mp, ml), pl ? text(pp, pl) : null), out, cap),
     },
   };
   if (opts.engine === "wasm3") {

@@ -1,0 +1,275 @@
+// JSON tokenizer over UTF-8 bytes in linear memory. It fills a fixed token
+// array (allocated once by jsonInit) with offsets into the input: nothing is
+// copied, numbers stay as text (64-bit ids survive), strings stay escaped.
+// Limits on depth and token count are explicit; bad input is an error code,
+// never a trap.
+
+// Token kinds.
+export const J_OBJECT: u32 = 1;
+export const J_ARRAY: u32 = 2;
+export const J_STRING: u32 = 3;
+export const J_NUMBER: u32 = 4;
+export const J_TRUE: u32 = 5;
+export const J_FALSE: u32 = 6;
+export const J_NULL: u32 = 7;
+
+// Tokenizer results (negative).
+export const JSON_SYNTAX: i32 = -1;
+export const JSON_TOO_DEEP: i32 = -2;
+export const JSON_TOO_MANY_TOKENS: i32 = -3;
+
+// A token is 16 bytes: u8 kind, u8 escaped (strings with a backslash),
+// u16 count (object members / array elements), u32 start, u32 end
+// (strings: the bytes between the quotes), u32 next (index after its subtree).
+const TOKEN_BYTES: usize = 16;
+
+let tokens: usize = 0;
+let tokenCap: u32 = 0;
+let stack: usize = 0;
+let depthCap: u32 = 0;
+/** Tokens written by the last jsonTokenize. */
+export let tokenCount: u32 = 0;
+
+/** Allocates the token array and the nesting stack; call once. */
+export function jsonInit(maxTokens: u32, maxDepth: u32): void {
+  if (maxTokens > 0xffff) maxTokens = 0xffff; // counts are u16
+  tokenCap = maxTokens;
+  depthCap = maxDepth;
+  tokens = heap.alloc(<usize>maxTokens * TOKEN_BYTES);
+  stack = heap.alloc(<usize>maxDepth << 2);
+}
+
+@inline function tok(i: u32): usize {
+  return tokens + <usize>i * TOKEN_BYTES;
+}
+export function tokKind(i: u32): u32 {
+  return load<u8>(tok(i));
+}
+export function tokEscaped(i: u32): bool {
+  return load<u8>(tok(i), 1) != 0;
+}
+export function tokCount(i: u32): u32 {
+  return load<u16>(tok(i), 2);
+}
+export function tokStart(i: u32): usize {
+  return load<u32>(tok(i), 4);
+}
+export function tokEnd(i: u32): usize {
+  return load<u32>(tok(i), 8);
+}
+/** Index of the token after i and all its children. */
+export function tokNext(i: u32): u32 {
+  return load<u32>(tok(i), 12);
+}
+/** Byte span of the value as written (strings include their quotes). */
+export function tokTextStart(i: u32): usize {
+  return tokStart(i) - <usize>(tokKind(i) == J_STRING);
+}
+export function tokTextEnd(i: u32): usize {
+  return tokEnd(i) + <usize>(tokKind(i) == J_STRING);
+}
+
+function push(kind: u32, start: usize, end: usize, escaped: bool): i32 {
+  if (tokenCount >= tokenCap) return JSON_TOO_MANY_TOKENS;
+  let t = tok(tokenCount);
+  store<u32>(t, kind | (<u32>escaped << 8)); // kind, escaped, count = 0
+  store<u32>(t, <u32>start, 4);
+  store<u32>(t, <u32>end, 8);
+  tokenCount++;
+  store<u32>(t, tokenCount, 12);
+  return 0;
+}
+
+@inline function isDigit(c: u32): bool {
+  return c - 0x30 < 10;
+}
+
+export function hexValue(c: u32): i32 {
+  if (isDigit(c)) return c - 0x30;
+  c |= 0x20;
+  if (c - 0x61 < 6) return c - 0x61 + 10;
+  return -1;
+}
+
+/** Reads the 4 hex digits at p (caller checked they exist); -1 if not hex. */
+export function hex4(p: usize): i32 {
+  let v: i32 = 0;
+  for (let i = 0; i < 4; i++) {
+    let h = hexValue(load<u8>(p + i));
+    if (h < 0) return -1;
+    v = (v << 4) | h;
+  }
+  return v;
+}
+
+// Scans a string body from p (after the opening quote). Returns the position
+// of the closing quote, or 0 on a syntax error. Sets `sawEscape`. Surrogates
+// must come as a high+low \u pair: a lone one cannot become UTF-8.
+let sawEscape = false;
+function scanString(p: usize, end: usize): usize {
+  sawEscape = false;
+  while (p < end) {
+    let c = <u32>load<u8>(p);
+    if (c == 0x22) return p;
+    if (c < 0x20) return 0;
+    if (c != 0x5c) {
+      p++;
+      continue;
+    }
+    sawEscape = true;
+    if (++p >= end) return 0;
+    c = load<u8>(p);
+    if (c == 0x75) {
+      if (end - p < 5) return 0;
+      let u = hex4(p + 1);
+      p += 5;
+      if (u < 0 || (u & 0xfc00) == 0xdc00) return 0;
+      if ((u & 0xfc00) == 0xd800) {
+        if (end - p < 6 || load<u8>(p) != 0x5c || load<u8>(p, 1) != 0x75) return 0;
+        let lo = hex4(p + 2);
+        if (lo < 0 || (lo & 0xfc00) != 0xdc00) return 0;
+        p += 6;
+      }
+    } else if (c == 0x22 || c == 0x5c || c == 0x2f || c == 0x62 || c == 0x66 || c == 0x6e || c == 0x72 || c == 0x74) {
+      p++;
+    } else return 0;
+  }
+  return 0;
+}
+
+// Scans a number (RFC 8259 grammar) from p; returns the byte after it or 0.
+function scanNumber(p: usize, end: usize): usize {
+  if (load<u8>(p) == 0x2d) p++;
+  if (p >= end) return 0;
+  let c = <u32>load<u8>(p);
+  if (c == 0x30) p++;
+  else if (isDigit(c)) {
+    while (p < end && isDigit(load<u8>(p))) p++;
+  } else return 0;
+  if (p < end && load<u8>(p) == 0x2e) {
+    if (++p >= end || !isDigit(load<u8>(p))) return 0;
+    while (p < end && isDigit(load<u8>(p))) p++;
+  }
+  if (p < end && (load<u8>(p) | 0x20) == 0x65) {
+    if (++p < end && (load<u8>(p) == 0x2b || load<u8>(p) == 0x2d)) p++;
+    if (p >= end || !isDigit(load<u8>(p))) return 0;
+    while (p < end && isDigit(load<u8>(p))) p++;
+  }
+  return p;
+}
+
+// True when the 4 or 5 bytes at p spell the literal (n: 4 or 5 bytes, packed little-endian).
+function literal(p: usize, end: usize, word: u32, n: u32): bool {
+  if (end - p < <usize>n) return false;
+  if (load<u32>(p) != word) return false; // unaligned loads are fine in wasm
+  return n == 4 || load<u8>(p, 4) == 0x65; // "false" ends in 'e'
+}
+
+@inline function isSpace(c: u32): bool {
+  return c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09;
+}
+
+// Parser states.
+const S_VALUE: u32 = 0; // a value is expected
+const S_KEY: u32 = 1; // an object key is expected
+const S_AFTER: u32 = 2; // a value just ended
+
+/**
+ * Tokenizes one JSON text at [p, p+len). Returns the token count (>= 1), or
+ * JSON_SYNTAX, JSON_TOO_DEEP or JSON_TOO_MANY_TOKENS. Token 0 is the root.
+ */
+export function jsonTokenize(p: usize, len: u32): i32 {
+  let end = p + len;
+  let depth: u32 = 0;
+  let state = S_VALUE;
+  let opened = false; // just after '{' or '[': a close is allowed
+  tokenCount = 0;
+  for (;;) {
+    while (p < end && isSpace(load<u8>(p))) p++;
+    if (p >= end) return state == S_AFTER && !depth ? <i32>tokenCount : JSON_SYNTAX;
+    let c = <u32>load<u8>(p);
+    let parent: u32 = depth ? load<u32>(stack + (<usize>(depth - 1) << 2)) : 0xffffffff;
+    let inObject = depth != 0 && tokKind(parent) == J_OBJECT;
+    if (state == S_AFTER || opened) {
+      if ((c == 0x7d && inObject) || (c == 0x5d && depth && !inObject)) {
+        store<u32>(tok(parent), <u32>(p + 1), 8);
+        store<u32>(tok(parent), tokenCount, 12);
+        depth--;
+        p++;
+        state = S_AFTER;
+        opened = false;
+        continue;
+      }
+      if (state == S_AFTER) {
+        if (c != 0x2c || !depth) return JSON_SYNTAX;
+        p++;
+        state = inObject ? S_KEY : S_VALUE;
+        continue;
+      }
+    }
+    opened = false;
+    if (state == S_KEY) {
+      if (c != 0x22) return JSON_SYNTAX;
+      let close = scanString(p + 1, end);
+      if (!close) return JSON_SYNTAX;
+      let r = push(J_STRING, p + 1, close, sawEscape);
+      if (r < 0) return r;
+      countChild(parent);
+      p = close + 1;
+      while (p < end && isSpace(load<u8>(p))) p++;
+      if (p >= end || load<u8>(p) != 0x3a) return JSON_SYNTAX;
+      p++;
+      state = S_VALUE;
+      continue;
+    }
+    // A value; members of an object were counted at their key.
+    if (depth != 0 && !inObject) countChild(parent);
+    if (c == 0x7b || c == 0x5b) {
+      if (depth >= depthCap) return JSON_TOO_DEEP;
+      let r = push(c == 0x7b ? J_OBJECT : J_ARRAY, p, 0, false);
+      if (r < 0) return r;
+      store<u32>(stack + (<usize>depth << 2), tokenCount - 1);
+      depth++;
+      p++;
+      opened = true;
+      state = c == 0x7b ? S_KEY : S_VALUE;
+      continue;
+    }
+    let kind: u32;
+    let start = p;
+    let stop: usize;
+    sawEscape = false;
+    if (c == 0x22) {
+      let close = scanString(p + 1, end);
+      if (!close) return JSON_SYNTAX;
+      kind = J_STRING;
+      start = p + 1;
+      stop = close;
+      p = close + 1;
+    } else {
+      if (c == 0x2d || isDigit(c)) {
+        p = scanNumber(p, end);
+        kind = J_NUMBER;
+      } else if (c == 0x74 && literal(p, end, 0x65757274, 4)) {
+        p += 4;
+        kind = J_TRUE;
+      } else if (c == 0x66 && literal(p, end, 0x736c6166, 5)) {
+        p += 5;
+        kind = J_FALSE;
+      } else if (c == 0x6e && literal(p, end, 0x6c6c756e, 4)) {
+        p += 4;
+        kind = J_NULL;
+      } else return JSON_SYNTAX;
+      if (!p) return JSON_SYNTAX;
+      stop = p;
+    }
+    let r = push(kind, start, stop, sawEscape);
+    if (r < 0) return r;
+    state = S_AFTER;
+  }
+  return JSON_SYNTAX; // not reached: the loop only returns
+}
+
+function countChild(parent: u32): void {
+  store<u16>(tok(parent), load<u16>(tok(parent), 2) + 1, 2);
+}

@@ -1,0 +1,86 @@
+// Compact JSON writer into one bounded buffer. Overflow is sticky: once a
+// write does not fit, later writes are dropped and `wOverflow` stays set
+// until wReset/wRewind, so callers check once at the end.
+import { T_U00 } from "./text";
+
+let buf: usize = 0;
+let cap: u32 = 0;
+/** Bytes written so far. */
+export let wLen: u32 = 0;
+export let wOverflow = false;
+
+export function wReset(ptr: usize, capacity: u32): void {
+  buf = ptr;
+  cap = capacity;
+  wLen = 0;
+  wOverflow = false;
+}
+/** Goes back to an earlier wLen, clearing an overflow. */
+export function wRewind(mark: u32): void {
+  wLen = mark;
+  wOverflow = false;
+}
+export function wPos(): usize {
+  return buf + wLen;
+}
+export function wRoom(): u32 {
+  return wOverflow ? 0 : cap - wLen;
+}
+/** Reserves n bytes the caller wrote at wPos(); false (and overflow) if they do not fit. */
+export function wAdvance(n: u32): bool {
+  if (wOverflow || n > cap - wLen) {
+    wOverflow = true;
+    return false;
+  }
+  wLen += n;
+  return true;
+}
+export function wByte(c: u32): void {
+  if (wAdvance(1)) store<u8>(buf + wLen - 1, <u8>c);
+}
+export function wBytes(p: usize, n: u32): void {
+  if (wAdvance(n)) memory.copy(buf + wLen - n, p, n);
+}
+/** Writes a text from assembly/json/text.ts (u16 length, then UTF-8 bytes). */
+export function wText(t: usize): void {
+  wBytes(t + 2, load<u16>(t));
+}
+export function wU64(v: u64): void {
+  let digits: u32 = 1;
+  for (let t = v; t >= 10; t /= 10) digits++;
+  if (!wAdvance(digits)) return;
+  let p = buf + wLen;
+  do {
+    store<u8>(--p, <u8>(0x30 + <u32>(v % 10)));
+    v /= 10;
+  } while (v);
+}
+export function wI32(v: i32): void {
+  if (v < 0) {
+    wByte(0x2d);
+    wU64(<u64>(-(<i64>v)));
+  } else wU64(<u64>v);
+}
+/** Writes UTF-8 bytes as a quoted JSON string, escaping what JSON requires. */
+export function wString(p: usize, n: u32): void {
+  wByte(0x22);
+  for (let i: u32 = 0; i < n; i++) {
+    let c = <u32>load<u8>(p + i);
+    if (c == 0x22 || c == 0x5c) {
+      wByte(0x5c);
+      wByte(c);
+    } else if (c < 0x20) {
+      wText(T_U00);
+      wByte(0x30 + (c >> 4));
+      wByte(hexDigit(c & 15));
+    } else wByte(c);
+  }
+  wByte(0x22);
+}
+function hexDigit(d: u32): u32 {
+  return d < 10 ? 0x30 + d : 0x57 + d;
+}
+/** Address of an earlier position (a wLen mark) in the buffer. */
+export function wAt(mark: u32): usize {
+  return buf + mark;
+}

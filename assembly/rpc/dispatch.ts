@@ -1,0 +1,282 @@
+// JSON-RPC 2.0 dispatcher: request bytes in, response bytes out, in buffers
+// allocated once by rpcInit. Methods the module lacks go to the host through
+// host_call. Every failure becomes a JSON-RPC error response (or, for
+// notifications, nothing), never a trap.
+import { checkUtf8 } from "../mem";
+import { jsonInit, jsonTokenize, JSON_SYNTAX, JSON_TOO_DEEP, J_OBJECT, J_ARRAY, J_STRING, J_NUMBER, J_NULL, tokKind, tokCount, tokNext, tokTextStart, tokTextEnd } from "../json/tokenizer";
+import { jsonDecodeString, jsonStringIs, bytesAre } from "../json/value";
+import { wReset, wRewind, wLen, wOverflow, wPos, wRoom, wAdvance, wByte, wBytes, wText, wU64, wI32 } from "../json/writer";
+import * as T from "../json/text";
+import { host_call, HOST_RESULT, HOST_ERROR, HOST_NOT_FOUND, HOST_TOO_LARGE, HOST_PENDING } from "./host";
+import { builtinMethod } from "./methods";
+
+// JSON-RPC error codes.
+export const PARSE_ERROR: i32 = -32700;
+export const INVALID_REQUEST: i32 = -32600;
+export const METHOD_NOT_FOUND: i32 = -32601;
+export const INVALID_PARAMS: i32 = -32602;
+export const INTERNAL_ERROR: i32 = -32603;
+export const REQUEST_TOO_LARGE: i32 = -32000; // data: {"limit":"bytes"|"depth"|"tokens","max":N}
+export const RESPONSE_TOO_LARGE: i32 = -32001; // data: {"max":N}
+// A method returned this: it wrote a whole error object (the host's) at errorSpan.
+export const RAW_ERROR: i32 = 1;
+
+/** Longest method name the module decodes; longer names are "Method not found". */
+export const NAME_MAX: u32 = 64;
+
+let reqBuf: usize = 0;
+let reqCap: u32 = 0;
+let respBuf: usize = 0;
+let respCap: u32 = 0;
+let maxTokens: u32 = 0;
+let maxDepth: u32 = 0;
+const nameBuf = memory.data(NAME_MAX);
+let nameLen: i32 = 0;
+let rawErrorPtr: usize = 0;
+let rawErrorLen: u32 = 0;
+/** Milliseconds the dispatcher was initialised at (sys.info uptime). */
+export let startedAt: u32 = 0;
+/** `now` of the request being handled. */
+export let nowMs: u32 = 0;
+
+// Smallest response buffer: the batch fallback error must always fit.
+const RESPONSE_MIN: u32 = 128;
+
+/** Allocates every buffer once. Returns 0, or -1 if already initialised. */
+export function rpcInit(requestMax: u32, responseMax: u32, tokens: u32, depth: u32, now: u32): i32 {
+  if (reqBuf) return -1;
+  if (responseMax < RESPONSE_MIN) responseMax = RESPONSE_MIN;
+  reqCap = requestMax;
+  reqBuf = heap.alloc(requestMax);
+  respCap = responseMax;
+  respBuf = heap.alloc(responseMax);
+  maxTokens = tokens;
+  maxDepth = depth;
+  jsonInit(tokens, depth);
+  startedAt = now;
+  return 0;
+}
+export function rpcRequestBuffer(): usize {
+  return reqBuf;
+}
+export function rpcRequestCapacity(): u32 {
+  return reqCap;
+}
+export function rpcResponseBuffer(): usize {
+  return respBuf;
+}
+export function rpcResponseCapacity(): u32 {
+  return respCap;
+}
+
+function writeError(code: i32, id: u32, hasId: bool): void {
+  wText(T.T_ERROR_HEAD);
+  wText(T.T_CODE);
+  wI32(code);
+  wText(T.T_MESSAGE);
+  wText(
+    code == PARSE_ERROR ? T.T_PARSE_ERROR
+    : code == INVALID_REQUEST ? T.T_INVALID_REQUEST
+    : code == METHOD_NOT_FOUND ? T.T_METHOD_NOT_FOUND
+    : code == INVALID_PARAMS ? T.T_INVALID_PARAMS
+    : code == REQUEST_TOO_LARGE ? T.T_REQUEST_TOO_LARGE
+    : code == RESPONSE_TOO_LARGE ? T.T_RESPONSE_TOO_LARGE
+    : T.T_INTERNAL_ERROR,
+  );
+  wByte(0x22);
+  if (code == REQUEST_TOO_LARGE) {
+    wText(T.T_DATA_LIMIT);
+    wText(limitName);
+    wText(T.T_MAX);
+    wU64(limitMax);
+    wByte(0x7d);
+  } else if (code == RESPONSE_TOO_LARGE) {
+    wText(T.T_DATA_MAX);
+    wU64(respCap);
+    wByte(0x7d);
+  }
+  wByte(0x7d);
+  writeId(id, hasId);
+}
+let limitName: usize = 0;
+let limitMax: u32 = 0;
+
+function writeId(id: u32, hasId: bool): void {
+  wText(T.T_ID);
+  if (hasId) wBytes(tokTextStart(id), <u32>(tokTextEnd(id) - tokTextStart(id)));
+  else wText(T.T_NULL);
+  wByte(0x7d);
+}
+
+/**
+ * Calls the host's method named in nameBuf, writing its result at the writer.
+ * Returns 0, a JSON-RPC error code, or RAW_ERROR (error object at rawError*).
+ */
+export function callHost(params: u32, hasParams: bool): i32 {
+  let pp: usize = 0;
+  let pl: u32 = 0;
+  if (hasParams) {
+    pp = tokTextStart(params);
+    pl = <u32>(tokTextEnd(params) - pp);
+  }
+  let out = wPos();
+  let status = host_call(nameBuf, <u32>nameLen, pp, pl, out, wRoom());
+  let kind = status >>> 24;
+  let len = status & 0xffffff;
+  if (kind == HOST_NOT_FOUND) return METHOD_NOT_FOUND;
+  if (kind == HOST_TOO_LARGE) return RESPONSE_TOO_LARGE;
+  if (kind == HOST_PENDING) {
+    wText(T.T_NULL); // placeholder: the host discards this pass and re-runs the request
+    return 0;
+  }
+  if (len > wRoom()) return INTERNAL_ERROR; // a host that overran its space
+  if (kind == HOST_RESULT) {
+    wAdvance(len);
+    return 0;
+  }
+  if (kind != HOST_ERROR) return INTERNAL_ERROR;
+  rawErrorPtr = out;
+  rawErrorLen = len;
+  return RAW_ERROR;
+}
+
+/** True when the current method name is text t (assembly/json/text.ts). */
+export function nameIs(t: usize): bool {
+  return nameLen >= 0 && bytesAre(nameBuf, nameLen, t);
+}
+
+/** Names the method for callHost (built-ins that merge in the host's part). */
+export function setMethodName(t: usize): void {
+  nameLen = load<u16>(t);
+  memory.copy(nameBuf, t + 2, nameLen);
+}
+
+// Handles one request object (token t). Writes its response, or nothing for a
+// notification. Returns false when not even an error response fits.
+function dispatchOne(t: u32): bool {
+  let mark = wLen;
+  let jsonrpc: u32 = 0, method: u32 = 0, params: u32 = 0, id: u32 = 0;
+  let seen: u32 = 0; // bit per member: 1 jsonrpc, 2 method, 4 params, 8 id
+  let valid = tokKind(t) == J_OBJECT;
+  if (valid) {
+    let k = t + 1;
+    for (let i: u32 = 0, n = tokCount(t); i < n; i++) {
+      let v = k + 1;
+      let bit: u32 = 0;
+      if (jsonStringIs(k, T.T_JSONRPC)) { bit = 1; jsonrpc = v; }
+      else if (jsonStringIs(k, T.T_METHOD)) { bit = 2; method = v; }
+      else if (jsonStringIs(k, T.T_PARAMS)) { bit = 4; params = v; }
+      else if (jsonStringIs(k, T.T_ID_KEY)) { bit = 8; id = v; }
+      if (seen & bit) valid = false; // a duplicated member is ambiguous: refuse it
+      seen |= bit;
+      k = tokNext(v);
+    }
+  }
+  let hasId = (seen & 8) != 0;
+  if (hasId) {
+    let ik = tokKind(id);
+    if (ik != J_STRING && ik != J_NUMBER && ik != J_NULL) {
+      hasId = false;
+      valid = false;
+    }
+  }
+  let hasParams = (seen & 4) != 0;
+  if (
+    !valid ||
+    (seen & 3) != 3 ||
+    tokKind(jsonrpc) != J_STRING ||
+    !jsonStringIs(jsonrpc, T.T_V2) ||
+    tokKind(method) != J_STRING ||
+    (hasParams && tokKind(params) != J_OBJECT && tokKind(params) != J_ARRAY)
+  ) {
+    writeError(INVALID_REQUEST, id, hasId);
+    return finish(mark, id, hasId);
+  }
+  nameLen = jsonDecodeString(method, nameBuf, NAME_MAX);
+  wText(T.T_RESULT_HEAD);
+  let code = nameLen < 0 ? METHOD_NOT_FOUND : builtinMethod(params, hasParams);
+  if (code == METHOD_NOT_FOUND && nameLen >= 0) code = callHost(params, hasParams);
+  if (!hasId) {
+    wRewind(mark); // a notification: run, answer nothing
+    return true;
+  }
+  if (code == 0) {
+    writeId(id, hasId);
+  } else {
+    wRewind(mark);
+    if (code == RAW_ERROR) {
+      wText(T.T_ERROR_HEAD);
+      wBytes(rawErrorPtr, rawErrorLen); // moves down within the buffer: memory.copy allows overlap
+      writeId(id, hasId);
+    } else writeError(code, id, hasId);
+  }
+  return finish(mark, id, hasId);
+}
+
+// Turns an overflow into a "Response too large" error for that entry.
+function finish(mark: u32, id: u32, hasId: bool): bool {
+  if (!wOverflow) return true;
+  wRewind(mark);
+  writeError(RESPONSE_TOO_LARGE, id, hasId);
+  if (!wOverflow) return true;
+  wRewind(mark);
+  return false;
+}
+
+function requestError(code: i32): i32 {
+  wReset(respBuf, respCap);
+  writeError(code, 0, false);
+  return <i32>wLen;
+}
+
+/**
+ * Handles the JSON-RPC text at [p, p+len). Returns the response length in the
+ * response buffer, or 0 when there is nothing to send (notifications only).
+ */
+export function rpcDispatch(p: usize, len: u32, now: u32): i32 {
+  nowMs = now;
+  if (len > reqCap) return tooLarge(T.T_BYTES, reqCap);
+  if (checkUtf8(p, len) < 0) return requestError(PARSE_ERROR); // also refuses raw U+0000
+  let n = jsonTokenize(p, len);
+  if (n == JSON_SYNTAX) return requestError(PARSE_ERROR);
+  if (n == JSON_TOO_DEEP) return tooLarge(T.T_DEPTH, maxDepth);
+  if (n < 0) return tooLarge(T.T_TOKENS, maxTokens);
+  wReset(respBuf, respCap);
+  if (tokKind(0) != J_ARRAY) {
+    if (!dispatchOne(0)) {
+      wReset(respBuf, respCap);
+      writeError(RESPONSE_TOO_LARGE, 0, false);
+    }
+    return <i32>wLen;
+  }
+  let count = tokCount(0);
+  if (!count) return requestError(INVALID_REQUEST);
+  wByte(0x5b);
+  let fits = true;
+  let entry: u32 = 1;
+  for (let i: u32 = 0; i < count; i++, entry = tokNext(entry)) {
+    let before = wLen;
+    // Every entry runs even after the batch overflowed: notifications have effects.
+    if (fits && before > 1) wByte(0x2c);
+    if (!fits || wOverflow) {
+      fits = false;
+      wRewind(before);
+      dispatchOne(entry);
+      wRewind(before);
+      continue;
+    }
+    if (!dispatchOne(entry)) fits = false;
+    if (wLen == before + 1) wRewind(before); // a notification: drop its comma
+  }
+  if (!fits) return requestError(RESPONSE_TOO_LARGE);
+  if (wLen == 1) return 0; // only notifications
+  wByte(0x5d);
+  if (wOverflow) return requestError(RESPONSE_TOO_LARGE);
+  return <i32>wLen;
+}
+
+function tooLarge(limit: usize, max: u32): i32 {
+  limitName = limit;
+  limitMax = max;
+  return requestError(REQUEST_TOO_LARGE);
+}

@@ -1,0 +1,28 @@
+// JSON-RPC exports (assembly/ABI.md, "JSON-RPC").
+import { Err } from "../errors";
+import { rpcInit, rpcDispatch, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer } from "./dispatch";
+
+/** Allocates the request/response buffers and the token table, once. 0 or -Err.AlreadyInitialized. */
+export function rpc_init(requestMax: u32, responseMax: u32, maxTokens: u32, maxDepth: u32, now: u32): i32 {
+  return rpcInit(requestMax, responseMax, maxTokens, maxDepth, now) < 0 ? -Err.AlreadyInitialized : 0;
+}
+/** Where the host writes a request (rpc_request_capacity bytes). */
+export function rpc_request_buffer(): usize {
+  return rpcRequestBuffer();
+}
+export function rpc_request_capacity(): u32 {
+  return rpcRequestCapacity();
+}
+/** Where rpc_handle leaves its response. */
+export function rpc_response_buffer(): usize {
+  return rpcResponseBuffer();
+}
+/**
+ * Handles the len request bytes in the request buffer. Returns the response
+ * length (0: no response) or -Err.NotInitialized. A len above the capacity
+ * (nothing written) answers "Request too large".
+ */
+export function rpc_handle(len: u32, now: u32): i32 {
+  if (!rpcRequestBuffer()) return -Err.NotInitialized;
+  return rpcDispatch(rpcRequestBuffer(), len, now);
+}

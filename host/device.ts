@@ -1,0 +1,117 @@
+// A device on the module: JSON-RPC through rpc_handle, host methods through
+// outpost.host_call, MQTT through the module's client (connect()).
+// Async host methods: the import is synchronous, so a method that returns a
+// promise answers "pending"; handleRpc awaits every pending answer and runs the
+// same request through the module again, serving each host_call from the first
+// pass's answers in order. Each host method runs exactly once per request.
+import { instantiate, type Build, type EngineName, type HostCallResult, type ModuleInstance } from "./engine.ts";
+import { HostMethods, type Method } from "./device/methods.ts";
+
+export { RpcError, type Method, type MethodSpec, type MethodHandler } from "./device/methods.ts";
+
+export interface DeviceLimits {
+  /** Largest request in bytes (default 8192). */
+  requestMax?: number;
+  /** Response buffer in bytes (default 8192). */
+  responseMax?: number;
+  /** JSON tokens per request (default 512). */
+  maxTokens?: number;
+  /** JSON nesting depth (default 32). */
+  maxDepth?: number;
+}
+
+export interface DeviceOptions {
+  id: string;
+  methods?: Record<string, Method>;
+  engine?: EngineName;
+  build?: Build;
+  /** Initial config for config.get / config.set. */
+  config?: Record<string, unknown>;
+  /** Board name reported by sys.info (default "node"). */
+  board?: string;
+  /** wasm3 only: linear memory cap in bytes. */
+  memoryLimit?: number;
+  limits?: DeviceLimits;
+  /** Log lines from the module. */
+  log?: (level: number, text: string) => void;
+}
+
+// One pass over a request: either recording host answers or replaying them.
+interface Pass {
+  answers: Array<HostCallResult | Promise<HostCallResult>>;
+  replay: boolean;
+  next: number;
+}
+
+/** The module's millisecond clock input: wraps at 2^32 like a board's tick counter. */
+export const nowMs = (): number => Math.floor(performance.now()) >>> 0;
+
+export class Device {
+  readonly id: string;
+  readonly methods: HostMethods;
+  protected readonly mod: ModuleInstance;
+  private pass: Pass | undefined;
+  private readonly reqPtr: number;
+  private readonly reqCap: number;
+  private readonly respPtr: number;
+
+  constructor(opts: DeviceOptions) {
+    this.id = opts.id;
+    const engine = opts.engine ?? "v8";
+    this.methods = new HostMethods(
+      opts.methods ?? {},
+      () => ({ engine, board: opts.board ?? "node", memoryLimit: opts.memoryLimit ?? 2 ** 32 }),
+      opts.config,
+    );
+    this.mod = instantiate({
+      build: opts.build,
+      engine,
+      memoryLimit: opts.memoryLimit,
+      imports: { log: opts.log ?? (() => {}), hostCall: (m, p) => this.hostCall(m, p) },
+    });
+    const l = opts.limits ?? {};
+    const x = this.mod.exports;
+    const rc = x.rpc_init(l.requestMax ?? 8192, l.responseMax ?? 8192, l.maxTokens ?? 512, l.maxDepth ?? 32, nowMs());
+    if (rc < 0) throw new Error(`rpc_init failed: ${rc}`);
+    this.reqPtr = x.rpc_request_buffer();
+    this.reqCap = x.rpc_request_capacity();
+    this.respPtr = x.rpc_response_buffer();
+  }
+
+  private hostCall(method: string, params: string | null): HostCallResult {
+    const pass = this.pass;
+    if (!pass) return "not_found"; // only reachable through handleRpc
+    if (pass.replay) {
+      const answer = pass.answers[pass.next++];
+      return answer && !(answer instanceof Promise) ? answer : { error: '{"code":-32603,"message":"Internal error"}' };
+    }
+    const answer = this.methods.call(method, params);
+    pass.answers.push(answer);
+    return answer instanceof Promise ? "pending" : answer;
+  }
+
+  /** Runs request bytes through the module once; returns the response text or null. */
+  protected runOnce(request: Uint8Array, pass: Pass): string | null {
+    const x = this.mod.exports;
+    if (request.length <= this.reqCap) new Uint8Array(this.mod.memory.buffer, this.reqPtr, request.length).set(request);
+    this.pass = pass;
+    let len: number;
+    try {
+      len = x.rpc_handle(request.length, nowMs()); // over the capacity: answered "Request too large"
+    } finally {
+      this.pass = undefined;
+    }
+    if (len < 0) throw new Error(`rpc_handle failed: ${len}`);
+    return len ? Buffer.from(this.mod.memory.buffer, this.respPtr, len).toString("utf8") : null;
+  }
+
+  /** Dispatches one JSON-RPC request or batch; resolves to the response JSON, or null when none is due. */
+  async handleRpc(request: string | Uint8Array): Promise<string | null> {
+    const bytes = typeof request === "string" ? Buffer.from(request, "utf8") : request;
+    const first: Pass = { answers: [], replay: false, next: 0 };
+    const out = this.runOnce(bytes, first);
+    if (!first.answers.some((a) => a instanceof Promise)) return out;
+    const answers = await Promise.all(first.answers);
+    return this.runOnce(bytes, { answers, replay: true, next: 0 });
+  }
+}
