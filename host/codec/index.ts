@@ -1,0 +1,651 @@
+// outpost/codec: the module's MQTT 3.1.1/5 codec with mqtt-packet's object shape.
+// The module does framing, validation and byte layout; this file only moves
+// strings and buffers between JS objects and the packet view (assembly/ABI.md, "Packet view").
+import { instantiate, type Build, type ModuleInstance } from "../engine.ts";
+import { errName } from "../abi.ts";
+
+export type ProtocolVersion = 3 | 4 | 5;
+export type Cmd =
+  | "connect" | "connack" | "publish" | "puback" | "pubrec" | "pubrel" | "pubcomp" | "subscribe" | "suback"
+  | "unsubscribe" | "unsuback" | "pingreq" | "pingresp" | "disconnect" | "auth";
+
+export interface UserProperties {
+  [key: string]: string | string[];
+}
+export interface Properties {
+  sessionExpiryInterval?: number;
+  willDelayInterval?: number;
+  receiveMaximum?: number;
+  maximumPacketSize?: number;
+  topicAliasMaximum?: number;
+  requestResponseInformation?: boolean;
+  requestProblemInformation?: boolean;
+  userProperties?: UserProperties;
+  authenticationMethod?: string;
+  authenticationData?: Buffer;
+  payloadFormatIndicator?: boolean;
+  messageExpiryInterval?: number;
+  contentType?: string;
+  responseTopic?: string;
+  correlationData?: Buffer;
+  maximumQoS?: number;
+  retainAvailable?: boolean;
+  assignedClientIdentifier?: string;
+  reasonString?: string;
+  wildcardSubscriptionAvailable?: boolean;
+  subscriptionIdentifiersAvailable?: boolean;
+  sharedSubscriptionAvailable?: boolean;
+  serverKeepAlive?: number;
+  responseInformation?: string;
+  serverReference?: string;
+  topicAlias?: number;
+  subscriptionIdentifier?: number | number[];
+}
+export interface Subscription {
+  topic: string;
+  qos: number;
+  nl?: boolean;
+  rap?: boolean;
+  rh?: number;
+}
+export interface Will {
+  topic: string;
+  payload: Buffer | Uint8Array | string;
+  qos?: number;
+  retain?: boolean;
+  properties?: Properties;
+}
+/** One MQTT packet, as mqtt-packet shapes it. Decoded packets always carry cmd..payload. */
+export interface Packet {
+  cmd: Cmd;
+  retain?: boolean;
+  qos?: number;
+  dup?: boolean;
+  length?: number;
+  topic?: string | null;
+  payload?: Buffer | Uint8Array | string | null;
+  messageId?: number;
+  properties?: Properties;
+  reasonCode?: number;
+  returnCode?: number;
+  sessionPresent?: boolean;
+  granted?: number[];
+  subscriptions?: Subscription[];
+  unsubscriptions?: string[];
+  will?: Will;
+  clientId?: string;
+  protocolId?: string;
+  protocolVersion?: number;
+  clean?: boolean;
+  keepalive?: number;
+  username?: string;
+  password?: Buffer | Uint8Array | string;
+}
+
+/** A protocol error the module named; `code` is the name from assembly/errors.ts. */
+export class MqttCodecError extends Error {
+  override name = "MqttCodecError";
+  /** Packets decoded from the same push() before the error. */
+  packets: Packet[] = [];
+  constructor(readonly code: string, readonly errno: number) {
+    super(`MQTT codec: ${code}`);
+  }
+}
+
+const CMDS: Cmd[] = [
+  "reserved" as Cmd, "connect", "connack", "publish", "puback", "pubrec", "pubrel", "pubcomp", "subscribe", "suback",
+  "unsubscribe", "unsuback", "pingreq", "pingresp", "disconnect", "auth",
+];
+const CMD_CODE: Record<string, number> = Object.fromEntries(CMDS.map((c, i) => [c, i]));
+
+// Packet view layout (assembly/mqtt/packet.ts).
+const V_TYPE = 0, V_FLAGS = 1, V_VERSION = 2, V_PACKET_ID = 3, V_QOS = 4, V_DUP = 5, V_RETAIN = 6, V_REASON = 7;
+const V_SESSION_PRESENT = 8, V_KEEPALIVE = 9, V_CONNECT_FLAGS = 10, V_TOPIC = 11, V_PAYLOAD = 13, V_CLIENT_ID = 15;
+const V_WILL_TOPIC = 17, V_WILL_PAYLOAD = 19, V_USERNAME = 21, V_PASSWORD = 23, V_PROTOCOL_NAME = 25;
+const V_PROP_COUNT = 27, V_WILL_PROP_COUNT = 28, V_ITEM_COUNT = 29, V_LENGTH = 30, V_SLOTS = 32;
+const PROPS = V_SLOTS, WILL_PROPS = PROPS + 32 * 5, ITEMS = WILL_PROPS + 16 * 5; // in u32 words
+const MAX_PROPS = 32, MAX_WILL_PROPS = 16, MAX_ITEMS = 32;
+const CF_CLEAN = 0x02, CF_WILL = 0x04, CF_WILL_RETAIN = 0x20, CF_PASSWORD = 0x40, CF_USERNAME = 0x80;
+
+type Kind = "bool" | "u8" | "u16" | "u32" | "var" | "str" | "bin" | "pair";
+const PROPERTY_LIST: [string, number, Kind][] = [
+  ["payloadFormatIndicator", 0x01, "bool"], ["messageExpiryInterval", 0x02, "u32"], ["contentType", 0x03, "str"],
+  ["responseTopic", 0x08, "str"], ["correlationData", 0x09, "bin"], ["subscriptionIdentifier", 0x0b, "var"],
+  ["sessionExpiryInterval", 0x11, "u32"], ["assignedClientIdentifier", 0x12, "str"], ["serverKeepAlive", 0x13, "u16"],
+  ["authenticationMethod", 0x15, "str"], ["authenticationData", 0x16, "bin"], ["requestProblemInformation", 0x17, "bool"],
+  ["willDelayInterval", 0x18, "u32"], ["requestResponseInformation", 0x19, "bool"], ["responseInformation", 0x1a, "str"],
+  ["serverReference", 0x1c, "str"], ["reasonString", 0x1f, "str"], ["receiveMaximum", 0x21, "u16"],
+  ["topicAliasMaximum", 0x22, "u16"], ["topicAlias", 0x23, "u16"], ["maximumQoS", 0x24, "u8"],
+  ["retainAvailable", 0x25, "bool"], ["userProperties", 0x26, "pair"], ["maximumPacketSize", 0x27, "u32"],
+  ["wildcardSubscriptionAvailable", 0x28, "bool"], ["subscriptionIdentifiersAvailable", 0x29, "bool"],
+  ["sharedSubscriptionAvailable", 0x2a, "bool"],
+];
+const PROP_BY_ID: ([string, Kind] | undefined)[] = [];
+const PROP_BY_NAME = new Map<string, [number, Kind]>();
+for (const [name, id, kind] of PROPERTY_LIST) {
+  PROP_BY_ID[id] = [name, kind];
+  PROP_BY_NAME.set(name, [id, kind]);
+}
+
+const utf8Decoder = new TextDecoder("utf-8", { fatal: false });
+const utf8Encoder = new TextEncoder();
+const copyBytes = Uint8Array.prototype.slice;
+
+/** Default largest packet a Decoder accepts (bytes, fixed header included); the module allocates this much once. */
+export const DEFAULT_MAX_PACKET = 1 << 20;
+
+export interface CodecOptions {
+  build?: Build;
+  /** Bytes the module accepts per push into its input buffer (a chunk is fed in slices). */
+  inputSize?: number;
+  maxPacketSize?: number;
+  /** Initial encode scratch/output size; grows on demand. */
+  bufferSize?: number;
+}
+
+/** One module instance with the codec's buffers; Decoder and encode() sit on it. */
+export class CodecModule {
+  readonly inst: ModuleInstance;
+  private readonly ex: Record<string, any>;
+  private ab!: ArrayBuffer;
+  /** Views over the current memory.buffer (renewed whenever it changes). */
+  u8!: Buffer;
+  u32!: Uint32Array;
+  readonly view: number;
+  readonly viewWord: number;
+  readonly input: number;
+  readonly inputCap: number;
+  private scratch = 0;
+  private bufCap = 0;
+
+  constructor(opts: CodecOptions = {}) {
+    this.inst = instantiate({ build: opts.build ?? "release" });
+    this.ex = this.inst.exports;
+    const r = this.ex.codec_init(opts.inputSize ?? 65536, opts.maxPacketSize ?? DEFAULT_MAX_PACKET, opts.bufferSize ?? 4096) | 0;
+    if (r < 0) throw new MqttCodecError(errName(r), r);
+    this.view = r;
+    this.viewWord = r >>> 2;
+    this.input = this.ex.codec_input() >>> 0;
+    this.inputCap = this.ex.codec_input_cap() >>> 0;
+    this.bufs();
+  }
+
+  /** Renews the typed views if memory.buffer changed; call after any module call that may allocate. */
+  sync(): void {
+    const ab = this.inst.memory.buffer;
+    if (ab !== this.ab) {
+      this.ab = ab;
+      this.u8 = Buffer.from(ab);
+      this.u32 = new Uint32Array(ab);
+    }
+  }
+
+  private bufs(): void {
+    this.sync();
+    this.scratch = this.ex.codec_scratch() >>> 0;
+    this.bufCap = this.ex.codec_buf_cap() >>> 0;
+  }
+
+  ensureBuffers(bytes: number): void {
+    if (bytes <= this.bufCap) return;
+    let cap = this.bufCap * 2;
+    while (cap < bytes) cap *= 2;
+    this.ex.codec_grow(cap);
+    this.bufs();
+  }
+
+  // ---- decode ----
+
+  /** Feeds bytes and collects packets; throws MqttCodecError (sticky in the module until reset). */
+  decode(chunk: Uint8Array, version: { v: number }, out: Packet[]): void {
+    const ex = this.ex;
+    this.sync();
+    let off = 0;
+    for (;;) {
+      const r = ex.codec_next(version.v);
+      if (r === 1) {
+        const p = this.readPacket();
+        if (p.cmd === "connect") version.v = p.protocolVersion!;
+        out.push(p);
+        continue;
+      }
+      if (r < 0) {
+        const err = new MqttCodecError(errName(r), -r);
+        err.packets = out;
+        throw err;
+      }
+      if (off >= chunk.length) return;
+      const n = Math.min(this.inputCap, chunk.length - off);
+      this.u8.set(off === 0 && n === chunk.length ? chunk : chunk.subarray(off, off + n), this.input);
+      ex.codec_push(n);
+      off += n;
+    }
+  }
+
+  reset(): void {
+    this.ex.codec_reset();
+  }
+
+  setMaxPacketSize(n: number): void {
+    this.ex.codec_set_max_packet(n);
+  }
+
+  private str(ptr: number, len: number): string {
+    const u8 = this.u8;
+    if (len < 48) {
+      let s = "";
+      for (let i = ptr, end = ptr + len; i < end; i++) {
+        const c = u8[i];
+        if (c > 0x7f) return utf8Decoder.decode(u8.subarray(ptr, ptr + len));
+        s += String.fromCharCode(c);
+      }
+      return s;
+    }
+    return u8.toString("utf8", ptr, ptr + len);
+  }
+
+  private bytes(ptr: number, len: number): Buffer {
+    return copyBytes.call(this.u8, ptr, ptr + len) as Buffer;
+  }
+
+  private readPacket(): Packet {
+    const v = this.u32;
+    const b = this.viewWord;
+    const type = v[b + V_TYPE];
+    const flags = v[b + V_FLAGS];
+    const v5 = v[b + V_VERSION] === 5;
+    const p: Packet = {
+      cmd: CMDS[type],
+      retain: (flags & 1) !== 0,
+      qos: (flags >> 1) & 3,
+      dup: (flags & 8) !== 0,
+      length: v[b + V_LENGTH],
+      topic: null,
+      payload: null,
+    };
+    switch (type) {
+      case 3: // publish
+        p.topic = this.str(v[b + V_TOPIC], v[b + V_TOPIC + 1]);
+        if (p.qos) p.messageId = v[b + V_PACKET_ID];
+        if (v5 && v[b + V_PROP_COUNT]) p.properties = this.readProps(PROPS, v[b + V_PROP_COUNT]);
+        p.payload = this.bytes(v[b + V_PAYLOAD], v[b + V_PAYLOAD + 1]);
+        return p;
+      case 1:
+        return this.readConnect(p);
+      case 2: // connack
+        p.sessionPresent = v[b + V_SESSION_PRESENT] !== 0;
+        if (v5) p.reasonCode = v[b + V_REASON];
+        else p.returnCode = v[b + V_REASON];
+        break;
+      case 4: case 5: case 6: case 7: // puback .. pubcomp
+        p.messageId = v[b + V_PACKET_ID];
+        if (v5) p.reasonCode = v[b + V_REASON];
+        break;
+      case 8: { // subscribe
+        p.messageId = v[b + V_PACKET_ID];
+        const subs: Subscription[] = [];
+        this.items((ptr, len, o) => {
+          const s: Subscription = { topic: this.str(ptr, len), qos: o & 3 };
+          if (v5) {
+            s.nl = (o & 4) !== 0;
+            s.rap = (o & 8) !== 0;
+            s.rh = (o >> 4) & 3;
+          }
+          subs.push(s);
+        });
+        p.subscriptions = subs;
+        break;
+      }
+      case 10: { // unsubscribe
+        p.messageId = v[b + V_PACKET_ID];
+        const filters: string[] = [];
+        this.items((ptr, len) => filters.push(this.str(ptr, len)));
+        p.unsubscriptions = filters;
+        break;
+      }
+      case 9: case 11: { // suback, unsuback
+        p.messageId = v[b + V_PACKET_ID];
+        if (type === 9 || v5) {
+          const codes: number[] = [];
+          this.items((_p, _l, o) => codes.push(o));
+          p.granted = codes;
+        }
+        break;
+      }
+      case 14: case 15: // disconnect, auth
+        if (v5) p.reasonCode = v[b + V_REASON];
+        break;
+    }
+    if (v5 && v[b + V_PROP_COUNT]) p.properties = this.readProps(PROPS, v[b + V_PROP_COUNT]);
+    return p;
+  }
+
+  private items(fn: (ptr: number, len: number, options: number) => void): void {
+    const v = this.u32;
+    const n = v[this.viewWord + V_ITEM_COUNT];
+    for (let i = 0, e = this.viewWord + ITEMS; i < n; i++, e += 3) fn(v[e], v[e + 1], v[e + 2]);
+  }
+
+  private readConnect(p: Packet): Packet {
+    const v = this.u32;
+    const b = this.viewWord;
+    const level = v[b + V_VERSION];
+    const f = v[b + V_CONNECT_FLAGS];
+    p.protocolId = this.str(v[b + V_PROTOCOL_NAME], v[b + V_PROTOCOL_NAME + 1]);
+    p.protocolVersion = level;
+    p.clean = (f & CF_CLEAN) !== 0;
+    p.keepalive = v[b + V_KEEPALIVE];
+    if (level === 5 && v[b + V_PROP_COUNT]) p.properties = this.readProps(PROPS, v[b + V_PROP_COUNT]);
+    p.clientId = this.str(v[b + V_CLIENT_ID], v[b + V_CLIENT_ID + 1]);
+    if (f & CF_WILL) {
+      const will: Will = {
+        retain: (f & CF_WILL_RETAIN) !== 0,
+        qos: (f >> 3) & 3,
+        topic: this.str(v[b + V_WILL_TOPIC], v[b + V_WILL_TOPIC + 1]),
+        payload: this.bytes(v[b + V_WILL_PAYLOAD], v[b + V_WILL_PAYLOAD + 1]),
+      };
+      if (level === 5 && v[b + V_WILL_PROP_COUNT]) will.properties = this.readProps(WILL_PROPS, v[b + V_WILL_PROP_COUNT]);
+      p.will = will;
+    }
+    if (f & CF_USERNAME) p.username = this.str(v[b + V_USERNAME], v[b + V_USERNAME + 1]);
+    if (f & CF_PASSWORD) p.password = this.bytes(v[b + V_PASSWORD], v[b + V_PASSWORD + 1]);
+    return p;
+  }
+
+  private readProps(table: number, count: number): Properties {
+    const v = this.u32;
+    const props: Record<string, any> = {};
+    for (let i = 0, e = this.viewWord + table; i < count; i++, e += 5) {
+      const [name, kind] = PROP_BY_ID[v[e]]!;
+      const a = v[e + 1];
+      let value: any;
+      switch (kind) {
+        case "bool": value = a !== 0; break;
+        case "str": value = this.str(a, v[e + 2]); break;
+        case "bin": value = this.bytes(a, v[e + 2]); break;
+        case "pair": {
+          const up: UserProperties = props.userProperties ?? (props.userProperties = Object.create(null));
+          const key = this.str(a, v[e + 2]);
+          const val = this.str(v[e + 3], v[e + 4]);
+          const prev = up[key];
+          up[key] = prev === undefined ? val : Array.isArray(prev) ? [...prev, val] : [prev, val];
+          continue;
+        }
+        default: value = a;
+      }
+      // Only the Subscription Identifier may repeat (PUBLISH); the module rejects other repeats.
+      const prev = props[name];
+      props[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+    }
+    return props as Properties;
+  }
+
+  // ---- encode ----
+
+  private sp = 0;
+  private spEnd = 0;
+
+  /** Copies bytes into scratch; returns the pointer. */
+  private put(data: Uint8Array): number {
+    const at = this.sp;
+    this.u8.set(data, at);
+    this.sp += data.length;
+    return at;
+  }
+
+  /** Writes a string as UTF-8 into scratch; returns [ptr, len]. */
+  private putStr(s: string, slot: number): void {
+    const at = this.sp;
+    const n = s.length;
+    const u8 = this.u8;
+    let i = 0;
+    if (n < 64) {
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) break;
+        u8[at + i] = c;
+      }
+    }
+    let len = i;
+    if (i < n) len = utf8Encoder.encodeInto(s, u8.subarray(at, this.spEnd)).written;
+    this.sp = at + len;
+    this.u32[slot] = at;
+    this.u32[slot + 1] = len;
+  }
+
+  private putBin(data: Uint8Array | string | null | undefined, slot: number): void {
+    if (typeof data === "string") return this.putStr(data, slot);
+    if (!data) {
+      this.u32[slot] = 0;
+      this.u32[slot + 1] = 0;
+      return;
+    }
+    this.u32[slot] = this.put(data);
+    this.u32[slot + 1] = data.length;
+  }
+
+  private writeProps(props: Properties | undefined, table: number, countSlot: number, max: number): void {
+    const v = this.u32;
+    let n = 0;
+    const add = (id: number): number => {
+      if (n >= max) throw new MqttCodecError("LimitExceeded", 21);
+      const e = table + n * 5;
+      v[e] = id;
+      n++;
+      return e;
+    };
+    if (props) {
+      for (const name in props) {
+        const value = (props as Record<string, any>)[name];
+        if (value === undefined) continue;
+        const def = PROP_BY_NAME.get(name);
+        if (!def) throw new MqttCodecError("UnknownProperty", 15);
+        const [id, kind] = def;
+        if (kind === "pair") {
+          for (const key in value) {
+            const vals = value[key];
+            for (const val of Array.isArray(vals) ? vals : [vals]) {
+              const e = add(id);
+              this.putStr(key, e + 1);
+              this.putStr(String(val), e + 3);
+            }
+          }
+          continue;
+        }
+        for (const one of Array.isArray(value) ? value : [value]) {
+          const e = add(id);
+          if (kind === "str") this.putStr(one, e + 1);
+          else if (kind === "bin") this.putBin(one, e + 1);
+          else v[e + 1] = kind === "bool" ? (one ? 1 : 0) : one;
+        }
+      }
+    }
+    v[countSlot] = n;
+  }
+
+  /** Upper bound of the scratch bytes a packet needs. */
+  private static scratchBound(p: Packet): number {
+    let n = 256;
+    const add = (x: unknown): void => {
+      if (typeof x === "string") n += x.length * 3;
+      else if (x && typeof x === "object" && "length" in (x as object) && !Array.isArray(x)) n += (x as Uint8Array).length;
+    };
+    add(p.topic), add(p.payload), add(p.clientId), add(p.username), add(p.password), add(p.protocolId);
+    if (p.will) add(p.will.topic), add(p.will.payload);
+    for (const s of p.subscriptions ?? []) add(s.topic), n += 8;
+    for (const s of p.unsubscriptions ?? []) add(s), n += 8;
+    for (const props of [p.properties, p.will?.properties]) {
+      if (!props) continue;
+      for (const [k, val] of Object.entries(props)) {
+        if (k === "userProperties") for (const [key, vs] of Object.entries(val as UserProperties)) {
+          for (const x of Array.isArray(vs) ? vs : [vs]) add(key), add(String(x)), n += 8;
+        } else add(val), n += 8;
+      }
+    }
+    return n;
+  }
+
+  encode(p: Packet, protocolVersion: number): Uint8Array {
+    const type = CMD_CODE[p.cmd];
+    if (!type) throw new MqttCodecError("UnknownPacketType", 5);
+    // Two halves: strings go into scratch, the module writes the packet into out.
+    this.ensureBuffers(CodecModule.scratchBound(p));
+    this.sync();
+    const v = this.u32;
+    const b = this.viewWord;
+    v.fill(0, b, b + V_SLOTS);
+    this.sp = this.scratch;
+    this.spEnd = this.scratch + this.bufCap;
+    const version = type === 1 ? (p.protocolVersion ?? protocolVersion) : protocolVersion;
+    v[b + V_TYPE] = type;
+    v[b + V_VERSION] = version;
+    v[b + V_PACKET_ID] = p.messageId ?? 0;
+    v[b + V_REASON] = p.reasonCode ?? p.returnCode ?? 0;
+    const v5 = version === 5;
+    switch (type) {
+      case 3:
+        v[b + V_QOS] = p.qos ?? 0;
+        v[b + V_DUP] = p.dup ? 1 : 0;
+        v[b + V_RETAIN] = p.retain ? 1 : 0;
+        this.putStr(p.topic ?? "", b + V_TOPIC);
+        this.putBin(p.payload, b + V_PAYLOAD);
+        break;
+      case 1: this.writeConnect(p, b); break;
+      case 2: v[b + V_SESSION_PRESENT] = p.sessionPresent ? 1 : 0; break;
+      case 8: case 10: {
+        const list = type === 8 ? p.subscriptions : p.unsubscriptions;
+        if (list && list.length > MAX_ITEMS) throw new MqttCodecError("LimitExceeded", 21);
+        let e = b + ITEMS;
+        for (const s of list ?? []) {
+          if (typeof s === "string") this.putStr(s, e);
+          else {
+            this.putStr(s.topic, e);
+            v[e + 2] = (s.qos ?? 0) | (s.nl ? 4 : 0) | (s.rap ? 8 : 0) | ((s.rh ?? 0) << 4);
+          }
+          e += 3;
+        }
+        v[b + V_ITEM_COUNT] = list?.length ?? 0;
+        break;
+      }
+      case 9: case 11: {
+        const codes = p.granted ?? [];
+        if (codes.length > MAX_ITEMS) throw new MqttCodecError("LimitExceeded", 21);
+        for (let i = 0; i < codes.length; i++) v[b + ITEMS + i * 3 + 2] = codes[i];
+        v[b + V_ITEM_COUNT] = codes.length;
+        break;
+      }
+    }
+    if (v5) this.writeProps(p.properties, b + PROPS, b + V_PROP_COUNT, MAX_PROPS);
+    const r = this.ex.codec_encode() | 0;
+    if (r < 0) throw new MqttCodecError(errName(r), -r);
+    this.sync();
+    const out = this.ex.codec_out() >>> 0;
+    return copyBytes.call(this.u8, out, out + r) as Buffer;
+  }
+
+  /** Runs a topic export on strings written into scratch; validators throw on error. */
+  topicCall(fn: string, a: string, b?: string): number {
+    this.ensureBuffers(3 * (a.length + (b?.length ?? 0)) + 16);
+    this.sync();
+    this.sp = this.scratch;
+    this.spEnd = this.scratch + this.bufCap;
+    const w = this.viewWord; // the view's topic slots serve as a scratch pair
+    this.putStr(a, w + V_TOPIC);
+    const ap = this.u32[w + V_TOPIC], al = this.u32[w + V_TOPIC + 1];
+    let r: number;
+    if (b === undefined) r = this.ex[fn](ap, al) | 0;
+    else {
+      this.putStr(b, w + V_PAYLOAD);
+      r = this.ex[fn](ap, al, this.u32[w + V_PAYLOAD], this.u32[w + V_PAYLOAD + 1]) | 0;
+    }
+    if (r < 0) throw new MqttCodecError(errName(r), -r);
+    return r;
+  }
+
+  private writeConnect(p: Packet, b: number): void {
+    const v = this.u32;
+    const will = p.will;
+    let f = p.clean === false ? 0 : CF_CLEAN;
+    if (will) {
+      f |= CF_WILL | ((will.qos ?? 0) << 3) | (will.retain ? CF_WILL_RETAIN : 0);
+      this.putStr(will.topic, b + V_WILL_TOPIC);
+      this.putBin(will.payload ?? Buffer.alloc(0), b + V_WILL_PAYLOAD);
+      if ((p.protocolVersion ?? 4) === 5) this.writeProps(will.properties, b + WILL_PROPS, b + V_WILL_PROP_COUNT, MAX_WILL_PROPS);
+    }
+    if (p.username !== undefined) {
+      f |= CF_USERNAME;
+      this.putStr(p.username, b + V_USERNAME);
+    }
+    if (p.password !== undefined) {
+      f |= CF_PASSWORD;
+      this.putBin(p.password, b + V_PASSWORD);
+    }
+    v[b + V_CONNECT_FLAGS] = f;
+    v[b + V_KEEPALIVE] = p.keepalive ?? 0;
+    this.putStr(p.clientId ?? "", b + V_CLIENT_ID);
+    if (p.protocolId) this.putStr(p.protocolId, b + V_PROTOCOL_NAME);
+  }
+}
+
+let shared: CodecModule | undefined;
+
+/** Encodes one packet (mqtt-packet's `generate`). Throws MqttCodecError. */
+export function encode(packet: Packet, opts: { protocolVersion?: number } = {}): Uint8Array {
+  return sharedModule().encode(packet, opts.protocolVersion ?? packet.protocolVersion ?? 4);
+}
+
+/** Streaming decoder: bytes in any chunking, whole packets out. */
+export class Decoder {
+  private readonly mod: CodecModule;
+  private readonly version: { v: number };
+  private error: MqttCodecError | undefined;
+
+  constructor(opts: { protocolVersion?: 3 | 4 | 5; maxPacketSize?: number; build?: Build; inputSize?: number } = {}) {
+    this.mod = new CodecModule({
+      build: opts.build,
+      maxPacketSize: opts.maxPacketSize ?? DEFAULT_MAX_PACKET,
+      inputSize: opts.inputSize ?? 65536,
+      bufferSize: 64,
+    });
+    this.version = { v: opts.protocolVersion ?? 4 };
+  }
+
+  get protocolVersion(): number {
+    return this.version.v;
+  }
+
+  /**
+   * Returns the whole packets completed by `chunk`. After a protocol error every
+   * call throws that same error (its `.packets` holds the ones decoded before it).
+   */
+  push(chunk: Uint8Array): Packet[] {
+    if (this.error) throw this.error;
+    const out: Packet[] = [];
+    try {
+      this.mod.decode(chunk, this.version, out);
+    } catch (err) {
+      if (err instanceof MqttCodecError) this.error = err;
+      throw err;
+    }
+    return out;
+  }
+}
+
+function sharedModule(): CodecModule {
+  return (shared ??= new CodecModule({ inputSize: 16, maxPacketSize: 16 }));
+}
+
+/** Throws MqttCodecError unless `topic` is a valid PUBLISH topic name. */
+export function validateTopicName(topic: string): void {
+  sharedModule().topicCall("topic_validate_name", topic);
+}
+
+/** Throws MqttCodecError unless `filter` is a valid subscription filter. */
+export function validateTopicFilter(filter: string): void {
+  sharedModule().topicCall("topic_validate_filter", filter);
+}
+
+/** Whether `filter` matches `topic` (+, #, and no wildcard match for a leading $). */
+export function topicMatches(filter: string, topic: string): boolean {
+  return sharedModule().topicCall("topic_matches", filter, topic) !== 0;
+}
