@@ -1,0 +1,113 @@
+// Boots STM32 firmware in QEMU's netduinoplus2 (STM32F405) for tests and benchmarks.
+// USART1, the broker pipe, becomes a TCP client of 127.0.0.1:<linkPort> that
+// redials every second; USART2, the debug channel, arrives on stdout as lines.
+import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export const boardDir = fileURLToPath(new URL(".", import.meta.url));
+export const firmwareElf = `${boardDir}build/firmware.elf`;
+export const echoElf = `${boardDir}build/echo.elf`;
+
+/** Runs `make -C boards/stm32 <target>` and returns its output (sizes included). */
+export function buildFirmware(target: "all" | "echo" = "all"): string {
+  return execFileSync("make", ["-s", "-C", boardDir, target], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+export interface QemuExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface QemuBoard {
+  proc: ChildProcess;
+  /** Every debug-channel line so far. */
+  lines: string[];
+  /** Resolves with the first debug line (past or future) that matches. */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  exited: Promise<QemuExit>;
+  /** Ends QEMU (SIGTERM, then SIGKILL) and waits for it. Safe to call twice. */
+  stop(): Promise<QemuExit>;
+}
+
+export interface BootOptions {
+  elf: string;
+  /** Where USART1 connects as a TCP client. */
+  linkPort: number;
+  /** QEMU -icount shift: time follows the instruction count (2^shift ns each). */
+  icountShift?: number;
+  /** Hard upper bound on the run; QEMU is killed after it. */
+  maxLifetimeMs?: number;
+}
+
+export class QemuFailure extends Error {
+  override name = "QemuFailure";
+}
+
+export function bootFirmware(opts: BootOptions): QemuBoard {
+  const args = [
+    "-M", "netduinoplus2",
+    "-display", "none",
+    "-monitor", "none",
+    "-semihosting-config", "enable=on,target=native",
+    "-chardev", `socket,id=link,host=127.0.0.1,port=${opts.linkPort},reconnect=1`,
+    "-serial", "chardev:link",
+    "-serial", "stdio",
+    "-kernel", opts.elf,
+  ];
+  if (opts.icountShift !== undefined) args.push("-icount", `shift=${opts.icountShift},align=off,sleep=on`);
+  const proc = spawn("qemu-system-arm", args, { stdio: ["ignore", "pipe", "pipe"] });
+  const lines: string[] = [];
+  const waiters = new Set<{ pattern: RegExp; resolve: (m: RegExpMatchArray) => void }>();
+  let partial = "";
+  let stderr = "";
+  proc.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    partial += chunk;
+    let nl: number;
+    while ((nl = partial.indexOf("\n")) >= 0) {
+      const line = partial.slice(0, nl).replace(/\r$/, "");
+      partial = partial.slice(nl + 1);
+      lines.push(line);
+      for (const w of waiters) {
+        const m = line.match(w.pattern);
+        if (m) (waiters.delete(w), w.resolve(m));
+      }
+    }
+  });
+  proc.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const exited = new Promise<QemuExit>((resolve) => proc.once("exit", (code, signal) => resolve({ code, signal })));
+  const lifetime = setTimeout(() => proc.kill("SIGKILL"), opts.maxLifetimeMs ?? 120_000);
+  void exited.then(() => clearTimeout(lifetime));
+
+  return {
+    proc,
+    lines,
+    exited,
+    waitForLine(pattern, timeoutMs = 20_000) {
+      for (const line of lines) {
+        const m = line.match(pattern);
+        if (m) return Promise.resolve(m);
+      }
+      return new Promise((resolve, reject) => {
+        const w = { pattern, resolve: (m: RegExpMatchArray) => (clearTimeout(timer), resolve(m)) };
+        const fail = (why: string) => {
+          waiters.delete(w);
+          reject(new QemuFailure(`${why} waiting for ${pattern}; debug output:\n${lines.join("\n")}\n${stderr}`));
+        };
+        const timer = setTimeout(() => fail(`no match after ${timeoutMs} ms`), timeoutMs);
+        waiters.add(w);
+        void exited.then((e) => {
+          if (waiters.has(w)) (clearTimeout(timer), fail(`QEMU exited (code ${e.code}, signal ${e.signal})`));
+        });
+      });
+    },
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill("SIGTERM");
+        const force = setTimeout(() => proc.kill("SIGKILL"), 2000);
+        void exited.then(() => clearTimeout(force));
+      }
+      return exited;
+    },
+  };
+}
