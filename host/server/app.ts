@@ -1,5 +1,5 @@
 // The HTTP side: REST under /api/v1 (bearer API keys), /metrics, /openapi.json and /docs.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { Logger } from "pino";
@@ -77,7 +77,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    disableRequestLogging: !deps.logRequests,
+    logController: new LogController({ disableRequestLogging: !deps.logRequests }),
     // Scalars still coerce (query strings), but never into arrays: params 3 must stay a 400, not become [3].
     ajv: { customOptions: { coerceTypes: true, allowUnionTypes: true } },
   });
