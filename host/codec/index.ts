@@ -129,7 +129,6 @@ for (const [name, id, kind] of PROPERTY_LIST) {
 
 const utf8Decoder = new TextDecoder("utf-8", { fatal: false });
 const utf8Encoder = new TextEncoder();
-const copyBytes = Uint8Array.prototype.slice;
 
 /** Default largest packet a Decoder accepts (bytes, fixed header included); the module allocates this much once. */
 export const DEFAULT_MAX_PACKET = 1 << 20;
@@ -155,12 +154,17 @@ export class CodecModule {
   readonly viewWord: number;
   readonly input: number;
   readonly inputCap: number;
+  private readonly encodeFn: () => number;
+  private readonly nextFn: (version: number) => number;
   private scratch = 0;
+  private out = 0;
   private bufCap = 0;
 
   constructor(opts: CodecOptions = {}) {
     this.inst = instantiate({ build: opts.build ?? "release" });
     this.ex = this.inst.exports;
+    this.encodeFn = this.ex.codec_encode;
+    this.nextFn = this.ex.codec_next;
     const r = this.ex.codec_init(opts.inputSize ?? 65536, opts.maxPacketSize ?? DEFAULT_MAX_PACKET, opts.bufferSize ?? 4096) | 0;
     if (r < 0) throw new MqttCodecError(errName(r), r);
     this.view = r;
@@ -170,8 +174,12 @@ export class CodecModule {
     this.bufs();
   }
 
-  /** Renews the typed views if memory.buffer changed; call after any module call that may allocate. */
+  /**
+   * Renews the typed views when memory grew. Growth detaches the old ArrayBuffer
+   * (V8 and the wasm3 binding alike), so a zero byteLength is the cheap test.
+   */
   sync(): void {
+    if (this.ab !== undefined && this.ab.byteLength !== 0) return;
     const ab = this.inst.memory.buffer;
     if (ab !== this.ab) {
       this.ab = ab;
@@ -183,6 +191,7 @@ export class CodecModule {
   private bufs(): void {
     this.sync();
     this.scratch = this.ex.codec_scratch() >>> 0;
+    this.out = this.ex.codec_out() >>> 0;
     this.bufCap = this.ex.codec_buf_cap() >>> 0;
   }
 
@@ -199,10 +208,11 @@ export class CodecModule {
   /** Feeds bytes and collects packets; throws MqttCodecError (sticky in the module until reset). */
   decode(chunk: Uint8Array, version: { v: number }, out: Packet[]): void {
     const ex = this.ex;
+    const next = this.nextFn;
     this.sync();
     let off = 0;
     for (;;) {
-      const r = ex.codec_next(version.v);
+      const r = next(version.v);
       if (r === 1) {
         const p = this.readPacket();
         if (p.cmd === "connect") version.v = p.protocolVersion!;
@@ -244,8 +254,11 @@ export class CodecModule {
     return u8.toString("utf8", ptr, ptr + len);
   }
 
+  /** A copy out of linear memory. Buffer.allocUnsafe takes Node's pooled slab: much cheaper than slice() for small sizes. */
   private bytes(ptr: number, len: number): Buffer {
-    return copyBytes.call(this.u8, ptr, ptr + len) as Buffer;
+    const out = Buffer.allocUnsafe(len);
+    this.u8.copy(out, 0, ptr, ptr + len);
+    return out;
   }
 
   private readPacket(): Packet {
@@ -465,6 +478,10 @@ export class CodecModule {
 
   /** Upper bound of the scratch bytes a packet needs. */
   private static scratchBound(p: Packet): number {
+    if (p.cmd === "publish" && !p.properties) {
+      const pl = p.payload;
+      return 256 + (p.topic?.length ?? 0) * 3 + (typeof pl === "string" ? pl.length * 3 : pl?.length ?? 0);
+    }
     let n = 256;
     const add = (x: unknown): void => {
       if (typeof x === "string") n += x.length * 3;
@@ -486,6 +503,7 @@ export class CodecModule {
   }
 
   encode(p: Packet, protocolVersion: number): Uint8Array {
+    if (p.cmd === "publish" && (protocolVersion !== 5 || !p.properties)) return this.encodePublish(p, protocolVersion);
     const type = CMD_CODE[p.cmd];
     if (!type) throw new MqttCodecError("UnknownPacketType", 5);
     // Two halves: strings go into scratch, the module writes the packet into out.
@@ -536,11 +554,36 @@ export class CodecModule {
       }
     }
     if (v5) this.writeProps(p.properties, b + PROPS, b + V_PROP_COUNT, MAX_PROPS);
-    const r = this.ex.codec_encode() | 0;
+    const r = this.encodeFn() | 0;
     if (r < 0) throw new MqttCodecError(errName(r), -r);
     this.sync();
-    const out = this.ex.codec_out() >>> 0;
-    return copyBytes.call(this.u8, out, out + r) as Buffer;
+    return this.bytes(this.out, r);
+  }
+
+  /** The hot case: a PUBLISH without properties. Sets every slot the encoder reads for it. */
+  private encodePublish(p: Packet, version: number): Uint8Array {
+    const topic = p.topic ?? "";
+    const payload = p.payload;
+    const plen = typeof payload === "string" ? payload.length * 3 : payload?.length ?? 0;
+    this.ensureBuffers(256 + topic.length * 3 + plen);
+    this.sync();
+    const v = this.u32;
+    const b = this.viewWord;
+    this.sp = this.scratch;
+    this.spEnd = this.scratch + this.bufCap;
+    v[b + V_TYPE] = 3;
+    v[b + V_VERSION] = version;
+    v[b + V_PACKET_ID] = p.messageId ?? 0;
+    v[b + V_QOS] = p.qos ?? 0;
+    v[b + V_DUP] = p.dup ? 1 : 0;
+    v[b + V_RETAIN] = p.retain ? 1 : 0;
+    v[b + V_PROP_COUNT] = 0;
+    this.putStr(topic, b + V_TOPIC);
+    this.putBin(payload, b + V_PAYLOAD);
+    const r = this.encodeFn() | 0;
+    if (r < 0) throw new MqttCodecError(errName(r), -r);
+    this.sync();
+    return this.bytes(this.out, r);
   }
 
   /** Runs a topic export on strings written into scratch; validators throw on error. */
