@@ -12,7 +12,8 @@ endif
 WASM3_LIB := $(WASM3_BUILD)/libwasm3.a
 WASM3_INCLUDE := -I$(WASM3_SRC)
 # wasm3 is tuned for these: its interpreter relies on tail calls (-O2+) and a lean frame.
-WASM3_CFLAGS := -std=gnu11 -O3 -g0 -fomit-frame-pointer -fno-stack-protector -fno-stack-check -DNASSERTS -w \
+WASM3_OPT ?= -O3
+WASM3_CFLAGS := -std=gnu11 $(WASM3_OPT) -g0 -fomit-frame-pointer -fno-stack-protector -fno-stack-check -DNASSERTS -w \
   $(WASM3_ARCH_CFLAGS) $(WASM3_CONFIG)
 WASM3_OBJS := $(patsubst $(WASM3_SRC)/%.c,$(WASM3_BUILD)/wasm3/%.o,$(wildcard $(WASM3_SRC)/*.c))
 

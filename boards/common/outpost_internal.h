@@ -1,0 +1,35 @@
+// Shared between the runtime's files (outpost.c, outpost_loop.c); not for boards.
+#ifndef OUTPOST_INTERNAL_H
+#define OUTPOST_INTERNAL_H
+
+#include "outpost.h"
+#include "wasm3.h"
+
+// host_call status: kind << 24 | bytes written (assembly/rpc/host.ts).
+enum {
+  OUTPOST_HOST_RESULT = 0,
+  OUTPOST_HOST_ERROR = 1,
+  OUTPOST_HOST_NOT_FOUND = 2,
+  OUTPOST_HOST_PENDING = 3,
+  OUTPOST_HOST_TOO_LARGE = 4,
+};
+
+typedef struct {
+  const outpost_board *board;
+  IM3Environment env;
+  IM3Runtime runtime;
+  IM3Module module;
+  // Exports the loop calls on every message, looked up once.
+  IM3Function rpc_handle;
+  uint32_t rpc_request, rpc_request_cap, rpc_response;
+} outpost_runtime;
+
+extern outpost_runtime outpost_rt;
+
+void outpost_errorf(const char *format, ...);
+void outpost_log(int level, const char *format, ...);
+IM3Function outpost_find(const char *name);
+// Calls fn with i32 args; on a trap records it (outpost_error) and returns -1.
+int outpost_invoke(IM3Function fn, int32_t *result, unsigned argc, const int32_t *args);
+
+#endif

@@ -1,0 +1,41 @@
+// MCU-sized wasm3, forced into every board's wasm3 and runtime compile with
+// `-include wasm3_config.h` (boards/common/board.mk). A board may override any value
+// with -D. The Node binding (host/native) uses wasm3's desktop defaults instead.
+#ifndef OUTPOST_WASM3_CONFIG_H
+#define OUTPOST_WASM3_CONFIG_H
+
+// Code pages of 1 KiB instead of 4: the compiled module fits in a few, not a few dozen.
+#ifndef d_m3CodePageAlignSize
+#define d_m3CodePageAlignSize 1024
+#endif
+// Largest value-stack height one function may compile to; the optimised module stays far below.
+#ifndef d_m3MaxFunctionStackHeight
+#define d_m3MaxFunctionStackHeight 128
+#endif
+#ifndef d_m3MaxConstantTableSize
+#define d_m3MaxConstantTableSize 64
+#endif
+// One 64 KiB page at most: memory.grow beyond it fails inside the module.
+#ifndef d_m3MaxLinearMemoryPages
+#define d_m3MaxLinearMemoryPages 1
+#endif
+// Error strings cost flash; traps still report the constant message and the function.
+#ifndef d_m3VerboseErrorMessages
+#define d_m3VerboseErrorMessages 0
+#endif
+// Backtraces let a trap report name the function it happened in.
+#ifndef d_m3RecordBacktraces
+#define d_m3RecordBacktraces 1
+#endif
+
+// What the runtime (boards/common/outpost.c) gives the module.
+// Bytes of linear memory actually allocated (wasm3's runtime->memoryLimit), below 64 KiB.
+#ifndef OUTPOST_MEMORY_LIMIT
+#define OUTPOST_MEMORY_LIMIT (32u * 1024u)
+#endif
+// wasm3's value stack, in bytes.
+#ifndef OUTPOST_WASM3_STACK
+#define OUTPOST_WASM3_STACK (4u * 1024u)
+#endif
+
+#endif

@@ -1,0 +1,163 @@
+// outpost-device: the module as a native device program. The shell only parses
+// flags, reads the module, and gives the runtime a clock, sockets and signals.
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "board.h"
+#include "net_bsd.h"
+#include "outpost.h"
+
+static const char usage[] =
+    "usage: outpost-device --id ID [--url mqtt://host:port] [--username U] [--password P] [--module FILE]\n"
+    "       outpost-device --call JSON [--module FILE]\n"
+    "  --url       broker to dial out to (default mqtt://127.0.0.1:1883)\n"
+    "  --username  defaults to the device id\n"
+    "  --module    the device module (default " OUTPOST_DEFAULT_MODULE ")\n"
+    "  --call      dispatch one JSON-RPC request locally, print the response, exit\n"
+    "  --verbose   log the module's debug lines too\n";
+
+static int min_level = 1;
+
+static uint32_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+}
+
+static uint32_t random_u32(void) {
+  uint32_t value = 0;
+  int fd = open("/dev/urandom", O_RDONLY);
+  if (fd < 0 || read(fd, &value, sizeof value) != (ssize_t)sizeof value) value = (uint32_t)time(NULL) ^ (uint32_t)getpid();
+  if (fd >= 0) close(fd);
+  return value;
+}
+
+static void log_line(int level, const char *text, size_t len) {
+  static const char *names[] = {"debug", "info", "warn", "error"};
+  if (level < min_level) return;
+  fprintf(stderr, "outpost-device %s: %.*s\n", names[level & 3], (int)len, text);
+}
+
+static volatile sig_atomic_t stop_requested;
+static void on_signal(int sig) { stop_requested = sig; }
+
+// The whole module file, kept for the runtime's lifetime (wasm3 points into it).
+static uint8_t *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  uint8_t *data = NULL;
+  if (fseek(f, 0, SEEK_END) == 0) {
+    long size = ftell(f);
+    if (size > 0 && fseek(f, 0, SEEK_SET) == 0 && (data = malloc((size_t)size)) &&
+        fread(data, 1, (size_t)size, f) != (size_t)size) {
+      free(data);
+      data = NULL;
+    }
+    *len = (size_t)size;
+  }
+  fclose(f);
+  return data;
+}
+
+// mqtt://host:port (the port defaults to 1883).
+static int parse_url(const char *url, char *host, size_t host_cap, uint16_t *port) {
+  const char *scheme = "mqtt://";
+  if (strncmp(url, scheme, strlen(scheme)) != 0) return -1;
+  const char *h = url + strlen(scheme);
+  const char *colon = strrchr(h, ':');
+  size_t host_len = colon ? (size_t)(colon - h) : strcspn(h, "/");
+  if (host_len == 0 || host_len >= host_cap) return -1;
+  memcpy(host, h, host_len);
+  host[host_len] = 0;
+  *port = 1883;
+  if (colon) {
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (p <= 0 || p > 65535 || (*end && *end != '/')) return -1;
+    *port = (uint16_t)p;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  const char *id = NULL, *url = "mqtt://127.0.0.1:1883", *username = NULL, *password = NULL;
+  const char *module_path = OUTPOST_DEFAULT_MODULE, *call = NULL;
+  for (int i = 1; i < argc; i++) {
+    const char *flag = argv[i];
+    const char **target = !strcmp(flag, "--id")         ? &id
+                          : !strcmp(flag, "--url")      ? &url
+                          : !strcmp(flag, "--username") ? &username
+                          : !strcmp(flag, "--password") ? &password
+                          : !strcmp(flag, "--module")   ? &module_path
+                          : !strcmp(flag, "--call")     ? &call
+                                                        : NULL;
+    if (!strcmp(flag, "--verbose")) {
+      min_level = 0;
+    } else if (!strcmp(flag, "--help") || !strcmp(flag, "-h")) {
+      fputs(usage, stdout);
+      return 0;
+    } else if (!target || i + 1 >= argc) {
+      fprintf(stderr, "outpost-device: %s %s\n%s", target ? "missing value for" : "unknown flag", flag, usage);
+      return 2;
+    } else {
+      *target = argv[++i];
+    }
+  }
+
+  size_t wasm_len = 0;
+  uint8_t *wasm = read_file(module_path, &wasm_len);
+  if (!wasm) {
+    fprintf(stderr, "outpost-device: cannot read the module %s: %s\n", module_path, strerror(errno ? errno : EIO));
+    return 1;
+  }
+  static const outpost_board board = {"posix", monotonic_ms, random_u32, log_line};
+  posix_methods();
+  if (outpost_load(&board, wasm, wasm_len) || outpost_rpc_init()) {
+    fprintf(stderr, "outpost-device: %s\n", outpost_error());
+    return 1;
+  }
+
+  if (call) {
+    const char *response;
+    size_t len;
+    if (outpost_rpc(call, strlen(call), &response, &len)) {
+      fprintf(stderr, "outpost-device: %s\n", outpost_error());
+      return 1;
+    }
+    if (len) printf("%.*s\n", (int)len, response);
+    return 0;
+  }
+
+  if (!id) {
+    fprintf(stderr, "outpost-device: --id is required\n%s", usage);
+    return 2;
+  }
+  outpost_device_config config = {id, NULL, 0, username ? username : id, password};
+  char host[256];
+  if (parse_url(url, host, sizeof host, &config.port)) {
+    fprintf(stderr, "outpost-device: --url must look like mqtt://host:port, not %s\n", url);
+    return 2;
+  }
+  config.host = host;
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal; // no SA_RESTART: a signal wakes the loop's select()
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  outpost_net_bsd net;
+  outpost_transport transport = outpost_net_bsd_transport(&net);
+  int rc = outpost_run(&config, &transport, &stop_requested);
+  if (rc) fprintf(stderr, "outpost-device: %s\n", outpost_error());
+  outpost_unload();
+  free(wasm);
+  return rc ? 1 : 0;
+}

@@ -1,0 +1,143 @@
+// boards/common through the native device program (boards/posix/build/outpost-device):
+// local dispatch with --call, board methods registered in C, the memory limit, and
+// broken modules reported clearly with a non-zero exit instead of a crash.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { assemble, I32, op } from "./support/wasm-bytes.ts";
+
+const program = fileURLToPath(new URL("../boards/posix/build/outpost-device", import.meta.url));
+
+function run(args: string[]) {
+  const r = spawnSync(program, args, { encoding: "utf8", timeout: 10_000 });
+  return { status: r.status, signal: r.signal, stdout: r.stdout.trim(), stderr: r.stderr.trim() };
+}
+
+function call(request: unknown, args: string[] = []) {
+  const r = run(["--call", JSON.stringify(request), ...args]);
+  expect(r.stderr).toBe("");
+  expect(r.status).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
+const rpc = (id: number, method: string, params?: unknown) => ({ jsonrpc: "2.0", id, method, ...(params === undefined ? {} : { params }) });
+
+describe("outpost-device --call (boards/common runtime)", () => {
+  it("answers the module's own methods", () => {
+    expect(call(rpc(1, "echo", [1, "x"]))).toEqual({ jsonrpc: "2.0", id: 1, result: [1, "x"] });
+  });
+
+  it("routes methods registered in C through outpost.host_call", () => {
+    const [write, read, readNamed] = call([
+      rpc(1, "gpio.write", [3, 1]),
+      rpc(2, "gpio.read", [3]),
+      rpc(3, "gpio.read", { pin: 4 }),
+    ]);
+    expect(write).toEqual({ jsonrpc: "2.0", id: 1, result: true });
+    expect(read).toEqual({ jsonrpc: "2.0", id: 2, result: 1 });
+    expect(readNamed).toEqual({ jsonrpc: "2.0", id: 3, result: 0 });
+  });
+
+  it("answers a C method's invalid params with -32602", () => {
+    const [badPin, badValue] = call([rpc(1, "gpio.write", [99, 1]), rpc(2, "gpio.write", { pin: 1, value: 7 })]);
+    expect(badPin.error.code).toBe(-32602);
+    expect(badValue.error).toEqual({ code: -32602, message: "Invalid params: value must be 0 or 1" });
+  });
+
+  it("answers an unknown method with -32601", () => {
+    expect(call(rpc(7, "no.such")).error).toEqual({ code: -32601, message: "Method not found" });
+  });
+
+  it("lists the C methods in rpc.list with their descriptions and schemas", () => {
+    const names = call(rpc(1, "rpc.list")).result.map((m: { name: string }) => m.name);
+    expect(names).toEqual(expect.arrayContaining(["echo", "rpc.list", "sys.info", "gpio.write", "gpio.read", "config.get", "config.set"]));
+    const gpio = call(rpc(1, "rpc.list")).result.find((m: { name: string }) => m.name === "gpio.write");
+    expect(gpio.description).toBe("Sets a (simulated) pin to 0 or 1");
+    expect(gpio.params.properties.pin).toEqual({ type: "integer" });
+  });
+
+  it("reports engine, board and a memory limit below 64 KiB that the module stays within", () => {
+    const info = call(rpc(1, "sys.info")).result;
+    expect(info).toMatchObject({ engine: "wasm3", board: "posix", abi: 1 });
+    expect(info.memory_limit).toBeLessThan(64 * 1024);
+    expect(info.memory_used).toBeLessThan(info.memory_limit);
+  });
+
+  it("keeps config.set keys for config.get", () => {
+    const [set, one, all, missing, bad] = call([
+      rpc(1, "config.set", { interval: 5, name: "pump" }),
+      rpc(2, "config.get", ["name"]),
+      rpc(3, "config.get"),
+      rpc(4, "config.get", { key: "nope" }),
+      rpc(5, "config.set", [1]),
+    ]);
+    expect(set.result).toEqual({ interval: 5, name: "pump" });
+    expect(one.result).toBe("pump");
+    expect(all.result).toEqual({ interval: 5, name: "pump" });
+    expect(missing.result).toBeNull();
+    expect(bad.error.code).toBe(-32602);
+  });
+
+  it("gives no output for a notification", () => {
+    const r = run(["--call", JSON.stringify({ jsonrpc: "2.0", method: "echo" })]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe("");
+  });
+});
+
+describe("outpost-device with a broken module", () => {
+  const dir = mkdtempSync(join(tmpdir(), "outpost-posix-"));
+  const write = (name: string, bytes: Uint8Array) => {
+    const path = join(dir, name);
+    writeFileSync(path, bytes);
+    return path;
+  };
+  const expectCleanFailure = (r: ReturnType<typeof run>, message: string | RegExp) => {
+    expect(r.signal).toBeNull(); // no crash
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(message);
+  };
+
+  it("names an import the runtime does not provide", () => {
+    const path = write("missing-import.wasm", assemble({
+      types: [{ params: [], results: [] }],
+      imports: [{ module: "outpost", name: "teleport", type: 0 }],
+      functions: [{ type: 0, export: "run", body: [] }],
+    }));
+    expectCleanFailure(run(["--module", path, "--call", "{}"]), "missing import outpost.teleport");
+  });
+
+  it("names an import declared with the wrong signature", () => {
+    const path = write("bad-signature.wasm", assemble({
+      types: [{ params: [I32], results: [] }],
+      imports: [{ module: "outpost", name: "log", type: 0 }],
+    }));
+    expectCleanFailure(run(["--module", path, "--call", "{}"]), "cannot link outpost.log as v(iii): function signature mismatch");
+  });
+
+  it("reports a trap with the function it happened in", () => {
+    const path = write("trap.wasm", assemble({
+      types: [{ params: [I32, I32, I32, I32, I32], results: [I32] }, { params: [], results: [] }],
+      memory: { min: 1, export: "memory" },
+      functions: [
+        { type: 1, name: "check_limits", body: [op.unreachable] },
+        { type: 0, export: "rpc_init", body: [op.call, 0, op.i32Const, 0] },
+      ],
+    }));
+    expectCleanFailure(
+      run(["--module", path, "--call", "{}"]),
+      "[trap] unreachable executed in check_limits (function #0), called through export rpc_init",
+    );
+  });
+
+  it("rejects bytes that are not a module", () => {
+    expectCleanFailure(run(["--module", write("junk.wasm", new Uint8Array([1, 2, 3, 4])), "--call", "{}"]), /cannot parse the module/);
+  });
+
+  it("says which module file it cannot read", () => {
+    expectCleanFailure(run(["--module", join(dir, "absent.wasm"), "--call", "{}"]), /cannot read the module .*absent\.wasm/);
+  });
+});
