@@ -20,6 +20,7 @@ static const char usage[] =
     "  --username  defaults to the device id\n"
     "  --module    the device module (default " OUTPOST_DEFAULT_MODULE ")\n"
     "  --call      dispatch one JSON-RPC request locally, print the response, exit\n"
+    "  --repeat N  with --call: dispatch it N times (for instruction counts)\n"
     "  --verbose   log the module's debug lines too\n";
 
 static int min_level = 1;
@@ -87,7 +88,7 @@ static int parse_url(const char *url, char *host, size_t host_cap, uint16_t *por
 
 int main(int argc, char **argv) {
   const char *id = NULL, *url = "mqtt://127.0.0.1:1883", *username = NULL, *password = NULL;
-  const char *module_path = OUTPOST_DEFAULT_MODULE, *call = NULL;
+  const char *module_path = OUTPOST_DEFAULT_MODULE, *call = NULL, *repeat = "1";
   for (int i = 1; i < argc; i++) {
     const char *flag = argv[i];
     const char **target = !strcmp(flag, "--id")         ? &id
@@ -96,6 +97,7 @@ int main(int argc, char **argv) {
                           : !strcmp(flag, "--password") ? &password
                           : !strcmp(flag, "--module")   ? &module_path
                           : !strcmp(flag, "--call")     ? &call
+                          : !strcmp(flag, "--repeat")   ? &repeat
                                                         : NULL;
     if (!strcmp(flag, "--verbose")) {
       min_level = 0;
@@ -124,11 +126,13 @@ int main(int argc, char **argv) {
   }
 
   if (call) {
-    const char *response;
-    size_t len;
-    if (outpost_rpc(call, strlen(call), &response, &len)) {
-      fprintf(stderr, "outpost-device: %s\n", outpost_error());
-      return 1;
+    const char *response = NULL;
+    size_t len = 0;
+    for (long n = strtol(repeat, NULL, 10); n > 0; n--) {
+      if (outpost_rpc(call, strlen(call), &response, &len)) {
+        fprintf(stderr, "outpost-device: %s\n", outpost_error());
+        return 1;
+      }
     }
     if (len) printf("%.*s\n", (int)len, response);
     return 0;
