@@ -22,10 +22,13 @@ import { Err } from "./errors";
 /** Byte count of the last readVarint, 0 when it needs more bytes. */
 export let varintBytes: u32 = 0;
 
+/** readVarint's result when the integer runs past the available bytes. */
+export const VARINT_MORE: i32 = -0x10000;
+
 /**
  * Reads a variable byte integer from [p, p+avail). Returns the value (>= 0),
- * -1 when more bytes are needed, or -Err.MalformedRemainingLength when a 4th
- * byte still has its continuation bit or the encoding is not minimal.
+ * VARINT_MORE when more bytes are needed, or -Err.MalformedRemainingLength when
+ * a 4th byte still has its continuation bit or the encoding is not minimal.
  */
 export function readVarint(p: usize, avail: u32): i32 {
   let value: u32 = 0;
@@ -33,7 +36,7 @@ export function readVarint(p: usize, avail: u32): i32 {
   for (let i: u32 = 0; i < 4; i++) {
     if (i >= avail) {
       varintBytes = 0;
-      return -1;
+      return VARINT_MORE;
     }
     let b = u8At(p + i);
     value |= (b & 0x7f) << shift;

@@ -1,7 +1,7 @@
 // Decodes one whole MQTT packet into the packet view (assembly/mqtt/packet.ts).
 // Strings and binaries are not copied: the view points into the packet bytes.
 import { Err } from "../errors";
-import { checkUtf8, readVarint, u16be, u32be, u8At, varintBytes } from "../mem";
+import { VARINT_MORE, checkUtf8, readVarint, u16be, u32be, u8At, varintBytes } from "../mem";
 import {
   AUTH, CF_PASSWORD, CF_USERNAME, CF_WILL, CF_WILL_RETAIN, CONNACK, CONNECT, DISCONNECT, ITEMS_OFFSET,
   ITEM_ENTRY_BYTES, MAX_ITEMS, MAX_PROPS, MAX_WILL_PROPS, MQTT_5, P_TOPIC_ALIAS, PINGREQ, PINGRESP, PROPS_OFFSET,
@@ -64,7 +64,7 @@ function packetId(view: usize): i32 {
 /** A property block for packet `type` into the table at view + offset. */
 function props(view: usize, type: u32, countSlot: u32, offset: u32, max: u32): i32 {
   let len = readVarint(cur, <u32>avail());
-  if (len == -1) return -Err.Truncated;
+  if (len == VARINT_MORE) return -Err.Truncated;
   if (len < 0) return len;
   cur += varintBytes;
   if (<usize>len > avail()) return -Err.Truncated;
@@ -96,7 +96,7 @@ function props(view: usize, type: u32, countSlot: u32, offset: u32, max: u32): i
       cur += 4;
     } else if (k == K_VARINT) {
       let v = readVarint(cur, <u32>(lim - cur));
-      if (v == -1) return -Err.Truncated;
+      if (v == VARINT_MORE) return -Err.Truncated;
       if (v < 0) return -Err.InvalidPropertyValue;
       cur += varintBytes;
       value = <u32>v;
@@ -148,7 +148,7 @@ export function decodePacket(ptr: usize, len: u32, version: u32, view: usize): i
   let type = b0 >> 4;
   let flags = b0 & 15;
   let rl = readVarint(ptr + 1, len - 1);
-  if (rl == -1) return -Err.Truncated;
+  if (rl == VARINT_MORE) return -Err.Truncated;
   if (rl < 0) return rl;
   cur = ptr + 1 + varintBytes;
   end = cur + <usize>rl;

@@ -2,7 +2,7 @@
 // lies whole in the input is handed out in place; only one that spans pushes is
 // copied into the assembly buffer. Both buffers are allocated once, here.
 import { Err } from "../errors";
-import { readVarint, varintBytes } from "../mem";
+import { VARINT_MORE, readVarint, varintBytes } from "../mem";
 
 const HEADER_MAX: u32 = 5;
 
@@ -68,7 +68,7 @@ export class Framer {
   private total(p: usize, avail: u32): i32 {
     if (avail < 2) return 0;
     let rl = readVarint(p + 1, avail - 1);
-    if (rl == -1) return 0;
+    if (rl == VARINT_MORE) return 0;
     if (rl < 0) return rl;
     let t = <u32>rl + 1 + varintBytes;
     if (t > this.maxPacket) return -Err.PacketTooLarge;
