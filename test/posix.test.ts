@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { assemble, I32, op } from "./support/wasm-bytes.ts";
+import { asString, assemble, I32, op } from "./support/wasm-bytes.ts";
 
 const program = fileURLToPath(new URL("../boards/posix/build/outpost-device", import.meta.url));
 
@@ -130,6 +130,23 @@ describe("outpost-device with a broken module", () => {
     expectCleanFailure(
       run(["--module", path, "--call", "{}"]),
       "[trap] unreachable executed in check_limits (function #0), called through export rpc_init",
+    );
+  });
+
+  it("reports an AssemblyScript abort with its message and place", () => {
+    // abort("limit broken", "assembly/x.ts", 7, 3): strings at 16 and 64 (length word before each).
+    const path = write("abort.wasm", assemble({
+      types: [{ params: [I32, I32, I32, I32], results: [] }, { params: [I32, I32, I32, I32, I32], results: [I32] }],
+      imports: [{ module: "env", name: "abort", type: 0 }],
+      memory: { min: 1, export: "memory" },
+      data: [{ offset: 12, bytes: asString("limit broken") }, { offset: 60, bytes: asString("assembly/x.ts") }],
+      functions: [
+        { type: 1, export: "rpc_init", body: [op.i32Const, 16, op.i32Const, 0xc0, 0x00, op.i32Const, 7, op.i32Const, 3, op.call, 0, op.i32Const, 0] },
+      ],
+    }));
+    expectCleanFailure(
+      run(["--module", path, "--call", "{}"]),
+      "[trap] program called abort in export rpc_init (abort: limit broken at assembly/x.ts:7:3)",
     );
   });
 

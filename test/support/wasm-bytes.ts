@@ -15,6 +15,25 @@ export function uleb(n: number): number[] {
   return out;
 }
 
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && !(byte & 0x40)) || (n === -1 && byte & 0x40)) return [...out, byte];
+    out.push(byte | 0x80);
+  }
+}
+
+/** An AssemblyScript string as it sits in memory: byte length (u32), then UTF-16LE. */
+export function asString(text: string): Uint8Array {
+  const utf16 = Buffer.from(text, "utf16le");
+  const out = Buffer.alloc(4 + utf16.length);
+  out.writeUInt32LE(utf16.length, 0);
+  utf16.copy(out, 4);
+  return out;
+}
+
 const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
 const name = (s: string): number[] => {
   const bytes = [...Buffer.from(s, "utf8")];
@@ -33,6 +52,8 @@ export interface ModuleSpec {
   /** Defined functions: type index, local declarations (count, type), body opcodes without `end`. */
   functions?: { type: number; locals?: [number, number][]; body: number[]; export?: string; name?: string }[];
   memory?: { min: number; max?: number; export?: string };
+  /** Active data segments in memory 0. */
+  data?: { offset: number; bytes: Uint8Array }[];
 }
 
 export function assemble(spec: ModuleSpec): Uint8Array {
@@ -50,6 +71,7 @@ export function assemble(spec: ModuleSpec): Uint8Array {
     const body = [...vec((f.locals ?? []).map(([n, t]) => [...uleb(n), t])), ...f.body, 0x0b];
     return [...uleb(body.length), ...body];
   });
+  const data = (spec.data ?? []).map((d) => [0x00, 0x41, ...sleb(d.offset), 0x0b, ...uleb(d.bytes.length), ...d.bytes]);
   const named = functions.map((f, i) => [imports.length + i, f.name] as const).filter(([, n]) => n);
   // "name" custom section, function-names subsection (id 1): lets traps name functions.
   const nameMap = vec(named.map(([i, n]) => [...uleb(i), ...name(n!)]));
@@ -62,6 +84,7 @@ export function assemble(spec: ModuleSpec): Uint8Array {
     ...section(5, memory.length ? vec(memory) : []),
     ...section(7, exports.length ? vec(exports) : []),
     ...section(10, code.length ? vec(code) : []),
+    ...section(11, data.length ? vec(data) : []),
     ...names,
   ]);
 }
