@@ -90,28 +90,45 @@ export class Device {
     return answer instanceof Promise ? "pending" : answer;
   }
 
-  /** Runs request bytes through the module once; returns the response text or null. */
-  protected runOnce(request: Uint8Array, pass: Pass): string | null {
-    const x = this.mod.exports;
-    if (request.length <= this.reqCap) new Uint8Array(this.mod.memory.buffer, this.reqPtr, request.length).set(request);
+  private view: Buffer = Buffer.alloc(0);
+  /** A Buffer over the module's memory, made again after the memory grew (memory.buffer is re-read on every use). */
+  protected memoryView(): Buffer {
+    const buffer = this.mod.memory.buffer;
+    if (this.view.buffer !== buffer) this.view = Buffer.from(buffer);
+    return this.view;
+  }
+
+  /** Copies the request into the module; returns its byte length (over the capacity: nothing copied). */
+  protected writeRequest(request: string | Uint8Array): number {
+    if (typeof request !== "string") {
+      if (request.length <= this.reqCap) this.memoryView().set(request, this.reqPtr);
+      return request.length;
+    }
+    // Up to 3 bytes per UTF-16 unit: only a long string needs measuring first.
+    const len = request.length * 3 <= this.reqCap ? undefined : Buffer.byteLength(request);
+    if (len !== undefined && len > this.reqCap) return len;
+    return this.memoryView().write(request, this.reqPtr, this.reqCap, "utf8");
+  }
+
+  /** Runs the request (already in the module) once; returns the response text or null. */
+  protected runOnce(len: number, pass: Pass): string | null {
     this.pass = pass;
-    let len: number;
+    let out: number;
     try {
-      len = x.rpc_handle(request.length, nowMs()); // over the capacity: answered "Request too large"
+      out = this.mod.exports.rpc_handle(len, nowMs()); // over the capacity: answered "Request too large"
     } finally {
       this.pass = undefined;
     }
-    if (len < 0) throw new Error(`rpc_handle failed: ${len}`);
-    return len ? Buffer.from(this.mod.memory.buffer, this.respPtr, len).toString("utf8") : null;
+    if (out < 0) throw new Error(`rpc_handle failed: ${out}`);
+    return out ? this.memoryView().toString("utf8", this.respPtr, this.respPtr + out) : null;
   }
 
   /** Dispatches one JSON-RPC request or batch; resolves to the response JSON, or null when none is due. */
   async handleRpc(request: string | Uint8Array): Promise<string | null> {
-    const bytes = typeof request === "string" ? Buffer.from(request, "utf8") : request;
     const first: Pass = { answers: [], replay: false, next: 0 };
-    const out = this.runOnce(bytes, first);
+    const out = this.runOnce(this.writeRequest(request), first);
     if (!first.answers.some((a) => a instanceof Promise)) return out;
     const answers = await Promise.all(first.answers);
-    return this.runOnce(bytes, { answers, replay: true, next: 0 });
+    return this.runOnce(this.writeRequest(request), { answers, replay: true, next: 0 });
   }
 }

@@ -2,7 +2,10 @@
 // array (allocated once by jsonInit) with offsets into the input: nothing is
 // copied, numbers stay as text (64-bit ids survive), strings stay escaped.
 // Limits on depth and token count are explicit; bad input is an error code,
-// never a trap.
+// never a trap. Outside strings only ASCII is valid JSON, so UTF-8 is checked
+// per string, and only for strings with a byte >= 0x80.
+
+import { checkUtf8 } from "../mem";
 
 // Token kinds.
 export const J_OBJECT: u32 = 1;
@@ -42,23 +45,23 @@ export function jsonInit(maxTokens: u32, maxDepth: u32): void {
 @inline function tok(i: u32): usize {
   return tokens + <usize>i * TOKEN_BYTES;
 }
-export function tokKind(i: u32): u32 {
+@inline export function tokKind(i: u32): u32 {
   return load<u8>(tok(i));
 }
-export function tokEscaped(i: u32): bool {
+@inline export function tokEscaped(i: u32): bool {
   return load<u8>(tok(i), 1) != 0;
 }
-export function tokCount(i: u32): u32 {
+@inline export function tokCount(i: u32): u32 {
   return load<u16>(tok(i), 2);
 }
-export function tokStart(i: u32): usize {
+@inline export function tokStart(i: u32): usize {
   return load<u32>(tok(i), 4);
 }
-export function tokEnd(i: u32): usize {
+@inline export function tokEnd(i: u32): usize {
   return load<u32>(tok(i), 8);
 }
 /** Index of the token after i and all its children. */
-export function tokNext(i: u32): u32 {
+@inline export function tokNext(i: u32): u32 {
   return load<u32>(tok(i), 12);
 }
 /** Byte span of the value as written (strings include their quotes). */
@@ -108,10 +111,13 @@ export function hex4(p: usize): i32 {
 let sawEscape = false;
 function scanString(p: usize, end: usize): usize {
   sawEscape = false;
+  let start = p;
+  let high: u32 = 0; // any byte >= 0x80: check this string's UTF-8 once at the end
   while (p < end) {
     let c = <u32>load<u8>(p);
-    if (c == 0x22) return p;
+    if (c == 0x22) return high & 0x80 && checkUtf8(start, <u32>(p - start)) < 0 ? 0 : p;
     if (c < 0x20) return 0;
+    high |= c;
     if (c != 0x5c) {
       p++;
       continue;
@@ -183,18 +189,21 @@ export function jsonTokenize(p: usize, len: u32): i32 {
   let depth: u32 = 0;
   let state = S_VALUE;
   let opened = false; // just after '{' or '[': a close is allowed
+  let parent: u32 = 0; // innermost open container (valid when depth > 0)
+  let inObject = false;
   tokenCount = 0;
   for (;;) {
     while (p < end && isSpace(load<u8>(p))) p++;
     if (p >= end) return state == S_AFTER && !depth ? <i32>tokenCount : JSON_SYNTAX;
     let c = <u32>load<u8>(p);
-    let parent: u32 = depth ? load<u32>(stack + (<usize>(depth - 1) << 2)) : 0xffffffff;
-    let inObject = depth != 0 && tokKind(parent) == J_OBJECT;
     if (state == S_AFTER || opened) {
       if ((c == 0x7d && inObject) || (c == 0x5d && depth && !inObject)) {
         store<u32>(tok(parent), <u32>(p + 1), 8);
         store<u32>(tok(parent), tokenCount, 12);
-        depth--;
+        if (--depth) {
+          parent = load<u32>(stack + (<usize>(depth - 1) << 2));
+          inObject = tokKind(parent) == J_OBJECT;
+        } else inObject = false;
         p++;
         state = S_AFTER;
         opened = false;
@@ -228,7 +237,9 @@ export function jsonTokenize(p: usize, len: u32): i32 {
       if (depth >= depthCap) return JSON_TOO_DEEP;
       let r = push(c == 0x7b ? J_OBJECT : J_ARRAY, p, 0, false);
       if (r < 0) return r;
-      store<u32>(stack + (<usize>depth << 2), tokenCount - 1);
+      parent = tokenCount - 1;
+      inObject = c == 0x7b;
+      store<u32>(stack + (<usize>depth << 2), parent);
       depth++;
       p++;
       opened = true;

@@ -2,7 +2,6 @@
 // allocated once by rpcInit. Methods the module lacks go to the host through
 // host_call. Every failure becomes a JSON-RPC error response (or, for
 // notifications, nothing), never a trap.
-import { checkUtf8 } from "../mem";
 import { jsonInit, jsonTokenize, JSON_SYNTAX, JSON_TOO_DEEP, J_OBJECT, J_ARRAY, J_STRING, J_NUMBER, J_NULL, tokKind, tokCount, tokNext, tokTextStart, tokTextEnd } from "../json/tokenizer";
 import { jsonDecodeString, jsonStringIs, bytesAre } from "../json/value";
 import { wReset, wRewind, wLen, wOverflow, wPos, wRoom, wAdvance, wByte, wBytes, wText, wU64, wI32 } from "../json/writer";
@@ -236,7 +235,6 @@ function requestError(code: i32): i32 {
 export function rpcDispatch(p: usize, len: u32, now: u32): i32 {
   nowMs = now;
   if (len > reqCap) return tooLarge(T.T_BYTES, reqCap);
-  if (checkUtf8(p, len) < 0) return requestError(PARSE_ERROR); // also refuses raw U+0000
   let n = jsonTokenize(p, len);
   if (n == JSON_SYNTAX) return requestError(PARSE_ERROR);
   if (n == JSON_TOO_DEEP) return tooLarge(T.T_DEPTH, maxDepth);
