@@ -71,6 +71,13 @@ export class ModuleTrap extends Error {
   override name = "ModuleTrap";
 }
 
+/** OUTPOST_ENGINE=wasm3 runs every module that names no engine under wasm3 (e.g. a whole test run). */
+function defaultEngine(): EngineName {
+  const env = process.env.OUTPOST_ENGINE;
+  if (env === undefined || env === "" || env === "v8" || env === "wasm3") return env === "wasm3" ? "wasm3" : "v8";
+  throw new Error(`OUTPOST_ENGINE must be v8 or wasm3, not ${env}`);
+}
+
 /**
  * Instantiates the module under V8 (default) or wasm3 (host/native). `memoryLimit`
  * (wasm3 only) caps linear memory in bytes, as the boards do.
@@ -94,7 +101,7 @@ export function instantiate(
         hostCallStatus(memory, host.hostCall(text(mp, ml), pl ? text(pp, pl) : null), out, cap),
     },
   };
-  if (opts.engine === "wasm3") {
+  if ((opts.engine ?? defaultEngine()) === "wasm3") {
     const instance = instantiateWasm3(wasmBytes(build), imports, { memoryLimit: opts.memoryLimit });
     memory = instance.memory;
     return instance;

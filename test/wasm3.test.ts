@@ -168,6 +168,29 @@ describe("wasm3 messages", () => {
   });
 });
 
+describe("OUTPOST_ENGINE", () => {
+  const withEnv = <T>(value: string, fn: () => T): T => {
+    const saved = process.env.OUTPOST_ENGINE;
+    process.env.OUTPOST_ENGINE = value;
+    try {
+      return fn();
+    } finally {
+      if (saved === undefined) delete process.env.OUTPOST_ENGINE;
+      else process.env.OUTPOST_ENGINE = saved;
+    }
+  };
+
+  it("picks the engine for modules that name none", () => {
+    expect(withEnv("wasm3", () => instantiate()).memory).not.toBeInstanceOf(WebAssembly.Memory);
+    expect(withEnv("v8", () => instantiate()).memory).toBeInstanceOf(WebAssembly.Memory);
+    expect(withEnv("wasm3", () => instantiate({ engine: "v8" })).memory).toBeInstanceOf(WebAssembly.Memory);
+  });
+
+  it("rejects an unknown engine name", () => {
+    expect(() => withEnv("spidermonkey", () => instantiate())).toThrow("OUTPOST_ENGINE must be v8 or wasm3, not spidermonkey");
+  });
+});
+
 describe.each(ENGINES)("build/device.wasm under %s", (engine) => {
   it.each(["release", "debug"] as const)("%s build instantiates with every export", (build) => {
     const { exports, memory } = instantiate({ engine, build });
