@@ -162,9 +162,9 @@ export function clientSeed(seed: u32): void {
   if (seed) rng = seed;
 }
 
-/** Allocates every buffer from the config sizes. Once; 0 or -InvalidPropertyValue if called again. */
+/** Allocates every buffer from the config sizes. Once; 0 or -AlreadyInitialized. */
 export function clientInit(): i32 {
-  if (inited) return -Err.InvalidPropertyValue;
+  if (inited) return -Err.AlreadyInitialized;
   inited = true;
   framer = new Framer(C(CFG_RX_BYTES), C(CFG_MAX_PACKET));
   txCap = C(CFG_TX_BYTES);
@@ -194,7 +194,8 @@ export function clientScratchCap(): u32 {
  * [ptr, ptr+len); length 0 unsets it. 0, -InvalidPropertyValue or -BufferFull.
  */
 export function clientSetString(key: u32, ptr: usize, len: u32): i32 {
-  if (!inited || key == 0 || key >= STR_KEYS) return -Err.InvalidPropertyValue;
+  if (!inited) return -Err.NotInitialized;
+  if (key == 0 || key >= STR_KEYS) return -Err.InvalidPropertyValue;
   let offAt = strOff + (<usize>key << 2);
   let lenAt = strLen + (<usize>key << 2);
   let oldOff = load<u32>(offAt);
@@ -289,9 +290,9 @@ function lose(err: u32, code: u32): void {
   emit(EV_CLOSE, err, code, 0, 0);
 }
 
-/** Starts connecting (EV_OPEN at once). 0, or -NotConnected before clientInit. */
+/** Starts connecting (EV_OPEN at once). 0, or -NotInitialized. */
 export function clientStart(now: u32): i32 {
-  if (!inited) return -Err.NotConnected;
+  if (!inited) return -Err.NotInitialized;
   nowMs = now;
   if (state == S_IDLE) {
     state = S_WAIT;
@@ -425,10 +426,10 @@ function dropOldestQos0(): bool {
  * the packet id and DUP are ours). It leaves on the next poll while connected.
  * Full outbox: the oldest QoS 0 messages are dropped (EV_DROPPED), then new ones refused.
  * Returns the packet id (QoS 1/2), 0 (QoS 0), or -Err: InvalidQos, InvalidTopic,
- * WildcardInTopic, OutboxFull, PacketTooLarge (over the tx buffer), NotConnected (before init).
+ * WildcardInTopic, OutboxFull, PacketTooLarge (over the tx buffer), NotInitialized.
  */
 export function clientPublishView(v: usize): i32 {
-  if (!inited) return -Err.NotConnected;
+  if (!inited) return -Err.NotInitialized;
   let qos = getSlot(v, V_QOS);
   if (qos > 2) return -Err.InvalidQos;
   let topicLen = getSlot(v, V_TOPIC + 1);
@@ -505,14 +506,14 @@ function subEntry(ptr: usize, len: u32, st: u8, options: u32): i32 {
  * 0 or -Err: InvalidTopic, NullCharacter, InvalidUtf8, LimitExceeded (table full).
  */
 export function clientSubscribe(ptr: usize, len: u32, options: u32): i32 {
-  if (!inited) return -Err.NotConnected;
+  if (!inited) return -Err.NotInitialized;
   if ((options & 3) == 3) return -Err.InvalidQos;
   return subEntry(ptr, len, SUB_NEED, options);
 }
 
 /** Unsubscribes (sent when connected); EV_UNSUBACK reports the answer. 0 or -Err as clientSubscribe. */
 export function clientUnsubscribe(ptr: usize, len: u32): i32 {
-  if (!inited) return -Err.NotConnected;
+  if (!inited) return -Err.NotInitialized;
   return subEntry(ptr, len, UNSUB_NEED, 0);
 }
 
@@ -529,7 +530,7 @@ function purgeDeadSubs(): void {
 
 // ---- Inbound packets ----------------------------------------------------
 
-function findProp(v: usize, id: u32): usize {
+export function findProp(v: usize, id: u32): usize {
   let e = v + PROPS_OFFSET;
   for (let i: u32 = 0, n = getSlot(v, V_PROP_COUNT); i < n; i++, e += PROP_ENTRY_BYTES) {
     if (load<u32>(e) == id) return e;

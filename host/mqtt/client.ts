@@ -240,7 +240,7 @@ export class MqttClient extends EventEmitter {
         const wasConnected = this.connected;
         this.connected = false;
         if (ev.error === 0) {
-          this.failAll(new ClientError(24, "client ended (NotConnected)"));
+          this.failAll(new ClientError(24, "client ended"));
           if (s) s.once("close", () => this.finishEnd());
           else this.finishEnd();
         }

@@ -1,6 +1,7 @@
 // Typed access to the module's sans-IO client (assembly/ABI.md, "Client"). No I/O
 // and no clock here either: MqttClient (./client.ts) adds the socket and the timer,
 // and the unit tests drive this directly with bytes and times of their choosing.
+import { errName } from "../abi.ts";
 import { instantiate, type Build, type EngineName, type ModuleInstance } from "../engine.ts";
 
 /** Integer config keys (client_config). The "init" ones must be set before init(). */
@@ -68,8 +69,10 @@ const V_QOS = 4, V_DUP = 5, V_RETAIN = 6, V_PACKET_ID = 3, V_TOPIC = 11, V_PAYLO
 /** A client error: `code` is the module's Err number (assembly/errors.ts). */
 export class ClientError extends Error {
   override name = "ClientError";
+  readonly errName: string;
   constructor(readonly code: number, what: string) {
-    super(`${what} failed: error ${code}`);
+    super(`${what}: ${errName(code)}`);
+    this.errName = errName(code);
   }
 }
 
@@ -92,7 +95,7 @@ export class ClientCore {
   private toScratch(...parts: Uint8Array[]): number[] {
     const cap = this.ex.client_scratch_cap() >>> 0;
     const total = parts.reduce((n, p) => n + p.length, 0);
-    if (total > cap) throw new ClientError(22, "scratch (BufferFull)");
+    if (total > cap) throw new ClientError(22, "scratch");
     let at = this.ex.client_scratch() >>> 0;
     for (const p of parts) {
       this.bytes(at, p.length).set(p);
