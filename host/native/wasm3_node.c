@@ -49,7 +49,7 @@ struct Instance {
   uint8_t *buffer_base; // what `buffer` views, to notice growth
   uint32_t buffer_size;
   napi_ref thrown;      // a JS exception an import threw, rethrown after the call unwinds
-  napi_value imports_js; // valid only during an export call
+  napi_value imports_js; // set by the first import call of an export call, valid until it returns
   int calls_active;
 };
 
@@ -164,6 +164,13 @@ static const void *call_import(IM3Runtime runtime, IM3ImportContext ctx, uint64_
   uint16_t rets = type->numRets, args = type->numArgs;
   if (args > MAX_ARGS || rets > 1) return "[host] import signature not supported";
 
+  // Looked up on an export call's first import call (most make none), outside this
+  // call's handle scope so it stays valid until the export call returns.
+  if (!inst->imports_js) {
+    napi_value holder;
+    napi_get_reference_value(env, inst->holder, &holder);
+    napi_get_named_property(env, holder, "imports", &inst->imports_js);
+  }
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
   const void *result = m3Err_none;
@@ -223,9 +230,6 @@ static napi_value call_export(napi_env env, napi_callback_info info) {
     ptrs[i] = &slots[i];
   }
 
-  napi_value holder;
-  napi_get_reference_value(env, inst->holder, &holder);
-  napi_get_named_property(env, holder, "imports", &inst->imports_js);
   inst->calls_active = 1;
   M3Result trap = m3_Call(fn, args, ptrs);
   inst->calls_active = 0;
@@ -569,7 +573,6 @@ static napi_value instantiate(napi_env env, napi_callback_info info) {
   }
 
   if (inst->module->startFunction >= 0) {
-    napi_get_named_property(env, holder, "imports", &inst->imports_js);
     inst->calls_active = 1;
     result = m3_RunStart(inst->module);
     inst->calls_active = 0;
