@@ -53,9 +53,10 @@ export class MqttClient extends EventEmitter {
   private driving = false;
   connected = false;
 
-  constructor(opts: ConnectOptions = {}) {
+  /** `core`: drive this core (e.g. one whose poll runs the device app) instead of a new one. */
+  constructor(opts: ConnectOptions = {}, core?: ClientCore) {
     super();
-    const c = (this.core = new ClientCore({ build: opts.build, engine: opts.engine }));
+    const c = (this.core = core ?? new ClientCore({ build: opts.build, engine: opts.engine }));
     const props = opts.properties ?? {};
     if (opts.keepalive !== undefined) c.config("keepalive", opts.keepalive);
     c.config("clean", opts.clean === false ? 0 : 1);
@@ -182,7 +183,7 @@ export class MqttClient extends EventEmitter {
   }
 
   /** Feeds input, polls events until none, writes output, re-arms the timer. */
-  private drive(): void {
+  drive(): void {
     if (this.driving) return; // re-entered from an event handler: the outer loop goes on
     this.driving = true;
     try {

@@ -161,7 +161,11 @@ export class ClientCore {
 
   /** The next event, or null when there is none. */
   poll(now: number): ClientEvent | null {
-    const code = this.ex.client_poll(now >>> 0);
+    return this.eventOf(this.ex.client_poll(now >>> 0));
+  }
+
+  /** The event `code` (a client_poll result) with its arguments from client_event(). */
+  protected eventOf(code: number): ClientEvent | null {
     if (code === Ev.none) return null;
     const ev = new Uint32Array(this.mod.memory.buffer, this.ex.client_event() >>> 0, 5);
     const [, a, b, c, d] = ev;
