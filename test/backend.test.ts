@@ -166,7 +166,7 @@ describe("device management over REST", () => {
 
   it("deletes a device and disconnects it; its credential stops working", async () => {
     const { client } = await addDevice("dev-delete");
-    const closed = new Promise((r) => client.once("close", r));
+    const closed = new Promise<void>((r) => client.once("close", () => r()));
     expect((await api("/api/v1/devices/dev-delete", { method: "DELETE" })).status).toBe(204);
     await closed;
     const refused = new Promise<Error>((r) => client.once("error", r));

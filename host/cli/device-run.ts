@@ -1,0 +1,54 @@
+// `outpost device run`: one device on the module under V8, against an MQTT broker,
+// until SIGINT/SIGTERM; then the offline status goes out and it disconnects cleanly.
+import { Command, Option } from "commander";
+import pino from "pino";
+import { Device } from "../device.ts";
+
+const LEVELS = ["debug", "info", "warn", "error"] as const;
+
+export function deviceRunCommand(): Command {
+  return new Command("run")
+    .description("run one device on the module (V8) against an MQTT broker until interrupted")
+    .requiredOption("--id <id>", "device id (MQTT client id; topics <prefix>/<id>/rx, tx, status)")
+    .requiredOption("--url <url>", "broker, mqtt://host:port")
+    .option("--username <username>", "MQTT username (default: the device id)")
+    .option("--password <password>", "MQTT password")
+    .option("--prefix <prefix>", "topic prefix", "devices")
+    .addOption(new Option("--protocol <version>", "MQTT protocol version").choices(["4", "5"]).default("4"))
+    .option("--telemetry <ms>", "publish sys.info on <prefix>/<id>/telemetry every <ms> (0: off)", "0")
+    .action(async (opts: { id: string; url: string; username?: string; password?: string; prefix: string; protocol: string; telemetry: string }) => {
+      const log = pino({ name: "outpost-device" });
+      const telemetryMs = Number(opts.telemetry);
+      if (!Number.isInteger(telemetryMs) || telemetryMs < 0) throw new Error(`not a number of milliseconds: ${opts.telemetry}`);
+      const device = new Device({
+        id: opts.id,
+        board: "node-cli",
+        log: (level, text) => log[LEVELS[level] ?? "info"]({ from: "module" }, text),
+      });
+      const connected = device.connect(opts.url, {
+        username: opts.username ?? opts.id,
+        password: opts.password,
+        prefix: opts.prefix,
+        protocolVersion: opts.protocol === "5" ? 5 : 4,
+        telemetryMs,
+      });
+      const mqtt = device.mqtt!;
+      mqtt.on("connect", (sessionPresent: boolean) => log.info({ id: opts.id, url: opts.url, sessionPresent }, "connected"));
+      mqtt.on("close", (info: { error: number; reasonCode: number }, wasConnected: boolean) => {
+        if (info.error) log.warn({ ...info, wasConnected }, "connection lost; reconnecting");
+      });
+      let stopping = false;
+      const stop = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info({ signal }, "stopping: offline status, then disconnect");
+        await device.close();
+        log.info("disconnected");
+        process.exit(0);
+      };
+      process.on("SIGINT", () => void stop("SIGINT"));
+      process.on("SIGTERM", () => void stop("SIGTERM"));
+      await connected;
+      log.info({ rx: `${opts.prefix}/${opts.id}/rx`, tx: `${opts.prefix}/${opts.id}/tx` }, "serving JSON-RPC");
+    });
+}

@@ -1,0 +1,58 @@
+// outpost device add | list | remove (directly on the registry, whether or not the server runs), and device run.
+import { Command } from "commander";
+import { DeviceExists, InvalidDeviceId, Registry } from "../registry/registry.ts";
+import { CliError, dataOption, jsonOption } from "./common.ts";
+
+function withRegistry<T>(dir: string, fn: (r: Registry) => T): T {
+  const registry = new Registry(dir);
+  try {
+    return fn(registry);
+  } finally {
+    registry.close();
+  }
+}
+
+export function deviceCommand(): Command {
+  const device = new Command("device").description("devices: register, list, remove, run");
+  device
+    .command("add <id>")
+    .description("register a device; its credential is shown once")
+    .addOption(dataOption())
+    .addOption(jsonOption())
+    .action((id: string, opts: { data: string; json?: boolean }) => {
+      const created = withRegistry(opts.data, (r) => {
+        try {
+          return r.addDevice(id);
+        } catch (err) {
+          if (err instanceof InvalidDeviceId || err instanceof DeviceExists) throw new CliError(err.message);
+          throw err;
+        }
+      });
+      if (opts.json) console.log(JSON.stringify(created));
+      else console.log(`device ${created.id}\ncredential ${created.credential}\n(shown once: the device logs in with its id as username and this as password)`);
+    });
+  device
+    .command("list")
+    .description("list devices")
+    .addOption(dataOption())
+    .addOption(jsonOption())
+    .action((opts: { data: string; json?: boolean }) => {
+      const devices = withRegistry(opts.data, (r) => r.listDevices());
+      const iso = (ms: number | null) => (ms == null ? null : new Date(ms).toISOString());
+      const rows = devices.map((d) => ({ ...d, last_seen: iso(d.last_seen), connected_since: iso(d.connected_since), created_at: iso(d.created_at) }));
+      if (opts.json) return console.log(JSON.stringify(rows));
+      if (rows.length === 0) return console.log("no devices");
+      for (const d of rows) console.log(`${d.id}\t${d.online ? "online" : "offline"}\tlast seen ${d.last_seen ?? "never"}`);
+    });
+  device
+    .command("remove <id>")
+    .description("remove a device (a running server also disconnects it when removed over REST)")
+    .addOption(dataOption())
+    .addOption(jsonOption())
+    .action((id: string, opts: { data: string; json?: boolean }) => {
+      const removed = withRegistry(opts.data, (r) => r.removeDevice(id));
+      if (!removed) throw new CliError(`no device ${id}`);
+      console.log(opts.json ? JSON.stringify({ id, removed: true }) : `removed ${id}`);
+    });
+  return device;
+}

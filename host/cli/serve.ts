@@ -1,0 +1,91 @@
+// outpost serve: the backend; --demo adds a device in-process and prints a curl command that works as printed.
+import { Command, Option } from "commander";
+import { pino } from "pino";
+import { startBackend } from "../server/backend.ts";
+import { dataOption, parsePort, shellQuote } from "./common.ts";
+import { startFleetDevice, type RunningDevice } from "./fleet.ts";
+
+export const DEMO_DEVICE = "demo";
+
+interface ServeOptions {
+  port: number;
+  mqttPort: number;
+  host: string;
+  data: string;
+  broker?: string;
+  demo?: boolean;
+  logLevel: string;
+  logRequests?: boolean;
+}
+
+export function serveCommand(): Command {
+  return new Command("serve")
+    .description("run the backend: REST API, embedded MQTT broker (or --broker), registry in --data")
+    .addOption(new Option("--port <port>", "HTTP port").argParser(parsePort).default(8080))
+    .addOption(new Option("--mqtt-port <port>", "embedded broker's MQTT port").argParser(parsePort).default(1883))
+    .addOption(new Option("--host <addr>", "address to listen on").default("0.0.0.0"))
+    .addOption(dataOption())
+    .addOption(new Option("--broker <url>", "use an external broker (mqtt://host:port) instead of the embedded one"))
+    .addOption(new Option("--demo", "also run a demo device in-process and print a curl command for it"))
+    .addOption(new Option("--log-level <level>", "pino log level").env("LOG_LEVEL").default("info"))
+    .addOption(new Option("--log-requests", "log every HTTP request"))
+    .action(async (opts: ServeOptions) => {
+      // Logs go to stderr: stdout carries what a person (or a test) reads and copies.
+      const logger = pino({ level: opts.logLevel }, pino.destination(2));
+      const backend = await startBackend({
+        dataDir: opts.data,
+        port: opts.port,
+        host: opts.host,
+        mqttPort: opts.mqttPort,
+        brokerUrl: opts.broker,
+        logger,
+        logRequests: opts.logRequests,
+      });
+      let demo: RunningDevice | undefined;
+      if (opts.demo) {
+        const registry = backend.registry;
+        // A fresh credential each start: the old one was shown once and is not stored.
+        const credential = registry.hasDevice(DEMO_DEVICE) ? registry.rotateCredential(DEMO_DEVICE) : registry.addDevice(DEMO_DEVICE, { demo: true }).credential;
+        demo = await startFleetDevice(backend.mqttUrl, DEMO_DEVICE, credential);
+        const { key } = registry.createApiKey();
+        const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "echo", params: ["hello from outpost"] });
+        const curl = [
+          "curl -s -X POST",
+          `${backend.url}/api/v1/devices/${DEMO_DEVICE}/rpc`,
+          "-H",
+          shellQuote(`Authorization: Bearer ${key}`),
+          "-H",
+          shellQuote("Content-Type: application/json"),
+          "-d",
+          shellQuote(body),
+        ].join(" ");
+        console.log(
+          [
+            "",
+            `outpost is running`,
+            `  REST API  ${backend.url}/api/v1   (docs ${backend.url}/docs, metrics ${backend.url}/metrics)`,
+            `  MQTT      ${backend.mqttUrl}`,
+            `  data      ${opts.data}`,
+            `  API key   ${key}   (new, shown once)`,
+            `  device    ${DEMO_DEVICE} (online, in this process)`,
+            "",
+            "Call the demo device:",
+            `  ${curl}`,
+            "",
+          ].join("\n"),
+        );
+      } else {
+        console.log(`outpost is running: ${backend.url}/api/v1, MQTT ${backend.mqttUrl}`);
+      }
+      let stopping = false;
+      const stop = async () => {
+        if (stopping) return;
+        stopping = true;
+        await demo?.close();
+        await backend.close();
+        process.exit(0);
+      };
+      process.on("SIGINT", stop);
+      process.on("SIGTERM", stop);
+    });
+}
