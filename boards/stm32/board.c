@@ -87,6 +87,7 @@ void board_idle(void) {
 }
 
 // ARM semihosting (QEMU -semihosting-config enable=on).
+#define SYS_GET_CMDLINE 0x15
 #define SYS_EXIT_EXTENDED 0x20
 #define ADP_STOPPED_APPLICATION_EXIT 0x20026
 static int semihost(int op, void *arg) {
@@ -115,6 +116,18 @@ _Noreturn void board_exit(int code) {
   SCB_AIRCR = SCB_AIRCR_RESET;
   for (;;) {
   }
+}
+
+size_t board_command_line(char *out, size_t cap) {
+  out[0] = 0;
+  if (!emulated || cap < 2) return 0; // without a debugger, BKPT would fault
+  struct {
+    char *buf;
+    uint32_t len;
+  } block = {out, cap - 1};
+  if (semihost(SYS_GET_CMDLINE, &block) != 0) return out[0] = 0, 0;
+  out[block.len] = 0;
+  return block.len;
 }
 
 _Noreturn void board_reboot(void) { board_exit(0); }

@@ -42,6 +42,10 @@ typedef struct {
 } board_memory;
 void board_memory_read(board_memory *out);
 
+// The command line QEMU got with -append (semihosting SYS_GET_CMDLINE), NUL
+// terminated; empty on hardware. Returns its length.
+size_t board_command_line(char *out, size_t cap);
+
 // Called once from Reset_Handler: fills the unused stack with a pattern.
 void board_paint_stack(void);
 

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define GPIO_PORTS 9u // A..I
 #define GPIO_PINS 16u
 
 typedef enum {

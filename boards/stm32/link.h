@@ -23,6 +23,8 @@ size_t link_read(uint8_t *dst, size_t cap);
 size_t link_write(const uint8_t *src, size_t len);
 bool link_readable(void);
 bool link_tx_idle(void);
+// Bytes link_write would take right now.
+size_t link_tx_room(void);
 link_counters link_counters_read(void);
 
 // The debug channel (USART2, polled): log lines and newlib's stdout/stderr.

@@ -31,7 +31,6 @@
 
 // GPIO ports A..I, 0x400 apart.
 #define GPIO_BASE 0x40020000u
-#define GPIO_PORTS 9u
 typedef struct {
   volatile uint32_t MODER, OTYPER, OSPEEDR, PUPDR, IDR, ODR, BSRR, LCKR, AFR[2];
 } gpio_regs;

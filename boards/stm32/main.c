@@ -1,0 +1,93 @@
+// outpost on the STM32F405: the module runs from flash under wasm3
+// (boards/common) and talks MQTT to the broker through USART1.
+//
+// Under QEMU the command line comes from `-append` over semihosting:
+//   --id ID [--username U] [--password P]   run as device ID (default stm32f405)
+//   --call JSON                             dispatch one JSON-RPC request, print it, exit
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "board.h"
+#include "link.h"
+#include "methods.h"
+#include "outpost.h"
+#include "stm32f405.h"
+#include "transport.h"
+
+// build/device.wasm, linked into flash by module.S: wasm3 parses it in place.
+extern const uint8_t device_wasm[], device_wasm_end[];
+
+static volatile sig_atomic_t stop_requested;
+
+static void log_line(int level, const char *text, size_t len) {
+  static const char *names[] = {"debug", "info", "warn", "error"};
+  printf("[%s] %.*s\n", names[level & 3], (int)len, text);
+}
+
+// Seeds the reconnect jitter. Weak, which is all the jitter needs.
+static uint32_t jitter_seed(void) { return SYST_CVR * 2654435761u ^ board_millis(); }
+
+static void print_memory(const char *when) {
+  board_memory m;
+  board_memory_read(&m);
+  printf("memory %s: static %lu, heap high-water %lu (in use %lu), stack high-water %lu, total %lu bytes\n", when,
+         (unsigned long)m.static_bytes, (unsigned long)m.heap_high_water, (unsigned long)m.heap_in_use,
+         (unsigned long)m.stack_high_water, (unsigned long)(m.static_bytes + m.heap_high_water + m.stack_high_water));
+}
+
+// Splits "--flag value" pairs in place; --call takes the rest of the line.
+static const char *flag_value(char *line, const char *flag) {
+  size_t n = strlen(flag);
+  for (char *p = line; (p = strstr(p, flag)); p += n) {
+    if ((p != line && p[-1] != ' ') || p[n] != ' ') continue;
+    char *value = p + n + 1;
+    if (strcmp(flag, "--call") != 0) value[strcspn(value, " ")] = 0;
+    return value;
+  }
+  return NULL;
+}
+
+int main(void) {
+  board_init();
+  static char cmdline[768];
+  board_command_line(cmdline, sizeof cmdline);
+  // Values are cut out of the line, so read --call (the rest of it) first.
+  const char *call = flag_value(cmdline, "--call");
+  if (call) call = strdup(call);
+  const char *id = flag_value(cmdline, "--id"), *username = flag_value(cmdline, "--username"),
+             *password = flag_value(cmdline, "--password");
+
+  stm32_methods(&stop_requested);
+  static outpost_board board = {NULL, board_millis, jitter_seed, log_line};
+  board.name = board_name();
+  size_t module_len = (size_t)(device_wasm_end - device_wasm);
+  printf("outpost on %s, %lu MHz, module %lu bytes in flash\n", board.name, (unsigned long)(board_cpu_hz() / 1000000u),
+         (unsigned long)module_len);
+  if (outpost_load(&board, device_wasm, module_len) || outpost_rpc_init()) {
+    print_memory("at load failure");
+    printf("FATAL %s\n", outpost_error());
+    return 1;
+  }
+  print_memory("after load");
+
+  if (call) {
+    const char *response;
+    size_t len;
+    if (outpost_rpc(call, strlen(call), &response, &len)) {
+      printf("FATAL %s\n", outpost_error());
+      return 1;
+    }
+    printf("response %.*s\n", (int)len, response);
+    print_memory("after call");
+    return 0;
+  }
+
+  outpost_device_config config = {id ? id : "stm32f405", "usart1", 0, username, password};
+  outpost_transport transport = stm32_link_transport();
+  printf("device %s dialing out through USART1\n", config.id);
+  int rc = outpost_run(&config, &transport, &stop_requested);
+  if (rc) printf("FATAL %s\n", outpost_error());
+  print_memory("at exit");
+  return rc ? 1 : 0;
+}

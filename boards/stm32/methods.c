@@ -1,0 +1,93 @@
+// This board's RPC methods, in C, through outpost_method (boards/common).
+// Pins are numbered as on boards/posix, port * 16 + pin (PA0 = 0, PD12 = 60),
+// or named: "PD12".
+#include "methods.h"
+
+#include <string.h>
+
+#include "board.h"
+#include "gpio.h"
+#include "link.h"
+#include "outpost.h"
+
+#define INVALID_PARAMS -32602
+#define PIN_COUNT (GPIO_PORTS * GPIO_PINS)
+
+static volatile sig_atomic_t *stop_flag;
+
+// "PD12" -> 60; -1 if it is not a pin name.
+static long pin_from_name(const char *name) {
+  if ((name[0] != 'P' && name[0] != 'p') || !name[1] || !name[2]) return -1;
+  unsigned port = (unsigned)((name[1] | 0x20) - 'a');
+  long pin = 0;
+  for (const char *p = name + 2; *p; p++) {
+    if (*p < '0' || *p > '9' || pin > 15) return -1;
+    pin = pin * 10 + (*p - '0');
+  }
+  if (port >= GPIO_PORTS || pin >= (long)GPIO_PINS) return -1;
+  return (long)(port * GPIO_PINS) + pin;
+}
+
+static int pin_param(outpost_call *call, long *pin) {
+  char name[8];
+  if (outpost_param_int(call, 0, "pin", pin) == 0) {
+    if (*pin >= 0 && *pin < (long)PIN_COUNT) return 0;
+  } else if (outpost_param_string(call, 0, "pin", name, sizeof name) == 0 && (*pin = pin_from_name(name)) >= 0) {
+    return 0;
+  }
+  outpost_fail(call, INVALID_PARAMS, "Invalid params: pin must be 0..143 or a name like PD12");
+  return -1;
+}
+
+static void gpio_write_method(outpost_call *call) {
+  long pin, value;
+  if (pin_param(call, &pin)) return;
+  if (outpost_param_int(call, 1, "value", &value) || (value != 0 && value != 1)) {
+    outpost_fail(call, INVALID_PARAMS, "Invalid params: value must be 0 or 1");
+    return;
+  }
+  gpio_write((unsigned)pin / GPIO_PINS, (unsigned)pin % GPIO_PINS, value != 0);
+  outpost_ok(call, "true");
+}
+
+static void gpio_read_method(outpost_call *call) {
+  long pin;
+  bool level;
+  if (pin_param(call, &pin)) return;
+  gpio_read((unsigned)pin / GPIO_PINS, (unsigned)pin % GPIO_PINS, &level);
+  outpost_ok(call, "%d", level ? 1 : 0);
+}
+
+// Answers first; main() reboots once the runtime has sent the answer and
+// disconnected cleanly.
+static void sys_reboot_method(outpost_call *call) {
+  outpost_ok(call, "{\"rebooting\":true,\"how\":\"%s\"}", board_emulated() ? "semihosting exit" : "NVIC system reset");
+  if (stop_flag) *stop_flag = 1;
+}
+
+static void board_memory_method(outpost_call *call) {
+  board_memory m;
+  board_memory_read(&m);
+  link_counters link = link_counters_read();
+  outpost_ok(call,
+             "{\"static\":%lu,\"heap_high_water\":%lu,\"heap_in_use\":%lu,\"heap_limit\":%lu,\"stack_high_water\":%lu,"
+             "\"stack_size\":%lu,\"ram_used\":%lu,\"gpio\":\"%s\",\"link_rx\":%lu,\"link_tx\":%lu,\"link_overruns\":%lu}",
+             (unsigned long)m.static_bytes, (unsigned long)m.heap_high_water, (unsigned long)m.heap_in_use,
+             (unsigned long)m.heap_limit, (unsigned long)m.stack_high_water, (unsigned long)m.stack_size,
+             (unsigned long)(m.static_bytes + m.heap_high_water + m.stack_high_water), gpio_backing(),
+             (unsigned long)link.rx_bytes, (unsigned long)link.tx_bytes, (unsigned long)link.rx_overruns);
+}
+
+#define PIN_SCHEMA "\"pin\":{\"type\":[\"integer\",\"string\"],\"description\":\"port*16+n or a name like PD12\"}"
+
+void stm32_methods(volatile sig_atomic_t *stop) {
+  stop_flag = stop;
+  outpost_method("gpio.write", "Drives a pin (push-pull output) to 0 or 1",
+                 "{\"type\":[\"array\",\"object\"],\"properties\":{" PIN_SCHEMA ",\"value\":{\"enum\":[0,1]}}}",
+                 gpio_write_method);
+  outpost_method("gpio.read", "Reads a pin: the driven level of an output, else the input level",
+                 "{\"type\":[\"array\",\"object\"],\"properties\":{" PIN_SCHEMA "}}", gpio_read_method);
+  outpost_method("sys.reboot", "Restarts the board (QEMU: ends the emulation)", NULL, sys_reboot_method);
+  outpost_method("board.memory", "RAM use measured on the board: static, heap high-water, painted stack", NULL,
+                 board_memory_method);
+}
