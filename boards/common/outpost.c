@@ -344,10 +344,12 @@ int outpost_load(const outpost_board *board, const uint8_t *wasm, size_t len) {
                    unlinked->import.fieldUtf8);
     goto fail;
   }
+#if OUTPOST_COMPILE_AT_LOAD
   if ((result = m3_CompileModule(outpost_rt.module))) {
     outpost_errorf("cannot compile the module: %s", result);
     goto fail;
   }
+#endif
   if ((result = m3_RunStart(outpost_rt.module))) {
     fail_trap(result, "(start)");
     goto fail;

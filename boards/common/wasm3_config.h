@@ -33,6 +33,11 @@
 #ifndef OUTPOST_MEMORY_LIMIT
 #define OUTPOST_MEMORY_LIMIT (32u * 1024u)
 #endif
+// 1: compile every function at load, so a bad module fails there. 0: wasm3 compiles
+// each function on its first call, and RAM holds only the code that runs (boards/stm32).
+#ifndef OUTPOST_COMPILE_AT_LOAD
+#define OUTPOST_COMPILE_AT_LOAD 1
+#endif
 // wasm3's value stack, in bytes.
 #ifndef OUTPOST_WASM3_STACK
 #define OUTPOST_WASM3_STACK (4u * 1024u)
