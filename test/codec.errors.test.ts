@@ -177,11 +177,11 @@ for (const build of BUILDS) {
 
     it("BufferFull when the output buffer cannot hold the packet", () => {
       const { exports: ex, memory } = instantiate({ build });
-      const view = ex.codec_init(16, 16, 64) >>> 0;
-      const v = new Uint32Array(memory.buffer, view, 32);
+      const info = new Uint32Array(memory.buffer, ex.codec_init(16, 16, 64) >>> 0, 6);
+      const v = new Uint32Array(memory.buffer, info[0], 32);
       v[0] = 3; // PUBLISH
       v[2] = 4;
-      v[11] = ex.codec_scratch() >>> 0; // topic "t"
+      v[11] = info[3]; // topic "t" in scratch
       v[12] = 1;
       new Uint8Array(memory.buffer)[v[11]] = 0x74;
       v[13] = 0; // 100 payload bytes from address 0

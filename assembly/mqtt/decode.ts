@@ -172,9 +172,7 @@ export function decodePacket(ptr: usize, len: u32, version: u32, view: usize): i
       r = packetId(view);
       if (!r && v5) r = reasonAndProps(view, type);
       break;
-    case SUBSCRIBE: r = subscribe(view, v5); break;
-    case SUBACK: case UNSUBACK: r = ack(view, type, v5); break;
-    case UNSUBSCRIBE: r = unsubscribe(view, v5); break;
+    case SUBSCRIBE: case SUBACK: case UNSUBSCRIBE: case UNSUBACK: r = list(view, type, v5); break;
     case PINGREQ: case PINGRESP: break;
     case DISCONNECT: case AUTH:
       if (v5) r = reasonAndProps(view, type);
@@ -266,50 +264,36 @@ function publish(view: usize, flags: u32, v5: bool): i32 {
   return 0;
 }
 
-function subscribe(view: usize, v5: bool): i32 {
-  let r = packetId(view);
-  if (r || (v5 && (r = mainProps(view, SUBSCRIBE)))) return r;
-  if (cur == end) return -Err.EmptySubscription;
-  while (cur < end) {
-    let n = lenField(end);
-    if (n < 0 || cur + <usize>n >= end) return -Err.Truncated;
-    let p = cur;
-    if ((r = validateTopicFilter(p, <u32>n))) return r;
-    cur += <usize>n;
-    let o = u8At(cur++);
-    if (o & (v5 ? 0xc0 : 0xfc) || (o & 0x30) == 0x30) return -Err.ReservedFlags;
-    if ((o & 3) == 3) return -Err.InvalidQos;
-    if ((r = item(view, p, <u32>n, o))) return r;
-  }
-  return 0;
-}
-
-function unsubscribe(view: usize, v5: bool): i32 {
-  let r = packetId(view);
-  if (r || (v5 && (r = mainProps(view, UNSUBSCRIBE)))) return r;
-  if (cur == end) return -Err.EmptySubscription;
-  while (cur < end) {
-    let n = lenField(end);
-    if (n < 0) return -Err.Truncated;
-    let p = cur;
-    if ((r = validateTopicFilter(p, <u32>n))) return r;
-    cur += <usize>n;
-    if ((r = item(view, p, <u32>n, 0))) return r;
-  }
-  return 0;
-}
-
-/** SUBACK (both versions) and UNSUBACK (codes only in MQTT 5). */
-function ack(view: usize, type: u32, v5: bool): i32 {
+/**
+ * SUBSCRIBE (filter + options), UNSUBSCRIBE (filter), SUBACK and UNSUBACK (codes;
+ * none in a 3.1.1 UNSUBACK): packet id, properties, then a non-empty list.
+ */
+function list(view: usize, type: u32, v5: bool): i32 {
   let r = packetId(view);
   if (r || (v5 && (r = mainProps(view, type)))) return r;
   if (type == UNSUBACK && !v5) return 0;
   if (cur == end) return -Err.EmptySubscription;
+  let filters = type == SUBSCRIBE || type == UNSUBSCRIBE;
   while (cur < end) {
-    let code = u8At(cur++);
-    let ok = v5 ? validReason(type, code) : code <= 2 || code == 0x80;
-    if (!ok) return -Err.InvalidReasonCode;
-    if ((r = item(view, 0, 0, code))) return r;
+    let p: usize = 0;
+    let n: i32 = 0;
+    if (filters) {
+      n = lenField(end);
+      if (n < 0) return -Err.Truncated;
+      p = cur;
+      if ((r = validateTopicFilter(p, <u32>n))) return r;
+      cur += <usize>n;
+    }
+    let o: u32 = 0;
+    if (type != UNSUBSCRIBE) {
+      if (cur == end) return -Err.Truncated;
+      o = u8At(cur++);
+      if (type == SUBSCRIBE) {
+        if (o & (v5 ? 0xc0 : 0xfc) || (o & 0x30) == 0x30) return -Err.ReservedFlags;
+        if ((o & 3) == 3) return -Err.InvalidQos;
+      } else if (!(v5 ? validReason(type, o) : o <= 2 || o == 0x80)) return -Err.InvalidReasonCode;
+    }
+    if ((r = item(view, p, <u32>n, o))) return r;
   }
   return 0;
 }

@@ -54,8 +54,11 @@ function lstr(ptr: usize, len: u32): i32 {
   return lstr(getSlot(view, slot), getSlot(view, slot + 1));
 }
 
-/** Validates a property table and returns its encoded size, or -Err. */
-function propsSize(view: usize, offset: u32, count: u32, type: u32): i32 {
+/**
+ * Validates a property table and returns its encoded size, or -Err; with
+ * `write` it also writes the properties (the caller checked the room).
+ */
+function propsPass(view: usize, offset: u32, count: u32, type: u32, write: bool): i32 {
   let size: u32 = 0;
   let seen: u64 = 0;
   for (let i: u32 = 0; i < count; i++) {
@@ -66,30 +69,40 @@ function propsSize(view: usize, offset: u32, count: u32, type: u32): i32 {
     seen = markSeen(seen, id, type);
     if (!seen) return -Err.DuplicateProperty;
     let a = load<u32>(e, 4);
+    let b = load<u32>(e, 8);
     let k = <u32>kind & 7;
-    let n: u32;
+    let n: u32 = 4;
+    if (write) store<u8>(wp++, <u8>id);
     if (k == K_BYTE) {
       if (a > 1) return -Err.InvalidPropertyValue;
       n = 1;
+      if (write) store<u8>(wp, <u8>a);
     } else if (k == K_U16) {
       if (a > 0xffff) return -Err.InvalidPropertyValue;
       n = 2;
+      if (write) put16be(wp, a);
     } else if (k == K_U32) {
-      n = 4;
+      if (write) put32be(wp, a);
     } else if (k == K_VARINT) {
       if (a > VARINT_MAX) return -Err.InvalidPropertyValue;
       n = varintSize(a);
+      if (write) writeVarint(wp, a);
     } else {
-      let b = load<u32>(e, 8);
       let d = k == K_PAIR ? load<u32>(e, 16) : 0;
       if (b > 0xffff || d > 0xffff) return -Err.LimitExceeded;
       if (kind & K_TOPIC) {
         let r = validateTopicName(a, b);
         if (r) return r;
       }
-      n = 2 + b + (k == K_PAIR ? 2 + d : 0);
+      n = 0;
+      if (write) {
+        lstr(a, b);
+        if (k == K_PAIR) lstr(load<u32>(e, 12), d);
+      }
+      size += 2 + b + (k == K_PAIR ? 2 + d : 0);
     }
     if (!a && kind & K_NONZERO) return -Err.InvalidPropertyValue;
+    if (write) wp += n;
     size += 1 + n;
   }
   if (size > VARINT_MAX) return -Err.LimitExceeded;
@@ -99,29 +112,11 @@ function propsSize(view: usize, offset: u32, count: u32, type: u32): i32 {
 
 /** Property length and properties. */
 function props(view: usize, offset: u32, count: u32, type: u32): i32 {
-  let size = propsSize(view, offset, count, type);
+  let size = propsPass(view, offset, count, type, false);
   if (size < 0) return size;
   if (!room(4 + <usize>size)) return -Err.BufferFull;
   wp = writeVarint(wp, <u32>size);
-  for (let i: u32 = 0; i < count; i++) {
-    let e = view + offset + i * PROP_ENTRY_BYTES;
-    let id = load<u32>(e);
-    let k = <u32>propKind(id, type) & 7;
-    let a = load<u32>(e, 4);
-    store<u8>(wp++, <u8>id);
-    if (k == K_BYTE) store<u8>(wp++, <u8>a);
-    else if (k == K_U16) {
-      put16be(wp, a);
-      wp += 2;
-    } else if (k == K_U32) {
-      put32be(wp, a);
-      wp += 4;
-    } else if (k == K_VARINT) wp = writeVarint(wp, a);
-    else {
-      lstr(a, load<u32>(e, 8));
-      if (k == K_PAIR) lstr(load<u32>(e, 12), load<u32>(e, 16));
-    }
-  }
+  propsPass(view, offset, count, type, true);
   return 0;
 }
 
@@ -165,11 +160,8 @@ export function encodePacket(view: usize, out: usize, cap: u32): i32 {
       r = packetId(view);
       if (!r && v5) r = reasonAndProps(view, type);
       break;
-    case SUBSCRIBE: case UNSUBSCRIBE:
-      b0 |= 2;
-      r = filters(view, type, v5);
-      break;
-    case SUBACK: case UNSUBACK: r = ack(view, type, v5); break;
+    case SUBSCRIBE: case UNSUBSCRIBE: b0 |= 2;
+    case SUBACK: case UNSUBACK: r = list(view, type, v5); break;
     case PINGREQ: case PINGRESP: break;
     case AUTH: if (!v5) return -Err.UnknownPacketType;
     case DISCONNECT:
@@ -257,38 +249,25 @@ function publish(view: usize, qos: u32, v5: bool): i32 {
   return 0;
 }
 
-/** SUBSCRIBE (filter + options) and UNSUBSCRIBE (filter) lists. */
-function filters(view: usize, type: u32, v5: bool): i32 {
-  let r = packetId(view);
-  if (r || (v5 && (r = mainProps(view, type)))) return r;
-  let n = getSlot(view, V_ITEM_COUNT);
-  if (!n) return -Err.EmptySubscription;
-  for (let i: u32 = 0; i < n; i++) {
-    let e = view + ITEMS_OFFSET + i * ITEM_ENTRY_BYTES;
-    let p = load<u32>(e);
-    let len = load<u32>(e, 4);
-    if ((r = validateTopicFilter(p, len)) || (r = lstr(p, len))) return r;
-    if (type == SUBSCRIBE) {
-      let o = load<u32>(e, 8);
-      if (o & (v5 ? 0xffffffc0 : 0xfffffffc) || (o & 0x30) == 0x30) return -Err.ReservedFlags;
-      if ((o & 3) == 3) return -Err.InvalidQos;
-      if ((r = byte(o))) return r;
-    }
-  }
-  return 0;
-}
-
-/** SUBACK and UNSUBACK: codes from the items' options (none for a 3.1.1 UNSUBACK). */
-function ack(view: usize, type: u32, v5: bool): i32 {
+/** SUBSCRIBE (filter + options), UNSUBSCRIBE (filter), SUBACK and UNSUBACK (codes from the items' options). */
+function list(view: usize, type: u32, v5: bool): i32 {
   let r = packetId(view);
   if (r || (v5 && (r = mainProps(view, type)))) return r;
   if (type == UNSUBACK && !v5) return 0;
   let n = getSlot(view, V_ITEM_COUNT);
   if (!n) return -Err.EmptySubscription;
   for (let i: u32 = 0; i < n; i++) {
-    let code = load<u32>(view + ITEMS_OFFSET + i * ITEM_ENTRY_BYTES, 8);
-    if (!(v5 ? validReason(type, code) : code <= 2 || code == 0x80)) return -Err.InvalidReasonCode;
-    if ((r = byte(code))) return r;
+    let e = view + ITEMS_OFFSET + i * ITEM_ENTRY_BYTES;
+    let o = load<u32>(e, 8);
+    if (type == SUBSCRIBE || type == UNSUBSCRIBE) {
+      let p = load<u32>(e);
+      let len = load<u32>(e, 4);
+      if ((r = validateTopicFilter(p, len)) || (r = lstr(p, len))) return r;
+      if (type == UNSUBSCRIBE) continue;
+      if (o & (v5 ? 0xffffffc0 : 0xfffffffc) || (o & 0x30) == 0x30) return -Err.ReservedFlags;
+      if ((o & 3) == 3) return -Err.InvalidQos;
+    } else if (!(v5 ? validReason(type, o) : o <= 2 || o == 0x80)) return -Err.InvalidReasonCode;
+    if ((r = byte(o))) return r;
   }
   return 0;
 }

@@ -1,5 +1,5 @@
 // Codec exports (assembly/ABI.md, "Codec"): one stream decoder, one packet view
-// and one encode buffer per module instance, for hosts that use the codec alone.
+// and one encode buffer pair per module instance, for hosts that use the codec alone.
 import { Err } from "../errors";
 import { decodePacket } from "./decode";
 import { encodePacket } from "./encode";
@@ -12,51 +12,32 @@ export function abi_version(): u32 {
 }
 
 let framer: Framer | null = null;
-let view: usize = 0;
-let scratch: usize = 0;
-let scratchCap: u32 = 0;
-let out: usize = 0;
-let outCap: u32 = 0;
+// The codec info block (6 x u32, ABI.md): view, input, inputCap, scratch, out, bufCap.
+const INFO = memory.data(24);
 
 /**
  * Allocates the codec's buffers: stream input (inputCap), packet assembly
- * (maxPacket), and encode scratch + output (scratchCap each). Returns the view.
+ * (maxPacket), encode scratch and output (bufCap each). Returns the info block.
  */
-export function codec_init(inputCap: u32, maxPacket: u32, bufCap: u32): usize {
-  if (view) return -Err.AlreadyInitialized;
-  framer = new Framer(inputCap, maxPacket);
-  view = heap.alloc(VIEW_BYTES);
+export function codec_init(inputCap: u32, maxPacket: u32, bufCap: u32): i32 {
+  if (framer) return -Err.AlreadyInitialized;
+  let f = new Framer(inputCap, maxPacket);
+  framer = f;
+  store<u32>(INFO, <u32>heap.alloc(VIEW_BYTES));
+  store<u32>(INFO, <u32>f.inputPtr(), 4);
+  store<u32>(INFO, inputCap, 8);
   codec_grow(bufCap);
-  return view;
+  return <i32>INFO;
 }
 
-/** Replaces scratch and output with larger ones (host convenience for big packets; the old ones are not reused). */
+/** New, larger scratch and output buffers (host convenience for big packets; the old ones are not reused). */
 export function codec_grow(bufCap: u32): void {
-  scratch = heap.alloc(bufCap);
-  out = heap.alloc(bufCap);
-  scratchCap = outCap = bufCap;
+  store<u32>(INFO, <u32>heap.alloc(bufCap), 12);
+  store<u32>(INFO, <u32>heap.alloc(bufCap), 16);
+  store<u32>(INFO, bufCap, 20);
 }
 
-export function codec_view(): usize {
-  return view;
-}
-export function codec_input(): usize {
-  return framer!.inputPtr();
-}
-export function codec_input_cap(): u32 {
-  return framer!.inputCap();
-}
-export function codec_scratch(): usize {
-  return scratch;
-}
-export function codec_buf_cap(): u32 {
-  return scratchCap;
-}
-export function codec_out(): usize {
-  return out;
-}
-
-/** `len` bytes were written at codec_input(); call after codec_next() returned 0. */
+/** `len` bytes were written at the input buffer; call after codec_next() returned 0. */
 export function codec_push(len: u32): void {
   framer!.push(len);
 }
@@ -69,7 +50,7 @@ export function codec_next(version: u32): i32 {
   let f = framer!;
   let r = f.next();
   if (r <= 0) return r;
-  r = decodePacket(f.packetPtr(), f.packetLen(), version, view);
+  r = decodePacket(f.packetPtr(), f.packetLen(), version, load<u32>(INFO));
   return r ? f.fail(r) : 1;
 }
 
@@ -80,9 +61,9 @@ export function codec_set_max_packet(n: u32): void {
   framer!.setMaxPacket(n);
 }
 
-/** Encodes the view into codec_out(); bytes written or -Err. */
+/** Encodes the view into the output buffer; bytes written or -Err. */
 export function codec_encode(): i32 {
-  return encodePacket(view, out, outCap);
+  return encodePacket(load<u32>(INFO), load<u32>(INFO, 16), load<u32>(INFO, 20));
 }
 
 /** Topic checks over bytes the host wrote into the scratch buffer. */

@@ -154,6 +154,8 @@ export class CodecModule {
   readonly viewWord: number;
   readonly input: number;
   readonly inputCap: number;
+  /** Word index of the codec info block: view, input, inputCap, scratch, out, bufCap. */
+  private readonly info: number;
   private readonly encodeFn: () => number;
   private readonly nextFn: (version: number) => number;
   private scratch = 0;
@@ -166,11 +168,13 @@ export class CodecModule {
     this.encodeFn = this.ex.codec_encode;
     this.nextFn = this.ex.codec_next;
     const r = this.ex.codec_init(opts.inputSize ?? 65536, opts.maxPacketSize ?? DEFAULT_MAX_PACKET, opts.bufferSize ?? 4096) | 0;
-    if (r < 0) throw new MqttCodecError(errName(r), r);
-    this.view = r;
-    this.viewWord = r >>> 2;
-    this.input = this.ex.codec_input() >>> 0;
-    this.inputCap = this.ex.codec_input_cap() >>> 0;
+    if (r < 0) throw new MqttCodecError(errName(r), -r);
+    this.info = r >>> 2;
+    this.sync();
+    this.view = this.u32[this.info];
+    this.viewWord = this.view >>> 2;
+    this.input = this.u32[this.info + 1];
+    this.inputCap = this.u32[this.info + 2];
     this.bufs();
   }
 
@@ -190,9 +194,9 @@ export class CodecModule {
 
   private bufs(): void {
     this.sync();
-    this.scratch = this.ex.codec_scratch() >>> 0;
-    this.out = this.ex.codec_out() >>> 0;
-    this.bufCap = this.ex.codec_buf_cap() >>> 0;
+    this.scratch = this.u32[this.info + 3];
+    this.out = this.u32[this.info + 4];
+    this.bufCap = this.u32[this.info + 5];
   }
 
   ensureBuffers(bytes: number): void {
