@@ -3,3 +3,4 @@
 export * from "./mqtt/exports";
 export * from "./rpc/exports";
 export * from "./mqtt/client_exports";
+export * from "./device/exports";

@@ -6,6 +6,9 @@
 // pass's answers in order. Each host method runs exactly once per request.
 import { instantiate, type Build, type EngineName, type HostCallResult, type ModuleInstance } from "./engine.ts";
 import { HostMethods, type Method } from "./device/methods.ts";
+import { DeviceCore, EV_RPC_PENDING } from "./device/core.ts";
+import { MqttClient, type ConnectOptions } from "./mqtt/client.ts";
+import { ClientError } from "./mqtt/core.ts";
 
 export { RpcError, type Method, type MethodSpec, type MethodHandler } from "./device/methods.ts";
 
@@ -36,6 +39,22 @@ export interface DeviceOptions {
   log?: (level: number, text: string) => void;
 }
 
+export interface DeviceConnectOptions {
+  /** Defaults to the device id. */
+  username?: string;
+  password?: string | Uint8Array;
+  /** Topic prefix (default "devices"). */
+  prefix?: string;
+  protocolVersion?: 4 | 5;
+  /** Seconds (default 60). */
+  keepalive?: number;
+  /** Publish sys.info on <prefix>/<id>/telemetry every this many ms (0: never). */
+  telemetryMs?: number;
+  reconnect?: ConnectOptions["reconnect"];
+  timeoutMs?: number;
+  seed?: number;
+}
+
 // One pass over a request: either recording host answers or replaying them.
 interface Pass {
   answers: Array<HostCallResult | Promise<HostCallResult>>;
@@ -54,6 +73,7 @@ export class Device {
   private readonly reqPtr: number;
   private readonly reqCap: number;
   private readonly respPtr: number;
+  private readonly respCap: number;
 
   constructor(opts: DeviceOptions) {
     this.id = opts.id;
@@ -71,7 +91,8 @@ export class Device {
     });
     const l = opts.limits ?? {};
     const x = this.mod.exports;
-    const rc = x.rpc_init(l.requestMax ?? 8192, l.responseMax ?? 8192, l.maxTokens ?? 512, l.maxDepth ?? 32, nowMs());
+    this.respCap = Math.max(l.responseMax ?? 8192, 128); // the module's minimum
+    const rc = x.rpc_init(l.requestMax ?? 8192, this.respCap, l.maxTokens ?? 512, l.maxDepth ?? 32, nowMs());
     if (rc < 0) throw new Error(`rpc_init failed: ${rc}`);
     this.reqPtr = x.rpc_request_buffer();
     this.reqCap = x.rpc_request_capacity();
@@ -130,5 +151,102 @@ export class Device {
     if (!first.answers.some((a) => a instanceof Promise)) return out;
     const answers = await Promise.all(first.answers);
     return this.runOnce(this.writeRequest(request), { answers, replay: true, next: 0 });
+  }
+
+  private client: MqttClient | undefined;
+  private closed = false;
+
+  /**
+   * Runs the device against a broker at mqtt://host:port: requests on
+   * <prefix>/<id>/rx are answered by the module. Resolves on the first CONNACK;
+   * reconnects by itself after that.
+   */
+  async connect(url: string, opts: DeviceConnectOptions = {}): Promise<void> {
+    if (this.client) throw new Error("this device is connected already (one MQTT client per module)");
+    const core = new DeviceCore(this.mod, (now) => this.pollDevice(now));
+    // Room for the largest request and response plus MQTT framing.
+    core.config("maxPacket", this.reqCap + 1024);
+    core.config("txBytes", this.respCap + 1024);
+    const client = new MqttClient(
+      {
+        username: opts.username ?? this.id,
+        password: opts.password,
+        protocolVersion: opts.protocolVersion ?? 4,
+        keepalive: opts.keepalive,
+        reconnect: opts.reconnect,
+        timeoutMs: opts.timeoutMs,
+        seed: opts.seed,
+        outboxBytes: 4 * (this.respCap + 1024),
+      },
+      core,
+    );
+    const x = this.mod.exports;
+    const check = (r: number, what: string) => {
+      if (r < 0) throw new ClientError(-r, what);
+    };
+    check(x.device_init(1024), "device init");
+    const setString = (key: number, value: string) => {
+      const bytes = Buffer.from(value, "utf8");
+      if (bytes.length > x.client_scratch_cap()) throw new ClientError(22, "device set (BufferFull)");
+      this.memoryView().set(bytes, x.client_scratch());
+      check(x.device_set(key, bytes.length), key === 1 ? "device id" : "topic prefix");
+    };
+    setString(1, this.id);
+    if (opts.prefix !== undefined) setString(2, opts.prefix);
+    check(x.device_config(1, opts.telemetryMs ?? 0), "telemetry");
+    this.client = client;
+    await client.connect(url);
+  }
+
+  /** The MQTT client once connect() was called (events: "connect", "close"). */
+  get mqtt(): MqttClient | undefined {
+    return this.client;
+  }
+
+  // device_poll once, recording host answers. A request left pending is copied
+  // out (request and reply context) and finished by resume() when its answers settle.
+  private pollDevice(now: number): number {
+    const pass: Pass = { answers: [], replay: false, next: 0 };
+    this.pass = pass;
+    let code: number;
+    try {
+      code = this.mod.exports.device_poll(now >>> 0);
+    } finally {
+      this.pass = undefined;
+    }
+    if (code === EV_RPC_PENDING) {
+      const x = this.mod.exports;
+      const view = this.memoryView();
+      const event = x.device_event();
+      const reqLen = view.readUInt32LE(event);
+      const ctxLen = view.readUInt32LE(event + 4);
+      const request = Buffer.from(view.subarray(this.reqPtr, this.reqPtr + reqLen));
+      const context = Buffer.from(view.subarray(x.device_context(), x.device_context() + ctxLen));
+      void this.resume(request, context, pass.answers);
+    }
+    return code;
+  }
+
+  private async resume(request: Buffer, context: Buffer, answers: Pass["answers"]): Promise<void> {
+    const settled = await Promise.all(answers); // host answers never reject: errors are answers
+    if (this.closed || !this.client) return;
+    const x = this.mod.exports;
+    const view = this.memoryView();
+    view.set(request, this.reqPtr);
+    view.set(context, x.device_context());
+    this.pass = { answers: settled, replay: true, next: 0 };
+    try {
+      x.device_resume(request.length, context.length, nowMs());
+    } finally {
+      this.pass = undefined;
+    }
+    this.client.drive();
+  }
+
+  /** Publishes the offline status, disconnects cleanly and stops reconnecting. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.client?.end();
   }
 }

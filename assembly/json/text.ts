@@ -64,3 +64,19 @@ export const T_INFO_HEAD = memory.data<u8>([39,0,123,34,118,101,114,115,105,111,
 export const T_MEMORY_USED = memory.data<u8>([15,0,44,34,109,101,109,111,114,121,95,117,115,101,100,34,58]);
 // ",\"memory_size\":"
 export const T_MEMORY_SIZE = memory.data<u8>([15,0,44,34,109,101,109,111,114,121,95,115,105,122,101,34,58]);
+// "devices"
+export const T_DEFAULT_PREFIX = memory.data<u8>([7,0,100,101,118,105,99,101,115]);
+// "rx"
+export const T_RX = memory.data<u8>([2,0,114,120]);
+// "tx"
+export const T_TX = memory.data<u8>([2,0,116,120]);
+// "status"
+export const T_STATUS = memory.data<u8>([6,0,115,116,97,116,117,115]);
+// "telemetry"
+export const T_TELEMETRY = memory.data<u8>([9,0,116,101,108,101,109,101,116,114,121]);
+// "{\"online\":true,\"version\":\"0.1.0\"}"
+export const T_ONLINE = memory.data<u8>([33,0,123,34,111,110,108,105,110,101,34,58,116,114,117,101,44,34,118,101,114,115,105,111,110,34,58,34,48,46,49,46,48,34,125]);
+// "{\"online\":false}"
+export const T_OFFLINE = memory.data<u8>([16,0,123,34,111,110,108,105,110,101,34,58,102,97,108,115,101,125]);
+// "reply not queued, error "
+export const T_REPLY_DROPPED = memory.data<u8>([24,0,114,101,112,108,121,32,110,111,116,32,113,117,101,117,101,100,44,32,101,114,114,111,114,32]);

@@ -37,6 +37,8 @@ let rawErrorLen: u32 = 0;
 export let startedAt: u32 = 0;
 /** `now` of the request being handled. */
 export let nowMs: u32 = 0;
+/** The last dispatch got a "pending" answer from the host: its response is a placeholder. */
+export let rpcPending = false;
 
 // Smallest response buffer: the batch fallback error must always fit.
 const RESPONSE_MIN: u32 = 128;
@@ -125,6 +127,7 @@ export function callHost(params: u32, hasParams: bool): i32 {
   if (kind == HOST_NOT_FOUND) return METHOD_NOT_FOUND;
   if (kind == HOST_TOO_LARGE) return RESPONSE_TOO_LARGE;
   if (kind == HOST_PENDING) {
+    rpcPending = true;
     wText(T.T_NULL); // placeholder: the host discards this pass and re-runs the request
     return 0;
   }
@@ -234,6 +237,7 @@ function requestError(code: i32): i32 {
  */
 export function rpcDispatch(p: usize, len: u32, now: u32): i32 {
   nowMs = now;
+  rpcPending = false;
   if (len > reqCap) return tooLarge(T.T_BYTES, reqCap);
   let n = jsonTokenize(p, len);
   if (n == JSON_SYNTAX) return requestError(PARSE_ERROR);
@@ -271,6 +275,15 @@ export function rpcDispatch(p: usize, len: u32, now: u32): i32 {
   wByte(0x5d);
   if (wOverflow) return requestError(RESPONSE_TOO_LARGE);
   return <i32>wLen;
+}
+
+/** Writes the result of built-in `name` (no params) into the response buffer; its length, or -1 if it did not fit. */
+export function rpcBuiltinResult(name: usize, now: u32): i32 {
+  nowMs = now;
+  wReset(respBuf, respCap);
+  setMethodName(name);
+  builtinMethod(0, false);
+  return wOverflow ? -1 : <i32>wLen;
 }
 
 function tooLarge(limit: usize, max: u32): i32 {

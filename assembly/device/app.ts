@@ -1,0 +1,276 @@
+// The device application: JSON-RPC over MQTT on top of the sans-IO client.
+// Subscribes to <prefix>/<id>/rx, answers on <prefix>/<id>/tx (or the MQTT 5
+// Response Topic, with the Correlation Data), keeps a retained
+// <prefix>/<id>/status with an offline will, and can publish sys.info as
+// telemetry. Like the client it does no I/O and reads no clock.
+import { Err } from "../errors";
+import {
+  clientConfig, clientEventArg, clientPoll, clientPublish, clientPublishView, clientSetString, clientStart, clientStop,
+  clientSubscribe, clientTxView, clientDeadline, findProp,
+  CFG_WILL_QOS, CFG_WILL_RETAIN, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, STR_CLIENT_ID, STR_WILL_PAYLOAD, STR_WILL_TOPIC,
+} from "../mqtt/client";
+import { addProp, clearView, getSlot, setPair, setSlot, P_CORRELATION_DATA, P_RESPONSE_TOPIC, V_PAYLOAD, V_QOS, V_TOPIC } from "../mqtt/packet";
+import { rpcBuiltinResult, rpcDispatch, rpcPending, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer, rpcResponseCapacity } from "../rpc/dispatch";
+import { wReset, wText, wU64, wLen } from "../json/writer";
+import * as T from "../json/text";
+
+@external("outpost", "log")
+declare function hostLog(level: u32, ptr: usize, len: u32): void;
+
+/** device_poll's event for a request waiting on asynchronous host methods (client events are 1..8). */
+export const EV_RPC_PENDING: u32 = 16;
+
+// Device string keys (device_set).
+export const DEV_ID: u32 = 1;
+export const DEV_PREFIX: u32 = 2;
+// Device integer keys (device_config).
+export const DEV_TELEMETRY_MS: u32 = 1;
+
+const TOPIC_MAX: u32 = 256; // "<prefix>/<id>/" and one suffix
+
+let inited = false;
+let base: usize = 0; // "<prefix>/<id>/"
+let baseLen: u32 = 0;
+let idLen: u32 = 0; // the id, kept at `idBuf`
+let idBuf: usize = 0;
+let prefixLen: u32 = 0; // 0: the default prefix
+let prefixBuf: usize = 0;
+let topic: usize = 0; // base + suffix, built on demand
+let ctx: usize = 0; // reply context: u8 qos, u16 topic length, topic, u16 correlation length, correlation
+let ctxCap: u32 = 0;
+let telemetryMs: u32 = 0;
+let telemetryAt: u32 = 0;
+let online = false;
+const event = memory.data(8); // EV_RPC_PENDING: u32 request length, u32 context length
+
+/** Allocates the topic and reply-context buffers. Needs client_init and rpc_init first. */
+export function deviceInit(contextCap: u32): i32 {
+  if (inited) return -Err.AlreadyInitialized;
+  if (!rpcRequestBuffer()) return -Err.NotInitialized;
+  inited = true;
+  ctxCap = contextCap < 8 ? 8 : contextCap;
+  ctx = heap.alloc(ctxCap);
+  idBuf = heap.alloc(TOPIC_MAX * 4);
+  prefixBuf = idBuf + TOPIC_MAX;
+  base = prefixBuf + TOPIC_MAX;
+  topic = base + TOPIC_MAX;
+  return 0;
+}
+
+/** Sets the device id or the topic prefix from [ptr, ptr+len). 0, -InvalidTopic or -BufferFull. */
+export function deviceSet(key: u32, ptr: usize, len: u32): i32 {
+  if (!inited) return -Err.NotInitialized;
+  if (key != DEV_ID && key != DEV_PREFIX) return -Err.InvalidPropertyValue;
+  if (len > TOPIC_MAX / 2 - 16) return -Err.BufferFull;
+  // One topic level each (the prefix may have several): no wildcards, no empty id.
+  for (let i: u32 = 0; i < len; i++) {
+    let c = load<u8>(ptr + i);
+    if (c == 0x2b || c == 0x23 || c == 0 || (c == 0x2f && key == DEV_ID)) return -Err.InvalidTopic;
+  }
+  if (key == DEV_ID) {
+    if (!len) return -Err.InvalidTopic;
+    memory.copy(idBuf, ptr, len);
+    idLen = len;
+  } else {
+    memory.copy(prefixBuf, ptr, len);
+    prefixLen = len;
+  }
+  return 0;
+}
+
+export function deviceConfig(key: u32, value: u32): i32 {
+  if (key != DEV_TELEMETRY_MS) return -Err.InvalidPropertyValue;
+  telemetryMs = value;
+  return 0;
+}
+
+function append(at: usize, text: usize): usize {
+  let n = <u32>load<u16>(text);
+  memory.copy(at, text + 2, n);
+  return at + n;
+}
+
+// Builds base + suffix at `topic`; returns its length.
+function topicFor(suffix: usize): u32 {
+  memory.copy(topic, base, baseLen);
+  return <u32>(append(topic + baseLen, suffix) - topic);
+}
+
+/**
+ * Starts the device: client id = device id, will = offline status (retained,
+ * QoS 1), subscription to rx (QoS 1), then the client connects. 0 or -Err.
+ */
+export function deviceStart(now: u32): i32 {
+  if (!inited) return -Err.NotInitialized;
+  if (!idLen) return -Err.InvalidTopic;
+  let p = base;
+  if (prefixLen) {
+    memory.copy(p, prefixBuf, prefixLen);
+    p += prefixLen;
+  } else p = append(p, T.T_DEFAULT_PREFIX);
+  store<u8>(p++, 0x2f);
+  memory.copy(p, idBuf, idLen);
+  p += idLen;
+  store<u8>(p++, 0x2f);
+  baseLen = <u32>(p - base);
+  let r = clientSetString(STR_CLIENT_ID, idBuf, idLen);
+  if (r >= 0) r = clientSetString(STR_WILL_TOPIC, topic, topicFor(T.T_STATUS));
+  if (r >= 0) r = clientSetString(STR_WILL_PAYLOAD, T.T_OFFLINE + 2, load<u16>(T.T_OFFLINE));
+  if (r >= 0) r = clientConfig(CFG_WILL_QOS, 1);
+  if (r >= 0) r = clientConfig(CFG_WILL_RETAIN, 1);
+  if (r >= 0) r = clientSubscribe(topic, topicFor(T.T_RX), 1);
+  if (r >= 0) r = clientStart(now);
+  return r < 0 ? r : 0;
+}
+
+function publishText(suffix: usize, text: usize, qos: u32, retain: bool): i32 {
+  return clientPublish(topic, topicFor(suffix), text + 2, load<u16>(text), qos, retain);
+}
+
+// Names an error through outpost.log (warn): a reply that could not be queued.
+function warnDropped(err: i32): void {
+  let buf = rpcResponseBuffer(); // the response is gone already: reuse its buffer
+  wReset(buf, rpcResponseCapacity());
+  wText(T.T_REPLY_DROPPED);
+  wU64(<u64>(-err));
+  hostLog(2, buf, wLen);
+}
+
+// Saves where the answer to the message in `view` goes. Returns the context length.
+function saveContext(view: usize): u32 {
+  let rt = findProp(view, P_RESPONSE_TOPIC);
+  let cd = findProp(view, P_CORRELATION_DATA);
+  let tp: usize, tl: u32;
+  if (rt) {
+    tp = load<u32>(rt, 4);
+    tl = load<u32>(rt, 8);
+  } else {
+    tl = topicFor(T.T_TX);
+    tp = topic;
+  }
+  let cp: usize = cd ? <usize>load<u32>(cd, 4) : 0;
+  let cl: u32 = cd ? load<u32>(cd, 8) : 0;
+  if (tl + cl + 5 > ctxCap) {
+    // Too long to keep: answer on tx, without correlation (the JSON-RPC id still matches it up).
+    tl = topicFor(T.T_TX);
+    tp = topic;
+    cl = 0;
+  }
+  let q = getSlot(view, V_QOS);
+  store<u8>(ctx, <u8>(q > 1 ? 1 : q));
+  store<u16>(ctx + 1, <u16>tl);
+  memory.copy(ctx + 3, tp, tl);
+  store<u16>(ctx + 3 + tl, <u16>cl);
+  memory.copy(ctx + 5 + tl, cp, cl);
+  return tl + cl + 5;
+}
+
+// Publishes the response (respLen bytes in the RPC response buffer) as the context says.
+function reply(respLen: i32): void {
+  if (respLen <= 0) return; // notifications: nothing to send
+  let tl = <u32>load<u16>(ctx + 1);
+  let cl = <u32>load<u16>(ctx + 3 + tl);
+  let v = clientTxView();
+  clearView(v);
+  setSlot(v, V_QOS, load<u8>(ctx));
+  setPair(v, V_TOPIC, ctx + 3, tl);
+  setPair(v, V_PAYLOAD, rpcResponseBuffer(), <u32>respLen);
+  if (cl) addProp(v, P_CORRELATION_DATA, <u32>(ctx + 5 + tl), cl);
+  let r = clientPublishView(v);
+  if (r < 0) warnDropped(r);
+}
+
+// A message arrived: answer it, or leave it pending for the host. True if pending.
+function onMessage(view: usize, now: u32): bool {
+  let tl = topicFor(T.T_RX);
+  if (getSlot(view, V_TOPIC + 1) != tl || memory.compare(getSlot(view, V_TOPIC), topic, tl) != 0) return false;
+  let ctxLen = saveContext(view);
+  let len = getSlot(view, V_PAYLOAD + 1);
+  let req = rpcRequestBuffer();
+  // Into the request buffer, so a pending request outlives the packet buffer.
+  if (len <= rpcRequestCapacity()) memory.copy(req, getSlot(view, V_PAYLOAD), len);
+  else req = getSlot(view, V_PAYLOAD); // answered "Request too large" at once
+  let out = rpcDispatch(req, len, now);
+  if (rpcPending) {
+    store<u32>(event, len);
+    store<u32>(event, ctxLen, 4);
+    return true;
+  }
+  reply(out);
+  return false;
+}
+
+/**
+ * Runs the device: the client's events, with messages on rx answered here.
+ * Returns the next event for the host (the client's EV_* codes, whose arguments
+ * are at client_event(), or EV_RPC_PENDING), 0 when there is none.
+ */
+export function devicePoll(now: u32): i32 {
+  if (online && telemetryMs && <i32>(now - telemetryAt) >= 0) {
+    telemetryAt = now + telemetryMs;
+    let n = rpcBuiltinResult(T.T_SYS_INFO, now);
+    if (n > 0) {
+      let r = clientPublish(topic, topicFor(T.T_TELEMETRY), rpcResponseBuffer(), n, 0, false);
+      if (r < 0) warnDropped(r);
+    }
+  }
+  for (;;) {
+    let ev = clientPoll(now);
+    if (ev == EV_MESSAGE) {
+      if (onMessage(clientEventArg(0), now)) return EV_RPC_PENDING;
+      continue;
+    }
+    if (ev == EV_CONNECTED) {
+      online = true;
+      telemetryAt = now + telemetryMs;
+      let r = publishText(T.T_STATUS, T.T_ONLINE, 1, true);
+      if (r < 0) warnDropped(r);
+    } else if (ev == EV_CLOSE) online = false;
+    return ev;
+  }
+}
+
+/** EV_RPC_PENDING's arguments: u32 request length, u32 context length. */
+export function deviceEvent(): usize {
+  return event;
+}
+export function deviceContext(): usize {
+  return ctx;
+}
+export function deviceContextCap(): u32 {
+  return ctxCap;
+}
+
+/**
+ * Answers a request that was pending: the host put the request back into the RPC
+ * request buffer and the context into the context buffer, and serves its settled
+ * answers. 0 or -Err.
+ */
+export function deviceResume(reqLen: u32, ctxLen: u32, now: u32): i32 {
+  if (!inited) return -Err.NotInitialized;
+  if (ctxLen < 5 || ctxLen > ctxCap) return -Err.InvalidPropertyValue;
+  reply(rpcDispatch(rpcRequestBuffer(), reqLen, now));
+  return 0;
+}
+
+/** Publishes the offline status and disconnects cleanly (DISCONNECT follows it in tx). */
+export function deviceStop(now: u32): void {
+  if (!inited) return;
+  if (online) {
+    publishText(T.T_STATUS, T.T_OFFLINE, 0, true);
+    for (let i = 0; i < 16 && clientPoll(now); i++); // moves it into tx; events now are moot
+    online = false;
+  }
+  clientStop(now);
+}
+
+/** Milliseconds until device_poll has timed work (the client's or telemetry's). */
+export function deviceDeadline(now: u32): u32 {
+  let d = clientDeadline(now);
+  if (online && telemetryMs) {
+    let t = <i32>(telemetryAt - now);
+    let td: u32 = t < 0 ? 0 : <u32>t;
+    if (td < d) d = td;
+  }
+  return d;
+}

@@ -1,0 +1,42 @@
+// Device exports (assembly/ABI.md, "Device"). Strings come through client_scratch().
+import { clientScratch, clientScratchCap } from "../mqtt/client";
+import { Err } from "../errors";
+import {
+  deviceInit, deviceSet, deviceConfig, deviceStart, devicePoll, deviceEvent, deviceContext, deviceContextCap,
+  deviceResume, deviceStop, deviceDeadline,
+} from "./app";
+
+export function device_init(contextCap: u32): i32 {
+  return deviceInit(contextCap);
+}
+/** key 1 = device id, 2 = topic prefix; the value is at client_scratch(). */
+export function device_set(key: u32, len: u32): i32 {
+  return len > clientScratchCap() ? -Err.BufferFull : deviceSet(key, clientScratch(), len);
+}
+export function device_config(key: u32, value: u32): i32 {
+  return deviceConfig(key, value);
+}
+export function device_start(now: u32): i32 {
+  return deviceStart(now);
+}
+export function device_poll(now: u32): i32 {
+  return devicePoll(now);
+}
+export function device_event(): usize {
+  return deviceEvent();
+}
+export function device_context(): usize {
+  return deviceContext();
+}
+export function device_context_cap(): u32 {
+  return deviceContextCap();
+}
+export function device_resume(reqLen: u32, ctxLen: u32, now: u32): i32 {
+  return deviceResume(reqLen, ctxLen, now);
+}
+export function device_stop(now: u32): void {
+  deviceStop(now);
+}
+export function device_deadline(now: u32): u32 {
+  return deviceDeadline(now);
+}
