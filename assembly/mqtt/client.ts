@@ -530,6 +530,7 @@ function purgeDeadSubs(): void {
 
 // ---- Inbound packets ----------------------------------------------------
 
+/** The entry of property `id` in a view's property table, or 0. */
 export function findProp(v: usize, id: u32): usize {
   let e = v + PROPS_OFFSET;
   for (let i: u32 = 0, n = getSlot(v, V_PROP_COUNT); i < n; i++, e += PROP_ENTRY_BYTES) {
@@ -705,26 +706,32 @@ export function clientTxConsume(n: u32): void {
   txLen -= n;
 }
 
-function timers(): void {
+let timerSet = false;
+/** When the current state's timer fires; timerSet says whether there is one. */
+function timerAt(): u32 {
+  timerSet = true;
+  if (state == S_WAIT) return waitUntil;
   let timeout = C(CFG_TIMEOUT_MS);
+  if (state == S_OPENING || state == S_CONNECTING) return stateAt + timeout;
+  if (state == S_CONNECTED && keepMs) return pingOut ? pingAt + timeout : lastSend + keepMs;
+  timerSet = false;
+  return 0;
+}
+
+function timers(): void {
+  let t = timerAt();
+  if (!timerSet || !due(t)) return;
   if (state == S_WAIT) {
-    if (due(waitUntil)) {
-      state = S_OPENING;
-      stateAt = nowMs;
-      emit(EV_OPEN, 0, 0, 0, 0);
-    }
-  } else if (state == S_OPENING || state == S_CONNECTING) {
-    if (due(stateAt + timeout)) lose(Err.KeepAliveTimeout, 0);
-  } else if (state == S_CONNECTED && keepMs) {
-    if (pingOut) {
-      if (due(pingAt + timeout)) lose(Err.KeepAliveTimeout, 0);
-    } else if (due(lastSend + keepMs) && txCap - txLen >= 2) {
-      store<u16>(tx + txLen, 0x00c0);
-      txLen += 2;
-      lastSend = pingAt = nowMs;
-      pingOut = true;
-    }
-  }
+    state = S_OPENING;
+    stateAt = nowMs;
+    emit(EV_OPEN, 0, 0, 0, 0);
+  } else if (state == S_CONNECTED && !pingOut) {
+    if (txCap - txLen < 2) return;
+    store<u16>(tx + txLen, 0x00c0);
+    txLen += 2;
+    lastSend = pingAt = nowMs;
+    pingOut = true;
+  } else lose(Err.KeepAliveTimeout, 0); // no socket, CONNACK or PINGRESP in time
 }
 
 function readPackets(): void {
@@ -814,12 +821,6 @@ export function clientPoll(now: u32): i32 {
 /** Milliseconds from `now` until clientPoll has timed work (0: poll now; 0xFFFFFFFF: none). */
 export function clientDeadline(now: u32): u32 {
   if (evHead != evTail) return 0;
-  let t: u32;
-  let timeout = C(CFG_TIMEOUT_MS);
-  if (state == S_WAIT) t = waitUntil;
-  else if (state == S_OPENING || state == S_CONNECTING) t = stateAt + timeout;
-  else if (state == S_CONNECTED && keepMs) t = pingOut ? pingAt + timeout : lastSend + keepMs;
-  else return NO_LIMIT;
-  let d = <i32>(t - now);
-  return d < 0 ? 0 : <u32>d;
+  let d = <i32>(timerAt() - now);
+  return !timerSet ? NO_LIMIT : d < 0 ? 0 : <u32>d;
 }

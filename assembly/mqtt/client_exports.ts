@@ -4,7 +4,7 @@ import { Err } from "../errors";
 import {
   clientConfig, clientDeadline, clientEvent, clientInit, clientOpened, clientClosed, clientOutboxLen, clientPoll,
   clientPublish, clientRxCap, clientRxPtr, clientRxPush, clientScratch, clientScratchCap, clientSeed, clientSetString,
-  clientStart, clientStop, clientSubscribe, clientTxConsume, clientTxLen, clientTxPtr, clientUnsubscribe, clientView,
+  clientStart, clientStop, clientSubscribe, clientTxConsume, clientTxLen, clientTxPtr, clientUnsubscribe,
 } from "./client";
 
 export function client_config(key: u32, value: u32): i32 {
@@ -60,9 +60,6 @@ export function client_poll(now: u32): i32 {
 }
 export function client_event(): usize {
   return clientEvent();
-}
-export function client_view(): usize {
-  return clientView();
 }
 export function client_deadline(now: u32): u32 {
   return clientDeadline(now);
