@@ -72,30 +72,22 @@ export function writeVarint(p: usize, v: u32): usize {
 export function checkUtf8(p: usize, len: u32): i32 {
   let end = p + len;
   while (p < end) {
-    let b = u8At(p);
+    let b = u8At(p++);
     if (b < 0x80) {
       if (!b) return -Err.NullCharacter;
-      p++;
       continue;
     }
-    let need: u32;
-    let cp: u32;
-    let min: u32;
-    if ((b & 0xe0) == 0xc0) {
-      need = 1; cp = b & 0x1f; min = 0x80;
-    } else if ((b & 0xf0) == 0xe0) {
-      need = 2; cp = b & 0x0f; min = 0x800;
-    } else if ((b & 0xf8) == 0xf0) {
-      need = 3; cp = b & 0x07; min = 0x10000;
-    } else return -Err.InvalidUtf8;
-    if (<usize>need >= end - p) return -Err.InvalidUtf8;
-    for (let i: u32 = 1; i <= need; i++) {
-      let c = u8At(p + i);
+    // Continuation bytes after a lead byte 110xxxxx / 1110xxxx / 11110xxx.
+    let need: u32 = b >= 0xf0 ? 3 : b >= 0xe0 ? 2 : b >= 0xc0 ? 1 : 0;
+    if (!need || b > 0xf4 || <usize>need > end - p) return -Err.InvalidUtf8;
+    let cp = b & (0x3f >> need);
+    let min: u32 = need == 1 ? 0x80 : need == 2 ? 0x800 : 0x10000; // below these it is overlong
+    for (let i: u32 = 0; i < need; i++) {
+      let c = u8At(p++);
       if ((c & 0xc0) != 0x80) return -Err.InvalidUtf8;
       cp = (cp << 6) | (c & 0x3f);
     }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return -Err.InvalidUtf8;
-    p += need + 1;
+    if (cp < min || cp > 0x10ffff || (cp >> 11) == 0x1b) return -Err.InvalidUtf8; // 0x1b << 11 = U+D800..U+DFFF
   }
   return 0;
 }

@@ -73,3 +73,38 @@ it("the package functions use the same module checks", () => {
   expect(ok(() => validateTopicFilter("a/#/b"))).toBe("InvalidTopic");
   expect(ok(() => validateTopicFilter("a/+/#"))).toBe("ok");
 });
+
+describe("UTF-8 validation agrees with a strict decoder", () => {
+  for (const build of BUILDS) {
+    it(`${build} build: random bytes`, async () => {
+      const fc = (await import("fast-check")).default;
+      const { instantiate } = await import("../host/engine.ts");
+      const { exports: ex, memory } = instantiate({ build });
+      const info = new Uint32Array(memory.buffer, ex.codec_init(16, 16, 256) >>> 0, 6);
+      const scratch = info[3];
+      const strict = new TextDecoder("utf-8", { fatal: true });
+      const byteArb = fc.oneof(
+        fc.integer({ min: 0, max: 255 }),
+        fc.constantFrom(0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0x80, 0xbf, 0xa0, 0x9f, 0x90, 0x8f),
+      ).filter((b) => b !== 0x2b && b !== 0x23);
+      fc.assert(
+        fc.property(fc.array(byteArb, { minLength: 1, maxLength: 12 }), (arr) => {
+          const bytes = Uint8Array.from(arr);
+          new Uint8Array(memory.buffer).set(bytes, scratch);
+          const got = ex.topic_validate_name(scratch, bytes.length) | 0;
+          let want = 0;
+          try {
+            strict.decode(bytes);
+            if (bytes.includes(0)) want = -8; // NullCharacter
+          } catch {
+            want = -7; // InvalidUtf8
+          }
+          // Bytes with both faults may be named either way.
+          if (bytes.includes(0) && want !== 0) expect([-7, -8]).toContain(got);
+          else expect(got).toBe(want);
+        }),
+        { numRuns: 2000 },
+      );
+    });
+  }
+});
