@@ -6,6 +6,7 @@ import mqtt from "mqtt";
 import { once } from "node:events";
 import { createServer, connect as netConnect, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { EngineName } from "../host/engine.ts";
 import { MqttClient, type CloseInfo, type ConnectOptions } from "../host/mqtt/client.ts";
 import { startMosquitto, type Mosquitto } from "./support/mosquitto.ts";
 
@@ -65,15 +66,17 @@ function collect(c: MqttClient | mqtt.MqttClient, n: number, filter?: (topic: st
   };
 }
 
+/** The module's client (release build, as shipped), reconnecting quickly. */
 async function ours(url: string, opts: ConnectOptions): Promise<MqttClient> {
-  const c = new MqttClient({ build: "debug", reconnect: { minMs: 50, maxMs: 200 }, ...opts });
+  const c = new MqttClient({ build: "release", reconnect: { minMs: 50, maxMs: 200 }, ...opts });
   await c.connect(url);
   return c;
 }
 
-const suites: { name: string; version: 4 | 5; start: () => Promise<Broker> }[] = [
+const suites: { name: string; version: 4 | 5; start: () => Promise<Broker>; engine?: EngineName }[] = [
   { name: "mosquitto v3.1.1", version: 4, start: mosquittoBroker },
   { name: "mosquitto v5", version: 5, start: mosquittoBroker },
+  { name: "mosquitto v5, module under wasm3", version: 5, start: mosquittoBroker, engine: "wasm3" },
   { name: "aedes v3.1.1", version: 4, start: startAedes },
 ];
 
@@ -89,7 +92,7 @@ for (const suite of suites) {
 
     it("connects, subscribes and receives QoS 0, 1 and 2 from a peer", async () => {
       const topic = uniq("in");
-      const c = await ours(broker.url, { clientId: uniq("dev"), protocolVersion: suite.version });
+      const c = await ours(broker.url, { clientId: uniq("dev"), protocolVersion: suite.version, engine: suite.engine });
       expect(await c.subscribe(`${topic}/#`, { qos: 2 })).toBe(2);
       const p = await peer(broker.url, suite.version);
       const box = collect(c, 3);
@@ -110,7 +113,7 @@ for (const suite of suites) {
       const p = await peer(broker.url, suite.version);
       await p.subscribeAsync(`${topic}/#`, { qos: 2 });
       const box = collect(p, 3);
-      const c = await ours(broker.url, { clientId: uniq("dev"), protocolVersion: suite.version });
+      const c = await ours(broker.url, { clientId: uniq("dev"), protocolVersion: suite.version, engine: suite.engine });
       await Promise.all(([0, 1, 2] as const).map((qos) => c.publish(`${topic}/q${qos}`, `m${qos}`, { qos })));
       const got = await box.done;
       expect(got.map((m) => [m.topic, m.payload, m.qos]).sort()).toEqual([
@@ -127,7 +130,7 @@ for (const suite of suites) {
       const status = `devices/${id}/status`;
       const c = await ours(broker.url, {
         clientId: id,
-        protocolVersion: suite.version,
+        protocolVersion: suite.version, engine: suite.engine,
         will: { topic: status, payload: '{"online":false}', qos: 1, retain: true },
       });
       await c.publish(status, '{"online":true}', { qos: 1, retain: true });
@@ -156,7 +159,7 @@ for (const suite of suites) {
       await p.subscribeAsync(status, { qos: 1 });
       const c = await ours(broker.url, {
         clientId: id,
-        protocolVersion: suite.version,
+        protocolVersion: suite.version, engine: suite.engine,
         will: { topic: status, payload: "offline", qos: 1, retain: false },
       });
       const box = collect(p, 1);
@@ -168,7 +171,7 @@ for (const suite of suites) {
     });
 
     it("keeps an idle connection alive with PINGREQ", async () => {
-      const c = await ours(broker.url, { clientId: uniq("dev"), protocolVersion: suite.version, keepalive: 1 });
+      const c = await ours(broker.url, { clientId: uniq("dev"), protocolVersion: suite.version, engine: suite.engine, keepalive: 1 });
       const closes: CloseInfo[] = [];
       c.on("close", (info: CloseInfo) => closes.push(info));
       // Idle for three keep-alive periods: a broker drops a silent client after 1.5.
