@@ -686,11 +686,15 @@ export function clientRxPtr(): usize {
 export function clientRxCap(): u32 {
   return rxDrained && state >= S_CONNECTING ? framer.inputCap() : 0;
 }
-/** Hands over `len` bytes written at clientRxPtr. */
-export function clientRxPush(len: u32): void {
-  if (!len || !rxDrained || state < S_CONNECTING) return;
-  framer.push(len);
-  rxDrained = false;
+/** Hands over `len` bytes written at clientRxPtr. 0, -NotConnected (no socket) or -BufferFull (over clientRxCap). */
+export function clientRxPush(len: u32): i32 {
+  if (state < S_CONNECTING) return -Err.NotConnected;
+  if (len > clientRxCap()) return -Err.BufferFull;
+  if (len) {
+    framer.push(len);
+    rxDrained = false;
+  }
+  return 0;
 }
 
 export function clientTxPtr(): usize {

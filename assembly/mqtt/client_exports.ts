@@ -43,8 +43,8 @@ export function client_rx_ptr(): usize {
 export function client_rx_cap(): u32 {
   return clientRxCap();
 }
-export function client_rx_push(len: u32): void {
-  clientRxPush(len);
+export function client_rx_push(len: u32): i32 {
+  return clientRxPush(len);
 }
 export function client_tx_ptr(): usize {
   return clientTxPtr();

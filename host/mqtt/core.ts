@@ -137,7 +137,7 @@ export class ClientCore {
     const n = Math.min(cap, data.length);
     if (n === 0) return 0;
     this.bytes(this.ex.client_rx_ptr() >>> 0, n).set(data.subarray(0, n));
-    this.ex.client_rx_push(n);
+    this.check(this.ex.client_rx_push(n), "rx push");
     return n;
   }
   /** Takes every byte waiting to be sent. */
