@@ -515,6 +515,21 @@ describe.each(ENGINES)("client under %s", (engine) => {
       expect(Buffer.from(new Uint8Array(c.mod.memory.buffer, ptr, ex.client_tx_len()))).toEqual(hex([1], "74616263"));
     });
 
+    it("input is refused by name when no socket is open or it exceeds client_rx_cap", () => {
+      const c = makeClient({ rxBytes: 8 });
+      const ex = c.mod.exports;
+      expect(ex.client_rx_push(1)).toBe(-E("NotConnected"));
+      connect(c);
+      expect(ex.client_rx_cap()).toBe(8);
+      expect(ex.client_rx_push(9)).toBe(-E("BufferFull"));
+      new Uint8Array(c.mod.memory.buffer, ex.client_rx_ptr(), 2).set([0xd0, 0]);
+      expect(ex.client_rx_push(2)).toBe(0);
+      expect(ex.client_rx_cap()).toBe(0); // until polls consumed the push
+      expect(ex.client_rx_push(1)).toBe(-E("BufferFull"));
+      drain(c, 1);
+      expect(ex.client_rx_cap()).toBe(8);
+    });
+
     it("a closed socket is reported as NotConnected; socket calls out of turn are ProtocolViolation", () => {
       const c = makeClient();
       expect(c.opened(0)).toBe(-E("ProtocolViolation"));
