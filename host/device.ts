@@ -4,7 +4,7 @@
 // promise answers "pending"; handleRpc awaits every pending answer and runs the
 // same request through the module again, serving each host_call from the first
 // pass's answers in order. Each host method runs exactly once per request.
-import { instantiate, type Build, type EngineName, type HostCallResult, type ModuleInstance } from "./engine.ts";
+import { defaultEngine, instantiate, type Build, type EngineName, type HostCallResult, type ModuleInstance } from "./engine.ts";
 import { HostMethods, type Method } from "./device/methods.ts";
 import { DeviceCore, EV_RPC_PENDING } from "./device/core.ts";
 import { MqttClient, type ConnectOptions } from "./mqtt/client.ts";
@@ -77,7 +77,7 @@ export class Device {
 
   constructor(opts: DeviceOptions) {
     this.id = opts.id;
-    const engine = opts.engine ?? "v8";
+    const engine = opts.engine ?? defaultEngine(); // OUTPOST_ENGINE may choose wasm3
     this.methods = new HostMethods(
       opts.methods ?? {},
       () => ({ engine, board: opts.board ?? "node", memoryLimit: opts.memoryLimit ?? 2 ** 32 }),

@@ -72,7 +72,7 @@ export class ModuleTrap extends Error {
 }
 
 /** OUTPOST_ENGINE=wasm3 runs every module that names no engine under wasm3 (e.g. a whole test run). */
-function defaultEngine(): EngineName {
+export function defaultEngine(): EngineName {
   const env = process.env.OUTPOST_ENGINE;
   if (env === undefined || env === "" || env === "v8" || env === "wasm3") return env === "wasm3" ? "wasm3" : "v8";
   throw new Error(`OUTPOST_ENGINE must be v8 or wasm3, not ${env}`);

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Device } from "../host/device.ts";
+import { defaultEngine } from "../host/engine.ts";
 import { startMosquitto, type Mosquitto } from "./support/mosquitto.ts";
 
 const bin = fileURLToPath(new URL("../bin/outpost.js", import.meta.url));
@@ -139,7 +140,7 @@ describe("device over mosquitto", () => {
     await tele.ready;
     const [line] = await tele.next(1);
     const info = JSON.parse(line.slice("devices/epsilon/telemetry ".length));
-    expect(info).toMatchObject({ version: "0.1.0", engine: "v8", board: "test" });
+    expect(info).toMatchObject({ version: "0.1.0", engine: defaultEngine(), board: "test" });
     tele.stop();
   });
 

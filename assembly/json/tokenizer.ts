@@ -143,23 +143,23 @@ function scanString(p: usize, end: usize): usize {
   return 0;
 }
 
+// Skips at least one digit from p; returns the byte after them, or 0 if there is none.
+function digits(p: usize, end: usize): usize {
+  let start = p;
+  while (p < end && isDigit(load<u8>(p))) p++;
+  return p > start ? p : 0;
+}
+
 // Scans a number (RFC 8259 grammar) from p; returns the byte after it or 0.
 function scanNumber(p: usize, end: usize): usize {
   if (load<u8>(p) == 0x2d) p++;
-  if (p >= end) return 0;
-  let c = <u32>load<u8>(p);
-  if (c == 0x30) p++;
-  else if (isDigit(c)) {
-    while (p < end && isDigit(load<u8>(p))) p++;
-  } else return 0;
-  if (p < end && load<u8>(p) == 0x2e) {
-    if (++p >= end || !isDigit(load<u8>(p))) return 0;
-    while (p < end && isDigit(load<u8>(p))) p++;
-  }
+  if (p < end && load<u8>(p) == 0x30) p++; // a leading zero stands alone
+  else if (!(p = digits(p, end))) return 0;
+  if (p < end && load<u8>(p) == 0x2e && !(p = digits(p + 1, end))) return 0;
   if (p < end && (load<u8>(p) | 0x20) == 0x65) {
-    if (++p < end && (load<u8>(p) == 0x2b || load<u8>(p) == 0x2d)) p++;
-    if (p >= end || !isDigit(load<u8>(p))) return 0;
-    while (p < end && isDigit(load<u8>(p))) p++;
+    p++;
+    if (p < end && (load<u8>(p) == 0x2b || load<u8>(p) == 0x2d)) p++;
+    if (!(p = digits(p, end))) return 0;
   }
   return p;
 }
