@@ -1,7 +1,7 @@
 // outpost/codec: the module's MQTT 3.1.1/5 codec with mqtt-packet's object shape.
 // The module does framing, validation and byte layout; this file only moves
 // strings and buffers between JS objects and the packet view (assembly/ABI.md, "Packet view").
-import { instantiate, type Build, type ModuleInstance } from "../engine.ts";
+import { instantiate, type Build, type EngineName, type ModuleInstance } from "../engine.ts";
 import { errName } from "../abi.ts";
 
 export type ProtocolVersion = 3 | 4 | 5;
@@ -135,6 +135,8 @@ export const DEFAULT_MAX_PACKET = 1 << 20;
 
 export interface CodecOptions {
   build?: Build;
+  /** V8 (default, or OUTPOST_ENGINE) or wasm3. */
+  engine?: EngineName;
   /** Bytes the module accepts per push into its input buffer (a chunk is fed in slices). */
   inputSize?: number;
   maxPacketSize?: number;
@@ -163,7 +165,7 @@ export class CodecModule {
   private bufCap = 0;
 
   constructor(opts: CodecOptions = {}) {
-    this.inst = instantiate({ build: opts.build ?? "release" });
+    this.inst = instantiate({ build: opts.build ?? "release", engine: opts.engine });
     this.ex = this.inst.exports;
     this.encodeFn = this.ex.codec_encode;
     this.nextFn = this.ex.codec_next;
@@ -647,9 +649,10 @@ export class Decoder {
   private readonly version: { v: number };
   private error: MqttCodecError | undefined;
 
-  constructor(opts: { protocolVersion?: 3 | 4 | 5; maxPacketSize?: number; build?: Build; inputSize?: number } = {}) {
+  constructor(opts: { protocolVersion?: 3 | 4 | 5; maxPacketSize?: number; build?: Build; engine?: EngineName; inputSize?: number } = {}) {
     this.mod = new CodecModule({
       build: opts.build,
+      engine: opts.engine,
       maxPacketSize: opts.maxPacketSize ?? DEFAULT_MAX_PACKET,
       inputSize: opts.inputSize ?? 65536,
       bufferSize: 64,
