@@ -6,7 +6,7 @@
 import { Err } from "../errors";
 import {
   clientConfig, clientEventArg, clientPoll, clientPublish, clientPublishView, clientSetString, clientStart, clientStop,
-  clientSubscribe, clientTxView, clientDeadline, findProp,
+  clientSubscribe, clientTxView, clientDeadline, clientScratch, findProp,
   CFG_WILL_QOS, CFG_WILL_RETAIN, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, STR_CLIENT_ID, STR_WILL_PAYLOAD, STR_WILL_TOPIC,
 } from "../mqtt/client";
 import { addProp, clearView, getSlot, setPair, setSlot, P_CORRELATION_DATA, P_RESPONSE_TOPIC, V_PAYLOAD, V_QOS, V_TOPIC } from "../mqtt/packet";
@@ -46,7 +46,7 @@ const event = memory.data(8); // EV_RPC_PENDING: u32 request length, u32 context
 /** Allocates the topic and reply-context buffers. Needs client_init and rpc_init first. */
 export function deviceInit(contextCap: u32): i32 {
   if (inited) return -Err.AlreadyInitialized;
-  if (!rpcRequestBuffer()) return -Err.NotInitialized;
+  if (!rpcRequestBuffer() || !clientScratch()) return -Err.NotInitialized; // rpc_init, client_init first
   inited = true;
   ctxCap = contextCap < 8 ? 8 : contextCap;
   ctx = heap.alloc(ctxCap);

@@ -1,0 +1,137 @@
+// The device exports driven directly, sans-IO: bytes and times chosen by the test,
+// packets built with outpost/codec. Covers the named errors of the device layer and
+// the warning for a reply that cannot be queued.
+import { describe, expect, it } from "vitest";
+import { encode } from "../host/codec/index.ts";
+import { instantiate, type HostImports } from "../host/engine.ts";
+import { ENGINES } from "./support/engines.ts";
+
+const EV_OPEN = 1, EV_CONNECTED = 3;
+
+describe.each(ENGINES)("device exports under %s", (engine) => {
+  const setup = (opts: { outbox?: number; initRpc?: boolean; initClient?: boolean; hostCall?: HostImports["hostCall"] } = {}) => {
+    const logs: Array<[number, string]> = [];
+    const m = instantiate({ engine, imports: { log: (level, text) => logs.push([level, text]), ...(opts.hostCall && { hostCall: opts.hostCall }) } });
+    const x = m.exports;
+    if (opts.outbox) x.client_config(12, opts.outbox);
+    if (opts.initClient !== false) expect(x.client_init()).toBe(0);
+    if (opts.initRpc !== false) expect(x.rpc_init(1024, 1024, 64, 8, 0)).toBe(0);
+    const set = (key: number, value: string) => {
+      const bytes = Buffer.from(value);
+      new Uint8Array(m.memory.buffer, x.client_scratch(), bytes.length).set(bytes);
+      return x.device_set(key, bytes.length);
+    };
+    const takeTx = () => {
+      const len = x.client_tx_len();
+      const out = Buffer.from(new Uint8Array(m.memory.buffer, x.client_tx_ptr(), len));
+      x.client_tx_consume(len);
+      return out;
+    };
+    const feed = (bytes: Uint8Array) => {
+      new Uint8Array(m.memory.buffer, x.client_rx_ptr(), bytes.length).set(bytes);
+      x.client_rx_push(bytes.length);
+    };
+    const drain = (now: number) => {
+      const events: number[] = [];
+      for (let ev; (ev = x.device_poll(now)); ) events.push(ev);
+      return events;
+    };
+    const connect = () => {
+      expect(x.device_init(256)).toBe(0);
+      expect(set(1, "dev7")).toBe(0);
+      expect(x.device_start(0)).toBe(0);
+      expect(drain(0)).toEqual([EV_OPEN]);
+      expect(x.client_opened(1)).toBe(0);
+      takeTx();
+      feed(encode({ cmd: "connack", returnCode: 0, sessionPresent: false }, { protocolVersion: 4 }));
+      expect(drain(2)).toEqual([EV_CONNECTED]);
+      takeTx();
+    };
+    const request = (json: string) =>
+      feed(encode({ cmd: "publish", topic: "devices/dev7/rx", payload: Buffer.from(json), qos: 0 }, { protocolVersion: 4 }));
+    return { m, x, logs, set, takeTx, feed, drain, connect, request };
+  };
+
+  it("device_init needs rpc_init and client_init first (NotInitialized, -40)", () => {
+    expect(setup({ initRpc: false }).x.device_init(256)).toBe(-40);
+    expect(setup({ initClient: false }).x.device_init(256)).toBe(-40);
+  });
+  it("device_init twice is AlreadyInitialized (-41)", () => {
+    const { x } = setup();
+    expect(x.device_init(256)).toBe(0);
+    expect(x.device_init(256)).toBe(-41);
+  });
+  it("device_set and device_start before device_init are NotInitialized (-40)", () => {
+    const { x, set } = setup();
+    expect(set(1, "dev")).toBe(-40);
+    expect(x.device_start(0)).toBe(-40);
+    expect(x.device_resume(0, 5, 0)).toBe(-40);
+  });
+  it("refuses ids that are not one topic level (InvalidTopic, -19), long ones (BufferFull, -22), unknown keys (-16)", () => {
+    const { x, set } = setup();
+    x.device_init(256);
+    for (const id of ["a/b", "a+", "#", ""]) expect(set(1, id)).toBe(-19);
+    expect(set(2, "fleet/+")).toBe(-19);
+    expect(set(1, "x".repeat(113))).toBe(-22);
+    expect(set(3, "x")).toBe(-16);
+    expect(x.device_config(2, 1)).toBe(-16);
+  });
+  it("device_start without an id is InvalidTopic (-19)", () => {
+    const { x } = setup();
+    x.device_init(256);
+    expect(x.device_start(0)).toBe(-19);
+  });
+  it("device_resume refuses a context length it cannot hold (InvalidPropertyValue, -16)", () => {
+    const { x, set } = setup();
+    x.device_init(64);
+    set(1, "dev");
+    expect(x.device_resume(10, 4, 0)).toBe(-16);
+    expect(x.device_resume(10, 65, 0)).toBe(-16);
+  });
+
+  it("connects with the will, subscribes rx, answers a request, and names a reply it cannot queue", () => {
+    const { x, logs, set, takeTx, feed, drain } = setup({ outbox: 80 });
+    expect(x.device_init(256)).toBe(0);
+    expect(set(1, "dev7")).toBe(0);
+    expect(x.device_start(0)).toBe(0);
+    expect(drain(0)).toEqual([EV_OPEN]);
+    expect(x.client_opened(1)).toBe(0);
+    const connect = takeTx();
+    expect(connect.includes(Buffer.from("devices/dev7/status"))).toBe(true); // the will topic
+    expect(connect.includes(Buffer.from('{"online":false}'))).toBe(true);
+    feed(encode({ cmd: "connack", returnCode: 0, sessionPresent: false }, { protocolVersion: 4 }));
+    expect(drain(2)).toEqual([EV_CONNECTED]);
+    const out = takeTx();
+    expect(out.includes(Buffer.from("devices/dev7/rx"))).toBe(true); // SUBSCRIBE
+    expect(out.includes(Buffer.from('{"online":true,"version":"0.1.0"}'))).toBe(true); // the status
+    // The status (QoS 1, unacknowledged) fills the 80-byte outbox: the reply cannot go.
+    const request = '{"jsonrpc":"2.0","id":1,"method":"echo","params":["hello"]}';
+    feed(encode({ cmd: "publish", topic: "devices/dev7/rx", payload: Buffer.from(request), qos: 0 }, { protocolVersion: 4 }));
+    expect(drain(3)).toEqual([]);
+    expect(logs).toEqual([[2, "reply not queued, error 25"]]); // OutboxFull
+  });
+
+  it("a request waiting on the host is EV_RPC_PENDING (16), and device_resume answers it", () => {
+    const answers: Array<ReturnType<HostImports["hostCall"]>> = ["pending", { result: '"late"' }];
+    const calls: string[] = [];
+    const { m, x, takeTx, drain, connect, request } = setup({ hostCall: (method, params) => (calls.push(`${method} ${params}`), answers.shift()!) });
+    connect();
+    const json = '{"jsonrpc":"2.0","id":9,"method":"slow","params":[1]}';
+    request(json);
+    expect(drain(3)).toEqual([16]);
+    const [reqLen, ctxLen] = new Uint32Array(m.memory.buffer, x.device_event(), 2);
+    expect(reqLen).toBe(json.length);
+    expect(Buffer.from(new Uint8Array(m.memory.buffer, x.rpc_request_buffer(), reqLen)).toString()).toBe(json);
+    const context = Buffer.from(new Uint8Array(m.memory.buffer, x.device_context(), ctxLen));
+    expect(takeTx().length).toBe(0); // nothing answered yet
+    // The host settles, then puts request and context back and resumes.
+    new Uint8Array(m.memory.buffer, x.rpc_request_buffer(), json.length).set(Buffer.from(json));
+    new Uint8Array(m.memory.buffer, x.device_context(), ctxLen).set(context);
+    expect(x.device_resume(reqLen, ctxLen, 4)).toBe(0);
+    expect(drain(4)).toEqual([]);
+    const out = takeTx();
+    expect(out.includes(Buffer.from("devices/dev7/tx"))).toBe(true);
+    expect(out.includes(Buffer.from('{"jsonrpc":"2.0","result":"late","id":9}'))).toBe(true);
+    expect(calls).toEqual(["slow [1]", "slow [1]"]); // the raw ABI re-asks; Device serves the replay from its record
+  });
+});
