@@ -46,6 +46,8 @@ export async function startMosquitto(extraConfig: string[] = []): Promise<Mosqui
   const dir = mkdtempSync(join(tmpdir(), "outpost-mosq-"));
   const conf = join(dir, "mosquitto.conf");
   const lines = [`listener ${port} 127.0.0.1`, "persistence true", `persistence_location ${dir}/`, "log_dest none"];
+  // As root, mosquitto drops to user "mosquitto", which cannot write the session store in our temp dir.
+  if (process.getuid?.() === 0 && !extraConfig.some((l) => l.startsWith("user "))) lines.push("user root");
   if (!extraConfig.some((l) => l.startsWith("allow_anonymous") || l.startsWith("password_file"))) lines.push("allow_anonymous true");
   writeFileSync(conf, [...lines, ...extraConfig].join("\n") + "\n");
   let proc: ChildProcess | undefined;
