@@ -107,12 +107,32 @@ describe.each(ENGINES)("JSON under %s", (engine) => {
 
   it("echo re-writes any JSON value exactly as JSON.stringify does", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.jsonValue({ maxDepth: 6 }), fc.constantFrom(undefined, 1, 2, "\t"), async (value, indent) => {
+      // Well-formed Unicode strings (JSON.stringify writes them raw, as UTF-8 in the request).
+      fc.asyncProperty(fc.jsonValue({ maxDepth: 6, stringUnit: "grapheme" }), fc.constantFrom(undefined, 1, 2, "\t"), async (value, indent) => {
         const text = JSON.stringify(value, null, indent);
         const response = await echo(`[${text}]`);
         expect(response).toBe(result(`[${JSON.stringify(value)}]`));
       }),
       { numRuns: engine === "v8" ? 300 : 100 },
     );
+  });
+
+  it("decodes any escaped method name as JSON.parse does", async () => {
+    // Every character of "echo" escaped or not, any hex case: it is still echo.
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), fc.boolean(), async (escape, upper) => {
+        const hex = (ch: string) => ch.charCodeAt(0).toString(16).padStart(4, "0")[upper ? "toUpperCase" : "toLowerCase"]();
+        const name = [..."echo"].map((ch, i) => (escape[i] ? `\\u${hex(ch)}` : ch)).join("");
+        const text = `{"jsonrpc":"2.0","method":"${name}","params":[1],"id":1}`;
+        expect(JSON.parse(text).method).toBe("echo");
+        expect(await device.handleRpc(text)).toBe('{"jsonrpc":"2.0","result":[1],"id":1}');
+      }),
+    );
+  });
+
+  it("decodes surrogate pairs in method names to UTF-8", async () => {
+    const d = new Device({ id: "u", engine, methods: { "\u{1F600}.ping": () => "pong" } });
+    expect(await d.handleRpc('{"jsonrpc":"2.0","method":"\\ud83d\\ude00.ping","id":1}')).toBe('{"jsonrpc":"2.0","result":"pong","id":1}');
+    expect(await d.handleRpc('{"jsonrpc":"2.0","method":"\u{1F600}.ping","id":2}')).toBe('{"jsonrpc":"2.0","result":"pong","id":2}');
   });
 });
