@@ -205,3 +205,16 @@ it("names every codec error (1..22) in at least one test above", () => {
     expect([...named].map(errCode)).toContain(code);
   }
 });
+
+describe("encode takes the protocol version from the options when the CONNECT has none", () => {
+  const codec = codecFor("release");
+  it("writes will properties for protocolVersion 5 given only in the options", () => {
+    const bytes = codec.encode({ cmd: "connect", clientId: "a", will: { topic: "w", payload: Buffer.from("x"), properties: { willDelayInterval: 1 } } }, 5);
+    const [p] = codec.decodeAll(bytes, 5);
+    expect(p.protocolVersion).toBe(5);
+    expect(p.will?.properties).toEqual({ willDelayInterval: 1 });
+  });
+  it("LimitExceeded for a keep-alive over 65535", () => {
+    expect(codeOf(() => codec.encode({ cmd: "connect", clientId: "a", keepalive: 70000 }, 4))).toBe("LimitExceeded");
+  });
+});

@@ -534,7 +534,7 @@ export class CodecModule {
         this.putStr(p.topic ?? "", b + V_TOPIC);
         this.putBin(p.payload, b + V_PAYLOAD);
         break;
-      case 1: this.writeConnect(p, b); break;
+      case 1: this.writeConnect(p, b, version); break;
       case 2: v[b + V_SESSION_PRESENT] = p.sessionPresent ? 1 : 0; break;
       case 8: case 10: {
         const list = type === 8 ? p.subscriptions : p.unsubscriptions;
@@ -611,7 +611,7 @@ export class CodecModule {
     return r;
   }
 
-  private writeConnect(p: Packet, b: number): void {
+  private writeConnect(p: Packet, b: number, version: number): void {
     const v = this.u32;
     const will = p.will;
     let f = p.clean === false ? 0 : CF_CLEAN;
@@ -619,7 +619,7 @@ export class CodecModule {
       f |= CF_WILL | ((will.qos ?? 0) << 3) | (will.retain ? CF_WILL_RETAIN : 0);
       this.putStr(will.topic, b + V_WILL_TOPIC);
       this.putBin(will.payload ?? Buffer.alloc(0), b + V_WILL_PAYLOAD);
-      if ((p.protocolVersion ?? 4) === 5) this.writeProps(will.properties, b + WILL_PROPS, b + V_WILL_PROP_COUNT, MAX_WILL_PROPS);
+      if (version === 5) this.writeProps(will.properties, b + WILL_PROPS, b + V_WILL_PROP_COUNT, MAX_WILL_PROPS);
     }
     if (p.username !== undefined) {
       f |= CF_USERNAME;
@@ -630,7 +630,9 @@ export class CodecModule {
       this.putBin(p.password, b + V_PASSWORD);
     }
     v[b + V_CONNECT_FLAGS] = f;
-    v[b + V_KEEPALIVE] = p.keepalive ?? 0;
+    const keepalive = p.keepalive ?? 0;
+    if (!(keepalive >= 0 && keepalive <= 0xffff)) throw new MqttCodecError("LimitExceeded", 21);
+    v[b + V_KEEPALIVE] = keepalive;
     this.putStr(p.clientId ?? "", b + V_CLIENT_ID);
     if (p.protocolId) this.putStr(p.protocolId, b + V_PROTOCOL_NAME);
   }
