@@ -11,7 +11,7 @@ import {
 } from "../mqtt/client";
 import { addProp, clearView, getSlot, setPair, setSlot, P_CORRELATION_DATA, P_RESPONSE_TOPIC, V_PAYLOAD, V_QOS, V_TOPIC } from "../mqtt/packet";
 import { rpcBuiltinResult, rpcDispatch, rpcPending, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer, rpcResponseCapacity } from "../rpc/dispatch";
-import { wReset, wText, wU64, wLen } from "../json/writer";
+import { wReset, wText, wU32, wLen } from "../json/writer";
 import * as T from "../json/text";
 
 @external("outpost", "log")
@@ -132,7 +132,7 @@ function warnDropped(err: i32): void {
   let buf = rpcResponseBuffer(); // the response is gone already: reuse its buffer
   wReset(buf, rpcResponseCapacity());
   wText(T.T_REPLY_DROPPED);
-  wU64(<u64>(-err));
+  wU32(<u32>-err);
   hostLog(2, buf, wLen);
 }
 

@@ -45,21 +45,20 @@ export function wBytes(p: usize, n: u32): void {
 export function wText(t: usize): void {
   wBytes(t + 2, load<u16>(t));
 }
-export function wU64(v: u64): void {
+/** Writes an unsigned decimal. */
+export function wU32(v: u32): void {
   let digits: u32 = 1;
   for (let t = v; t >= 10; t /= 10) digits++;
   if (!wAdvance(digits)) return;
   let p = buf + wLen;
   do {
-    store<u8>(--p, <u8>(0x30 + <u32>(v % 10)));
+    store<u8>(--p, <u8>(0x30 + v % 10));
     v /= 10;
   } while (v);
 }
 export function wI32(v: i32): void {
-  if (v < 0) {
-    wByte(0x2d);
-    wU64(<u64>(-(<i64>v)));
-  } else wU64(<u64>v);
+  if (v < 0) wByte(0x2d);
+  wU32(<u32>(v < 0 ? -v : v)); // -2^31 comes out right as u32
 }
 /** Writes UTF-8 bytes as a quoted JSON string, escaping what JSON requires. */
 export function wString(p: usize, n: u32): void {

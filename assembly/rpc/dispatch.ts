@@ -4,7 +4,7 @@
 // notifications, nothing), never a trap.
 import { jsonInit, jsonTokenize, JSON_SYNTAX, JSON_TOO_DEEP, J_OBJECT, J_ARRAY, J_STRING, J_NUMBER, J_NULL, tokKind, tokCount, tokNext, tokTextStart, tokTextEnd } from "../json/tokenizer";
 import { jsonDecodeString, jsonStringIs, bytesAre } from "../json/value";
-import { wReset, wRewind, wLen, wOverflow, wPos, wRoom, wAdvance, wByte, wBytes, wText, wU64, wI32 } from "../json/writer";
+import { wReset, wRewind, wLen, wOverflow, wPos, wRoom, wAdvance, wByte, wBytes, wText, wU32, wI32 } from "../json/writer";
 import * as T from "../json/text";
 import { host_call, HOST_RESULT, HOST_ERROR, HOST_NOT_FOUND, HOST_TOO_LARGE, HOST_PENDING } from "./host";
 import { builtinMethod } from "./methods";
@@ -89,11 +89,11 @@ function writeError(code: i32, id: u32, hasId: bool): void {
     wText(T.T_DATA_LIMIT);
     wText(limitName);
     wText(T.T_MAX);
-    wU64(limitMax);
+    wU32(limitMax);
     wByte(0x7d);
   } else if (code == RESPONSE_TOO_LARGE) {
     wText(T.T_DATA_MAX);
-    wU64(respCap);
+    wU32(respCap);
     wByte(0x7d);
   }
   wByte(0x7d);

@@ -2,7 +2,7 @@
 // writer and returns 0, or returns a JSON-RPC error code.
 import { J_ARRAY, J_OBJECT, tokCount } from "../json/tokenizer";
 import { wValue } from "../json/value";
-import { wText, wAt, wByte, wLen, wRewind, wU64 } from "../json/writer";
+import { wText, wAt, wByte, wLen, wRewind, wU32 } from "../json/writer";
 import * as T from "../json/text";
 import { callHost, setMethodName, nameIs, startedAt, nowMs, INVALID_PARAMS, METHOD_NOT_FOUND } from "./dispatch";
 
@@ -24,11 +24,11 @@ export function builtinMethod(params: u32, hasParams: bool): i32 {
     let top = heap.alloc(1); // the bump allocator's top is the memory in use
     heap.free(top);
     wText(T.T_INFO_HEAD);
-    wU64(nowMs - startedAt);
+    wU32(nowMs - startedAt);
     wText(T.T_MEMORY_USED);
-    wU64(top);
+    wU32(<u32>top);
     wText(T.T_MEMORY_SIZE);
-    wU64(<u64>memory.size() << 16);
+    wU32(<u32>memory.size() << 16) // 0 only for a full 4 GiB;
     mergeHost(T.T_SYS_INFO, J_OBJECT);
     wByte(0x7d);
   }
