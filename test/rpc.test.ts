@@ -76,6 +76,13 @@ describe.each(ENGINES)("JSON-RPC under %s", (engine) => {
       const response = await device.handleRpc(request);
       expect(response).toBe(expected === null ? null : compact(expected));
     });
+    it.each([
+      ["a request then a notification", '[{"jsonrpc":"2.0","method":"get_data","id":1},{"jsonrpc":"2.0","method":"update"}]'],
+      ["a notification then a request", '[{"jsonrpc":"2.0","method":"update"},{"jsonrpc":"2.0","method":"get_data","id":1}]'],
+    ])("a batch of %s answers the request alone", async (_n, batch) => {
+      expect(await device.handleRpc(batch)).toBe('[{"jsonrpc":"2.0","result":["hello",5],"id":1}]');
+      expect(calls.pop()).toBe("update undefined"); // the notification ran
+    });
     it("ran every notification, once", () => {
       expect(calls).toEqual(["update [1,2,3,4,5]", "notify_hello [7]", "notify_sum [1,2,4]", "notify_hello [7]"]);
     });
@@ -202,6 +209,12 @@ describe.each(ENGINES)("JSON-RPC under %s", (engine) => {
         '{"jsonrpc":"2.0","error":{"code":-32001,"message":"Response too large","data":{"max":128}},"id":null}',
       );
       expect(runs).toBe(4);
+    });
+    it("-32001 for one batch entry that does not fit, the others answered", async () => {
+      const d = new Device({ id: "b2", engine, limits: { responseMax: 300 }, methods: { big: () => "x".repeat(250) } });
+      expect(await d.handleRpc('[{"jsonrpc":"2.0","method":"echo","params":[1],"id":1},{"jsonrpc":"2.0","method":"big","id":2}]')).toBe(
+        '[{"jsonrpc":"2.0","result":[1],"id":1},{"jsonrpc":"2.0","error":{"code":-32001,"message":"Response too large","data":{"max":300}},"id":2}]',
+      );
     });
     it("answers normally after each limit", async () => {
       expect(await device.handleRpc('{"jsonrpc":"2.0","method":"small","id":1}')).toBe('{"jsonrpc":"2.0","result":"ok","id":1}');
