@@ -11,7 +11,7 @@ import {
   V_VERSION, V_LENGTH, V_WILL_PAYLOAD, V_WILL_PROP_COUNT, V_WILL_TOPIC, V_SLOTS, WILL_PROPS_OFFSET, setSlot,
 } from "./packet";
 import {
-  K_BIN, K_BYTE, K_NONZERO, K_PAIR, K_STR, K_TOPIC, K_U16, K_U32, K_VARINT, WILL_PROPS, markSeen, propKind, validReason,
+  K_BIN, K_BYTE, K_NONZERO, K_PAIR, K_STR, K_TOPIC, K_U16, K_U32, K_VARINT, WILL_PROPS, checkConnectFlags, checkSubOptions, markSeen, propKind, validReason,
 } from "./properties";
 import { validateTopicFilter, validateTopicName } from "./topic";
 
@@ -186,7 +186,7 @@ export function decodePacket(ptr: usize, len: u32, version: u32, view: usize): i
 function reasonAndProps(view: usize, type: u32): i32 {
   if (cur == end) return 0;
   let code = u8At(cur++);
-  if (!validReason(type, code)) return -Err.InvalidReasonCode;
+  if (!validReason(type, code, true)) return -Err.InvalidReasonCode;
   setSlot(view, V_REASON, code);
   return cur == end ? 0 : mainProps(view, type);
 }
@@ -209,12 +209,8 @@ function connect(view: usize): i32 {
   setSlot(view, V_KEEPALIVE, u16be(cur + 2));
   cur += 4;
   let will = f & CF_WILL;
-  let willQos = (f >> 3) & 3;
-  if (f & 1) return -Err.InvalidConnectFlags;
-  if (!will && (willQos || f & CF_WILL_RETAIN)) return -Err.InvalidConnectFlags;
-  if (willQos == 3) return -Err.InvalidQos;
   let v5 = level == MQTT_5;
-  if (!v5 && f & CF_PASSWORD && !(f & CF_USERNAME)) return -Err.InvalidConnectFlags;
+  if ((r = checkConnectFlags(f, v5))) return r;
   if (v5 && (r = mainProps(view, CONNECT))) return r;
   if ((r = field(slotAt(view, V_CLIENT_ID), end, true))) return r;
   if (will) {
@@ -236,9 +232,8 @@ function connack(view: usize, v5: bool): i32 {
   if (ackFlags > 1) return -Err.ReservedFlags;
   setSlot(view, V_SESSION_PRESENT, ackFlags);
   setSlot(view, V_REASON, code);
-  if (!v5) return code > 5 ? -Err.InvalidReasonCode : 0;
-  if (!validReason(CONNACK, code)) return -Err.InvalidReasonCode;
-  return mainProps(view, CONNACK);
+  if (!validReason(CONNACK, code, v5)) return -Err.InvalidReasonCode;
+  return v5 ? mainProps(view, CONNACK) : 0;
 }
 
 function publish(view: usize, flags: u32, v5: bool): i32 {
@@ -289,9 +284,8 @@ function list(view: usize, type: u32, v5: bool): i32 {
       if (cur == end) return -Err.Truncated;
       o = u8At(cur++);
       if (type == SUBSCRIBE) {
-        if (o & (v5 ? 0xc0 : 0xfc) || (o & 0x30) == 0x30) return -Err.ReservedFlags;
-        if ((o & 3) == 3) return -Err.InvalidQos;
-      } else if (!(v5 ? validReason(type, o) : o <= 2 || o == 0x80)) return -Err.InvalidReasonCode;
+        if ((r = checkSubOptions(o, v5))) return r;
+      } else if (!validReason(type, o, v5)) return -Err.InvalidReasonCode;
     }
     if ((r = item(view, p, <u32>n, o))) return r;
   }

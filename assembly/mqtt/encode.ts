@@ -11,7 +11,7 @@ import {
   getSlot, P_TOPIC_ALIAS,
 } from "./packet";
 import {
-  K_BYTE, K_NONZERO, K_PAIR, K_STR, K_TOPIC, K_U16, K_U32, K_VARINT, WILL_PROPS, markSeen, propKind, validReason,
+  K_BYTE, K_NONZERO, K_PAIR, K_STR, K_TOPIC, K_U16, K_U32, K_VARINT, WILL_PROPS, checkConnectFlags, checkSubOptions, markSeen, propKind, validReason,
 } from "./properties";
 import { validateTopicFilter, validateTopicName } from "./topic";
 
@@ -184,7 +184,7 @@ export function encodePacket(view: usize, out: usize, cap: u32): i32 {
 function reasonAndProps(view: usize, type: u32): i32 {
   let code = getSlot(view, V_REASON);
   let count = getSlot(view, V_PROP_COUNT);
-  if (!validReason(type, code)) return -Err.InvalidReasonCode;
+  if (!validReason(type, code, true)) return -Err.InvalidReasonCode;
   // Shortest form: the reason code and property length may be left off.
   if (!code && !count) return 0;
   let r = byte(code);
@@ -194,11 +194,10 @@ function reasonAndProps(view: usize, type: u32): i32 {
 function connect(view: usize, level: u32): i32 {
   let f = getSlot(view, V_CONNECT_FLAGS);
   let will = f & CF_WILL;
-  let willQos = (f >> 3) & 3;
-  if (f & 1 || f > 0xff || (!will && (willQos || f & CF_WILL_RETAIN))) return -Err.InvalidConnectFlags;
-  if (willQos == 3) return -Err.InvalidQos;
   if (level < 3 || level > 5) return -Err.InvalidProtocol;
-  let r: i32;
+  let v5 = level == MQTT_5;
+  let r = checkConnectFlags(f, v5);
+  if (r) return r;
   if (getSlot(view, V_PROTOCOL_NAME + 1)) r = slotStr(view, V_PROTOCOL_NAME);
   else r = level == 3 ? lstr(PROTO_NAMES + 4, 6) : lstr(PROTO_NAMES, 4);
   if (r) return r;
@@ -207,7 +206,6 @@ function connect(view: usize, level: u32): i32 {
   store<u8>(wp, <u8>f, 1);
   put16be(wp + 2, getSlot(view, V_KEEPALIVE));
   wp += 4;
-  let v5 = level == MQTT_5;
   if (v5 && (r = mainProps(view, CONNECT))) return r;
   if ((r = slotStr(view, V_CLIENT_ID))) return r;
   if (will) {
@@ -225,7 +223,7 @@ const PROTO_NAMES = memory.data<u8>([0x4d, 0x51, 0x54, 0x54, 0x4d, 0x51, 0x49, 0
 
 function connack(view: usize, v5: bool): i32 {
   let code = getSlot(view, V_REASON);
-  if (v5 ? !validReason(CONNACK, code) : code > 5) return -Err.InvalidReasonCode;
+  if (!validReason(CONNACK, code, v5)) return -Err.InvalidReasonCode;
   let r = byte(getSlot(view, V_SESSION_PRESENT) ? 1 : 0);
   if (!r) r = byte(code);
   return r || !v5 ? r : mainProps(view, CONNACK);
@@ -264,9 +262,8 @@ function list(view: usize, type: u32, v5: bool): i32 {
       let len = load<u32>(e, 4);
       if ((r = validateTopicFilter(p, len)) || (r = lstr(p, len))) return r;
       if (type == UNSUBSCRIBE) continue;
-      if (o & (v5 ? 0xffffffc0 : 0xfffffffc) || (o & 0x30) == 0x30) return -Err.ReservedFlags;
-      if ((o & 3) == 3) return -Err.InvalidQos;
-    } else if (!(v5 ? validReason(type, o) : o <= 2 || o == 0x80)) return -Err.InvalidReasonCode;
+      if ((r = checkSubOptions(o, v5))) return r;
+    } else if (!validReason(type, o, v5)) return -Err.InvalidReasonCode;
     if ((r = byte(o))) return r;
   }
   return 0;

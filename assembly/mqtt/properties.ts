@@ -1,6 +1,6 @@
 // MQTT 5 property and reason-code tables shared by the decoder and encoder.
 import { Err } from "../errors";
-import { P_SUBSCRIPTION_IDENTIFIER, P_USER_PROPERTY, PUBLISH } from "./packet";
+import { CF_PASSWORD, CF_USERNAME, CF_WILL, CF_WILL_RETAIN, P_SUBSCRIPTION_IDENTIFIER, P_USER_PROPERTY, PUBLISH } from "./packet";
 
 // Value kinds (low 3 bits of a table entry).
 export const K_BYTE: u32 = 1; // 0 or 1
@@ -50,8 +50,12 @@ function reasonOk(lo: u32, hi: u64, code: u32): bool {
   return code >= 0x80 && code < 0xc0 && ((hi >> (code - 0x80)) & 1) != 0;
 }
 
-/** Whether `code` is a valid reason code for `type` in MQTT 5 (CONNACK .. AUTH). */
-export function validReason(type: u32, code: u32): bool {
+/**
+ * Whether `code` is a valid reason code for `type` (CONNACK .. AUTH) in MQTT 5,
+ * or a valid CONNACK / SUBACK return code in 3.1.1.
+ */
+export function validReason(type: u32, code: u32, v5: bool): bool {
+  if (!v5) return type == 2 ? code <= 5 : code <= 2 || code == 0x80;
   switch (type) {
     case 2: return reasonOk(0x1, 0xbea117ff, code); // CONNACK
     case 4: case 5: return reasonOk(0x10001, 0x2830089, code); // PUBACK, PUBREC
@@ -62,4 +66,18 @@ export function validReason(type: u32, code: u32): bool {
     case 15: return reasonOk(0x3000001, 0, code); // AUTH
   }
   return false;
+}
+
+/** CONNECT flags: 0 or -Err (InvalidConnectFlags, InvalidQos for will QoS 3). */
+export function checkConnectFlags(f: u32, v5: bool): i32 {
+  let willQos = (f >> 3) & 3;
+  if (f & 1 || f > 0xff || (!(f & CF_WILL) && (willQos || f & CF_WILL_RETAIN))) return -Err.InvalidConnectFlags;
+  if (!v5 && f & CF_PASSWORD && !(f & CF_USERNAME)) return -Err.InvalidConnectFlags;
+  return willQos == 3 ? -Err.InvalidQos : 0;
+}
+
+/** SUBSCRIBE options byte: 0 or -Err (ReservedFlags incl. Retain Handling 3, InvalidQos). */
+export function checkSubOptions(o: u32, v5: bool): i32 {
+  if (o & (v5 ? 0xffffffc0 : 0xfffffffc) || (o & 0x30) == 0x30) return -Err.ReservedFlags;
+  return (o & 3) == 3 ? -Err.InvalidQos : 0;
 }
