@@ -146,12 +146,14 @@ export class Device {
 
   /** Dispatches one JSON-RPC request or batch; resolves to the response JSON, or null when none is due. */
   async handleRpc(request: string | Uint8Array): Promise<string | null> {
-    const first: Pass = { answers: [], replay: false, next: 0 };
+    const first = this.firstPass; // reused: most requests never wait
+    first.answers.length = 0;
     const out = this.runOnce(this.writeRequest(request), first);
     if (!first.answers.some((a) => a instanceof Promise)) return out;
-    const answers = await Promise.all(first.answers);
+    const answers = await Promise.all(first.answers); // copies them out of the reused pass
     return this.runOnce(this.writeRequest(request), { answers, replay: true, next: 0 });
   }
+  private readonly firstPass: Pass = { answers: [], replay: false, next: 0 };
 
   private client: MqttClient | undefined;
   private closed = false;
