@@ -4,16 +4,15 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
-import type { MqttClient } from "mqtt";
 import { startBackend, type Backend } from "../host/server/backend.ts";
-import { startJsDevice } from "../host/rpc/js-device.ts";
+import { Device } from "../host/device.ts";
 import { freePort } from "./support/mosquitto.ts";
 
 let backend: Backend | undefined;
-let device: MqttClient | undefined;
+let device: Device | undefined;
 
 afterAll(async () => {
-  await device?.endAsync(true);
+  await device?.close();
   await backend?.close();
 });
 
@@ -31,11 +30,13 @@ it("keeps devices and keys across a restart, and the device reconnects on its ow
   backend = await start();
   const { key } = backend.registry.createApiKey();
   const { credential } = backend.registry.addDevice("dev1", { site: "a" });
-  device = await startJsDevice(backend.mqttUrl, { id: "dev1", credential, reconnectPeriod: 100 });
+  device = new Device({ id: "dev1" });
+  await device.connect(backend.mqttUrl, { password: credential, reconnect: { minMs: 50, maxMs: 200 } });
   while (!backend.presence.isOnline("dev1")) await new Promise((r) => setTimeout(r, 20));
   expect((await call(backend, key)).status).toBe(200);
 
-  const reconnected = new Promise<void>((resolve) => device!.once("offline", () => device!.once("connect", () => resolve())));
+  const mqtt = device.mqtt!;
+  const reconnected = new Promise<void>((resolve) => mqtt.once("close", () => mqtt.once("connect", () => resolve())));
   await backend.close();
   backend = await start();
   await reconnected;

@@ -1,19 +1,18 @@
-// REST end to end: the backend with its embedded broker, and devices connected through it.
+// REST end to end: the backend with its embedded broker, and module devices (V8) connected through it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
-import type { MqttClient } from "mqtt";
 import { startBackend, type Backend } from "../host/server/backend.ts";
-import { startJsDevice, stopJsDevice, JsonRpcMethodError } from "../host/rpc/js-device.ts";
+import { Device, RpcError, type Method } from "../host/device.ts";
 import { freePort } from "./support/mosquitto.ts";
 
 const silent = pino({ level: "silent" });
 let backend: Backend;
 let key: string;
 let dataDir: string;
-const devices: MqttClient[] = [];
+const devices: Device[] = [];
 
 async function api(path: string, init: RequestInit & { json?: unknown } = {}, auth: string | null = `Bearer ${key}`) {
   const headers: Record<string, string> = { ...(init.headers as Record<string, string>) };
@@ -32,13 +31,14 @@ async function waitFor(check: () => Promise<boolean> | boolean): Promise<void> {
   while (!(await check())) await new Promise((r) => setTimeout(r, 20));
 }
 
-async function addDevice(id: string, methods = {}): Promise<{ credential: string; client: MqttClient }> {
+async function addDevice(id: string, methods: Record<string, Method> = {}, reconnect = { minMs: 50, maxMs: 200 }): Promise<Device> {
   const created = await api("/api/v1/devices", { method: "POST", json: { id, metadata: { room: "lab" } } });
   expect(created.status).toBe(201);
-  const client = await startJsDevice(backend.mqttUrl, { id, credential: created.body.credential, methods });
-  devices.push(client);
+  const device = new Device({ id, methods });
+  devices.push(device);
+  await device.connect(backend.mqttUrl, { password: created.body.credential, reconnect });
   await waitFor(() => backend.presence.isOnline(id));
-  return { credential: created.body.credential, client };
+  return device;
 }
 
 beforeAll(async () => {
@@ -47,14 +47,14 @@ beforeAll(async () => {
   key = backend.registry.createApiKey().key;
   await addDevice("dev1", {
     fail: () => {
-      throw new JsonRpcMethodError(-32001, "sensor unplugged", { pin: 4 });
+      throw new RpcError(-32001, "sensor unplugged", { pin: 4 });
     },
     hang: () => new Promise(() => {}),
   });
 });
 
 afterAll(async () => {
-  for (const d of devices) await d.endAsync(true);
+  for (const d of devices) await d.close();
   await backend.close();
 });
 
@@ -103,17 +103,16 @@ describe("REST RPC", () => {
   });
 
   it("sees a device go offline through its will, and answers 503", async () => {
-    const { client } = await addDevice("dev-crash");
-    (client as unknown as { stream: { destroy(): void } }).stream.destroy(); // abrupt: the broker publishes the will
-    client.options.reconnectPeriod = 0;
+    const device = await addDevice("dev-crash", {}, { minMs: 60_000, maxMs: 60_000 });
+    device.mqtt!.destroySocket(); // abrupt: the broker publishes the will
     await waitFor(() => !backend.presence.isOnline("dev-crash"));
     const res = await api("/api/v1/devices/dev-crash/rpc?timeout_ms=60000", { method: "POST", json: { method: "echo" } });
     expect(res.status).toBe(503);
   });
 
   it("sees a clean offline status", async () => {
-    const { client } = await addDevice("dev-clean");
-    await stopJsDevice(client, "dev-clean");
+    const device = await addDevice("dev-clean");
+    await device.close(); // publishes the offline status, then DISCONNECT
     await waitFor(() => !backend.presence.isOnline("dev-clean"));
     expect((await api("/api/v1/devices/dev-clean")).body.online).toBe(false);
   });
@@ -165,13 +164,13 @@ describe("device management over REST", () => {
   });
 
   it("deletes a device and disconnects it; its credential stops working", async () => {
-    const { client } = await addDevice("dev-delete");
-    const closed = new Promise<void>((r) => client.once("close", () => r()));
+    const device = await addDevice("dev-delete");
+    const closes: { error: number; reasonCode: number }[] = [];
+    device.mqtt!.on("close", (info) => closes.push(info));
     expect((await api("/api/v1/devices/dev-delete", { method: "DELETE" })).status).toBe(204);
-    await closed;
-    const refused = new Promise<Error>((r) => client.once("error", r));
-    expect((await refused).message).toMatch(/Bad username or password|Not authorized/i);
-    client.options.reconnectPeriod = 0;
+    // Dropped, then every reconnect is refused in the CONNACK (4: bad username or password).
+    await waitFor(() => closes.some((c) => c.reasonCode === 4));
+    expect(backend.presence.isOnline("dev-delete")).toBe(false);
     expect((await api("/api/v1/devices/dev-delete")).status).toBe(404);
   });
 });

@@ -1,12 +1,14 @@
-// One place that starts a device for the CLI (the demo device and the sim fleet).
-import { startJsDevice, stopJsDevice } from "../rpc/js-device.ts";
+// One place that starts a module device for the CLI (the demo device and the sim fleet).
+import { Device, type Method } from "../device.ts";
 
 export interface RunningDevice {
   id: string;
+  device: Device;
   close(): Promise<void>;
 }
 
-export async function startFleetDevice(mqttUrl: string, id: string, credential: string): Promise<RunningDevice> {
-  const client = await startJsDevice(mqttUrl, { id, credential, methods: { "sys.info": () => ({ engine: "js", board: "node" }) } });
-  return { id, close: () => stopJsDevice(client, id) };
+export async function startFleetDevice(mqttUrl: string, id: string, credential: string, methods: Record<string, Method> = {}): Promise<RunningDevice> {
+  const device = new Device({ id, methods, board: "outpost-sim" });
+  await device.connect(mqttUrl, { password: credential });
+  return { id, device, close: () => device.close() };
 }

@@ -1,11 +1,10 @@
 // The outpost command line.
 import { Command } from "commander";
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { CliError } from "./common.ts";
 import { serveCommand } from "./serve.ts";
 import { keyCommand } from "./key.ts";
 import { deviceCommand } from "./device.ts";
+import { deviceRunCommand } from "./device-run.ts";
 import { callCommand } from "./call.ts";
 import { simCommand } from "./sim.ts";
 import { brokerCommand } from "./broker.ts";
@@ -17,13 +16,7 @@ program.addCommand(serveCommand());
 program.addCommand(keyCommand());
 const device = deviceCommand();
 program.addCommand(device);
-// `device run` comes from the device module's CLI, when it is present.
-const deviceRun = new URL("./device-run.ts", import.meta.url);
-if (existsSync(fileURLToPath(deviceRun))) {
-  const mod: Record<string, unknown> = await import(deviceRun.href);
-  const make = Object.values(mod).find((v): v is () => Command => typeof v === "function");
-  if (make) device.addCommand(make());
-}
+device.addCommand(deviceRunCommand());
 program.addCommand(callCommand());
 program.addCommand(simCommand());
 program.addCommand(brokerCommand());

@@ -7,10 +7,17 @@ export class PresenceTracker {
   private readonly dirty = new Set<string>();
   private readonly timer: NodeJS.Timeout;
   private readonly offlineListeners: ((id: string) => void)[] = [];
+  /** Devices whose last status said online; they count as online once `canReceive` agrees too. */
+  private readonly claimsOnline = new Set<string>();
 
+  /**
+   * `canReceive(id)`: whether the device's rx subscription is in place (the embedded broker knows; a status
+   * published in the same burst as the SUBSCRIBE can overtake it). Without it, the status alone decides.
+   */
   constructor(
     private readonly registry: Registry,
     flushMs = 1000,
+    private readonly canReceive: (id: string) => boolean = () => true,
   ) {
     this.timer = setInterval(() => this.flush(), flushMs);
     this.timer.unref();
@@ -44,11 +51,19 @@ export class PresenceTracker {
         online = false;
       }
     }
-    this.set(id, online, transport);
+    if (online) this.claimsOnline.add(id);
+    else this.claimsOnline.delete(id);
+    this.set(id, online && this.canReceive(id), transport);
+  }
+
+  /** Re-evaluates a device after `canReceive` may have changed. */
+  recheck(id: string): void {
+    if (this.claimsOnline.has(id) && !this.isOnline(id) && this.canReceive(id)) this.set(id, true);
   }
 
   set(id: string, online: boolean, transport = "mqtt"): void {
     if (!this.state.has(id) && !this.registry.hasDevice(id)) return;
+    if (!online) this.claimsOnline.delete(id);
     const now = Date.now();
     const prev = this.state.get(id);
     const wasOnline = prev?.online ?? false;
@@ -71,6 +86,7 @@ export class PresenceTracker {
   }
 
   forget(id: string): void {
+    this.claimsOnline.delete(id);
     if (this.state.get(id)?.online) for (const l of this.offlineListeners) l(id);
     this.state.delete(id);
     this.dirty.delete(id);

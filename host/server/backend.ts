@@ -40,7 +40,9 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const logger = opts.logger ?? pino({ level: process.env.LOG_LEVEL ?? "info" });
   const registry = new Registry(opts.dataDir, { cost: opts.cost });
   registry.markAllOffline();
-  const presence = new PresenceTracker(registry);
+  /** Embedded broker only: devices whose rx subscription is active. */
+  const subscribed = opts.brokerUrl ? undefined : new Set<string>();
+  const presence = new PresenceTracker(registry, 1000, subscribed ? (id) => subscribed.has(id) : undefined);
   let correlator!: RpcCorrelator;
   let bus!: Bus;
   let broker: EmbeddedBroker | undefined;
@@ -92,7 +94,16 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         aedes.on("clientDisconnect", (client) => {
           const who = hooks.identity(client);
           if (who?.kind !== "device" || (clients[who.id] && clients[who.id] !== client)) return;
+          subscribed!.delete(who.id);
           presence.set(who.id, false);
+        });
+        aedes.on("subscribe", (subs, client) => {
+          const who = hooks.identity(client);
+          if (who?.kind !== "device") return;
+          const rx = deviceTopics(prefix, who.id).rx;
+          if (!subs.some((s) => s.topic === rx)) return;
+          subscribed!.add(who.id);
+          presence.recheck(who.id);
         });
       },
     });
@@ -136,6 +147,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
       presence.close();
       await bus.close();
       await broker?.close();
+      // Nobody is known to be connected once the backend is gone (the CLI reads this while it is stopped).
+      registry.markAllOffline();
       registry.close();
     },
   };

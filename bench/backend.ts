@@ -1,0 +1,318 @@
+// Backend benchmark. In one run, through the embedded broker of a backend in its own process:
+//  1. REST RPC (HTTP -> backend -> aedes -> device -> back) against raw MQTT request/response (an mqtt.js client
+//     publishing to rx and waiting on tx) to the same M devices: throughput and p50/p99 latency, and the ratio.
+//  2. Devices held: N MQTT device connections (CONNECT with credentials, SUBSCRIBE rx, retained status) and the
+//     backend's resident memory per device.
+// Run: node --import tsx bench/backend.ts   (env: BENCH_M, BENCH_N, BENCH_SECONDS, BENCH_CONCURRENCY)
+// The last line is a JSON object with the figures.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect as netConnect, type Socket } from "node:net";
+import mqtt from "mqtt";
+import { Registry, BACKEND_USERNAME } from "../host/registry/registry.ts";
+import { deviceTopics } from "../host/broker/acl.ts";
+import { startJsDevice } from "../host/rpc/js-device.ts";
+import { encode } from "../host/codec/index.ts";
+import { freePort } from "../test/support/mosquitto.ts";
+
+const M = Number(process.env.BENCH_M ?? 32);
+const N = Number(process.env.BENCH_N ?? 19_500); // the container's hard fd limit is 20,000 per process
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
+const HOLDERS = 2; // client-side processes, so no process needs more than ~10,000 sockets
+/** Cheaper scrypt for the benchmark's devices: this run measures RPC and connections, not the KDF. */
+const BENCH_COST = { N: 1024, r: 8, p: 1 };
+const root = new URL("..", import.meta.url).pathname;
+
+type Creds = { id: string; credential: string }[];
+
+// ---- child roles ----------------------------------------------------------------------------------------
+
+/** Runs the throughput devices (plain-JS peers over mqtt.js) until stdin closes. */
+async function devicesRole(url: string, file: string) {
+  const creds: Creds = JSON.parse(readFileSync(file, "utf8"));
+  const clients = await Promise.all(creds.map((c) => startJsDevice(url, { ...c })));
+  process.stdout.write("ready\n");
+  process.stdin.resume();
+  process.stdin.on("end", async () => {
+    await Promise.all(clients.map((c) => c.endAsync(true)));
+    process.exit(0);
+  });
+}
+
+/** Holds raw device connections: CONNECT, SUBSCRIBE rx, retained status; reports how many got both acks. */
+async function holderRole(port: number, file: string) {
+  const creds: Creds = JSON.parse(readFileSync(file, "utf8"));
+  const sockets: Socket[] = [];
+  let held = 0;
+  let failed = 0;
+  const hold = (c: { id: string; credential: string }) =>
+    new Promise<void>((resolve) => {
+      const t = deviceTopics("devices", c.id);
+      const s = netConnect(port, "127.0.0.1");
+      sockets.push(s);
+      let buf = Buffer.alloc(0);
+      let done = false;
+      const finish = (ok: boolean) => {
+        if (done) return;
+        done = true;
+        ok ? held++ : failed++;
+        resolve();
+      };
+      s.on("connect", () => {
+        s.write(encode({ cmd: "connect", protocolVersion: 4, clientId: c.id, clean: true, keepalive: 0, username: c.id, password: Buffer.from(c.credential) } as never, { protocolVersion: 4 }));
+        s.write(encode({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: t.rx, qos: 0 }] } as never, { protocolVersion: 4 }));
+        s.write(encode({ cmd: "publish", topic: t.status, payload: Buffer.from('{"online":true}'), qos: 0, retain: true } as never, { protocolVersion: 4 }));
+      });
+      s.on("data", (d) => {
+        buf = Buffer.concat([buf, d]);
+        // CONNACK 20 02 00 00, then SUBACK 90 03 00 01 <granted>
+        if (buf.length >= 9) finish(buf[0] === 0x20 && buf[3] === 0 && buf[4] === 0x90 && buf[8] !== 0x80);
+      });
+      s.on("error", () => finish(false));
+      s.on("close", () => finish(false));
+    });
+  let next = 0;
+  const worker = async () => {
+    while (next < creds.length) await hold(creds[next++]);
+  };
+  await Promise.all(Array.from({ length: 256 }, worker));
+  process.stdout.write(JSON.stringify({ held, failed }) + "\n");
+  process.stdin.resume();
+  process.stdin.on("end", () => {
+    for (const s of sockets) s.destroy();
+    process.exit(0);
+  });
+}
+
+// ---- helpers ------------------------------------------------------------------------------------------------
+
+function child(args: string[], nodeArgs: string[] = []): { proc: ChildProcess; line: () => Promise<string> } {
+  const proc = spawn("node", [...nodeArgs, "--import", "tsx", ...args], { cwd: root, stdio: ["pipe", "pipe", "inherit"] });
+  let out = "";
+  const waiters: ((l: string) => void)[] = [];
+  proc.stdout!.on("data", (d) => {
+    out += d;
+    let i;
+    while ((i = out.indexOf("\n")) >= 0 && waiters.length) {
+      const l = out.slice(0, i);
+      out = out.slice(i + 1);
+      waiters.shift()!(l);
+    }
+  });
+  return { proc, line: () => new Promise((r) => waiters.push(r)) };
+}
+
+/** One keep-alive HTTP/1.1 connection; requests queue and are answered in order (Content-Length bodies). */
+async function httpConnection(port: number) {
+  const sock = netConnect(port, "127.0.0.1");
+  await new Promise((r) => sock.once("connect", r));
+  sock.setNoDelay(true);
+  const queue: ((r: { status: number; body: string }) => void)[] = [];
+  let buf = Buffer.alloc(0);
+  sock.on("data", (d) => {
+    buf = buf.length ? Buffer.concat([buf, d]) : d;
+    for (;;) {
+      const end = buf.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const head = buf.subarray(0, end).toString("latin1");
+      const len = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
+      if (buf.length < end + 4 + len) return;
+      const body = buf.subarray(end + 4, end + 4 + len).toString("utf8");
+      buf = buf.subarray(end + 4 + len);
+      queue.shift()!({ status: Number(head.slice(9, 12)), body });
+    }
+  });
+  return {
+    request(raw: string) {
+      return new Promise<{ status: number; body: string }>((resolve) => {
+        queue.push(resolve);
+        sock.write(raw);
+      });
+    },
+    close: () => sock.destroy(),
+  };
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+interface RunResult {
+  rpc_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+}
+
+/** Keeps `CONCURRENCY` calls in flight for SECONDS; call() resolves true on a correct answer. */
+async function drive(call: (device: string, seq: number) => Promise<boolean>, ids: string[]): Promise<RunResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let seq = 0;
+  const deadline = performance.now() + SECONDS * 1000;
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      const n = seq++;
+      const t = performance.now();
+      if (await call(ids[n % ids.length], n)) latencies.push(performance.now() - t);
+      else errors++;
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const elapsed = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    rpc_per_s: Math.round(latencies.length / elapsed),
+    p50_ms: +percentile(latencies, 50).toFixed(2),
+    p99_ms: +percentile(latencies, 99).toFixed(2),
+    errors,
+  };
+}
+
+// ---- main ---------------------------------------------------------------------------------------------------
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), "outpost-bench-"));
+  const registry = new Registry(dir, { cost: BENCH_COST });
+  const { key } = registry.createApiKey();
+  const rpcDevices: Creds = Array.from({ length: M }, (_, i) => registry.addDevice(`bench-${i}`));
+  process.stderr.write(`registering ${N} devices for the holding test...\n`);
+  const heldDevices: Creds = [];
+  registry.db.transaction(() => {
+    for (let i = 0; i < N; i++) heldDevices.push(registry.addDevice(`held-${i}`));
+  })();
+  const backendPassword = registry.backendPassword();
+  registry.close();
+
+  const port = await freePort();
+  const mqttPort = await freePort();
+  const backend = child(["bin/outpost.js", "serve", "--port", String(port), "--mqtt-port", String(mqttPort), "--data", dir, "--host", "127.0.0.1", "--log-level", "warn"], (process.env.BENCH_BACKEND_NODE_ARGS ?? "").split(" ").filter(Boolean));
+  await backend.line();
+  const base = `http://127.0.0.1:${port}`;
+  const mqttUrl = `mqtt://127.0.0.1:${mqttPort}`;
+
+  writeFileSync(join(dir, "rpc.json"), JSON.stringify(rpcDevices));
+  const devices = child(["bench/backend.ts", "--role", "devices", mqttUrl, join(dir, "rpc.json")]);
+  await devices.line();
+  const ids = rpcDevices.map((d) => d.id);
+
+  // REST: keep-alive HTTP/1.1 connections, one request in flight on each (a lean client, so the load generator
+  // is not what is measured).
+  const conns = await Promise.all(Array.from({ length: CONCURRENCY }, () => httpConnection(port)));
+  let nextConn = 0;
+  const restCall = (device: string, seq: number) => {
+    const body = JSON.stringify({ jsonrpc: "2.0", id: seq, method: "echo", params: [seq, "x"] });
+    const head = `POST /api/v1/devices/${device}/rpc HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+    return conns[nextConn++ % conns.length].request(head + body).then(({ status, body: text }) => status === 200 && JSON.parse(text).id === seq);
+  };
+
+  // Raw MQTT: the same request on rx, the answer awaited on tx, through the same broker.
+  const raw = await mqtt.connectAsync(mqttUrl, { username: BACKEND_USERNAME, password: backendPassword, clientId: "bench-raw", protocolVersion: 4 });
+  const waiting = new Map<number, (ok: boolean) => void>();
+  raw.on("message", (_t, payload) => {
+    const msg = JSON.parse(payload.toString());
+    const w = waiting.get(msg.id);
+    if (w) {
+      waiting.delete(msg.id);
+      w(Array.isArray(msg.result));
+    }
+  });
+  await raw.subscribeAsync("devices/+/tx");
+  let rawSeq = 1e9; // apart from the backend's own ids
+  const rawCall = (device: string) =>
+    new Promise<boolean>((resolve) => {
+      const id = rawSeq++;
+      waiting.set(id, resolve);
+      raw.publish(deviceTopics("devices", device).rx, JSON.stringify({ jsonrpc: "2.0", id, method: "echo", params: [id, "x"] }));
+    });
+
+  await drive(restCall, ids); // warm-up, both paths
+  await drive(rawCall, ids);
+  const bpid = backend.proc.pid!;
+  let c0 = cpuSeconds(bpid);
+  const rest = await drive(restCall, ids);
+  const restCpu = cpuSeconds(bpid) - c0;
+  c0 = cpuSeconds(bpid);
+  const rawRun = await drive(rawCall, ids);
+  const rawCpu = cpuSeconds(bpid) - c0;
+  const ratio = +(rest.rpc_per_s / rawRun.rpc_per_s).toFixed(2);
+  console.log(`RPC, ${M} devices, ${CONCURRENCY} in flight, ${SECONDS} s each`);
+  console.log(`  REST     ${rest.rpc_per_s} RPC/s  p50 ${rest.p50_ms} ms  p99 ${rest.p99_ms} ms  errors ${rest.errors}`);
+  console.log(`  raw MQTT ${rawRun.rpc_per_s} RPC/s  p50 ${rawRun.p50_ms} ms  p99 ${rawRun.p99_ms} ms  errors ${rawRun.errors}`);
+  console.log(`  REST / raw MQTT throughput: ${ratio}x`);
+  const usPerRest = Math.round((restCpu / (rest.rpc_per_s * SECONDS)) * 1e6);
+  const usPerRaw = Math.round((rawCpu / (rawRun.rpc_per_s * SECONDS)) * 1e6);
+  console.log(`  backend process CPU: ${usPerRest} us per REST RPC (${((restCpu / SECONDS) * 100).toFixed(0)}% of a core), ${usPerRaw} us per raw RPC (broker only)`);
+  await raw.endAsync();
+  for (const c of conns) c.close();
+  devices.proc.stdin!.end();
+
+  // Devices held.
+  await new Promise((r) => setTimeout(r, 1000));
+  const rssBefore = rssBytes(backend.proc.pid!);
+  const per = Math.ceil(N / HOLDERS);
+  const t0 = performance.now();
+  const holders = Array.from({ length: HOLDERS }, (_, h) => {
+    const file = join(dir, `held-${h}.json`);
+    writeFileSync(file, JSON.stringify(heldDevices.slice(h * per, (h + 1) * per)));
+    return child(["bench/backend.ts", "--role", "holder", String(mqttPort), file]);
+  });
+  const counts = (await Promise.all(holders.map((h) => h.line()))).map((l) => JSON.parse(l) as { held: number; failed: number });
+  const connectS = (performance.now() - t0) / 1000;
+  const held = counts.reduce((a, c) => a + c.held, 0);
+  const failed = counts.reduce((a, c) => a + c.failed, 0);
+  await new Promise((r) => setTimeout(r, 2000));
+  const rssAfter = rssBytes(backend.proc.pid!);
+  const online = await fetch(`${base}/metrics`).then((r) => r.text()).then((t) => Number(/^outpost_devices_online (\d+)/m.exec(t)?.[1]));
+  const bytesPerDevice = Math.round((rssAfter - rssBefore) / held);
+  console.log(`Devices held: ${held} of ${N} (${failed} failed) in ${connectS.toFixed(1)} s; backend reports ${online} online`);
+  console.log(`  backend RSS ${(rssBefore / 2 ** 20).toFixed(0)} MiB -> ${(rssAfter / 2 ** 20).toFixed(0)} MiB: ${bytesPerDevice} bytes per device`);
+
+  for (const h of holders) h.proc.stdin!.end();
+  backend.proc.kill("SIGTERM");
+  await new Promise((r) => backend.proc.once("exit", r));
+  rmSync(dir, { recursive: true, force: true });
+
+  console.log(
+    JSON.stringify({
+      rest_vs_raw: ratio,
+      rpc_per_s: rest.rpc_per_s,
+      p50_ms: rest.p50_ms,
+      p99_ms: rest.p99_ms,
+      raw_rpc_per_s: rawRun.rpc_per_s,
+      raw_p50_ms: rawRun.p50_ms,
+      raw_p99_ms: rawRun.p99_ms,
+      backend_cpu_us_per_rest_rpc: usPerRest,
+      backend_cpu_us_per_raw_rpc: usPerRaw,
+      rpc_devices: M,
+      concurrency: CONCURRENCY,
+      devices_held: held,
+      devices_tried: N,
+      devices_online: online,
+      connect_s: +connectS.toFixed(1),
+      bytes_per_device: bytesPerDevice,
+      scrypt_n: BENCH_COST.N,
+    }),
+  );
+  process.exit(0);
+}
+
+const role = process.argv.indexOf("--role");
+if (role < 0) await main();
+else if (process.argv[role + 1] === "devices") await devicesRole(process.argv[role + 2], process.argv[role + 3]);
+else await holderRole(Number(process.argv[role + 2]), process.argv[role + 3]);
