@@ -222,9 +222,11 @@ export class Device {
       const event = x.device_event();
       const reqLen = view.readUInt32LE(event);
       const ctxLen = view.readUInt32LE(event + 4);
+      // One poll may answer several requests (and telemetry) before this one: its calls are the last.
+      const calls = view.readUInt32LE(event + 8);
       const request = Buffer.from(view.subarray(this.reqPtr, this.reqPtr + reqLen));
       const context = Buffer.from(view.subarray(x.device_context(), x.device_context() + ctxLen));
-      void this.resume(request, context, pass.answers);
+      void this.resume(request, context, pass.answers.slice(pass.answers.length - calls));
     }
     return code;
   }

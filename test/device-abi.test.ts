@@ -134,4 +134,15 @@ describe.each(ENGINES)("device exports under %s", (engine) => {
     expect(out.includes(Buffer.from('{"jsonrpc":"2.0","result":"late","id":9}'))).toBe(true);
     expect(calls).toEqual(["slow [1]", "slow [1]"]); // the raw ABI re-asks; Device serves the replay from its record
   });
+
+  it("counts the pending request's own host calls when one poll answered another request first", () => {
+    const answers: Array<ReturnType<HostImports["hostCall"]>> = [{ result: "1" }, "pending"];
+    const { m, x, feed, drain, connect } = setup({ hostCall: () => answers.shift()! });
+    connect();
+    const publish = (json: string) => encode({ cmd: "publish", topic: "devices/dev7/rx", payload: Buffer.from(json), qos: 0 }, { protocolVersion: 4 });
+    // Both packets in one push: one device_poll answers the first and stops at the second.
+    feed(Buffer.concat([publish('{"jsonrpc":"2.0","id":1,"method":"now"}'), publish('{"jsonrpc":"2.0","id":2,"method":"slow"}')]));
+    expect(drain(3)).toEqual([16]);
+    expect([...new Uint32Array(m.memory.buffer, x.device_event(), 3)].slice(2)).toEqual([1]);
+  });
 });

@@ -10,7 +10,7 @@ import {
   CFG_WILL_QOS, CFG_WILL_RETAIN, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, STR_CLIENT_ID, STR_WILL_PAYLOAD, STR_WILL_TOPIC,
 } from "../mqtt/client";
 import { addProp, clearView, getSlot, setPair, setSlot, P_CORRELATION_DATA, P_RESPONSE_TOPIC, V_PAYLOAD, V_QOS, V_TOPIC } from "../mqtt/packet";
-import { rpcBuiltinResult, rpcDispatch, rpcPending, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer, rpcResponseCapacity } from "../rpc/dispatch";
+import { rpcBuiltinResult, rpcDispatch, rpcPending, rpcHostCalls, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer, rpcResponseCapacity } from "../rpc/dispatch";
 import { wReset, wText, wU32, wLen } from "../json/writer";
 import * as T from "../json/text";
 
@@ -41,7 +41,7 @@ let ctxCap: u32 = 0;
 let telemetryMs: u32 = 0;
 let telemetryAt: u32 = 0;
 let online = false;
-const event = memory.data(8); // EV_RPC_PENDING: u32 request length, u32 context length
+const event = memory.data(12); // EV_RPC_PENDING: u32 request length, u32 context length, u32 host calls
 
 /** Allocates the topic and reply-context buffers. Needs client_init and rpc_init first. */
 export function deviceInit(contextCap: u32): i32 {
@@ -194,6 +194,7 @@ function onMessage(view: usize, now: u32): bool {
   if (rpcPending) {
     store<u32>(event, len);
     store<u32>(event, ctxLen, 4);
+    store<u32>(event, rpcHostCalls, 8); // the last ones the host answered in this poll
     return true;
   }
   reply(out);
@@ -230,7 +231,7 @@ export function devicePoll(now: u32): i32 {
   }
 }
 
-/** EV_RPC_PENDING's arguments: u32 request length, u32 context length. */
+/** EV_RPC_PENDING's arguments: u32 request length, u32 context length, u32 host_call count. */
 export function deviceEvent(): usize {
   return event;
 }

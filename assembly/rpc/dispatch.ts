@@ -39,6 +39,8 @@ export let startedAt: u32 = 0;
 export let nowMs: u32 = 0;
 /** The last dispatch got a "pending" answer from the host: its response is a placeholder. */
 export let rpcPending = false;
+/** host_call count of the last dispatch (a host records answers per call, in order). */
+export let rpcHostCalls: u32 = 0;
 
 // Smallest response buffer: the batch fallback error must always fit.
 const RESPONSE_MIN: u32 = 128;
@@ -121,6 +123,7 @@ export function callHost(params: u32, hasParams: bool): i32 {
     pl = <u32>(tokTextEnd(params) - pp);
   }
   let out = wPos();
+  rpcHostCalls++;
   let status = host_call(nameBuf, <u32>nameLen, pp, pl, out, wRoom());
   let kind = status >>> 24;
   let len = status & 0xffffff;
@@ -238,6 +241,7 @@ function requestError(code: i32): i32 {
 export function rpcDispatch(p: usize, len: u32, now: u32): i32 {
   nowMs = now;
   rpcPending = false;
+  rpcHostCalls = 0;
   if (len > reqCap) return tooLarge(T.T_BYTES, reqCap);
   let n = jsonTokenize(p, len);
   if (n == JSON_SYNTAX) return requestError(PARSE_ERROR);
