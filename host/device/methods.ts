@@ -13,20 +13,12 @@ export interface MethodSpec {
 export type Method = MethodHandler | MethodSpec;
 
 /**
- * A method failure with a JSON-RPC code. Any thrown object with an integer `code`
- * and a string `message` (e.g. JsonRpcMethodError from host/rpc/js-device.ts)
- * is answered the same way; anything else becomes -32000 with its message.
+ * A method failure with a JSON-RPC code: the same error class the plain-JS device
+ * uses. Any thrown object with an integer `code` and a string `message` is answered
+ * the same way; anything else becomes -32000 with its message.
  */
-export class RpcError extends Error {
-  override name = "RpcError";
-  constructor(
-    readonly code: number,
-    message: string,
-    readonly data?: unknown,
-  ) {
-    super(message);
-  }
-}
+export { JsonRpcMethodError as RpcError } from "../rpc/js-device.ts";
+import { JsonRpcMethodError as RpcError } from "../rpc/js-device.ts";
 
 export const SERVER_ERROR = -32000;
 export const INVALID_PARAMS = -32602;
