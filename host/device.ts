@@ -101,7 +101,7 @@ export class Device {
 
   private hostCall(method: string, params: string | null): HostCallResult {
     const pass = this.pass;
-    if (!pass) return "not_found"; // only reachable through handleRpc
+    if (!pass) return "not_found"; // the module asks only inside handleRpc, device_poll and device_resume
     if (pass.replay) {
       const answer = pass.answers[pass.next++];
       return answer && !(answer instanceof Promise) ? answer : { error: '{"code":-32603,"message":"Internal error"}' };

@@ -17,7 +17,7 @@ export const INVALID_PARAMS: i32 = -32602;
 export const INTERNAL_ERROR: i32 = -32603;
 export const REQUEST_TOO_LARGE: i32 = -32000; // data: {"limit":"bytes"|"depth"|"tokens","max":N}
 export const RESPONSE_TOO_LARGE: i32 = -32001; // data: {"max":N}
-// A method returned this: it wrote a whole error object (the host's) at errorSpan.
+// A method returned this: the host wrote a whole error object (at rawErrorPtr).
 export const RAW_ERROR: i32 = 1;
 
 /** Longest method name the module decodes; longer names are "Method not found". */
