@@ -77,46 +77,48 @@ export class Framer {
 
   next(): i32 {
     if (this.err) return this.err;
-    let pos = this.inPos;
-    let avail = this.inEnd - pos;
-    let src = this.inBuf + pos;
-    if (this.asmLen == 0) {
-      if (avail == 0) return 0;
-      let t = this.total(src, avail);
+    let src = this.inBuf + this.inPos;
+    let avail = this.inEnd - this.inPos;
+    let t: i32;
+    if (!this.asmLen) {
+      if (!avail) return 0;
+      t = this.total(src, avail);
       if (t < 0) return (this.err = t);
-      if (t > 0 && <u32>t <= avail) {
+      if (t && <u32>t <= avail) {
         this.pktPtr = src;
         this.pktLen = <u32>t;
-        this.inPos = pos + <u32>t;
+        this.inPos += <u32>t;
         return 1;
       }
-      // Spans pushes: keep what we have and wait.
-      memory.copy(this.asmBuf, src, avail);
-      this.asmLen = avail;
-      this.asmNeed = <u32>t;
-      this.inPos = this.inEnd;
+    }
+    // Spans pushes: gather into the assembly buffer, the header first (at most
+    // HEADER_MAX bytes, any surplus given back once the length is known).
+    let have = this.asmLen;
+    let need = this.asmNeed;
+    let n = (need ? need : HEADER_MAX) - have;
+    if (n > avail) n = avail;
+    memory.copy(this.asmBuf + have, src, n);
+    have += n;
+    this.inPos += n;
+    if (!need) {
+      t = this.total(this.asmBuf, have);
+      if (t < 0) return (this.err = t);
+      need = <u32>t;
+      if (need && have > need) {
+        this.inPos -= have - need;
+        have = need;
+      }
+      this.asmNeed = need;
+      this.asmLen = have;
+      if (need) return this.next();
       return 0;
     }
-    let asm = this.asmBuf;
-    while (this.asmNeed == 0) {
-      if (avail == 0) {
-        this.inPos = this.inEnd;
-        return 0;
-      }
-      store<u8>(asm + this.asmLen++, load<u8>(src++));
-      avail--;
-      let t = this.total(asm, this.asmLen);
-      if (t < 0) return (this.err = t);
-      this.asmNeed = <u32>t;
+    if (have < need) {
+      this.asmLen = have;
+      return 0;
     }
-    let want = this.asmNeed - this.asmLen;
-    let n = want < avail ? want : avail;
-    memory.copy(asm + this.asmLen, src, n);
-    this.asmLen += n;
-    this.inPos = <u32>(src + n - this.inBuf);
-    if (this.asmLen < this.asmNeed) return 0;
-    this.pktPtr = asm;
-    this.pktLen = this.asmNeed;
+    this.pktPtr = this.asmBuf;
+    this.pktLen = need;
     this.asmLen = this.asmNeed = 0;
     return 1;
   }
