@@ -32,6 +32,17 @@ export const ERR_NAMES: Readonly<Record<number, string>> = {
   28: "ConnectionRefused",
   40: "NotInitialized",
   41: "AlreadyInitialized",
+  50: "WsHandshakeRejected",
+  51: "WsBadHandshake",
+  52: "WsBadAccept",
+  53: "WsMaskedFrame",
+  54: "WsFrameTooLarge",
+  55: "WsBadOpcode",
+  56: "WsReservedBits",
+  57: "WsBadControlFrame",
+  58: "WsBadContinuation",
+  59: "WsBadCloseCode",
+  60: "WsClosed",
 };
 
 export type ErrName = string;
