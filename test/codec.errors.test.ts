@@ -218,3 +218,9 @@ describe("encode takes the protocol version from the options when the CONNECT ha
     expect(codeOf(() => codec.encode({ cmd: "connect", clientId: "a", keepalive: 70000 }, 4))).toBe("LimitExceeded");
   });
 });
+
+it("3.1.1 SUBSCRIBE ignores the MQTT 5 subscription options, as mqtt-packet does", () => {
+  const codec = codecFor("release");
+  const p = { cmd: "subscribe" as const, messageId: 1, subscriptions: [{ topic: "a", qos: 1, nl: true, rap: true, rh: 2 }] };
+  expect(codec.encode(p, 4).toString("hex")).toBe("8206000100016101");
+});

@@ -539,7 +539,8 @@ export class CodecModule {
           if (typeof s === "string") this.putStr(s, e);
           else {
             this.putStr(s.topic, e);
-            v[e + 2] = (s.qos ?? 0) | (s.nl ? 4 : 0) | (s.rap ? 8 : 0) | ((s.rh ?? 0) << 4);
+            // No Local, Retain As Published and Retain Handling exist in MQTT 5 only (ignored before, as mqtt-packet does).
+            v[e + 2] = (s.qos ?? 0) | (v5 ? (s.nl ? 4 : 0) | (s.rap ? 8 : 0) | ((s.rh ?? 0) << 4) : 0);
           }
           e += 3;
         }
