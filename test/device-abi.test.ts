@@ -6,7 +6,8 @@ import { encode } from "../host/codec/index.ts";
 import { instantiate, type HostImports } from "../host/engine.ts";
 import { ENGINES } from "./support/engines.ts";
 
-const EV_OPEN = 1, EV_CONNECTED = 3;
+const EV_OPEN = 1, EV_CONNECTED = 3, EV_SUBACK = 5;
+const suback = (reason: number) => encode({ cmd: "suback", messageId: 1, granted: [reason] }, { protocolVersion: 4 });
 
 describe.each(ENGINES)("device exports under %s", (engine) => {
   const setup = (opts: { outbox?: number; initRpc?: boolean; initClient?: boolean; hostCall?: HostImports["hostCall"] } = {}) => {
@@ -45,6 +46,9 @@ describe.each(ENGINES)("device exports under %s", (engine) => {
       takeTx();
       feed(encode({ cmd: "connack", returnCode: 0, sessionPresent: false }, { protocolVersion: 4 }));
       expect(drain(2)).toEqual([EV_CONNECTED]);
+      takeTx();
+      feed(suback(1));
+      expect(drain(2)).toEqual([EV_SUBACK]);
       takeTx();
     };
     const request = (json: string) =>
@@ -101,9 +105,12 @@ describe.each(ENGINES)("device exports under %s", (engine) => {
     expect(connect.includes(Buffer.from('{"online":false}'))).toBe(true);
     feed(encode({ cmd: "connack", returnCode: 0, sessionPresent: false }, { protocolVersion: 4 }));
     expect(drain(2)).toEqual([EV_CONNECTED]);
-    const out = takeTx();
-    expect(out.includes(Buffer.from("devices/dev7/rx"))).toBe(true); // SUBSCRIBE
-    expect(out.includes(Buffer.from('{"online":true,"version":"0.1.0"}'))).toBe(true); // the status
+    const subscribe = takeTx();
+    expect(subscribe.includes(Buffer.from("devices/dev7/rx"))).toBe(true); // SUBSCRIBE
+    expect(subscribe.includes(Buffer.from('"online":true'))).toBe(false); // not before the SUBACK
+    feed(suback(1));
+    expect(drain(2)).toEqual([EV_SUBACK]);
+    expect(takeTx().includes(Buffer.from('{"online":true,"version":"0.1.0"}'))).toBe(true); // the status
     // The status (QoS 1, unacknowledged) fills the 80-byte outbox: the reply cannot go.
     const request = '{"jsonrpc":"2.0","id":1,"method":"echo","params":["hello"]}';
     feed(encode({ cmd: "publish", topic: "devices/dev7/rx", payload: Buffer.from(request), qos: 0 }, { protocolVersion: 4 }));
@@ -144,5 +151,35 @@ describe.each(ENGINES)("device exports under %s", (engine) => {
     feed(Buffer.concat([publish('{"jsonrpc":"2.0","id":1,"method":"now"}'), publish('{"jsonrpc":"2.0","id":2,"method":"slow"}')]));
     expect(drain(3)).toEqual([16]);
     expect([...new Uint32Array(m.memory.buffer, x.device_event(), 3)].slice(2)).toEqual([1]);
+  });
+
+  it("stays without online status when the broker refuses the rx subscription, and says why", () => {
+    const { x, logs, set, takeTx, feed, drain } = setup();
+    expect(x.device_init(256)).toBe(0);
+    expect(set(1, "dev7")).toBe(0);
+    expect(x.device_start(0)).toBe(0);
+    expect(drain(0)).toEqual([EV_OPEN]);
+    x.client_opened(1);
+    takeTx();
+    feed(encode({ cmd: "connack", returnCode: 0, sessionPresent: false }, { protocolVersion: 4 }));
+    expect(drain(2)).toEqual([EV_CONNECTED]);
+    takeTx();
+    feed(suback(0x80));
+    expect(drain(3)).toEqual([EV_SUBACK]);
+    expect(takeTx().length).toBe(0);
+    expect(logs).toEqual([[2, "rx subscription refused, reason 128"]]);
+  });
+
+  it("announces online at once when the broker kept the session (and so the subscription)", () => {
+    const { x, set, takeTx, feed, drain } = setup();
+    x.device_init(256);
+    set(1, "dev7");
+    x.device_start(0);
+    drain(0);
+    x.client_opened(1);
+    takeTx();
+    feed(encode({ cmd: "connack", returnCode: 0, sessionPresent: true }, { protocolVersion: 4 }));
+    expect(drain(2)).toEqual([EV_CONNECTED]);
+    expect(takeTx().includes(Buffer.from('{"online":true,"version":"0.1.0"}'))).toBe(true);
   });
 });

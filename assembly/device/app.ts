@@ -7,7 +7,7 @@ import { Err } from "../errors";
 import {
   clientConfig, clientEventArg, clientPoll, clientPublish, clientPublishView, clientSetString, clientStart, clientStop,
   clientSubscribe, clientTxView, clientDeadline, clientScratch, findProp,
-  CFG_WILL_QOS, CFG_WILL_RETAIN, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, STR_CLIENT_ID, STR_WILL_PAYLOAD, STR_WILL_TOPIC,
+  CFG_WILL_QOS, CFG_WILL_RETAIN, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, EV_SUBACK, STR_CLIENT_ID, STR_WILL_PAYLOAD, STR_WILL_TOPIC,
 } from "../mqtt/client";
 import { addProp, clearView, getSlot, setPair, setSlot, P_CORRELATION_DATA, P_RESPONSE_TOPIC, V_PAYLOAD, V_QOS, V_TOPIC } from "../mqtt/packet";
 import { rpcBuiltinResult, rpcDispatch, rpcPending, rpcHostCalls, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer, rpcResponseCapacity } from "../rpc/dispatch";
@@ -127,13 +127,24 @@ function publishText(suffix: usize, text: usize, qos: u32, retain: bool): i32 {
   return clientPublish(topic, topicFor(suffix), text + 2, load<u16>(text), qos, retain);
 }
 
-// Names an error through outpost.log (warn): a reply that could not be queued.
-function warnDropped(err: i32): void {
-  let buf = rpcResponseBuffer(); // the response is gone already: reuse its buffer
+// A warning through outpost.log: `text` then a number (an Err code or a reason code).
+function warn(text: usize, n: u32): void {
+  let buf = rpcResponseBuffer(); // no response is in flight here: reuse its buffer
   wReset(buf, rpcResponseCapacity());
-  wText(T.T_REPLY_DROPPED);
-  wU32(<u32>-err);
+  wText(text);
+  wU32(n);
   hostLog(2, buf, wLen);
+}
+
+// Names a reply (or status, or telemetry) that could not be queued.
+function warnDropped(err: i32): void {
+  warn(T.T_REPLY_DROPPED, <u32>-err);
+}
+
+// Online only once requests can arrive: the status follows the rx SUBACK.
+function announce(): void {
+  let r = publishText(T.T_STATUS, T.T_ONLINE, 1, true);
+  if (r < 0) warnDropped(r);
 }
 
 // Saves where the answer to the message in `view` goes. Returns the context length.
@@ -224,8 +235,14 @@ export function devicePoll(now: u32): i32 {
     if (ev == EV_CONNECTED) {
       online = true;
       telemetryAt = now + telemetryMs;
-      let r = publishText(T.T_STATUS, T.T_ONLINE, 1, true);
-      if (r < 0) warnDropped(r);
+      if (clientEventArg(0)) announce(); // session kept: so is the rx subscription
+    } else if (ev == EV_SUBACK) {
+      let tl = topicFor(T.T_RX);
+      if (clientEventArg(3) == tl && memory.compare(clientEventArg(2), topic, tl) == 0) {
+        let reason = clientEventArg(1);
+        if (reason < 0x80) announce();
+        else warn(T.T_RX_REFUSED, reason);
+      }
     } else if (ev == EV_CLOSE) online = false;
     return ev;
   }

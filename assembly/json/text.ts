@@ -80,3 +80,5 @@ export const T_ONLINE = memory.data<u8>([33,0,123,34,111,110,108,105,110,101,34,
 export const T_OFFLINE = memory.data<u8>([16,0,123,34,111,110,108,105,110,101,34,58,102,97,108,115,101,125]);
 // "reply not queued, error "
 export const T_REPLY_DROPPED = memory.data<u8>([24,0,114,101,112,108,121,32,110,111,116,32,113,117,101,117,101,100,44,32,101,114,114,111,114,32]);
+// "rx subscription refused, reason "
+export const T_RX_REFUSED = memory.data<u8>([32,0,114,120,32,115,117,98,115,99,114,105,112,116,105,111,110,32,114,101,102,117,115,101,100,44,32,114,101,97,115,111,110,32]);
