@@ -82,18 +82,13 @@ function props(view: usize, type: u32, countSlot: u32, offset: u32, max: u32): i
     store<u32>(e, id);
     let value: u32 = 1;
     let k = <u32>kind & 7;
-    if (k == K_BYTE) {
-      if (cur >= lim) return -Err.Truncated;
-      value = u8At(cur++);
-      if (value > 1) return -Err.InvalidPropertyValue;
-    } else if (k == K_U16) {
-      if (lim - cur < 2) return -Err.Truncated;
-      value = u16be(cur);
-      cur += 2;
-    } else if (k == K_U32) {
-      if (lim - cur < 4) return -Err.Truncated;
-      value = u32be(cur);
-      cur += 4;
+    if (k <= K_U32) {
+      // Byte, two byte or four byte integer, big-endian.
+      let size: usize = 1 << (k - 1);
+      if (lim - cur < size) return -Err.Truncated;
+      value = 0;
+      for (let i: usize = 0; i < size; i++) value = (value << 8) | u8At(cur++);
+      if (k == K_BYTE && value > 1) return -Err.InvalidPropertyValue;
     } else if (k == K_VARINT) {
       let v = readVarint(cur, <u32>(lim - cur));
       if (v == VARINT_MORE) return -Err.Truncated;

@@ -73,16 +73,11 @@ function propsPass(view: usize, offset: u32, count: u32, type: u32, write: bool)
     let k = <u32>kind & 7;
     let n: u32 = 4;
     if (write) store<u8>(wp++, <u8>id);
-    if (k == K_BYTE) {
-      if (a > 1) return -Err.InvalidPropertyValue;
-      n = 1;
-      if (write) store<u8>(wp, <u8>a);
-    } else if (k == K_U16) {
-      if (a > 0xffff) return -Err.InvalidPropertyValue;
-      n = 2;
-      if (write) put16be(wp, a);
-    } else if (k == K_U32) {
-      if (write) put32be(wp, a);
+    if (k <= K_U32) {
+      // Byte (0 or 1), two byte or four byte integer, big-endian.
+      n = 1 << (k - 1);
+      if (k == K_BYTE ? a > 1 : k == K_U16 && a > 0xffff) return -Err.InvalidPropertyValue;
+      if (write) for (let j: u32 = 0; j < n; j++) store<u8>(wp + j, <u8>(a >> ((n - 1 - j) << 3)));
     } else if (k == K_VARINT) {
       if (a > VARINT_MAX) return -Err.InvalidPropertyValue;
       n = varintSize(a);
