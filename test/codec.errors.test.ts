@@ -224,3 +224,18 @@ it("3.1.1 SUBSCRIBE ignores the MQTT 5 subscription options, as mqtt-packet does
   const p = { cmd: "subscribe" as const, messageId: 1, subscriptions: [{ topic: "a", qos: 1, nl: true, rap: true, rh: 2 }] };
   expect(codec.encode(p, 4).toString("hex")).toBe("8206000100016101");
 });
+
+describe("NotInitialized before codec_init", () => {
+  for (const build of BUILDS) {
+    it(`${build} build: codec_next and codec_encode name the error, the void exports do nothing`, () => {
+      const { exports: ex } = instantiate({ build });
+      expect(ex.codec_next(4)).toBe(-errCode("NotInitialized"));
+      expect(ex.codec_encode()).toBe(-errCode("NotInitialized"));
+      ex.codec_push(10);
+      ex.codec_reset();
+      ex.codec_set_max_packet(10);
+      expect(ex.codec_init(16, 16, 64)).toBeGreaterThan(0);
+      expect(ex.codec_next(4)).toBe(0);
+    });
+  }
+});

@@ -39,7 +39,7 @@ export function codec_grow(bufCap: u32): void {
 
 /** `len` bytes were written at the input buffer; call after codec_next() returned 0. */
 export function codec_push(len: u32): void {
-  framer!.push(len);
+  if (framer) framer!.push(len);
 }
 
 /**
@@ -47,7 +47,8 @@ export function codec_push(len: u32): void {
  * more input, < 0 = -Err. Any error is sticky until codec_reset().
  */
 export function codec_next(version: u32): i32 {
-  let f = framer!;
+  let f = framer;
+  if (!f) return -Err.NotInitialized;
   let r = f.next();
   if (r <= 0) return r;
   r = decodePacket(f.packetPtr(), f.packetLen(), version, load<u32>(INFO));
@@ -55,14 +56,15 @@ export function codec_next(version: u32): i32 {
 }
 
 export function codec_reset(): void {
-  framer!.reset();
+  if (framer) framer!.reset();
 }
 export function codec_set_max_packet(n: u32): void {
-  framer!.setMaxPacket(n);
+  if (framer) framer!.setMaxPacket(n);
 }
 
 /** Encodes the view into the output buffer; bytes written or -Err. */
 export function codec_encode(): i32 {
+  if (!framer) return -Err.NotInitialized;
   return encodePacket(load<u32>(INFO), load<u32>(INFO, 16), load<u32>(INFO, 20));
 }
 
