@@ -7,6 +7,8 @@ import { pino } from "pino";
 import { startBackend, type Backend } from "../host/server/backend.ts";
 import { Device, RpcError, type Method } from "../host/device.ts";
 import { freePort } from "./support/mosquitto.ts";
+import { connect as netConnect } from "node:net";
+import { encode, Decoder, type Packet } from "../host/codec/index.ts";
 
 const silent = pino({ level: "silent" });
 let backend: Backend;
@@ -115,6 +117,29 @@ describe("REST RPC", () => {
     await device.close(); // publishes the offline status, then DISCONNECT
     await waitFor(() => !backend.presence.isOnline("dev-clean"));
     expect((await api("/api/v1/devices/dev-clean")).body.online).toBe(false);
+  });
+
+  it("counts a device online only once its rx subscription is in place, even when its status overtakes the SUBSCRIBE", async () => {
+    const { credential } = (await api("/api/v1/devices", { method: "POST", json: { id: "burst" } })).body;
+    const sock = netConnect(Number(new URL(backend.mqttUrl).port), "127.0.0.1");
+    const received: Packet[] = [];
+    const decoder = new Decoder({ protocolVersion: 4 });
+    sock.on("data", (d) => received.push(...decoder.push(d)));
+    await new Promise((r) => sock.once("connect", r));
+    const v4 = { protocolVersion: 4 };
+    // CONNECT, SUBSCRIBE and the online status in one write: the broker handles them concurrently.
+    sock.write(
+      Buffer.concat([
+        encode({ cmd: "connect", protocolVersion: 4, clientId: "burst", clean: true, keepalive: 0, username: "burst", password: Buffer.from(credential) } as Packet, v4),
+        encode({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "devices/burst/rx", qos: 0 }] } as Packet, v4),
+        encode({ cmd: "publish", topic: "devices/burst/status", payload: Buffer.from('{"online":true}'), qos: 0, retain: true } as Packet, v4),
+      ]),
+    );
+    await waitFor(() => backend.presence.isOnline("burst"));
+    const res = await api("/api/v1/devices/burst/rpc?timeout_ms=200", { method: "POST", json: { jsonrpc: "2.0", id: 1, method: "ping" } });
+    expect(res.status).toBe(504); // this device never answers, but it did get the request:
+    expect(received.some((p) => p.cmd === "publish" && p.topic === "devices/burst/rx" && JSON.parse(String(p.payload)).method === "ping")).toBe(true);
+    sock.destroy();
   });
 
   it("gives 404 for an unknown device", async () => {

@@ -51,19 +51,25 @@ export class PresenceTracker {
         online = false;
       }
     }
+    if (!this.state.has(id) && !this.registry.hasDevice(id)) return;
     if (online) this.claimsOnline.add(id);
     else this.claimsOnline.delete(id);
-    this.set(id, online && this.canReceive(id), transport);
+    this.apply(id, online && this.canReceive(id), transport);
   }
 
   /** Re-evaluates a device after `canReceive` may have changed. */
   recheck(id: string): void {
-    if (this.claimsOnline.has(id) && !this.isOnline(id) && this.canReceive(id)) this.set(id, true);
+    if (this.claimsOnline.has(id) && !this.isOnline(id) && this.canReceive(id)) this.apply(id, true, this.state.get(id)?.transport ?? "mqtt");
   }
 
+  /** Sets the state directly (e.g. the broker saw the connection end); offline also drops the status claim. */
   set(id: string, online: boolean, transport = "mqtt"): void {
     if (!this.state.has(id) && !this.registry.hasDevice(id)) return;
     if (!online) this.claimsOnline.delete(id);
+    this.apply(id, online, transport);
+  }
+
+  private apply(id: string, online: boolean, transport: string): void {
     const now = Date.now();
     const prev = this.state.get(id);
     const wasOnline = prev?.online ?? false;

@@ -40,9 +40,13 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const logger = opts.logger ?? pino({ level: process.env.LOG_LEVEL ?? "info" });
   const registry = new Registry(opts.dataDir, { cost: opts.cost });
   registry.markAllOffline();
-  /** Embedded broker only: devices whose rx subscription is active. */
-  const subscribed = opts.brokerUrl ? undefined : new Set<string>();
-  const presence = new PresenceTracker(registry, 1000, subscribed ? (id) => subscribed.has(id) : undefined);
+  /** Embedded broker only: the connected clients by id (aedes's own table), to see their subscriptions. */
+  let clients: Record<string, { subscriptions?: Record<string, unknown> }> | undefined;
+  const presence = new PresenceTracker(
+    registry,
+    1000,
+    opts.brokerUrl ? undefined : (id) => clients?.[id]?.subscriptions?.[deviceTopics(prefix, id).rx] !== undefined,
+  );
   let correlator!: RpcCorrelator;
   let bus!: Bus;
   let broker: EmbeddedBroker | undefined;
@@ -90,20 +94,16 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         correlator = new RpcCorrelator(bus, prefix);
         await bus.subscribe(filters, route);
         // A device that leaves without its will firing (clean DISCONNECT, no offline status) is still gone.
-        const clients = (aedes as unknown as { clients: Record<string, unknown> }).clients;
+        clients = (aedes as unknown as { clients: typeof clients }).clients;
         aedes.on("clientDisconnect", (client) => {
           const who = hooks.identity(client);
-          if (who?.kind !== "device" || (clients[who.id] && clients[who.id] !== client)) return;
-          subscribed!.delete(who.id);
+          if (who?.kind !== "device" || (clients![who.id] && clients![who.id] !== client)) return;
           presence.set(who.id, false);
         });
-        aedes.on("subscribe", (subs, client) => {
+        // A status that overtook its SUBSCRIBE (same burst) counts once the subscription is in place.
+        aedes.on("subscribe", (_subs, client) => {
           const who = hooks.identity(client);
-          if (who?.kind !== "device") return;
-          const rx = deviceTopics(prefix, who.id).rx;
-          if (!subs.some((s) => s.topic === rx)) return;
-          subscribed!.add(who.id);
-          presence.recheck(who.id);
+          if (who?.kind === "device") presence.recheck(who.id);
         });
       },
     });
