@@ -38,4 +38,16 @@ export enum Err {
   // Lifecycle (JSON-RPC / device exports)
   NotInitialized = 40, // an export called before its *_init
   AlreadyInitialized = 41, // *_init called twice (buffers are allocated once)
+  // WebSocket (assembly/ws/): EV_CLOSE b carries the HTTP status or the close code
+  WsHandshakeRejected = 50, // the upgrade got an HTTP status other than 101 (b = status)
+  WsBadHandshake = 51, // a malformed or oversize upgrade response, or no Upgrade/Connection header
+  WsBadAccept = 52, // Sec-WebSocket-Accept missing or not the key's digest
+  WsMaskedFrame = 53, // a masked frame from the server
+  WsFrameTooLarge = 54, // a frame or reassembled message over the maximum
+  WsBadOpcode = 55, // an opcode RFC 6455 does not define
+  WsReservedBits = 56, // RSV1-3 set (no extension was negotiated)
+  WsBadControlFrame = 57, // a fragmented control frame, or one over 125 bytes
+  WsBadContinuation = 58, // a continuation with no message started, or a new message inside one
+  WsBadCloseCode = 59, // a close frame with a 1-byte body or a code not allowed on the wire
+  WsClosed = 60, // the server closed the connection (b = its close code, 1005 when none)
 }

@@ -161,7 +161,8 @@ export class Device {
   /**
    * Runs the device against a broker at mqtt://host:port: requests on
    * <prefix>/<id>/rx are answered by the module. Resolves on the first CONNACK;
-   * reconnects by itself after that.
+   * reconnects by itself after that. A ws://host:port/path URL runs JSON-RPC over
+   * WebSocket instead (Authorization: Bearer <username>:<password>); resolves on the upgrade.
    */
   async connect(url: string, opts: DeviceConnectOptions = {}): Promise<void> {
     if (this.client) throw new Error("this device is connected already (one MQTT client per module)");
@@ -195,6 +196,7 @@ export class Device {
     };
     setString(1, this.id);
     if (opts.prefix !== undefined) setString(2, opts.prefix);
+    if (url.startsWith("ws://")) setString(3, url); // WebSocket instead of MQTT (assembly/ABI.md, "WebSocket")
     check(x.device_config(1, opts.telemetryMs ?? 0), "telemetry");
     this.client = client;
     await client.connect(url);

@@ -38,7 +38,7 @@ let prefixBuf: usize = 0;
 let topic: usize = 0; // base + suffix, built on demand
 let ctx: usize = 0; // reply context: u8 qos, u16 topic length, topic, u16 correlation length, correlation
 let ctxCap: u32 = 0;
-let telemetryMs: u32 = 0;
+export let telemetryMs: u32 = 0;
 let telemetryAt: u32 = 0;
 let online = false;
 const event = memory.data(12); // EV_RPC_PENDING: u32 request length, u32 context length, u32 host calls
@@ -137,7 +137,7 @@ function warn(text: usize, n: u32): void {
 }
 
 // Names a reply (or status, or telemetry) that could not be queued.
-function warnDropped(err: i32): void {
+export function warnDropped(err: i32): void {
   warn(T.T_REPLY_DROPPED, <u32>-err);
 }
 

@@ -5,22 +5,25 @@ import {
   deviceInit, deviceSet, deviceConfig, deviceStart, devicePoll, deviceEvent, deviceContext, deviceContextCap,
   deviceResume, deviceStop, deviceDeadline,
 } from "./app";
+import { wsDeviceDeadline, wsDevicePoll, wsDeviceResume, wsDeviceStart, wsDeviceStop } from "../ws/device";
+import { wsSelected, wsSetUrl } from "../ws/client";
 
 export function device_init(contextCap: u32): i32 {
   return deviceInit(contextCap);
 }
-/** key 1 = device id, 2 = topic prefix; the value is at client_scratch(). */
+/** key 1 = device id, 2 = topic prefix, 3 = WebSocket server (selects that transport); the value is at client_scratch(). */
 export function device_set(key: u32, len: u32): i32 {
-  return len > clientScratchCap() ? -Err.BufferFull : deviceSet(key, clientScratch(), len);
+  if (len > clientScratchCap()) return -Err.BufferFull;
+  return key == 3 ? wsSetUrl(clientScratch(), len) : deviceSet(key, clientScratch(), len);
 }
 export function device_config(key: u32, value: u32): i32 {
   return deviceConfig(key, value);
 }
 export function device_start(now: u32): i32 {
-  return deviceStart(now);
+  return wsSelected() ? wsDeviceStart(now) : deviceStart(now);
 }
 export function device_poll(now: u32): i32 {
-  return devicePoll(now);
+  return wsSelected() ? wsDevicePoll(now) : devicePoll(now);
 }
 export function device_event(): usize {
   return deviceEvent();
@@ -32,11 +35,12 @@ export function device_context_cap(): u32 {
   return deviceContextCap();
 }
 export function device_resume(reqLen: u32, ctxLen: u32, now: u32): i32 {
-  return deviceResume(reqLen, ctxLen, now);
+  return wsSelected() ? wsDeviceResume(reqLen, now) : deviceResume(reqLen, ctxLen, now);
 }
 export function device_stop(now: u32): void {
-  deviceStop(now);
+  if (wsSelected()) wsDeviceStop(now);
+  else deviceStop(now);
 }
 export function device_deadline(now: u32): u32 {
-  return deviceDeadline(now);
+  return wsSelected() ? wsDeviceDeadline(now) : deviceDeadline(now);
 }

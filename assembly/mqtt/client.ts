@@ -46,7 +46,7 @@ const INIT_KEYS: u32 = (1 << 7) | (1 << 8) | (1 << 9) | (1 << 12) | (1 << 14) | 
 const cfg = memory.data<u32>([
   0, 60, 1, 4, 0, 0, 0, 32, 4096, 0, 1000, 60000, 4096, 8, 1024, 4096, 256, 10000, 64, 1024, 512,
 ]);
-@inline function C(key: u32): u32 {
+@inline export function C(key: u32): u32 {
   return load<u32>(cfg + (<usize>key << 2));
 }
 
@@ -218,7 +218,7 @@ export function clientSetString(key: u32, ptr: usize, len: u32): i32 {
   return 0;
 }
 
-function setStringSlot(view: usize, slot: u32, key: u32): u32 {
+export function setStringSlot(view: usize, slot: u32, key: u32): u32 {
   let len = load<u32>(strLen + (<usize>key << 2));
   setPair(view, slot, strs + load<u32>(strOff + (<usize>key << 2)), len);
   return len;
@@ -264,19 +264,29 @@ export function clientTxView(): usize {
 
 // ---- Connection lifecycle ----------------------------------------------
 
-function backoffDelay(): u32 {
+export function backoffDelay(): u32 {
   let max = C(CFG_BACKOFF_MAX_MS);
   let cap = C(CFG_BACKOFF_MIN_MS);
   for (let i: u32 = 0; i < attempt && cap < max; i++) cap = cap > max >> 1 ? max : cap << 1;
   if (cap > max) cap = max;
   if (attempt < 32) attempt++;
   // Full jitter: uniform in [0, cap].
+  let x = random32();
+  return cap == NO_LIMIT ? x : x % (cap + 1);
+}
+
+/** The next xorshift32 number from the host's seed (backoff jitter; WebSocket keys and masks). */
+export function random32(): u32 {
   let x = rng;
   x ^= x << 13;
   x ^= x >> 17;
   x ^= x << 5;
-  rng = x;
-  return cap == NO_LIMIT ? x : x % (cap + 1);
+  return (rng = x);
+}
+
+/** A connection got through: the next backoff starts from the minimum again. */
+export function backoffReset(): void {
+  attempt = 0;
 }
 
 /** Ends the current connection (if any) for `err`/`code` and schedules the next attempt. */

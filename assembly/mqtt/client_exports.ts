@@ -6,6 +6,8 @@ import {
   clientPublish, clientRxCap, clientRxPtr, clientRxPush, clientScratch, clientScratchCap, clientSeed, clientSetString,
   clientStart, clientStop, clientSubscribe, clientTxConsume, clientTxLen, clientTxPtr, clientUnsubscribe,
 } from "./client";
+// Over WebSocket (device_set key 3) the same socket exports move the WebSocket client's bytes.
+import { wsClosed, wsOpened, wsRxCap, wsRxPtr, wsRxPush, wsSelected, wsTxConsume, wsTxLen, wsTxPtr } from "../ws/client";
 
 export function client_config(key: u32, value: u32): i32 {
   return clientConfig(key, value);
@@ -32,28 +34,30 @@ export function client_stop(now: u32): void {
   clientStop(now);
 }
 export function client_opened(now: u32): i32 {
-  return clientOpened(now);
+  return wsSelected() ? wsOpened(now) : clientOpened(now);
 }
 export function client_closed(now: u32): void {
-  clientClosed(now);
+  if (wsSelected()) wsClosed(now);
+  else clientClosed(now);
 }
 export function client_rx_ptr(): usize {
-  return clientRxPtr();
+  return wsSelected() ? wsRxPtr() : clientRxPtr();
 }
 export function client_rx_cap(): u32 {
-  return clientRxCap();
+  return wsSelected() ? wsRxCap() : clientRxCap();
 }
 export function client_rx_push(len: u32): i32 {
-  return clientRxPush(len);
+  return wsSelected() ? wsRxPush(len) : clientRxPush(len);
 }
 export function client_tx_ptr(): usize {
-  return clientTxPtr();
+  return wsSelected() ? wsTxPtr() : clientTxPtr();
 }
 export function client_tx_len(): u32 {
-  return clientTxLen();
+  return wsSelected() ? wsTxLen() : clientTxLen();
 }
 export function client_tx_consume(n: u32): void {
-  clientTxConsume(n);
+  if (wsSelected()) wsTxConsume(n);
+  else clientTxConsume(n);
 }
 export function client_poll(now: u32): i32 {
   return clientPoll(now);

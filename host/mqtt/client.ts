@@ -92,9 +92,10 @@ export class MqttClient extends EventEmitter {
   /** Starts connecting (and reconnecting) to mqtt://host:port. Resolves on the first CONNACK. */
   connect(url: string): Promise<{ sessionPresent: boolean }> {
     const u = new URL(url);
-    if (u.protocol !== "mqtt:") throw new Error(`unsupported URL scheme ${u.protocol}`);
+    // ws: the module speaks WebSocket over the same socket (device_set key 3 chose it).
+    if (u.protocol !== "mqtt:" && u.protocol !== "ws:") throw new Error(`unsupported URL scheme ${u.protocol}`);
     this.host = u.hostname;
-    this.port = Number(u.port || 1883);
+    this.port = Number(u.port || (u.protocol === "ws:" ? 80 : 1883));
     const first = new Promise<{ sessionPresent: boolean }>((resolve) => this.once("connect", (sessionPresent) => resolve({ sessionPresent })));
     this.core.start(this.now());
     this.drive();
