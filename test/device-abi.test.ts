@@ -77,7 +77,7 @@ describe.each(ENGINES)("device exports under %s", (engine) => {
     for (const id of ["a/b", "a+", "#", ""]) expect(set(1, id)).toBe(-19);
     expect(set(2, "fleet/+")).toBe(-19);
     expect(set(1, "x".repeat(113))).toBe(-22);
-    expect(set(3, "x")).toBe(-16);
+    expect(set(4, "x")).toBe(-16);
     expect(x.device_config(2, 1)).toBe(-16);
   });
   it("device_start without an id is InvalidTopic (-19)", () => {
