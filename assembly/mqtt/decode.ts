@@ -11,7 +11,7 @@ import {
   V_VERSION, V_LENGTH, V_WILL_PAYLOAD, V_WILL_PROP_COUNT, V_WILL_TOPIC, V_SLOTS, WILL_PROPS_OFFSET, setSlot,
 } from "./packet";
 import {
-  K_BIN, K_BYTE, K_NONZERO, K_PAIR, K_STR, K_TOPIC, K_U16, K_U32, K_VARINT, WILL_PROPS, checkConnectFlags, checkSubOptions, markSeen, propKind, validReason,
+  K_BIN, K_BYTE, K_NONZERO, K_PAIR, K_STR, K_TOPIC, K_U16, K_U32, K_VARINT, WILL_PROPS, checkConnectFlags, requiredFlags, checkSubOptions, markSeen, propKind, validReason,
 } from "./properties";
 import { validateTopicFilter, validateTopicName } from "./topic";
 
@@ -131,10 +131,6 @@ function item(view: usize, ptr: usize, len: u32, options: u32): i32 {
   return 0;
 }
 
-/** Fixed-header flags each type requires (PUBLISH is checked field by field). */
-@inline function requiredFlags(type: u32): u32 {
-  return type == PUBREL || type == SUBSCRIBE || type == UNSUBSCRIBE ? 2 : 0;
-}
 
 /** Decodes the packet at [ptr, ptr+len) (fixed header included). 0 or -Err. */
 export function decodePacket(ptr: usize, len: u32, version: u32, view: usize): i32 {
@@ -159,20 +155,14 @@ export function decodePacket(ptr: usize, len: u32, version: u32, view: usize): i
   if (type == 0 || (type == AUTH && !v5)) return -Err.UnknownPacketType;
   if (type != PUBLISH && flags != requiredFlags(type)) return -Err.ReservedFlags;
   let r: i32 = 0;
-  switch (type) {
-    case CONNECT: r = connect(view); break;
-    case CONNACK: r = connack(view, v5); break;
-    case PUBLISH: r = publish(view, flags, v5); break;
-    case PUBACK: case PUBREC: case PUBREL: case PUBCOMP:
-      r = packetId(view);
-      if (!r && v5) r = reasonAndProps(view, type);
-      break;
-    case SUBSCRIBE: case SUBACK: case UNSUBSCRIBE: case UNSUBACK: r = list(view, type, v5); break;
-    case PINGREQ: case PINGRESP: break;
-    case DISCONNECT: case AUTH:
-      if (v5) r = reasonAndProps(view, type);
-      break;
-  }
+  if (type == CONNECT) r = connect(view);
+  else if (type == CONNACK) r = connack(view, v5);
+  else if (type == PUBLISH) r = publish(view, flags, v5);
+  else if (type <= PUBCOMP) {
+    r = packetId(view);
+    if (!r && v5) r = reasonAndProps(view, type);
+  } else if (type <= UNSUBACK) r = list(view, type, v5);
+  else if (type >= DISCONNECT && v5) r = reasonAndProps(view, type); // PINGREQ, PINGRESP: empty
   if (r) return r;
   return cur == end ? 0 : -Err.TrailingBytes;
 }

@@ -11,7 +11,7 @@ import {
   getSlot, P_TOPIC_ALIAS,
 } from "./packet";
 import {
-  K_BYTE, K_NONZERO, K_PAIR, K_STR, K_TOPIC, K_U16, K_U32, K_VARINT, WILL_PROPS, checkConnectFlags, checkSubOptions, markSeen, propKind, validReason,
+  K_BYTE, K_NONZERO, K_PAIR, K_STR, K_TOPIC, K_U16, K_U32, K_VARINT, WILL_PROPS, checkConnectFlags, requiredFlags, checkSubOptions, markSeen, propKind, validReason,
 } from "./properties";
 import { validateTopicFilter, validateTopicName } from "./topic";
 
@@ -136,34 +136,23 @@ export function encodePacket(view: usize, out: usize, cap: u32): i32 {
   let body = out + 2;
   wp = body;
   wlim = out + <usize>cap;
-  let b0 = type << 4;
+  let b0 = (type << 4) | requiredFlags(type);
+  if (!type || type > AUTH || (type == AUTH && !v5)) return -Err.UnknownPacketType;
   let r: i32 = 0;
-  switch (type) {
-    case CONNECT: r = connect(view, version); break;
-    case CONNACK: r = connack(view, v5); break;
-    case PUBLISH: {
-      let qos = getSlot(view, V_QOS);
-      let dup = getSlot(view, V_DUP) != 0;
-      if (qos > 2) return -Err.InvalidQos;
-      if (dup && !qos) return -Err.ReservedFlags;
-      b0 |= (<u32>dup << 3) | (qos << 1) | (getSlot(view, V_RETAIN) != 0 ? 1 : 0);
-      r = publish(view, qos, v5);
-      break;
-    }
-    case PUBREL: b0 |= 2;
-    case PUBACK: case PUBREC: case PUBCOMP:
-      r = packetId(view);
-      if (!r && v5) r = reasonAndProps(view, type);
-      break;
-    case SUBSCRIBE: case UNSUBSCRIBE: b0 |= 2;
-    case SUBACK: case UNSUBACK: r = list(view, type, v5); break;
-    case PINGREQ: case PINGRESP: break;
-    case AUTH: if (!v5) return -Err.UnknownPacketType;
-    case DISCONNECT:
-      if (v5) r = reasonAndProps(view, type);
-      break;
-    default: return -Err.UnknownPacketType;
-  }
+  if (type == CONNECT) r = connect(view, version);
+  else if (type == CONNACK) r = connack(view, v5);
+  else if (type == PUBLISH) {
+    let qos = getSlot(view, V_QOS);
+    let dup = getSlot(view, V_DUP) != 0;
+    if (qos > 2) return -Err.InvalidQos;
+    if (dup && !qos) return -Err.ReservedFlags;
+    b0 |= (<u32>dup << 3) | (qos << 1) | (getSlot(view, V_RETAIN) != 0 ? 1 : 0);
+    r = publish(view, qos, v5);
+  } else if (type <= PUBCOMP) {
+    r = packetId(view);
+    if (!r && v5) r = reasonAndProps(view, type);
+  } else if (type <= UNSUBACK) r = list(view, type, v5);
+  else if (type >= DISCONNECT && v5) r = reasonAndProps(view, type); // PINGREQ, PINGRESP: empty
   if (r) return r;
   let len = <u32>(wp - body);
   if (len > VARINT_MAX) return -Err.PacketTooLarge;

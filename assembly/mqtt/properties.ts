@@ -81,3 +81,8 @@ export function checkSubOptions(o: u32, v5: bool): i32 {
   if (o & (v5 ? 0xffffffc0 : 0xfffffffc) || (o & 0x30) == 0x30) return -Err.ReservedFlags;
   return (o & 3) == 3 ? -Err.InvalidQos : 0;
 }
+
+/** Fixed-header flags each packet type carries (PUBLISH's are its own). */
+export function requiredFlags(type: u32): u32 {
+  return type == 6 || type == 8 || type == 10 ? 2 : 0; // PUBREL, SUBSCRIBE, UNSUBSCRIBE
+}
