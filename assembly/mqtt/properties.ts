@@ -44,28 +44,24 @@ export function propKind(id: u32, type: u32): i32 {
   return seen | bit;
 }
 
-// Reason codes allowed per packet: bit n of LO = code n (0..31), bit n of HI = code 0x80 + n.
-function reasonOk(lo: u32, hi: u64, code: u32): bool {
-  if (code < 32) return ((lo >> code) & 1) != 0;
-  return code >= 0x80 && code < 0xc0 && ((hi >> (code - 0x80)) & 1) != 0;
-}
-
 /**
- * Whether `code` is a valid reason code for `type` (CONNACK .. AUTH) in MQTT 5,
- * or a valid CONNACK / SUBACK return code in 3.1.1.
+ * Whether `code` is a valid reason code for `type` (CONNACK, PUBACK..PUBCOMP,
+ * SUBACK, UNSUBACK, DISCONNECT, AUTH) in MQTT 5, or a valid CONNACK / SUBACK
+ * return code in 3.1.1.
  */
 export function validReason(type: u32, code: u32, v5: bool): bool {
   if (!v5) return type == 2 ? code <= 5 : code <= 2 || code == 0x80;
-  switch (type) {
-    case 2: return reasonOk(0x1, 0xbea117ff, code); // CONNACK
-    case 4: case 5: return reasonOk(0x10001, 0x2830089, code); // PUBACK, PUBREC
-    case 6: case 7: return reasonOk(0x1, 0x40000, code); // PUBREL, PUBCOMP
-    case 9: return reasonOk(0x7, 0x640828089, code); // SUBACK
-    case 11: return reasonOk(0x20001, 0x28089, code); // UNSUBACK
-    case 14: return reasonOk(0x11, 0x7fff9ea8f, code); // DISCONNECT
-    case 15: return reasonOk(0x3000001, 0, code); // AUTH
-  }
-  return false;
+  // Allowed codes: bit n of lo = code n (0..31), bit n of hi = code 0x80 + n.
+  let lo: u32 = 0x3000001; // AUTH
+  let hi: u64 = 0;
+  if (type == 2) { hi = 0xbea117ff; lo = 1; } // CONNACK
+  else if (type <= 5) { hi = 0x2830089; lo = 0x10001; } // PUBACK, PUBREC
+  else if (type <= 7) { hi = 0x40000; lo = 1; } // PUBREL, PUBCOMP
+  else if (type == 9) { hi = 0x640828089; lo = 7; } // SUBACK
+  else if (type == 11) { hi = 0x28089; lo = 0x20001; } // UNSUBACK
+  else if (type == 14) { hi = 0x7fff9ea8f; lo = 0x11; } // DISCONNECT
+  if (code < 32) return ((lo >> code) & 1) != 0;
+  return code >= 0x80 && code < 0xc0 && ((hi >> (code - 0x80)) & 1) != 0;
 }
 
 /** CONNECT flags: 0 or -Err (InvalidConnectFlags, InvalidQos for will QoS 3). */
