@@ -108,3 +108,35 @@ describe("UTF-8 validation agrees with a strict decoder", () => {
     });
   }
 });
+
+describe("topic matching agrees with a level-by-level reference", () => {
+  /** The spec's rule, level by level. */
+  function reference(filter: string, topic: string): boolean {
+    if (topic.startsWith("$") && /^[+#]/.test(filter)) return false;
+    const f = filter.split("/");
+    const t = topic.split("/");
+    for (let i = 0; i < f.length; i++) {
+      if (f[i] === "#") return true;
+      if (i >= t.length || (f[i] !== "+" && f[i] !== t[i])) return false;
+    }
+    return f.length === t.length;
+  }
+  for (const build of BUILDS) {
+    it(`${build} build`, async () => {
+      const fc = (await import("fast-check")).default;
+      const { mod } = codecFor(build);
+      const level = fc.constantFrom("", "a", "b", "ab", "$x", "ä");
+      const topic = fc.array(level, { minLength: 1, maxLength: 4 }).map((l) => l.join("/")).filter((t) => t.length > 0);
+      const filter = fc
+        .tuple(fc.array(fc.oneof(level, fc.constant("+")), { minLength: 1, maxLength: 4 }), fc.boolean())
+        .map(([l, hash]) => (hash ? [...l, "#"] : l).join("/"))
+        .filter((f) => f.length > 0);
+      fc.assert(
+        fc.property(filter, topic, (f, t) => {
+          expect(mod.topicCall("topic_matches", f, t) !== 0).toBe(reference(f, t));
+        }),
+        { numRuns: 3000 },
+      );
+    });
+  }
+});

@@ -37,25 +37,24 @@ export function validateTopicFilter(ptr: usize, len: u32): i32 {
 
 /** Whether a (valid) filter matches a (valid) topic name. */
 export function topicMatches(filterPtr: usize, filterLen: u32, topicPtr: usize, topicLen: u32): bool {
+  // $-topics are not matched by a filter starting with a wildcard [MQTT-4.7.2-1]
+  // ('#' | 8 == '+', so one test covers both wildcards).
+  if (topicLen && u8At(topicPtr) == DOLLAR && filterLen && (u8At(filterPtr) | 8) == PLUS) return false;
   let i: u32 = 0;
   let j: u32 = 0;
-  // $-topics are not matched by a filter starting with a wildcard [MQTT-4.7.2-1].
-  if (topicLen && u8At(topicPtr) == DOLLAR && filterLen && (u8At(filterPtr) == PLUS || u8At(filterPtr) == HASH)) return false;
   while (i < filterLen) {
-    let c = u8At(filterPtr + i);
+    let c = u8At(filterPtr + i++);
     if (c == HASH) return true;
     if (c == PLUS) {
       while (j < topicLen && u8At(topicPtr + j) != SLASH) j++;
-      i++;
       continue;
     }
-    if (j == topicLen) {
-      // "a/#" also matches "a" (the parent level).
-      return i + 2 == filterLen && c == SLASH && u8At(filterPtr + i + 1) == HASH;
+    if (j < topicLen && u8At(topicPtr + j) == c) {
+      j++;
+      continue;
     }
-    if (u8At(topicPtr + j) != c) return false;
-    i++;
-    j++;
+    // "a/#" also matches "a" (the parent level): the topic ended where the filter has "/#" left.
+    return j == topicLen && c == SLASH && i + 1 == filterLen && u8At(filterPtr + i) == HASH;
   }
   return j == topicLen;
 }
