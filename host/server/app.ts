@@ -21,6 +21,8 @@ export interface AppDeps {
   logger: Logger;
   /** Drops a deleted device's connection and clears its retained status. */
   disconnectDevice(id: string): void;
+  /** More routes inside the API-key-protected /api/v1 scope (the WebSocket gateway's event streams); `known` 404s unknown ids. */
+  moreRoutes?(api: FastifyInstance, known: (id: string) => DeviceRecord): void;
   bodyLimit?: number;
   logRequests?: boolean;
 }
@@ -262,6 +264,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         },
         async (req, reply) => rpc(req, reply, req.params.id, req.params.method, req.body ?? undefined, null),
       );
+      deps.moreRoutes?.(api, known);
     },
     { prefix: "/api/v1" },
   );

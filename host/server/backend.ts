@@ -9,6 +9,7 @@ import { DeviceOffline, RpcCorrelator } from "../rpc/correlator.ts";
 import { PresenceTracker } from "../rpc/presence.ts";
 import { buildApp } from "./app.ts";
 import { createMetrics } from "./metrics.ts";
+import { WsGateway } from "./ws.ts";
 
 export interface BackendOptions {
   dataDir: string;
@@ -23,6 +24,8 @@ export interface BackendOptions {
   logRequests?: boolean;
   /** scrypt cost for secrets created by this process (default: DEFAULT_COST). */
   cost?: ScryptCost;
+  /** WebSocket devices: heartbeat ping period in ms (default 30000). */
+  wsHeartbeatMs?: number;
 }
 
 export interface Backend {
@@ -32,6 +35,8 @@ export interface Backend {
   mqttUrl: string;
   registry: Registry;
   presence: PresenceTracker;
+  /** WebSocket devices (GET /api/v1/devices/ws). */
+  gateway: WsGateway;
   close(): Promise<void>;
 }
 
@@ -42,10 +47,11 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   registry.markAllOffline();
   /** Embedded broker only: the connected clients by id (aedes's own table), to see their subscriptions. */
   let clients: Record<string, { subscriptions?: Record<string, unknown> }> | undefined;
+  let gateway: WsGateway | undefined;
   const presence = new PresenceTracker(
     registry,
     1000,
-    opts.brokerUrl ? undefined : (id) => clients?.[id]?.subscriptions?.[deviceTopics(prefix, id).rx] !== undefined,
+    opts.brokerUrl ? undefined : (id) => gateway?.has(id) || clients?.[id]?.subscriptions?.[deviceTopics(prefix, id).rx] !== undefined,
   );
   let correlator!: RpcCorrelator;
   let bus!: Bus;
@@ -63,7 +69,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         correlator.onResponse(id, msg.payload, msg.correlationData);
         break;
       case "status":
-        presence.status(id, msg.payload);
+        presence.status(id, msg.payload, gateway?.has(id) ? "ws" : "mqtt");
         break;
       case "telemetry":
         presence.activity(id);
@@ -117,6 +123,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     devicesRegistered: () => registry.countDevices(),
     rpcInFlight: () => correlator.inFlight,
   });
+  gateway = new WsGateway({ registry, presence, bus, prefix, logger, heartbeatMs: opts.wsHeartbeatMs, maxPayload: opts.bodyLimit });
+  const ws = gateway;
   const app = await buildApp({
     registry,
     presence,
@@ -125,11 +133,14 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     logger,
     bodyLimit: opts.bodyLimit,
     logRequests: opts.logRequests,
+    moreRoutes: (api, known) => ws.routes(api, known),
     disconnectDevice(id) {
       broker?.disconnect(id);
+      ws.disconnect(id);
       bus.publish(deviceTopics(prefix, id).status, "", { retain: true }); // clears the retained status
     },
   });
+  await ws.start(app.server);
   await app.listen({ port: opts.port ?? 8080, host: opts.host ?? "0.0.0.0" });
   const port = (app.server.address() as { port: number }).port;
   const url = `http://127.0.0.1:${port}`;
@@ -141,7 +152,9 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     mqttUrl,
     registry,
     presence,
+    gateway: ws,
     async close() {
+      await ws.close();
       await app.close();
       correlator.close();
       presence.close();

@@ -1,0 +1,297 @@
+// The WebSocket gateway: devices that dial in over WebSocket (GET /api/v1/devices/ws) instead of MQTT.
+// Each connection is bridged into the same topic space as an MQTT device: the gateway takes the device's
+// <prefix>/<id>/rx messages off the bus and sends them as text frames, and publishes what the device sends
+// to its own tx (responses), telemetry (notifications) and status. So the REST RPC path, the correlator and
+// presence do not know which transport a device uses, and an external broker can carry the traffic
+// between backend processes. Requests the device itself makes (e.g. time.get) are answered here.
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import type { FastifyInstance, FastifyReply } from "fastify";
+import type { Logger } from "pino";
+import { WebSocketServer, type WebSocket } from "ws";
+import { deviceTopics } from "../broker/acl.ts";
+import type { Registry } from "../registry/registry.ts";
+import type { Bus, BusMessage } from "../rpc/bus.ts";
+import type { PresenceTracker } from "../rpc/presence.ts";
+
+export const WS_PATH = "/api/v1/devices/ws";
+/** Close code for a connection that a newer one with the same device id replaced. */
+export const CLOSE_REPLACED = 4000;
+/** Close code for a device deleted while connected. */
+export const CLOSE_REMOVED = 4001;
+
+export interface GatewayOptions {
+  registry: Registry;
+  presence: PresenceTracker;
+  bus: Bus;
+  prefix: string;
+  logger: Logger;
+  /** Ping every this many ms; a device that has not answered the previous ping by then is dropped (default 30000). */
+  heartbeatMs?: number;
+  /** Largest message a device may send (default 64 KiB, the REST body limit). */
+  maxPayload?: number;
+}
+
+/** A device-initiated JSON-RPC method the backend answers. Throwing gives a -32603 error. */
+type BackendMethod = (params: unknown) => unknown;
+const BACKEND_METHODS: Record<string, BackendMethod> = {
+  "time.get": () => {
+    const now = Date.now();
+    return { unix_ms: now, iso: new Date(now).toISOString() };
+  },
+};
+
+export class AuthRefused extends Error {
+  override name = "AuthRefused";
+  constructor(
+    readonly status: 401 | 403,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The device's claim: `Authorization: Bearer <id>:<credential>`, or, for stacks that cannot set headers,
+ * `?access_token=<id>:<credential>` (RFC 6750 section 2.3). The credential only verifies against that id's
+ * hash, so a device cannot claim another id.
+ */
+export function deviceClaim(req: Pick<IncomingMessage, "headers" | "url">): { id: string; credential: string } {
+  const header = req.headers.authorization;
+  let token: string | null;
+  if (header !== undefined) {
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!m) throw new AuthRefused(401, "Authorization header must be: Bearer <device id>:<credential>");
+    token = m[1];
+  } else token = new URL(req.url ?? "/", "http://x").searchParams.get("access_token");
+  if (!token) throw new AuthRefused(401, "Authorization: Bearer <device id>:<credential> (or ?access_token=) required");
+  const colon = token.indexOf(":");
+  if (colon <= 0) throw new AuthRefused(401, "the token must be <device id>:<credential>");
+  return { id: token.slice(0, colon), credential: token.slice(colon + 1) };
+}
+
+interface Connection {
+  ws: WebSocket;
+  alive: boolean;
+}
+
+type EventListener = (event: string, data: string) => void;
+
+export class WsGateway {
+  private readonly wss: WebSocketServer;
+  private readonly conns = new Map<string, Connection>();
+  private readonly listeners = new Map<string, Set<EventListener>>();
+  private readonly streams = new Set<ServerResponse>();
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly depth: number;
+  private server: Server | undefined;
+
+  constructor(private readonly opts: GatewayOptions) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload ?? 64 * 1024 });
+    this.depth = opts.prefix.split("/").length;
+    this.heartbeat = setInterval(() => this.beat(), opts.heartbeatMs ?? 30_000);
+    this.heartbeat.unref();
+  }
+
+  /** Subscribes to rx (for the devices connected here) and telemetry (for event streams). */
+  async start(server: Server): Promise<void> {
+    this.server = server;
+    server.on("upgrade", this.onUpgrade);
+    await this.opts.bus.subscribe([`${this.opts.prefix}/+/rx`, `${this.opts.prefix}/+/telemetry`], (msg) => this.onBus(msg));
+  }
+
+  /** Whether the device is connected to this process over WebSocket. */
+  has(id: string): boolean {
+    return this.conns.has(id);
+  }
+
+  get connections(): number {
+    return this.conns.size;
+  }
+
+  /** Drops a device's connection (it was deleted). */
+  disconnect(id: string): void {
+    this.conns.get(id)?.ws.close(CLOSE_REMOVED, "device removed");
+  }
+
+  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (new URL(req.url ?? "/", "http://x").pathname !== WS_PATH) return; // not ours (nobody else upgrades: fastify ignores it)
+    socket.on("error", () => {});
+    void this.authenticate(req).then(
+      (id) => this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, id)),
+      (err: Error) => {
+        const status = err instanceof AuthRefused ? err.status : 500;
+        if (status === 500) this.opts.logger.error({ err }, "websocket upgrade failed");
+        const body = JSON.stringify({ error: status === 401 ? "unauthorized" : status === 403 ? "forbidden" : "internal_error", message: err.message });
+        const reason = status === 401 ? "Unauthorized" : status === 403 ? "Forbidden" : "Internal Server Error";
+        socket.end(
+          `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+            (status === 401 ? 'WWW-Authenticate: Bearer realm="outpost devices"\r\n' : "") +
+            `Connection: close\r\n\r\n${body}`,
+        );
+      },
+    );
+  };
+
+  private async authenticate(req: IncomingMessage): Promise<string> {
+    const { id, credential } = deviceClaim(req);
+    if (!(await this.opts.registry.verifyDevice(id, credential))) throw new AuthRefused(403, "device credential not valid");
+    return id;
+  }
+
+  private onConnection(ws: WebSocket, id: string): void {
+    const topics = deviceTopics(this.opts.prefix, id);
+    const old = this.conns.get(id);
+    const conn: Connection = { ws, alive: true };
+    this.conns.set(id, conn); // before closing the old one: its close must not take the device offline
+    old?.ws.close(CLOSE_REPLACED, "replaced by a newer connection");
+    this.opts.presence.set(id, true, "ws");
+    this.opts.bus.publish(topics.status, JSON.stringify({ online: true, transport: "ws" }), { retain: true });
+    this.opts.logger.info({ id, replaced: old !== undefined }, "websocket device connected");
+    ws.on("pong", () => (conn.alive = true));
+    ws.on("message", (data, isBinary) => {
+      conn.alive = true;
+      this.fromDevice(id, ws, isBinary ? data.toString() : String(data));
+    });
+    ws.on("error", () => {}); // "close" follows
+    ws.on("close", (code) => {
+      if (this.conns.get(id) !== conn) return; // replaced: the new connection owns the device now
+      this.conns.delete(id);
+      if (!this.opts.registry.hasDevice(id)) return; // deleted: its status is cleared already
+      this.opts.presence.set(id, false, "ws");
+      this.opts.bus.publish(topics.status, JSON.stringify({ online: false }), { retain: true });
+      this.opts.logger.info({ id, code }, "websocket device disconnected");
+    });
+  }
+
+  /** A text frame from a device: a response (to tx), a notification (to telemetry) or a request (answered here). */
+  private fromDevice(id: string, ws: WebSocket, text: string): void {
+    const topics = deviceTopics(this.opts.prefix, id);
+    let msg: unknown;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      ws.send(JSON.stringify({ jsonrpc: "2.0", error: { code: -32700, message: "Parse error" }, id: null }));
+      return;
+    }
+    const m = msg as { method?: unknown; id?: unknown; params?: unknown };
+    if (!m || typeof m !== "object" || Array.isArray(m) || typeof m.method !== "string") {
+      this.opts.bus.publish(topics.tx, text); // a response (or a batch of them): the correlator matches it
+      return;
+    }
+    if (!("id" in m)) {
+      // Telemetry's payload is its params, as an MQTT device publishes it; other notifications go whole.
+      this.opts.bus.publish(topics.telemetry, m.method === "telemetry" ? JSON.stringify(m.params ?? null) : text);
+      return;
+    }
+    const method = Object.hasOwn(BACKEND_METHODS, m.method) ? BACKEND_METHODS[m.method] : undefined;
+    let answer: object;
+    if (!method) answer = { error: { code: -32601, message: "Method not found" } };
+    else {
+      try {
+        answer = { result: method(m.params) ?? null };
+      } catch (err) {
+        answer = { error: { code: -32603, message: "Internal error", data: String((err as Error).message) } };
+      }
+    }
+    ws.send(JSON.stringify({ jsonrpc: "2.0", ...answer, id: m.id }));
+  }
+
+  private onBus(msg: BusMessage): void {
+    const levels = msg.topic.split("/");
+    if (levels.length !== this.depth + 2) return;
+    const id = levels[this.depth];
+    const kind = levels[this.depth + 1];
+    if (kind === "rx") {
+      const conn = this.conns.get(id);
+      if (conn && conn.ws.readyState === conn.ws.OPEN) conn.ws.send(msg.payload, { binary: false });
+    } else if (kind === "telemetry") {
+      const listeners = this.listeners.get(id);
+      if (!listeners?.size) return;
+      const text = msg.payload.toString("utf8");
+      let event = "telemetry";
+      let data = text;
+      try {
+        const n = JSON.parse(text) as { jsonrpc?: unknown; method?: unknown; params?: unknown };
+        if (n && n.jsonrpc === "2.0" && typeof n.method === "string" && n.method !== "telemetry") {
+          event = n.method;
+          data = JSON.stringify(n.params ?? null);
+        }
+      } catch {
+        // not JSON: passed on as it came
+      }
+      for (const l of listeners) l(event, data);
+    }
+  }
+
+  /** Server-sent events for one device: its telemetry and other notifications. */
+  stream(id: string, reply: FastifyReply): void {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-cache", Connection: "keep-alive" });
+    res.write(": connected\n\n");
+    // An event name is one line; data may hold newlines only as separate data: lines.
+    const listener: EventListener = (event, data) =>
+      res.write(`event: ${event.replace(/[\r\n]/g, " ")}\n${data.split(/\r?\n/).map((l) => `data: ${l}\n`).join("")}\n`);
+    let set = this.listeners.get(id);
+    if (!set) this.listeners.set(id, (set = new Set()));
+    set.add(listener);
+    this.streams.add(res);
+    res.on("close", () => {
+      this.streams.delete(res);
+      set.delete(listener);
+      if (!set.size) this.listeners.delete(id);
+    });
+  }
+
+  /** The REST side: GET /devices/:id/events, registered inside the API-key-protected /api/v1 scope. */
+  routes(api: FastifyInstance, known: (id: string) => unknown): void {
+    api.get<{ Params: { id: string } }>(
+      "/devices/:id/events",
+      {
+        schema: {
+          summary: "Server-sent events from a device: telemetry and other notifications",
+          description:
+            "text/event-stream. `event: telemetry` with the sys.info object as data (MQTT and WebSocket devices); " +
+            "a WebSocket device's other JSON-RPC notifications as `event: <method>` with their params.",
+          params: { type: "object", properties: { id: { type: "string" } }, required: ["id"] },
+        },
+      },
+      async (req, reply) => {
+        known(req.params.id);
+        this.stream(req.params.id, reply);
+      },
+    );
+  }
+
+  private beat(): void {
+    for (const [, conn] of this.conns) {
+      if (!conn.alive) {
+        conn.ws.terminate(); // no pong since the last beat
+        continue;
+      }
+      conn.alive = false;
+      conn.ws.ping();
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    this.server?.off("upgrade", this.onUpgrade);
+    for (const res of this.streams) res.end();
+    // Close handshakes get a moment; then the sockets go, or the HTTP server would wait for them.
+    const closing = [...this.conns.values()].map(
+      ({ ws }) =>
+        new Promise<void>((resolve) => {
+          ws.once("close", () => resolve());
+          ws.close(1001, "backend shutting down");
+          setTimeout(() => {
+            ws.terminate();
+            resolve();
+          }, 1000).unref();
+        }),
+    );
+    await Promise.all(closing);
+    this.wss.close();
+  }
+}
