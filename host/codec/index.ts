@@ -268,6 +268,18 @@ export class CodecModule {
     const type = v[b + V_TYPE];
     const flags = v[b + V_FLAGS];
     const v5 = v[b + V_VERSION] === 5;
+    if (type === 3 && !(v5 && v[b + V_PROP_COUNT])) {
+      // The hot case, built in one literal so the object gets its final shape at once.
+      const qos = (flags >> 1) & 3;
+      const topic = this.str(v[b + V_TOPIC], v[b + V_TOPIC + 1]);
+      const payload = this.bytes(v[b + V_PAYLOAD], v[b + V_PAYLOAD + 1]);
+      const retain = (flags & 1) !== 0;
+      const dup = (flags & 8) !== 0;
+      const length = v[b + V_LENGTH];
+      return qos
+        ? { cmd: "publish", retain, qos, dup, length, topic, payload, messageId: v[b + V_PACKET_ID] }
+        : { cmd: "publish", retain, qos, dup, length, topic, payload };
+    }
     const p: Packet = {
       cmd: CMDS[type],
       retain: (flags & 1) !== 0,
