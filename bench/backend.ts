@@ -244,12 +244,24 @@ async function main() {
   await drive(restCall, ids); // warm-up, both paths
   await drive(rawCall, ids);
   const bpid = backend.proc.pid!;
-  let c0 = cpuSeconds(bpid);
-  const rest = await drive(restCall, ids);
-  const restCpu = cpuSeconds(bpid) - c0;
-  c0 = cpuSeconds(bpid);
-  const rawRun = await drive(rawCall, ids);
-  const rawCpu = cpuSeconds(bpid) - c0;
+  const dpid = devices.proc.pid!;
+  const selfCpu = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  };
+  /** CPU seconds of backend, devices and this load generator during one run. */
+  const measure = async (call: (device: string, seq: number) => Promise<boolean>) => {
+    const c0 = [cpuSeconds(bpid), cpuSeconds(dpid), selfCpu()];
+    const run = await drive(call, ids);
+    const c1 = [cpuSeconds(bpid), cpuSeconds(dpid), selfCpu()];
+    return { run, cpu: c1.map((c, i) => c - c0[i]) };
+  };
+  const restM = await measure(restCall);
+  const rawM = await measure(rawCall);
+  const rest = restM.run;
+  const rawRun = rawM.run;
+  const [restCpu, restDevCpu, restGenCpu] = restM.cpu;
+  const [rawCpu, rawDevCpu, rawGenCpu] = rawM.cpu;
   const ratio = +(rest.rpc_per_s / rawRun.rpc_per_s).toFixed(2);
   console.log(`RPC, ${M} devices, ${CONCURRENCY} in flight, ${SECONDS} s each`);
   console.log(`  REST     ${rest.rpc_per_s} RPC/s  p50 ${rest.p50_ms} ms  p99 ${rest.p99_ms} ms  errors ${rest.errors}`);
@@ -258,6 +270,8 @@ async function main() {
   const usPerRest = Math.round((restCpu / (rest.rpc_per_s * SECONDS)) * 1e6);
   const usPerRaw = Math.round((rawCpu / (rawRun.rpc_per_s * SECONDS)) * 1e6);
   console.log(`  backend process CPU: ${usPerRest} us per REST RPC (${((restCpu / SECONDS) * 100).toFixed(0)}% of a core), ${usPerRaw} us per raw RPC (broker only)`);
+  const pct = (c: number) => `${((c / SECONDS) * 100).toFixed(0)}%`;
+  console.log(`  cores busy (backend / devices / load generator): REST ${pct(restCpu)} / ${pct(restDevCpu)} / ${pct(restGenCpu)}, raw ${pct(rawCpu)} / ${pct(rawDevCpu)} / ${pct(rawGenCpu)}`);
   await raw.endAsync();
   for (const c of conns) c.close();
   devices.proc.stdin!.end();

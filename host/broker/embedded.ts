@@ -23,6 +23,7 @@ export async function startEmbeddedBroker(opts: {
   await opts.beforeListen?.(aedes);
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
+    socket.setNoDelay(true); // small RPC packets must not wait for Nagle
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     aedes.handle(socket);
