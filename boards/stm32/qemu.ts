@@ -14,6 +14,10 @@ export function buildFirmware(target: "all" | "echo" = "all"): string {
   return execFileSync("make", ["-s", "-C", boardDir, target], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }
 
+export class QemuFailure extends Error {
+  override name = "QemuFailure";
+}
+
 export interface QemuExit {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -32,17 +36,33 @@ export interface QemuBoard {
 
 export interface BootOptions {
   elf: string;
-  /** Where USART1 connects as a TCP client. */
-  linkPort: number;
+  /** Where USART1 connects as a TCP client; without it USART1 goes nowhere. */
+  linkPort?: number;
+  /** The firmware's command line (semihosting), e.g. "--id dev1" or "--call {...}". */
+  append?: string;
   /** QEMU -icount shift: time follows the instruction count (2^shift ns each). */
   icountShift?: number;
   /** Hard upper bound on the run; QEMU is killed after it. */
   maxLifetimeMs?: number;
 }
 
-export class QemuFailure extends Error {
-  override name = "QemuFailure";
+/**
+ * Dispatches one JSON-RPC request (or batch) inside the firmware (--call) and returns the response text.
+ * A string is sent as it is (so it can be malformed); anything else as its JSON.
+ */
+export async function callFirmware(request: unknown, elf = firmwareElf): Promise<{ response: string; lines: string[] }> {
+  const text = typeof request === "string" ? request : JSON.stringify(request);
+  const board = bootFirmware({ elf, append: `--call ${text}`, maxLifetimeMs: 30_000 });
+  try {
+    const [, response] = (await board.waitForLine(/^response (.*)$/)) as unknown as [string, string];
+    const exit = await board.exited;
+    if (exit.code !== 0) throw new QemuFailure(`firmware exited with ${exit.code}:\n${board.lines.join("\n")}`);
+    return { response, lines: board.lines };
+  } finally {
+    await board.stop();
+  }
 }
+
 
 export function bootFirmware(opts: BootOptions): QemuBoard {
   const args = [
@@ -50,11 +70,13 @@ export function bootFirmware(opts: BootOptions): QemuBoard {
     "-display", "none",
     "-monitor", "none",
     "-semihosting-config", "enable=on,target=native",
-    "-chardev", `socket,id=link,host=127.0.0.1,port=${opts.linkPort},reconnect=1`,
-    "-serial", "chardev:link",
+    ...(opts.linkPort === undefined
+      ? ["-serial", "null"]
+      : ["-chardev", `socket,id=link,host=127.0.0.1,port=${opts.linkPort},reconnect=1`, "-serial", "chardev:link"]),
     "-serial", "stdio",
     "-kernel", opts.elf,
   ];
+  if (opts.append !== undefined) args.push("-append", opts.append);
   if (opts.icountShift !== undefined) args.push("-icount", `shift=${opts.icountShift},align=off,sleep=on`);
   const proc = spawn("qemu-system-arm", args, { stdio: ["ignore", "pipe", "pipe"] });
   const lines: string[] = [];
