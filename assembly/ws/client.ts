@@ -51,7 +51,7 @@ let maxMessage: u32 = 0;
 let tb: usize = 0;
 let tcap: u32 = 0;
 let tlen: u32 = 0;
-let evCode: u32 = 0; // the event of this poll step (one at a most)
+let evCode: u32 = 0; // the next event: at most one per poll step
 
 @inline function due(t: u32): bool {
   return <i32>(nowMs - t) >= 0;
@@ -423,17 +423,21 @@ function timers(): void {
  */
 export function wsPoll(now: u32): i32 {
   nowMs = now;
-  evCode = 0;
-  if (delivered) {
-    delivered = false;
-    memory.copy(rb, rb + msgLen, have - msgLen);
-    have -= msgLen;
-    msgLen = 0;
+  if (!evCode) {
+    // An event posted outside a poll (wsStop, wsClosed, wsOpened) goes first.
+    if (delivered) {
+      delivered = false;
+      memory.copy(rb, rb + msgLen, have - msgLen);
+      have -= msgLen;
+      msgLen = 0;
+    }
+    timers();
+    if (!evCode && state == S_HANDSHAKE) readHandshake();
+    if (!evCode && state == S_OPEN) readFrames();
   }
-  timers();
-  if (!evCode && state == S_HANDSHAKE) readHandshake();
-  if (!evCode && state == S_OPEN) readFrames();
-  return evCode;
+  let code = evCode;
+  evCode = 0;
+  return code;
 }
 
 /** Milliseconds until wsPoll has timed work (0xFFFFFFFF: none). */
