@@ -42,7 +42,7 @@ const kitchenSink = assemble({
 const hostImports = (twice = (x: number) => 2 * x) => ({ host: { twice } });
 
 describe.each(ENGINES)("hand-assembled module under %s", (engine) => {
-  const load = (imports = hostImports(), opts = {}) => instantiateBytes(engine, kitchenSink, imports, opts);
+  const load = (imports: WebAssembly.Imports = hostImports(), opts = {}) => instantiateBytes(engine, kitchenSink, imports, opts);
 
   it("passes i32, i64 (BigInt) and f64 values like V8", () => {
     const { exports } = load();
@@ -194,7 +194,7 @@ describe("OUTPOST_ENGINE", () => {
 describe.each(ENGINES)("build/device.wasm under %s", (engine) => {
   it.each(["release", "debug"] as const)("%s build instantiates with every export", (build) => {
     const { exports, memory } = instantiate({ engine, build });
-    const expected = WebAssembly.Module.exports(new WebAssembly.Module(wasmBytes(build))).map((e) => e.name);
+    const expected = WebAssembly.Module.exports(new WebAssembly.Module(new Uint8Array(wasmBytes(build)))).map((e) => e.name);
     expect(Object.keys(exports).sort()).toEqual(expected.sort());
     expect(exports.memory.buffer).toBe(memory.buffer);
     expect(exports.abi_version()).toBe(1);

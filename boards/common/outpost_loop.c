@@ -72,10 +72,261 @@ int outpost_rpc(const char *request, size_t len, const char **response, size_t *
   return 0;
 }
 
-int outpost_run(const outpost_device_config *config, outpost_transport *transport, volatile sig_atomic_t *stop) {
-  (void)config;
-  (void)transport;
-  (void)stop;
-  outpost_errorf("this module has no device exports yet");
+// ---- the device over a transport ------------------------------------------------
+
+// Client sizing keys (client_config before client_init; host/mqtt/core.ts names them).
+enum {
+  CFG_RECEIVE_MAXIMUM = 7,
+  CFG_MAX_PACKET = 8,
+  CFG_OUTBOX_BYTES = 12,
+  CFG_INFLIGHT_WINDOW = 13,
+  CFG_RX_BYTES = 14,
+  CFG_TX_BYTES = 15,
+  CFG_SUBS_BYTES = 16,
+  CFG_SCRATCH_BYTES = 19,
+  CFG_STRINGS_BYTES = 20,
+};
+enum { STR_USERNAME = 2, STR_PASSWORD = 3 }; // client_set_str
+enum { DEV_ID = 1 };                         // device_set
+// device_poll's events (the client's EV_* codes, plus the device's).
+enum { EV_NONE = 0, EV_OPEN = 1, EV_CLOSE = 2, EV_CONNECTED = 3, EV_DROPPED = 8, EV_RPC_PENDING = 16 };
+#define NO_DEADLINE 0xffffffffu
+
+#ifndef OUTPOST_MQTT_MAX_PACKET
+#define OUTPOST_MQTT_MAX_PACKET 2048
+#endif
+#ifndef OUTPOST_MQTT_RX_BYTES
+#define OUTPOST_MQTT_RX_BYTES 1024
+#endif
+#ifndef OUTPOST_MQTT_TX_BYTES
+#define OUTPOST_MQTT_TX_BYTES 2048
+#endif
+#ifndef OUTPOST_MQTT_OUTBOX_BYTES
+#define OUTPOST_MQTT_OUTBOX_BYTES 2048
+#endif
+#ifndef OUTPOST_REPLY_CONTEXT_BYTES
+#define OUTPOST_REPLY_CONTEXT_BYTES 128 // MQTT 5 response topic + correlation data kept per request
+#endif
+// How long a stop waits for the offline status and DISCONNECT to leave.
+#ifndef OUTPOST_STOP_FLUSH_MS
+#define OUTPOST_STOP_FLUSH_MS 2000
+#endif
+// The longest the loop sleeps, so a stop request set without a signal is seen.
+#define MAX_WAIT_MS 1000
+
+static const uint32_t client_sizes[][2] = {
+    {CFG_RECEIVE_MAXIMUM, 8},  {CFG_MAX_PACKET, OUTPOST_MQTT_MAX_PACKET}, {CFG_OUTBOX_BYTES, OUTPOST_MQTT_OUTBOX_BYTES},
+    {CFG_INFLIGHT_WINDOW, 4},  {CFG_RX_BYTES, OUTPOST_MQTT_RX_BYTES},     {CFG_TX_BYTES, OUTPOST_MQTT_TX_BYTES},
+    {CFG_SUBS_BYTES, 128},     {CFG_SCRATCH_BYTES, 256},                 {CFG_STRINGS_BYTES, 256},
+};
+
+// The exports the loop calls every turn, looked up once.
+static struct {
+  IM3Function device_poll, device_deadline, device_stop, client_opened, client_closed, client_rx_ptr, client_rx_cap,
+      client_rx_push, client_tx_ptr, client_tx_len, client_tx_consume, client_event;
+} fx;
+
+static int find_exports(void) {
+  static const char *names[] = {"device_poll",   "device_deadline", "device_stop",   "client_opened",
+                                "client_closed", "client_rx_ptr",   "client_rx_cap", "client_rx_push",
+                                "client_tx_ptr", "client_tx_len",   "client_tx_consume", "client_event"};
+  IM3Function *slots = (IM3Function *)&fx;
+  for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++) {
+    if (!(slots[i] = outpost_find(names[i]))) {
+      outpost_errorf("the module has no export %s (older than this runtime?)", names[i]);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+// fn(args...) -> i32; a trap is recorded and ends the run.
+static int call(IM3Function fn, int32_t *result, unsigned argc, int32_t a, int32_t b) {
+  int32_t args[2] = {a, b};
+  return outpost_invoke(fn, result, argc, args);
+}
+
+// Calls an export that returns 0 or -Err, naming what failed.
+static int check(const char *what, int32_t rc) {
+  if (rc >= 0) return 0;
+  outpost_errorf("%s failed: error %d (assembly/errors.ts)", what, (int)-rc);
   return -1;
+}
+
+// Copies a string into the module's scratch area (client_scratch) and returns its length.
+static int to_scratch(const char *text, uint32_t *len) {
+  int32_t at, cap;
+  uint32_t size;
+  if (outpost_call_export("client_scratch", &at, 0) || outpost_call_export("client_scratch_cap", &cap, 0)) return -1;
+  size_t n = strlen(text);
+  uint8_t *mem = outpost_memory(&size);
+  if (n > (uint32_t)cap || (uint32_t)at > size || n > size - (uint32_t)at) {
+    outpost_errorf("\"%.32s\" is longer than the module's scratch area (%d bytes)", text, (int)cap);
+    return -1;
+  }
+  memcpy(mem + (uint32_t)at, text, n);
+  *len = (uint32_t)n;
+  return 0;
+}
+
+static int setup(const outpost_device_config *config) {
+  int32_t rc;
+  uint32_t len;
+  for (unsigned i = 0; i < sizeof client_sizes / sizeof client_sizes[0]; i++) {
+    if (outpost_call_export("client_config", &rc, 2, (int32_t)client_sizes[i][0], (int32_t)client_sizes[i][1]) ||
+        check("client_config", rc))
+      return -1;
+  }
+  if (outpost_rt.board->random && outpost_call_export("client_seed", NULL, 1, (int32_t)outpost_rt.board->random())) return -1;
+  if (outpost_call_export("client_init", &rc, 0) || check("client_init", rc)) return -1;
+  if (outpost_call_export("device_init", &rc, 1, OUTPOST_REPLY_CONTEXT_BYTES) || check("device_init", rc)) return -1;
+  if (to_scratch(config->id, &len) || outpost_call_export("device_set", &rc, 2, DEV_ID, (int32_t)len) ||
+      check("device id", rc))
+    return -1;
+  const char *username = config->username ? config->username : config->id;
+  if (to_scratch(username, &len) || outpost_call_export("client_set_str", &rc, 2, STR_USERNAME, (int32_t)len) ||
+      check("username", rc))
+    return -1;
+  if (config->password && (to_scratch(config->password, &len) ||
+                           outpost_call_export("client_set_str", &rc, 2, STR_PASSWORD, (int32_t)len) || check("password", rc)))
+    return -1;
+  return find_exports();
+}
+
+typedef enum { LINK_DOWN, LINK_OPENING, LINK_UP } link_state;
+
+typedef struct {
+  const outpost_device_config *config;
+  outpost_transport *transport;
+  link_state link;
+} loop_state;
+
+static void link_lost(loop_state *s, uint32_t t) {
+  s->transport->close(s->transport->ctx);
+  if (s->link != LINK_DOWN) outpost_log(1, "connection to %s:%u lost", s->config->host, (unsigned)s->config->port);
+  s->link = LINK_DOWN;
+  call(fx.client_closed, NULL, 1, (int32_t)t, 0);
+}
+
+// Drains device_poll: opens and closes the transport when the module says.
+static int run_events(loop_state *s, uint32_t t) {
+  for (;;) {
+    int32_t ev;
+    if (call(fx.device_poll, &ev, 1, (int32_t)t, 0)) return -1;
+    if (ev == EV_NONE) return 0;
+    if (ev == EV_OPEN) {
+      if (s->transport->open(s->transport->ctx, s->config->host, s->config->port) < 0) {
+        outpost_log(2, "cannot reach %s:%u", s->config->host, (unsigned)s->config->port);
+        call(fx.client_closed, NULL, 1, (int32_t)t, 0); // the module backs off and asks again
+      } else {
+        s->link = LINK_OPENING;
+      }
+    } else if (ev == EV_CLOSE) {
+      int32_t at;
+      uint32_t size;
+      call(fx.client_event, &at, 0, 0, 0);
+      uint8_t *mem = outpost_memory(&size);
+      uint32_t error = 0, reason = 0;
+      if ((uint32_t)at + 12 <= size) {
+        memcpy(&error, mem + at + 4, 4);
+        memcpy(&reason, mem + at + 8, 4);
+      }
+      if (s->link != LINK_DOWN) s->transport->close(s->transport->ctx);
+      s->link = LINK_DOWN;
+      if (error) outpost_log(1, "disconnected: error %u, reason code %u; reconnecting", (unsigned)error, (unsigned)reason);
+    } else if (ev == EV_CONNECTED) {
+      outpost_log(1, "connected to %s:%u as %s", s->config->host, (unsigned)s->config->port, s->config->id);
+    } else if (ev == EV_DROPPED) {
+      outpost_log(2, "outbox full: QoS 0 messages dropped");
+    } else if (ev == EV_RPC_PENDING) {
+      outpost_log(3, "a board method answered pending, which C methods cannot resume; request not answered");
+    }
+  }
+}
+
+// Writes what the module has queued, as far as the transport takes it now.
+static int send_pending(loop_state *s, uint32_t t) {
+  while (s->link == LINK_UP) {
+    int32_t len, at;
+    if (call(fx.client_tx_len, &len, 0, 0, 0)) return -1;
+    if (len <= 0) return 0;
+    if (call(fx.client_tx_ptr, &at, 0, 0, 0)) return -1;
+    uint32_t size;
+    uint8_t *mem = outpost_memory(&size);
+    long n = s->transport->send(s->transport->ctx, mem + (uint32_t)at, (size_t)len);
+    if (n < 0) {
+      link_lost(s, t);
+      return 0;
+    }
+    if (n == 0) return 0;
+    if (call(fx.client_tx_consume, NULL, 1, (int32_t)n, 0)) return -1;
+  }
+  return 0;
+}
+
+static int receive(loop_state *s, uint32_t t) {
+  int32_t cap, at;
+  if (call(fx.client_rx_cap, &cap, 0, 0, 0) || call(fx.client_rx_ptr, &at, 0, 0, 0)) return -1;
+  if (cap <= 0) return 0; // the module has not taken the last bytes yet: the next poll does
+  uint32_t size;
+  uint8_t *mem = outpost_memory(&size);
+  long n = s->transport->recv(s->transport->ctx, mem + (uint32_t)at, (size_t)cap);
+  if (n < 0) link_lost(s, t);
+  else if (n > 0 && call(fx.client_rx_push, NULL, 1, (int32_t)n, 0)) return -1;
+  return 0;
+}
+
+static int tx_waiting(void) {
+  int32_t len = 0;
+  call(fx.client_tx_len, &len, 0, 0, 0);
+  return len > 0;
+}
+
+// One turn: module events, bytes out, then wait for the socket or the next deadline.
+static int turn(loop_state *s, uint32_t max_wait) {
+  uint32_t t = now();
+  if (run_events(s, t) || send_pending(s, t)) return -1;
+  int32_t deadline;
+  if (call(fx.device_deadline, &deadline, 1, (int32_t)t, 0)) return -1;
+  uint32_t wait = (uint32_t)deadline < max_wait ? (uint32_t)deadline : max_wait;
+  int events = s->transport->wait(s->transport->ctx, wait, s->link == LINK_UP && tx_waiting());
+  t = now();
+  if (events & OUTPOST_NET_CLOSED) {
+    link_lost(s, t);
+    return 0;
+  }
+  if (events & OUTPOST_NET_OPENED) {
+    s->link = LINK_UP;
+    int32_t rc;
+    if (call(fx.client_opened, &rc, 1, (int32_t)t, 0)) return -1; // rc < 0: EV_CLOSE follows
+  }
+  if ((events & OUTPOST_NET_READABLE) && s->link == LINK_UP) return receive(s, t);
+  return 0;
+}
+
+int outpost_run(const outpost_device_config *config, outpost_transport *transport, volatile sig_atomic_t *stop) {
+  if (!outpost_rt.runtime || !outpost_rt.rpc_handle) {
+    outpost_errorf("outpost_run needs outpost_load and outpost_rpc_init first");
+    return -1;
+  }
+  if (setup(config)) return -1;
+  loop_state s = {config, transport, LINK_DOWN};
+  int32_t rc;
+  if (outpost_call_export("device_start", &rc, 1, (int32_t)now()) || check("device_start", rc)) return -1;
+  while (!*stop) {
+    if (turn(&s, MAX_WAIT_MS)) {
+      transport->close(transport->ctx);
+      return -1;
+    }
+  }
+  // Stop: offline status and DISCONNECT into tx, then give them time to leave.
+  outpost_log(1, "stopping: publishing offline status");
+  if (call(fx.device_stop, NULL, 1, (int32_t)now(), 0)) return -1;
+  uint32_t until = now() + OUTPOST_STOP_FLUSH_MS;
+  while (s.link == LINK_UP && tx_waiting() && (int32_t)(until - now()) > 0) {
+    if (send_pending(&s, now())) break;
+    if (s.link == LINK_UP && tx_waiting()) transport->wait(transport->ctx, 50, 1);
+  }
+  transport->close(transport->ctx);
+  return 0;
 }

@@ -14,6 +14,6 @@ export function instantiateBytes(
   opts: { memoryLimit?: number } = {},
 ): { exports: Record<string, any>; memory: LinearMemory } {
   if (engine === "wasm3") return instantiateWasm3(bytes, imports, opts);
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), imports);
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array(bytes)), imports);
   return { exports: instance.exports as Record<string, any>, memory: instance.exports.memory as WebAssembly.Memory };
 }
