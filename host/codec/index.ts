@@ -419,7 +419,7 @@ export class CodecModule {
     return at;
   }
 
-  /** Writes a string as UTF-8 into scratch; returns [ptr, len]. */
+  /** Writes a string as UTF-8 into scratch and points the (ptr, len) slot pair at it. */
   private putStr(s: string, slot: number): void {
     const at = this.sp;
     const n = s.length;
