@@ -3,12 +3,13 @@
 // semihosting), then as a device answering JSON-RPC through a real mosquitto over
 // MQTT 3.1.1, with USART1 as its TCP connection.
 import { randomBytes } from "node:crypto";
-import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bootFirmware, buildFirmware, callFirmware, type QemuBoard } from "../boards/stm32/qemu.ts";
+import {
+  bootFirmware, buildFirmware, callFirmware, deviceRpc, echoRun, firmwareElf, type DeviceRpc, type QemuBoard,
+} from "../boards/stm32/qemu.ts";
 import { startMosquitto, type Mosquitto } from "./support/mosquitto.ts";
 
-const rpc = (id: number | string, method: string, params?: unknown) => ({
+const request = (id: number | string, method: string, params?: unknown) => ({
   jsonrpc: "2.0",
   id,
   method,
@@ -24,6 +25,7 @@ interface BoardMemory {
   stack_size: number;
   ram_used: number;
   gpio: string;
+  link_overruns: number;
 }
 
 const RAM_BUDGET = 48 * 1024;
@@ -45,13 +47,13 @@ describe("firmware build", () => {
 describe("firmware in QEMU, local dispatch (--call)", () => {
   it("runs module and C methods: gpio.write then gpio.read, sys.info, bad params", async () => {
     const { response } = await callFirmware([
-      rpc(1, "gpio.write", { pin: "PD12", value: 1 }),
-      rpc(2, "gpio.read", { pin: "PD12" }),
-      rpc(3, "gpio.write", [60, 0]),
-      rpc(4, "gpio.read", [60]),
-      rpc(5, "sys.info"),
-      rpc(6, "gpio.write", { pin: "PZ1", value: 1 }),
-      rpc(7, "echo", { a: [1, "x"] }),
+      request(1, "gpio.write", { pin: "PD12", value: 1 }),
+      request(2, "gpio.read", { pin: "PD12" }),
+      request(3, "gpio.write", [60, 0]),
+      request(4, "gpio.read", [60]),
+      request(5, "sys.info"),
+      request(6, "gpio.write", { pin: "PZ1", value: 1 }),
+      request(7, "echo", { a: [1, "x"] }),
     ]);
     const [w1, r1, w0, r0, info, bad, echo] = JSON.parse(response);
     expect(w1).toEqual({ jsonrpc: "2.0", result: true, id: 1 });
@@ -74,104 +76,66 @@ describe("firmware in QEMU against mosquitto (MQTT 3.1.1)", () => {
   const id = `stm32-${randomBytes(3).toString("hex")}`;
   let broker: Mosquitto;
   let board: QemuBoard;
-  let client: MqttClient;
-  const waiting = new Map<string | number, (response: any) => void>();
-  let nextId = 1;
-
-  function request(method: string, params?: unknown): Promise<any> {
-    const reqId = nextId++;
-    return send(JSON.stringify(rpc(reqId, method, params)), reqId);
-  }
-
-  function send(text: string, answerId: string | number | null): Promise<any> {
-    const key = answerId ?? "null";
-    const answered = new Promise<any>((resolve) => waiting.set(key, resolve));
-    client.publish(`devices/${id}/rx`, text, { qos: 1 });
-    return answered;
-  }
+  let rpc: DeviceRpc;
 
   beforeAll(async () => {
     broker = await startMosquitto();
-    client = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clean: true, reconnectPeriod: 0 });
-    client.on("message", (topic, payload) => {
-      if (topic !== `devices/${id}/tx`) return;
-      const response = JSON.parse(payload.toString());
-      const key = response.id ?? "null";
-      waiting.get(key)?.(response);
-      waiting.delete(key);
-    });
-    await client.subscribeAsync([`devices/${id}/tx`, `devices/${id}/status`], { qos: 1 });
-    const online = new Promise<any>((resolve) =>
-      client.on("message", (topic, payload) => {
-        if (topic === `devices/${id}/status` && payload.length) {
-          const status = JSON.parse(payload.toString());
-          if (status.online) resolve(status);
-        }
-      }),
-    );
-    board = bootFirmware({ elf: `${process.cwd()}/boards/stm32/build/firmware.elf`, linkPort: broker.port, append: `--id ${id}` });
-    await online;
+    rpc = await deviceRpc(broker.url, id);
+    board = bootFirmware({ elf: firmwareElf, linkPort: broker.port, append: `--id ${id}` });
+    await rpc.online;
   });
 
   afterAll(async () => {
     await board?.stop();
-    await client?.endAsync();
+    await rpc?.end();
     await broker?.stop();
   });
 
   it("answers sys.info with the board and engine", async () => {
-    const r = await request("sys.info");
+    const r = await rpc.request("sys.info");
     expect(r.result).toMatchObject({ engine: "wasm3", board: "netduinoplus2 (QEMU)", abi: 1 });
   });
 
   it("answers echo", async () => {
-    const r = await request("echo", ["hello", { n: 42 }]);
+    const r = await rpc.request("echo", ["hello", { n: 42 }]);
     expect(r.result).toEqual(["hello", { n: 42 }]);
   });
 
   it("gpio.write then gpio.read through the C methods", async () => {
-    expect((await request("gpio.write", { pin: "PD13", value: 1 })).result).toBe(true);
-    expect((await request("gpio.read", { pin: "PD13" })).result).toBe(1);
-    expect((await request("gpio.write", { pin: 61, value: 0 })).result).toBe(true);
-    expect((await request("gpio.read", { pin: "PD13" })).result).toBe(0);
-    const memory: BoardMemory = (await request("board.memory")).result;
+    expect((await rpc.request("gpio.write", { pin: "PD13", value: 1 })).result).toBe(true);
+    expect((await rpc.request("gpio.read", { pin: "PD13" })).result).toBe(1);
+    expect((await rpc.request("gpio.write", { pin: 61, value: 0 })).result).toBe(true);
+    expect((await rpc.request("gpio.read", { pin: "PD13" })).result).toBe(0);
+    const memory: BoardMemory = (await rpc.request("board.memory")).result;
     expect(memory.gpio).toMatch(/^ram/); // QEMU's STM32F405 has no GPIO model
   });
 
   it("answers a malformed request with an error response", async () => {
-    const r = await send('{"jsonrpc":"2.0","id":9,"method":', null);
+    const r = await rpc.send('{"jsonrpc":"2.0","id":9,"method":', null);
     expect(r).toMatchObject({ jsonrpc: "2.0", id: null, error: { code: -32700 } });
-    const invalid = await send(JSON.stringify({ jsonrpc: "2.0", id: "bad", method: 7 }), "bad");
+    const invalid = await rpc.send(JSON.stringify({ jsonrpc: "2.0", id: "bad", method: 7 }), "bad");
     expect(invalid.error.code).toBe(-32600);
   });
 
   it("survives 1,000 requests in a row with no memory growth", async () => {
     // Warm up every path first: wasm3 compiles a function on its first call.
-    await request("echo", [0]);
-    const before: BoardMemory = (await request("board.memory")).result;
-    const window = 8;
-    let sent = 0;
-    const worker = async () => {
-      while (sent < 1000) {
-        const n = sent++;
-        const r = await request("echo", [n]);
-        expect(r.result).toEqual([n]);
-      }
-    };
-    await Promise.all(Array.from({ length: window }, worker));
-    const after: BoardMemory = (await request("board.memory")).result;
+    await echoRun(rpc, 8, 8);
+    const before: BoardMemory = (await rpc.request("board.memory")).result;
+    await echoRun(rpc, 1000, 8);
+    const after: BoardMemory = (await rpc.request("board.memory")).result;
     console.log(
       `stm32 memory before/after 1,000 requests: heap high-water ${before.heap_high_water}/${after.heap_high_water} B, ` +
         `heap in use ${before.heap_in_use}/${after.heap_in_use} B, stack high-water ${before.stack_high_water}/${after.stack_high_water} B, ` +
-        `static ${after.static} B, RAM used ${after.ram_used} B (budget ${RAM_BUDGET})`,
+        `static ${after.static} B, RAM used ${after.ram_used} B (budget ${RAM_BUDGET} B)`,
     );
     expect(after.heap_high_water).toBe(before.heap_high_water);
     expect(after.heap_in_use).toBe(before.heap_in_use);
     expect(after.stack_high_water).toBeLessThan(after.stack_size);
+    expect(after.link_overruns).toBe(0);
   }, 120_000);
 
   it("sys.reboot answers, then ends the emulation through semihosting", async () => {
-    const r = await request("sys.reboot");
+    const r = await rpc.request("sys.reboot");
     expect(r.result).toEqual({ rebooting: true, how: "semihosting exit" });
     expect(await board.exited).toEqual({ code: 0, signal: null });
   });

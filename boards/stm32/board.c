@@ -80,10 +80,29 @@ void board_init(void) {
   irq_enable();
 }
 
+// Time since boot in ns, from the tick count and SysTick's current value.
+// Under QEMU -icount the clock follows the instruction count, so busy time
+// (everything but the sleeps below) counts executed instructions.
+uint64_t board_nanos(void) {
+  uint32_t ms, left;
+  do {
+    ms = millis;
+    left = SYST_CVR;
+  } while (ms != millis);
+  uint32_t reload = SYST_RVR + 1u;
+  return (uint64_t)ms * 1000000u + (uint64_t)(reload - left) * 1000000u / reload;
+}
+
+static uint64_t idle_nanos;
+
+uint64_t board_busy_nanos(void) { return board_nanos() - idle_nanos; }
+
 void board_idle(void) {
+  uint64_t start = board_nanos();
   irq_disable();
   if (!link_readable()) wait_for_interrupt(); // wakes on SysTick or a received byte
   irq_enable();
+  idle_nanos += board_nanos() - start;
 }
 
 // ARM semihosting (QEMU -semihosting-config enable=on).

@@ -24,6 +24,12 @@ uint32_t board_millis(void);
 // Sleeps until the next interrupt unless bytes are already waiting.
 void board_idle(void);
 
+// Nanoseconds since boot (SysTick), and those of them not spent in board_idle.
+// Under QEMU -icount shift=0 one instruction takes one virtual nanosecond, so
+// board_busy_nanos() counts the instructions the firmware executed.
+uint64_t board_nanos(void);
+uint64_t board_busy_nanos(void);
+
 // QEMU: semihosting exit with this code. Hardware: system reset.
 _Noreturn void board_exit(int code);
 // sys.reboot: exit 0 under QEMU, NVIC system reset on hardware.

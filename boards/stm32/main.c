@@ -4,8 +4,10 @@
 // Under QEMU the command line comes from `-append` over semihosting:
 //   --id ID [--username U] [--password P]   run as device ID (default stm32f405)
 //   --call JSON                             dispatch one JSON-RPC request, print it, exit
+//   --repeat N --call JSON                  dispatch it N times and print the busy time
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "board.h"
@@ -55,6 +57,8 @@ int main(void) {
   // Values are cut out of the line, so read --call (the rest of it) first.
   const char *call = flag_value(cmdline, "--call");
   if (call) call = strdup(call);
+  const char *repeat_text = flag_value(cmdline, "--repeat");
+  unsigned long repeat = repeat_text ? strtoul(repeat_text, NULL, 10) : 1;
   const char *id = flag_value(cmdline, "--id"), *username = flag_value(cmdline, "--username"),
              *password = flag_value(cmdline, "--password");
 
@@ -74,11 +78,16 @@ int main(void) {
   if (call) {
     const char *response;
     size_t len;
-    if (outpost_rpc(call, strlen(call), &response, &len)) {
-      printf("FATAL %s\n", outpost_error());
-      return 1;
+    uint64_t busy = board_busy_nanos();
+    for (unsigned long i = 0; i < repeat; i++) {
+      if (outpost_rpc(call, strlen(call), &response, &len)) {
+        printf("FATAL %s\n", outpost_error());
+        return 1;
+      }
     }
+    busy = board_busy_nanos() - busy;
     printf("response %.*s\n", (int)len, response);
+    printf("dispatched %lu times in %lu us busy\n", repeat, (unsigned long)(busy / 1000u));
     print_memory("after call");
     return 0;
   }

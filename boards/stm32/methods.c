@@ -78,6 +78,21 @@ static void board_memory_method(outpost_call *call) {
              (unsigned long)link.rx_bytes, (unsigned long)link.tx_bytes, (unsigned long)link.rx_overruns);
 }
 
+// Decimal text of a 64-bit count (newlib-nano's printf has no %llu).
+static const char *u64_text(uint64_t v, char *buf, size_t cap) {
+  char *p = buf + cap;
+  *--p = 0;
+  do *--p = (char)('0' + v % 10u);
+  while ((v /= 10u) && p > buf);
+  return p;
+}
+
+static void board_cpu_method(outpost_call *call) {
+  char busy[24], uptime[24];
+  outpost_ok(call, "{\"busy_ns\":%s,\"uptime_ns\":%s,\"cpu_hz\":%lu}", u64_text(board_busy_nanos(), busy, sizeof busy),
+             u64_text(board_nanos(), uptime, sizeof uptime), (unsigned long)board_cpu_hz());
+}
+
 #define PIN_SCHEMA "\"pin\":{\"type\":[\"integer\",\"string\"],\"description\":\"port*16+n or a name like PD12\"}"
 
 void stm32_methods(volatile sig_atomic_t *stop) {
@@ -90,4 +105,6 @@ void stm32_methods(volatile sig_atomic_t *stop) {
   outpost_method("sys.reboot", "Restarts the board (QEMU: ends the emulation)", NULL, sys_reboot_method);
   outpost_method("board.memory", "RAM use measured on the board: static, heap high-water, painted stack", NULL,
                  board_memory_method);
+  outpost_method("board.cpu", "Time since boot and the part of it the CPU was busy (instructions under QEMU -icount)",
+                 NULL, board_cpu_method);
 }

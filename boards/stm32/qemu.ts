@@ -1,9 +1,10 @@
-// Boots STM32 firmware in QEMU's netduinoplus2 (STM32F405) for tests and benchmarks.
+// Boots STM32 firmware in QEMU's netduinoplus2 (STM32F405) for tests and benchmarks,
+// and talks JSON-RPC to it through a broker.
 // USART1, the broker pipe, becomes a TCP client of 127.0.0.1:<linkPort> that
 // redials every second; USART2, the debug channel, arrives on stdout as lines.
-import { spawn, type ChildProcess } from "node:child_process";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import mqtt, { type MqttClient } from "mqtt";
 
 export const boardDir = fileURLToPath(new URL(".", import.meta.url));
 export const firmwareElf = `${boardDir}build/firmware.elf`;
@@ -132,4 +133,66 @@ export function bootFirmware(opts: BootOptions): QemuBoard {
       return exited;
     },
   };
+}
+
+/** JSON-RPC to a device through a broker: requests on devices/<id>/rx, answers matched by id on tx. */
+export interface DeviceRpc {
+  client: MqttClient;
+  /** Sends a request with a fresh numeric id and resolves with the response object. */
+  request(method: string, params?: unknown): Promise<any>;
+  /** Publishes raw text and resolves with the response carrying answerId (null for unparseable requests). */
+  send(text: string, answerId: string | number | null): Promise<any>;
+  /** Resolves with the device's retained status once it says online. */
+  online: Promise<any>;
+  end(): Promise<void>;
+}
+
+export async function deviceRpc(brokerUrl: string, id: string): Promise<DeviceRpc> {
+  const client = await mqtt.connectAsync(brokerUrl, { protocolVersion: 4, clean: true, reconnectPeriod: 0 });
+  const waiting = new Map<string | number, (response: any) => void>();
+  let nextId = 1;
+  let markOnline!: (status: any) => void;
+  const online = new Promise<any>((resolve) => (markOnline = resolve));
+  client.on("message", (topic, payload) => {
+    if (topic === `devices/${id}/status`) {
+      if (payload.length && JSON.parse(payload.toString()).online) markOnline(JSON.parse(payload.toString()));
+      return;
+    }
+    const response = JSON.parse(payload.toString());
+    const key = response.id ?? "null";
+    const resolve = waiting.get(key);
+    waiting.delete(key);
+    resolve?.(response);
+  });
+  await client.subscribeAsync([`devices/${id}/tx`, `devices/${id}/status`], { qos: 1 });
+  const send = (text: string, answerId: string | number | null) => {
+    const answered = new Promise<any>((resolve) => waiting.set(answerId ?? "null", resolve));
+    client.publish(`devices/${id}/rx`, text, { qos: 1 });
+    return answered;
+  };
+  return {
+    client,
+    online,
+    send,
+    request(method, params) {
+      const reqId = nextId++;
+      return send(JSON.stringify({ jsonrpc: "2.0", id: reqId, method, ...(params === undefined ? {} : { params }) }), reqId);
+    },
+    async end() {
+      await client.endAsync();
+    },
+  };
+}
+
+/** Sends `count` echo requests, `window` at a time, and checks every answer. */
+export async function echoRun(rpc: DeviceRpc, count: number, window: number): Promise<void> {
+  let sent = 0;
+  const worker = async () => {
+    while (sent < count) {
+      const n = sent++;
+      const r = await rpc.request("echo", [n]);
+      if (JSON.stringify(r.result) !== `[${n}]`) throw new Error(`echo ${n} answered ${JSON.stringify(r)}`);
+    }
+  };
+  await Promise.all(Array.from({ length: window }, worker));
 }
