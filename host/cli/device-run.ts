@@ -10,7 +10,7 @@ export function deviceRunCommand(): Command {
   return new Command("run")
     .description("run one device on the module (V8) against an MQTT broker until interrupted")
     .requiredOption("--id <id>", "device id (MQTT client id; topics <prefix>/<id>/rx, tx, status)")
-    .requiredOption("--url <url>", "broker, mqtt://host:port")
+    .requiredOption("--url <url>", "broker, mqtt://host:port; or the backend's ws://host:port/api/v1/devices/ws (JSON-RPC over WebSocket)")
     .option("--username <username>", "MQTT username (default: the device id)")
     .option("--password <password>", "MQTT password")
     .option("--prefix <prefix>", "topic prefix", "devices")
@@ -49,6 +49,7 @@ export function deviceRunCommand(): Command {
       process.on("SIGINT", () => void stop("SIGINT"));
       process.on("SIGTERM", () => void stop("SIGTERM"));
       await connected;
-      log.info({ rx: `${opts.prefix}/${opts.id}/rx`, tx: `${opts.prefix}/${opts.id}/tx` }, "serving JSON-RPC");
+      if (opts.url.startsWith("ws://")) log.info({ url: opts.url }, "serving JSON-RPC over WebSocket");
+      else log.info({ rx: `${opts.prefix}/${opts.id}/rx`, tx: `${opts.prefix}/${opts.id}/tx` }, "serving JSON-RPC");
     });
 }
