@@ -126,6 +126,9 @@ describe("outpost-device against mosquitto", () => {
     expect(await roundTrip(broker, "posix-rpc", request(3, "gpio.read", [5]))).toEqual({ jsonrpc: "2.0", result: 1, id: 3 });
     const info = (await roundTrip(broker, "posix-rpc", request(4, "sys.info"))) as { result: Record<string, unknown> };
     expect(info.result).toMatchObject({ engine: "wasm3", board: "posix" });
+    // The MCU budget: everything the running device allocated fits under the runtime's limit.
+    expect(info.result.memory_used).toBeLessThan(info.result.memory_limit as number);
+    expect(info.result.memory_limit).toBeLessThan(64 * 1024);
     expect(await roundTrip(broker, "posix-rpc", "{not json")).toMatchObject({ error: { code: -32700 } });
   });
 
