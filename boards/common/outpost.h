@@ -71,6 +71,7 @@ typedef struct outpost_device_config {
   uint16_t port;
   const char *username; // NULL: the device id
   const char *password; // NULL: none
+  const char *ws_url;   // "ws://host:port/path" selects WebSocket instead of MQTT (device_set key 3); NULL: MQTT
 } outpost_device_config;
 
 // Loads and links the module. Returns 0, or -1 with outpost_error() saying why

@@ -87,7 +87,7 @@ enum {
   CFG_STRINGS_BYTES = 20,
 };
 enum { STR_USERNAME = 2, STR_PASSWORD = 3 }; // client_set_str
-enum { DEV_ID = 1 };                         // device_set
+enum { DEV_ID = 1, DEV_WS_URL = 3 };         // device_set
 // device_poll's events (the client's EV_* codes, plus the device's).
 enum { EV_NONE = 0, EV_OPEN = 1, EV_CLOSE = 2, EV_CONNECTED = 3, EV_DROPPED = 8, EV_RPC_PENDING = 16 };
 #define NO_DEADLINE 0xffffffffu
@@ -182,6 +182,9 @@ static int setup(const outpost_device_config *config) {
   if (outpost_call_export("device_init", &rc, 1, OUTPOST_REPLY_CONTEXT_BYTES) || check("device_init", rc)) return -1;
   if (to_scratch(config->id, &len) || outpost_call_export("device_set", &rc, 2, DEV_ID, (int32_t)len) ||
       check("device id", rc))
+    return -1;
+  if (config->ws_url && (to_scratch(config->ws_url, &len) || outpost_call_export("device_set", &rc, 2, DEV_WS_URL, (int32_t)len) ||
+                         check("WebSocket URL", rc)))
     return -1;
   const char *username = config->username ? config->username : config->id;
   if (to_scratch(username, &len) || outpost_call_export("client_set_str", &rc, 2, STR_USERNAME, (int32_t)len) ||

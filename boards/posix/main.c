@@ -14,9 +14,10 @@
 #include "outpost.h"
 
 static const char usage[] =
-    "usage: outpost-device --id ID [--url mqtt://host:port] [--username U] [--password P] [--module FILE]\n"
+    "usage: outpost-device --id ID [--url mqtt://host:port | ws://host:port/path] [--username U] [--password P]\n"
+    "                      [--module FILE]\n"
     "       outpost-device --call JSON [--module FILE]\n"
-    "  --url       broker to dial out to (default mqtt://127.0.0.1:1883)\n"
+    "  --url       broker, or WebSocket gateway, to dial out to (default mqtt://127.0.0.1:1883)\n"
     "  --username  defaults to the device id\n"
     "  --module    the device module (default " OUTPOST_DEFAULT_MODULE ")\n"
     "  --call      dispatch one JSON-RPC request locally, print the response, exit\n"
@@ -66,17 +67,19 @@ static uint8_t *read_file(const char *path, size_t *len) {
   return data;
 }
 
-// mqtt://host:port (the port defaults to 1883).
-static int parse_url(const char *url, char *host, size_t host_cap, uint16_t *port) {
-  const char *scheme = "mqtt://";
-  if (strncmp(url, scheme, strlen(scheme)) != 0) return -1;
-  const char *h = url + strlen(scheme);
-  const char *colon = strrchr(h, ':');
-  size_t host_len = colon ? (size_t)(colon - h) : strcspn(h, "/");
+// mqtt://host[:port] (1883) or ws://host[:port]/path (80). Sets *websocket for ws://.
+static int parse_url(const char *url, char *host, size_t host_cap, uint16_t *port, int *websocket) {
+  const char *mqtt = "mqtt://", *ws = "ws://";
+  *websocket = strncmp(url, ws, strlen(ws)) == 0;
+  if (!*websocket && strncmp(url, mqtt, strlen(mqtt)) != 0) return -1;
+  const char *h = url + strlen(*websocket ? ws : mqtt);
+  size_t authority = strcspn(h, "/");
+  const char *colon = memchr(h, ':', authority);
+  size_t host_len = colon ? (size_t)(colon - h) : authority;
   if (host_len == 0 || host_len >= host_cap) return -1;
   memcpy(host, h, host_len);
   host[host_len] = 0;
-  *port = 1883;
+  *port = *websocket ? 80 : 1883;
   if (colon) {
     char *end;
     long p = strtol(colon + 1, &end, 10);
@@ -142,13 +145,15 @@ int main(int argc, char **argv) {
     fprintf(stderr, "outpost-device: --id is required\n%s", usage);
     return 2;
   }
-  outpost_device_config config = {id, NULL, 0, username ? username : id, password};
+  outpost_device_config config = {id, NULL, 0, username ? username : id, password, NULL};
   char host[256];
-  if (parse_url(url, host, sizeof host, &config.port)) {
-    fprintf(stderr, "outpost-device: --url must look like mqtt://host:port, not %s\n", url);
+  int websocket;
+  if (parse_url(url, host, sizeof host, &config.port, &websocket)) {
+    fprintf(stderr, "outpost-device: --url must look like mqtt://host:port or ws://host:port/path, not %s\n", url);
     return 2;
   }
   config.host = host;
+  if (websocket) config.ws_url = url;
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
