@@ -133,6 +133,16 @@ describe("wasm3 messages", () => {
     expect(() => exports.load(65535)).toThrow(/out of bounds memory access/);
   });
 
+  it("stops runaway recursion with a stack-overflow trap, not a crash", () => {
+    const recursion = assemble({
+      types: [{ params: [I32], results: [I32] }],
+      functions: [{ type: 0, export: "down", body: [...get(0), op.i32Const, 1, op.i32Add, op.call, 0] }],
+    });
+    const { exports } = instantiateWasm3(recursion, {});
+    expect(() => exports.down(0)).toThrow("[trap] stack overflow");
+    expect(() => exports.down(0)).toThrow(WebAssembly.RuntimeError); // and again: the runtime recovered
+  });
+
   it("names the missing import", () => {
     expect(() => instantiateWasm3(kitchenSink, {})).toThrow("wasm3: missing import module host (needed for host.twice)");
     expect(() => instantiateWasm3(kitchenSink, { host: {} })).toThrow("wasm3: missing import host.twice");
