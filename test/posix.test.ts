@@ -11,8 +11,8 @@ import { asString, assemble, I32, op } from "./support/wasm-bytes.ts";
 
 const program = fileURLToPath(new URL("../boards/posix/build/outpost-device", import.meta.url));
 
-function run(args: string[]) {
-  const r = spawnSync(program, args, { encoding: "utf8", timeout: 10_000 });
+function run(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const r = spawnSync(program, args, { encoding: "utf8", timeout: 10_000, env });
   return { status: r.status, signal: r.signal, stdout: r.stdout.trim(), stderr: r.stderr.trim() };
 }
 
@@ -156,5 +156,9 @@ describe("outpost-device with a broken module", () => {
 
   it("says which module file it cannot read", () => {
     expectCleanFailure(run(["--module", join(dir, "absent.wasm"), "--call", "{}"]), /cannot read the module .*absent\.wasm/);
+  });
+
+  it("takes the module from OUTPOST_WASM when --module is not given, as the Node host does", () => {
+    expectCleanFailure(run(["--call", "{}"], { ...process.env, OUTPOST_WASM: join(dir, "elsewhere.wasm") }), /elsewhere\.wasm/);
   });
 });

@@ -19,7 +19,7 @@ static const char usage[] =
     "       outpost-device --call JSON [--module FILE]\n"
     "  --url       broker, or WebSocket gateway, to dial out to (default mqtt://127.0.0.1:1883)\n"
     "  --username  defaults to the device id\n"
-    "  --module    the device module (default " OUTPOST_DEFAULT_MODULE ")\n"
+    "  --module    the device module (default $OUTPOST_WASM, else " OUTPOST_DEFAULT_MODULE ")\n"
     "  --call      dispatch one JSON-RPC request locally, print the response, exit\n"
     "  --repeat N  with --call: dispatch it N times (for instruction counts)\n"
     "  --verbose   log the module's debug lines too\n";
@@ -91,7 +91,8 @@ static int parse_url(const char *url, char *host, size_t host_cap, uint16_t *por
 
 int main(int argc, char **argv) {
   const char *id = NULL, *url = "mqtt://127.0.0.1:1883", *username = NULL, *password = NULL;
-  const char *module_path = OUTPOST_DEFAULT_MODULE, *call = NULL, *repeat = "1";
+  const char *module_path = getenv("OUTPOST_WASM") ? getenv("OUTPOST_WASM") : OUTPOST_DEFAULT_MODULE; // as host/engine.ts
+  const char *call = NULL, *repeat = "1";
   for (int i = 1; i < argc; i++) {
     const char *flag = argv[i];
     const char **target = !strcmp(flag, "--id")         ? &id
