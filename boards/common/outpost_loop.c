@@ -274,8 +274,13 @@ static int receive(loop_state *s, uint32_t t) {
   uint32_t size;
   uint8_t *mem = outpost_memory(&size);
   long n = s->transport->recv(s->transport->ctx, mem + (uint32_t)at, (size_t)cap);
-  if (n < 0) link_lost(s, t);
-  else if (n > 0 && call(fx.client_rx_push, NULL, 1, (int32_t)n, 0)) return -1;
+  if (n < 0) {
+    link_lost(s, t);
+  } else if (n > 0) {
+    int32_t rc;
+    if (call(fx.client_rx_push, &rc, 1, (int32_t)n, 0)) return -1;
+    if (rc < 0) outpost_log(3, "client_rx_push refused %ld bytes: error %d", n, (int)-rc); // within rx_cap: a module bug
+  }
   return 0;
 }
 
