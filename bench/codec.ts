@@ -1,13 +1,11 @@
 // Codec benchmark: outpost/codec vs mqtt-packet, same packets, same run.
 // Decode: a stream of QoS 1 PUBLISH packets (18-byte topic, ~45-byte JSON payload)
 // fed in 16 KiB chunks, into JS objects. Encode: the same packet objects to bytes.
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { statSync } from "node:fs";
 import mqttPacket from "mqtt-packet";
 import { Decoder, encode, type Packet } from "../host/codec/index.ts";
 import { wasmPath } from "../host/engine.ts";
+import { CONTENT_SETS, contentSetSize } from "./size.ts";
 
 const COUNT = 20_000;
 const ROUNDS = 9;
@@ -75,26 +73,15 @@ for (let i = 0; i < 3; i++) decodeOurs(), decodeTheirs(), encodeOurs(), encodeTh
 const [decOurs, decTheirs, encOurs, encTheirs] = measure([decodeOurs, decodeTheirs, encodeOurs, encodeTheirs]);
 const wasmBytes = statSync(wasmPath("release")).size;
 
-/** Release size of a module built from some entries only (the release options of asconfig.json, no other entries). */
-function partialSize(entries: string[]): number | string {
-  const dir = mkdtempSync(join(tmpdir(), "outpost-size-"));
-  const config = join(dir, "asconfig.json");
-  writeFileSync(config, "{}");
-  const out = join(dir, "part.wasm");
-  try {
-    execFileSync("npx", ["asc", ...entries, "--config", config, "--runtime", "stub", "-O3", "--shrinkLevel", "2", "--converge", "--noAssert", "-o", out], { stdio: "pipe" });
-    return statSync(out).size;
-  } catch (err) {
-    return `not measured (${(err as Error).message.split("\n")[0]})`;
-  }
-}
-const codecOnly = partialSize(["assembly/mqtt/exports.ts"]);
-const codecClient = partialSize(["assembly/mqtt/exports.ts", "assembly/mqtt/client_exports.ts"]);
+// The codec and codec + client content sets as bench/size.ts builds them (release options, no WebSocket).
+const [codecSet, clientSet] = CONTENT_SETS;
+const codecOnly = contentSetSize(codecSet);
+const codecClient = contentSetSize(clientSet);
 
 const r2 = (x: number) => Math.round(x * 100) / 100;
 console.log(`packets: ${COUNT} PUBLISH QoS 1, ${stream.length} bytes, ${(stream.length / COUNT).toFixed(1)} bytes each`);
 console.log(`decode: outpost ${decOurs.toFixed(0)} ns/pkt, mqtt-packet ${decTheirs.toFixed(0)} ns/pkt -> ${r2(decTheirs / decOurs)}x`);
 console.log(`encode: outpost ${encOurs.toFixed(0)} ns/pkt, mqtt-packet ${encTheirs.toFixed(0)} ns/pkt -> ${r2(encTheirs / encOurs)}x`);
 console.log(`release wasm: ${wasmPath("release")} ${wasmBytes} bytes (everything: codec, client, JSON-RPC, device)`);
-console.log(`  codec alone: ${codecOnly} bytes; codec + MQTT client: ${codecClient} bytes (target 12288)`);
+console.log(`  codec alone: ${codecOnly} bytes; codec + MQTT client: ${codecClient} bytes (target ${clientSet.target}); all sets: npm run bench:size`);
 console.log(JSON.stringify({ decode_ratio: r2(decTheirs / decOurs), encode_ratio: r2(encTheirs / encOurs), wasm_bytes: wasmBytes }));

@@ -6,7 +6,8 @@ import {
   deviceResume, deviceStop, deviceDeadline,
 } from "./app";
 import { wsDeviceDeadline, wsDevicePoll, wsDeviceResume, wsDeviceStart, wsDeviceStop } from "../ws/device";
-import { wsSelected, wsSetUrl } from "../ws/client";
+import { wsSetUrl } from "../ws/client";
+import { overWebSocket } from "../build";
 
 export function device_init(contextCap: u32): i32 {
   return deviceInit(contextCap);
@@ -14,16 +15,16 @@ export function device_init(contextCap: u32): i32 {
 /** key 1 = device id, 2 = topic prefix, 3 = WebSocket server (selects that transport); the value is at client_scratch(). */
 export function device_set(key: u32, len: u32): i32 {
   if (len > clientScratchCap()) return -Err.BufferFull;
-  return key == 3 ? wsSetUrl(clientScratch(), len) : deviceSet(key, clientScratch(), len);
+  return key == 3 && !isDefined(OUTPOST_NO_WS) ? wsSetUrl(clientScratch(), len) : deviceSet(key, clientScratch(), len);
 }
 export function device_config(key: u32, value: u32): i32 {
   return deviceConfig(key, value);
 }
 export function device_start(now: u32): i32 {
-  return wsSelected() ? wsDeviceStart(now) : deviceStart(now);
+  return overWebSocket() ? wsDeviceStart(now) : deviceStart(now);
 }
 export function device_poll(now: u32): i32 {
-  return wsSelected() ? wsDevicePoll(now) : devicePoll(now);
+  return overWebSocket() ? wsDevicePoll(now) : devicePoll(now);
 }
 export function device_event(): usize {
   return deviceEvent();
@@ -35,12 +36,12 @@ export function device_context_cap(): u32 {
   return deviceContextCap();
 }
 export function device_resume(reqLen: u32, ctxLen: u32, now: u32): i32 {
-  return wsSelected() ? wsDeviceResume(reqLen, now) : deviceResume(reqLen, ctxLen, now);
+  return overWebSocket() ? wsDeviceResume(reqLen, now) : deviceResume(reqLen, ctxLen, now);
 }
 export function device_stop(now: u32): void {
-  if (wsSelected()) wsDeviceStop(now);
+  if (overWebSocket()) wsDeviceStop(now);
   else deviceStop(now);
 }
 export function device_deadline(now: u32): u32 {
-  return wsSelected() ? wsDeviceDeadline(now) : deviceDeadline(now);
+  return overWebSocket() ? wsDeviceDeadline(now) : deviceDeadline(now);
 }

@@ -7,7 +7,8 @@ import {
   clientStart, clientStop, clientSubscribe, clientTxConsume, clientTxLen, clientTxPtr, clientUnsubscribe,
 } from "./client";
 // Over WebSocket (device_set key 3) the same socket exports move the WebSocket client's bytes.
-import { wsClosed, wsOpened, wsRxCap, wsRxPtr, wsRxPush, wsSelected, wsTxConsume, wsTxLen, wsTxPtr } from "../ws/client";
+import { wsClosed, wsOpened, wsRxCap, wsRxPtr, wsRxPush, wsTxConsume, wsTxLen, wsTxPtr } from "../ws/client";
+import { overWebSocket } from "../build";
 
 export function client_config(key: u32, value: u32): i32 {
   return clientConfig(key, value);
@@ -34,29 +35,29 @@ export function client_stop(now: u32): void {
   clientStop(now);
 }
 export function client_opened(now: u32): i32 {
-  return wsSelected() ? wsOpened(now) : clientOpened(now);
+  return overWebSocket() ? wsOpened(now) : clientOpened(now);
 }
 export function client_closed(now: u32): void {
-  if (wsSelected()) wsClosed(now);
+  if (overWebSocket()) wsClosed(now);
   else clientClosed(now);
 }
 export function client_rx_ptr(): usize {
-  return wsSelected() ? wsRxPtr() : clientRxPtr();
+  return overWebSocket() ? wsRxPtr() : clientRxPtr();
 }
 export function client_rx_cap(): u32 {
-  return wsSelected() ? wsRxCap() : clientRxCap();
+  return overWebSocket() ? wsRxCap() : clientRxCap();
 }
 export function client_rx_push(len: u32): i32 {
-  return wsSelected() ? wsRxPush(len) : clientRxPush(len);
+  return overWebSocket() ? wsRxPush(len) : clientRxPush(len);
 }
 export function client_tx_ptr(): usize {
-  return wsSelected() ? wsTxPtr() : clientTxPtr();
+  return overWebSocket() ? wsTxPtr() : clientTxPtr();
 }
 export function client_tx_len(): u32 {
-  return wsSelected() ? wsTxLen() : clientTxLen();
+  return overWebSocket() ? wsTxLen() : clientTxLen();
 }
 export function client_tx_consume(n: u32): void {
-  if (wsSelected()) wsTxConsume(n);
+  if (overWebSocket()) wsTxConsume(n);
   else clientTxConsume(n);
 }
 export function client_poll(now: u32): i32 {
