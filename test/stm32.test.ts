@@ -79,7 +79,7 @@ describe("firmware in QEMU against mosquitto (MQTT 3.1.1)", () => {
   let rpc: DeviceRpc;
 
   beforeAll(async () => {
-    broker = await startMosquitto();
+    broker = await startMosquitto(["set_tcp_nodelay true"]); // no Nagle delay on small packets
     rpc = await deviceRpc(broker.url, id);
     board = bootFirmware({ elf: firmwareElf, linkPort: broker.port, append: `--id ${id}` });
     await rpc.online;

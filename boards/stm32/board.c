@@ -24,6 +24,7 @@ extern uint8_t _heap_start[], _heap_end[];
 static bool emulated;
 static uint32_t cpu_hz, apb1_hz, apb2_hz;
 static volatile uint32_t millis;
+static uint32_t ns_per_tick_q16;
 
 bool board_emulated(void) { return emulated; }
 const char *board_name(void) { return emulated ? "netduinoplus2 (QEMU)" : "STM32F405"; }
@@ -67,6 +68,7 @@ void board_init(void) {
   }
   SCB_SHPR3 = (SCB_SHPR3 & 0x00FFFFFFu) | 0x80u << 24; // SysTick below the USART
   SYST_RVR = cpu_hz / 1000u - 1u;
+  ns_per_tick_q16 = (uint32_t)((1000000000ull << 16) / cpu_hz);
   SYST_CVR = 0;
   SYST_CSR = SYST_CSR_ENABLE | SYST_CSR_TICKINT | SYST_CSR_CLKSOURCE_CPU;
 
@@ -89,21 +91,25 @@ uint64_t board_nanos(void) {
     ms = millis;
     left = SYST_CVR;
   } while (ms != millis);
-  uint32_t reload = SYST_RVR + 1u;
-  return (uint64_t)ms * 1000000u + (uint64_t)(reload - left) * 1000000u / reload;
+  // Ticks elapsed in this millisecond, times ns per tick in 16.16 fixed point:
+  // a multiply, not a 64-bit division, so measuring stays cheap.
+  return (uint64_t)ms * 1000000u + (((uint64_t)(SYST_RVR - left) * ns_per_tick_q16) >> 16);
 }
 
 static uint64_t idle_nanos;
 
 uint64_t board_busy_nanos(void) { return board_nanos() - idle_nanos; }
 
-void board_idle(void) {
+static void sleep_counted(bool unless_readable) {
   uint64_t start = board_nanos();
   irq_disable();
-  if (!link_readable()) wait_for_interrupt(); // wakes on SysTick or a received byte
+  if (!unless_readable || !link_readable()) wait_for_interrupt(); // SysTick or a received byte
   irq_enable();
   idle_nanos += board_nanos() - start;
 }
+
+void board_idle(void) { sleep_counted(true); }
+void board_idle_until_interrupt(void) { sleep_counted(false); }
 
 // ARM semihosting (QEMU -semihosting-config enable=on).
 #define SYS_GET_CMDLINE 0x15

@@ -23,6 +23,8 @@ uint32_t board_millis(void);
 
 // Sleeps until the next interrupt unless bytes are already waiting.
 void board_idle(void);
+// Sleeps until the next interrupt, bytes waiting or not.
+void board_idle_until_interrupt(void);
 
 // Nanoseconds since boot (SysTick), and those of them not spent in board_idle.
 // Under QEMU -icount shift=0 one instruction takes one virtual nanosecond, so

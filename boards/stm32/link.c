@@ -91,6 +91,7 @@ size_t link_write(const uint8_t *src, size_t len) {
 }
 
 bool link_readable(void) { return rx_head != rx_tail; }
+size_t link_rx_waiting(void) { return rx_head - rx_tail; }
 bool link_tx_idle(void) { return tx_head == tx_tail; }
 size_t link_tx_room(void) { return LINK_TX_BYTES - (tx_head - tx_tail); }
 

@@ -22,6 +22,8 @@ size_t link_read(uint8_t *dst, size_t cap);
 // Queues up to len bytes for sending and returns how many fit; never blocks.
 size_t link_write(const uint8_t *src, size_t len);
 bool link_readable(void);
+// Bytes waiting in the receive ring.
+size_t link_rx_waiting(void);
 bool link_tx_idle(void);
 // Bytes link_write would take right now.
 size_t link_tx_room(void);

@@ -92,7 +92,9 @@ int main(void) {
     return 0;
   }
 
-  outpost_device_config config = {id ? id : "stm32f405", "usart1", 0, username, password};
+  // host/port only name the link in logs: the pipe's far end is fixed.
+  outpost_device_config config = {
+      .id = id ? id : "stm32f405", .host = "usart1", .port = 0, .username = username, .password = password};
   outpost_transport transport = stm32_link_transport();
   printf("device %s dialing out through USART1\n", config.id);
   int rc = outpost_run(&config, &transport, &stop_requested);

@@ -73,7 +73,7 @@ export function bootFirmware(opts: BootOptions): QemuBoard {
     "-semihosting-config", "enable=on,target=native",
     ...(opts.linkPort === undefined
       ? ["-serial", "null"]
-      : ["-chardev", `socket,id=link,host=127.0.0.1,port=${opts.linkPort},reconnect=1`, "-serial", "chardev:link"]),
+      : ["-chardev", `socket,id=link,host=127.0.0.1,port=${opts.linkPort},reconnect=1,nodelay=on`, "-serial", "chardev:link"]),
     "-serial", "stdio",
     "-kernel", opts.elf,
   ];

@@ -20,6 +20,20 @@ static int link_open(void *ctx, const char *host, uint16_t port) {
   return 0;
 }
 
+// Lets a burst of bytes finish arriving before the module sees it: sleeps until
+// a wake-up brings no new byte (the next SysTick at the latest, so at most 1 ms
+// after the line goes quiet) or the ring is half full. The module then gets a
+// packet in one call instead of one call per byte.
+static void gather_burst(void) {
+  size_t seen = link_rx_waiting();
+  while (seen < LINK_RX_BYTES / 2) {
+    board_idle_until_interrupt();
+    size_t now = link_rx_waiting();
+    if (now == seen) return;
+    seen = now;
+  }
+}
+
 static int link_wait(void *ctx, uint32_t timeout_ms, int want_write) {
   (void)ctx;
   uint32_t start = board_millis();
@@ -29,7 +43,10 @@ static int link_wait(void *ctx, uint32_t timeout_ms, int want_write) {
       open_pending = false;
       events |= OUTPOST_NET_OPENED;
     }
-    if (link_readable()) events |= OUTPOST_NET_READABLE;
+    if (link_readable()) {
+      gather_burst();
+      events |= OUTPOST_NET_READABLE;
+    }
     if (want_write && link_tx_room()) events |= OUTPOST_NET_WRITABLE;
     if (events || board_millis() - start >= timeout_ms) return events;
     board_idle();
