@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import mqtt from "mqtt";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startMosquitto, type Mosquitto } from "./support/mosquitto.ts";
 
@@ -152,6 +153,35 @@ describe("outpost-device against mosquitto", () => {
     } finally {
       await authBroker.stop();
     }
+  });
+
+  it("with --mqtt-version 5, answers on the request's Response Topic with its Correlation Data", async () => {
+    const device = start("posix-v5", ["--mqtt-version", "5"]);
+    await waitFor(() => device.stderr().includes("connected to"), 10_000, "the device to connect");
+    const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: "posix-v5-caller" });
+    try {
+      await client.subscribeAsync("replies/posix-v5", { qos: 1 });
+      const reply = new Promise<{ payload: string; correlation?: Buffer }>((resolve) =>
+        client.once("message", (_topic, payload, packet) =>
+          resolve({ payload: String(payload), correlation: packet.properties?.correlationData as Buffer | undefined }),
+        ),
+      );
+      await client.publishAsync("devices/posix-v5/rx", request(11, "gpio.read", [0]), {
+        qos: 1,
+        properties: { responseTopic: "replies/posix-v5", correlationData: Buffer.from("c0ffee") },
+      });
+      const { payload, correlation } = await reply;
+      expect(JSON.parse(payload)).toEqual({ jsonrpc: "2.0", result: 0, id: 11 });
+      expect(String(correlation)).toBe("c0ffee");
+    } finally {
+      await client.endAsync();
+    }
+  });
+
+  it("rejects an unknown --mqtt-version", async () => {
+    const device = runDevice(["--id", "x", "--mqtt-version", "3"]);
+    expect(await device.exited).toEqual({ code: 2, signal: null });
+    expect(device.stderr()).toContain("--mqtt-version must be 4 or 5");
   });
 
   it("reconnects by itself after the broker restarts", async () => {

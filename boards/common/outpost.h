@@ -72,6 +72,7 @@ typedef struct outpost_device_config {
   const char *username; // NULL: the device id
   const char *password; // NULL: none
   const char *ws_url;   // "ws://host:port/path" selects WebSocket instead of MQTT (device_set key 3); NULL: MQTT
+  uint8_t mqtt_version; // 4 (3.1.1, also 0) or 5
 } outpost_device_config;
 
 // Loads and links the module. Returns 0, or -1 with outpost_error() saying why

@@ -76,6 +76,7 @@ int outpost_rpc(const char *request, size_t len, const char **response, size_t *
 
 // Client sizing keys (client_config before client_init; host/mqtt/core.ts names them).
 enum {
+  CFG_PROTOCOL = 3,
   CFG_RECEIVE_MAXIMUM = 7,
   CFG_MAX_PACKET = 8,
   CFG_OUTBOX_BYTES = 12,
@@ -177,6 +178,9 @@ static int setup(const outpost_device_config *config) {
         check("client_config", rc))
       return -1;
   }
+  if (config->mqtt_version &&
+      (outpost_call_export("client_config", &rc, 2, CFG_PROTOCOL, (int32_t)config->mqtt_version) || check("MQTT version", rc)))
+    return -1;
   if (outpost_rt.board->random && outpost_call_export("client_seed", NULL, 1, (int32_t)outpost_rt.board->random())) return -1;
   if (outpost_call_export("client_init", &rc, 0) || check("client_init", rc)) return -1;
   if (outpost_call_export("device_init", &rc, 1, OUTPOST_REPLY_CONTEXT_BYTES) || check("device_init", rc)) return -1;

@@ -15,10 +15,11 @@
 
 static const char usage[] =
     "usage: outpost-device --id ID [--url mqtt://host:port | ws://host:port/path] [--username U] [--password P]\n"
-    "                      [--module FILE]\n"
+    "                      [--mqtt-version 4|5] [--module FILE]\n"
     "       outpost-device --call JSON [--module FILE]\n"
     "  --url       broker, or WebSocket gateway, to dial out to (default mqtt://127.0.0.1:1883)\n"
     "  --username  defaults to the device id\n"
+    "  --mqtt-version  4 (3.1.1, the default) or 5 (answers on a request's Response Topic)\n"
     "  --module    the device module (default $OUTPOST_WASM, else " OUTPOST_DEFAULT_MODULE ")\n"
     "  --call      dispatch one JSON-RPC request locally, print the response, exit\n"
     "  --repeat N  with --call: dispatch it N times (for instruction counts)\n"
@@ -92,7 +93,7 @@ static int parse_url(const char *url, char *host, size_t host_cap, uint16_t *por
 int main(int argc, char **argv) {
   const char *id = NULL, *url = "mqtt://127.0.0.1:1883", *username = NULL, *password = NULL;
   const char *module_path = getenv("OUTPOST_WASM") ? getenv("OUTPOST_WASM") : OUTPOST_DEFAULT_MODULE; // as host/engine.ts
-  const char *call = NULL, *repeat = "1";
+  const char *call = NULL, *repeat = "1", *mqtt_version = "4";
   for (int i = 1; i < argc; i++) {
     const char *flag = argv[i];
     const char **target = !strcmp(flag, "--id")         ? &id
@@ -102,6 +103,7 @@ int main(int argc, char **argv) {
                           : !strcmp(flag, "--module")   ? &module_path
                           : !strcmp(flag, "--call")     ? &call
                           : !strcmp(flag, "--repeat")   ? &repeat
+                          : !strcmp(flag, "--mqtt-version") ? &mqtt_version
                                                         : NULL;
     if (!strcmp(flag, "--verbose")) {
       min_level = 0;
@@ -146,7 +148,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "outpost-device: --id is required\n%s", usage);
     return 2;
   }
-  outpost_device_config config = {id, NULL, 0, username ? username : id, password, NULL};
+  outpost_device_config config = {id, NULL, 0, username ? username : id, password, NULL, 4};
   char host[256];
   int websocket;
   if (parse_url(url, host, sizeof host, &config.port, &websocket)) {
@@ -155,6 +157,11 @@ int main(int argc, char **argv) {
   }
   config.host = host;
   if (websocket) config.ws_url = url;
+  if (strcmp(mqtt_version, "4") && strcmp(mqtt_version, "5")) {
+    fprintf(stderr, "outpost-device: --mqtt-version must be 4 or 5, not %s\n", mqtt_version);
+    return 2;
+  }
+  config.mqtt_version = (uint8_t)(mqtt_version[0] - '0');
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
