@@ -167,6 +167,8 @@ export class WsGateway {
   /** A text frame from a device: a response (to tx), a notification (to telemetry) or a request (answered here). */
   private fromDevice(id: string, ws: WebSocket, text: string): void {
     const topics = deviceTopics(this.opts.prefix, id);
+    // The hot path: a response as the module writes it (members in this order) goes to tx unparsed; the correlator parses it.
+    if (text.startsWith('{"jsonrpc":"2.0","result"') || text.startsWith('{"jsonrpc":"2.0","error"')) return this.opts.bus.publish(topics.tx, text);
     let msg: unknown;
     try {
       msg = JSON.parse(text);

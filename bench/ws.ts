@@ -1,0 +1,266 @@
+// WebSocket transport benchmark. In one run, against a backend in its own process:
+//  1. REST RPC throughput and latency to M module devices (host/device.ts, V8) connected over WebSocket, against
+//     the same REST calls to M module devices connected over MQTT (the named peer): the ratio WS / MQTT.
+//     Both kinds run the same module and JSON-RPC code; only the transport and the backend's path differ.
+//  2. Devices held: N WebSocket connections (upgrade with a device credential) and the backend's memory per device.
+// Run: node --import tsx bench/ws.ts   (env: BENCH_M, BENCH_N, BENCH_SECONDS, BENCH_CONCURRENCY)
+// The last line is a JSON object with the figures.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect as netConnect, type Socket } from "node:net";
+import { Registry } from "../host/registry/registry.ts";
+import { Device } from "../host/device.ts";
+import { freePort } from "../test/support/mosquitto.ts";
+
+const M = Number(process.env.BENCH_M ?? 16);
+const N = Number(process.env.BENCH_N ?? 9_000); // one holder process; the fd limit is 20,000 per process
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
+/** Cheaper scrypt for the benchmark's devices: this run measures RPC and connections, not the KDF. */
+const BENCH_COST = { N: 1024, r: 8, p: 1 };
+const root = new URL("..", import.meta.url).pathname;
+const WS_PATH = "/api/v1/devices/ws";
+
+type Creds = { id: string; credential: string }[];
+
+// ---- child roles ----------------------------------------------------------------------------------------
+
+/** Runs module devices: the first half over WebSocket, the second over MQTT, until stdin closes. */
+async function devicesRole(wsUrl: string, mqttUrl: string, file: string) {
+  const creds: Creds = JSON.parse(readFileSync(file, "utf8"));
+  const devices = await Promise.all(
+    creds.map(async (c, i) => {
+      const d = new Device({ id: c.id });
+      await d.connect(i < creds.length / 2 ? wsUrl : mqttUrl, { password: c.credential });
+      return d;
+    }),
+  );
+  process.stdout.write("ready\n");
+  process.stdin.resume();
+  process.stdin.on("end", async () => {
+    await Promise.all(devices.map((d) => d.close()));
+    process.exit(0);
+  });
+}
+
+/** Holds raw WebSocket device connections (upgrade only); reports how many got their 101. */
+async function holderRole(port: number, file: string) {
+  const creds: Creds = JSON.parse(readFileSync(file, "utf8"));
+  const sockets: Socket[] = [];
+  let held = 0;
+  let failed = 0;
+  const hold = (c: { id: string; credential: string }) =>
+    new Promise<void>((resolve) => {
+      const s = netConnect(port, "127.0.0.1");
+      sockets.push(s);
+      let done = false;
+      const finish = (ok: boolean) => {
+        if (done) return;
+        done = true;
+        ok ? held++ : failed++;
+        resolve();
+      };
+      s.on("connect", () =>
+        s.write(
+          `GET ${WS_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n` +
+            `Sec-WebSocket-Key: ${Buffer.from(c.id.padEnd(16, "-").slice(0, 16)).toString("base64")}\r\nAuthorization: Bearer ${c.id}:${c.credential}\r\n\r\n`,
+        ),
+      );
+      s.once("data", (d) => finish(d.subarray(0, 12).toString() === "HTTP/1.1 101"));
+      // Heartbeat pings (unmasked server frames 0x89) get a masked pong back, so the backend keeps us.
+      s.on("data", (d) => {
+        if (d[0] === 0x89) s.write(Buffer.from([0x8a, 0x80, 0, 0, 0, 0]));
+      });
+      s.on("error", () => finish(false));
+      s.on("close", () => finish(false));
+    });
+  let next = 0;
+  const worker = async () => {
+    while (next < creds.length) await hold(creds[next++]);
+  };
+  await Promise.all(Array.from({ length: 128 }, worker));
+  process.stdout.write(JSON.stringify({ held, failed }) + "\n");
+  process.stdin.resume();
+  process.stdin.on("end", () => {
+    for (const s of sockets) s.destroy();
+    process.exit(0);
+  });
+}
+
+// ---- helpers ------------------------------------------------------------------------------------------------
+
+function child(args: string[]): { proc: ChildProcess; line: () => Promise<string> } {
+  const proc = spawn("node", ["--import", "tsx", ...args], { cwd: root, stdio: ["pipe", "pipe", "inherit"] });
+  let out = "";
+  const waiters: ((l: string) => void)[] = [];
+  proc.stdout!.on("data", (d) => {
+    out += d;
+    let i;
+    while ((i = out.indexOf("\n")) >= 0 && waiters.length) {
+      const l = out.slice(0, i);
+      out = out.slice(i + 1);
+      waiters.shift()!(l);
+    }
+  });
+  return { proc, line: () => new Promise((r) => waiters.push(r)) };
+}
+
+/** One keep-alive HTTP/1.1 connection; requests are answered in order (Content-Length bodies). */
+async function httpConnection(port: number) {
+  const sock = netConnect(port, "127.0.0.1");
+  await new Promise((r) => sock.once("connect", r));
+  sock.setNoDelay(true);
+  const queue: ((r: { status: number; body: string }) => void)[] = [];
+  let buf = Buffer.alloc(0);
+  sock.on("data", (d) => {
+    buf = buf.length ? Buffer.concat([buf, d]) : d;
+    for (;;) {
+      const end = buf.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const head = buf.subarray(0, end).toString("latin1");
+      const len = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
+      if (buf.length < end + 4 + len) return;
+      const body = buf.subarray(end + 4, end + 4 + len).toString("utf8");
+      buf = buf.subarray(end + 4 + len);
+      queue.shift()!({ status: Number(head.slice(9, 12)), body });
+    }
+  });
+  return {
+    request: (raw: string) =>
+      new Promise<{ status: number; body: string }>((resolve) => {
+        queue.push(resolve);
+        sock.write(raw);
+      }),
+    close: () => sock.destroy(),
+  };
+}
+
+function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** Keeps CONCURRENCY calls in flight for SECONDS over `ids`. */
+async function drive(call: (device: string, seq: number) => Promise<boolean>, ids: string[]) {
+  const latencies: number[] = [];
+  let errors = 0;
+  let seq = 0;
+  const deadline = performance.now() + SECONDS * 1000;
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      const n = seq++;
+      const t = performance.now();
+      if (await call(ids[n % ids.length], n)) latencies.push(performance.now() - t);
+      else errors++;
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const elapsed = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => +latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))].toFixed(2);
+  return { rpc_per_s: Math.round(latencies.length / elapsed), p50_ms: pct(50), p99_ms: pct(99), errors };
+}
+
+// ---- main ---------------------------------------------------------------------------------------------------
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), "outpost-bench-ws-"));
+  const registry = new Registry(dir, { cost: BENCH_COST });
+  const { key } = registry.createApiKey();
+  const rpcDevices: Creds = [];
+  const heldDevices: Creds = [];
+  registry.db.transaction(() => {
+    for (let i = 0; i < M; i++) rpcDevices.push(registry.addDevice(`ws-${i}`));
+    for (let i = 0; i < M; i++) rpcDevices.push(registry.addDevice(`mqtt-${i}`));
+    for (let i = 0; i < N; i++) heldDevices.push(registry.addDevice(`held-${i}`));
+  })();
+  registry.close();
+
+  const port = await freePort();
+  const mqttPort = await freePort();
+  const backend = child(["bin/outpost.js", "serve", "--port", String(port), "--mqtt-port", String(mqttPort), "--data", dir, "--host", "127.0.0.1", "--log-level", "warn"]);
+  await backend.line();
+
+  writeFileSync(join(dir, "rpc.json"), JSON.stringify(rpcDevices));
+  const devices = child(["bench/ws.ts", "--role", "devices", `ws://127.0.0.1:${port}${WS_PATH}`, `mqtt://127.0.0.1:${mqttPort}`, join(dir, "rpc.json")]);
+  await devices.line();
+  const wsIds = rpcDevices.slice(0, M).map((d) => d.id);
+  const mqttIds = rpcDevices.slice(M).map((d) => d.id);
+  const base = `http://127.0.0.1:${port}`;
+  // Every device must be online (status seen) before its calls count.
+  for (;;) {
+    const list = (await fetch(`${base}/api/v1/devices`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json())) as { id: string; online: boolean }[];
+    if (list.filter((d) => d.online).length >= 2 * M) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  const conns = await Promise.all(Array.from({ length: CONCURRENCY }, () => httpConnection(port)));
+  let nextConn = 0;
+  const restCall = (device: string, seq: number) => {
+    const body = JSON.stringify({ jsonrpc: "2.0", id: seq, method: "echo", params: [seq, "x"] });
+    const head = `POST /api/v1/devices/${device}/rpc HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+    return conns[nextConn++ % conns.length].request(head + body).then(({ status, body: text }) => status === 200 && JSON.parse(text).id === seq);
+  };
+
+  await drive(restCall, wsIds); // warm-up, both paths
+  await drive(restCall, mqttIds);
+  const ws = await drive(restCall, wsIds);
+  const mq = await drive(restCall, mqttIds);
+  const ratio = +(ws.rpc_per_s / mq.rpc_per_s).toFixed(2);
+  console.log(`REST RPC, ${M} module devices per transport, ${CONCURRENCY} in flight, ${SECONDS} s each`);
+  console.log(`  to WebSocket devices ${ws.rpc_per_s} RPC/s  p50 ${ws.p50_ms} ms  p99 ${ws.p99_ms} ms  errors ${ws.errors}`);
+  console.log(`  to MQTT devices      ${mq.rpc_per_s} RPC/s  p50 ${mq.p50_ms} ms  p99 ${mq.p99_ms} ms  errors ${mq.errors}`);
+  console.log(`  WebSocket / MQTT throughput: ${ratio}x`);
+  for (const c of conns) c.close();
+  devices.proc.stdin!.end();
+
+  await new Promise((r) => setTimeout(r, 1000));
+  const rssBefore = rssBytes(backend.proc.pid!);
+  const file = join(dir, "held.json");
+  writeFileSync(file, JSON.stringify(heldDevices));
+  const t0 = performance.now();
+  const holder = child(["bench/ws.ts", "--role", "holder", String(port), file]);
+  const { held, failed } = JSON.parse(await holder.line()) as { held: number; failed: number };
+  const connectS = (performance.now() - t0) / 1000;
+  await new Promise((r) => setTimeout(r, 2000));
+  const rssAfter = rssBytes(backend.proc.pid!);
+  const online = await fetch(`${base}/metrics`).then((r) => r.text()).then((t) => Number(/^outpost_devices_online (\d+)/m.exec(t)?.[1]));
+  const bytesPerDevice = Math.round((rssAfter - rssBefore) / held);
+  console.log(`WebSocket devices held: ${held} of ${N} (${failed} failed) in ${connectS.toFixed(1)} s; backend reports ${online} online`);
+  console.log(`  backend RSS ${(rssBefore / 2 ** 20).toFixed(0)} MiB -> ${(rssAfter / 2 ** 20).toFixed(0)} MiB: ${bytesPerDevice} bytes per device`);
+
+  holder.proc.stdin!.end();
+  backend.proc.kill("SIGTERM");
+  await new Promise((r) => backend.proc.once("exit", r));
+  rmSync(dir, { recursive: true, force: true });
+
+  console.log(
+    JSON.stringify({
+      ws_vs_mqtt: ratio,
+      ws_rpc_per_s: ws.rpc_per_s,
+      ws_p50_ms: ws.p50_ms,
+      ws_p99_ms: ws.p99_ms,
+      mqtt_rpc_per_s: mq.rpc_per_s,
+      mqtt_p50_ms: mq.p50_ms,
+      mqtt_p99_ms: mq.p99_ms,
+      errors: ws.errors + mq.errors,
+      rpc_devices_per_transport: M,
+      concurrency: CONCURRENCY,
+      ws_devices_held: held,
+      ws_devices_tried: N,
+      devices_online: online,
+      connect_s: +connectS.toFixed(1),
+      bytes_per_ws_device: bytesPerDevice,
+      scrypt_n: BENCH_COST.N,
+    }),
+  );
+  process.exit(0);
+}
+
+const role = process.argv.indexOf("--role");
+if (role < 0) await main();
+else if (process.argv[role + 1] === "devices") await devicesRole(process.argv[role + 2], process.argv[role + 3], process.argv[role + 4]);
+else await holderRole(Number(process.argv[role + 2]), process.argv[role + 3]);
