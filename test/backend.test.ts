@@ -71,6 +71,9 @@ describe("REST RPC", () => {
     expect(a).toEqual({ status: 200, body: { jsonrpc: "2.0", id: null, result: { a: 1 } } });
     const b = await api("/api/v1/devices/dev1/rpc/echo", { method: "POST", json: [true] });
     expect(b).toEqual({ status: 200, body: { jsonrpc: "2.0", id: null, result: [true] } });
+    const noBody = await api("/api/v1/devices/dev1/rpc/sys.info", { method: "POST" });
+    expect(noBody.status).toBe(200);
+    expect(noBody.body.result.engine).toBe("v8");
   });
 
   it("passes a device error through with 200", async () => {

@@ -1,0 +1,70 @@
+// REST end to end with the other engines: the module under wasm3 in Node, and the native POSIX device
+// (boards/posix, wasm3 + BSD sockets) as its own process.
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { startBackend, type Backend } from "../host/server/backend.ts";
+import { Device } from "../host/device.ts";
+import { freePort } from "./support/mosquitto.ts";
+
+const nativeDevice = new URL("../boards/posix/build/outpost-device", import.meta.url).pathname;
+let backend: Backend;
+let key: string;
+let wasm3: Device;
+let native: ChildProcess;
+
+const rpc = (id: string, body: unknown, query = "") =>
+  fetch(`${backend.url}/api/v1/devices/${id}/rpc${query}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  }).then(async (r) => ({ status: r.status, body: await r.json() }));
+
+async function waitFor(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((r) => setTimeout(r, 20));
+}
+
+beforeAll(async () => {
+  backend = await startBackend({
+    dataDir: mkdtempSync(join(tmpdir(), "outpost-engines-")),
+    port: await freePort(),
+    mqttPort: await freePort(),
+    host: "127.0.0.1",
+    logger: pino({ level: "silent" }),
+  });
+  key = backend.registry.createApiKey().key;
+  const w = backend.registry.addDevice("on-wasm3");
+  wasm3 = new Device({ id: "on-wasm3", engine: "wasm3", methods: { add: (p: number[]) => p[0] + p[1] } });
+  await wasm3.connect(backend.mqttUrl, { password: w.credential });
+  const n = backend.registry.addDevice("native-1");
+  native = spawn(nativeDevice, ["--id", "native-1", "--url", backend.mqttUrl, "--password", n.credential], { stdio: "ignore" });
+  await waitFor(() => backend.presence.isOnline("on-wasm3") && backend.presence.isOnline("native-1"));
+});
+
+afterAll(async () => {
+  await wasm3.close();
+  if (native.exitCode === null && native.signalCode === null) native.kill("SIGKILL");
+  await backend.close();
+});
+
+it("calls the module under wasm3 in Node: a host method, a built-in, an unknown method", async () => {
+  expect(await rpc("on-wasm3", { jsonrpc: "2.0", id: 1, method: "add", params: [2, 3] })).toEqual({ status: 200, body: { jsonrpc: "2.0", id: 1, result: 5 } });
+  expect((await rpc("on-wasm3", { jsonrpc: "2.0", id: 2, method: "sys.info" })).body.result.engine).toBe("wasm3");
+  expect((await rpc("on-wasm3", { jsonrpc: "2.0", id: 3, method: "nope" })).body.error.code).toBe(-32601);
+});
+
+it("calls the native POSIX device, and sees it go offline on SIGTERM", async () => {
+  expect(await rpc("native-1", { jsonrpc: "2.0", id: "n", method: "echo", params: ["native"] })).toEqual({
+    status: 200,
+    body: { jsonrpc: "2.0", id: "n", result: ["native"] },
+  });
+  expect((await rpc("native-1", { jsonrpc: "2.0", id: 2, method: "nope" })).body.error.code).toBe(-32601);
+  const exited = new Promise((r) => native.once("exit", r));
+  native.kill("SIGTERM");
+  await exited;
+  await waitFor(() => !backend.presence.isOnline("native-1"));
+  expect((await rpc("native-1", { method: "echo" }, "?timeout_ms=60000")).status).toBe(503);
+});
