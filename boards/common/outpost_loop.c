@@ -9,7 +9,7 @@
 #define OUTPOST_RPC_REQUEST_MAX 1024
 #endif
 #ifndef OUTPOST_RPC_RESPONSE_MAX
-#define OUTPOST_RPC_RESPONSE_MAX 1024
+#define OUTPOST_RPC_RESPONSE_MAX 2048 // rpc.list of a board with a dozen methods
 #endif
 #ifndef OUTPOST_RPC_MAX_TOKENS
 #define OUTPOST_RPC_MAX_TOKENS 128
@@ -99,11 +99,12 @@ enum { EV_NONE = 0, EV_OPEN = 1, EV_CLOSE = 2, EV_CONNECTED = 3, EV_DROPPED = 8,
 #ifndef OUTPOST_MQTT_RX_BYTES
 #define OUTPOST_MQTT_RX_BYTES 1024
 #endif
+// tx and the outbox hold the largest response as a PUBLISH (payload, topic, header).
 #ifndef OUTPOST_MQTT_TX_BYTES
-#define OUTPOST_MQTT_TX_BYTES 2048
+#define OUTPOST_MQTT_TX_BYTES (OUTPOST_RPC_RESPONSE_MAX + 512)
 #endif
 #ifndef OUTPOST_MQTT_OUTBOX_BYTES
-#define OUTPOST_MQTT_OUTBOX_BYTES 2048
+#define OUTPOST_MQTT_OUTBOX_BYTES (OUTPOST_RPC_RESPONSE_MAX + 512)
 #endif
 #ifndef OUTPOST_REPLY_CONTEXT_BYTES
 #define OUTPOST_REPLY_CONTEXT_BYTES 128 // MQTT 5 response topic + correlation data kept per request
