@@ -110,11 +110,11 @@ describe("the module device against the ws library's server", () => {
     let sock = conns.at(-1)!;
     let serverSaw = new Promise<number>((resolve) => sock.once("close", resolve));
     let closed = closeInfo(device);
+    const before = conns.length;
     // A masked text frame "{}" written under the library.
     (sock as unknown as { _socket: { write(b: Buffer): void } })._socket.write(Buffer.from([0x81, 0x82, 1, 2, 3, 4, 0x7b ^ 1, 0x7d ^ 2]));
     expect(await closed).toEqual({ error: errCode("WsMaskedFrame"), reasonCode: 1002 });
     expect(await serverSaw).toBe(1002);
-    const before = conns.length;
     await waitFor(() => conns.length > before);
     sock = conns.at(-1)!;
     serverSaw = new Promise<number>((resolve) => sock.once("close", resolve));
