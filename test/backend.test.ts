@@ -158,6 +158,8 @@ describe("REST RPC", () => {
     expect(notRequest.status).toBe(400);
     const wrongParams = await api("/api/v1/devices/dev1/rpc", { method: "POST", json: { method: "echo", params: 3 } });
     expect(wrongParams.status).toBe(400);
+    const scalarParams = await api("/api/v1/devices/dev1/rpc/echo", { method: "POST", json: 3 });
+    expect(scalarParams.status).toBe(400);
   });
 
   it("gives 413 for a body over the limit", async () => {
