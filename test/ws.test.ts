@@ -364,6 +364,30 @@ describe("the backend's WebSocket gateway", () => {
     expect(await rawClient(bearer("ws-del")).opened).toBe(403);
   });
 
+  it("the native wasm3 device (boards/posix) over WebSocket: REST RPC reaches its C methods through the gateway", async () => {
+    register("ws-native");
+    const program = new URL("../boards/posix/build/outpost-device", import.meta.url).pathname;
+    const child = spawn(program, ["--id", "ws-native", "--url", wsUrl, "--password", creds["ws-native"]], { stdio: ["ignore", "ignore", "pipe"] });
+    let log = "";
+    child.stderr!.on("data", (d) => (log += d));
+    try {
+      await waitFor(() => backend.presence.isOnline("ws-native") || child.exitCode !== null);
+      expect(child.exitCode, log).toBe(null);
+      const call = (id: number, method: string, params?: unknown) =>
+        api("/api/v1/devices/ws-native/rpc", { method: "POST", json: { jsonrpc: "2.0", id, method, params } });
+      expect((await call(1, "gpio.write", [5, 1])).body).toEqual({ jsonrpc: "2.0", result: true, id: 1 });
+      expect((await call(2, "gpio.read", { pin: 5 })).body).toEqual({ jsonrpc: "2.0", result: 1, id: 2 });
+      expect((await call(3, "sys.info")).body.result).toMatchObject({ engine: "wasm3", board: "posix" });
+      expect((await api("/api/v1/devices/ws-native")).body).toMatchObject({ online: true, transport: "ws" });
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+      await waitFor(() => !backend.presence.isOnline("ws-native"));
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  });
+
   it("outpost device run --url ws://... runs a module device over WebSocket until SIGTERM", async () => {
     register("ws-cli");
     const root = new URL("..", import.meta.url).pathname;
