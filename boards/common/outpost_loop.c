@@ -122,20 +122,22 @@ static const uint32_t client_sizes[][2] = {
     {CFG_SUBS_BYTES, 128},     {CFG_SCRATCH_BYTES, 256},                 {CFG_STRINGS_BYTES, 256},
 };
 
-// The exports the loop calls every turn, looked up once.
-static struct {
-  IM3Function device_poll, device_deadline, device_stop, client_opened, client_closed, client_rx_ptr, client_rx_cap,
-      client_rx_push, client_tx_ptr, client_tx_len, client_tx_consume, client_event;
-} fx;
+// The exports the loop calls every turn, looked up once: fx[X_DEVICE_POLL] etc.
+#define LOOP_EXPORTS(X)                                                                                    \
+  X(DEVICE_POLL, "device_poll") X(DEVICE_DEADLINE, "device_deadline") X(DEVICE_STOP, "device_stop")       \
+  X(CLIENT_OPENED, "client_opened") X(CLIENT_CLOSED, "client_closed") X(CLIENT_RX_PTR, "client_rx_ptr")   \
+  X(CLIENT_RX_CAP, "client_rx_cap") X(CLIENT_RX_PUSH, "client_rx_push") X(CLIENT_TX_PTR, "client_tx_ptr") \
+  X(CLIENT_TX_LEN, "client_tx_len") X(CLIENT_TX_CONSUME, "client_tx_consume") X(CLIENT_EVENT, "client_event")
+#define AS_ENUM(id, name) X_##id,
+#define AS_NAME(id, name) name,
+enum { LOOP_EXPORTS(AS_ENUM) X_COUNT };
+static const char *const export_names[X_COUNT] = {LOOP_EXPORTS(AS_NAME)};
+static IM3Function fx[X_COUNT];
 
 static int find_exports(void) {
-  static const char *names[] = {"device_poll",   "device_deadline", "device_stop",   "client_opened",
-                                "client_closed", "client_rx_ptr",   "client_rx_cap", "client_rx_push",
-                                "client_tx_ptr", "client_tx_len",   "client_tx_consume", "client_event"};
-  IM3Function *slots = (IM3Function *)&fx;
-  for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++) {
-    if (!(slots[i] = outpost_find(names[i]))) {
-      outpost_errorf("the module has no export %s (older than this runtime?)", names[i]);
+  for (unsigned i = 0; i < X_COUNT; i++) {
+    if (!(fx[i] = outpost_find(export_names[i]))) {
+      outpost_errorf("the module has no export %s (older than this runtime?)", export_names[i]);
       return -1;
     }
   }
@@ -213,26 +215,26 @@ static void link_lost(loop_state *s, uint32_t t) {
   s->transport->close(s->transport->ctx);
   if (s->link != LINK_DOWN) outpost_log(1, "connection to %s:%u lost", s->config->host, (unsigned)s->config->port);
   s->link = LINK_DOWN;
-  call(fx.client_closed, NULL, 1, (int32_t)t, 0);
+  call(fx[X_CLIENT_CLOSED], NULL, 1, (int32_t)t, 0);
 }
 
 // Drains device_poll: opens and closes the transport when the module says.
 static int run_events(loop_state *s, uint32_t t) {
   for (;;) {
     int32_t ev;
-    if (call(fx.device_poll, &ev, 1, (int32_t)t, 0)) return -1;
+    if (call(fx[X_DEVICE_POLL], &ev, 1, (int32_t)t, 0)) return -1;
     if (ev == EV_NONE) return 0;
     if (ev == EV_OPEN) {
       if (s->transport->open(s->transport->ctx, s->config->host, s->config->port) < 0) {
         outpost_log(2, "cannot reach %s:%u", s->config->host, (unsigned)s->config->port);
-        call(fx.client_closed, NULL, 1, (int32_t)t, 0); // the module backs off and asks again
+        call(fx[X_CLIENT_CLOSED], NULL, 1, (int32_t)t, 0); // the module backs off and asks again
       } else {
         s->link = LINK_OPENING;
       }
     } else if (ev == EV_CLOSE) {
       int32_t at;
       uint32_t size;
-      call(fx.client_event, &at, 0, 0, 0);
+      call(fx[X_CLIENT_EVENT], &at, 0, 0, 0);
       uint8_t *mem = outpost_memory(&size);
       uint32_t error = 0, reason = 0;
       if ((uint32_t)at + 12 <= size) {
@@ -256,9 +258,9 @@ static int run_events(loop_state *s, uint32_t t) {
 static int send_pending(loop_state *s, uint32_t t) {
   while (s->link == LINK_UP) {
     int32_t len, at;
-    if (call(fx.client_tx_len, &len, 0, 0, 0)) return -1;
+    if (call(fx[X_CLIENT_TX_LEN], &len, 0, 0, 0)) return -1;
     if (len <= 0) return 0;
-    if (call(fx.client_tx_ptr, &at, 0, 0, 0)) return -1;
+    if (call(fx[X_CLIENT_TX_PTR], &at, 0, 0, 0)) return -1;
     uint32_t size;
     uint8_t *mem = outpost_memory(&size);
     long n = s->transport->send(s->transport->ctx, mem + (uint32_t)at, (size_t)len);
@@ -267,14 +269,14 @@ static int send_pending(loop_state *s, uint32_t t) {
       return 0;
     }
     if (n == 0) return 0;
-    if (call(fx.client_tx_consume, NULL, 1, (int32_t)n, 0)) return -1;
+    if (call(fx[X_CLIENT_TX_CONSUME], NULL, 1, (int32_t)n, 0)) return -1;
   }
   return 0;
 }
 
 static int receive(loop_state *s, uint32_t t) {
   int32_t cap, at;
-  if (call(fx.client_rx_cap, &cap, 0, 0, 0) || call(fx.client_rx_ptr, &at, 0, 0, 0)) return -1;
+  if (call(fx[X_CLIENT_RX_CAP], &cap, 0, 0, 0) || call(fx[X_CLIENT_RX_PTR], &at, 0, 0, 0)) return -1;
   if (cap <= 0) return 0; // the module has not taken the last bytes yet: the next poll does
   uint32_t size;
   uint8_t *mem = outpost_memory(&size);
@@ -283,7 +285,7 @@ static int receive(loop_state *s, uint32_t t) {
     link_lost(s, t);
   } else if (n > 0) {
     int32_t rc;
-    if (call(fx.client_rx_push, &rc, 1, (int32_t)n, 0)) return -1;
+    if (call(fx[X_CLIENT_RX_PUSH], &rc, 1, (int32_t)n, 0)) return -1;
     if (rc < 0) outpost_log(3, "client_rx_push refused %ld bytes: error %d", n, (int)-rc); // within rx_cap: a module bug
   }
   return 0;
@@ -291,7 +293,7 @@ static int receive(loop_state *s, uint32_t t) {
 
 static int tx_waiting(void) {
   int32_t len = 0;
-  call(fx.client_tx_len, &len, 0, 0, 0);
+  call(fx[X_CLIENT_TX_LEN], &len, 0, 0, 0);
   return len > 0;
 }
 
@@ -300,7 +302,7 @@ static int turn(loop_state *s, uint32_t max_wait) {
   uint32_t t = now();
   if (run_events(s, t) || send_pending(s, t)) return -1;
   int32_t deadline;
-  if (call(fx.device_deadline, &deadline, 1, (int32_t)t, 0)) return -1;
+  if (call(fx[X_DEVICE_DEADLINE], &deadline, 1, (int32_t)t, 0)) return -1;
   uint32_t wait = (uint32_t)deadline < max_wait ? (uint32_t)deadline : max_wait;
   int events = s->transport->wait(s->transport->ctx, wait, s->link == LINK_UP && tx_waiting());
   t = now();
@@ -311,7 +313,7 @@ static int turn(loop_state *s, uint32_t max_wait) {
   if (events & OUTPOST_NET_OPENED) {
     s->link = LINK_UP;
     int32_t rc;
-    if (call(fx.client_opened, &rc, 1, (int32_t)t, 0)) return -1; // rc < 0: EV_CLOSE follows
+    if (call(fx[X_CLIENT_OPENED], &rc, 1, (int32_t)t, 0)) return -1; // rc < 0: EV_CLOSE follows
   }
   if ((events & OUTPOST_NET_READABLE) && s->link == LINK_UP) return receive(s, t);
   return 0;
@@ -334,7 +336,7 @@ int outpost_run(const outpost_device_config *config, outpost_transport *transpor
   }
   // Stop: offline status and DISCONNECT into tx, then give them time to leave.
   outpost_log(1, "stopping: publishing offline status");
-  if (call(fx.device_stop, NULL, 1, (int32_t)now(), 0)) return -1;
+  if (call(fx[X_DEVICE_STOP], NULL, 1, (int32_t)now(), 0)) return -1;
   uint32_t until = now() + OUTPOST_STOP_FLUSH_MS;
   while (s.link == LINK_UP && tx_waiting() && (int32_t)(until - now()) > 0) {
     if (send_pending(&s, now())) break;
