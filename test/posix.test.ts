@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { asString, assemble, I32, op } from "./support/wasm-bytes.ts";
+import { asString, assemble, I32, op, sleb128 } from "./support/wasm-bytes.ts";
 
 const program = fileURLToPath(new URL("../boards/posix/build/outpost-device", import.meta.url));
 
@@ -141,13 +141,33 @@ describe("outpost-device with a broken module", () => {
       memory: { min: 1, export: "memory" },
       data: [{ offset: 12, bytes: asString("limit broken") }, { offset: 60, bytes: asString("assembly/x.ts") }],
       functions: [
-        { type: 1, export: "rpc_init", body: [op.i32Const, 16, op.i32Const, 0xc0, 0x00, op.i32Const, 7, op.i32Const, 3, op.call, 0, op.i32Const, 0] },
+        { type: 1, export: "rpc_init", body: [op.i32Const, 16, op.i32Const, ...sleb128(64), op.i32Const, 7, op.i32Const, 3, op.call, 0, op.i32Const, 0] },
       ],
     }));
     expectCleanFailure(
       run(["--module", path, "--call", "{}"]),
       "[trap] program called abort in export rpc_init (abort: limit broken at assembly/x.ts:7:3)",
     );
+  });
+
+  it("names the first device export a module without the device app lacks", () => {
+    const constant = (n: number) => [op.i32Const, ...sleb128(n)];
+    const path = write("rpc-only.wasm", assemble({
+      types: [
+        { params: [I32, I32, I32, I32, I32], results: [I32] },
+        { params: [], results: [I32] },
+        { params: [I32, I32], results: [I32] },
+      ],
+      memory: { min: 1, export: "memory" },
+      functions: [
+        { type: 0, export: "rpc_init", body: constant(0) },
+        { type: 1, export: "rpc_request_buffer", body: constant(1024) },
+        { type: 1, export: "rpc_request_capacity", body: constant(256) },
+        { type: 1, export: "rpc_response_buffer", body: constant(2048) },
+        { type: 2, export: "rpc_handle", body: constant(0) },
+      ],
+    }));
+    expectCleanFailure(run(["--module", path, "--id", "old", "--url", "mqtt://127.0.0.1:1"]), "the module has no export client_config");
   });
 
   it("rejects bytes that are not a module", () => {

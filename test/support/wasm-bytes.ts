@@ -15,7 +15,8 @@ export function uleb(n: number): number[] {
   return out;
 }
 
-function sleb(n: number): number[] {
+/** Signed LEB128, as i32.const immediates take. */
+export function sleb128(n: number): number[] {
   const out: number[] = [];
   for (;;) {
     const byte = n & 0x7f;
@@ -71,7 +72,7 @@ export function assemble(spec: ModuleSpec): Uint8Array {
     const body = [...vec((f.locals ?? []).map(([n, t]) => [...uleb(n), t])), ...f.body, 0x0b];
     return [...uleb(body.length), ...body];
   });
-  const data = (spec.data ?? []).map((d) => [0x00, 0x41, ...sleb(d.offset), 0x0b, ...uleb(d.bytes.length), ...d.bytes]);
+  const data = (spec.data ?? []).map((d) => [0x00, 0x41, ...sleb128(d.offset), 0x0b, ...uleb(d.bytes.length), ...d.bytes]);
   const named = functions.map((f, i) => [imports.length + i, f.name] as const).filter(([, n]) => n);
   // "name" custom section, function-names subsection (id 1): lets traps name functions.
   const nameMap = vec(named.map(([i, n]) => [...uleb(i), ...name(n!)]));
