@@ -58,8 +58,13 @@ function toRecord(row: DeviceRow): DeviceRecord {
   return { ...row, metadata: JSON.parse(row.metadata), online: row.online === 1 };
 }
 
+/** How long a hot-path lookup (an API key's or a device's existence) is trusted before SQLite is asked again. */
+const RECHECK_MS = 1000;
+
 export class Registry {
   readonly db: Database.Database;
+  /** Hot-path answers, re-read after RECHECK_MS so that changes made by the CLI (another process) show up. */
+  private readonly recent = new Map<string, { at: number; value: string | null }>();
   /** Stored hash -> digest of the secret that matched it, so scrypt runs once per secret, not per request. */
   private readonly verified = new Map<string, Buffer>();
   private readonly cost: ScryptCost;
@@ -127,14 +132,15 @@ export class Registry {
   async verifyApiKey(key: string): Promise<boolean> {
     const m = API_KEY.exec(key);
     if (!m) return false;
-    const row = this.stmt.keyHash.get(m[1]);
-    return row ? this.verifyAgainst(key, row.hash) : false;
+    const hash = this.cachedLookup(`key:${m[1]}`, () => this.stmt.keyHash.get(m[1])?.hash ?? null);
+    return hash ? this.verifyAgainst(key, hash) : false;
   }
 
   /** Adds a device; its credential is in the result and nowhere else. */
   addDevice(id: string, metadata: Record<string, unknown> = {}): { id: string; credential: string } {
     if (!isValidDeviceId(id)) throw new InvalidDeviceId(`device id must match ${DEVICE_ID} and not be "${BACKEND_USERNAME}": ${JSON.stringify(id)}`);
     const credential = newSecret();
+    this.recent.delete(`dev:${id}`);
     try {
       this.stmt.insertDevice.run(id, hashSecret(credential, this.cost), mosquittoHash(credential), JSON.stringify(metadata), Date.now());
     } catch (err) {
@@ -161,6 +167,21 @@ export class Registry {
     return this.stmt.deviceHash.get(id) !== undefined;
   }
 
+  /** hasDevice for the RPC path: may be up to a second behind changes made by another process. */
+  hasDeviceRecent(id: string): boolean {
+    return this.cachedLookup(`dev:${id}`, () => (this.stmt.deviceHash.get(id) ? "1" : null)) !== null;
+  }
+
+  private cachedLookup(key: string, read: () => string | null): string | null {
+    const now = Date.now();
+    const hit = this.recent.get(key);
+    if (hit && now - hit.at < RECHECK_MS) return hit.value;
+    const value = read();
+    if (this.recent.size > 100_000) this.recent.clear(); // bounded: ids and key ids come from callers
+    this.recent.set(key, { at: now, value });
+    return value;
+  }
+
   listDevices(): DeviceRecord[] {
     return this.stmt.listDevices.all().map(toRecord);
   }
@@ -170,6 +191,7 @@ export class Registry {
   }
 
   removeDevice(id: string): boolean {
+    this.recent.delete(`dev:${id}`);
     return this.stmt.removeDevice.run(id).changes > 0;
   }
 
