@@ -56,6 +56,7 @@ describe("STM32F405 bring-up in QEMU", () => {
     const data = randomBytes(8192);
     const back = await echoed(sockets[0]!, data);
     expect(back.equals(data)).toBe(true);
+    await board.waitForLine(/^rx pauses [1-9]\d*$/);
   });
 
   it("redials after the TCP side drops the connection, and bytes flow again", async () => {

@@ -60,6 +60,7 @@ void USART1_IRQHandler(void) {
       // back, no loss; real hardware overruns and counts it.
       nvic_disable(USART1_IRQn);
       rx_paused = true;
+      counters.rx_pauses++;
     }
   }
   if ((USART1->CR1 & USART_CR1_TXEIE) && (sr & USART_SR_TXE)) tx_pump();

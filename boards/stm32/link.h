@@ -14,6 +14,7 @@
 typedef struct {
   uint32_t rx_bytes, tx_bytes;
   uint32_t rx_overruns; // hardware dropped a byte (ORE): the main loop fell behind
+  uint32_t rx_pauses; // the ring filled and reception waited for the main loop
 } link_counters;
 
 void link_init(uint32_t pclk_hz, uint32_t baud);

@@ -71,11 +71,12 @@ static void board_memory_method(outpost_call *call) {
   link_counters link = link_counters_read();
   outpost_ok(call,
              "{\"static\":%lu,\"heap_high_water\":%lu,\"heap_in_use\":%lu,\"heap_limit\":%lu,\"stack_high_water\":%lu,"
-             "\"stack_size\":%lu,\"ram_used\":%lu,\"gpio\":\"%s\",\"link_rx\":%lu,\"link_tx\":%lu,\"link_overruns\":%lu}",
+             "\"stack_size\":%lu,\"ram_used\":%lu,\"gpio\":\"%s\",\"link_rx\":%lu,\"link_tx\":%lu,\"link_overruns\":%lu,\"link_pauses\":%lu}",
              (unsigned long)m.static_bytes, (unsigned long)m.heap_high_water, (unsigned long)m.heap_in_use,
              (unsigned long)m.heap_limit, (unsigned long)m.stack_high_water, (unsigned long)m.stack_size,
              (unsigned long)(m.static_bytes + m.heap_high_water + m.stack_high_water), gpio_backing(),
-             (unsigned long)link.rx_bytes, (unsigned long)link.tx_bytes, (unsigned long)link.rx_overruns);
+             (unsigned long)link.rx_bytes, (unsigned long)link.tx_bytes, (unsigned long)link.rx_overruns,
+             (unsigned long)link.rx_pauses);
 }
 
 // Decimal text of a 64-bit count (newlib-nano's printf has no %llu).

@@ -3,6 +3,7 @@
 // USART1, the broker pipe, becomes a TCP client of 127.0.0.1:<linkPort> that
 // redials every second; USART2, the debug channel, arrives on stdout as lines.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import mqtt, { type MqttClient } from "mqtt";
 
@@ -10,9 +11,16 @@ export const boardDir = fileURLToPath(new URL(".", import.meta.url));
 export const firmwareElf = `${boardDir}build/firmware.elf`;
 export const echoElf = `${boardDir}build/echo.elf`;
 
-/** Runs `make -C boards/stm32 <target>` and returns its output (sizes included). */
+/**
+ * Runs `make -C boards/stm32 <target>` and returns its output (sizes included). Test files run in
+ * parallel, so builds take turns on a lock instead of writing the same objects at once.
+ */
 export function buildFirmware(target: "all" | "echo" = "all"): string {
-  return execFileSync("make", ["-s", "-C", boardDir, target], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  mkdirSync(`${boardDir}build`, { recursive: true });
+  return execFileSync("flock", [`${boardDir}build/.make.lock`, "make", "-s", "-C", boardDir, target], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
 }
 
 export class QemuFailure extends Error {

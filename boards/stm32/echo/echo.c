@@ -13,7 +13,10 @@ int main(void) {
   for (uint32_t start = board_millis(); board_millis() - start < 200;) board_idle();
   uint8_t chunk[64];
   size_t pending = 0, sent = 0;
+  uint32_t pauses_reported = 0;
   for (;;) {
+    link_counters c = link_counters_read();
+    if (c.rx_pauses != pauses_reported) printf("rx pauses %lu\n", (unsigned long)(pauses_reported = c.rx_pauses));
     if (sent == pending) {
       pending = link_read(chunk, sizeof chunk);
       sent = 0;
