@@ -1,4 +1,5 @@
-// The device application: JSON-RPC over MQTT on top of the sans-IO client.
+// The device application: JSON-RPC over MQTT on top of the sans-IO client (or over
+// WebSocket, assembly/ws/, when device_set key 3 chose it).
 // Subscribes to <prefix>/<id>/rx, answers on <prefix>/<id>/tx (or the MQTT 5
 // Response Topic, with the Correlation Data), keeps a retained
 // <prefix>/<id>/status with an offline will, and can publish sys.info as
@@ -13,6 +14,9 @@ import { addProp, clearView, getSlot, setPair, setSlot, P_CORRELATION_DATA, P_RE
 import { rpcBuiltinResult, rpcDispatch, rpcPending, rpcHostCalls, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer, rpcResponseCapacity } from "../rpc/dispatch";
 import { wReset, wText, wU32, wLen } from "../json/writer";
 import * as T from "../json/text";
+import { wsDeadline, wsPoll, wsSend, wsStart, wsStop } from "../ws/client";
+import { overWebSocket } from "../build";
+import { wsNotification } from "../ws/device";
 
 @external("outpost", "log")
 declare function hostLog(level: u32, ptr: usize, len: u32): void;
@@ -38,7 +42,7 @@ let prefixBuf: usize = 0;
 let topic: usize = 0; // base + suffix, built on demand
 let ctx: usize = 0; // reply context: u8 qos, u16 topic length, topic, u16 correlation length, correlation
 let ctxCap: u32 = 0;
-export let telemetryMs: u32 = 0;
+let telemetryMs: u32 = 0;
 let telemetryAt: u32 = 0;
 let online = false;
 const event = memory.data(12); // EV_RPC_PENDING: u32 request length, u32 context length, u32 host calls
@@ -119,7 +123,7 @@ export function deviceStart(now: u32): i32 {
   if (r >= 0) r = clientConfig(CFG_WILL_QOS, 1);
   if (r >= 0) r = clientConfig(CFG_WILL_RETAIN, 1);
   if (r >= 0) r = clientSubscribe(topic, topicFor(T.T_RX), 1);
-  if (r >= 0) r = clientStart(now);
+  if (r >= 0) r = overWebSocket() ? wsStart(now) : clientStart(now); // device_set key 3 chose WebSocket
   return r < 0 ? r : 0;
 }
 
@@ -137,7 +141,7 @@ function warn(text: usize, n: u32): void {
 }
 
 // Names a reply (or status, or telemetry) that could not be queued.
-export function warnDropped(err: i32): void {
+function warnDropped(err: i32): void {
   warn(T.T_REPLY_DROPPED, <u32>-err);
 }
 
@@ -179,6 +183,11 @@ function saveContext(view: usize): u32 {
 // Publishes the response (respLen bytes in the RPC response buffer) as the context says.
 function reply(respLen: i32): void {
   if (respLen <= 0) return; // notifications: nothing to send
+  if (overWebSocket()) {
+    let r = wsSend(1, rpcResponseBuffer(), <u32>respLen); // over WebSocket: a text frame, no context
+    if (r < 0) warnDropped(r);
+    return;
+  }
   let tl = <u32>load<u16>(ctx + 1);
   let cl = <u32>load<u16>(ctx + 3 + tl);
   let v = clientTxView();
@@ -195,12 +204,15 @@ function reply(respLen: i32): void {
 function onMessage(view: usize, now: u32): bool {
   let tl = topicFor(T.T_RX);
   if (getSlot(view, V_TOPIC + 1) != tl || memory.compare(getSlot(view, V_TOPIC), topic, tl) != 0) return false;
-  let ctxLen = saveContext(view);
-  let len = getSlot(view, V_PAYLOAD + 1);
+  return dispatch(getSlot(view, V_PAYLOAD), getSlot(view, V_PAYLOAD + 1), saveContext(view), now);
+}
+
+// Runs the request at [ptr, ptr+len) and replies, or leaves it pending for the host. True if pending.
+function dispatch(ptr: usize, len: u32, ctxLen: u32, now: u32): bool {
   let req = rpcRequestBuffer();
   // Into the request buffer, so a pending request outlives the packet buffer.
-  if (len <= rpcRequestCapacity()) memory.copy(req, getSlot(view, V_PAYLOAD), len);
-  else req = getSlot(view, V_PAYLOAD); // answered "Request too large" at once
+  if (len <= rpcRequestCapacity()) memory.copy(req, ptr, len);
+  else req = ptr; // answered "Request too large" at once
   let out = rpcDispatch(req, len, now);
   if (rpcPending) {
     store<u32>(event, len);
@@ -222,14 +234,16 @@ export function devicePoll(now: u32): i32 {
     telemetryAt = now + telemetryMs;
     let n = rpcBuiltinResult(T.T_SYS_INFO, now);
     if (n > 0) {
-      let r = clientPublish(topic, topicFor(T.T_TELEMETRY), rpcResponseBuffer(), n, 0, false);
+      let r = overWebSocket() ? wsNotification(n) : clientPublish(topic, topicFor(T.T_TELEMETRY), rpcResponseBuffer(), n, 0, false);
       if (r < 0) warnDropped(r);
     }
   }
+  let ws = overWebSocket();
   for (;;) {
-    let ev = clientPoll(now);
+    let ev = ws ? wsPoll(now) : clientPoll(now);
     if (ev == EV_MESSAGE) {
-      if (onMessage(clientEventArg(0), now)) return EV_RPC_PENDING;
+      // Over WebSocket a message is the request itself (a = bytes, b = length); its replies need no context (5 bytes, unread).
+      if (ws ? dispatch(clientEventArg(0), clientEventArg(1), 5, now) : onMessage(clientEventArg(0), now)) return EV_RPC_PENDING;
       continue;
     }
     if (ev == EV_CONNECTED) {
@@ -274,6 +288,10 @@ export function deviceResume(reqLen: u32, ctxLen: u32, now: u32): i32 {
 /** Publishes the offline status and disconnects cleanly (DISCONNECT follows it in tx). */
 export function deviceStop(now: u32): void {
   if (!inited) return;
+  if (overWebSocket()) {
+    online = false;
+    return wsStop(now); // close 1000 goes to tx
+  }
   if (online) {
     publishText(T.T_STATUS, T.T_OFFLINE, 0, true);
     for (let i = 0; i < 16 && clientPoll(now); i++); // moves it into tx; events now are moot
@@ -284,7 +302,7 @@ export function deviceStop(now: u32): void {
 
 /** Milliseconds until device_poll has timed work (the client's or telemetry's). */
 export function deviceDeadline(now: u32): u32 {
-  let d = clientDeadline(now);
+  let d = overWebSocket() ? wsDeadline(now) : clientDeadline(now);
   if (online && telemetryMs) {
     let t = <i32>(telemetryAt - now);
     let td: u32 = t < 0 ? 0 : <u32>t;

@@ -5,9 +5,7 @@ import {
   deviceInit, deviceSet, deviceConfig, deviceStart, devicePoll, deviceEvent, deviceContext, deviceContextCap,
   deviceResume, deviceStop, deviceDeadline,
 } from "./app";
-import { wsDeviceDeadline, wsDevicePoll, wsDeviceResume, wsDeviceStart, wsDeviceStop } from "../ws/device";
 import { wsSetUrl } from "../ws/client";
-import { overWebSocket } from "../build";
 
 export function device_init(contextCap: u32): i32 {
   return deviceInit(contextCap);
@@ -21,10 +19,10 @@ export function device_config(key: u32, value: u32): i32 {
   return deviceConfig(key, value);
 }
 export function device_start(now: u32): i32 {
-  return overWebSocket() ? wsDeviceStart(now) : deviceStart(now);
+  return deviceStart(now);
 }
 export function device_poll(now: u32): i32 {
-  return overWebSocket() ? wsDevicePoll(now) : devicePoll(now);
+  return devicePoll(now);
 }
 export function device_event(): usize {
   return deviceEvent();
@@ -36,12 +34,11 @@ export function device_context_cap(): u32 {
   return deviceContextCap();
 }
 export function device_resume(reqLen: u32, ctxLen: u32, now: u32): i32 {
-  return overWebSocket() ? wsDeviceResume(reqLen, now) : deviceResume(reqLen, ctxLen, now);
+  return deviceResume(reqLen, ctxLen, now);
 }
 export function device_stop(now: u32): void {
-  if (overWebSocket()) wsDeviceStop(now);
-  else deviceStop(now);
+  deviceStop(now);
 }
 export function device_deadline(now: u32): u32 {
-  return overWebSocket() ? wsDeviceDeadline(now) : deviceDeadline(now);
+  return deviceDeadline(now);
 }

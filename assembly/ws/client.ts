@@ -78,8 +78,8 @@ export function wsSetUrl(ptr: usize, len: u32): i32 {
   return urlLen != 0;
 }
 
-/** Allocates the buffers from the client's sizes: frames up to maxPacket, tx of txBytes. Once. */
-export function wsInit(): void {
+// Allocates the buffers from the client's sizes: frames up to maxPacket, tx of txBytes. Once.
+function init(): void {
   if (inited) return;
   inited = true;
   maxMessage = C(CFG_MAX_PACKET);
@@ -218,14 +218,16 @@ export function wsClosed(now: u32): void {
   lose(Err.NotConnected, 1006);
 }
 
-/** Starts connecting: EV_OPEN on the next poll. */
-export function wsStart(now: u32): void {
+/** Starts connecting (the first time, allocates the buffers): EV_OPEN on the next poll. Returns 0. */
+export function wsStart(now: u32): i32 {
+  init();
   nowMs = now;
   if (state == S_IDLE) {
     state = S_WAIT;
     waitUntil = now;
     backoffReset();
   }
+  return 0;
 }
 
 /** Closes cleanly: a close frame (1000) goes to tx, then EV_CLOSE with a = 0; no reconnect. */
