@@ -76,6 +76,7 @@ int outpost_rpc(const char *request, size_t len, const char **response, size_t *
 
 // Client sizing keys (client_config before client_init; host/mqtt/core.ts names them).
 enum {
+  CFG_KEEPALIVE = 1,
   CFG_PROTOCOL = 3,
   CFG_RECEIVE_MAXIMUM = 7,
   CFG_MAX_PACKET = 8,
@@ -109,6 +110,11 @@ enum { EV_NONE = 0, EV_OPEN = 1, EV_CLOSE = 2, EV_CONNECTED = 3, EV_DROPPED = 8,
 #ifndef OUTPOST_REPLY_CONTEXT_BYTES
 #define OUTPOST_REPLY_CONTEXT_BYTES 128 // MQTT 5 response topic + correlation data kept per request
 #endif
+// Seconds; a board whose link has no carrier signal (boards/stm32) learns of a dead
+// connection only from the keep-alive, so it may want it shorter.
+#ifndef OUTPOST_MQTT_KEEPALIVE_S
+#define OUTPOST_MQTT_KEEPALIVE_S 60
+#endif
 // How long a stop waits for the offline status and DISCONNECT to leave.
 #ifndef OUTPOST_STOP_FLUSH_MS
 #define OUTPOST_STOP_FLUSH_MS 2000
@@ -120,6 +126,7 @@ static const uint32_t client_sizes[][2] = {
     {CFG_RECEIVE_MAXIMUM, 8},  {CFG_MAX_PACKET, OUTPOST_MQTT_MAX_PACKET}, {CFG_OUTBOX_BYTES, OUTPOST_MQTT_OUTBOX_BYTES},
     {CFG_INFLIGHT_WINDOW, 4},  {CFG_RX_BYTES, OUTPOST_MQTT_RX_BYTES},     {CFG_TX_BYTES, OUTPOST_MQTT_TX_BYTES},
     {CFG_SUBS_BYTES, 128},     {CFG_SCRATCH_BYTES, 256},                 {CFG_STRINGS_BYTES, 256},
+    {CFG_KEEPALIVE, OUTPOST_MQTT_KEEPALIVE_S},
 };
 
 // The exports the loop calls every turn, looked up once: fx[X_DEVICE_POLL] etc.
