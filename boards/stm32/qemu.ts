@@ -150,8 +150,10 @@ export interface DeviceRpc {
   request(method: string, params?: unknown): Promise<any>;
   /** Publishes raw text and resolves with the response carrying answerId (null for unparseable requests). */
   send(text: string, answerId: string | number | null): Promise<any>;
-  /** Resolves with the device's retained status once it says online. */
+  /** Resolves with the device's status once it says online (retained or live). */
   online: Promise<any>;
+  /** Resolves with the next live (not retained) online status: the device has (re)connected. */
+  nextOnline(): Promise<any>;
   end(): Promise<void>;
 }
 
@@ -161,9 +163,13 @@ export async function deviceRpc(brokerUrl: string, id: string): Promise<DeviceRp
   let nextId = 1;
   let markOnline!: (status: any) => void;
   const online = new Promise<any>((resolve) => (markOnline = resolve));
-  client.on("message", (topic, payload) => {
+  const liveOnline = new Set<(status: any) => void>();
+  client.on("message", (topic, payload, packet) => {
     if (topic === `devices/${id}/status`) {
-      if (payload.length && JSON.parse(payload.toString()).online) markOnline(JSON.parse(payload.toString()));
+      const status = payload.length ? JSON.parse(payload.toString()) : null;
+      if (!status?.online) return;
+      markOnline(status);
+      if (!packet.retain) for (const resolve of liveOnline) (liveOnline.delete(resolve), resolve(status));
       return;
     }
     const response = JSON.parse(payload.toString());
@@ -181,6 +187,7 @@ export async function deviceRpc(brokerUrl: string, id: string): Promise<DeviceRp
   return {
     client,
     online,
+    nextOnline: () => new Promise((resolve) => liveOnline.add(resolve)),
     send,
     request(method, params) {
       const reqId = nextId++;
