@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { connect as netConnect, type Socket } from "node:net";
 import mqtt from "mqtt";
 import { Registry, BACKEND_USERNAME } from "../host/registry/registry.ts";
+import { DEVICE_COST } from "../host/registry/secrets.ts";
 import { deviceTopics } from "../host/broker/acl.ts";
 import { startJsDevice } from "../host/rpc/js-device.ts";
 import { encode } from "../host/codec/index.ts";
@@ -22,8 +23,6 @@ const N = Number(process.env.BENCH_N ?? 19_500); // the container's hard fd limi
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const HOLDERS = 2; // client-side processes, so no process needs more than ~10,000 sockets
-/** Cheaper scrypt for the benchmark's devices: this run measures RPC and connections, not the KDF. */
-const BENCH_COST = { N: 1024, r: 8, p: 1 };
 const root = new URL("..", import.meta.url).pathname;
 
 type Creds = { id: string; credential: string }[];
@@ -188,7 +187,7 @@ async function drive(call: (device: string, seq: number) => Promise<boolean>, id
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), "outpost-bench-"));
-  const registry = new Registry(dir, { cost: BENCH_COST });
+  const registry = new Registry(dir);
   const { key } = registry.createApiKey();
   const rpcDevices: Creds = Array.from({ length: M }, (_, i) => registry.addDevice(`bench-${i}`));
   process.stderr.write(`registering ${N} devices for the holding test...\n`);
@@ -320,7 +319,7 @@ async function main() {
       devices_online: online,
       connect_s: +connectS.toFixed(1),
       bytes_per_device: bytesPerDevice,
-      scrypt_n: BENCH_COST.N,
+      device_scrypt_n: DEVICE_COST.N,
     }),
   );
   process.exit(0);

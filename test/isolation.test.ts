@@ -15,7 +15,6 @@ import { Device } from "../host/device.ts";
 import { freePort, startMosquitto, type Mosquitto } from "./support/mosquitto.ts";
 
 const silent = pino({ level: "silent" });
-const cheap = { N: 1024, r: 8, p: 1 }; // test registries: the hash format is the same, only faster
 
 interface Setup {
   backend: Backend;
@@ -27,7 +26,7 @@ interface Setup {
 
 async function embedded(ids: string[]): Promise<Setup> {
   const dataDir = mkdtempSync(join(tmpdir(), "outpost-iso-"));
-  const registry = new Registry(dataDir, { cost: cheap });
+  const registry = new Registry(dataDir);
   const credentials = Object.fromEntries(ids.map((id) => [id, registry.addDevice(id).credential]));
   registry.close();
   const backend = await startBackend({ dataDir, port: await freePort(), mqttPort: await freePort(), host: "127.0.0.1", logger: silent });
@@ -36,7 +35,7 @@ async function embedded(ids: string[]): Promise<Setup> {
 
 async function withMosquitto(ids: string[]): Promise<Setup> {
   const dataDir = mkdtempSync(join(tmpdir(), "outpost-iso-"));
-  const registry = new Registry(dataDir, { cost: cheap });
+  const registry = new Registry(dataDir);
   const credentials = Object.fromEntries(ids.map((id) => [id, registry.addDevice(id).credential]));
   const lines = writeMosquittoConfig(registry, join(dataDir, "mosquitto"));
   registry.close();
@@ -225,7 +224,7 @@ describe("ACL hooks, called directly", () => {
   let dev: Client;
   let cred: string;
   beforeAll(() => {
-    const registry = new Registry(mkdtempSync(join(tmpdir(), "outpost-acl-")), { cost: cheap });
+    const registry = new Registry(mkdtempSync(join(tmpdir(), "outpost-acl-")));
     cred = registry.addDevice("d1").credential;
     hooks = createAclHooks({ prefix: "devices", verifyDevice: (id, c) => registry.verifyDevice(id, c), backendPassword: "backend-pw" });
     dev = { id: "whatever" } as unknown as Client;

@@ -3,7 +3,7 @@ import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
-import { DEFAULT_COST, digest, hashSecret, mosquittoHash, newSecret, sameDigest, verifySecret, type ScryptCost } from "./secrets.ts";
+import { DEFAULT_COST, DEVICE_COST, digest, hashSecret, mosquittoHash, newSecret, sameDigest, verifySecret, type ScryptCost } from "./secrets.ts";
 
 /** The broker username of the backend's own, privileged client. No device may take it. */
 export const BACKEND_USERNAME = "outpost-backend";
@@ -67,12 +67,14 @@ export class Registry {
   private readonly recent = new Map<string, { at: number; value: string | null }>();
   /** Stored hash -> digest of the secret that matched it, so scrypt runs once per secret, not per request. */
   private readonly verified = new Map<string, Buffer>();
-  private readonly cost: ScryptCost;
+  private readonly keyCost: ScryptCost;
+  private readonly deviceCost: ScryptCost;
   private readonly stmt;
 
-  constructor(dataDir: string, opts: { cost?: ScryptCost } = {}) {
+  constructor(dataDir: string, opts: { keyCost?: ScryptCost; deviceCost?: ScryptCost } = {}) {
     mkdirSync(resolve(dataDir), { recursive: true });
-    this.cost = opts.cost ?? DEFAULT_COST;
+    this.keyCost = opts.keyCost ?? DEFAULT_COST;
+    this.deviceCost = opts.deviceCost ?? DEVICE_COST;
     this.db = new Database(dbPath(dataDir));
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("busy_timeout = 5000");
@@ -125,7 +127,7 @@ export class Registry {
   createApiKey(): { id: string; key: string } {
     const id = randomBytes(8).toString("hex");
     const key = `opk_${id}_${newSecret()}`;
-    this.stmt.insertKey.run(id, hashSecret(key, this.cost), Date.now());
+    this.stmt.insertKey.run(id, hashSecret(key, this.keyCost), Date.now());
     return { id, key };
   }
 
@@ -142,7 +144,7 @@ export class Registry {
     const credential = newSecret();
     this.recent.delete(`dev:${id}`);
     try {
-      this.stmt.insertDevice.run(id, hashSecret(credential, this.cost), mosquittoHash(credential), JSON.stringify(metadata), Date.now());
+      this.stmt.insertDevice.run(id, hashSecret(credential, this.deviceCost), mosquittoHash(credential), JSON.stringify(metadata), Date.now());
     } catch (err) {
       if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") throw new DeviceExists(`device ${id} exists`);
       throw err;
@@ -153,7 +155,7 @@ export class Registry {
   /** A fresh credential for an existing device (the old one stops working). */
   rotateCredential(id: string): string {
     const credential = newSecret();
-    const res = this.stmt.rotate.run(hashSecret(credential, this.cost), mosquittoHash(credential), id);
+    const res = this.stmt.rotate.run(hashSecret(credential, this.deviceCost), mosquittoHash(credential), id);
     if (res.changes === 0) throw new InvalidDeviceId(`no device ${id}`);
     return credential;
   }

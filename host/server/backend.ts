@@ -1,7 +1,6 @@
 // Wires the backend together: registry, broker (embedded aedes or external), RPC correlator, presence, HTTP.
 import { pino, type Logger } from "pino";
 import { Registry } from "../registry/registry.ts";
-import type { ScryptCost } from "../registry/secrets.ts";
 import { createAclHooks, DEFAULT_PREFIX, deviceTopics } from "../broker/acl.ts";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../broker/embedded.ts";
 import { AedesBus, MqttBus, connectBackendClient, type Bus, type BusMessage } from "../rpc/bus.ts";
@@ -22,8 +21,6 @@ export interface BackendOptions {
   logger?: Logger;
   bodyLimit?: number;
   logRequests?: boolean;
-  /** scrypt cost for secrets created by this process (default: DEFAULT_COST). */
-  cost?: ScryptCost;
   /** WebSocket devices: heartbeat ping period in ms (default 30000). */
   wsHeartbeatMs?: number;
 }
@@ -43,7 +40,7 @@ export interface Backend {
 export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
   const logger = opts.logger ?? pino({ level: process.env.LOG_LEVEL ?? "info" });
-  const registry = new Registry(opts.dataDir, { cost: opts.cost });
+  const registry = new Registry(opts.dataDir);
   registry.markAllOffline();
   /** Embedded broker only: the connected clients by id (aedes's own table), to see their subscriptions. */
   let clients: Record<string, { subscriptions?: Record<string, unknown> }> | undefined;
