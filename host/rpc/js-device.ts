@@ -72,9 +72,3 @@ export async function startJsDevice(url: string, opts: JsDeviceOptions): Promise
   await ready;
   return client;
 }
-
-/** Publishes the offline status (what the module does on SIGINT), then disconnects. */
-export async function stopJsDevice(client: MqttClient, id: string, prefix = DEFAULT_PREFIX): Promise<void> {
-  if (client.connected) await client.publishAsync(deviceTopics(prefix, id).status, '{"online":false}', { qos: 1, retain: true });
-  await client.endAsync();
-}
