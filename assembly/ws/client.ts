@@ -38,9 +38,9 @@ let lastSend: u32 = 0;
 let pingAt: u32 = 0;
 let pingOut = false;
 
-let url: usize = 0; // "host[:port]/path" without the scheme
+const url = memory.data(URL_MAX); // "host[:port]/path" without the scheme
 let urlLen: u32 = 0;
-let accept: usize = 0; // the Sec-WebSocket-Accept we expect: 28 base64 characters
+const accept = memory.data(28); // the Sec-WebSocket-Accept we expect
 let rb: usize = 0; // received bytes: [0, msgLen) the message so far, then unparsed frames up to `have`
 let rcap: u32 = 0;
 let have: u32 = 0;
@@ -66,8 +66,6 @@ export function wsSetUrl(ptr: usize, len: u32): i32 {
   }
   if (!len || load<u8>(ptr) == 0x2f) return -Err.InvalidTopic;
   if (len > URL_MAX) return -Err.BufferFull;
-  if (!url) url = heap.alloc(URL_MAX + 28);
-  accept = url + URL_MAX;
   memory.copy(url, ptr, len);
   urlLen = len;
   return 0;
@@ -269,51 +267,39 @@ export function wsTxConsume(n: u32): void {
   tlen -= n;
 }
 
-// Reads the upgrade response once its header is complete.
+// Reads the upgrade response once its header (up to the empty line) is complete.
 function readHandshake(): void {
-  let end: u32 = 0;
-  for (let i: u32 = 3; i < have; i++) {
-    if (load<u32>(rb + i - 3) == 0x0a0d0a0d) {
-      end = i + 1;
-      break;
-    }
-  }
-  if (!end) {
+  let end: u32 = 4;
+  while (end <= have && load<u32>(rb + end - 4) != 0x0a0d0a0d) end++;
+  if (end > have) {
     if (have >= rcap) lose(Err.WsBadHandshake, 0);
     return;
   }
-  // "HTTP/1.1 101 ..."
-  let status: u32 = 0;
-  for (let i: u32 = 9; i < 12; i++) status = status * 10 + <u32>load<u8>(rb + i) - 0x30;
-  if (end < 16 || load<u32>(rb) != 0x50545448 || status > 999) return lose(Err.WsBadHandshake, 0);
+  if (load<u32>(rb) != 0x50545448) return lose(Err.WsBadHandshake, 0); // "HTTP/1.1 101 ..."
+  let status = <u32>load<u8>(rb + 9) * 100 + <u32>load<u8>(rb + 10) * 10 + <u32>load<u8>(rb + 11) - 5328; // 5328 = "000"
   if (status != 101) return lose(Err.WsHandshakeRejected, status);
-  let seen: u32 = 0; // 1 Upgrade: websocket, 2 Connection: upgrade, 4 the right accept
+  let seen: u32 = 0; // 1 Upgrade: websocket, 2 Connection: ...upgrade..., 4 the right accept, 8 a wrong one
   let line = rb;
   for (;;) {
-    while (load<u8>(line) != 0x0a) line++;
-    line++;
-    let stop = line;
-    while (load<u8>(stop) != 0x0d) stop++;
-    if (stop == line) break; // the empty line
+    while (load<u8>(line++) != 0x0a);
+    if (line >= rb + end - 2) break; // the empty line
     let colon = line;
-    while (colon < stop && load<u8>(colon) != 0x3a) colon++;
+    while (load<u8>(colon) != 0x3a && load<u8>(colon) != 0x0d) colon++;
     let value = colon + 1;
-    while (value < stop && load<u8>(value) == 0x20) value++;
+    while (load<u8>(value) == 0x20) value++;
+    let stop = value;
+    while (load<u8>(stop) != 0x0d) stop++;
+    while (stop > value && load<u8>(stop - 1) == 0x20) stop--;
+    let n = <u32>(colon - line);
     let vlen = <u32>(stop - value);
-    while (vlen && load<u8>(value + vlen - 1) == 0x20) vlen--;
-    let nlen = <u32>(colon - line);
-    if (sameLower(line, nlen, W.W_H_UPGRADE) && sameLower(value, vlen, W.W_WEBSOCKET)) seen |= 1;
-    else if (sameLower(line, nlen, W.W_H_CONNECTION)) {
-      // A token list: look for "upgrade" among its comma-separated tokens.
+    if (sameLower(line, n, W.W_H_UPGRADE)) seen |= <u32>sameLower(value, vlen, W.W_WEBSOCKET);
+    else if (sameLower(line, n, W.W_H_CONNECTION)) {
+      // A token list: "upgrade" anywhere in it.
       for (let i: u32 = 0; i + 7 <= vlen; i++) if (sameLower(value + i, 7, W.W_H_UPGRADE)) seen |= 2;
-    } else if (sameLower(line, nlen, W.W_H_ACCEPT)) {
-      if (vlen != 28 || memory.compare(value, accept, 28) != 0) return lose(Err.WsBadAccept, 0);
-      seen |= 4;
-    }
-    line = stop;
+    } else if (sameLower(line, n, W.W_H_ACCEPT)) seen |= vlen == 28 && memory.compare(value, accept, 28) == 0 ? 4 : 8;
   }
+  if ((seen & 12) != 4) return lose(Err.WsBadAccept, 0);
   if ((seen & 3) != 3) return lose(Err.WsBadHandshake, 0);
-  if (!(seen & 4)) return lose(Err.WsBadAccept, 0);
   // Frames may follow the header in the same read.
   memory.copy(rb, rb + end, have - end);
   have -= end;
@@ -397,25 +383,32 @@ function readFrames(): void {
   }
 }
 
-function timers(): void {
+let timerSet = false;
+// When the current state's timer fires; timerSet says whether there is one.
+function timerAt(): u32 {
+  timerSet = true;
   let timeout = C(CFG_TIMEOUT_MS);
+  let keepMs = C(CFG_KEEPALIVE) * 1000;
+  if (state == S_WAIT) return waitUntil;
+  if (state == S_OPENING || state == S_HANDSHAKE) return stateAt + timeout;
+  if (state == S_OPEN && keepMs) return pingOut ? pingAt + timeout : lastSend + keepMs;
+  timerSet = false;
+  return 0;
+}
+
+function timers(): void {
+  let t = timerAt();
+  if (!timerSet || !due(t)) return;
   if (state == S_WAIT) {
-    if (!due(waitUntil)) return;
     state = S_OPENING;
     stateAt = nowMs;
     post(EV_OPEN, 0, 0, 0);
-  } else if (state == S_OPENING || state == S_HANDSHAKE) {
-    if (due(stateAt + timeout)) lose(Err.KeepAliveTimeout, 0);
-  } else if (state == S_OPEN && C(CFG_KEEPALIVE)) {
-    if (pingOut) {
-      if (due(pingAt + timeout)) fail(Err.KeepAliveTimeout, 1001);
-    } else if (due(lastSend + C(CFG_KEEPALIVE) * 1000)) {
-      if (wsSend(OP_PING, 0, 0) == 0) {
-        pingAt = nowMs;
-        pingOut = true;
-      }
+  } else if (state == S_OPEN && !pingOut) {
+    if (wsSend(OP_PING, 0, 0) == 0) {
+      pingAt = nowMs;
+      pingOut = true;
     }
-  }
+  } else fail(Err.KeepAliveTimeout, state == S_OPEN ? 1001 : 0); // no socket, 101 or pong in time
 }
 
 /**
@@ -444,12 +437,6 @@ export function wsPoll(now: u32): i32 {
 
 /** Milliseconds until wsPoll has timed work (0xFFFFFFFF: none). */
 export function wsDeadline(now: u32): u32 {
-  let t: u32;
-  let timeout = C(CFG_TIMEOUT_MS);
-  if (state == S_WAIT) t = waitUntil;
-  else if (state == S_OPENING || state == S_HANDSHAKE) t = stateAt + timeout;
-  else if (state == S_OPEN && C(CFG_KEEPALIVE)) t = pingOut ? pingAt + timeout : lastSend + C(CFG_KEEPALIVE) * 1000;
-  else return 0xffffffff;
-  let d = <i32>(t - now);
-  return d < 0 ? 0 : <u32>d;
+  let d = <i32>(timerAt() - now);
+  return !timerSet ? 0xffffffff : d < 0 ? 0 : <u32>d;
 }
