@@ -135,6 +135,19 @@ function isolationSuite(name: string, make: (ids: string[]) => Promise<Setup>) {
       expect(await rpc("secret")).toEqual({ status: 200, body: { jsonrpc: "2.0", id: 1, result: "victim's secret" } });
     });
 
+    it("reaches a 3.1.1 device too (answers matched by JSON-RPC id), before it turns rogue", async () => {
+      const legit = new Device({ id: "rogue", methods: { who: () => "rogue, still legit" } });
+      await legit.connect(s.backend.mqttUrl, { password: s.credentials.rogue, protocolVersion: 4 });
+      while (!s.backend.presence.isOnline("rogue")) await new Promise((r) => setTimeout(r, 20));
+      const res = await fetch(`${s.backend.url}/api/v1/devices/rogue/rpc`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: "x", method: "who" }),
+      });
+      expect(await res.json()).toEqual({ jsonrpc: "2.0", id: "x", result: "rogue, still legit" });
+      await legit.close();
+    });
+
     it("refuses a device that logs in with the wrong credential, or as another device", async () => {
       const attempt = (username: string, password: string) =>
         mqtt.connectAsync(s.backend.mqttUrl, { username, password, reconnectPeriod: 0 }).then(
