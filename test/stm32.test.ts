@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  bootFirmware, buildFirmware, callFirmware, deviceRpc, echoRun, firmwareElf, type DeviceRpc, type QemuBoard,
+  boardDir, bootFirmware, buildFirmware, callFirmware, deviceRpc, echoRun, firmwareElf, type DeviceRpc, type QemuBoard,
 } from "../boards/stm32/qemu.ts";
 import { startMosquitto, type Mosquitto } from "./support/mosquitto.ts";
 
@@ -70,6 +70,21 @@ describe("firmware in QEMU, local dispatch (--call)", () => {
     const { response } = await callFirmware('{"jsonrpc":"2.0","id":1,"method":');
     expect(JSON.parse(response)).toMatchObject({ jsonrpc: "2.0", id: null, error: { code: -32700 } });
   });
+});
+
+describe("firmware in QEMU, a module that outgrows the board's linear memory", () => {
+  it("reports the module's trap by export and exits 1 instead of hanging", async () => {
+    const build = `${boardDir}build/small-memory`;
+    buildFirmware("all", { BUILD: build, MEMORY_LIMIT: "8192" });
+    const board = bootFirmware({ elf: `${build}/firmware.elf`, append: "--id small", maxLifetimeMs: 30_000 });
+    try {
+      // Whichever init export first allocates past 8 KiB traps; the report names it.
+      await board.waitForLine(/^FATAL \[trap\] out of bounds memory access in export \w+$/);
+      expect(await board.exited).toEqual({ code: 1, signal: null });
+    } finally {
+      await board.stop();
+    }
+  }, 120_000);
 });
 
 describe("firmware in QEMU against mosquitto (MQTT 3.1.1)", () => {

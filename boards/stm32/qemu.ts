@@ -15,9 +15,10 @@ export const echoElf = `${boardDir}build/echo.elf`;
  * Runs `make -C boards/stm32 <target>` and returns its output (sizes included). Test files run in
  * parallel, so builds take turns on a lock instead of writing the same objects at once.
  */
-export function buildFirmware(target: "all" | "echo" = "all"): string {
+export function buildFirmware(target: "all" | "echo" = "all", variables: Record<string, string> = {}): string {
   mkdirSync(`${boardDir}build`, { recursive: true });
-  return execFileSync("flock", [`${boardDir}build/.make.lock`, "make", "-s", "-C", boardDir, target], {
+  const assignments = Object.entries(variables).map(([name, value]) => `${name}=${value}`);
+  return execFileSync("flock", [`${boardDir}build/.make.lock`, "make", "-s", "-C", boardDir, target, ...assignments], {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "pipe"],
   });
