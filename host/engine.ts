@@ -4,7 +4,12 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { instantiateWasm3, type LinearMemory } from "./native/index.ts";
 
-export type Build = "release" | "debug";
+/**
+ * release/debug: build/device.wasm and its debug twin, the module every engine and board
+ * runs (the client side of the codec only). codec/codec-debug: build/codec.wasm and its
+ * twin, the whole codec (both halves) for Node's outpost/codec (assembly/ABI.md, "Codec").
+ */
+export type Build = "release" | "debug" | "codec" | "codec-debug";
 export type EngineName = "v8" | "wasm3";
 
 /** Host functions the module imports (assembly/ABI.md, "Imports"). */
@@ -42,8 +47,22 @@ export interface ModuleInstance {
 const buildDir = fileURLToPath(new URL("../build/", import.meta.url));
 const compiled = new Map<string, WebAssembly.Module>();
 
+const BUILD_FILES: Record<Build, string> = {
+  release: "device.wasm",
+  debug: "device.debug.wasm",
+  codec: "codec.wasm",
+  "codec-debug": "codec.debug.wasm",
+};
+
+/** OUTPOST_WASM replaces the device module (release/debug), not the codec's. */
 export function wasmPath(build: Build = "release"): string {
-  return process.env.OUTPOST_WASM ?? `${buildDir}${build === "release" ? "device.wasm" : "device.debug.wasm"}`;
+  const path = `${buildDir}${BUILD_FILES[build]}`;
+  return build === "release" || build === "debug" ? (process.env.OUTPOST_WASM ?? path) : path;
+}
+
+/** The whole-codec build of the same flavour (release -> codec, debug -> codec-debug). */
+export function codecBuild(build: Build): Build {
+  return build === "debug" || build === "codec-debug" ? "codec-debug" : "codec";
 }
 
 export function wasmBytes(build: Build = "release"): Uint8Array {

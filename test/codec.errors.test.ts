@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { BUILDS, codecFor, codeOf, hex } from "./codec.support.ts";
 import { MqttCodecError, type Packet } from "../host/codec/index.ts";
-import { instantiate } from "../host/engine.ts";
+import { codecBuild, instantiate } from "../host/engine.ts";
 import { errCode } from "../host/abi.ts";
 
 // [error, protocol version, bytes, why]
@@ -176,7 +176,7 @@ for (const build of BUILDS) {
     });
 
     it("BufferFull when the output buffer cannot hold the packet", () => {
-      const { exports: ex, memory } = instantiate({ build });
+      const { exports: ex, memory } = instantiate({ build: codecBuild(build) });
       const info = new Uint32Array(memory.buffer, ex.codec_init(16, 16, 64) >>> 0, 6);
       const v = new Uint32Array(memory.buffer, info[0], 32);
       v[0] = 3; // PUBLISH
@@ -192,7 +192,7 @@ for (const build of BUILDS) {
     });
 
     it("AlreadyInitialized when codec_init runs twice", () => {
-      const { exports: ex } = instantiate({ build });
+      const { exports: ex } = instantiate({ build: codecBuild(build) });
       expect(ex.codec_init(16, 16, 64)).toBeGreaterThan(0);
       expect(ex.codec_init(16, 16, 64)).toBe(-errCode("AlreadyInitialized"));
     });
@@ -228,7 +228,7 @@ it("3.1.1 SUBSCRIBE ignores the MQTT 5 subscription options, as mqtt-packet does
 describe("NotInitialized before codec_init", () => {
   for (const build of BUILDS) {
     it(`${build} build: codec_next and codec_encode name the error, the void exports do nothing`, () => {
-      const { exports: ex } = instantiate({ build });
+      const { exports: ex } = instantiate({ build: codecBuild(build) });
       expect(ex.codec_next(4)).toBe(-errCode("NotInitialized"));
       expect(ex.codec_encode()).toBe(-errCode("NotInitialized"));
       ex.codec_push(10);

@@ -78,8 +78,8 @@ describe("UTF-8 validation agrees with a strict decoder", () => {
   for (const build of BUILDS) {
     it(`${build} build: random bytes`, async () => {
       const fc = (await import("fast-check")).default;
-      const { instantiate } = await import("../host/engine.ts");
-      const { exports: ex, memory } = instantiate({ build });
+      const { codecBuild, instantiate } = await import("../host/engine.ts");
+      const { exports: ex, memory } = instantiate({ build: codecBuild(build) });
       const info = new Uint32Array(memory.buffer, ex.codec_init(16, 16, 256) >>> 0, 6);
       const scratch = info[3];
       const strict = new TextDecoder("utf-8", { fatal: true });

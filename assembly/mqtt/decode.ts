@@ -3,7 +3,7 @@
 import { Err } from "../errors";
 import { VARINT_MORE, checkUtf8, readVarint, u16be, u8At, varintBytes } from "../mem";
 import {
-  AUTH, CF_PASSWORD, CF_USERNAME, CF_WILL, CONNACK, CONNECT, DISCONNECT, ITEMS_OFFSET, ITEM_ENTRY_BYTES,
+  AUTH, CF_PASSWORD, PINGREQ, CF_USERNAME, CF_WILL, CONNACK, CONNECT, DISCONNECT, ITEMS_OFFSET, ITEM_ENTRY_BYTES,
   MAX_ITEMS, MAX_PROPS, MAX_WILL_PROPS, MQTT_5, P_TOPIC_ALIAS, PROPS_OFFSET,
   PROP_ENTRY_BYTES, PUBCOMP, PUBLISH, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE, V_CLIENT_ID, V_CONNECT_FLAGS,
   V_DUP, V_FLAGS, V_ITEM_COUNT, V_KEEPALIVE, V_PACKET_ID, V_PASSWORD, V_PAYLOAD, V_PROP_COUNT, V_PROTOCOL_NAME,
@@ -14,6 +14,7 @@ import {
   K_BIN, K_BYTE, K_NONZERO, K_PAIR, K_STR, K_TOPIC, K_U32, K_VARINT, WILL_PROPS, checkConnectFlags,
   requiredFlags, checkSubOptions, markSeen, propKind, validReason,
 } from "./properties";
+import { BROKER_SIDE } from "./side";
 import { validateTopicFilter, validateTopicName } from "./topic";
 
 // Read cursor and limit of the packet being decoded.
@@ -154,9 +155,11 @@ export function decodePacket(ptr: usize, len: u32, version: u32, view: usize): i
   setSlot(view, V_LENGTH, <u32>rl);
   let v5 = version == MQTT_5;
   if (type == 0 || (type == AUTH && !v5)) return -Err.UnknownPacketType;
+  // Packets only a broker receives: CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ.
+  if (!BROKER_SIDE && (type == CONNECT || type == SUBSCRIBE || type == UNSUBSCRIBE || type == PINGREQ)) return -Err.UnknownPacketType;
   if (type != PUBLISH && flags != requiredFlags(type)) return -Err.ReservedFlags;
   let r: i32 = 0;
-  if (type == CONNECT) r = connect(view);
+  if (BROKER_SIDE && type == CONNECT) r = connect(view);
   else if (type == CONNACK) r = connack(view, v5);
   else if (type == PUBLISH) r = publish(view, flags, v5);
   else if (type <= PUBCOMP) {
@@ -254,7 +257,7 @@ function list(view: usize, type: u32, v5: bool): i32 {
   if (r || (v5 && (r = mainProps(view, type)))) return r;
   if (type == UNSUBACK && !v5) return 0;
   if (cur == end) return -Err.EmptySubscription;
-  let filters = type == SUBSCRIBE || type == UNSUBSCRIBE;
+  let filters = BROKER_SIDE && (type == SUBSCRIBE || type == UNSUBSCRIBE);
   while (cur < end) {
     let p: usize = 0;
     let n: i32 = 0;
@@ -266,10 +269,10 @@ function list(view: usize, type: u32, v5: bool): i32 {
       cur += <usize>n;
     }
     let o: u32 = 0;
-    if (type != UNSUBSCRIBE) {
+    if (!BROKER_SIDE || type != UNSUBSCRIBE) {
       if (cur == end) return -Err.Truncated;
       o = u8At(cur++);
-      if (type == SUBSCRIBE) {
+      if (BROKER_SIDE && type == SUBSCRIBE) {
         if ((r = checkSubOptions(o, v5))) return r;
       } else if (!validReason(type, o, v5)) return -Err.InvalidReasonCode;
     }

@@ -3,7 +3,7 @@
 import { Err } from "../errors";
 import { put16be, varintSize, writeVarint } from "../mem";
 import {
-  AUTH, CF_PASSWORD, CF_USERNAME, CF_WILL, CONNACK, CONNECT, DISCONNECT, ITEMS_OFFSET, ITEM_ENTRY_BYTES,
+  AUTH, CF_PASSWORD, PINGRESP, CF_USERNAME, CF_WILL, CONNACK, CONNECT, DISCONNECT, ITEMS_OFFSET, ITEM_ENTRY_BYTES,
   MQTT_5, PROPS_OFFSET, PROP_ENTRY_BYTES, PUBCOMP, PUBLISH, SUBACK, SUBSCRIBE, UNSUBACK,
   UNSUBSCRIBE, V_CLIENT_ID, V_CONNECT_FLAGS, V_DUP, V_ITEM_COUNT, V_KEEPALIVE, V_PACKET_ID, V_PASSWORD,
   V_PAYLOAD, V_PROP_COUNT, V_PROTOCOL_NAME, V_QOS, V_REASON, V_RETAIN, V_SESSION_PRESENT, V_TOPIC, V_TYPE,
@@ -14,6 +14,7 @@ import {
   K_BYTE, K_NONZERO, K_PAIR, K_TOPIC, K_U16, K_U32, K_VARINT, WILL_PROPS, checkConnectFlags, requiredFlags,
   checkSubOptions, markSeen, propKind, validReason,
 } from "./properties";
+import { BROKER_SIDE } from "./side";
 import { validateTopicFilter, validateTopicName } from "./topic";
 
 const VARINT_MAX: u32 = 268435455;
@@ -139,9 +140,11 @@ export function encodePacket(view: usize, out: usize, cap: u32): i32 {
   wlim = out + <usize>cap;
   let b0 = (type << 4) | requiredFlags(type);
   if (!type || type > AUTH || (type == AUTH && !v5)) return -Err.UnknownPacketType;
+  // Packets only a broker sends: CONNACK, SUBACK, UNSUBACK, PINGRESP.
+  if (!BROKER_SIDE && (type == CONNACK || type == SUBACK || type == UNSUBACK || type == PINGRESP)) return -Err.UnknownPacketType;
   let r: i32 = 0;
   if (type == CONNECT) r = connect(view, version);
-  else if (type == CONNACK) r = connack(view, v5);
+  else if (BROKER_SIDE && type == CONNACK) r = connack(view, v5);
   else if (type == PUBLISH) {
     let qos = getSlot(view, V_QOS);
     let dup = getSlot(view, V_DUP) != 0;
@@ -242,7 +245,7 @@ function list(view: usize, type: u32, v5: bool): i32 {
   for (let i: u32 = 0; i < n; i++) {
     let e = view + ITEMS_OFFSET + i * ITEM_ENTRY_BYTES;
     let o = load<u32>(e, 8);
-    if (type == SUBSCRIBE || type == UNSUBSCRIBE) {
+    if (!BROKER_SIDE || type == SUBSCRIBE || type == UNSUBSCRIBE) {
       let p = load<u32>(e);
       let len = load<u32>(e, 4);
       if ((r = validateTopicFilter(p, len)) || (r = lstr(p, len))) return r;

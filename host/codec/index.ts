@@ -1,7 +1,7 @@
 // outpost/codec: the module's MQTT 3.1.1/5 codec with mqtt-packet's object shape.
 // The module does framing, validation and byte layout; this file only moves
 // strings and buffers between JS objects and the packet view (assembly/ABI.md, "Packet view").
-import { instantiate, type Build, type EngineName, type ModuleInstance } from "../engine.ts";
+import { codecBuild, instantiate, type Build, type EngineName, type ModuleInstance } from "../engine.ts";
 import { errName } from "../abi.ts";
 
 export type ProtocolVersion = 3 | 4 | 5;
@@ -133,6 +133,7 @@ const utf8Encoder = new TextEncoder();
 export const DEFAULT_MAX_PACKET = 1 << 20;
 
 export interface CodecOptions {
+  /** release or debug: the whole-codec build of that flavour (build/codec.wasm or its debug twin). */
   build?: Build;
   /** V8 (default, or OUTPOST_ENGINE) or wasm3. */
   engine?: EngineName;
@@ -164,7 +165,7 @@ export class CodecModule {
   private bufCap = 0;
 
   constructor(opts: CodecOptions = {}) {
-    this.inst = instantiate({ build: opts.build ?? "release", engine: opts.engine });
+    this.inst = instantiate({ build: codecBuild(opts.build ?? "release"), engine: opts.engine });
     this.ex = this.inst.exports;
     this.encodeFn = this.ex.codec_encode;
     this.nextFn = this.ex.codec_next;
