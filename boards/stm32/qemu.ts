@@ -52,7 +52,7 @@ export interface BootOptions {
   append?: string;
   /** QEMU -icount shift: time follows the instruction count (2^shift ns each). */
   icountShift?: number;
-  /** Hard upper bound on the run; QEMU is killed after it. */
+  /** Hard upper bound on the run (default 120 s); QEMU is killed after it. */
   maxLifetimeMs?: number;
 }
 
@@ -88,7 +88,11 @@ export function bootFirmware(opts: BootOptions): QemuBoard {
   ];
   if (opts.append !== undefined) args.push("-append", opts.append);
   if (opts.icountShift !== undefined) args.push("-icount", `shift=${opts.icountShift},align=off,sleep=on`);
-  const proc = spawn("qemu-system-arm", args, { stdio: ["ignore", "pipe", "pipe"] });
+  // coreutils `timeout` bounds the run even if this process dies without cleaning up.
+  const lifetimeS = Math.ceil((opts.maxLifetimeMs ?? 120_000) / 1000);
+  const proc = spawn("timeout", ["--kill-after=2", String(lifetimeS), "qemu-system-arm", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const lines: string[] = [];
   const waiters = new Set<{ pattern: RegExp; resolve: (m: RegExpMatchArray) => void }>();
   let partial = "";
@@ -108,8 +112,6 @@ export function bootFirmware(opts: BootOptions): QemuBoard {
   });
   proc.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
   const exited = new Promise<QemuExit>((resolve) => proc.once("exit", (code, signal) => resolve({ code, signal })));
-  const lifetime = setTimeout(() => proc.kill("SIGKILL"), opts.maxLifetimeMs ?? 120_000);
-  void exited.then(() => clearTimeout(lifetime));
 
   return {
     proc,
