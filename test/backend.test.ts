@@ -169,6 +169,7 @@ describe("REST RPC", () => {
 
   it("gives 401 without a key and 403 with a wrong one, before reading the body", async () => {
     expect((await api("/api/v1/devices", {}, null)).status).toBe(401);
+    expect((await fetch(`${backend.url}/api/v1/devices`)).headers.get("www-authenticate")).toBe('Bearer realm="outpost"');
     expect((await api("/api/v1/devices", {}, "Basic abc")).status).toBe(401);
     expect((await api("/api/v1/devices", {}, "Bearer opk_0123456789abcdef_wrongwrongwrongwrong")).status).toBe(403);
     expect((await api("/api/v1/devices", {}, "Bearer garbage")).status).toBe(403);

@@ -85,7 +85,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
-    if (err instanceof HttpError) return reply.code(err.statusCode).send({ error: err.code, message: err.message });
+    if (err instanceof HttpError) {
+      if (err.statusCode === 401) reply.header("www-authenticate", 'Bearer realm="outpost"'); // RFC 6750
+      return reply.code(err.statusCode).send({ error: err.code, message: err.message });
+    }
     const status = err.validation ? 400 : (err.statusCode ?? 500);
     if (status >= 500) req.log.error({ err }, "request failed");
     const code = status === 413 ? "body_too_large" : status === 400 ? "bad_request" : (err.code ?? "internal_error");
