@@ -1,10 +1,11 @@
 // Bring-up of the STM32F405 board layer in QEMU (netduinoplus2) with the echo
 // firmware: boot, SysTick, the USART1 ring buffers (including the ring-full
-// pause), and USART1 as a TCP connection that redials after a drop.
+// pause), USART1 as a TCP connection that redials after a drop, and a fault
+// that names itself instead of hanging.
 import { randomBytes } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bootFirmware, buildFirmware, echoElf, type QemuBoard } from "../boards/stm32/qemu.ts";
+import { boardDir, bootFirmware, buildFirmware, echoElf, type QemuBoard } from "../boards/stm32/qemu.ts";
 
 let server: Server;
 let board: QemuBoard;
@@ -67,5 +68,15 @@ describe("STM32F405 bring-up in QEMU", () => {
     const back = await echoed(socket, data);
     expect(back.equals(data)).toBe(true);
     expect(board.proc.exitCode).toBe(null);
+  });
+
+  it("names a fault on the debug channel and ends the run with exit code 1, never a hang", async () => {
+    const faulty = bootFirmware({ elf: `${boardDir}build/fault.elf`, maxLifetimeMs: 30_000 });
+    try {
+      await faulty.waitForLine(/^FATAL hard fault, CFSR 0x[0-9a-f]{8}$/);
+      expect(await faulty.exited).toEqual({ code: 1, signal: null });
+    } finally {
+      await faulty.stop();
+    }
   });
 });
