@@ -48,11 +48,13 @@ static void clock_init_hardware(void) {
   FLASH_ACR = 1u << 8 | 1u << 9 | 1u << 10 | 5u; // prefetch, caches, 5 wait states at 3.3 V
   const uint32_t m = HSE_HZ / 1000000u, n = 336u, p = 2u, q = 7u; // VCO 336 MHz, USB 48 MHz
   RCC_PLLCFGR = m | n << 6 | (p / 2u - 1u) << 16 | 1u << 22 | q << 24;
-  RCC_CFGR = 5u << 10 | 4u << 13; // AHB /1, APB1 /4, APB2 /2
   RCC_CR |= RCC_CR_PLLON;
   if (!wait_for(&RCC_CR, RCC_CR_PLLRDY, RCC_CR_PLLRDY)) return;
-  RCC_CFGR |= RCC_CFGR_SW_PLL;
-  if (!wait_for(&RCC_CFGR, RCC_CFGR_SWS_MASK, RCC_CFGR_SWS_PLL)) return;
+  RCC_CFGR = 5u << 10 | 4u << 13 | RCC_CFGR_SW_PLL; // AHB /1, APB1 /4, APB2 /2, then PLL
+  if (!wait_for(&RCC_CFGR, RCC_CFGR_SWS_MASK, RCC_CFGR_SWS_PLL)) {
+    RCC_CFGR = 0; // stay on HSI with undivided buses, as the baud rates assume
+    return;
+  }
   cpu_hz = PLL_HZ;
   apb1_hz = PLL_HZ / 4u;
   apb2_hz = PLL_HZ / 2u;
@@ -105,7 +107,8 @@ static void sleep_counted(bool unless_readable) {
   irq_disable();
   if (!unless_readable || !link_readable()) wait_for_interrupt(); // SysTick or a received byte
   irq_enable();
-  idle_nanos += board_nanos() - start;
+  uint64_t end = board_nanos();
+  if (end > start) idle_nanos += end - start; // a tick read mid-wrap must not count backwards
 }
 
 void board_idle(void) { sleep_counted(true); }
