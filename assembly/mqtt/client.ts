@@ -396,14 +396,7 @@ function writeAck(type: u32, pid: u32): void {
 // ---- Publishing ---------------------------------------------------------
 
 function pidInUse(pid: u32): bool {
-  for (let p = outbox, end = outbox + obLen; p < end; p += REC_HEADER + load<u32>(p)) {
-    if (load<u8>(p + 5) && <u32>load<u16>(p + 6) == pid) return true;
-  }
-  for (let p = subs, end = subs + subsLen; p < end; p += SUB_HEADER + <u32>load<u16>(p + 4)) {
-    let s = load<u8>(p);
-    if ((s == SUB_SENT || s == UNSUB_SENT) && <u32>load<u16>(p + 2) == pid) return true;
-  }
-  return false;
+  return findRecord(pid) || findSentSub(pid, SUB_SENT) || findSentSub(pid, UNSUB_SENT) ? true : false;
 }
 
 function allocPid(): u32 {
@@ -421,14 +414,11 @@ function removeRecord(p: usize): void {
 
 /** Drops the oldest queued QoS 0 message; false when there is none. */
 function dropOldestQos0(): bool {
-  for (let p = outbox, end = outbox + obLen; p < end; p += REC_HEADER + load<u32>(p)) {
-    if (!load<u8>(p + 5)) {
-      removeRecord(p);
-      dropped++;
-      return true;
-    }
-  }
-  return false;
+  let p = findRecord(0);
+  if (!p) return false;
+  removeRecord(p);
+  dropped++;
+  return true;
 }
 
 /**
@@ -549,6 +539,12 @@ export function findProp(v: usize, id: u32): usize {
   return 0;
 }
 
+/** The integer value of property `id` in a view, or `absent`. */
+function propOr(v: usize, id: u32, absent: u32): u32 {
+  let e = findProp(v, id);
+  return e ? load<u32>(e, 4) : absent;
+}
+
 function onConnack(v: usize): void {
   let code = getSlot(v, V_REASON);
   if (code) return lose(Err.ConnectionRefused, code);
@@ -556,15 +552,9 @@ function onConnack(v: usize): void {
   state = S_CONNECTED;
   attempt = 0;
   pingOut = false;
-  keepMs = C(CFG_KEEPALIVE) * 1000;
-  window = C(CFG_INFLIGHT_WINDOW);
-  serverMaxPacket = NO_LIMIT;
-  let e = findProp(v, P_SERVER_KEEP_ALIVE);
-  if (e) keepMs = load<u32>(e, 4) * 1000;
-  e = findProp(v, P_RECEIVE_MAXIMUM);
-  if (e && load<u32>(e, 4) < window) window = load<u32>(e, 4);
-  e = findProp(v, P_MAXIMUM_PACKET_SIZE);
-  if (e) serverMaxPacket = load<u32>(e, 4);
+  keepMs = propOr(v, P_SERVER_KEEP_ALIVE, C(CFG_KEEPALIVE)) * 1000;
+  window = min(C(CFG_INFLIGHT_WINDOW), propOr(v, P_RECEIVE_MAXIMUM, NO_LIMIT));
+  serverMaxPacket = propOr(v, P_MAXIMUM_PACKET_SIZE, NO_LIMIT);
   // Everything unacknowledged goes again, in order; DUP only if the broker kept it.
   inflight = 0;
   for (let p = outbox, end = outbox + obLen; p < end; p += REC_HEADER + load<u32>(p)) {
@@ -631,9 +621,10 @@ function onPubrel(pid: u32): void {
   writeAck(PUBCOMP, pid);
 }
 
+/** The outbox record with packet id `pid` (QoS 1/2), or with 0 the oldest QoS 0 one; 0 if none. */
 function findRecord(pid: u32): usize {
   for (let p = outbox, end = outbox + obLen; p < end; p += REC_HEADER + load<u32>(p)) {
-    if (load<u8>(p + 5) && <u32>load<u16>(p + 6) == pid) return p;
+    if (<u32>load<u16>(p + 6) == pid) return p;
   }
   return 0;
 }
@@ -655,17 +646,21 @@ function onPublishAck(type: u32, pid: u32, reason: u32): void {
   emit(EV_PUBLISHED, pid, reason, 0, 0);
 }
 
+/** The subscription entry in state `st` (SUB_SENT or UNSUB_SENT) sent with packet id `pid`, or 0. */
+function findSentSub(pid: u32, st: u8): usize {
+  for (let p = subs, end = subs + subsLen; p < end; p += SUB_HEADER + <u32>load<u16>(p + 4)) {
+    if (load<u8>(p) == st && <u32>load<u16>(p + 2) == pid) return p;
+  }
+  return 0;
+}
+
 function onSubAck(type: u32, v: usize): void {
   let pid = getSlot(v, V_PACKET_ID);
-  let want = type == SUBACK ? SUB_SENT : UNSUB_SENT;
   let reason = getSlot(v, V_ITEM_COUNT) ? load<u32>(v + ITEMS_OFFSET, 8) : 0;
-  for (let p = subs, end = subs + subsLen; p < end; p += SUB_HEADER + <u32>load<u16>(p + 4)) {
-    if (load<u8>(p) == want && <u32>load<u16>(p + 2) == pid) {
-      store<u8>(p, type == SUBACK && reason < 0x80 ? SUB_ACKED : SUB_DEAD);
-      emit(type == SUBACK ? EV_SUBACK : EV_UNSUBACK, pid, reason, <u32>(p + SUB_HEADER), <u32>load<u16>(p + 4));
-      return;
-    }
-  }
+  let p = findSentSub(pid, type == SUBACK ? SUB_SENT : UNSUB_SENT);
+  if (!p) return;
+  store<u8>(p, type == SUBACK && reason < 0x80 ? SUB_ACKED : SUB_DEAD);
+  emit(type == SUBACK ? EV_SUBACK : EV_UNSUBACK, pid, reason, <u32>(p + SUB_HEADER), <u32>load<u16>(p + 4));
 }
 
 function onPacket(ptr: usize, len: u32): void {

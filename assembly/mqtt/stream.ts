@@ -6,7 +6,8 @@ import { VARINT_MORE, readVarint, varintBytes } from "../mem";
 
 const HEADER_MAX: u32 = 5;
 
-export class Framer {
+// @unmanaged: allocated once and never freed, so it needs no runtime object header.
+@unmanaged export class Framer {
   private inBuf: usize;
   private inCap_: u32;
   private inPos: u32 = 0;
