@@ -229,6 +229,7 @@ describe("the backend's WebSocket gateway", () => {
     const device = await wsDevice("ws-gone");
     await device.close();
     await waitFor(() => !backend.presence.isOnline("ws-gone"));
+    expect((await api("/api/v1/devices/ws-gone")).body).toMatchObject({ online: false, transport: "ws" });
     expect((await api("/api/v1/devices/ws-gone/rpc", { method: "POST", json: { method: "echo" } })).status).toBe(503);
     expect((await api("/api/v1/devices/nobody/rpc", { method: "POST", json: { method: "echo" } })).status).toBe(404);
   });

@@ -41,12 +41,17 @@ export class PresenceTracker {
     return this.state.get(id);
   }
 
-  /** A status payload: {"online":true|false,...}; an empty one (retained status cleared) means offline. */
+  /**
+   * A status payload: {"online":true|false,...}; an empty one (retained status cleared) means offline.
+   * A "transport" member (the WebSocket gateway's "ws") overrides `transport`.
+   */
   status(id: string, payload: Buffer, transport = "mqtt"): void {
     let online = false;
     if (payload.length > 0) {
       try {
-        online = JSON.parse(payload.toString("utf8"))?.online === true;
+        const parsed = JSON.parse(payload.toString("utf8"));
+        online = parsed?.online === true;
+        if (typeof parsed?.transport === "string") transport = parsed.transport;
       } catch {
         online = false;
       }

@@ -66,7 +66,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         correlator.onResponse(id, msg.payload, msg.correlationData);
         break;
       case "status":
-        presence.status(id, msg.payload, gateway?.has(id) ? "ws" : "mqtt");
+        presence.status(id, msg.payload);
         break;
       case "telemetry":
         presence.activity(id);

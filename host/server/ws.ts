@@ -159,7 +159,7 @@ export class WsGateway {
       this.conns.delete(id);
       if (!this.opts.registry.hasDevice(id)) return; // deleted: its status is cleared already
       this.opts.presence.set(id, false, "ws");
-      this.opts.bus.publish(topics.status, JSON.stringify({ online: false }), { retain: true });
+      this.opts.bus.publish(topics.status, JSON.stringify({ online: false, transport: "ws" }), { retain: true });
       this.opts.logger.info({ id, code }, "websocket device disconnected");
     });
   }
