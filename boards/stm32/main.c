@@ -38,29 +38,47 @@ static void print_memory(const char *when) {
          (unsigned long)m.stack_high_water, (unsigned long)(m.static_bytes + m.heap_high_water + m.stack_high_water));
 }
 
-// Splits "--flag value" pairs in place; --call takes the rest of the line.
-static const char *flag_value(char *line, const char *flag) {
-  size_t n = strlen(flag);
-  for (char *p = line; (p = strstr(p, flag)); p += n) {
-    if ((p != line && p[-1] != ' ') || p[n] != ' ') continue;
-    char *value = p + n + 1;
-    if (strcmp(flag, "--call") != 0) value[strcspn(value, " ")] = 0;
-    return value;
+typedef struct {
+  const char *id, *username, *password, *call;
+  unsigned long repeat;
+} options;
+
+// Cuts the next space-separated word out of *p.
+static char *next_word(char **p) {
+  while (**p == ' ') (*p)++;
+  char *word = *p;
+  *p += strcspn(*p, " ");
+  if (**p) *(*p)++ = 0;
+  return word;
+}
+
+// "--flag value" pairs; --call takes the rest of the line. Words that are not
+// flags (QEMU may put the image name first) are skipped.
+static void parse_command_line(char *line, options *o) {
+  for (char *p = line; *p;) {
+    const char *flag = next_word(&p);
+    if (strncmp(flag, "--", 2) != 0) continue;
+    if (strcmp(flag, "--call") == 0) {
+      o->call = p + strspn(p, " ");
+      return;
+    }
+    const char *value = next_word(&p);
+    if (strcmp(flag, "--id") == 0) o->id = value;
+    else if (strcmp(flag, "--username") == 0) o->username = value;
+    else if (strcmp(flag, "--password") == 0) o->password = value;
+    else if (strcmp(flag, "--repeat") == 0) o->repeat = strtoul(value, NULL, 10);
+    else printf("ignoring unknown flag %s\n", flag);
   }
-  return NULL;
 }
 
 int main(void) {
   board_init();
   static char cmdline[768];
   board_command_line(cmdline, sizeof cmdline);
-  // Values are cut out of the line, so read --call (the rest of it) first.
-  const char *call = flag_value(cmdline, "--call");
-  if (call) call = strdup(call);
-  const char *repeat_text = flag_value(cmdline, "--repeat");
-  unsigned long repeat = repeat_text ? strtoul(repeat_text, NULL, 10) : 1;
-  const char *id = flag_value(cmdline, "--id"), *username = flag_value(cmdline, "--username"),
-             *password = flag_value(cmdline, "--password");
+  options opt = {.id = "stm32f405", .repeat = 1};
+  parse_command_line(cmdline, &opt);
+  const char *call = opt.call;
+  unsigned long repeat = opt.repeat;
 
   stm32_methods(&stop_requested);
   static outpost_board board = {NULL, board_millis, jitter_seed, log_line};
@@ -94,7 +112,7 @@ int main(void) {
 
   // host/port only name the link in logs: the pipe's far end is fixed.
   outpost_device_config config = {
-      .id = id ? id : "stm32f405", .host = "usart1", .port = 0, .username = username, .password = password};
+      .id = opt.id, .host = "usart1", .port = 0, .username = opt.username, .password = opt.password};
   outpost_transport transport = stm32_link_transport();
   printf("device %s dialing out through USART1\n", config.id);
   int rc = outpost_run(&config, &transport, &stop_requested);
