@@ -7,6 +7,7 @@
 #define INVALID_PARAMS -32602
 
 static volatile sig_atomic_t *stop_flag;
+static uint64_t outputs; // pins gpio.write has configured
 
 static int pin_param(outpost_call *call, long *pin) {
   if (outpost_param_int(call, 0, "pin", pin) || !GPIO_IS_VALID_GPIO(*pin)) {
@@ -27,8 +28,16 @@ static void gpio_write_method(outpost_call *call) {
     outpost_fail(call, INVALID_PARAMS, "Invalid params: that pin cannot be an output");
     return;
   }
-  // Input and output both on, so gpio.read sees the level the pin is driven to.
-  gpio_set_direction((gpio_num_t)pin, GPIO_MODE_INPUT_OUTPUT);
+  // The first write routes the pad to GPIO (gpio_config sets the IO MUX) with input
+  // and output both on, so gpio.read sees the level the pin is driven to.
+  if (!(outputs & (1ull << pin))) {
+    gpio_config_t io = {.pin_bit_mask = 1ull << pin, .mode = GPIO_MODE_INPUT_OUTPUT};
+    if (gpio_config(&io) != ESP_OK) {
+      outpost_fail(call, -32000, "gpio_config failed");
+      return;
+    }
+    outputs |= 1ull << pin;
+  }
   gpio_set_level((gpio_num_t)pin, (uint32_t)value);
   outpost_ok(call, "true");
 }
