@@ -413,3 +413,37 @@ describe("the backend's WebSocket gateway", () => {
     }
   });
 });
+
+describe("WebSocket devices across backend instances on one broker", () => {
+  // The second backend uses the first one's embedded broker as its external broker (as test/backend-external.test.ts).
+  it("a device connected to one backend answers REST calls made to another, and its events reach the other's stream", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "outpost-ws-cluster-"));
+    const a = await startBackend({ dataDir, port: await freePort(), mqttPort: await freePort(), host: "127.0.0.1", logger: silent });
+    const b = await startBackend({ dataDir, port: await freePort(), brokerUrl: a.mqttUrl, host: "127.0.0.1", logger: silent });
+    const { credential } = a.registry.addDevice("roamer");
+    const device = new Device({ id: "roamer" });
+    try {
+      await device.connect(`ws://127.0.0.1:${a.port}/api/v1/devices/ws`, { password: credential, telemetryMs: 50 });
+      await waitFor(() => b.presence.isOnline("roamer")); // the retained status, through the broker
+      expect(b.presence.get("roamer")?.transport).toBe("ws");
+      const { key } = b.registry.createApiKey();
+      const res = await fetch(`${b.url}/api/v1/devices/roamer/rpc`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: "far", method: "echo", params: ["across"] }),
+      });
+      expect(await res.json()).toEqual({ jsonrpc: "2.0", result: ["across"], id: "far" });
+      const events = await fetch(`${b.url}/api/v1/devices/roamer/events`, { headers: { authorization: `Bearer ${key}` } });
+      const reader = events.body!.getReader();
+      let text = "";
+      while (!text.includes("event: telemetry")) text += new TextDecoder().decode((await reader.read()).value);
+      await reader.cancel();
+      await device.close();
+      await waitFor(() => !b.presence.isOnline("roamer"));
+    } finally {
+      await device.close();
+      await b.close();
+      await a.close();
+    }
+  });
+});
