@@ -50,6 +50,11 @@ export function readVarint(p: usize, avail: u32): i32 {
   return -Err.MalformedRemainingLength;
 }
 
+/** Whether the n bytes at a and b are equal: one out-of-line copy of the compare loop. */
+export function bytesEqual(a: usize, b: usize, n: u32): bool {
+  return memory.compare(a, b, n) == 0;
+}
+
 @inline export function varintSize(v: u32): u32 {
   return v < 128 ? 1 : v < 16384 ? 2 : v < 2097152 ? 3 : 4;
 }

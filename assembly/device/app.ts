@@ -5,6 +5,7 @@
 // <prefix>/<id>/status with an offline will, and can publish sys.info as
 // telemetry. Like the client it does no I/O and reads no clock.
 import { Err } from "../errors";
+import { bytesEqual } from "../mem";
 import {
   clientConfig, clientEventArg, clientPoll, clientPublish, clientPublishView, clientSetString, clientStart, clientStop,
   clientSubscribe, clientTxView, clientDeadline, clientScratch, findProp,
@@ -200,10 +201,15 @@ function reply(respLen: i32): void {
   if (r < 0) warnDropped(r);
 }
 
+// Whether [ptr, ptr+len) is this device's rx topic.
+function isRx(ptr: usize, len: u32): bool {
+  let tl = topicFor(T.T_RX);
+  return len == tl && bytesEqual(ptr, topic, tl);
+}
+
 // A message arrived: answer it, or leave it pending for the host. True if pending.
 function onMessage(view: usize, now: u32): bool {
-  let tl = topicFor(T.T_RX);
-  if (getSlot(view, V_TOPIC + 1) != tl || memory.compare(getSlot(view, V_TOPIC), topic, tl) != 0) return false;
+  if (!isRx(getSlot(view, V_TOPIC), getSlot(view, V_TOPIC + 1))) return false;
   return dispatch(getSlot(view, V_PAYLOAD), getSlot(view, V_PAYLOAD + 1), saveContext(view), now);
 }
 
@@ -251,8 +257,7 @@ export function devicePoll(now: u32): i32 {
       telemetryAt = now + telemetryMs;
       if (clientEventArg(0)) announce(); // session kept: so is the rx subscription
     } else if (ev == EV_SUBACK) {
-      let tl = topicFor(T.T_RX);
-      if (clientEventArg(3) == tl && memory.compare(clientEventArg(2), topic, tl) == 0) {
+      if (isRx(clientEventArg(2), clientEventArg(3))) {
         let reason = clientEventArg(1);
         if (reason < 0x80) announce();
         else warn(T.T_RX_REFUSED, reason);

@@ -2,6 +2,7 @@
 // re-serialisation of a token subtree through the writer.
 import { J_OBJECT, J_ARRAY, tokKind, tokCount, tokStart, tokEnd, tokEscaped, tokNext, tokTextStart, tokTextEnd, hex4 } from "./tokenizer";
 import { wByte, wBytes } from "./writer";
+import { bytesEqual } from "../mem";
 
 /**
  * Decodes string token t (escapes resolved, as UTF-8) into [out, out+outCap).
@@ -55,7 +56,7 @@ export function jsonDecodeString(t: u32, out: usize, outCap: u32): i32 {
 
 /** True when the n bytes at p equal text t (assembly/json/text.ts). */
 export function bytesAre(p: usize, n: u32, t: usize): bool {
-  return n == <u32>load<u16>(t) && memory.compare(p, t + 2, n) == 0;
+  return n == <u32>load<u16>(t) && bytesEqual(p, t + 2, n);
 }
 
 /** True when string token t decodes to exactly text t (assembly/json/text.ts). */

@@ -3,7 +3,7 @@
 // and pulls bytes to send and events (assembly/ABI.md, "Client"). It never does
 // I/O, reads no clock and allocates only in clientInit.
 import { Err } from "../errors";
-import { put16be, u16be } from "../mem";
+import { bytesEqual, put16be, u16be } from "../mem";
 import { decodePacket } from "./decode";
 import { encodePacket } from "./encode";
 import {
@@ -479,7 +479,7 @@ export function clientOutboxLen(): u32 {
 
 function findSub(ptr: usize, len: u32): usize {
   for (let p = subs, end = subs + subsLen; p < end; p += SUB_HEADER + <u32>load<u16>(p + 4)) {
-    if (load<u8>(p) != SUB_DEAD && <u32>load<u16>(p + 4) == len && memory.compare(p + SUB_HEADER, ptr, len) == 0) return p;
+    if (load<u8>(p) != SUB_DEAD && <u32>load<u16>(p + 4) == len && bytesEqual(p + SUB_HEADER, ptr, len)) return p;
   }
   return 0;
 }
