@@ -250,6 +250,14 @@ describe("the backend's WebSocket gateway", () => {
     expect(await rawClient({}, `?access_token=ws-query:nope`).opened).toBe(403);
   });
 
+  it("closes a connection whose message is over the body limit (1009)", async () => {
+    register("ws-big");
+    const c = rawClient(bearer("ws-big"));
+    expect(await c.opened).toBe(101);
+    c.ws.send("x".repeat(64 * 1024 + 1));
+    expect(await c.closed).toBe(1009);
+  });
+
   it("enforces the id the credential carries: one device's credential does not open another's connection", async () => {
     register("ws-x");
     register("ws-y");
@@ -288,7 +296,7 @@ describe("the backend's WebSocket gateway", () => {
     expect(device.mqtt!.connected).toBe(true);
   });
 
-  it("answers requests the device makes (time.get), Method not found for others, a parse error for non-JSON", async () => {
+  it("answers requests the device makes (time.get, batches too), Method not found for others, parse and request errors", async () => {
     register("ws-asks");
     const c = rawClient(bearer("ws-asks"));
     expect(await c.opened).toBe(101);
@@ -296,8 +304,15 @@ describe("the backend's WebSocket gateway", () => {
     c.ws.send('{"jsonrpc":"2.0","id":"t","method":"time.get"}');
     c.ws.send('{"jsonrpc":"2.0","id":2,"method":"reboot.everything"}');
     c.ws.send("not json");
-    await waitFor(() => c.messages.length === 3);
+    c.ws.send('[{"jsonrpc":"2.0","id":"b1","method":"time.get"},{"jsonrpc":"2.0","method":"hello"},{"jsonrpc":"2.0","id":"b2","method":"nope"}]');
+    c.ws.send("[]");
+    c.ws.send('{"jsonrpc":"2.0","id":3}');
+    await waitFor(() => c.messages.length === 6);
     const [time, missing, parse] = c.messages as Array<{ result?: { unix_ms: number; iso: string }; id?: unknown; error?: { code: number } }>;
+    const batch = c.messages[3] as unknown as Array<{ id: string; result?: unknown; error?: { code: number } }>;
+    expect(batch.map((a) => [a.id, a.error?.code ?? "ok"])).toEqual([["b1", "ok"], ["b2", -32601]]);
+    expect(c.messages[4]).toMatchObject({ error: { code: -32600 }, id: null }); // an empty batch
+    expect(c.messages[5]).toMatchObject({ error: { code: -32600 }, id: null }); // neither request nor response
     expect(time.id).toBe("t");
     expect(time.result!.unix_ms).toBeGreaterThanOrEqual(before);
     expect(time.result!.unix_ms).toBeLessThanOrEqual(Date.now());

@@ -41,6 +41,8 @@ const BACKEND_METHODS: Record<string, BackendMethod> = {
   },
 };
 
+const invalidRequest = { jsonrpc: "2.0", error: { code: -32600, message: "Invalid Request" }, id: null } as const;
+
 export class AuthRefused extends Error {
   override name = "AuthRefused";
   constructor(
@@ -176,15 +178,31 @@ export class WsGateway {
       ws.send(JSON.stringify({ jsonrpc: "2.0", error: { code: -32700, message: "Parse error" }, id: null }));
       return;
     }
-    const m = msg as { method?: unknown; id?: unknown; params?: unknown };
-    if (!m || typeof m !== "object" || Array.isArray(m) || typeof m.method !== "string") {
-      this.opts.bus.publish(topics.tx, text); // a response (or a batch of them): the correlator matches it
+    if (Array.isArray(msg)) {
+      // A batch of the device's own requests and notifications (the backend never sends batches, so no responses).
+      const answers = msg.map((m) => this.handle(id, m, JSON.stringify(m))).filter((a) => a !== undefined);
+      if (msg.length === 0) ws.send(JSON.stringify(invalidRequest));
+      else if (answers.length) ws.send(JSON.stringify(answers));
       return;
+    }
+    const answer = this.handle(id, msg, text);
+    if (answer) ws.send(JSON.stringify(answer));
+  }
+
+  /** One message from the device; returns the answer it is due, if any. */
+  private handle(id: string, msg: unknown, text: string): object | undefined {
+    const topics = deviceTopics(this.opts.prefix, id);
+    const m = msg as { method?: unknown; id?: unknown; params?: unknown; result?: unknown; error?: unknown };
+    if (!m || typeof m !== "object" || Array.isArray(m)) return invalidRequest;
+    if (typeof m.method !== "string") {
+      if ("result" in m || "error" in m) this.opts.bus.publish(topics.tx, text); // a response: the correlator matches it
+      else return invalidRequest;
+      return undefined;
     }
     if (!("id" in m)) {
       // Telemetry's payload is its params, as an MQTT device publishes it; other notifications go whole.
       this.opts.bus.publish(topics.telemetry, m.method === "telemetry" ? JSON.stringify(m.params ?? null) : text);
-      return;
+      return undefined;
     }
     const method = Object.hasOwn(BACKEND_METHODS, m.method) ? BACKEND_METHODS[m.method] : undefined;
     let answer: object;
@@ -196,7 +214,7 @@ export class WsGateway {
         answer = { error: { code: -32603, message: "Internal error", data: String((err as Error).message) } };
       }
     }
-    ws.send(JSON.stringify({ jsonrpc: "2.0", ...answer, id: m.id }));
+    return { jsonrpc: "2.0", ...answer, id: m.id };
   }
 
   private onBus(msg: BusMessage): void {
