@@ -6,7 +6,7 @@
 import { Err } from "../errors";
 import { checkUtf8, put16be, u16be, u32be } from "../mem";
 import {
-  C, backoffDelay, backoffReset, clientEvent, clientTxView, random32, setStringSlot,
+  C, backoffDelay, backoffReset, clientEvent, clientTxPtr, clientTxView, random32, setStringSlot,
   CFG_KEEPALIVE, CFG_MAX_PACKET, CFG_RX_BYTES, CFG_TIMEOUT_MS, CFG_TX_BYTES,
   EV_CLOSE, EV_CONNECTED, EV_MESSAGE, EV_OPEN, STR_PASSWORD, STR_USERNAME,
 } from "../mqtt/client";
@@ -76,15 +76,16 @@ export function wsSetUrl(ptr: usize, len: u32): i32 {
   return urlLen != 0;
 }
 
-// Allocates the buffers from the client's sizes: frames up to maxPacket, tx of txBytes. Once.
+// Allocates the rx buffer (frames up to maxPacket) once; tx is borrowed.
 function init(): void {
   if (inited) return;
   inited = true;
   maxMessage = C(CFG_MAX_PACKET);
   rcap = maxMessage + CONTROL_ROOM;
   rb = heap.alloc(rcap);
+  // The MQTT client's tx buffer: that client never runs when this one does.
   tcap = C(CFG_TX_BYTES);
-  tb = heap.alloc(tcap);
+  tb = clientTxPtr();
 }
 
 function post(code: u32, a: u32, b: u32, c: u32): void {
