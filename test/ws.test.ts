@@ -49,11 +49,13 @@ describe("the module device against the ws library's server", () => {
     await new Promise((r) => wss.close(r));
   });
 
-  const answer = async (sock: WebSocket, send: () => void): Promise<unknown> => {
+  /** The first message with this JSON-RPC id after send() (other devices' telemetry may come in between). */
+  const response = async (id: number, send: () => void) => {
     const before = received.length;
     send();
-    await waitFor(() => received.length > before);
-    return JSON.parse(received[before]);
+    let found: { id?: number } | undefined;
+    await waitFor(() => (found = received.slice(before).map((t) => JSON.parse(t)).find((m) => m.id === id)) !== undefined);
+    return found;
   };
 
   it("answers requests, fragmented ones too, pongs the server's pings and sends telemetry", async () => {
@@ -61,14 +63,6 @@ describe("the module device against the ws library's server", () => {
     devices.push(device);
     await device.connect(url, { password: "pw", telemetryMs: 50 });
     const sock = conns.at(-1)!;
-    sock.on("message", () => {}); // telemetry arrives meanwhile: look for responses by id
-    const response = async (id: number, send: () => void) => {
-      const before = received.length;
-      send();
-      let found: { id?: number } | undefined;
-      await waitFor(() => (found = received.slice(before).map((t) => JSON.parse(t)).find((m) => m.id === id)) !== undefined);
-      return found;
-    };
     expect(await response(1, () => sock.send('{"jsonrpc":"2.0","id":1,"method":"echo","params":["a"]}'))).toEqual({ jsonrpc: "2.0", result: ["a"], id: 1 });
     const big = "é".repeat(700);
     const text = Buffer.from(`{"jsonrpc":"2.0","id":2,"method":"echo","params":["${big}"]}`);
@@ -100,7 +94,7 @@ describe("the module device against the ws library's server", () => {
     conns.at(-1)!.close(1012, "restart");
     expect(await closed).toEqual({ error: errCode("WsClosed"), reasonCode: 1012 });
     await waitFor(() => conns.length > before);
-    expect(await answer(conns.at(-1)!, () => conns.at(-1)!.send('{"jsonrpc":"2.0","id":5,"method":"echo"}'))).toEqual({ jsonrpc: "2.0", result: null, id: 5 });
+    expect(await response(5, () => conns.at(-1)!.send('{"jsonrpc":"2.0","id":5,"method":"echo"}'))).toEqual({ jsonrpc: "2.0", result: null, id: 5 });
   });
 
   it("names framing errors on a real socket and tells the server why: a masked frame (1002), an oversize message (1009)", async () => {
@@ -242,6 +236,14 @@ describe("the backend's WebSocket gateway", () => {
     expect(await rawClient(bearer("ws-auth", "wrong")).opened).toBe(403);
     expect(await rawClient(bearer("nobody", creds["ws-auth"])).opened).toBe(403);
     expect(await rawClient(bearer("ws-auth")).opened).toBe(101);
+  });
+
+  it("answers an upgrade on any other path with 404", async () => {
+    register("ws-path");
+    const ws = new WebSocket(`ws://127.0.0.1:${backend.port}/api/v1/devices/elsewhere`, { headers: bearer("ws-path") });
+    sockets.push(ws);
+    ws.on("error", () => {});
+    expect(await new Promise<number>((resolve) => ws.once("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0)))).toBe(404);
   });
 
   it("takes the credential as ?access_token=<id>:<credential> for stacks that cannot set headers", async () => {

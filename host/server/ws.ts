@@ -117,8 +117,12 @@ export class WsGateway {
   }
 
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    if (new URL(req.url ?? "/", "http://x").pathname !== WS_PATH) return; // not ours (nobody else upgrades: fastify ignores it)
     socket.on("error", () => {});
+    if (new URL(req.url ?? "/", "http://x").pathname !== WS_PATH) {
+      // Another listener's, if there is one; else nobody would ever answer it.
+      if (this.server?.listenerCount("upgrade") === 1) socket.end("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      return;
+    }
     void this.authenticate(req).then(
       (id) => this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, id)),
       (err: Error) => {
