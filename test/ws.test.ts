@@ -177,7 +177,7 @@ describe("the backend's WebSocket gateway", () => {
       mqttPort: await freePort(),
       host: "127.0.0.1",
       logger: silent,
-      wsHeartbeatMs: 150,
+      wsHeartbeatMs: 500, // short for the heartbeat test, long enough for a busy machine
     });
     key = backend.registry.createApiKey().key;
     wsUrl = `ws://127.0.0.1:${backend.port}/api/v1/devices/ws`;
