@@ -277,7 +277,12 @@ async function main() {
 
   // Devices held.
   await new Promise((r) => setTimeout(r, 1000));
+  const heapUsed = () =>
+    fetch(`${base}/metrics`)
+      .then((r) => r.text())
+      .then((t) => Number(/^outpost_nodejs_heap_size_used_bytes (\d+)/m.exec(t)?.[1]));
   const rssBefore = rssBytes(backend.proc.pid!);
+  const heapBefore = await heapUsed();
   const per = Math.ceil(N / HOLDERS);
   const t0 = performance.now();
   const holders = Array.from({ length: HOLDERS }, (_, h) => {
@@ -291,10 +296,13 @@ async function main() {
   const failed = counts.reduce((a, c) => a + c.failed, 0);
   await new Promise((r) => setTimeout(r, 2000));
   const rssAfter = rssBytes(backend.proc.pid!);
+  const heapAfter = await heapUsed();
   const online = await fetch(`${base}/metrics`).then((r) => r.text()).then((t) => Number(/^outpost_devices_online (\d+)/m.exec(t)?.[1]));
   const bytesPerDevice = Math.round((rssAfter - rssBefore) / held);
   console.log(`Devices held: ${held} of ${N} (${failed} failed) in ${connectS.toFixed(1)} s; backend reports ${online} online`);
+  const heapPerDevice = Math.round((heapAfter - heapBefore) / held);
   console.log(`  backend RSS ${(rssBefore / 2 ** 20).toFixed(0)} MiB -> ${(rssAfter / 2 ** 20).toFixed(0)} MiB: ${bytesPerDevice} bytes per device`);
+  console.log(`  backend JS heap in use ${(heapBefore / 2 ** 20).toFixed(0)} MiB -> ${(heapAfter / 2 ** 20).toFixed(0)} MiB: ${heapPerDevice} bytes per device`);
 
   for (const h of holders) h.proc.stdin!.end();
   backend.proc.kill("SIGTERM");
@@ -319,6 +327,7 @@ async function main() {
       devices_online: online,
       connect_s: +connectS.toFixed(1),
       bytes_per_device: bytesPerDevice,
+      heap_bytes_per_device: heapPerDevice,
       device_scrypt_n: DEVICE_COST.N,
     }),
   );
