@@ -3,6 +3,7 @@
 //
 // Under QEMU the command line comes from `-append` over semihosting:
 //   --id ID [--username U] [--password P]   run as device ID (default stm32f405)
+//   [--url ws://host:port/path]             JSON-RPC over WebSocket instead of MQTT
 //   --call JSON                             dispatch one JSON-RPC request, print it, exit
 //   --repeat N --call JSON                  dispatch it N times and print the busy time
 #include <signal.h>
@@ -39,7 +40,7 @@ static void print_memory(const char *when) {
 }
 
 typedef struct {
-  const char *id, *username, *password, *call;
+  const char *id, *username, *password, *url, *call;
   unsigned long repeat;
 } options;
 
@@ -66,6 +67,7 @@ static void parse_command_line(char *line, options *o) {
     if (strcmp(flag, "--id") == 0) o->id = value;
     else if (strcmp(flag, "--username") == 0) o->username = value;
     else if (strcmp(flag, "--password") == 0) o->password = value;
+    else if (strcmp(flag, "--url") == 0) o->url = value; // ws://host:port/path: WebSocket over the same link
     else if (strcmp(flag, "--repeat") == 0) o->repeat = strtoul(value, NULL, 10);
     else printf("ignoring unknown flag %s\n", flag);
   }
@@ -112,7 +114,8 @@ int main(void) {
 
   // host/port only name the link in logs: the pipe's far end is fixed.
   outpost_device_config config = {
-      .id = opt.id, .host = "usart1", .port = 0, .username = opt.username, .password = opt.password};
+      .id = opt.id, .host = "usart1", .port = 0, .username = opt.username, .password = opt.password,
+      .ws_url = opt.url && strncmp(opt.url, "ws://", 5) == 0 ? opt.url : NULL};
   outpost_transport transport = stm32_link_transport();
   printf("device %s dialing out through USART1\n", config.id);
   int rc = outpost_run(&config, &transport, &stop_requested);
