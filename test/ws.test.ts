@@ -238,6 +238,15 @@ describe("the backend's WebSocket gateway", () => {
     expect(await rawClient(bearer("ws-auth")).opened).toBe(101);
   });
 
+  it("documents the path in the OpenAPI spec and answers a plain GET with 426", async () => {
+    const res = await fetch(`${backend.url}/api/v1/devices/ws`);
+    expect(res.status).toBe(426);
+    expect(res.headers.get("upgrade")).toBe("websocket");
+    const spec = (await (await fetch(`${backend.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    expect(spec.paths).toHaveProperty(["/api/v1/devices/ws", "get"]);
+    expect(spec.paths).toHaveProperty(["/api/v1/devices/{id}/events", "get"]);
+  });
+
   it("answers an upgrade on any other path with 404", async () => {
     register("ws-path");
     const ws = new WebSocket(`ws://127.0.0.1:${backend.port}/api/v1/devices/elsewhere`, { headers: bearer("ws-path") });

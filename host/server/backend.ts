@@ -137,7 +137,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
       bus.publish(deviceTopics(prefix, id).status, "", { retain: true }); // clears the retained status
     },
   });
-  await ws.start(app.server);
+  await ws.start(app);
   await app.listen({ port: opts.port ?? 8080, host: opts.host ?? "0.0.0.0" });
   const port = (app.server.address() as { port: number }).port;
   const url = `http://127.0.0.1:${port}`;

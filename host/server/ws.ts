@@ -95,10 +95,29 @@ export class WsGateway {
     this.heartbeat.unref();
   }
 
-  /** Subscribes to rx (for the devices connected here) and telemetry (for event streams). */
-  async start(server: Server): Promise<void> {
-    this.server = server;
-    server.on("upgrade", this.onUpgrade);
+  /**
+   * Takes the upgrades on WS_PATH, documents the path (a plain GET gets 426), and subscribes to rx (for the
+   * devices connected here) and telemetry (for event streams). Call before the app listens.
+   */
+  async start(app: FastifyInstance): Promise<void> {
+    this.server = app.server;
+    app.server.on("upgrade", this.onUpgrade);
+    app.get(
+      WS_PATH,
+      {
+        schema: {
+          summary: "WebSocket for devices: JSON-RPC in text frames (upgrade only)",
+          description:
+            "Devices dial in here instead of MQTT. `Authorization: Bearer <device id>:<credential>` (or `?access_token=<device id>:<credential>`); " +
+            "401 without or with a malformed one, 403 for a wrong one, both before the upgrade. One connection per device id (a new one closes the " +
+            "old with 4000); pings every 30 s. Requests for the device arrive as text frames; its responses, notifications (`telemetry`) and " +
+            "requests (`time.get`) go back the same way. A GET that does not ask for the upgrade gets 426.",
+          security: [],
+          response: { 426: { type: "object", properties: { error: { type: "string" }, message: { type: "string" } } } },
+        },
+      },
+      async (_req, reply) => reply.code(426).header("upgrade", "websocket").send({ error: "upgrade_required", message: "this path only takes WebSocket upgrades" }),
+    );
     await this.opts.bus.subscribe([`${this.opts.prefix}/+/rx`, `${this.opts.prefix}/+/telemetry`], (msg) => this.onBus(msg));
   }
 
