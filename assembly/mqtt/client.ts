@@ -46,7 +46,7 @@ const INIT_KEYS: u32 = (1 << 7) | (1 << 8) | (1 << 9) | (1 << 12) | (1 << 14) | 
 const cfg = memory.data<u32>([
   0, 60, 1, 4, 0, 0, 0, 32, 4096, 0, 1000, 60000, 4096, 8, 1024, 4096, 256, 10000, 64, 1024, 512,
 ]);
-@inline export function C(key: u32): u32 {
+export function C(key: u32): u32 {
   return load<u32>(cfg + (<usize>key << 2));
 }
 
