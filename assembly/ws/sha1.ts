@@ -3,6 +3,7 @@
 const w = memory.data(320); // the message schedule, 80 words
 const pad = memory.data(128); // the last one or two blocks
 const h = memory.data(20);
+const K = memory.data<u32>([0x5a827999, 0x6ed9eba1, 0x8f1bbcdc, 0xca62c1d6]);
 
 function block(p: usize): void {
   for (let i: u32 = 0; i < 80; i++) {
@@ -11,20 +12,9 @@ function block(p: usize): void {
   }
   let a = load<u32>(h), b = load<u32>(h, 4), c = load<u32>(h, 8), d = load<u32>(h, 12), e = load<u32>(h, 16);
   for (let i: u32 = 0; i < 80; i++) {
-    let f: u32, k: u32;
-    if (i < 20) {
-      f = (b & c) | (~b & d);
-      k = 0x5a827999;
-    } else if (i < 40) {
-      f = b ^ c ^ d;
-      k = 0x6ed9eba1;
-    } else if (i < 60) {
-      f = (b & c) | (b & d) | (c & d);
-      k = 0x8f1bbcdc;
-    } else {
-      f = b ^ c ^ d;
-      k = 0xca62c1d6;
-    }
+    let r = i / 20;
+    let f = r == 0 ? (b & c) | (~b & d) : r == 2 ? (b & c) | (b & d) | (c & d) : b ^ c ^ d;
+    let k = load<u32>(K + (r << 2));
     let t = rotl<u32>(a, 5) + f + e + k + load<u32>(w + (i << 2));
     e = d;
     d = c;
