@@ -57,3 +57,32 @@ export function errCode(name: string): number {
   for (const [code, n] of Object.entries(ERR_NAMES)) if (n === name) return Number(code);
   throw new RangeError(`unknown error name ${name}`);
 }
+
+/** The gateway's own close codes (private-use range): a newer connection with the same device id, a deleted device. */
+export const WS_CLOSE_REPLACED = 4000;
+export const WS_CLOSE_REMOVED = 4001;
+
+/** WebSocket close codes (RFC 6455 section 7.4.1, the IANA registry, and the gateway's): EV_CLOSE's b over WebSocket. */
+export const WS_CLOSE_NAMES: Readonly<Record<number, string>> = {
+  1000: "NormalClosure",
+  1001: "GoingAway",
+  1002: "ProtocolError",
+  1003: "UnsupportedData",
+  1005: "NoStatusReceived",
+  1006: "AbnormalClosure",
+  1007: "InvalidPayloadData",
+  1008: "PolicyViolation",
+  1009: "MessageTooBig",
+  1010: "MandatoryExtension",
+  1011: "InternalError",
+  1012: "ServiceRestart",
+  1013: "TryAgainLater",
+  1014: "BadGateway",
+  [WS_CLOSE_REPLACED]: "ReplacedByNewerConnection",
+  [WS_CLOSE_REMOVED]: "DeviceRemoved",
+};
+
+/** Name of a WebSocket close code; other 3000-4999 codes are the server application's own. */
+export function wsCloseName(code: number): string {
+  return WS_CLOSE_NAMES[code] ?? (code >= 3000 && code <= 4999 ? `Application${code}` : `Close${code}`);
+}

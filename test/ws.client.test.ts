@@ -3,7 +3,7 @@
 // framing error, each close code, ping/pong, fragments, keep-alive, backoff and a clean stop.
 import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
-import { errCode } from "../host/abi.ts";
+import { errCode, wsCloseName } from "../host/abi.ts";
 import { instantiate, type HostImports } from "../host/engine.ts";
 import { ENGINES } from "./support/engines.ts";
 
@@ -298,7 +298,13 @@ describe.each(ENGINES)("WebSocket client under %s", (engine) => {
       const { close, sentCode } = t.failWith(closeFrame(code, "bye"));
       expect(close, String(code)).toEqual({ code: EV_CLOSE, a: errCode("WsClosed"), b: code });
       expect(sentCode).toBe(code);
+      expect(wsCloseName(code)).toMatch(/^[A-Z][A-Za-z]+\d*$/);
     }
+    expect([1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 4000, 4001].map(wsCloseName)).toEqual([
+      "NormalClosure", "GoingAway", "ProtocolError", "UnsupportedData", "InvalidPayloadData", "PolicyViolation", "MessageTooBig",
+      "MandatoryExtension", "InternalError", "ServiceRestart", "TryAgainLater", "BadGateway", "ReplacedByNewerConnection", "DeviceRemoved",
+    ]);
+    expect([1005, 1006, 3000, 4999].map(wsCloseName)).toEqual(["NoStatusReceived", "AbnormalClosure", "Application3000", "Application4999"]);
     const t = setup();
     t.connect();
     const { close, sentCode } = t.failWith(frame(8, "")); // no code at all: 1005 reported, 1000 echoed

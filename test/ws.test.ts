@@ -430,6 +430,13 @@ describe("the backend's WebSocket gateway", () => {
       expect(child.exitCode, out).toBe(null);
       const r = await api("/api/v1/devices/ws-cli/rpc", { method: "POST", json: { jsonrpc: "2.0", id: 1, method: "sys.info" } });
       expect(r.body.result).toMatchObject({ board: "node-cli", engine: "v8" });
+      // Replaced by another connection with its id: the log names the error and the close code; it comes back.
+      const other = rawClient(bearer("ws-cli"));
+      expect(await other.opened).toBe(101);
+      await waitFor(() => out.includes('"closeCode":"4000 ReplacedByNewerConnection"'));
+      expect(out).toContain('"error":"WsClosed"');
+      expect(await other.closed).toBe(CLOSE_REPLACED);
+      await waitFor(() => backend.presence.isOnline("ws-cli"));
       const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
       child.kill("SIGTERM");
       expect(await exited).toBe(0);

@@ -3,6 +3,7 @@
 import { Command, Option } from "commander";
 import pino from "pino";
 import { Device } from "../device.ts";
+import { errName, wsCloseName } from "../abi.ts";
 
 const LEVELS = ["debug", "info", "warn", "error"] as const;
 
@@ -35,7 +36,10 @@ export function deviceRunCommand(): Command {
       const mqtt = device.mqtt!;
       mqtt.on("connect", (sessionPresent: boolean) => log.info({ id: opts.id, url: opts.url, sessionPresent }, "connected"));
       mqtt.on("close", (info: { error: number; reasonCode: number }, wasConnected: boolean) => {
-        if (info.error) log.warn({ ...info, wasConnected }, "connection lost; reconnecting");
+        if (!info.error) return;
+        // Named: the module's error, and over WebSocket the close code (else the MQTT reason code stays a number).
+        const named = { error: errName(info.error), ...(opts.url.startsWith("ws://") ? { closeCode: `${info.reasonCode} ${wsCloseName(info.reasonCode)}` } : { reasonCode: info.reasonCode }) };
+        log.warn({ ...named, wasConnected }, "connection lost; reconnecting");
       });
       let stopping = false;
       const stop = async (signal: string) => {

@@ -9,16 +9,14 @@ import type { Duplex } from "node:stream";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import type { Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
+import { WS_CLOSE_REMOVED as CLOSE_REMOVED, WS_CLOSE_REPLACED as CLOSE_REPLACED } from "../abi.ts";
 import { deviceTopics } from "../broker/acl.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { Bus, BusMessage } from "../rpc/bus.ts";
 import type { PresenceTracker } from "../rpc/presence.ts";
 
 export const WS_PATH = "/api/v1/devices/ws";
-/** Close code for a connection that a newer one with the same device id replaced. */
-export const CLOSE_REPLACED = 4000;
-/** Close code for a device deleted while connected. */
-export const CLOSE_REMOVED = 4001;
+export { WS_CLOSE_REPLACED as CLOSE_REPLACED, WS_CLOSE_REMOVED as CLOSE_REMOVED } from "../abi.ts";
 
 export interface GatewayOptions {
   registry: Registry;
