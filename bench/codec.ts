@@ -82,6 +82,14 @@ const r2 = (x: number) => Math.round(x * 100) / 100;
 console.log(`packets: ${COUNT} PUBLISH QoS 1, ${stream.length} bytes, ${(stream.length / COUNT).toFixed(1)} bytes each`);
 console.log(`decode: outpost ${decOurs.toFixed(0)} ns/pkt, mqtt-packet ${decTheirs.toFixed(0)} ns/pkt -> ${r2(decTheirs / decOurs)}x`);
 console.log(`encode: outpost ${encOurs.toFixed(0)} ns/pkt, mqtt-packet ${encTheirs.toFixed(0)} ns/pkt -> ${r2(encTheirs / encOurs)}x`);
-console.log(`release wasm: ${wasmPath("release")} ${wasmBytes} bytes (everything: codec, client, JSON-RPC, device)`);
-console.log(`  codec alone: ${codecOnly} bytes; codec + MQTT client: ${codecClient} bytes (target ${clientSet.target}); all sets: npm run bench:size`);
-console.log(JSON.stringify({ decode_ratio: r2(decTheirs / decOurs), encode_ratio: r2(encTheirs / encOurs), wasm_bytes: wasmBytes }));
+console.log(`release wasm: ${wasmPath("release")} ${wasmBytes} bytes (everything: client-side codec, client, JSON-RPC, device, WebSocket)`);
+console.log(`  whole codec (build/codec.wasm): ${codecOnly} bytes; codec + MQTT client: ${codecClient} bytes (target ${clientSet.target}); all sets: npm run bench:size`);
+console.log(
+  JSON.stringify({
+    decode_ratio: r2(decTheirs / decOurs),
+    encode_ratio: r2(encTheirs / encOurs),
+    wasm_bytes: wasmBytes,
+    codec_bytes: codecOnly,
+    codec_client_bytes: codecClient,
+  }),
+);
