@@ -3,6 +3,7 @@
 // framing error, each close code, ping/pong, fragments, keep-alive, backoff and a clean stop.
 import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
+import fc from "fast-check";
 import { errCode, wsCloseName } from "../host/abi.ts";
 import { instantiate, type HostImports } from "../host/engine.ts";
 import { ENGINES } from "./support/engines.ts";
@@ -92,13 +93,13 @@ describe.each(ENGINES)("WebSocket client under %s", (engine) => {
       return list;
     };
     /** Feeds bytes as the socket would (in chunks of client_rx_cap), polling in between; returns the events. */
-    const feed = (bytes: Uint8Array, now = 10) => {
+    const feed = (bytes: Uint8Array, now = 10, chunk = Infinity) => {
       const list: ReturnType<typeof events> = [];
       let at = 0;
       while (at < bytes.length) {
         const cap = x.client_rx_cap();
         if (!cap) break;
-        const n = Math.min(cap, bytes.length - at);
+        const n = Math.min(cap, bytes.length - at, chunk);
         mem().set(bytes.subarray(at, at + n), x.client_rx_ptr());
         expect(x.client_rx_push(n)).toBe(0);
         at += n;
@@ -320,6 +321,58 @@ describe.each(ENGINES)("WebSocket client under %s", (engine) => {
       expect(close, String(code)).toEqual({ code: EV_CLOSE, a: errCode("WsBadCloseCode"), b: 1002 });
       expect(sentCode).toBe(1002);
     }
+  });
+
+  it("property: any fragmentation, interleaved pings and any chunking give the same answers, in order", () => {
+    const request = fc.record({ id: fc.nat({ max: 1e6 }), text: fc.string({ unit: "grapheme", maxLength: 40 }) });
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(request, fc.array(fc.nat({ max: 200 }), { maxLength: 3 }), fc.boolean()), { minLength: 1, maxLength: 5 }),
+        fc.integer({ min: 1, max: 300 }),
+        (messages, chunk) => {
+          const t = setup();
+          t.connect();
+          const wire: Buffer[] = [];
+          const pings: string[] = [];
+          for (const [{ id, text }, cuts, ping] of messages) {
+            const body = Buffer.from(JSON.stringify({ jsonrpc: "2.0", id, method: "echo", params: [text] }));
+            const at = [...new Set(cuts.map((c) => c % body.length))].sort((a, b) => a - b).filter((c) => c > 0);
+            const parts = [0, ...at].map((from, i) => body.subarray(from, [...at, body.length][i]));
+            parts.forEach((part, i) => {
+              wire.push(frame(i ? 0 : 1, part, { fin: i === parts.length - 1 }));
+              if (ping && i === 0) {
+                pings.push(`p${id}`);
+                wire.push(frame(9, `p${id}`));
+              }
+            });
+          }
+          expect(t.feed(Buffer.concat(wire), 10, chunk)).toEqual([]);
+          const out = parseFrames(t.takeTx());
+          expect(out.filter((f) => f.op === 10).map((f) => f.payload.toString())).toEqual(pings);
+          expect(out.filter((f) => f.op === 1).map((f) => JSON.parse(f.payload.toString()))).toEqual(
+            messages.map(([{ id, text }]) => ({ jsonrpc: "2.0", result: [text], id })),
+          );
+          expect(out.every((f) => f.masked && f.fin)).toBe(true);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it("property: arbitrary bytes after the upgrade end in a named close or nothing, never a trap", () => {
+    const named = new Set(["WsMaskedFrame", "WsFrameTooLarge", "WsBadOpcode", "WsReservedBits", "WsBadControlFrame", "WsBadContinuation", "WsBadCloseCode", "WsClosed", "InvalidUtf8"].map(errCode));
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 1, max: 64 }), (bytes, chunk) => {
+        const t = setup();
+        t.connect();
+        const evs = t.feed(bytes, 10, chunk);
+        for (const e of evs) {
+          expect(e.code).toBe(EV_CLOSE);
+          expect(named.has(e.a)).toBe(true);
+        }
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it("device_stop sends close 1000 and reports EV_CLOSE with error 0; no reconnect", () => {
