@@ -172,9 +172,9 @@ export class WsGateway {
     this.opts.bus.publish(topics.status, JSON.stringify({ online: true, transport: "ws" }), { retain: true });
     this.opts.logger.info({ id, replaced: old !== undefined }, "websocket device connected");
     ws.on("pong", () => (conn.alive = true));
-    ws.on("message", (data, isBinary) => {
+    ws.on("message", (data) => {
       conn.alive = true;
-      this.fromDevice(id, ws, isBinary ? data.toString() : String(data));
+      this.fromDevice(id, ws, String(data)); // binary frames are taken as UTF-8 text too
     });
     ws.on("error", () => {}); // "close" follows
     ws.on("close", (code) => {
