@@ -42,26 +42,26 @@ export function jsonInit(maxTokens: u32, maxDepth: u32): void {
   stack = heap.alloc(<usize>maxDepth << 2);
 }
 
-function tok(i: u32): usize {
+@inline function tok(i: u32): usize {
   return tokens + <usize>i * TOKEN_BYTES;
 }
-export function tokKind(i: u32): u32 {
+@inline export function tokKind(i: u32): u32 {
   return load<u8>(tok(i));
 }
-export function tokEscaped(i: u32): bool {
+@inline export function tokEscaped(i: u32): bool {
   return load<u8>(tok(i), 1) != 0;
 }
-export function tokCount(i: u32): u32 {
+@inline export function tokCount(i: u32): u32 {
   return load<u16>(tok(i), 2);
 }
-export function tokStart(i: u32): usize {
+@inline export function tokStart(i: u32): usize {
   return load<u32>(tok(i), 4);
 }
-export function tokEnd(i: u32): usize {
+@inline export function tokEnd(i: u32): usize {
   return load<u32>(tok(i), 8);
 }
 /** Index of the token after i and all its children. */
-export function tokNext(i: u32): u32 {
+@inline export function tokNext(i: u32): u32 {
   return load<u32>(tok(i), 12);
 }
 /** Byte span of the value as written (strings include their quotes). */
