@@ -24,11 +24,11 @@ export interface ContentSet {
 
 export const CONTENT_SETS: ContentSet[] = [
   { name: "codec, both halves (build/codec.wasm)", config: "asconfig.codec.json", entries: ["assembly/mqtt/exports.ts"], noWebSocket: true },
-  { name: "codec+client", config: "asconfig.json", entries: ["bench/size/codec-client.ts"], noWebSocket: true, target: 12288 },
+  { name: "codec+client", config: "asconfig.json", entries: ["assembly/size/codec-client.ts"], noWebSocket: true, target: 12288 },
   {
     name: "codec+client+json+rpc+device",
     config: "asconfig.json",
-    entries: ["bench/size/device-app.ts"],
+    entries: ["assembly/size/device-app.ts"],
     noWebSocket: true,
     target: 16384,
   },

@@ -2,10 +2,10 @@
 // whole in the input are decoded in place, only packets spanning pushes are copied.
 import { describe, expect, it } from "vitest";
 import { BUILDS, hex } from "./codec.support.ts";
-import { codecBuild, instantiate } from "../host/engine.ts";
+import { codecBuild, instantiate, type Build } from "../host/engine.ts";
 import { errCode } from "../host/abi.ts";
 
-function rawCodec(build: "debug" | "release", inputCap: number, maxPacket: number) {
+function rawCodec(build: Build, inputCap: number, maxPacket: number) {
   const { exports: ex, memory } = instantiate({ build: codecBuild(build) });
   const info = Array.from(new Uint32Array(memory.buffer, ex.codec_init(inputCap, maxPacket, 64) >>> 0, 6));
   const [view, input] = info;

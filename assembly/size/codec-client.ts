@@ -1,3 +1,3 @@
 // Size entry (bench/size.ts): what build/device.wasm holds of the codec and the MQTT client.
-export { abi_version } from "../../assembly/mqtt/exports";
-export * from "../../assembly/mqtt/client_exports";
+export { abi_version } from "../mqtt/exports";
+export * from "../mqtt/client_exports";

@@ -1,4 +1,4 @@
 // Size entry (bench/size.ts): build/device.wasm's MQTT, JSON-RPC and device app (the transport chosen by --use).
 export * from "./codec-client";
-export * from "../../assembly/rpc/exports";
-export * from "../../assembly/device/exports";
+export * from "../rpc/exports";
+export * from "../device/exports";
