@@ -29,6 +29,12 @@ async function api(path: string, init: RequestInit & { json?: unknown } = {}, au
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
 
+/** RPC requests waiting for a device, from the backend's own metrics. */
+async function rpcInFlight(): Promise<number> {
+  const text = await fetch(`${backend.url}/metrics`).then((r) => r.text());
+  return Number(/^outpost_rpc_in_flight (\d+)/m.exec(text)?.[1] ?? 0);
+}
+
 async function waitFor(check: () => Promise<boolean> | boolean): Promise<void> {
   while (!(await check())) await new Promise((r) => setTimeout(r, 20));
 }
@@ -113,6 +119,16 @@ describe("REST RPC", () => {
     await waitFor(() => !backend.presence.isOnline("dev-crash"));
     const res = await api("/api/v1/devices/dev-crash/rpc?timeout_ms=60000", { method: "POST", json: { method: "echo" } });
     expect(res.status).toBe(503);
+  });
+
+  it("answers a call in flight with 503 when the device drops mid-call (DeviceOffline), not 504 later", async () => {
+    const device = await addDevice("dev-midcall", { hang: () => new Promise(() => {}) }, { minMs: 60_000, maxMs: 60_000 });
+    const pending = api("/api/v1/devices/dev-midcall/rpc?timeout_ms=60000", { method: "POST", json: { method: "hang" } });
+    await waitFor(async () => (await rpcInFlight()) > 0);
+    device.mqtt!.destroySocket();
+    const res = await pending;
+    expect(res.status).toBe(503);
+    expect(res.body.message).toMatch(/went offline/);
   });
 
   it("sees a clean offline status", async () => {

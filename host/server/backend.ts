@@ -75,43 +75,51 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   };
 
   let mqttUrl: string;
-  if (opts.brokerUrl) {
-    const client = await connectBackendClient(opts.brokerUrl, registry.backendPassword());
-    bus = new MqttBus(client);
-    correlator = new RpcCorrelator(bus, prefix);
-    await bus.subscribe(filters, route);
-    mqttUrl = opts.brokerUrl;
-    logger.info({ broker: opts.brokerUrl, mqtt5: bus.requestResponse }, "using external broker");
-  } else {
-    const hooks = createAclHooks({
-      prefix,
-      verifyDevice: (id, credential) => registry.verifyDevice(id, credential),
-      backendPassword: registry.backendPassword(),
-    });
-    broker = await startEmbeddedBroker({
-      port: opts.mqttPort ?? 1883,
-      host: opts.host,
-      hooks,
-      beforeListen: async (aedes) => {
-        bus = new AedesBus(aedes);
-        correlator = new RpcCorrelator(bus, prefix);
-        await bus.subscribe(filters, route);
-        // A device that leaves without its will firing (clean DISCONNECT, no offline status) is still gone.
-        clients = (aedes as unknown as { clients: typeof clients }).clients;
-        aedes.on("clientDisconnect", (client) => {
-          const who = hooks.identity(client);
-          if (who?.kind !== "device" || (clients![who.id] && clients![who.id] !== client)) return;
-          presence.set(who.id, false);
-        });
-        // A status that overtook its SUBSCRIBE (same burst) counts once the subscription is in place.
-        aedes.on("subscribe", (_subs, client) => {
-          const who = hooks.identity(client);
-          if (who?.kind === "device") presence.recheck(who.id);
-        });
-      },
-    });
-    mqttUrl = `mqtt://127.0.0.1:${broker.port}`;
-    logger.info({ mqttPort: broker.port }, "embedded MQTT broker listening");
+  try {
+    if (opts.brokerUrl) {
+      const client = await connectBackendClient(opts.brokerUrl, registry.backendPassword());
+      bus = new MqttBus(client);
+      correlator = new RpcCorrelator(bus, prefix);
+      await bus.subscribe(filters, route);
+      mqttUrl = opts.brokerUrl;
+      logger.info({ broker: opts.brokerUrl, mqtt5: bus.requestResponse }, "using external broker");
+    } else {
+      const hooks = createAclHooks({
+        prefix,
+        verifyDevice: (id, credential) => registry.verifyDevice(id, credential),
+        backendPassword: registry.backendPassword(),
+      });
+      broker = await startEmbeddedBroker({
+        port: opts.mqttPort ?? 1883,
+        host: opts.host,
+        hooks,
+        beforeListen: async (aedes) => {
+          bus = new AedesBus(aedes);
+          correlator = new RpcCorrelator(bus, prefix);
+          await bus.subscribe(filters, route);
+          // A device that leaves without its will firing (clean DISCONNECT, no offline status) is still gone.
+          clients = (aedes as unknown as { clients: typeof clients }).clients;
+          aedes.on("clientDisconnect", (client) => {
+            const who = hooks.identity(client);
+            if (who?.kind !== "device" || (clients![who.id] && clients![who.id] !== client)) return;
+            presence.set(who.id, false);
+          });
+          // A status that overtook its SUBSCRIBE (same burst) counts once the subscription is in place.
+          aedes.on("subscribe", (_subs, client) => {
+            const who = hooks.identity(client);
+            if (who?.kind === "device") presence.recheck(who.id);
+          });
+        },
+      });
+      mqttUrl = `mqtt://127.0.0.1:${broker.port}`;
+      logger.info({ mqttPort: broker.port }, "embedded MQTT broker listening");
+    }
+  } catch (err) {
+    // Nothing half-started stays behind (an open database, a listening socket).
+    await broker?.close().catch(() => {});
+    presence.close();
+    registry.close();
+    throw err;
   }
   presence.onOffline((id) => correlator.failDevice(id, new DeviceOffline(`device ${id} went offline`)));
 
