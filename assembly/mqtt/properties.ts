@@ -16,13 +16,13 @@ export const K_TOPIC: u32 = 0x20; // must be a valid topic name
 export const PROP_LIMIT: u32 = 0x2b;
 // Entry per property id: kind in bits 0..7, allowed packet types in bits 8..23
 // (bit 8 + type; bit 8 itself = will properties).
-const PROP_TABLE = memory.data<u32>([
-  0, 0x000901, 0x000903, 0x000905, 0, 0, 0, 0,
-  0x000925, 0x000906, 0, 0x010814, 0, 0, 0, 0,
-  0, 0x400603, 0x000405, 0x000402, 0, 0x800605, 0x800606, 0x000201,
-  0x000103, 0x000201, 0x000405, 0, 0x400405, 0, 0, 0xcaf405,
-  0, 0x000612, 0x000602, 0x000812, 0x000401, 0x000401, 0xcfff07, 0x000613,
-  0x000401, 0x000401, 0x000401,
+const PROP_TABLE = memory.data<u8>([ // 3 bytes each (little-endian): no entry needs a fourth
+  0, 0, 0, 1, 9, 0, 3, 9, 0, 5, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  37, 9, 0, 6, 9, 0, 0, 0, 0, 20, 8, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 3, 6, 64, 5, 4, 0, 2, 4, 0, 0, 0, 0, 5, 6, 128, 6, 6, 128, 1, 2, 0,
+  3, 1, 0, 1, 2, 0, 5, 4, 0, 0, 0, 0, 5, 4, 64, 0, 0, 0, 0, 0, 0, 5, 244, 202,
+  0, 0, 0, 18, 6, 0, 2, 6, 0, 18, 8, 0, 1, 4, 0, 1, 4, 0, 7, 255, 207, 19, 6, 0,
+  1, 4, 0, 1, 4, 0, 1, 4, 0,
 ]);
 
 /** Packet type code for will properties in the allowed-types mask. */
@@ -31,7 +31,7 @@ export const WILL_PROPS: u32 = 0;
 /** Kind bits of property `id` if allowed in `type`, else -Err (Unknown/Forbidden). */
 export function propKind(id: u32, type: u32): i32 {
   if (id >= PROP_LIMIT) return -Err.UnknownProperty;
-  let e = load<u32>(PROP_TABLE + (<usize>id << 2));
+  let e = load<u32>(PROP_TABLE + <usize>id * 3) & 0xffffff; // the last entry's 4th byte lies past the table
   if (!e) return -Err.UnknownProperty;
   if (!((e >> (8 + type)) & 1)) return -Err.ForbiddenProperty;
   return <i32>(e & 0xff);
