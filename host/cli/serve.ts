@@ -78,14 +78,17 @@ export function serveCommand(): Command {
         console.log(`outpost is running: ${backend.url}/api/v1, MQTT ${backend.mqttUrl}`);
       }
       let stopping = false;
-      const stop = async () => {
+      const stop = async (signal: string) => {
         if (stopping) return;
         stopping = true;
+        logger.info({ signal }, "stopping");
         await demo?.close();
         await backend.close();
+        logger.info("stopped");
+        logger.flush();
         process.exit(0);
       };
-      process.on("SIGINT", stop);
-      process.on("SIGTERM", stop);
+      process.on("SIGINT", () => void stop("SIGINT"));
+      process.on("SIGTERM", () => void stop("SIGTERM"));
     });
 }
