@@ -176,10 +176,15 @@ export function clientInit(): i32 {
   strs = heap.alloc(C(CFG_STRINGS_BYTES));
   scratch = heap.alloc(C(CFG_SCRATCH_BYTES));
   q2 = heap.alloc(C(CFG_RECEIVE_MAXIMUM) << 1);
-  aliases = heap.alloc(C(CFG_TOPIC_ALIAS_MAXIMUM) * (2 + C(CFG_ALIAS_TOPIC_BYTES)));
+  aliases = heap.alloc(aliasBytes());
   rxView = heap.alloc(VIEW_BYTES);
   txView = heap.alloc(VIEW_BYTES);
   return 0;
+}
+
+/** The inbound topic alias table: per alias a u16 length and the topic. */
+function aliasBytes(): usize {
+  return C(CFG_TOPIC_ALIAS_MAXIMUM) * (2 + C(CFG_ALIAS_TOPIC_BYTES));
 }
 
 export function clientScratch(): usize {
@@ -572,9 +577,7 @@ function onConnack(v: usize): void {
     else if (st == UNSUB_SENT || st == UNSUB_NEED) st = present ? UNSUB_NEED : SUB_DEAD;
     store<u8>(p, st);
   }
-  let aliasMax = C(CFG_TOPIC_ALIAS_MAXIMUM);
-  let slot: u32 = 2 + C(CFG_ALIAS_TOPIC_BYTES);
-  for (let i: u32 = 0; i < aliasMax; i++) store<u16>(aliases + i * slot, 0);
+  memory.fill(aliases, 0, aliasBytes()); // aliases last one connection
   emit(EV_CONNECTED, present, 0, 0, 0);
 }
 
