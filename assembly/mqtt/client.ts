@@ -294,14 +294,19 @@ export function backoffReset(): void {
   attempt = 0;
 }
 
+/** Drops whatever was read of the connection that ends. */
+function forgetRx(): void {
+  framer.reset();
+  rxDrained = true;
+}
+
 /** Ends the current connection (if any) for `err`/`code` and schedules the next attempt. */
 function lose(err: u32, code: u32): void {
   if (state < S_OPENING) return;
   state = S_WAIT;
   waitUntil = nowMs + backoffDelay();
   txLen = 0;
-  framer.reset();
-  rxDrained = true;
+  forgetRx();
   emit(EV_CLOSE, err, code, 0, 0);
 }
 
@@ -323,12 +328,8 @@ export function clientStop(now: u32): void {
   nowMs = now;
   let was = state;
   state = S_IDLE;
-  framer.reset();
-  rxDrained = true;
-  if (was == S_CONNECTED && txCap - txLen >= 2) {
-    store<u16>(tx + txLen, 0x00e0);
-    txLen += 2;
-  }
+  forgetRx();
+  if (was == S_CONNECTED) put2(0xe0); // DISCONNECT
   if (was >= S_OPENING) emit(EV_CLOSE, 0, 0, 0, 0);
 }
 
@@ -337,8 +338,7 @@ export function clientOpened(now: u32): i32 {
   nowMs = now;
   if (state != S_OPENING) return -Err.ProtocolViolation;
   txLen = 0;
-  framer.reset();
-  rxDrained = true;
+  forgetRx();
   state = S_CONNECTING;
   stateAt = now;
   let r = writeConnect();
@@ -387,6 +387,14 @@ function send(): i32 {
     lastSend = nowMs;
   }
   return n;
+}
+
+/** A packet of two bytes (b0, remaining length 0) to tx; false when tx is full. */
+function put2(b0: u32): bool {
+  if (txCap - txLen < 2) return false;
+  store<u16>(tx + txLen, <u16>b0);
+  txLen += 2;
+  return true;
 }
 
 function writeAck(type: u32, pid: u32): void {
@@ -738,9 +746,7 @@ function timers(): void {
     stateAt = nowMs;
     emit(EV_OPEN, 0, 0, 0, 0);
   } else if (state == S_CONNECTED && !pingOut) {
-    if (txCap - txLen < 2) return;
-    store<u16>(tx + txLen, 0x00c0);
-    txLen += 2;
+    if (!put2(0xc0)) return; // PINGREQ
     lastSend = pingAt = nowMs;
     pingOut = true;
   } else lose(Err.KeepAliveTimeout, 0); // no socket, CONNACK or PINGRESP in time
