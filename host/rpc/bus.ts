@@ -78,9 +78,14 @@ export async function connectBackendClient(url: string, password: string, opts: 
     });
     try {
       await new Promise<void>((resolve, reject) => {
-        client.once("connect", () => resolve());
-        client.once("error", reject);
-        setTimeout(() => reject(new BrokerUnreachable(`no CONNACK from ${parsed.host} within ${opts.timeoutMs ?? 5000} ms`)), opts.timeoutMs ?? 5000);
+        const timer = setTimeout(() => fail(new BrokerUnreachable(`no CONNACK from ${parsed.host} within ${opts.timeoutMs ?? 5000} ms`)), opts.timeoutMs ?? 5000);
+        const done = () => {
+          clearTimeout(timer);
+          client.off("error", fail);
+        };
+        const fail = (err: Error) => (done(), reject(err));
+        client.once("connect", () => (done(), resolve()));
+        client.on("error", fail);
       });
       return client;
     } catch (err) {
@@ -98,8 +103,14 @@ export async function connectBackendClient(url: string, password: string, opts: 
 export class MqttBus implements Bus {
   readonly requestResponse: boolean;
 
-  constructor(private readonly client: MqttClient) {
+  constructor(
+    private readonly client: MqttClient,
+    events: { error?: (err: Error) => void; down?: () => void } = {},
+  ) {
     this.requestResponse = client.options.protocolVersion === 5;
+    // mqtt.js reconnects by itself; an 'error' with no listener would end the process instead.
+    client.on("error", events.error ?? (() => {}));
+    if (events.down) client.on("offline", events.down);
   }
 
   publish(topic: string, payload: Buffer | string, opts: PublishOptions = {}): void {

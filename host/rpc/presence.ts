@@ -96,6 +96,11 @@ export class PresenceTracker {
     this.dirty.add(id);
   }
 
+  /** The backend lost its broker: no device is reachable until the retained statuses come back. */
+  allOffline(): void {
+    for (const [id, p] of this.state) if (p.online) this.set(id, false, p.transport ?? "mqtt");
+  }
+
   forget(id: string): void {
     this.claimsOnline.delete(id);
     if (this.state.get(id)?.online) for (const l of this.offlineListeners) l(id);

@@ -78,7 +78,14 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   try {
     if (opts.brokerUrl) {
       const client = await connectBackendClient(opts.brokerUrl, registry.backendPassword());
-      bus = new MqttBus(client);
+      bus = new MqttBus(client, {
+        error: (err) => logger.warn({ err: err.message }, "external broker connection"),
+        down: () => {
+          logger.warn({ broker: opts.brokerUrl }, "external broker lost; reconnecting");
+          presence.allOffline(); // answers 503 at once meanwhile; resubscribing brings the retained statuses back
+        },
+      });
+      client.on("connect", () => logger.info({ broker: opts.brokerUrl }, "external broker connected"));
       correlator = new RpcCorrelator(bus, prefix);
       await bus.subscribe(filters, route);
       mqttUrl = opts.brokerUrl;
