@@ -1,7 +1,7 @@
 // Every codec error the module names, the sticky error state, and the maximum
 // packet size enforced before a packet is buffered.
 import { describe, expect, it } from "vitest";
-import { BUILDS, codecFor, codeOf, hex } from "./codec.support.ts";
+import { TARGETS, codecFor, codeOf, hex } from "./codec.support.ts";
 import { MqttCodecError, type Packet } from "../host/codec/index.ts";
 import { codecBuild, instantiate } from "../host/engine.ts";
 import { errCode } from "../host/abi.ts";
@@ -105,9 +105,9 @@ const ENCODE_ERRORS: [string, 4 | 5, Packet][] = [
   ["InvalidProtocol", 4, { cmd: "connect", clientId: "a", protocolVersion: 7 }],
 ];
 
-for (const build of BUILDS) {
-  describe(`codec errors (${build} build)`, () => {
-    const codec = codecFor(build);
+for (const { build, engine } of TARGETS) {
+  describe(`codec errors (${build} build, ${engine})`, () => {
+    const codec = codecFor(build, engine);
     for (const [name, v, bytes, why] of DECODE_ERRORS) {
       it(`decode: ${name} for ${why}`, () => {
         expect(codeOf(() => codec.decodeAll(hex(bytes), v))).toBe(name);
@@ -176,7 +176,7 @@ for (const build of BUILDS) {
     });
 
     it("BufferFull when the output buffer cannot hold the packet", () => {
-      const { exports: ex, memory } = instantiate({ build: codecBuild(build) });
+      const { exports: ex, memory } = instantiate({ build: codecBuild(build), engine });
       const info = new Uint32Array(memory.buffer, ex.codec_init(16, 16, 64) >>> 0, 6);
       const v = new Uint32Array(memory.buffer, info[0], 32);
       v[0] = 3; // PUBLISH
@@ -192,7 +192,7 @@ for (const build of BUILDS) {
     });
 
     it("AlreadyInitialized when codec_init runs twice", () => {
-      const { exports: ex } = instantiate({ build: codecBuild(build) });
+      const { exports: ex } = instantiate({ build: codecBuild(build), engine });
       expect(ex.codec_init(16, 16, 64)).toBeGreaterThan(0);
       expect(ex.codec_init(16, 16, 64)).toBe(-errCode("AlreadyInitialized"));
     });
@@ -226,9 +226,9 @@ it("3.1.1 SUBSCRIBE ignores the MQTT 5 subscription options, as mqtt-packet does
 });
 
 describe("NotInitialized before codec_init", () => {
-  for (const build of BUILDS) {
-    it(`${build} build: codec_next and codec_encode name the error, the void exports do nothing`, () => {
-      const { exports: ex } = instantiate({ build: codecBuild(build) });
+  for (const { build, engine } of TARGETS) {
+    it(`${build} build, ${engine}: codec_next and codec_encode name the error, the void exports do nothing`, () => {
+      const { exports: ex } = instantiate({ build: codecBuild(build), engine });
       expect(ex.codec_next(4)).toBe(-errCode("NotInitialized"));
       expect(ex.codec_encode()).toBe(-errCode("NotInitialized"));
       ex.codec_push(10);

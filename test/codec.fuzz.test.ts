@@ -3,7 +3,7 @@
 // packet that decodes to the same object.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BUILDS, codecFor, hex } from "./codec.support.ts";
+import { TARGETS, codecFor, hex } from "./codec.support.ts";
 import { Decoder, MqttCodecError, type Packet } from "../host/codec/index.ts";
 
 // Valid packets of every type to mutate (3.1.1 and 5).
@@ -28,12 +28,12 @@ function strip(p: Packet): Packet {
   return rest as Packet;
 }
 
-for (const build of BUILDS) {
-  describe(`codec fuzz (${build} build)`, () => {
-    const codec = codecFor(build);
+for (const { build, engine } of TARGETS) {
+  describe(`codec fuzz (${build} build, ${engine})`, () => {
+    const codec = codecFor(build, engine);
 
     const check = (v: 4 | 5, bytes: Uint8Array, chunk: number) => {
-      const dec = new Decoder({ build, protocolVersion: v, maxPacketSize: 1024, inputSize: 32 });
+      const dec = new Decoder({ build, engine, protocolVersion: v, maxPacketSize: 1024, inputSize: 32 });
       const got: Packet[] = [];
       try {
         for (let off = 0; off < bytes.length; off += chunk) got.push(...dec.push(bytes.subarray(off, off + chunk)));

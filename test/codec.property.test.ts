@@ -4,7 +4,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import mqttPacket from "mqtt-packet";
-import { BUILDS, codecFor, theirParse } from "./codec.support.ts";
+import { TARGETS, codecFor, theirParse } from "./codec.support.ts";
 import { Decoder, type Packet, type Properties } from "../host/codec/index.ts";
 
 const RUNS = 150;
@@ -132,9 +132,9 @@ function oracleApplies(bytes: Uint8Array, p: Packet): boolean {
   return !emptyRepeat && (bytes.length > 2 || (bytes[0] >> 4 !== 14 && bytes[0] >> 4 !== 15));
 }
 
-for (const build of BUILDS) {
-  describe(`codec properties (${build} build)`, () => {
-    const codec = codecFor(build);
+for (const { build, engine } of TARGETS) {
+  describe(`codec properties (${build} build, ${engine})`, () => {
+    const codec = codecFor(build, engine);
     for (const v of [4, 5] as const) {
       it(`MQTT ${v === 4 ? "3.1.1" : "5"}: encode -> decode -> encode is stable, and mqtt-packet reads the same object`, () => {
         fc.assert(
@@ -188,10 +188,10 @@ for (const build of BUILDS) {
             fc.integer({ min: 1, max: 64 }),
             (packets, cuts, inputSize) => {
               const stream = Buffer.concat(packets.map((p) => codec.encode(p, v)));
-              const whole = new Decoder({ build, protocolVersion: v, maxPacketSize: 4096 }).push(stream);
+              const whole = new Decoder({ build, engine, protocolVersion: v, maxPacketSize: 4096 }).push(stream);
               expect(whole).toHaveLength(packets.length);
               // Arbitrary chunks, fed through a small input buffer.
-              const chunked = new Decoder({ build, protocolVersion: v, maxPacketSize: 4096, inputSize });
+              const chunked = new Decoder({ build, engine, protocolVersion: v, maxPacketSize: 4096, inputSize });
               const got: Packet[] = [];
               for (let off = 0, i = 0; off < stream.length; i++) {
                 const n = cuts[i % cuts.length];
@@ -200,7 +200,7 @@ for (const build of BUILDS) {
               }
               expect(got).toEqual(whole);
               // One byte at a time.
-              const single = new Decoder({ build, protocolVersion: v, maxPacketSize: 4096, inputSize: 1 });
+              const single = new Decoder({ build, engine, protocolVersion: v, maxPacketSize: 4096, inputSize: 1 });
               const bytewise: Packet[] = [];
               for (let i = 0; i < stream.length; i++) bytewise.push(...single.push(stream.subarray(i, i + 1)));
               expect(bytewise).toEqual(whole);

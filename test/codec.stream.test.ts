@@ -1,12 +1,12 @@
 // The module's stream splitter through the raw codec exports: packets that lie
 // whole in the input are decoded in place, only packets spanning pushes are copied.
 import { describe, expect, it } from "vitest";
-import { BUILDS, hex } from "./codec.support.ts";
-import { codecBuild, instantiate, type Build } from "../host/engine.ts";
+import { TARGETS, hex } from "./codec.support.ts";
+import { codecBuild, instantiate, type Build, type EngineName } from "../host/engine.ts";
 import { errCode } from "../host/abi.ts";
 
-function rawCodec(build: Build, inputCap: number, maxPacket: number) {
-  const { exports: ex, memory } = instantiate({ build: codecBuild(build) });
+function rawCodec(build: Build, engine: EngineName, inputCap: number, maxPacket: number) {
+  const { exports: ex, memory } = instantiate({ build: codecBuild(build), engine });
   const info = Array.from(new Uint32Array(memory.buffer, ex.codec_init(inputCap, maxPacket, 64) >>> 0, 6));
   const [view, input] = info;
   const u32 = () => new Uint32Array(memory.buffer, view, 32);
@@ -18,10 +18,10 @@ function rawCodec(build: Build, inputCap: number, maxPacket: number) {
   return { ex, view, input, u32, feed, inInput };
 }
 
-for (const build of BUILDS) {
-  describe(`stream splitter (${build} build)`, () => {
+for (const { build, engine } of TARGETS) {
+  describe(`stream splitter (${build} build, ${engine})`, () => {
     it("decodes whole packets in place, several per push", () => {
-      const c = rawCodec(build, 64, 64);
+      const c = rawCodec(build, engine, 64, 64);
       expect(c.ex.codec_next(4)).toBe(0);
       c.feed(hex("30 05 0001 61 7878 30 05 0001 62 7979"));
       for (const topic of ["a", "b"]) {
@@ -35,7 +35,7 @@ for (const build of BUILDS) {
     });
 
     it("copies only a packet that spans pushes into the assembly buffer", () => {
-      const c = rawCodec(build, 64, 64);
+      const c = rawCodec(build, engine, 64, 64);
       expect(c.ex.codec_next(4)).toBe(0);
       c.feed(hex("30 05 0001"));
       expect(c.ex.codec_next(4)).toBe(0);
@@ -48,7 +48,7 @@ for (const build of BUILDS) {
     });
 
     it("reassembles a header split after its first byte and inside the remaining length", () => {
-      const c = rawCodec(build, 4, 300);
+      const c = rawCodec(build, engine, 4, 300);
       const packet = hex("30 cb01 0001 74" + "7a".repeat(200));
       let n = 0;
       for (let off = 0; off < packet.length; off += 4) {
@@ -60,7 +60,7 @@ for (const build of BUILDS) {
     });
 
     it("refuses an oversized packet from its header alone, and setMaxPacket never raises the limit past the buffer", () => {
-      const c = rawCodec(build, 64, 64);
+      const c = rawCodec(build, engine, 64, 64);
       c.ex.codec_set_max_packet(10);
       c.feed(hex("30 09")); // 11 bytes in all
       expect(c.ex.codec_next(4)).toBe(-errCode("PacketTooLarge"));
@@ -74,7 +74,7 @@ for (const build of BUILDS) {
     });
 
     it("a decode error becomes the stream's error until reset", () => {
-      const c = rawCodec(build, 64, 64);
+      const c = rawCodec(build, engine, 64, 64);
       c.feed(hex("40 02 0000 c0 00"));
       expect(c.ex.codec_next(4)).toBe(-errCode("ZeroPacketId"));
       expect(c.ex.codec_next(4)).toBe(-errCode("ZeroPacketId"));

@@ -1,25 +1,29 @@
 // Shared by the codec tests: both builds, hex helpers, mqtt-packet as the shape oracle.
 import mqttPacket from "mqtt-packet";
 import { CodecModule, Decoder, MqttCodecError, type Packet } from "../host/codec/index.ts";
-import type { Build } from "../host/engine.ts";
+import type { Build, EngineName } from "../host/engine.ts";
+import { ENGINES } from "./support/engines.ts";
 
 export const BUILDS: Build[] = ["debug", "release"];
+
+/** Every codec vector runs under each build and each engine, with identical expectations. */
+export const TARGETS: { build: Build; engine: EngineName }[] = BUILDS.flatMap((build) => ENGINES.map((engine) => ({ build, engine })));
 
 export function hex(s: string): Buffer {
   return Buffer.from(s.replace(/\s+/g, ""), "hex");
 }
 
 /** The codec of one build: encode() and fresh Decoders. */
-export function codecFor(build: Build) {
-  const mod = new CodecModule({ build, inputSize: 64, maxPacketSize: 64 });
+export function codecFor(build: Build, engine?: EngineName) {
+  const mod = new CodecModule({ build, engine, inputSize: 64, maxPacketSize: 64 });
   return {
     build,
     mod,
     encode: (p: Packet, protocolVersion = 4) => Buffer.from(mod.encode(p, protocolVersion)),
     decoder: (protocolVersion: 3 | 4 | 5 = 4, maxPacketSize?: number, inputSize?: number) =>
-      new Decoder({ build, protocolVersion, maxPacketSize, inputSize }),
+      new Decoder({ build, engine, protocolVersion, maxPacketSize, inputSize }),
     decodeAll: (bytes: Uint8Array, protocolVersion: 3 | 4 | 5 = 4) =>
-      new Decoder({ build, protocolVersion }).push(bytes),
+      new Decoder({ build, engine, protocolVersion }).push(bytes),
   };
 }
 

@@ -1,6 +1,6 @@
 // Topic name and filter validation and matching, by the module.
 import { describe, expect, it } from "vitest";
-import { BUILDS, codecFor, codeOf } from "./codec.support.ts";
+import { TARGETS, codecFor, codeOf } from "./codec.support.ts";
 import { topicMatches, validateTopicFilter, validateTopicName } from "../host/codec/index.ts";
 
 const MATCHES: [string, string, boolean][] = [
@@ -46,9 +46,9 @@ const ok = (fn: () => void) => {
   return c === "no error" ? "ok" : c;
 };
 
-for (const build of BUILDS) {
-  describe(`topics (${build} build)`, () => {
-    const { mod } = codecFor(build);
+for (const { build, engine } of TARGETS) {
+  describe(`topics (${build} build, ${engine})`, () => {
+    const { mod } = codecFor(build, engine);
     for (const [filter, topic, want] of MATCHES) {
       it(`${JSON.stringify(filter)} ${want ? "matches" : "does not match"} ${JSON.stringify(topic)}`, () => {
         expect(mod.topicCall("topic_matches", filter, topic) !== 0).toBe(want);
@@ -75,11 +75,11 @@ it("the package functions use the same module checks", () => {
 });
 
 describe("UTF-8 validation agrees with a strict decoder", () => {
-  for (const build of BUILDS) {
-    it(`${build} build: random bytes`, async () => {
+  for (const { build, engine } of TARGETS) {
+    it(`${build} build, ${engine}: random bytes`, async () => {
       const fc = (await import("fast-check")).default;
       const { codecBuild, instantiate } = await import("../host/engine.ts");
-      const { exports: ex, memory } = instantiate({ build: codecBuild(build) });
+      const { exports: ex, memory } = instantiate({ build: codecBuild(build), engine });
       const info = new Uint32Array(memory.buffer, ex.codec_init(16, 16, 256) >>> 0, 6);
       const scratch = info[3];
       const strict = new TextDecoder("utf-8", { fatal: true });
@@ -121,10 +121,10 @@ describe("topic matching agrees with a level-by-level reference", () => {
     }
     return f.length === t.length;
   }
-  for (const build of BUILDS) {
-    it(`${build} build`, async () => {
+  for (const { build, engine } of TARGETS) {
+    it(`${build} build, ${engine}`, async () => {
       const fc = (await import("fast-check")).default;
-      const { mod } = codecFor(build);
+      const { mod } = codecFor(build, engine);
       const level = fc.constantFrom("", "a", "b", "ab", "$x", "ä");
       const topic = fc.array(level, { minLength: 1, maxLength: 4 }).map((l) => l.join("/")).filter((t) => t.length > 0);
       const filter = fc

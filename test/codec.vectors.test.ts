@@ -1,7 +1,7 @@
 // Byte-exact vectors written from the MQTT 3.1.1 and 5.0 specifications (not
 // produced by any library): each is encoded from the object and decoded back to it.
 import { describe, expect, it } from "vitest";
-import { base, BUILDS, codecFor, hex, theirParse, userProps } from "./codec.support.ts";
+import { base, TARGETS, codecFor, hex, theirParse, userProps } from "./codec.support.ts";
 import type { Packet } from "../host/codec/index.ts";
 
 interface Vector {
@@ -218,9 +218,9 @@ function expected(vec: Vector): Record<string, unknown> {
   return { ...base(vec.packet.cmd, rl, flags), ...vec.packet, ...vec.decoded };
 }
 
-for (const build of BUILDS) {
-  describe(`codec vectors (${build} build)`, () => {
-    const codec = codecFor(build);
+for (const { build, engine } of TARGETS) {
+  describe(`codec vectors (${build} build, ${engine})`, () => {
+    const codec = codecFor(build, engine);
     for (const vec of V) {
       it(`encodes ${vec.name}`, () => {
         expect(codec.encode(vec.packet, vec.v).toString("hex")).toBe(hex(vec.bytes).toString("hex"));
