@@ -5,11 +5,10 @@
 //     backend's resident memory per device.
 // Run: node --import tsx bench/backend.ts   (env: BENCH_M, BENCH_N, BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONCURRENCY)
 // The last line is a JSON object with the figures.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect as netConnect, type Socket } from "node:net";
+import { connect as netConnect } from "node:net";
 import mqtt from "mqtt";
 import { Registry, BACKEND_USERNAME } from "../host/registry/registry.ts";
 import { DEVICE_COST } from "../host/registry/secrets.ts";
@@ -17,6 +16,7 @@ import { deviceTopics } from "../host/broker/acl.ts";
 import { startJsDevice } from "../host/rpc/js-device.ts";
 import { encode } from "../host/codec/index.ts";
 import { freePort } from "../test/support/mosquitto.ts";
+import { child, cpuSeconds, drive as driveFor, holdConnections, restEchoCaller, rssBytes, tearDown, type Creds, type RunResult } from "./load.ts";
 
 const M = Number(process.env.BENCH_M ?? 32);
 const N = Number(process.env.BENCH_N ?? 19_500); // the container's hard fd limit is 20,000 per process
@@ -25,9 +25,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const HOLDERS = 2; // client-side processes, so no process needs more than ~10,000 sockets
-const root = new URL("..", import.meta.url).pathname;
 
-type Creds = { id: string; credential: string }[];
+const drive = (call: (device: string, seq: number) => Promise<boolean>, ids: string[]): Promise<RunResult> => driveFor(call, ids, SECONDS, CONCURRENCY);
 
 // ---- child roles ----------------------------------------------------------------------------------------
 
@@ -43,146 +42,24 @@ async function devicesRole(url: string, file: string) {
   });
 }
 
-/** Holds raw device connections: CONNECT, SUBSCRIBE rx, retained status; reports how many got both acks. */
-async function holderRole(port: number, file: string) {
-  const creds: Creds = JSON.parse(readFileSync(file, "utf8"));
-  const sockets: Socket[] = [];
-  let held = 0;
-  let failed = 0;
-  const hold = (c: { id: string; credential: string }) =>
-    new Promise<void>((resolve) => {
-      const t = deviceTopics("devices", c.id);
-      const s = netConnect(port, "127.0.0.1");
-      sockets.push(s);
-      let buf = Buffer.alloc(0);
-      let done = false;
-      const finish = (ok: boolean) => {
-        if (done) return;
-        done = true;
-        ok ? held++ : failed++;
-        resolve();
-      };
-      s.on("connect", () => {
-        s.write(encode({ cmd: "connect", protocolVersion: 4, clientId: c.id, clean: true, keepalive: 0, username: c.id, password: Buffer.from(c.credential) } as never, { protocolVersion: 4 }));
-        s.write(encode({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: t.rx, qos: 0 }] } as never, { protocolVersion: 4 }));
-        s.write(encode({ cmd: "publish", topic: t.status, payload: Buffer.from('{"online":true}'), qos: 0, retain: true } as never, { protocolVersion: 4 }));
-      });
-      s.on("data", (d) => {
-        buf = Buffer.concat([buf, d]);
-        // CONNACK 20 02 00 00, then SUBACK 90 03 00 01 <granted>
-        if (buf.length >= 9) finish(buf[0] === 0x20 && buf[3] === 0 && buf[4] === 0x90 && buf[8] !== 0x80);
-      });
-      s.on("error", () => finish(false));
-      s.on("close", () => finish(false));
+/** Holds raw device connections: CONNECT, SUBSCRIBE rx, retained status; counts those that got both acks. */
+function holderRole(port: number, file: string) {
+  return holdConnections(file, 256, (c, accepted) => {
+    const t = deviceTopics("devices", c.id);
+    const s = netConnect(port, "127.0.0.1");
+    let buf = Buffer.alloc(0);
+    s.on("connect", () => {
+      s.write(encode({ cmd: "connect", protocolVersion: 4, clientId: c.id, clean: true, keepalive: 0, username: c.id, password: Buffer.from(c.credential) } as never, { protocolVersion: 4 }));
+      s.write(encode({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: t.rx, qos: 0 }] } as never, { protocolVersion: 4 }));
+      s.write(encode({ cmd: "publish", topic: t.status, payload: Buffer.from('{"online":true}'), qos: 0, retain: true } as never, { protocolVersion: 4 }));
     });
-  let next = 0;
-  const worker = async () => {
-    while (next < creds.length) await hold(creds[next++]);
-  };
-  await Promise.all(Array.from({ length: 256 }, worker));
-  process.stdout.write(JSON.stringify({ held, failed }) + "\n");
-  process.stdin.resume();
-  process.stdin.on("end", () => {
-    for (const s of sockets) s.destroy();
-    process.exit(0);
+    s.on("data", (d) => {
+      buf = Buffer.concat([buf, d]);
+      // CONNACK 20 02 00 00, then SUBACK 90 03 00 01 <granted>
+      if (buf.length >= 9) accepted(buf[0] === 0x20 && buf[3] === 0 && buf[4] === 0x90 && buf[8] !== 0x80);
+    });
+    return s;
   });
-}
-
-// ---- helpers ------------------------------------------------------------------------------------------------
-
-function child(args: string[], nodeArgs: string[] = []): { proc: ChildProcess; line: () => Promise<string> } {
-  const proc = spawn("node", [...nodeArgs, "--import", "tsx", ...args], { cwd: root, stdio: ["pipe", "pipe", "inherit"] });
-  let out = "";
-  const waiters: ((l: string) => void)[] = [];
-  proc.stdout!.on("data", (d) => {
-    out += d;
-    let i;
-    while ((i = out.indexOf("\n")) >= 0 && waiters.length) {
-      const l = out.slice(0, i);
-      out = out.slice(i + 1);
-      waiters.shift()!(l);
-    }
-  });
-  return { proc, line: () => new Promise((r) => waiters.push(r)) };
-}
-
-/** One keep-alive HTTP/1.1 connection; requests queue and are answered in order (Content-Length bodies). */
-async function httpConnection(port: number) {
-  const sock = netConnect(port, "127.0.0.1");
-  await new Promise((r) => sock.once("connect", r));
-  sock.setNoDelay(true);
-  const queue: ((r: { status: number; body: string }) => void)[] = [];
-  let buf = Buffer.alloc(0);
-  sock.on("data", (d) => {
-    buf = buf.length ? Buffer.concat([buf, d]) : d;
-    for (;;) {
-      const end = buf.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      const head = buf.subarray(0, end).toString("latin1");
-      const len = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
-      if (buf.length < end + 4 + len) return;
-      const body = buf.subarray(end + 4, end + 4 + len).toString("utf8");
-      buf = buf.subarray(end + 4 + len);
-      queue.shift()!({ status: Number(head.slice(9, 12)), body });
-    }
-  });
-  return {
-    request(raw: string) {
-      return new Promise<{ status: number; body: string }>((resolve) => {
-        queue.push(resolve);
-        sock.write(raw);
-      });
-    },
-    close: () => sock.destroy(),
-  };
-}
-
-/** CPU seconds (user + system) a process has used so far. */
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
-
-function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) * 1024 : NaN;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-interface RunResult {
-  rpc_per_s: number;
-  p50_ms: number;
-  p99_ms: number;
-  errors: number;
-}
-
-/** Keeps `CONCURRENCY` calls in flight for SECONDS; call() resolves true on a correct answer. */
-async function drive(call: (device: string, seq: number) => Promise<boolean>, ids: string[]): Promise<RunResult> {
-  const latencies: number[] = [];
-  let errors = 0;
-  let seq = 0;
-  const deadline = performance.now() + SECONDS * 1000;
-  const worker = async () => {
-    while (performance.now() < deadline) {
-      const n = seq++;
-      const t = performance.now();
-      if (await call(ids[n % ids.length], n)) latencies.push(performance.now() - t);
-      else errors++;
-    }
-  };
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  const elapsed = (performance.now() - t0) / 1000;
-  latencies.sort((a, b) => a - b);
-  return {
-    rpc_per_s: Math.round(latencies.length / elapsed),
-    p50_ms: +percentile(latencies, 50).toFixed(2),
-    p99_ms: +percentile(latencies, 99).toFixed(2),
-    errors,
-  };
 }
 
 // ---- main ---------------------------------------------------------------------------------------------------
@@ -214,13 +91,8 @@ async function main() {
 
   // REST: keep-alive HTTP/1.1 connections, one request in flight on each (a lean client, so the load generator
   // is not what is measured).
-  const conns = await Promise.all(Array.from({ length: CONCURRENCY }, () => httpConnection(port)));
-  let nextConn = 0;
-  const restCall = (device: string, seq: number) => {
-    const body = JSON.stringify({ jsonrpc: "2.0", id: seq, method: "echo", params: [seq, "x"] });
-    const head = `POST /api/v1/devices/${device}/rpc HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
-    return conns[nextConn++ % conns.length].request(head + body).then(({ status, body: text }) => status === 200 && JSON.parse(text).id === seq);
-  };
+  const restClient = await restEchoCaller(port, key, CONCURRENCY);
+  const restCall = restClient.call;
 
   // Raw MQTT: the same request on rx, the answer awaited on tx, through the same broker.
   const raw = await mqtt.connectAsync(mqttUrl, { username: BACKEND_USERNAME, password: backendPassword, clientId: "bench-raw", protocolVersion: 4 });
@@ -283,7 +155,7 @@ async function main() {
   const pct = (c: number) => `${((c / SECONDS) * 100).toFixed(0)}%`;
   console.log(`  cores busy (backend / devices / load generator): REST ${pct(restCpu)} / ${pct(restDevCpu)} / ${pct(restGenCpu)}, raw ${pct(rawCpu)} / ${pct(rawDevCpu)} / ${pct(rawGenCpu)}`);
   await raw.endAsync();
-  for (const c of conns) c.close();
+  restClient.close();
   devices.proc.stdin!.end();
 
   // Devices held.
@@ -315,10 +187,7 @@ async function main() {
   console.log(`  backend RSS ${(rssBefore / 2 ** 20).toFixed(0)} MiB -> ${(rssAfter / 2 ** 20).toFixed(0)} MiB: ${bytesPerDevice} bytes per device`);
   console.log(`  backend JS heap in use ${(heapBefore / 2 ** 20).toFixed(0)} MiB -> ${(heapAfter / 2 ** 20).toFixed(0)} MiB: ${heapPerDevice} bytes per device`);
 
-  for (const h of holders) h.proc.stdin!.end();
-  backend.proc.kill("SIGTERM");
-  await new Promise((r) => backend.proc.once("exit", r));
-  rmSync(dir, { recursive: true, force: true });
+  await tearDown(holders, backend, dir);
 
   console.log(
     JSON.stringify({

@@ -5,15 +5,15 @@
 //  2. Devices held: N WebSocket connections (upgrade with a device credential) and the backend's memory per device.
 // Run: node --import tsx bench/ws.ts   (env: BENCH_M, BENCH_N, BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONCURRENCY)
 // The last line is a JSON object with the figures.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect as netConnect, type Socket } from "node:net";
+import { connect as netConnect } from "node:net";
 import { Registry } from "../host/registry/registry.ts";
 import { DEVICE_COST } from "../host/registry/secrets.ts";
 import { Device } from "../host/device.ts";
 import { freePort } from "../test/support/mosquitto.ts";
+import { child, drive as driveFor, holdConnections, restEchoCaller, rssBytes, tearDown, type Creds } from "./load.ts";
 
 const M = Number(process.env.BENCH_M ?? 16);
 const N = Number(process.env.BENCH_N ?? 19_000); // the container's hard fd limit is 20,000 per process
@@ -21,10 +21,8 @@ const HOLDERS = 2; // client-side processes, so none needs more than ~10,000 soc
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3); // WS and MQTT runs alternate; the median run of each counts
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
-const root = new URL("..", import.meta.url).pathname;
 const WS_PATH = "/api/v1/devices/ws";
 
-type Creds = { id: string; credential: string }[];
 
 // ---- child roles ----------------------------------------------------------------------------------------
 
@@ -46,123 +44,23 @@ async function devicesRole(wsUrl: string, mqttUrl: string, file: string) {
   });
 }
 
-/** Holds raw WebSocket device connections (upgrade only); reports how many got their 101. */
-async function holderRole(port: number, file: string) {
-  const creds: Creds = JSON.parse(readFileSync(file, "utf8"));
-  const sockets: Socket[] = [];
-  let held = 0;
-  let failed = 0;
-  const hold = (c: { id: string; credential: string }) =>
-    new Promise<void>((resolve) => {
-      const s = netConnect(port, "127.0.0.1");
-      sockets.push(s);
-      let done = false;
-      const finish = (ok: boolean) => {
-        if (done) return;
-        done = true;
-        ok ? held++ : failed++;
-        resolve();
-      };
-      s.on("connect", () =>
-        s.write(
-          `GET ${WS_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n` +
-            `Sec-WebSocket-Key: ${Buffer.from(c.id.padEnd(16, "-").slice(0, 16)).toString("base64")}\r\nAuthorization: Bearer ${c.id}:${c.credential}\r\n\r\n`,
-        ),
-      );
-      s.once("data", (d) => finish(d.subarray(0, 12).toString() === "HTTP/1.1 101"));
-      // Heartbeat pings (unmasked server frames 0x89) get a masked pong back, so the backend keeps us.
-      s.on("data", (d) => {
-        if (d[0] === 0x89) s.write(Buffer.from([0x8a, 0x80, 0, 0, 0, 0]));
-      });
-      s.on("error", () => finish(false));
-      s.on("close", () => finish(false));
+/** Holds raw WebSocket device connections (upgrade only); counts those that got their 101. */
+function holderRole(port: number, file: string) {
+  return holdConnections(file, 128, (c, accepted) => {
+    const s = netConnect(port, "127.0.0.1");
+    s.on("connect", () =>
+      s.write(
+        `GET ${WS_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n` +
+          `Sec-WebSocket-Key: ${Buffer.from(c.id.padEnd(16, "-").slice(0, 16)).toString("base64")}\r\nAuthorization: Bearer ${c.id}:${c.credential}\r\n\r\n`,
+      ),
+    );
+    s.once("data", (d) => accepted(d.subarray(0, 12).toString() === "HTTP/1.1 101"));
+    // Heartbeat pings (unmasked server frames 0x89) get a masked pong back, so the backend keeps us.
+    s.on("data", (d) => {
+      if (d[0] === 0x89) s.write(Buffer.from([0x8a, 0x80, 0, 0, 0, 0]));
     });
-  let next = 0;
-  const worker = async () => {
-    while (next < creds.length) await hold(creds[next++]);
-  };
-  await Promise.all(Array.from({ length: 128 }, worker));
-  process.stdout.write(JSON.stringify({ held, failed }) + "\n");
-  process.stdin.resume();
-  process.stdin.on("end", () => {
-    for (const s of sockets) s.destroy();
-    process.exit(0);
+    return s;
   });
-}
-
-// ---- helpers ------------------------------------------------------------------------------------------------
-
-function child(args: string[]): { proc: ChildProcess; line: () => Promise<string> } {
-  const proc = spawn("node", ["--import", "tsx", ...args], { cwd: root, stdio: ["pipe", "pipe", "inherit"] });
-  let out = "";
-  const waiters: ((l: string) => void)[] = [];
-  proc.stdout!.on("data", (d) => {
-    out += d;
-    let i;
-    while ((i = out.indexOf("\n")) >= 0 && waiters.length) {
-      const l = out.slice(0, i);
-      out = out.slice(i + 1);
-      waiters.shift()!(l);
-    }
-  });
-  return { proc, line: () => new Promise((r) => waiters.push(r)) };
-}
-
-/** One keep-alive HTTP/1.1 connection; requests are answered in order (Content-Length bodies). */
-async function httpConnection(port: number) {
-  const sock = netConnect(port, "127.0.0.1");
-  await new Promise((r) => sock.once("connect", r));
-  sock.setNoDelay(true);
-  const queue: ((r: { status: number; body: string }) => void)[] = [];
-  let buf = Buffer.alloc(0);
-  sock.on("data", (d) => {
-    buf = buf.length ? Buffer.concat([buf, d]) : d;
-    for (;;) {
-      const end = buf.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      const head = buf.subarray(0, end).toString("latin1");
-      const len = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
-      if (buf.length < end + 4 + len) return;
-      const body = buf.subarray(end + 4, end + 4 + len).toString("utf8");
-      buf = buf.subarray(end + 4 + len);
-      queue.shift()!({ status: Number(head.slice(9, 12)), body });
-    }
-  });
-  return {
-    request: (raw: string) =>
-      new Promise<{ status: number; body: string }>((resolve) => {
-        queue.push(resolve);
-        sock.write(raw);
-      }),
-    close: () => sock.destroy(),
-  };
-}
-
-function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) * 1024 : NaN;
-}
-
-/** Keeps CONCURRENCY calls in flight for SECONDS over `ids`. */
-async function drive(call: (device: string, seq: number) => Promise<boolean>, ids: string[]) {
-  const latencies: number[] = [];
-  let errors = 0;
-  let seq = 0;
-  const deadline = performance.now() + SECONDS * 1000;
-  const worker = async () => {
-    while (performance.now() < deadline) {
-      const n = seq++;
-      const t = performance.now();
-      if (await call(ids[n % ids.length], n)) latencies.push(performance.now() - t);
-      else errors++;
-    }
-  };
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  const elapsed = (performance.now() - t0) / 1000;
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) => +latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))].toFixed(2);
-  return { rpc_per_s: Math.round(latencies.length / elapsed), p50_ms: pct(50), p99_ms: pct(99), errors };
 }
 
 // ---- main ---------------------------------------------------------------------------------------------------
@@ -198,13 +96,9 @@ async function main() {
     await new Promise((r) => setTimeout(r, 100));
   }
 
-  const conns = await Promise.all(Array.from({ length: CONCURRENCY }, () => httpConnection(port)));
-  let nextConn = 0;
-  const restCall = (device: string, seq: number) => {
-    const body = JSON.stringify({ jsonrpc: "2.0", id: seq, method: "echo", params: [seq, "x"] });
-    const head = `POST /api/v1/devices/${device}/rpc HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
-    return conns[nextConn++ % conns.length].request(head + body).then(({ status, body: text }) => status === 200 && JSON.parse(text).id === seq);
-  };
+  const rest = await restEchoCaller(port, key, CONCURRENCY);
+  const restCall = rest.call;
+  const drive = (call: typeof restCall, ids: string[]) => driveFor(call, ids, SECONDS, CONCURRENCY);
 
   await drive(restCall, wsIds); // warm-up, both paths
   await drive(restCall, mqttIds);
@@ -223,7 +117,7 @@ async function main() {
   console.log(`  to WebSocket devices ${ws.rpc_per_s} RPC/s  p50 ${ws.p50_ms} ms  p99 ${ws.p99_ms} ms  errors ${ws.errors}`);
   console.log(`  to MQTT devices      ${mq.rpc_per_s} RPC/s  p50 ${mq.p50_ms} ms  p99 ${mq.p99_ms} ms  errors ${mq.errors}`);
   console.log(`  WebSocket / MQTT throughput: ${ratio}x`);
-  for (const c of conns) c.close();
+  rest.close();
   devices.proc.stdin!.end();
 
   await new Promise((r) => setTimeout(r, 1000));
@@ -246,10 +140,7 @@ async function main() {
   console.log(`WebSocket devices held: ${held} of ${N} (${failed} failed) in ${connectS.toFixed(1)} s; backend reports ${online} online`);
   console.log(`  backend RSS ${(rssBefore / 2 ** 20).toFixed(0)} MiB -> ${(rssAfter / 2 ** 20).toFixed(0)} MiB: ${bytesPerDevice} bytes per device`);
 
-  for (const h of holders) h.proc.stdin!.end();
-  backend.proc.kill("SIGTERM");
-  await new Promise((r) => backend.proc.once("exit", r));
-  rmSync(dir, { recursive: true, force: true });
+  await tearDown(holders, backend, dir);
 
   console.log(
     JSON.stringify({

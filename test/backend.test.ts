@@ -7,6 +7,7 @@ import { pino } from "pino";
 import { startBackend, type Backend } from "../host/server/backend.ts";
 import { Device, RpcError, type Method } from "../host/device.ts";
 import { freePort } from "./support/mosquitto.ts";
+import { apiClient, waitFor } from "./support/api.ts";
 import { connect as netConnect } from "node:net";
 import { encode, Decoder, type Packet } from "../host/codec/index.ts";
 
@@ -16,27 +17,12 @@ let key: string;
 let dataDir: string;
 const devices: Device[] = [];
 
-async function api(path: string, init: RequestInit & { json?: unknown } = {}, auth: string | null = `Bearer ${key}`) {
-  const headers: Record<string, string> = { ...(init.headers as Record<string, string>) };
-  if (auth) headers.authorization = auth;
-  let body = init.body;
-  if (init.json !== undefined) {
-    headers["content-type"] = "application/json";
-    body = JSON.stringify(init.json);
-  }
-  const res = await fetch(backend.url + path, { ...init, headers, body });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
+const api = apiClient(() => backend.url, () => `Bearer ${key}`);
 
 /** RPC requests waiting for a device, from the backend's own metrics. */
 async function rpcInFlight(): Promise<number> {
   const text = await fetch(`${backend.url}/metrics`).then((r) => r.text());
   return Number(/^outpost_rpc_in_flight (\d+)/m.exec(text)?.[1] ?? 0);
-}
-
-async function waitFor(check: () => Promise<boolean> | boolean): Promise<void> {
-  while (!(await check())) await new Promise((r) => setTimeout(r, 20));
 }
 
 async function addDevice(id: string, methods: Record<string, Method> = {}, reconnect = { minMs: 50, maxMs: 200 }): Promise<Device> {

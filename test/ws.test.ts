@@ -14,14 +14,12 @@ import { Device, RpcError } from "../host/device.ts";
 import { startBackend, type Backend } from "../host/server/backend.ts";
 import { CLOSE_REMOVED, CLOSE_REPLACED } from "../host/server/ws.ts";
 import { freePort } from "./support/mosquitto.ts";
+import { apiClient, waitFor } from "./support/api.ts";
 
 const silent = pino({ level: "silent" });
 const devices: Device[] = [];
 const sockets: WebSocket[] = [];
 
-async function waitFor(check: () => Promise<boolean> | boolean): Promise<void> {
-  while (!(await check())) await new Promise((r) => setTimeout(r, 20));
-}
 const closeInfo = (device: Device) =>
   new Promise<{ error: number; reasonCode: number }>((resolve) =>
     device.mqtt!.on("close", (info: { error: number; reasonCode: number }) => {
@@ -125,17 +123,7 @@ describe("the backend's WebSocket gateway", () => {
   let wsUrl: string;
   const creds: Record<string, string> = {};
 
-  async function api(path: string, init: RequestInit & { json?: unknown } = {}) {
-    const headers: Record<string, string> = { authorization: `Bearer ${key}` };
-    let body = init.body;
-    if (init.json !== undefined) {
-      headers["content-type"] = "application/json";
-      body = JSON.stringify(init.json);
-    }
-    const res = await fetch(backend.url + path, { ...init, headers, body });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
-  }
+  const api = apiClient(() => backend.url, () => `Bearer ${key}`);
   const register = (id: string) => (creds[id] = backend.registry.addDevice(id).credential);
 
   async function wsDevice(id: string, methods = {}, opts: { telemetryMs?: number } = {}): Promise<Device> {

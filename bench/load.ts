@@ -1,0 +1,153 @@
+// The load generator the backend benchmarks share: child processes that report by lines, lean keep-alive HTTP/1.1
+// connections, a fixed number of calls in flight for a fixed time, and /proc figures of a process.
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync, rmSync } from "node:fs";
+import { connect as netConnect, type Socket } from "node:net";
+
+const root = new URL("..", import.meta.url).pathname;
+
+export type Creds = { id: string; credential: string }[];
+
+/** `node [nodeArgs] --import tsx args...` in the project root; line() resolves with its next stdout line. */
+export function child(args: string[], nodeArgs: string[] = []): { proc: ChildProcess; line: () => Promise<string> } {
+  const proc = spawn("node", [...nodeArgs, "--import", "tsx", ...args], { cwd: root, stdio: ["pipe", "pipe", "inherit"] });
+  let out = "";
+  const waiters: ((l: string) => void)[] = [];
+  proc.stdout!.on("data", (d) => {
+    out += d;
+    let i;
+    while ((i = out.indexOf("\n")) >= 0 && waiters.length) {
+      const l = out.slice(0, i);
+      out = out.slice(i + 1);
+      waiters.shift()!(l);
+    }
+  });
+  return { proc, line: () => new Promise((r) => waiters.push(r)) };
+}
+
+/** One keep-alive HTTP/1.1 connection; requests queue and are answered in order (Content-Length bodies). */
+export async function httpConnection(port: number) {
+  const sock = netConnect(port, "127.0.0.1");
+  await new Promise((r) => sock.once("connect", r));
+  sock.setNoDelay(true);
+  const queue: ((r: { status: number; body: string }) => void)[] = [];
+  let buf = Buffer.alloc(0);
+  sock.on("data", (d) => {
+    buf = buf.length ? Buffer.concat([buf, d]) : d;
+    for (;;) {
+      const end = buf.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const head = buf.subarray(0, end).toString("latin1");
+      const len = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
+      if (buf.length < end + 4 + len) return;
+      const body = buf.subarray(end + 4, end + 4 + len).toString("utf8");
+      buf = buf.subarray(end + 4 + len);
+      queue.shift()!({ status: Number(head.slice(9, 12)), body });
+    }
+  });
+  return {
+    request: (raw: string) =>
+      new Promise<{ status: number; body: string }>((resolve) => {
+        queue.push(resolve);
+        sock.write(raw);
+      }),
+    close: () => sock.destroy(),
+  };
+}
+
+/** REST echo calls over `count` keep-alive connections, round robin; a call is right when its id comes back. */
+export async function restEchoCaller(port: number, key: string, count: number) {
+  const conns = await Promise.all(Array.from({ length: count }, () => httpConnection(port)));
+  let next = 0;
+  const call = (device: string, seq: number) => {
+    const body = JSON.stringify({ jsonrpc: "2.0", id: seq, method: "echo", params: [seq, "x"] });
+    const head = `POST /api/v1/devices/${device}/rpc HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+    return conns[next++ % conns.length].request(head + body).then(({ status, body: text }) => status === 200 && JSON.parse(text).id === seq);
+  };
+  return { call, close: () => conns.forEach((c) => c.close()) };
+}
+
+export interface RunResult {
+  rpc_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+}
+
+/** Keeps `concurrency` calls in flight for `seconds` over `ids`; call() resolves true on a correct answer. */
+export async function drive(call: (device: string, seq: number) => Promise<boolean>, ids: string[], seconds: number, concurrency: number): Promise<RunResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let seq = 0;
+  const deadline = performance.now() + seconds * 1000;
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      const n = seq++;
+      const t = performance.now();
+      if (await call(ids[n % ids.length], n)) latencies.push(performance.now() - t);
+      else errors++;
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const elapsed = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => +latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))].toFixed(2);
+  return { rpc_per_s: Math.round(latencies.length / elapsed), p50_ms: pct(50), p99_ms: pct(99), errors };
+}
+
+/**
+ * A holder process: opens one connection per credential in `file`, `width` at a time, and counts those that
+ * `open` reports as accepted (`accepted(true)`); then writes `{held, failed}` as a line and keeps the sockets
+ * until stdin closes.
+ */
+export async function holdConnections(file: string, width: number, open: (c: Creds[number], accepted: (ok: boolean) => void) => Socket): Promise<void> {
+  const creds: Creds = JSON.parse(readFileSync(file, "utf8"));
+  const sockets: Socket[] = [];
+  let held = 0;
+  let failed = 0;
+  const hold = (c: Creds[number]) =>
+    new Promise<void>((resolve) => {
+      let done = false;
+      const finish = (ok: boolean) => {
+        if (done) return;
+        done = true;
+        ok ? held++ : failed++;
+        resolve();
+      };
+      const s = open(c, finish);
+      sockets.push(s);
+      s.on("error", () => finish(false));
+      s.on("close", () => finish(false));
+    });
+  let next = 0;
+  const worker = async () => {
+    while (next < creds.length) await hold(creds[next++]);
+  };
+  await Promise.all(Array.from({ length: width }, worker));
+  process.stdout.write(JSON.stringify({ held, failed }) + "\n");
+  process.stdin.resume();
+  process.stdin.on("end", () => {
+    for (const s of sockets) s.destroy();
+    process.exit(0);
+  });
+}
+
+/** Ends the holders, stops the backend and removes the run's data directory. */
+export async function tearDown(holders: { proc: ChildProcess }[], backend: { proc: ChildProcess }, dir: string): Promise<void> {
+  for (const h of holders) h.proc.stdin!.end();
+  backend.proc.kill("SIGTERM");
+  await new Promise((r) => backend.proc.once("exit", r));
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+export function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+export function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
