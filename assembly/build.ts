@@ -3,6 +3,10 @@
 // MQTT-only content that the size targets count (issues 2 and 3).
 import { wsSelected } from "./ws/client";
 
+// A constant, so `WEBSOCKET && x` folds away at compile time and nothing of
+// assembly/ws (code or data segments) is compiled in when it is false.
+const WEBSOCKET: bool = !isDefined(OUTPOST_NO_WS);
+
 @inline export function overWebSocket(): bool {
-  return isDefined(OUTPOST_NO_WS) ? false : wsSelected();
+  return WEBSOCKET && wsSelected();
 }

@@ -244,12 +244,11 @@ export function devicePoll(now: u32): i32 {
       if (r < 0) warnDropped(r);
     }
   }
-  let ws = overWebSocket();
   for (;;) {
-    let ev = ws ? wsPoll(now) : clientPoll(now);
+    let ev = overWebSocket() ? wsPoll(now) : clientPoll(now);
     if (ev == EV_MESSAGE) {
       // Over WebSocket a message is the request itself (a = bytes, b = length); its replies need no context (5 bytes, unread).
-      if (ws ? dispatch(clientEventArg(0), clientEventArg(1), 5, now) : onMessage(clientEventArg(0), now)) return EV_RPC_PENDING;
+      if (overWebSocket() ? dispatch(clientEventArg(0), clientEventArg(1), 5, now) : onMessage(clientEventArg(0), now)) return EV_RPC_PENDING;
       continue;
     }
     if (ev == EV_CONNECTED) {

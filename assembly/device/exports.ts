@@ -13,7 +13,8 @@ export function device_init(contextCap: u32): i32 {
 /** key 1 = device id, 2 = topic prefix, 3 = WebSocket server (selects that transport); the value is at client_scratch(). */
 export function device_set(key: u32, len: u32): i32 {
   if (len > clientScratchCap()) return -Err.BufferFull;
-  return key == 3 && !isDefined(OUTPOST_NO_WS) ? wsSetUrl(clientScratch(), len) : deviceSet(key, clientScratch(), len);
+  if (!isDefined(OUTPOST_NO_WS)) if (key == 3) return wsSetUrl(clientScratch(), len);
+  return deviceSet(key, clientScratch(), len);
 }
 export function device_config(key: u32, value: u32): i32 {
   return deviceConfig(key, value);

@@ -59,8 +59,8 @@ let evCode: u32 = 0; // the next event: at most one per poll step
 
 /** Sets the server as "[ws://]host[:port][/path]"; it also selects this transport. 0, -BufferFull or -InvalidTopic (empty). */
 export function wsSetUrl(ptr: usize, len: u32): i32 {
-  let n = <u32>load<u16>(W.W_SCHEME);
-  if (len >= n && memory.compare(ptr, W.W_SCHEME + 2, n) == 0) {
+  let n = <u32>load<u16>(W.W_SCHEME());
+  if (len >= n && memory.compare(ptr, W.W_SCHEME() + 2, n) == 0) {
     ptr += n;
     len -= n;
   }
@@ -185,16 +185,16 @@ export function wsOpened(now: u32): i32 {
   for (let i: u32 = 0; i < 16; i += 4) store<u32>(rb + i, random32());
   let key = rb + 16;
   base64(rb, 16, key);
-  let p = put(tb, W.W_GET);
+  let p = put(tb, W.W_GET());
   if (slash == urlLen) store<u8>(p++, 0x2f);
   memory.copy(p, url + slash, urlLen - slash);
-  p = put(p + urlLen - slash, W.W_HOST);
+  p = put(p + urlLen - slash, W.W_HOST());
   memory.copy(p, url, slash);
-  p = put(p + slash, W.W_UPGRADE_HEADERS);
+  p = put(p + slash, W.W_UPGRADE_HEADERS());
   memory.copy(p, key, 24);
   p += 24;
   if (passLen) {
-    p = put(p, W.W_AUTH);
+    p = put(p, W.W_AUTH());
     if (userLen) {
       memory.copy(p, getSlot(v, 21), userLen);
       p += userLen;
@@ -203,9 +203,9 @@ export function wsOpened(now: u32): i32 {
     memory.copy(p, getSlot(v, 23), passLen);
     p += passLen;
   }
-  tlen = <u32>(put(p, W.W_END) - tb);
+  tlen = <u32>(put(p, W.W_END()) - tb);
   // The expected accept: base64(SHA-1(key + GUID)).
-  memory.copy(key + 24, W.W_GUID + 2, 36);
+  memory.copy(key + 24, W.W_GUID() + 2, 36);
   sha1(key, 60, rb + 128);
   base64(rb + 128, 20, accept);
   return 0;
@@ -293,11 +293,11 @@ function readHandshake(): void {
     while (stop > value && load<u8>(stop - 1) == 0x20) stop--;
     let n = <u32>(colon - line);
     let vlen = <u32>(stop - value);
-    if (sameLower(line, n, W.W_H_UPGRADE)) seen |= <u32>sameLower(value, vlen, W.W_WEBSOCKET);
-    else if (sameLower(line, n, W.W_H_CONNECTION)) {
+    if (sameLower(line, n, W.W_H_UPGRADE())) seen |= <u32>sameLower(value, vlen, W.W_WEBSOCKET());
+    else if (sameLower(line, n, W.W_H_CONNECTION())) {
       // A token list: "upgrade" anywhere in it.
-      for (let i: u32 = 0; i + 7 <= vlen; i++) if (sameLower(value + i, 7, W.W_H_UPGRADE)) seen |= 2;
-    } else if (sameLower(line, n, W.W_H_ACCEPT)) seen |= vlen == 28 && memory.compare(value, accept, 28) == 0 ? 4 : 8;
+      for (let i: u32 = 0; i + 7 <= vlen; i++) if (sameLower(value + i, 7, W.W_H_UPGRADE())) seen |= 2;
+    } else if (sameLower(line, n, W.W_H_ACCEPT())) seen |= vlen == 28 && memory.compare(value, accept, 28) == 0 ? 4 : 8;
   }
   if ((seen & 12) != 4) return lose(Err.WsBadAccept, 0);
   if ((seen & 3) != 3) return lose(Err.WsBadHandshake, 0);

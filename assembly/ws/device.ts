@@ -10,11 +10,11 @@ import { W_TELEMETRY_HEAD } from "./text";
  * n-byte result in the RPC response buffer. 0, -BufferFull (no room to wrap it) or wsSend's error.
  */
 export function wsNotification(n: u32): i32 {
-  let head = <u32>load<u16>(W_TELEMETRY_HEAD);
+  let head = <u32>load<u16>(W_TELEMETRY_HEAD());
   let buf = rpcResponseBuffer();
   if (n + head + 1 > rpcResponseCapacity()) return -Err.BufferFull;
   memory.copy(buf + head, buf, n);
-  memory.copy(buf, W_TELEMETRY_HEAD + 2, head);
+  memory.copy(buf, W_TELEMETRY_HEAD() + 2, head);
   store<u8>(buf + head + n, 0x7d);
   return wsSend(1, buf, head + 1 + n);
 }

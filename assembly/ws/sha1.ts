@@ -3,7 +3,10 @@
 const w = memory.data(320); // the message schedule, 80 words
 const pad = memory.data(128); // the last one or two blocks
 const h = memory.data(20);
-const K = memory.data<u32>([0x5a827999, 0x6ed9eba1, 0x8f1bbcdc, 0xca62c1d6]);
+// Behind a function so that a build without WebSocket (OUTPOST_NO_WS) emits no segment.
+function roundConstants(): usize {
+  return memory.data<u32>([0x5a827999, 0x6ed9eba1, 0x8f1bbcdc, 0xca62c1d6]);
+}
 
 function block(p: usize): void {
   for (let i: u32 = 0; i < 80; i++) {
@@ -14,7 +17,7 @@ function block(p: usize): void {
   for (let i: u32 = 0; i < 80; i++) {
     let r = i / 20;
     let f = r == 0 ? (b & c) | (~b & d) : r == 2 ? (b & c) | (b & d) | (c & d) : b ^ c ^ d;
-    let k = load<u32>(K + (r << 2));
+    let k = load<u32>(roundConstants() + (r << 2));
     let t = rotl<u32>(a, 5) + f + e + k + load<u32>(w + (i << 2));
     e = d;
     d = c;
