@@ -13,9 +13,18 @@ export function deviceTopics(prefix: string, id: string) {
 
 /** A device may publish (including retained messages and its will) only to its own tx, status and telemetry. */
 export function devicePublishAllowed(prefix: string, id: string, topic: string): boolean {
-  const t = deviceTopics(prefix, id);
-  return topic === t.tx || topic === t.status || topic === t.telemetry;
+  // Compared in place: this runs for every message a device sends.
+  const leaf = prefix.length + id.length + 2;
+  return (
+    topic.startsWith(prefix) &&
+    topic.charCodeAt(prefix.length) === SLASH &&
+    topic.startsWith(id, prefix.length + 1) &&
+    topic.charCodeAt(leaf - 1) === SLASH &&
+    DEVICE_PUBLISH_LEAVES.has(topic.slice(leaf))
+  );
 }
+const SLASH = 0x2f;
+const DEVICE_PUBLISH_LEAVES = new Set(["tx", "status", "telemetry"]);
 
 /** A device may subscribe to exactly its own rx: no wildcards, no other device, no $SYS. */
 export function deviceSubscribeAllowed(prefix: string, id: string, filter: string): boolean {

@@ -95,7 +95,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.code(status).send({ error: code, message: err.message });
   });
   app.addHook("onResponse", async (req, reply) => {
-    metrics.httpRequests.inc({ method: req.method, route: req.routeOptions.url ?? "unmatched", status: reply.statusCode });
+    metrics.countRequest(req.method, req.routeOptions.url ?? "unmatched", reply.statusCode);
   });
 
   await app.register(swagger, {
@@ -195,10 +195,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
       const rpc = async (req: FastifyRequest, reply: FastifyReply, id: string, method: string, params: unknown, callerId: JsonRpcId | undefined) => {
         if (!registry.hasDeviceRecent(id)) throw new HttpError(404, "unknown_device", `no device ${id}`);
-        const started = process.hrtime.bigint();
-        const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+        const started = performance.now();
+        const seconds = () => (performance.now() - started) / 1000;
         if (!presence.isOnline(id)) {
-          metrics.rpcDuration.observe({ outcome: "offline" }, seconds());
+          metrics.rpcDone("offline", seconds());
           throw new HttpError(503, "device_offline", `device ${id} is offline`);
         }
         if (callerId === undefined) {
@@ -208,15 +208,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         const timeoutMs = (req.query as { timeout_ms: number }).timeout_ms;
         try {
           const answer = await correlator.call(id, method, params, callerId, timeoutMs);
-          metrics.rpcDuration.observe({ outcome: "ok" }, seconds());
+          metrics.rpcDone("ok", seconds());
           return reply.type("application/json").send(answer);
         } catch (err) {
           if (err instanceof RpcTimeout) {
-            metrics.rpcDuration.observe({ outcome: "timeout" }, seconds());
+            metrics.rpcDone("timeout", seconds());
             throw new HttpError(504, "device_timeout", err.message);
           }
           if (err instanceof DeviceOffline) {
-            metrics.rpcDuration.observe({ outcome: "offline" }, seconds());
+            metrics.rpcDone("offline", seconds());
             throw new HttpError(503, "device_offline", err.message);
           }
           throw err;

@@ -41,7 +41,21 @@ export function createMetrics(sources: { devicesOnline(): number; devicesRegiste
       this.set(sources.rpcInFlight());
     },
   });
-  return { registry, httpRequests, rpcDuration };
+  // Labelled children looked up once: prom-client hashes the label object on every inc/observe otherwise.
+  const requestCounters = new Map<string, { inc(): void }>();
+  const outcomes = { ok: rpcDuration.labels("ok"), timeout: rpcDuration.labels("timeout"), offline: rpcDuration.labels("offline") };
+  return {
+    registry,
+    countRequest(method: string, route: string, status: number): void {
+      const key = `${method} ${status} ${route}`;
+      let counter = requestCounters.get(key);
+      if (!counter) requestCounters.set(key, (counter = httpRequests.labels(method, route, String(status))));
+      counter.inc();
+    },
+    rpcDone(outcome: keyof typeof outcomes, seconds: number): void {
+      outcomes[outcome].observe(seconds);
+    },
+  };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
