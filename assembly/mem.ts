@@ -19,6 +19,18 @@ import { Err } from "./errors";
   store<u32>(p, bswap<u32>(v));
 }
 
+/** Drops the first n bytes (at most len) of the len bytes at buf, keeping the rest at buf; returns the new length. */
+export function dropFront(buf: usize, len: u32, n: u32): u32 {
+  if (n > len) n = len;
+  memory.copy(buf, buf + n, len - n);
+  return len - n;
+}
+
+/** The socket-input push check both transports make: -NotConnected, -BufferFull (over cap) or 0. */
+export function rxPushCheck(open: bool, len: u32, cap: u32): i32 {
+  return !open ? -Err.NotConnected : len > cap ? -Err.BufferFull : 0;
+}
+
 /** Byte count of the last readVarint, 0 when it needs more bytes. */
 export let varintBytes: u32 = 0;
 

@@ -3,7 +3,7 @@
 // and pulls bytes to send and events (assembly/ABI.md, "Client"). It never does
 // I/O, reads no clock and allocates only in clientInit.
 import { Err } from "../errors";
-import { bytesEqual, put16be, u16be } from "../mem";
+import { bytesEqual, dropFront, put16be, rxPushCheck, u16be } from "../mem";
 import { decodePacket } from "./decode";
 import { encodePacket } from "./encode";
 import {
@@ -77,12 +77,12 @@ const evq = memory.data(EV_SLOTS * EV_WORDS * 4);
 let evHead: u32 = 0;
 let evTail: u32 = 0;
 
-// ---- Connection states.
-const S_IDLE: u32 = 0; // not started, or stopped
-const S_WAIT: u32 = 1; // backing off until waitUntil
-const S_OPENING: u32 = 2; // EV_OPEN given, socket not open yet
-const S_CONNECTING: u32 = 3; // CONNECT sent, waiting for CONNACK
-const S_CONNECTED: u32 = 4;
+// ---- Connection states (ws/client.ts goes through the same ones).
+export const S_IDLE: u32 = 0; // not started, or stopped
+export const S_WAIT: u32 = 1; // backing off until waitUntil
+export const S_OPENING: u32 = 2; // EV_OPEN given, socket not open yet
+export const S_CONNECTING: u32 = 3; // CONNECT sent, waiting for CONNACK
+export const S_CONNECTED: u32 = 4;
 
 // Outbox record: u32 packet length, u8 state, u8 qos, u16 packet id, then the encoded PUBLISH.
 const REC_HEADER: u32 = 8;
@@ -106,40 +106,22 @@ const NO_LIMIT: u32 = 0xffffffff;
 let inited = false;
 let framer: Framer = changetype<Framer>(0);
 let rxDrained = true;
-let tx: usize = 0;
-let txCap: u32 = 0;
-let txLen: u32 = 0;
-let outbox: usize = 0;
-let obCap: u32 = 0;
-let obLen: u32 = 0;
-let subs: usize = 0;
-let subsCap: u32 = 0;
-let subsLen: u32 = 0;
-let strs: usize = 0;
-let strsUsed: u32 = 0;
-let scratch: usize = 0;
-let q2: usize = 0; // inbound QoS 2 ids between PUBLISH and PUBREL
-let q2Count: u32 = 0;
+// Buffers, allocated once by clientInit: base, capacity, bytes used.
+let tx: usize = 0, txCap: u32 = 0, txLen: u32 = 0;
+let outbox: usize = 0, obCap: u32 = 0, obLen: u32 = 0;
+let subs: usize = 0, subsCap: u32 = 0, subsLen: u32 = 0;
+let strs: usize = 0, strsUsed: u32 = 0, scratch: usize = 0;
+let q2: usize = 0, q2Count: u32 = 0; // inbound QoS 2 ids between PUBLISH and PUBREL
 let aliases: usize = 0; // per alias: u16 length + topic
-let rxView: usize = 0;
-let txView: usize = 0;
+let rxView: usize = 0, txView: usize = 0;
 
-let state: u32 = S_IDLE;
-let nowMs: u32 = 0;
-let stateAt: u32 = 0;
-let waitUntil: u32 = 0;
-let attempt: u32 = 0;
-let rng: u32 = 0x9e3779b9;
-let lastSend: u32 = 0;
-let pingAt: u32 = 0;
-let pingOut = false;
-let keepMs: u32 = 0;
-let window: u32 = 0;
-let inflight: u32 = 0;
-let serverMaxPacket: u32 = NO_LIMIT;
-let nextPid: u32 = 0;
-let dropped: u32 = 0;
-let version: u32 = 4;
+// The connection's phase and its times (ms on the host's clock); backoff.
+let state: u32 = S_IDLE, nowMs: u32 = 0, stateAt: u32 = 0, waitUntil: u32 = 0;
+let lastSend: u32 = 0, pingAt: u32 = 0, pingOut = false, keepMs: u32 = 0;
+let attempt: u32 = 0, rng: u32 = 0x9e3779b9;
+// Flow: the in-flight window, the server's limit, packet ids, QoS 0 drops, protocol level.
+let window: u32 = 0, inflight: u32 = 0, serverMaxPacket: u32 = NO_LIMIT;
+let nextPid: u32 = 0, dropped: u32 = 0, version: u32 = 4;
 
 @inline function due(t: u32): bool {
   return <i32>(nowMs - t) >= 0;
@@ -704,13 +686,12 @@ export function clientRxCap(): u32 {
 }
 /** Hands over `len` bytes written at clientRxPtr. 0, -NotConnected (no socket) or -BufferFull (over clientRxCap). */
 export function clientRxPush(len: u32): i32 {
-  if (state < S_CONNECTING) return -Err.NotConnected;
-  if (len > clientRxCap()) return -Err.BufferFull;
-  if (len) {
+  let r = rxPushCheck(state >= S_CONNECTING, len, clientRxCap());
+  if (!r && len) {
     framer.push(len);
     rxDrained = false;
   }
-  return 0;
+  return r;
 }
 
 export function clientTxPtr(): usize {
@@ -719,23 +700,32 @@ export function clientTxPtr(): usize {
 export function clientTxLen(): u32 {
   return txLen;
 }
+/** ws/client.ts writes its frames into this same buffer (the two clients never run together). */
+export function clientTxSetLen(n: u32): void {
+  txLen = n;
+}
 /** The host wrote the first n bytes of tx to the socket. */
 export function clientTxConsume(n: u32): void {
-  if (n > txLen) n = txLen;
-  memory.copy(tx, tx + n, txLen - n);
-  txLen -= n;
+  txLen = dropFront(tx, txLen, n);
 }
 
-let timerSet = false;
-/** When the current state's timer fires; timerSet says whether there is one. */
-function timerAt(): u32 {
+/** Whether the last phaseTimer found a timer. */
+export let timerSet = false;
+/**
+ * When a connection's timer fires; timerSet says whether there is one. ws/client.ts goes
+ * through the same phases (its handshake is S_CONNECTING, its open socket S_CONNECTED).
+ */
+export function phaseTimer(phase: u32, since: u32, wait: u32, keep: u32, pingOut: bool, pingAt: u32, lastSend: u32): u32 {
   timerSet = true;
-  if (state == S_WAIT) return waitUntil;
+  if (phase == S_WAIT) return wait;
   let timeout = C(CFG_TIMEOUT_MS);
-  if (state == S_OPENING || state == S_CONNECTING) return stateAt + timeout;
-  if (state == S_CONNECTED && keepMs) return pingOut ? pingAt + timeout : lastSend + keepMs;
+  if (phase == S_OPENING || phase == S_CONNECTING) return since + timeout;
+  if (phase == S_CONNECTED && keep) return pingOut ? pingAt + timeout : lastSend + keep;
   timerSet = false;
   return 0;
+}
+function timerAt(): u32 {
+  return phaseTimer(state, stateAt, waitUntil, keepMs, pingOut, pingAt, lastSend);
 }
 
 function timers(): void {

@@ -7,7 +7,8 @@ import {
   clientStart, clientStop, clientSubscribe, clientTxConsume, clientTxLen, clientTxPtr, clientUnsubscribe,
 } from "./client";
 // Over WebSocket (device_set key 3) the same socket exports move the WebSocket client's bytes.
-import { wsClosed, wsOpened, wsRxCap, wsRxPtr, wsRxPush, wsTxConsume, wsTxLen, wsTxPtr } from "../ws/client";
+// Its frames go out through the MQTT client's tx buffer, so the tx exports need no switch.
+import { wsClosed, wsOpened, wsRxCap, wsRxPtr, wsRxPush } from "../ws/client";
 import { overWebSocket } from "../build";
 
 export function client_config(key: u32, value: u32): i32 {
@@ -51,14 +52,13 @@ export function client_rx_push(len: u32): i32 {
   return overWebSocket() ? wsRxPush(len) : clientRxPush(len);
 }
 export function client_tx_ptr(): usize {
-  return overWebSocket() ? wsTxPtr() : clientTxPtr();
+  return clientTxPtr();
 }
 export function client_tx_len(): u32 {
-  return overWebSocket() ? wsTxLen() : clientTxLen();
+  return clientTxLen();
 }
 export function client_tx_consume(n: u32): void {
-  if (overWebSocket()) wsTxConsume(n);
-  else clientTxConsume(n);
+  clientTxConsume(n);
 }
 export function client_poll(now: u32): i32 {
   return clientPoll(now);

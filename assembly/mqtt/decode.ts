@@ -3,12 +3,12 @@
 import { Err } from "../errors";
 import { VARINT_MORE, checkUtf8, readVarint, u16be, u8At, varintBytes } from "../mem";
 import {
-  AUTH, CF_PASSWORD, PINGREQ, CF_USERNAME, CF_WILL, CONNACK, CONNECT, DISCONNECT, ITEMS_OFFSET, ITEM_ENTRY_BYTES,
-  MAX_ITEMS, MAX_PROPS, MAX_WILL_PROPS, MQTT_5, P_TOPIC_ALIAS, PROPS_OFFSET,
+  AUTH, CF_PASSWORD, PINGREQ, CF_USERNAME, CF_WILL, CONNACK, CONNECT, DISCONNECT,
+  MAX_PROPS, MAX_WILL_PROPS, MQTT_5, P_TOPIC_ALIAS, PROPS_OFFSET,
   PROP_ENTRY_BYTES, PUBCOMP, PUBLISH, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE, V_CLIENT_ID, V_CONNECT_FLAGS,
   V_DUP, V_FLAGS, V_ITEM_COUNT, V_KEEPALIVE, V_PACKET_ID, V_PASSWORD, V_PAYLOAD, V_PROP_COUNT, V_PROTOCOL_NAME,
   V_QOS, V_REASON, V_RETAIN, V_SESSION_PRESENT, V_TOPIC, V_TYPE, V_USERNAME, V_VERSION, V_LENGTH,
-  V_WILL_PAYLOAD, V_WILL_PROP_COUNT, V_WILL_TOPIC, V_SLOTS, WILL_PROPS_OFFSET, setSlot,
+  V_WILL_PAYLOAD, V_WILL_PROP_COUNT, V_WILL_TOPIC, V_SLOTS, WILL_PROPS_OFFSET, addItem, setSlot,
 } from "./packet";
 import {
   K_BIN, K_BYTE, K_NONZERO, K_PAIR, K_STR, K_TOPIC, K_U32, K_VARINT, WILL_PROPS, checkConnectFlags,
@@ -121,18 +121,6 @@ function props(view: usize, type: u32, countSlot: u32, offset: u32, max: u32): i
 @inline function mainProps(view: usize, type: u32): i32 {
   return props(view, type, V_PROP_COUNT, PROPS_OFFSET, MAX_PROPS);
 }
-
-function item(view: usize, ptr: usize, len: u32, options: u32): i32 {
-  let n = load<u32>(slotAt(view, V_ITEM_COUNT));
-  if (n >= MAX_ITEMS) return -Err.LimitExceeded;
-  let e = view + ITEMS_OFFSET + n * ITEM_ENTRY_BYTES;
-  store<u32>(e, <u32>ptr);
-  store<u32>(e, len, 4);
-  store<u32>(e, options, 8);
-  setSlot(view, V_ITEM_COUNT, n + 1);
-  return 0;
-}
-
 
 /** Decodes the packet at [ptr, ptr+len) (fixed header included). 0 or -Err. */
 export function decodePacket(ptr: usize, len: u32, version: u32, view: usize): i32 {
@@ -276,7 +264,7 @@ function list(view: usize, type: u32, v5: bool): i32 {
         if ((r = checkSubOptions(o, v5))) return r;
       } else if (!validReason(type, o, v5)) return -Err.InvalidReasonCode;
     }
-    if ((r = item(view, p, <u32>n, o))) return r;
+    if ((r = addItem(view, p, <u32>n, o))) return r;
   }
   return 0;
 }

@@ -4,9 +4,10 @@
 // that client's config (timeouts, backoff, buffer sizes), its backoff, its
 // seeded PRNG and its event record, so hosts drive either one the same way.
 import { Err } from "../errors";
-import { checkUtf8, put16be, u16be, u32be } from "../mem";
+import { checkUtf8, put16be, rxPushCheck, u16be, u32be } from "../mem";
 import {
-  C, backoffDelay, backoffReset, clientEvent, clientTxPtr, clientTxView, random32, setStringSlot,
+  C, backoffDelay, backoffReset, clientEvent, clientTxLen, clientTxPtr, clientTxSetLen, clientTxView, phaseTimer,
+  random32, setStringSlot, timerSet, S_CONNECTED, S_CONNECTING, S_IDLE, S_OPENING, S_WAIT,
   CFG_KEEPALIVE, CFG_MAX_PACKET, CFG_RX_BYTES, CFG_TIMEOUT_MS, CFG_TX_BYTES,
   EV_CLOSE, EV_CONNECTED, EV_MESSAGE, EV_OPEN, STR_PASSWORD, STR_USERNAME,
 } from "../mqtt/client";
@@ -14,11 +15,10 @@ import { getSlot } from "../mqtt/packet";
 import { sha1, base64 } from "./sha1";
 import * as W from "./text";
 
-const S_IDLE: u32 = 0;
-const S_WAIT: u32 = 1; // backing off until waitUntil
-const S_OPENING: u32 = 2; // EV_OPEN given, socket not open yet
-const S_HANDSHAKE: u32 = 3; // upgrade request sent, reading the response
-const S_OPEN: u32 = 4;
+// The MQTT client's connection states; the handshake (upgrade request sent, reading
+// the response) stands where CONNECT waits for CONNACK.
+const S_HANDSHAKE = S_CONNECTING;
+const S_OPEN = S_CONNECTED;
 
 const OP_CONT: u32 = 0;
 const OP_TEXT: u32 = 1;
@@ -30,13 +30,9 @@ const URL_MAX: u32 = 256;
 const CONTROL_ROOM: u32 = 256; // after a message being reassembled: one control frame (<= 127 bytes with header)
 
 let inited = false;
-let state: u32 = S_IDLE;
-let nowMs: u32 = 0;
-let stateAt: u32 = 0;
-let waitUntil: u32 = 0;
-let lastSend: u32 = 0;
-let pingAt: u32 = 0;
-let pingOut = false;
+// The connection's phase and its times (ms on the host's clock).
+let state: u32 = S_IDLE, nowMs: u32 = 0, stateAt: u32 = 0, waitUntil: u32 = 0;
+let lastSend: u32 = 0, pingAt: u32 = 0, pingOut = false;
 
 const url = memory.data(URL_MAX); // "host[:port]/path" without the scheme
 let urlLen: u32 = 0;
@@ -48,9 +44,8 @@ let msgLen: u32 = 0;
 let msgOp: u32 = 0; // opcode of the message being reassembled, 0 when none
 let delivered = false; // a message is out as EV_MESSAGE: dropped on the next poll
 let maxMessage: u32 = 0;
-let tb: usize = 0;
+let tb: usize = 0; // the MQTT client's tx buffer, its length kept there (clientTxLen)
 let tcap: u32 = 0;
-let tlen: u32 = 0;
 let evCode: u32 = 0; // the next event: at most one per poll step
 
 @inline function due(t: u32): bool {
@@ -113,8 +108,8 @@ function lose(err: u32, code: u32): void {
  */
 export function wsSend(op: u32, ptr: usize, len: u32): i32 {
   let hl: u32 = len < 126 ? 6 : len < 65536 ? 8 : 14;
-  if (state != S_OPEN || tcap - tlen < hl + len) return state != S_OPEN ? -Err.NotConnected : -Err.BufferFull;
-  let p = tb + tlen;
+  if (state != S_OPEN || tcap - clientTxLen() < hl + len) return state != S_OPEN ? -Err.NotConnected : -Err.BufferFull;
+  let p = tb + clientTxLen();
   store<u8>(p, <u8>(0x80 | op));
   if (len < 126) store<u8>(p + 1, <u8>(0x80 | len));
   else if (len < 65536) {
@@ -130,7 +125,7 @@ export function wsSend(op: u32, ptr: usize, len: u32): i32 {
   store<u32>(p + hl - 4, mask);
   let dst = p + hl;
   for (let i: u32 = 0; i < len; i++) store<u8>(dst + i, load<u8>(ptr + i) ^ <u8>(mask >> ((i & 3) << 3)));
-  tlen += hl + len;
+  clientTxSetLen(clientTxLen() + hl + len);
   lastSend = nowMs;
   return 0;
 }
@@ -171,7 +166,8 @@ export function wsOpened(now: u32): i32 {
   if (state != S_OPENING) return -Err.ProtocolViolation;
   state = S_HANDSHAKE;
   stateAt = now;
-  have = tlen = 0;
+  have = 0;
+  clientTxSetLen(0);
   let v = clientTxView(); // only to read the username and password strings
   let userLen = setStringSlot(v, 21, STR_USERNAME);
   let passLen = setStringSlot(v, 23, STR_PASSWORD);
@@ -203,7 +199,7 @@ export function wsOpened(now: u32): i32 {
     memory.copy(p, getSlot(v, 23), passLen);
     p += passLen;
   }
-  tlen = <u32>(put(p, W.W_END()) - tb);
+  clientTxSetLen(<u32>(put(p, W.W_END()) - tb));
   // The expected accept: base64(SHA-1(key + GUID)).
   memory.copy(key + 24, W.W_GUID() + 2, 36);
   sha1(key, 60, rb + 128);
@@ -251,21 +247,9 @@ export function wsRxCap(): u32 {
   return room < chunk ? room : chunk;
 }
 export function wsRxPush(len: u32): i32 {
-  if (state < S_HANDSHAKE) return -Err.NotConnected;
-  if (len > wsRxCap()) return -Err.BufferFull;
-  have += len;
-  return 0;
-}
-export function wsTxPtr(): usize {
-  return tb;
-}
-export function wsTxLen(): u32 {
-  return tlen;
-}
-export function wsTxConsume(n: u32): void {
-  if (n > tlen) n = tlen;
-  memory.copy(tb, tb + n, tlen - n);
-  tlen -= n;
+  let r = rxPushCheck(state >= S_HANDSHAKE, len, wsRxCap());
+  if (!r) have += len;
+  return r;
 }
 
 // Reads the upgrade response once its header (up to the empty line) is complete.
@@ -384,17 +368,9 @@ function readFrames(): void {
   }
 }
 
-let timerSet = false;
-// When the current state's timer fires; timerSet says whether there is one.
+// The MQTT client's timer rule; our states have its phases' numbers (S_HANDSHAKE = its S_CONNECTING).
 function timerAt(): u32 {
-  timerSet = true;
-  let timeout = C(CFG_TIMEOUT_MS);
-  let keepMs = C(CFG_KEEPALIVE) * 1000;
-  if (state == S_WAIT) return waitUntil;
-  if (state == S_OPENING || state == S_HANDSHAKE) return stateAt + timeout;
-  if (state == S_OPEN && keepMs) return pingOut ? pingAt + timeout : lastSend + keepMs;
-  timerSet = false;
-  return 0;
+  return phaseTimer(state, stateAt, waitUntil, C(CFG_KEEPALIVE) * 1000, pingOut, pingAt, lastSend);
 }
 
 function timers(): void {
