@@ -8,7 +8,7 @@ import { pino } from "pino";
 import { startBackend, type Backend } from "../host/server/backend.ts";
 import { Device } from "../host/device.ts";
 import { Registry } from "../host/registry/registry.ts";
-import { writeMosquittoConfig } from "../host/broker/mosquitto.ts";
+import { backendListenerLines, writeMosquittoConfig } from "../host/broker/mosquitto.ts";
 import { freePort, startMosquitto } from "./support/mosquitto.ts";
 
 const started: Backend[] = [];
@@ -78,6 +78,47 @@ it("rides out a mosquitto restart: 503 while the broker is gone, then devices an
       status = await call(1000);
       expect([200, 503, 504]).toContain(status);
     }
+  } finally {
+    await broker.stop();
+  }
+});
+
+it("two backends on one mosquitto (the backend listener) both reach a device, neither knocking the other off", async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "outpost-external-"));
+  const registry = new Registry(dataDir);
+  const { credential } = registry.addDevice("m-2");
+  const { key } = registry.createApiKey();
+  const lines = writeMosquittoConfig(registry, join(dataDir, "mosquitto"));
+  registry.close();
+  const backendPort = await freePort();
+  const broker = await startMosquitto([...(process.getuid?.() === 0 ? [...lines, "user root"] : lines), ...backendListenerLines(backendPort)]);
+  try {
+    const brokerUrl = `mqtt://127.0.0.1:${backendPort}`;
+    const logger = pino({ level: "silent" });
+    const backends: Backend[] = [];
+    for (let i = 0; i < 2; i++) {
+      const backend = await startBackend({ dataDir, port: await freePort(), brokerUrl, host: "127.0.0.1", logger });
+      started.push(backend);
+      backends.push(backend);
+    }
+    const dev = new Device({ id: "m-2" });
+    devices.push(dev);
+    await dev.connect(broker.url, { password: credential, protocolVersion: 5 });
+    const call = (b: Backend, id: number) =>
+      fetch(`${b.url}/api/v1/devices/m-2/rpc?timeout_ms=5000`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id, method: "echo", params: [id] }),
+      }).then(async (r) => ({ status: r.status, body: await r.json() }));
+    for (const b of backends) while (!b.presence.isOnline("m-2")) await new Promise((r) => setTimeout(r, 20));
+    // Interleaved, so a backend that had been knocked off (and is reconnecting) would answer 503 or 504.
+    for (let round = 0; round < 3; round++) {
+      for (const [i, b] of backends.entries()) {
+        const id = round * 10 + i;
+        expect(await call(b, id)).toEqual({ status: 200, body: { jsonrpc: "2.0", id, result: [id] } });
+      }
+    }
+    expect(backends.every((b) => b.presence.isOnline("m-2"))).toBe(true);
   } finally {
     await broker.stop();
   }

@@ -21,8 +21,8 @@ export function brokerCommand(): Command {
         const lines = writeMosquittoConfig(registry, out, opts.prefix);
         if (opts.json) return console.log(JSON.stringify({ dir: out, conf: lines }));
         console.log(`wrote ${out}/passwd, ${out}/acl and ${out}/mosquitto.conf`);
-        console.log(`run: mosquitto -c ${out}/mosquitto.conf (after adding a "listener 1883" line)`);
-        console.log(`then: outpost serve --broker mqtt://127.0.0.1:1883 --data ${opts.data}`);
+        console.log(`run: mosquitto -c ${out}/mosquitto.conf (devices on port 1883, backends on 127.0.0.1:1884)`);
+        console.log(`then: outpost serve --broker mqtt://127.0.0.1:1884 --data ${opts.data}`);
       } finally {
         registry.close();
       }

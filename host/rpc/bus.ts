@@ -2,6 +2,7 @@
 // Both are privileged (the ACL exempts the backend); the RPC correlator and presence sit on top of either.
 import type { Aedes, AedesPublishPacket } from "aedes";
 import mqtt, { type MqttClient } from "mqtt";
+import { randomBytes } from "node:crypto";
 import { BACKEND_USERNAME } from "../registry/registry.ts";
 
 export interface BusMessage {
@@ -59,7 +60,10 @@ export class BrokerUnreachable extends Error {
   override name = "BrokerUnreachable";
 }
 
-/** Connects with MQTT 5 and falls back to 3.1.1 when the broker refuses the protocol version. */
+/**
+ * Connects with MQTT 5 and falls back to 3.1.1 when the broker refuses the protocol version. The client id is
+ * the username plus a random suffix: several backend processes on one broker must not take each other's session.
+ */
 export async function connectBackendClient(url: string, password: string, opts: { clientId?: string; timeoutMs?: number } = {}): Promise<MqttClient> {
   const parsed = new URL(url);
   const username = parsed.username ? decodeURIComponent(parsed.username) : BACKEND_USERNAME;
@@ -71,7 +75,7 @@ export async function connectBackendClient(url: string, password: string, opts: 
       protocolVersion,
       username,
       password: pw,
-      clientId: opts.clientId ?? username,
+      clientId: opts.clientId ?? `${username}-${randomBytes(6).toString("hex")}`,
       reconnectPeriod: 1000,
       connectTimeout: opts.timeoutMs ?? 5000,
       resubscribe: true,
