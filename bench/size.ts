@@ -35,7 +35,7 @@ export const CONTENT_SETS: ContentSet[] = [
   { name: "full module (build/device.wasm)", config: "asconfig.json", entries: ["assembly/index.ts"], noWebSocket: false },
 ];
 
-/** Bytes of a release build of `entries` with the release target and options of `config` (its outFile replaced). */
+/** Bytes of a release build of `entries` with the release target and options of `config` (its outFile replaced), after the post pass. */
 export function releaseSize(config: string, entries: string[], extraArgs: string[] = []): number {
   const dir = mkdtempSync(join(tmpdir(), "outpost-size-"));
   try {
@@ -47,6 +47,8 @@ export function releaseSize(config: string, entries: string[], extraArgs: string
       cwd: root,
       stdio: "pipe",
     });
+    // The release builds' post pass (npm run build:wasm runs it too).
+    execFileSync(process.execPath, [join(root, "assembly/wasm-opt.mjs"), out], { cwd: root, stdio: "pipe" });
     return statSync(out).size;
   } finally {
     rmSync(dir, { recursive: true, force: true });
