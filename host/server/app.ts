@@ -12,6 +12,7 @@ export const DEFAULT_TIMEOUT_MS = 5000;
 export const MAX_TIMEOUT_MS = 300_000;
 /** Devices have small bounded buffers; a bigger request could never be delivered. */
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
+const KEY_RECHECK_MS = 1000;
 
 export interface AppDeps {
   registry: Registry;
@@ -94,8 +95,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const code = status === 413 ? "body_too_large" : status === 400 ? "bad_request" : (err.code ?? "internal_error");
     reply.code(status).send({ error: code, message: err.message });
   });
-  app.addHook("onResponse", async (req, reply) => {
+  // Callback-style hooks on the hot path: an async hook costs a promise per request.
+  app.addHook("onResponse", (req, reply, done) => {
     metrics.countRequest(req.method, req.routeOptions.url ?? "unmatched", reply.statusCode);
+    done();
   });
 
   await app.register(swagger, {
@@ -115,12 +118,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(
     async (api) => {
       // onRequest runs before the body is read: an unauthenticated caller learns nothing about size or devices.
-      api.addHook("onRequest", async (req: FastifyRequest) => {
+      // A keep-alive connection that showed a valid key a moment ago is not checked again for the same header
+      // (at most as stale as the registry's own cache).
+      const verifiedOn = new WeakMap<object, { header: string; at: number }>();
+      api.addHook("onRequest", (req: FastifyRequest, _reply, done) => {
         const header = req.headers.authorization;
-        if (!header) throw new HttpError(401, "unauthorized", "Authorization: Bearer <api key> required");
+        if (!header) return done(new HttpError(401, "unauthorized", "Authorization: Bearer <api key> required"));
+        const now = Date.now();
+        const seen = verifiedOn.get(req.raw.socket);
+        if (seen && seen.header === header && now - seen.at < KEY_RECHECK_MS) return done();
         const m = /^Bearer\s+(\S+)$/i.exec(header);
-        if (!m) throw new HttpError(401, "unauthorized", "Authorization header must be: Bearer <api key>");
-        if (!(await registry.verifyApiKey(m[1]))) throw new HttpError(403, "forbidden", "API key not valid");
+        if (!m) return done(new HttpError(401, "unauthorized", "Authorization header must be: Bearer <api key>"));
+        registry.verifyApiKey(m[1]).then(
+          (ok) => {
+            if (!ok) return done(new HttpError(403, "forbidden", "API key not valid"));
+            verifiedOn.set(req.raw.socket, { header, at: now });
+            done();
+          },
+          (err: Error) => done(err),
+        );
       });
 
       const view = (d: DeviceRecord) => {
