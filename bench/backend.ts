@@ -3,7 +3,9 @@
 //     publishing to rx and waiting on tx) to the same M devices: throughput and p50/p99 latency, and the ratio.
 //  2. Devices held: N MQTT device connections (CONNECT with credentials, SUBSCRIBE rx, retained status) and the
 //     backend's resident memory per device.
-// Run: node --import tsx bench/backend.ts   (env: BENCH_M, BENCH_N, BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONCURRENCY)
+// Run: node --import tsx bench/backend.ts
+//   env: BENCH_M, BENCH_N, BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONCURRENCY; BENCH_HTTP_CONNECTIONS (default: one
+//   per request in flight; fewer means HTTP/1.1 pipelining); BENCH_BACKEND_NODE_ARGS (e.g. "--cpu-prof").
 // The last line is a JSON object with the figures.
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,8 +24,9 @@ const M = Number(process.env.BENCH_M ?? 32);
 const N = Number(process.env.BENCH_N ?? 19_500); // the container's hard fd limit is 20,000 per process
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 /** REST and raw alternate this many times; the round with the median ratio is reported (the machine is shared). */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
+const HTTP_CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? CONCURRENCY);
 const HOLDERS = 2; // client-side processes, so no process needs more than ~10,000 sockets
 
 const drive = (call: (device: string, seq: number) => Promise<boolean>, ids: string[]): Promise<RunResult> => driveFor(call, ids, SECONDS, CONCURRENCY);
@@ -91,7 +94,7 @@ async function main() {
 
   // REST: keep-alive HTTP/1.1 connections, one request in flight on each (a lean client, so the load generator
   // is not what is measured).
-  const restClient = await restEchoCaller(port, key, CONCURRENCY);
+  const restClient = await restEchoCaller(port, key, HTTP_CONNECTIONS);
   const restCall = restClient.call;
 
   // Raw MQTT: the same request on rx, the answer awaited on tx, through the same broker.
@@ -129,7 +132,7 @@ async function main() {
     const c1 = [cpuSeconds(bpid), cpuSeconds(dpid), selfCpu()];
     return { run, cpu: c1.map((c, i) => c - c0[i]) };
   };
-  console.log(`RPC, ${M} devices, ${CONCURRENCY} in flight, ${ROUNDS} rounds of ${SECONDS} s REST then ${SECONDS} s raw MQTT`);
+  console.log(`RPC, ${M} devices, ${CONCURRENCY} in flight (REST over ${HTTP_CONNECTIONS} keep-alive connections), ${ROUNDS} rounds of ${SECONDS} s REST then ${SECONDS} s raw MQTT`);
   const rounds: { restM: Awaited<ReturnType<typeof measure>>; rawM: Awaited<ReturnType<typeof measure>>; ratio: number }[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const restM = await measure(restCall);
@@ -202,6 +205,7 @@ async function main() {
       backend_cpu_us_per_raw_rpc: usPerRaw,
       rpc_devices: M,
       concurrency: CONCURRENCY,
+      http_connections: HTTP_CONNECTIONS,
       rounds: ROUNDS,
       devices_held: held,
       devices_tried: N,
