@@ -4,8 +4,8 @@
 // build (asconfig.codec.json: both halves, for Node's outpost/codec). The WebSocket
 // transport (assembly/ws) ships in the module but is not counted by the targets: the
 // sets below the full module are built with `--use OUTPOST_NO_WS=1`
-// (assembly/build.ts), which drops its code; its static texts stay (the imports
-// remain), so those figures are a little high rather than low.
+// (assembly/build.ts), which leaves out its code and its data segments. Each build
+// then gets the release post pass (assembly/wasm-opt.mjs), as `npm run build:wasm` does.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
