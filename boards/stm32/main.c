@@ -7,6 +7,7 @@
 //   --call JSON                             dispatch one JSON-RPC request, print it, exit
 //   --repeat N --call JSON                  dispatch it N times and print the busy time
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +24,24 @@ extern const uint8_t device_wasm[], device_wasm_end[];
 
 static volatile sig_atomic_t stop_requested;
 
+// Output goes straight to the debug channel, not through stdio: newlib's stdout
+// would take 1,464 bytes of heap (its FILE table and a 1 KiB buffer).
+static void say(const char *format, ...) {
+  char line[256];
+  va_list args;
+  va_start(args, format);
+  int n = vsnprintf(line, sizeof line, format, args);
+  va_end(args);
+  if (n <= 0) return;
+  if ((size_t)n >= sizeof line) line[(n = sizeof line - 1) - 1] = '\n'; // cut, but still a line
+  debug_write(line, (size_t)n);
+}
+
 static void log_line(int level, const char *text, size_t len) {
-  static const char *names[] = {"debug", "info", "warn", "error"};
-  printf("[%s] %.*s\n", names[level & 3], (int)len, text);
+  static const char *const names[] = {"[debug] ", "[info] ", "[warn] ", "[error] "};
+  debug_write(names[level & 3], strlen(names[level & 3]));
+  debug_write(text, len);
+  debug_write("\n", 1);
 }
 
 // Seeds the reconnect jitter. Weak, which is all the jitter needs.
@@ -34,7 +50,7 @@ static uint32_t jitter_seed(void) { return SYST_CVR * 2654435761u ^ board_millis
 static void print_memory(const char *when) {
   board_memory m;
   board_memory_read(&m);
-  printf("memory %s: static %lu, heap high-water %lu (in use %lu), stack high-water %lu, total %lu bytes\n", when,
+  say("memory %s: static %lu, heap high-water %lu (in use %lu), stack high-water %lu, total %lu bytes\n", when,
          (unsigned long)m.static_bytes, (unsigned long)m.heap_high_water, (unsigned long)m.heap_in_use,
          (unsigned long)m.stack_high_water, (unsigned long)(m.static_bytes + m.heap_high_water + m.stack_high_water));
 }
@@ -69,7 +85,7 @@ static void parse_command_line(char *line, options *o) {
     else if (strcmp(flag, "--password") == 0) o->password = value;
     else if (strcmp(flag, "--url") == 0) o->url = value; // ws://host:port/path: WebSocket over the same link
     else if (strcmp(flag, "--repeat") == 0) o->repeat = strtoul(value, NULL, 10);
-    else printf("ignoring unknown flag %s\n", flag);
+    else say("ignoring unknown flag %s\n", flag);
   }
 }
 
@@ -83,14 +99,17 @@ int main(void) {
   unsigned long repeat = opt.repeat;
 
   stm32_methods(&stop_requested);
+#if HEAP_TRACE
+  heap_trace_methods();
+#endif
   static outpost_board board = {NULL, board_millis, jitter_seed, log_line};
   board.name = board_name();
   size_t module_len = (size_t)(device_wasm_end - device_wasm);
-  printf("outpost on %s, %lu MHz, module %lu bytes in flash\n", board.name, (unsigned long)(board_cpu_hz() / 1000000u),
+  say("outpost on %s, %lu MHz, module %lu bytes in flash\n", board.name, (unsigned long)(board_cpu_hz() / 1000000u),
          (unsigned long)module_len);
   if (outpost_load(&board, device_wasm, module_len) || outpost_rpc_init()) {
     print_memory("at load failure");
-    printf("FATAL %s\n", outpost_error());
+    say("FATAL %s\n", outpost_error());
     return 1;
   }
   print_memory("after load");
@@ -101,13 +120,15 @@ int main(void) {
     uint64_t busy = board_busy_nanos();
     for (unsigned long i = 0; i < repeat; i++) {
       if (outpost_rpc(call, strlen(call), &response, &len)) {
-        printf("FATAL %s\n", outpost_error());
+        say("FATAL %s\n", outpost_error());
         return 1;
       }
     }
     busy = board_busy_nanos() - busy;
-    printf("response %.*s\n", (int)len, response);
-    printf("dispatched %lu times in %lu us busy\n", repeat, (unsigned long)(busy / 1000u));
+    debug_write("response ", 9);
+    debug_write(response, len);
+    debug_write("\n", 1);
+    say("dispatched %lu times in %lu us busy\n", repeat, (unsigned long)(busy / 1000u));
     print_memory("after call");
     return 0;
   }
@@ -117,9 +138,9 @@ int main(void) {
       .id = opt.id, .host = "usart1", .port = 0, .username = opt.username, .password = opt.password,
       .ws_url = opt.url && strncmp(opt.url, "ws://", 5) == 0 ? opt.url : NULL};
   outpost_transport transport = stm32_link_transport();
-  printf("device %s dialing out through USART1\n", config.id);
+  say("device %s dialing out through USART1\n", config.id);
   int rc = outpost_run(&config, &transport, &stop_requested);
-  if (rc) printf("FATAL %s\n", outpost_error());
+  if (rc) say("FATAL %s\n", outpost_error());
   print_memory("at exit");
   return rc ? 1 : 0;
 }

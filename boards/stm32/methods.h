@@ -7,4 +7,7 @@
 // sys.reboot sets *stop so the runtime finishes its answer and disconnects first.
 void stm32_methods(volatile sig_atomic_t *stop);
 
+// board.heap, in HEAP_TRACE builds (heap_trace.c).
+void heap_trace_methods(void);
+
 #endif
