@@ -157,6 +157,16 @@ static void board_heap_method(outpost_call *call) {
         lines += page->info.numLines;
       }
     }
+    // wasm3's value stack starts zeroed and grows up: its highest non-zero slot is its high-water.
+    unsigned long stack_used = 0;
+    if (rt && rt->stack) {
+      const uint32_t *slots = rt->stack;
+      for (uint32_t i = rt->numStackSlots * sizeof(m3slot_t) / 4; i > 0; i--)
+        if (slots[i - 1]) {
+          stack_used = i * 4ul;
+          break;
+        }
+    }
     IM3Module module = outpost_rt.module;
     for (u32 i = 0; module && i < module->numFunctions; i++) {
       functions++;
@@ -168,11 +178,11 @@ static void board_heap_method(outpost_call *call) {
     w = snprintf(call->out + n, call->out_cap - n,
                  "],\"untracked\":%u,\"arena\":%lu,\"in_use\":%lu,\"free\":%lu,\"code_pages\":%lu,\"code_bytes_used\":%lu,"
                  "\"code_bytes\":%lu,\"functions\":%lu,\"compiled\":%lu,\"compiled_wasm_bytes\":%lu,\"globals\":%lu,"
-                 "\"sizeof_function\":%u,\"sizeof_global\":%u,\"sizeof_runtime\":%u}",
+                 "\"sizeof_function\":%u,\"sizeof_global\":%u,\"sizeof_runtime\":%u,\"wasm3_stack_used\":%lu}",
                  lost, (unsigned long)mi.arena, (unsigned long)mi.uordblks, (unsigned long)mi.fordblks, pages,
                  lines_used * sizeof(code_t), lines * sizeof(code_t), functions, compiled, wasm_bytes,
                  module ? (unsigned long)module->numGlobals : 0ul, (unsigned)sizeof(M3Function), (unsigned)sizeof(M3Global),
-                 (unsigned)sizeof(M3Runtime));
+                 (unsigned)sizeof(M3Runtime), stack_used);
     if (w >= 0) n += (size_t)w;
   }
   outpost_ok_written(call, n);
