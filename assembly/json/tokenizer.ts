@@ -105,40 +105,66 @@ export function hex4(p: usize): i32 {
   return v;
 }
 
-// Scans a string body from p (after the opening quote). Returns the position
-// of the closing quote, or 0 on a syntax error. Sets `sawEscape`. Surrogates
-// must come as a high+low \u pair: a lone one cannot become UTF-8.
+// One walker for string bodies, used to scan (out == 0) and to decode. From p
+// (after the opening quote) it checks every escape, and surrogates as a high+low
+// \u pair (a lone one cannot become UTF-8); with out set it writes the decoded
+// UTF-8 to [out, out+cap). Returns the closing quote's position, or 0 on a syntax
+// error or when the decoded text does not fit; `walked` is the decoded length.
 let sawEscape = false;
-function scanString(p: usize, end: usize): usize {
+/** Decoded length of the string the last walkString finished. */
+export let walked: u32 = 0;
+export function walkString(p: usize, end: usize, out: usize, cap: u32): usize {
   sawEscape = false;
   let start = p;
   let high: u32 = 0; // any byte >= 0x80: check this string's UTF-8 once at the end
+  let o: u32 = 0;
   while (p < end) {
     let c = <u32>load<u8>(p);
-    if (c == 0x22) return high & 0x80 && checkUtf8(start, <u32>(p - start)) < 0 ? 0 : p;
+    if (c == 0x22) {
+      walked = o;
+      return high & 0x80 && checkUtf8(start, <u32>(p - start)) < 0 ? 0 : p;
+    }
     if (c < 0x20) return 0;
     high |= c;
-    if (c != 0x5c) {
-      p++;
-      continue;
+    p++;
+    let n: u32 = 1; // raw bytes (UTF-8 included) are copied as they are
+    if (c == 0x5c) {
+      sawEscape = true;
+      if (p >= end) return 0;
+      c = load<u8>(p++);
+      if (c == 0x75) {
+        if (end - p < 4) return 0;
+        c = hex4(p);
+        p += 4;
+        if (<i32>c < 0 || (c & 0xfc00) == 0xdc00) return 0;
+        if ((c & 0xfc00) == 0xd800) {
+          if (end - p < 6 || load<u8>(p) != 0x5c || load<u8>(p, 1) != 0x75) return 0;
+          let lo = <u32>hex4(p + 2);
+          if (<i32>lo < 0 || (lo & 0xfc00) != 0xdc00) return 0;
+          c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+          p += 6;
+        }
+        n = c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+      } else if (c == 0x62) c = 8;
+      else if (c == 0x66) c = 12;
+      else if (c == 0x6e) c = 10;
+      else if (c == 0x72) c = 13;
+      else if (c == 0x74) c = 9;
+      else if (c != 0x22 && c != 0x5c && c != 0x2f) return 0; // these stand for themselves
     }
-    sawEscape = true;
-    if (++p >= end) return 0;
-    c = load<u8>(p);
-    if (c == 0x75) {
-      if (end - p < 5) return 0;
-      let u = hex4(p + 1);
-      p += 5;
-      if (u < 0 || (u & 0xfc00) == 0xdc00) return 0;
-      if ((u & 0xfc00) == 0xd800) {
-        if (end - p < 6 || load<u8>(p) != 0x5c || load<u8>(p, 1) != 0x75) return 0;
-        let lo = hex4(p + 2);
-        if (lo < 0 || (lo & 0xfc00) != 0xdc00) return 0;
-        p += 6;
+    if (out) {
+      if (o + n > cap) return 0;
+      let q = out + o;
+      if (n == 1) store<u8>(q, <u8>c);
+      else {
+        for (let i = n - 1; i > 0; i--) {
+          store<u8>(q + i, <u8>(0x80 | (c & 0x3f)));
+          c >>= 6;
+        }
+        store<u8>(q, <u8>((0xf00 >> n) | c)); // lead byte: 110xxxxx, 1110xxxx or 11110xxx
       }
-    } else if (c == 0x22 || c == 0x5c || c == 0x2f || c == 0x62 || c == 0x66 || c == 0x6e || c == 0x72 || c == 0x74) {
-      p++;
-    } else return 0;
+    }
+    o += n;
   }
   return 0;
 }
@@ -219,7 +245,7 @@ export function jsonTokenize(p: usize, len: u32): i32 {
     opened = false;
     if (state == S_KEY) {
       if (c != 0x22) return JSON_SYNTAX;
-      let close = scanString(p + 1, end);
+      let close = walkString(p + 1, end, 0, 0);
       if (!close) return JSON_SYNTAX;
       let r = push(J_STRING, p + 1, close, sawEscape);
       if (r < 0) return r;
@@ -251,7 +277,7 @@ export function jsonTokenize(p: usize, len: u32): i32 {
     let stop: usize;
     sawEscape = false;
     if (c == 0x22) {
-      let close = scanString(p + 1, end);
+      let close = walkString(p + 1, end, 0, 0);
       if (!close) return JSON_SYNTAX;
       kind = J_STRING;
       start = p + 1;

@@ -1,13 +1,12 @@
 // Reading tokens back out: decoded strings, literal comparison and compact
 // re-serialisation of a token subtree through the writer.
-import { J_OBJECT, J_ARRAY, tokKind, tokCount, tokStart, tokEnd, tokEscaped, tokNext, tokTextStart, tokTextEnd, hex4 } from "./tokenizer";
+import { J_OBJECT, J_ARRAY, tokKind, tokCount, tokStart, tokEnd, tokEscaped, tokNext, tokTextStart, tokTextEnd, walkString, walked } from "./tokenizer";
 import { wByte, wBytes } from "./writer";
 import { bytesEqual } from "../mem";
 
 /**
  * Decodes string token t (escapes resolved, as UTF-8) into [out, out+outCap).
- * Returns the byte length, or -1 if it does not fit. The tokenizer has already
- * checked every escape and surrogate pair.
+ * Returns the byte length, or -1 if it does not fit.
  */
 export function jsonDecodeString(t: u32, out: usize, outCap: u32): i32 {
   let p = tokStart(t);
@@ -18,40 +17,8 @@ export function jsonDecodeString(t: u32, out: usize, outCap: u32): i32 {
     memory.copy(out, p, n);
     return <i32>n;
   }
-  let o: u32 = 0;
-  while (p < end) {
-    let c = <u32>load<u8>(p++);
-    let n: u32 = 1; // raw bytes (UTF-8 included) are copied as they are
-    if (c == 0x5c) {
-      c = load<u8>(p++);
-      if (c == 0x75) {
-        c = hex4(p);
-        p += 4;
-        if ((c & 0xfc00) == 0xd800) {
-          c = 0x10000 + ((c - 0xd800) << 10) + (<u32>hex4(p + 2) - 0xdc00);
-          p += 6;
-        }
-        n = c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
-      } else if (c == 0x62) c = 8;
-      else if (c == 0x66) c = 12;
-      else if (c == 0x6e) c = 10;
-      else if (c == 0x72) c = 13;
-      else if (c == 0x74) c = 9; // the rest (" \ /) stand for themselves
-    }
-    if (o + n > outCap) return -1;
-    let q = out + o;
-    o += n;
-    if (n == 1) {
-      store<u8>(q, <u8>c);
-      continue;
-    }
-    for (let i = n - 1; i > 0; i--) {
-      store<u8>(q + i, <u8>(0x80 | (c & 0x3f)));
-      c >>= 6;
-    }
-    store<u8>(q, <u8>((0xf00 >> n) | c)); // lead byte: 110xxxxx, 1110xxxx or 11110xxx
-  }
-  return <i32>o;
+  // The closing quote sits at end; the tokenizer has checked the string, so 0 means it does not fit.
+  return walkString(p, end + 1, out, outCap) ? <i32>walked : -1;
 }
 
 /** True when the n bytes at p equal text t (assembly/json/text.ts). */
