@@ -34,13 +34,15 @@ export const DEV_TELEMETRY_MS: u32 = 1;
 const TOPIC_MAX: u32 = 256; // "<prefix>/<id>/" and one suffix
 
 let inited = false;
-let base: usize = 0; // "<prefix>/<id>/"
+// Four TOPIC_MAX areas: the id, the prefix, "<prefix>/<id>/" (base) and base + suffix
+// (topic, built on demand). Static: their addresses are constants in the code.
+const idBuf = memory.data(TOPIC_MAX * 4);
+const prefixBuf = idBuf + TOPIC_MAX;
+const base = prefixBuf + TOPIC_MAX;
+const topic = base + TOPIC_MAX;
 let baseLen: u32 = 0;
-let idLen: u32 = 0; // the id, kept at `idBuf`
-let idBuf: usize = 0;
+let idLen: u32 = 0;
 let prefixLen: u32 = 0; // 0: the default prefix
-let prefixBuf: usize = 0;
-let topic: usize = 0; // base + suffix, built on demand
 let ctx: usize = 0; // reply context: u8 qos, u16 topic length, topic, u16 correlation length, correlation
 let ctxCap: u32 = 0;
 let telemetryMs: u32 = 0;
@@ -48,17 +50,13 @@ let telemetryAt: u32 = 0;
 let online = false;
 const event = memory.data(12); // EV_RPC_PENDING: u32 request length, u32 context length, u32 host calls
 
-/** Allocates the topic and reply-context buffers. Needs client_init and rpc_init first. */
+/** Allocates the reply-context buffer. Needs client_init and rpc_init first. */
 export function deviceInit(contextCap: u32): i32 {
   if (inited) return -Err.AlreadyInitialized;
   if (!rpcRequestBuffer() || !clientScratch()) return -Err.NotInitialized; // rpc_init, client_init first
   inited = true;
   ctxCap = contextCap < 8 ? 8 : contextCap;
   ctx = heap.alloc(ctxCap);
-  idBuf = heap.alloc(TOPIC_MAX * 4);
-  prefixBuf = idBuf + TOPIC_MAX;
-  base = prefixBuf + TOPIC_MAX;
-  topic = base + TOPIC_MAX;
   return 0;
 }
 

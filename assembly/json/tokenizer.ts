@@ -27,9 +27,10 @@ export const JSON_TOO_MANY_TOKENS: i32 = -3;
 const TOKEN_BYTES: usize = 16;
 
 let tokens: usize = 0;
-let tokenCap: u32 = 0;
+/** The token and depth limits (the dispatcher's "Request too large" data names them). */
+export let tokenCap: u32 = 0;
 let stack: usize = 0;
-let depthCap: u32 = 0;
+export let depthCap: u32 = 0;
 /** Tokens written by the last jsonTokenize. */
 export let tokenCount: u32 = 0;
 

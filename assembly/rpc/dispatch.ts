@@ -2,7 +2,7 @@
 // allocated once by rpcInit. Methods the module lacks go to the host through
 // host_call. Every failure becomes a JSON-RPC error response (or, for
 // notifications, nothing), never a trap.
-import { jsonInit, jsonTokenize, JSON_SYNTAX, JSON_TOO_DEEP, J_OBJECT, J_ARRAY, J_STRING, J_NUMBER, J_NULL, tokKind, tokCount, tokNext, tokTextStart, tokTextEnd } from "../json/tokenizer";
+import { jsonInit, jsonTokenize, JSON_SYNTAX, JSON_TOO_DEEP, J_OBJECT, J_ARRAY, J_STRING, J_NUMBER, J_NULL, tokKind, tokCount, tokNext, tokTextStart, tokTextEnd, tokenCap, depthCap } from "../json/tokenizer";
 import { jsonDecodeString, jsonStringIs, bytesAre } from "../json/value";
 import { wReset, wRewind, wLen, wOverflow, wPos, wRoom, wAdvance, wByte, wBytes, wText, wU32, wI32 } from "../json/writer";
 import * as T from "../json/text";
@@ -27,8 +27,6 @@ let reqBuf: usize = 0;
 let reqCap: u32 = 0;
 let respBuf: usize = 0;
 let respCap: u32 = 0;
-let maxTokens: u32 = 0;
-let maxDepth: u32 = 0;
 const nameBuf = memory.data(NAME_MAX);
 let nameLen: i32 = 0;
 let rawErrorPtr: usize = 0;
@@ -53,8 +51,6 @@ export function rpcInit(requestMax: u32, responseMax: u32, tokens: u32, depth: u
   reqBuf = heap.alloc(requestMax);
   respCap = responseMax;
   respBuf = heap.alloc(responseMax);
-  maxTokens = tokens;
-  maxDepth = depth;
   jsonInit(tokens, depth);
   startedAt = now;
   return 0;
@@ -245,8 +241,8 @@ export function rpcDispatch(p: usize, len: u32, now: u32): i32 {
   if (len > reqCap) return tooLarge(T.T_BYTES, reqCap);
   let n = jsonTokenize(p, len);
   if (n == JSON_SYNTAX) return requestError(PARSE_ERROR);
-  if (n == JSON_TOO_DEEP) return tooLarge(T.T_DEPTH, maxDepth);
-  if (n < 0) return tooLarge(T.T_TOKENS, maxTokens);
+  if (n == JSON_TOO_DEEP) return tooLarge(T.T_DEPTH, depthCap);
+  if (n < 0) return tooLarge(T.T_TOKENS, tokenCap);
   wReset(respBuf, respCap);
   if (tokKind(0) != J_ARRAY) {
     if (!dispatchOne(0)) {
