@@ -13,7 +13,7 @@ include $(BOARD_COMMON)/wasm3.mk
 
 BOARD_INCLUDES := -I$(BOARD_COMMON) $(WASM3_INCLUDE)
 BOARD_RUNTIME_CFLAGS := -std=gnu11 -Os -g -Wall -Wextra -Wno-unused-parameter $(BOARD_CFLAGS) $(WASM3_CONFIG) $(BOARD_INCLUDES)
-BOARD_RUNTIME_OBJS := $(addprefix $(BOARD_BUILD)/common/,outpost.o outpost_config.o outpost_loop.o outpost_wasm3.o)
+BOARD_RUNTIME_OBJS := $(addprefix $(BOARD_BUILD)/common/,outpost.o outpost_config.o outpost_gpio.o outpost_loop.o outpost_wasm3.o)
 BOARD_NET_BSD_OBJ := $(BOARD_BUILD)/common/net_bsd.o
 
 $(BOARD_BUILD)/common/%.o: $(BOARD_COMMON)/%.c $(wildcard $(BOARD_COMMON)/*.h)

@@ -1,42 +1,30 @@
 // This board's RPC methods, in C, through outpost_method. The pins are simulated,
 // so the same gpio.* calls as on the STM32 board can be tested natively.
 #include "board.h"
-#include "outpost.h"
+#include "outpost_gpio.h"
 
 #define PINS 32
-#define INVALID_PARAMS -32602
 
 static int pins[PINS];
 
-static int read_pin(outpost_call *call, long *pin) {
-  if (outpost_param_int(call, 0, "pin", pin) || *pin < 0 || *pin >= PINS) {
-    outpost_fail(call, INVALID_PARAMS, "Invalid params: pin must be 0..31");
-    return -1;
-  }
+static int valid(long pin) { return pin >= 0 && pin < PINS; }
+
+static int write_pin(long pin, int level, const char **why) {
+  pins[pin] = level;
   return 0;
 }
 
-static void gpio_write(outpost_call *call) {
-  long pin, value;
-  if (read_pin(call, &pin)) return;
-  if (outpost_param_int(call, 1, "value", &value) || (value != 0 && value != 1)) {
-    outpost_fail(call, INVALID_PARAMS, "Invalid params: value must be 0 or 1");
-    return;
-  }
-  pins[pin] = (int)value;
-  outpost_ok(call, "true");
-}
+static int read_pin(long pin) { return pins[pin]; }
 
-static void gpio_read(outpost_call *call) {
-  long pin;
-  if (read_pin(call, &pin)) return;
-  outpost_ok(call, "%d", pins[pin]);
-}
+static const outpost_gpio gpio = {
+    .write_description = "Sets a (simulated) pin to 0 or 1",
+    .read_description = "Reads a (simulated) pin",
+    .write_schema = OUTPOST_GPIO_WRITE_SCHEMA("{\"type\":\"integer\"}"),
+    .read_schema = OUTPOST_GPIO_READ_SCHEMA("{\"type\":\"integer\"}"),
+    .pin_error = "Invalid params: pin must be 0..31",
+    .valid = valid,
+    .write = write_pin,
+    .read = read_pin,
+};
 
-void posix_methods(void) {
-  outpost_method("gpio.write", "Sets a (simulated) pin to 0 or 1",
-                 "{\"type\":[\"array\",\"object\"],\"properties\":{\"pin\":{\"type\":\"integer\"},\"value\":{\"enum\":[0,1]}}}",
-                 gpio_write);
-  outpost_method("gpio.read", "Reads a (simulated) pin",
-                 "{\"type\":[\"array\",\"object\"],\"properties\":{\"pin\":{\"type\":\"integer\"}}}", gpio_read);
-}
+void posix_methods(void) { outpost_gpio_methods(&gpio); }

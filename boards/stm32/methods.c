@@ -8,9 +8,8 @@
 #include "board.h"
 #include "gpio.h"
 #include "link.h"
-#include "outpost.h"
+#include "outpost_gpio.h"
 
-#define INVALID_PARAMS -32602
 #define PIN_COUNT (GPIO_PORTS * GPIO_PINS)
 
 static volatile sig_atomic_t *stop_flag;
@@ -28,35 +27,33 @@ static long pin_from_name(const char *name) {
   return (long)(port * GPIO_PINS) + pin;
 }
 
-static int pin_param(outpost_call *call, long *pin) {
-  char name[8];
-  if (outpost_param_int(call, 0, "pin", pin) == 0) {
-    if (*pin >= 0 && *pin < (long)PIN_COUNT) return 0;
-  } else if (outpost_param_string(call, 0, "pin", name, sizeof name) == 0 && (*pin = pin_from_name(name)) >= 0) {
-    return 0;
-  }
-  outpost_fail(call, INVALID_PARAMS, "Invalid params: pin must be 0..143 or a name like PD12");
-  return -1;
+static int pin_valid(long pin) { return pin >= 0 && pin < (long)PIN_COUNT; }
+
+static int pin_write(long pin, int level, const char **why) {
+  (void)why;
+  gpio_write((unsigned)pin / GPIO_PINS, (unsigned)pin % GPIO_PINS, level != 0);
+  return 0;
 }
 
-static void gpio_write_method(outpost_call *call) {
-  long pin, value;
-  if (pin_param(call, &pin)) return;
-  if (outpost_param_int(call, 1, "value", &value) || (value != 0 && value != 1)) {
-    outpost_fail(call, INVALID_PARAMS, "Invalid params: value must be 0 or 1");
-    return;
-  }
-  gpio_write((unsigned)pin / GPIO_PINS, (unsigned)pin % GPIO_PINS, value != 0);
-  outpost_ok(call, "true");
-}
-
-static void gpio_read_method(outpost_call *call) {
-  long pin;
-  bool level;
-  if (pin_param(call, &pin)) return;
+static int pin_read(long pin) {
+  bool level = false;
   gpio_read((unsigned)pin / GPIO_PINS, (unsigned)pin % GPIO_PINS, &level);
-  outpost_ok(call, "%d", level ? 1 : 0);
+  return level;
 }
+
+#define PIN_SCHEMA "{\"type\":[\"integer\",\"string\"],\"description\":\"port*16+n or a name like PD12\"}"
+
+static const outpost_gpio gpio = {
+    .write_description = "Drives a pin (push-pull output) to 0 or 1",
+    .read_description = "Reads a pin: the driven level of an output, else the input level",
+    .write_schema = OUTPOST_GPIO_WRITE_SCHEMA(PIN_SCHEMA),
+    .read_schema = OUTPOST_GPIO_READ_SCHEMA(PIN_SCHEMA),
+    .pin_error = "Invalid params: pin must be 0..143 or a name like PD12",
+    .valid = pin_valid,
+    .named = pin_from_name,
+    .write = pin_write,
+    .read = pin_read,
+};
 
 // Answers first; main() reboots once the runtime has sent the answer and
 // disconnected cleanly.
@@ -94,15 +91,9 @@ static void board_cpu_method(outpost_call *call) {
              u64_text(board_nanos(), uptime, sizeof uptime), (unsigned long)board_cpu_hz());
 }
 
-#define PIN_SCHEMA "\"pin\":{\"type\":[\"integer\",\"string\"],\"description\":\"port*16+n or a name like PD12\"}"
-
 void stm32_methods(volatile sig_atomic_t *stop) {
   stop_flag = stop;
-  outpost_method("gpio.write", "Drives a pin (push-pull output) to 0 or 1",
-                 "{\"type\":[\"array\",\"object\"],\"properties\":{" PIN_SCHEMA ",\"value\":{\"enum\":[0,1]}}}",
-                 gpio_write_method);
-  outpost_method("gpio.read", "Reads a pin: the driven level of an output, else the input level",
-                 "{\"type\":[\"array\",\"object\"],\"properties\":{" PIN_SCHEMA "}}", gpio_read_method);
+  outpost_gpio_methods(&gpio);
   outpost_method("sys.reboot", "Restarts the board (QEMU: ends the emulation)", NULL, sys_reboot_method);
   outpost_method("board.memory", "RAM use measured on the board: static, heap high-water, painted stack", NULL,
                  board_memory_method);
