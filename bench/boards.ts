@@ -8,11 +8,11 @@
 // Named peer: the same echo workload against the native device (boards/posix, the
 // same boards/common and wasm3 configuration on the host CPU), in the same run.
 // Last line: a JSON summary.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
-  bootFirmware, buildFirmware, callFirmware, deviceRpc, echoRun, firmwareElf, type DeviceRpc, type QemuBoard,
+  boardDir, bootFirmware, buildFirmware, callFirmware, deviceRpc, echoRun, firmwareElf, type DeviceRpc, type QemuBoard,
 } from "../boards/stm32/qemu.ts";
 import { startMosquitto, type Mosquitto } from "../test/support/mosquitto.ts";
 
@@ -65,6 +65,61 @@ async function requestsPerSecond(device: Running): Promise<number> {
   return THROUGHPUT_REQUESTS / (Number(process.hrtime.bigint() - t0) / 1e9);
 }
 
+/**
+ * Where the heap goes, by component: a HEAP_TRACE build (same sizing, plus board.heap,
+ * which counts live chunks by the function that allocated them) after the same traffic.
+ * Its heap is the measured firmware's; only its static tables differ.
+ */
+async function heapBreakdown(broker: Mosquitto): Promise<Record<string, number>> {
+  const build = `${boardDir}build/heap-trace`;
+  buildFirmware("all", { BUILD: build, HEAP_TRACE: "1" });
+  const elf = `${build}/firmware.elf`;
+  const rpc = await deviceRpc(broker.url, "bench-heap");
+  const board = bootFirmware({ elf, linkPort: broker.port, append: "--id bench-heap" });
+  try {
+    await Promise.race([rpc.online, board.exited.then(() => Promise.reject(new Error(board.lines.join("\n"))))]);
+    await rpc.request("gpio.write", { pin: 60, value: 1 });
+    await rpc.request("gpio.read", { pin: 60 });
+    await rpc.request("sys.info");
+    await rpc.send('{"jsonrpc":"2.0","id":9,"method":', null);
+    await echoRun(rpc, 2 * WINDOW, WINDOW);
+    const memory = (await rpc.request("board.memory")).result;
+    const heap = (await rpc.request("board.heap")).result;
+    const addresses = heap.callers.map((c: number[]) => `0x${(c[0] & ~1).toString(16)}`);
+    const names = execFileSync("arm-none-eabi-addr2line", ["-f", "-e", elf, ...addresses], { encoding: "utf8" })
+      .trim().split("\n").filter((_, i) => i % 2 === 0);
+    const parts: Record<string, number> = {
+      compiled_code: 0, linear_memory: 0, wasm3_value_stack: 0, wasm3_runtime: 0, module_tables: 0, other: 0,
+    };
+    let chunks = 0;
+    heap.callers.forEach(([, asked, chunk]: number[], i: number) => {
+      const name = names[i];
+      chunks += chunk;
+      const part = name === "NewCodePage" ? "compiled_code" : name === "ResizeMemory" ? "linear_memory"
+        : name === "m3_NewRuntime" ? (asked === heap.wasm3_stack_bytes ? "wasm3_value_stack" : "wasm3_runtime")
+        : name === "m3_NewEnvironment" ? "wasm3_runtime"
+        : /^(Module_Add|ParseSection|AllocFuncType|m3_ParseModule|Read_utf8)/.test(name) ? "module_tables" : "other";
+      parts[part] += asked;
+      if (part === "other") console.log(`  heap: unclassified caller ${name} ${asked} B`);
+    });
+    // Chunk headers and alignment: what newlib-nano holds beyond the bytes asked for.
+    parts.malloc_overhead = memory.heap_high_water - Object.values(parts).reduce((a, b) => a + b, 0);
+    console.log(
+      `heap by component (HEAP_TRACE build): ${Object.entries(parts).map(([k, v]) => `${k} ${v}`).join(", ")}; ` +
+        `${heap.compiled}/${heap.functions} functions compiled from ${heap.compiled_wasm_bytes} B of wasm into ` +
+        `${heap.code_bytes_used} B of code on ${heap.code_pages} pages; ${heap.globals} globals; wasm3 stack touched ` +
+        `${heap.wasm3_stack_used} B; chunks ${chunks} B of ${memory.heap_high_water} B`,
+    );
+    return {
+      ...parts, heap_high_water: memory.heap_high_water, compiled_functions: heap.compiled, functions: heap.functions,
+      compiled_wasm_bytes: heap.compiled_wasm_bytes, code_bytes_used: heap.code_bytes_used, code_pages: heap.code_pages,
+    };
+  } finally {
+    await board.stop();
+    await rpc.end();
+  }
+}
+
 const busyNs = async (rpc: DeviceRpc) => Number((await rpc.request("board.cpu")).result.busy_ns);
 
 async function main() {
@@ -102,6 +157,8 @@ async function main() {
       await counted.stop();
     }
 
+    const heap = await heapBreakdown(broker);
+
     const qemu = await runFirmware(broker, "bench-qemu", false);
     let qemuRps: number;
     try {
@@ -127,6 +184,12 @@ async function main() {
       `RAM measured               ${ramUsed} B = static ${memory.static} + heap high-water ${memory.heap_high_water} + stack high-water ${memory.stack_high_water}` +
         `  (${(ramUsed / RAM_BUDGET).toFixed(2)}x the ${RAM_BUDGET / 1024} KiB budget${ramUsed > RAM_BUDGET ? ": OVER" : ""})`,
     );
+    console.log(
+      `RAM by component           static ${memory.static}, stack ${memory.stack_high_water}; heap: compiled code ${heap.compiled_code}, ` +
+        `linear memory ${heap.linear_memory}, module tables ${heap.module_tables}, wasm3 value stack ${heap.wasm3_value_stack}, ` +
+        `wasm3 runtime ${heap.wasm3_runtime}, malloc overhead ${heap.malloc_overhead}, other ${heap.other}` +
+        (heap.heap_high_water === memory.heap_high_water ? "" : `  (trace build heap ${heap.heap_high_water} B)`),
+    );
     console.log(`instructions / dispatch    ${Math.round(dispatchInstructions)}  (echo, local, QEMU -icount)`);
     console.log(`instructions / round trip  ${Math.round(roundTripInstructions)}  (echo through mosquitto, MQTT 3.1.1, QEMU -icount)`);
     console.log(`requests/s, STM32 in QEMU  ${qemuRps.toFixed(0)}  (${WINDOW} in flight; context only)`);
@@ -145,6 +208,7 @@ async function main() {
         stack_high_water_bytes: memory.stack_high_water,
         ram_budget_bytes: RAM_BUDGET,
         ram_over_budget: ramUsed > RAM_BUDGET,
+        ram_by_component: { static: memory.static, stack: memory.stack_high_water, ...heap },
         instructions_per_dispatch: Math.round(dispatchInstructions),
         instructions_per_round_trip: Math.round(roundTripInstructions),
         qemu_requests_per_s: Math.round(qemuRps),

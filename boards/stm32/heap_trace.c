@@ -178,11 +178,12 @@ static void board_heap_method(outpost_call *call) {
     w = snprintf(call->out + n, call->out_cap - n,
                  "],\"untracked\":%u,\"arena\":%lu,\"in_use\":%lu,\"free\":%lu,\"code_pages\":%lu,\"code_bytes_used\":%lu,"
                  "\"code_bytes\":%lu,\"functions\":%lu,\"compiled\":%lu,\"compiled_wasm_bytes\":%lu,\"globals\":%lu,"
-                 "\"sizeof_function\":%u,\"sizeof_global\":%u,\"sizeof_runtime\":%u,\"wasm3_stack_used\":%lu}",
+                 "\"sizeof_function\":%u,\"sizeof_global\":%u,\"sizeof_runtime\":%u,\"wasm3_stack_used\":%lu,\"wasm3_stack_bytes\":%lu}",
                  lost, (unsigned long)mi.arena, (unsigned long)mi.uordblks, (unsigned long)mi.fordblks, pages,
                  lines_used * sizeof(code_t), lines * sizeof(code_t), functions, compiled, wasm_bytes,
                  module ? (unsigned long)module->numGlobals : 0ul, (unsigned)sizeof(M3Function), (unsigned)sizeof(M3Global),
-                 (unsigned)sizeof(M3Runtime), stack_used);
+                 (unsigned)sizeof(M3Runtime), stack_used,
+                 rt ? (unsigned long)(rt->numStackSlots * sizeof(m3slot_t) + 4 * sizeof(m3slot_t)) : 0ul);
     if (w >= 0) n += (size_t)w;
   }
   outpost_ok_written(call, n);
