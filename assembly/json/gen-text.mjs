@@ -38,9 +38,9 @@ const texts = {
   RPC_LIST: "rpc.list",
   SYS_INFO: "sys.info",
   LIST_MODULE:
-    '[{"name":"echo","description":"Returns its params","params":{}},' +
-    '{"name":"rpc.list","description":"Every method with its params schema","params":{"maxItems":0}},' +
-    '{"name":"sys.info","description":"Version, engine, uptime, memory, board","params":{"maxItems":0}}',
+    '[{"name":"echo","description":"Echoes its params","params":{}},' +
+    '{"name":"rpc.list","description":"Methods and schemas","params":{"maxItems":0}},' +
+    '{"name":"sys.info","description":"Module and board info","params":{"maxItems":0}}',
   INFO_HEAD: '{"version":"0.1.0","abi":1,"uptime_ms":',
   MEMORY_USED: ',"memory_used":',
   MEMORY_SIZE: ',"memory_size":',
