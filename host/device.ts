@@ -92,10 +92,10 @@ export class Device {
     const l = opts.limits ?? {};
     const x = this.mod.exports;
     this.respCap = Math.max(l.responseMax ?? 8192, 128); // the module's minimum
-    const rc = x.rpc_init(l.requestMax ?? 8192, this.respCap, l.maxTokens ?? 512, l.maxDepth ?? 32, nowMs());
+    this.reqCap = l.requestMax ?? 8192; // the request buffer's size is what rpc_init is given
+    const rc = x.rpc_init(this.reqCap, this.respCap, l.maxTokens ?? 512, l.maxDepth ?? 32, nowMs());
     if (rc < 0) throw new Error(`rpc_init failed: ${rc}`);
     this.reqPtr = x.rpc_request_buffer();
-    this.reqCap = x.rpc_request_capacity();
     this.respPtr = x.rpc_response_buffer();
   }
 

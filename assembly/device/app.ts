@@ -271,9 +271,6 @@ export function deviceEvent(): usize {
 export function deviceContext(): usize {
   return ctx;
 }
-export function deviceContextCap(): u32 {
-  return ctxCap;
-}
 
 /**
  * Answers a request that was pending: the host put the request back into the RPC

@@ -2,7 +2,7 @@
 import { clientScratch, clientScratchCap } from "../mqtt/client";
 import { Err } from "../errors";
 import {
-  deviceInit, deviceSet, deviceConfig, deviceStart, devicePoll, deviceEvent, deviceContext, deviceContextCap,
+  deviceInit, deviceSet, deviceConfig, deviceStart, devicePoll, deviceEvent, deviceContext,
   deviceResume, deviceStop, deviceDeadline,
 } from "./app";
 import { wsSetUrl } from "../ws/client";
@@ -30,9 +30,6 @@ export function device_event(): usize {
 }
 export function device_context(): usize {
   return deviceContext();
-}
-export function device_context_cap(): u32 {
-  return deviceContextCap();
 }
 export function device_resume(reqLen: u32, ctxLen: u32, now: u32): i32 {
   return deviceResume(reqLen, ctxLen, now);

@@ -36,9 +36,9 @@ int outpost_rpc_init(void) {
     outpost_errorf("rpc_init failed: error %d", (int)-rc);
     return -1;
   }
-  if (call_u32("rpc_request_buffer", &outpost_rt.rpc_request) || call_u32("rpc_request_capacity", &outpost_rt.rpc_request_cap) ||
-      call_u32("rpc_response_buffer", &outpost_rt.rpc_response))
+  if (call_u32("rpc_request_buffer", &outpost_rt.rpc_request) || call_u32("rpc_response_buffer", &outpost_rt.rpc_response))
     return -1;
+  outpost_rt.rpc_request_cap = OUTPOST_RPC_REQUEST_MAX; // what rpc_init was given
   outpost_rt.rpc_handle = outpost_find("rpc_handle");
   if (!outpost_rt.rpc_handle) {
     outpost_errorf("the module has no export rpc_handle");
