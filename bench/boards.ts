@@ -66,6 +66,21 @@ async function requestsPerSecond(device: Running): Promise<number> {
 }
 
 /**
+ * The paths test/stm32.test.ts runs (so wasm3 has compiled what they need), run before
+ * every RAM measurement: the heap holds the code of the functions that ran.
+ */
+async function exercise(rpc: DeviceRpc): Promise<void> {
+  await rpc.request("sys.info");
+  await rpc.request("gpio.write", { pin: "PD13", value: 1 });
+  await rpc.request("gpio.read", { pin: 61 });
+  await rpc.request("board.memory");
+  await rpc.request("board.cpu");
+  await rpc.send('{"jsonrpc":"2.0","id":9,"method":', null);
+  await rpc.send(JSON.stringify({ jsonrpc: "2.0", id: "bad", method: 7 }), "bad");
+  await echoRun(rpc, WINDOW, WINDOW);
+}
+
+/**
  * Where the heap goes, by component: a HEAP_TRACE build (same sizing, plus board.heap,
  * which counts live chunks by the function that allocated them) after the same traffic.
  * Its heap is the measured firmware's; only its static tables differ.
@@ -78,11 +93,7 @@ async function heapBreakdown(broker: Mosquitto): Promise<Record<string, number>>
   const board = bootFirmware({ elf, linkPort: broker.port, append: "--id bench-heap" });
   try {
     await Promise.race([rpc.online, board.exited.then(() => Promise.reject(new Error(board.lines.join("\n"))))]);
-    await rpc.request("gpio.write", { pin: 60, value: 1 });
-    await rpc.request("gpio.read", { pin: 60 });
-    await rpc.request("sys.info");
-    await rpc.send('{"jsonrpc":"2.0","id":9,"method":', null);
-    await echoRun(rpc, 2 * WINDOW, WINDOW);
+    await exercise(rpc);
     const memory = (await rpc.request("board.memory")).result;
     const heap = (await rpc.request("board.heap")).result;
     const addresses = heap.callers.map((c: number[]) => `0x${(c[0] & ~1).toString(16)}`);
@@ -146,6 +157,7 @@ async function main() {
     let roundTripInstructions: number;
     let memory: any;
     try {
+      await exercise(counted.rpc);
       await echoRun(counted.rpc, WINDOW, 1);
       const c1 = await busyNs(counted.rpc);
       const c2 = await busyNs(counted.rpc);
