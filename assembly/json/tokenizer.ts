@@ -206,6 +206,7 @@ function literal(p: usize, end: usize, word: u32, n: u32): bool {
 const S_VALUE: u32 = 0; // a value is expected
 const S_KEY: u32 = 1; // an object key is expected
 const S_AFTER: u32 = 2; // a value just ended
+const S_COLON: u32 = 3; // a key just ended
 
 /**
  * Tokenizes one JSON text at [p, p+len). Returns the token count (>= 1), or
@@ -223,6 +224,12 @@ export function jsonTokenize(p: usize, len: u32): i32 {
     while (p < end && isSpace(load<u8>(p))) p++;
     if (p >= end) return state == S_AFTER && !depth ? <i32>tokenCount : JSON_SYNTAX;
     let c = <u32>load<u8>(p);
+    if (state == S_COLON) {
+      if (c != 0x3a) return JSON_SYNTAX;
+      p++;
+      state = S_VALUE;
+      continue;
+    }
     if (state == S_AFTER || opened) {
       if ((c == 0x7d && inObject) || (c == 0x5d && depth && !inObject)) {
         store<u32>(tok(parent), <u32>(p + 1), 8);
@@ -244,22 +251,10 @@ export function jsonTokenize(p: usize, len: u32): i32 {
       }
     }
     opened = false;
-    if (state == S_KEY) {
-      if (c != 0x22) return JSON_SYNTAX;
-      let close = walkString(p + 1, end, 0, 0);
-      if (!close) return JSON_SYNTAX;
-      let r = push(J_STRING, p + 1, close, sawEscape);
-      if (r < 0) return r;
-      countChild(parent);
-      p = close + 1;
-      while (p < end && isSpace(load<u8>(p))) p++;
-      if (p >= end || load<u8>(p) != 0x3a) return JSON_SYNTAX;
-      p++;
-      state = S_VALUE;
-      continue;
-    }
-    // A value; members of an object were counted at their key.
-    if (depth != 0 && !inObject) countChild(parent);
+    // A key is a string token like a value, then ':'. Object members count at their key.
+    let key = state == S_KEY;
+    if (key && c != 0x22) return JSON_SYNTAX;
+    if (depth != 0 && (key || !inObject)) countChild(parent);
     if (c == 0x7b || c == 0x5b) {
       if (depth >= depthCap) return JSON_TOO_DEEP;
       let r = push(c == 0x7b ? J_OBJECT : J_ARRAY, p, 0, false);
@@ -303,7 +298,7 @@ export function jsonTokenize(p: usize, len: u32): i32 {
     }
     let r = push(kind, start, stop, sawEscape);
     if (r < 0) return r;
-    state = S_AFTER;
+    state = key ? S_COLON : S_AFTER;
   }
   return JSON_SYNTAX; // not reached: the loop only returns
 }
