@@ -139,9 +139,11 @@ export function encodePacket(view: usize, out: usize, cap: u32): i32 {
   wp = body;
   wlim = out + <usize>cap;
   let b0 = (type << 4) | requiredFlags(type);
-  if (!type || type > AUTH || (type == AUTH && !v5)) return -Err.UnknownPacketType;
-  // Packets only a broker sends: CONNACK, SUBACK, UNSUBACK, PINGRESP.
-  if (!BROKER_SIDE && (type == CONNACK || type == SUBACK || type == UNSUBACK || type == PINGRESP)) return -Err.UnknownPacketType;
+  if (BROKER_SIDE && (!type || type > AUTH || (type == AUTH && !v5))) return -Err.UnknownPacketType;
+  // The device build encodes only what its client builds from a view: CONNECT,
+  // PUBLISH, SUBSCRIBE, UNSUBSCRIBE. The client writes its acks, PINGREQ and
+  // DISCONNECT itself (client.ts writeAck, put2); the rest only a broker sends.
+  if (!BROKER_SIDE && type != CONNECT && type != PUBLISH && type != SUBSCRIBE && type != UNSUBSCRIBE) return -Err.UnknownPacketType;
   let r: i32 = 0;
   if (type == CONNECT) r = connect(view, version);
   else if (BROKER_SIDE && type == CONNACK) r = connack(view, v5);
@@ -152,11 +154,11 @@ export function encodePacket(view: usize, out: usize, cap: u32): i32 {
     if (dup && !qos) return -Err.ReservedFlags;
     b0 |= (<u32>dup << 3) | (qos << 1) | (getSlot(view, V_RETAIN) != 0 ? 1 : 0);
     r = publish(view, qos, v5);
-  } else if (type <= PUBCOMP) {
+  } else if (BROKER_SIDE && type <= PUBCOMP) {
     r = packetId(view);
     if (!r && v5) r = reasonAndProps(view, type);
   } else if (type <= UNSUBACK) r = list(view, type, v5);
-  else if (type >= DISCONNECT && v5) r = reasonAndProps(view, type); // PINGREQ, PINGRESP: empty
+  else if (BROKER_SIDE && type >= DISCONNECT && v5) r = reasonAndProps(view, type); // PINGREQ, PINGRESP: empty
   if (r) return r;
   let len = <u32>(wp - body);
   if (len > VARINT_MAX) return -Err.PacketTooLarge;
@@ -186,8 +188,9 @@ function connect(view: usize, level: u32): i32 {
   let v5 = level == MQTT_5;
   let r = checkConnectFlags(f, v5);
   if (r) return r;
-  if (getSlot(view, V_PROTOCOL_NAME + 1)) r = slotStr(view, V_PROTOCOL_NAME);
-  else r = level == 3 ? lstr(PROTO_NAMES + 4, 6) : lstr(PROTO_NAMES, 4);
+  // The device's client speaks 3.1.1 or 5 under the standard name (client_config).
+  if (BROKER_SIDE && getSlot(view, V_PROTOCOL_NAME + 1)) r = slotStr(view, V_PROTOCOL_NAME);
+  else r = BROKER_SIDE && level == 3 ? lstr(PROTO_NAMES + 4, 6) : lstr(PROTO_NAMES, 4);
   if (r) return r;
   if (!room(4)) return -Err.BufferFull;
   store<u8>(wp, <u8>level);
@@ -239,7 +242,7 @@ function publish(view: usize, qos: u32, v5: bool): i32 {
 function list(view: usize, type: u32, v5: bool): i32 {
   let r = packetId(view);
   if (r || (v5 && (r = mainProps(view, type)))) return r;
-  if (type == UNSUBACK && !v5) return 0;
+  if (BROKER_SIDE && type == UNSUBACK && !v5) return 0;
   let n = getSlot(view, V_ITEM_COUNT);
   if (!n) return -Err.EmptySubscription;
   for (let i: u32 = 0; i < n; i++) {
