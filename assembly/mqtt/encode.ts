@@ -73,6 +73,9 @@ function propsPass(view: usize, offset: u32, count: u32, type: u32, write: bool)
     let a = load<u32>(e, 4);
     let b = load<u32>(e, 8);
     let k = <u32>kind & 7;
+    // The device build's client sets integer and binary properties only (CONNECT
+    // limits, Correlation Data): varints, pairs and topics are left out there.
+    if (!BROKER_SIDE && (k == K_VARINT || k == K_PAIR || kind & K_TOPIC)) return -Err.UnknownProperty;
     let n: u32 = 4;
     if (write) store<u8>(wp++, <u8>id);
     if (k <= K_U32) {
@@ -80,23 +83,24 @@ function propsPass(view: usize, offset: u32, count: u32, type: u32, write: bool)
       n = 1 << (k - 1);
       if (k == K_BYTE ? a > 1 : k == K_U16 && a > 0xffff) return -Err.InvalidPropertyValue;
       if (write) for (let j: u32 = 0; j < n; j++) store<u8>(wp + j, <u8>(a >> ((n - 1 - j) << 3)));
-    } else if (k == K_VARINT) {
+    } else if (BROKER_SIDE && k == K_VARINT) {
       if (a > VARINT_MAX) return -Err.InvalidPropertyValue;
       n = varintSize(a);
       if (write) writeVarint(wp, a);
     } else {
-      let d = k == K_PAIR ? load<u32>(e, 16) : 0;
+      let pair = BROKER_SIDE && k == K_PAIR;
+      let d = pair ? load<u32>(e, 16) : 0;
       if (b > 0xffff || d > 0xffff) return -Err.LimitExceeded;
-      if (kind & K_TOPIC) {
+      if (BROKER_SIDE && kind & K_TOPIC) {
         let r = validateTopicName(a, b);
         if (r) return r;
       }
       n = 0;
       if (write) {
         lstr(a, b);
-        if (k == K_PAIR) lstr(load<u32>(e, 12), d);
+        if (pair) lstr(load<u32>(e, 12), d);
       }
-      size += 2 + b + (k == K_PAIR ? 2 + d : 0);
+      size += 2 + b + (pair ? 2 + d : 0);
     }
     if (!a && kind & K_NONZERO) return -Err.InvalidPropertyValue;
     if (write) wp += n;
