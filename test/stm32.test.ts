@@ -87,6 +87,26 @@ describe("firmware in QEMU, a module that outgrows the board's linear memory", (
   }, 120_000);
 });
 
+describe("firmware in QEMU, HEAP_TRACE build (RAM by allocating function)", () => {
+  it("attributes every live heap chunk: code pages, the linear memory at its limit, module tables", async () => {
+    const build = `${boardDir}build/heap-trace`;
+    buildFirmware("all", { BUILD: build, HEAP_TRACE: "1" });
+    const { response } = await callFirmware([request(1, "echo", [1]), request(2, "board.heap")], `${build}/firmware.elf`);
+    const heap = JSON.parse(response)[1].result;
+    const info = JSON.parse((await callFirmware(request(1, "sys.info"), `${build}/firmware.elf`)).response).result;
+    expect(heap.untracked).toBe(0);
+    const asked = heap.callers.map((c: number[]) => c[1]);
+    // wasm3 allocates the linear memory at the board's limit, plus its 12-byte header.
+    expect(asked).toContain(info.memory_limit + 12);
+    expect(asked).toContain(heap.wasm3_stack_bytes);
+    expect(heap.code_pages).toBeGreaterThan(0);
+    expect(heap.code_bytes_used).toBeLessThanOrEqual(heap.code_bytes);
+    expect(heap.compiled).toBeLessThan(heap.functions); // compiled on first call: only what ran
+    const chunks = heap.callers.reduce((sum: number, c: number[]) => sum + c[2], 0);
+    expect(chunks).toBeLessThanOrEqual(heap.in_use);
+  }, 300_000);
+});
+
 describe("firmware in QEMU against mosquitto (MQTT 3.1.1)", () => {
   const id = `stm32-${randomBytes(3).toString("hex")}`;
   let broker: Mosquitto;
@@ -123,6 +143,13 @@ describe("firmware in QEMU against mosquitto (MQTT 3.1.1)", () => {
     expect((await rpc.request("gpio.read", { pin: "PD13" })).result).toBe(0);
     const memory: BoardMemory = (await rpc.request("board.memory")).result;
     expect(memory.gpio).toMatch(/^ram/); // QEMU's STM32F405 has no GPIO model
+  });
+
+  it("answers rpc.list within the board's 1.5 KiB response buffer", async () => {
+    const r = await rpc.request("rpc.list");
+    const names = r.result.map((m: { name: string }) => m.name);
+    expect(names).toEqual(expect.arrayContaining(["gpio.write", "gpio.read", "sys.reboot", "board.memory", "config.get"]));
+    expect(JSON.stringify(r.result).length).toBeLessThanOrEqual(1536);
   });
 
   it("answers a malformed request with an error response", async () => {
