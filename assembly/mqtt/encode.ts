@@ -190,7 +190,9 @@ function connect(view: usize, level: u32): i32 {
   let will = f & CF_WILL;
   if (level < 3 || level > 5) return -Err.InvalidProtocol;
   let v5 = level == MQTT_5;
-  let r = checkConnectFlags(f, v5);
+  // The device's client builds its flags from checked config (clientConfig); of the
+  // flag rules only 3.1.1's "no password without a username" is up to its caller.
+  let r = BROKER_SIDE ? checkConnectFlags(f, v5) : !v5 && (f & (CF_PASSWORD | CF_USERNAME)) == CF_PASSWORD ? -Err.InvalidConnectFlags : 0;
   if (r) return r;
   // The device's client speaks 3.1.1 or 5 under the standard name (client_config).
   if (BROKER_SIDE && getSlot(view, V_PROTOCOL_NAME + 1)) r = slotStr(view, V_PROTOCOL_NAME);
@@ -228,7 +230,8 @@ function publish(view: usize, qos: u32, v5: bool): i32 {
   let topic = getSlot(view, V_TOPIC);
   let topicLen = getSlot(view, V_TOPIC + 1);
   let r: i32 = 0;
-  if (topicLen) r = validateTopicName(topic, topicLen);
+  // The device's client checked the topic when it queued the message (clientPublishView).
+  if (BROKER_SIDE && topicLen) r = validateTopicName(topic, topicLen);
   if (r || (r = lstr(topic, topicLen))) return r;
   if (qos && (r = packetId(view))) return r;
   if (v5) {
@@ -255,7 +258,8 @@ function list(view: usize, type: u32, v5: bool): i32 {
     if (!BROKER_SIDE || type == SUBSCRIBE || type == UNSUBSCRIBE) {
       let p = load<u32>(e);
       let len = load<u32>(e, 4);
-      if ((r = validateTopicFilter(p, len)) || (r = lstr(p, len))) return r;
+      // The device's client checked its filters when they entered its table (subEntry).
+      if ((BROKER_SIDE && (r = validateTopicFilter(p, len))) || (r = lstr(p, len))) return r;
       if (type == UNSUBSCRIBE) continue;
       if ((r = checkSubOptions(o, v5))) return r;
     } else if (!validReason(type, o, v5)) return -Err.InvalidReasonCode;
