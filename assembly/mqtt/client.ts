@@ -16,6 +16,7 @@ import {
   V_CLIENT_ID, V_CONNECT_FLAGS, V_DUP, V_ITEM_COUNT, V_KEEPALIVE, V_PACKET_ID, V_PASSWORD, V_PAYLOAD, V_PROP_COUNT,
   V_QOS, V_REASON, V_RETAIN, V_SESSION_PRESENT, V_TOPIC, V_TYPE, V_USERNAME, V_VERSION, V_WILL_PAYLOAD, V_WILL_TOPIC,
 } from "./packet";
+import { checkSubOptions } from "./properties";
 import { Framer } from "./stream";
 import { validateTopicFilter, validateTopicName } from "./topic";
 
@@ -498,12 +499,14 @@ function subEntry(ptr: usize, len: u32, st: u8, options: u32): i32 {
 /**
  * Subscribes to a filter (options byte: QoS | v5 flags). Kept in the table, sent when
  * connected and again whenever the session was not kept; EV_SUBACK reports the answer.
- * 0 or -Err: InvalidTopic, NullCharacter, InvalidUtf8, LimitExceeded (table full).
+ * 0 or -Err: InvalidQos, ReservedFlags (bits the configured protocol does not have), InvalidTopic,
+ * NullCharacter, InvalidUtf8, LimitExceeded (table full).
  */
 export function clientSubscribe(ptr: usize, len: u32, options: u32): i32 {
   if (!inited) return -Err.NotInitialized;
-  if ((options & 3) == 3) return -Err.InvalidQos;
-  return subEntry(ptr, len, SUB_NEED, options);
+  // Checked here for the protocol configured now: the encoder takes the options as they are.
+  let r = checkSubOptions(options, C(CFG_PROTOCOL) == MQTT_5);
+  return r ? r : subEntry(ptr, len, SUB_NEED, options);
 }
 
 /** Unsubscribes (sent when connected); EV_UNSUBACK reports the answer. 0 or -Err as clientSubscribe. */

@@ -127,7 +127,7 @@ function props(view: usize, offset: u32, count: u32, type: u32): i32 {
 
 function packetId(view: usize): i32 {
   let id = getSlot(view, V_PACKET_ID);
-  if (!id || id > 0xffff) return -Err.ZeroPacketId;
+  if (BROKER_SIDE && (!id || id > 0xffff)) return -Err.ZeroPacketId; // the device's client allocates 1..65535
   return u16(id);
 }
 
@@ -154,8 +154,10 @@ export function encodePacket(view: usize, out: usize, cap: u32): i32 {
   else if (type == PUBLISH) {
     let qos = getSlot(view, V_QOS);
     let dup = getSlot(view, V_DUP) != 0;
-    if (qos > 2) return -Err.InvalidQos;
-    if (dup && !qos) return -Err.ReservedFlags;
+    if (BROKER_SIDE) { // the device's client checked the QoS and sets DUP itself
+      if (qos > 2) return -Err.InvalidQos;
+      if (dup && !qos) return -Err.ReservedFlags;
+    }
     b0 |= (<u32>dup << 3) | (qos << 1) | (getSlot(view, V_RETAIN) != 0 ? 1 : 0);
     r = publish(view, qos, v5);
   } else if (BROKER_SIDE && type <= PUBCOMP) {
@@ -261,7 +263,7 @@ function list(view: usize, type: u32, v5: bool): i32 {
       // The device's client checked its filters when they entered its table (subEntry).
       if ((BROKER_SIDE && (r = validateTopicFilter(p, len))) || (r = lstr(p, len))) return r;
       if (type == UNSUBSCRIBE) continue;
-      if ((r = checkSubOptions(o, v5))) return r;
+      if (BROKER_SIDE && (r = checkSubOptions(o, v5))) return r; // the device's client checked them in clientSubscribe
     } else if (!validReason(type, o, v5)) return -Err.InvalidReasonCode;
     if ((r = byte(o))) return r;
   }
