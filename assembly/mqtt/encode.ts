@@ -190,7 +190,7 @@ function reasonAndProps(view: usize, type: u32): i32 {
 function connect(view: usize, level: u32): i32 {
   let f = getSlot(view, V_CONNECT_FLAGS);
   let will = f & CF_WILL;
-  if (level < 3 || level > 5) return -Err.InvalidProtocol;
+  if (BROKER_SIDE && (level < 3 || level > 5)) return -Err.InvalidProtocol; // the device's: 4 or 5 (clientConfig)
   let v5 = level == MQTT_5;
   // The device's client builds its flags from checked config (clientConfig); of the
   // flag rules only 3.1.1's "no password without a username" is up to its caller.
@@ -208,7 +208,8 @@ function connect(view: usize, level: u32): i32 {
   if (v5 && (r = mainProps(view, CONNECT))) return r;
   if ((r = slotStr(view, V_CLIENT_ID))) return r;
   if (will) {
-    if (v5 && (r = props(view, WILL_PROPS_OFFSET, getSlot(view, V_WILL_PROP_COUNT), WILL_PROPS))) return r;
+    // The device's client sets no will properties: an empty block.
+    if (v5 && (r = BROKER_SIDE ? props(view, WILL_PROPS_OFFSET, getSlot(view, V_WILL_PROP_COUNT), WILL_PROPS) : byte(0))) return r;
     if ((r = validateTopicName(getSlot(view, V_WILL_TOPIC), getSlot(view, V_WILL_TOPIC + 1)))) return r;
     if ((r = slotStr(view, V_WILL_TOPIC)) || (r = slotStr(view, V_WILL_PAYLOAD))) return r;
   }
