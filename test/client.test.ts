@@ -175,6 +175,16 @@ describe.each(ENGINES)("client under %s", (engine) => {
       c.subscribe("0123456789", 0);
       expect(() => c.subscribe("x", 0)).toThrow(expect.objectContaining({ code: E("LimitExceeded") }));
     });
+
+    it("rejects subscription options with bits the configured protocol reserves (ReservedFlags)", () => {
+      const reserved = expect.objectContaining({ code: E("ReservedFlags") });
+      const v311 = makeClient();
+      expect(() => v311.subscribe("a", 0x04)).toThrow(reserved); // No Local is MQTT 5 only
+      const v5 = makeClient({ protocol: 5 });
+      expect(() => v5.subscribe("a", 0x40)).toThrow(reserved); // bits 6-7 reserved in MQTT 5 too
+      expect(() => v5.subscribe("a", 0x30)).toThrow(reserved); // Retain Handling 3 is reserved
+      v5.subscribe("a", 0x2d); // QoS 1, No Local, Retain As Published, Retain Handling 2
+    });
   });
 
   describe("client: publishing", () => {
