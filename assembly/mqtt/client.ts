@@ -114,7 +114,9 @@ let subs: usize = 0, subsCap: u32 = 0, subsLen: u32 = 0;
 let strs: usize = 0, strsUsed: u32 = 0, scratch: usize = 0;
 let q2: usize = 0, q2Count: u32 = 0; // inbound QoS 2 ids between PUBLISH and PUBREL
 let aliases: usize = 0; // per alias: u16 length + topic
-let rxView: usize = 0, txView: usize = 0;
+// The inbound packet's view and the one the client (or the device layer) encodes from.
+const rxView = memory.data(VIEW_BYTES * 2);
+const txView = rxView + VIEW_BYTES;
 
 // The connection's phase and its times (ms on the host's clock); backoff.
 let state: u32 = S_IDLE, nowMs: u32 = 0, stateAt: u32 = 0, waitUntil: u32 = 0;
@@ -160,8 +162,6 @@ export function clientInit(): i32 {
   scratch = heap.alloc(C(CFG_SCRATCH_BYTES));
   q2 = heap.alloc(C(CFG_RECEIVE_MAXIMUM) << 1);
   aliases = heap.alloc(aliasBytes());
-  rxView = heap.alloc(VIEW_BYTES);
-  txView = heap.alloc(VIEW_BYTES);
   return 0;
 }
 
