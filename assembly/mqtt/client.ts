@@ -107,10 +107,10 @@ const NO_LIMIT: u32 = 0xffffffff;
 let inited = false;
 let framer: Framer = changetype<Framer>(0);
 let rxDrained = true;
-// Buffers, allocated once by clientInit: base, capacity, bytes used.
+// Buffers, allocated once by clientInit: base, capacity (outbox and subs: the config key, fewer globals), bytes used.
 let tx: usize = 0, txCap: u32 = 0, txLen: u32 = 0;
-let outbox: usize = 0, obCap: u32 = 0, obLen: u32 = 0;
-let subs: usize = 0, subsCap: u32 = 0, subsLen: u32 = 0;
+let outbox: usize = 0, obLen: u32 = 0;
+let subs: usize = 0, subsLen: u32 = 0;
 let strs: usize = 0, strsUsed: u32 = 0, scratch: usize = 0;
 let q2: usize = 0, q2Count: u32 = 0; // inbound QoS 2 ids between PUBLISH and PUBREL
 let aliases: usize = 0; // per alias: u16 length + topic
@@ -154,10 +154,8 @@ export function clientInit(): i32 {
   framer = new Framer(C(CFG_RX_BYTES), C(CFG_MAX_PACKET));
   txCap = C(CFG_TX_BYTES);
   tx = heap.alloc(txCap);
-  obCap = C(CFG_OUTBOX_BYTES);
-  outbox = heap.alloc(obCap);
-  subsCap = C(CFG_SUBS_BYTES);
-  subs = heap.alloc(subsCap);
+  outbox = heap.alloc(C(CFG_OUTBOX_BYTES));
+  subs = heap.alloc(C(CFG_SUBS_BYTES));
   strs = heap.alloc(C(CFG_STRINGS_BYTES));
   scratch = heap.alloc(C(CFG_SCRATCH_BYTES));
   q2 = heap.alloc(C(CFG_RECEIVE_MAXIMUM) << 1);
@@ -431,7 +429,7 @@ export function clientPublishView(v: usize): i32 {
   let topicLen = getSlot(v, V_TOPIC + 1);
   let r = validateTopicName(getSlot(v, V_TOPIC), topicLen);
   if (r < 0) return r;
-  if (topicLen + getSlot(v, V_PAYLOAD + 1) + REC_HEADER + 4 > obCap) return -Err.OutboxFull;
+  if (topicLen + getSlot(v, V_PAYLOAD + 1) + REC_HEADER + 4 > C(CFG_OUTBOX_BYTES)) return -Err.OutboxFull;
   let pid = qos ? allocPid() : 0;
   setSlot(v, V_TYPE, PUBLISH);
   setSlot(v, V_VERSION, C(CFG_PROTOCOL));
@@ -439,7 +437,7 @@ export function clientPublishView(v: usize): i32 {
   setSlot(v, V_DUP, 0);
   let n: i32;
   for (;;) {
-    let free = obCap - obLen;
+    let free = C(CFG_OUTBOX_BYTES) - obLen;
     n = free > REC_HEADER ? encodePacket(v, outbox + obLen + REC_HEADER, free - REC_HEADER) : -Err.BufferFull;
     if (n >= 0) break;
     if (n != -Err.BufferFull) return n;
@@ -485,7 +483,7 @@ function subEntry(ptr: usize, len: u32, st: u8, options: u32): i32 {
   if (r < 0) return r;
   let p = findSub(ptr, len);
   if (!p) {
-    if (SUB_HEADER + len > subsCap - subsLen) return -Err.LimitExceeded;
+    if (SUB_HEADER + len > C(CFG_SUBS_BYTES) - subsLen) return -Err.LimitExceeded;
     p = subs + subsLen;
     store<u16>(p + 4, <u16>len);
     memory.copy(p + SUB_HEADER, ptr, len);
