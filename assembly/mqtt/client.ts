@@ -105,7 +105,7 @@ const ACK_BYTES: u32 = 4; // the most one inbound packet makes us write
 const NO_LIMIT: u32 = 0xffffffff;
 
 let inited = false;
-let framer: Framer = changetype<Framer>(0);
+const framer = changetype<Framer>(memory.data(offsetof<Framer>()));
 let rxDrained = true;
 // Buffers, allocated once by clientInit: base, capacity (outbox and subs: the config key, fewer globals), bytes used.
 let tx: usize = 0, txCap: u32 = 0, txLen: u32 = 0;
@@ -151,7 +151,7 @@ export function clientSeed(seed: u32): void {
 export function clientInit(): i32 {
   if (inited) return -Err.AlreadyInitialized;
   inited = true;
-  framer = new Framer(C(CFG_RX_BYTES), C(CFG_MAX_PACKET));
+  framer.init(C(CFG_RX_BYTES), C(CFG_MAX_PACKET));
   txCap = C(CFG_TX_BYTES);
   tx = heap.alloc(txCap);
   outbox = heap.alloc(C(CFG_OUTBOX_BYTES));

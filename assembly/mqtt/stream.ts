@@ -22,6 +22,10 @@ const HEADER_MAX: u32 = 5;
   private err: i32 = 0;
 
   constructor(inputCap: u32, maxPacket: u32) {
+    this.init(inputCap, maxPacket);
+  }
+  /** Allocates the buffers of a Framer in static memory (all fields zero). */
+  init(inputCap: u32, maxPacket: u32): void {
     this.inCap_ = inputCap;
     this.inBuf = heap.alloc(<usize>inputCap);
     let cap = maxPacket < HEADER_MAX ? HEADER_MAX : maxPacket;
