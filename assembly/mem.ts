@@ -3,6 +3,21 @@
 // the second through a module global (`varintBytes`).
 import { Err } from "./errors";
 
+// The module's one allocator: a bump over the heap for the buffers each layer takes
+// once at init, never freed. Smaller than the runtime's heap.alloc (no block
+// headers, grows by what it needs); nothing may use heap.alloc or `new` beside it.
+/** First free byte: everything below it is in use (sys.info's memory figure). */
+export let heapTop: usize = (__heap_base + 15) & ~15;
+/** `n` bytes, 16-byte aligned; traps (unreachable) beyond 1 GiB or when memory cannot grow. */
+export function alloc(n: usize): usize {
+  if (n > 0x40000000) unreachable();
+  let p = heapTop;
+  heapTop = (p + n + 15) & ~15;
+  let pages = <i32>((heapTop + 0xffff) >>> 16) - memory.size();
+  if (pages > 0 && memory.grow(pages) < 0) unreachable();
+  return p;
+}
+
 @inline export function u8At(p: usize): u32 {
   return <u32>load<u8>(p);
 }

@@ -5,7 +5,7 @@
 // <prefix>/<id>/status with an offline will, and can publish sys.info as
 // telemetry. Like the client it does no I/O and reads no clock.
 import { Err } from "../errors";
-import { bytesEqual } from "../mem";
+import { alloc, bytesEqual } from "../mem";
 import {
   clientConfig, clientEventArg, clientPoll, clientPublish, clientPublishView, clientSetString, clientStart, clientStop,
   clientSubscribe, clientTxView, clientDeadline, clientScratch, findProp,
@@ -56,7 +56,7 @@ export function deviceInit(contextCap: u32): i32 {
   if (!rpcRequestBuffer() || !clientScratch()) return -Err.NotInitialized; // rpc_init, client_init first
   inited = true;
   ctxCap = contextCap < 8 ? 8 : contextCap;
-  ctx = heap.alloc(ctxCap);
+  ctx = alloc(ctxCap);
   return 0;
 }
 

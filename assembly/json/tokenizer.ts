@@ -5,7 +5,7 @@
 // never a trap. Outside strings only ASCII is valid JSON, so UTF-8 is checked
 // per string, and only for strings with a byte >= 0x80.
 
-import { checkUtf8 } from "../mem";
+import { alloc, checkUtf8 } from "../mem";
 
 // Token kinds.
 export const J_OBJECT: u32 = 1;
@@ -39,8 +39,8 @@ export function jsonInit(maxTokens: u32, maxDepth: u32): void {
   if (maxTokens > 0xffff) maxTokens = 0xffff; // counts are u16
   tokenCap = maxTokens;
   depthCap = maxDepth;
-  tokens = heap.alloc(<usize>maxTokens * TOKEN_BYTES);
-  stack = heap.alloc(<usize>maxDepth << 2);
+  tokens = alloc(<usize>maxTokens * TOKEN_BYTES);
+  stack = alloc(<usize>maxDepth << 2);
 }
 
 @inline function tok(i: u32): usize {

@@ -3,7 +3,7 @@
 // and pulls bytes to send and events (assembly/ABI.md, "Client"). It never does
 // I/O, reads no clock and allocates only in clientInit.
 import { Err } from "../errors";
-import { bytesEqual, dropFront, put16be, rxPushCheck, u16be } from "../mem";
+import { alloc, bytesEqual, dropFront, put16be, rxPushCheck, u16be } from "../mem";
 import { decodePacket } from "./decode";
 import { encodePacket } from "./encode";
 import {
@@ -153,13 +153,13 @@ export function clientInit(): i32 {
   inited = true;
   framer.init(C(CFG_RX_BYTES), C(CFG_MAX_PACKET));
   txCap = C(CFG_TX_BYTES);
-  tx = heap.alloc(txCap);
-  outbox = heap.alloc(C(CFG_OUTBOX_BYTES));
-  subs = heap.alloc(C(CFG_SUBS_BYTES));
-  strs = heap.alloc(C(CFG_STRINGS_BYTES));
-  scratch = heap.alloc(C(CFG_SCRATCH_BYTES));
-  q2 = heap.alloc(C(CFG_RECEIVE_MAXIMUM) << 1);
-  aliases = heap.alloc(aliasBytes());
+  tx = alloc(txCap);
+  outbox = alloc(C(CFG_OUTBOX_BYTES));
+  subs = alloc(C(CFG_SUBS_BYTES));
+  strs = alloc(C(CFG_STRINGS_BYTES));
+  scratch = alloc(C(CFG_SCRATCH_BYTES));
+  q2 = alloc(C(CFG_RECEIVE_MAXIMUM) << 1);
+  aliases = alloc(aliasBytes());
   return 0;
 }
 

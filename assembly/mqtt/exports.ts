@@ -1,6 +1,7 @@
 // Codec exports (assembly/ABI.md, "Codec"): one stream decoder, one packet view
 // and one encode buffer pair per module instance, for hosts that use the codec alone.
 import { Err } from "../errors";
+import { alloc } from "../mem";
 import { decodePacket } from "./decode";
 import { encodePacket } from "./encode";
 import { VIEW_BYTES } from "./packet";
@@ -21,9 +22,10 @@ const INFO = memory.data(24);
  */
 export function codec_init(inputCap: u32, maxPacket: u32, bufCap: u32): i32 {
   if (framer) return -Err.AlreadyInitialized;
-  let f = new Framer(inputCap, maxPacket);
+  let f = changetype<Framer>(alloc(offsetof<Framer>()));
+  f.init(inputCap, maxPacket);
   framer = f;
-  store<u32>(INFO, <u32>heap.alloc(VIEW_BYTES));
+  store<u32>(INFO, <u32>alloc(VIEW_BYTES));
   store<u32>(INFO, <u32>f.inputPtr(), 4);
   store<u32>(INFO, inputCap, 8);
   codec_grow(bufCap);
@@ -32,8 +34,8 @@ export function codec_init(inputCap: u32, maxPacket: u32, bufCap: u32): i32 {
 
 /** New, larger scratch and output buffers (host convenience for big packets; the old ones are not reused). */
 export function codec_grow(bufCap: u32): void {
-  store<u32>(INFO, <u32>heap.alloc(bufCap), 12);
-  store<u32>(INFO, <u32>heap.alloc(bufCap), 16);
+  store<u32>(INFO, <u32>alloc(bufCap), 12);
+  store<u32>(INFO, <u32>alloc(bufCap), 16);
   store<u32>(INFO, bufCap, 20);
 }
 

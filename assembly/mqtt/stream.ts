@@ -2,7 +2,7 @@
 // lies whole in the input is handed out in place; only one that spans pushes is
 // copied into the assembly buffer. Both buffers are allocated once, here.
 import { Err } from "../errors";
-import { VARINT_MORE, readVarint, varintBytes } from "../mem";
+import { VARINT_MORE, alloc, readVarint, varintBytes } from "../mem";
 
 const HEADER_MAX: u32 = 5;
 
@@ -21,16 +21,13 @@ const HEADER_MAX: u32 = 5;
   private pktLen: u32 = 0;
   private err: i32 = 0;
 
-  constructor(inputCap: u32, maxPacket: u32) {
-    this.init(inputCap, maxPacket);
-  }
-  /** Allocates the buffers of a Framer in static memory (all fields zero). */
+  /** Allocates the buffers of a Framer in zeroed memory (static or alloc: no constructor, no runtime `new`). */
   init(inputCap: u32, maxPacket: u32): void {
     this.inCap_ = inputCap;
-    this.inBuf = heap.alloc(<usize>inputCap);
+    this.inBuf = alloc(<usize>inputCap);
     let cap = maxPacket < HEADER_MAX ? HEADER_MAX : maxPacket;
     this.asmCap = cap;
-    this.asmBuf = heap.alloc(<usize>cap);
+    this.asmBuf = alloc(<usize>cap);
     this.maxPacket = maxPacket;
   }
 

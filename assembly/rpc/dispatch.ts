@@ -8,6 +8,7 @@ import { wReset, wRewind, wLen, wOverflow, wPos, wRoom, wAdvance, wByte, wBytes,
 import * as T from "../json/text";
 import { host_call, HOST_RESULT, HOST_ERROR, HOST_NOT_FOUND, HOST_TOO_LARGE, HOST_PENDING } from "./host";
 import { builtinMethod } from "./methods";
+import { alloc } from "../mem";
 
 // JSON-RPC error codes.
 export const PARSE_ERROR: i32 = -32700;
@@ -48,9 +49,9 @@ export function rpcInit(requestMax: u32, responseMax: u32, tokens: u32, depth: u
   if (reqBuf) return -1;
   if (responseMax < RESPONSE_MIN) responseMax = RESPONSE_MIN;
   reqCap = requestMax;
-  reqBuf = heap.alloc(requestMax);
+  reqBuf = alloc(requestMax);
   respCap = responseMax;
-  respBuf = heap.alloc(responseMax);
+  respBuf = alloc(responseMax);
   jsonInit(tokens, depth);
   startedAt = now;
   return 0;

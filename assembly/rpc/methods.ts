@@ -4,6 +4,7 @@ import { J_ARRAY, J_OBJECT, tokCount } from "../json/tokenizer";
 import { wValue } from "../json/value";
 import { wText, wAt, wByte, wLen, wRewind, wU32 } from "../json/writer";
 import * as T from "../json/text";
+import { heapTop } from "../mem";
 import { callHost, setMethodName, nameIs, startedAt, nowMs, INVALID_PARAMS, METHOD_NOT_FOUND } from "./dispatch";
 
 /** Runs the built-in named by the current method name, or returns METHOD_NOT_FOUND. */
@@ -21,12 +22,10 @@ export function builtinMethod(params: u32, hasParams: bool): i32 {
     mergeHost(T.T_RPC_LIST, J_ARRAY);
     wByte(0x5d);
   } else {
-    let top = heap.alloc(1); // the bump allocator's top is the memory in use
-    heap.free(top);
     wText(T.T_INFO_HEAD);
     wU32(nowMs - startedAt);
     wText(T.T_MEMORY_USED);
-    wU32(<u32>top);
+    wU32(<u32>heapTop);
     wText(T.T_MEMORY_SIZE);
     wU32(<u32>memory.size() << 16) // 0 only for a full 4 GiB;
     mergeHost(T.T_SYS_INFO, J_OBJECT);

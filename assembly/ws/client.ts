@@ -4,7 +4,7 @@
 // that client's config (timeouts, backoff, buffer sizes), its backoff, its
 // seeded PRNG and its event record, so hosts drive either one the same way.
 import { Err } from "../errors";
-import { checkUtf8, put16be, rxPushCheck, u16be, u32be } from "../mem";
+import { alloc, checkUtf8, put16be, rxPushCheck, u16be, u32be } from "../mem";
 import {
   C, backoffDelay, backoffReset, clientEvent, clientTxLen, clientTxPtr, clientTxSetLen, clientTxView, phaseTimer,
   random32, setStringSlot, timerSet, S_CONNECTED, S_CONNECTING, S_IDLE, S_OPENING, S_WAIT,
@@ -77,7 +77,7 @@ function init(): void {
   inited = true;
   maxMessage = C(CFG_MAX_PACKET);
   rcap = maxMessage + CONTROL_ROOM;
-  rb = heap.alloc(rcap);
+  rb = alloc(rcap);
   // The MQTT client's tx buffer: that client never runs when this one does.
   tcap = C(CFG_TX_BYTES);
   tb = clientTxPtr();
