@@ -8,13 +8,17 @@ import { Err } from "./errors";
 // headers, grows by what it needs); nothing may use heap.alloc or `new` beside it.
 /** First free byte: everything below it is in use (sys.info's memory figure). */
 export let heapTop: usize = (__heap_base + 15) & ~15;
-/** `n` bytes, 16-byte aligned; traps (unreachable) beyond 1 GiB or when memory cannot grow. */
+/** `n` bytes, 16-byte aligned; traps beyond 1 GiB, when memory cannot grow or past the host's limit. */
 export function alloc(n: usize): usize {
   if (n > 0x40000000) unreachable();
   let p = heapTop;
-  heapTop = (p + n + 15) & ~15;
-  let pages = <i32>((heapTop + 0xffff) >>> 16) - memory.size();
+  let top = (p + n + 15) & ~15;
+  heapTop = top;
+  let pages = <i32>((top + 0xffff) >>> 16) - memory.size();
   if (pages > 0 && memory.grow(pages) < 0) unreachable();
+  // A host may cap memory below a page (wasm3's memory limit on boards): touching the
+  // block's last byte traps here, in the init export that asked, not later elsewhere.
+  store<u8>(top - 1, 0);
   return p;
 }
 
