@@ -33,7 +33,6 @@ export const DEV_TELEMETRY_MS: u32 = 1;
 
 const TOPIC_MAX: u32 = 256; // "<prefix>/<id>/" and one suffix
 
-let inited = false;
 // Four TOPIC_MAX areas: the id, the prefix, "<prefix>/<id>/" (base) and base + suffix
 // (topic, built on demand). Static: their addresses are constants in the code.
 const idBuf = memory.data(TOPIC_MAX * 4);
@@ -43,7 +42,7 @@ const topic = base + TOPIC_MAX;
 let baseLen: u32 = 0;
 let idLen: u32 = 0;
 let prefixLen: u32 = 0; // 0: the default prefix
-let ctx: usize = 0; // reply context: u8 qos, u16 topic length, topic, u16 correlation length, correlation
+let ctx: usize = 0; // 0 until deviceInit; reply context: u8 qos, u16 topic length, topic, u16 correlation length, correlation
 let ctxCap: u32 = 0;
 let telemetryMs: u32 = 0;
 let telemetryAt: u32 = 0;
@@ -52,9 +51,8 @@ const event = memory.data(12); // EV_RPC_PENDING: u32 request length, u32 contex
 
 /** Allocates the reply-context buffer. Needs client_init and rpc_init first. */
 export function deviceInit(contextCap: u32): i32 {
-  if (inited) return -Err.AlreadyInitialized;
+  if (ctx) return -Err.AlreadyInitialized;
   if (!rpcRequestBuffer() || !clientScratch()) return -Err.NotInitialized; // rpc_init, client_init first
-  inited = true;
   ctxCap = contextCap < 8 ? 8 : contextCap;
   ctx = alloc(ctxCap);
   return 0;
@@ -62,7 +60,7 @@ export function deviceInit(contextCap: u32): i32 {
 
 /** Sets the device id or the topic prefix from [ptr, ptr+len). 0, -InvalidTopic or -BufferFull. */
 export function deviceSet(key: u32, ptr: usize, len: u32): i32 {
-  if (!inited) return -Err.NotInitialized;
+  if (!ctx) return -Err.NotInitialized;
   if (key != DEV_ID && key != DEV_PREFIX) return -Err.InvalidPropertyValue;
   if (len > TOPIC_MAX / 2 - 16) return -Err.BufferFull;
   // One topic level each (the prefix may have several): no wildcards, no empty id.
@@ -104,7 +102,7 @@ function topicFor(suffix: usize): u32 {
  * QoS 1), subscription to rx (QoS 1), then the client connects. 0 or -Err.
  */
 export function deviceStart(now: u32): i32 {
-  if (!inited) return -Err.NotInitialized;
+  if (!ctx) return -Err.NotInitialized;
   if (!idLen) return -Err.InvalidTopic;
   let p = base;
   if (prefixLen) {
@@ -278,7 +276,7 @@ export function deviceContext(): usize {
  * answers. 0 or -Err.
  */
 export function deviceResume(reqLen: u32, ctxLen: u32, now: u32): i32 {
-  if (!inited) return -Err.NotInitialized;
+  if (!ctx) return -Err.NotInitialized;
   if (ctxLen < 5 || ctxLen > ctxCap) return -Err.InvalidPropertyValue;
   reply(rpcDispatch(rpcRequestBuffer(), reqLen, now));
   return 0;
@@ -286,7 +284,7 @@ export function deviceResume(reqLen: u32, ctxLen: u32, now: u32): i32 {
 
 /** Publishes the offline status and disconnects cleanly (DISCONNECT follows it in tx). */
 export function deviceStop(now: u32): void {
-  if (!inited) return;
+  if (!ctx) return;
   if (overWebSocket()) {
     online = false;
     return wsStop(now); // close 1000 goes to tx

@@ -104,11 +104,10 @@ const UNSUB_SENT: u8 = 5;
 const ACK_BYTES: u32 = 4; // the most one inbound packet makes us write
 const NO_LIMIT: u32 = 0xffffffff;
 
-let inited = false;
 const framer = changetype<Framer>(memory.data(offsetof<Framer>()));
 let rxDrained = true;
 // Buffers, allocated once by clientInit: base, capacity (outbox and subs: the config key, fewer globals), bytes used.
-let tx: usize = 0, txCap: u32 = 0, txLen: u32 = 0;
+let tx: usize = 0 /* 0 until clientInit */, txCap: u32 = 0, txLen: u32 = 0;
 let outbox: usize = 0, obLen: u32 = 0;
 let subs: usize = 0, subsLen: u32 = 0;
 let strs: usize = 0, strsUsed: u32 = 0, scratch: usize = 0;
@@ -126,6 +125,10 @@ let attempt: u32 = 0, rng: u32 = 0x9e3779b9;
 let window: u32 = 0, inflight: u32 = 0, serverMaxPacket: u32 = NO_LIMIT;
 let nextPid: u32 = 0, dropped: u32 = 0, version: u32 = 4;
 
+@inline function inited(): bool {
+  return tx != 0;
+}
+
 @inline function due(t: u32): bool {
   return <i32>(nowMs - t) >= 0;
 }
@@ -134,7 +137,7 @@ let nextPid: u32 = 0, dropped: u32 = 0, version: u32 = 4;
 
 /** Sets an integer config key. 0, or -InvalidPropertyValue (unknown key, bad value, sizing key after init). */
 export function clientConfig(key: u32, value: u32): i32 {
-  if (key == 0 || key >= CFG_KEYS || (inited && (INIT_KEYS >> key) & 1)) return -Err.InvalidPropertyValue;
+  if (key == 0 || key >= CFG_KEYS || (inited() && (INIT_KEYS >> key) & 1)) return -Err.InvalidPropertyValue;
   if (key == CFG_PROTOCOL && value != 4 && value != 5) return -Err.InvalidPropertyValue;
   if (key == CFG_WILL_QOS && value > 2) return -Err.InvalidQos;
   if ((key == CFG_INFLIGHT_WINDOW || key == CFG_RECEIVE_MAXIMUM) && (value == 0 || value > 0xffff)) return -Err.InvalidPropertyValue;
@@ -149,8 +152,7 @@ export function clientSeed(seed: u32): void {
 
 /** Allocates every buffer from the config sizes. Once; 0 or -AlreadyInitialized. */
 export function clientInit(): i32 {
-  if (inited) return -Err.AlreadyInitialized;
-  inited = true;
+  if (inited()) return -Err.AlreadyInitialized;
   framer.init(C(CFG_RX_BYTES), C(CFG_MAX_PACKET));
   txCap = C(CFG_TX_BYTES);
   tx = alloc(txCap);
@@ -180,7 +182,7 @@ export function clientScratchCap(): u32 {
  * [ptr, ptr+len); length 0 unsets it. 0, -InvalidPropertyValue or -BufferFull.
  */
 export function clientSetString(key: u32, ptr: usize, len: u32): i32 {
-  if (!inited) return -Err.NotInitialized;
+  if (!inited()) return -Err.NotInitialized;
   if (key == 0 || key >= STR_KEYS) return -Err.InvalidPropertyValue;
   let offAt = strOff + (<usize>key << 2);
   let lenAt = strLen + (<usize>key << 2);
@@ -293,7 +295,7 @@ function lose(err: u32, code: u32): void {
 
 /** Starts connecting (EV_OPEN at once). 0, or -NotInitialized. */
 export function clientStart(now: u32): i32 {
-  if (!inited) return -Err.NotInitialized;
+  if (!inited()) return -Err.NotInitialized;
   nowMs = now;
   if (state == S_IDLE) {
     state = S_WAIT;
@@ -305,7 +307,7 @@ export function clientStart(now: u32): i32 {
 
 /** Disconnects cleanly: DISCONNECT goes to tx (if connected), then EV_CLOSE with a = 0; no reconnect. */
 export function clientStop(now: u32): void {
-  if (!inited) return;
+  if (!inited()) return;
   nowMs = now;
   let was = state;
   state = S_IDLE;
@@ -423,7 +425,7 @@ function dropOldestQos0(): bool {
  * WildcardInTopic, OutboxFull, PacketTooLarge (over the tx buffer), NotInitialized.
  */
 export function clientPublishView(v: usize): i32 {
-  if (!inited) return -Err.NotInitialized;
+  if (!inited()) return -Err.NotInitialized;
   let qos = getSlot(v, V_QOS);
   if (qos > 2) return -Err.InvalidQos;
   let topicLen = getSlot(v, V_TOPIC + 1);
@@ -501,7 +503,7 @@ function subEntry(ptr: usize, len: u32, st: u8, options: u32): i32 {
  * NullCharacter, InvalidUtf8, LimitExceeded (table full).
  */
 export function clientSubscribe(ptr: usize, len: u32, options: u32): i32 {
-  if (!inited) return -Err.NotInitialized;
+  if (!inited()) return -Err.NotInitialized;
   // Checked here for the protocol configured now: the encoder takes the options as they are.
   let r = checkSubOptions(options, C(CFG_PROTOCOL) == MQTT_5);
   return r ? r : subEntry(ptr, len, SUB_NEED, options);
@@ -509,7 +511,7 @@ export function clientSubscribe(ptr: usize, len: u32, options: u32): i32 {
 
 /** Unsubscribes (sent when connected); EV_UNSUBACK reports the answer. 0 or -Err as clientSubscribe. */
 export function clientUnsubscribe(ptr: usize, len: u32): i32 {
-  if (!inited) return -Err.NotInitialized;
+  if (!inited()) return -Err.NotInitialized;
   return subEntry(ptr, len, UNSUB_NEED, 0);
 }
 
