@@ -227,7 +227,8 @@ export class Device {
       // One poll may answer several requests (and telemetry) before this one: its calls are the last.
       const calls = view.readUInt32LE(event + 8);
       const request = Buffer.from(view.subarray(this.reqPtr, this.reqPtr + reqLen));
-      const context = Buffer.from(view.subarray(x.device_context(), x.device_context() + ctxLen));
+      const contextPtr = view.readUInt32LE(event + 12);
+      const context = Buffer.from(view.subarray(contextPtr, contextPtr + ctxLen));
       void this.resume(request, context, pass.answers.slice(pass.answers.length - calls));
     }
     return code;
@@ -239,7 +240,7 @@ export class Device {
     const x = this.mod.exports;
     const view = this.memoryView();
     view.set(request, this.reqPtr);
-    view.set(context, x.device_context());
+    view.set(context, view.readUInt32LE(x.device_event() + 12)); // the context buffer
     this.pass = { answers: settled, replay: true, next: 0 };
     try {
       x.device_resume(request.length, context.length, nowMs());

@@ -126,14 +126,14 @@ describe.each(ENGINES)("device exports under %s", (engine) => {
     const json = '{"jsonrpc":"2.0","id":9,"method":"slow","params":[1]}';
     request(json);
     expect(drain(3)).toEqual([16]);
-    const [reqLen, ctxLen] = new Uint32Array(m.memory.buffer, x.device_event(), 2);
+    const [reqLen, ctxLen, , contextPtr] = new Uint32Array(m.memory.buffer, x.device_event(), 4);
     expect(reqLen).toBe(json.length);
     expect(Buffer.from(new Uint8Array(m.memory.buffer, x.rpc_request_buffer(), reqLen)).toString()).toBe(json);
-    const context = Buffer.from(new Uint8Array(m.memory.buffer, x.device_context(), ctxLen));
+    const context = Buffer.from(new Uint8Array(m.memory.buffer, contextPtr, ctxLen));
     expect(takeTx().length).toBe(0); // nothing answered yet
     // The host settles, then puts request and context back and resumes.
     new Uint8Array(m.memory.buffer, x.rpc_request_buffer(), json.length).set(Buffer.from(json));
-    new Uint8Array(m.memory.buffer, x.device_context(), ctxLen).set(context);
+    new Uint8Array(m.memory.buffer, contextPtr, ctxLen).set(context);
     expect(x.device_resume(reqLen, ctxLen, 4)).toBe(0);
     expect(drain(4)).toEqual([]);
     const out = takeTx();

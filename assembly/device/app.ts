@@ -47,7 +47,9 @@ let ctxCap: u32 = 0;
 let telemetryMs: u32 = 0;
 let telemetryAt: u32 = 0;
 let online = false;
-const event = memory.data(12); // EV_RPC_PENDING: u32 request length, u32 context length, u32 host calls
+// EV_RPC_PENDING: u32 request length, u32 context length, u32 host calls; then the context
+// buffer's address (set once by deviceInit: no getter export of its own).
+const event = memory.data(16);
 
 /** Allocates the reply-context buffer. Needs client_init and rpc_init first. */
 export function deviceInit(contextCap: u32): i32 {
@@ -55,6 +57,7 @@ export function deviceInit(contextCap: u32): i32 {
   if (!rpcRequestBuffer() || !clientScratch()) return -Err.NotInitialized; // rpc_init, client_init first
   ctxCap = contextCap < 8 ? 8 : contextCap;
   ctx = alloc(ctxCap);
+  store<u32>(event, <u32>ctx, 12);
   return 0;
 }
 
@@ -262,12 +265,9 @@ export function devicePoll(now: u32): i32 {
   }
 }
 
-/** EV_RPC_PENDING's arguments: u32 request length, u32 context length, u32 host_call count. */
+/** EV_RPC_PENDING's arguments: u32 request length, u32 context length, u32 host_call count; u32 context buffer. */
 export function deviceEvent(): usize {
   return event;
-}
-export function deviceContext(): usize {
-  return ctx;
 }
 
 /**

@@ -2,7 +2,7 @@
 import { clientScratch, clientScratchCap } from "../mqtt/client";
 import { Err } from "../errors";
 import {
-  deviceInit, deviceSet, deviceConfig, deviceStart, devicePoll, deviceEvent, deviceContext,
+  deviceInit, deviceSet, deviceConfig, deviceStart, devicePoll, deviceEvent,
   deviceResume, deviceStop, deviceDeadline,
 } from "./app";
 import { wsSetUrl } from "../ws/client";
@@ -27,9 +27,6 @@ export function device_poll(now: u32): i32 {
 }
 export function device_event(): usize {
   return deviceEvent();
-}
-export function device_context(): usize {
-  return deviceContext();
 }
 export function device_resume(reqLen: u32, ctxLen: u32, now: u32): i32 {
   return deviceResume(reqLen, ctxLen, now);
