@@ -11,8 +11,6 @@ import {
 import { wsClosed, wsOpened, wsRxCap, wsRxPtr, wsRxPush } from "../ws/client";
 import { overWebSocket } from "../build";
 
-const UNSUBSCRIBE: u32 = 0xffffffff;
-
 export function client_config(key: u32, value: u32): i32 {
   return clientConfig(key, value);
 }
@@ -77,9 +75,11 @@ export function client_publish(topicLen: u32, payloadLen: u32, qos: u32, retain:
   if (topicLen + payloadLen > clientScratchCap()) return -Err.BufferFull;
   return clientPublish(s, topicLen, s + topicLen, payloadLen, qos, retain != 0);
 }
-/** options = UNSUBSCRIBE (0xffffffff) unsubscribes: one export for both (each export costs its name). */
 export function client_subscribe(len: u32, options: u32): i32 {
-  return options == UNSUBSCRIBE ? clientUnsubscribe(clientScratch(), len) : clientSubscribe(clientScratch(), len, options);
+  return clientSubscribe(clientScratch(), len, options);
+}
+export function client_unsubscribe(len: u32): i32 {
+  return clientUnsubscribe(clientScratch(), len);
 }
 export function client_outbox_len(): u32 {
   return clientOutboxLen();

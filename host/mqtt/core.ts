@@ -217,6 +217,6 @@ export class ClientCore {
   }
   unsubscribe(filter: string): void {
     const [len] = this.toScratch(Buffer.from(filter));
-    this.check(this.ex.client_subscribe(len, 0xffffffff) /* unsubscribe */, "unsubscribe");
+    this.check(this.ex.client_unsubscribe(len), "unsubscribe");
   }
 }
