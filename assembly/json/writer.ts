@@ -1,7 +1,6 @@
 // Compact JSON writer into one bounded buffer. Overflow is sticky: once a
 // write does not fit, later writes are dropped and `wOverflow` stays set
 // until wReset/wRewind, so callers check once at the end.
-import { T_U00 } from "./text";
 
 let buf: usize = 0;
 let cap: u32 = 0;
@@ -59,25 +58,6 @@ export function wU32(v: u32): void {
 export function wI32(v: i32): void {
   if (v < 0) wByte(0x2d);
   wU32(<u32>(v < 0 ? -v : v)); // -2^31 comes out right as u32
-}
-/** Writes UTF-8 bytes as a quoted JSON string, escaping what JSON requires. */
-export function wString(p: usize, n: u32): void {
-  wByte(0x22);
-  for (let i: u32 = 0; i < n; i++) {
-    let c = <u32>load<u8>(p + i);
-    if (c == 0x22 || c == 0x5c) {
-      wByte(0x5c);
-      wByte(c);
-    } else if (c < 0x20) {
-      wText(T_U00);
-      wByte(0x30 + (c >> 4));
-      wByte(hexDigit(c & 15));
-    } else wByte(c);
-  }
-  wByte(0x22);
-}
-function hexDigit(d: u32): u32 {
-  return d < 10 ? 0x30 + d : 0x57 + d;
 }
 /** Address of an earlier position (a wLen mark) in the buffer. */
 export function wAt(mark: u32): usize {
