@@ -15,7 +15,6 @@ const texts = {
   DATA_MAX: ',"data":{"max":',
   ID: ',"id":',
   NULL: "null",
-  U00: "\\u00",
   // Error messages (-32700, -32600, -32601, -32602, -32603, -32000, -32001)
   PARSE_ERROR: "Parse error",
   INVALID_REQUEST: "Invalid Request",
