@@ -1,6 +1,6 @@
-// Byte helpers over raw linear memory: big-endian integers, MQTT variable byte
-// integers and UTF-8 checks. No allocation; results that need two values pass
-// the second through a module global (`varintBytes`).
+// Byte helpers over raw linear memory (big-endian integers, MQTT variable byte
+// integers, UTF-8 checks) and the module's allocator. The helpers allocate nothing;
+// results that need two values pass the second through a module global (`varintBytes`).
 import { Err } from "./errors";
 
 // The module's one allocator: a bump over the heap for the buffers each layer takes
