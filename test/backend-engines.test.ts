@@ -9,6 +9,7 @@ import { pino } from "pino";
 import { startBackend, type Backend } from "../host/server/backend.ts";
 import { Device } from "../host/device.ts";
 import { freePort } from "./support/mosquitto.ts";
+import { waitFor } from "./support/api.ts";
 
 const nativeDevice = new URL("../boards/posix/build/outpost-device", import.meta.url).pathname;
 let backend: Backend;
@@ -22,10 +23,6 @@ const rpc = (id: string, body: unknown, query = "") =>
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
     body: JSON.stringify(body),
   }).then(async (r) => ({ status: r.status, body: await r.json() }));
-
-async function waitFor(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((r) => setTimeout(r, 20));
-}
 
 beforeAll(async () => {
   backend = await startBackend({
