@@ -11,7 +11,6 @@ const RUNS = 150;
 
 const word = fc.stringMatching(/^[a-z0-9_é€$-]{0,5}$/);
 const text = fc.string({ unit: "grapheme", maxLength: 8 }).filter((s) => !s.includes("\u0000"));
-const nonEmptyText = text.filter((s) => s.length > 0);
 const topicName = fc
   .array(word.filter((w) => !w.startsWith("$")), { minLength: 1, maxLength: 4 })
   .map((levels) => levels.join("/"))
