@@ -241,10 +241,6 @@ export function clientEvent(): usize {
 @inline export function clientEventArg(i: u32): u32 {
   return load<u32>(event + (<usize>(i + 1) << 2));
 }
-/** The view of the last EV_MESSAGE's PUBLISH. */
-export function clientView(): usize {
-  return rxView;
-}
 /** A view the device layer may fill for clientPublishView. */
 export function clientTxView(): usize {
   return txView;
