@@ -1,8 +1,6 @@
 // USART1 as the broker pipe, USART2 as the debug channel.
 #include "link.h"
 
-#include <string.h>
-
 #include "stm32f405.h"
 
 #define RX_MASK (LINK_RX_BYTES - 1u)
@@ -115,5 +113,3 @@ void debug_write(const char *text, size_t len) {
     USART2->DR = (uint8_t)text[i];
   }
 }
-
-void debug_print(const char *text) { debug_write(text, strlen(text)); }

@@ -33,6 +33,5 @@ link_counters link_counters_read(void);
 // The debug channel (USART2, polled): log lines and newlib's stdout/stderr.
 void debug_init(uint32_t pclk_hz, uint32_t baud);
 void debug_write(const char *text, size_t len);
-void debug_print(const char *text);
 
 #endif
