@@ -38,7 +38,7 @@ export class RpcCorrelator {
   call(deviceId: string, method: string, params: unknown, callerId: JsonRpcId, timeoutMs: number): Promise<string> {
     const id = this.nextId++;
     if (this.nextId > Number.MAX_SAFE_INTEGER) this.nextId = 1;
-    const base = `${this.prefix}/${deviceId}`;
+    const topics = deviceTopics(this.prefix, deviceId);
     const request = JSON.stringify(params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params });
     return new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -46,7 +46,7 @@ export class RpcCorrelator {
         reject(new RpcTimeout(`${deviceId} did not answer ${method} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { deviceId, callerId, resolve, reject, timer });
-      this.bus.publish(`${base}/rx`, request, this.bus.requestResponse ? { responseTopic: `${base}/tx`, correlationData: Buffer.from(String(id)) } : undefined);
+      this.bus.publish(topics.rx, request, this.bus.requestResponse ? { responseTopic: topics.tx, correlationData: Buffer.from(String(id)) } : undefined);
     });
   }
 
