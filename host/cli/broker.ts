@@ -3,6 +3,7 @@ import { Command, Option } from "commander";
 import { join, resolve } from "node:path";
 import { Registry } from "../registry/registry.ts";
 import { writeMosquittoConfig } from "../broker/mosquitto.ts";
+import { DEFAULT_PREFIX } from "../broker/acl.ts";
 import { dataOption, jsonOption } from "./common.ts";
 
 export function brokerCommand(): Command {
@@ -12,7 +13,7 @@ export function brokerCommand(): Command {
     .description("write mosquitto's password file, %u ACL and config lines from the registry (run again after adding devices, then SIGHUP mosquitto)")
     .addOption(dataOption())
     .addOption(new Option("--out <dir>", "where to write passwd, acl and mosquitto.conf (default <data>/mosquitto)"))
-    .addOption(new Option("--prefix <prefix>", "topic prefix").default("devices"))
+    .addOption(new Option("--prefix <prefix>", "topic prefix").default(DEFAULT_PREFIX))
     .addOption(jsonOption())
     .action((opts: { data: string; out?: string; prefix: string; json?: boolean }) => {
       const out = resolve(opts.out ?? join(opts.data, "mosquitto"));

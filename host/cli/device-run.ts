@@ -4,6 +4,7 @@ import { Command, Option } from "commander";
 import pino from "pino";
 import { Device } from "../device.ts";
 import { errName, wsCloseName } from "../abi.ts";
+import { DEFAULT_PREFIX } from "../broker/acl.ts";
 
 const LEVELS = ["debug", "info", "warn", "error"] as const;
 
@@ -14,7 +15,7 @@ export function deviceRunCommand(): Command {
     .requiredOption("--url <url>", "broker, mqtt://host:port; or the backend's ws://host:port/api/v1/devices/ws (JSON-RPC over WebSocket)")
     .option("--username <username>", "MQTT username (default: the device id)")
     .option("--password <password>", "MQTT password")
-    .option("--prefix <prefix>", "topic prefix", "devices")
+    .option("--prefix <prefix>", "topic prefix", DEFAULT_PREFIX)
     .addOption(new Option("--protocol <version>", "MQTT protocol version").choices(["4", "5"]).default("4"))
     .option("--telemetry <ms>", "publish sys.info on <prefix>/<id>/telemetry every <ms> (0: off)", "0")
     .action(async (opts: { id: string; url: string; username?: string; password?: string; prefix: string; protocol: string; telemetry: string }) => {
