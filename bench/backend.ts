@@ -18,7 +18,7 @@ import { deviceTopics } from "../host/broker/acl.ts";
 import { startJsDevice } from "../host/rpc/js-device.ts";
 import { encode } from "../host/codec/index.ts";
 import { freePort } from "../test/support/mosquitto.ts";
-import { child, cpuSeconds, drive as driveFor, holdConnections, restEchoCaller, rssBytes, tearDown, type Creds, type RunResult } from "./load.ts";
+import { child, holdDevices, cpuSeconds, drive as driveFor, holdConnections, restEchoCaller, rssBytes, tearDown, type Creds, type RunResult } from "./load.ts";
 
 const M = Number(process.env.BENCH_M ?? 32);
 const N = Number(process.env.BENCH_N ?? 19_500); // the container's hard fd limit is 20,000 per process
@@ -27,7 +27,6 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const HTTP_CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? CONCURRENCY);
-const HOLDERS = 2; // client-side processes, so no process needs more than ~10,000 sockets
 
 const drive = (call: (device: string, seq: number) => Promise<boolean>, ids: string[]): Promise<RunResult> => driveFor(call, ids, SECONDS, CONCURRENCY);
 
@@ -169,17 +168,9 @@ async function main() {
       .then((t) => Number(/^outpost_nodejs_heap_size_used_bytes (\d+)/m.exec(t)?.[1]));
   const rssBefore = rssBytes(backend.proc.pid!);
   const heapBefore = await heapUsed();
-  const per = Math.ceil(N / HOLDERS);
   const t0 = performance.now();
-  const holders = Array.from({ length: HOLDERS }, (_, h) => {
-    const file = join(dir, `held-${h}.json`);
-    writeFileSync(file, JSON.stringify(heldDevices.slice(h * per, (h + 1) * per)));
-    return child(["bench/backend.ts", "--role", "holder", String(mqttPort), file]);
-  });
-  const counts = (await Promise.all(holders.map((h) => h.line()))).map((l) => JSON.parse(l) as { held: number; failed: number });
+  const { holders, held, failed } = await holdDevices("bench/backend.ts", mqttPort, heldDevices, dir);
   const connectS = (performance.now() - t0) / 1000;
-  const held = counts.reduce((a, c) => a + c.held, 0);
-  const failed = counts.reduce((a, c) => a + c.failed, 0);
   await new Promise((r) => setTimeout(r, 2000));
   const rssAfter = rssBytes(backend.proc.pid!);
   const heapAfter = await heapUsed();

@@ -1,7 +1,8 @@
 // The load generator the backend benchmarks share: child processes that report by lines, lean keep-alive HTTP/1.1
 // connections, a fixed number of calls in flight for a fixed time, and /proc figures of a process.
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { connect as netConnect, type Socket } from "node:net";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -150,4 +151,26 @@ export function cpuSeconds(pid: number): number {
 export function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** Client-side processes that hold device connections, so none needs more than ~10,000 sockets. */
+const HOLDERS = 2;
+
+/**
+ * Splits `devices` over HOLDERS child processes running `script --role holder <port> <file>`, each
+ * printing {"held","failed"} once its share is connected; resolves with the totals and the holders.
+ */
+export async function holdDevices(script: string, port: number, devices: Creds, dir: string) {
+  const per = Math.ceil(devices.length / HOLDERS);
+  const holders = Array.from({ length: HOLDERS }, (_, h) => {
+    const file = join(dir, `held-${h}.json`);
+    writeFileSync(file, JSON.stringify(devices.slice(h * per, (h + 1) * per)));
+    return child([script, "--role", "holder", String(port), file]);
+  });
+  const counts = (await Promise.all(holders.map((h) => h.line()))).map((l) => JSON.parse(l) as { held: number; failed: number });
+  return {
+    holders,
+    held: counts.reduce((a, c) => a + c.held, 0),
+    failed: counts.reduce((a, c) => a + c.failed, 0),
+  };
 }

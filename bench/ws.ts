@@ -13,11 +13,10 @@ import { Registry } from "../host/registry/registry.ts";
 import { DEVICE_COST } from "../host/registry/secrets.ts";
 import { Device } from "../host/device.ts";
 import { freePort } from "../test/support/mosquitto.ts";
-import { child, drive as driveFor, holdConnections, restEchoCaller, rssBytes, tearDown, type Creds } from "./load.ts";
+import { child, holdDevices, drive as driveFor, holdConnections, restEchoCaller, rssBytes, tearDown, type Creds } from "./load.ts";
 
 const M = Number(process.env.BENCH_M ?? 16);
 const N = Number(process.env.BENCH_N ?? 19_000); // the container's hard fd limit is 20,000 per process
-const HOLDERS = 2; // client-side processes, so none needs more than ~10,000 sockets
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3); // WS and MQTT runs alternate; the median run of each counts
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
@@ -122,16 +121,8 @@ async function main() {
 
   await new Promise((r) => setTimeout(r, 1000));
   const rssBefore = rssBytes(backend.proc.pid!);
-  const per = Math.ceil(N / HOLDERS);
   const t0 = performance.now();
-  const holders = Array.from({ length: HOLDERS }, (_, h) => {
-    const file = join(dir, `held-${h}.json`);
-    writeFileSync(file, JSON.stringify(heldDevices.slice(h * per, (h + 1) * per)));
-    return child(["bench/ws.ts", "--role", "holder", String(port), file]);
-  });
-  const counts = (await Promise.all(holders.map((h) => h.line()))).map((l) => JSON.parse(l) as { held: number; failed: number });
-  const held = counts.reduce((a, c) => a + c.held, 0);
-  const failed = counts.reduce((a, c) => a + c.failed, 0);
+  const { holders, held, failed } = await holdDevices("bench/ws.ts", port, heldDevices, dir);
   const connectS = (performance.now() - t0) / 1000;
   await new Promise((r) => setTimeout(r, 2000));
   const rssAfter = rssBytes(backend.proc.pid!);
