@@ -2,14 +2,9 @@
 // (boards/posix, wasm3 + BSD sockets) as its own process.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { pino } from "pino";
-import { startBackend, type Backend } from "../host/server/backend.ts";
+import type { Backend } from "../host/server/backend.ts";
 import { Device } from "../host/device.ts";
-import { freePort } from "./support/mosquitto.ts";
-import { waitFor } from "./support/api.ts";
+import { startTestBackend, waitFor } from "./support/api.ts";
 
 const nativeDevice = new URL("../boards/posix/build/outpost-device", import.meta.url).pathname;
 let backend: Backend;
@@ -25,13 +20,7 @@ const rpc = (id: string, body: unknown, query = "") =>
   }).then(async (r) => ({ status: r.status, body: await r.json() }));
 
 beforeAll(async () => {
-  backend = await startBackend({
-    dataDir: mkdtempSync(join(tmpdir(), "outpost-engines-")),
-    port: await freePort(),
-    mqttPort: await freePort(),
-    host: "127.0.0.1",
-    logger: pino({ level: "silent" }),
-  });
+  backend = await startTestBackend("engines");
   key = backend.registry.createApiKey().key;
   const w = backend.registry.addDevice("on-wasm3");
   wasm3 = new Device({ id: "on-wasm3", engine: "wasm3", methods: { add: (p: number[]) => p[0] + p[1] } });

@@ -1,13 +1,9 @@
 // The STM32F405 firmware in QEMU over WebSocket: USART1 is QEMU's TCP connection straight to the backend's
 // HTTP port, the module in flash does the upgrade and the framing, and REST calls reach the board's C methods.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootFirmware, buildFirmware, firmwareElf, type QemuBoard } from "../boards/stm32/qemu.ts";
-import { startBackend, type Backend } from "../host/server/backend.ts";
-import { freePort } from "./support/mosquitto.ts";
+import type { Backend } from "../host/server/backend.ts";
+import { startTestBackend } from "./support/api.ts";
 
 describe("STM32 firmware in QEMU over WebSocket through the backend", () => {
   let backend: Backend;
@@ -24,13 +20,7 @@ describe("STM32 firmware in QEMU over WebSocket through the backend", () => {
 
   beforeAll(async () => {
     buildFirmware("all");
-    backend = await startBackend({
-      dataDir: mkdtempSync(join(tmpdir(), "outpost-ws-stm32-")),
-      port: await freePort(),
-      mqttPort: await freePort(),
-      host: "127.0.0.1",
-      logger: pino({ level: "silent" }),
-    });
+    backend = await startTestBackend("ws-stm32");
     key = backend.registry.createApiKey().key;
     const { credential } = backend.registry.addDevice("stm32-ws");
     const url = `ws://127.0.0.1:${backend.port}/api/v1/devices/ws`;

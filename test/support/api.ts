@@ -1,4 +1,22 @@
-// REST calls to a test backend, JSON in and out, and polling until a condition holds.
+// A test backend on free ports, REST calls to it (JSON in and out), and polling until a condition holds.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { startBackend, type Backend, type BackendOptions } from "../../host/server/backend.ts";
+import { freePort } from "./mosquitto.ts";
+
+/** A silent backend with its embedded broker on free loopback ports and a fresh data dir. */
+export async function startTestBackend(name: string, opts: Partial<BackendOptions> = {}): Promise<Backend> {
+  return startBackend({
+    dataDir: mkdtempSync(join(tmpdir(), `outpost-${name}-`)),
+    port: await freePort(),
+    mqttPort: await freePort(),
+    host: "127.0.0.1",
+    logger: pino({ level: "silent" }),
+    ...opts,
+  });
+}
 
 /** A caller of `base()`'s REST API with `Authorization: <auth()>`; `json` becomes the body; the answer body is parsed. */
 export function apiClient(base: () => string, auth: () => string | null) {
