@@ -1,6 +1,11 @@
 // Backend benchmark. In one run, through the embedded broker of a backend in its own process:
-//  1. REST RPC (HTTP -> backend -> aedes -> device -> back) against raw MQTT request/response (an mqtt.js client
-//     publishing to rx and waiting on tx) to the same M devices: throughput and p50/p99 latency, and the ratio.
+//  1. REST RPC (HTTP -> backend -> aedes -> device -> back) against raw MQTT request/response (mqtt.js publishing
+//     to rx and waiting on tx) to the same M devices: throughput and p50/p99 latency, and the ratios. The same
+//     callers in both: CONCURRENCY of them, caller w bound to device w % M, one call in flight each, each on a
+//     keep-alive HTTP connection of its own, and in raw MQTT on an mqtt.js connection of its own subscribed to its
+//     device's tx. A second raw figure puts every caller on ONE mqtt.js connection (devices/+/tx), which batches
+//     64 requests per socket write; HTTP/1.1 cannot share a connection that way, so that ratio compares
+//     transports more than the backend.
 //  2. Devices held: N MQTT device connections (CONNECT with credentials, SUBSCRIBE rx, retained status) and the
 //     backend's resident memory per device.
 // Run: node --import tsx bench/backend.ts
@@ -18,17 +23,19 @@ import { deviceTopics } from "../host/broker/acl.ts";
 import { startJsDevice } from "../host/rpc/js-device.ts";
 import { encode } from "../host/codec/index.ts";
 import { freePort } from "../test/support/mosquitto.ts";
-import { child, holdDevices, cpuSeconds, drive as driveFor, holdConnections, restEchoCaller, rssBytes, tearDown, type Creds, type RunResult } from "./load.ts";
+import { child, holdDevices, cpuSeconds, machineBusySeconds, drive as driveFor, holdConnections, restEchoCaller, rssBytes, tearDown, type Creds, type RunResult } from "./load.ts";
 
-const M = Number(process.env.BENCH_M ?? 32);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
+/** One device per caller by default, so a raw caller's tx subscription carries only its own answers. */
+const M = Number(process.env.BENCH_M ?? CONCURRENCY);
 const N = Number(process.env.BENCH_N ?? 19_500); // the container's hard fd limit is 20,000 per process
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 /** REST and raw alternate this many times; the round with the median ratio is reported (the machine is shared). */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const HTTP_CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? CONCURRENCY);
 
-const drive = (call: (device: string, seq: number) => Promise<boolean>, ids: string[]): Promise<RunResult> => driveFor(call, ids, SECONDS, CONCURRENCY);
+type Call = (device: string, seq: number, caller: number) => Promise<boolean>;
+const drive = (call: Call, ids: string[]): Promise<RunResult> => driveFor(call, ids, SECONDS, CONCURRENCY);
 
 // ---- child roles ----------------------------------------------------------------------------------------
 
@@ -97,66 +104,90 @@ async function main() {
   const restCall = restClient.call;
 
   // Raw MQTT: the same request on rx, the answer awaited on tx, through the same broker.
-  const raw = await mqtt.connectAsync(mqttUrl, { username: BACKEND_USERNAME, password: backendPassword, clientId: "bench-raw", protocolVersion: 4 });
-  const waiting = new Map<number, (ok: boolean) => void>();
-  raw.on("message", (_t, payload) => {
-    const msg = JSON.parse(payload.toString());
-    const w = waiting.get(msg.id);
-    if (w) {
-      waiting.delete(msg.id);
-      w(Array.isArray(msg.result));
-    }
-  });
-  await raw.subscribeAsync("devices/+/tx");
   let rawSeq = 1e9; // apart from the backend's own ids
-  const rawCall = (device: string) =>
-    new Promise<boolean>((resolve) => {
-      const id = rawSeq++;
-      waiting.set(id, resolve);
-      raw.publish(deviceTopics("devices", device).rx, JSON.stringify({ jsonrpc: "2.0", id, method: "echo", params: [id, "x"] }));
+  const rawClient = async (name: string, filter: string) => {
+    const client = await mqtt.connectAsync(mqttUrl, { username: BACKEND_USERNAME, password: backendPassword, clientId: name, protocolVersion: 4 });
+    const waiting = new Map<number, (ok: boolean) => void>();
+    client.on("message", (_t, payload) => {
+      const msg = JSON.parse(payload.toString());
+      const w = waiting.get(msg.id);
+      if (w) {
+        waiting.delete(msg.id);
+        w(Array.isArray(msg.result));
+      }
     });
+    await client.subscribeAsync(filter);
+    const call = (device: string) =>
+      new Promise<boolean>((resolve) => {
+        const id = rawSeq++;
+        waiting.set(id, resolve);
+        client.publish(deviceTopics("devices", device).rx, JSON.stringify({ jsonrpc: "2.0", id, method: "echo", params: [id, "x"] }));
+      });
+    return { client, call };
+  };
+  // A connection per caller, on its own device's tx.
+  const perCaller = await Promise.all(Array.from({ length: CONCURRENCY }, (_, w) => rawClient(`bench-raw-${w}`, deviceTopics("devices", ids[w % M]).tx)));
+  const rawCall: Call = (device, _seq, caller) => perCaller[caller].call(device);
+  // Every caller on one connection.
+  const shared = await rawClient("bench-raw-shared", "devices/+/tx");
+  const sharedCall: Call = (device) => shared.call(device);
 
-  await drive(restCall, ids); // warm-up, both paths
+  await drive(restCall, ids); // warm-up, every path
   await drive(rawCall, ids);
+  await drive(sharedCall, ids);
   const bpid = backend.proc.pid!;
   const dpid = devices.proc.pid!;
   const selfCpu = () => {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1e6;
   };
-  /** CPU seconds of backend, devices and this load generator during one run. */
-  const measure = async (call: (device: string, seq: number) => Promise<boolean>) => {
+  /** CPU seconds of backend, devices and this load generator during one run, and the machine's busy share. */
+  const measure = async (call: Call) => {
     const c0 = [cpuSeconds(bpid), cpuSeconds(dpid), selfCpu()];
+    const m0 = machineBusySeconds();
+    const t0 = performance.now();
     const run = await drive(call, ids);
+    const busy = (machineBusySeconds() - m0) / ((performance.now() - t0) / 1000);
     const c1 = [cpuSeconds(bpid), cpuSeconds(dpid), selfCpu()];
-    return { run, cpu: c1.map((c, i) => c - c0[i]) };
+    return { run, cpu: c1.map((c, i) => c - c0[i]), busy };
   };
-  console.log(`RPC, ${M} devices, ${CONCURRENCY} in flight (REST over ${HTTP_CONNECTIONS} keep-alive connections), ${ROUNDS} rounds of ${SECONDS} s REST then ${SECONDS} s raw MQTT`);
-  const rounds: { restM: Awaited<ReturnType<typeof measure>>; rawM: Awaited<ReturnType<typeof measure>>; ratio: number }[] = [];
+  console.log(
+    `RPC, ${M} devices, ${CONCURRENCY} callers with one call in flight each (REST over ${HTTP_CONNECTIONS} keep-alive connections), ` +
+      `${ROUNDS} rounds of ${SECONDS} s each: REST, raw MQTT with a connection per caller, raw MQTT on one shared connection`,
+  );
+  type Measured = Awaited<ReturnType<typeof measure>>;
+  const rounds: { restM: Measured; rawM: Measured; sharedM: Measured; ratio: number }[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const restM = await measure(restCall);
     const rawM = await measure(rawCall);
+    const sharedM = await measure(sharedCall);
     const ratio = restM.run.rpc_per_s / rawM.run.rpc_per_s;
-    rounds.push({ restM, rawM, ratio });
-    console.log(`  round ${r + 1}: REST ${restM.run.rpc_per_s} RPC/s, raw ${rawM.run.rpc_per_s} RPC/s, ratio ${ratio.toFixed(2)}`);
+    rounds.push({ restM, rawM, sharedM, ratio });
+    console.log(
+      `  round ${r + 1}: REST ${restM.run.rpc_per_s} RPC/s, raw ${rawM.run.rpc_per_s} (ratio ${ratio.toFixed(2)}), ` +
+        `raw on one connection ${sharedM.run.rpc_per_s} (ratio ${(restM.run.rpc_per_s / sharedM.run.rpc_per_s).toFixed(2)})`,
+    );
   }
   const median = [...rounds].sort((a, b) => a.ratio - b.ratio)[Math.floor(rounds.length / 2)];
-  const { restM, rawM } = median;
+  const { restM, rawM, sharedM } = median;
   const rest = restM.run;
   const rawRun = rawM.run;
-  const [restCpu, restDevCpu, restGenCpu] = restM.cpu;
-  const [rawCpu, rawDevCpu, rawGenCpu] = rawM.cpu;
+  const sharedRun = sharedM.run;
   const ratio = +median.ratio.toFixed(2);
-  console.log(`The median round:`);
-  console.log(`  REST     ${rest.rpc_per_s} RPC/s  p50 ${rest.p50_ms} ms  p99 ${rest.p99_ms} ms  errors ${rest.errors}`);
-  console.log(`  raw MQTT ${rawRun.rpc_per_s} RPC/s  p50 ${rawRun.p50_ms} ms  p99 ${rawRun.p99_ms} ms  errors ${rawRun.errors}`);
-  console.log(`  REST / raw MQTT throughput: ${ratio}x`);
-  const usPerRest = Math.round((restCpu / (rest.rpc_per_s * SECONDS)) * 1e6);
-  const usPerRaw = Math.round((rawCpu / (rawRun.rpc_per_s * SECONDS)) * 1e6);
-  console.log(`  backend process CPU: ${usPerRest} us per REST RPC (${((restCpu / SECONDS) * 100).toFixed(0)}% of a core), ${usPerRaw} us per raw RPC (broker only)`);
+  const sharedRatio = +(rest.rpc_per_s / sharedRun.rpc_per_s).toFixed(2);
+  const usPer = (m: Measured) => Math.round((m.cpu[0] / (m.run.rpc_per_s * SECONDS)) * 1e6);
   const pct = (c: number) => `${((c / SECONDS) * 100).toFixed(0)}%`;
-  console.log(`  cores busy (backend / devices / load generator): REST ${pct(restCpu)} / ${pct(restDevCpu)} / ${pct(restGenCpu)}, raw ${pct(rawCpu)} / ${pct(rawDevCpu)} / ${pct(rawGenCpu)}`);
-  await raw.endAsync();
+  const line = (name: string, m: Measured) =>
+    console.log(
+      `  ${name.padEnd(22)} ${String(m.run.rpc_per_s).padStart(6)} RPC/s  p50 ${m.run.p50_ms} ms  p99 ${m.run.p99_ms} ms  errors ${m.run.errors}; ` +
+        `backend ${usPer(m)} us per RPC; backend / devices / load generator ${m.cpu.map(pct).join(" / ")}; machine ${(m.busy * 100).toFixed(0)}% of 200%`,
+    );
+  console.log(`The median round (by REST / raw):`);
+  line("REST", restM);
+  line("raw MQTT", rawM);
+  line("raw MQTT, one conn.", sharedM);
+  console.log(`  REST / raw MQTT throughput: ${ratio}x (against one shared MQTT connection: ${sharedRatio}x)`);
+  await Promise.all([...perCaller, shared].map((r) => r.client.endAsync()));
   restClient.close();
   devices.proc.stdin!.end();
 
@@ -192,8 +223,12 @@ async function main() {
       raw_rpc_per_s: rawRun.rpc_per_s,
       raw_p50_ms: rawRun.p50_ms,
       raw_p99_ms: rawRun.p99_ms,
-      backend_cpu_us_per_rest_rpc: usPerRest,
-      backend_cpu_us_per_raw_rpc: usPerRaw,
+      rest_vs_raw_one_connection: sharedRatio,
+      raw_one_connection_rpc_per_s: sharedRun.rpc_per_s,
+      backend_cpu_us_per_rest_rpc: usPer(restM),
+      backend_cpu_us_per_raw_rpc: usPer(rawM),
+      machine_busy_pct_rest: Math.round(restM.busy * 100),
+      machine_busy_pct_raw: Math.round(rawM.busy * 100),
       rpc_devices: M,
       concurrency: CONCURRENCY,
       http_connections: HTTP_CONNECTIONS,

@@ -56,14 +56,13 @@ export async function httpConnection(port: number) {
   };
 }
 
-/** REST echo calls over `count` keep-alive connections, round robin; a call is right when its id comes back. */
+/** REST echo calls over `count` keep-alive connections (caller w uses connection w % count); a call is right when its id comes back. */
 export async function restEchoCaller(port: number, key: string, count: number) {
   const conns = await Promise.all(Array.from({ length: count }, () => httpConnection(port)));
-  let next = 0;
-  const call = (device: string, seq: number) => {
+  const call = (device: string, seq: number, caller: number) => {
     const body = JSON.stringify({ jsonrpc: "2.0", id: seq, method: "echo", params: [seq, "x"] });
     const head = `POST /api/v1/devices/${device}/rpc HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
-    return conns[next++ % conns.length].request(head + body).then(({ status, body: text }) => status === 200 && JSON.parse(text).id === seq);
+    return conns[caller % conns.length].request(head + body).then(({ status, body: text }) => status === 200 && JSON.parse(text).id === seq);
   };
   return { call, close: () => conns.forEach((c) => c.close()) };
 }
@@ -75,22 +74,25 @@ export interface RunResult {
   errors: number;
 }
 
-/** Keeps `concurrency` calls in flight for `seconds` over `ids`; call() resolves true on a correct answer. */
-export async function drive(call: (device: string, seq: number) => Promise<boolean>, ids: string[], seconds: number, concurrency: number): Promise<RunResult> {
+/**
+ * Keeps `concurrency` calls in flight for `seconds`: caller w calls device ids[w % ids.length], one call at a time
+ * (`caller` lets a transport give each caller a connection of its own); call() resolves true on a correct answer.
+ */
+export async function drive(call: (device: string, seq: number, caller: number) => Promise<boolean>, ids: string[], seconds: number, concurrency: number): Promise<RunResult> {
   const latencies: number[] = [];
   let errors = 0;
   let seq = 0;
   const deadline = performance.now() + seconds * 1000;
-  const worker = async () => {
+  const caller = async (w: number) => {
+    const device = ids[w % ids.length];
     while (performance.now() < deadline) {
-      const n = seq++;
       const t = performance.now();
-      if (await call(ids[n % ids.length], n)) latencies.push(performance.now() - t);
+      if (await call(device, seq++, w)) latencies.push(performance.now() - t);
       else errors++;
     }
   };
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  await Promise.all(Array.from({ length: concurrency }, (_, w) => caller(w)));
   const elapsed = (performance.now() - t0) / 1000;
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => +latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))].toFixed(2);
@@ -140,6 +142,12 @@ export async function tearDown(holders: { proc: ChildProcess }[], backend: { pro
   backend.proc.kill("SIGTERM");
   await new Promise((r) => backend.proc.once("exit", r));
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** Busy CPU seconds of the whole machine so far (all cores; everything but idle and iowait in /proc/stat). */
+export function machineBusySeconds(): number {
+  const f = readFileSync("/proc/stat", "utf8").split("\n", 1)[0].split(/ +/).slice(1).map(Number);
+  return (f.reduce((a, b) => a + b, 0) - f[3] - f[4]) / 100;
 }
 
 /** CPU seconds (user + system) a process has used so far. */
