@@ -239,6 +239,7 @@ export class WsGateway {
   }
 
   private onBus(msg: BusMessage): void {
+    if (this.conns.size === 0 && this.listeners.size === 0) return; // every REST request to an MQTT device passes here
     const levels = msg.topic.split("/");
     if (levels.length !== this.depth + 2) return;
     const id = levels[this.depth];
