@@ -48,17 +48,17 @@ let telemetryMs: u32 = 0;
 let telemetryAt: u32 = 0;
 let online = false;
 // EV_RPC_PENDING: u32 request length, u32 context length, u32 host calls; then the context
-// buffer's address (set once by deviceInit: no getter export of its own).
+// buffer's address (set once by deviceInit). deviceInit returns its address: no getter exports.
 const event = memory.data(16);
 
-/** Allocates the reply-context buffer. Needs client_init and rpc_init first. */
+/** Allocates the reply-context buffer; returns the event block's address. Needs client_init and rpc_init first. */
 export function deviceInit(contextCap: u32): i32 {
   if (ctx) return -Err.AlreadyInitialized;
   if (!rpcRequestBuffer() || !clientScratch()) return -Err.NotInitialized; // rpc_init, client_init first
   ctxCap = contextCap < 8 ? 8 : contextCap;
   ctx = alloc(ctxCap);
   store<u32>(event, <u32>ctx, 12);
-  return 0;
+  return <i32>event;
 }
 
 /** Sets the device id or the topic prefix from [ptr, ptr+len). 0, -InvalidTopic or -BufferFull. */
@@ -263,11 +263,6 @@ export function devicePoll(now: u32): i32 {
     } else if (ev == EV_CLOSE) online = false;
     return ev;
   }
-}
-
-/** EV_RPC_PENDING's arguments: u32 request length, u32 context length, u32 host_call count; u32 context buffer. */
-export function deviceEvent(): usize {
-  return event;
 }
 
 /**

@@ -73,7 +73,10 @@ export const EV_DROPPED: u32 = 8; // a = QoS 0 messages dropped from the full ou
 
 const EV_WORDS: u32 = 5;
 const EV_SLOTS: u32 = 8; // a poll step queues at most 2; the host drains before feeding more
-const event = memory.data(EV_WORDS * 4);
+// The block client_init returns (assembly/ABI.md): u32 scratch, scratch capacity and tx,
+// fixed from init on, then the last event record. One address instead of a getter export each.
+const info = memory.data(12 + EV_WORDS * 4);
+const event = info + 12;
 const evq = memory.data(EV_SLOTS * EV_WORDS * 4);
 let evHead: u32 = 0;
 let evTail: u32 = 0;
@@ -150,7 +153,7 @@ export function clientSeed(seed: u32): void {
   if (seed) rng = seed;
 }
 
-/** Allocates every buffer from the config sizes. Once; 0 or -AlreadyInitialized. */
+/** Allocates every buffer from the config sizes. Once; the info block's address or -AlreadyInitialized. */
 export function clientInit(): i32 {
   if (inited()) return -Err.AlreadyInitialized;
   framer.init(C(CFG_RX_BYTES), C(CFG_MAX_PACKET));
@@ -162,7 +165,10 @@ export function clientInit(): i32 {
   scratch = alloc(C(CFG_SCRATCH_BYTES));
   q2 = alloc(C(CFG_RECEIVE_MAXIMUM) << 1);
   aliases = alloc(aliasBytes());
-  return 0;
+  store<u32>(info, scratch);
+  store<u32>(info, C(CFG_SCRATCH_BYTES), 4);
+  store<u32>(info, tx, 8);
+  return <i32>info;
 }
 
 /** The inbound topic alias table: per alias a u16 length and the topic. */

@@ -9,6 +9,7 @@ import * as T from "../json/text";
 import { host_call, HOST_RESULT, HOST_ERROR, HOST_NOT_FOUND, HOST_TOO_LARGE, HOST_PENDING } from "./host";
 import { builtinMethod } from "./methods";
 import { alloc } from "../mem";
+import { Err } from "../errors";
 
 // JSON-RPC error codes.
 export const PARSE_ERROR: i32 = -32700;
@@ -44,9 +45,12 @@ export let rpcHostCalls: u32 = 0;
 // Smallest response buffer: the batch fallback error must always fit.
 const RESPONSE_MIN: u32 = 128;
 
-/** Allocates every buffer once. Returns 0, or -1 if already initialised. */
+// The block rpcInit returns (assembly/ABI.md): u32 request buffer, u32 response buffer.
+const info = memory.data(8);
+
+/** Allocates every buffer once. Returns the info block's address, or -AlreadyInitialized. */
 export function rpcInit(requestMax: u32, responseMax: u32, tokens: u32, depth: u32, now: u32): i32 {
-  if (reqBuf) return -1;
+  if (reqBuf) return -Err.AlreadyInitialized;
   if (responseMax < RESPONSE_MIN) responseMax = RESPONSE_MIN;
   reqCap = requestMax;
   reqBuf = alloc(requestMax);
@@ -54,7 +58,9 @@ export function rpcInit(requestMax: u32, responseMax: u32, tokens: u32, depth: u
   respBuf = alloc(responseMax);
   jsonInit(tokens, depth);
   startedAt = now;
-  return 0;
+  store<u32>(info, reqBuf);
+  store<u32>(info, respBuf, 4);
+  return <i32>info;
 }
 export function rpcRequestBuffer(): usize {
   return reqBuf;
