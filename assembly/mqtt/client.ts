@@ -121,11 +121,11 @@ const rxView = memory.data(VIEW_BYTES * 2);
 const txView = rxView + VIEW_BYTES;
 
 // The connection's phase and its times (ms on the host's clock); backoff.
-let state: u32 = S_IDLE, nowMs: u32 = 0, stateAt: u32 = 0, waitUntil: u32 = 0;
+let state: u32 = 0 /* S_IDLE */, nowMs: u32 = 0, stateAt: u32 = 0, waitUntil: u32 = 0;
 let lastSend: u32 = 0, pingAt: u32 = 0, pingOut = false, keepMs: u32 = 0;
 let attempt: u32 = 0, rng: u32 = 0x9e3779b9;
 // Flow: the in-flight window, the server's limit, packet ids, QoS 0 drops, protocol level.
-let window: u32 = 0, inflight: u32 = 0, serverMaxPacket: u32 = NO_LIMIT;
+let window: u32 = 0, inflight: u32 = 0, serverMaxPacket: u32 = 0xffffffff /* NO_LIMIT */;
 let nextPid: u32 = 0, dropped: u32 = 0, version: u32 = 4;
 
 @inline function inited(): bool {
