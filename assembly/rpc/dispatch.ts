@@ -251,13 +251,7 @@ export function rpcDispatch(p: usize, len: u32, now: u32): i32 {
   if (n == JSON_TOO_DEEP) return tooLarge(T.T_DEPTH, depthCap);
   if (n < 0) return tooLarge(T.T_TOKENS, tokenCap);
   wReset(respBuf, respCap);
-  if (tokKind(0) != J_ARRAY) {
-    if (!dispatchOne(0)) {
-      wReset(respBuf, respCap);
-      writeError(RESPONSE_TOO_LARGE, 0, false);
-    }
-    return <i32>wLen;
-  }
+  if (tokKind(0) != J_ARRAY) return dispatchOne(0) ? <i32>wLen : requestError(RESPONSE_TOO_LARGE);
   let count = tokCount(0);
   if (!count) return requestError(INVALID_REQUEST);
   wByte(0x5b);
@@ -265,23 +259,17 @@ export function rpcDispatch(p: usize, len: u32, now: u32): i32 {
   let entry: u32 = 1;
   for (let i: u32 = 0; i < count; i++, entry = tokNext(entry)) {
     let before = wLen;
-    // Every entry runs even after the batch overflowed: notifications have effects.
+    // Every entry runs even after the batch overflowed (notifications have effects),
+    // from the same place: its output is dropped.
     if (fits && before > 1) wByte(0x2c);
-    if (!fits || wOverflow) {
-      fits = false;
-      wRewind(before);
-      dispatchOne(entry);
-      wRewind(before);
-      continue;
-    }
+    if (wOverflow) fits = false;
+    if (!fits) wRewind(before);
     if (!dispatchOne(entry)) fits = false;
-    if (wLen == before + 1) wRewind(before); // a notification: drop its comma
+    if (!fits || wLen == before + 1) wRewind(before); // a notification: drop its comma
   }
-  if (!fits) return requestError(RESPONSE_TOO_LARGE);
-  if (wLen == 1) return 0; // only notifications
+  if (fits && wLen == 1) return 0; // only notifications
   wByte(0x5d);
-  if (wOverflow) return requestError(RESPONSE_TOO_LARGE);
-  return <i32>wLen;
+  return fits && !wOverflow ? <i32>wLen : requestError(RESPONSE_TOO_LARGE);
 }
 
 /** Writes the result of built-in `name` (no params) into the response buffer; its length, or -1 if it did not fit. */
