@@ -76,6 +76,12 @@ export function rpcResponseCapacity(): u32 {
 }
 
 function writeError(code: i32, id: u32, hasId: bool): void {
+  writeErrorObject(code);
+  writeId(id, hasId);
+}
+
+// The response up to its id: the head and the error object for `code`.
+function writeErrorObject(code: i32): void {
   wText(T.T_ERROR_HEAD);
   wText(T.T_CODE);
   wI32(code);
@@ -102,7 +108,6 @@ function writeError(code: i32, id: u32, hasId: bool): void {
     wByte(0x7d);
   }
   wByte(0x7d);
-  writeId(id, hasId);
 }
 let limitName: usize = 0;
 let limitMax: u32 = 0;
@@ -189,35 +194,32 @@ function dispatchOne(t: u32): bool {
     }
   }
   let hasParams = (seen & 4) != 0;
+  let code = INVALID_REQUEST;
   if (
-    !valid ||
-    (seen & 3) != 3 ||
-    tokKind(jsonrpc) != J_STRING ||
-    !jsonStringIs(jsonrpc, T.T_V2) ||
-    tokKind(method) != J_STRING ||
-    (hasParams && tokKind(params) != J_OBJECT && tokKind(params) != J_ARRAY)
+    valid &&
+    (seen & 3) == 3 &&
+    tokKind(jsonrpc) == J_STRING &&
+    jsonStringIs(jsonrpc, T.T_V2) &&
+    tokKind(method) == J_STRING &&
+    (!hasParams || tokKind(params) == J_OBJECT || tokKind(params) == J_ARRAY)
   ) {
-    writeError(INVALID_REQUEST, id, hasId);
-    return finish(mark, id, hasId);
+    nameLen = jsonDecodeString(method, nameBuf, NAME_MAX);
+    wText(T.T_RESULT_HEAD);
+    code = nameLen < 0 ? METHOD_NOT_FOUND : builtinMethod(params, hasParams);
+    if (code == METHOD_NOT_FOUND && nameLen >= 0) code = callHost(params, hasParams);
+    if (!hasId) {
+      wRewind(mark); // a notification: run, answer nothing
+      return true;
+    }
   }
-  nameLen = jsonDecodeString(method, nameBuf, NAME_MAX);
-  wText(T.T_RESULT_HEAD);
-  let code = nameLen < 0 ? METHOD_NOT_FOUND : builtinMethod(params, hasParams);
-  if (code == METHOD_NOT_FOUND && nameLen >= 0) code = callHost(params, hasParams);
-  if (!hasId) {
-    wRewind(mark); // a notification: run, answer nothing
-    return true;
-  }
-  if (code == 0) {
-    writeId(id, hasId);
-  } else {
+  if (code) {
     wRewind(mark);
     if (code == RAW_ERROR) {
       wText(T.T_ERROR_HEAD);
       wBytes(rawErrorPtr, rawErrorLen); // moves down within the buffer: memory.copy allows overlap
-      writeId(id, hasId);
-    } else writeError(code, id, hasId);
+    } else writeErrorObject(code);
   }
+  writeId(id, hasId);
   return finish(mark, id, hasId);
 }
 
