@@ -117,14 +117,15 @@ export function deviceStart(now: u32): i32 {
   p += idLen;
   store<u8>(p++, 0x2f);
   baseLen = <u32>(p - base);
+  clientConfig(CFG_WILL_QOS, 1); // known keys, valid values: these cannot fail
+  clientConfig(CFG_WILL_RETAIN, 1);
+  // Each step returns 0 or -Err.
   let r = clientSetString(STR_CLIENT_ID, idBuf, idLen);
-  if (r >= 0) r = clientSetString(STR_WILL_TOPIC, topic, topicFor(T.T_STATUS));
-  if (r >= 0) r = clientSetString(STR_WILL_PAYLOAD, T.T_OFFLINE + 2, load<u16>(T.T_OFFLINE));
-  if (r >= 0) r = clientConfig(CFG_WILL_QOS, 1);
-  if (r >= 0) r = clientConfig(CFG_WILL_RETAIN, 1);
-  if (r >= 0) r = clientSubscribe(topic, topicFor(T.T_RX), 1);
-  if (r >= 0) r = overWebSocket() ? wsStart(now) : clientStart(now); // device_set key 3 chose WebSocket
-  return r < 0 ? r : 0;
+  if (!r) r = clientSetString(STR_WILL_TOPIC, topic, topicFor(T.T_STATUS));
+  if (!r) r = clientSetString(STR_WILL_PAYLOAD, T.T_OFFLINE + 2, load<u16>(T.T_OFFLINE));
+  if (!r) r = clientSubscribe(topic, topicFor(T.T_RX), 1);
+  if (!r) r = overWebSocket() ? wsStart(now) : clientStart(now); // device_set key 3 chose WebSocket
+  return r;
 }
 
 function publishText(suffix: usize, text: usize, qos: u32, retain: bool): i32 {
