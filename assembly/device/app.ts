@@ -12,7 +12,7 @@ import {
   CFG_WILL_QOS, CFG_WILL_RETAIN, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, EV_SUBACK, STR_CLIENT_ID, STR_WILL_PAYLOAD, STR_WILL_TOPIC,
 } from "../mqtt/client";
 import { addProp, clearView, getSlot, setPair, setSlot, P_CORRELATION_DATA, P_RESPONSE_TOPIC, V_PAYLOAD, V_QOS, V_TOPIC } from "../mqtt/packet";
-import { rpcBuiltinResult, rpcDispatch, rpcPending, rpcHostCalls, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer, rpcResponseCapacity } from "../rpc/dispatch";
+import { rpcBuiltinResult, rpcDispatch, rpcPending, rpcHostCalls, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer } from "../rpc/dispatch";
 import { wReset, wText, wU32, wLen } from "../json/writer";
 import * as T from "../json/text";
 import { wsDeadline, wsPoll, wsSend, wsStart, wsStop } from "../ws/client";
@@ -134,11 +134,10 @@ function publishText(suffix: usize, text: usize, qos: u32, retain: bool): i32 {
 
 // A warning through outpost.log: `text` then a number (an Err code or a reason code).
 function warn(text: usize, n: u32): void {
-  let buf = rpcResponseBuffer(); // no response is in flight here: reuse its buffer
-  wReset(buf, rpcResponseCapacity());
+  wReset(); // the writer's buffer is the RPC response buffer: no response is in flight here
   wText(text);
   wU32(n);
-  hostLog(2, buf, wLen);
+  hostLog(2, rpcResponseBuffer(), wLen);
 }
 
 // Names a reply (or status, or telemetry) that could not be queued.

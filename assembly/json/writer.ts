@@ -2,17 +2,26 @@
 // write does not fit, later writes are dropped and `wOverflow` stays set
 // until wReset/wRewind, so callers check once at the end.
 
+// The one buffer it writes into (the JSON-RPC response buffer), set once by wInit.
 let buf: usize = 0;
 let cap: u32 = 0;
 /** Bytes written so far. */
 export let wLen: u32 = 0;
 export let wOverflow = false;
 
-export function wReset(ptr: usize, capacity: u32): void {
+export function wInit(ptr: usize, capacity: u32): void {
   buf = ptr;
   cap = capacity;
-  wLen = 0;
-  wOverflow = false;
+}
+export function wBuffer(): usize {
+  return buf;
+}
+export function wCapacity(): u32 {
+  return cap;
+}
+/** Starts over at the buffer's start. */
+@inline export function wReset(): void {
+  wRewind(0);
 }
 /** Goes back to an earlier wLen, clearing an overflow. */
 export function wRewind(mark: u32): void {

@@ -4,7 +4,7 @@
 // notifications, nothing), never a trap.
 import { jsonInit, jsonTokenize, JSON_SYNTAX, JSON_TOO_DEEP, J_OBJECT, J_ARRAY, J_STRING, J_NUMBER, J_NULL, tokKind, tokCount, tokNext, tokTextStart, tokTextEnd, tokenCap, depthCap } from "../json/tokenizer";
 import { jsonDecodeString, jsonStringIs, bytesAre } from "../json/value";
-import { wReset, wRewind, wLen, wOverflow, wPos, wRoom, wAdvance, wByte, wBytes, wText, wU32, wI32 } from "../json/writer";
+import { wInit, wBuffer, wCapacity, wReset, wRewind, wLen, wOverflow, wPos, wRoom, wAdvance, wByte, wBytes, wText, wU32, wI32 } from "../json/writer";
 import * as T from "../json/text";
 import { host_call, HOST_RESULT, HOST_ERROR, HOST_NOT_FOUND, HOST_TOO_LARGE, HOST_PENDING } from "./host";
 import { builtinMethod } from "./methods";
@@ -27,8 +27,6 @@ export const NAME_MAX: u32 = 64;
 
 let reqBuf: usize = 0;
 let reqCap: u32 = 0;
-let respBuf: usize = 0;
-let respCap: u32 = 0;
 const nameBuf = memory.data(NAME_MAX);
 let nameLen: i32 = 0;
 let rawErrorPtr: usize = 0;
@@ -54,12 +52,11 @@ export function rpcInit(requestMax: u32, responseMax: u32, tokens: u32, depth: u
   if (responseMax < RESPONSE_MIN) responseMax = RESPONSE_MIN;
   reqCap = requestMax;
   reqBuf = alloc(requestMax);
-  respCap = responseMax;
-  respBuf = alloc(responseMax);
+  wInit(alloc(responseMax), responseMax); // the response buffer is the writer's
   jsonInit(tokens, depth);
   startedAt = now;
   store<u32>(info, reqBuf);
-  store<u32>(info, respBuf, 4);
+  store<u32>(info, wBuffer(), 4);
   return <i32>info;
 }
 export function rpcRequestBuffer(): usize {
@@ -69,10 +66,10 @@ export function rpcRequestCapacity(): u32 {
   return reqCap;
 }
 export function rpcResponseBuffer(): usize {
-  return respBuf;
+  return wBuffer();
 }
 export function rpcResponseCapacity(): u32 {
-  return respCap;
+  return wCapacity();
 }
 
 function writeError(code: i32, id: u32, hasId: bool): void {
@@ -104,7 +101,7 @@ function writeErrorObject(code: i32): void {
     wByte(0x7d);
   } else if (code == RESPONSE_TOO_LARGE) {
     wText(T.T_DATA_MAX);
-    wU32(respCap);
+    wU32(wCapacity());
     wByte(0x7d);
   }
   wByte(0x7d);
@@ -234,7 +231,7 @@ function finish(mark: u32, id: u32, hasId: bool): bool {
 }
 
 function requestError(code: i32): i32 {
-  wReset(respBuf, respCap);
+  wReset();
   writeError(code, 0, false);
   return <i32>wLen;
 }
@@ -252,7 +249,7 @@ export function rpcDispatch(p: usize, len: u32, now: u32): i32 {
   if (n == JSON_SYNTAX) return requestError(PARSE_ERROR);
   if (n == JSON_TOO_DEEP) return tooLarge(T.T_DEPTH, depthCap);
   if (n < 0) return tooLarge(T.T_TOKENS, tokenCap);
-  wReset(respBuf, respCap);
+  wReset();
   if (tokKind(0) != J_ARRAY) return dispatchOne(0) ? <i32>wLen : requestError(RESPONSE_TOO_LARGE);
   let count = tokCount(0);
   if (!count) return requestError(INVALID_REQUEST);
@@ -277,7 +274,7 @@ export function rpcDispatch(p: usize, len: u32, now: u32): i32 {
 /** Writes the result of built-in `name` (no params) into the response buffer; its length, or -1 if it did not fit. */
 export function rpcBuiltinResult(name: usize, now: u32): i32 {
   nowMs = now;
-  wReset(respBuf, respCap);
+  wReset();
   setMethodName(name);
   builtinMethod(0, false);
   return wOverflow ? -1 : <i32>wLen;
