@@ -117,13 +117,14 @@ function writeId(id: u32, hasId: bool): void {
 }
 
 /**
- * Calls the host's method named in nameBuf, writing its result at the writer.
+ * Calls the host's method named in nameBuf with the params token (0: none; token 0 is
+ * the request itself, never params), writing its result at the writer.
  * Returns 0, a JSON-RPC error code, or RAW_ERROR (error object at rawError*).
  */
-export function callHost(params: u32, hasParams: bool): i32 {
+export function callHost(params: u32): i32 {
   let pp: usize = 0;
   let pl: u32 = 0;
-  if (hasParams) {
+  if (params) {
     pp = tokTextStart(params);
     pl = <u32>(tokTextEnd(params) - pp);
   }
@@ -190,7 +191,6 @@ function dispatchOne(t: u32): bool {
       valid = false;
     }
   }
-  let hasParams = (seen & 4) != 0;
   let code = INVALID_REQUEST;
   if (
     valid &&
@@ -198,12 +198,12 @@ function dispatchOne(t: u32): bool {
     tokKind(jsonrpc) == J_STRING &&
     jsonStringIs(jsonrpc, T.T_V2) &&
     tokKind(method) == J_STRING &&
-    (!hasParams || tokKind(params) == J_OBJECT || tokKind(params) == J_ARRAY)
+    (!params || tokKind(params) == J_OBJECT || tokKind(params) == J_ARRAY)
   ) {
     nameLen = jsonDecodeString(method, nameBuf, NAME_MAX);
     wText(T.T_RESULT_HEAD);
-    code = nameLen < 0 ? METHOD_NOT_FOUND : builtinMethod(params, hasParams);
-    if (code == METHOD_NOT_FOUND && nameLen >= 0) code = callHost(params, hasParams);
+    code = nameLen < 0 ? METHOD_NOT_FOUND : builtinMethod(params);
+    if (code == METHOD_NOT_FOUND && nameLen >= 0) code = callHost(params);
     if (!hasId) {
       wRewind(mark); // a notification: run, answer nothing
       return true;
@@ -276,7 +276,7 @@ export function rpcBuiltinResult(name: usize, now: u32): i32 {
   nowMs = now;
   wReset();
   setMethodName(name);
-  builtinMethod(0, false);
+  builtinMethod(0);
   return wOverflow ? -1 : <i32>wLen;
 }
 

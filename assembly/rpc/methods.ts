@@ -7,16 +7,16 @@ import * as T from "../json/text";
 import { heapTop } from "../mem";
 import { callHost, setMethodName, nameIs, startedAt, nowMs, INVALID_PARAMS, METHOD_NOT_FOUND } from "./dispatch";
 
-/** Runs the built-in named by the current method name, or returns METHOD_NOT_FOUND. */
-export function builtinMethod(params: u32, hasParams: bool): i32 {
+/** Runs the built-in named by the current method name (params: its token, 0 for none), or returns METHOD_NOT_FOUND. */
+export function builtinMethod(params: u32): i32 {
   if (nameIs(T.T_ECHO)) {
-    if (hasParams) wValue(params);
+    if (params) wValue(params);
     else wText(T.T_NULL);
     return 0;
   }
   let list = nameIs(T.T_RPC_LIST);
   if (!list && !nameIs(T.T_SYS_INFO)) return METHOD_NOT_FOUND;
-  if (hasParams && tokCount(params)) return INVALID_PARAMS;
+  if (params && tokCount(params)) return INVALID_PARAMS;
   if (list) {
     wText(T.T_LIST_MODULE);
     mergeHost(T.T_RPC_LIST, J_ARRAY);
@@ -41,7 +41,7 @@ function mergeHost(method: usize, kind: u32): void {
   wByte(0x2c);
   setMethodName(method);
   let open: u32 = kind == J_ARRAY ? 0x5b : 0x7b;
-  if (callHost(0, false) == 0 && wLen - mark > 3 && load<u8>(wAt(mark + 1)) == open) {
+  if (callHost(0) == 0 && wLen - mark > 3 && load<u8>(wAt(mark + 1)) == open) {
     let inner = wLen - mark - 3;
     memory.copy(wAt(mark + 1), wAt(mark + 2), inner);
     wRewind(mark + 1 + inner);
