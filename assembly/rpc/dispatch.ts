@@ -72,9 +72,10 @@ export function rpcResponseCapacity(): u32 {
   return wCapacity();
 }
 
-function writeError(code: i32, id: u32, hasId: bool): void {
+// id: the request's id token, 0 when there is none (token 0 is the request itself).
+function writeError(code: i32, id: u32): void {
   writeErrorObject(code);
-  writeId(id, hasId);
+  writeId(id);
 }
 
 // The response up to its id: the head and the error object for `code`.
@@ -109,9 +110,9 @@ function writeErrorObject(code: i32): void {
 let limitName: usize = 0;
 let limitMax: u32 = 0;
 
-function writeId(id: u32, hasId: bool): void {
+function writeId(id: u32): void {
   wText(T.T_ID);
-  if (hasId) wBytes(tokTextStart(id), <u32>(tokTextEnd(id) - tokTextStart(id)));
+  if (id) wBytes(tokTextStart(id), <u32>(tokTextEnd(id) - tokTextStart(id)));
   else wText(T.T_NULL);
   wByte(0x7d);
 }
@@ -183,11 +184,10 @@ function dispatchOne(t: u32): bool {
       k = tokNext(v);
     }
   }
-  let hasId = (seen & 8) != 0;
-  if (hasId) {
+  if (id) {
     let ik = tokKind(id);
     if (ik != J_STRING && ik != J_NUMBER && ik != J_NULL) {
-      hasId = false;
+      id = 0; // answered with id null
       valid = false;
     }
   }
@@ -204,7 +204,7 @@ function dispatchOne(t: u32): bool {
     wText(T.T_RESULT_HEAD);
     code = nameLen < 0 ? METHOD_NOT_FOUND : builtinMethod(params);
     if (code == METHOD_NOT_FOUND && nameLen >= 0) code = callHost(params);
-    if (!hasId) {
+    if (!id) {
       wRewind(mark); // a notification: run, answer nothing
       return true;
     }
@@ -216,15 +216,15 @@ function dispatchOne(t: u32): bool {
       wBytes(rawErrorPtr, rawErrorLen); // moves down within the buffer: memory.copy allows overlap
     } else writeErrorObject(code);
   }
-  writeId(id, hasId);
-  return finish(mark, id, hasId);
+  writeId(id);
+  return finish(mark, id);
 }
 
 // Turns an overflow into a "Response too large" error for that entry.
-function finish(mark: u32, id: u32, hasId: bool): bool {
+function finish(mark: u32, id: u32): bool {
   if (!wOverflow) return true;
   wRewind(mark);
-  writeError(RESPONSE_TOO_LARGE, id, hasId);
+  writeError(RESPONSE_TOO_LARGE, id);
   if (!wOverflow) return true;
   wRewind(mark);
   return false;
@@ -232,7 +232,7 @@ function finish(mark: u32, id: u32, hasId: bool): bool {
 
 function requestError(code: i32): i32 {
   wReset();
-  writeError(code, 0, false);
+  writeError(code, 0);
   return <i32>wLen;
 }
 
