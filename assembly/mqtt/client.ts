@@ -58,8 +58,8 @@ export const STR_PASSWORD: u32 = 3;
 export const STR_WILL_TOPIC: u32 = 4;
 export const STR_WILL_PAYLOAD: u32 = 5;
 const STR_KEYS: u32 = 6;
-const strOff = memory.data(STR_KEYS * 4);
-const strLen = memory.data(STR_KEYS * 4);
+// Per string key: u32 offset in strs, u32 length.
+const strTab = memory.data(STR_KEYS * 8);
 
 // ---- Events (clientPoll's result; arguments in the event record).
 export const EV_OPEN: u32 = 1; // open the socket, then call clientOpened (or clientClosed on failure)
@@ -190,37 +190,41 @@ export function clientScratchCap(): u32 {
 export function clientSetString(key: u32, ptr: usize, len: u32): i32 {
   if (!inited()) return -Err.NotInitialized;
   if (key == 0 || key >= STR_KEYS) return -Err.InvalidPropertyValue;
-  let offAt = strOff + (<usize>key << 2);
-  let lenAt = strLen + (<usize>key << 2);
-  let oldOff = load<u32>(offAt);
-  let oldLen = load<u32>(lenAt);
+  let at = strTab + (<usize>key << 3);
+  let oldOff = load<u32>(at);
+  let oldLen = load<u32>(at, 4);
   if (oldLen) {
     // Close the gap; later strings move down.
     memory.copy(strs + oldOff, strs + oldOff + oldLen, strsUsed - oldOff - oldLen);
     strsUsed -= oldLen;
     for (let k: u32 = 1; k < STR_KEYS; k++) {
-      let o = strOff + (<usize>k << 2);
+      let o = strTab + (<usize>k << 3);
       if (load<u32>(o) > oldOff) store<u32>(o, load<u32>(o) - oldLen);
     }
-    store<u32>(lenAt, 0);
+    store<u32>(at, 0, 4);
   }
   if (len > C(CFG_STRINGS_BYTES) - strsUsed) return -Err.BufferFull;
   memory.copy(strs + strsUsed, ptr, len);
-  store<u32>(offAt, strsUsed);
-  store<u32>(lenAt, len);
+  store<u32>(at, strsUsed);
+  store<u32>(at, len, 4);
   strsUsed += len;
   return 0;
 }
 
 export function setStringSlot(view: usize, slot: u32, key: u32): u32 {
-  let len = load<u32>(strLen + (<usize>key << 2));
-  setPair(view, slot, strs + load<u32>(strOff + (<usize>key << 2)), len);
+  let at = strTab + (<usize>key << 3);
+  let len = load<u32>(at, 4);
+  setPair(view, slot, strs + load<u32>(at), len);
   return len;
 }
 
 // ---- Events -------------------------------------------------------------
 
-function emit(code: u32, a: u32, b: u32, c: u32, d: u32): void {
+/** An event with arguments a and b (c = d = 0: most events have two at most). */
+function emit(code: u32, a: u32, b: u32): void {
+  emitAll(code, a, b, 0, 0);
+}
+function emitAll(code: u32, a: u32, b: u32, c: u32, d: u32): void {
   let e = evq + (<usize>(evTail % EV_SLOTS) * EV_WORDS << 2);
   store<u32>(e, code);
   store<u32>(e, a, 4);
@@ -292,7 +296,7 @@ function lose(err: u32, code: u32): void {
   waitUntil = nowMs + backoffDelay();
   txLen = 0;
   forgetRx();
-  emit(EV_CLOSE, err, code, 0, 0);
+  emit(EV_CLOSE, err, code);
 }
 
 /** Starts connecting (EV_OPEN at once). 0, or -NotInitialized. */
@@ -315,7 +319,7 @@ export function clientStop(now: u32): void {
   state = S_IDLE;
   forgetRx();
   if (was == S_CONNECTED) put2(0xe0); // DISCONNECT
-  if (was >= S_OPENING) emit(EV_CLOSE, 0, 0, 0, 0);
+  if (was >= S_OPENING) emit(EV_CLOSE, 0, 0);
 }
 
 /** The socket asked for by EV_OPEN is open: CONNECT goes to tx. 0 or -Err (then EV_CLOSE follows). */
@@ -573,7 +577,7 @@ function onConnack(v: usize): void {
     store<u8>(p, st);
   }
   memory.fill(aliases, 0, aliasBytes()); // aliases last one connection
-  emit(EV_CONNECTED, present, 0, 0, 0);
+  emit(EV_CONNECTED, present, 0);
 }
 
 function onPublish(v: usize): void {
@@ -605,7 +609,7 @@ function onPublish(v: usize): void {
     if (q2Count >= C(CFG_RECEIVE_MAXIMUM)) return lose(Err.InflightFull, 0x93);
     store<u16>(q2 + (q2Count++ << 1), <u16>pid);
   }
-  emit(EV_MESSAGE, <u32>v, pid, qos, 0);
+  emitAll(EV_MESSAGE, <u32>v, pid, qos, 0);
 }
 
 function onPubrel(pid: u32): void {
@@ -641,7 +645,7 @@ function onPublishAck(type: u32, pid: u32, reason: u32): void {
   if (!done) return;
   removeRecord(p);
   inflight--;
-  emit(EV_PUBLISHED, pid, reason, 0, 0);
+  emit(EV_PUBLISHED, pid, reason);
 }
 
 /** The subscription entry in state `st` (SUB_SENT or UNSUB_SENT) sent with packet id `pid`, or 0. */
@@ -658,7 +662,7 @@ function onSubAck(type: u32, v: usize): void {
   let p = findSentSub(pid, type == SUBACK ? SUB_SENT : UNSUB_SENT);
   if (!p) return;
   store<u8>(p, type == SUBACK && reason < 0x80 ? SUB_ACKED : SUB_DEAD);
-  emit(type == SUBACK ? EV_SUBACK : EV_UNSUBACK, pid, reason, <u32>(p + SUB_HEADER), <u32>load<u16>(p + 4));
+  emitAll(type == SUBACK ? EV_SUBACK : EV_UNSUBACK, pid, reason, <u32>(p + SUB_HEADER), <u32>load<u16>(p + 4));
 }
 
 function onPacket(ptr: usize, len: u32): void {
@@ -739,7 +743,7 @@ function timers(): void {
   if (state == S_WAIT) {
     state = S_OPENING;
     stateAt = nowMs;
-    emit(EV_OPEN, 0, 0, 0, 0);
+    emit(EV_OPEN, 0, 0);
   } else if (state == S_CONNECTED && !pingOut) {
     if (!put2(0xc0)) return; // PINGREQ
     lastSend = pingAt = nowMs;
@@ -784,7 +788,7 @@ function pumpOutbox(): void {
       if (qos && inflight >= window) return;
       if (len > serverMaxPacket) {
         removeRecord(p);
-        if (qos) emit(EV_PUBLISHED, pid, 0x95, 0, 0);
+        if (qos) emit(EV_PUBLISHED, pid, 0x95);
         else dropped++;
         return;
       }
@@ -818,7 +822,7 @@ export function clientPoll(now: u32): i32 {
   if (evHead == evTail) {
     purgeDeadSubs();
     if (dropped) {
-      emit(EV_DROPPED, dropped, 0, 0, 0);
+      emit(EV_DROPPED, dropped, 0);
       dropped = 0;
     }
     timers();
