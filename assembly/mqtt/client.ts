@@ -289,6 +289,11 @@ function forgetRx(): void {
   rxDrained = true;
 }
 
+/** lose() without an MQTT reason code. */
+function fail(err: u32): void {
+  lose(err, 0);
+}
+
 /** Ends the current connection (if any) for `err`/`code` and schedules the next attempt. */
 function lose(err: u32, code: u32): void {
   if (state < S_OPENING) return;
@@ -331,14 +336,14 @@ export function clientOpened(now: u32): i32 {
   state = S_CONNECTING;
   stateAt = now;
   let r = writeConnect();
-  if (r < 0) lose(<u32>-r, 0);
+  if (r < 0) fail(<u32>-r);
   return r < 0 ? r : 0;
 }
 
 /** The socket closed or failed (peer close, error, failed open). EV_CLOSE(NotConnected) follows. */
 export function clientClosed(now: u32): void {
   nowMs = now;
-  lose(Err.NotConnected, 0);
+  fail(Err.NotConnected);
 }
 
 function writeConnect(): i32 {
@@ -591,7 +596,7 @@ function onPublish(v: usize): void {
     let slot = aliases + (alias - 1) * slotBytes;
     let len = getSlot(v, V_TOPIC + 1);
     if (len) {
-      if (len + 2 > slotBytes) return lose(Err.LimitExceeded, 0);
+      if (len + 2 > slotBytes) return fail(Err.LimitExceeded);
       store<u16>(slot, <u16>len);
       memory.copy(slot + 2, getSlot(v, V_TOPIC), len);
     } else {
@@ -668,11 +673,11 @@ function onSubAck(type: u32, v: usize): void {
 function onPacket(ptr: usize, len: u32): void {
   let v = rxView;
   let r = decodePacket(ptr, len, version, v);
-  if (r < 0) return lose(<u32>-r, 0);
+  if (r < 0) return fail(<u32>-r);
   let type = getSlot(v, V_TYPE);
   if (state == S_CONNECTING) {
     if (type == CONNACK) return onConnack(v);
-    return lose(Err.ProtocolViolation, 0);
+    return fail(Err.ProtocolViolation);
   }
   let pid = getSlot(v, V_PACKET_ID);
   if (type == PUBLISH) onPublish(v);
@@ -681,7 +686,7 @@ function onPacket(ptr: usize, len: u32): void {
   else if (type == SUBACK || type == UNSUBACK) onSubAck(type, v);
   else if (type == PINGRESP) pingOut = false;
   else if (type == DISCONNECT) lose(Err.NotConnected, getSlot(v, V_REASON));
-  else lose(Err.ProtocolViolation, 0);
+  else fail(Err.ProtocolViolation);
 }
 
 // ---- Driving ------------------------------------------------------------
@@ -748,14 +753,14 @@ function timers(): void {
     if (!put2(0xc0)) return; // PINGREQ
     lastSend = pingAt = nowMs;
     pingOut = true;
-  } else lose(Err.KeepAliveTimeout, 0); // no socket, CONNACK or PINGRESP in time
+  } else fail(Err.KeepAliveTimeout); // no socket, CONNACK or PINGRESP in time
 }
 
 function readPackets(): void {
   while (evHead == evTail && state >= S_CONNECTING && txCap - txLen >= ACK_BYTES && !rxDrained) {
     let r = framer.next();
     if (r == 0) rxDrained = true;
-    else if (r < 0) lose(<u32>-r, 0);
+    else if (r < 0) fail(<u32>-r);
     else onPacket(framer.packetPtr(), framer.packetLen());
   }
 }
