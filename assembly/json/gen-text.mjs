@@ -8,7 +8,7 @@ const texts = {
   // JSON-RPC envelope
   RESULT_HEAD: '{"jsonrpc":"2.0","result":',
   ERROR_HEAD: '{"jsonrpc":"2.0","error":',
-  CODE: '{"code":',
+  CODE: '{"code":-', // every JSON-RPC error code the module writes is negative
   MESSAGE: ',"message":"',
   DATA_LIMIT: ',"data":{"limit":"',
   MAX: '","max":',

@@ -64,10 +64,6 @@ export function wU32(v: u32): void {
     v /= 10;
   } while (v);
 }
-export function wI32(v: i32): void {
-  if (v < 0) wByte(0x2d);
-  wU32(<u32>(v < 0 ? -v : v)); // -2^31 comes out right as u32
-}
 /** Address of an earlier position (a wLen mark) in the buffer. */
 export function wAt(mark: u32): usize {
   return buf + mark;

@@ -4,7 +4,7 @@
 // notifications, nothing), never a trap.
 import { jsonInit, jsonTokenize, JSON_SYNTAX, JSON_TOO_DEEP, J_OBJECT, J_ARRAY, J_STRING, J_NUMBER, J_NULL, tokKind, tokCount, tokNext, tokTextStart, tokTextEnd, tokenCap, depthCap } from "../json/tokenizer";
 import { jsonDecodeString, jsonStringIs, bytesAre } from "../json/value";
-import { wInit, wBuffer, wCapacity, wReset, wRewind, wLen, wOverflow, wPos, wRoom, wAdvance, wByte, wBytes, wText, wU32, wI32 } from "../json/writer";
+import { wInit, wBuffer, wCapacity, wReset, wRewind, wLen, wOverflow, wPos, wRoom, wAdvance, wByte, wBytes, wText, wU32 } from "../json/writer";
 import * as T from "../json/text";
 import { host_call, HOST_RESULT, HOST_ERROR, HOST_NOT_FOUND, HOST_TOO_LARGE, HOST_PENDING } from "./host";
 import { builtinMethod } from "./methods";
@@ -81,8 +81,8 @@ function writeError(code: i32, id: u32): void {
 // The response up to its id: the head and the error object for `code`.
 function writeErrorObject(code: i32): void {
   wText(T.T_ERROR_HEAD);
-  wText(T.T_CODE);
-  wI32(code);
+  wText(T.T_CODE); // ends in '-'
+  wU32(<u32>-code);
   wText(T.T_MESSAGE);
   wText(
     code == PARSE_ERROR ? T.T_PARSE_ERROR
