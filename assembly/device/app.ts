@@ -64,7 +64,7 @@ export function deviceInit(contextCap: u32): i32 {
 /** Sets the device id or the topic prefix from [ptr, ptr+len). 0, -InvalidTopic or -BufferFull. */
 export function deviceSet(key: u32, ptr: usize, len: u32): i32 {
   if (!ctx) return -Err.NotInitialized;
-  if (key != DEV_ID && key != DEV_PREFIX) return -Err.InvalidPropertyValue;
+  if (key - DEV_ID > DEV_PREFIX - DEV_ID) return -Err.InvalidPropertyValue; // DEV_ID or DEV_PREFIX (unsigned: below wraps)
   if (len > TOPIC_MAX / 2 - 16) return -Err.BufferFull;
   // One topic level each (the prefix may have several): no wildcards, no empty id.
   for (let i: u32 = 0; i < len; i++) {

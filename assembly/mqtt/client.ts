@@ -140,10 +140,11 @@ let nextPid: u32 = 0, dropped: u32 = 0, version: u32 = 4;
 
 /** Sets an integer config key. 0, or -InvalidPropertyValue (unknown key, bad value, sizing key after init). */
 export function clientConfig(key: u32, value: u32): i32 {
-  if (key == 0 || key >= CFG_KEYS || (inited() && (INIT_KEYS >> key) & 1)) return -Err.InvalidPropertyValue;
-  if (key == CFG_PROTOCOL && value != 4 && value != 5) return -Err.InvalidPropertyValue;
+  // Unsigned ranges: key - 1 wraps for key 0, value - 4 for 0..3, value - 1 for 0.
+  if (key - 1 >= CFG_KEYS - 1 || (inited() && (INIT_KEYS >> key) & 1)) return -Err.InvalidPropertyValue;
+  if (key == CFG_PROTOCOL && value - 4 > 1) return -Err.InvalidPropertyValue; // 4 or 5
   if (key == CFG_WILL_QOS && value > 2) return -Err.InvalidQos;
-  if ((key == CFG_INFLIGHT_WINDOW || key == CFG_RECEIVE_MAXIMUM) && (value == 0 || value > 0xffff)) return -Err.InvalidPropertyValue;
+  if ((key == CFG_INFLIGHT_WINDOW || key == CFG_RECEIVE_MAXIMUM) && value - 1 >= 0xffff) return -Err.InvalidPropertyValue; // 1..65535
   store<u32>(cfg + (<usize>key << 2), value);
   return 0;
 }
