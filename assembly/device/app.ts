@@ -140,15 +140,14 @@ function warn(text: usize, n: u32): void {
   hostLog(2, rpcResponseBuffer(), wLen);
 }
 
-// Names a reply (or status, or telemetry) that could not be queued.
-function warnDropped(err: i32): void {
-  warn(T.T_REPLY_DROPPED, <u32>-err);
+// Names a reply (or status, or telemetry) that could not be queued: r is what queueing returned.
+function warnIfDropped(r: i32): void {
+  if (r < 0) warn(T.T_REPLY_DROPPED, <u32>-r);
 }
 
 // Online only once requests can arrive: the status follows the rx SUBACK.
 function announce(): void {
-  let r = publishText(T.T_STATUS, T.T_ONLINE, 1, true);
-  if (r < 0) warnDropped(r);
+  warnIfDropped(publishText(T.T_STATUS, T.T_ONLINE, 1, true));
 }
 
 // Saves where the answer to the message in `view` goes. Returns the context length.
@@ -184,8 +183,7 @@ function saveContext(view: usize): u32 {
 function reply(respLen: i32): void {
   if (respLen <= 0) return; // notifications: nothing to send
   if (overWebSocket()) {
-    let r = wsSend(1, rpcResponseBuffer(), <u32>respLen); // over WebSocket: a text frame, no context
-    if (r < 0) warnDropped(r);
+    warnIfDropped(wsSend(1, rpcResponseBuffer(), <u32>respLen)); // over WebSocket: a text frame, no context
     return;
   }
   let tl = <u32>load<u16>(ctx + 1);
@@ -196,8 +194,7 @@ function reply(respLen: i32): void {
   setPair(v, V_TOPIC, ctx + 3, tl);
   setPair(v, V_PAYLOAD, rpcResponseBuffer(), <u32>respLen);
   if (cl) addProp(v, P_CORRELATION_DATA, <u32>(ctx + 5 + tl), cl);
-  let r = clientPublishView(v);
-  if (r < 0) warnDropped(r);
+  warnIfDropped(clientPublishView(v));
 }
 
 // Whether [ptr, ptr+len) is this device's rx topic.
@@ -239,8 +236,7 @@ export function devicePoll(now: u32): i32 {
     telemetryAt = now + telemetryMs;
     let n = rpcBuiltinResult(T.T_SYS_INFO, now);
     if (n > 0) {
-      let r = overWebSocket() ? wsNotification(n) : clientPublish(topic, topicFor(T.T_TELEMETRY), rpcResponseBuffer(), n, 0, false);
-      if (r < 0) warnDropped(r);
+      warnIfDropped(overWebSocket() ? wsNotification(n) : clientPublish(topic, topicFor(T.T_TELEMETRY), rpcResponseBuffer(), n, 0, false));
     }
   }
   for (;;) {
