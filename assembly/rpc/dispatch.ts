@@ -94,15 +94,17 @@ function writeErrorObject(code: i32): void {
     : T.T_INTERNAL_ERROR,
   );
   wByte(0x22);
-  if (code == REQUEST_TOO_LARGE) {
-    wText(T.T_DATA_LIMIT);
-    wText(limitName);
+  if (<u32>(code - RESPONSE_TOO_LARGE) <= <u32>(REQUEST_TOO_LARGE - RESPONSE_TOO_LARGE)) { // either "too large"
+    wText(T.T_DATA);
+    let max = wCapacity();
+    if (code == REQUEST_TOO_LARGE) {
+      wText(T.T_LIMIT);
+      wText(limitName);
+      wText(T.T_QUOTE_COMMA);
+      max = limitMax;
+    }
     wText(T.T_MAX);
-    wU32(limitMax);
-    wByte(0x7d);
-  } else if (code == RESPONSE_TOO_LARGE) {
-    wText(T.T_DATA_MAX);
-    wU32(wCapacity());
+    wU32(max);
     wByte(0x7d);
   }
   wByte(0x7d);
