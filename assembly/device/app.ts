@@ -229,7 +229,7 @@ function dispatch(ptr: usize, len: u32, ctxLen: u32, now: u32): bool {
 /**
  * Runs the device: the client's events, with messages on rx answered here.
  * Returns the next event for the host (the client's EV_* codes, whose arguments
- * are at client_event(), or EV_RPC_PENDING), 0 when there is none.
+ * are in the client's event record, or EV_RPC_PENDING), 0 when there is none.
  */
 export function devicePoll(now: u32): i32 {
   if (online && telemetryMs && <i32>(now - telemetryAt) >= 0) {
