@@ -492,8 +492,13 @@ function findSub(ptr: usize, len: u32): usize {
   return 0;
 }
 
+// Puts a filter in the table in state `st` (SUB_NEED or UNSUB_NEED). Unsubscribing
+// passes options 0, which every protocol allows.
 function subEntry(ptr: usize, len: u32, st: u8, options: u32): i32 {
-  let r = validateTopicFilter(ptr, len);
+  if (!inited()) return -Err.NotInitialized;
+  // Checked here for the protocol configured now: the encoder takes the options as they are.
+  let r = checkSubOptions(options, C(CFG_PROTOCOL) == MQTT_5);
+  if (!r) r = validateTopicFilter(ptr, len);
   if (r < 0) return r;
   let p = findSub(ptr, len);
   if (!p) {
@@ -515,15 +520,11 @@ function subEntry(ptr: usize, len: u32, st: u8, options: u32): i32 {
  * NullCharacter, InvalidUtf8, LimitExceeded (table full).
  */
 export function clientSubscribe(ptr: usize, len: u32, options: u32): i32 {
-  if (!inited()) return -Err.NotInitialized;
-  // Checked here for the protocol configured now: the encoder takes the options as they are.
-  let r = checkSubOptions(options, C(CFG_PROTOCOL) == MQTT_5);
-  return r ? r : subEntry(ptr, len, SUB_NEED, options);
+  return subEntry(ptr, len, SUB_NEED, options);
 }
 
 /** Unsubscribes (sent when connected); EV_UNSUBACK reports the answer. 0 or -Err as clientSubscribe. */
 export function clientUnsubscribe(ptr: usize, len: u32): i32 {
-  if (!inited()) return -Err.NotInitialized;
   return subEntry(ptr, len, UNSUB_NEED, 0);
 }
 
