@@ -281,13 +281,13 @@ export function jsonTokenize(p: usize, len: u32): i32 {
       if (c == 0x2d || isDigit(c)) {
         p = scanNumber(p, end);
         kind = J_NUMBER;
-      } else if (c == 0x74 && literal(p, end, 0x65757274, 4)) {
+      } else if (literal(p, end, 0x65757274, 4)) { // the word holds the first byte too
         p += 4;
         kind = J_TRUE;
-      } else if (c == 0x66 && literal(p, end, 0x736c6166, 5)) {
+      } else if (literal(p, end, 0x736c6166, 5)) {
         p += 5;
         kind = J_FALSE;
-      } else if (c == 0x6e && literal(p, end, 0x6c6c756e, 4)) {
+      } else if (literal(p, end, 0x6c6c756e, 4)) {
         p += 4;
         kind = J_NULL;
       } else return JSON_SYNTAX;
