@@ -6,12 +6,14 @@ import { Err } from "./errors";
 // The module's one allocator: a bump over the heap for the buffers each layer takes
 // once at init, never freed. Smaller than the runtime's heap.alloc (no block
 // headers, grows by what it needs); nothing may use heap.alloc or `new` beside it.
-/** First free byte: everything below it is in use (sys.info's memory figure). */
-export let heapTop: usize = (__heap_base + 15) & ~15;
+/** First free byte: everything below it is in use (sys.info's memory figure); 0 before the first alloc. */
+export let heapTop: usize = 0;
 /** `n` bytes, 16-byte aligned; traps beyond 1 GiB, when memory cannot grow or past the host's limit. */
 export function alloc(n: usize): usize {
   if (n > 0x40000000) unreachable();
-  let p = heapTop;
+  // __heap_base is known only once the module is laid out: a global's initialiser with it
+  // would need a start function.
+  let p = heapTop ? heapTop : (__heap_base + 15) & ~15;
   let top = (p + n + 15) & ~15;
   heapTop = top;
   let pages = <i32>((top + 0xffff) >>> 16) - memory.size();
@@ -81,9 +83,10 @@ export function readVarint(p: usize, avail: u32): i32 {
   return -Err.MalformedRemainingLength;
 }
 
-/** Whether the n bytes at a and b are equal: one out-of-line copy of the compare loop. */
+/** Whether the n bytes at a and b are equal: one out-of-line compare loop (smaller than memory.compare's). */
 export function bytesEqual(a: usize, b: usize, n: u32): bool {
-  return memory.compare(a, b, n) == 0;
+  while (n) if (load<u8>(a + --n) != load<u8>(b + n)) return false; // from the end: one counter
+  return true;
 }
 
 @inline export function varintSize(v: u32): u32 {

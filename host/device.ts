@@ -95,8 +95,10 @@ export class Device {
     this.reqCap = l.requestMax ?? 8192; // the request buffer's size is what rpc_init is given
     const rc = x.rpc_init(this.reqCap, this.respCap, l.maxTokens ?? 512, l.maxDepth ?? 32, nowMs());
     if (rc < 0) throw new Error(`rpc_init failed: ${rc}`);
-    this.reqPtr = x.rpc_request_buffer();
-    this.respPtr = x.rpc_response_buffer();
+    // rc is the address of u32 request buffer, u32 response buffer (assembly/ABI.md, "JSON-RPC").
+    const info = new Uint32Array(this.mod.memory.buffer, rc, 2);
+    this.reqPtr = info[0];
+    this.respPtr = info[1];
   }
 
   private hostCall(method: string, params: string | null): HostCallResult {
@@ -157,6 +159,8 @@ export class Device {
 
   private client: MqttClient | undefined;
   private closed = false;
+  /** device_init's block: EV_RPC_PENDING's arguments, the context buffer's address at +12. */
+  private deviceEvent = 0;
 
   /**
    * Runs the device against a broker at mqtt://host:port: requests on
@@ -186,12 +190,13 @@ export class Device {
     const x = this.mod.exports;
     const check = (r: number, what: string) => {
       if (r < 0) throw new ClientError(-r, what);
+      return r;
     };
-    check(x.device_init(1024), "device init");
+    this.deviceEvent = check(x.device_init(1024), "device init");
     const setString = (key: number, value: string) => {
       const bytes = Buffer.from(value, "utf8");
-      if (bytes.length > x.client_scratch_cap()) throw new ClientError(22, "device set (BufferFull)");
-      this.memoryView().set(bytes, x.client_scratch());
+      if (bytes.length > core.scratchCapacity()) throw new ClientError(22, "device set (BufferFull)");
+      core.toScratch(bytes);
       check(x.device_set(key, bytes.length), key === 1 ? "device id" : "topic prefix");
     };
     setString(1, this.id);
@@ -219,9 +224,8 @@ export class Device {
       this.pass = undefined;
     }
     if (code === EV_RPC_PENDING) {
-      const x = this.mod.exports;
       const view = this.memoryView();
-      const event = x.device_event();
+      const event = this.deviceEvent;
       const reqLen = view.readUInt32LE(event);
       const ctxLen = view.readUInt32LE(event + 4);
       // One poll may answer several requests (and telemetry) before this one: its calls are the last.
@@ -240,7 +244,7 @@ export class Device {
     const x = this.mod.exports;
     const view = this.memoryView();
     view.set(request, this.reqPtr);
-    view.set(context, view.readUInt32LE(x.device_event() + 12)); // the context buffer
+    view.set(context, view.readUInt32LE(this.deviceEvent + 12)); // the context buffer
     this.pass = { answers: settled, replay: true, next: 0 };
     try {
       x.device_resume(request.length, context.length, nowMs());

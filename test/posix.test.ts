@@ -159,11 +159,10 @@ describe("outpost-device with a broken module", () => {
         { params: [I32, I32], results: [I32] },
       ],
       memory: { min: 1, export: "memory" },
+      // rpc_init returns the address of its block: u32 request buffer, u32 response buffer.
+      data: [{ offset: 16, bytes: new Uint8Array(new Uint32Array([1024, 2048]).buffer) }],
       functions: [
-        { type: 0, export: "rpc_init", body: constant(0) },
-        { type: 1, export: "rpc_request_buffer", body: constant(1024) },
-        { type: 1, export: "rpc_request_capacity", body: constant(256) },
-        { type: 1, export: "rpc_response_buffer", body: constant(2048) },
+        { type: 0, export: "rpc_init", body: constant(16) },
         { type: 2, export: "rpc_handle", body: constant(0) },
       ],
     }));

@@ -60,9 +60,12 @@ describe.each(ENGINES)("WebSocket client under %s", (engine) => {
     const m = instantiate({ engine, imports: o.hostCall ? { hostCall: o.hostCall } : {} });
     const x = m.exports;
     const mem = () => Buffer.from(m.memory.buffer);
+    // The blocks the init exports return (assembly/ABI.md): client (scratch, its capacity, tx, event), rpc (request, response), device (event).
+    const blocks = { client: 0, rpc: 0, device: 0 };
+    const word = (block: number, i: number) => new Uint32Array(m.memory.buffer, block, i + 1)[i];
     const toScratch = (s: string) => {
       const b = Buffer.from(s);
-      mem().set(b, x.client_scratch());
+      mem().set(b, word(blocks.client, 0));
       return b.length;
     };
     expect(x.client_config(8, MAX)).toBe(0);
@@ -71,23 +74,24 @@ describe.each(ENGINES)("WebSocket client under %s", (engine) => {
     expect(x.client_config(11, 800)).toBe(0); // .. 800 ms
     expect(x.client_config(17, 5000)).toBe(0); // timeout
     x.client_seed(o.seed ?? 12345);
-    expect(x.client_init()).toBe(0);
+    expect((blocks.client = x.client_init())).toBeGreaterThan(0);
     expect(x.client_set_str(2, toScratch("dev7"))).toBe(0);
     if (o.password !== "") expect(x.client_set_str(3, toScratch(o.password ?? "s3cret"))).toBe(0);
-    expect(x.rpc_init(1024, 1024, 64, 8, 0)).toBe(0);
-    expect(x.device_init(64)).toBe(0);
+    expect((blocks.rpc = x.rpc_init(1024, 1024, 64, 8, 0))).toBeGreaterThan(0);
+    expect((blocks.device = x.device_init(64))).toBeGreaterThan(0);
     expect(x.device_set(1, toScratch("dev7"))).toBe(0);
     expect(x.device_set(3, toScratch(o.url ?? "ws://gw.example:8080/api/v1/devices/ws"))).toBe(0);
     const takeTx = () => {
       const len = x.client_tx_len();
-      const out = Buffer.from(mem().subarray(x.client_tx_ptr(), x.client_tx_ptr() + len));
+      const tx = word(blocks.client, 2);
+      const out = Buffer.from(mem().subarray(tx, tx + len));
       x.client_tx_consume(len);
       return out;
     };
     const events = (now: number) => {
       const list: Array<{ code: number; a: number; b: number }> = [];
       for (let ev; (ev = x.device_poll(now)); ) {
-        const e = new Uint32Array(m.memory.buffer, x.client_event(), 5);
+        const e = new Uint32Array(m.memory.buffer, blocks.client + 12, 5);
         list.push({ code: ev, a: e[1], b: e[2] });
       }
       return list;
@@ -134,7 +138,7 @@ describe.each(ENGINES)("WebSocket client under %s", (engine) => {
       const sent = frames.find((f) => f.op === 8);
       return { close, sentCode: sent && sent.payload.length >= 2 ? sent.payload.readUInt16BE(0) : undefined };
     };
-    return { m, x, mem, toScratch, takeTx, events, feed, open, connect, acceptFor, response, failWith };
+    return { m, x, blocks, word, mem, toScratch, takeTx, events, feed, open, connect, acceptFor, response, failWith };
   };
 
   it("writes the upgrade request: path, Host, Upgrade, Connection, version 13, a 16-byte key, Bearer <username>:<password>", () => {
@@ -445,10 +449,10 @@ describe.each(ENGINES)("WebSocket client under %s", (engine) => {
     const evs = t.feed(frame(1, req));
     expect(evs.map((e) => e.code)).toEqual([EV_RPC_PENDING]);
     expect(t.takeTx()).toHaveLength(0);
-    const ev = new Uint32Array(t.m.memory.buffer, t.x.device_event(), 2);
+    const ev = new Uint32Array(t.m.memory.buffer, t.blocks.device, 2);
     expect([ev[0], ev[1]]).toEqual([req.length, 5]);
     pending = false;
-    t.mem().set(Buffer.from(req), t.x.rpc_request_buffer());
+    t.mem().set(Buffer.from(req), t.word(t.blocks.rpc, 0));
     expect(t.x.device_resume(req.length, 5, 20)).toBe(0);
     expect(parseFrames(t.takeTx())[0].payload.toString()).toBe('{"jsonrpc":"2.0","result":"done","id":9}');
   });

@@ -12,7 +12,7 @@ import {
   CFG_WILL_QOS, CFG_WILL_RETAIN, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, EV_SUBACK, STR_CLIENT_ID, STR_WILL_PAYLOAD, STR_WILL_TOPIC,
 } from "../mqtt/client";
 import { addProp, clearView, getSlot, setPair, setSlot, P_CORRELATION_DATA, P_RESPONSE_TOPIC, V_PAYLOAD, V_QOS, V_TOPIC } from "../mqtt/packet";
-import { rpcBuiltinResult, rpcDispatch, rpcPending, rpcHostCalls, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer, rpcResponseCapacity } from "../rpc/dispatch";
+import { rpcBuiltinResult, rpcDispatch, rpcPending, rpcHostCalls, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer } from "../rpc/dispatch";
 import { wReset, wText, wU32, wLen } from "../json/writer";
 import * as T from "../json/text";
 import { wsDeadline, wsPoll, wsSend, wsStart, wsStop } from "../ws/client";
@@ -48,23 +48,23 @@ let telemetryMs: u32 = 0;
 let telemetryAt: u32 = 0;
 let online = false;
 // EV_RPC_PENDING: u32 request length, u32 context length, u32 host calls; then the context
-// buffer's address (set once by deviceInit: no getter export of its own).
+// buffer's address (set once by deviceInit). deviceInit returns its address: no getter exports.
 const event = memory.data(16);
 
-/** Allocates the reply-context buffer. Needs client_init and rpc_init first. */
+/** Allocates the reply-context buffer; returns the event block's address. Needs client_init and rpc_init first. */
 export function deviceInit(contextCap: u32): i32 {
   if (ctx) return -Err.AlreadyInitialized;
   if (!rpcRequestBuffer() || !clientScratch()) return -Err.NotInitialized; // rpc_init, client_init first
   ctxCap = contextCap < 8 ? 8 : contextCap;
   ctx = alloc(ctxCap);
   store<u32>(event, <u32>ctx, 12);
-  return 0;
+  return <i32>event;
 }
 
 /** Sets the device id or the topic prefix from [ptr, ptr+len). 0, -InvalidTopic or -BufferFull. */
 export function deviceSet(key: u32, ptr: usize, len: u32): i32 {
   if (!ctx) return -Err.NotInitialized;
-  if (key != DEV_ID && key != DEV_PREFIX) return -Err.InvalidPropertyValue;
+  if (key - DEV_ID > DEV_PREFIX - DEV_ID) return -Err.InvalidPropertyValue; // DEV_ID or DEV_PREFIX (unsigned: below wraps)
   if (len > TOPIC_MAX / 2 - 16) return -Err.BufferFull;
   // One topic level each (the prefix may have several): no wildcards, no empty id.
   for (let i: u32 = 0; i < len; i++) {
@@ -117,14 +117,15 @@ export function deviceStart(now: u32): i32 {
   p += idLen;
   store<u8>(p++, 0x2f);
   baseLen = <u32>(p - base);
+  clientConfig(CFG_WILL_QOS, 1); // known keys, valid values: these cannot fail
+  clientConfig(CFG_WILL_RETAIN, 1);
+  // Each step returns 0 or -Err.
   let r = clientSetString(STR_CLIENT_ID, idBuf, idLen);
-  if (r >= 0) r = clientSetString(STR_WILL_TOPIC, topic, topicFor(T.T_STATUS));
-  if (r >= 0) r = clientSetString(STR_WILL_PAYLOAD, T.T_OFFLINE + 2, load<u16>(T.T_OFFLINE));
-  if (r >= 0) r = clientConfig(CFG_WILL_QOS, 1);
-  if (r >= 0) r = clientConfig(CFG_WILL_RETAIN, 1);
-  if (r >= 0) r = clientSubscribe(topic, topicFor(T.T_RX), 1);
-  if (r >= 0) r = overWebSocket() ? wsStart(now) : clientStart(now); // device_set key 3 chose WebSocket
-  return r < 0 ? r : 0;
+  if (!r) r = clientSetString(STR_WILL_TOPIC, topic, topicFor(T.T_STATUS));
+  if (!r) r = clientSetString(STR_WILL_PAYLOAD, T.T_OFFLINE + 2, load<u16>(T.T_OFFLINE));
+  if (!r) r = clientSubscribe(topic, topicFor(T.T_RX), 1);
+  if (!r) r = overWebSocket() ? wsStart(now) : clientStart(now); // device_set key 3 chose WebSocket
+  return r;
 }
 
 function publishText(suffix: usize, text: usize, qos: u32, retain: bool): i32 {
@@ -133,22 +134,20 @@ function publishText(suffix: usize, text: usize, qos: u32, retain: bool): i32 {
 
 // A warning through outpost.log: `text` then a number (an Err code or a reason code).
 function warn(text: usize, n: u32): void {
-  let buf = rpcResponseBuffer(); // no response is in flight here: reuse its buffer
-  wReset(buf, rpcResponseCapacity());
+  wReset(); // the writer's buffer is the RPC response buffer: no response is in flight here
   wText(text);
   wU32(n);
-  hostLog(2, buf, wLen);
+  hostLog(2, rpcResponseBuffer(), wLen);
 }
 
-// Names a reply (or status, or telemetry) that could not be queued.
-function warnDropped(err: i32): void {
-  warn(T.T_REPLY_DROPPED, <u32>-err);
+// Names a reply (or status, or telemetry) that could not be queued: r is what queueing returned.
+function warnIfDropped(r: i32): void {
+  if (r < 0) warn(T.T_REPLY_DROPPED, <u32>-r);
 }
 
 // Online only once requests can arrive: the status follows the rx SUBACK.
 function announce(): void {
-  let r = publishText(T.T_STATUS, T.T_ONLINE, 1, true);
-  if (r < 0) warnDropped(r);
+  warnIfDropped(publishText(T.T_STATUS, T.T_ONLINE, 1, true));
 }
 
 // Saves where the answer to the message in `view` goes. Returns the context length.
@@ -184,8 +183,7 @@ function saveContext(view: usize): u32 {
 function reply(respLen: i32): void {
   if (respLen <= 0) return; // notifications: nothing to send
   if (overWebSocket()) {
-    let r = wsSend(1, rpcResponseBuffer(), <u32>respLen); // over WebSocket: a text frame, no context
-    if (r < 0) warnDropped(r);
+    warnIfDropped(wsSend(1, rpcResponseBuffer(), <u32>respLen)); // over WebSocket: a text frame, no context
     return;
   }
   let tl = <u32>load<u16>(ctx + 1);
@@ -196,8 +194,7 @@ function reply(respLen: i32): void {
   setPair(v, V_TOPIC, ctx + 3, tl);
   setPair(v, V_PAYLOAD, rpcResponseBuffer(), <u32>respLen);
   if (cl) addProp(v, P_CORRELATION_DATA, <u32>(ctx + 5 + tl), cl);
-  let r = clientPublishView(v);
-  if (r < 0) warnDropped(r);
+  warnIfDropped(clientPublishView(v));
 }
 
 // Whether [ptr, ptr+len) is this device's rx topic.
@@ -232,15 +229,14 @@ function dispatch(ptr: usize, len: u32, ctxLen: u32, now: u32): bool {
 /**
  * Runs the device: the client's events, with messages on rx answered here.
  * Returns the next event for the host (the client's EV_* codes, whose arguments
- * are at client_event(), or EV_RPC_PENDING), 0 when there is none.
+ * are in the client's event record, or EV_RPC_PENDING), 0 when there is none.
  */
 export function devicePoll(now: u32): i32 {
   if (online && telemetryMs && <i32>(now - telemetryAt) >= 0) {
     telemetryAt = now + telemetryMs;
     let n = rpcBuiltinResult(T.T_SYS_INFO, now);
     if (n > 0) {
-      let r = overWebSocket() ? wsNotification(n) : clientPublish(topic, topicFor(T.T_TELEMETRY), rpcResponseBuffer(), n, 0, false);
-      if (r < 0) warnDropped(r);
+      warnIfDropped(overWebSocket() ? wsNotification(n) : clientPublish(topic, topicFor(T.T_TELEMETRY), rpcResponseBuffer(), n, 0, false));
     }
   }
   for (;;) {
@@ -263,11 +259,6 @@ export function devicePoll(now: u32): i32 {
     } else if (ev == EV_CLOSE) online = false;
     return ev;
   }
-}
-
-/** EV_RPC_PENDING's arguments: u32 request length, u32 context length, u32 host_call count; u32 context buffer. */
-export function deviceEvent(): usize {
-  return event;
 }
 
 /**

@@ -1,8 +1,8 @@
-// Device exports (assembly/ABI.md, "Device"). Strings come through client_scratch().
+// Device exports (assembly/ABI.md, "Device"). Strings come through the client's scratch area.
 import { clientScratch, clientScratchCap } from "../mqtt/client";
 import { Err } from "../errors";
 import {
-  deviceInit, deviceSet, deviceConfig, deviceStart, devicePoll, deviceEvent,
+  deviceInit, deviceSet, deviceConfig, deviceStart, devicePoll,
   deviceResume, deviceStop, deviceDeadline,
 } from "./app";
 import { wsSetUrl } from "../ws/client";
@@ -10,7 +10,7 @@ import { wsSetUrl } from "../ws/client";
 export function device_init(contextCap: u32): i32 {
   return deviceInit(contextCap);
 }
-/** key 1 = device id, 2 = topic prefix, 3 = WebSocket server (selects that transport); the value is at client_scratch(). */
+/** key 1 = device id, 2 = topic prefix, 3 = WebSocket server (selects that transport); the value is at the client's scratch. */
 export function device_set(key: u32, len: u32): i32 {
   if (len > clientScratchCap()) return -Err.BufferFull;
   if (!isDefined(OUTPOST_NO_WS)) if (key == 3) return wsSetUrl(clientScratch(), len);
@@ -24,9 +24,6 @@ export function device_start(now: u32): i32 {
 }
 export function device_poll(now: u32): i32 {
   return devicePoll(now);
-}
-export function device_event(): usize {
-  return deviceEvent();
 }
 export function device_resume(reqLen: u32, ctxLen: u32, now: u32): i32 {
   return deviceResume(reqLen, ctxLen, now);

@@ -8,11 +8,12 @@ const texts = {
   // JSON-RPC envelope
   RESULT_HEAD: '{"jsonrpc":"2.0","result":',
   ERROR_HEAD: '{"jsonrpc":"2.0","error":',
-  CODE: '{"code":',
+  CODE: '{"code":-', // every JSON-RPC error code the module writes is negative
   MESSAGE: ',"message":"',
-  DATA_LIMIT: ',"data":{"limit":"',
-  MAX: '","max":',
-  DATA_MAX: ',"data":{"max":',
+  DATA: ',"data":{', // -32000: {"limit":"bytes"|"depth"|"tokens","max":N}, -32001: {"max":N}
+  LIMIT: '"limit":"',
+  QUOTE_COMMA: '",',
+  MAX: '"max":',
   ID: ',"id":',
   NULL: "null",
   // Error messages (-32700, -32600, -32601, -32602, -32603, -32000, -32001)

@@ -88,22 +88,20 @@ function push(kind: u32, start: usize, end: usize, escaped: bool): i32 {
   return c - 0x30 < 10;
 }
 
-export function hexValue(c: u32): i32 {
-  if (isDigit(c)) return c - 0x30;
-  c |= 0x20;
-  if (c - 0x61 < 6) return c - 0x61 + 10;
-  return -1;
-}
-
 /** Reads the 4 hex digits at p (caller checked they exist); -1 if not hex. */
 export function hex4(p: usize): i32 {
-  let v: i32 = 0;
-  for (let i = 0; i < 4; i++) {
-    let h = hexValue(load<u8>(p + i));
-    if (h < 0) return -1;
+  let v: u32 = 0;
+  for (let i: usize = 0; i < 4; i++) {
+    let c = <u32>load<u8>(p + i);
+    let h = c - 0x30; // '0'..'9' (unsigned: below wraps)
+    if (h > 9) {
+      h = (c | 0x20) - 0x61; // 'a'..'f', either case
+      if (h > 5) return -1;
+      h += 10;
+    }
     v = (v << 4) | h;
   }
-  return v;
+  return <i32>v;
 }
 
 // One walker for string bodies, used to scan (out == 0) and to decode. From p
@@ -283,13 +281,13 @@ export function jsonTokenize(p: usize, len: u32): i32 {
       if (c == 0x2d || isDigit(c)) {
         p = scanNumber(p, end);
         kind = J_NUMBER;
-      } else if (c == 0x74 && literal(p, end, 0x65757274, 4)) {
+      } else if (literal(p, end, 0x65757274, 4)) { // the word holds the first byte too
         p += 4;
         kind = J_TRUE;
-      } else if (c == 0x66 && literal(p, end, 0x736c6166, 5)) {
+      } else if (literal(p, end, 0x736c6166, 5)) {
         p += 5;
         kind = J_FALSE;
-      } else if (c == 0x6e && literal(p, end, 0x6c6c756e, 4)) {
+      } else if (literal(p, end, 0x6c6c756e, 4)) {
         p += 4;
         kind = J_NULL;
       } else return JSON_SYNTAX;

@@ -2,17 +2,26 @@
 // write does not fit, later writes are dropped and `wOverflow` stays set
 // until wReset/wRewind, so callers check once at the end.
 
+// The one buffer it writes into (the JSON-RPC response buffer), set once by wInit.
 let buf: usize = 0;
 let cap: u32 = 0;
 /** Bytes written so far. */
 export let wLen: u32 = 0;
 export let wOverflow = false;
 
-export function wReset(ptr: usize, capacity: u32): void {
+export function wInit(ptr: usize, capacity: u32): void {
   buf = ptr;
   cap = capacity;
-  wLen = 0;
-  wOverflow = false;
+}
+export function wBuffer(): usize {
+  return buf;
+}
+export function wCapacity(): u32 {
+  return cap;
+}
+/** Starts over at the buffer's start. */
+@inline export function wReset(): void {
+  wRewind(0);
 }
 /** Goes back to an earlier wLen, clearing an overflow. */
 export function wRewind(mark: u32): void {
@@ -54,10 +63,6 @@ export function wU32(v: u32): void {
     store<u8>(--p, <u8>(0x30 + v % 10));
     v /= 10;
   } while (v);
-}
-export function wI32(v: i32): void {
-  if (v < 0) wByte(0x2d);
-  wU32(<u32>(v < 0 ? -v : v)); // -2^31 comes out right as u32
 }
 /** Address of an earlier position (a wLen mark) in the buffer. */
 export function wAt(mark: u32): usize {

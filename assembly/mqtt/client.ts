@@ -58,8 +58,8 @@ export const STR_PASSWORD: u32 = 3;
 export const STR_WILL_TOPIC: u32 = 4;
 export const STR_WILL_PAYLOAD: u32 = 5;
 const STR_KEYS: u32 = 6;
-const strOff = memory.data(STR_KEYS * 4);
-const strLen = memory.data(STR_KEYS * 4);
+// Per string key: u32 offset in strs, u32 length.
+const strTab = memory.data(STR_KEYS * 8);
 
 // ---- Events (clientPoll's result; arguments in the event record).
 export const EV_OPEN: u32 = 1; // open the socket, then call clientOpened (or clientClosed on failure)
@@ -73,7 +73,10 @@ export const EV_DROPPED: u32 = 8; // a = QoS 0 messages dropped from the full ou
 
 const EV_WORDS: u32 = 5;
 const EV_SLOTS: u32 = 8; // a poll step queues at most 2; the host drains before feeding more
-const event = memory.data(EV_WORDS * 4);
+// The block client_init returns (assembly/ABI.md): u32 scratch, scratch capacity and tx,
+// fixed from init on, then the last event record. One address instead of a getter export each.
+const info = memory.data(12 + EV_WORDS * 4);
+const event = info + 12;
 const evq = memory.data(EV_SLOTS * EV_WORDS * 4);
 let evHead: u32 = 0;
 let evTail: u32 = 0;
@@ -118,11 +121,11 @@ const rxView = memory.data(VIEW_BYTES * 2);
 const txView = rxView + VIEW_BYTES;
 
 // The connection's phase and its times (ms on the host's clock); backoff.
-let state: u32 = S_IDLE, nowMs: u32 = 0, stateAt: u32 = 0, waitUntil: u32 = 0;
+let state: u32 = 0 /* S_IDLE */, nowMs: u32 = 0, stateAt: u32 = 0, waitUntil: u32 = 0;
 let lastSend: u32 = 0, pingAt: u32 = 0, pingOut = false, keepMs: u32 = 0;
 let attempt: u32 = 0, rng: u32 = 0x9e3779b9;
 // Flow: the in-flight window, the server's limit, packet ids, QoS 0 drops, protocol level.
-let window: u32 = 0, inflight: u32 = 0, serverMaxPacket: u32 = NO_LIMIT;
+let window: u32 = 0, inflight: u32 = 0, serverMaxPacket: u32 = 0xffffffff /* NO_LIMIT */;
 let nextPid: u32 = 0, dropped: u32 = 0, version: u32 = 4;
 
 @inline function inited(): bool {
@@ -137,10 +140,11 @@ let nextPid: u32 = 0, dropped: u32 = 0, version: u32 = 4;
 
 /** Sets an integer config key. 0, or -InvalidPropertyValue (unknown key, bad value, sizing key after init). */
 export function clientConfig(key: u32, value: u32): i32 {
-  if (key == 0 || key >= CFG_KEYS || (inited() && (INIT_KEYS >> key) & 1)) return -Err.InvalidPropertyValue;
-  if (key == CFG_PROTOCOL && value != 4 && value != 5) return -Err.InvalidPropertyValue;
+  // Unsigned ranges: key - 1 wraps for key 0, value - 4 for 0..3, value - 1 for 0.
+  if (key - 1 >= CFG_KEYS - 1 || (inited() && (INIT_KEYS >> key) & 1)) return -Err.InvalidPropertyValue;
+  if (key == CFG_PROTOCOL && value - 4 > 1) return -Err.InvalidPropertyValue; // 4 or 5
   if (key == CFG_WILL_QOS && value > 2) return -Err.InvalidQos;
-  if ((key == CFG_INFLIGHT_WINDOW || key == CFG_RECEIVE_MAXIMUM) && (value == 0 || value > 0xffff)) return -Err.InvalidPropertyValue;
+  if ((key == CFG_INFLIGHT_WINDOW || key == CFG_RECEIVE_MAXIMUM) && value - 1 >= 0xffff) return -Err.InvalidPropertyValue; // 1..65535
   store<u32>(cfg + (<usize>key << 2), value);
   return 0;
 }
@@ -150,7 +154,7 @@ export function clientSeed(seed: u32): void {
   if (seed) rng = seed;
 }
 
-/** Allocates every buffer from the config sizes. Once; 0 or -AlreadyInitialized. */
+/** Allocates every buffer from the config sizes. Once; the info block's address or -AlreadyInitialized. */
 export function clientInit(): i32 {
   if (inited()) return -Err.AlreadyInitialized;
   framer.init(C(CFG_RX_BYTES), C(CFG_MAX_PACKET));
@@ -162,7 +166,10 @@ export function clientInit(): i32 {
   scratch = alloc(C(CFG_SCRATCH_BYTES));
   q2 = alloc(C(CFG_RECEIVE_MAXIMUM) << 1);
   aliases = alloc(aliasBytes());
-  return 0;
+  store<u32>(info, scratch);
+  store<u32>(info, C(CFG_SCRATCH_BYTES), 4);
+  store<u32>(info, tx, 8);
+  return <i32>info;
 }
 
 /** The inbound topic alias table: per alias a u16 length and the topic. */
@@ -184,37 +191,41 @@ export function clientScratchCap(): u32 {
 export function clientSetString(key: u32, ptr: usize, len: u32): i32 {
   if (!inited()) return -Err.NotInitialized;
   if (key == 0 || key >= STR_KEYS) return -Err.InvalidPropertyValue;
-  let offAt = strOff + (<usize>key << 2);
-  let lenAt = strLen + (<usize>key << 2);
-  let oldOff = load<u32>(offAt);
-  let oldLen = load<u32>(lenAt);
+  let at = strTab + (<usize>key << 3);
+  let oldOff = load<u32>(at);
+  let oldLen = load<u32>(at, 4);
   if (oldLen) {
     // Close the gap; later strings move down.
     memory.copy(strs + oldOff, strs + oldOff + oldLen, strsUsed - oldOff - oldLen);
     strsUsed -= oldLen;
     for (let k: u32 = 1; k < STR_KEYS; k++) {
-      let o = strOff + (<usize>k << 2);
+      let o = strTab + (<usize>k << 3);
       if (load<u32>(o) > oldOff) store<u32>(o, load<u32>(o) - oldLen);
     }
-    store<u32>(lenAt, 0);
+    store<u32>(at, 0, 4);
   }
   if (len > C(CFG_STRINGS_BYTES) - strsUsed) return -Err.BufferFull;
   memory.copy(strs + strsUsed, ptr, len);
-  store<u32>(offAt, strsUsed);
-  store<u32>(lenAt, len);
+  store<u32>(at, strsUsed);
+  store<u32>(at, len, 4);
   strsUsed += len;
   return 0;
 }
 
 export function setStringSlot(view: usize, slot: u32, key: u32): u32 {
-  let len = load<u32>(strLen + (<usize>key << 2));
-  setPair(view, slot, strs + load<u32>(strOff + (<usize>key << 2)), len);
+  let at = strTab + (<usize>key << 3);
+  let len = load<u32>(at, 4);
+  setPair(view, slot, strs + load<u32>(at), len);
   return len;
 }
 
 // ---- Events -------------------------------------------------------------
 
-function emit(code: u32, a: u32, b: u32, c: u32, d: u32): void {
+/** An event with arguments a and b (c = d = 0: most events have two at most). */
+function emit(code: u32, a: u32, b: u32): void {
+  emitAll(code, a, b, 0, 0);
+}
+function emitAll(code: u32, a: u32, b: u32, c: u32, d: u32): void {
   let e = evq + (<usize>(evTail % EV_SLOTS) * EV_WORDS << 2);
   store<u32>(e, code);
   store<u32>(e, a, 4);
@@ -279,6 +290,11 @@ function forgetRx(): void {
   rxDrained = true;
 }
 
+/** lose() without an MQTT reason code. */
+function fail(err: u32): void {
+  lose(err, 0);
+}
+
 /** Ends the current connection (if any) for `err`/`code` and schedules the next attempt. */
 function lose(err: u32, code: u32): void {
   if (state < S_OPENING) return;
@@ -286,7 +302,7 @@ function lose(err: u32, code: u32): void {
   waitUntil = nowMs + backoffDelay();
   txLen = 0;
   forgetRx();
-  emit(EV_CLOSE, err, code, 0, 0);
+  emit(EV_CLOSE, err, code);
 }
 
 /** Starts connecting (EV_OPEN at once). 0, or -NotInitialized. */
@@ -309,7 +325,7 @@ export function clientStop(now: u32): void {
   state = S_IDLE;
   forgetRx();
   if (was == S_CONNECTED) put2(0xe0); // DISCONNECT
-  if (was >= S_OPENING) emit(EV_CLOSE, 0, 0, 0, 0);
+  if (was >= S_OPENING) emit(EV_CLOSE, 0, 0);
 }
 
 /** The socket asked for by EV_OPEN is open: CONNECT goes to tx. 0 or -Err (then EV_CLOSE follows). */
@@ -321,14 +337,14 @@ export function clientOpened(now: u32): i32 {
   state = S_CONNECTING;
   stateAt = now;
   let r = writeConnect();
-  if (r < 0) lose(<u32>-r, 0);
+  if (r < 0) fail(<u32>-r);
   return r < 0 ? r : 0;
 }
 
 /** The socket closed or failed (peer close, error, failed open). EV_CLOSE(NotConnected) follows. */
 export function clientClosed(now: u32): void {
   nowMs = now;
-  lose(Err.NotConnected, 0);
+  fail(Err.NotConnected);
 }
 
 function writeConnect(): i32 {
@@ -476,8 +492,13 @@ function findSub(ptr: usize, len: u32): usize {
   return 0;
 }
 
+// Puts a filter in the table in state `st` (SUB_NEED or UNSUB_NEED). Unsubscribing
+// passes options 0, which every protocol allows.
 function subEntry(ptr: usize, len: u32, st: u8, options: u32): i32 {
-  let r = validateTopicFilter(ptr, len);
+  if (!inited()) return -Err.NotInitialized;
+  // Checked here for the protocol configured now: the encoder takes the options as they are.
+  let r = checkSubOptions(options, C(CFG_PROTOCOL) == MQTT_5);
+  if (!r) r = validateTopicFilter(ptr, len);
   if (r < 0) return r;
   let p = findSub(ptr, len);
   if (!p) {
@@ -499,15 +520,11 @@ function subEntry(ptr: usize, len: u32, st: u8, options: u32): i32 {
  * NullCharacter, InvalidUtf8, LimitExceeded (table full).
  */
 export function clientSubscribe(ptr: usize, len: u32, options: u32): i32 {
-  if (!inited()) return -Err.NotInitialized;
-  // Checked here for the protocol configured now: the encoder takes the options as they are.
-  let r = checkSubOptions(options, C(CFG_PROTOCOL) == MQTT_5);
-  return r ? r : subEntry(ptr, len, SUB_NEED, options);
+  return subEntry(ptr, len, SUB_NEED, options);
 }
 
 /** Unsubscribes (sent when connected); EV_UNSUBACK reports the answer. 0 or -Err as clientSubscribe. */
 export function clientUnsubscribe(ptr: usize, len: u32): i32 {
-  if (!inited()) return -Err.NotInitialized;
   return subEntry(ptr, len, UNSUB_NEED, 0);
 }
 
@@ -567,7 +584,7 @@ function onConnack(v: usize): void {
     store<u8>(p, st);
   }
   memory.fill(aliases, 0, aliasBytes()); // aliases last one connection
-  emit(EV_CONNECTED, present, 0, 0, 0);
+  emit(EV_CONNECTED, present, 0);
 }
 
 function onPublish(v: usize): void {
@@ -581,7 +598,7 @@ function onPublish(v: usize): void {
     let slot = aliases + (alias - 1) * slotBytes;
     let len = getSlot(v, V_TOPIC + 1);
     if (len) {
-      if (len + 2 > slotBytes) return lose(Err.LimitExceeded, 0);
+      if (len + 2 > slotBytes) return fail(Err.LimitExceeded);
       store<u16>(slot, <u16>len);
       memory.copy(slot + 2, getSlot(v, V_TOPIC), len);
     } else {
@@ -599,7 +616,7 @@ function onPublish(v: usize): void {
     if (q2Count >= C(CFG_RECEIVE_MAXIMUM)) return lose(Err.InflightFull, 0x93);
     store<u16>(q2 + (q2Count++ << 1), <u16>pid);
   }
-  emit(EV_MESSAGE, <u32>v, pid, qos, 0);
+  emitAll(EV_MESSAGE, <u32>v, pid, qos, 0);
 }
 
 function onPubrel(pid: u32): void {
@@ -635,7 +652,7 @@ function onPublishAck(type: u32, pid: u32, reason: u32): void {
   if (!done) return;
   removeRecord(p);
   inflight--;
-  emit(EV_PUBLISHED, pid, reason, 0, 0);
+  emit(EV_PUBLISHED, pid, reason);
 }
 
 /** The subscription entry in state `st` (SUB_SENT or UNSUB_SENT) sent with packet id `pid`, or 0. */
@@ -652,17 +669,17 @@ function onSubAck(type: u32, v: usize): void {
   let p = findSentSub(pid, type == SUBACK ? SUB_SENT : UNSUB_SENT);
   if (!p) return;
   store<u8>(p, type == SUBACK && reason < 0x80 ? SUB_ACKED : SUB_DEAD);
-  emit(type == SUBACK ? EV_SUBACK : EV_UNSUBACK, pid, reason, <u32>(p + SUB_HEADER), <u32>load<u16>(p + 4));
+  emitAll(type == SUBACK ? EV_SUBACK : EV_UNSUBACK, pid, reason, <u32>(p + SUB_HEADER), <u32>load<u16>(p + 4));
 }
 
 function onPacket(ptr: usize, len: u32): void {
   let v = rxView;
   let r = decodePacket(ptr, len, version, v);
-  if (r < 0) return lose(<u32>-r, 0);
+  if (r < 0) return fail(<u32>-r);
   let type = getSlot(v, V_TYPE);
   if (state == S_CONNECTING) {
     if (type == CONNACK) return onConnack(v);
-    return lose(Err.ProtocolViolation, 0);
+    return fail(Err.ProtocolViolation);
   }
   let pid = getSlot(v, V_PACKET_ID);
   if (type == PUBLISH) onPublish(v);
@@ -671,7 +688,7 @@ function onPacket(ptr: usize, len: u32): void {
   else if (type == SUBACK || type == UNSUBACK) onSubAck(type, v);
   else if (type == PINGRESP) pingOut = false;
   else if (type == DISCONNECT) lose(Err.NotConnected, getSlot(v, V_REASON));
-  else lose(Err.ProtocolViolation, 0);
+  else fail(Err.ProtocolViolation);
 }
 
 // ---- Driving ------------------------------------------------------------
@@ -733,19 +750,19 @@ function timers(): void {
   if (state == S_WAIT) {
     state = S_OPENING;
     stateAt = nowMs;
-    emit(EV_OPEN, 0, 0, 0, 0);
+    emit(EV_OPEN, 0, 0);
   } else if (state == S_CONNECTED && !pingOut) {
     if (!put2(0xc0)) return; // PINGREQ
     lastSend = pingAt = nowMs;
     pingOut = true;
-  } else lose(Err.KeepAliveTimeout, 0); // no socket, CONNACK or PINGRESP in time
+  } else fail(Err.KeepAliveTimeout); // no socket, CONNACK or PINGRESP in time
 }
 
 function readPackets(): void {
   while (evHead == evTail && state >= S_CONNECTING && txCap - txLen >= ACK_BYTES && !rxDrained) {
     let r = framer.next();
     if (r == 0) rxDrained = true;
-    else if (r < 0) lose(<u32>-r, 0);
+    else if (r < 0) fail(<u32>-r);
     else onPacket(framer.packetPtr(), framer.packetLen());
   }
 }
@@ -778,7 +795,7 @@ function pumpOutbox(): void {
       if (qos && inflight >= window) return;
       if (len > serverMaxPacket) {
         removeRecord(p);
-        if (qos) emit(EV_PUBLISHED, pid, 0x95, 0, 0);
+        if (qos) emit(EV_PUBLISHED, pid, 0x95);
         else dropped++;
         return;
       }
@@ -812,7 +829,7 @@ export function clientPoll(now: u32): i32 {
   if (evHead == evTail) {
     purgeDeadSubs();
     if (dropped) {
-      emit(EV_DROPPED, dropped, 0, 0, 0);
+      emit(EV_DROPPED, dropped, 0);
       dropped = 0;
     }
     timers();

@@ -1,10 +1,11 @@
 // Client exports (assembly/ABI.md, "Client"): thin wrappers over client.ts. String
-// and filter arguments are written by the host at client_scratch() first.
+// and filter arguments are written by the host at the scratch area first (its address
+// is in the block client_init returns, with tx's and the event record's).
 import { Err } from "../errors";
 import {
-  clientConfig, clientDeadline, clientEvent, clientInit, clientOpened, clientClosed, clientOutboxLen, clientPoll,
+  clientConfig, clientDeadline, clientInit, clientOpened, clientClosed, clientOutboxLen, clientPoll,
   clientPublish, clientRxCap, clientRxPtr, clientRxPush, clientScratch, clientScratchCap, clientSeed, clientSetString,
-  clientStart, clientStop, clientSubscribe, clientTxConsume, clientTxLen, clientTxPtr, clientUnsubscribe,
+  clientStart, clientStop, clientSubscribe, clientTxConsume, clientTxLen, clientUnsubscribe,
 } from "./client";
 // Over WebSocket (device_set key 3) the same socket exports move the WebSocket client's bytes.
 // Its frames go out through the MQTT client's tx buffer, so the tx exports need no switch.
@@ -19,12 +20,6 @@ export function client_seed(seed: u32): void {
 }
 export function client_init(): i32 {
   return clientInit();
-}
-export function client_scratch(): usize {
-  return clientScratch();
-}
-export function client_scratch_cap(): u32 {
-  return clientScratchCap();
 }
 export function client_set_str(key: u32, len: u32): i32 {
   return len > clientScratchCap() ? -Err.BufferFull : clientSetString(key, clientScratch(), len);
@@ -51,9 +46,6 @@ export function client_rx_cap(): u32 {
 export function client_rx_push(len: u32): i32 {
   return overWebSocket() ? wsRxPush(len) : clientRxPush(len);
 }
-export function client_tx_ptr(): usize {
-  return clientTxPtr();
-}
 export function client_tx_len(): u32 {
   return clientTxLen();
 }
@@ -62,9 +54,6 @@ export function client_tx_consume(n: u32): void {
 }
 export function client_poll(now: u32): i32 {
   return clientPoll(now);
-}
-export function client_event(): usize {
-  return clientEvent();
 }
 export function client_deadline(now: u32): u32 {
   return clientDeadline(now);

@@ -80,5 +80,5 @@ export function checkSubOptions(o: u32, v5: bool): i32 {
 
 /** Fixed-header flags each packet type carries (PUBLISH's are its own). */
 export function requiredFlags(type: u32): u32 {
-  return type == 6 || type == 8 || type == 10 ? 2 : 0; // PUBREL, SUBSCRIBE, UNSUBSCRIBE
+  return ((0x540 >> type) & 1) << 1; // 2 for PUBREL, SUBSCRIBE, UNSUBSCRIBE (bits 6, 8, 10)
 }

@@ -10,13 +10,14 @@ const HEADER_MAX: u32 = 5;
 @unmanaged export class Framer {
   private inBuf: usize;
   private inCap_: u32;
-  private inPos: u32 = 0;
-  private inEnd: u32 = 0;
   private asmBuf: usize;
   private asmCap: u32;
+  private maxPacket: u32;
+  // The stream's state, from here to the end: reset() zeroes it in one fill.
+  private inPos: u32 = 0;
+  private inEnd: u32 = 0;
   private asmLen: u32 = 0; // bytes gathered for a packet that spans pushes
   private asmNeed: u32 = 0; // its total length, 0 while its header is incomplete
-  private maxPacket: u32;
   private pktPtr: usize = 0;
   private pktLen: u32 = 0;
   private err: i32 = 0;
@@ -48,9 +49,7 @@ const HEADER_MAX: u32 = 5;
     this.maxPacket = n < this.asmCap ? n : this.asmCap;
   }
   reset(): void {
-    this.inPos = this.inEnd = this.asmLen = this.asmNeed = this.pktLen = 0;
-    this.pktPtr = 0;
-    this.err = 0;
+    memory.fill(changetype<usize>(this) + offsetof<Framer>("inPos"), 0, offsetof<Framer>() - offsetof<Framer>("inPos"));
   }
   /** Enters the sticky error state (e.g. after the caller failed to decode a packet). */
   fail(code: i32): i32 {

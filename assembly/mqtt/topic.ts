@@ -8,26 +8,24 @@ const HASH: u32 = 0x23;
 const DOLLAR: u32 = 0x24;
 
 /** A PUBLISH/will topic: non-empty, no wildcards, valid UTF-8 without U+0000. */
-export function validateTopicName(ptr: usize, len: u32): i32 {
-  if (len == 0 || len > 0xffff) return -Err.InvalidTopic;
-  let high: u32 = 0;
-  for (let i: usize = 0; i < len; i++) {
-    let c = u8At(ptr + i);
-    high |= c;
-    if (c == PLUS || c == HASH) return -Err.WildcardInTopic;
-    if (!c) return -Err.NullCharacter;
-  }
-  return high & 0x80 ? checkUtf8(ptr, len) : 0;
+@inline export function validateTopicName(ptr: usize, len: u32): i32 {
+  return validateTopic(ptr, len, false);
 }
 
 /** A subscription filter: `+` fills a whole level, `#` only as the whole last level. */
-export function validateTopicFilter(ptr: usize, len: u32): i32 {
+@inline export function validateTopicFilter(ptr: usize, len: u32): i32 {
+  return validateTopic(ptr, len, true);
+}
+
+// One walk for both: they differ only in what a wildcard means.
+function validateTopic(ptr: usize, len: u32, filter: bool): i32 {
   if (len == 0 || len > 0xffff) return -Err.InvalidTopic;
   let high: u32 = 0;
   for (let i: u32 = 0; i < len; i++) {
     let c = u8At(ptr + i);
     high |= c;
     if (c == PLUS || c == HASH) {
+      if (!filter) return -Err.WildcardInTopic;
       if (i > 0 && u8At(ptr + i - 1) != SLASH) return -Err.InvalidTopic;
       if (c == HASH ? i + 1 != len : i + 1 < len && u8At(ptr + i + 1) != SLASH) return -Err.InvalidTopic;
     } else if (!c) return -Err.NullCharacter;

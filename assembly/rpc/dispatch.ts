@@ -4,11 +4,12 @@
 // notifications, nothing), never a trap.
 import { jsonInit, jsonTokenize, JSON_SYNTAX, JSON_TOO_DEEP, J_OBJECT, J_ARRAY, J_STRING, J_NUMBER, J_NULL, tokKind, tokCount, tokNext, tokTextStart, tokTextEnd, tokenCap, depthCap } from "../json/tokenizer";
 import { jsonDecodeString, jsonStringIs, bytesAre } from "../json/value";
-import { wReset, wRewind, wLen, wOverflow, wPos, wRoom, wAdvance, wByte, wBytes, wText, wU32, wI32 } from "../json/writer";
+import { wInit, wBuffer, wCapacity, wReset, wRewind, wLen, wOverflow, wPos, wRoom, wAdvance, wByte, wBytes, wText, wU32 } from "../json/writer";
 import * as T from "../json/text";
 import { host_call, HOST_RESULT, HOST_ERROR, HOST_NOT_FOUND, HOST_TOO_LARGE, HOST_PENDING } from "./host";
 import { builtinMethod } from "./methods";
 import { alloc } from "../mem";
+import { Err } from "../errors";
 
 // JSON-RPC error codes.
 export const PARSE_ERROR: i32 = -32700;
@@ -26,8 +27,6 @@ export const NAME_MAX: u32 = 64;
 
 let reqBuf: usize = 0;
 let reqCap: u32 = 0;
-let respBuf: usize = 0;
-let respCap: u32 = 0;
 const nameBuf = memory.data(NAME_MAX);
 let nameLen: i32 = 0;
 let rawErrorPtr: usize = 0;
@@ -44,17 +43,21 @@ export let rpcHostCalls: u32 = 0;
 // Smallest response buffer: the batch fallback error must always fit.
 const RESPONSE_MIN: u32 = 128;
 
-/** Allocates every buffer once. Returns 0, or -1 if already initialised. */
+// The block rpcInit returns (assembly/ABI.md): u32 request buffer, u32 response buffer.
+const info = memory.data(8);
+
+/** Allocates every buffer once. Returns the info block's address, or -AlreadyInitialized. */
 export function rpcInit(requestMax: u32, responseMax: u32, tokens: u32, depth: u32, now: u32): i32 {
-  if (reqBuf) return -1;
+  if (reqBuf) return -Err.AlreadyInitialized;
   if (responseMax < RESPONSE_MIN) responseMax = RESPONSE_MIN;
   reqCap = requestMax;
   reqBuf = alloc(requestMax);
-  respCap = responseMax;
-  respBuf = alloc(responseMax);
+  wInit(alloc(responseMax), responseMax); // the response buffer is the writer's
   jsonInit(tokens, depth);
   startedAt = now;
-  return 0;
+  store<u32>(info, reqBuf);
+  store<u32>(info, wBuffer(), 4);
+  return <i32>info;
 }
 export function rpcRequestBuffer(): usize {
   return reqBuf;
@@ -63,16 +66,23 @@ export function rpcRequestCapacity(): u32 {
   return reqCap;
 }
 export function rpcResponseBuffer(): usize {
-  return respBuf;
+  return wBuffer();
 }
 export function rpcResponseCapacity(): u32 {
-  return respCap;
+  return wCapacity();
 }
 
-function writeError(code: i32, id: u32, hasId: bool): void {
+// id: the request's id token, 0 when there is none (token 0 is the request itself).
+function writeError(code: i32, id: u32): void {
+  writeErrorObject(code);
+  writeId(id);
+}
+
+// The response up to its id: the head and the error object for `code`.
+function writeErrorObject(code: i32): void {
   wText(T.T_ERROR_HEAD);
-  wText(T.T_CODE);
-  wI32(code);
+  wText(T.T_CODE); // ends in '-'
+  wU32(<u32>-code);
   wText(T.T_MESSAGE);
   wText(
     code == PARSE_ERROR ? T.T_PARSE_ERROR
@@ -84,38 +94,40 @@ function writeError(code: i32, id: u32, hasId: bool): void {
     : T.T_INTERNAL_ERROR,
   );
   wByte(0x22);
-  if (code == REQUEST_TOO_LARGE) {
-    wText(T.T_DATA_LIMIT);
-    wText(limitName);
+  if (<u32>(code - RESPONSE_TOO_LARGE) <= <u32>(REQUEST_TOO_LARGE - RESPONSE_TOO_LARGE)) { // either "too large"
+    wText(T.T_DATA);
+    let max = wCapacity();
+    if (code == REQUEST_TOO_LARGE) {
+      wText(T.T_LIMIT);
+      wText(limitName);
+      wText(T.T_QUOTE_COMMA);
+      max = limitMax;
+    }
     wText(T.T_MAX);
-    wU32(limitMax);
-    wByte(0x7d);
-  } else if (code == RESPONSE_TOO_LARGE) {
-    wText(T.T_DATA_MAX);
-    wU32(respCap);
+    wU32(max);
     wByte(0x7d);
   }
   wByte(0x7d);
-  writeId(id, hasId);
 }
 let limitName: usize = 0;
 let limitMax: u32 = 0;
 
-function writeId(id: u32, hasId: bool): void {
+function writeId(id: u32): void {
   wText(T.T_ID);
-  if (hasId) wBytes(tokTextStart(id), <u32>(tokTextEnd(id) - tokTextStart(id)));
+  if (id) wBytes(tokTextStart(id), <u32>(tokTextEnd(id) - tokTextStart(id)));
   else wText(T.T_NULL);
   wByte(0x7d);
 }
 
 /**
- * Calls the host's method named in nameBuf, writing its result at the writer.
+ * Calls the host's method named in nameBuf with the params token (0: none; token 0 is
+ * the request itself, never params), writing its result at the writer.
  * Returns 0, a JSON-RPC error code, or RAW_ERROR (error object at rawError*).
  */
-export function callHost(params: u32, hasParams: bool): i32 {
+export function callHost(params: u32): i32 {
   let pp: usize = 0;
   let pl: u32 = 0;
-  if (hasParams) {
+  if (params) {
     pp = tokTextStart(params);
     pl = <u32>(tokTextEnd(params) - pp);
   }
@@ -174,60 +186,55 @@ function dispatchOne(t: u32): bool {
       k = tokNext(v);
     }
   }
-  let hasId = (seen & 8) != 0;
-  if (hasId) {
+  if (id) {
     let ik = tokKind(id);
     if (ik != J_STRING && ik != J_NUMBER && ik != J_NULL) {
-      hasId = false;
+      id = 0; // answered with id null
       valid = false;
     }
   }
-  let hasParams = (seen & 4) != 0;
+  let code = INVALID_REQUEST;
   if (
-    !valid ||
-    (seen & 3) != 3 ||
-    tokKind(jsonrpc) != J_STRING ||
-    !jsonStringIs(jsonrpc, T.T_V2) ||
-    tokKind(method) != J_STRING ||
-    (hasParams && tokKind(params) != J_OBJECT && tokKind(params) != J_ARRAY)
+    valid &&
+    (seen & 3) == 3 &&
+    tokKind(jsonrpc) == J_STRING &&
+    jsonStringIs(jsonrpc, T.T_V2) &&
+    tokKind(method) == J_STRING &&
+    (!params || tokKind(params) == J_OBJECT || tokKind(params) == J_ARRAY)
   ) {
-    writeError(INVALID_REQUEST, id, hasId);
-    return finish(mark, id, hasId);
+    nameLen = jsonDecodeString(method, nameBuf, NAME_MAX);
+    wText(T.T_RESULT_HEAD);
+    code = nameLen < 0 ? METHOD_NOT_FOUND : builtinMethod(params);
+    if (code == METHOD_NOT_FOUND && nameLen >= 0) code = callHost(params);
+    if (!id) {
+      wRewind(mark); // a notification: run, answer nothing
+      return true;
+    }
   }
-  nameLen = jsonDecodeString(method, nameBuf, NAME_MAX);
-  wText(T.T_RESULT_HEAD);
-  let code = nameLen < 0 ? METHOD_NOT_FOUND : builtinMethod(params, hasParams);
-  if (code == METHOD_NOT_FOUND && nameLen >= 0) code = callHost(params, hasParams);
-  if (!hasId) {
-    wRewind(mark); // a notification: run, answer nothing
-    return true;
-  }
-  if (code == 0) {
-    writeId(id, hasId);
-  } else {
+  if (code) {
     wRewind(mark);
     if (code == RAW_ERROR) {
       wText(T.T_ERROR_HEAD);
       wBytes(rawErrorPtr, rawErrorLen); // moves down within the buffer: memory.copy allows overlap
-      writeId(id, hasId);
-    } else writeError(code, id, hasId);
+    } else writeErrorObject(code);
   }
-  return finish(mark, id, hasId);
+  writeId(id);
+  return finish(mark, id);
 }
 
 // Turns an overflow into a "Response too large" error for that entry.
-function finish(mark: u32, id: u32, hasId: bool): bool {
+function finish(mark: u32, id: u32): bool {
   if (!wOverflow) return true;
   wRewind(mark);
-  writeError(RESPONSE_TOO_LARGE, id, hasId);
+  writeError(RESPONSE_TOO_LARGE, id);
   if (!wOverflow) return true;
   wRewind(mark);
   return false;
 }
 
 function requestError(code: i32): i32 {
-  wReset(respBuf, respCap);
-  writeError(code, 0, false);
+  wReset();
+  writeError(code, 0);
   return <i32>wLen;
 }
 
@@ -244,14 +251,8 @@ export function rpcDispatch(p: usize, len: u32, now: u32): i32 {
   if (n == JSON_SYNTAX) return requestError(PARSE_ERROR);
   if (n == JSON_TOO_DEEP) return tooLarge(T.T_DEPTH, depthCap);
   if (n < 0) return tooLarge(T.T_TOKENS, tokenCap);
-  wReset(respBuf, respCap);
-  if (tokKind(0) != J_ARRAY) {
-    if (!dispatchOne(0)) {
-      wReset(respBuf, respCap);
-      writeError(RESPONSE_TOO_LARGE, 0, false);
-    }
-    return <i32>wLen;
-  }
+  wReset();
+  if (tokKind(0) != J_ARRAY) return dispatchOne(0) ? <i32>wLen : requestError(RESPONSE_TOO_LARGE);
   let count = tokCount(0);
   if (!count) return requestError(INVALID_REQUEST);
   wByte(0x5b);
@@ -259,31 +260,25 @@ export function rpcDispatch(p: usize, len: u32, now: u32): i32 {
   let entry: u32 = 1;
   for (let i: u32 = 0; i < count; i++, entry = tokNext(entry)) {
     let before = wLen;
-    // Every entry runs even after the batch overflowed: notifications have effects.
+    // Every entry runs even after the batch overflowed (notifications have effects),
+    // from the same place: its output is dropped.
     if (fits && before > 1) wByte(0x2c);
-    if (!fits || wOverflow) {
-      fits = false;
-      wRewind(before);
-      dispatchOne(entry);
-      wRewind(before);
-      continue;
-    }
+    if (wOverflow) fits = false;
+    if (!fits) wRewind(before);
     if (!dispatchOne(entry)) fits = false;
-    if (wLen == before + 1) wRewind(before); // a notification: drop its comma
+    if (!fits || wLen == before + 1) wRewind(before); // a notification: drop its comma
   }
-  if (!fits) return requestError(RESPONSE_TOO_LARGE);
-  if (wLen == 1) return 0; // only notifications
+  if (fits && wLen == 1) return 0; // only notifications
   wByte(0x5d);
-  if (wOverflow) return requestError(RESPONSE_TOO_LARGE);
-  return <i32>wLen;
+  return fits && !wOverflow ? <i32>wLen : requestError(RESPONSE_TOO_LARGE);
 }
 
 /** Writes the result of built-in `name` (no params) into the response buffer; its length, or -1 if it did not fit. */
 export function rpcBuiltinResult(name: usize, now: u32): i32 {
   nowMs = now;
-  wReset(respBuf, respCap);
+  wReset();
   setMethodName(name);
-  builtinMethod(0, false);
+  builtinMethod(0);
   return wOverflow ? -1 : <i32>wLen;
 }
 

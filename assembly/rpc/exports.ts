@@ -1,18 +1,13 @@
 // JSON-RPC exports (assembly/ABI.md, "JSON-RPC").
 import { Err } from "../errors";
-import { rpcInit, rpcDispatch, rpcRequestBuffer, rpcResponseBuffer } from "./dispatch";
+import { rpcInit, rpcDispatch, rpcRequestBuffer } from "./dispatch";
 
-/** Allocates the request/response buffers and the token table, once. 0 or -Err.AlreadyInitialized. */
+/**
+ * Allocates the request/response buffers and the token table, once. Returns the address
+ * of u32 request buffer, u32 response buffer, or -Err.AlreadyInitialized.
+ */
 export function rpc_init(requestMax: u32, responseMax: u32, maxTokens: u32, maxDepth: u32, now: u32): i32 {
-  return rpcInit(requestMax, responseMax, maxTokens, maxDepth, now) < 0 ? -Err.AlreadyInitialized : 0;
-}
-/** Where the host writes a request (the requestMax it gave rpc_init, in bytes). */
-export function rpc_request_buffer(): usize {
-  return rpcRequestBuffer();
-}
-/** Where rpc_handle leaves its response. */
-export function rpc_response_buffer(): usize {
-  return rpcResponseBuffer();
+  return rpcInit(requestMax, responseMax, maxTokens, maxDepth, now);
 }
 /**
  * Handles the len request bytes in the request buffer. Returns the response

@@ -20,10 +20,16 @@
 
 static uint32_t now(void) { return outpost_rt.board && outpost_rt.board->now ? outpost_rt.board->now() : 0; }
 
-static int call_u32(const char *name, uint32_t *out) {
-  int32_t v;
-  if (outpost_call_export(name, &v, 0)) return -1;
-  *out = (uint32_t)v;
+// Word i of a block in linear memory whose address an init export returned (assembly/ABI.md).
+static int read_word(uint32_t block, unsigned i, uint32_t *out) {
+  uint32_t size;
+  uint8_t *mem = outpost_memory(&size);
+  uint32_t at = block + 4 * i;
+  if (!mem || at < block || at > size || size - at < 4) {
+    outpost_errorf("the module's info block at %u lies outside linear memory", (unsigned)block);
+    return -1;
+  }
+  memcpy(out, mem + at, 4);
   return 0;
 }
 
@@ -36,8 +42,8 @@ int outpost_rpc_init(void) {
     outpost_errorf("rpc_init failed: error %d", (int)-rc);
     return -1;
   }
-  if (call_u32("rpc_request_buffer", &outpost_rt.rpc_request) || call_u32("rpc_response_buffer", &outpost_rt.rpc_response))
-    return -1;
+  // rc: the address of u32 request buffer, u32 response buffer.
+  if (read_word((uint32_t)rc, 0, &outpost_rt.rpc_request) || read_word((uint32_t)rc, 1, &outpost_rt.rpc_response)) return -1;
   outpost_rt.rpc_request_cap = OUTPOST_RPC_REQUEST_MAX; // what rpc_init was given
   outpost_rt.rpc_handle = outpost_find("rpc_handle");
   if (!outpost_rt.rpc_handle) {
@@ -133,13 +139,16 @@ static const uint32_t client_sizes[][2] = {
 #define LOOP_EXPORTS(X)                                                                                    \
   X(DEVICE_POLL, "device_poll") X(DEVICE_DEADLINE, "device_deadline") X(DEVICE_STOP, "device_stop")       \
   X(CLIENT_OPENED, "client_opened") X(CLIENT_CLOSED, "client_closed") X(CLIENT_RX_PTR, "client_rx_ptr")   \
-  X(CLIENT_RX_CAP, "client_rx_cap") X(CLIENT_RX_PUSH, "client_rx_push") X(CLIENT_TX_PTR, "client_tx_ptr") \
-  X(CLIENT_TX_LEN, "client_tx_len") X(CLIENT_TX_CONSUME, "client_tx_consume") X(CLIENT_EVENT, "client_event")
+  X(CLIENT_RX_CAP, "client_rx_cap") X(CLIENT_RX_PUSH, "client_rx_push") X(CLIENT_TX_LEN, "client_tx_len")    \
+  X(CLIENT_TX_CONSUME, "client_tx_consume")
 #define AS_ENUM(id, name) X_##id,
 #define AS_NAME(id, name) name,
 enum { LOOP_EXPORTS(AS_ENUM) X_COUNT };
 static const char *const export_names[X_COUNT] = {LOOP_EXPORTS(AS_NAME)};
 static IM3Function fx[X_COUNT];
+// The block client_init returns: u32 scratch, u32 scratch capacity, u32 tx, then the event record (code, a, b, c, d).
+enum { INFO_SCRATCH = 0, INFO_SCRATCH_CAP = 1, INFO_TX = 2, INFO_EVENT = 3 };
+static uint32_t client_info, tx_at;
 
 static int find_exports(void) {
   for (unsigned i = 0; i < X_COUNT; i++) {
@@ -164,14 +173,13 @@ static int check(const char *what, int32_t rc) {
   return -1;
 }
 
-// Copies a string into the module's scratch area (client_scratch) and returns its length.
+// Copies a string into the module's scratch area (client_init's block) and returns its length.
 static int to_scratch(const char *text, uint32_t *len) {
-  int32_t at, cap;
-  uint32_t size;
-  if (outpost_call_export("client_scratch", &at, 0) || outpost_call_export("client_scratch_cap", &cap, 0)) return -1;
+  uint32_t at, cap, size;
+  if (read_word(client_info, INFO_SCRATCH, &at) || read_word(client_info, INFO_SCRATCH_CAP, &cap)) return -1;
   size_t n = strlen(text);
   uint8_t *mem = outpost_memory(&size);
-  if (n > (uint32_t)cap || (uint32_t)at > size || n > size - (uint32_t)at) {
+  if (n > cap || at > size || n > size - at) {
     outpost_errorf("\"%.32s\" is longer than the module's scratch area (%d bytes)", text, (int)cap);
     return -1;
   }
@@ -193,6 +201,8 @@ static int setup(const outpost_device_config *config) {
     return -1;
   if (outpost_rt.board->random && outpost_call_export("client_seed", NULL, 1, (int32_t)outpost_rt.board->random())) return -1;
   if (outpost_call_export("client_init", &rc, 0) || check("client_init", rc)) return -1;
+  client_info = (uint32_t)rc;
+  if (read_word(client_info, INFO_TX, &tx_at)) return -1;
   if (outpost_call_export("device_init", &rc, 1, OUTPOST_REPLY_CONTEXT_BYTES) || check("device_init", rc)) return -1;
   if (to_scratch(config->id, &len) || outpost_call_export("device_set", &rc, 2, DEV_ID, (int32_t)len) ||
       check("device id", rc))
@@ -239,15 +249,8 @@ static int run_events(loop_state *s, uint32_t t) {
         s->link = LINK_OPENING;
       }
     } else if (ev == EV_CLOSE) {
-      int32_t at;
-      uint32_t size;
-      call(fx[X_CLIENT_EVENT], &at, 0, 0, 0);
-      uint8_t *mem = outpost_memory(&size);
       uint32_t error = 0, reason = 0;
-      if ((uint32_t)at + 12 <= size) {
-        memcpy(&error, mem + at + 4, 4);
-        memcpy(&reason, mem + at + 8, 4);
-      }
+      if (read_word(client_info, INFO_EVENT + 1, &error) || read_word(client_info, INFO_EVENT + 2, &reason)) return -1;
       if (s->link != LINK_DOWN) s->transport->close(s->transport->ctx);
       s->link = LINK_DOWN;
       if (error) outpost_log(1, "disconnected: error %u, reason code %u; reconnecting", (unsigned)error, (unsigned)reason);
@@ -264,13 +267,16 @@ static int run_events(loop_state *s, uint32_t t) {
 // Writes what the module has queued, as far as the transport takes it now.
 static int send_pending(loop_state *s, uint32_t t) {
   while (s->link == LINK_UP) {
-    int32_t len, at;
+    int32_t len;
     if (call(fx[X_CLIENT_TX_LEN], &len, 0, 0, 0)) return -1;
     if (len <= 0) return 0;
-    if (call(fx[X_CLIENT_TX_PTR], &at, 0, 0, 0)) return -1;
     uint32_t size;
     uint8_t *mem = outpost_memory(&size);
-    long n = s->transport->send(s->transport->ctx, mem + (uint32_t)at, (size_t)len);
+    if (tx_at > size || (uint32_t)len > size - tx_at) {
+      outpost_errorf("client tx lies outside linear memory");
+      return -1;
+    }
+    long n = s->transport->send(s->transport->ctx, mem + tx_at, (size_t)len);
     if (n < 0) {
       link_lost(s, t);
       return 0;

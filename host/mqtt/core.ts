@@ -79,6 +79,11 @@ export class ClientError extends Error {
 export class ClientCore {
   readonly mod: ModuleInstance;
   private ex: Record<string, any>;
+  /** The block client_init returned (assembly/ABI.md, "Client"); 0 before init. */
+  get infoBlock(): number {
+    return this.infoPtr;
+  }
+  private infoPtr = 0;
 
   constructor(opts: { build?: Build; engine?: EngineName; module?: ModuleInstance } = {}) {
     this.mod = opts.module ?? instantiate({ build: opts.build, engine: opts.engine });
@@ -92,11 +97,21 @@ export class ClientCore {
     if (r < 0) throw new ClientError(-r, what);
     return r;
   }
-  private toScratch(...parts: Uint8Array[]): number[] {
-    const cap = this.ex.client_scratch_cap() >>> 0;
+  /** Word `i` of the block client_init returned: 0 scratch, 1 scratch capacity, 2 tx, 3.. the event record. */
+  private info(i: number): number {
+    return new Uint32Array(this.mod.memory.buffer, this.infoPtr, 8)[i];
+  }
+  /** Bytes the scratch area holds (0 before init). */
+  scratchCapacity(): number {
+    return this.infoPtr ? this.info(1) : 0;
+  }
+  /** Copies `parts` one after another into the scratch area, for the export called next; returns their lengths. */
+  toScratch(...parts: Uint8Array[]): number[] {
+    // Before init there is no scratch area: the export called next answers NotInitialized.
+    if (!this.infoPtr) return parts.map((p) => p.length);
     const total = parts.reduce((n, p) => n + p.length, 0);
-    if (total > cap) throw new ClientError(22, "scratch");
-    let at = this.ex.client_scratch() >>> 0;
+    if (total > this.info(1)) throw new ClientError(22, "scratch");
+    let at = this.info(0);
     for (const p of parts) {
       this.bytes(at, p.length).set(p);
       at += p.length;
@@ -111,7 +126,7 @@ export class ClientCore {
     this.ex.client_seed(seed >>> 0);
   }
   init(): void {
-    this.check(this.ex.client_init(), "init");
+    this.infoPtr = this.check(this.ex.client_init(), "init");
   }
   setString(key: keyof typeof Str, value: string | Uint8Array): void {
     const [len] = this.toScratch(typeof value === "string" ? Buffer.from(value) : value);
@@ -143,7 +158,7 @@ export class ClientCore {
   /** Takes every byte waiting to be sent. */
   takeTx(): Buffer {
     const len = this.ex.client_tx_len() >>> 0;
-    const out = Buffer.from(this.bytes(this.ex.client_tx_ptr() >>> 0, len));
+    const out = Buffer.from(this.bytes(this.info(2), len));
     this.ex.client_tx_consume(len);
     return out;
   }
@@ -164,10 +179,10 @@ export class ClientCore {
     return this.eventOf(this.ex.client_poll(now >>> 0));
   }
 
-  /** The event `code` (a client_poll result) with its arguments from client_event(). */
+  /** The event `code` (a client_poll result) with its arguments from the event record (info block +12). */
   protected eventOf(code: number): ClientEvent | null {
     if (code === Ev.none) return null;
-    const ev = new Uint32Array(this.mod.memory.buffer, this.ex.client_event() >>> 0, 5);
+    const ev = new Uint32Array(this.mod.memory.buffer, this.infoPtr + 12, 5);
     const [, a, b, c, d] = ev;
     switch (code) {
       case Ev.open:
