@@ -1,5 +1,19 @@
-// Node's copy of the module's error table (assembly/errors.ts, enum Err).
+// Node's copy of the module's error table (assembly/errors.ts, enum Err), and the ABI version it implements.
 // test/codec.abi.test.ts parses that file and checks the two agree.
+
+/** The version of assembly/ABI.md these hosts implement (the module's `abi_version`). */
+export const ABI_VERSION = 2;
+
+export class AbiMismatch extends Error {
+  override name = "AbiMismatch";
+}
+
+/** Throws AbiMismatch unless the module's `abi_version` export returns ABI_VERSION. */
+export function checkAbiVersion(exports: Record<string, unknown>): void {
+  const version = typeof exports.abi_version === "function" ? (exports.abi_version as () => number)() : undefined;
+  if (version !== ABI_VERSION)
+    throw new AbiMismatch(`the module implements ABI version ${version ?? "(none: no abi_version export)"}, this host implements ${ABI_VERSION} (assembly/ABI.md)`);
+}
 
 export const ERR_NAMES: Readonly<Record<number, string>> = {
   1: "MalformedRemainingLength",

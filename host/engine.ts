@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { instantiateWasm3, type LinearMemory } from "./native/index.ts";
+import { checkAbiVersion } from "./abi.ts";
 
 /**
  * release/debug: build/device.wasm and its debug twin, the module every engine and board
@@ -123,9 +124,11 @@ export function instantiate(
   if ((opts.engine ?? defaultEngine()) === "wasm3") {
     const instance = instantiateWasm3(wasmBytes(build), imports, { memoryLimit: opts.memoryLimit });
     memory = instance.memory;
+    checkAbiVersion(instance.exports);
     return instance;
   }
   const instance = new WebAssembly.Instance(compiledModule(build), imports);
   memory = instance.exports.memory as WebAssembly.Memory;
+  checkAbiVersion(instance.exports);
   return { exports: instance.exports as Record<string, any>, memory };
 }

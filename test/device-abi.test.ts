@@ -88,6 +88,16 @@ describe.each(ENGINES)("device exports under %s", (engine) => {
     x.device_init(256);
     expect(x.device_start(0)).toBe(-19);
   });
+  it("device_start refuses a reply-context buffer smaller than the tx topic and its two lengths (BufferFull, -22)", () => {
+    const { x, set } = setup();
+    x.device_init(16); // "devices/abcd/tx" is 15 bytes: 20 with the lengths
+    set(1, "abcd");
+    expect(x.device_start(0)).toBe(-22);
+    const ok = setup();
+    ok.x.device_init(20);
+    ok.set(1, "abcd");
+    expect(ok.x.device_start(0)).toBe(0);
+  });
   it("device_resume refuses a context length it cannot hold (InvalidPropertyValue, -16)", () => {
     const { x, set } = setup();
     x.device_init(64);

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { ABI_VERSION } from "../host/abi.ts";
 import { asString, assemble, I32, op, sleb128 } from "./support/wasm-bytes.ts";
 
 const program = fileURLToPath(new URL("../boards/posix/build/outpost-device", import.meta.url));
@@ -23,6 +24,8 @@ function call(request: unknown, args: string[] = []) {
   return JSON.parse(r.stdout);
 }
 
+/** The abi_version export a hand-built module needs (function type `type` must be () -> i32). */
+const abiVersion = (version: number, type: number) => ({ type, export: "abi_version", body: [op.i32Const, ...sleb128(version)] });
 const rpc = (id: number, method: string, params?: unknown) => ({ jsonrpc: "2.0", id, method, ...(params === undefined ? {} : { params }) });
 
 describe("outpost-device --call (boards/common runtime)", () => {
@@ -61,7 +64,7 @@ describe("outpost-device --call (boards/common runtime)", () => {
 
   it("reports engine, board and a memory limit below 64 KiB that the module stays within", () => {
     const info = call(rpc(1, "sys.info")).result;
-    expect(info).toMatchObject({ engine: "wasm3", board: "posix", abi: 1 });
+    expect(info).toMatchObject({ engine: "wasm3", board: "posix", abi: ABI_VERSION });
     expect(info.memory_limit).toBeLessThan(64 * 1024);
     expect(info.memory_used).toBeLessThan(info.memory_limit);
   });
@@ -120,11 +123,12 @@ describe("outpost-device with a broken module", () => {
 
   it("reports a trap with the function it happened in", () => {
     const path = write("trap.wasm", assemble({
-      types: [{ params: [I32, I32, I32, I32, I32], results: [I32] }, { params: [], results: [] }],
+      types: [{ params: [I32, I32, I32, I32, I32], results: [I32] }, { params: [], results: [] }, { params: [], results: [I32] }],
       memory: { min: 1, export: "memory" },
       functions: [
         { type: 1, name: "check_limits", body: [op.unreachable] },
         { type: 0, export: "rpc_init", body: [op.call, 0, op.i32Const, 0] },
+        abiVersion(2, 2),
       ],
     }));
     expectCleanFailure(
@@ -136,12 +140,13 @@ describe("outpost-device with a broken module", () => {
   it("reports an AssemblyScript abort with its message and place", () => {
     // abort("limit broken", "assembly/x.ts", 7, 3): strings at 16 and 64 (length word before each).
     const path = write("abort.wasm", assemble({
-      types: [{ params: [I32, I32, I32, I32], results: [] }, { params: [I32, I32, I32, I32, I32], results: [I32] }],
+      types: [{ params: [I32, I32, I32, I32], results: [] }, { params: [I32, I32, I32, I32, I32], results: [I32] }, { params: [], results: [I32] }],
       imports: [{ module: "env", name: "abort", type: 0 }],
       memory: { min: 1, export: "memory" },
       data: [{ offset: 12, bytes: asString("limit broken") }, { offset: 60, bytes: asString("assembly/x.ts") }],
       functions: [
         { type: 1, export: "rpc_init", body: [op.i32Const, 16, op.i32Const, ...sleb128(64), op.i32Const, 7, op.i32Const, 3, op.call, 0, op.i32Const, 0] },
+        abiVersion(2, 2),
       ],
     }));
     expectCleanFailure(
@@ -164,9 +169,17 @@ describe("outpost-device with a broken module", () => {
       functions: [
         { type: 0, export: "rpc_init", body: constant(16) },
         { type: 2, export: "rpc_handle", body: constant(0) },
+        abiVersion(2, 1),
       ],
     }));
     expectCleanFailure(run(["--module", path, "--id", "old", "--url", "mqtt://127.0.0.1:1"]), "the module has no export client_config");
+  });
+
+  it("refuses a module of another ABI version, or one that does not say its version", () => {
+    const module = (fns: ReturnType<typeof abiVersion>[]) =>
+      assemble({ types: [{ params: [], results: [I32] }], memory: { min: 1, export: "memory" }, functions: fns });
+    expectCleanFailure(run(["--module", write("abi1.wasm", module([abiVersion(1, 0)])), "--call", "{}"]), "the module implements ABI version 1, this runtime 2");
+    expectCleanFailure(run(["--module", write("abi-none.wasm", module([])), "--call", "{}"]), "the module has no export abi_version");
   });
 
   it("rejects bytes that are not a module", () => {

@@ -1,6 +1,7 @@
 // JSON-RPC 2.0 dispatcher: the specification's own examples (section 7), byte for
 // byte, then every error code the module names, under V8 and wasm3.
 import { describe, expect, it } from "vitest";
+import { ABI_VERSION } from "../host/abi.ts";
 import { Device, RpcError } from "../host/device.ts";
 import { instantiateBytes, ENGINES } from "./support/engines.ts";
 import { wasmBytes } from "../host/engine.ts";
@@ -280,7 +281,7 @@ describe.each(ENGINES)("JSON-RPC under %s", (engine) => {
     });
     it("sys.info reports version, engine, uptime, memory and board", async () => {
       const { result } = await call("sys.info", "[]");
-      expect(result).toMatchObject({ version: "0.1.0", abi: 1, engine, board: "test-board" });
+      expect(result).toMatchObject({ version: "0.1.0", abi: ABI_VERSION, engine, board: "test-board" });
       expect(result.uptime_ms).toBeGreaterThanOrEqual(0);
       expect(result.memory_used).toBeGreaterThan(0);
       expect(result.memory_used).toBeLessThanOrEqual(result.memory_size);

@@ -4,6 +4,7 @@
 // MQTT 3.1.1, with USART1 as its TCP connection.
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ABI_VERSION } from "../host/abi.ts";
 import {
   boardDir, bootFirmware, buildFirmware, callFirmware, deviceRpc, echoRun, firmwareElf, type DeviceRpc, type QemuBoard,
 } from "../boards/stm32/qemu.ts";
@@ -60,7 +61,7 @@ describe("firmware in QEMU, local dispatch (--call)", () => {
     expect(r1).toEqual({ jsonrpc: "2.0", result: 1, id: 2 });
     expect(w0).toEqual({ jsonrpc: "2.0", result: true, id: 3 });
     expect(r0).toEqual({ jsonrpc: "2.0", result: 0, id: 4 });
-    expect(info.result).toMatchObject({ engine: "wasm3", board: "netduinoplus2 (QEMU)", abi: 1 });
+    expect(info.result).toMatchObject({ engine: "wasm3", board: "netduinoplus2 (QEMU)", abi: ABI_VERSION });
     expect(info.result.memory_limit).toBeLessThan(64 * 1024);
     expect(bad.error.code).toBe(-32602);
     expect(echo.result).toEqual({ a: [1, "x"] });
@@ -128,7 +129,7 @@ describe("firmware in QEMU against mosquitto (MQTT 3.1.1)", () => {
 
   it("answers sys.info with the board and engine", async () => {
     const r = await rpc.request("sys.info");
-    expect(r.result).toMatchObject({ engine: "wasm3", board: "netduinoplus2 (QEMU)", abi: 1 });
+    expect(r.result).toMatchObject({ engine: "wasm3", board: "netduinoplus2 (QEMU)", abi: ABI_VERSION });
   });
 
   it("answers echo", async () => {

@@ -2,6 +2,7 @@
 // same results under both, and broken modules fail with clear errors, not a crash.
 import { describe, expect, it } from "vitest";
 import { instantiate, wasmBytes } from "../host/engine.ts";
+import { ABI_VERSION, AbiMismatch, checkAbiVersion } from "../host/abi.ts";
 import { instantiateWasm3, wasm3Version } from "../host/native/index.ts";
 import { ENGINES, instantiateBytes } from "./support/engines.ts";
 import { assemble, F64, I32, I64, op } from "./support/wasm-bytes.ts";
@@ -201,13 +202,33 @@ describe("OUTPOST_ENGINE", () => {
   });
 });
 
+describe.each(ENGINES)("the ABI version check under %s", (engine) => {
+  const module = (version?: number) =>
+    instantiateBytes(
+      engine,
+      assemble({
+        types: [{ params: [], results: [I32] }],
+        memory: { min: 1, export: "memory" },
+        functions: version === undefined ? [] : [{ type: 0, export: "abi_version", body: [op.i32Const, version] }],
+      }),
+    ).exports;
+  it("takes a module of this host's version", () => {
+    expect(() => checkAbiVersion(module(ABI_VERSION))).not.toThrow();
+  });
+  it("refuses another version, or no abi_version export, with AbiMismatch", () => {
+    expect(() => checkAbiVersion(module(1))).toThrow(AbiMismatch);
+    expect(() => checkAbiVersion(module(1))).toThrow(`the module implements ABI version 1, this host implements ${ABI_VERSION}`);
+    expect(() => checkAbiVersion(module())).toThrow("the module implements ABI version (none: no abi_version export)");
+  });
+});
+
 describe.each(ENGINES)("build/device.wasm under %s", (engine) => {
   it.each(["release", "debug"] as const)("%s build instantiates with every export", (build) => {
     const { exports, memory } = instantiate({ engine, build });
     const expected = WebAssembly.Module.exports(new WebAssembly.Module(new Uint8Array(wasmBytes(build)))).map((e) => e.name);
     expect(Object.keys(exports).sort()).toEqual(expected.sort());
     expect(exports.memory.buffer).toBe(memory.buffer);
-    expect(exports.abi_version()).toBe(1);
+    expect(exports.abi_version()).toBe(ABI_VERSION);
     expect(memory.buffer.byteLength).toBeGreaterThan(0);
   });
 });

@@ -2,6 +2,7 @@
 // byte for byte (handshake responses and frames it builds itself), under V8 and wasm3. Every named
 // framing error, each close code, ping/pong, fragments, keep-alive, backoff and a clean stop.
 import { describe, expect, it } from "vitest";
+import { ABI_VERSION } from "../host/abi.ts";
 import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { errCode, wsCloseName } from "../host/abi.ts";
@@ -465,7 +466,7 @@ describe.each(ENGINES)("WebSocket client under %s", (engine) => {
     t.events(1002);
     const [f] = parseFrames(t.takeTx());
     const note = JSON.parse(f.payload.toString());
-    expect(note).toMatchObject({ jsonrpc: "2.0", method: "telemetry", params: { version: "0.1.0", abi: 1 } });
+    expect(note).toMatchObject({ jsonrpc: "2.0", method: "telemetry", params: { version: "0.1.0", abi: ABI_VERSION } });
     expect(note).not.toHaveProperty("id");
   });
 });

@@ -117,6 +117,8 @@ export function deviceStart(now: u32): i32 {
   p += idLen;
   store<u8>(p++, 0x2f);
   baseLen = <u32>(p - base);
+  // A reply context must hold at least the tx topic (its fallback) and two length fields.
+  if (topicFor(T.T_TX) + 5 > ctxCap) return -Err.BufferFull;
   clientConfig(CFG_WILL_QOS, 1); // known keys, valid values: these cannot fail
   clientConfig(CFG_WILL_RETAIN, 1);
   // Each step returns 0 or -Err.

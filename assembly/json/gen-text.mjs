@@ -41,7 +41,7 @@ const texts = {
     '[{"name":"echo","description":"Echoes its params","params":{}},' +
     '{"name":"rpc.list","description":"Methods and schemas","params":{"maxItems":0}},' +
     '{"name":"sys.info","description":"Module and board info","params":{"maxItems":0}}',
-  INFO_HEAD: '{"version":"0.1.0","abi":1,"uptime_ms":',
+  INFO_HEAD: '{"version":"0.1.0","abi":2,"uptime_ms":', // abi: assembly/mqtt/exports.ts abi_version
   MEMORY_USED: ',"memory_used":',
   MEMORY_SIZE: ',"memory_size":',
   // Device application (assembly/device/)

@@ -354,6 +354,12 @@ int outpost_load(const outpost_board *board, const uint8_t *wasm, size_t len) {
     fail_trap(result, "(start)");
     goto fail;
   }
+  int32_t version = 0;
+  if (outpost_call_export("abi_version", &version, 0)) goto fail;
+  if (version != OUTPOST_ABI_VERSION) {
+    outpost_errorf("the module implements ABI version %d, this runtime %d (assembly/ABI.md)", (int)version, OUTPOST_ABI_VERSION);
+    goto fail;
+  }
   return 0;
 fail:
   outpost_log(3, "%s", error_text);
