@@ -3,6 +3,7 @@
 import type { Aedes, AedesPublishPacket } from "aedes";
 import mqtt, { type MqttClient } from "mqtt";
 import { randomBytes } from "node:crypto";
+import { topicMatches } from "../codec/index.ts";
 import { BACKEND_USERNAME } from "../registry/registry.ts";
 
 export interface BusMessage {
@@ -18,11 +19,15 @@ export interface PublishOptions {
   retain?: boolean;
 }
 
+/** Ends one subscribe() call's subscriptions. */
+export type Unsubscribe = () => Promise<void>;
+
 export interface Bus {
   /** True when the broker speaks MQTT 5 and requests carry Response Topic and Correlation Data. */
   readonly requestResponse: boolean;
   publish(topic: string, payload: Buffer | string, opts?: PublishOptions): void;
-  subscribe(filters: string[], onMessage: (msg: BusMessage) => void): Promise<void>;
+  /** Resolves once the broker has the subscriptions: from then on, every message on `filters` reaches onMessage. */
+  subscribe(filters: string[], onMessage: (msg: BusMessage) => void): Promise<Unsubscribe>;
   close(): Promise<void>;
 }
 
@@ -38,21 +43,32 @@ export class AedesBus implements Bus {
     this.aedes.publish(packet, () => {});
   }
 
-  async subscribe(filters: string[], onMessage: (msg: BusMessage) => void): Promise<void> {
+  async subscribe(filters: string[], onMessage: (msg: BusMessage) => void): Promise<Unsubscribe> {
+    const mine: AedesBus["subs"] = [];
     for (const filter of filters) {
       const deliver = (packet: AedesPublishPacket, cb: () => void) => {
         onMessage({ topic: packet.topic, payload: packet.payload as Buffer });
         cb();
       };
-      this.subs.push({ filter, deliver });
+      const sub = { filter, deliver };
+      mine.push(sub);
+      this.subs.push(sub);
       await new Promise<void>((resolve) => this.aedes.subscribe(filter, deliver, resolve));
+    }
+    return () => this.unsubscribe(mine);
+  }
+
+  private async unsubscribe(which: AedesBus["subs"]): Promise<void> {
+    for (const sub of which) {
+      const i = this.subs.indexOf(sub);
+      if (i < 0) continue; // gone already (close)
+      this.subs.splice(i, 1);
+      await new Promise<void>((resolve) => this.aedes.unsubscribe(sub.filter, sub.deliver, resolve));
     }
   }
 
   async close(): Promise<void> {
-    for (const { filter, deliver } of this.subs.splice(0)) {
-      await new Promise<void>((resolve) => this.aedes.unsubscribe(filter, deliver, resolve));
-    }
+    await this.unsubscribe([...this.subs]);
   }
 }
 
@@ -103,9 +119,17 @@ export async function connectBackendClient(url: string, password: string, opts: 
   throw new BrokerUnreachable(`cannot connect to ${parsed.host} as ${username}: ${lastError?.message}`);
 }
 
-/** Bus over an MQTT client to an external broker (MQTT 5 request/response when the broker has it). */
+type Handler = (msg: BusMessage) => void;
+
+/**
+ * Bus over an MQTT client to an external broker (MQTT 5 request/response when the broker has it). One 'message'
+ * listener hands each message to the handlers of its exact topic (a WebSocket device's rx) and of the few wildcard
+ * filters; a filter is unsubscribed from the broker when its last handler goes.
+ */
 export class MqttBus implements Bus {
   readonly requestResponse: boolean;
+  private readonly handlers = new Map<string, Set<Handler>>();
+  private readonly wildcards = new Map<string, Set<Handler>>();
 
   constructor(
     private readonly client: MqttClient,
@@ -115,6 +139,11 @@ export class MqttBus implements Bus {
     // mqtt.js reconnects by itself; an 'error' with no listener would end the process instead.
     client.on("error", events.error ?? (() => {}));
     if (events.down) client.on("offline", events.down);
+    client.on("message", (topic, payload, packet) => {
+      const msg: BusMessage = { topic, payload, correlationData: packet.properties?.correlationData };
+      this.handlers.get(topic)?.forEach((h) => h(msg));
+      for (const [filter, set] of this.wildcards) if (topicMatches(filter, topic)) set.forEach((h) => h(msg));
+    });
   }
 
   publish(topic: string, payload: Buffer | string, opts: PublishOptions = {}): void {
@@ -123,11 +152,26 @@ export class MqttBus implements Bus {
     this.client.publish(topic, payload, { qos: 0, retain: opts.retain ?? false, properties });
   }
 
-  async subscribe(filters: string[], onMessage: (msg: BusMessage) => void): Promise<void> {
-    this.client.on("message", (topic, payload, packet) => {
-      onMessage({ topic, payload, correlationData: packet.properties?.correlationData });
-    });
+  private table(filter: string): Map<string, Set<Handler>> {
+    return filter.includes("+") || filter.includes("#") ? this.wildcards : this.handlers;
+  }
+
+  async subscribe(filters: string[], onMessage: Handler): Promise<Unsubscribe> {
+    for (const filter of filters) {
+      const table = this.table(filter);
+      if (!table.has(filter)) table.set(filter, new Set());
+      table.get(filter)!.add(onMessage);
+    }
     await this.client.subscribeAsync(filters, { qos: 0 });
+    return async () => {
+      const unused = filters.filter((filter) => {
+        const set = this.table(filter).get(filter);
+        if (!set?.delete(onMessage) || set.size) return false;
+        this.table(filter).delete(filter);
+        return true;
+      });
+      if (unused.length && this.client.connected) await this.client.unsubscribeAsync(unused);
+    };
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,7 @@
 // The WebSocket gateway: devices that dial in over WebSocket (GET /api/v1/devices/ws) instead of MQTT.
-// Each connection is bridged into the same topic space as an MQTT device: the gateway takes the device's
-// <prefix>/<id>/rx messages off the bus and sends them as text frames, and publishes what the device sends
+// Each connection is bridged into the same topic space as an MQTT device: the gateway subscribes the device's
+// <prefix>/<id>/rx on the bus while it holds the device (so no other rx traffic reaches it) and sends its messages
+// as text frames, and publishes what the device sends
 // to its own tx (responses), telemetry (notifications) and status. So the REST RPC path, the correlator and
 // presence do not know which transport a device uses, and an external broker can carry the traffic
 // between backend processes. Requests the device itself makes (e.g. time.get) are answered here.
@@ -12,7 +13,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { WS_CLOSE_REMOVED as CLOSE_REMOVED, WS_CLOSE_REPLACED as CLOSE_REPLACED } from "../abi.ts";
 import { deviceTopics } from "../broker/acl.ts";
 import type { Registry } from "../registry/registry.ts";
-import type { Bus, BusMessage } from "../rpc/bus.ts";
+import type { Bus, BusMessage, Unsubscribe } from "../rpc/bus.ts";
 import type { PresenceTracker } from "../rpc/presence.ts";
 
 export const WS_PATH = "/api/v1/devices/ws";
@@ -80,6 +81,8 @@ type EventListener = (event: string, data: string) => void;
 export class WsGateway {
   private readonly wss: WebSocketServer;
   private readonly conns = new Map<string, Connection>();
+  /** The rx subscription of each device held here; a replacing connection keeps its predecessor's. */
+  private readonly rxSubscriptions = new Map<string, Promise<Unsubscribe>>();
   private readonly listeners = new Map<string, Set<EventListener>>();
   private readonly streams = new Set<ServerResponse>();
   private readonly heartbeat: NodeJS.Timeout;
@@ -94,8 +97,8 @@ export class WsGateway {
   }
 
   /**
-   * Takes the upgrades on WS_PATH, documents the path (a plain GET gets 426), and subscribes to rx (for the
-   * devices connected here) and telemetry (for event streams). Call before the app listens.
+   * Takes the upgrades on WS_PATH, documents the path (a plain GET gets 426), and subscribes to telemetry (for
+   * event streams). Call before the app listens.
    */
   async start(app: FastifyInstance): Promise<void> {
     this.server = app.server;
@@ -116,7 +119,7 @@ export class WsGateway {
       },
       async (_req, reply) => reply.code(426).header("upgrade", "websocket").send({ error: "upgrade_required", message: "this path only takes WebSocket upgrades" }),
     );
-    await this.opts.bus.subscribe([`${this.opts.prefix}/+/rx`, `${this.opts.prefix}/+/telemetry`], (msg) => this.onBus(msg));
+    await this.opts.bus.subscribe([`${this.opts.prefix}/+/telemetry`], (msg) => this.onTelemetry(msg));
   }
 
   /** Whether the device is connected to this process over WebSocket. */
@@ -168,9 +171,21 @@ export class WsGateway {
     const conn: Connection = { ws, alive: true };
     this.conns.set(id, conn); // before closing the old one: its close must not take the device offline
     old?.ws.close(CLOSE_REPLACED, "replaced by a newer connection");
-    this.opts.presence.set(id, true, "ws");
-    this.opts.bus.publish(topics.status, JSON.stringify({ online: true, transport: "ws" }), { retain: true });
-    this.opts.logger.info({ id, replaced: old !== undefined }, "websocket device connected");
+    let rx = this.rxSubscriptions.get(id);
+    if (!rx) {
+      rx = this.opts.bus.subscribe([topics.rx], (msg) => {
+        const current = this.conns.get(id);
+        if (current && current.ws.readyState === current.ws.OPEN) current.ws.send(msg.payload, { binary: false });
+      });
+      this.rxSubscriptions.set(id, rx);
+    }
+    // Online once requests can reach it.
+    void rx.then(() => {
+      if (this.conns.get(id) !== conn) return; // closed or replaced meanwhile
+      this.opts.presence.set(id, true, "ws");
+      this.opts.bus.publish(topics.status, JSON.stringify({ online: true, transport: "ws" }), { retain: true });
+      this.opts.logger.info({ id, replaced: old !== undefined }, "websocket device connected");
+    });
     ws.on("pong", () => (conn.alive = true));
     ws.on("message", (data) => {
       conn.alive = true;
@@ -180,6 +195,9 @@ export class WsGateway {
     ws.on("close", (code) => {
       if (this.conns.get(id) !== conn) return; // replaced: the new connection owns the device now
       this.conns.delete(id);
+      const rx = this.rxSubscriptions.get(id);
+      this.rxSubscriptions.delete(id);
+      void rx?.then((unsubscribe) => unsubscribe());
       if (!this.opts.registry.hasDevice(id)) return; // deleted: its status is cleared already
       this.opts.presence.set(id, false, "ws");
       this.opts.bus.publish(topics.status, JSON.stringify({ online: false, transport: "ws" }), { retain: true });
@@ -238,32 +256,25 @@ export class WsGateway {
     return { jsonrpc: "2.0", ...answer, id: m.id };
   }
 
-  private onBus(msg: BusMessage): void {
-    if (this.conns.size === 0 && this.listeners.size === 0) return; // every REST request to an MQTT device passes here
+  private onTelemetry(msg: BusMessage): void {
+    if (this.listeners.size === 0) return;
     const levels = msg.topic.split("/");
     if (levels.length !== this.depth + 2) return;
-    const id = levels[this.depth];
-    const kind = levels[this.depth + 1];
-    if (kind === "rx") {
-      const conn = this.conns.get(id);
-      if (conn && conn.ws.readyState === conn.ws.OPEN) conn.ws.send(msg.payload, { binary: false });
-    } else if (kind === "telemetry") {
-      const listeners = this.listeners.get(id);
-      if (!listeners?.size) return;
-      const text = msg.payload.toString("utf8");
-      let event = "telemetry";
-      let data = text;
-      try {
-        const n = JSON.parse(text) as { jsonrpc?: unknown; method?: unknown; params?: unknown };
-        if (n && n.jsonrpc === "2.0" && typeof n.method === "string" && n.method !== "telemetry") {
-          event = n.method;
-          data = JSON.stringify(n.params ?? null);
-        }
-      } catch {
-        // not JSON: passed on as it came
+    const listeners = this.listeners.get(levels[this.depth]);
+    if (!listeners?.size) return;
+    const text = msg.payload.toString("utf8");
+    let event = "telemetry";
+    let data = text;
+    try {
+      const n = JSON.parse(text) as { jsonrpc?: unknown; method?: unknown; params?: unknown };
+      if (n && n.jsonrpc === "2.0" && typeof n.method === "string" && n.method !== "telemetry") {
+        event = n.method;
+        data = JSON.stringify(n.params ?? null);
       }
-      for (const l of listeners) l(event, data);
+    } catch {
+      // not JSON: passed on as it came
     }
+    for (const l of listeners) l(event, data);
   }
 
   /** Server-sent events for one device: its telemetry and other notifications. */
