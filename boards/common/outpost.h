@@ -54,9 +54,10 @@ void outpost_config_methods(void);
 
 #ifndef OUTPOST_MAX_METHODS
 #define OUTPOST_MAX_METHODS 16
+#endif
+
 /* The version of assembly/ABI.md this runtime implements; outpost_load refuses a module with another. */
 #define OUTPOST_ABI_VERSION 2
-#endif
 
 // ---- the runtime ----------------------------------------------------------------
 
