@@ -180,12 +180,19 @@ export class WsGateway {
       this.rxSubscriptions.set(id, rx);
     }
     // Online once requests can reach it.
-    void rx.then(() => {
-      if (this.conns.get(id) !== conn) return; // closed or replaced meanwhile
-      this.opts.presence.set(id, true, "ws");
-      this.opts.bus.publish(topics.status, JSON.stringify({ online: true, transport: "ws" }), { retain: true });
-      this.opts.logger.info({ id, replaced: old !== undefined }, "websocket device connected");
-    });
+    rx.then(
+      () => {
+        if (this.conns.get(id) !== conn) return; // closed or replaced meanwhile
+        this.opts.presence.set(id, true, "ws");
+        this.opts.bus.publish(topics.status, JSON.stringify({ online: true, transport: "ws" }), { retain: true });
+        this.opts.logger.info({ id, replaced: old !== undefined }, "websocket device connected");
+      },
+      (err: Error) => {
+        // Requests could never reach it: the device reconnects and tries again.
+        this.opts.logger.warn({ id, err: err.message }, "cannot subscribe a websocket device's rx");
+        if (this.conns.get(id) === conn) ws.close(1011, "backend cannot subscribe rx");
+      },
+    );
     ws.on("pong", () => (conn.alive = true));
     ws.on("message", (data) => {
       conn.alive = true;
@@ -197,7 +204,7 @@ export class WsGateway {
       this.conns.delete(id);
       const rx = this.rxSubscriptions.get(id);
       this.rxSubscriptions.delete(id);
-      void rx?.then((unsubscribe) => unsubscribe());
+      rx?.then((unsubscribe) => unsubscribe()).catch(() => {}); // a failed subscription has nothing to end
       if (!this.opts.registry.hasDevice(id)) return; // deleted: its status is cleared already
       this.opts.presence.set(id, false, "ws");
       this.opts.bus.publish(topics.status, JSON.stringify({ online: false, transport: "ws" }), { retain: true });
