@@ -5,7 +5,8 @@
 //     keep-alive HTTP connection of its own, and in raw MQTT on an mqtt.js connection of its own subscribed to its
 //     device's tx. A second raw figure puts every caller on ONE mqtt.js connection (devices/+/tx), which batches
 //     64 requests per socket write; HTTP/1.1 cannot share a connection that way, so that ratio compares
-//     transports more than the backend.
+//     transports more than the backend. A raw client is subscribed only during its own runs, so no run pays for
+//     deliveries to another run's idle subscribers.
 //  2. Devices held: N MQTT device connections (CONNECT with credentials, SUBSCRIBE rx, retained status) and the
 //     backend's resident memory per device.
 // Run: node --import tsx bench/backend.ts
@@ -101,7 +102,7 @@ async function main() {
   // REST: keep-alive HTTP/1.1 connections, one request in flight on each (a lean client, so the load generator
   // is not what is measured).
   const restClient = await restEchoCaller(port, key, HTTP_CONNECTIONS);
-  const restCall = restClient.call;
+  const restT = { start: async () => {}, stop: async () => {}, call: restClient.call };
 
   // Raw MQTT: the same request on rx, the answer awaited on tx, through the same broker.
   let rawSeq = 1e9; // apart from the backend's own ids
@@ -116,25 +117,38 @@ async function main() {
         w(Array.isArray(msg.result));
       }
     });
-    await client.subscribeAsync(filter);
     const call = (device: string) =>
       new Promise<boolean>((resolve) => {
         const id = rawSeq++;
         waiting.set(id, resolve);
         client.publish(deviceTopics("devices", device).rx, JSON.stringify({ jsonrpc: "2.0", id, method: "echo", params: [id, "x"] }));
       });
-    return { client, call };
+    // Subscribed only while its own runs last: an idle subscriber on tx would cost every other run a delivery.
+    return { client, call, listen: () => client.subscribeAsync(filter), stop: () => client.unsubscribeAsync(filter) };
   };
+  type Raw = Awaited<ReturnType<typeof rawClient>>;
+  const listening = (clients: Raw[], call: Call) => ({
+    start: () => Promise.all(clients.map((c) => c.listen())),
+    stop: () => Promise.all(clients.map((c) => c.stop())),
+    call,
+  });
   // A connection per caller, on its own device's tx.
   const perCaller = await Promise.all(Array.from({ length: CONCURRENCY }, (_, w) => rawClient(`bench-raw-${w}`, deviceTopics("devices", ids[w % M]).tx)));
-  const rawCall: Call = (device, _seq, caller) => perCaller[caller].call(device);
+  const rawT = listening(perCaller, (device, _seq, caller) => perCaller[caller].call(device));
   // Every caller on one connection.
   const shared = await rawClient("bench-raw-shared", "devices/+/tx");
-  const sharedCall: Call = (device) => shared.call(device);
+  const sharedT = listening([shared], (device) => shared.call(device));
+  type Transport = typeof restT;
+  const run = async <T,>(t: Transport, what: (call: Call) => Promise<T>): Promise<T> => {
+    await t.start();
+    try {
+      return await what(t.call);
+    } finally {
+      await t.stop();
+    }
+  };
 
-  await drive(restCall, ids); // warm-up, every path
-  await drive(rawCall, ids);
-  await drive(sharedCall, ids);
+  for (const t of [restT, rawT, sharedT]) await run(t, (call) => drive(call, ids)); // warm-up, every path
   const bpid = backend.proc.pid!;
   const dpid = devices.proc.pid!;
   const selfCpu = () => {
@@ -142,15 +156,15 @@ async function main() {
     return (u.user + u.system) / 1e6;
   };
   /** CPU seconds of backend, devices and this load generator during one run, and the machine's busy share. */
-  const measure = async (call: Call) => {
+  const measure = (t: Transport) => run(t, async (call) => {
     const c0 = [cpuSeconds(bpid), cpuSeconds(dpid), selfCpu()];
     const m0 = machineBusySeconds();
     const t0 = performance.now();
-    const run = await drive(call, ids);
+    const result = await drive(call, ids);
     const busy = (machineBusySeconds() - m0) / ((performance.now() - t0) / 1000);
     const c1 = [cpuSeconds(bpid), cpuSeconds(dpid), selfCpu()];
-    return { run, cpu: c1.map((c, i) => c - c0[i]), busy };
-  };
+    return { run: result, cpu: c1.map((c, i) => c - c0[i]), busy };
+  });
   console.log(
     `RPC, ${M} devices, ${CONCURRENCY} callers with one call in flight each (REST over ${HTTP_CONNECTIONS} keep-alive connections), ` +
       `${ROUNDS} rounds of ${SECONDS} s each: REST, raw MQTT with a connection per caller, raw MQTT on one shared connection`,
@@ -158,9 +172,9 @@ async function main() {
   type Measured = Awaited<ReturnType<typeof measure>>;
   const rounds: { restM: Measured; rawM: Measured; sharedM: Measured; ratio: number }[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    const restM = await measure(restCall);
-    const rawM = await measure(rawCall);
-    const sharedM = await measure(sharedCall);
+    const restM = await measure(restT);
+    const rawM = await measure(rawT);
+    const sharedM = await measure(sharedT);
     const ratio = restM.run.rpc_per_s / rawM.run.rpc_per_s;
     rounds.push({ restM, rawM, sharedM, ratio });
     console.log(
