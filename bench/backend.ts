@@ -128,8 +128,8 @@ async function main() {
   };
   type Raw = Awaited<ReturnType<typeof rawClient>>;
   const listening = (clients: Raw[], call: Call) => ({
-    start: () => Promise.all(clients.map((c) => c.listen())),
-    stop: () => Promise.all(clients.map((c) => c.stop())),
+    start: async () => void (await Promise.all(clients.map((c) => c.listen()))),
+    stop: async () => void (await Promise.all(clients.map((c) => c.stop()))),
     call,
   });
   // A connection per caller, on its own device's tx.
