@@ -8,12 +8,14 @@
 //     transports more than the backend. A raw client is subscribed only during its own runs, so no run pays for
 //     deliveries to another run's idle subscribers.
 //  2. Devices held: N MQTT device connections (CONNECT with credentials, SUBSCRIBE rx, retained status) and the
-//     backend's resident memory per device.
+//     backend's resident memory per device. A process may hold at most 20,000 open files here (`ulimit -Hn`; one
+//     per connection), so this runs on a second backend whose embedded broker spreads its connections over
+//     HOLD_WORKERS processes (`outpost serve --mqtt-workers`); its memory is the sum over those processes.
 // Run: node --import tsx bench/backend.ts
-//   env: BENCH_M, BENCH_N, BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONCURRENCY; BENCH_HTTP_CONNECTIONS (default: one
+//   env: BENCH_M, BENCH_N, BENCH_HOLD_WORKERS, BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONCURRENCY; BENCH_HTTP_CONNECTIONS (default: one
 //   per request in flight; fewer means HTTP/1.1 pipelining); BENCH_BACKEND_NODE_ARGS (e.g. "--cpu-prof").
 // The last line is a JSON object with the figures.
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as netConnect } from "node:net";
@@ -24,12 +26,13 @@ import { deviceTopics } from "../host/broker/acl.ts";
 import { startJsDevice } from "../host/rpc/js-device.ts";
 import { encode } from "../host/codec/index.ts";
 import { freePort } from "../test/support/mosquitto.ts";
-import { child, holdDevices, cpuSeconds, machineBusySeconds, drive as driveFor, holdConnections, restEchoCaller, rssBytes, tearDown, type Creds, type RunResult } from "./load.ts";
+import { child, childPids, holdDevices, cpuSeconds, machineBusySeconds, drive as driveFor, holdConnections, restEchoCaller, rssBytes, tearDown, type Creds, type RunResult } from "./load.ts";
 
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 /** One device per caller by default, so a raw caller's tx subscription carries only its own answers. */
 const M = Number(process.env.BENCH_M ?? CONCURRENCY);
-const N = Number(process.env.BENCH_N ?? 19_500); // the container's hard fd limit is 20,000 per process
+const N = Number(process.env.BENCH_N ?? 20_000);
+const HOLD_WORKERS = Number(process.env.BENCH_HOLD_WORKERS ?? 2);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 /** REST and raw alternate this many times; the round with the median ratio is reported (the machine is shared). */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -87,11 +90,16 @@ async function main() {
   const backendPassword = registry.backendPassword();
   registry.close();
 
-  const port = await freePort();
-  const mqttPort = await freePort();
-  const backend = child(["bin/outpost.js", "serve", "--port", String(port), "--mqtt-port", String(mqttPort), "--data", dir, "--host", "127.0.0.1", "--log-level", "warn"], (process.env.BENCH_BACKEND_NODE_ARGS ?? "").split(" ").filter(Boolean));
-  await backend.line();
-  const base = `http://127.0.0.1:${port}`;
+  const serve = async (...extra: string[]) => {
+    const port = await freePort();
+    const mqttPort = await freePort();
+    const args = ["bin/outpost.js", "serve", "--port", String(port), "--mqtt-port", String(mqttPort), "--data", dir, "--host", "127.0.0.1", "--log-level", "warn", ...extra];
+    const proc = child(args, (process.env.BENCH_BACKEND_NODE_ARGS ?? "").split(" ").filter(Boolean));
+    await proc.line();
+    return { ...proc, port, mqttPort };
+  };
+  const backend = await serve();
+  const { port, mqttPort } = backend;
   const mqttUrl = `mqtt://127.0.0.1:${mqttPort}`;
 
   writeFileSync(join(dir, "rpc.json"), JSON.stringify(rpcDevices));
@@ -205,28 +213,30 @@ async function main() {
   restClient.close();
   devices.proc.stdin!.end();
 
-  // Devices held.
+  // Devices held, by a backend whose broker has HOLD_WORKERS processes.
+  await tearDown([], backend);
+  const holding = await serve("--mqtt-workers", String(HOLD_WORKERS));
   await new Promise((r) => setTimeout(r, 1000));
-  const heapUsed = () =>
-    fetch(`${base}/metrics`)
-      .then((r) => r.text())
-      .then((t) => Number(/^outpost_nodejs_heap_size_used_bytes (\d+)/m.exec(t)?.[1]));
-  const rssBefore = rssBytes(backend.proc.pid!);
-  const heapBefore = await heapUsed();
+  const pids = [holding.proc.pid!, ...childPids(holding.proc.pid!)];
+  const rssBefore = pids.map(rssBytes);
   const t0 = performance.now();
-  const { holders, held, failed } = await holdDevices("bench/backend.ts", mqttPort, heldDevices, dir);
+  const { holders, held, failed } = await holdDevices("bench/backend.ts", holding.mqttPort, heldDevices, dir);
   const connectS = (performance.now() - t0) / 1000;
   await new Promise((r) => setTimeout(r, 2000));
-  const rssAfter = rssBytes(backend.proc.pid!);
-  const heapAfter = await heapUsed();
-  const online = await fetch(`${base}/metrics`).then((r) => r.text()).then((t) => Number(/^outpost_devices_online (\d+)/m.exec(t)?.[1]));
-  const bytesPerDevice = Math.round((rssAfter - rssBefore) / held);
+  const rssAfter = pids.map(rssBytes);
+  const online = await fetch(`http://127.0.0.1:${holding.port}/metrics`)
+    .then((r) => r.text())
+    .then((t) => Number(/^outpost_devices_online (\d+)/m.exec(t)?.[1]));
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const bytesPerDevice = Math.round((sum(rssAfter) - sum(rssBefore)) / held);
+  const mib = (b: number) => (b / 2 ** 20).toFixed(0);
   console.log(`Devices held: ${held} of ${N} (${failed} failed) in ${connectS.toFixed(1)} s; backend reports ${online} online`);
-  const heapPerDevice = Math.round((heapAfter - heapBefore) / held);
-  console.log(`  backend RSS ${(rssBefore / 2 ** 20).toFixed(0)} MiB -> ${(rssAfter / 2 ** 20).toFixed(0)} MiB: ${bytesPerDevice} bytes per device`);
-  console.log(`  backend JS heap in use ${(heapBefore / 2 ** 20).toFixed(0)} MiB -> ${(heapAfter / 2 ** 20).toFixed(0)} MiB: ${heapPerDevice} bytes per device`);
-
-  await tearDown(holders, backend, dir);
+  console.log(
+    `  backend RSS over ${pids.length} processes (HTTP + ${HOLD_WORKERS} broker workers) ${mib(sum(rssBefore))} MiB -> ${mib(sum(rssAfter))} MiB: ` +
+      `${bytesPerDevice} bytes per device (${pids.map((_, i) => `${mib(rssBefore[i])} -> ${mib(rssAfter[i])}`).join(", ")})`,
+  );
+  await tearDown(holders, holding);
+  rmSync(dir, { recursive: true, force: true });
 
   console.log(
     JSON.stringify({
@@ -252,7 +262,7 @@ async function main() {
       devices_online: online,
       connect_s: +connectS.toFixed(1),
       bytes_per_device: bytesPerDevice,
-      heap_bytes_per_device: heapPerDevice,
+      hold_processes: pids.length,
       device_scrypt_n: DEVICE_COST.N,
     }),
   );

@@ -1,7 +1,7 @@
 // The load generator the backend benchmarks share: child processes that report by lines, lean keep-alive HTTP/1.1
 // connections, a fixed number of calls in flight for a fixed time, and /proc figures of a process.
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect as netConnect, type Socket } from "node:net";
 
@@ -136,12 +136,25 @@ export async function holdConnections(file: string, width: number, open: (c: Cre
   });
 }
 
-/** Ends the holders, stops the backend and removes the run's data directory. */
-export async function tearDown(holders: { proc: ChildProcess }[], backend: { proc: ChildProcess }, dir: string): Promise<void> {
+/** Ends the holders and stops the backend. */
+export async function tearDown(holders: { proc: ChildProcess }[], backend: { proc: ChildProcess }): Promise<void> {
   for (const h of holders) h.proc.stdin!.end();
   backend.proc.kill("SIGTERM");
   await new Promise((r) => backend.proc.once("exit", r));
-  rmSync(dir, { recursive: true, force: true });
+}
+
+/** The processes whose parent is `pid` (a backend's broker workers). */
+export function childPids(pid: number): number[] {
+  return readdirSync("/proc")
+    .filter((name) => /^\d+$/.test(name))
+    .filter((name) => {
+      try {
+        return Number(readFileSync(`/proc/${name}/stat`, "utf8").split(") ")[1].split(" ")[1]) === pid;
+      } catch {
+        return false; // gone meanwhile
+      }
+    })
+    .map(Number);
 }
 
 /** Busy CPU seconds of the whole machine so far (all cores; everything but idle and iowait in /proc/stat). */

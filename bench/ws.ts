@@ -5,7 +5,7 @@
 //  2. Devices held: N WebSocket connections (upgrade with a device credential) and the backend's memory per device.
 // Run: node --import tsx bench/ws.ts   (env: BENCH_M, BENCH_N, BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONCURRENCY)
 // The last line is a JSON object with the figures.
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as netConnect } from "node:net";
@@ -131,7 +131,8 @@ async function main() {
   console.log(`WebSocket devices held: ${held} of ${N} (${failed} failed) in ${connectS.toFixed(1)} s; backend reports ${online} online`);
   console.log(`  backend RSS ${(rssBefore / 2 ** 20).toFixed(0)} MiB -> ${(rssAfter / 2 ** 20).toFixed(0)} MiB: ${bytesPerDevice} bytes per device`);
 
-  await tearDown(holders, backend, dir);
+  await tearDown(holders, backend);
+  rmSync(dir, { recursive: true, force: true });
 
   console.log(
     JSON.stringify({

@@ -24,12 +24,12 @@ interface Setup {
   stop(): Promise<void>;
 }
 
-async function embedded(ids: string[]): Promise<Setup> {
+async function embedded(ids: string[], mqttWorkers = 1): Promise<Setup> {
   const dataDir = mkdtempSync(join(tmpdir(), "outpost-iso-"));
   const registry = new Registry(dataDir);
   const credentials = Object.fromEntries(ids.map((id) => [id, registry.addDevice(id).credential]));
   registry.close();
-  const backend = await startBackend({ dataDir, port: await freePort(), mqttPort: await freePort(), host: "127.0.0.1", logger: silent });
+  const backend = await startBackend({ dataDir, port: await freePort(), mqttPort: await freePort(), host: "127.0.0.1", logger: silent, mqttWorkers });
   return { backend, credentials, versions: [4], stop: () => backend.close() };
 }
 
@@ -232,7 +232,9 @@ function isolationSuite(name: string, make: (ids: string[]) => Promise<Setup>) {
   });
 }
 
-isolationSuite("embedded aedes broker", embedded);
+isolationSuite("embedded aedes broker", (ids) => embedded(ids));
+// Connections alternate between the workers, so victim and rogues sit in both the same and different processes.
+isolationSuite("embedded aedes broker over two worker processes", (ids) => embedded(ids, 2));
 isolationSuite("mosquitto 2.0 with the generated password file and ACL", withMosquitto);
 
 describe("ACL hooks, called directly", () => {

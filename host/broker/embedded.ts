@@ -1,26 +1,85 @@
-// The embedded broker: aedes served on a node:net socket, with the per-device ACL hooks.
-import { Aedes } from "aedes";
+// The embedded broker: aedes served on a node:net socket, with the per-device ACL hooks. The backend sees it
+// through EmbeddedBroker, which the broker cluster (cluster.ts) implements too.
+import { Aedes, type AedesPublishPacket } from "aedes";
 import { createServer, type Server, type Socket } from "node:net";
-import type { AclHooks } from "./acl.ts";
+import { deviceTopics, type AclHooks } from "./acl.ts";
+import { AedesBus, type Bus } from "../rpc/bus.ts";
 
 export interface EmbeddedBroker {
-  aedes: Aedes;
   port: number;
+  /** The backend's own connection to the broker, in-process. */
+  bus: Bus;
+  /** Whether device `id` is connected with its rx subscription in place. */
+  receives(id: string): boolean;
   /** Drops a device's connection (used when the device is deleted). */
-  disconnect(clientId: string): void;
+  disconnect(id: string): void;
+  /** The processes holding MQTT connections, with how many devices and clients on the backend's credentials each holds. */
+  processes(): { pid: number; devices: number; privileged: number }[];
   close(): Promise<void>;
 }
 
-/** `beforeListen` runs before the first client can connect (the backend subscribes there, so it misses nothing). */
-export async function startEmbeddedBroker(opts: {
+export interface DeviceEvents {
+  /** A device has subscribed its rx (a status that overtook the SUBSCRIBE counts from now). */
+  onDeviceSubscribed?(id: string): void;
+  /** A device's connection ended and no newer connection of the same device replaced it. */
+  onDeviceGone?(id: string): void;
+}
+
+export interface EmbeddedBrokerOptions extends DeviceEvents {
   port: number;
   host?: string;
+  prefix: string;
   hooks: AclHooks;
-  beforeListen?: (aedes: Aedes) => Promise<void>;
-}): Promise<EmbeddedBroker> {
-  const { authenticate, authorizePublish, authorizeSubscribe, authorizeForward } = opts.hooks;
+  /** Runs before the first client can connect (the backend subscribes there, so it misses nothing). */
+  beforeListen?: (bus: Bus) => Promise<void>;
+  /** Every message a client published and the ACL let through (the cluster forwards them to its other processes). */
+  onClientPublish?(packet: AedesPublishPacket): void;
+  /** A device logged in (the cluster closes its older connection in another process). */
+  onDeviceConnected?(id: string): void;
+  /** A client with the backend's credentials came or went; unlike a device, it may subscribe to anything. */
+  onPrivilegedClient?(connected: boolean): void;
+}
+
+export type SingleBroker = EmbeddedBroker & { aedes: Aedes };
+
+export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<SingleBroker> {
+  const { authenticate, authorizePublish, authorizeSubscribe, authorizeForward, identity } = opts.hooks;
   const aedes = await Aedes.createBroker({ authenticate, authorizePublish, authorizeSubscribe, authorizeForward });
-  await opts.beforeListen?.(aedes);
+  const bus = new AedesBus(aedes);
+  /** aedes's own table of connected clients by id (a device's client id is its device id). */
+  const clients = (aedes as unknown as { clients: Record<string, { close(): void; subscriptions?: Record<string, unknown> } | undefined> }).clients;
+  const receives = (id: string) => clients[id]?.subscriptions?.[deviceTopics(opts.prefix, id).rx] !== undefined;
+  const deviceOf = (client: Parameters<typeof identity>[0]) => {
+    const who = identity(client);
+    return who?.kind === "device" ? who.id : undefined;
+  };
+
+  const privileged = (client: Parameters<typeof identity>[0]) => client !== null && identity(client)?.kind === "backend";
+  aedes.on("client", (client) => {
+    const id = deviceOf(client);
+    if (id) opts.onDeviceConnected?.(id);
+    else if (privileged(client)) opts.onPrivilegedClient?.(true);
+  });
+  aedes.on("subscribe", (_subs, client) => {
+    const id = deviceOf(client);
+    if (id && receives(id)) opts.onDeviceSubscribed?.(id);
+  });
+  // A device that leaves without its will firing (clean DISCONNECT, no offline status) is still gone.
+  aedes.on("clientDisconnect", (client) => {
+    const id = deviceOf(client);
+    if (!id) {
+      if (privileged(client)) opts.onPrivilegedClient?.(false);
+    } else if (!clients[id] || clients[id] === (client as object)) opts.onDeviceGone?.(id);
+  });
+  if (opts.onClientPublish) {
+    const forward = opts.onClientPublish;
+    // A null client is the broker's own publish ($SYS, the bus, or a message another process forwarded).
+    aedes.on("publish", (packet, client) => {
+      if (client) forward(packet);
+    });
+  }
+
+  await opts.beforeListen?.(bus);
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     socket.setNoDelay(true); // small RPC packets must not wait for Nagle
@@ -33,14 +92,20 @@ export async function startEmbeddedBroker(opts: {
     server.listen(opts.port, opts.host ?? "0.0.0.0", () => resolve());
   });
   const port = (server.address() as { port: number }).port;
-  const clients = (aedes as unknown as { clients: Record<string, { close(): void }> }).clients;
   return {
     aedes,
     port,
-    disconnect(clientId) {
-      clients[clientId]?.close();
+    bus,
+    receives,
+    disconnect(id) {
+      clients[id]?.close();
+    },
+    processes() {
+      const all = Object.values(clients) as Parameters<typeof identity>[0][];
+      return [{ pid: process.pid, devices: all.filter((c) => deviceOf(c)).length, privileged: all.filter(privileged).length }];
     },
     async close() {
+      await bus.close();
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await new Promise<void>((resolve) => aedes.close(() => resolve()));

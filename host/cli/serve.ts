@@ -2,7 +2,7 @@
 import { Command, Option } from "commander";
 import { pino } from "pino";
 import { startBackend } from "../server/backend.ts";
-import { dataOption, parsePort, shellQuote } from "./common.ts";
+import { dataOption, parsePort, parsePositive, shellQuote } from "./common.ts";
 import { startFleetDevice, type RunningDevice } from "./fleet.ts";
 
 export const DEMO_DEVICE = "demo";
@@ -13,6 +13,7 @@ interface ServeOptions {
   host: string;
   data: string;
   broker?: string;
+  mqttWorkers: number;
   demo?: boolean;
   logLevel: string;
   logRequests?: boolean;
@@ -26,6 +27,11 @@ export function serveCommand(): Command {
     .addOption(new Option("--host <addr>", "address to listen on").default("0.0.0.0"))
     .addOption(dataOption())
     .addOption(new Option("--broker <url>", "use an external broker (mqtt://host:port) instead of the embedded one"))
+    .addOption(
+      new Option("--mqtt-workers <n>", "spread the embedded broker's MQTT connections over n processes (more devices than one process may hold)")
+        .argParser(parsePositive)
+        .default(1),
+    )
     .addOption(new Option("--demo", "also run a demo device in-process and print a curl command for it"))
     .addOption(new Option("--log-level <level>", "pino log level").env("LOG_LEVEL").default("info"))
     .addOption(new Option("--log-requests", "log every HTTP request"))
@@ -38,6 +44,7 @@ export function serveCommand(): Command {
         host: opts.host,
         mqttPort: opts.mqttPort,
         brokerUrl: opts.broker,
+        mqttWorkers: opts.mqttWorkers,
         logger,
         logRequests: opts.logRequests,
       });

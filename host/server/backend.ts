@@ -3,7 +3,8 @@ import { pino, type Logger } from "pino";
 import { Registry } from "../registry/registry.ts";
 import { createAclHooks, DEFAULT_PREFIX, deviceTopics } from "../broker/acl.ts";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../broker/embedded.ts";
-import { AedesBus, MqttBus, connectBackendClient, type Bus, type BusMessage } from "../rpc/bus.ts";
+import { startBrokerCluster } from "../broker/cluster.ts";
+import { MqttBus, connectBackendClient, type Bus, type BusMessage } from "../rpc/bus.ts";
 import { DeviceOffline, RpcCorrelator } from "../rpc/correlator.ts";
 import { PresenceTracker } from "../rpc/presence.ts";
 import { buildApp } from "./app.ts";
@@ -21,6 +22,11 @@ export interface BackendOptions {
   logger?: Logger;
   bodyLimit?: number;
   logRequests?: boolean;
+  /**
+   * Embedded broker only: MQTT connections are spread over this many worker processes (default 1: the broker
+   * runs in the backend's own process). More than one lifts the per-process limit on open sockets.
+   */
+  mqttWorkers?: number;
   /** WebSocket devices: heartbeat ping period in ms (default 30000). */
   wsHeartbeatMs?: number;
 }
@@ -32,6 +38,8 @@ export interface Backend {
   mqttUrl: string;
   registry: Registry;
   presence: PresenceTracker;
+  /** The embedded broker (absent with an external one). */
+  broker?: EmbeddedBroker;
   /** WebSocket devices (GET /api/v1/devices/ws). */
   gateway: WsGateway;
   close(): Promise<void>;
@@ -42,17 +50,12 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const logger = opts.logger ?? pino({ level: process.env.LOG_LEVEL ?? "info" });
   const registry = new Registry(opts.dataDir);
   registry.markAllOffline();
-  /** Embedded broker only: the connected clients by id (aedes's own table), to see their subscriptions. */
-  let clients: Record<string, { subscriptions?: Record<string, unknown> }> | undefined;
   let gateway: WsGateway | undefined;
-  const presence = new PresenceTracker(
-    registry,
-    1000,
-    opts.brokerUrl ? undefined : (id) => gateway?.has(id) || clients?.[id]?.subscriptions?.[deviceTopics(prefix, id).rx] !== undefined,
-  );
+  let broker: EmbeddedBroker | undefined;
+  // With the embedded broker, a status alone is not enough: the device's rx subscription must be in place.
+  const presence = new PresenceTracker(registry, 1000, opts.brokerUrl ? undefined : (id) => gateway?.has(id) || broker?.receives(id) === true);
   let correlator!: RpcCorrelator;
   let bus!: Bus;
-  let broker: EmbeddedBroker | undefined;
 
   const filters = [`${prefix}/+/tx`, `${prefix}/+/status`, `${prefix}/+/telemetry`];
   const depth = prefix.split("/").length;
@@ -96,30 +99,32 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         verifyDevice: (id, credential) => registry.verifyDevice(id, credential),
         backendPassword: registry.backendPassword(),
       });
-      broker = await startEmbeddedBroker({
+      const embedded = {
         port: opts.mqttPort ?? 1883,
         host: opts.host,
-        hooks,
-        beforeListen: async (aedes) => {
-          bus = new AedesBus(aedes);
+        prefix,
+        beforeListen: async (embeddedBus: Bus) => {
+          bus = embeddedBus;
           correlator = new RpcCorrelator(bus, prefix);
           await bus.subscribe(filters, route);
-          // A device that leaves without its will firing (clean DISCONNECT, no offline status) is still gone.
-          clients = (aedes as unknown as { clients: typeof clients }).clients;
-          aedes.on("clientDisconnect", (client) => {
-            const who = hooks.identity(client);
-            if (who?.kind !== "device" || (clients![who.id] && clients![who.id] !== client)) return;
-            presence.set(who.id, false);
-          });
-          // A status that overtook its SUBSCRIBE (same burst) counts once the subscription is in place.
-          aedes.on("subscribe", (_subs, client) => {
-            const who = hooks.identity(client);
-            if (who?.kind === "device") presence.recheck(who.id);
-          });
         },
-      });
+        onDeviceSubscribed: (id: string) => presence.recheck(id),
+        onDeviceGone: (id: string) => presence.set(id, false),
+      };
+      const workers = opts.mqttWorkers ?? 1;
+      broker =
+        workers > 1
+          ? await startBrokerCluster({ ...embedded, workers, dataDir: opts.dataDir, logger })
+          : await startEmbeddedBroker({
+              ...embedded,
+              hooks: createAclHooks({
+                prefix,
+                verifyDevice: (id, credential) => registry.verifyDevice(id, credential),
+                backendPassword: registry.backendPassword(),
+              }),
+            });
       mqttUrl = `mqtt://127.0.0.1:${broker.port}`;
-      logger.info({ mqttPort: broker.port }, "embedded MQTT broker listening");
+      logger.info({ mqttPort: broker.port, processes: workers }, "embedded MQTT broker listening");
     }
   } catch (err) {
     // Nothing half-started stays behind (an open database, a listening socket).
@@ -164,6 +169,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     mqttUrl,
     registry,
     presence,
+    broker,
     gateway: ws,
     async close() {
       await ws.close();

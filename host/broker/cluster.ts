@@ -1,0 +1,239 @@
+// The embedded broker spread over worker processes (node:cluster), for more device connections than one process
+// may hold open (each is a file descriptor). Every worker runs aedes with the same ACL on the shared MQTT port;
+// the backend's process is the hub. A worker forwards what its clients publish to the hub, which hands it to the
+// backend's bus and to the workers that may have a subscriber: the one holding the device whose rx it is, and any
+// with a client on the backend's credentials (it may subscribe to anything; a device only to its own rx).
+// Retained messages go to every worker, so each keeps all of them, and the hub keeps a copy for a worker started
+// later. The hub also knows which worker holds which device, to close a device's older connection when it
+// reconnects through another worker.
+import cluster, { type Worker } from "node:cluster";
+import { fileURLToPath } from "node:url";
+import type { Logger } from "pino";
+import { topicMatches } from "../codec/index.ts";
+import type { Bus, BusMessage, PublishOptions, Unsubscribe } from "../rpc/bus.ts";
+import type { DeviceEvents, EmbeddedBroker } from "./embedded.ts";
+
+/** What the hub tells a worker at start (in its environment). */
+export interface WorkerConfig {
+  port: number;
+  host?: string;
+  prefix: string;
+  dataDir: string;
+}
+export const WORKER_CONFIG_ENV = "OUTPOST_BROKER_WORKER";
+
+/** A published message between processes (payload bytes survive the "advanced" IPC serialization). */
+export interface Forwarded {
+  t: "pub";
+  topic: string;
+  payload: Uint8Array;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+}
+export type ToHub =
+  | Forwarded
+  | { t: "up" | "sub" | "gone"; id: string }
+  | { t: "privileged"; connected: boolean }
+  | { t: "hello" }
+  | { t: "failed"; message: string };
+export type ToWorker = Forwarded | { t: "kick"; id: string } | { t: "close" } | { t: "retained-sent" };
+
+export class BrokerWorkerFailed extends Error {
+  override name = "BrokerWorkerFailed";
+}
+
+/** The backend's bus on the hub: publishes go to every worker; workers' messages are matched against the filters here. */
+class ClusterBus implements Bus {
+  readonly requestResponse = false;
+  private subs: { filter: string; onMessage: (msg: BusMessage) => void }[] = [];
+
+  constructor(private readonly route: (msg: Forwarded) => void) {}
+
+  publish(topic: string, payload: Buffer | string, opts: PublishOptions = {}): void {
+    this.route({ t: "pub", topic, payload: Buffer.from(payload), qos: 0, retain: opts.retain ?? false });
+  }
+
+  async subscribe(filters: string[], onMessage: (msg: BusMessage) => void): Promise<Unsubscribe> {
+    const mine = filters.map((filter) => ({ filter, onMessage }));
+    this.subs.push(...mine);
+    return async () => {
+      this.subs = this.subs.filter((s) => !mine.includes(s));
+    };
+  }
+
+  deliver(msg: BusMessage): void {
+    for (const s of this.subs) if (topicMatches(s.filter, msg.topic)) s.onMessage(msg);
+  }
+
+  async close(): Promise<void> {
+    this.subs = [];
+  }
+}
+
+export interface ClusterOptions extends DeviceEvents {
+  port: number;
+  host?: string;
+  prefix: string;
+  dataDir: string;
+  workers: number;
+  logger: Logger;
+  beforeListen?: (bus: Bus) => Promise<void>;
+}
+
+const ENTRY = fileURLToPath(new URL("../../bin/outpost.js", import.meta.url));
+const CLOSE_GRACE_MS = 5000;
+const RESPAWN_DELAY_MS = 1000;
+
+export async function startBrokerCluster(opts: ClusterOptions): Promise<EmbeddedBroker> {
+  const workers = new Set<Worker>();
+  /** Workers accepting connections (a replacement is in `workers` from its fork, here once it listens). */
+  const listening = new Set<Worker>();
+  /** Which worker holds each connected device, and whether its rx subscription is in place. */
+  const holders = new Map<string, { worker: Worker; subscribed: boolean }>();
+  /** Per worker, its clients on the backend's credentials. */
+  const privileged = new Map<Worker, number>();
+  /** Every retained message by topic, for a worker that starts later. */
+  const retained = new Map<string, Forwarded>();
+  let closing = false;
+
+  const rxPrefix = `${opts.prefix}/`;
+  /** The device whose rx `topic` is, if it is one. */
+  const rxOf = (topic: string) => {
+    if (!topic.startsWith(rxPrefix) || !topic.endsWith("/rx")) return undefined;
+    const id = topic.slice(rxPrefix.length, -3);
+    return id.includes("/") ? undefined : id;
+  };
+  /** Sends a message to every worker but `from` that may need it. */
+  const route = (msg: Forwarded, from?: Worker) => {
+    if (msg.retain) {
+      if (msg.payload.byteLength === 0) retained.delete(msg.topic);
+      else retained.set(msg.topic, msg);
+    }
+    const rx = msg.retain ? undefined : rxOf(msg.topic);
+    const holder = rx === undefined ? undefined : holders.get(rx)?.worker;
+    for (const w of workers) if (w !== from && (msg.retain || w === holder || privileged.get(w))) w.send(msg);
+  };
+  const bus = new ClusterBus(route);
+  await opts.beforeListen?.(bus);
+
+  const config: WorkerConfig = { port: opts.port, host: opts.host ?? "0.0.0.0", prefix: opts.prefix, dataDir: opts.dataDir };
+  cluster.setupPrimary({ exec: ENTRY, args: [], serialization: "advanced" });
+
+  const onMessage = (worker: Worker, msg: ToHub) => {
+    switch (msg.t) {
+      case "pub": {
+        const payload = Buffer.from(msg.payload.buffer, msg.payload.byteOffset, msg.payload.byteLength);
+        bus.deliver({ topic: msg.topic, payload });
+        route(msg, worker);
+        break;
+      }
+      case "hello":
+        // The worker listens for messages now: it gets every retained message before it accepts a client.
+        for (const m of retained.values()) worker.send(m);
+        worker.send({ t: "retained-sent" } satisfies ToWorker);
+        break;
+      case "privileged":
+        privileged.set(worker, (privileged.get(worker) ?? 0) + (msg.connected ? 1 : -1));
+        break;
+      case "up": {
+        const before = holders.get(msg.id);
+        if (before && before.worker !== worker) before.worker.send({ t: "kick", id: msg.id } satisfies ToWorker);
+        holders.set(msg.id, { worker, subscribed: false });
+        break;
+      }
+      case "sub": {
+        const h = holders.get(msg.id);
+        if (h?.worker !== worker) break;
+        h.subscribed = true;
+        opts.onDeviceSubscribed?.(msg.id);
+        break;
+      }
+      case "gone":
+        if (holders.get(msg.id)?.worker !== worker) break; // replaced by a connection through another worker
+        holders.delete(msg.id);
+        opts.onDeviceGone?.(msg.id);
+        break;
+    }
+  };
+
+  /** Forks one worker; resolves with the port once it listens, rejects if it fails first. */
+  const fork = () =>
+    new Promise<number>((resolve, reject) => {
+      const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify(config) });
+      workers.add(worker);
+      worker.on("error", (err) => opts.logger.warn({ err: err.message, pid: worker.process.pid }, "broker worker channel"));
+      worker.on("message", (msg: ToHub) => {
+        if (msg.t === "failed") reject(new BrokerWorkerFailed(msg.message));
+        else onMessage(worker, msg);
+      });
+      worker.once("listening", (address) => {
+        listening.add(worker);
+        resolve(address.port);
+      });
+      worker.once("exit", (code, signal) => {
+        workers.delete(worker);
+        privileged.delete(worker);
+        const wasListening = listening.delete(worker);
+        for (const [id, h] of holders) {
+          if (h.worker !== worker) continue;
+          holders.delete(id);
+          opts.onDeviceGone?.(id);
+        }
+        if (!wasListening) return reject(new BrokerWorkerFailed(`broker worker exited before listening (code ${code}, signal ${signal})`));
+        if (closing) return;
+        // Its devices reconnect by themselves, through the workers left and the one started in its place.
+        opts.logger.error({ pid: worker.process.pid, code, signal }, "broker worker died; starting another");
+        setTimeout(() => {
+          if (!closing) fork().catch((err: Error) => opts.logger.error({ err: err.message }, "broker worker could not be restarted"));
+        }, RESPAWN_DELAY_MS).unref();
+      });
+    });
+
+  let port: number;
+  try {
+    // node:cluster hands every worker the same listening socket, the same port even when asked for any (0).
+    const ports = await Promise.all(Array.from({ length: opts.workers }, fork));
+    port = ports[0];
+  } catch (err) {
+    closing = true;
+    await stopAll();
+    throw err;
+  }
+
+  async function stopAll(): Promise<void> {
+    await Promise.all(
+      [...workers].map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            const kill = setTimeout(() => w.process.kill("SIGKILL"), CLOSE_GRACE_MS);
+            w.once("exit", () => {
+              clearTimeout(kill);
+              resolve();
+            });
+            if (w.isConnected()) w.send({ t: "close" } satisfies ToWorker);
+            else w.process.kill("SIGKILL");
+          }),
+      ),
+    );
+  }
+
+  return {
+    port,
+    bus,
+    receives: (id) => holders.get(id)?.subscribed === true,
+    processes() {
+      const count = new Map<Worker, number>();
+      for (const h of holders.values()) count.set(h.worker, (count.get(h.worker) ?? 0) + 1);
+      return [...listening].map((w) => ({ pid: w.process.pid!, devices: count.get(w) ?? 0, privileged: privileged.get(w) ?? 0 }));
+    },
+    disconnect(id) {
+      const h = holders.get(id);
+      for (const w of h ? [h.worker] : workers) w.send({ t: "kick", id } satisfies ToWorker);
+    },
+    async close() {
+      closing = true;
+      await bus.close();
+      await stopAll();
+    },
+  };
+}

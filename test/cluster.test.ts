@@ -1,0 +1,161 @@
+// The embedded broker over worker processes (--mqtt-workers): devices in every process are reachable over REST,
+// messages and retained statuses cross processes, a device that reconnects through another process keeps one
+// connection, a dead worker's devices go offline at once and come back, and nothing is left running on close.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import mqtt, { type MqttClient } from "mqtt";
+import cluster from "node:cluster";
+import { createServer } from "node:net";
+import { BACKEND_USERNAME } from "../host/registry/registry.ts";
+import { startJsDevice } from "../host/rpc/js-device.ts";
+import { BrokerWorkerFailed } from "../host/broker/cluster.ts";
+import type { Backend } from "../host/server/backend.ts";
+import { apiClient, startTestBackend, waitFor } from "./support/api.ts";
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe("embedded broker over two worker processes", () => {
+  let backend: Backend;
+  let key: string;
+  const ids = ["c0", "c1", "c2", "c3"];
+  const credentials: Record<string, string> = {};
+  const devices: MqttClient[] = [];
+  const api = apiClient(
+    () => backend.url,
+    () => `Bearer ${key}`,
+  );
+  const echo = (id: string, value: unknown) => api(`/api/v1/devices/${id}/rpc`, { method: "POST", json: { jsonrpc: "2.0", id: 7, method: "echo", params: [value] } });
+  const observer = () =>
+    mqtt.connectAsync(backend.mqttUrl, { username: BACKEND_USERNAME, password: backend.registry.backendPassword(), reconnectPeriod: 0 });
+
+  beforeAll(async () => {
+    backend = await startTestBackend("cluster", { mqttWorkers: 2 });
+    key = backend.registry.createApiKey().key;
+    for (const id of ids) {
+      credentials[id] = backend.registry.addDevice(id).credential;
+      devices.push(await startJsDevice(backend.mqttUrl, { id, credential: credentials[id], reconnectPeriod: 100 }));
+    }
+    await waitFor(() => ids.every((id) => backend.presence.isOnline(id)));
+  });
+
+  afterAll(async () => {
+    for (const d of devices) await d.endAsync(true);
+    await backend?.close();
+  });
+
+  it("spreads device connections over both workers and answers REST calls to all of them", async () => {
+    const procs = backend.broker!.processes();
+    expect(procs).toHaveLength(2);
+    expect(procs.map((p) => p.pid)).not.toContain(process.pid);
+    expect(procs.every((p) => p.devices >= 1)).toBe(true);
+    expect(procs.reduce((n, p) => n + p.devices, 0)).toBe(ids.length);
+    for (const id of ids) expect(await echo(id, id)).toEqual({ status: 200, body: { jsonrpc: "2.0", id: 7, result: [id] } });
+  });
+
+  /** Clients on the backend's credentials, one per worker, each recording which devices it heard per topic leaf. */
+  const watchOneEach = async () => {
+    const watchers: MqttClient[] = [];
+    const heard: Record<string, Set<string>>[] = [];
+    // Connections alternate between workers; keep going until every worker has one.
+    while (!backend.broker!.processes().every((p) => p.privileged >= 1)) {
+      const w = await observer();
+      const mine: Record<string, Set<string>> = { rx: new Set(), tx: new Set(), status: new Set() };
+      w.on("message", (topic) => {
+        const [, id, leaf] = topic.split("/");
+        mine[leaf]?.add(id);
+      });
+      await w.subscribeAsync(["devices/+/status", "devices/+/tx", "devices/+/rx"]);
+      watchers.push(w);
+      heard.push(mine);
+      await waitFor(() => backend.broker!.processes().reduce((n, p) => n + p.privileged, 0) === watchers.length);
+    }
+    return { watchers, heard };
+  };
+
+  it("delivers any client's message to subscribers in the other worker, retained statuses included", async () => {
+    // Each watcher sees every device's retained status, and every request and answer, whichever worker holds it.
+    const { watchers, heard } = await watchOneEach();
+    for (const id of ids) expect((await echo(id, "seen")).status).toBe(200);
+    await waitFor(() => heard.every((h) => h.status.size === ids.length && h.rx.size === ids.length && h.tx.size === ids.length));
+    // An observer's own request reaches a device in either worker.
+    const got = new Promise<string>((resolve) => watchers[0].on("message", (t, p) => t === "devices/c3/tx" && resolve(p.toString())));
+    watchers[0].publish("devices/c3/rx", JSON.stringify({ jsonrpc: "2.0", id: "obs", method: "echo", params: ["direct"] }));
+    expect(JSON.parse(await got)).toEqual({ jsonrpc: "2.0", id: "obs", result: ["direct"] });
+    for (const w of watchers) await w.endAsync();
+    await waitFor(() => backend.broker!.processes().every((p) => p.privileged === 0));
+  });
+
+  it("keeps one connection when a device reconnects through the other worker", async () => {
+    const before = backend.broker!.processes().map((p) => p.devices);
+    const first = devices[0];
+    let firstClosed = false;
+    first.on("close", () => (firstClosed = true));
+    first.options.reconnectPeriod = 0; // the replaced connection stays down
+    const second = await startJsDevice(backend.mqttUrl, { id: "c0", credential: credentials.c0, methods: { who: () => "second" } });
+    devices[0] = second;
+    await waitFor(() => firstClosed);
+    await waitFor(() => backend.presence.isOnline("c0"));
+    expect(await api("/api/v1/devices/c0/rpc", { method: "POST", json: { jsonrpc: "2.0", id: 1, method: "who" } })).toEqual({
+      status: 200,
+      body: { jsonrpc: "2.0", id: 1, result: "second" },
+    });
+    expect(backend.broker!.processes().reduce((n, p) => n + p.devices, 0)).toBe(before.reduce((a, b) => a + b, 0));
+  });
+
+  it("takes a dead worker's devices offline at once, then serves them again through the workers left and its replacement", async () => {
+    const [victim] = backend.broker!.processes().filter((p) => p.devices > 0);
+    process.kill(victim.pid, "SIGKILL");
+    await waitFor(() => ids.some((id) => !backend.presence.isOnline(id)));
+    const offline = ids.filter((id) => !backend.presence.isOnline(id));
+    expect((await echo(offline[0], "x")).body.error).toBe("device_offline");
+    await waitFor(() => ids.every((id) => backend.presence.isOnline(id)));
+    for (const id of ids) expect((await echo(id, "back")).status).toBe(200);
+    await waitFor(() => backend.broker!.processes().length === 2);
+    expect(backend.broker!.processes().map((p) => p.pid)).not.toContain(victim.pid);
+    // The replacement has every retained status, though they were published before it started.
+    const { watchers, heard } = await watchOneEach();
+    await waitFor(() => heard.every((h) => h.status.size === ids.length));
+    for (const w of watchers) await w.endAsync();
+  });
+
+  it("disconnects a deleted device from whichever worker holds it", async () => {
+    const gone = devices[3];
+    gone.options.reconnectPeriod = 0;
+    const closed = new Promise<void>((r) => gone.once("close", () => r()));
+    expect((await api("/api/v1/devices/c3", { method: "DELETE" })).status).toBe(204);
+    await closed;
+    expect((await echo("c3", "x")).status).toBe(404);
+  });
+
+  it("stops every worker when the backend closes", async () => {
+    const pids = backend.broker!.processes().map((p) => p.pid);
+    for (const d of devices) await d.endAsync(true);
+    devices.length = 0;
+    await backend.close();
+    backend = undefined as never;
+    expect(pids.filter(alive)).toEqual([]);
+  });
+});
+
+it("fails to start with BrokerWorkerFailed when the MQTT port is taken, leaving no worker behind", async () => {
+  const squatter = createServer();
+  await new Promise<void>((r) => squatter.listen(0, "127.0.0.1", r));
+  const port = (squatter.address() as { port: number }).port;
+  try {
+    const err = await startTestBackend("cluster-port", { mqttWorkers: 2, mqttPort: port }).then(
+      (b) => (b.close(), undefined),
+      (e: Error) => e,
+    );
+    expect(err).toBeInstanceOf(BrokerWorkerFailed);
+    expect(err!.message).toMatch(/EADDRINUSE/);
+    expect(Object.keys(cluster.workers ?? {})).toEqual([]);
+  } finally {
+    squatter.close();
+  }
+});
