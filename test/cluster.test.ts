@@ -91,21 +91,32 @@ describe("embedded broker over two worker processes", () => {
     await waitFor(() => backend.broker!.processes().every((p) => p.privileged === 0));
   });
 
-  it("keeps one connection when a device reconnects through the other worker", async () => {
-    const before = backend.broker!.processes().map((p) => p.devices);
-    const first = devices[0];
-    let firstClosed = false;
-    first.on("close", () => (firstClosed = true));
-    first.options.reconnectPeriod = 0; // the replaced connection stays down
-    const second = await startJsDevice(backend.mqttUrl, { id: "c0", credential: credentials.c0, methods: { who: () => "second" } });
-    devices[0] = second;
-    await waitFor(() => firstClosed);
-    await waitFor(() => backend.presence.isOnline("c0"));
-    expect(await api("/api/v1/devices/c0/rpc", { method: "POST", json: { jsonrpc: "2.0", id: 1, method: "who" } })).toEqual({
-      status: 200,
-      body: { jsonrpc: "2.0", id: 1, result: "second" },
-    });
-    expect(backend.broker!.processes().reduce((n, p) => n + p.devices, 0)).toBe(before.reduce((a, b) => a + b, 0));
+  it("keeps one connection, and the device online, when a device reconnects through the other worker", async () => {
+    const total = () => backend.broker!.processes().reduce((n, p) => n + p.devices, 0);
+    const before = total();
+    const { watchers, heard } = await watchOneEach();
+    const lastStatus = watchers.map(() => "");
+    watchers.forEach((w, i) => w.on("message", (t, p) => t === "devices/c0/status" && (lastStatus[i] = p.toString())));
+    // Successive connections alternate between the workers, so each one takes the device over across processes.
+    for (let round = 0; round < 4; round++) {
+      const old = devices[0];
+      let oldClosed = false;
+      old.on("close", () => (oldClosed = true));
+      old.options.reconnectPeriod = 0; // the replaced connection stays down
+      devices[0] = await startJsDevice(backend.mqttUrl, { id: "c0", credential: credentials.c0, methods: { who: () => round } });
+      await waitFor(() => oldClosed);
+      // The old connection's will ("offline") must not outlive the new connection's "online".
+      await new Promise((r) => setTimeout(r, 200));
+      expect(backend.presence.isOnline("c0")).toBe(true);
+      expect(lastStatus).toEqual(watchers.map(() => '{"online":true}'));
+      expect(await api("/api/v1/devices/c0/rpc", { method: "POST", json: { jsonrpc: "2.0", id: 1, method: "who" } })).toEqual({
+        status: 200,
+        body: { jsonrpc: "2.0", id: 1, result: round },
+      });
+      expect(total()).toBe(before);
+    }
+    expect(heard.length).toBe(2);
+    for (const w of watchers) await w.endAsync();
   });
 
   it("takes a dead worker's devices offline at once, then serves them again through the workers left and its replacement", async () => {

@@ -53,7 +53,7 @@ try {
     beforeListen: async (bus) => {
       for (const m of early.splice(0)) bus.publish(m.topic, Buffer.from(m.payload), { retain: m.retain });
     },
-    onClientPublish: (p) => toHub({ t: "pub", topic: p.topic, payload: p.payload as Buffer, qos: p.qos, retain: p.retain }),
+    onClientPublish: (p, device) => toHub({ t: "pub", topic: p.topic, payload: p.payload as Buffer, qos: p.qos, retain: p.retain, device }),
   });
 } catch (err) {
   process.send({ t: "failed", message: (err as Error).message } satisfies ToHub, () => process.exit(1));

@@ -4,8 +4,8 @@
 // backend's bus and to the workers that may have a subscriber: the one holding the device whose rx it is, and any
 // with a client on the backend's credentials (it may subscribe to anything; a device only to its own rx).
 // Retained messages go to every worker, so each keeps all of them, and the hub keeps a copy for a worker started
-// later. The hub also knows which worker holds which device, to close a device's older connection when it
-// reconnects through another worker.
+// later. The hub also knows which worker holds which device: when a device reconnects through another worker,
+// its older connection is closed, and what that connection still publishes (its will) is dropped.
 import cluster, { type Worker } from "node:cluster";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
@@ -29,6 +29,8 @@ export interface Forwarded {
   payload: Uint8Array;
   qos: 0 | 1 | 2;
   retain: boolean;
+  /** The device that published it, when a device did. */
+  device?: string;
 }
 export type ToHub =
   | Forwarded
@@ -122,6 +124,14 @@ export async function startBrokerCluster(opts: ClusterOptions): Promise<Embedded
   const onMessage = (worker: Worker, msg: ToHub) => {
     switch (msg.t) {
       case "pub": {
+        const holder = msg.device === undefined ? undefined : holders.get(msg.device)?.worker;
+        if (holder && holder !== worker) {
+          // From a connection the device has replaced through another worker, such as its will ("offline")
+          // published as it was closed: stale. That worker keeps the current retained message, not this one.
+          const current = msg.retain ? retained.get(msg.topic) : undefined;
+          if (current) worker.send(current);
+          break;
+        }
         const payload = Buffer.from(msg.payload.buffer, msg.payload.byteOffset, msg.payload.byteLength);
         bus.deliver({ topic: msg.topic, payload });
         route(msg, worker);

@@ -33,7 +33,7 @@ export interface EmbeddedBrokerOptions extends DeviceEvents {
   /** Runs before the first client can connect (the backend subscribes there, so it misses nothing). */
   beforeListen?: (bus: Bus) => Promise<void>;
   /** Every message a client published and the ACL let through (the cluster forwards them to its other processes). */
-  onClientPublish?(packet: AedesPublishPacket): void;
+  onClientPublish?(packet: AedesPublishPacket, deviceId: string | undefined): void;
   /** A device logged in (the cluster closes its older connection in another process). */
   onDeviceConnected?(id: string): void;
   /** A client with the backend's credentials came or went; unlike a device, it may subscribe to anything. */
@@ -75,7 +75,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     const forward = opts.onClientPublish;
     // A null client is the broker's own publish ($SYS, the bus, or a message another process forwarded).
     aedes.on("publish", (packet, client) => {
-      if (client) forward(packet);
+      if (client) forward(packet, deviceOf(client));
     });
   }
 
