@@ -1,7 +1,7 @@
 // Per-device access control: a device subscribes only to its own rx and publishes only to its own tx, status
 // and telemetry. The backend's own client is privileged. Pure rules first, then the aedes hooks built on them.
 import type { Client, AuthenticateError, PublishPacket, Subscription, AedesPublishPacket } from "aedes";
-import { BACKEND_USERNAME, isValidDeviceId } from "../registry/registry.ts";
+import { BACKEND_USERNAME, isValidDeviceId, type Registry } from "../registry/registry.ts";
 import { digest, sameDigest } from "../registry/secrets.ts";
 
 export const DEFAULT_PREFIX = "devices";
@@ -123,3 +123,12 @@ export function createAclHooks(ctx: AclContext) {
 }
 
 export type AclHooks = ReturnType<typeof createAclHooks>;
+
+/** The hooks for a broker whose devices and backend password are those of `registry`. */
+export function registryAclHooks(registry: Registry, prefix: string): AclHooks {
+  return createAclHooks({
+    prefix,
+    verifyDevice: (id, credential) => registry.verifyDevice(id, credential),
+    backendPassword: registry.backendPassword(),
+  });
+}

@@ -1,7 +1,7 @@
 // One broker worker of the cluster (cluster.ts): aedes with the device ACL on the shared MQTT port, its own
 // read of the registry for credentials, and messages to and from the hub over IPC.
 import { Registry } from "../registry/registry.ts";
-import { createAclHooks } from "./acl.ts";
+import { registryAclHooks } from "./acl.ts";
 import { startEmbeddedBroker, type SingleBroker } from "./embedded.ts";
 import { WORKER_CONFIG_ENV, type Forwarded, type ToHub, type ToWorker, type WorkerConfig } from "./cluster.ts";
 
@@ -41,11 +41,7 @@ try {
     port: config.port,
     host: config.host,
     prefix: config.prefix,
-    hooks: createAclHooks({
-      prefix: config.prefix,
-      verifyDevice: (id, credential) => registry.verifyDevice(id, credential),
-      backendPassword: registry.backendPassword(),
-    }),
+    hooks: registryAclHooks(registry, config.prefix),
     onDeviceConnected: (id) => toHub({ t: "up", id }),
     onDeviceSubscribed: (id) => toHub({ t: "sub", id }),
     onDeviceGone: (id) => toHub({ t: "gone", id }),

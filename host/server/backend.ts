@@ -1,7 +1,7 @@
 // Wires the backend together: registry, broker (embedded aedes or external), RPC correlator, presence, HTTP.
 import { pino, type Logger } from "pino";
 import { Registry } from "../registry/registry.ts";
-import { createAclHooks, DEFAULT_PREFIX, deviceTopics } from "../broker/acl.ts";
+import { registryAclHooks, DEFAULT_PREFIX, deviceTopics } from "../broker/acl.ts";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../broker/embedded.ts";
 import { startBrokerCluster } from "../broker/cluster.ts";
 import { MqttBus, connectBackendClient, type Bus, type BusMessage } from "../rpc/bus.ts";
@@ -94,11 +94,6 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
       mqttUrl = opts.brokerUrl;
       logger.info({ broker: opts.brokerUrl, mqtt5: bus.requestResponse }, "using external broker");
     } else {
-      const hooks = createAclHooks({
-        prefix,
-        verifyDevice: (id, credential) => registry.verifyDevice(id, credential),
-        backendPassword: registry.backendPassword(),
-      });
       const embedded = {
         port: opts.mqttPort ?? 1883,
         host: opts.host,
@@ -115,14 +110,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
       broker =
         workers > 1
           ? await startBrokerCluster({ ...embedded, workers, dataDir: opts.dataDir, logger })
-          : await startEmbeddedBroker({
-              ...embedded,
-              hooks: createAclHooks({
-                prefix,
-                verifyDevice: (id, credential) => registry.verifyDevice(id, credential),
-                backendPassword: registry.backendPassword(),
-              }),
-            });
+          : await startEmbeddedBroker({ ...embedded, hooks: registryAclHooks(registry, prefix) });
       mqttUrl = `mqtt://127.0.0.1:${broker.port}`;
       logger.info({ mqttPort: broker.port, processes: workers }, "embedded MQTT broker listening");
     }
