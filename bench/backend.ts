@@ -113,7 +113,7 @@ async function main() {
   const restT = { start: async () => {}, stop: async () => {}, call: restClient.call };
 
   // Raw MQTT: the same request on rx, the answer awaited on tx, through the same broker.
-  let rawSeq = 1e9; // apart from the backend's own ids
+  let rawSeq = 1; // numbers, apart from the backend's own ids (strings)
   const rawClient = async (name: string, filter: string) => {
     const client = await mqtt.connectAsync(mqttUrl, { username: BACKEND_USERNAME, password: backendPassword, clientId: name, protocolVersion: 4 });
     const waiting = new Map<number, (ok: boolean) => void>();

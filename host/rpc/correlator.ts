@@ -1,6 +1,8 @@
-// Matches device answers to REST calls. Each request gets a fresh numeric JSON-RPC id (ids from different
-// callers could collide); MQTT 5 also carries it as Correlation Data with the device's tx as Response Topic.
+// Matches device answers to REST calls. Each request gets a fresh JSON-RPC id (ids from different callers
+// could collide): this correlator's random tag and a sequence number, because every backend on a broker sees
+// every answer on tx. MQTT 5 also carries it as Correlation Data with the device's tx as Response Topic.
 // The caller's own id is put back into the answer.
+import { randomBytes } from "node:crypto";
 import type { Bus } from "./bus.ts";
 import { deviceTopics } from "../broker/acl.ts";
 
@@ -22,8 +24,10 @@ interface Pending {
 }
 
 export class RpcCorrelator {
-  private nextId = 1;
-  private readonly pending = new Map<number, Pending>();
+  private nextSeq = 1;
+  /** Another backend's requests to the same device must never match this one's. */
+  private readonly tag = randomBytes(6).toString("base64url");
+  private readonly pending = new Map<string, Pending>();
 
   constructor(
     private readonly bus: Bus,
@@ -36,8 +40,7 @@ export class RpcCorrelator {
 
   /** Sends one request and resolves with the device's JSON-RPC response text, the caller's id restored. */
   call(deviceId: string, method: string, params: unknown, callerId: JsonRpcId, timeoutMs: number): Promise<string> {
-    const id = this.nextId++;
-    if (this.nextId > Number.MAX_SAFE_INTEGER) this.nextId = 1;
+    const id = `${this.tag}.${this.nextSeq++}`;
     const topics = deviceTopics(this.prefix, deviceId);
     const request = JSON.stringify(params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params });
     return new Promise<string>((resolve, reject) => {
@@ -46,7 +49,7 @@ export class RpcCorrelator {
         reject(new RpcTimeout(`${deviceId} did not answer ${method} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { deviceId, callerId, resolve, reject, timer });
-      this.bus.publish(topics.rx, request, this.bus.requestResponse ? { responseTopic: topics.tx, correlationData: Buffer.from(String(id)) } : undefined);
+      this.bus.publish(topics.rx, request, this.bus.requestResponse ? { responseTopic: topics.tx, correlationData: Buffer.from(id) } : undefined);
     });
   }
 
@@ -65,8 +68,8 @@ export class RpcCorrelator {
       return false;
     }
     if (!answer || typeof answer !== "object" || Array.isArray(answer)) return false;
-    const key = correlationData ? Number(correlationData.toString("utf8")) : answer.id;
-    if (typeof key !== "number") return false;
+    const key = correlationData ? correlationData.toString("utf8") : answer.id;
+    if (typeof key !== "string") return false;
     const p = this.pending.get(key);
     if (!p || p.deviceId !== deviceId) return false; // a device can only answer requests made to it
     this.pending.delete(key);
