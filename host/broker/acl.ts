@@ -125,10 +125,6 @@ export function createAclHooks(ctx: AclContext) {
 export type AclHooks = ReturnType<typeof createAclHooks>;
 
 /** The hooks for a broker whose devices and backend password are those of `registry`. */
-export function registryAclHooks(registry: Registry, prefix: string): AclHooks {
-  return createAclHooks({
-    prefix,
-    verifyDevice: (id, credential) => registry.verifyDevice(id, credential),
-    backendPassword: registry.backendPassword(),
-  });
+export function registryAclHooks(registry: Registry, prefix: string, backendPassword = registry.backendPassword()): AclHooks {
+  return createAclHooks({ prefix, verifyDevice: (id, credential) => registry.verifyDevice(id, credential), backendPassword });
 }

@@ -41,7 +41,8 @@ try {
     port: config.port,
     host: config.host,
     prefix: config.prefix,
-    hooks: registryAclHooks(registry, config.prefix),
+    // The backend made the password before forking; two workers making their own would each accept a different one.
+    hooks: registryAclHooks(registry, config.prefix, registry.backendPassword({ create: false })),
     onDeviceConnected: (id) => toHub({ t: "up", id }),
     onDeviceSubscribed: (id) => toHub({ t: "sub", id }),
     onDeviceGone: (id) => toHub({ t: "gone", id }),

@@ -14,6 +14,9 @@ const API_KEY = /^opk_([0-9a-f]{16})_([A-Za-z0-9_-]{16,})$/;
 export class InvalidDeviceId extends Error {
   override name = "InvalidDeviceId";
 }
+export class NoBackendPassword extends Error {
+  override name = "NoBackendPassword";
+}
 export class DeviceExists extends Error {
   override name = "DeviceExists";
 }
@@ -226,10 +229,14 @@ export class Registry {
     this.stmt.setSetting.run(key, value);
   }
 
-  /** The backend's own broker password, created once and kept (it must be presented, so it is stored as is). */
-  backendPassword(): string {
+  /**
+   * The backend's own broker password, created once and kept (it must be presented, so it is stored as is).
+   * `create: false` for a reader that must not make one of its own (a broker worker).
+   */
+  backendPassword({ create = true } = {}): string {
     let pw = this.setting("broker.backend_password");
     if (!pw) {
+      if (!create) throw new NoBackendPassword("the backend has not created its broker password yet");
       pw = newSecret(32);
       this.setSetting("broker.backend_password", pw);
     }

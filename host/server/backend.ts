@@ -94,6 +94,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
       mqttUrl = opts.brokerUrl;
       logger.info({ broker: opts.brokerUrl, mqtt5: bus.requestResponse }, "using external broker");
     } else {
+      registry.backendPassword(); // created here if new, before any broker worker reads it
       const embedded = {
         port: opts.mqttPort ?? 1883,
         host: opts.host,
