@@ -120,11 +120,19 @@ describe("embedded broker over two worker processes", () => {
   });
 
   it("takes a dead worker's devices offline at once, then serves them again through the workers left and its replacement", async () => {
+    const watching = await watchOneEach();
+    const statuses = watching.watchers.map(() => [] as string[]);
+    watching.watchers.forEach((w, i) => w.on("message", (t, p) => t.endsWith("/status") && statuses[i].push(`${t.split("/")[1]} ${p}`)));
     const [victim] = backend.broker!.processes().filter((p) => p.devices > 0);
     process.kill(victim.pid, "SIGKILL");
     await waitFor(() => ids.some((id) => !backend.presence.isOnline(id)));
     const offline = ids.filter((id) => !backend.presence.isOnline(id));
     expect((await echo(offline[0], "x")).body.error).toBe("device_offline");
+    // The dead worker could not send its devices' wills; the hub did, to the watcher in the other worker.
+    await waitFor(() => watching.watchers.filter((w) => w.connected).length === 1);
+    const survivor = watching.watchers.findIndex((w) => w.connected);
+    await waitFor(() => offline.every((id) => statuses[survivor].includes(`${id} {"online":false}`)));
+    for (const w of watching.watchers) await w.endAsync(true);
     await waitFor(() => ids.every((id) => backend.presence.isOnline(id)));
     for (const id of ids) expect((await echo(id, "back")).status).toBe(200);
     await waitFor(() => backend.broker!.processes().length === 2);

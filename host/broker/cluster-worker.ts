@@ -43,7 +43,8 @@ try {
     prefix: config.prefix,
     // The backend made the password before forking; two workers making their own would each accept a different one.
     hooks: registryAclHooks(registry, config.prefix, registry.backendPassword({ create: false })),
-    onDeviceConnected: (id) => toHub({ t: "up", id }),
+    onDeviceConnected: (id, will) =>
+      toHub({ t: "up", id, will: will && { t: "pub", topic: will.topic, payload: will.payload as Buffer, qos: will.qos, retain: will.retain, device: id } }),
     onDeviceSubscribed: (id) => toHub({ t: "sub", id }),
     onDeviceGone: (id) => toHub({ t: "gone", id }),
     onPrivilegedClient: (connected) => toHub({ t: "privileged", connected }),

@@ -34,7 +34,8 @@ export interface Forwarded {
 }
 export type ToHub =
   | Forwarded
-  | { t: "up" | "sub" | "gone"; id: string }
+  | { t: "up"; id: string; will?: Forwarded }
+  | { t: "sub" | "gone"; id: string }
   | { t: "privileged"; connected: boolean }
   | { t: "hello" }
   | { t: "failed"; message: string };
@@ -90,8 +91,8 @@ export async function startBrokerCluster(opts: ClusterOptions): Promise<Embedded
   const workers = new Set<Worker>();
   /** Workers accepting connections (a replacement is in `workers` from its fork, here once it listens). */
   const listening = new Set<Worker>();
-  /** Which worker holds each connected device, and whether its rx subscription is in place. */
-  const holders = new Map<string, { worker: Worker; subscribed: boolean }>();
+  /** Which worker holds each connected device, whether its rx subscription is in place, and its will. */
+  const holders = new Map<string, { worker: Worker; subscribed: boolean; will?: Forwarded }>();
   /** Per worker, its clients on the backend's credentials. */
   const privileged = new Map<Worker, number>();
   /** Every retained message by topic, for a worker that starts later. */
@@ -121,6 +122,12 @@ export async function startBrokerCluster(opts: ClusterOptions): Promise<Embedded
   const config: WorkerConfig = { port: opts.port, host: opts.host ?? "0.0.0.0", prefix: opts.prefix, dataDir: opts.dataDir };
   cluster.setupPrimary({ exec: ENTRY, args: [], serialization: "advanced" });
 
+  /** A message a client published: to the backend's bus, then to the workers that may need it. */
+  const publish = (msg: Forwarded, from?: Worker) => {
+    bus.deliver({ topic: msg.topic, payload: Buffer.from(msg.payload.buffer, msg.payload.byteOffset, msg.payload.byteLength) });
+    route(msg, from);
+  };
+
   const onMessage = (worker: Worker, msg: ToHub) => {
     switch (msg.t) {
       case "pub": {
@@ -132,9 +139,7 @@ export async function startBrokerCluster(opts: ClusterOptions): Promise<Embedded
           if (current) worker.send(current);
           break;
         }
-        const payload = Buffer.from(msg.payload.buffer, msg.payload.byteOffset, msg.payload.byteLength);
-        bus.deliver({ topic: msg.topic, payload });
-        route(msg, worker);
+        publish(msg, worker);
         break;
       }
       case "hello":
@@ -148,7 +153,7 @@ export async function startBrokerCluster(opts: ClusterOptions): Promise<Embedded
       case "up": {
         const before = holders.get(msg.id);
         if (before && before.worker !== worker) before.worker.send({ t: "kick", id: msg.id } satisfies ToWorker);
-        holders.set(msg.id, { worker, subscribed: false });
+        holders.set(msg.id, { worker, subscribed: false, will: msg.will });
         break;
       }
       case "sub": {
@@ -187,6 +192,8 @@ export async function startBrokerCluster(opts: ClusterOptions): Promise<Embedded
         for (const [id, h] of holders) {
           if (h.worker !== worker) continue;
           holders.delete(id);
+          // Its connections ended without a DISCONNECT: their wills are due, as the worker would have sent them.
+          if (h.will && !closing) publish(h.will);
           opts.onDeviceGone?.(id);
         }
         if (!wasListening) return reject(new BrokerWorkerFailed(`broker worker exited before listening (code ${code}, signal ${signal})`));

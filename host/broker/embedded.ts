@@ -34,13 +34,14 @@ export interface EmbeddedBrokerOptions extends DeviceEvents {
   beforeListen?: (bus: Bus) => Promise<void>;
   /** Every message a client published and the ACL let through (the cluster forwards them to its other processes). */
   onClientPublish?(packet: AedesPublishPacket, deviceId: string | undefined): void;
-  /** A device logged in (the cluster closes its older connection in another process). */
-  onDeviceConnected?(id: string): void;
+  /** A device logged in, with its will if it set one (the cluster closes its older connection in another process). */
+  onDeviceConnected?(id: string, will: Will | undefined): void;
   /** A client with the backend's credentials came or went; unlike a device, it may subscribe to anything. */
   onPrivilegedClient?(connected: boolean): void;
 }
 
 export type SingleBroker = EmbeddedBroker & { aedes: Aedes };
+export type Will = Pick<AedesPublishPacket, "topic" | "payload" | "qos" | "retain">;
 
 export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<SingleBroker> {
   const { authenticate, authorizePublish, authorizeSubscribe, authorizeForward, identity } = opts.hooks;
@@ -57,7 +58,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const privileged = (client: Parameters<typeof identity>[0]) => client !== null && identity(client)?.kind === "backend";
   aedes.on("client", (client) => {
     const id = deviceOf(client);
-    if (id) opts.onDeviceConnected?.(id);
+    if (id) opts.onDeviceConnected?.(id, (client as { will?: Will | null }).will ?? undefined);
     else if (privileged(client)) opts.onPrivilegedClient?.(true);
   });
   aedes.on("subscribe", (_subs, client) => {
