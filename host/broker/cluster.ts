@@ -5,7 +5,8 @@
 // with a client on the backend's credentials (it may subscribe to anything; a device only to its own rx).
 // Retained messages go to every worker, so each keeps all of them, and the hub keeps a copy for a worker started
 // later. The hub also knows which worker holds which device: when a device reconnects through another worker,
-// its older connection is closed, and what that connection still publishes (its will) is dropped.
+// its older connection is closed, and what that connection still publishes (its will) is dropped; when a worker
+// dies, the hub publishes the wills of the devices it held.
 import cluster, { type Worker } from "node:cluster";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
@@ -45,7 +46,7 @@ export class BrokerWorkerFailed extends Error {
   override name = "BrokerWorkerFailed";
 }
 
-/** The backend's bus on the hub: publishes go to every worker; workers' messages are matched against the filters here. */
+/** The backend's bus on the hub: publishes are routed like a client's; workers' messages are matched against the filters here. */
 class ClusterBus implements Bus {
   readonly requestResponse = false;
   private subs: { filter: string; onMessage: (msg: BusMessage) => void }[] = [];
