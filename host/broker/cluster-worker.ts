@@ -2,12 +2,13 @@
 // read of the registry for credentials, and messages to and from the hub over IPC.
 import { Registry } from "../registry/registry.ts";
 import { registryAclHooks } from "./acl.ts";
-import { startEmbeddedBroker, type SingleBroker } from "./embedded.ts";
+import { startEmbeddedBroker, type SingleBroker, type Will } from "./embedded.ts";
 import { WORKER_CONFIG_ENV, type Forwarded, type ToHub, type ToWorker, type WorkerConfig } from "./cluster.ts";
 
 const config = JSON.parse(process.env[WORKER_CONFIG_ENV] ?? "null") as WorkerConfig | null;
 if (!config || !process.send) throw new Error(`a broker worker is started by the backend (${WORKER_CONFIG_ENV} and an IPC channel)`);
 const toHub = (msg: ToHub) => process.send!(msg);
+const forwarded = (p: Will, device: string | undefined): Forwarded => ({ t: "pub", topic: p.topic, payload: p.payload as Buffer, qos: p.qos, retain: p.retain, device });
 
 let broker: SingleBroker | undefined;
 /** Messages the hub sent before the broker existed (every retained one); published before it accepts a client. */
@@ -43,15 +44,14 @@ try {
     prefix: config.prefix,
     // The backend made the password before forking; two workers making their own would each accept a different one.
     hooks: registryAclHooks(registry, config.prefix, registry.backendPassword({ create: false })),
-    onDeviceConnected: (id, will) =>
-      toHub({ t: "up", id, will: will && { t: "pub", topic: will.topic, payload: will.payload as Buffer, qos: will.qos, retain: will.retain, device: id } }),
+    onDeviceConnected: (id, will) => toHub({ t: "up", id, will: will && forwarded(will, id) }),
     onDeviceSubscribed: (id) => toHub({ t: "sub", id }),
     onDeviceGone: (id) => toHub({ t: "gone", id }),
     onPrivilegedClient: (connected) => toHub({ t: "privileged", connected }),
     beforeListen: async (bus) => {
       for (const m of early.splice(0)) bus.publish(m.topic, Buffer.from(m.payload), { retain: m.retain });
     },
-    onClientPublish: (p, device) => toHub({ t: "pub", topic: p.topic, payload: p.payload as Buffer, qos: p.qos, retain: p.retain, device }),
+    onClientPublish: (p, device) => toHub(forwarded(p, device)),
   });
 } catch (err) {
   process.send({ t: "failed", message: (err as Error).message } satisfies ToHub, () => process.exit(1));
