@@ -86,6 +86,12 @@ describe("device and key commands while the server runs", () => {
     expect((await outpostFails("device", "add", "a/b", "--data", data)).code).toBe(1);
   });
 
+  it("refuses --mqtt-workers with --broker: the external broker holds the connections", async () => {
+    const both = await outpostFails("serve", "--broker", "mqtt://127.0.0.1:1", "--mqtt-workers", "2", "--data", data);
+    expect(both.code).toBe(1);
+    expect(both.stderr).toMatch(/--mqtt-workers.*cannot be used with.*--broker/);
+  });
+
   it("call prints the device's JSON-RPC response; without a key it says how to get one", async () => {
     const { stdout: out } = await outpost("call", "demo", "echo", '["x",2]', "--url", url, "--key", key);
     expect(JSON.parse(out)).toEqual({ jsonrpc: "2.0", id: 1, result: ["x", 2] });

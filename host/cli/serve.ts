@@ -30,7 +30,8 @@ export function serveCommand(): Command {
     .addOption(
       new Option("--mqtt-workers <n>", "spread the embedded broker's MQTT connections over n processes (more devices than one process may hold)")
         .argParser(parsePositive)
-        .default(1),
+        .default(1)
+        .conflicts("broker"), // an external broker holds the device connections itself
     )
     .addOption(new Option("--demo", "also run a demo device in-process and print a curl command for it"))
     .addOption(new Option("--log-level <level>", "pino log level").env("LOG_LEVEL").default("info"))
