@@ -1,10 +1,9 @@
 // outpost broker mosquitto: the password file and ACL for running with an external mosquitto.
 import { Command, Option } from "commander";
 import { join, resolve } from "node:path";
-import { Registry } from "../registry/registry.ts";
 import { writeMosquittoConfig } from "../broker/mosquitto.ts";
 import { DEFAULT_PREFIX } from "../broker/acl.ts";
-import { dataOption, jsonOption } from "./common.ts";
+import { dataOption, jsonOption, openRegistry } from "./common.ts";
 
 export function brokerCommand(): Command {
   const broker = new Command("broker").description("external broker support");
@@ -17,7 +16,7 @@ export function brokerCommand(): Command {
     .addOption(jsonOption())
     .action((opts: { data: string; out?: string; prefix: string; json?: boolean }) => {
       const out = resolve(opts.out ?? join(opts.data, "mosquitto"));
-      const registry = new Registry(opts.data);
+      const registry = openRegistry(opts.data, { create: false });
       try {
         const lines = writeMosquittoConfig(registry, out, opts.prefix);
         if (opts.json) return console.log(JSON.stringify({ dir: out, conf: lines }));

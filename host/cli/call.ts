@@ -1,6 +1,14 @@
 // outpost call <id> <method> [params-json]: one RPC over REST.
 import { Command, Option } from "commander";
+import { InvalidArgumentError } from "commander";
 import { CliError, keyOption, parsePositive, urlOption } from "./common.ts";
+
+/** The REST API takes timeout_ms 1...300000; a bigger one is refused here rather than as an HTTP 400. */
+function parseTimeout(value: string): number {
+  const n = parsePositive(value);
+  if (n > 300_000) throw new InvalidArgumentError(`at most 300000 ms: ${value}`);
+  return n;
+}
 
 export function callCommand(): Command {
   return new Command("call")
@@ -10,7 +18,7 @@ export function callCommand(): Command {
     .argument("[params-json]", "params as JSON (array or object)")
     .addOption(urlOption())
     .addOption(keyOption())
-    .addOption(new Option("--timeout <ms>", "how long the device may take").argParser(parsePositive).default(5000))
+    .addOption(new Option("--timeout <ms>", "how long the device may take (1-300000)").argParser(parseTimeout).default(5000))
     .action(async (id: string, method: string, paramsJson: string | undefined, opts: { url: string; key?: string; timeout: number }) => {
       if (!opts.key) throw new CliError("an API key is needed: --key or OUTPOST_KEY (create one with: outpost key create)");
       let params: unknown;

@@ -5,6 +5,7 @@ import pino from "pino";
 import { Device } from "../device.ts";
 import { errName, wsCloseName } from "../abi.ts";
 import { DEFAULT_PREFIX } from "../broker/acl.ts";
+import { parseNonNegative, urlParser } from "./common.ts";
 
 const LEVELS = ["debug", "info", "warn", "error"] as const;
 
@@ -12,16 +13,19 @@ export function deviceRunCommand(): Command {
   return new Command("run")
     .description("run one device on the module (V8) against an MQTT broker until interrupted")
     .requiredOption("--id <id>", "device id (MQTT client id; topics <prefix>/<id>/rx, tx, status)")
-    .requiredOption("--url <url>", "broker, mqtt://host:port; or the backend's ws://host:port/api/v1/devices/ws (JSON-RPC over WebSocket)")
+    .addOption(
+      new Option("--url <url>", "broker, mqtt://host:port; or the backend's ws://host:port/api/v1/devices/ws (JSON-RPC over WebSocket)")
+        .argParser(urlParser("mqtt:", "ws:"))
+        .makeOptionMandatory(),
+    )
     .option("--username <username>", "MQTT username (default: the device id)")
     .option("--password <password>", "MQTT password")
     .option("--prefix <prefix>", "topic prefix", DEFAULT_PREFIX)
     .addOption(new Option("--protocol <version>", "MQTT protocol version").choices(["4", "5"]).default("4"))
-    .option("--telemetry <ms>", "publish sys.info on <prefix>/<id>/telemetry every <ms> (0: off)", "0")
-    .action(async (opts: { id: string; url: string; username?: string; password?: string; prefix: string; protocol: string; telemetry: string }) => {
+    .addOption(new Option("--telemetry <ms>", "publish sys.info on <prefix>/<id>/telemetry every <ms> (0: off)").argParser(parseNonNegative).default(0))
+    .action(async (opts: { id: string; url: string; username?: string; password?: string; prefix: string; protocol: string; telemetry: number }) => {
       const log = pino({ name: "outpost-device" });
-      const telemetryMs = Number(opts.telemetry);
-      if (!Number.isInteger(telemetryMs) || telemetryMs < 0) throw new Error(`not a number of milliseconds: ${opts.telemetry}`);
+      const telemetryMs = opts.telemetry;
       const device = new Device({
         id: opts.id,
         board: "node-cli",

@@ -1,16 +1,7 @@
 // outpost device add | list | remove (directly on the registry, whether or not the server runs), and device run.
 import { Command } from "commander";
-import { DeviceExists, InvalidDeviceId, Registry } from "../registry/registry.ts";
-import { CliError, dataOption, jsonOption } from "./common.ts";
-
-function withRegistry<T>(dir: string, fn: (r: Registry) => T): T {
-  const registry = new Registry(dir);
-  try {
-    return fn(registry);
-  } finally {
-    registry.close();
-  }
-}
+import { DeviceExists, InvalidDeviceId } from "../registry/registry.ts";
+import { CliError, dataOption, jsonOption, withRegistry } from "./common.ts";
 
 export function deviceCommand(): Command {
   const device = new Command("device").description("devices: register, list, remove, run");
@@ -20,7 +11,7 @@ export function deviceCommand(): Command {
     .addOption(dataOption())
     .addOption(jsonOption())
     .action((id: string, opts: { data: string; json?: boolean }) => {
-      const created = withRegistry(opts.data, (r) => {
+      const created = withRegistry(opts.data, true, (r) => {
         try {
           return r.addDevice(id);
         } catch (err) {
@@ -37,7 +28,7 @@ export function deviceCommand(): Command {
     .addOption(dataOption())
     .addOption(jsonOption())
     .action((opts: { data: string; json?: boolean }) => {
-      const devices = withRegistry(opts.data, (r) => r.listDevices());
+      const devices = withRegistry(opts.data, false, (r) => r.listDevices());
       const iso = (ms: number | null) => (ms == null ? null : new Date(ms).toISOString());
       const rows = devices.map((d) => ({ ...d, last_seen: iso(d.last_seen), connected_since: iso(d.connected_since), created_at: iso(d.created_at) }));
       if (opts.json) return console.log(JSON.stringify(rows));
@@ -50,7 +41,7 @@ export function deviceCommand(): Command {
     .addOption(dataOption())
     .addOption(jsonOption())
     .action((id: string, opts: { data: string; json?: boolean }) => {
-      const removed = withRegistry(opts.data, (r) => r.removeDevice(id));
+      const removed = withRegistry(opts.data, false, (r) => r.removeDevice(id));
       if (!removed) throw new CliError(`no device ${id}`);
       console.log(opts.json ? JSON.stringify({ id, removed: true }) : `removed ${id}`);
     });

@@ -1,5 +1,6 @@
 // One place that starts a module device for the CLI (the demo device and the sim fleet).
 import { Device, type Method } from "../device.ts";
+import { errName } from "../abi.ts";
 
 export interface RunningDevice {
   id: string;
@@ -7,8 +8,53 @@ export interface RunningDevice {
   close(): Promise<void>;
 }
 
-export async function startFleetDevice(mqttUrl: string, id: string, credential: string, methods: Record<string, Method> = {}): Promise<RunningDevice> {
+/** The device did not get a CONNACK in time (or was stopped first); the reason names the last connection error. */
+export class DeviceConnectFailed extends Error {
+  override name = "DeviceConnectFailed";
+}
+
+export interface FleetConnectOptions {
+  /** Give up after this long without a CONNACK (default: keep trying, as a device does). */
+  timeoutMs?: number;
+  /** Aborting stops the attempt: the device is closed and the promise rejects. */
+  signal?: AbortSignal;
+}
+
+export async function startFleetDevice(
+  mqttUrl: string,
+  id: string,
+  credential: string,
+  methods: Record<string, Method> = {},
+  opts: FleetConnectOptions = {},
+): Promise<RunningDevice> {
   const device = new Device({ id, methods, board: "outpost-sim" });
-  await device.connect(mqttUrl, { password: credential });
-  return { id, device, close: () => device.close() };
+  const running = { id, device, close: () => device.close() };
+  const connected = device.connect(mqttUrl, { password: credential });
+  if (opts.timeoutMs === undefined && !opts.signal) {
+    await connected;
+    return running;
+  }
+  let lastError = "";
+  device.mqtt!.on("close", (info: { error: number }) => {
+    if (info.error) lastError = errName(info.error);
+  });
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort = () => {};
+  const failed = new Promise<never>((_, reject) => {
+    const fail = (why: string) => reject(new DeviceConnectFailed(`${why}${lastError ? ` (last error: ${lastError})` : ""}`));
+    if (opts.timeoutMs !== undefined) timer = setTimeout(() => fail(`no CONNACK from ${mqttUrl} within ${opts.timeoutMs} ms`), opts.timeoutMs);
+    onAbort = () => fail("stopped before connecting");
+    if (opts.signal?.aborted) onAbort();
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    await Promise.race([connected, failed]);
+    return running;
+  } catch (err) {
+    await device.close(); // stops reconnecting: nothing of it stays behind
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener("abort", onAbort);
+  }
 }

@@ -1,7 +1,6 @@
 // outpost key create
 import { Command } from "commander";
-import { Registry } from "../registry/registry.ts";
-import { dataOption, jsonOption } from "./common.ts";
+import { dataOption, jsonOption, openRegistry } from "./common.ts";
 
 export function keyCommand(): Command {
   const key = new Command("key").description("API keys for the REST API");
@@ -11,7 +10,7 @@ export function keyCommand(): Command {
     .addOption(dataOption())
     .addOption(jsonOption())
     .action((opts: { data: string; json?: boolean }) => {
-      const registry = new Registry(opts.data);
+      const registry = openRegistry(opts.data, { create: true });
       try {
         const { key } = registry.createApiKey();
         console.log(opts.json ? JSON.stringify({ key }) : `${key}\n(shown once: store it now)`);

@@ -10,8 +10,8 @@ import { simCommand } from "./sim.ts";
 import { brokerCommand } from "./broker.ts";
 
 const program = new Command("outpost")
-  .description("microcontrollers dial out: a REST-to-JSON-RPC backend over MQTT, and the device module")
-  .showHelpAfterError();
+  // A user mistake is one line (commander's own error, or a CliError below); --help shows the usage.
+  .description("microcontrollers dial out: a REST-to-JSON-RPC backend over MQTT, and the device module");
 program.addCommand(serveCommand());
 program.addCommand(keyCommand());
 const device = deviceCommand();

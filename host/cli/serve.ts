@@ -2,7 +2,8 @@
 import { Command, Option } from "commander";
 import { pino } from "pino";
 import { startBackend } from "../server/backend.ts";
-import { dataOption, parsePort, parsePositive, shellQuote } from "./common.ts";
+import { BrokerUnreachable } from "../rpc/bus.ts";
+import { CliError, checkDataDir, dataOption, parsePort, parsePositive, shellQuote, urlParser } from "./common.ts";
 import { startFleetDevice, type RunningDevice } from "./fleet.ts";
 
 export const DEMO_DEVICE = "demo";
@@ -26,7 +27,7 @@ export function serveCommand(): Command {
     .addOption(new Option("--mqtt-port <port>", "embedded broker's MQTT port").argParser(parsePort).default(1883))
     .addOption(new Option("--host <addr>", "address to listen on").default("0.0.0.0"))
     .addOption(dataOption())
-    .addOption(new Option("--broker <url>", "use an external broker (mqtt://host:port) instead of the embedded one"))
+    .addOption(new Option("--broker <url>", "use an external broker (mqtt://host:port) instead of the embedded one").argParser(urlParser("mqtt:", "mqtts:", "ws:", "wss:")))
     .addOption(
       new Option("--mqtt-workers <n>", "spread the embedded broker's MQTT connections over n processes (more devices than one process may hold)")
         .argParser(parsePositive)
@@ -39,6 +40,7 @@ export function serveCommand(): Command {
     .action(async (opts: ServeOptions) => {
       // Logs go to stderr: stdout carries what a person (or a test) reads and copies.
       const logger = pino({ level: opts.logLevel }, pino.destination(2));
+      checkDataDir(opts.data);
       const backend = await startBackend({
         dataDir: opts.data,
         port: opts.port,
@@ -48,6 +50,8 @@ export function serveCommand(): Command {
         mqttWorkers: opts.mqttWorkers,
         logger,
         logRequests: opts.logRequests,
+      }).catch((err: unknown) => {
+        throw startupError(err, opts);
       });
       let demo: RunningDevice | undefined;
       if (opts.demo) {
@@ -99,4 +103,17 @@ export function serveCommand(): Command {
       process.on("SIGINT", () => void stop("SIGINT"));
       process.on("SIGTERM", () => void stop("SIGTERM"));
     });
+}
+
+/** What the user can fix at startup, as one line: a taken port, an unreachable broker, a data directory. */
+function startupError(err: unknown, opts: ServeOptions): unknown {
+  const e = err as NodeJS.ErrnoException & { port?: number; address?: string };
+  if (e?.code === "EADDRINUSE") {
+    const which = e.port === opts.mqttPort ? "--mqtt-port" : e.port === opts.port ? "--port" : "the port";
+    return new CliError(`${e.address ?? opts.host}:${e.port ?? "?"} is already in use (another program listens there): choose another ${which}`);
+  }
+  if (e?.code === "EACCES" && e.syscall === "listen") return new CliError(`not allowed to listen on ${e.address ?? opts.host}:${e.port ?? "?"}: choose a port above 1023`);
+  if (err instanceof BrokerUnreachable) return new CliError(`cannot reach the broker ${opts.broker}: ${err.message}`);
+  if (e?.code === "SQLITE_CANTOPEN" || e?.code === "EACCES" || e?.code === "ENOTDIR") return new CliError(`cannot open the registry in ${opts.data}: ${e.message}`);
+  return err;
 }
