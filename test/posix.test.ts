@@ -2,7 +2,7 @@
 // local dispatch with --call, board methods registered in C, the memory limit, and
 // broken modules reported clearly with a non-zero exit instead of a crash.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,6 +29,23 @@ const abiVersion = (version: number, type: number) => ({ type, export: "abi_vers
 const rpc = (id: number, method: string, params?: unknown) => ({ jsonrpc: "2.0", id, method, ...(params === undefined ? {} : { params }) });
 
 describe("outpost-device --call (boards/common runtime)", () => {
+  it("finds its default module beside itself, wherever the tree is copied and from any cwd", () => {
+    const tree = mkdtempSync(join(tmpdir(), "outpost-tree-"));
+    mkdirSync(join(tree, "boards/posix/build"), { recursive: true });
+    mkdirSync(join(tree, "build"));
+    copyFileSync(program, join(tree, "boards/posix/build/outpost-device"));
+    copyFileSync(fileURLToPath(new URL("../build/device.wasm", import.meta.url)), join(tree, "build/device.wasm"));
+    const env = { ...process.env };
+    delete env.OUTPOST_WASM;
+    const r = spawnSync(join(tree, "boards/posix/build/outpost-device"), ["--call", JSON.stringify(rpc(1, "echo", ["here"]))], {
+      encoding: "utf8", timeout: 10_000, env, cwd: tmpdir(),
+    });
+    expect(r.stderr.trim()).toBe("");
+    expect(JSON.parse(r.stdout)).toEqual({ jsonrpc: "2.0", result: ["here"], id: 1 });
+    // The build machine's path is not compiled in: with the module moved away the copy cannot find it.
+    expect(readFileSync(program, "latin1")).not.toMatch(/\/[A-Za-z][\w.+-]*(\/[\w.+-]+)*\/build\/device\.wasm/); // only ../../../build/device.wasm
+  });
+
   it("answers the module's own methods", () => {
     expect(call(rpc(1, "echo", [1, "x"]))).toEqual({ jsonrpc: "2.0", id: 1, result: [1, "x"] });
   });

@@ -20,7 +20,7 @@ static const char usage[] =
     "  --url       broker, or WebSocket gateway, to dial out to (default mqtt://127.0.0.1:1883)\n"
     "  --username  defaults to the device id\n"
     "  --mqtt-version  4 (3.1.1, the default) or 5 (answers on a request's Response Topic)\n"
-    "  --module    the device module (default $OUTPOST_WASM, else " OUTPOST_DEFAULT_MODULE ")\n"
+    "  --module    the device module (default $OUTPOST_WASM, else " OUTPOST_DEFAULT_MODULE " beside this program)\n"
     "  --call      dispatch one JSON-RPC request locally, print the response, exit\n"
     "  --repeat N  with --call: dispatch it N times (for instruction counts)\n"
     "  --verbose   log the module's debug lines too\n";
@@ -45,6 +45,20 @@ static void log_line(int level, const char *text, size_t len) {
   static const char *names[] = {"debug", "info", "warn", "error"};
   if (level < min_level) return;
   fprintf(stderr, "outpost-device %s: %.*s\n", names[level & 3], (int)len, text);
+}
+
+// The default module lies at OUTPOST_DEFAULT_MODULE relative to this program's own
+// directory, so the binary tree works wherever it is copied and from any cwd.
+static const char *default_module(const char *argv0, char *out, size_t cap) {
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) exe[n] = 0;
+  else if (strchr(argv0, '/') && strlen(argv0) < sizeof exe) strcpy(exe, argv0); // no /proc (macOS)
+  else return OUTPOST_DEFAULT_MODULE; // found on PATH: relative to the cwd
+  char *slash = strrchr(exe, '/');
+  *slash = 0;
+  if (snprintf(out, cap, "%s/%s", exe, OUTPOST_DEFAULT_MODULE) >= (int)cap) return OUTPOST_DEFAULT_MODULE;
+  return out;
 }
 
 static volatile sig_atomic_t stop_requested;
@@ -92,7 +106,8 @@ static int parse_url(const char *url, char *host, size_t host_cap, uint16_t *por
 
 int main(int argc, char **argv) {
   const char *id = NULL, *url = "mqtt://127.0.0.1:1883", *username = NULL, *password = NULL;
-  const char *module_path = getenv("OUTPOST_WASM") ? getenv("OUTPOST_WASM") : OUTPOST_DEFAULT_MODULE; // as host/engine.ts
+  static char default_path[4200];
+  const char *module_path = getenv("OUTPOST_WASM") ? getenv("OUTPOST_WASM") : default_module(argv[0], default_path, sizeof default_path); // as host/engine.ts
   const char *call = NULL, *repeat = "1", *mqtt_version = "4";
   for (int i = 1; i < argc; i++) {
     const char *flag = argv[i];
