@@ -107,13 +107,14 @@ describe("REST RPC", () => {
     expect(res.status).toBe(503);
   });
 
-  it("answers a call in flight with 503 when the device drops mid-call (DeviceOffline), not 504 later", async () => {
+  it("answers a call in flight at once when the device drops mid-call: 504 device_no_answer, delivered (it may have run)", async () => {
     const device = await addDevice("dev-midcall", { hang: () => new Promise(() => {}) }, { minMs: 60_000, maxMs: 60_000 });
     const pending = api("/api/v1/devices/dev-midcall/rpc?timeout_ms=60000", { method: "POST", json: { method: "hang" } });
     await waitFor(async () => (await rpcInFlight()) > 0);
     device.mqtt!.destroySocket();
     const res = await pending;
-    expect(res.status).toBe(503);
+    expect(res.status).toBe(504);
+    expect(res.body).toMatchObject({ error: "device_no_answer", delivered: true });
     expect(res.body.message).toMatch(/went offline/);
   });
 

@@ -9,9 +9,17 @@ import { deviceTopics } from "../broker/acl.ts";
 export class RpcTimeout extends Error {
   override name = "RpcTimeout";
 }
+/** Not delivered: the request never reached the device's connection, so retrying cannot run it twice. */
 export class DeviceOffline extends Error {
   override name = "DeviceOffline";
 }
+/** Handed to the device's connection, then the link went: the device may have run it. */
+export class DeviceNoAnswer extends Error {
+  override name = "DeviceNoAnswer";
+}
+
+/** Whether a request published now reaches the device's connection (a live rx subscriber, or a broker link). */
+export type Reachable = (deviceId: string) => boolean;
 
 export type JsonRpcId = string | number | null;
 
@@ -29,9 +37,11 @@ export class RpcCorrelator {
   private readonly tag = randomBytes(6).toString("base64url");
   private readonly pending = new Map<string, Pending>();
 
+  /** `reachable`: asked at publish time; a request nobody would receive is refused as not delivered. */
   constructor(
     private readonly bus: Bus,
     private readonly prefix: string,
+    private readonly reachable: Reachable = () => true,
   ) {}
 
   get inFlight(): number {
@@ -44,6 +54,7 @@ export class RpcCorrelator {
     const topics = deviceTopics(this.prefix, deviceId);
     const request = JSON.stringify(params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params });
     return new Promise<string>((resolve, reject) => {
+      if (!this.reachable(deviceId)) return reject(new DeviceOffline(`device ${deviceId} is offline (not delivered)`));
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new RpcTimeout(`${deviceId} did not answer ${method} within ${timeoutMs} ms`));
@@ -55,6 +66,7 @@ export class RpcCorrelator {
 
   /** A notification: published, nothing awaited. */
   notify(deviceId: string, method: string, params: unknown): void {
+    if (!this.reachable(deviceId)) throw new DeviceOffline(`device ${deviceId} is offline (not delivered)`);
     const body = params === undefined ? { jsonrpc: "2.0", method } : { jsonrpc: "2.0", method, params };
     this.bus.publish(deviceTopics(this.prefix, deviceId).rx, JSON.stringify(body));
   }
@@ -79,20 +91,23 @@ export class RpcCorrelator {
     return true;
   }
 
-  /** The device went offline or was deleted: its callers learn now rather than at their timeout. */
-  failDevice(deviceId: string, err: Error): void {
+  /**
+   * The device's link went (offline, deleted, replaced): its callers learn now rather than at their timeout.
+   * Every pending call was handed to that link (an unreachable one is refused at once), so each may have run.
+   */
+  failDevice(deviceId: string, why: string): void {
     for (const [key, p] of this.pending) {
       if (p.deviceId !== deviceId) continue;
       this.pending.delete(key);
       clearTimeout(p.timer);
-      p.reject(err);
+      p.reject(new DeviceNoAnswer(`device ${deviceId} ${why} before answering; the request may have run`));
     }
   }
 
   close(): void {
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);
-      p.reject(new DeviceOffline("backend shutting down"));
+      p.reject(new DeviceNoAnswer("backend shutting down before the device answered; the request may have run"));
     }
     this.pending.clear();
   }

@@ -4,7 +4,9 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { Logger } from "pino";
 import { DeviceExists, InvalidDeviceId, type DeviceRecord, type Registry } from "../registry/registry.ts";
-import { DeviceOffline, RpcTimeout, type JsonRpcId, type RpcCorrelator } from "../rpc/correlator.ts";
+import { DeviceOffline, type JsonRpcId, type RpcCorrelator } from "../rpc/correlator.ts";
+import { deliveryErrorBody, rpcFailure } from "../rpc/delivery.ts";
+import { IdempotencyKeyInvalid, IdempotencyKeyReused, IdempotencyStore, type Outcome } from "../rpc/idempotency.ts";
 import type { PresenceTracker } from "../rpc/presence.ts";
 import type { Metrics } from "./metrics.ts";
 
@@ -57,8 +59,9 @@ const rpcErrors = {
   403: errorBody,
   404: errorBody,
   413: errorBody,
-  503: errorBody,
-  504: errorBody,
+  422: errorBody,
+  503: deliveryErrorBody,
+  504: deliveryErrorBody,
 };
 
 class HttpError extends Error {
@@ -77,6 +80,7 @@ function iso(ms: number | null | undefined): string | null {
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { registry, presence, correlator, metrics } = deps;
+  const idempotency = new IdempotencyStore();
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
@@ -209,34 +213,47 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         },
       );
 
-      const rpc = async (req: FastifyRequest, reply: FastifyReply, id: string, method: string, params: unknown, callerId: JsonRpcId | undefined) => {
-        if (!registry.hasDeviceRecent(id)) throw new HttpError(404, "unknown_device", `no device ${id}`);
+      /** One call to the device, as the status and body to answer with (an idempotent retry replays them). */
+      const deliver = async (req: FastifyRequest, id: string, method: string, params: unknown, callerId: JsonRpcId | undefined): Promise<Outcome> => {
         const started = performance.now();
         const seconds = () => (performance.now() - started) / 1000;
-        if (!presence.isOnline(id)) {
-          metrics.rpcDone("offline", seconds());
-          throw new HttpError(503, "device_offline", `device ${id} is offline`);
-        }
-        if (callerId === undefined) {
-          correlator.notify(id, method, params);
-          return reply.code(202).send();
-        }
-        const timeoutMs = (req.query as { timeout_ms: number }).timeout_ms;
         try {
+          if (!presence.isOnline(id)) throw new DeviceOffline(`device ${id} is offline`);
+          if (callerId === undefined) {
+            correlator.notify(id, method, params);
+            return { status: 202, body: "" };
+          }
+          const timeoutMs = (req.query as { timeout_ms: number }).timeout_ms;
           const answer = await correlator.call(id, method, params, callerId, timeoutMs);
           metrics.rpcDone("ok", seconds());
-          return reply.type("application/json").send(answer);
+          return { status: 200, body: answer };
         } catch (err) {
-          if (err instanceof RpcTimeout) {
-            metrics.rpcDone("timeout", seconds());
-            throw new HttpError(504, "device_timeout", err.message);
-          }
-          if (err instanceof DeviceOffline) {
-            metrics.rpcDone("offline", seconds());
-            throw new HttpError(503, "device_offline", err.message);
-          }
-          throw err;
+          const failure = rpcFailure(err);
+          if (!failure) throw err;
+          metrics.rpcDone(failure.status === 503 ? "offline" : "timeout", seconds());
+          return { status: failure.status, body: JSON.stringify(failure.body) };
         }
+      };
+
+      const rpc = async (req: FastifyRequest, reply: FastifyReply, id: string, method: string, params: unknown, callerId: JsonRpcId | undefined) => {
+        if (!registry.hasDeviceRecent(id)) throw new HttpError(404, "unknown_device", `no device ${id}`);
+        const key = req.headers["idempotency-key"];
+        let outcome: Outcome;
+        if (key === undefined) outcome = await deliver(req, id, method, params, callerId);
+        else {
+          try {
+            if (typeof key !== "string") throw new IdempotencyKeyInvalid("one Idempotency-Key header at most");
+            outcome = await idempotency.run(req.headers.authorization ?? "", id, key, method, params, () => deliver(req, id, method, params, callerId));
+          } catch (err) {
+            if (err instanceof IdempotencyKeyInvalid) throw new HttpError(400, "bad_idempotency_key", err.message);
+            if (err instanceof IdempotencyKeyReused) throw new HttpError(422, "idempotency_key_reused", err.message);
+            throw err;
+          }
+        }
+        reply.code(outcome.status);
+        if (outcome.status === 202) return reply.send();
+        // The caller's JSON-RPC id is part of the answer: a replay with another id still gets the first one's.
+        return reply.type("application/json").send(outcome.body);
       };
 
       const paramsSchema = { type: ["array", "object"] };

@@ -5,7 +5,7 @@ import { registryAclHooks, DEFAULT_PREFIX, deviceTopics } from "../broker/acl.ts
 import { startEmbeddedBroker, type EmbeddedBroker } from "../broker/embedded.ts";
 import { startBrokerCluster } from "../broker/cluster.ts";
 import { MqttBus, connectBackendClient, type Bus, type BusMessage } from "../rpc/bus.ts";
-import { DeviceOffline, RpcCorrelator } from "../rpc/correlator.ts";
+import { RpcCorrelator } from "../rpc/correlator.ts";
 import { PresenceTracker } from "../rpc/presence.ts";
 import { buildApp } from "./app.ts";
 import { createMetrics } from "./metrics.ts";
@@ -89,7 +89,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         },
       });
       client.on("connect", () => logger.info({ broker: opts.brokerUrl }, "external broker connected"));
-      correlator = new RpcCorrelator(bus, prefix);
+      // Past the broker, nobody can tell whether a device got a request: once handed to a live link, it may have.
+      correlator = new RpcCorrelator(bus, prefix, () => client.connected);
       await bus.subscribe(filters, route);
       mqttUrl = opts.brokerUrl;
       logger.info({ broker: opts.brokerUrl, mqtt5: bus.requestResponse }, "using external broker");
@@ -101,7 +102,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         prefix,
         beforeListen: async (embeddedBus: Bus) => {
           bus = embeddedBus;
-          correlator = new RpcCorrelator(bus, prefix);
+          // QoS 0 in process: a request is delivered only if the device's connection subscribes its rx right now.
+          correlator = new RpcCorrelator(bus, prefix, (id) => gateway?.has(id) === true || broker?.receives(id) === true);
           await bus.subscribe(filters, route);
         },
         onDeviceSubscribed: (id: string) => presence.recheck(id),
@@ -122,7 +124,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     registry.close();
     throw err;
   }
-  presence.onOffline((id) => correlator.failDevice(id, new DeviceOffline(`device ${id} went offline`)));
+  presence.onOffline((id) => correlator.failDevice(id, "went offline"));
 
   const metrics = createMetrics({
     devicesOnline: () => presence.onlineCount,
