@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import type { Bus } from "./bus.ts";
 import { deviceTopics } from "../broker/acl.ts";
+import { checkJsonDepth } from "./json-bounds.ts";
 
 export class RpcTimeout extends Error {
   override name = "RpcTimeout";
@@ -75,6 +76,7 @@ export class RpcCorrelator {
   onResponse(deviceId: string, payload: Buffer, correlationData?: Buffer): boolean {
     let answer: { id?: unknown };
     try {
+      checkJsonDepth(payload); // too deep to write back for the caller: JsonTooDeep, dropped like bad JSON
       answer = JSON.parse(payload.toString("utf8"));
     } catch {
       return false;

@@ -15,6 +15,7 @@ import { deviceTopics } from "../broker/acl.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { Bus, BusMessage, Unsubscribe } from "../rpc/bus.ts";
 import type { PresenceTracker } from "../rpc/presence.ts";
+import { JsonTooDeep, parseBoundedJson } from "../rpc/json-bounds.ts";
 
 export const WS_PATH = "/api/v1/devices/ws";
 export { WS_CLOSE_REPLACED as CLOSE_REPLACED, WS_CLOSE_REMOVED as CLOSE_REMOVED } from "../abi.ts";
@@ -219,9 +220,10 @@ export class WsGateway {
     if (text.startsWith('{"jsonrpc":"2.0","result"') || text.startsWith('{"jsonrpc":"2.0","error"')) return this.opts.bus.publish(topics.tx, text);
     let msg: unknown;
     try {
-      msg = JSON.parse(text);
-    } catch {
-      ws.send(JSON.stringify({ jsonrpc: "2.0", error: { code: -32700, message: "Parse error" }, id: null }));
+      msg = parseBoundedJson(text); // answers and batches are written again below: never deeper than that can be
+    } catch (err) {
+      const data = err instanceof JsonTooDeep ? { name: err.name, message: err.message } : undefined;
+      ws.send(JSON.stringify({ jsonrpc: "2.0", error: { code: -32700, message: "Parse error", data }, id: null }));
       return;
     }
     if (Array.isArray(msg)) {
