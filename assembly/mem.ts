@@ -24,6 +24,15 @@ export function alloc(n: usize): usize {
   return p;
 }
 
+/** alloc() that returns 0 instead of trapping when memory cannot grow (the codec's per-call buffers). */
+export function tryAlloc(n: usize): usize {
+  let p = heapTop ? heapTop : (__heap_base + 15) & ~15;
+  if (n > 0x40000000) return 0;
+  let pages = <i32>((((p + n + 15) & ~15) + 0xffff) >>> 16) - memory.size();
+  if (pages > 0 && memory.grow(pages) < 0) return 0;
+  return alloc(n);
+}
+
 @inline export function u8At(p: usize): u32 {
   return <u32>load<u8>(p);
 }

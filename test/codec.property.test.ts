@@ -80,7 +80,7 @@ function packetArb(v: 4 | 5): fc.Arbitrary<Packet> {
       keepalive: u16, clientId: text, properties: p5(connectProps),
       will: fc.option(fc.record({ topic: topicName, payload: bytes, qos: qosPub, retain: fc.boolean(), properties: p5(willProps) }).map(clean), { nil: undefined }),
       username: fc.option(text, { nil: undefined }), password: fc.option(bytes, { nil: undefined }),
-    }).map((p) => clean({ ...p, password: five || p.username !== undefined ? p.password : undefined })),
+    }).map((p) => clean({ ...p, clean: p.clean || (!five && p.clientId === ""), password: five || p.username !== undefined ? p.password : undefined })), // MQTT-3.1.3-7
     fc.record({
       cmd: fc.constant("connack" as const), sessionPresent: fc.boolean(), properties: p5(connackProps),
       reasonCode: code([0, 0x80, 0x81, 0x86, 0x87, 0x9c, 0x9f]), returnCode: five ? fc.constant(undefined) : fc.integer({ min: 0, max: 5 }),
@@ -115,7 +115,7 @@ function packetArb(v: 4 | 5): fc.Arbitrary<Packet> {
     }).map(clean),
     fc.constantFrom({ cmd: "pingreq" as const }, { cmd: "pingresp" as const }),
     fc.record({ cmd: fc.constant("disconnect" as const), reasonCode: code([0, 4, 0x80, 0x8e, 0x9c]), properties: p5(disconnectProps) }).map(clean),
-    ...(five ? [fc.record({ cmd: fc.constant("auth" as const), reasonCode: fc.constantFrom(0, 0x18, 0x19), properties: authProps }).map(clean)] : []),
+    ...(five ? [fc.record({ cmd: fc.constant("auth" as const), reasonCode: fc.constantFrom(0, 0x18, 0x19), properties: authProps }).map((p) => clean({ ...p, properties: { authenticationMethod: "m", ...p.properties } })) /* AUTH needs its method */] : []),
   ) as fc.Arbitrary<Packet>;
 }
 

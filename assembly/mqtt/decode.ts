@@ -4,7 +4,7 @@ import { Err } from "../errors";
 import { VARINT_MORE, checkUtf8, readVarint, u16be, u8At, varintBytes } from "../mem";
 import {
   AUTH, CF_PASSWORD, PINGREQ, CF_USERNAME, CF_WILL, CONNACK, CONNECT, DISCONNECT,
-  MAX_PROPS, MAX_WILL_PROPS, MQTT_5, P_TOPIC_ALIAS, PROPS_OFFSET,
+  MAX_PROPS, MAX_WILL_PROPS, MQTT_5, P_TOPIC_ALIAS, P_AUTHENTICATION_METHOD, PROPS_OFFSET,
   PROP_ENTRY_BYTES, PUBCOMP, PUBLISH, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE, V_CLIENT_ID, V_CONNECT_FLAGS,
   V_DUP, V_FLAGS, V_ITEM_COUNT, V_KEEPALIVE, V_PACKET_ID, V_PASSWORD, V_PAYLOAD, V_PROP_COUNT, V_PROTOCOL_NAME,
   V_QOS, V_REASON, V_RETAIN, V_SESSION_PRESENT, V_TOPIC, V_TYPE, V_USERNAME, V_VERSION, V_LENGTH,
@@ -165,6 +165,12 @@ function reasonAndProps(view: usize, type: u32): i32 {
   let code = u8At(cur++);
   if (!validReason(type, code, true)) return -Err.InvalidReasonCode;
   setSlot(view, V_REASON, code);
+  // AUTH may drop its property length only with its reason code (MQTT 5 3.15.2.1),
+  // and its properties must hold an Authentication Method.
+  if (type == AUTH) {
+    let r = cur == end ? -Err.Truncated : mainProps(view, type);
+    return r || seenProps & (<u64>1 << P_AUTHENTICATION_METHOD) ? r : -Err.InvalidPropertyValue;
+  }
   return cur == end ? 0 : mainProps(view, type);
 }
 

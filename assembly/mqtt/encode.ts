@@ -8,7 +8,7 @@ import {
   UNSUBSCRIBE, V_CLIENT_ID, V_CONNECT_FLAGS, V_DUP, V_ITEM_COUNT, V_KEEPALIVE, V_PACKET_ID, V_PASSWORD,
   V_PAYLOAD, V_PROP_COUNT, V_PROTOCOL_NAME, V_QOS, V_REASON, V_RETAIN, V_SESSION_PRESENT, V_TOPIC, V_TYPE,
   V_USERNAME, V_VERSION, V_WILL_PAYLOAD, V_WILL_PROP_COUNT, V_WILL_TOPIC, WILL_PROPS_OFFSET, getSlot,
-  P_TOPIC_ALIAS,
+  P_TOPIC_ALIAS, P_AUTHENTICATION_METHOD, CF_CLEAN,
 } from "./packet";
 import {
   K_BYTE, K_NONZERO, K_PAIR, K_TOPIC, K_U16, K_U32, K_VARINT, WILL_PROPS, checkConnectFlags, requiredFlags,
@@ -184,6 +184,11 @@ function reasonAndProps(view: usize, type: u32): i32 {
   // Shortest form: the reason code and property length may be left off.
   if (!code && !count) return 0;
   let r = byte(code);
+  // AUTH keeps its property length whenever it has a reason code (MQTT 5 3.15.2.1), with an Authentication Method.
+  if (type == AUTH) {
+    if (r || (r = mainProps(view, type))) return r;
+    return seenProps & (<u64>1 << P_AUTHENTICATION_METHOD) ? 0 : -Err.InvalidPropertyValue;
+  }
   return r || !count ? r : mainProps(view, type);
 }
 
@@ -195,6 +200,8 @@ function connect(view: usize, level: u32): i32 {
   // The device's client builds its flags from checked config (clientConfig); of the
   // flag rules only 3.1.1's "no password without a username" is up to its caller.
   let r = BROKER_SIDE ? checkConnectFlags(f, v5) : !v5 && (f & (CF_PASSWORD | CF_USERNAME)) == CF_PASSWORD ? -Err.InvalidConnectFlags : 0;
+  // An empty client id needs a clean session in 3.1.1 (MQTT-3.1.3-7); 3.1 needs a client id.
+  if (BROKER_SIDE && level < 5 && !getSlot(view, V_CLIENT_ID + 1) && (level == 3 || !(f & CF_CLEAN))) r = -Err.InvalidConnectFlags;
   if (r) return r;
   // The device's client speaks 3.1.1 or 5 under the standard name (client_config).
   if (BROKER_SIDE && getSlot(view, V_PROTOCOL_NAME + 1)) r = slotStr(view, V_PROTOCOL_NAME);

@@ -1,7 +1,7 @@
 // Codec exports (assembly/ABI.md, "Codec"): one stream decoder, one packet view
 // and one encode buffer pair per module instance, for hosts that use the codec alone.
 import { Err } from "../errors";
-import { alloc } from "../mem";
+import { alloc, tryAlloc } from "../mem";
 import { decodePacket } from "./decode";
 import { encodePacket } from "./encode";
 import { VIEW_BYTES } from "./packet";
@@ -33,11 +33,18 @@ export function codec_init(inputCap: u32, maxPacket: u32, bufCap: u32): i32 {
   return <i32>INFO;
 }
 
-/** New, larger scratch and output buffers (host convenience for big packets; the old ones are not reused). */
-export function codec_grow(bufCap: u32): void {
-  store<u32>(INFO, <u32>alloc(bufCap), 12);
-  store<u32>(INFO, <u32>alloc(bufCap), 16);
+/**
+ * New, larger scratch and output buffers (host convenience for big packets; the old
+ * ones are not reused). 0, keeping the old ones, when memory cannot grow; else 1.
+ */
+export function codec_grow(bufCap: u32): u32 {
+  let s = tryAlloc(bufCap);
+  let o = s ? tryAlloc(bufCap) : 0;
+  if (!o) return 0;
+  store<u32>(INFO, <u32>s, 12);
+  store<u32>(INFO, <u32>o, 16);
   store<u32>(INFO, bufCap, 20);
+  return 1;
 }
 
 /** `len` bytes were written at the input buffer; call after codec_next() returned 0. */

@@ -3,6 +3,10 @@
 // strings and buffers between JS objects and the packet view (assembly/ABI.md, "Packet view").
 import { codecBuild, instantiate, type Build, type EngineName, type ModuleInstance } from "../engine.ts";
 import { errName } from "../abi.ts";
+import { MqttCodecError } from "./error.ts";
+import { checkPacket, checkProp, checkPublish, isBytes } from "./check.ts";
+
+export { MqttCodecError };
 
 export type ProtocolVersion = 3 | 4 | 5;
 export type Cmd =
@@ -80,16 +84,6 @@ export interface Packet {
   keepalive?: number;
   username?: string;
   password?: Buffer | Uint8Array | string;
-}
-
-/** A protocol error the module named; `code` is the name from assembly/errors.ts. */
-export class MqttCodecError extends Error {
-  override name = "MqttCodecError";
-  /** Packets decoded from the same push() before the error. */
-  packets: Packet[] = [];
-  constructor(readonly code: string, readonly errno: number) {
-    super(`MQTT codec: ${code}`);
-  }
 }
 
 const CMDS: Cmd[] = [
@@ -205,7 +199,8 @@ export class CodecModule {
     if (bytes <= this.bufCap) return;
     let cap = this.bufCap * 2;
     while (cap < bytes) cap *= 2;
-    this.ex.codec_grow(cap);
+    // The module keeps its old buffers when memory cannot grow (codec_grow returns 0).
+    if (!this.ex.codec_grow(cap)) throw new MqttCodecError("BufferFull", 22);
     this.bufs();
   }
 
@@ -421,7 +416,13 @@ export class CodecModule {
   }
 
   /** Writes a string as UTF-8 into scratch and points the (ptr, len) slot pair at it. */
-  private putStr(s: string, slot: number): void {
+  private putStr(s: string | Uint8Array, slot: number): void {
+    if (typeof s !== "string") {
+      // A Buffer where a string belongs: UTF-8 already (checkStr).
+      this.u32[slot] = this.put(s);
+      this.u32[slot + 1] = s.length;
+      return;
+    }
     const at = this.sp;
     const n = s.length;
     const u8 = this.u8;
@@ -449,6 +450,22 @@ export class CodecModule {
     }
     this.u32[slot] = this.put(data);
     this.u32[slot + 1] = data.length;
+  }
+
+  /** Type and range of every property before anything is written (InvalidPropertyValue, UnknownProperty). */
+  static checkProps(props: unknown, field: string): void {
+    if (typeof props !== "object" || props === null || Array.isArray(props) || isBytes(props)) {
+      throw new MqttCodecError("InvalidField", 0, field, "expected an object");
+    }
+    for (const name in props) {
+      const value = (props as Record<string, unknown>)[name];
+      if (value === undefined) continue;
+      const def = PROP_BY_NAME.get(name);
+      if (!def) throw new MqttCodecError("UnknownProperty", 15, `${field}.${name}`, "not an MQTT 5 property");
+      const kind = def[1];
+      if (kind === "pair" || !Array.isArray(value)) checkProp(name, kind, value);
+      else for (const one of value) checkProp(name, kind, one);
+    }
   }
 
   private writeProps(props: Properties | undefined, table: number, countSlot: number, max: number): void {
@@ -490,6 +507,12 @@ export class CodecModule {
     v[countSlot] = n;
   }
 
+  /** No packet needs more than MQTT's largest (256 MiB) plus its strings' UTF-8 slack: refuse before growing memory. */
+  private static limit(bound: number): number {
+    if (bound > 3 * 268435460) throw new MqttCodecError("PacketTooLarge", 2);
+    return bound;
+  }
+
   /** Upper bound of the scratch bytes a packet needs. */
   private static scratchBound(p: Packet): number {
     if (p.cmd === "publish" && !p.properties) {
@@ -520,8 +543,10 @@ export class CodecModule {
     if (p.cmd === "publish" && (protocolVersion !== 5 || !p.properties)) return this.encodePublish(p, protocolVersion);
     const type = CMD_CODE[p.cmd];
     if (!type) throw new MqttCodecError("UnknownPacketType", 5);
+    // Every field is checked before module memory is touched (host/codec/check.ts).
+    checkPacket(p, CodecModule.checkProps);
     // Two halves: strings go into scratch, the module writes the packet into out.
-    this.ensureBuffers(CodecModule.scratchBound(p));
+    this.ensureBuffers(CodecModule.limit(CodecModule.scratchBound(p)));
     this.sync();
     const v = this.u32;
     const b = this.viewWord;
@@ -577,10 +602,11 @@ export class CodecModule {
 
   /** The hot case: a PUBLISH without properties. Sets every slot the encoder reads for it. */
   private encodePublish(p: Packet, version: number): Uint8Array {
+    checkPublish(p);
     const topic = p.topic ?? "";
     const payload = p.payload;
     const plen = typeof payload === "string" ? payload.length * 3 : payload?.length ?? 0;
-    this.ensureBuffers(256 + topic.length * 3 + plen);
+    this.ensureBuffers(CodecModule.limit(256 + topic.length * 3 + plen));
     this.sync();
     const v = this.u32;
     const b = this.viewWord;
