@@ -1,8 +1,8 @@
 // The device registry and API keys, in SQLite (<data>/outpost.db, WAL so the CLI works while the server runs).
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
+import { privateDir, privateFile, restrictExisting, secretFile } from "./private-files.ts";
 import { DEFAULT_COST, DEVICE_COST, digest, hashSecret, mosquittoHash, newSecret, sameDigest, verifySecret, type ScryptCost } from "./secrets.ts";
 
 /** The broker username of the backend's own, privileged client. No device may take it. */
@@ -47,6 +47,13 @@ export function dbPath(dataDir: string): string {
   return join(resolve(dataDir), "outpost.db");
 }
 
+/** The backend's broker password: a 0600 file in a 0700 directory, never in the database. */
+export function backendPasswordPath(dataDir: string): string {
+  return join(resolve(dataDir), "secrets", "broker-backend-password");
+}
+/** Where versions before the secrets directory kept it, in plain text (moved out on open). */
+const LEGACY_PASSWORD_SETTING = "broker.backend_password";
+
 interface DeviceRow {
   id: string;
   metadata: string;
@@ -73,12 +80,18 @@ export class Registry {
   private readonly keyCost: ScryptCost;
   private readonly deviceCost: ScryptCost;
   private readonly stmt;
+  private readonly passwordPath: string;
 
   constructor(dataDir: string, opts: { keyCost?: ScryptCost; deviceCost?: ScryptCost } = {}) {
-    mkdirSync(resolve(dataDir), { recursive: true });
+    privateDir(resolve(dataDir));
     this.keyCost = opts.keyCost ?? DEFAULT_COST;
     this.deviceCost = opts.deviceCost ?? DEVICE_COST;
-    this.db = new Database(dbPath(dataDir));
+    this.passwordPath = backendPasswordPath(dataDir);
+    privateDir(dirname(this.passwordPath));
+    const file = dbPath(dataDir);
+    privateFile(file);
+    restrictExisting([`${file}-wal`, `${file}-shm`]);
+    this.db = new Database(file);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("busy_timeout = 5000");
     this.db.pragma("synchronous = NORMAL");
@@ -120,6 +133,21 @@ export class Registry {
       getSetting: this.db.prepare<[string], { value: string }>("SELECT value FROM settings WHERE key = ?"),
       setSetting: this.db.prepare("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)"),
     };
+    restrictExisting([`${file}-wal`, `${file}-shm`]); // made by SQLite just now, if they were missing
+    this.moveLegacyPassword();
+  }
+
+  /**
+   * An older data directory kept the backend password in the settings table: it moves to its file (the same
+   * value, so a generated mosquitto passwd stays valid) and its bytes are overwritten in the database and WAL.
+   */
+  private moveLegacyPassword(): void {
+    const legacy = this.setting(LEGACY_PASSWORD_SETTING);
+    if (!legacy) return;
+    secretFile(this.passwordPath, () => legacy);
+    this.db.pragma("secure_delete = ON");
+    this.db.prepare("DELETE FROM settings WHERE key = ?").run(LEGACY_PASSWORD_SETTING);
+    this.db.pragma("wal_checkpoint(TRUNCATE)");
   }
 
   close(): void {
@@ -230,16 +258,12 @@ export class Registry {
   }
 
   /**
-   * The backend's own broker password, created once and kept (it must be presented, so it is stored as is).
-   * `create: false` for a reader that must not make one of its own (a broker worker).
+   * The backend's own broker password, created once and kept (it must be presented, so it is stored as is, in
+   * its own 0600 file). `create: false` for a reader that must not make one of its own (a broker worker).
    */
   backendPassword({ create = true } = {}): string {
-    let pw = this.setting("broker.backend_password");
-    if (!pw) {
-      if (!create) throw new NoBackendPassword("the backend has not created its broker password yet");
-      pw = newSecret(32);
-      this.setSetting("broker.backend_password", pw);
-    }
+    const pw = secretFile(this.passwordPath, create ? () => newSecret(32) : undefined);
+    if (!pw) throw new NoBackendPassword(`the backend has not created its broker password yet (${this.passwordPath})`);
     return pw;
   }
 
