@@ -150,6 +150,7 @@ describe.each(ENGINES)("JSON-RPC under %s", (engine) => {
       ["-32600 for params as a string", '{"jsonrpc":"2.0","method":"echo","params":"x","id":1}', err(-32600, "Invalid Request", "1")],
       ["-32600 for params null", '{"jsonrpc":"2.0","method":"echo","params":null,"id":1}', err(-32600, "Invalid Request", "1")],
       ["-32600 for a duplicated method", '{"jsonrpc":"2.0","method":"echo","method":"x","id":1}', err(-32600, "Invalid Request", "1")],
+      ["-32600 with id null for a duplicated id (which one is unknown)", '{"jsonrpc":"2.0","method":"echo","id":1,"id":2}', err(-32600, "Invalid Request")],
       ["-32600 for a nested batch entry", "[[]]", `[${err(-32600, "Invalid Request")}]`],
       ["-32600 for an invalid request without id (still answered)", '{"jsonrpc":"2.0"}', err(-32600, "Invalid Request")],
       ["-32601 for an unknown method", '{"jsonrpc":"2.0","method":"nope","id":7}', err(-32601, "Method not found", "7")],
@@ -215,6 +216,17 @@ describe.each(ENGINES)("JSON-RPC under %s", (engine) => {
       const d = new Device({ id: "b2", engine, limits: { responseMax: 300 }, methods: { big: () => "x".repeat(250) } });
       expect(await d.handleRpc('[{"jsonrpc":"2.0","method":"echo","params":[1],"id":1},{"jsonrpc":"2.0","method":"big","id":2}]')).toBe(
         '[{"jsonrpc":"2.0","result":[1],"id":1},{"jsonrpc":"2.0","error":{"code":-32001,"message":"Response too large","data":{"max":300}},"id":2}]',
+      );
+    });
+    it("echoes params nested to a host-raised depth limit of 65535 without a trap", async () => {
+      const d = new Device({ id: "deep", engine, limits: { requestMax: 1 << 18, responseMax: 1 << 18, maxTokens: 65535, maxDepth: 65535 } });
+      for (const depth of [11, 14, 1000, 65000]) {
+        const params = "[".repeat(depth) + "]".repeat(depth);
+        expect(await d.handleRpc(`{"jsonrpc":"2.0","id":9,"method":"echo","params":${params}}`)).toBe(`{"jsonrpc":"2.0","result":${params},"id":9}`);
+      }
+      const spaced = '[ { "a" : [ 1 , "x \\" ]" ] } , "s p" ]';
+      expect(await d.handleRpc(`{"jsonrpc":"2.0","id":1,"method":"echo","params":${spaced}}`)).toBe(
+        '{"jsonrpc":"2.0","result":[{"a":[1,"x \\" ]"]},"s p"],"id":1}',
       );
     });
     it("answers normally after each limit", async () => {

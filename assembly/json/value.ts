@@ -1,7 +1,7 @@
 // Reading tokens back out: decoded strings, literal comparison and compact
 // re-serialisation of a token subtree through the writer.
-import { J_OBJECT, J_ARRAY, tokKind, tokCount, tokStart, tokEnd, tokEscaped, tokNext, tokTextStart, tokTextEnd, walkString, walked } from "./tokenizer";
-import { wByte, wBytes } from "./writer";
+import { tokStart, tokEnd, tokEscaped, tokTextStart, tokTextEnd, walkString, walked } from "./tokenizer";
+import { wBytes } from "./writer";
 import { bytesEqual } from "../mem";
 
 /**
@@ -35,24 +35,26 @@ export function jsonStringIs(tk: u32, t: usize): bool {
 const SCRATCH: u32 = 32; // longer than any member name we compare against
 const scratch = memory.data(SCRATCH);
 
-/** Writes token t and its children as compact JSON. Depth is bounded by the tokenizer. */
+/**
+ * Writes token t and its children as compact JSON: its text without the whitespace
+ * between tokens. One pass over the bytes, no recursion, so no nesting the tokenizer
+ * accepts can overflow the stack (boards size theirs from the call graph, not the input).
+ */
 export function wValue(t: u32): void {
-  let kind = tokKind(t);
-  if (kind != J_OBJECT && kind != J_ARRAY) {
-    wBytes(tokTextStart(t), <u32>(tokTextEnd(t) - tokTextStart(t)));
-    return;
-  }
-  wByte(kind == J_OBJECT ? 0x7b : 0x5b);
-  let child = t + 1;
-  for (let i: u32 = 0, n = tokCount(t); i < n; i++) {
-    if (i) wByte(0x2c);
-    if (kind == J_OBJECT) {
-      wValue(child);
-      wByte(0x3a);
-      child++;
+  let p = tokTextStart(t);
+  let end = tokTextEnd(t);
+  let run = p; // start of the bytes not yet written
+  let inString = false;
+  while (p < end) {
+    let c = <u32>load<u8>(p++);
+    if (inString) {
+      if (c == 0x5c) p++; // the escaped byte cannot end the string
+      else if (c == 0x22) inString = false;
+    } else if (c == 0x22) inString = true;
+    else if (c <= 0x20) { // outside strings the tokenizer let only whitespace below 0x21 through
+      wBytes(run, <u32>(p - 1 - run));
+      run = p;
     }
-    wValue(child);
-    child = tokNext(child);
   }
-  wByte(kind == J_OBJECT ? 0x7d : 0x5d);
+  wBytes(run, <u32>(end - run));
 }

@@ -171,6 +171,7 @@ function dispatchOne(t: u32): bool {
   let mark = wLen;
   let jsonrpc: u32 = 0, method: u32 = 0, params: u32 = 0, id: u32 = 0;
   let seen: u32 = 0; // bit per member: 1 jsonrpc, 2 method, 4 params, 8 id
+  let dup: u32 = 0; // members seen twice: ambiguous, so refused (a doubled id is unknown: null)
   let valid = tokKind(t) == J_OBJECT;
   if (valid) {
     let k = t + 1;
@@ -181,11 +182,13 @@ function dispatchOne(t: u32): bool {
       else if (jsonStringIs(k, T.T_METHOD)) { bit = 2; method = v; }
       else if (jsonStringIs(k, T.T_PARAMS)) { bit = 4; params = v; }
       else if (jsonStringIs(k, T.T_ID_KEY)) { bit = 8; id = v; }
-      if (seen & bit) valid = false; // a duplicated member is ambiguous: refuse it
+      dup |= seen & bit;
       seen |= bit;
       k = tokNext(v);
     }
   }
+  if (dup) valid = false;
+  if (dup & 8) id = 0;
   if (id) {
     let ik = tokKind(id);
     if (ik != J_STRING && ik != J_NUMBER && ik != J_NULL) {
