@@ -26,7 +26,20 @@ import { deviceTopics } from "../host/broker/acl.ts";
 import { startJsDevice } from "../host/rpc/js-device.ts";
 import { encode } from "../host/codec/index.ts";
 import { freePort } from "../test/support/mosquitto.ts";
-import { child, childPids, holdDevices, cpuSeconds, machineBusySeconds, drive as driveFor, holdConnections, restEchoCaller, rssBytes, tearDown, type Creds, type RunResult } from "./load.ts";
+import {
+  child,
+  childPids,
+  holdDevices,
+  cpuSeconds,
+  machineBusySeconds,
+  drive as driveFor,
+  holdConnections,
+  restEchoCaller,
+  rssBytes,
+  tearDown,
+  type Creds,
+  type RunResult,
+} from "./load.ts";
 
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 /** One device per caller by default, so a raw caller's tx subscription carries only its own answers. */
@@ -62,7 +75,12 @@ function holderRole(port: number, file: string) {
     const s = netConnect(port, "127.0.0.1");
     let buf = Buffer.alloc(0);
     s.on("connect", () => {
-      s.write(encode({ cmd: "connect", protocolVersion: 4, clientId: c.id, clean: true, keepalive: 0, username: c.id, password: Buffer.from(c.credential) } as never, { protocolVersion: 4 }));
+      s.write(
+        encode(
+          { cmd: "connect", protocolVersion: 4, clientId: c.id, clean: true, keepalive: 0, username: c.id, password: Buffer.from(c.credential) } as never,
+          { protocolVersion: 4 },
+        ),
+      );
       s.write(encode({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: t.rx, qos: 0 }] } as never, { protocolVersion: 4 }));
       s.write(encode({ cmd: "publish", topic: t.status, payload: Buffer.from('{"online":true}'), qos: 0, retain: true } as never, { protocolVersion: 4 }));
     });
@@ -93,7 +111,21 @@ async function main() {
   const serve = async (...extra: string[]) => {
     const port = await freePort();
     const mqttPort = await freePort();
-    const args = ["bin/outpost.js", "serve", "--port", String(port), "--mqtt-port", String(mqttPort), "--data", dir, "--host", "127.0.0.1", "--log-level", "warn", ...extra];
+    const args = [
+      "bin/outpost.js",
+      "serve",
+      "--port",
+      String(port),
+      "--mqtt-port",
+      String(mqttPort),
+      "--data",
+      dir,
+      "--host",
+      "127.0.0.1",
+      "--log-level",
+      "warn",
+      ...extra,
+    ];
     const proc = child(args, (process.env.BENCH_BACKEND_NODE_ARGS ?? "").split(" ").filter(Boolean));
     await proc.line();
     return { ...proc, port, mqttPort };
@@ -147,7 +179,7 @@ async function main() {
   const shared = await rawClient("bench-raw-shared", "devices/+/tx");
   const sharedT = listening([shared], (device) => shared.call(device));
   type Transport = typeof restT;
-  const run = async <T,>(t: Transport, what: (call: Call) => Promise<T>): Promise<T> => {
+  const run = async <T>(t: Transport, what: (call: Call) => Promise<T>): Promise<T> => {
     await t.start();
     try {
       return await what(t.call);
@@ -164,15 +196,16 @@ async function main() {
     return (u.user + u.system) / 1e6;
   };
   /** CPU seconds of backend, devices and this load generator during one run, and the machine's busy share. */
-  const measure = (t: Transport) => run(t, async (call) => {
-    const c0 = [cpuSeconds(bpid), cpuSeconds(dpid), selfCpu()];
-    const m0 = machineBusySeconds();
-    const t0 = performance.now();
-    const result = await drive(call, ids);
-    const busy = (machineBusySeconds() - m0) / ((performance.now() - t0) / 1000);
-    const c1 = [cpuSeconds(bpid), cpuSeconds(dpid), selfCpu()];
-    return { run: result, cpu: c1.map((c, i) => c - c0[i]), busy };
-  });
+  const measure = (t: Transport) =>
+    run(t, async (call) => {
+      const c0 = [cpuSeconds(bpid), cpuSeconds(dpid), selfCpu()];
+      const m0 = machineBusySeconds();
+      const t0 = performance.now();
+      const result = await drive(call, ids);
+      const busy = (machineBusySeconds() - m0) / ((performance.now() - t0) / 1000);
+      const c1 = [cpuSeconds(bpid), cpuSeconds(dpid), selfCpu()];
+      return { run: result, cpu: c1.map((c, i) => c - c0[i]), busy };
+    });
   console.log(
     `RPC, ${M} devices, ${CONCURRENCY} callers with one call in flight each (REST over ${HTTP_CONNECTIONS} keep-alive connections), ` +
       `${ROUNDS} rounds of ${SECONDS} s each: REST, raw MQTT with a connection per caller, raw MQTT on one shared connection`,

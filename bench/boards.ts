@@ -11,9 +11,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import {
-  boardDir, bootFirmware, buildFirmware, callFirmware, deviceRpc, echoRun, firmwareElf, type DeviceRpc, type QemuBoard,
-} from "../boards/stm32/qemu.ts";
+import { boardDir, bootFirmware, buildFirmware, callFirmware, deviceRpc, echoRun, firmwareElf, type DeviceRpc, type QemuBoard } from "../boards/stm32/qemu.ts";
 import { startMosquitto, type Mosquitto } from "../test/support/mosquitto.ts";
 
 const FLASH_BUDGET = 128 * 1024;
@@ -98,32 +96,56 @@ async function heapBreakdown(broker: Mosquitto): Promise<Record<string, number>>
     const heap = (await rpc.request("board.heap")).result;
     const addresses = heap.callers.map((c: number[]) => `0x${(c[0] & ~1).toString(16)}`);
     const names = execFileSync("arm-none-eabi-addr2line", ["-f", "-e", elf, ...addresses], { encoding: "utf8" })
-      .trim().split("\n").filter((_, i) => i % 2 === 0);
+      .trim()
+      .split("\n")
+      .filter((_, i) => i % 2 === 0);
     const parts: Record<string, number> = {
-      compiled_code: 0, linear_memory: 0, wasm3_value_stack: 0, wasm3_runtime: 0, module_tables: 0, other: 0,
+      compiled_code: 0,
+      linear_memory: 0,
+      wasm3_value_stack: 0,
+      wasm3_runtime: 0,
+      module_tables: 0,
+      other: 0,
     };
     let chunks = 0;
     heap.callers.forEach(([, asked, chunk]: number[], i: number) => {
       const name = names[i];
       chunks += chunk;
-      const part = name === "NewCodePage" ? "compiled_code" : name === "ResizeMemory" ? "linear_memory"
-        : name === "m3_NewRuntime" ? (asked === heap.wasm3_stack_bytes ? "wasm3_value_stack" : "wasm3_runtime")
-        : name === "m3_NewEnvironment" ? "wasm3_runtime"
-        : /^(Module_Add|ParseSection|AllocFuncType|m3_ParseModule|Read_utf8)/.test(name) ? "module_tables" : "other";
+      const part =
+        name === "NewCodePage"
+          ? "compiled_code"
+          : name === "ResizeMemory"
+            ? "linear_memory"
+            : name === "m3_NewRuntime"
+              ? asked === heap.wasm3_stack_bytes
+                ? "wasm3_value_stack"
+                : "wasm3_runtime"
+              : name === "m3_NewEnvironment"
+                ? "wasm3_runtime"
+                : /^(Module_Add|ParseSection|AllocFuncType|m3_ParseModule|Read_utf8)/.test(name)
+                  ? "module_tables"
+                  : "other";
       parts[part] += asked;
       if (part === "other") console.log(`  heap: unclassified caller ${name} ${asked} B`);
     });
     // Chunk headers and alignment: what newlib-nano holds beyond the bytes asked for.
     parts.malloc_overhead = memory.heap_high_water - Object.values(parts).reduce((a, b) => a + b, 0);
     console.log(
-      `heap by component (HEAP_TRACE build): ${Object.entries(parts).map(([k, v]) => `${k} ${v}`).join(", ")}; ` +
+      `heap by component (HEAP_TRACE build): ${Object.entries(parts)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ")}; ` +
         `${heap.compiled}/${heap.functions} functions compiled from ${heap.compiled_wasm_bytes} B of wasm into ` +
         `${heap.code_bytes_used} B of code on ${heap.code_pages} pages; ${heap.globals} globals; wasm3 stack touched ` +
         `${heap.wasm3_stack_used} B; chunks ${chunks} B of ${memory.heap_high_water} B`,
     );
     return {
-      ...parts, heap_high_water: memory.heap_high_water, compiled_functions: heap.compiled, functions: heap.functions,
-      compiled_wasm_bytes: heap.compiled_wasm_bytes, code_bytes_used: heap.code_bytes_used, code_pages: heap.code_pages,
+      ...parts,
+      heap_high_water: memory.heap_high_water,
+      compiled_functions: heap.compiled,
+      functions: heap.functions,
+      compiled_wasm_bytes: heap.compiled_wasm_bytes,
+      code_bytes_used: heap.code_bytes_used,
+      code_pages: heap.code_pages,
     };
   } finally {
     await board.stop();
@@ -147,7 +169,7 @@ async function main() {
       await board.stop();
     }
   };
-  const dispatchInstructions = ((await dispatchUs(1 + DISPATCH_REPEAT)) - (await dispatchUs(1))) * 1000 / DISPATCH_REPEAT;
+  const dispatchInstructions = (((await dispatchUs(1 + DISPATCH_REPEAT)) - (await dispatchUs(1))) * 1000) / DISPATCH_REPEAT;
   await callFirmware(ECHO); // the plain --call path still answers
 
   const broker = await startMosquitto(["set_tcp_nodelay true"]); // no Nagle delay on small packets

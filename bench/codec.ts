@@ -83,7 +83,9 @@ console.log(`packets: ${COUNT} PUBLISH QoS 1, ${stream.length} bytes, ${(stream.
 console.log(`decode: outpost ${decOurs.toFixed(0)} ns/pkt, mqtt-packet ${decTheirs.toFixed(0)} ns/pkt -> ${r2(decTheirs / decOurs)}x`);
 console.log(`encode: outpost ${encOurs.toFixed(0)} ns/pkt, mqtt-packet ${encTheirs.toFixed(0)} ns/pkt -> ${r2(encTheirs / encOurs)}x`);
 console.log(`release wasm: ${wasmPath("release")} ${wasmBytes} bytes (everything: client-side codec, client, JSON-RPC, device, WebSocket)`);
-console.log(`  whole codec (build/codec.wasm): ${codecOnly} bytes; codec + MQTT client: ${codecClient} bytes (target ${clientSet.target}); all sets: npm run bench:size`);
+console.log(
+  `  whole codec (build/codec.wasm): ${codecOnly} bytes; codec + MQTT client: ${codecClient} bytes (target ${clientSet.target}); all sets: npm run bench:size`,
+);
 console.log(
   JSON.stringify({
     decode_ratio: r2(decTheirs / decOurs),

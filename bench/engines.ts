@@ -150,7 +150,9 @@ if (hasValgrind) {
   const dir = mkdtempSync(join(tmpdir(), "outpost-callgrind-"));
   perDispatch = callgrindPerDispatch(dir);
   perRoundTrip = await callgrindPerRoundTrip(dir);
-  console.log(`native device (boards/posix, MCU config), callgrind: ${perRoundTrip} instructions per RPC round trip through mosquitto, ${perDispatch} per dispatch alone`);
+  console.log(
+    `native device (boards/posix, MCU config), callgrind: ${perRoundTrip} instructions per RPC round trip through mosquitto, ${perDispatch} per dispatch alone`,
+  );
 } else {
   console.log("native device: valgrind is not installed, instructions per RPC not measured");
 }

@@ -78,7 +78,12 @@ export interface RunResult {
  * Keeps `concurrency` calls in flight for `seconds`: caller w calls device ids[w % ids.length], one call at a time
  * (`caller` lets a transport give each caller a connection of its own); call() resolves true on a correct answer.
  */
-export async function drive(call: (device: string, seq: number, caller: number) => Promise<boolean>, ids: string[], seconds: number, concurrency: number): Promise<RunResult> {
+export async function drive(
+  call: (device: string, seq: number, caller: number) => Promise<boolean>,
+  ids: string[],
+  seconds: number,
+  concurrency: number,
+): Promise<RunResult> {
   const latencies: number[] = [];
   let errors = 0;
   let seq = 0;

@@ -59,7 +59,9 @@ console.log(`request: ${REQUEST}`);
 console.log(`handleRpc (module): ${oursNs.toFixed(0)} ns/req, ${Math.round(1e9 / oursNs)} req/s`);
 console.log(`plain JS (JSON.parse/dispatch/JSON.stringify): ${jsNs.toFixed(0)} ns/req, ${Math.round(1e9 / jsNs)} req/s`);
 console.log(`ratio (JS time / module time): ${r2(jsNs / oursNs)}x`);
-console.log(`release wasm: ${wasmPath("release")} ${wasmBytes} bytes, WebSocket included (the <= 16384 target counts MQTT + JSON-RPC + device: npm run bench:size)`);
+console.log(
+  `release wasm: ${wasmPath("release")} ${wasmBytes} bytes, WebSocket included (the <= 16384 target counts MQTT + JSON-RPC + device: npm run bench:size)`,
+);
 console.log(
   JSON.stringify({
     module_ns_per_req: Math.round(oursNs),

@@ -22,7 +22,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3); // WS and MQTT runs altern
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const WS_PATH = "/api/v1/devices/ws";
 
-
 // ---- child roles ----------------------------------------------------------------------------------------
 
 /** Runs module devices: the first half over WebSocket, the second over MQTT, until stdin closes. */
@@ -79,7 +78,20 @@ async function main() {
 
   const port = await freePort();
   const mqttPort = await freePort();
-  const backend = child(["bin/outpost.js", "serve", "--port", String(port), "--mqtt-port", String(mqttPort), "--data", dir, "--host", "127.0.0.1", "--log-level", "warn"]);
+  const backend = child([
+    "bin/outpost.js",
+    "serve",
+    "--port",
+    String(port),
+    "--mqtt-port",
+    String(mqttPort),
+    "--data",
+    dir,
+    "--host",
+    "127.0.0.1",
+    "--log-level",
+    "warn",
+  ]);
   await backend.line();
 
   writeFileSync(join(dir, "rpc.json"), JSON.stringify(rpcDevices));
@@ -90,7 +102,10 @@ async function main() {
   const base = `http://127.0.0.1:${port}`;
   // Every device must be online (status seen) before its calls count.
   for (;;) {
-    const list = (await fetch(`${base}/api/v1/devices`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json())) as { id: string; online: boolean }[];
+    const list = (await fetch(`${base}/api/v1/devices`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json())) as {
+      id: string;
+      online: boolean;
+    }[];
     if (list.filter((d) => d.online).length >= 2 * M) break;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -126,7 +141,9 @@ async function main() {
   const connectS = (performance.now() - t0) / 1000;
   await new Promise((r) => setTimeout(r, 2000));
   const rssAfter = rssBytes(backend.proc.pid!);
-  const online = await fetch(`${base}/metrics`).then((r) => r.text()).then((t) => Number(/^outpost_devices_online (\d+)/m.exec(t)?.[1]));
+  const online = await fetch(`${base}/metrics`)
+    .then((r) => r.text())
+    .then((t) => Number(/^outpost_devices_online (\d+)/m.exec(t)?.[1]));
   const bytesPerDevice = Math.round((rssAfter - rssBefore) / held);
   console.log(`WebSocket devices held: ${held} of ${N} (${failed} failed) in ${connectS.toFixed(1)} s; backend reports ${online} online`);
   console.log(`  backend RSS ${(rssBefore / 2 ** 20).toFixed(0)} MiB -> ${(rssAfter / 2 ** 20).toFixed(0)} MiB: ${bytesPerDevice} bytes per device`);

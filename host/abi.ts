@@ -12,7 +12,9 @@ export class AbiMismatch extends Error {
 export function checkAbiVersion(exports: Record<string, unknown>): void {
   const version = typeof exports.abi_version === "function" ? (exports.abi_version as () => number)() : undefined;
   if (version !== ABI_VERSION)
-    throw new AbiMismatch(`the module implements ABI version ${version ?? "(none: no abi_version export)"}, this host implements ${ABI_VERSION} (assembly/ABI.md)`);
+    throw new AbiMismatch(
+      `the module implements ABI version ${version ?? "(none: no abi_version export)"}, this host implements ${ABI_VERSION} (assembly/ABI.md)`,
+    );
 }
 
 export const ERR_NAMES: Readonly<Record<number, string>> = {

@@ -78,11 +78,7 @@ export class Device {
   constructor(opts: DeviceOptions) {
     this.id = opts.id;
     const engine = opts.engine ?? defaultEngine(); // OUTPOST_ENGINE may choose wasm3
-    this.methods = new HostMethods(
-      opts.methods ?? {},
-      () => ({ engine, board: opts.board ?? "node", memoryLimit: opts.memoryLimit ?? 2 ** 32 }),
-      opts.config,
-    );
+    this.methods = new HostMethods(opts.methods ?? {}, () => ({ engine, board: opts.board ?? "node", memoryLimit: opts.memoryLimit ?? 2 ** 32 }), opts.config);
     this.mod = instantiate({
       build: opts.build,
       engine,

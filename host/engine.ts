@@ -102,9 +102,7 @@ export function defaultEngine(): EngineName {
  * Instantiates the module under V8 (default) or wasm3 (host/native). `memoryLimit`
  * (wasm3 only) caps linear memory in bytes, as the boards do.
  */
-export function instantiate(
-  opts: { build?: Build; imports?: Partial<HostImports>; engine?: EngineName; memoryLimit?: number } = {},
-): ModuleInstance {
+export function instantiate(opts: { build?: Build; imports?: Partial<HostImports>; engine?: EngineName; memoryLimit?: number } = {}): ModuleInstance {
   const build = opts.build ?? "release";
   const host: HostImports = { log: () => {}, hostCall: () => "not_found", ...opts.imports };
   let memory!: LinearMemory;

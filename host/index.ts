@@ -2,8 +2,15 @@
 // The codec alone is "outpost/codec" (host/codec/index.ts).
 export { Device, type DeviceConnectOptions, type DeviceLimits, type DeviceOptions } from "./device.ts";
 export {
-  defaultEngine, instantiate, ModuleTrap, wasmPath,
-  type Build, type EngineName, type HostCallResult, type HostImports, type ModuleInstance,
+  defaultEngine,
+  instantiate,
+  ModuleTrap,
+  wasmPath,
+  type Build,
+  type EngineName,
+  type HostCallResult,
+  type HostImports,
+  type ModuleInstance,
 } from "./engine.ts";
 export { connectMqtt, MqttClient, type CloseInfo, type ConnectOptions } from "./mqtt/client.ts";
 export { startBackend, type Backend, type BackendOptions } from "./server/backend.ts";

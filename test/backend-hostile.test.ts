@@ -14,7 +14,10 @@ describe("deeply nested JSON from a device", () => {
   let backend: Backend;
   let key: string;
   const creds: Record<string, string> = {};
-  const api = apiClient(() => backend.url, () => `Bearer ${key}`);
+  const api = apiClient(
+    () => backend.url,
+    () => `Bearer ${key}`,
+  );
 
   beforeAll(async () => {
     backend = await startTestBackend("hostile");

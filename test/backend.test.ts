@@ -17,7 +17,10 @@ let key: string;
 let dataDir: string;
 const devices: Device[] = [];
 
-const api = apiClient(() => backend.url, () => `Bearer ${key}`);
+const api = apiClient(
+  () => backend.url,
+  () => `Bearer ${key}`,
+);
 
 /** RPC requests waiting for a device, from the backend's own metrics. */
 async function rpcInFlight(): Promise<number> {
@@ -136,7 +139,10 @@ describe("REST RPC", () => {
     // CONNECT, SUBSCRIBE and the online status in one write: the broker handles them concurrently.
     sock.write(
       Buffer.concat([
-        encode({ cmd: "connect", protocolVersion: 4, clientId: "burst", clean: true, keepalive: 0, username: "burst", password: Buffer.from(credential) } as Packet, v4),
+        encode(
+          { cmd: "connect", protocolVersion: 4, clientId: "burst", clean: true, keepalive: 0, username: "burst", password: Buffer.from(credential) } as Packet,
+          v4,
+        ),
         encode({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "devices/burst/rx", qos: 0 }] } as Packet, v4),
         encode({ cmd: "publish", topic: "devices/burst/status", payload: Buffer.from('{"online":true}'), qos: 0, retain: true } as Packet, v4),
       ]),

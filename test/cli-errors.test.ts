@@ -21,7 +21,10 @@ const outpost = (...args: string[]) =>
 
 let backend: Backend;
 let key: string;
-const api = apiClient(() => backend.url, () => `Bearer ${key}`);
+const api = apiClient(
+  () => backend.url,
+  () => `Bearer ${key}`,
+);
 
 beforeAll(async () => {
   backend = await startTestBackend("cli-errors");
@@ -35,7 +38,10 @@ afterAll(async () => {
 function expectOneLine(res: { code: number; stderr: string }, pattern: RegExp) {
   expect(res.code).not.toBe(0);
   expect(res.stderr).not.toMatch(/^\s+at /m);
-  const lines = res.stderr.trim().split("\n").filter((l) => !l.startsWith("{")); // pino log lines of serve are JSON
+  const lines = res.stderr
+    .trim()
+    .split("\n")
+    .filter((l) => !l.startsWith("{")); // pino log lines of serve are JSON
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(pattern);
 }
@@ -57,7 +63,19 @@ describe("user mistakes", () => {
 
   it("a port in use", async () => {
     const data = mkdtempSync(join(tmpdir(), "outpost-inuse-"));
-    const res = await outpost("serve", "--port", String(backend.port), "--mqtt-port", String(await freePort()), "--host", "127.0.0.1", "--data", data, "--log-level", "silent");
+    const res = await outpost(
+      "serve",
+      "--port",
+      String(backend.port),
+      "--mqtt-port",
+      String(await freePort()),
+      "--host",
+      "127.0.0.1",
+      "--data",
+      data,
+      "--log-level",
+      "silent",
+    );
     expectOneLine(res, new RegExp(`127\\.0\\.0\\.1:${backend.port} is already in use.*--port`));
   });
 
@@ -98,8 +116,19 @@ describe("sim", () => {
   });
 
   it("an unreachable --mqtt: stops at --duration with a message, non-zero, and removes its devices", async () => {
-    const res = await outpost(...simArgs("--id-prefix", "lost", "--count", "2", "--duration", "2").map((a) => (a === backend.mqttUrl ? "mqtt://127.0.0.1:9" : a)));
-    expectOneLine({ code: res.code, stderr: res.stderr.split("\n").filter((l) => !/^(register|connect)/.test(l.trim())).join("\n") }, /no device could connect to mqtt:\/\/127\.0\.0\.1:9/);
+    const res = await outpost(
+      ...simArgs("--id-prefix", "lost", "--count", "2", "--duration", "2").map((a) => (a === backend.mqttUrl ? "mqtt://127.0.0.1:9" : a)),
+    );
+    expectOneLine(
+      {
+        code: res.code,
+        stderr: res.stderr
+          .split("\n")
+          .filter((l) => !/^(register|connect)/.test(l.trim()))
+          .join("\n"),
+      },
+      /no device could connect to mqtt:\/\/127\.0\.0\.1:9/,
+    );
     const left = (await api("/api/v1/devices")).body.map((d: { id: string }) => d.id);
     expect(left.filter((id: string) => id.startsWith("lost-"))).toEqual([]);
   });
@@ -110,7 +139,9 @@ describe("sim", () => {
         [`up-${signal}`, backend.mqttUrl, /devices online/],
         [`down-${signal}`, "mqtt://127.0.0.1:9", /register: 1\/1/],
       ] as const) {
-        const child = spawn("node", ["bin/outpost.js", ...simArgs("--id-prefix", prefix, "--count", "1").map((a) => (a === backend.mqttUrl ? mqtt : a))], { cwd: root });
+        const child = spawn("node", ["bin/outpost.js", ...simArgs("--id-prefix", prefix, "--count", "1").map((a) => (a === backend.mqttUrl ? mqtt : a))], {
+          cwd: root,
+        });
         let out = "";
         child.stdout.on("data", (d) => (out += d));
         child.stderr.on("data", (d) => (out += d));

@@ -98,7 +98,9 @@ describe("device and key commands while the server runs", () => {
     const env = { ...process.env, OUTPOST_KEY: key, OUTPOST_URL: url };
     const viaEnv = await run("node", ["bin/outpost.js", "call", "demo", "sys.info"], { cwd: root, env });
     expect(JSON.parse(viaEnv.stdout).result).toBeTruthy();
-    const noKey = await run("node", ["bin/outpost.js", "call", "demo", "echo", "--url", url], { cwd: root, env: { ...process.env, OUTPOST_KEY: "" } }).catch((e) => e);
+    const noKey = await run("node", ["bin/outpost.js", "call", "demo", "echo", "--url", url], { cwd: root, env: { ...process.env, OUTPOST_KEY: "" } }).catch(
+      (e) => e,
+    );
     expect(noKey.code).toBe(1);
     expect(noKey.stderr).toMatch(/API key is needed/);
     const offline = await outpostFails("call", "nobody", "echo", "--url", url, "--key", key);
@@ -106,7 +108,20 @@ describe("device and key commands while the server runs", () => {
   });
 
   it("sim connects a fleet, prints a summary, and removes the devices afterwards", async () => {
-    const { stdout: out } = await outpost("sim", "--count", "20", "--url", url, "--key", key, "--mqtt", `mqtt://127.0.0.1:${mqttPort}`, "--duration", "1", "--json");
+    const { stdout: out } = await outpost(
+      "sim",
+      "--count",
+      "20",
+      "--url",
+      url,
+      "--key",
+      key,
+      "--mqtt",
+      `mqtt://127.0.0.1:${mqttPort}`,
+      "--duration",
+      "1",
+      "--json",
+    );
     expect(JSON.parse(out.trim().split("\n").at(-1)!)).toMatchObject({ devices: 20, connected: 20, failed: 0 });
     const listed = JSON.parse((await outpost("device", "list", "--data", data, "--json")).stdout);
     expect(listed.map((d: { id: string }) => d.id)).toEqual(["demo"]);

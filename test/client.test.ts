@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { errCode } from "../host/abi.ts";
 import { encode } from "../host/codec/index.ts";
 import type { EngineName } from "../host/engine.ts";
-import { ClientCore, ClientError, type CfgKey, type ClientEvent } from "../host/mqtt/core.ts";
+import { ClientCore, type ClientError, type CfgKey, type ClientEvent } from "../host/mqtt/core.ts";
 import { ENGINES } from "./support/engines.ts";
 
 const hex = (...parts: (string | number[] | Buffer)[]) =>
@@ -222,7 +222,13 @@ describe.each(ENGINES)("client under %s", (engine) => {
       expect(c.takeTx()).toEqual(hex([0x32, 6], str("t"), [0, 3], "32"));
 
       const d = makeClient({ protocol: 5, inflightWindow: 8 });
-      connect(d, 0, Buffer.from(encode({ cmd: "connack", returnCode: 0, sessionPresent: false, reasonCode: 0, properties: { receiveMaximum: 1 } } as any, { protocolVersion: 5 })));
+      connect(
+        d,
+        0,
+        Buffer.from(
+          encode({ cmd: "connack", returnCode: 0, sessionPresent: false, reasonCode: 0, properties: { receiveMaximum: 1 } } as any, { protocolVersion: 5 }),
+        ),
+      );
       d.publish("t", "a", 1);
       d.publish("t", "b", 1);
       drain(d, 1);
@@ -304,7 +310,11 @@ describe.each(ENGINES)("client under %s", (engine) => {
 
     it("drops a message over the server's v5 maximum packet size, reporting it", () => {
       const c = makeClient({ protocol: 5 });
-      connect(c, 0, Buffer.from(encode({ cmd: "connack", sessionPresent: false, reasonCode: 0, properties: { maximumPacketSize: 10 } } as any, { protocolVersion: 5 })));
+      connect(
+        c,
+        0,
+        Buffer.from(encode({ cmd: "connack", sessionPresent: false, reasonCode: 0, properties: { maximumPacketSize: 10 } } as any, { protocolVersion: 5 })),
+      );
       c.publish("t", "0123456789", 1);
       expect(drain(c, 1)).toEqual([{ type: "published", messageId: 1, reasonCode: 0x95 }]);
       c.publish("t", "0123456789", 0);
@@ -375,14 +385,21 @@ describe.each(ENGINES)("client under %s", (engine) => {
     it("v5: resolves inbound topic aliases", () => {
       const c = makeClient({ protocol: 5, topicAliasMaximum: 2 });
       connect(c, 0, CONNACK5());
-      const first = encode({ cmd: "publish", topic: "long/topic", payload: Buffer.from("1"), qos: 0, dup: false, retain: false, properties: { topicAlias: 2 } } as any, { protocolVersion: 5 });
-      const second = encode({ cmd: "publish", topic: "", payload: Buffer.from("2"), qos: 0, dup: false, retain: false, properties: { topicAlias: 2 } } as any, { protocolVersion: 5 });
+      const first = encode(
+        { cmd: "publish", topic: "long/topic", payload: Buffer.from("1"), qos: 0, dup: false, retain: false, properties: { topicAlias: 2 } } as any,
+        { protocolVersion: 5 },
+      );
+      const second = encode({ cmd: "publish", topic: "", payload: Buffer.from("2"), qos: 0, dup: false, retain: false, properties: { topicAlias: 2 } } as any, {
+        protocolVersion: 5,
+      });
       const events = feed(c, 1, hex(Buffer.from(first), Buffer.from(second)));
       expect(events.map((e) => e.type === "message" && [e.message.topic, e.message.payload.toString()])).toEqual([
         ["long/topic", "1"],
         ["long/topic", "2"],
       ]);
-      const bad = encode({ cmd: "publish", topic: "x", payload: Buffer.from("3"), qos: 0, dup: false, retain: false, properties: { topicAlias: 3 } } as any, { protocolVersion: 5 });
+      const bad = encode({ cmd: "publish", topic: "x", payload: Buffer.from("3"), qos: 0, dup: false, retain: false, properties: { topicAlias: 3 } } as any, {
+        protocolVersion: 5,
+      });
       expect(feed(c, 2, Buffer.from(bad))).toEqual([{ type: "close", error: E("ProtocolViolation"), reasonCode: 0x94 }]);
     });
 
@@ -426,7 +443,11 @@ describe.each(ENGINES)("client under %s", (engine) => {
 
     it("v5: the server keep-alive replaces ours", () => {
       const c = makeClient({ protocol: 5, keepalive: 60 });
-      connect(c, 0, Buffer.from(encode({ cmd: "connack", sessionPresent: false, reasonCode: 0, properties: { serverKeepAlive: 2 } } as any, { protocolVersion: 5 })));
+      connect(
+        c,
+        0,
+        Buffer.from(encode({ cmd: "connack", sessionPresent: false, reasonCode: 0, properties: { serverKeepAlive: 2 } } as any, { protocolVersion: 5 })),
+      );
       expect(c.deadline(0)).toBe(2000);
     });
 

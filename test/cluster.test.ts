@@ -30,9 +30,9 @@ describe("embedded broker over two worker processes", () => {
     () => backend.url,
     () => `Bearer ${key}`,
   );
-  const echo = (id: string, value: unknown) => api(`/api/v1/devices/${id}/rpc`, { method: "POST", json: { jsonrpc: "2.0", id: 7, method: "echo", params: [value] } });
-  const observer = () =>
-    mqtt.connectAsync(backend.mqttUrl, { username: BACKEND_USERNAME, password: backend.registry.backendPassword(), reconnectPeriod: 0 });
+  const echo = (id: string, value: unknown) =>
+    api(`/api/v1/devices/${id}/rpc`, { method: "POST", json: { jsonrpc: "2.0", id: 7, method: "echo", params: [value] } });
+  const observer = () => mqtt.connectAsync(backend.mqttUrl, { username: BACKEND_USERNAME, password: backend.registry.backendPassword(), reconnectPeriod: 0 });
 
   beforeAll(async () => {
     backend = await startTestBackend("cluster", { mqttWorkers: 2 });

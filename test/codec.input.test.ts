@@ -41,27 +41,37 @@ describe("bad fields are named errors and leave the shared encoder usable", () =
   }
   it("any non-binary password or payload is refused and the next encode is byte-exact (fast-check)", () => {
     const notBin = fc.oneof(fc.integer(), fc.double(), fc.boolean(), fc.object(), fc.array(fc.integer()));
-    fc.assert(fc.property(notBin, fc.string({ maxLength: 4000 }), (x, id) => {
-      expect(codeOf(() => encode({ cmd: "connect", clientId: id, password: x as any }))).toBe("InvalidField");
-      expect(codeOf(() => encode({ cmd: "publish", topic: "t", payload: x as any, properties: { contentType: "a" } }, { protocolVersion: 5 }))).toBe("InvalidField");
-      expect(Buffer.from(encode(GOOD)).toString("hex")).toBe(GOOD_HEX);
-    }));
+    fc.assert(
+      fc.property(notBin, fc.string({ maxLength: 4000 }), (x, id) => {
+        expect(codeOf(() => encode({ cmd: "connect", clientId: id, password: x as any }))).toBe("InvalidField");
+        expect(codeOf(() => encode({ cmd: "publish", topic: "t", payload: x as any, properties: { contentType: "a" } }, { protocolVersion: 5 }))).toBe(
+          "InvalidField",
+        );
+        expect(Buffer.from(encode(GOOD)).toString("hex")).toBe(GOOD_HEX);
+      }),
+    );
   });
   it("four-byte properties outside 0..2^32-1 or not integers are refused (fast-check)", () => {
     const out = fc.oneof(fc.integer({ max: -1 }), fc.double({ min: 2 ** 32, noNaN: true }), fc.double({ min: 0.1, max: 0.9 }));
-    fc.assert(fc.property(out, (n) => {
-      expect(codeOf(() => encode({ cmd: "connect", clientId: "c", properties: { sessionExpiryInterval: n } }, { protocolVersion: 5 }))).toBe("InvalidPropertyValue");
-    }));
+    fc.assert(
+      fc.property(out, (n) => {
+        expect(codeOf(() => encode({ cmd: "connect", clientId: "c", properties: { sessionExpiryInterval: n } }, { protocolVersion: 5 }))).toBe(
+          "InvalidPropertyValue",
+        );
+      }),
+    );
   });
 });
 
 describe("a Buffer where a string belongs is UTF-8", () => {
   it("topic, client id and username as Buffers encode like the strings", () => {
     const b = (s: string) => Buffer.from(s) as any;
-    expect(Buffer.from(encode({ cmd: "connect", clientId: b("cé"), username: b("u") })).toString("hex"))
-      .toBe(Buffer.from(encode({ cmd: "connect", clientId: "cé", username: "u" })).toString("hex"));
-    expect(Buffer.from(encode({ cmd: "publish", topic: b("a/b"), payload: "x" })).toString("hex"))
-      .toBe(Buffer.from(encode({ cmd: "publish", topic: "a/b", payload: "x" })).toString("hex"));
+    expect(Buffer.from(encode({ cmd: "connect", clientId: b("cé"), username: b("u") })).toString("hex")).toBe(
+      Buffer.from(encode({ cmd: "connect", clientId: "cé", username: "u" })).toString("hex"),
+    );
+    expect(Buffer.from(encode({ cmd: "publish", topic: b("a/b"), payload: "x" })).toString("hex")).toBe(
+      Buffer.from(encode({ cmd: "publish", topic: "a/b", payload: "x" })).toString("hex"),
+    );
     expect(codeOf(() => encode({ cmd: "publish", topic: Buffer.from([0xff]) as any, payload: "x" }))).toBe("InvalidUtf8");
   });
 });

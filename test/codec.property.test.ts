@@ -12,7 +12,10 @@ const RUNS = 150;
 const word = fc.stringMatching(/^[a-z0-9_é€$-]{0,5}$/);
 const text = fc.string({ unit: "grapheme", maxLength: 8 }).filter((s) => !s.includes("\u0000"));
 const topicName = fc
-  .array(word.filter((w) => !w.startsWith("$")), { minLength: 1, maxLength: 4 })
+  .array(
+    word.filter((w) => !w.startsWith("$")),
+    { minLength: 1, maxLength: 4 },
+  )
   .map((levels) => levels.join("/"))
   .filter((t) => t.length > 0);
 const topicFilter = fc
@@ -24,11 +27,7 @@ const u16 = fc.integer({ min: 0, max: 0xffff });
 const u16nz = fc.integer({ min: 1, max: 0xffff });
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const packetId = u16nz;
-const userProperties = fc.dictionary(
-  fc.stringMatching(/^[a-z]{1,4}$/),
-  fc.oneof(text, fc.array(text, { minLength: 2, maxLength: 3 })),
-  { maxKeys: 3 },
-);
+const userProperties = fc.dictionary(fc.stringMatching(/^[a-z]{1,4}$/), fc.oneof(text, fc.array(text, { minLength: 2, maxLength: 3 })), { maxKeys: 3 });
 
 type Arbs = { [K in keyof Properties]?: fc.Arbitrary<Properties[K]> };
 const props = (arbs: Arbs): fc.Arbitrary<Properties | undefined> =>
@@ -38,24 +37,49 @@ const props = (arbs: Arbs): fc.Arbitrary<Properties | undefined> =>
 
 const reasonOnly = props({ reasonString: text });
 const publishProps = props({
-  payloadFormatIndicator: fc.boolean(), messageExpiryInterval: u32, contentType: text, responseTopic: topicName,
-  correlationData: bytes, topicAlias: u16nz,
+  payloadFormatIndicator: fc.boolean(),
+  messageExpiryInterval: u32,
+  contentType: text,
+  responseTopic: topicName,
+  correlationData: bytes,
+  topicAlias: u16nz,
   subscriptionIdentifier: fc.oneof(fc.integer({ min: 1, max: 268435455 }), fc.array(fc.integer({ min: 1, max: 268435455 }), { minLength: 2, maxLength: 3 })),
 });
 const willProps = props({
-  willDelayInterval: u32, payloadFormatIndicator: fc.boolean(), messageExpiryInterval: u32, contentType: text,
-  responseTopic: topicName, correlationData: bytes,
+  willDelayInterval: u32,
+  payloadFormatIndicator: fc.boolean(),
+  messageExpiryInterval: u32,
+  contentType: text,
+  responseTopic: topicName,
+  correlationData: bytes,
 });
 const connectProps = props({
-  sessionExpiryInterval: u32, authenticationMethod: text, authenticationData: bytes, requestProblemInformation: fc.boolean(),
-  requestResponseInformation: fc.boolean(), receiveMaximum: u16nz, topicAliasMaximum: u16, maximumPacketSize: fc.integer({ min: 1, max: 0xffffffff }),
+  sessionExpiryInterval: u32,
+  authenticationMethod: text,
+  authenticationData: bytes,
+  requestProblemInformation: fc.boolean(),
+  requestResponseInformation: fc.boolean(),
+  receiveMaximum: u16nz,
+  topicAliasMaximum: u16,
+  maximumPacketSize: fc.integer({ min: 1, max: 0xffffffff }),
 });
 const connackProps = props({
-  sessionExpiryInterval: u32, assignedClientIdentifier: text, serverKeepAlive: u16, authenticationMethod: text,
-  authenticationData: bytes, responseInformation: text, serverReference: text, reasonString: text, receiveMaximum: u16nz,
-  topicAliasMaximum: u16, maximumQoS: fc.integer({ min: 0, max: 1 }), retainAvailable: fc.boolean(),
-  wildcardSubscriptionAvailable: fc.boolean(), subscriptionIdentifiersAvailable: fc.boolean(),
-  sharedSubscriptionAvailable: fc.boolean(), maximumPacketSize: fc.integer({ min: 1, max: 0xffffffff }),
+  sessionExpiryInterval: u32,
+  assignedClientIdentifier: text,
+  serverKeepAlive: u16,
+  authenticationMethod: text,
+  authenticationData: bytes,
+  responseInformation: text,
+  serverReference: text,
+  reasonString: text,
+  receiveMaximum: u16nz,
+  topicAliasMaximum: u16,
+  maximumQoS: fc.integer({ min: 0, max: 1 }),
+  retainAvailable: fc.boolean(),
+  wildcardSubscriptionAvailable: fc.boolean(),
+  subscriptionIdentifiersAvailable: fc.boolean(),
+  sharedSubscriptionAvailable: fc.boolean(),
+  maximumPacketSize: fc.integer({ min: 1, max: 0xffffffff }),
 });
 const disconnectProps = props({ sessionExpiryInterval: u32, serverReference: text, reasonString: text });
 const authProps = props({ authenticationMethod: text, authenticationData: bytes, reasonString: text });
@@ -67,55 +91,112 @@ function clean<T extends object>(o: T): T {
 
 function packetArb(v: 4 | 5): fc.Arbitrary<Packet> {
   const five = v === 5;
-  const p5 = <T,>(a: fc.Arbitrary<T>) => (five ? a : fc.constant(undefined));
+  const p5 = <T>(a: fc.Arbitrary<T>) => (five ? a : fc.constant(undefined));
   const code = (codes: number[]) => (five ? fc.constantFrom(...codes) : fc.constant(undefined));
   const qosPub = fc.constantFrom(0, 1, 2);
   return fc.oneof(
-    fc.record({
-      cmd: fc.constant("publish" as const), topic: topicName, payload: fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
-      qos: qosPub, retain: fc.boolean(), dup: fc.boolean(), messageId: packetId, properties: p5(publishProps),
-    }).map((p) => clean({ ...p, dup: p.qos > 0 && p.dup, messageId: p.qos > 0 ? p.messageId : undefined })),
-    fc.record({
-      cmd: fc.constant("connect" as const), protocolId: fc.constant("MQTT"), protocolVersion: fc.constant(v), clean: fc.boolean(),
-      keepalive: u16, clientId: text, properties: p5(connectProps),
-      will: fc.option(fc.record({ topic: topicName, payload: bytes, qos: qosPub, retain: fc.boolean(), properties: p5(willProps) }).map(clean), { nil: undefined }),
-      username: fc.option(text, { nil: undefined }), password: fc.option(bytes, { nil: undefined }),
-    }).map((p) => clean({ ...p, clean: p.clean || (!five && p.clientId === ""), password: five || p.username !== undefined ? p.password : undefined })), // MQTT-3.1.3-7
-    fc.record({
-      cmd: fc.constant("connack" as const), sessionPresent: fc.boolean(), properties: p5(connackProps),
-      reasonCode: code([0, 0x80, 0x81, 0x86, 0x87, 0x9c, 0x9f]), returnCode: five ? fc.constant(undefined) : fc.integer({ min: 0, max: 5 }),
-    }).map(clean),
-    fc.record({
-      cmd: fc.constantFrom("puback" as const, "pubrec" as const), messageId: packetId,
-      reasonCode: code([0, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99]), properties: p5(reasonOnly),
-    }).map(clean),
-    fc.record({
-      cmd: fc.constantFrom("pubrel" as const, "pubcomp" as const), messageId: packetId, reasonCode: code([0, 0x92]), properties: p5(reasonOnly),
-    }).map(clean),
-    fc.record({
-      cmd: fc.constant("subscribe" as const), messageId: packetId,
-      properties: p5(props({ subscriptionIdentifier: fc.integer({ min: 1, max: 268435455 }) })),
-      subscriptions: fc.array(
-        fc.record({ topic: topicFilter, qos: qosPub, nl: fc.boolean(), rap: fc.boolean(), rh: fc.constantFrom(0, 1, 2) })
-          .map((s) => (five ? s : { topic: s.topic, qos: s.qos })),
-        { minLength: 1, maxLength: 4 },
-      ),
-    }).map(clean),
-    fc.record({
-      cmd: fc.constant("suback" as const), messageId: packetId, properties: p5(reasonOnly),
-      granted: fc.array(fc.constantFrom(...(five ? [0, 1, 2, 0x80, 0x83, 0x87, 0x8f, 0x91, 0x97, 0x9e, 0xa1, 0xa2] : [0, 1, 2, 0x80])), { minLength: 1, maxLength: 4 }),
-    }).map(clean),
-    fc.record({
-      cmd: fc.constant("unsubscribe" as const), messageId: packetId, properties: p5(props({})),
-      unsubscriptions: fc.array(topicFilter, { minLength: 1, maxLength: 4 }),
-    }).map(clean),
-    fc.record({
-      cmd: fc.constant("unsuback" as const), messageId: packetId, properties: p5(reasonOnly),
-      granted: five ? fc.array(fc.constantFrom(0, 0x11, 0x80, 0x83, 0x87, 0x8f, 0x91), { minLength: 1, maxLength: 4 }) : fc.constant(undefined),
-    }).map(clean),
+    fc
+      .record({
+        cmd: fc.constant("publish" as const),
+        topic: topicName,
+        payload: fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+        qos: qosPub,
+        retain: fc.boolean(),
+        dup: fc.boolean(),
+        messageId: packetId,
+        properties: p5(publishProps),
+      })
+      .map((p) => clean({ ...p, dup: p.qos > 0 && p.dup, messageId: p.qos > 0 ? p.messageId : undefined })),
+    fc
+      .record({
+        cmd: fc.constant("connect" as const),
+        protocolId: fc.constant("MQTT"),
+        protocolVersion: fc.constant(v),
+        clean: fc.boolean(),
+        keepalive: u16,
+        clientId: text,
+        properties: p5(connectProps),
+        will: fc.option(fc.record({ topic: topicName, payload: bytes, qos: qosPub, retain: fc.boolean(), properties: p5(willProps) }).map(clean), {
+          nil: undefined,
+        }),
+        username: fc.option(text, { nil: undefined }),
+        password: fc.option(bytes, { nil: undefined }),
+      })
+      .map((p) => clean({ ...p, clean: p.clean || (!five && p.clientId === ""), password: five || p.username !== undefined ? p.password : undefined })), // MQTT-3.1.3-7
+    fc
+      .record({
+        cmd: fc.constant("connack" as const),
+        sessionPresent: fc.boolean(),
+        properties: p5(connackProps),
+        reasonCode: code([0, 0x80, 0x81, 0x86, 0x87, 0x9c, 0x9f]),
+        returnCode: five ? fc.constant(undefined) : fc.integer({ min: 0, max: 5 }),
+      })
+      .map(clean),
+    fc
+      .record({
+        cmd: fc.constantFrom("puback" as const, "pubrec" as const),
+        messageId: packetId,
+        reasonCode: code([0, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99]),
+        properties: p5(reasonOnly),
+      })
+      .map(clean),
+    fc
+      .record({
+        cmd: fc.constantFrom("pubrel" as const, "pubcomp" as const),
+        messageId: packetId,
+        reasonCode: code([0, 0x92]),
+        properties: p5(reasonOnly),
+      })
+      .map(clean),
+    fc
+      .record({
+        cmd: fc.constant("subscribe" as const),
+        messageId: packetId,
+        properties: p5(props({ subscriptionIdentifier: fc.integer({ min: 1, max: 268435455 }) })),
+        subscriptions: fc.array(
+          fc
+            .record({ topic: topicFilter, qos: qosPub, nl: fc.boolean(), rap: fc.boolean(), rh: fc.constantFrom(0, 1, 2) })
+            .map((s) => (five ? s : { topic: s.topic, qos: s.qos })),
+          { minLength: 1, maxLength: 4 },
+        ),
+      })
+      .map(clean),
+    fc
+      .record({
+        cmd: fc.constant("suback" as const),
+        messageId: packetId,
+        properties: p5(reasonOnly),
+        granted: fc.array(fc.constantFrom(...(five ? [0, 1, 2, 0x80, 0x83, 0x87, 0x8f, 0x91, 0x97, 0x9e, 0xa1, 0xa2] : [0, 1, 2, 0x80])), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+      })
+      .map(clean),
+    fc
+      .record({
+        cmd: fc.constant("unsubscribe" as const),
+        messageId: packetId,
+        properties: p5(props({})),
+        unsubscriptions: fc.array(topicFilter, { minLength: 1, maxLength: 4 }),
+      })
+      .map(clean),
+    fc
+      .record({
+        cmd: fc.constant("unsuback" as const),
+        messageId: packetId,
+        properties: p5(reasonOnly),
+        granted: five ? fc.array(fc.constantFrom(0, 0x11, 0x80, 0x83, 0x87, 0x8f, 0x91), { minLength: 1, maxLength: 4 }) : fc.constant(undefined),
+      })
+      .map(clean),
     fc.constantFrom({ cmd: "pingreq" as const }, { cmd: "pingresp" as const }),
     fc.record({ cmd: fc.constant("disconnect" as const), reasonCode: code([0, 4, 0x80, 0x8e, 0x9c]), properties: p5(disconnectProps) }).map(clean),
-    ...(five ? [fc.record({ cmd: fc.constant("auth" as const), reasonCode: fc.constantFrom(0, 0x18, 0x19), properties: authProps }).map((p) => clean({ ...p, properties: { authenticationMethod: "m", ...p.properties } })) /* AUTH needs its method */] : []),
+    ...(five
+      ? [
+          fc
+            .record({ cmd: fc.constant("auth" as const), reasonCode: fc.constantFrom(0, 0x18, 0x19), properties: authProps })
+            .map((p) => clean({ ...p, properties: { authenticationMethod: "m", ...p.properties } })) /* AUTH needs its method */,
+        ]
+      : []),
   ) as fc.Arbitrary<Packet>;
 }
 
@@ -182,7 +263,10 @@ for (const { build, engine } of TARGETS) {
       it(`MQTT ${v === 4 ? "3.1.1" : "5"}: any chunking of a stream, down to single bytes, gives the same packets`, () => {
         fc.assert(
           fc.property(
-            fc.array(packetArb(v).filter((p) => p.cmd !== "connect"), { minLength: 1, maxLength: 6 }),
+            fc.array(
+              packetArb(v).filter((p) => p.cmd !== "connect"),
+              { minLength: 1, maxLength: 6 },
+            ),
             fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 20 }),
             fc.integer({ min: 1, max: 64 }),
             (packets, cuts, inputSize) => {

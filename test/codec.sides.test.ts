@@ -43,7 +43,12 @@ const CLIENT_BOUND: [string, string][] = [
   ["UNSUBACK", "b0 02 0001"],
   ["PINGRESP", "d0 00"],
 ];
-const BROKER_SENT: [string, number][] = [["CONNACK", 2], ["SUBACK", 9], ["UNSUBACK", 11], ["PINGRESP", 13]];
+const BROKER_SENT: [string, number][] = [
+  ["CONNACK", 2],
+  ["SUBACK", 9],
+  ["UNSUBACK", 11],
+  ["PINGRESP", 13],
+];
 
 /** A device-build client connected over v3.1.1; returns the events after feeding `bytes`. */
 function clientAfter(build: Build, bytes: Buffer): ClientEvent[] {

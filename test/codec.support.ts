@@ -22,8 +22,7 @@ export function codecFor(build: Build, engine?: EngineName) {
     encode: (p: Packet, protocolVersion = 4) => Buffer.from(mod.encode(p, protocolVersion)),
     decoder: (protocolVersion: 3 | 4 | 5 = 4, maxPacketSize?: number, inputSize?: number) =>
       new Decoder({ build, engine, protocolVersion, maxPacketSize, inputSize }),
-    decodeAll: (bytes: Uint8Array, protocolVersion: 3 | 4 | 5 = 4) =>
-      new Decoder({ build, engine, protocolVersion }).push(bytes),
+    decodeAll: (bytes: Uint8Array, protocolVersion: 3 | 4 | 5 = 4) => new Decoder({ build, engine, protocolVersion }).push(bytes),
   };
 }
 

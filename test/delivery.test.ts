@@ -10,7 +10,10 @@ let key: string;
 const devices: Device[] = [];
 const runs = new Map<string, number>();
 let release: (() => void) | undefined;
-const api = apiClient(() => backend.url, () => `Bearer ${key}`);
+const api = apiClient(
+  () => backend.url,
+  () => `Bearer ${key}`,
+);
 
 async function addDevice(id: string): Promise<Device> {
   const { credential } = backend.registry.addDevice(id);
@@ -128,7 +131,7 @@ describe("Idempotency-Key", () => {
     const { credential } = backend.registry.addDevice("idem-4");
     const down = await post("idem-4", "k-late", { jsonrpc: "2.0", id: 1, method: "act.count" });
     expect(down.status).toBe(503);
-    const device = new Device({ id: "idem-4", methods: { "act.count": () => ((runs.set("idem-4", (runs.get("idem-4") ?? 0) + 1)), runs.get("idem-4")) } });
+    const device = new Device({ id: "idem-4", methods: { "act.count": () => (runs.set("idem-4", (runs.get("idem-4") ?? 0) + 1), runs.get("idem-4")) } });
     devices.push(device);
     await device.connect(backend.mqttUrl, { password: credential });
     await waitFor(() => backend.presence.isOnline("idem-4"));
@@ -148,7 +151,11 @@ describe("Idempotency-Key", () => {
   it("another API key does not share answers", async () => {
     const otherKey = backend.registry.createApiKey().key;
     const mine = await post("idem-5", "k-own", { jsonrpc: "2.0", id: 1, method: "act.count" });
-    const theirs = await api("/api/v1/devices/idem-5/rpc", { method: "POST", json: { jsonrpc: "2.0", id: 1, method: "act.count" }, headers: { "idempotency-key": "k-own" } }, `Bearer ${otherKey}`);
+    const theirs = await api(
+      "/api/v1/devices/idem-5/rpc",
+      { method: "POST", json: { jsonrpc: "2.0", id: 1, method: "act.count" }, headers: { "idempotency-key": "k-own" } },
+      `Bearer ${otherKey}`,
+    );
     expect(theirs.body.result).toBe(mine.body.result + 1);
   });
 });

@@ -6,7 +6,9 @@ import { encode } from "../host/codec/index.ts";
 import { instantiate, type HostImports } from "../host/engine.ts";
 import { ENGINES } from "./support/engines.ts";
 
-const EV_OPEN = 1, EV_CONNECTED = 3, EV_SUBACK = 5;
+const EV_OPEN = 1,
+  EV_CONNECTED = 3,
+  EV_SUBACK = 5;
 const suback = (reason: number) => encode({ cmd: "suback", messageId: 1, granted: [reason] }, { protocolVersion: 4 });
 
 describe.each(ENGINES)("device exports under %s", (engine) => {
@@ -55,8 +57,7 @@ describe.each(ENGINES)("device exports under %s", (engine) => {
       expect(drain(2)).toEqual([EV_SUBACK]);
       return takeTx();
     };
-    const request = (json: string) =>
-      feed(encode({ cmd: "publish", topic: "devices/dev7/rx", payload: Buffer.from(json), qos: 0 }, { protocolVersion: 4 }));
+    const request = (json: string) => feed(encode({ cmd: "publish", topic: "devices/dev7/rx", payload: Buffer.from(json), qos: 0 }, { protocolVersion: 4 }));
     return { m, x, logs, blocks, word, set, takeTx, feed, drain, connect, request };
   };
 
@@ -135,7 +136,9 @@ describe.each(ENGINES)("device exports under %s", (engine) => {
   it("a request waiting on the host is EV_RPC_PENDING (16), and device_resume answers it", () => {
     const answers: Array<ReturnType<HostImports["hostCall"]>> = ["pending", { result: '"late"' }];
     const calls: string[] = [];
-    const { m, x, blocks, word, takeTx, drain, connect, request } = setup({ hostCall: (method, params) => (calls.push(`${method} ${params}`), answers.shift()!) });
+    const { m, x, blocks, word, takeTx, drain, connect, request } = setup({
+      hostCall: (method, params) => (calls.push(`${method} ${params}`), answers.shift()!),
+    });
     connect();
     const json = '{"jsonrpc":"2.0","id":9,"method":"slow","params":[1]}';
     request(json);

@@ -115,7 +115,16 @@ describe("device over mosquitto", () => {
     const sub = subscribe(broker, ["replies/gamma/42"], { v5: true, format: "%t %D %p" });
     await sub.ready;
     await pub(broker, "fleet/eu/gamma/rx", '{"jsonrpc":"2.0","id":"r1","method":"echo","params":{"a":1}}', [
-      "-V", "5", "-D", "publish", "response-topic", "replies/gamma/42", "-D", "publish", "correlation-data", "corr-0001",
+      "-V",
+      "5",
+      "-D",
+      "publish",
+      "response-topic",
+      "replies/gamma/42",
+      "-D",
+      "publish",
+      "correlation-data",
+      "corr-0001",
     ]);
     expect(await sub.next(1)).toEqual(['replies/gamma/42 corr-0001 {"jsonrpc":"2.0","result":{"a":1},"id":"r1"}']);
     sub.stop();
@@ -176,7 +185,11 @@ describe("device over mosquitto", () => {
     await pub(broker, "devices/cli-kill/rx", '{"jsonrpc":"2.0","id":1,"method":"rpc.list"}');
     const [answer] = await tx.next(1);
     expect(JSON.parse(answer.slice("devices/cli-kill/tx ".length)).result.map((m: { name: string }) => m.name)).toEqual([
-      "echo", "rpc.list", "sys.info", "config.get", "config.set",
+      "echo",
+      "rpc.list",
+      "sys.info",
+      "config.get",
+      "config.set",
     ]);
     tx.stop();
     cli.proc.kill("SIGKILL");

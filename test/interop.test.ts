@@ -130,7 +130,8 @@ for (const suite of suites) {
       const status = `devices/${id}/status`;
       const c = await ours(broker.url, {
         clientId: id,
-        protocolVersion: suite.version, engine: suite.engine,
+        protocolVersion: suite.version,
+        engine: suite.engine,
         will: { topic: status, payload: '{"online":false}', qos: 1, retain: true },
       });
       await c.publish(status, '{"online":true}', { qos: 1, retain: true });
@@ -159,7 +160,8 @@ for (const suite of suites) {
       await p.subscribeAsync(status, { qos: 1 });
       const c = await ours(broker.url, {
         clientId: id,
-        protocolVersion: suite.version, engine: suite.engine,
+        protocolVersion: suite.version,
+        engine: suite.engine,
         will: { topic: status, payload: "offline", qos: 1, retain: false },
       });
       const box = collect(p, 1);

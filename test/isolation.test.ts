@@ -253,9 +253,10 @@ describe("ACL hooks, called directly", () => {
       hooks.authenticate(client, user, pw === undefined ? undefined : Buffer.from(pw), (err, ok) => resolve({ ok, code: err?.returnCode })),
     );
   const pub = (client: Client | null, topic: string) =>
-    new Promise<Error | null | undefined>((resolve) => hooks.authorizePublish(client, { cmd: "publish", topic, payload: "", qos: 0, dup: false, retain: false }, resolve));
-  const sub = (client: Client, topic: string) =>
-    new Promise<unknown>((resolve) => hooks.authorizeSubscribe(client, { topic, qos: 0 }, (_e, s) => resolve(s)));
+    new Promise<Error | null | undefined>((resolve) =>
+      hooks.authorizePublish(client, { cmd: "publish", topic, payload: "", qos: 0, dup: false, retain: false }, resolve),
+    );
+  const sub = (client: Client, topic: string) => new Promise<unknown>((resolve) => hooks.authorizeSubscribe(client, { topic, qos: 0 }, (_e, s) => resolve(s)));
 
   it("authenticate: id + credential, with the client id pinned to the username", async () => {
     expect(await auth(dev, "d1", "nope")).toEqual({ ok: false, code: 4 });

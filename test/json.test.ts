@@ -79,12 +79,23 @@ describe.each(ENGINES)("JSON under %s", (engine) => {
     it("drops insignificant whitespace", async () => {
       expect(await echo(' [ 1 ,\n\t{ "a" : [ ] , "b" : { } } , true , false , null ] ')).toBe(result('[1,{"a":[],"b":{}},true,false,null]'));
     });
-    it.each([["[1,]"], ["[,1]"], ['{"a":1,}'], ['{"a"}'], ['{"a":}'], ["{1:2}"], ["[1 2]"], ['{"a":1 "b":2}'], ["[}"], ["{]"], ["[tru]"], ["[nul]"], ["[falsy]"]])(
-      "refuses %s (-32700)",
-      async (params) => {
-        expect(await echo(params)).toBe(PARSE_ERROR);
-      },
-    );
+    it.each([
+      ["[1,]"],
+      ["[,1]"],
+      ['{"a":1,}'],
+      ['{"a"}'],
+      ['{"a":}'],
+      ["{1:2}"],
+      ["[1 2]"],
+      ['{"a":1 "b":2}'],
+      ["[}"],
+      ["{]"],
+      ["[tru]"],
+      ["[nul]"],
+      ["[falsy]"],
+    ])("refuses %s (-32700)", async (params) => {
+      expect(await echo(params)).toBe(PARSE_ERROR);
+    });
     it("keeps duplicate keys inside params as written", async () => {
       expect(await echo('{"a":1,"a":2}')).toBe(result('{"a":1,"a":2}'));
     });
@@ -120,9 +131,9 @@ describe.each(ENGINES)("JSON under %s", (engine) => {
   it("decodes any escaped method name as JSON.parse does", async () => {
     // Every character of "echo" escaped or not, any hex case: it is still echo.
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), fc.boolean(), async (escape, upper) => {
+      fc.asyncProperty(fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), fc.boolean(), async (escaped, upper) => {
         const hex = (ch: string) => ch.charCodeAt(0).toString(16).padStart(4, "0")[upper ? "toUpperCase" : "toLowerCase"]();
-        const name = [..."echo"].map((ch, i) => (escape[i] ? `\\u${hex(ch)}` : ch)).join("");
+        const name = [..."echo"].map((ch, i) => (escaped[i] ? `\\u${hex(ch)}` : ch)).join("");
         const text = `{"jsonrpc":"2.0","method":"${name}","params":[1],"id":1}`;
         expect(JSON.parse(text).method).toBe("echo");
         expect(await device.handleRpc(text)).toBe('{"jsonrpc":"2.0","result":[1],"id":1}');

@@ -53,8 +53,7 @@ function publish(broker: Mosquitto, topic: string, message: string, login: strin
   });
 }
 
-const request = (id: number, method: string, params?: unknown) =>
-  JSON.stringify({ jsonrpc: "2.0", id, method, ...(params === undefined ? {} : { params }) });
+const request = (id: number, method: string, params?: unknown) => JSON.stringify({ jsonrpc: "2.0", id, method, ...(params === undefined ? {} : { params }) });
 
 /**
  * Publishes `req` on rx (again every 500 ms, for a device still reconnecting) until

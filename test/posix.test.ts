@@ -38,7 +38,10 @@ describe("outpost-device --call (boards/common runtime)", () => {
     const env = { ...process.env };
     delete env.OUTPOST_WASM;
     const r = spawnSync(join(tree, "boards/posix/build/outpost-device"), ["--call", JSON.stringify(rpc(1, "echo", ["here"]))], {
-      encoding: "utf8", timeout: 10_000, env, cwd: tmpdir(),
+      encoding: "utf8",
+      timeout: 10_000,
+      env,
+      cwd: tmpdir(),
     });
     expect(r.stderr.trim()).toBe("");
     expect(JSON.parse(r.stdout)).toEqual({ jsonrpc: "2.0", result: ["here"], id: 1 });
@@ -51,11 +54,7 @@ describe("outpost-device --call (boards/common runtime)", () => {
   });
 
   it("routes methods registered in C through outpost.host_call", () => {
-    const [write, read, readNamed] = call([
-      rpc(1, "gpio.write", [3, 1]),
-      rpc(2, "gpio.read", [3]),
-      rpc(3, "gpio.read", { pin: 4 }),
-    ]);
+    const [write, read, readNamed] = call([rpc(1, "gpio.write", [3, 1]), rpc(2, "gpio.read", [3]), rpc(3, "gpio.read", { pin: 4 })]);
     expect(write).toEqual({ jsonrpc: "2.0", id: 1, result: true });
     expect(read).toEqual({ jsonrpc: "2.0", id: 2, result: 1 });
     expect(readNamed).toEqual({ jsonrpc: "2.0", id: 3, result: 0 });
@@ -122,80 +121,99 @@ describe("outpost-device with a broken module", () => {
   };
 
   it("names an import the runtime does not provide", () => {
-    const path = write("missing-import.wasm", assemble({
-      types: [{ params: [], results: [] }],
-      imports: [{ module: "outpost", name: "teleport", type: 0 }],
-      functions: [{ type: 0, export: "run", body: [] }],
-    }));
+    const path = write(
+      "missing-import.wasm",
+      assemble({
+        types: [{ params: [], results: [] }],
+        imports: [{ module: "outpost", name: "teleport", type: 0 }],
+        functions: [{ type: 0, export: "run", body: [] }],
+      }),
+    );
     expectCleanFailure(run(["--module", path, "--call", "{}"]), "missing import outpost.teleport");
   });
 
   it("names an import declared with the wrong signature", () => {
-    const path = write("bad-signature.wasm", assemble({
-      types: [{ params: [I32], results: [] }],
-      imports: [{ module: "outpost", name: "log", type: 0 }],
-    }));
+    const path = write(
+      "bad-signature.wasm",
+      assemble({
+        types: [{ params: [I32], results: [] }],
+        imports: [{ module: "outpost", name: "log", type: 0 }],
+      }),
+    );
     expectCleanFailure(run(["--module", path, "--call", "{}"]), "cannot link outpost.log as v(iii): function signature mismatch");
   });
 
   it("reports a trap with the function it happened in", () => {
-    const path = write("trap.wasm", assemble({
-      types: [{ params: [I32, I32, I32, I32, I32], results: [I32] }, { params: [], results: [] }, { params: [], results: [I32] }],
-      memory: { min: 1, export: "memory" },
-      functions: [
-        { type: 1, name: "check_limits", body: [op.unreachable] },
-        { type: 0, export: "rpc_init", body: [op.call, 0, op.i32Const, 0] },
-        abiVersion(2, 2),
-      ],
-    }));
-    expectCleanFailure(
-      run(["--module", path, "--call", "{}"]),
-      "[trap] unreachable executed in check_limits (function #0), called through export rpc_init",
+    const path = write(
+      "trap.wasm",
+      assemble({
+        types: [
+          { params: [I32, I32, I32, I32, I32], results: [I32] },
+          { params: [], results: [] },
+          { params: [], results: [I32] },
+        ],
+        memory: { min: 1, export: "memory" },
+        functions: [
+          { type: 1, name: "check_limits", body: [op.unreachable] },
+          { type: 0, export: "rpc_init", body: [op.call, 0, op.i32Const, 0] },
+          abiVersion(2, 2),
+        ],
+      }),
     );
+    expectCleanFailure(run(["--module", path, "--call", "{}"]), "[trap] unreachable executed in check_limits (function #0), called through export rpc_init");
   });
 
   it("reports an AssemblyScript abort with its message and place", () => {
     // abort("limit broken", "assembly/x.ts", 7, 3): strings at 16 and 64 (length word before each).
-    const path = write("abort.wasm", assemble({
-      types: [{ params: [I32, I32, I32, I32], results: [] }, { params: [I32, I32, I32, I32, I32], results: [I32] }, { params: [], results: [I32] }],
-      imports: [{ module: "env", name: "abort", type: 0 }],
-      memory: { min: 1, export: "memory" },
-      data: [{ offset: 12, bytes: asString("limit broken") }, { offset: 60, bytes: asString("assembly/x.ts") }],
-      functions: [
-        { type: 1, export: "rpc_init", body: [op.i32Const, 16, op.i32Const, ...sleb128(64), op.i32Const, 7, op.i32Const, 3, op.call, 0, op.i32Const, 0] },
-        abiVersion(2, 2),
-      ],
-    }));
-    expectCleanFailure(
-      run(["--module", path, "--call", "{}"]),
-      "[trap] program called abort in export rpc_init (abort: limit broken at assembly/x.ts:7:3)",
+    const path = write(
+      "abort.wasm",
+      assemble({
+        types: [
+          { params: [I32, I32, I32, I32], results: [] },
+          { params: [I32, I32, I32, I32, I32], results: [I32] },
+          { params: [], results: [I32] },
+        ],
+        imports: [{ module: "env", name: "abort", type: 0 }],
+        memory: { min: 1, export: "memory" },
+        data: [
+          { offset: 12, bytes: asString("limit broken") },
+          { offset: 60, bytes: asString("assembly/x.ts") },
+        ],
+        functions: [
+          { type: 1, export: "rpc_init", body: [op.i32Const, 16, op.i32Const, ...sleb128(64), op.i32Const, 7, op.i32Const, 3, op.call, 0, op.i32Const, 0] },
+          abiVersion(2, 2),
+        ],
+      }),
     );
+    expectCleanFailure(run(["--module", path, "--call", "{}"]), "[trap] program called abort in export rpc_init (abort: limit broken at assembly/x.ts:7:3)");
   });
 
   it("names the first device export a module without the device app lacks", () => {
     const constant = (n: number) => [op.i32Const, ...sleb128(n)];
-    const path = write("rpc-only.wasm", assemble({
-      types: [
-        { params: [I32, I32, I32, I32, I32], results: [I32] },
-        { params: [], results: [I32] },
-        { params: [I32, I32], results: [I32] },
-      ],
-      memory: { min: 1, export: "memory" },
-      // rpc_init returns the address of its block: u32 request buffer, u32 response buffer.
-      data: [{ offset: 16, bytes: new Uint8Array(new Uint32Array([1024, 2048]).buffer) }],
-      functions: [
-        { type: 0, export: "rpc_init", body: constant(16) },
-        { type: 2, export: "rpc_handle", body: constant(0) },
-        abiVersion(2, 1),
-      ],
-    }));
+    const path = write(
+      "rpc-only.wasm",
+      assemble({
+        types: [
+          { params: [I32, I32, I32, I32, I32], results: [I32] },
+          { params: [], results: [I32] },
+          { params: [I32, I32], results: [I32] },
+        ],
+        memory: { min: 1, export: "memory" },
+        // rpc_init returns the address of its block: u32 request buffer, u32 response buffer.
+        data: [{ offset: 16, bytes: new Uint8Array(new Uint32Array([1024, 2048]).buffer) }],
+        functions: [{ type: 0, export: "rpc_init", body: constant(16) }, { type: 2, export: "rpc_handle", body: constant(0) }, abiVersion(2, 1)],
+      }),
+    );
     expectCleanFailure(run(["--module", path, "--id", "old", "--url", "mqtt://127.0.0.1:1"]), "the module has no export client_config");
   });
 
   it("refuses a module of another ABI version, or one that does not say its version", () => {
     const module = (fns: ReturnType<typeof abiVersion>[]) =>
       assemble({ types: [{ params: [], results: [I32] }], memory: { min: 1, export: "memory" }, functions: fns });
-    expectCleanFailure(run(["--module", write("abi1.wasm", module([abiVersion(1, 0)])), "--call", "{}"]), "the module implements ABI version 1, this runtime 2");
+    expectCleanFailure(
+      run(["--module", write("abi1.wasm", module([abiVersion(1, 0)])), "--call", "{}"]),
+      "the module implements ABI version 1, this runtime 2",
+    );
     expectCleanFailure(run(["--module", write("abi-none.wasm", module([])), "--call", "{}"]), "the module has no export abi_version");
   });
 

@@ -41,7 +41,27 @@ describe.each(ENGINES)("hostile input under %s", (engine) => {
   });
 
   it("random JSON-ish text gives a valid response or nothing", async () => {
-    const piece = fc.constantFrom('{"jsonrpc":"2.0"', '"method":', '"echo"', '"params":', '"id":', "[", "]", "{", "}", ",", ":", '"\\u', "d83d", "1e9", "-0", "null", '"', "\\", " ");
+    const piece = fc.constantFrom(
+      '{"jsonrpc":"2.0"',
+      '"method":',
+      '"echo"',
+      '"params":',
+      '"id":',
+      "[",
+      "]",
+      "{",
+      "}",
+      ",",
+      ":",
+      '"\\u',
+      "d83d",
+      "1e9",
+      "-0",
+      "null",
+      '"',
+      "\\",
+      " ",
+    );
     await fc.assert(
       fc.asyncProperty(fc.array(piece, { maxLength: 40 }), async (pieces) => {
         expectValidResponse(await device.handleRpc(pieces.join("")));

@@ -28,13 +28,33 @@ describe.each(ENGINES)("JSON-RPC under %s", (engine) => {
     const examples: Array<[string, string, string | null]> = [
       ["positional params", '{"jsonrpc": "2.0", "method": "subtract", "params": [42, 23], "id": 1}', '{"jsonrpc": "2.0", "result": 19, "id": 1}'],
       ["positional params, reversed", '{"jsonrpc": "2.0", "method": "subtract", "params": [23, 42], "id": 2}', '{"jsonrpc": "2.0", "result": -19, "id": 2}'],
-      ["named params", '{"jsonrpc": "2.0", "method": "subtract", "params": {"subtrahend": 23, "minuend": 42}, "id": 3}', '{"jsonrpc": "2.0", "result": 19, "id": 3}'],
-      ["named params, reordered", '{"jsonrpc": "2.0", "method": "subtract", "params": {"minuend": 42, "subtrahend": 23}, "id": 4}', '{"jsonrpc": "2.0", "result": 19, "id": 4}'],
+      [
+        "named params",
+        '{"jsonrpc": "2.0", "method": "subtract", "params": {"subtrahend": 23, "minuend": 42}, "id": 3}',
+        '{"jsonrpc": "2.0", "result": 19, "id": 3}',
+      ],
+      [
+        "named params, reordered",
+        '{"jsonrpc": "2.0", "method": "subtract", "params": {"minuend": 42, "subtrahend": 23}, "id": 4}',
+        '{"jsonrpc": "2.0", "result": 19, "id": 4}',
+      ],
       ["a notification", '{"jsonrpc": "2.0", "method": "update", "params": [1,2,3,4,5]}', null],
       ["a notification of an unknown method", '{"jsonrpc": "2.0", "method": "foobar"}', null],
-      ["a non-existent method", '{"jsonrpc": "2.0", "method": "foobar", "id": "1"}', '{"jsonrpc": "2.0", "error": {"code": -32601, "message": "Method not found"}, "id": "1"}'],
-      ["invalid JSON", '{"jsonrpc": "2.0", "method": "foobar, "params": "bar", "baz]', '{"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}, "id": null}'],
-      ["an invalid Request object", '{"jsonrpc": "2.0", "method": 1, "params": "bar"}', '{"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid Request"}, "id": null}'],
+      [
+        "a non-existent method",
+        '{"jsonrpc": "2.0", "method": "foobar", "id": "1"}',
+        '{"jsonrpc": "2.0", "error": {"code": -32601, "message": "Method not found"}, "id": "1"}',
+      ],
+      [
+        "invalid JSON",
+        '{"jsonrpc": "2.0", "method": "foobar, "params": "bar", "baz]',
+        '{"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}, "id": null}',
+      ],
+      [
+        "an invalid Request object",
+        '{"jsonrpc": "2.0", "method": 1, "params": "bar"}',
+        '{"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid Request"}, "id": null}',
+      ],
       [
         "a batch with invalid JSON",
         '[\n  {"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"},\n  {"jsonrpc": "2.0", "method"\n]',
@@ -100,11 +120,13 @@ describe.each(ENGINES)("JSON-RPC under %s", (engine) => {
       ["a string with escapes, kept as written", '"\\u0041\\n\\ud83d\\ude00"'],
       ["null", "null"],
     ])("echoes %s exactly", async (_name, id) => {
-      expect(await device.handleRpc(`{"jsonrpc":"2.0","method":"echo","params":[],"id":${id}}`)).toBe(
-        `{"jsonrpc":"2.0","result":[],"id":${id}}`,
-      );
+      expect(await device.handleRpc(`{"jsonrpc":"2.0","method":"echo","params":[],"id":${id}}`)).toBe(`{"jsonrpc":"2.0","result":[],"id":${id}}`);
     });
-    it.each([["an object", "{}"], ["an array", "[1]"], ["a boolean", "true"]])("refuses %s as id (-32600, id null)", async (_n, id) => {
+    it.each([
+      ["an object", "{}"],
+      ["an array", "[1]"],
+      ["a boolean", "true"],
+    ])("refuses %s as id (-32600, id null)", async (_n, id) => {
       expect(await device.handleRpc(`{"jsonrpc":"2.0","method":"echo","id":${id}}`)).toBe(
         '{"jsonrpc":"2.0","error":{"code":-32600,"message":"Invalid Request"},"id":null}',
       );
@@ -159,7 +181,11 @@ describe.each(ENGINES)("JSON-RPC under %s", (engine) => {
       ["-32602 for rpc.list with params", '{"jsonrpc":"2.0","method":"rpc.list","params":[1],"id":2}', err(-32602, "Invalid params", "2")],
       ["-32602 for sys.info with params", '{"jsonrpc":"2.0","method":"sys.info","params":{"a":1},"id":2}', err(-32602, "Invalid params", "2")],
       ["-32602 from a host method", '{"jsonrpc":"2.0","method":"badParams","params":[],"id":2}', err(-32602, "Invalid params", "2", '"need [pin, level]"')],
-      ["-32602 from config.set without an object", '{"jsonrpc":"2.0","method":"config.set","params":[1],"id":2}', err(-32602, "Invalid params", "2", '"expected an object of keys to set"')],
+      [
+        "-32602 from config.set without an object",
+        '{"jsonrpc":"2.0","method":"config.set","params":[1],"id":2}',
+        err(-32602, "Invalid params", "2", '"expected an object of keys to set"'),
+      ],
       ["-32000 from a method that throws", '{"jsonrpc":"2.0","method":"fails","id":3}', err(-32000, "boom", "3")],
       ["-32000 from a result JSON cannot hold", '{"jsonrpc":"2.0","method":"bigint","id":3}', err(-32000, "Do not know how to serialize a BigInt", "3")],
       ["a device code with data", '{"jsonrpc":"2.0","method":"failsCoded","id":3}', err(-32050, "Sensor offline", "3", '{"sensor":3}')],
@@ -181,8 +207,7 @@ describe.each(ENGINES)("JSON-RPC under %s", (engine) => {
     });
     const tooLarge = (limit: string, max: number) =>
       `{"jsonrpc":"2.0","error":{"code":-32000,"message":"Request too large","data":{"limit":"${limit}","max":${max}}},"id":null}`;
-    const respTooLarge = (id: string) =>
-      `{"jsonrpc":"2.0","error":{"code":-32001,"message":"Response too large","data":{"max":256}},"id":${id}}`;
+    const respTooLarge = (id: string) => `{"jsonrpc":"2.0","error":{"code":-32001,"message":"Response too large","data":{"max":256}},"id":${id}}`;
     it("-32000 for a request over the byte limit, nothing copied", async () => {
       expect(await device.handleRpc(`{"jsonrpc":"2.0","method":"echo","params":["${"a".repeat(600)}"],"id":1}`)).toBe(tooLarge("bytes", 512));
     });
@@ -207,9 +232,7 @@ describe.each(ENGINES)("JSON-RPC under %s", (engine) => {
       const d = new Device({ id: "b", engine, limits: { responseMax: 128 }, methods: { count: () => ++runs } });
       const entry = (i: number) => `{"jsonrpc":"2.0","method":"count","id":${i}}`;
       const batch = `[${[1, 2, 3, 4].map(entry).join(",")}]`;
-      expect(await d.handleRpc(batch)).toBe(
-        '{"jsonrpc":"2.0","error":{"code":-32001,"message":"Response too large","data":{"max":128}},"id":null}',
-      );
+      expect(await d.handleRpc(batch)).toBe('{"jsonrpc":"2.0","error":{"code":-32001,"message":"Response too large","data":{"max":128}},"id":null}');
       expect(runs).toBe(4);
     });
     it("-32001 for one batch entry that does not fit, the others answered", async () => {
@@ -313,7 +336,14 @@ describe.each(ENGINES)("JSON-RPC under %s", (engine) => {
 describe("the raw ABI", () => {
   // The module straight from its bytes, with a host_call that breaks the contract.
   const raw = (hostCall: (...a: number[]) => number) => {
-    const m = instantiateBytes("v8", wasmBytes(), { env: { abort: () => { throw new Error("abort"); } }, outpost: { log: () => {}, host_call: hostCall } });
+    const m = instantiateBytes("v8", wasmBytes(), {
+      env: {
+        abort: () => {
+          throw new Error("abort");
+        },
+      },
+      outpost: { log: () => {}, host_call: hostCall },
+    });
     return m;
   };
   // rpc_init returns the address of u32 request buffer, u32 response buffer.

@@ -23,7 +23,7 @@ function echoed(socket: Socket, sent: Buffer): Promise<Buffer> {
     const onData = (c: Buffer) => {
       chunks.push(c);
       got += c.length;
-      if (got >= sent.length) (socket.off("data", onData), resolve(Buffer.concat(chunks)));
+      if (got >= sent.length) socket.off("data", onData), resolve(Buffer.concat(chunks));
     };
     socket.on("data", onData);
     socket.once("close", () => reject(new Error(`link closed after ${got} of ${sent.length} bytes`)));

@@ -5,9 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ABI_VERSION } from "../host/abi.ts";
-import {
-  boardDir, bootFirmware, buildFirmware, callFirmware, deviceRpc, echoRun, firmwareElf, type DeviceRpc, type QemuBoard,
-} from "../boards/stm32/qemu.ts";
+import { boardDir, bootFirmware, buildFirmware, callFirmware, deviceRpc, echoRun, firmwareElf, type DeviceRpc, type QemuBoard } from "../boards/stm32/qemu.ts";
 import { startMosquitto, type Mosquitto } from "./support/mosquitto.ts";
 
 const request = (id: number | string, method: string, params?: unknown) => ({

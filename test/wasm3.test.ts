@@ -67,7 +67,11 @@ describe.each(ENGINES)("hand-assembled module under %s", (engine) => {
 
   it("passes an import's exception through unchanged", () => {
     const error = new Error("from the host");
-    const { exports } = load(hostImports(() => { throw error; }));
+    const { exports } = load(
+      hostImports(() => {
+        throw error;
+      }),
+    );
     let caught: unknown;
     try {
       exports.callTwice(1);
@@ -119,9 +123,7 @@ describe.each(ENGINES)("hand-assembled module under %s", (engine) => {
   });
 
   it("rejects bytes that are not a module with WebAssembly.CompileError", () => {
-    expect(() => instantiateBytes(engine, new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 50, 0]))).toThrow(
-      WebAssembly.CompileError,
-    );
+    expect(() => instantiateBytes(engine, new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 50, 0]))).toThrow(WebAssembly.CompileError);
     expect(() => instantiateBytes(engine, new Uint8Array([1, 2, 3]))).toThrow(WebAssembly.CompileError);
   });
 });
@@ -160,7 +162,10 @@ describe("wasm3 messages", () => {
 
   it("refuses an export called from inside an import (wasm3 has one value stack)", () => {
     let inner: () => unknown = () => 0;
-    const { exports } = instantiateWasm3(kitchenSink, hostImports(() => Number(inner())));
+    const { exports } = instantiateWasm3(
+      kitchenSink,
+      hostImports(() => Number(inner())),
+    );
     inner = () => exports.add(1, 2);
     expect(() => exports.callTwice(1)).toThrow("an import may not call back into the module's exports");
     inner = () => 0;

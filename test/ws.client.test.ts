@@ -9,7 +9,10 @@ import { errCode, wsCloseName } from "../host/abi.ts";
 import { instantiate, type HostImports } from "../host/engine.ts";
 import { ENGINES } from "./support/engines.ts";
 
-const EV_OPEN = 1, EV_CLOSE = 2, EV_CONNECTED = 3, EV_RPC_PENDING = 16;
+const EV_OPEN = 1,
+  EV_CLOSE = 2,
+  EV_CONNECTED = 3,
+  EV_RPC_PENDING = 16;
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const MAX = 2048; // client_config 8: the largest frame / message
 
@@ -41,7 +44,8 @@ function parseFrames(bytes: Buffer): ClientFrame[] {
   const out: ClientFrame[] = [];
   let p = 0;
   while (p < bytes.length) {
-    const b0 = bytes[p], b1 = bytes[p + 1];
+    const b0 = bytes[p],
+      b1 = bytes[p + 1];
     let n = b1 & 127;
     let at = p + 2;
     if (n === 126) (n = bytes.readUInt16BE(at)), (at += 2);
@@ -121,7 +125,9 @@ describe.each(ENGINES)("WebSocket client under %s", (engine) => {
     };
     const acceptFor = (request: string) => {
       const key = /\r\nSec-WebSocket-Key: (\S+)\r\n/.exec(request)![1];
-      return createHash("sha1").update(key + GUID).digest("base64");
+      return createHash("sha1")
+        .update(key + GUID)
+        .digest("base64");
     };
     const response = (accept: string, extra = "") =>
       `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n${extra}\r\n`;
@@ -271,7 +277,12 @@ describe.each(ENGINES)("WebSocket client under %s", (engine) => {
   const framingErrors: Array<[string, string, number, () => Buffer]> = [
     ["a masked frame from the server", "WsMaskedFrame", 1002, () => frame(1, "{}", { mask: true })],
     ["an oversize frame (refused from its header)", "WsFrameTooLarge", 1009, () => frame(1, "", { len: MAX + 1 }).subarray(0, 4)],
-    ["an oversize message (fragments adding up)", "WsFrameTooLarge", 1009, () => Buffer.concat([frame(1, "a".repeat(1500), { fin: false }), frame(0, "b".repeat(600))])],
+    [
+      "an oversize message (fragments adding up)",
+      "WsFrameTooLarge",
+      1009,
+      () => Buffer.concat([frame(1, "a".repeat(1500), { fin: false }), frame(0, "b".repeat(600))]),
+    ],
     ["a length over 4 GiB", "WsFrameTooLarge", 1009, () => Buffer.from([0x81, 127, 0, 0, 0, 1, 0, 0, 0, 0])],
     ["opcode 3", "WsBadOpcode", 1002, () => frame(3, "")],
     ["opcode 7", "WsBadOpcode", 1002, () => frame(7, "")],
@@ -285,7 +296,12 @@ describe.each(ENGINES)("WebSocket client under %s", (engine) => {
     ["a new message inside a fragmented one", "WsBadContinuation", 1002, () => Buffer.concat([frame(1, "a", { fin: false }), frame(1, "b")])],
     ["bad UTF-8 in a text frame", "InvalidUtf8", 1007, () => frame(1, Buffer.from([0x22, 0xc3, 0x28, 0x22]))],
     ["a surrogate in a text frame", "InvalidUtf8", 1007, () => frame(1, Buffer.from([0xed, 0xa0, 0x80]))],
-    ["bad UTF-8 split across fragments", "InvalidUtf8", 1007, () => Buffer.concat([frame(1, Buffer.from([0x61, 0xe2, 0x82]), { fin: false }), frame(0, Buffer.from([0x28]))])],
+    [
+      "bad UTF-8 split across fragments",
+      "InvalidUtf8",
+      1007,
+      () => Buffer.concat([frame(1, Buffer.from([0x61, 0xe2, 0x82]), { fin: false }), frame(0, Buffer.from([0x28]))]),
+    ],
     ["bad UTF-8 in a close reason", "InvalidUtf8", 1007, () => closeFrame(1000, Buffer.from([0xff]))],
     ["a close frame with a 1-byte body", "WsBadCloseCode", 1002, () => frame(8, Buffer.from([3]))],
   ];
@@ -307,8 +323,20 @@ describe.each(ENGINES)("WebSocket client under %s", (engine) => {
       expect(wsCloseName(code)).toMatch(/^[A-Z][A-Za-z]+\d*$/);
     }
     expect([1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 4000, 4001].map(wsCloseName)).toEqual([
-      "NormalClosure", "GoingAway", "ProtocolError", "UnsupportedData", "InvalidPayloadData", "PolicyViolation", "MessageTooBig",
-      "MandatoryExtension", "InternalError", "ServiceRestart", "TryAgainLater", "BadGateway", "ReplacedByNewerConnection", "DeviceRemoved",
+      "NormalClosure",
+      "GoingAway",
+      "ProtocolError",
+      "UnsupportedData",
+      "InvalidPayloadData",
+      "PolicyViolation",
+      "MessageTooBig",
+      "MandatoryExtension",
+      "InternalError",
+      "ServiceRestart",
+      "TryAgainLater",
+      "BadGateway",
+      "ReplacedByNewerConnection",
+      "DeviceRemoved",
     ]);
     expect([1005, 1006, 3000, 4999].map(wsCloseName)).toEqual(["NoStatusReceived", "AbnormalClosure", "Application3000", "Application4999"]);
     const t = setup();
@@ -365,7 +393,19 @@ describe.each(ENGINES)("WebSocket client under %s", (engine) => {
   });
 
   it("property: arbitrary bytes after the upgrade end in a named close or nothing, never a trap", () => {
-    const named = new Set(["WsMaskedFrame", "WsFrameTooLarge", "WsBadOpcode", "WsReservedBits", "WsBadControlFrame", "WsBadContinuation", "WsBadCloseCode", "WsClosed", "InvalidUtf8"].map(errCode));
+    const named = new Set(
+      [
+        "WsMaskedFrame",
+        "WsFrameTooLarge",
+        "WsBadOpcode",
+        "WsReservedBits",
+        "WsBadControlFrame",
+        "WsBadContinuation",
+        "WsBadCloseCode",
+        "WsClosed",
+        "InvalidUtf8",
+      ].map(errCode),
+    );
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 1, max: 64 }), (bytes, chunk) => {
         const t = setup();

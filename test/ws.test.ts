@@ -52,7 +52,13 @@ describe("the module device against the ws library's server", () => {
     const before = received.length;
     send();
     let found: { id?: number } | undefined;
-    await waitFor(() => (found = received.slice(before).map((t) => JSON.parse(t)).find((m) => m.id === id)) !== undefined);
+    await waitFor(
+      () =>
+        (found = received
+          .slice(before)
+          .map((t) => JSON.parse(t))
+          .find((m) => m.id === id)) !== undefined,
+    );
     return found;
   };
 
@@ -123,7 +129,10 @@ describe("the backend's WebSocket gateway", () => {
   let wsUrl: string;
   const creds: Record<string, string> = {};
 
-  const api = apiClient(() => backend.url, () => `Bearer ${key}`);
+  const api = apiClient(
+    () => backend.url,
+    () => `Bearer ${key}`,
+  );
   const register = (id: string) => (creds[id] = backend.registry.addDevice(id).credential);
 
   async function wsDevice(id: string, methods = {}, opts: { telemetryMs?: number } = {}): Promise<Device> {
@@ -309,7 +318,10 @@ describe("the backend's WebSocket gateway", () => {
     await waitFor(() => c.messages.length === 6);
     const [time, missing, parse] = c.messages as Array<{ result?: { unix_ms: number; iso: string }; id?: unknown; error?: { code: number } }>;
     const batch = c.messages[3] as unknown as Array<{ id: string; result?: unknown; error?: { code: number } }>;
-    expect(batch.map((a) => [a.id, a.error?.code ?? "ok"])).toEqual([["b1", "ok"], ["b2", -32601]]);
+    expect(batch.map((a) => [a.id, a.error?.code ?? "ok"])).toEqual([
+      ["b1", "ok"],
+      ["b2", -32601],
+    ]);
     expect(c.messages[4]).toMatchObject({ error: { code: -32600 }, id: null }); // an empty batch
     expect(c.messages[5]).toMatchObject({ error: { code: -32600 }, id: null }); // neither request nor response
     expect(time.id).toBe("t");

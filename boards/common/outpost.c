@@ -245,8 +245,9 @@ static void list_methods(outpost_call *call) {
   size_t n = 0;
   int w = 0;
   for (unsigned i = 0; i < method_count && w >= 0 && n < call->out_cap; i++) {
-    w = snprintf(call->out + n, n < call->out_cap ? call->out_cap - n : 0, "%c{\"name\":\"%s\",\"description\":\"%s\",\"params\":%s}",
-                 i ? ',' : '[', methods[i].name, methods[i].description ? methods[i].description : "",
+    w = snprintf(call->out + n, n < call->out_cap ? call->out_cap - n : 0,
+                 "%c{\"name\":\"%s\",\"description\":\"%s\",\"params\":%s}", i ? ',' : '[', methods[i].name,
+                 methods[i].description ? methods[i].description : "",
                  methods[i].params_schema ? methods[i].params_schema : "{}");
     n += (size_t)w;
   }
@@ -317,7 +318,8 @@ int outpost_load(const outpost_board *board, const uint8_t *wasm, size_t len) {
   outpost_rt.board = board;
   outpost_config_methods();
   M3Result result;
-  if (!(outpost_rt.env = m3_NewEnvironment()) || !(outpost_rt.runtime = m3_NewRuntime(outpost_rt.env, OUTPOST_WASM3_STACK, NULL))) {
+  if (!(outpost_rt.env = m3_NewEnvironment()) ||
+      !(outpost_rt.runtime = m3_NewRuntime(outpost_rt.env, OUTPOST_WASM3_STACK, NULL))) {
     outpost_errorf("out of memory creating the wasm3 runtime");
     goto fail;
   }

@@ -20,7 +20,7 @@ typedef struct outpost_call {
   const char *method;
   const char *params;
   size_t params_len;
-  char *out;      // where the answer goes (the module's buffer)
+  char *out; // where the answer goes (the module's buffer)
   size_t out_cap;
   uint32_t status; // set by outpost_ok / outpost_fail
 } outpost_call;
@@ -42,8 +42,7 @@ void outpost_fail(outpost_call *call, int code, const char *message);
 // Reads a parameter by position in a params array or by name in a params object.
 // Each returns 0, or -1 if it is absent or of another type.
 // Element `index` of a params array (key NULL), or member `index` of a params object.
-int outpost_param_at(const outpost_call *call, unsigned index, const char **key, size_t *key_len, const char **json,
-                     size_t *len);
+int outpost_param_at(const outpost_call *call, unsigned index, const char **key, size_t *key_len, const char **json, size_t *len);
 int outpost_param(const outpost_call *call, unsigned position, const char *name, const char **json, size_t *len);
 int outpost_param_int(const outpost_call *call, unsigned position, const char *name, long *value);
 // A string without escapes, NUL-terminated into out.
@@ -62,9 +61,9 @@ void outpost_config_methods(void);
 // ---- the runtime ----------------------------------------------------------------
 
 typedef struct outpost_board {
-  const char *name;                                  // reported by sys.info
-  uint32_t (*now)(void);                             // monotonic ms, may wrap
-  uint32_t (*random)(void);                          // seeds the backoff jitter
+  const char *name; // reported by sys.info
+  uint32_t (*now)(void); // monotonic ms, may wrap
+  uint32_t (*random)(void); // seeds the backoff jitter
   void (*log)(int level, const char *text, size_t len); // 0 debug .. 3 error
 } outpost_board;
 
@@ -74,7 +73,7 @@ typedef struct outpost_device_config {
   uint16_t port;
   const char *username; // NULL: the device id
   const char *password; // NULL: none
-  const char *ws_url;   // "ws://host:port/path" selects WebSocket instead of MQTT (device_set key 3); NULL: MQTT
+  const char *ws_url; // "ws://host:port/path" selects WebSocket instead of MQTT (device_set key 3); NULL: MQTT
   uint8_t mqtt_version; // 4 (3.1.1, also 0) or 5
 } outpost_device_config;
 

@@ -9,7 +9,7 @@ typedef struct outpost_gpio {
   const char *write_description, *read_description;
   // rpc.list's params schemas: OUTPOST_GPIO_*_SCHEMA below, around the board's "pin".
   const char *write_schema, *read_schema;
-  const char *pin_error;  // the invalid-params message for a bad pin
+  const char *pin_error; // the invalid-params message for a bad pin
   int (*valid)(long pin);
   // A pin given by name ("PD12"), or -1; NULL when pins are numbers only.
   long (*named)(const char *name);

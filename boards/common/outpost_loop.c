@@ -95,7 +95,7 @@ enum {
   CFG_STRINGS_BYTES = 20,
 };
 enum { STR_USERNAME = 2, STR_PASSWORD = 3 }; // client_set_str
-enum { DEV_ID = 1, DEV_WS_URL = 3 };         // device_set
+enum { DEV_ID = 1, DEV_WS_URL = 3 }; // device_set
 // device_poll's events (the client's EV_* codes, plus the device's).
 enum { EV_NONE = 0, EV_OPEN = 1, EV_CLOSE = 2, EV_CONNECTED = 3, EV_DROPPED = 8, EV_RPC_PENDING = 16 };
 #define NO_DEADLINE 0xffffffffu
@@ -129,17 +129,29 @@ enum { EV_NONE = 0, EV_OPEN = 1, EV_CLOSE = 2, EV_CONNECTED = 3, EV_DROPPED = 8,
 #define MAX_WAIT_MS 1000
 
 static const uint32_t client_sizes[][2] = {
-    {CFG_RECEIVE_MAXIMUM, 8},  {CFG_MAX_PACKET, OUTPOST_MQTT_MAX_PACKET}, {CFG_OUTBOX_BYTES, OUTPOST_MQTT_OUTBOX_BYTES},
-    {CFG_INFLIGHT_WINDOW, 4},  {CFG_RX_BYTES, OUTPOST_MQTT_RX_BYTES},     {CFG_TX_BYTES, OUTPOST_MQTT_TX_BYTES},
-    {CFG_SUBS_BYTES, 128},     {CFG_SCRATCH_BYTES, 256},                 {CFG_STRINGS_BYTES, 256},
+    {CFG_RECEIVE_MAXIMUM, 8},
+    {CFG_MAX_PACKET, OUTPOST_MQTT_MAX_PACKET},
+    {CFG_OUTBOX_BYTES, OUTPOST_MQTT_OUTBOX_BYTES},
+    {CFG_INFLIGHT_WINDOW, 4},
+    {CFG_RX_BYTES, OUTPOST_MQTT_RX_BYTES},
+    {CFG_TX_BYTES, OUTPOST_MQTT_TX_BYTES},
+    {CFG_SUBS_BYTES, 128},
+    {CFG_SCRATCH_BYTES, 256},
+    {CFG_STRINGS_BYTES, 256},
     {CFG_KEEPALIVE, OUTPOST_MQTT_KEEPALIVE_S},
 };
 
 // The exports the loop calls every turn, looked up once: fx[X_DEVICE_POLL] etc.
-#define LOOP_EXPORTS(X)                                                                                    \
-  X(DEVICE_POLL, "device_poll") X(DEVICE_DEADLINE, "device_deadline") X(DEVICE_STOP, "device_stop")       \
-  X(CLIENT_OPENED, "client_opened") X(CLIENT_CLOSED, "client_closed") X(CLIENT_RX_PTR, "client_rx_ptr")   \
-  X(CLIENT_RX_CAP, "client_rx_cap") X(CLIENT_RX_PUSH, "client_rx_push") X(CLIENT_TX_LEN, "client_tx_len")    \
+#define LOOP_EXPORTS(X)                 \
+  X(DEVICE_POLL, "device_poll")         \
+  X(DEVICE_DEADLINE, "device_deadline") \
+  X(DEVICE_STOP, "device_stop")         \
+  X(CLIENT_OPENED, "client_opened")     \
+  X(CLIENT_CLOSED, "client_closed")     \
+  X(CLIENT_RX_PTR, "client_rx_ptr")     \
+  X(CLIENT_RX_CAP, "client_rx_cap")     \
+  X(CLIENT_RX_PUSH, "client_rx_push")   \
+  X(CLIENT_TX_LEN, "client_tx_len")     \
   X(CLIENT_TX_CONSUME, "client_tx_consume")
 #define AS_ENUM(id, name) X_##id,
 #define AS_NAME(id, name) name,
@@ -204,11 +216,10 @@ static int setup(const outpost_device_config *config) {
   client_info = (uint32_t)rc;
   if (read_word(client_info, INFO_TX, &tx_at)) return -1;
   if (outpost_call_export("device_init", &rc, 1, OUTPOST_REPLY_CONTEXT_BYTES) || check("device_init", rc)) return -1;
-  if (to_scratch(config->id, &len) || outpost_call_export("device_set", &rc, 2, DEV_ID, (int32_t)len) ||
-      check("device id", rc))
+  if (to_scratch(config->id, &len) || outpost_call_export("device_set", &rc, 2, DEV_ID, (int32_t)len) || check("device id", rc))
     return -1;
-  if (config->ws_url && (to_scratch(config->ws_url, &len) || outpost_call_export("device_set", &rc, 2, DEV_WS_URL, (int32_t)len) ||
-                         check("WebSocket URL", rc)))
+  if (config->ws_url && (to_scratch(config->ws_url, &len) ||
+                         outpost_call_export("device_set", &rc, 2, DEV_WS_URL, (int32_t)len) || check("WebSocket URL", rc)))
     return -1;
   const char *username = config->username ? config->username : config->id;
   if (to_scratch(username, &len) || outpost_call_export("client_set_str", &rc, 2, STR_USERNAME, (int32_t)len) ||

@@ -9,10 +9,10 @@
 
 // What outpost_transport.wait reports.
 enum {
-  OUTPOST_NET_OPENED = 1,   // a connect started by open() completed
+  OUTPOST_NET_OPENED = 1, // a connect started by open() completed
   OUTPOST_NET_READABLE = 2, // recv() has bytes (or will report the close)
   OUTPOST_NET_WRITABLE = 4, // send() can take more
-  OUTPOST_NET_CLOSED = 8,   // the peer closed or the connect failed
+  OUTPOST_NET_CLOSED = 8, // the peer closed or the connect failed
 };
 
 typedef struct outpost_transport {

@@ -107,19 +107,21 @@ static int parse_url(const char *url, char *host, size_t host_cap, uint16_t *por
 int main(int argc, char **argv) {
   const char *id = NULL, *url = "mqtt://127.0.0.1:1883", *username = NULL, *password = NULL;
   static char default_path[4200];
-  const char *module_path = getenv("OUTPOST_WASM") ? getenv("OUTPOST_WASM") : default_module(argv[0], default_path, sizeof default_path); // as host/engine.ts
+  const char *module_path = getenv("OUTPOST_WASM")
+                                ? getenv("OUTPOST_WASM")
+                                : default_module(argv[0], default_path, sizeof default_path); // as host/engine.ts
   const char *call = NULL, *repeat = "1", *mqtt_version = "4";
   for (int i = 1; i < argc; i++) {
     const char *flag = argv[i];
-    const char **target = !strcmp(flag, "--id")         ? &id
-                          : !strcmp(flag, "--url")      ? &url
-                          : !strcmp(flag, "--username") ? &username
-                          : !strcmp(flag, "--password") ? &password
-                          : !strcmp(flag, "--module")   ? &module_path
-                          : !strcmp(flag, "--call")     ? &call
-                          : !strcmp(flag, "--repeat")   ? &repeat
+    const char **target = !strcmp(flag, "--id")             ? &id
+                          : !strcmp(flag, "--url")          ? &url
+                          : !strcmp(flag, "--username")     ? &username
+                          : !strcmp(flag, "--password")     ? &password
+                          : !strcmp(flag, "--module")       ? &module_path
+                          : !strcmp(flag, "--call")         ? &call
+                          : !strcmp(flag, "--repeat")       ? &repeat
                           : !strcmp(flag, "--mqtt-version") ? &mqtt_version
-                                                        : NULL;
+                                                            : NULL;
     if (!strcmp(flag, "--verbose")) {
       min_level = 0;
     } else if (!strcmp(flag, "--help") || !strcmp(flag, "-h")) {

@@ -22,9 +22,7 @@ void gpio_init(void) {
   probe->OSPEEDR = saved;
 }
 
-const char *gpio_backing(void) {
-  return registers_answer ? "registers" : "ram (QEMU has no STM32F4 GPIO model)";
-}
+const char *gpio_backing(void) { return registers_answer ? "registers" : "ram (QEMU has no STM32F4 GPIO model)"; }
 
 static gpio_status check(unsigned port, unsigned pin) {
   if (port >= GPIO_PORTS) return GPIO_NO_SUCH_PORT;

@@ -37,7 +37,7 @@ static struct {
 } callers[MAX_CALLERS];
 static unsigned caller_count, lost;
 static uintptr_t asking; // the wasm3 caller of the allocation in progress
-static int wrapped;       // inside one of the wraps below: newlib's inner calls are theirs
+static int wrapped; // inside one of the wraps below: newlib's inner calls are theirs
 
 static unsigned caller_index(uintptr_t address) {
   for (unsigned i = 0; i < caller_count; i++)
@@ -175,15 +175,15 @@ static void board_heap_method(outpost_call *call) {
         wasm_bytes += (unsigned long)(module->functions[i].wasmEnd - module->functions[i].wasm);
       }
     }
-    w = snprintf(call->out + n, call->out_cap - n,
-                 "],\"untracked\":%u,\"arena\":%lu,\"in_use\":%lu,\"free\":%lu,\"code_pages\":%lu,\"code_bytes_used\":%lu,"
-                 "\"code_bytes\":%lu,\"functions\":%lu,\"compiled\":%lu,\"compiled_wasm_bytes\":%lu,\"globals\":%lu,"
-                 "\"sizeof_function\":%u,\"sizeof_global\":%u,\"sizeof_runtime\":%u,\"wasm3_stack_used\":%lu,\"wasm3_stack_bytes\":%lu}",
-                 lost, (unsigned long)mi.arena, (unsigned long)mi.uordblks, (unsigned long)mi.fordblks, pages,
-                 lines_used * sizeof(code_t), lines * sizeof(code_t), functions, compiled, wasm_bytes,
-                 module ? (unsigned long)module->numGlobals : 0ul, (unsigned)sizeof(M3Function), (unsigned)sizeof(M3Global),
-                 (unsigned)sizeof(M3Runtime), stack_used,
-                 rt ? (unsigned long)(rt->numStackSlots * sizeof(m3slot_t) + 4 * sizeof(m3slot_t)) : 0ul);
+    w = snprintf(
+        call->out + n, call->out_cap - n,
+        "],\"untracked\":%u,\"arena\":%lu,\"in_use\":%lu,\"free\":%lu,\"code_pages\":%lu,\"code_bytes_used\":%lu,"
+        "\"code_bytes\":%lu,\"functions\":%lu,\"compiled\":%lu,\"compiled_wasm_bytes\":%lu,\"globals\":%lu,"
+        "\"sizeof_function\":%u,\"sizeof_global\":%u,\"sizeof_runtime\":%u,\"wasm3_stack_used\":%lu,\"wasm3_stack_bytes\":%lu}",
+        lost, (unsigned long)mi.arena, (unsigned long)mi.uordblks, (unsigned long)mi.fordblks, pages, lines_used * sizeof(code_t),
+        lines * sizeof(code_t), functions, compiled, wasm_bytes, module ? (unsigned long)module->numGlobals : 0ul,
+        (unsigned)sizeof(M3Function), (unsigned)sizeof(M3Global), (unsigned)sizeof(M3Runtime), stack_used,
+        rt ? (unsigned long)(rt->numStackSlots * sizeof(m3slot_t) + 4 * sizeof(m3slot_t)) : 0ul);
     if (w >= 0) n += (size_t)w;
   }
   outpost_ok_written(call, n);

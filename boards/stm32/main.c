@@ -51,8 +51,8 @@ static void print_memory(const char *when) {
   board_memory m;
   board_memory_read(&m);
   say("memory %s: static %lu, heap high-water %lu (in use %lu), stack high-water %lu, total %lu bytes\n", when,
-         (unsigned long)m.static_bytes, (unsigned long)m.heap_high_water, (unsigned long)m.heap_in_use,
-         (unsigned long)m.stack_high_water, (unsigned long)(m.static_bytes + m.heap_high_water + m.stack_high_water));
+      (unsigned long)m.static_bytes, (unsigned long)m.heap_high_water, (unsigned long)m.heap_in_use,
+      (unsigned long)m.stack_high_water, (unsigned long)(m.static_bytes + m.heap_high_water + m.stack_high_water));
 }
 
 typedef struct {
@@ -106,7 +106,7 @@ int main(void) {
   board.name = board_name();
   size_t module_len = (size_t)(device_wasm_end - device_wasm);
   say("outpost on %s, %lu MHz, module %lu bytes in flash\n", board.name, (unsigned long)(board_cpu_hz() / 1000000u),
-         (unsigned long)module_len);
+      (unsigned long)module_len);
   if (outpost_load(&board, device_wasm, module_len) || outpost_rpc_init()) {
     print_memory("at load failure");
     say("FATAL %s\n", outpost_error());
@@ -134,9 +134,12 @@ int main(void) {
   }
 
   // host/port only name the link in logs: the pipe's far end is fixed.
-  outpost_device_config config = {
-      .id = opt.id, .host = "usart1", .port = 0, .username = opt.username, .password = opt.password,
-      .ws_url = opt.url && strncmp(opt.url, "ws://", 5) == 0 ? opt.url : NULL};
+  outpost_device_config config = {.id = opt.id,
+                                  .host = "usart1",
+                                  .port = 0,
+                                  .username = opt.username,
+                                  .password = opt.password,
+                                  .ws_url = opt.url && strncmp(opt.url, "ws://", 5) == 0 ? opt.url : NULL};
   outpost_transport transport = stm32_link_transport();
   say("device %s dialing out through USART1\n", config.id);
   int rc = outpost_run(&config, &transport, &stop_requested);

@@ -68,7 +68,8 @@ static void board_memory_method(outpost_call *call) {
   link_counters link = link_counters_read();
   outpost_ok(call,
              "{\"static\":%lu,\"heap_high_water\":%lu,\"heap_in_use\":%lu,\"heap_limit\":%lu,\"stack_high_water\":%lu,"
-             "\"stack_size\":%lu,\"ram_used\":%lu,\"gpio\":\"%s\",\"link_rx\":%lu,\"link_tx\":%lu,\"link_overruns\":%lu,\"link_pauses\":%lu}",
+             "\"stack_size\":%lu,\"ram_used\":%lu,\"gpio\":\"%s\",\"link_rx\":%lu,\"link_tx\":%lu,\"link_overruns\":%lu,\"link_"
+             "pauses\":%lu}",
              (unsigned long)m.static_bytes, (unsigned long)m.heap_high_water, (unsigned long)m.heap_in_use,
              (unsigned long)m.heap_limit, (unsigned long)m.stack_high_water, (unsigned long)m.stack_size,
              (unsigned long)(m.static_bytes + m.heap_high_water + m.stack_high_water), gpio_backing(),
@@ -97,6 +98,6 @@ void stm32_methods(volatile sig_atomic_t *stop) {
   outpost_method("sys.reboot", "Restarts the board (QEMU: ends the emulation)", NULL, sys_reboot_method);
   outpost_method("board.memory", "RAM use measured on the board: static, heap high-water, painted stack", NULL,
                  board_memory_method);
-  outpost_method("board.cpu", "Time since boot and the part of it the CPU was busy (instructions under QEMU -icount)",
-                 NULL, board_cpu_method);
+  outpost_method("board.cpu", "Time since boot and the part of it the CPU was busy (instructions under QEMU -icount)", NULL,
+                 board_cpu_method);
 }

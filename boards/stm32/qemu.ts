@@ -74,18 +74,23 @@ export async function callFirmware(request: unknown, elf = firmwareElf): Promise
   }
 }
 
-
 export function bootFirmware(opts: BootOptions): QemuBoard {
   const args = [
-    "-M", "netduinoplus2",
-    "-display", "none",
-    "-monitor", "none",
-    "-semihosting-config", "enable=on,target=native",
+    "-M",
+    "netduinoplus2",
+    "-display",
+    "none",
+    "-monitor",
+    "none",
+    "-semihosting-config",
+    "enable=on,target=native",
     ...(opts.linkPort === undefined
       ? ["-serial", "null"]
       : ["-chardev", `socket,id=link,host=127.0.0.1,port=${opts.linkPort},reconnect=1,nodelay=on`, "-serial", "chardev:link"]),
-    "-serial", "stdio",
-    "-kernel", opts.elf,
+    "-serial",
+    "stdio",
+    "-kernel",
+    opts.elf,
   ];
   if (opts.append !== undefined) args.push("-append", opts.append);
   if (opts.icountShift !== undefined) args.push("-icount", `shift=${opts.icountShift},align=off,sleep=on`);
@@ -107,7 +112,7 @@ export function bootFirmware(opts: BootOptions): QemuBoard {
       lines.push(line);
       for (const w of waiters) {
         const m = line.match(w.pattern);
-        if (m) (waiters.delete(w), w.resolve(m));
+        if (m) waiters.delete(w), w.resolve(m);
       }
     }
   });
@@ -132,7 +137,7 @@ export function bootFirmware(opts: BootOptions): QemuBoard {
         const timer = setTimeout(() => fail(`no match after ${timeoutMs} ms`), timeoutMs);
         waiters.add(w);
         void exited.then((e) => {
-          if (waiters.has(w)) (clearTimeout(timer), fail(`QEMU exited (code ${e.code}, signal ${e.signal})`));
+          if (waiters.has(w)) clearTimeout(timer), fail(`QEMU exited (code ${e.code}, signal ${e.signal})`);
         });
       });
     },
@@ -175,7 +180,7 @@ export async function deviceRpc(brokerUrl: string, id: string): Promise<DeviceRp
       const status = payload.length ? JSON.parse(payload.toString()) : null;
       if (!status?.online) return;
       markOnline(status);
-      if (!packet.retain) for (const resolve of liveOnline) (liveOnline.delete(resolve), resolve(status));
+      if (!packet.retain) for (const resolve of liveOnline) liveOnline.delete(resolve), resolve(status);
       return;
     }
     const response = JSON.parse(payload.toString());

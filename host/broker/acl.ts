@@ -100,11 +100,7 @@ export function createAclHooks(ctx: AclContext) {
     callback(new AclRefused(`publish to ${packet.topic} refused for ${who?.kind === "device" ? who.id : "unauthenticated client"}`));
   }
 
-  function authorizeSubscribe(
-    client: Client,
-    subscription: Subscription,
-    callback: (error: Error | null, subscription?: Subscription | null) => void,
-  ): void {
+  function authorizeSubscribe(client: Client, subscription: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void): void {
     const who = identity(client);
     if (who?.kind === "backend") return callback(null, subscription);
     if (who?.kind === "device" && deviceSubscribeAllowed(ctx.prefix, who.id, subscription.topic)) return callback(null, subscription);

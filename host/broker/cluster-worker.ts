@@ -8,7 +8,14 @@ import { WORKER_CONFIG_ENV, type Forwarded, type ToHub, type ToWorker, type Work
 const config = JSON.parse(process.env[WORKER_CONFIG_ENV] ?? "null") as WorkerConfig | null;
 if (!config || !process.send) throw new Error(`a broker worker is started by the backend (${WORKER_CONFIG_ENV} and an IPC channel)`);
 const toHub = (msg: ToHub) => process.send!(msg);
-const forwarded = (p: Will, device: string | undefined): Forwarded => ({ t: "pub", topic: p.topic, payload: p.payload as Buffer, qos: p.qos, retain: p.retain, device });
+const forwarded = (p: Will, device: string | undefined): Forwarded => ({
+  t: "pub",
+  topic: p.topic,
+  payload: p.payload as Buffer,
+  qos: p.qos,
+  retain: p.retain,
+  device,
+});
 
 let broker: SingleBroker | undefined;
 /** Messages the hub sent before the broker existed (every retained one); published before it accepts a client. */

@@ -38,7 +38,8 @@ export function urlParser(...schemes: string[]): (value: string) => string {
     } catch {
       throw new InvalidArgumentError(`not a URL: ${value} (expected ${schemes.map((s) => `${s}//host:port`).join(" or ")})`);
     }
-    if (!schemes.includes(url.protocol)) throw new InvalidArgumentError(`unsupported URL scheme ${url.protocol} in ${value} (use ${schemes.map((s) => `${s}//`).join(" or ")})`);
+    if (!schemes.includes(url.protocol))
+      throw new InvalidArgumentError(`unsupported URL scheme ${url.protocol} in ${value} (use ${schemes.map((s) => `${s}//`).join(" or ")})`);
     return value;
   };
 }
@@ -61,7 +62,8 @@ export function checkDataDir(dir: string): string {
  */
 export function openRegistry(dir: string, { create }: { create: boolean }): Registry {
   const abs = checkDataDir(dir);
-  if (!create && !existsSync(dbPath(abs))) throw new CliError(`no registry in ${abs} (no outpost.db): check --data, or create one with "outpost serve" or "outpost device add"`);
+  if (!create && !existsSync(dbPath(abs)))
+    throw new CliError(`no registry in ${abs} (no outpost.db): check --data, or create one with "outpost serve" or "outpost device add"`);
   try {
     return new Registry(abs);
   } catch (err) {

@@ -43,7 +43,10 @@ export function deviceRunCommand(): Command {
       mqtt.on("close", (info: { error: number; reasonCode: number }, wasConnected: boolean) => {
         if (!info.error) return;
         // Named: the module's error, and over WebSocket the close code (else the MQTT reason code stays a number).
-        const named = { error: errName(info.error), ...(opts.url.startsWith("ws://") ? { closeCode: `${info.reasonCode} ${wsCloseName(info.reasonCode)}` } : { reasonCode: info.reasonCode }) };
+        const named = {
+          error: errName(info.error),
+          ...(opts.url.startsWith("ws://") ? { closeCode: `${info.reasonCode} ${wsCloseName(info.reasonCode)}` } : { reasonCode: info.reasonCode }),
+        };
         log.warn({ ...named, wasConnected }, "connection lost; reconnecting");
       });
       let stopping = false;

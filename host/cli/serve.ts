@@ -27,7 +27,11 @@ export function serveCommand(): Command {
     .addOption(new Option("--mqtt-port <port>", "embedded broker's MQTT port").argParser(parsePort).default(1883))
     .addOption(new Option("--host <addr>", "address to listen on").default("0.0.0.0"))
     .addOption(dataOption())
-    .addOption(new Option("--broker <url>", "use an external broker (mqtt://host:port) instead of the embedded one").argParser(urlParser("mqtt:", "mqtts:", "ws:", "wss:")))
+    .addOption(
+      new Option("--broker <url>", "use an external broker (mqtt://host:port) instead of the embedded one").argParser(
+        urlParser("mqtt:", "mqtts:", "ws:", "wss:"),
+      ),
+    )
     .addOption(
       new Option("--mqtt-workers <n>", "spread the embedded broker's MQTT connections over n processes (more devices than one process may hold)")
         .argParser(parsePositive)
@@ -57,7 +61,9 @@ export function serveCommand(): Command {
       if (opts.demo) {
         const registry = backend.registry;
         // A fresh credential each start: the old one was shown once and is not stored.
-        const credential = registry.hasDevice(DEMO_DEVICE) ? registry.rotateCredential(DEMO_DEVICE) : registry.addDevice(DEMO_DEVICE, { demo: true }).credential;
+        const credential = registry.hasDevice(DEMO_DEVICE)
+          ? registry.rotateCredential(DEMO_DEVICE)
+          : registry.addDevice(DEMO_DEVICE, { demo: true }).credential;
         demo = await startFleetDevice(backend.mqttUrl, DEMO_DEVICE, credential);
         const { key } = registry.createApiKey();
         const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "echo", params: ["hello from outpost"] });
@@ -112,8 +118,10 @@ function startupError(err: unknown, opts: ServeOptions): unknown {
     const which = e.port === opts.mqttPort ? "--mqtt-port" : e.port === opts.port ? "--port" : "the port";
     return new CliError(`${e.address ?? opts.host}:${e.port ?? "?"} is already in use (another program listens there): choose another ${which}`);
   }
-  if (e?.code === "EACCES" && e.syscall === "listen") return new CliError(`not allowed to listen on ${e.address ?? opts.host}:${e.port ?? "?"}: choose a port above 1023`);
+  if (e?.code === "EACCES" && e.syscall === "listen")
+    return new CliError(`not allowed to listen on ${e.address ?? opts.host}:${e.port ?? "?"}: choose a port above 1023`);
   if (err instanceof BrokerUnreachable) return new CliError(`cannot reach the broker ${opts.broker}: ${err.message}`);
-  if (e?.code === "SQLITE_CANTOPEN" || e?.code === "EACCES" || e?.code === "ENOTDIR") return new CliError(`cannot open the registry in ${opts.data}: ${e.message}`);
+  if (e?.code === "SQLITE_CANTOPEN" || e?.code === "EACCES" || e?.code === "ENOTDIR")
+    return new CliError(`cannot open the registry in ${opts.data}: ${e.message}`);
   return err;
 }

@@ -49,7 +49,9 @@ const MAX_TAKEN_IDS = 1000;
 
 export function simCommand(): Command {
   return new Command("sim")
-    .description("simulate a fleet of devices in this process (registered over REST, removed at the end unless --keep); ids already taken are skipped, never touched")
+    .description(
+      "simulate a fleet of devices in this process (registered over REST, removed at the end unless --keep); ids already taken are skipped, never touched",
+    )
     .addOption(new Option("--count <n>", "how many devices").argParser(parsePositive).default(10))
     .addOption(urlOption())
     .addOption(keyOption())
@@ -94,7 +96,8 @@ export function simCommand(): Command {
         const taken: string[] = [];
         const register = async () => {
           while (created.size < opts.count && !stop.signal.aborted) {
-            if (taken.length > MAX_TAKEN_IDS) throw new CliError(`more than ${MAX_TAKEN_IDS} ids ${opts.idPrefix}-<n> are taken by other devices: choose another --id-prefix`);
+            if (taken.length > MAX_TAKEN_IDS)
+              throw new CliError(`more than ${MAX_TAKEN_IDS} ids ${opts.idPrefix}-<n> are taken by other devices: choose another --id-prefix`);
             const id = `${opts.idPrefix}-${next++}`;
             const res = await api("/devices", { method: "POST", body: JSON.stringify({ id, metadata: { sim: true } }) });
             if (res.status === 409) {
@@ -112,7 +115,10 @@ export function simCommand(): Command {
           }
         };
         await Promise.all(Array.from({ length: Math.min(opts.concurrency, opts.count) }, register));
-        if (taken.length && !opts.json) process.stderr.write(`skipped ${taken.length} taken id(s) (${taken.slice(0, 3).join(", ")}${taken.length > 3 ? ", ..." : ""}): not this simulator's\n`);
+        if (taken.length && !opts.json)
+          process.stderr.write(
+            `skipped ${taken.length} taken id(s) (${taken.slice(0, 3).join(", ")}${taken.length > 3 ? ", ..." : ""}): not this simulator's\n`,
+          );
         t1 = performance.now();
 
         const ids = [...created.keys()];
@@ -144,7 +150,9 @@ export function simCommand(): Command {
         if (opts.json) console.log(JSON.stringify(summary));
         else {
           console.log(`${summary.connected}/${summary.devices} devices online via ${mqttUrl}` + (summary.failed ? `, ${summary.failed} failed` : ""));
-          console.log(`registered in ${summary.register_s} s, connected in ${summary.connect_s} s (${summary.connects_per_s}/s), this process ${summary.rss_mb} MiB`);
+          console.log(
+            `registered in ${summary.register_s} s, connected in ${summary.connect_s} s (${summary.connects_per_s}/s), this process ${summary.rss_mb} MiB`,
+          );
           for (const f of failures.slice(0, 5)) console.log(`  failed ${f}`);
           if (ids.length) console.log(`try: outpost call ${ids[0]} echo '["hi"]' --url ${base}`);
         }
@@ -154,7 +162,8 @@ export function simCommand(): Command {
         bars.stop();
         clearTimeout(durationTimer);
         await Promise.all(running.map((d) => d.close()));
-        if (!opts.keep) await pool([...created.keys()], opts.concurrency, async (id) => void (await api(`/devices/${id}`, { method: "DELETE" }).catch(() => {})));
+        if (!opts.keep)
+          await pool([...created.keys()], opts.concurrency, async (id) => void (await api(`/devices/${id}`, { method: "DELETE" }).catch(() => {})));
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
       }

@@ -7,7 +7,12 @@ export class MqttCodecError extends Error {
   override name = "MqttCodecError";
   /** Packets decoded from the same push() before the error. */
   packets: Packet[] = [];
-  constructor(readonly code: string, readonly errno: number, readonly field?: string, why?: string) {
+  constructor(
+    readonly code: string,
+    readonly errno: number,
+    readonly field?: string,
+    why?: string,
+  ) {
     super(field ? `MQTT codec: ${code} (${field}: ${why})` : `MQTT codec: ${code}`);
   }
 }

@@ -10,8 +10,21 @@ export { MqttCodecError };
 
 export type ProtocolVersion = 3 | 4 | 5;
 export type Cmd =
-  | "connect" | "connack" | "publish" | "puback" | "pubrec" | "pubrel" | "pubcomp" | "subscribe" | "suback"
-  | "unsubscribe" | "unsuback" | "pingreq" | "pingresp" | "disconnect" | "auth";
+  | "connect"
+  | "connack"
+  | "publish"
+  | "puback"
+  | "pubrec"
+  | "pubrel"
+  | "pubcomp"
+  | "subscribe"
+  | "suback"
+  | "unsubscribe"
+  | "unsuback"
+  | "pingreq"
+  | "pingresp"
+  | "disconnect"
+  | "auth";
 
 export interface UserProperties {
   [key: string]: string | string[];
@@ -87,31 +100,90 @@ export interface Packet {
 }
 
 const CMDS: Cmd[] = [
-  "reserved" as Cmd, "connect", "connack", "publish", "puback", "pubrec", "pubrel", "pubcomp", "subscribe", "suback",
-  "unsubscribe", "unsuback", "pingreq", "pingresp", "disconnect", "auth",
+  "reserved" as Cmd,
+  "connect",
+  "connack",
+  "publish",
+  "puback",
+  "pubrec",
+  "pubrel",
+  "pubcomp",
+  "subscribe",
+  "suback",
+  "unsubscribe",
+  "unsuback",
+  "pingreq",
+  "pingresp",
+  "disconnect",
+  "auth",
 ];
 const CMD_CODE: Record<string, number> = Object.fromEntries(CMDS.map((c, i) => [c, i]));
 
 // Packet view layout (assembly/mqtt/packet.ts).
-const V_TYPE = 0, V_FLAGS = 1, V_VERSION = 2, V_PACKET_ID = 3, V_QOS = 4, V_DUP = 5, V_RETAIN = 6, V_REASON = 7;
-const V_SESSION_PRESENT = 8, V_KEEPALIVE = 9, V_CONNECT_FLAGS = 10, V_TOPIC = 11, V_PAYLOAD = 13, V_CLIENT_ID = 15;
-const V_WILL_TOPIC = 17, V_WILL_PAYLOAD = 19, V_USERNAME = 21, V_PASSWORD = 23, V_PROTOCOL_NAME = 25;
-const V_PROP_COUNT = 27, V_WILL_PROP_COUNT = 28, V_ITEM_COUNT = 29, V_LENGTH = 30, V_SLOTS = 32;
-const PROPS = V_SLOTS, WILL_PROPS = PROPS + 32 * 5, ITEMS = WILL_PROPS + 16 * 5; // in u32 words
-const MAX_PROPS = 32, MAX_WILL_PROPS = 16, MAX_ITEMS = 32;
-const CF_CLEAN = 0x02, CF_WILL = 0x04, CF_WILL_RETAIN = 0x20, CF_PASSWORD = 0x40, CF_USERNAME = 0x80;
+const V_TYPE = 0,
+  V_FLAGS = 1,
+  V_VERSION = 2,
+  V_PACKET_ID = 3,
+  V_QOS = 4,
+  V_DUP = 5,
+  V_RETAIN = 6,
+  V_REASON = 7;
+const V_SESSION_PRESENT = 8,
+  V_KEEPALIVE = 9,
+  V_CONNECT_FLAGS = 10,
+  V_TOPIC = 11,
+  V_PAYLOAD = 13,
+  V_CLIENT_ID = 15;
+const V_WILL_TOPIC = 17,
+  V_WILL_PAYLOAD = 19,
+  V_USERNAME = 21,
+  V_PASSWORD = 23,
+  V_PROTOCOL_NAME = 25;
+const V_PROP_COUNT = 27,
+  V_WILL_PROP_COUNT = 28,
+  V_ITEM_COUNT = 29,
+  V_LENGTH = 30,
+  V_SLOTS = 32;
+const PROPS = V_SLOTS,
+  WILL_PROPS = PROPS + 32 * 5,
+  ITEMS = WILL_PROPS + 16 * 5; // in u32 words
+const MAX_PROPS = 32,
+  MAX_WILL_PROPS = 16,
+  MAX_ITEMS = 32;
+const CF_CLEAN = 0x02,
+  CF_WILL = 0x04,
+  CF_WILL_RETAIN = 0x20,
+  CF_PASSWORD = 0x40,
+  CF_USERNAME = 0x80;
 
 type Kind = "bool" | "u8" | "u16" | "u32" | "var" | "str" | "bin" | "pair";
 const PROPERTY_LIST: [string, number, Kind][] = [
-  ["payloadFormatIndicator", 0x01, "bool"], ["messageExpiryInterval", 0x02, "u32"], ["contentType", 0x03, "str"],
-  ["responseTopic", 0x08, "str"], ["correlationData", 0x09, "bin"], ["subscriptionIdentifier", 0x0b, "var"],
-  ["sessionExpiryInterval", 0x11, "u32"], ["assignedClientIdentifier", 0x12, "str"], ["serverKeepAlive", 0x13, "u16"],
-  ["authenticationMethod", 0x15, "str"], ["authenticationData", 0x16, "bin"], ["requestProblemInformation", 0x17, "bool"],
-  ["willDelayInterval", 0x18, "u32"], ["requestResponseInformation", 0x19, "bool"], ["responseInformation", 0x1a, "str"],
-  ["serverReference", 0x1c, "str"], ["reasonString", 0x1f, "str"], ["receiveMaximum", 0x21, "u16"],
-  ["topicAliasMaximum", 0x22, "u16"], ["topicAlias", 0x23, "u16"], ["maximumQoS", 0x24, "u8"],
-  ["retainAvailable", 0x25, "bool"], ["userProperties", 0x26, "pair"], ["maximumPacketSize", 0x27, "u32"],
-  ["wildcardSubscriptionAvailable", 0x28, "bool"], ["subscriptionIdentifiersAvailable", 0x29, "bool"],
+  ["payloadFormatIndicator", 0x01, "bool"],
+  ["messageExpiryInterval", 0x02, "u32"],
+  ["contentType", 0x03, "str"],
+  ["responseTopic", 0x08, "str"],
+  ["correlationData", 0x09, "bin"],
+  ["subscriptionIdentifier", 0x0b, "var"],
+  ["sessionExpiryInterval", 0x11, "u32"],
+  ["assignedClientIdentifier", 0x12, "str"],
+  ["serverKeepAlive", 0x13, "u16"],
+  ["authenticationMethod", 0x15, "str"],
+  ["authenticationData", 0x16, "bin"],
+  ["requestProblemInformation", 0x17, "bool"],
+  ["willDelayInterval", 0x18, "u32"],
+  ["requestResponseInformation", 0x19, "bool"],
+  ["responseInformation", 0x1a, "str"],
+  ["serverReference", 0x1c, "str"],
+  ["reasonString", 0x1f, "str"],
+  ["receiveMaximum", 0x21, "u16"],
+  ["topicAliasMaximum", 0x22, "u16"],
+  ["topicAlias", 0x23, "u16"],
+  ["maximumQoS", 0x24, "u8"],
+  ["retainAvailable", 0x25, "bool"],
+  ["userProperties", 0x26, "pair"],
+  ["maximumPacketSize", 0x27, "u32"],
+  ["wildcardSubscriptionAvailable", 0x28, "bool"],
+  ["subscriptionIdentifiersAvailable", 0x29, "bool"],
   ["sharedSubscriptionAvailable", 0x2a, "bool"],
 ];
 const PROP_BY_ID: ([string, Kind] | undefined)[] = [];
@@ -299,11 +371,15 @@ export class CodecModule {
         if (v5) p.reasonCode = v[b + V_REASON];
         else p.returnCode = v[b + V_REASON];
         break;
-      case 4: case 5: case 6: case 7: // puback .. pubcomp
+      case 4:
+      case 5:
+      case 6:
+      case 7: // puback .. pubcomp
         p.messageId = v[b + V_PACKET_ID];
         if (v5) p.reasonCode = v[b + V_REASON];
         break;
-      case 8: { // subscribe
+      case 8: {
+        // subscribe
         p.messageId = v[b + V_PACKET_ID];
         const subs: Subscription[] = [];
         this.items((ptr, len, o) => {
@@ -318,14 +394,17 @@ export class CodecModule {
         p.subscriptions = subs;
         break;
       }
-      case 10: { // unsubscribe
+      case 10: {
+        // unsubscribe
         p.messageId = v[b + V_PACKET_ID];
         const filters: string[] = [];
         this.items((ptr, len) => filters.push(this.str(ptr, len)));
         p.unsubscriptions = filters;
         break;
       }
-      case 9: case 11: { // suback, unsuback
+      case 9:
+      case 11: {
+        // suback, unsuback
         p.messageId = v[b + V_PACKET_ID];
         if (type === 9 || v5) {
           const codes: number[] = [];
@@ -334,7 +413,8 @@ export class CodecModule {
         }
         break;
       }
-      case 14: case 15: // disconnect, auth
+      case 14:
+      case 15: // disconnect, auth
         if (v5) p.reasonCode = v[b + V_REASON];
         break;
     }
@@ -382,9 +462,15 @@ export class CodecModule {
       const a = v[e + 1];
       let value: any;
       switch (kind) {
-        case "bool": value = a !== 0; break;
-        case "str": value = this.str(a, v[e + 2]); break;
-        case "bin": value = this.bytes(a, v[e + 2]); break;
+        case "bool":
+          value = a !== 0;
+          break;
+        case "str":
+          value = this.str(a, v[e + 2]);
+          break;
+        case "bin":
+          value = this.bytes(a, v[e + 2]);
+          break;
         case "pair": {
           const up: UserProperties = props.userProperties ?? (props.userProperties = Object.create(null));
           const key = this.str(a, v[e + 2]);
@@ -393,7 +479,8 @@ export class CodecModule {
           up[key] = prev === undefined ? val : Array.isArray(prev) ? [...prev, val] : [prev, val];
           continue;
         }
-        default: value = a;
+        default:
+          value = a;
       }
       // Only the Subscription Identifier may repeat (PUBLISH); the module rejects other repeats.
       const prev = props[name];
@@ -517,7 +604,7 @@ export class CodecModule {
   private static scratchBound(p: Packet): number {
     if (p.cmd === "publish" && !p.properties) {
       const pl = p.payload;
-      return 256 + (p.topic?.length ?? 0) * 3 + (typeof pl === "string" ? pl.length * 3 : pl?.length ?? 0);
+      return 256 + (p.topic?.length ?? 0) * 3 + (typeof pl === "string" ? pl.length * 3 : (pl?.length ?? 0));
     }
     let n = 256;
     const add = (x: unknown): void => {
@@ -526,14 +613,16 @@ export class CodecModule {
     };
     add(p.topic), add(p.payload), add(p.clientId), add(p.username), add(p.password), add(p.protocolId);
     if (p.will) add(p.will.topic), add(p.will.payload);
-    for (const s of p.subscriptions ?? []) add(s.topic), n += 8;
-    for (const s of p.unsubscriptions ?? []) add(s), n += 8;
+    for (const s of p.subscriptions ?? []) add(s.topic), (n += 8);
+    for (const s of p.unsubscriptions ?? []) add(s), (n += 8);
     for (const props of [p.properties, p.will?.properties]) {
       if (!props) continue;
       for (const [k, val] of Object.entries(props)) {
-        if (k === "userProperties") for (const [key, vs] of Object.entries(val as UserProperties)) {
-          for (const x of Array.isArray(vs) ? vs : [vs]) add(key), add(String(x)), n += 8;
-        } else add(val), n += 8;
+        if (k === "userProperties")
+          for (const [key, vs] of Object.entries(val as UserProperties)) {
+            for (const x of Array.isArray(vs) ? vs : [vs]) add(key), add(String(x)), (n += 8);
+          }
+        else add(val), (n += 8);
       }
     }
     return n;
@@ -567,9 +656,14 @@ export class CodecModule {
         this.putStr(p.topic ?? "", b + V_TOPIC);
         this.putBin(p.payload, b + V_PAYLOAD);
         break;
-      case 1: this.writeConnect(p, b, version); break;
-      case 2: v[b + V_SESSION_PRESENT] = p.sessionPresent ? 1 : 0; break;
-      case 8: case 10: {
+      case 1:
+        this.writeConnect(p, b, version);
+        break;
+      case 2:
+        v[b + V_SESSION_PRESENT] = p.sessionPresent ? 1 : 0;
+        break;
+      case 8:
+      case 10: {
         const list = type === 8 ? p.subscriptions : p.unsubscriptions;
         if (list && list.length > MAX_ITEMS) throw new MqttCodecError("LimitExceeded", 21);
         let e = b + ITEMS;
@@ -585,7 +679,8 @@ export class CodecModule {
         v[b + V_ITEM_COUNT] = list?.length ?? 0;
         break;
       }
-      case 9: case 11: {
+      case 9:
+      case 11: {
         const codes = p.granted ?? [];
         if (codes.length > MAX_ITEMS) throw new MqttCodecError("LimitExceeded", 21);
         for (let i = 0; i < codes.length; i++) v[b + ITEMS + i * 3 + 2] = codes[i];
@@ -605,7 +700,7 @@ export class CodecModule {
     checkPublish(p);
     const topic = p.topic ?? "";
     const payload = p.payload;
-    const plen = typeof payload === "string" ? payload.length * 3 : payload?.length ?? 0;
+    const plen = typeof payload === "string" ? payload.length * 3 : (payload?.length ?? 0);
     this.ensureBuffers(CodecModule.limit(256 + topic.length * 3 + plen));
     this.sync();
     const v = this.u32;
@@ -635,7 +730,8 @@ export class CodecModule {
     this.spEnd = this.scratch + this.bufCap;
     const w = this.viewWord; // the view's topic slots serve as a scratch pair
     this.putStr(a, w + V_TOPIC);
-    const ap = this.u32[w + V_TOPIC], al = this.u32[w + V_TOPIC + 1];
+    const ap = this.u32[w + V_TOPIC],
+      al = this.u32[w + V_TOPIC + 1];
     let r: number;
     if (b === undefined) r = this.ex[fn](ap, al) | 0;
     else {

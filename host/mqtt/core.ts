@@ -64,13 +64,21 @@ export type ClientEvent =
   | { type: "dropped"; count: number };
 
 // Packet view slots used to read a received PUBLISH (assembly/mqtt/packet.ts).
-const V_QOS = 4, V_DUP = 5, V_RETAIN = 6, V_PACKET_ID = 3, V_TOPIC = 11, V_PAYLOAD = 13;
+const V_QOS = 4,
+  V_DUP = 5,
+  V_RETAIN = 6,
+  V_PACKET_ID = 3,
+  V_TOPIC = 11,
+  V_PAYLOAD = 13;
 
 /** A client error: `code` is the module's Err number (assembly/errors.ts). */
 export class ClientError extends Error {
   override name = "ClientError";
   readonly errName: string;
-  constructor(readonly code: number, what: string) {
+  constructor(
+    readonly code: number,
+    what: string,
+  ) {
     super(`${what}: ${errName(code)}`);
     this.errName = errName(code);
   }

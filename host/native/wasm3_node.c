@@ -39,16 +39,16 @@ struct Instance {
   IM3Environment m3env;
   IM3Runtime runtime;
   IM3Module module; // owned by the runtime once loaded
-  uint8_t *bytes;   // wasm3 keeps pointers into the module bytes
+  uint8_t *bytes; // wasm3 keeps pointers into the module bytes
   Import *imports;
   uint32_t import_count;
   Export *exports;
   uint32_t export_count;
-  napi_ref holder;      // weak: the JS object that owns this instance
-  napi_ref buffer;      // the current memory ArrayBuffer
+  napi_ref holder; // weak: the JS object that owns this instance
+  napi_ref buffer; // the current memory ArrayBuffer
   uint8_t *buffer_base; // what `buffer` views, to notice growth
   uint32_t buffer_size;
-  napi_ref thrown;      // a JS exception an import threw, rethrown after the call unwinds
+  napi_ref thrown; // a JS exception an import threw, rethrown after the call unwinds
   napi_value imports_js; // set by the first import call of an export call, valid until it returns
   int calls_active;
 };
@@ -539,17 +539,15 @@ static napi_value instantiate(napi_env env, napi_callback_info info) {
     import->index = inst->import_count;
     import->function = f;
     napi_set_element(env, imports_js, inst->import_count++, fn);
-    if ((result = m3_LinkRawFunctionEx(inst->module, f->import.moduleUtf8, f->import.fieldUtf8, signature, call_import,
-                                       import))) {
-      snprintf(message, sizeof message, "wasm3: cannot link import %s.%s: %s", f->import.moduleUtf8,
-               f->import.fieldUtf8, result);
+    if ((result =
+             m3_LinkRawFunctionEx(inst->module, f->import.moduleUtf8, f->import.fieldUtf8, signature, call_import, import))) {
+      snprintf(message, sizeof message, "wasm3: cannot link import %s.%s: %s", f->import.moduleUtf8, f->import.fieldUtf8, result);
       return throw_link(env, message);
     }
   }
   IM3Function unlinked = outpost_unlinked_import(inst->module);
   if (unlinked) {
-    snprintf(message, sizeof message, "wasm3: missing import %s.%s", unlinked->import.moduleUtf8,
-             unlinked->import.fieldUtf8);
+    snprintf(message, sizeof message, "wasm3: missing import %s.%s", unlinked->import.moduleUtf8, unlinked->import.fieldUtf8);
     return throw_link(env, message);
   }
   // Compile everything now, so an unsupported opcode is a load error, not a trap later.

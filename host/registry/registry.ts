@@ -112,22 +112,16 @@ export class Registry {
     `);
     const cols = "id, metadata, created_at, last_seen, connected_since, online, transport";
     this.stmt = {
-      insertDevice: this.db.prepare(
-        "INSERT INTO devices (id, secret_hash, mosquitto_hash, metadata, created_at) VALUES (?, ?, ?, ?, ?)",
-      ),
+      insertDevice: this.db.prepare("INSERT INTO devices (id, secret_hash, mosquitto_hash, metadata, created_at) VALUES (?, ?, ?, ?, ?)"),
       getDevice: this.db.prepare<[string], DeviceRow>(`SELECT ${cols} FROM devices WHERE id = ?`),
       listDevices: this.db.prepare<[], DeviceRow>(`SELECT ${cols} FROM devices ORDER BY id`),
       deviceHash: this.db.prepare<[string], { secret_hash: string }>("SELECT secret_hash FROM devices WHERE id = ?"),
       removeDevice: this.db.prepare("DELETE FROM devices WHERE id = ?"),
       countDevices: this.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM devices"),
       rotate: this.db.prepare("UPDATE devices SET secret_hash = ?, mosquitto_hash = ? WHERE id = ?"),
-      presence: this.db.prepare(
-        "UPDATE devices SET online = ?, last_seen = ?, connected_since = ?, transport = ? WHERE id = ?",
-      ),
+      presence: this.db.prepare("UPDATE devices SET online = ?, last_seen = ?, connected_since = ?, transport = ? WHERE id = ?"),
       allOffline: this.db.prepare("UPDATE devices SET online = 0"),
-      mosquittoUsers: this.db.prepare<[], { id: string; mosquitto_hash: string }>(
-        "SELECT id, mosquitto_hash FROM devices ORDER BY id",
-      ),
+      mosquittoUsers: this.db.prepare<[], { id: string; mosquitto_hash: string }>("SELECT id, mosquitto_hash FROM devices ORDER BY id"),
       insertKey: this.db.prepare("INSERT INTO api_keys (id, hash, created_at) VALUES (?, ?, ?)"),
       keyHash: this.db.prepare<[string], { hash: string }>("SELECT hash FROM api_keys WHERE id = ?"),
       getSetting: this.db.prepare<[string], { value: string }>("SELECT value FROM settings WHERE key = ?"),

@@ -98,7 +98,10 @@ export async function connectBackendClient(url: string, password: string, opts: 
     });
     try {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => fail(new BrokerUnreachable(`no CONNACK from ${parsed.host} within ${opts.timeoutMs ?? 5000} ms`)), opts.timeoutMs ?? 5000);
+        const timer = setTimeout(
+          () => fail(new BrokerUnreachable(`no CONNACK from ${parsed.host} within ${opts.timeoutMs ?? 5000} ms`)),
+          opts.timeoutMs ?? 5000,
+        );
         const done = () => {
           clearTimeout(timer);
           client.off("error", fail);
@@ -147,8 +150,7 @@ export class MqttBus implements Bus {
   }
 
   publish(topic: string, payload: Buffer | string, opts: PublishOptions = {}): void {
-    const properties =
-      this.requestResponse && opts.responseTopic ? { responseTopic: opts.responseTopic, correlationData: opts.correlationData } : undefined;
+    const properties = this.requestResponse && opts.responseTopic ? { responseTopic: opts.responseTopic, correlationData: opts.correlationData } : undefined;
     this.client.publish(topic, payload, { qos: 0, retain: opts.retain ?? false, properties });
   }
 

@@ -49,7 +49,11 @@ export class IdempotencyStore {
     const now = Date.now();
     this.expire(now);
     const id = createHash("sha256").update(caller).update("\0").update(deviceId).update("\0").update(key).digest("base64url");
-    const fingerprint = createHash("sha256").update(method).update("\0").update(JSON.stringify(params ?? null)).digest("base64url");
+    const fingerprint = createHash("sha256")
+      .update(method)
+      .update("\0")
+      .update(JSON.stringify(params ?? null))
+      .digest("base64url");
     const seen = this.entries.get(id);
     if (seen) {
       if (seen.fingerprint !== fingerprint) throw new IdempotencyKeyReused("this Idempotency-Key was used for another method or other params");

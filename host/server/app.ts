@@ -160,10 +160,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         return d;
       };
 
-      api.get(
-        "/devices",
-        { schema: { summary: "List devices", response: { 200: { type: "array", items: deviceView } } } },
-        async () => registry.listDevices().map(view),
+      api.get("/devices", { schema: { summary: "List devices", response: { 200: { type: "array", items: deviceView } } } }, async () =>
+        registry.listDevices().map(view),
       );
 
       api.post<{ Body: { id: string; metadata?: Record<string, unknown> } }>(

@@ -118,7 +118,8 @@ export class WsGateway {
           response: { 426: { type: "object", properties: { error: { type: "string" }, message: { type: "string" } } } },
         },
       },
-      async (_req, reply) => reply.code(426).header("upgrade", "websocket").send({ error: "upgrade_required", message: "this path only takes WebSocket upgrades" }),
+      async (_req, reply) =>
+        reply.code(426).header("upgrade", "websocket").send({ error: "upgrade_required", message: "this path only takes WebSocket upgrades" }),
     );
     await this.opts.bus.subscribe([`${this.opts.prefix}/+/telemetry`], (msg) => this.onTelemetry(msg));
   }
@@ -243,7 +244,8 @@ export class WsGateway {
     const m = msg as { method?: unknown; id?: unknown; params?: unknown; result?: unknown; error?: unknown };
     if (!m || typeof m !== "object" || Array.isArray(m)) return invalidRequest;
     if (typeof m.method !== "string") {
-      if ("result" in m || "error" in m) this.opts.bus.publish(topics.tx, text); // a response: the correlator matches it
+      if ("result" in m || "error" in m)
+        this.opts.bus.publish(topics.tx, text); // a response: the correlator matches it
       else return invalidRequest;
       return undefined;
     }
@@ -294,7 +296,12 @@ export class WsGateway {
     res.write(": connected\n\n");
     // An event name is one line; data may hold newlines only as separate data: lines.
     const listener: EventListener = (event, data) =>
-      res.write(`event: ${event.replace(/[\r\n]/g, " ")}\n${data.split(/\r?\n/).map((l) => `data: ${l}\n`).join("")}\n`);
+      res.write(
+        `event: ${event.replace(/[\r\n]/g, " ")}\n${data
+          .split(/\r?\n/)
+          .map((l) => `data: ${l}\n`)
+          .join("")}\n`,
+      );
     let set = this.listeners.get(id);
     if (!set) this.listeners.set(id, (set = new Set()));
     set.add(listener);

@@ -78,7 +78,14 @@ export function assemble(spec: ModuleSpec): Uint8Array {
   const nameMap = vec(named.map(([i, n]) => [...uleb(i), ...name(n!)]));
   const names = named.length ? section(0, [...name("name"), 0x01, ...uleb(nameMap.length), ...nameMap]) : [];
   return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, vec(types)),
     ...section(2, importEntries.length ? vec(importEntries) : []),
     ...section(3, functions.length ? vec(functions.map((f) => uleb(f.type))) : []),
