@@ -1,6 +1,6 @@
 // The package's entry ("." in package.json's exports): the Node pieces README's Layout names.
 // The codec alone is "outpost/codec" (host/codec/index.ts).
-export { Device, type DeviceConnectOptions, type DeviceLimits, type DeviceOptions } from "./device.ts";
+export { Device, RpcError, type DeviceConnectOptions, type DeviceLimits, type DeviceOptions, type Method, type MethodSpec } from "./device.ts";
 export {
   defaultEngine,
   instantiate,
