@@ -1,7 +1,7 @@
 // Byte helpers over raw linear memory (big-endian integers, MQTT variable byte
 // integers, UTF-8 checks) and the module's allocator. The helpers allocate nothing;
 // results that need two values pass the second through a module global (`varintBytes`).
-import { Err } from "./errors";
+import { Err } from "./abi";
 
 // The module's one allocator: a bump over the heap for the buffers each layer takes
 // once at init, never freed. Smaller than the runtime's heap.alloc (no block

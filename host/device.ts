@@ -6,7 +6,8 @@
 // pass's answers in order. Each host method runs exactly once per request.
 import { defaultEngine, instantiate, type Build, type EngineName, type HostCallResult, type ModuleInstance } from "./engine.ts";
 import { HostMethods, type Method } from "./device/methods.ts";
-import { DeviceCore, EV_RPC_PENDING } from "./device/core.ts";
+import { DeviceCore } from "./device/core.ts";
+import { Ev } from "./abi-table.ts";
 import { MqttClient, type ConnectOptions } from "./mqtt/client.ts";
 import { ClientError } from "./mqtt/core.ts";
 
@@ -219,7 +220,7 @@ export class Device {
     } finally {
       this.pass = undefined;
     }
-    if (code === EV_RPC_PENDING) {
+    if (code === Ev.rpcPending) {
       const view = this.memoryView();
       const event = this.deviceEvent;
       const reqLen = view.readUInt32LE(event);

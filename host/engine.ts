@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { instantiateWasm3, type LinearMemory } from "./native/index.ts";
 import { checkAbiVersion } from "./abi.ts";
+import { HostKind, type CoreExports, type DeviceExports } from "./abi-table.ts";
 
 /**
  * release/debug: build/device.wasm and its debug twin, the module every engine and board
@@ -27,20 +28,18 @@ export interface HostImports {
 /** JSON text of a result or of an error object, or no such method, or an answer still to come. */
 export type HostCallResult = { result: string } | { error: string } | "not_found" | "pending";
 
-// host_call status: kind << 24 | bytes written (assembly/rpc/host.ts).
-const HOST_KIND = { result: 0, error: 1, not_found: 2, pending: 3, too_large: 4 } as const;
-
 function hostCallStatus(memory: LinearMemory, answer: HostCallResult, out: number, cap: number): number {
-  if (answer === "not_found" || answer === "pending") return HOST_KIND[answer] << 24;
+  if (answer === "not_found" || answer === "pending") return (answer === "pending" ? HostKind.pending : HostKind.notFound) << 24;
   const isResult = "result" in answer;
   const bytes = Buffer.from(isResult ? answer.result : answer.error, "utf8");
-  if (bytes.length > cap || bytes.length > 0xffffff) return HOST_KIND.too_large << 24;
+  if (bytes.length > cap || bytes.length > 0xffffff) return HostKind.tooLarge << 24;
   new Uint8Array(memory.buffer, out, bytes.length).set(bytes);
-  return ((isResult ? HOST_KIND.result : HOST_KIND.error) << 24) | bytes.length;
+  return ((isResult ? HostKind.result : HostKind.error) << 24) | bytes.length;
 }
 
-export interface ModuleInstance {
-  exports: Record<string, any>;
+/** `exports` are typed from assembly/abi.json: DeviceExports for the device builds, CodecExports for the codec's. */
+export interface ModuleInstance<E extends CoreExports = DeviceExports> {
+  exports: E;
   /** `buffer` is always the current one: read it again after a call that may grow memory. */
   memory: LinearMemory;
 }
@@ -102,7 +101,9 @@ export function defaultEngine(): EngineName {
  * Instantiates the module under V8 (default) or wasm3 (host/native). `memoryLimit`
  * (wasm3 only) caps linear memory in bytes, as the boards do.
  */
-export function instantiate(opts: { build?: Build; imports?: Partial<HostImports>; engine?: EngineName; memoryLimit?: number } = {}): ModuleInstance {
+export function instantiate<E extends CoreExports = DeviceExports>(
+  opts: { build?: Build; imports?: Partial<HostImports>; engine?: EngineName; memoryLimit?: number } = {},
+): ModuleInstance<E> {
   const build = opts.build ?? "release";
   const host: HostImports = { log: () => {}, hostCall: () => "not_found", ...opts.imports };
   let memory!: LinearMemory;
@@ -123,10 +124,10 @@ export function instantiate(opts: { build?: Build; imports?: Partial<HostImports
     const instance = instantiateWasm3(wasmBytes(build), imports, { memoryLimit: opts.memoryLimit });
     memory = instance.memory;
     checkAbiVersion(instance.exports);
-    return instance;
+    return { exports: instance.exports as unknown as E, memory };
   }
   const instance = new WebAssembly.Instance(compiledModule(build), imports);
   memory = instance.exports.memory as WebAssembly.Memory;
   checkAbiVersion(instance.exports);
-  return { exports: instance.exports as Record<string, any>, memory };
+  return { exports: instance.exports as unknown as E, memory };
 }

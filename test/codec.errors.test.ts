@@ -1,5 +1,6 @@
 // Every codec error the module names, the sticky error state, and the maximum
 // packet size enforced before a packet is buffered.
+import type { CodecExports } from "../host/abi-table.ts";
 import { describe, expect, it } from "vitest";
 import { TARGETS, codecFor, codeOf, hex } from "./codec.support.ts";
 import { MqttCodecError, type Packet } from "../host/codec/index.ts";
@@ -176,7 +177,7 @@ for (const { build, engine } of TARGETS) {
     });
 
     it("BufferFull when the output buffer cannot hold the packet", () => {
-      const { exports: ex, memory } = instantiate({ build: codecBuild(build), engine });
+      const { exports: ex, memory } = instantiate<CodecExports>({ build: codecBuild(build), engine });
       const info = new Uint32Array(memory.buffer, ex.codec_init(16, 16, 64) >>> 0, 6);
       const v = new Uint32Array(memory.buffer, info[0], 32);
       v[0] = 3; // PUBLISH
@@ -192,7 +193,7 @@ for (const { build, engine } of TARGETS) {
     });
 
     it("AlreadyInitialized when codec_init runs twice", () => {
-      const { exports: ex } = instantiate({ build: codecBuild(build), engine });
+      const { exports: ex } = instantiate<CodecExports>({ build: codecBuild(build), engine });
       expect(ex.codec_init(16, 16, 64)).toBeGreaterThan(0);
       expect(ex.codec_init(16, 16, 64)).toBe(-errCode("AlreadyInitialized"));
     });
@@ -228,7 +229,7 @@ it("3.1.1 SUBSCRIBE ignores the MQTT 5 subscription options, as mqtt-packet does
 describe("NotInitialized before codec_init", () => {
   for (const { build, engine } of TARGETS) {
     it(`${build} build, ${engine}: codec_next and codec_encode name the error, the void exports do nothing`, () => {
-      const { exports: ex } = instantiate({ build: codecBuild(build), engine });
+      const { exports: ex } = instantiate<CodecExports>({ build: codecBuild(build), engine });
       expect(ex.codec_next(4)).toBe(-errCode("NotInitialized"));
       expect(ex.codec_encode()).toBe(-errCode("NotInitialized"));
       ex.codec_push(10);

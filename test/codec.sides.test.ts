@@ -1,5 +1,6 @@
 // The device build holds the client side of the codec only, reached through the
 // client; build/codec.wasm holds both halves behind the codec exports (assembly/ABI.md, "Codec").
+import type { CodecExports } from "../host/abi-table.ts";
 import { describe, expect, it } from "vitest";
 import { errCode } from "../host/abi.ts";
 import { instantiate, type Build } from "../host/engine.ts";
@@ -10,7 +11,7 @@ const UNKNOWN_CODE = errCode("UnknownPacketType");
 const UNKNOWN = -UNKNOWN_CODE;
 
 function rawCodec(build: Build) {
-  const { exports: ex, memory } = instantiate({ build });
+  const { exports: ex, memory } = instantiate<CodecExports>({ build });
   const [view, input] = new Uint32Array(memory.buffer, ex.codec_init(64, 64, 64) >>> 0, 2);
   return {
     decode(bytes: Buffer): number {
@@ -71,7 +72,7 @@ function clientAfter(build: Build, bytes: Buffer): ClientEvent[] {
 
 describe.each(["release", "debug"] as const)("device build (%s): the client side of the codec", (build) => {
   it("exports no codec-alone functions (they are in build/codec.wasm)", () => {
-    const names = Object.keys(instantiate({ build }).exports);
+    const names = Object.keys(instantiate<CodecExports>({ build }).exports);
     expect(names).toContain("abi_version");
     expect(names.filter((n) => n.startsWith("codec_") || n.startsWith("topic_"))).toEqual([]);
   });

@@ -1,12 +1,13 @@
 // The module's stream splitter through the raw codec exports: packets that lie
 // whole in the input are decoded in place, only packets spanning pushes are copied.
+import type { CodecExports } from "../host/abi-table.ts";
 import { describe, expect, it } from "vitest";
 import { TARGETS, hex } from "./codec.support.ts";
 import { codecBuild, instantiate, type Build, type EngineName } from "../host/engine.ts";
 import { errCode } from "../host/abi.ts";
 
 function rawCodec(build: Build, engine: EngineName, inputCap: number, maxPacket: number) {
-  const { exports: ex, memory } = instantiate({ build: codecBuild(build), engine });
+  const { exports: ex, memory } = instantiate<CodecExports>({ build: codecBuild(build), engine });
   const info = Array.from(new Uint32Array(memory.buffer, ex.codec_init(inputCap, maxPacket, 64) >>> 0, 6));
   const [view, input] = info;
   const u32 = () => new Uint32Array(memory.buffer, view, 32);

@@ -1,4 +1,5 @@
 // Topic name and filter validation and matching, by the module.
+import type { CodecExports } from "../host/abi-table.ts";
 import { describe, expect, it } from "vitest";
 import { TARGETS, codecFor, codeOf } from "./codec.support.ts";
 import { topicMatches, validateTopicFilter, validateTopicName } from "../host/codec/index.ts";
@@ -97,7 +98,7 @@ describe("UTF-8 validation agrees with a strict decoder", () => {
     it(`${build} build, ${engine}: random bytes`, async () => {
       const fc = (await import("fast-check")).default;
       const { codecBuild, instantiate } = await import("../host/engine.ts");
-      const { exports: ex, memory } = instantiate({ build: codecBuild(build), engine });
+      const { exports: ex, memory } = instantiate<CodecExports>({ build: codecBuild(build), engine });
       const info = new Uint32Array(memory.buffer, ex.codec_init(16, 16, 256) >>> 0, 6);
       const scratch = info[3];
       const strict = new TextDecoder("utf-8", { fatal: true });

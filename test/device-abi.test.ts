@@ -5,10 +5,9 @@ import { describe, expect, it } from "vitest";
 import { encode } from "../host/codec/index.ts";
 import { instantiate, type HostImports } from "../host/engine.ts";
 import { ENGINES } from "./support/engines.ts";
+import { Ev } from "../host/abi-table.ts";
 
-const EV_OPEN = 1,
-  EV_CONNECTED = 3,
-  EV_SUBACK = 5;
+const { open: EV_OPEN, connected: EV_CONNECTED, suback: EV_SUBACK } = Ev;
 const suback = (reason: number) => encode({ cmd: "suback", messageId: 1, granted: [reason] }, { protocolVersion: 4 });
 
 describe.each(ENGINES)("device exports under %s", (engine) => {

@@ -8,11 +8,9 @@ import fc from "fast-check";
 import { errCode, wsCloseName } from "../host/abi.ts";
 import { instantiate, type HostImports } from "../host/engine.ts";
 import { ENGINES } from "./support/engines.ts";
+import { Ev } from "../host/abi-table.ts";
 
-const EV_OPEN = 1,
-  EV_CLOSE = 2,
-  EV_CONNECTED = 3,
-  EV_RPC_PENDING = 16;
+const { open: EV_OPEN, close: EV_CLOSE, connected: EV_CONNECTED, rpcPending: EV_RPC_PENDING } = Ev;
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const MAX = 2048; // client_config 8: the largest frame / message
 

@@ -4,14 +4,11 @@
 // Response Topic, with the Correlation Data), keeps a retained
 // <prefix>/<id>/status with an offline will, and can publish sys.info as
 // telemetry. Like the client it does no I/O and reads no clock.
-import { Err } from "../errors";
+import { CFG_WILL_QOS, CFG_WILL_RETAIN, DEV_ID, DEV_PREFIX, DEV_TELEMETRY_MS, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, EV_RPC_PENDING, EV_SUBACK, Err, STR_CLIENT_ID, STR_WILL_PAYLOAD, STR_WILL_TOPIC, V_PAYLOAD, V_QOS, V_TOPIC } from "../abi";
+
 import { alloc, bytesEqual } from "../mem";
-import {
-  clientConfig, clientEventArg, clientPoll, clientPublish, clientPublishView, clientSetString, clientStart, clientStop,
-  clientSubscribe, clientTxView, clientDeadline, clientScratch, findProp,
-  CFG_WILL_QOS, CFG_WILL_RETAIN, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, EV_SUBACK, STR_CLIENT_ID, STR_WILL_PAYLOAD, STR_WILL_TOPIC,
-} from "../mqtt/client";
-import { addProp, clearView, getSlot, setPair, setSlot, P_CORRELATION_DATA, P_RESPONSE_TOPIC, V_PAYLOAD, V_QOS, V_TOPIC } from "../mqtt/packet";
+import { clientConfig, clientEventArg, clientPoll, clientPublish, clientPublishView, clientSetString, clientStart, clientStop, clientSubscribe, clientTxView, clientDeadline, clientScratch, findProp } from "../mqtt/client";
+import { addProp, clearView, getSlot, setPair, setSlot, P_CORRELATION_DATA, P_RESPONSE_TOPIC } from "../mqtt/packet";
 import { rpcBuiltinResult, rpcDispatch, rpcPending, rpcHostCalls, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer } from "../rpc/dispatch";
 import { wReset, wText, wU32, wLen } from "../json/writer";
 import * as T from "../json/text";
@@ -23,13 +20,9 @@ import { wsNotification } from "../ws/device";
 declare function hostLog(level: u32, ptr: usize, len: u32): void;
 
 /** device_poll's event for a request waiting on asynchronous host methods (client events are 1..8). */
-export const EV_RPC_PENDING: u32 = 16;
 
 // Device string keys (device_set).
-export const DEV_ID: u32 = 1;
-export const DEV_PREFIX: u32 = 2;
 // Device integer keys (device_config).
-export const DEV_TELEMETRY_MS: u32 = 1;
 
 const TOPIC_MAX: u32 = 256; // "<prefix>/<id>/" and one suffix
 

@@ -1,10 +1,8 @@
 // Device exports (assembly/ABI.md, "Device"). Strings come through the client's scratch area.
+import { Err } from "../abi";
 import { clientScratch, clientScratchCap } from "../mqtt/client";
-import { Err } from "../errors";
-import {
-  deviceInit, deviceSet, deviceConfig, deviceStart, devicePoll,
-  deviceResume, deviceStop, deviceDeadline,
-} from "./app";
+
+import { deviceInit, deviceSet, deviceConfig, deviceStart, devicePoll, deviceResume, deviceStop, deviceDeadline } from "./app";
 import { wsSetUrl } from "../ws/client";
 
 export function device_init(contextCap: u32): i32 {

@@ -1,8 +1,9 @@
 // Generates assembly/json/text.ts: the module's fixed texts as UTF-8 bytes
 // with a length byte in front (AssemblyScript literals would be UTF-16 with a
 // 20-byte header each, doubling their size in the .wasm).
-// Run: node assembly/json/gen-text.mjs
-import { writeFileSync } from "node:fs";
+// Run: node assembly/json/gen-text.mjs [--check] (npm run generate runs it)
+import { fileURLToPath } from "node:url";
+import { finish, writeGenerated } from "../../tools/generated.mjs";
 
 const texts = {
   // JSON-RPC envelope
@@ -70,4 +71,5 @@ for (const [name, text] of Object.entries(texts)) {
   blob.push(bytes.length & 255, bytes.length >> 8, ...bytes);
 }
 out += `const TEXTS = memory.data<u8>([${blob.join(",")}]);\n` + names;
-writeFileSync(new URL("./text.ts", import.meta.url), out);
+writeGenerated(fileURLToPath(new URL("./text.ts", import.meta.url)), out);
+finish();

@@ -2,74 +2,26 @@
 // The host (or the device layer, from AssemblyScript) feeds it bytes and the time
 // and pulls bytes to send and events (assembly/ABI.md, "Client"). It never does
 // I/O, reads no clock and allocates only in clientInit.
-import { Err } from "../errors";
+import { cfgValues, CFG_ALIAS_TOPIC_BYTES, CFG_BACKOFF_MAX_MS, CFG_BACKOFF_MIN_MS, CFG_CLEAN, CFG_INFLIGHT_WINDOW, CFG_KEEPALIVE, CFG_KEYS, CFG_MAX_PACKET, CFG_OUTBOX_BYTES, CFG_PROTOCOL, CFG_RECEIVE_MAXIMUM, CFG_RX_BYTES, CFG_SCRATCH_BYTES, CFG_SESSION_EXPIRY, CFG_SIZING_KEYS, CFG_STRINGS_BYTES, CFG_SUBS_BYTES, CFG_TIMEOUT_MS, CFG_TOPIC_ALIAS_MAXIMUM, CFG_TX_BYTES, CFG_WILL_QOS, CFG_WILL_RETAIN, EV_CLOSE, EV_CONNECTED, EV_DROPPED, EV_MESSAGE, EV_OPEN, EV_PUBLISHED, EV_SUBACK, EV_UNSUBACK, Err, STR_CLIENT_ID, STR_KEYS, STR_PASSWORD, STR_USERNAME, STR_WILL_PAYLOAD, STR_WILL_TOPIC, V_CLIENT_ID, V_CONNECT_FLAGS, V_DUP, V_ITEM_COUNT, V_KEEPALIVE, V_PACKET_ID, V_PASSWORD, V_PAYLOAD, V_PROP_COUNT, V_QOS, V_REASON, V_RETAIN, V_SESSION_PRESENT, V_TOPIC, V_TYPE, V_USERNAME, V_VERSION, V_WILL_PAYLOAD, V_WILL_TOPIC } from "../abi";
+
 import { alloc, bytesEqual, dropFront, put16be, rxPushCheck, u16be } from "../mem";
 import { decodePacket } from "./decode";
 import { encodePacket } from "./encode";
-import {
-  addItem, addProp, clearView, getSlot, setPair, setSlot,
-  CF_CLEAN, CF_PASSWORD, CF_USERNAME, CF_WILL, CF_WILL_RETAIN,
-  CONNACK, CONNECT, DISCONNECT, MQTT_5, PINGRESP, PROPS_OFFSET, PROP_ENTRY_BYTES,
-  PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE, VIEW_BYTES, ITEMS_OFFSET,
-  P_MAXIMUM_PACKET_SIZE, P_RECEIVE_MAXIMUM, P_SERVER_KEEP_ALIVE, P_SESSION_EXPIRY_INTERVAL, P_TOPIC_ALIAS,
-  P_TOPIC_ALIAS_MAXIMUM,
-  V_CLIENT_ID, V_CONNECT_FLAGS, V_DUP, V_ITEM_COUNT, V_KEEPALIVE, V_PACKET_ID, V_PASSWORD, V_PAYLOAD, V_PROP_COUNT,
-  V_QOS, V_REASON, V_RETAIN, V_SESSION_PRESENT, V_TOPIC, V_TYPE, V_USERNAME, V_VERSION, V_WILL_PAYLOAD, V_WILL_TOPIC,
-} from "./packet";
+import { addItem, addProp, clearView, getSlot, setPair, setSlot, CF_CLEAN, CF_PASSWORD, CF_USERNAME, CF_WILL, CF_WILL_RETAIN, CONNACK, CONNECT, DISCONNECT, MQTT_5, PINGRESP, PROPS_OFFSET, PROP_ENTRY_BYTES, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE, VIEW_BYTES, ITEMS_OFFSET, P_MAXIMUM_PACKET_SIZE, P_RECEIVE_MAXIMUM, P_SERVER_KEEP_ALIVE, P_SESSION_EXPIRY_INTERVAL, P_TOPIC_ALIAS, P_TOPIC_ALIAS_MAXIMUM } from "./packet";
 import { checkSubOptions } from "./properties";
 import { Framer } from "./stream";
 import { validateTopicFilter, validateTopicName } from "./topic";
 
 // ---- Config keys (client_config). "init" keys size buffers: set them before clientInit.
-export const CFG_KEEPALIVE: u32 = 1; // seconds, 0 = off
-export const CFG_CLEAN: u32 = 2; // clean session / clean start
-export const CFG_PROTOCOL: u32 = 3; // 4 (3.1.1) or 5
-export const CFG_WILL_QOS: u32 = 4;
-export const CFG_WILL_RETAIN: u32 = 5;
-export const CFG_SESSION_EXPIRY: u32 = 6; // seconds (v5)
-export const CFG_RECEIVE_MAXIMUM: u32 = 7; // init: inbound QoS 2 ids tracked; sent in v5 CONNECT
-export const CFG_MAX_PACKET: u32 = 8; // init: largest inbound packet; sent in v5 CONNECT
-export const CFG_TOPIC_ALIAS_MAXIMUM: u32 = 9; // init: inbound aliases (v5)
-export const CFG_BACKOFF_MIN_MS: u32 = 10;
-export const CFG_BACKOFF_MAX_MS: u32 = 11;
-export const CFG_OUTBOX_BYTES: u32 = 12; // init
-export const CFG_INFLIGHT_WINDOW: u32 = 13; // outbound QoS 1/2 in flight
-export const CFG_RX_BYTES: u32 = 14; // init: socket read chunk
-export const CFG_TX_BYTES: u32 = 15; // init: largest outbound packet
-export const CFG_SUBS_BYTES: u32 = 16; // init: subscription table
-export const CFG_TIMEOUT_MS: u32 = 17; // socket open, CONNACK and PINGRESP wait
-export const CFG_ALIAS_TOPIC_BYTES: u32 = 18; // init: longest aliased topic
-export const CFG_SCRATCH_BYTES: u32 = 19; // init: host argument area
-export const CFG_STRINGS_BYTES: u32 = 20; // init: client id, credentials, will
-const CFG_KEYS: u32 = 21;
-// Keys that size buffers: a bit per key, fixed once clientInit ran.
-const INIT_KEYS: u32 = (1 << 7) | (1 << 8) | (1 << 9) | (1 << 12) | (1 << 14) | (1 << 15) | (1 << 16) | (1 << 18) | (1 << 19) | (1 << 20);
-const cfg = memory.data<u32>([
-  0, 60, 1, 4, 0, 0, 0, 32, 4096, 0, 1000, 60000, 4096, 8, 1024, 4096, 256, 10000, 64, 1024, 512,
-]);
 export function C(key: u32): u32 {
-  return load<u32>(cfg + (<usize>key << 2));
+  return load<u32>(cfgValues() + (<usize>key << 2));
 }
 
 // String keys (client_set_str).
-export const STR_CLIENT_ID: u32 = 1;
-export const STR_USERNAME: u32 = 2;
-export const STR_PASSWORD: u32 = 3;
-export const STR_WILL_TOPIC: u32 = 4;
-export const STR_WILL_PAYLOAD: u32 = 5;
-const STR_KEYS: u32 = 6;
 // Per string key: u32 offset in strs, u32 length.
 const strTab = memory.data(STR_KEYS * 8);
 
 // ---- Events (clientPoll's result; arguments in the event record).
-export const EV_OPEN: u32 = 1; // open the socket, then call clientOpened (or clientClosed on failure)
-export const EV_CLOSE: u32 = 2; // the connection is over: a = Err (0 after clientStop), b = MQTT reason code
-export const EV_CONNECTED: u32 = 3; // a = session present
-export const EV_MESSAGE: u32 = 4; // a = view, b = packet id, c = qos; view valid until the next poll
-export const EV_SUBACK: u32 = 5; // a = packet id, b = reason, c/d = filter ptr/len
-export const EV_UNSUBACK: u32 = 6; // a = packet id, b = reason, c/d = filter ptr/len
-export const EV_PUBLISHED: u32 = 7; // a = packet id, b = reason (>= 0x80: not delivered)
-export const EV_DROPPED: u32 = 8; // a = QoS 0 messages dropped from the full outbox
 
 const EV_WORDS: u32 = 5;
 const EV_SLOTS: u32 = 8; // a poll step queues at most 2; the host drains before feeding more
@@ -141,11 +93,11 @@ let nextPid: u32 = 0, dropped: u32 = 0, version: u32 = 4;
 /** Sets an integer config key. 0, or -InvalidPropertyValue (unknown key, bad value, sizing key after init). */
 export function clientConfig(key: u32, value: u32): i32 {
   // Unsigned ranges: key - 1 wraps for key 0, value - 4 for 0..3, value - 1 for 0.
-  if (key - 1 >= CFG_KEYS - 1 || (inited() && (INIT_KEYS >> key) & 1)) return -Err.InvalidPropertyValue;
+  if (key - 1 >= CFG_KEYS - 1 || (inited() && (CFG_SIZING_KEYS >> key) & 1)) return -Err.InvalidPropertyValue;
   if (key == CFG_PROTOCOL && value - 4 > 1) return -Err.InvalidPropertyValue; // 4 or 5
   if (key == CFG_WILL_QOS && value > 2) return -Err.InvalidQos;
   if ((key == CFG_INFLIGHT_WINDOW || key == CFG_RECEIVE_MAXIMUM) && value - 1 >= 0xffff) return -Err.InvalidPropertyValue; // 1..65535
-  store<u32>(cfg + (<usize>key << 2), value);
+  store<u32>(cfgValues() + (<usize>key << 2), value);
   return 0;
 }
 

@@ -1,12 +1,9 @@
 // Client exports (assembly/ABI.md, "Client"): thin wrappers over client.ts. String
 // and filter arguments are written by the host at the scratch area first (its address
 // is in the block client_init returns, with tx's and the event record's).
-import { Err } from "../errors";
-import {
-  clientConfig, clientDeadline, clientInit, clientOpened, clientClosed, clientOutboxLen, clientPoll,
-  clientPublish, clientRxCap, clientRxPtr, clientRxPush, clientScratch, clientScratchCap, clientSeed, clientSetString,
-  clientStart, clientStop, clientSubscribe, clientTxConsume, clientTxLen, clientUnsubscribe,
-} from "./client";
+import { Err } from "../abi";
+
+import { clientConfig, clientDeadline, clientInit, clientOpened, clientClosed, clientOutboxLen, clientPoll, clientPublish, clientRxCap, clientRxPtr, clientRxPush, clientScratch, clientScratchCap, clientSeed, clientSetString, clientStart, clientStop, clientSubscribe, clientTxConsume, clientTxLen, clientUnsubscribe } from "./client";
 // Over WebSocket (device_set key 3) the same socket exports move the WebSocket client's bytes.
 // Its frames go out through the MQTT client's tx buffer, so the tx exports need no switch.
 import { wsClosed, wsOpened, wsRxCap, wsRxPtr, wsRxPush } from "../ws/client";

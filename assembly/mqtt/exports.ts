@@ -1,6 +1,7 @@
 // Codec exports (assembly/ABI.md, "Codec"): one stream decoder, one packet view
 // and one encode buffer pair per module instance, for hosts that use the codec alone.
-import { Err } from "../errors";
+import { Err, ABI_VERSION } from "../abi";
+
 import { alloc, tryAlloc } from "../mem";
 import { decodePacket } from "./decode";
 import { encodePacket } from "./encode";
@@ -10,7 +11,7 @@ import { topicMatches, validateTopicFilter, validateTopicName } from "./topic";
 
 /** assembly/ABI.md's version; a host refuses a module whose version is not the one it implements. */
 export function abi_version(): u32 {
-  return 2;
+  return ABI_VERSION;
 }
 
 let framer: Framer | null = null;

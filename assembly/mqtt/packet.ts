@@ -2,8 +2,7 @@
 // The decoder fills it (pointers into the packet bytes); the encoder reads it
 // (pointers into any host- or module-owned bytes). Layout is part of the ABI
 // (assembly/ABI.md): every slot is a little-endian u32 at VIEW + 4 * slot.
-
-import { Err } from "../errors";
+import { Err, V_ITEM_COUNT, V_PROP_COUNT, V_WILL_PROP_COUNT } from "../abi";
 
 // Packet types (fixed header, high nibble).
 export const CONNECT: u32 = 1;
@@ -27,31 +26,8 @@ export const MQTT_311: u32 = 4;
 export const MQTT_5: u32 = 5;
 
 // Scalar slots.
-export const V_TYPE: u32 = 0;
-export const V_FLAGS: u32 = 1; // low nibble of byte 0
-export const V_VERSION: u32 = 2; // protocol level the packet is coded for (3, 4 or 5)
-export const V_PACKET_ID: u32 = 3;
-export const V_QOS: u32 = 4;
-export const V_DUP: u32 = 5;
-export const V_RETAIN: u32 = 6;
-export const V_REASON: u32 = 7; // CONNACK return/reason code; PUBACK..PUBCOMP, DISCONNECT, AUTH reason code
-export const V_SESSION_PRESENT: u32 = 8;
-export const V_KEEPALIVE: u32 = 9;
-export const V_CONNECT_FLAGS: u32 = 10; // CONNECT flags byte as on the wire
 // (ptr, len) pairs.
-export const V_TOPIC: u32 = 11; // PUBLISH topic
-export const V_PAYLOAD: u32 = 13; // PUBLISH payload
-export const V_CLIENT_ID: u32 = 15;
-export const V_WILL_TOPIC: u32 = 17;
-export const V_WILL_PAYLOAD: u32 = 19;
-export const V_USERNAME: u32 = 21;
-export const V_PASSWORD: u32 = 23;
-export const V_PROTOCOL_NAME: u32 = 25;
 // Table counts.
-export const V_PROP_COUNT: u32 = 27;
-export const V_WILL_PROP_COUNT: u32 = 28;
-export const V_ITEM_COUNT: u32 = 29;
-export const V_LENGTH: u32 = 30; // decoder: remaining length of the packet (encoder ignores it)
 export const V_SLOTS: u32 = 32;
 
 // Tables follow the slots. A property entry is 5 u32: id, a, b, c, d.

@@ -1,5 +1,6 @@
 // MQTT 5 property and reason-code tables shared by the decoder and encoder.
-import { Err } from "../errors";
+import { Err } from "../abi";
+
 import { CF_PASSWORD, CF_USERNAME, CF_WILL, CF_WILL_RETAIN, P_SUBSCRIPTION_IDENTIFIER, P_USER_PROPERTY, PUBLISH } from "./packet";
 
 // Value kinds (low 3 bits of a table entry).

@@ -1,7 +1,8 @@
 // Streaming splitter: cuts a byte stream into whole MQTT packets. A packet that
 // lies whole in the input is handed out in place; only one that spans pushes is
 // copied into the assembly buffer. Both buffers are allocated once, here.
-import { Err } from "../errors";
+import { Err } from "../abi";
+
 import { VARINT_MORE, alloc, readVarint, varintBytes } from "../mem";
 
 const HEADER_MAX: u32 = 5;

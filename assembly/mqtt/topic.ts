@@ -1,5 +1,6 @@
 // Topic names, topic filters and matching (MQTT 3.1.1 4.7 / MQTT 5 4.7).
-import { Err } from "../errors";
+import { Err } from "../abi";
+
 import { checkUtf8, u8At } from "../mem";
 
 const SLASH: u32 = 0x2f;

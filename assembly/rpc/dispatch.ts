@@ -2,23 +2,16 @@
 // allocated once by rpcInit. Methods the module lacks go to the host through
 // host_call. Every failure becomes a JSON-RPC error response (or, for
 // notifications, nothing), never a trap.
+import { Err, HOST_ERROR, HOST_NOT_FOUND, HOST_PENDING, HOST_RESULT, HOST_TOO_LARGE, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, REQUEST_TOO_LARGE, RESPONSE_TOO_LARGE } from "../abi";
 import { jsonInit, jsonTokenize, JSON_SYNTAX, JSON_TOO_DEEP, J_OBJECT, J_ARRAY, J_STRING, J_NUMBER, J_NULL, tokKind, tokCount, tokNext, tokTextStart, tokTextEnd, tokenCap, depthCap } from "../json/tokenizer";
 import { jsonDecodeString, jsonStringIs, bytesAre } from "../json/value";
 import { wInit, wBuffer, wCapacity, wReset, wRewind, wLen, wOverflow, wPos, wRoom, wAdvance, wByte, wBytes, wText, wU32 } from "../json/writer";
 import * as T from "../json/text";
-import { host_call, HOST_RESULT, HOST_ERROR, HOST_NOT_FOUND, HOST_TOO_LARGE, HOST_PENDING } from "./host";
+import { host_call } from "./host";
 import { builtinMethod } from "./methods";
 import { alloc } from "../mem";
-import { Err } from "../errors";
 
 // JSON-RPC error codes.
-export const PARSE_ERROR: i32 = -32700;
-export const INVALID_REQUEST: i32 = -32600;
-export const METHOD_NOT_FOUND: i32 = -32601;
-export const INVALID_PARAMS: i32 = -32602;
-export const INTERNAL_ERROR: i32 = -32603;
-export const REQUEST_TOO_LARGE: i32 = -32000; // data: {"limit":"bytes"|"depth"|"tokens","max":N}
-export const RESPONSE_TOO_LARGE: i32 = -32001; // data: {"max":N}
 // A method returned this: the host wrote a whole error object (at rawErrorPtr).
 export const RAW_ERROR: i32 = 1;
 

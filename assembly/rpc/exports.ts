@@ -1,5 +1,6 @@
 // JSON-RPC exports (assembly/ABI.md, "JSON-RPC").
-import { Err } from "../errors";
+import { Err } from "../abi";
+
 import { rpcInit, rpcDispatch, rpcRequestBuffer } from "./dispatch";
 
 /**

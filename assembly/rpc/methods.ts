@@ -1,11 +1,12 @@
 // Methods the module answers itself. Each writes its result through the
 // writer and returns 0, or returns a JSON-RPC error code.
+import { INVALID_PARAMS, METHOD_NOT_FOUND } from "../abi";
 import { tokCount } from "../json/tokenizer";
 import { wValue } from "../json/value";
 import { wText, wAt, wByte, wLen, wRewind, wU32 } from "../json/writer";
 import * as T from "../json/text";
 import { heapTop } from "../mem";
-import { callHost, setMethodName, nameIs, startedAt, nowMs, INVALID_PARAMS, METHOD_NOT_FOUND } from "./dispatch";
+import { callHost, setMethodName, nameIs, startedAt, nowMs } from "./dispatch";
 
 /** Runs the built-in named by the current method name (params: its token, 0 for none), or returns METHOD_NOT_FOUND. */
 export function builtinMethod(params: u32): i32 {

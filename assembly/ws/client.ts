@@ -3,14 +3,10 @@
 // limit. Like the MQTT client it does no I/O and reads no clock, and it shares
 // that client's config (timeouts, backoff, buffer sizes), its backoff, its
 // seeded PRNG and its event record, so hosts drive either one the same way.
-import { Err } from "../errors";
+import { CFG_KEEPALIVE, CFG_MAX_PACKET, CFG_RX_BYTES, CFG_TIMEOUT_MS, CFG_TX_BYTES, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, EV_OPEN, Err, STR_PASSWORD, STR_USERNAME } from "../abi";
+
 import { alloc, checkUtf8, put16be, rxPushCheck, u16be, u32be } from "../mem";
-import {
-  C, backoffDelay, backoffReset, clientEvent, clientTxLen, clientTxPtr, clientTxSetLen, clientTxView, phaseTimer,
-  random32, setStringSlot, timerSet, S_CONNECTED, S_CONNECTING, S_IDLE, S_OPENING, S_WAIT,
-  CFG_KEEPALIVE, CFG_MAX_PACKET, CFG_RX_BYTES, CFG_TIMEOUT_MS, CFG_TX_BYTES,
-  EV_CLOSE, EV_CONNECTED, EV_MESSAGE, EV_OPEN, STR_PASSWORD, STR_USERNAME,
-} from "../mqtt/client";
+import { C, backoffDelay, backoffReset, clientEvent, clientTxLen, clientTxPtr, clientTxSetLen, clientTxView, phaseTimer, random32, setStringSlot, timerSet, S_CONNECTED, S_CONNECTING, S_IDLE, S_OPENING, S_WAIT } from "../mqtt/client";
 import { getSlot } from "../mqtt/packet";
 import { sha1, base64 } from "./sha1";
 import * as W from "./text";

@@ -1,6 +1,7 @@
 // What the device application (assembly/device/app.ts) sends differently over WebSocket:
 // telemetry as a JSON-RPC notification, since there is no topic to say what it is.
-import { Err } from "../errors";
+import { Err } from "../abi";
+
 import { rpcResponseBuffer, rpcResponseCapacity } from "../rpc/dispatch";
 import { wsSend } from "./client";
 import { W_TELEMETRY_HEAD } from "./text";

@@ -1,7 +1,8 @@
 // Generates assembly/ws/text.ts: the WebSocket client's fixed texts as UTF-8
 // bytes with a u16 LE length in front (the format of assembly/json/text.ts).
-// Run: node assembly/ws/gen-text.mjs
-import { writeFileSync } from "node:fs";
+// Run: node assembly/ws/gen-text.mjs [--check] (npm run generate runs it)
+import { fileURLToPath } from "node:url";
+import { finish, writeGenerated } from "../../tools/generated.mjs";
 
 const texts = {
   SCHEME: "ws://",
@@ -33,4 +34,5 @@ for (const [name, text] of Object.entries(texts)) {
 }
 out += `function texts(): usize {\n  return memory.data<u8>([${all.join(",")}]);\n}\n`;
 for (const [name, text, at] of offsets) out += `// ${JSON.stringify(text)}\n@inline export function W_${name}(): usize {\n  return texts() + ${at};\n}\n`;
-writeFileSync(new URL("./text.ts", import.meta.url), out);
+writeGenerated(fileURLToPath(new URL("./text.ts", import.meta.url)), out);
+finish();

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "outpost_abi.h"
 #include "outpost_transport.h"
 
 // ---- RPC methods the board provides (the module's outpost.host_call import) ----
@@ -54,9 +55,6 @@ void outpost_config_methods(void);
 #ifndef OUTPOST_MAX_METHODS
 #define OUTPOST_MAX_METHODS 16
 #endif
-
-/* The version of assembly/ABI.md this runtime implements; outpost_load refuses a module with another. */
-#define OUTPOST_ABI_VERSION 2
 
 // ---- the runtime ----------------------------------------------------------------
 

@@ -16,8 +16,6 @@
 #define OUTPOST_CONFIG_VALUE_BYTES 96
 #endif
 
-#define INVALID_PARAMS -32602
-
 static struct {
   char key[OUTPOST_CONFIG_KEY_BYTES];
   char value[OUTPOST_CONFIG_VALUE_BYTES]; // JSON text
@@ -58,7 +56,7 @@ static void config_get(outpost_call *call) {
   }
   char wanted[OUTPOST_CONFIG_KEY_BYTES];
   if (outpost_param_string(call, 0, "key", wanted, sizeof wanted)) {
-    outpost_fail(call, INVALID_PARAMS, "Invalid params");
+    outpost_fail(call, OUTPOST_RPC_INVALID_PARAMS, "Invalid params");
     return;
   }
   int i = find(wanted, strlen(wanted));
@@ -77,13 +75,13 @@ static void config_set(outpost_call *call) {
   const char *key, *value;
   size_t key_len, value_len;
   if (!params_are_object(call)) {
-    outpost_fail(call, INVALID_PARAMS, "Invalid params");
+    outpost_fail(call, OUTPOST_RPC_INVALID_PARAMS, "Invalid params");
     return;
   }
   // Check everything fits before changing anything.
   for (unsigned m = 0; outpost_param_at(call, m, &key, &key_len, &value, &value_len) == 0; m++) {
     if (key_len >= OUTPOST_CONFIG_KEY_BYTES || value_len >= OUTPOST_CONFIG_VALUE_BYTES || memchr(key, '\\', key_len)) {
-      outpost_fail(call, INVALID_PARAMS, "Invalid params");
+      outpost_fail(call, OUTPOST_RPC_INVALID_PARAMS, "Invalid params");
       return;
     }
   }

@@ -1,7 +1,5 @@
 #include "outpost_gpio.h"
 
-#define INVALID_PARAMS -32602
-
 static const outpost_gpio *gpio;
 
 static int pin_param(outpost_call *call, long *pin) {
@@ -11,7 +9,7 @@ static int pin_param(outpost_call *call, long *pin) {
   } else if (gpio->named && outpost_param_string(call, 0, "pin", name, sizeof name) == 0 && (*pin = gpio->named(name)) >= 0) {
     return 0;
   }
-  outpost_fail(call, INVALID_PARAMS, gpio->pin_error);
+  outpost_fail(call, OUTPOST_RPC_INVALID_PARAMS, gpio->pin_error);
   return -1;
 }
 
@@ -19,7 +17,7 @@ static void gpio_write_method(outpost_call *call) {
   long pin, value;
   if (pin_param(call, &pin)) return;
   if (outpost_param_int(call, 1, "value", &value) || (value != 0 && value != 1)) {
-    outpost_fail(call, INVALID_PARAMS, "Invalid params: value must be 0 or 1");
+    outpost_fail(call, OUTPOST_RPC_INVALID_PARAMS, "Invalid params: value must be 0 or 1");
     return;
   }
   const char *why = "";

@@ -5,15 +5,6 @@
 #include "outpost.h"
 #include "wasm3.h"
 
-// host_call status: kind << 24 | bytes written (assembly/rpc/host.ts).
-enum {
-  OUTPOST_HOST_RESULT = 0,
-  OUTPOST_HOST_ERROR = 1,
-  OUTPOST_HOST_NOT_FOUND = 2,
-  OUTPOST_HOST_PENDING = 3,
-  OUTPOST_HOST_TOO_LARGE = 4,
-};
-
 typedef struct {
   const outpost_board *board;
   IM3Environment env;

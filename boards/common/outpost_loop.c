@@ -39,7 +39,7 @@ int outpost_rpc_init(void) {
                           OUTPOST_RPC_MAX_DEPTH, (int32_t)now()))
     return -1;
   if (rc < 0) {
-    outpost_errorf("rpc_init failed: error %d", (int)-rc);
+    outpost_errorf("rpc_init failed: error %d (%s)", (int)-rc, outpost_err_name(rc));
     return -1;
   }
   // rc: the address of u32 request buffer, u32 response buffer.
@@ -65,7 +65,7 @@ int outpost_rpc(const char *request, size_t len, const char **response, size_t *
   int32_t args[2] = {(int32_t)len, (int32_t)now()}, n;
   if (outpost_invoke(outpost_rt.rpc_handle, &n, 2, args)) return -1;
   if (n < 0) {
-    outpost_errorf("rpc_handle failed: error %d", (int)-n);
+    outpost_errorf("rpc_handle failed: error %d (%s)", (int)-n, outpost_err_name(n));
     return -1;
   }
   mem = outpost_memory(&size);
@@ -80,24 +80,7 @@ int outpost_rpc(const char *request, size_t len, const char **response, size_t *
 
 // ---- the device over a transport ------------------------------------------------
 
-// Client sizing keys (client_config before client_init; host/mqtt/core.ts names them).
-enum {
-  CFG_KEEPALIVE = 1,
-  CFG_PROTOCOL = 3,
-  CFG_RECEIVE_MAXIMUM = 7,
-  CFG_MAX_PACKET = 8,
-  CFG_OUTBOX_BYTES = 12,
-  CFG_INFLIGHT_WINDOW = 13,
-  CFG_RX_BYTES = 14,
-  CFG_TX_BYTES = 15,
-  CFG_SUBS_BYTES = 16,
-  CFG_SCRATCH_BYTES = 19,
-  CFG_STRINGS_BYTES = 20,
-};
-enum { STR_USERNAME = 2, STR_PASSWORD = 3 }; // client_set_str
-enum { DEV_ID = 1, DEV_WS_URL = 3 }; // device_set
-// device_poll's events (the client's EV_* codes, plus the device's).
-enum { EV_NONE = 0, EV_OPEN = 1, EV_CLOSE = 2, EV_CONNECTED = 3, EV_DROPPED = 8, EV_RPC_PENDING = 16 };
+// Keys, events and error names: outpost_abi.h (generated from assembly/abi.json).
 #define NO_DEADLINE 0xffffffffu
 
 #ifndef OUTPOST_MQTT_MAX_PACKET
@@ -129,16 +112,16 @@ enum { EV_NONE = 0, EV_OPEN = 1, EV_CLOSE = 2, EV_CONNECTED = 3, EV_DROPPED = 8,
 #define MAX_WAIT_MS 1000
 
 static const uint32_t client_sizes[][2] = {
-    {CFG_RECEIVE_MAXIMUM, 8},
-    {CFG_MAX_PACKET, OUTPOST_MQTT_MAX_PACKET},
-    {CFG_OUTBOX_BYTES, OUTPOST_MQTT_OUTBOX_BYTES},
-    {CFG_INFLIGHT_WINDOW, 4},
-    {CFG_RX_BYTES, OUTPOST_MQTT_RX_BYTES},
-    {CFG_TX_BYTES, OUTPOST_MQTT_TX_BYTES},
-    {CFG_SUBS_BYTES, 128},
-    {CFG_SCRATCH_BYTES, 256},
-    {CFG_STRINGS_BYTES, 256},
-    {CFG_KEEPALIVE, OUTPOST_MQTT_KEEPALIVE_S},
+    {OUTPOST_CFG_RECEIVE_MAXIMUM, 8},
+    {OUTPOST_CFG_MAX_PACKET, OUTPOST_MQTT_MAX_PACKET},
+    {OUTPOST_CFG_OUTBOX_BYTES, OUTPOST_MQTT_OUTBOX_BYTES},
+    {OUTPOST_CFG_INFLIGHT_WINDOW, 4},
+    {OUTPOST_CFG_RX_BYTES, OUTPOST_MQTT_RX_BYTES},
+    {OUTPOST_CFG_TX_BYTES, OUTPOST_MQTT_TX_BYTES},
+    {OUTPOST_CFG_SUBS_BYTES, 128},
+    {OUTPOST_CFG_SCRATCH_BYTES, 256},
+    {OUTPOST_CFG_STRINGS_BYTES, 256},
+    {OUTPOST_CFG_KEEPALIVE, OUTPOST_MQTT_KEEPALIVE_S},
 };
 
 // The exports the loop calls every turn, looked up once: fx[X_DEVICE_POLL] etc.
@@ -181,7 +164,7 @@ static int call(IM3Function fn, int32_t *result, unsigned argc, int32_t a, int32
 // Calls an export that returns 0 or -Err, naming what failed.
 static int check(const char *what, int32_t rc) {
   if (rc >= 0) return 0;
-  outpost_errorf("%s failed: error %d (assembly/errors.ts)", what, (int)-rc);
+  outpost_errorf("%s failed: error %d (%s)", what, (int)-rc, outpost_err_name(rc));
   return -1;
 }
 
@@ -209,24 +192,28 @@ static int setup(const outpost_device_config *config) {
       return -1;
   }
   if (config->mqtt_version &&
-      (outpost_call_export("client_config", &rc, 2, CFG_PROTOCOL, (int32_t)config->mqtt_version) || check("MQTT version", rc)))
+      (outpost_call_export("client_config", &rc, 2, OUTPOST_CFG_PROTOCOL, (int32_t)config->mqtt_version) ||
+       check("MQTT version", rc)))
     return -1;
   if (outpost_rt.board->random && outpost_call_export("client_seed", NULL, 1, (int32_t)outpost_rt.board->random())) return -1;
   if (outpost_call_export("client_init", &rc, 0) || check("client_init", rc)) return -1;
   client_info = (uint32_t)rc;
   if (read_word(client_info, INFO_TX, &tx_at)) return -1;
   if (outpost_call_export("device_init", &rc, 1, OUTPOST_REPLY_CONTEXT_BYTES) || check("device_init", rc)) return -1;
-  if (to_scratch(config->id, &len) || outpost_call_export("device_set", &rc, 2, DEV_ID, (int32_t)len) || check("device id", rc))
+  if (to_scratch(config->id, &len) || outpost_call_export("device_set", &rc, 2, OUTPOST_DEV_ID, (int32_t)len) ||
+      check("device id", rc))
     return -1;
-  if (config->ws_url && (to_scratch(config->ws_url, &len) ||
-                         outpost_call_export("device_set", &rc, 2, DEV_WS_URL, (int32_t)len) || check("WebSocket URL", rc)))
+  if (config->ws_url &&
+      (to_scratch(config->ws_url, &len) || outpost_call_export("device_set", &rc, 2, OUTPOST_DEV_WS_URL, (int32_t)len) ||
+       check("WebSocket URL", rc)))
     return -1;
   const char *username = config->username ? config->username : config->id;
-  if (to_scratch(username, &len) || outpost_call_export("client_set_str", &rc, 2, STR_USERNAME, (int32_t)len) ||
+  if (to_scratch(username, &len) || outpost_call_export("client_set_str", &rc, 2, OUTPOST_STR_USERNAME, (int32_t)len) ||
       check("username", rc))
     return -1;
-  if (config->password && (to_scratch(config->password, &len) ||
-                           outpost_call_export("client_set_str", &rc, 2, STR_PASSWORD, (int32_t)len) || check("password", rc)))
+  if (config->password &&
+      (to_scratch(config->password, &len) || outpost_call_export("client_set_str", &rc, 2, OUTPOST_STR_PASSWORD, (int32_t)len) ||
+       check("password", rc)))
     return -1;
   return find_exports();
 }
@@ -251,25 +238,27 @@ static int run_events(loop_state *s, uint32_t t) {
   for (;;) {
     int32_t ev;
     if (call(fx[X_DEVICE_POLL], &ev, 1, (int32_t)t, 0)) return -1;
-    if (ev == EV_NONE) return 0;
-    if (ev == EV_OPEN) {
+    if (ev == 0) return 0;
+    if (ev == OUTPOST_EV_OPEN) {
       if (s->transport->open(s->transport->ctx, s->config->host, s->config->port) < 0) {
         outpost_log(2, "cannot reach %s:%u", s->config->host, (unsigned)s->config->port);
         call(fx[X_CLIENT_CLOSED], NULL, 1, (int32_t)t, 0); // the module backs off and asks again
       } else {
         s->link = LINK_OPENING;
       }
-    } else if (ev == EV_CLOSE) {
+    } else if (ev == OUTPOST_EV_CLOSE) {
       uint32_t error = 0, reason = 0;
       if (read_word(client_info, INFO_EVENT + 1, &error) || read_word(client_info, INFO_EVENT + 2, &reason)) return -1;
       if (s->link != LINK_DOWN) s->transport->close(s->transport->ctx);
       s->link = LINK_DOWN;
-      if (error) outpost_log(1, "disconnected: error %u, reason code %u; reconnecting", (unsigned)error, (unsigned)reason);
-    } else if (ev == EV_CONNECTED) {
+      if (error)
+        outpost_log(1, "disconnected: error %u (%s), reason code %u; reconnecting", (unsigned)error, outpost_err_name((int)error),
+                    (unsigned)reason);
+    } else if (ev == OUTPOST_EV_CONNECTED) {
       outpost_log(1, "connected to %s:%u as %s", s->config->host, (unsigned)s->config->port, s->config->id);
-    } else if (ev == EV_DROPPED) {
+    } else if (ev == OUTPOST_EV_DROPPED) {
       outpost_log(2, "outbox full: QoS 0 messages dropped");
-    } else if (ev == EV_RPC_PENDING) {
+    } else if (ev == OUTPOST_EV_RPC_PENDING) {
       outpost_log(3, "a board method answered pending, which C methods cannot resume; request not answered");
     }
   }
@@ -310,7 +299,9 @@ static int receive(loop_state *s, uint32_t t) {
   } else if (n > 0) {
     int32_t rc;
     if (call(fx[X_CLIENT_RX_PUSH], &rc, 1, (int32_t)n, 0)) return -1;
-    if (rc < 0) outpost_log(3, "client_rx_push refused %ld bytes: error %d", n, (int)-rc); // within rx_cap: a module bug
+    if (rc < 0)
+      outpost_log(3, "client_rx_push refused %ld bytes: error %d (%s)", n, (int)-rc,
+                  outpost_err_name(rc)); // within rx_cap: a module bug
   }
   return 0;
 }

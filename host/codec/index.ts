@@ -1,6 +1,7 @@
 // outpost/codec: the module's MQTT 3.1.1/5 codec with mqtt-packet's object shape.
 // The module does framing, validation and byte layout; this file only moves
 // strings and buffers between JS objects and the packet view (assembly/ABI.md, "Packet view").
+import type { CodecExports } from "../abi-table.ts";
 import { codecBuild, instantiate, type Build, type EngineName, type ModuleInstance } from "../engine.ts";
 import { errName } from "../abi.ts";
 import { MqttCodecError } from "./error.ts";
@@ -212,8 +213,8 @@ export interface CodecOptions {
 
 /** One module instance with the codec's buffers; Decoder and encode() sit on it. */
 export class CodecModule {
-  readonly inst: ModuleInstance;
-  private readonly ex: Record<string, any>;
+  readonly inst: ModuleInstance<CodecExports>;
+  private readonly ex: CodecExports;
   private ab!: ArrayBuffer;
   /** Views over the current memory.buffer (renewed whenever it changes). */
   u8!: Buffer;
@@ -231,7 +232,7 @@ export class CodecModule {
   private bufCap = 0;
 
   constructor(opts: CodecOptions = {}) {
-    this.inst = instantiate({ build: codecBuild(opts.build ?? "release"), engine: opts.engine });
+    this.inst = instantiate<CodecExports>({ build: codecBuild(opts.build ?? "release"), engine: opts.engine });
     this.ex = this.inst.exports;
     this.encodeFn = this.ex.codec_encode;
     this.nextFn = this.ex.codec_next;
@@ -723,7 +724,7 @@ export class CodecModule {
   }
 
   /** Runs a topic export on strings written into scratch; validators throw on error. */
-  topicCall(fn: string, a: string, b?: string): number {
+  topicCall(fn: "topic_validate_name" | "topic_validate_filter" | "topic_matches", a: string, b?: string): number {
     this.ensureBuffers(3 * (a.length + (b?.length ?? 0)) + 16);
     this.sync();
     this.sp = this.scratch;
@@ -733,10 +734,10 @@ export class CodecModule {
     const ap = this.u32[w + V_TOPIC],
       al = this.u32[w + V_TOPIC + 1];
     let r: number;
-    if (b === undefined) r = this.ex[fn](ap, al) | 0;
+    if (b === undefined) r = (this.ex[fn] as (...args: number[]) => number)(ap, al) | 0;
     else {
       this.putStr(b, w + V_PAYLOAD);
-      r = this.ex[fn](ap, al, this.u32[w + V_PAYLOAD], this.u32[w + V_PAYLOAD + 1]) | 0;
+      r = (this.ex[fn] as (...args: number[]) => number)(ap, al, this.u32[w + V_PAYLOAD], this.u32[w + V_PAYLOAD + 1]) | 0;
     }
     if (r < 0) throw new MqttCodecError(errName(r), -r);
     return r;

@@ -4,8 +4,7 @@
 import { ClientCore, ClientError, type ClientEvent } from "../mqtt/core.ts";
 import type { ModuleInstance } from "../engine.ts";
 
-/** device_poll's code for a request waiting on asynchronous host methods. */
-export const EV_RPC_PENDING = 16;
+import { Ev } from "../abi-table.ts";
 
 export class DeviceCore extends ClientCore {
   constructor(
@@ -30,7 +29,7 @@ export class DeviceCore extends ClientCore {
   override poll(now: number): ClientEvent | null {
     for (;;) {
       const code = this.pollOnce(now);
-      if (code !== EV_RPC_PENDING) return this.eventOf(code);
+      if (code !== Ev.rpcPending) return this.eventOf(code);
     }
   }
 }

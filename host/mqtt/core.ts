@@ -2,48 +2,11 @@
 // and no clock here either: MqttClient (./client.ts) adds the socket and the timer,
 // and the unit tests drive this directly with bytes and times of their choosing.
 import { errName } from "../abi.ts";
+import { Cfg, Ev, Str, View, type DeviceExports } from "../abi-table.ts";
 import { instantiate, type Build, type EngineName, type ModuleInstance } from "../engine.ts";
 
-/** Integer config keys (client_config). The "init" ones must be set before init(). */
-export const Cfg = {
-  keepalive: 1,
-  clean: 2,
-  protocol: 3,
-  willQos: 4,
-  willRetain: 5,
-  sessionExpiry: 6,
-  receiveMaximum: 7, // init
-  maxPacket: 8, // init
-  topicAliasMaximum: 9, // init
-  backoffMinMs: 10,
-  backoffMaxMs: 11,
-  outboxBytes: 12, // init
-  inflightWindow: 13,
-  rxBytes: 14, // init
-  txBytes: 15, // init
-  subsBytes: 16, // init
-  timeoutMs: 17,
-  aliasTopicBytes: 18, // init
-  scratchBytes: 19, // init
-  stringsBytes: 20, // init
-} as const;
+export { Cfg, Ev, Str };
 export type CfgKey = keyof typeof Cfg;
-
-/** String keys (client_set_str). */
-export const Str = { clientId: 1, username: 2, password: 3, willTopic: 4, willPayload: 5 } as const;
-
-/** Event codes (client_poll). */
-export const Ev = {
-  none: 0,
-  open: 1,
-  close: 2,
-  connected: 3,
-  message: 4,
-  suback: 5,
-  unsuback: 6,
-  published: 7,
-  dropped: 8,
-} as const;
 
 export interface ReceivedMessage {
   topic: string;
@@ -63,15 +26,7 @@ export type ClientEvent =
   | { type: "published"; messageId: number; reasonCode: number }
   | { type: "dropped"; count: number };
 
-// Packet view slots used to read a received PUBLISH (assembly/mqtt/packet.ts).
-const V_QOS = 4,
-  V_DUP = 5,
-  V_RETAIN = 6,
-  V_PACKET_ID = 3,
-  V_TOPIC = 11,
-  V_PAYLOAD = 13;
-
-/** A client error: `code` is the module's Err number (assembly/errors.ts). */
+/** A client error: `code` is the module's Err number (assembly/abi.json). */
 export class ClientError extends Error {
   override name = "ClientError";
   readonly errName: string;
@@ -86,7 +41,7 @@ export class ClientError extends Error {
 
 export class ClientCore {
   readonly mod: ModuleInstance;
-  private ex: Record<string, any>;
+  private ex: DeviceExports;
   /** The block client_init returned (assembly/ABI.md, "Client"); 0 before init. */
   get infoBlock(): number {
     return this.infoPtr;
@@ -220,12 +175,12 @@ export class ClientCore {
   private readMessage(view: number): ReceivedMessage {
     const s = new Uint32Array(this.mod.memory.buffer, view, 16);
     return {
-      topic: Buffer.from(this.bytes(s[V_TOPIC], s[V_TOPIC + 1])).toString("utf8"),
-      payload: Buffer.from(this.bytes(s[V_PAYLOAD], s[V_PAYLOAD + 1])),
-      qos: s[V_QOS],
-      retain: s[V_RETAIN] !== 0,
-      dup: s[V_DUP] !== 0,
-      messageId: s[V_PACKET_ID],
+      topic: Buffer.from(this.bytes(s[View.topic], s[View.topic + 1])).toString("utf8"),
+      payload: Buffer.from(this.bytes(s[View.payload], s[View.payload + 1])),
+      qos: s[View.qos],
+      retain: s[View.retain] !== 0,
+      dup: s[View.dup] !== 0,
+      messageId: s[View.packetId],
     };
   }
 

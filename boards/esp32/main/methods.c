@@ -4,8 +4,6 @@
 #include "driver/gpio.h"
 #include "outpost_gpio.h"
 
-#define INVALID_PARAMS -32602
-
 static volatile sig_atomic_t *stop_flag;
 static uint64_t outputs; // pins gpio.write has configured
 
@@ -14,7 +12,7 @@ static int pin_valid(long pin) { return GPIO_IS_VALID_GPIO(pin); }
 static int pin_write(long pin, int level, const char **why) {
   if (!GPIO_IS_VALID_OUTPUT_GPIO(pin)) {
     *why = "Invalid params: that pin cannot be an output";
-    return INVALID_PARAMS;
+    return OUTPOST_RPC_INVALID_PARAMS;
   }
   // The first write routes the pad to GPIO (gpio_config sets the IO MUX) with input
   // and output both on, so gpio.read sees the level the pin is driven to.
