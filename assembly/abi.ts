@@ -20,7 +20,7 @@ export enum Err {
   DuplicateProperty = 13, // an MQTT 5 property repeated where it may not be
   ForbiddenProperty = 14, // a property the packet type does not allow
   UnknownProperty = 15, // a property id MQTT 5 does not define
-  InvalidPropertyValue = 16, // a property value out of range
+  InvalidPropertyValue = 16, // an MQTT 5 property value out of range
   InvalidProtocol = 17, // CONNECT protocol name/level
   InvalidReasonCode = 18, // a reason/return code the packet does not allow
   InvalidTopic = 19, // an empty topic, or a malformed filter
@@ -34,7 +34,9 @@ export enum Err {
   KeepAliveTimeout = 27, // client
   ConnectionRefused = 28, // client: CONNACK with a failure code
   NotInitialized = 40, // an export called before its *_init
-  AlreadyInitialized = 41, // an *_init called twice
+  AlreadyInitialized = 41, // an *_init called twice, or a sizing config key set after client_init
+  UnknownKey = 42, // a config, string or device key the export does not define
+  InvalidArgument = 43, // an export's argument out of its range (e.g. protocol 3, in-flight window 0, a context length over the buffer)
   WsHandshakeRejected = 50, // WebSocket: the upgrade got an HTTP status other than 101 (b = status)
   WsBadHandshake = 51, // WebSocket: a malformed or oversize upgrade response, no Upgrade/Connection
   WsBadAccept = 52, // WebSocket: Sec-WebSocket-Accept missing or wrong

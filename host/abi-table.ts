@@ -34,6 +34,8 @@ export const ERR_NAMES = {
   28: "ConnectionRefused",
   40: "NotInitialized",
   41: "AlreadyInitialized",
+  42: "UnknownKey",
+  43: "InvalidArgument",
   50: "WsHandshakeRejected",
   51: "WsBadHandshake",
   52: "WsBadAccept",
@@ -79,6 +81,8 @@ export const Err = {
   ConnectionRefused: 28,
   NotInitialized: 40,
   AlreadyInitialized: 41,
+  UnknownKey: 42,
+  InvalidArgument: 43,
   WsHandshakeRejected: 50,
   WsBadHandshake: 51,
   WsBadAccept: 52,
@@ -259,7 +263,7 @@ export interface CodecExports extends CoreExports {
 
 /** build/device.wasm: the client, JSON-RPC and the device app. */
 export interface DeviceExports extends CoreExports {
-  /** set an integer key (table below). -InvalidPropertyValue for an unknown key, a bad value or a sizing key after init; -InvalidQos for will QoS 3 */
+  /** set an integer key (table below). -UnknownKey for a key not in the table, -AlreadyInitialized for a sizing key after init, -InvalidArgument for a bad value, -InvalidQos for will QoS 3 */
   client_config(key: number, value: number): number;
   /** seeds the xorshift32 jitter PRNG (0 keeps the built-in seed) */
   client_seed(seed: number): void;
@@ -311,7 +315,7 @@ export interface DeviceExports extends CoreExports {
   device_start(now: number): number;
   /** Runs the client (client_poll) and answers requests on rx itself. Returns the next event for the host: the client's codes (arguments in the client's event record, as in "Client"), 16 = EV_RPC_PENDING, or 0 when there is nothing left. Call it until 0, then drain tx, exactly as with client_poll. */
   device_poll(now: number): number;
-  /** Finishes a pending request (see below). -InvalidPropertyValue for a bad context length. */
+  /** Finishes a pending request (see below). -InvalidArgument for a bad context length. */
   device_resume(requestLength: number, contextLength: number, now: number): number;
   /** Queues the offline status (QoS 0, retained) into tx, then client_stop (DISCONNECT after it: no will). Drain tx, then close the socket. */
   device_stop(now: number): void;

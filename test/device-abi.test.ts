@@ -75,14 +75,14 @@ describe.each(ENGINES)("device exports under %s", (engine) => {
     expect(x.device_start(0)).toBe(-40);
     expect(x.device_resume(0, 5, 0)).toBe(-40);
   });
-  it("refuses ids that are not one topic level (InvalidTopic, -19), long ones (BufferFull, -22), unknown keys (-16)", () => {
+  it("refuses ids that are not one topic level (InvalidTopic, -19), long ones (BufferFull, -22), unknown keys (UnknownKey, -42)", () => {
     const { x, set } = setup();
     x.device_init(256);
     for (const id of ["a/b", "a+", "#", ""]) expect(set(1, id)).toBe(-19);
     expect(set(2, "fleet/+")).toBe(-19);
     expect(set(1, "x".repeat(113))).toBe(-22);
-    expect(set(4, "x")).toBe(-16);
-    expect(x.device_config(2, 1)).toBe(-16);
+    expect(set(4, "x")).toBe(-42);
+    expect(x.device_config(2, 1)).toBe(-42);
   });
   it("device_start without an id is InvalidTopic (-19)", () => {
     const { x } = setup();
@@ -99,12 +99,19 @@ describe.each(ENGINES)("device exports under %s", (engine) => {
     ok.set(1, "abcd");
     expect(ok.x.device_start(0)).toBe(0);
   });
-  it("device_resume refuses a context length it cannot hold (InvalidPropertyValue, -16)", () => {
+  it("device_resume refuses a context length it cannot hold (InvalidArgument, -43)", () => {
     const { x, set } = setup();
     x.device_init(64);
     set(1, "dev");
-    expect(x.device_resume(10, 4, 0)).toBe(-16);
-    expect(x.device_resume(10, 65, 0)).toBe(-16);
+    expect(x.device_resume(10, 4, 0)).toBe(-43);
+    expect(x.device_resume(10, 65, 0)).toBe(-43);
+  });
+
+  it("a key device_set or device_config does not define is UnknownKey (-42), not a value error", () => {
+    const { x, set } = setup();
+    x.device_init(64);
+    expect(set(9, "x")).toBe(-42);
+    expect(x.device_config(7, 1)).toBe(-42);
   });
 
   it("connects with the will, subscribes rx, answers a request, and names a reply it cannot queue", () => {

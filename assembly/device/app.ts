@@ -57,7 +57,7 @@ export function deviceInit(contextCap: u32): i32 {
 /** Sets the device id or the topic prefix from [ptr, ptr+len). 0, -InvalidTopic or -BufferFull. */
 export function deviceSet(key: u32, ptr: usize, len: u32): i32 {
   if (!ctx) return -Err.NotInitialized;
-  if (key - DEV_ID > DEV_PREFIX - DEV_ID) return -Err.InvalidPropertyValue; // DEV_ID or DEV_PREFIX (unsigned: below wraps)
+  if (key - DEV_ID > DEV_PREFIX - DEV_ID) return -Err.UnknownKey; // DEV_ID or DEV_PREFIX (unsigned: below wraps)
   if (len > TOPIC_MAX / 2 - 16) return -Err.BufferFull;
   // One topic level each (the prefix may have several): no wildcards, no empty id.
   for (let i: u32 = 0; i < len; i++) {
@@ -76,7 +76,7 @@ export function deviceSet(key: u32, ptr: usize, len: u32): i32 {
 }
 
 export function deviceConfig(key: u32, value: u32): i32 {
-  if (key != DEV_TELEMETRY_MS) return -Err.InvalidPropertyValue;
+  if (key != DEV_TELEMETRY_MS) return -Err.UnknownKey;
   telemetryMs = value;
   return 0;
 }
@@ -263,7 +263,7 @@ export function devicePoll(now: u32): i32 {
  */
 export function deviceResume(reqLen: u32, ctxLen: u32, now: u32): i32 {
   if (!ctx) return -Err.NotInitialized;
-  if (ctxLen < 5 || ctxLen > ctxCap) return -Err.InvalidPropertyValue;
+  if (ctxLen < 5 || ctxLen > ctxCap) return -Err.InvalidArgument;
   reply(rpcDispatch(rpcRequestBuffer(), reqLen, now));
   return 0;
 }

@@ -90,13 +90,14 @@ let nextPid: u32 = 0, dropped: u32 = 0, version: u32 = 4;
 
 // ---- Setup --------------------------------------------------------------
 
-/** Sets an integer config key. 0, or -InvalidPropertyValue (unknown key, bad value, sizing key after init). */
+/** Sets an integer config key. 0, -UnknownKey, -AlreadyInitialized (a sizing key after init), -InvalidArgument or -InvalidQos. */
 export function clientConfig(key: u32, value: u32): i32 {
   // Unsigned ranges: key - 1 wraps for key 0, value - 4 for 0..3, value - 1 for 0.
-  if (key - 1 >= CFG_KEYS - 1 || (inited() && (CFG_SIZING_KEYS >> key) & 1)) return -Err.InvalidPropertyValue;
-  if (key == CFG_PROTOCOL && value - 4 > 1) return -Err.InvalidPropertyValue; // 4 or 5
+  if (key - 1 >= CFG_KEYS - 1) return -Err.UnknownKey;
+  if (inited() && (CFG_SIZING_KEYS >> key) & 1) return -Err.AlreadyInitialized;
+  if (key == CFG_PROTOCOL && value - 4 > 1) return -Err.InvalidArgument; // 4 or 5
   if (key == CFG_WILL_QOS && value > 2) return -Err.InvalidQos;
-  if ((key == CFG_INFLIGHT_WINDOW || key == CFG_RECEIVE_MAXIMUM) && value - 1 >= 0xffff) return -Err.InvalidPropertyValue; // 1..65535
+  if ((key == CFG_INFLIGHT_WINDOW || key == CFG_RECEIVE_MAXIMUM) && value - 1 >= 0xffff) return -Err.InvalidArgument; // 1..65535
   store<u32>(cfgValues() + (<usize>key << 2), value);
   return 0;
 }
@@ -138,11 +139,11 @@ export function clientScratchCap(): u32 {
 
 /**
  * Sets a string key (client id, username, password, will topic, will payload) from
- * [ptr, ptr+len); length 0 unsets it. 0, -InvalidPropertyValue or -BufferFull.
+ * [ptr, ptr+len); length 0 unsets it. 0, -UnknownKey or -BufferFull.
  */
 export function clientSetString(key: u32, ptr: usize, len: u32): i32 {
   if (!inited()) return -Err.NotInitialized;
-  if (key == 0 || key >= STR_KEYS) return -Err.InvalidPropertyValue;
+  if (key == 0 || key >= STR_KEYS) return -Err.UnknownKey;
   let at = strTab + (<usize>key << 3);
   let oldOff = load<u32>(at);
   let oldLen = load<u32>(at, 4);

@@ -35,6 +35,8 @@
 #define OUTPOST_ERR_CONNECTION_REFUSED 28
 #define OUTPOST_ERR_NOT_INITIALIZED 40
 #define OUTPOST_ERR_ALREADY_INITIALIZED 41
+#define OUTPOST_ERR_UNKNOWN_KEY 42
+#define OUTPOST_ERR_INVALID_ARGUMENT 43
 #define OUTPOST_ERR_WS_HANDSHAKE_REJECTED 50
 #define OUTPOST_ERR_WS_BAD_HANDSHAKE 51
 #define OUTPOST_ERR_WS_BAD_ACCEPT 52
@@ -140,6 +142,8 @@ static inline const char *outpost_err_name(int code) {
     case 28: return "ConnectionRefused";
     case 40: return "NotInitialized";
     case 41: return "AlreadyInitialized";
+    case 42: return "UnknownKey";
+    case 43: return "InvalidArgument";
     case 50: return "WsHandshakeRejected";
     case 51: return "WsBadHandshake";
     case 52: return "WsBadAccept";
