@@ -14,7 +14,7 @@ import { wasmBytes, type Build } from "../host/engine.ts";
 const run = promisify(execFile);
 const root = join(import.meta.dirname, "..");
 const table = JSON.parse(readFileSync(join(root, "assembly/abi.json"), "utf8"));
-const generators = ["tools/gen-abi.mjs", "assembly/json/gen-text.mjs", "assembly/ws/gen-text.mjs"];
+const generators = ["tools/gen-abi.mjs", "tools/gen-mqtt-tables.mjs", "assembly/json/gen-text.mjs", "assembly/ws/gen-text.mjs"];
 
 describe("generated sources", () => {
   it.each(generators)("%s --check finds nothing stale", async (script) => {

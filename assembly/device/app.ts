@@ -4,11 +4,12 @@
 // Response Topic, with the Correlation Data), keeps a retained
 // <prefix>/<id>/status with an offline will, and can publish sys.info as
 // telemetry. Like the client it does no I/O and reads no clock.
+import { P_CORRELATION_DATA, P_RESPONSE_TOPIC } from "../mqtt/property-table";
 import { CFG_WILL_QOS, CFG_WILL_RETAIN, DEV_ID, DEV_PREFIX, DEV_TELEMETRY_MS, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, EV_RPC_PENDING, EV_SUBACK, Err, STR_CLIENT_ID, STR_WILL_PAYLOAD, STR_WILL_TOPIC, V_PAYLOAD, V_QOS, V_TOPIC } from "../abi";
 
 import { alloc, bytesEqual } from "../mem";
 import { clientConfig, clientEventArg, clientPoll, clientPublish, clientPublishView, clientSetString, clientStart, clientStop, clientSubscribe, clientTxView, clientDeadline, clientScratch, findProp } from "../mqtt/client";
-import { addProp, clearView, getSlot, setPair, setSlot, P_CORRELATION_DATA, P_RESPONSE_TOPIC } from "../mqtt/packet";
+import { addProp, clearView, getSlot, setPair, setSlot } from "../mqtt/packet";
 import { rpcBuiltinResult, rpcDispatch, rpcPending, rpcHostCalls, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer } from "../rpc/dispatch";
 import { wReset, wText, wU32, wLen } from "../json/writer";
 import * as T from "../json/text";

@@ -1,9 +1,10 @@
 // Decodes one whole MQTT packet into the packet view (assembly/mqtt/packet.ts).
 // Strings and binaries are not copied: the view points into the packet bytes.
+import { P_AUTHENTICATION_METHOD, P_TOPIC_ALIAS } from "./property-table";
 import { Err, V_CLIENT_ID, V_CONNECT_FLAGS, V_DUP, V_FLAGS, V_ITEM_COUNT, V_KEEPALIVE, V_LENGTH, V_PACKET_ID, V_PASSWORD, V_PAYLOAD, V_PROP_COUNT, V_PROTOCOL_NAME, V_QOS, V_REASON, V_RETAIN, V_SESSION_PRESENT, V_TOPIC, V_TYPE, V_USERNAME, V_VERSION, V_WILL_PAYLOAD, V_WILL_PROP_COUNT, V_WILL_TOPIC } from "../abi";
 
 import { VARINT_MORE, checkUtf8, readVarint, u16be, u8At, varintBytes } from "../mem";
-import { AUTH, CF_PASSWORD, PINGREQ, CF_USERNAME, CF_WILL, CONNACK, CONNECT, DISCONNECT, MAX_PROPS, MAX_WILL_PROPS, MQTT_5, P_TOPIC_ALIAS, P_AUTHENTICATION_METHOD, PROPS_OFFSET, PROP_ENTRY_BYTES, PUBCOMP, PUBLISH, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE, V_SLOTS, WILL_PROPS_OFFSET, addItem, setSlot } from "./packet";
+import { AUTH, CF_PASSWORD, PINGREQ, CF_USERNAME, CF_WILL, CONNACK, CONNECT, DISCONNECT, MAX_PROPS, MAX_WILL_PROPS, MQTT_5, PROPS_OFFSET, PROP_ENTRY_BYTES, PUBCOMP, PUBLISH, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE, V_SLOTS, WILL_PROPS_OFFSET, addItem, setSlot } from "./packet";
 import { K_BIN, K_BYTE, K_NONZERO, K_PAIR, K_STR, K_TOPIC, K_U32, K_VARINT, WILL_PROPS, checkConnectFlags, requiredFlags, checkSubOptions, markSeen, propKind, validReason } from "./properties";
 import { BROKER_SIDE } from "./side";
 import { validateTopicFilter, validateTopicName } from "./topic";

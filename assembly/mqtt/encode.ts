@@ -1,9 +1,10 @@
 // Encodes the packet the view describes (the decoder's view layout, read back).
 // Strings are taken as valid UTF-8; topics and filters are validated.
+import { P_AUTHENTICATION_METHOD, P_TOPIC_ALIAS } from "./property-table";
 import { Err, V_CLIENT_ID, V_CONNECT_FLAGS, V_DUP, V_ITEM_COUNT, V_KEEPALIVE, V_PACKET_ID, V_PASSWORD, V_PAYLOAD, V_PROP_COUNT, V_PROTOCOL_NAME, V_QOS, V_REASON, V_RETAIN, V_SESSION_PRESENT, V_TOPIC, V_TYPE, V_USERNAME, V_VERSION, V_WILL_PAYLOAD, V_WILL_PROP_COUNT, V_WILL_TOPIC } from "../abi";
 
 import { put16be, varintSize, writeVarint } from "../mem";
-import { AUTH, CF_PASSWORD, PINGRESP, CF_USERNAME, CF_WILL, CONNACK, CONNECT, DISCONNECT, ITEMS_OFFSET, ITEM_ENTRY_BYTES, MQTT_5, PROPS_OFFSET, PROP_ENTRY_BYTES, PUBCOMP, PUBLISH, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE, WILL_PROPS_OFFSET, getSlot, P_TOPIC_ALIAS, P_AUTHENTICATION_METHOD, CF_CLEAN } from "./packet";
+import { AUTH, CF_PASSWORD, PINGRESP, CF_USERNAME, CF_WILL, CONNACK, CONNECT, DISCONNECT, ITEMS_OFFSET, ITEM_ENTRY_BYTES, MQTT_5, PROPS_OFFSET, PROP_ENTRY_BYTES, PUBCOMP, PUBLISH, SUBACK, SUBSCRIBE, UNSUBACK, UNSUBSCRIBE, WILL_PROPS_OFFSET, getSlot, CF_CLEAN } from "./packet";
 import { K_BYTE, K_NONZERO, K_PAIR, K_TOPIC, K_U16, K_U32, K_VARINT, WILL_PROPS, checkConnectFlags, requiredFlags, checkSubOptions, markSeen, propKind, validReason } from "./properties";
 import { BROKER_SIDE } from "./side";
 import { validateTopicFilter, validateTopicName } from "./topic";

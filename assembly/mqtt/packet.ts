@@ -47,33 +47,6 @@ export const ITEMS_OFFSET: u32 = WILL_PROPS_OFFSET + MAX_WILL_PROPS * PROP_ENTRY
 export const VIEW_BYTES: u32 = ITEMS_OFFSET + MAX_ITEMS * ITEM_ENTRY_BYTES;
 
 // MQTT 5 property identifiers.
-export const P_PAYLOAD_FORMAT_INDICATOR: u32 = 0x01;
-export const P_MESSAGE_EXPIRY_INTERVAL: u32 = 0x02;
-export const P_CONTENT_TYPE: u32 = 0x03;
-export const P_RESPONSE_TOPIC: u32 = 0x08;
-export const P_CORRELATION_DATA: u32 = 0x09;
-export const P_SUBSCRIPTION_IDENTIFIER: u32 = 0x0b;
-export const P_SESSION_EXPIRY_INTERVAL: u32 = 0x11;
-export const P_ASSIGNED_CLIENT_IDENTIFIER: u32 = 0x12;
-export const P_SERVER_KEEP_ALIVE: u32 = 0x13;
-export const P_AUTHENTICATION_METHOD: u32 = 0x15;
-export const P_AUTHENTICATION_DATA: u32 = 0x16;
-export const P_REQUEST_PROBLEM_INFORMATION: u32 = 0x17;
-export const P_WILL_DELAY_INTERVAL: u32 = 0x18;
-export const P_REQUEST_RESPONSE_INFORMATION: u32 = 0x19;
-export const P_RESPONSE_INFORMATION: u32 = 0x1a;
-export const P_SERVER_REFERENCE: u32 = 0x1c;
-export const P_REASON_STRING: u32 = 0x1f;
-export const P_RECEIVE_MAXIMUM: u32 = 0x21;
-export const P_TOPIC_ALIAS_MAXIMUM: u32 = 0x22;
-export const P_TOPIC_ALIAS: u32 = 0x23;
-export const P_MAXIMUM_QOS: u32 = 0x24;
-export const P_RETAIN_AVAILABLE: u32 = 0x25;
-export const P_USER_PROPERTY: u32 = 0x26;
-export const P_MAXIMUM_PACKET_SIZE: u32 = 0x27;
-export const P_WILDCARD_SUBSCRIPTION_AVAILABLE: u32 = 0x28;
-export const P_SUBSCRIPTION_IDENTIFIER_AVAILABLE: u32 = 0x29;
-export const P_SHARED_SUBSCRIPTION_AVAILABLE: u32 = 0x2a;
 
 // CONNECT flag bits.
 export const CF_CLEAN: u32 = 0x02;

@@ -1,7 +1,8 @@
 // MQTT 5 property and reason-code tables shared by the decoder and encoder.
+import { PROP_LIMIT, PROP_TABLE, P_SUBSCRIPTION_IDENTIFIER, P_USER_PROPERTY, REASONS_AUTH_HI, REASONS_AUTH_LO, REASONS_CONNACK_HI, REASONS_CONNACK_LO, REASONS_DISCONNECT_HI, REASONS_DISCONNECT_LO, REASONS_PUBACK_HI, REASONS_PUBACK_LO, REASONS_PUBREL_HI, REASONS_PUBREL_LO, REASONS_SUBACK_HI, REASONS_SUBACK_LO, REASONS_UNSUBACK_HI, REASONS_UNSUBACK_LO } from "./property-table";
 import { Err } from "../abi";
 
-import { CF_PASSWORD, CF_USERNAME, CF_WILL, CF_WILL_RETAIN, P_SUBSCRIPTION_IDENTIFIER, P_USER_PROPERTY, PUBLISH } from "./packet";
+import { CF_PASSWORD, CF_USERNAME, CF_WILL, CF_WILL_RETAIN, PUBLISH } from "./packet";
 
 // Value kinds (low 3 bits of a table entry).
 export const K_BYTE: u32 = 1; // 0 or 1
@@ -13,18 +14,6 @@ export const K_BIN: u32 = 6;
 export const K_PAIR: u32 = 7;
 export const K_NONZERO: u32 = 0x10; // 0 is a protocol error
 export const K_TOPIC: u32 = 0x20; // must be a valid topic name
-
-export const PROP_LIMIT: u32 = 0x2b;
-// Entry per property id: kind in bits 0..7, allowed packet types in bits 8..23
-// (bit 8 + type; bit 8 itself = will properties).
-const PROP_TABLE = memory.data<u8>([ // 3 bytes each (little-endian): no entry needs a fourth
-  0, 0, 0, 1, 9, 0, 3, 9, 0, 5, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-  37, 9, 0, 6, 9, 0, 0, 0, 0, 20, 8, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-  0, 0, 0, 3, 6, 64, 5, 4, 0, 2, 4, 0, 0, 0, 0, 5, 6, 128, 6, 6, 128, 1, 2, 0,
-  3, 1, 0, 1, 2, 0, 5, 4, 0, 0, 0, 0, 5, 4, 64, 0, 0, 0, 0, 0, 0, 5, 244, 202,
-  0, 0, 0, 18, 6, 0, 2, 6, 0, 18, 8, 0, 1, 4, 0, 1, 4, 0, 7, 255, 207, 19, 6, 0,
-  1, 4, 0, 1, 4, 0, 1, 4, 0,
-]);
 
 /** Packet type code for will properties in the allowed-types mask. */
 export const WILL_PROPS: u32 = 0;
@@ -52,15 +41,14 @@ export function propKind(id: u32, type: u32): i32 {
  */
 export function validReason(type: u32, code: u32, v5: bool): bool {
   if (!v5) return type == 2 ? code <= 5 : code <= 2 || code == 0x80;
-  // Allowed codes: bit n of lo = code n (0..31), bit n of hi = code 0x80 + n.
-  let lo: u32 = 0x3000001; // AUTH
-  let hi: u64 = 0;
-  if (type == 2) { hi = 0xbea117ff; lo = 1; } // CONNACK
-  else if (type <= 5) { hi = 0x2830089; lo = 0x10001; } // PUBACK, PUBREC
-  else if (type <= 7) { hi = 0x40000; lo = 1; } // PUBREL, PUBCOMP
-  else if (type == 9) { hi = 0x640828089; lo = 7; } // SUBACK
-  else if (type == 11) { hi = 0x28089; lo = 0x20001; } // UNSUBACK
-  else if (type == 14) { hi = 0x7fff9ea8f; lo = 0x11; } // DISCONNECT
+  let lo = REASONS_AUTH_LO;
+  let hi = REASONS_AUTH_HI;
+  if (type == 2) { hi = REASONS_CONNACK_HI; lo = REASONS_CONNACK_LO; }
+  else if (type <= 5) { hi = REASONS_PUBACK_HI; lo = REASONS_PUBACK_LO; } // PUBACK, PUBREC
+  else if (type <= 7) { hi = REASONS_PUBREL_HI; lo = REASONS_PUBREL_LO; } // PUBREL, PUBCOMP
+  else if (type == 9) { hi = REASONS_SUBACK_HI; lo = REASONS_SUBACK_LO; }
+  else if (type == 11) { hi = REASONS_UNSUBACK_HI; lo = REASONS_UNSUBACK_LO; }
+  else if (type == 14) { hi = REASONS_DISCONNECT_HI; lo = REASONS_DISCONNECT_LO; }
   if (code < 32) return ((lo >> code) & 1) != 0;
   return code >= 0x80 && code < 0xc0 && ((hi >> (code - 0x80)) & 1) != 0;
 }

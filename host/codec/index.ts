@@ -1,6 +1,7 @@
 // outpost/codec: the module's MQTT 3.1.1/5 codec with mqtt-packet's object shape.
 // The module does framing, validation and byte layout; this file only moves
 // strings and buffers between JS objects and the packet view (assembly/ABI.md, "Packet view").
+import { PROPERTY_LIST, type PropertyKind } from "./property-table.ts";
 import type { CodecExports } from "../abi-table.ts";
 import { codecBuild, instantiate, type Build, type EngineName, type ModuleInstance } from "../engine.ts";
 import { errName } from "../abi.ts";
@@ -157,36 +158,7 @@ const CF_CLEAN = 0x02,
   CF_PASSWORD = 0x40,
   CF_USERNAME = 0x80;
 
-type Kind = "bool" | "u8" | "u16" | "u32" | "var" | "str" | "bin" | "pair";
-const PROPERTY_LIST: [string, number, Kind][] = [
-  ["payloadFormatIndicator", 0x01, "bool"],
-  ["messageExpiryInterval", 0x02, "u32"],
-  ["contentType", 0x03, "str"],
-  ["responseTopic", 0x08, "str"],
-  ["correlationData", 0x09, "bin"],
-  ["subscriptionIdentifier", 0x0b, "var"],
-  ["sessionExpiryInterval", 0x11, "u32"],
-  ["assignedClientIdentifier", 0x12, "str"],
-  ["serverKeepAlive", 0x13, "u16"],
-  ["authenticationMethod", 0x15, "str"],
-  ["authenticationData", 0x16, "bin"],
-  ["requestProblemInformation", 0x17, "bool"],
-  ["willDelayInterval", 0x18, "u32"],
-  ["requestResponseInformation", 0x19, "bool"],
-  ["responseInformation", 0x1a, "str"],
-  ["serverReference", 0x1c, "str"],
-  ["reasonString", 0x1f, "str"],
-  ["receiveMaximum", 0x21, "u16"],
-  ["topicAliasMaximum", 0x22, "u16"],
-  ["topicAlias", 0x23, "u16"],
-  ["maximumQoS", 0x24, "u8"],
-  ["retainAvailable", 0x25, "bool"],
-  ["userProperties", 0x26, "pair"],
-  ["maximumPacketSize", 0x27, "u32"],
-  ["wildcardSubscriptionAvailable", 0x28, "bool"],
-  ["subscriptionIdentifiersAvailable", 0x29, "bool"],
-  ["sharedSubscriptionAvailable", 0x2a, "bool"],
-];
+type Kind = PropertyKind;
 const PROP_BY_ID: ([string, Kind] | undefined)[] = [];
 const PROP_BY_NAME = new Map<string, [number, Kind]>();
 for (const [name, id, kind] of PROPERTY_LIST) {
