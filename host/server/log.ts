@@ -28,6 +28,14 @@ function redactQuery(query: string): string {
     .join("&");
 }
 
+const USERINFO_IN_TEXT = /([a-z][a-z0-9+.-]*:\/\/[^\s/?#@:'"]*:)[^\s/?#'"]*@/gi;
+const SECRET_QUERY_IN_TEXT = new RegExp(`([?&](?:${[...SECRET_QUERY].join("|")})=)[^&#\\s'"]*`, "gi");
+
+/** Free text (an error message that quotes what the user typed) with every URL's password and secret query value hidden. */
+export function redactUrlsIn(text: string): string {
+  return text.replace(USERINFO_IN_TEXT, `$1${REDACTED}@`).replace(SECRET_QUERY_IN_TEXT, `$1${REDACTED}`);
+}
+
 /**
  * A URL (absolute, or a request's path and query) fit for a log or a message: the userinfo password and secret query
  * values are ***. A string that does not parse as a URL loses everything between `scheme://user:` and the last `@`.
@@ -41,7 +49,7 @@ export function redactUrl(url: string): string {
       out = u.toString();
     }
   } catch {
-    out = url.replace(/^([^:/?#]+:\/\/[^/?#:@]*:)[^/?#]*@/, `$1${REDACTED}@`);
+    out = url.replace(USERINFO_IN_TEXT, `$1${REDACTED}@`);
   }
   const q = out.indexOf("?");
   if (q < 0) return out;
