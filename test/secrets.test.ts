@@ -153,11 +153,10 @@ describe("every secret option also comes from a file or the environment: flag > 
   });
 
   it("sim takes its key the same way", async () => {
-    const r = await outpost([
+    // No --duration: the summary comes once the fleet is up, however long that takes; then Ctrl-C ends it.
+    const sim = start([
       "sim",
       "--count",
-      "1",
-      "--duration",
       "1",
       "--json",
       "--url",
@@ -169,7 +168,9 @@ describe("every secret option also comes from a file or the environment: flag > 
       "--key-file",
       secretFile("sim-key", `${key}\n`),
     ]);
-    expect(JSON.parse(r.stdout)).toMatchObject({ devices: 1, connected: 1 });
+    await sim.waitFor(/^\{"devices"/m);
+    await sim.stop();
+    expect(JSON.parse(sim.out.stdout)).toMatchObject({ devices: 1, connected: 1 });
   });
 
   describe("device run: the credential from OUTPOST_PASSWORD or --password-file never shows in its command line", () => {
