@@ -47,7 +47,7 @@ beforeAll(async () => {
   const port = await freePort();
   mqttPort = await freePort();
   url = `http://127.0.0.1:${port}`;
-  await startServer(["--port", String(port), "--mqtt-port", String(mqttPort), "--data", data, "--host", "127.0.0.1"]);
+  await startServer(["--port", String(port), "--mqtt-port", String(mqttPort), "--data", data]); // loopback by default
 });
 
 afterAll(async () => {

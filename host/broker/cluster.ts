@@ -120,7 +120,7 @@ export async function startBrokerCluster(opts: ClusterOptions): Promise<Embedded
   const bus = new ClusterBus(route);
   await opts.beforeListen?.(bus);
 
-  const config: WorkerConfig = { port: opts.port, host: opts.host ?? "0.0.0.0", prefix: opts.prefix, dataDir: opts.dataDir };
+  const config: WorkerConfig = { port: opts.port, host: opts.host ?? "127.0.0.1", prefix: opts.prefix, dataDir: opts.dataDir };
   cluster.setupPrimary({ exec: ENTRY, args: [], serialization: "advanced" });
 
   /** A message a client published: to the backend's bus, then to the workers that may need it. */

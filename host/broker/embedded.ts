@@ -90,7 +90,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(opts.port, opts.host ?? "0.0.0.0", () => resolve());
+    server.listen(opts.port, opts.host ?? "127.0.0.1", () => resolve());
   });
   const port = (server.address() as { port: number }).port;
   return {

@@ -1,7 +1,8 @@
 // outpost call <id> <method> [params-json]: one RPC over REST.
 import { Command, Option } from "commander";
 import { InvalidArgumentError } from "commander";
-import { CliError, keyOption, parsePositive, urlOption } from "./common.ts";
+import { CliError, parsePositive, urlOption } from "./common.ts";
+import { API_KEY, secretFileOption, secretOption, secretValue } from "./secrets.ts";
 
 /** The REST API takes timeout_ms 1...300000; a bigger one is refused here rather than as an HTTP 400. */
 function parseTimeout(value: string): number {
@@ -17,10 +18,12 @@ export function callCommand(): Command {
     .argument("<method>", "method name")
     .argument("[params-json]", "params as JSON (array or object)")
     .addOption(urlOption())
-    .addOption(keyOption())
+    .addOption(secretOption(API_KEY))
+    .addOption(secretFileOption(API_KEY))
     .addOption(new Option("--timeout <ms>", "how long the device may take (1-300000)").argParser(parseTimeout).default(5000))
-    .action(async (id: string, method: string, paramsJson: string | undefined, opts: { url: string; key?: string; timeout: number }) => {
-      if (!opts.key) throw new CliError("an API key is needed: --key or OUTPOST_KEY (create one with: outpost key create)");
+    .action(async (id: string, method: string, paramsJson: string | undefined, opts: { url: string; timeout: number }, cmd: Command) => {
+      const key = secretValue(cmd, API_KEY);
+      if (!key) throw new CliError("an API key is needed: --key-file, OUTPOST_KEY or --key (create one with: outpost key create)");
       let params: unknown;
       if (paramsJson !== undefined) {
         try {
@@ -32,7 +35,7 @@ export function callCommand(): Command {
       const url = `${opts.url.replace(/\/$/, "")}/api/v1/devices/${encodeURIComponent(id)}/rpc?timeout_ms=${opts.timeout}`;
       const res = await fetch(url, {
         method: "POST",
-        headers: { authorization: `Bearer ${opts.key}`, "content-type": "application/json" },
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
         body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, ...(params === undefined ? {} : { params }) }),
       }).catch((err: Error) => {
         throw new CliError(`cannot reach ${opts.url}: ${(err.cause as Error)?.message ?? err.message}`);

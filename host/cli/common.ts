@@ -3,12 +3,12 @@ import { InvalidArgumentError, Option } from "commander";
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { Registry, dbPath } from "../registry/registry.ts";
+import { redactUrl } from "../server/log.ts";
 
 export const dataOption = () => new Option("--data <dir>", "data directory (holds outpost.db)").default("./data");
 export const jsonOption = () => new Option("--json", "machine-readable output");
 export const urlOption = () =>
   new Option("--url <url>", "backend HTTP URL").env("OUTPOST_URL").default("http://127.0.0.1:8080").argParser(urlParser("http:", "https:"));
-export const keyOption = () => new Option("--key <key>", "API key").env("OUTPOST_KEY");
 
 // Argument parsers throw commander's InvalidArgumentError: commander prints one line and exits 1.
 export function parsePort(value: string): number {
@@ -36,10 +36,10 @@ export function urlParser(...schemes: string[]): (value: string) => string {
     try {
       url = new URL(value);
     } catch {
-      throw new InvalidArgumentError(`not a URL: ${value} (expected ${schemes.map((s) => `${s}//host:port`).join(" or ")})`);
+      throw new InvalidArgumentError(`not a URL: ${redactUrl(value)} (expected ${schemes.map((s) => `${s}//host:port`).join(" or ")})`);
     }
     if (!schemes.includes(url.protocol))
-      throw new InvalidArgumentError(`unsupported URL scheme ${url.protocol} in ${value} (use ${schemes.map((s) => `${s}//`).join(" or ")})`);
+      throw new InvalidArgumentError(`unsupported URL scheme ${url.protocol} in ${redactUrl(value)} (use ${schemes.map((s) => `${s}//`).join(" or ")})`);
     return value;
   };
 }

@@ -1,11 +1,12 @@
 // `outpost device run`: one device on the module under V8, against an MQTT broker,
 // until SIGINT/SIGTERM; then the offline status goes out and it disconnects cleanly.
 import { Command, Option } from "commander";
-import pino from "pino";
 import { Device } from "../device.ts";
 import { errName, wsCloseName } from "../abi.ts";
 import { DEFAULT_PREFIX } from "../broker/acl.ts";
 import { parseNonNegative, urlParser } from "./common.ts";
+import { DEVICE_PASSWORD, secretFileOption, secretOption, secretValue } from "./secrets.ts";
+import { createLogger, redactUrl } from "../server/log.ts";
 
 const LEVELS = ["debug", "info", "warn", "error"] as const;
 
@@ -19,12 +20,15 @@ export function deviceRunCommand(): Command {
         .makeOptionMandatory(),
     )
     .option("--username <username>", "MQTT username (default: the device id)")
-    .option("--password <password>", "MQTT password")
+    .addOption(secretOption(DEVICE_PASSWORD))
+    .addOption(secretFileOption(DEVICE_PASSWORD))
     .option("--prefix <prefix>", "topic prefix", DEFAULT_PREFIX)
     .addOption(new Option("--protocol <version>", "MQTT protocol version").choices(["4", "5"]).default("4"))
     .addOption(new Option("--telemetry <ms>", "publish sys.info on <prefix>/<id>/telemetry every <ms> (0: off)").argParser(parseNonNegative).default(0))
-    .action(async (opts: { id: string; url: string; username?: string; password?: string; prefix: string; protocol: string; telemetry: number }) => {
-      const log = pino({ name: "outpost-device" });
+    .action(async (opts: { id: string; url: string; username?: string; prefix: string; protocol: string; telemetry: number }, cmd: Command) => {
+      const password = secretValue(cmd, DEVICE_PASSWORD);
+      const log = createLogger({ name: "outpost-device" });
+      const url = redactUrl(opts.url); // a ws:// URL may carry ?access_token=
       const telemetryMs = opts.telemetry;
       const device = new Device({
         id: opts.id,
@@ -33,13 +37,13 @@ export function deviceRunCommand(): Command {
       });
       const connected = device.connect(opts.url, {
         username: opts.username ?? opts.id,
-        password: opts.password,
+        password,
         prefix: opts.prefix,
         protocolVersion: opts.protocol === "5" ? 5 : 4,
         telemetryMs,
       });
       const mqtt = device.mqtt!;
-      mqtt.on("connect", (sessionPresent: boolean) => log.info({ id: opts.id, url: opts.url, sessionPresent }, "connected"));
+      mqtt.on("connect", (sessionPresent: boolean) => log.info({ id: opts.id, url, sessionPresent }, "connected"));
       mqtt.on("close", (info: { error: number; reasonCode: number }, wasConnected: boolean) => {
         if (!info.error) return;
         // Named: the module's error, and over WebSocket the close code (else the MQTT reason code stays a number).
@@ -61,7 +65,7 @@ export function deviceRunCommand(): Command {
       process.on("SIGINT", () => void stop("SIGINT"));
       process.on("SIGTERM", () => void stop("SIGTERM"));
       await connected;
-      if (opts.url.startsWith("ws://")) log.info({ url: opts.url }, "serving JSON-RPC over WebSocket");
+      if (opts.url.startsWith("ws://")) log.info({ url }, "serving JSON-RPC over WebSocket");
       else log.info({ rx: `${opts.prefix}/${opts.id}/rx`, tx: `${opts.prefix}/${opts.id}/tx` }, "serving JSON-RPC");
     });
 }

@@ -1,6 +1,7 @@
 // One place that starts a module device for the CLI (the demo device and the sim fleet).
 import { Device, type Method } from "../device.ts";
 import { errName } from "../abi.ts";
+import { redactUrl } from "../server/log.ts";
 
 export interface RunningDevice {
   id: string;
@@ -42,7 +43,7 @@ export async function startFleetDevice(
   let onAbort = () => {};
   const failed = new Promise<never>((_, reject) => {
     const fail = (why: string) => reject(new DeviceConnectFailed(`${why}${lastError ? ` (last error: ${lastError})` : ""}`));
-    if (opts.timeoutMs !== undefined) timer = setTimeout(() => fail(`no CONNACK from ${mqttUrl} within ${opts.timeoutMs} ms`), opts.timeoutMs);
+    if (opts.timeoutMs !== undefined) timer = setTimeout(() => fail(`no CONNACK from ${redactUrl(mqttUrl)} within ${opts.timeoutMs} ms`), opts.timeoutMs);
     onAbort = () => fail("stopped before connecting");
     if (opts.signal?.aborted) onAbort();
     opts.signal?.addEventListener("abort", onAbort, { once: true });

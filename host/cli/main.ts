@@ -8,6 +8,7 @@ import { deviceRunCommand } from "./device-run.ts";
 import { callCommand } from "./call.ts";
 import { simCommand } from "./sim.ts";
 import { brokerCommand } from "./broker.ts";
+import { redactUrlsIn } from "../server/log.ts";
 
 const program = new Command("outpost")
   // A user mistake is one line (commander's own error, or a CliError below); --help shows the usage.
@@ -21,11 +22,18 @@ program.addCommand(callCommand());
 program.addCommand(simCommand());
 program.addCommand(brokerCommand());
 
+// commander quotes a refused argument in its error: a URL's password must not end up on the screen or in a log.
+const redactErrors = (cmd: Command): void => {
+  cmd.configureOutput({ outputError: (text, write) => write(redactUrlsIn(text)) });
+  for (const sub of cmd.commands) redactErrors(sub);
+};
+redactErrors(program);
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CliError) {
-    console.error(`outpost: ${err.message}`);
+    console.error(`outpost: ${redactUrlsIn(err.message)}`);
     process.exit(1);
   }
   throw err;

@@ -1,7 +1,9 @@
 // outpost serve: the backend; --demo adds a device in-process and prints a curl command that works as printed.
 import { Command, Option } from "commander";
 import { pino } from "pino";
-import { startBackend } from "../server/backend.ts";
+import { createLogger, redactUrl } from "../server/log.ts";
+import { BROKER_PASSWORD, secretFileOption, secretValue } from "./secrets.ts";
+import { DEFAULT_HOST, startBackend } from "../server/backend.ts";
 import { BrokerUnreachable } from "../rpc/bus.ts";
 import { CliError, checkDataDir, dataOption, parsePort, parsePositive, shellQuote, urlParser } from "./common.ts";
 import { startFleetDevice, type RunningDevice } from "./fleet.ts";
@@ -14,6 +16,7 @@ interface ServeOptions {
   host: string;
   data: string;
   broker?: string;
+  brokerPasswordFile?: string;
   mqttWorkers: number;
   demo?: boolean;
   logLevel: string;
@@ -25,13 +28,18 @@ export function serveCommand(): Command {
     .description("run the backend: REST API, embedded MQTT broker (or --broker), registry in --data")
     .addOption(new Option("--port <port>", "HTTP port").argParser(parsePort).default(8080))
     .addOption(new Option("--mqtt-port <port>", "embedded broker's MQTT port").argParser(parsePort).default(1883))
-    .addOption(new Option("--host <addr>", "address to listen on").default("0.0.0.0"))
+    .addOption(
+      new Option("--host <addr>", "address the HTTP API and the embedded broker listen on (0.0.0.0: every interface)")
+        .env("OUTPOST_HOST")
+        .default(DEFAULT_HOST),
+    )
     .addOption(dataOption())
     .addOption(
       new Option("--broker <url>", "use an external broker (mqtt://host:port) instead of the embedded one").argParser(
         urlParser("mqtt:", "mqtts:", "ws:", "wss:"),
       ),
     )
+    .addOption(secretFileOption(BROKER_PASSWORD))
     .addOption(
       new Option("--mqtt-workers <n>", "spread the embedded broker's MQTT connections over n processes (more devices than one process may hold)")
         .argParser(parsePositive)
@@ -41,16 +49,20 @@ export function serveCommand(): Command {
     .addOption(new Option("--demo", "also run a demo device in-process and print a curl command for it"))
     .addOption(new Option("--log-level <level>", "pino log level").env("LOG_LEVEL").default("info"))
     .addOption(new Option("--log-requests", "log every HTTP request"))
-    .action(async (opts: ServeOptions) => {
+    .action(async (opts: ServeOptions, cmd: Command) => {
       // Logs go to stderr: stdout carries what a person (or a test) reads and copies.
-      const logger = pino({ level: opts.logLevel }, pino.destination(2));
+      const logger = createLogger({ level: opts.logLevel }, pino.destination(2));
       checkDataDir(opts.data);
+      // The URL's own password (user:password@) wins over the file and the variable.
+      if (opts.brokerPasswordFile && !opts.broker) throw new CliError("--broker-password-file is the external broker's: it needs --broker");
+      const brokerPassword = opts.broker ? secretValue(cmd, BROKER_PASSWORD) : undefined;
       const backend = await startBackend({
         dataDir: opts.data,
         port: opts.port,
         host: opts.host,
         mqttPort: opts.mqttPort,
         brokerUrl: opts.broker,
+        brokerPassword,
         mqttWorkers: opts.mqttWorkers,
         logger,
         logRequests: opts.logRequests,
@@ -82,7 +94,7 @@ export function serveCommand(): Command {
             "",
             `outpost is running`,
             `  REST API  ${backend.url}/api/v1   (docs ${backend.url}/docs, metrics ${backend.url}/metrics)`,
-            `  MQTT      ${backend.mqttUrl}`,
+            `  MQTT      ${redactUrl(backend.mqttUrl)}`,
             `  data      ${opts.data}`,
             `  API key   ${key}   (new, shown once)`,
             `  device    ${DEMO_DEVICE} (online, in this process)`,
@@ -93,7 +105,7 @@ export function serveCommand(): Command {
           ].join("\n"),
         );
       } else {
-        console.log(`outpost is running: ${backend.url}/api/v1, MQTT ${backend.mqttUrl}`);
+        console.log(`outpost is running: ${backend.url}/api/v1, MQTT ${redactUrl(backend.mqttUrl)}`);
       }
       let stopping = false;
       const stop = async (signal: string) => {
@@ -120,7 +132,7 @@ function startupError(err: unknown, opts: ServeOptions): unknown {
   }
   if (e?.code === "EACCES" && e.syscall === "listen")
     return new CliError(`not allowed to listen on ${e.address ?? opts.host}:${e.port ?? "?"}: choose a port above 1023`);
-  if (err instanceof BrokerUnreachable) return new CliError(`cannot reach the broker ${opts.broker}: ${err.message}`);
+  if (err instanceof BrokerUnreachable) return new CliError(`cannot reach the broker ${redactUrl(opts.broker ?? "")}: ${err.message}`);
   if (e?.code === "SQLITE_CANTOPEN" || e?.code === "EACCES" || e?.code === "ENOTDIR")
     return new CliError(`cannot open the registry in ${opts.data}: ${e.message}`);
   return err;

@@ -1,13 +1,14 @@
 // outpost sim: a fleet of N devices in one process, registered over REST, with progress and a summary.
 import { Command, Option } from "commander";
 import cliProgress from "cli-progress";
-import { CliError, keyOption, parsePositive, urlOption, urlParser } from "./common.ts";
+import { CliError, parsePositive, urlOption, urlParser } from "./common.ts";
+import { API_KEY, secretFileOption, secretOption, secretValue } from "./secrets.ts";
+import { redactUrl } from "../server/log.ts";
 import { startFleetDevice, type RunningDevice } from "./fleet.ts";
 
 interface SimOptions {
   count: number;
   url: string;
-  key?: string;
   mqtt?: string;
   idPrefix: string;
   concurrency: number;
@@ -54,7 +55,8 @@ export function simCommand(): Command {
     )
     .addOption(new Option("--count <n>", "how many devices").argParser(parsePositive).default(10))
     .addOption(urlOption())
-    .addOption(keyOption())
+    .addOption(secretOption(API_KEY))
+    .addOption(secretFileOption(API_KEY))
     .addOption(new Option("--mqtt <url>", "broker URL (default: the REST host, port 1883)").argParser(urlParser("mqtt:")))
     .addOption(new Option("--id-prefix <prefix>", "device ids are <prefix>-<n> (the first free ones)").default("sim"))
     .addOption(new Option("--concurrency <n>", "registrations/connections in flight").argParser(parsePositive).default(32))
@@ -62,14 +64,16 @@ export function simCommand(): Command {
     .addOption(new Option("--connect-timeout <ms>", "a device that has no CONNACK by then counts as failed").argParser(parsePositive).default(10_000))
     .addOption(new Option("--keep", "keep the devices registered afterwards"))
     .addOption(new Option("--json", "print the summary as JSON"))
-    .action(async (opts: SimOptions) => {
-      if (!opts.key) throw new CliError("an API key is needed: --key or OUTPOST_KEY");
+    .action(async (opts: SimOptions, cmd: Command) => {
+      const key = secretValue(cmd, API_KEY);
+      if (!key) throw new CliError("an API key is needed: --key-file, OUTPOST_KEY or --key");
       const base = opts.url.replace(/\/$/, "");
       const mqttUrl = opts.mqtt ?? `mqtt://${new URL(base).hostname}:1883`;
+      const shownMqtt = redactUrl(mqttUrl);
       const api = (path: string, init: RequestInit = {}) =>
         fetch(`${base}/api/v1${path}`, {
           ...init,
-          headers: { authorization: `Bearer ${opts.key}`, ...(init.body ? { "content-type": "application/json" } : {}) },
+          headers: { authorization: `Bearer ${key}`, ...(init.body ? { "content-type": "application/json" } : {}) },
         }).catch((err: Error) => {
           throw new CliError(`cannot reach ${base}: ${(err.cause as Error)?.message ?? err.message}`);
         });
@@ -135,7 +139,7 @@ export function simCommand(): Command {
         t2 = performance.now();
         bars.stop();
 
-        if (running.length === 0 && failures.length) throw new CliError(`no device could connect to ${mqttUrl}: ${failures[0].replace(/^[^:]*: /, "")}`);
+        if (running.length === 0 && failures.length) throw new CliError(`no device could connect to ${shownMqtt}: ${failures[0].replace(/^[^:]*: /, "")}`);
         const summary = {
           devices: opts.count,
           connected: running.length,
@@ -144,12 +148,12 @@ export function simCommand(): Command {
           connect_s: +((t2 - t1) / 1000).toFixed(2),
           connects_per_s: Math.round(running.length / ((t2 - t1) / 1000)),
           rss_mb: +(process.memoryUsage().rss / 2 ** 20).toFixed(1),
-          broker: mqttUrl,
+          broker: shownMqtt,
           ids: { first: ids[0], last: ids.at(-1) },
         };
         if (opts.json) console.log(JSON.stringify(summary));
         else {
-          console.log(`${summary.connected}/${summary.devices} devices online via ${mqttUrl}` + (summary.failed ? `, ${summary.failed} failed` : ""));
+          console.log(`${summary.connected}/${summary.devices} devices online via ${shownMqtt}` + (summary.failed ? `, ${summary.failed} failed` : ""));
           console.log(
             `registered in ${summary.register_s} s, connected in ${summary.connect_s} s (${summary.connects_per_s}/s), this process ${summary.rss_mb} MiB`,
           );

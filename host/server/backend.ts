@@ -10,14 +10,27 @@ import { PresenceTracker } from "../rpc/presence.ts";
 import { buildApp } from "./app.ts";
 import { createMetrics } from "./metrics.ts";
 import { WsGateway } from "./ws.ts";
+import { redactUrl, secretSafe } from "./log.ts";
+
+/** Loopback unless asked otherwise: serving other machines is a decision (`--host 0.0.0.0`). */
+export const DEFAULT_HOST = "127.0.0.1";
+
+/** How this machine reaches a listener on `host` (the printed URLs): a wildcard address on loopback. */
+function reachableHost(host: string): string {
+  if (host === "0.0.0.0" || host === "::") return "127.0.0.1";
+  return host.includes(":") ? `[${host}]` : host;
+}
 
 export interface BackendOptions {
   dataDir: string;
   port?: number;
+  /** Address the HTTP API and the embedded broker listen on (default 127.0.0.1). */
   host?: string;
   mqttPort?: number;
   /** External broker (mqtt://host:port); the embedded aedes when absent. */
   brokerUrl?: string;
+  /** The external broker's password when its URL has none (default: the registry's backend password). */
+  brokerPassword?: string;
   prefix?: string;
   logger?: Logger;
   bodyLimit?: number;
@@ -47,7 +60,8 @@ export interface Backend {
 
 export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
-  const logger = opts.logger ?? pino({ level: process.env.LOG_LEVEL ?? "info" });
+  const logger = secretSafe(opts.logger ?? pino({ level: process.env.LOG_LEVEL ?? "info" }));
+  const host = opts.host ?? DEFAULT_HOST;
   const registry = new Registry(opts.dataDir);
   registry.markAllOffline();
   let gateway: WsGateway | undefined;
@@ -80,25 +94,26 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   let mqttUrl: string;
   try {
     if (opts.brokerUrl) {
-      const client = await connectBackendClient(opts.brokerUrl, registry.backendPassword());
+      const shown = redactUrl(opts.brokerUrl); // the URL may carry the broker password
+      const client = await connectBackendClient(opts.brokerUrl, opts.brokerPassword ?? registry.backendPassword());
       bus = new MqttBus(client, {
         error: (err) => logger.warn({ err: err.message }, "external broker connection"),
         down: () => {
-          logger.warn({ broker: opts.brokerUrl }, "external broker lost; reconnecting");
+          logger.warn({ broker: shown }, "external broker lost; reconnecting");
           presence.allOffline(); // answers 503 at once meanwhile; resubscribing brings the retained statuses back
         },
       });
-      client.on("connect", () => logger.info({ broker: opts.brokerUrl }, "external broker connected"));
+      client.on("connect", () => logger.info({ broker: shown }, "external broker connected"));
       // Past the broker, nobody can tell whether a device got a request: once handed to a live link, it may have.
       correlator = new RpcCorrelator(bus, prefix, () => client.connected);
       await bus.subscribe(filters, route);
       mqttUrl = opts.brokerUrl;
-      logger.info({ broker: opts.brokerUrl, mqtt5: bus.requestResponse }, "using external broker");
+      logger.info({ broker: shown, mqtt5: bus.requestResponse }, "using external broker");
     } else {
       registry.backendPassword(); // created here if new, before any broker worker reads it
       const embedded = {
         port: opts.mqttPort ?? 1883,
-        host: opts.host,
+        host,
         prefix,
         beforeListen: async (embeddedBus: Bus) => {
           bus = embeddedBus;
@@ -114,7 +129,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         workers > 1
           ? await startBrokerCluster({ ...embedded, workers, dataDir: opts.dataDir, logger })
           : await startEmbeddedBroker({ ...embedded, hooks: registryAclHooks(registry, prefix) });
-      mqttUrl = `mqtt://127.0.0.1:${broker.port}`;
+      mqttUrl = `mqtt://${reachableHost(host)}:${broker.port}`;
       logger.info({ mqttPort: broker.port, processes: workers }, "embedded MQTT broker listening");
     }
   } catch (err) {
@@ -149,9 +164,9 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     },
   });
   await ws.start(app);
-  await app.listen({ port: opts.port ?? 8080, host: opts.host ?? "0.0.0.0" });
+  await app.listen({ port: opts.port ?? 8080, host });
   const port = (app.server.address() as { port: number }).port;
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://${reachableHost(host)}:${port}`;
   logger.info({ url }, "HTTP API listening");
 
   return {
