@@ -108,24 +108,24 @@ describe("device and key commands while the server runs", () => {
   });
 
   it("sim connects a fleet, prints a summary, and removes the devices afterwards", async () => {
-    const { stdout: out } = await outpost(
-      "sim",
-      "--count",
-      "20",
-      "--url",
-      url,
-      "--key",
-      key,
-      "--mqtt",
-      `mqtt://127.0.0.1:${mqttPort}`,
-      "--duration",
-      "1",
-      "--json",
-    );
+    // No --duration: the summary comes once the fleet is up, however loaded the machine; then SIGINT ends it.
+    const sim = spawn("node", ["bin/outpost.js", "sim", "--count", "20", "--url", url, "--key", key, "--mqtt", `mqtt://127.0.0.1:${mqttPort}`, "--json"], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    sim.stdout!.on("data", (d) => (out += d));
+    while (!/^\{"devices"/m.test(out)) {
+      if (sim.exitCode !== null) throw new Error(`sim exited: ${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const exited = new Promise((r) => sim.once("exit", r));
+    sim.kill("SIGINT");
+    await exited;
     expect(JSON.parse(out.trim().split("\n").at(-1)!)).toMatchObject({ devices: 20, connected: 20, failed: 0 });
     const listed = JSON.parse((await outpost("device", "list", "--data", data, "--json")).stdout);
     expect(listed.map((d: { id: string }) => d.id)).toEqual(["demo"]);
-  });
+  }, 60_000);
 });
 
 describe("with the server stopped", () => {
