@@ -10,7 +10,8 @@ import { CFG_WILL_QOS, CFG_WILL_RETAIN, DEV_ID, DEV_PREFIX, DEV_TELEMETRY_MS, EV
 import { alloc, bytesEqual } from "../mem";
 import { clientConfig, clientEventArg, clientPoll, clientPublish, clientPublishView, clientSetString, clientStart, clientStop, clientSubscribe, clientTxView, clientDeadline, clientScratch, findProp } from "../mqtt/client";
 import { addProp, clearView, getSlot, setPair, setSlot } from "../mqtt/packet";
-import { rpcBuiltinResult, rpcDispatch, rpcPending, rpcHostCalls, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer } from "../rpc/dispatch";
+import { rpcBuiltinResult, rpcDispatch, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer } from "../rpc/dispatch";
+import { rpcHostCalls, rpcPending } from "../rpc/call";
 import { wReset, wText, wU32, wLen } from "../json/writer";
 import * as T from "../json/text";
 import { wsDeadline, wsPoll, wsSend, wsStart, wsStop } from "../ws/client";

@@ -2,37 +2,18 @@
 // allocated once by rpcInit. Methods the module lacks go to the host through
 // host_call. Every failure becomes a JSON-RPC error response (or, for
 // notifications, nothing), never a trap.
-import { Err, HOST_ERROR, HOST_NOT_FOUND, HOST_PENDING, HOST_RESULT, HOST_TOO_LARGE, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, REQUEST_TOO_LARGE, RESPONSE_TOO_LARGE } from "../abi";
+import { Err, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, REQUEST_TOO_LARGE, RESPONSE_TOO_LARGE } from "../abi";
 import { jsonInit, jsonTokenize, JSON_SYNTAX, JSON_TOO_DEEP, J_OBJECT, J_ARRAY, J_STRING, J_NUMBER, J_NULL, tokKind, tokCount, tokNext, tokTextStart, tokTextEnd, tokenCap, depthCap } from "../json/tokenizer";
-import { jsonDecodeString, jsonStringIs, bytesAre } from "../json/value";
-import { wInit, wBuffer, wCapacity, wReset, wRewind, wLen, wOverflow, wPos, wRoom, wAdvance, wByte, wBytes, wText, wU32 } from "../json/writer";
+import { jsonStringIs } from "../json/value";
+import { wInit, wBuffer, wCapacity, wReset, wRewind, wLen, wOverflow, wByte, wBytes, wText, wU32 } from "../json/writer";
 import * as T from "../json/text";
-import { host_call } from "./host";
+import { beginRequest, setNow, callHost, decodeMethodName, rawErrorLen, rawErrorPtr, setMethodName, startClock, RAW_ERROR } from "./call";
 import { builtinMethod } from "./methods";
 import { alloc } from "../mem";
 
 // JSON-RPC error codes.
-// A method returned this: the host wrote a whole error object (at rawErrorPtr).
-export const RAW_ERROR: i32 = 1;
-
-/** Longest method name the module decodes; longer names are "Method not found". */
-export const NAME_MAX: u32 = 64;
-
 let reqBuf: usize = 0;
 let reqCap: u32 = 0;
-const nameBuf = memory.data(NAME_MAX);
-let nameLen: i32 = 0;
-let rawErrorPtr: usize = 0;
-let rawErrorLen: u32 = 0;
-/** Milliseconds the dispatcher was initialised at (sys.info uptime). */
-export let startedAt: u32 = 0;
-/** `now` of the request being handled. */
-export let nowMs: u32 = 0;
-/** The last dispatch got a "pending" answer from the host: its response is a placeholder. */
-export let rpcPending = false;
-/** host_call count of the last dispatch (a host records answers per call, in order). */
-export let rpcHostCalls: u32 = 0;
-
 // Smallest response buffer: the batch fallback error must always fit.
 const RESPONSE_MIN: u32 = 128;
 
@@ -47,7 +28,7 @@ export function rpcInit(requestMax: u32, responseMax: u32, tokens: u32, depth: u
   reqBuf = alloc(requestMax);
   wInit(alloc(responseMax), responseMax); // the response buffer is the writer's
   jsonInit(tokens, depth);
-  startedAt = now;
+  startClock(now);
   store<u32>(info, reqBuf);
   store<u32>(info, wBuffer(), 4);
   return <i32>info;
@@ -112,52 +93,6 @@ function writeId(id: u32): void {
   wByte(0x7d);
 }
 
-/**
- * Calls the host's method named in nameBuf with the params token (0: none; token 0 is
- * the request itself, never params), writing its result at the writer.
- * Returns 0, a JSON-RPC error code, or RAW_ERROR (error object at rawError*).
- */
-export function callHost(params: u32): i32 {
-  let pp: usize = 0;
-  let pl: u32 = 0;
-  if (params) {
-    pp = tokTextStart(params);
-    pl = <u32>(tokTextEnd(params) - pp);
-  }
-  let out = wPos();
-  rpcHostCalls++;
-  let status = host_call(nameBuf, <u32>nameLen, pp, pl, out, wRoom());
-  let kind = status >>> 24;
-  let len = status & 0xffffff;
-  if (kind == HOST_NOT_FOUND) return METHOD_NOT_FOUND;
-  if (kind == HOST_TOO_LARGE) return RESPONSE_TOO_LARGE;
-  if (kind == HOST_PENDING) {
-    rpcPending = true;
-    wText(T.T_NULL); // placeholder: the host discards this pass and re-runs the request
-    return 0;
-  }
-  if (len > wRoom()) return INTERNAL_ERROR; // a host that overran its space
-  if (kind == HOST_RESULT) {
-    wAdvance(len);
-    return 0;
-  }
-  if (kind != HOST_ERROR) return INTERNAL_ERROR;
-  rawErrorPtr = out;
-  rawErrorLen = len;
-  return RAW_ERROR;
-}
-
-/** True when the current method name is text t (assembly/json/text.ts). */
-export function nameIs(t: usize): bool {
-  return nameLen >= 0 && bytesAre(nameBuf, nameLen, t);
-}
-
-/** Names the method for callHost (built-ins that merge in the host's part). */
-export function setMethodName(t: usize): void {
-  nameLen = load<u16>(t);
-  memory.copy(nameBuf, t + 2, nameLen);
-}
-
 // Handles one request object (token t). Writes its response, or nothing for a
 // notification. Returns false when not even an error response fits.
 function dispatchOne(t: u32): bool {
@@ -198,7 +133,7 @@ function dispatchOne(t: u32): bool {
     tokKind(method) == J_STRING &&
     (!params || tokKind(params) == J_OBJECT || tokKind(params) == J_ARRAY)
   ) {
-    nameLen = jsonDecodeString(method, nameBuf, NAME_MAX);
+    let nameLen = decodeMethodName(method);
     wText(T.T_RESULT_HEAD);
     code = nameLen < 0 ? METHOD_NOT_FOUND : builtinMethod(params);
     if (code == METHOD_NOT_FOUND && nameLen >= 0) code = callHost(params);
@@ -239,9 +174,7 @@ function requestError(code: i32): i32 {
  * response buffer, or 0 when there is nothing to send (notifications only).
  */
 export function rpcDispatch(p: usize, len: u32, now: u32): i32 {
-  nowMs = now;
-  rpcPending = false;
-  rpcHostCalls = 0;
+  beginRequest(now);
   if (len > reqCap) return tooLarge(T.T_BYTES, reqCap);
   let n = jsonTokenize(p, len);
   if (n == JSON_SYNTAX) return requestError(PARSE_ERROR);
@@ -271,7 +204,7 @@ export function rpcDispatch(p: usize, len: u32, now: u32): i32 {
 
 /** Writes the result of built-in `name` (no params) into the response buffer; its length, or -1 if it did not fit. */
 export function rpcBuiltinResult(name: usize, now: u32): i32 {
-  nowMs = now;
+  setNow(now);
   wReset();
   setMethodName(name);
   builtinMethod(0);

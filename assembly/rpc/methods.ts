@@ -6,7 +6,7 @@ import { wValue } from "../json/value";
 import { wText, wAt, wByte, wLen, wRewind, wU32 } from "../json/writer";
 import * as T from "../json/text";
 import { heapTop } from "../mem";
-import { callHost, setMethodName, nameIs, startedAt, nowMs } from "./dispatch";
+import { callHost, setMethodName, nameIs, startedAt, nowMs } from "./call";
 
 /** Runs the built-in named by the current method name (params: its token, 0 for none), or returns METHOD_NOT_FOUND. */
 export function builtinMethod(params: u32): i32 {
