@@ -35,6 +35,8 @@ export enum Err {
   InflightFull = 26,
   KeepAliveTimeout = 27,
   ConnectionRefused = 28, // CONNACK with a failure code
+  BadCredentials = 29, // CONNACK: bad user name or password (3.1.1 code 4, MQTT 5 0x86)
+  NotAuthorized = 30, // CONNACK: not authorized (3.1.1 code 5, MQTT 5 0x87)
   // Lifecycle (JSON-RPC / device exports)
   NotInitialized = 40, // an export called before its *_init
   AlreadyInitialized = 41, // *_init called twice (buffers are allocated once)

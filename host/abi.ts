@@ -46,6 +46,8 @@ export const ERR_NAMES: Readonly<Record<number, string>> = {
   26: "InflightFull",
   27: "KeepAliveTimeout",
   28: "ConnectionRefused",
+  29: "BadCredentials",
+  30: "NotAuthorized",
   40: "NotInitialized",
   41: "AlreadyInitialized",
   50: "WsHandshakeRejected",

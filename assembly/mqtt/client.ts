@@ -70,6 +70,7 @@ export const EV_SUBACK: u32 = 5; // a = packet id, b = reason, c/d = filter ptr/
 export const EV_UNSUBACK: u32 = 6; // a = packet id, b = reason, c/d = filter ptr/len
 export const EV_PUBLISHED: u32 = 7; // a = packet id, b = reason (>= 0x80: not delivered)
 export const EV_DROPPED: u32 = 8; // a = QoS 0 messages dropped from the full outbox
+export const EV_TOO_LARGE: u32 = 9; // a PUBLISH over the maximum packet size, skipped (acknowledged): as EV_MESSAGE, the payload cut short; d = its length
 
 const EV_WORDS: u32 = 5;
 const EV_SLOTS: u32 = 8; // a poll step queues at most 2; the host drains before feeding more
@@ -558,7 +559,12 @@ function propOr(v: usize, id: u32, absent: u32): u32 {
 
 function onConnack(v: usize): void {
   let code = getSlot(v, V_REASON);
-  if (code) return lose(Err.ConnectionRefused, code);
+  if (code) {
+    // A refused login is named, and retried only after the longest backoff: the credentials will not mend themselves.
+    let login = (code > 0x80 ? code - 0x82 : code) - 4; // 0, 1: 3.1.1 codes 4, 5 or MQTT 5's 0x86, 0x87
+    if (login < 2) attempt = 32;
+    return lose(login < 2 ? Err.BadCredentials + login : Err.ConnectionRefused, code);
+  }
   let present = getSlot(v, V_SESSION_PRESENT) != 0;
   state = S_CONNECTED;
   attempt = 0;
@@ -616,7 +622,8 @@ function onPublish(v: usize): void {
     if (q2Count >= C(CFG_RECEIVE_MAXIMUM)) return lose(Err.InflightFull, 0x93);
     store<u16>(q2 + (q2Count++ << 1), <u16>pid);
   }
-  emitAll(EV_MESSAGE, <u32>v, pid, qos, 0);
+  let total = framer.packetTotal();
+  emitAll(total > framer.packetLen() ? EV_TOO_LARGE : EV_MESSAGE, <u32>v, pid, qos, total);
 }
 
 function onPubrel(pid: u32): void {
@@ -675,7 +682,8 @@ function onSubAck(type: u32, v: usize): void {
 function onPacket(ptr: usize, len: u32): void {
   let v = rxView;
   let r = decodePacket(ptr, len, version, v);
-  if (r < 0) return fail(<u32>-r);
+  // A PUBLISH over the limit whose topic or properties do not fit in it cannot be acknowledged.
+  if (r < 0) return fail(framer.packetTotal() > len ? Err.PacketTooLarge : <u32>-r);
   let type = getSlot(v, V_TYPE);
   if (state == S_CONNECTING) {
     if (type == CONNACK) return onConnack(v);

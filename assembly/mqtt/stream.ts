@@ -1,8 +1,12 @@
 // Streaming splitter: cuts a byte stream into whole MQTT packets. A packet that
 // lies whole in the input is handed out in place; only one that spans pushes is
 // copied into the assembly buffer. Both buffers are allocated once, here.
+// The client's build skips a PUBLISH over the maximum packet size instead of failing:
+// it hands out the packet's first maxPacket bytes once all of it has gone by, so one
+// oversize message costs that message, not the connection.
 import { Err } from "../errors";
 import { VARINT_MORE, alloc, readVarint, varintBytes } from "../mem";
+import { BROKER_SIDE } from "./side";
 
 const HEADER_MAX: u32 = 5;
 
@@ -20,6 +24,7 @@ const HEADER_MAX: u32 = 5;
   private asmNeed: u32 = 0; // its total length, 0 while its header is incomplete
   private pktPtr: usize = 0;
   private pktLen: u32 = 0;
+  private pktTotal: u32 = 0;
   private err: i32 = 0;
 
   /** Allocates the buffers of a Framer in zeroed memory (static or alloc: no constructor, no runtime `new`). */
@@ -43,6 +48,10 @@ const HEADER_MAX: u32 = 5;
   }
   packetLen(): u32 {
     return this.pktLen;
+  }
+  /** The whole packet's length: above packetLen() for a PUBLISH over the limit, of which only the first packetLen() bytes are kept. */
+  packetTotal(): u32 {
+    return this.pktTotal;
   }
   /** Lowers (or restores) the limit; it never exceeds the buffer allocated at construction. */
   setMaxPacket(n: u32): void {
@@ -72,8 +81,17 @@ const HEADER_MAX: u32 = 5;
     if (rl == VARINT_MORE) return 0;
     if (rl < 0) return rl;
     let t = <u32>rl + 1 + varintBytes;
-    if (t > this.maxPacket) return -Err.PacketTooLarge;
+    if (t > this.maxPacket && (BROKER_SIDE || load<u8>(p) >> 4 != 3)) return -Err.PacketTooLarge; // 3: PUBLISH
     return <i32>t;
+  }
+
+  /** Hands out the packet of total length t at p: its first maxPacket bytes. */
+  private out(p: usize, t: u32): i32 {
+    let max = this.maxPacket;
+    this.pktPtr = p;
+    this.pktLen = t > max ? max : t;
+    this.pktTotal = t;
+    return 1;
   }
 
   next(): i32 {
@@ -86,19 +104,19 @@ const HEADER_MAX: u32 = 5;
       t = this.total(src, avail);
       if (t < 0) return (this.err = t);
       if (t && <u32>t <= avail) {
-        this.pktPtr = src;
-        this.pktLen = <u32>t;
         this.inPos += <u32>t;
-        return 1;
+        return this.out(src, <u32>t);
       }
     }
     // Spans pushes: gather into the assembly buffer, the header first (at most
-    // HEADER_MAX bytes, any surplus given back once the length is known).
+    // HEADER_MAX bytes, any surplus given back once the length is known). `have`
+    // counts the packet's bytes gone by; those past maxPacket are not kept.
     let have = this.asmLen;
     let need = this.asmNeed;
     let n = (need ? need : HEADER_MAX) - have;
     if (n > avail) n = avail;
-    memory.copy(this.asmBuf + have, src, n);
+    let keep = need ? min(need, this.maxPacket) : HEADER_MAX;
+    if (have < keep) memory.copy(this.asmBuf + have, src, min(n, keep - have));
     have += n;
     this.inPos += n;
     if (!need) {
@@ -118,9 +136,7 @@ const HEADER_MAX: u32 = 5;
       this.asmLen = have;
       return 0;
     }
-    this.pktPtr = this.asmBuf;
-    this.pktLen = need;
     this.asmLen = this.asmNeed = 0;
-    return 1;
+    return this.out(this.asmBuf, need);
   }
 }

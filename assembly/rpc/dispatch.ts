@@ -10,6 +10,7 @@ import { host_call, HOST_RESULT, HOST_ERROR, HOST_NOT_FOUND, HOST_TOO_LARGE, HOS
 import { builtinMethod } from "./methods";
 import { alloc } from "../mem";
 import { Err } from "../errors";
+import { findId, idEnd } from "./request-id";
 
 // JSON-RPC error codes.
 export const PARSE_ERROR: i32 = -32700;
@@ -17,8 +18,8 @@ export const INVALID_REQUEST: i32 = -32600;
 export const METHOD_NOT_FOUND: i32 = -32601;
 export const INVALID_PARAMS: i32 = -32602;
 export const INTERNAL_ERROR: i32 = -32603;
-export const REQUEST_TOO_LARGE: i32 = -32000; // data: {"limit":"bytes"|"depth"|"tokens","max":N}
-export const RESPONSE_TOO_LARGE: i32 = -32001; // data: {"max":N}
+export const REQUEST_TOO_LARGE: i32 = -32000; // data: {"limit":"bytes"|"depth"|"tokens"|"packet","max":N}
+export const RESPONSE_TOO_LARGE: i32 = -32001; // data: {"max":N}, or {"limit":"packet","max":N} (rpcResponseTooLarge)
 // A method returned this: the host wrote a whole error object (at rawErrorPtr).
 export const RAW_ERROR: i32 = 1;
 
@@ -75,7 +76,7 @@ export function rpcResponseCapacity(): u32 {
 // id: the request's id token, 0 when there is none (token 0 is the request itself).
 function writeError(code: i32, id: u32): void {
   writeErrorObject(code);
-  writeId(id);
+  writeIdToken(id);
 }
 
 // The response up to its id: the head and the error object for `code`.
@@ -97,7 +98,7 @@ function writeErrorObject(code: i32): void {
   if (<u32>(code - RESPONSE_TOO_LARGE) <= <u32>(REQUEST_TOO_LARGE - RESPONSE_TOO_LARGE)) { // either "too large"
     wText(T.T_DATA);
     let max = wCapacity();
-    if (code == REQUEST_TOO_LARGE) {
+    if (limitName) { // every "Request too large", and a response over the packet limit
       wText(T.T_LIMIT);
       wText(limitName);
       wText(T.T_QUOTE_COMMA);
@@ -109,12 +110,20 @@ function writeErrorObject(code: i32): void {
   }
   wByte(0x7d);
 }
+// The limit a "too large" error names (0: the response buffer's), and the id of the last
+// single request answered (0: none, or a batch): both cleared by every rpcDispatch.
 let limitName: usize = 0;
 let limitMax: u32 = 0;
+let lastId: u32 = 0;
 
-function writeId(id: u32): void {
+function writeIdToken(id: u32): void {
+  writeId(id ? tokTextStart(id) : 0, tokTextEnd(id));
+}
+
+// The response's id: the bytes [p, end) as written, null when p is 0. Ends the response.
+function writeId(p: usize, end: usize): void {
   wText(T.T_ID);
-  if (id) wBytes(tokTextStart(id), <u32>(tokTextEnd(id) - tokTextStart(id)));
+  if (p) wBytes(p, <u32>(end - p));
   else wText(T.T_NULL);
   wByte(0x7d);
 }
@@ -221,7 +230,7 @@ function dispatchOne(t: u32): bool {
       wBytes(rawErrorPtr, rawErrorLen); // moves down within the buffer: memory.copy allows overlap
     } else writeErrorObject(code);
   }
-  writeId(id);
+  writeIdToken((lastId = id));
   return finish(mark, id);
 }
 
@@ -249,11 +258,13 @@ export function rpcDispatch(p: usize, len: u32, now: u32): i32 {
   nowMs = now;
   rpcPending = false;
   rpcHostCalls = 0;
-  if (len > reqCap) return tooLarge(T.T_BYTES, reqCap);
+  lastId = limitName = 0;
+  // Over the buffer, the bytes are the host's to give (the device passes the packet's; rpc_handle none).
+  if (len > reqCap) return rpcTooLarge(T.T_BYTES, reqCap, p, p == reqBuf ? 0 : len);
   let n = jsonTokenize(p, len);
   if (n == JSON_SYNTAX) return requestError(PARSE_ERROR);
-  if (n == JSON_TOO_DEEP) return tooLarge(T.T_DEPTH, depthCap);
-  if (n < 0) return tooLarge(T.T_TOKENS, tokenCap);
+  if (n == JSON_TOO_DEEP) return rpcTooLarge(T.T_DEPTH, depthCap, p, len);
+  if (n < 0) return rpcTooLarge(T.T_TOKENS, tokenCap, p, len);
   wReset();
   if (tokKind(0) != J_ARRAY) return dispatchOne(0) ? <i32>wLen : requestError(RESPONSE_TOO_LARGE);
   let count = tokCount(0);
@@ -285,8 +296,29 @@ export function rpcBuiltinResult(name: usize, now: u32): i32 {
   return wOverflow ? -1 : <i32>wLen;
 }
 
-function tooLarge(limit: usize, max: u32): i32 {
+/**
+ * Answers "Request too large" over `limit` (a text naming it) of `max`, with the id
+ * read from the request's bytes [p, p+len) when it can be (assembly/rpc/request-id.ts).
+ */
+export function rpcTooLarge(limit: usize, max: u32, p: usize, len: u32): i32 {
+  return tooLargeError(REQUEST_TOO_LARGE, limit, max, findId(p, len), idEnd);
+}
+
+/**
+ * Replaces the response with "Response too large" over `limit` of `max` (the device: the
+ * largest packet it may send), with the id of the single request it answered (a batch's: null).
+ */
+export function rpcResponseTooLarge(limit: usize, max: u32): i32 {
+  let id = tokKind(0) == J_ARRAY ? 0 : lastId;
+  return tooLargeError(RESPONSE_TOO_LARGE, limit, max, id ? tokTextStart(id) : 0, tokTextEnd(id));
+}
+
+function tooLargeError(code: i32, limit: usize, max: u32, idPtr: usize, idEnd: usize): i32 {
+  lastId = 0; // this answer is no single request's response
   limitName = limit;
   limitMax = max;
-  return requestError(REQUEST_TOO_LARGE);
+  wReset();
+  writeErrorObject(code);
+  writeId(idPtr, idEnd);
+  return <i32>wLen;
 }
