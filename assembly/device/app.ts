@@ -7,12 +7,16 @@
 import { Err } from "../errors";
 import { alloc, bytesEqual } from "../mem";
 import {
-  clientConfig, clientEventArg, clientPoll, clientPublish, clientPublishView, clientSetString, clientStart, clientStop,
-  clientSubscribe, clientTxView, clientDeadline, clientScratch, findProp,
-  CFG_WILL_QOS, CFG_WILL_RETAIN, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, EV_SUBACK, STR_CLIENT_ID, STR_WILL_PAYLOAD, STR_WILL_TOPIC,
+  C, clientConfig, clientEventArg, clientMaxOutPacket, clientPoll, clientPublish, clientPublishView, clientSetString, clientStart,
+  clientStop, clientSubscribe, clientTxView, clientDeadline, clientScratch, findProp,
+  CFG_MAX_PACKET, CFG_WILL_QOS, CFG_WILL_RETAIN, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, EV_SUBACK, EV_TOO_LARGE, STR_CLIENT_ID,
+  STR_WILL_PAYLOAD, STR_WILL_TOPIC,
 } from "../mqtt/client";
 import { addProp, clearView, getSlot, setPair, setSlot, P_CORRELATION_DATA, P_RESPONSE_TOPIC, V_PAYLOAD, V_QOS, V_TOPIC } from "../mqtt/packet";
-import { rpcBuiltinResult, rpcDispatch, rpcPending, rpcHostCalls, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer } from "../rpc/dispatch";
+import {
+  rpcBuiltinResult, rpcDispatch, rpcPending, rpcHostCalls, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer, rpcResponseTooLarge,
+  rpcTooLarge,
+} from "../rpc/dispatch";
 import { wReset, wText, wU32, wLen } from "../json/writer";
 import * as T from "../json/text";
 import { wsDeadline, wsPoll, wsSend, wsStart, wsStop } from "../ws/client";
@@ -196,7 +200,16 @@ function reply(respLen: i32): void {
   setPair(v, V_TOPIC, ctx + 3, tl);
   setPair(v, V_PAYLOAD, rpcResponseBuffer(), <u32>respLen);
   if (cl) addProp(v, P_CORRELATION_DATA, <u32>(ctx + 5 + tl), cl);
-  warnIfDropped(clientPublishView(v));
+  let r = clientPublishView(v);
+  if (r == -Err.PacketTooLarge) {
+    // Over the largest packet the broker (MQTT 5 Maximum Packet Size) or tx takes: a short
+    // error with the same id instead, and a warning naming the limit.
+    let max = clientMaxOutPacket();
+    warn(T.T_REPLY_TOO_LARGE, max); // before the error is written: warn() writes in the response buffer too
+    setPair(v, V_PAYLOAD, rpcResponseBuffer(), rpcResponseTooLarge(T.T_PACKET, max));
+    r = clientPublishView(v);
+  }
+  warnIfDropped(r);
 }
 
 // Whether [ptr, ptr+len) is this device's rx topic.
@@ -205,10 +218,17 @@ function isRx(ptr: usize, len: u32): bool {
   return len == tl && bytesEqual(ptr, topic, tl);
 }
 
-// A message arrived: answer it, or leave it pending for the host. True if pending.
-function onMessage(view: usize, now: u32): bool {
+// A message arrived: answer it, or leave it pending for the host. True if pending. One
+// over the packet limit (`cut`: the payload is what the client kept of it) is answered
+// "Request too large" at once, with its id when the kept bytes hold it.
+function onMessage(view: usize, now: u32, cut: bool): bool {
   if (!isRx(getSlot(view, V_TOPIC), getSlot(view, V_TOPIC + 1))) return false;
-  return dispatch(getSlot(view, V_PAYLOAD), getSlot(view, V_PAYLOAD + 1), saveContext(view), now);
+  let p = getSlot(view, V_PAYLOAD);
+  let n = getSlot(view, V_PAYLOAD + 1);
+  let ctxLen = saveContext(view);
+  if (!cut) return dispatch(p, n, ctxLen, now);
+  reply(rpcTooLarge(T.T_PACKET, C(CFG_MAX_PACKET), p, n));
+  return false;
 }
 
 // Runs the request at [ptr, ptr+len) and replies, or leaves it pending for the host. True if pending.
@@ -245,9 +265,10 @@ export function devicePoll(now: u32): i32 {
     let ev = overWebSocket() ? wsPoll(now) : clientPoll(now);
     if (ev == EV_MESSAGE) {
       // Over WebSocket a message is the request itself (a = bytes, b = length); its replies need no context (5 bytes, unread).
-      if (overWebSocket() ? dispatch(clientEventArg(0), clientEventArg(1), 5, now) : onMessage(clientEventArg(0), now)) return EV_RPC_PENDING;
+      if (overWebSocket() ? dispatch(clientEventArg(0), clientEventArg(1), 5, now) : onMessage(clientEventArg(0), now, false)) return EV_RPC_PENDING;
       continue;
     }
+    if (ev == EV_TOO_LARGE) onMessage(clientEventArg(0), now, true); // answered here, then the host is told
     if (ev == EV_CONNECTED) {
       online = true;
       telemetryAt = now + telemetryMs;

@@ -27,6 +27,7 @@ const texts = {
   BYTES: "bytes",
   DEPTH: "depth",
   TOKENS: "tokens",
+  PACKET: "packet", // the MQTT maximum packet size (the device's, or the broker's)
   // Request members
   JSONRPC: "jsonrpc",
   METHOD: "method",
@@ -54,6 +55,7 @@ const texts = {
   OFFLINE: '{"online":false}',
   REPLY_DROPPED: "reply not queued, error ",
   RX_REFUSED: "rx subscription refused, reason ",
+  REPLY_TOO_LARGE: "reply over the packet limit, answered Response too large; limit ",
 };
 
 // One data segment for all texts (a segment each costs its header in the .wasm);

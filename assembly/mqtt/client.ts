@@ -458,7 +458,7 @@ export function clientPublishView(v: usize): i32 {
     if (n != -Err.BufferFull) return n;
     if (!dropOldestQos0()) return -Err.OutboxFull;
   }
-  if (<u32>n > txCap) return -Err.PacketTooLarge;
+  if (<u32>n > clientMaxOutPacket()) return -Err.PacketTooLarge; // it could never leave
   let rec = outbox + obLen;
   store<u32>(rec, n);
   store<u8>(rec + 4, R_QUEUED);
@@ -477,6 +477,11 @@ export function clientPublish(topic: usize, topicLen: u32, payload: usize, paylo
   setPair(v, V_TOPIC, topic, topicLen);
   setPair(v, V_PAYLOAD, payload, payloadLen);
   return clientPublishView(v);
+}
+
+/** The largest packet the client may send: the tx buffer, or the server's (MQTT 5) Maximum Packet Size when smaller. */
+export function clientMaxOutPacket(): u32 {
+  return min(txCap, serverMaxPacket);
 }
 
 /** Bytes held in the outbox (queued and in-flight messages). */

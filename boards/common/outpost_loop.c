@@ -97,7 +97,9 @@ enum {
 enum { STR_USERNAME = 2, STR_PASSWORD = 3 }; // client_set_str
 enum { DEV_ID = 1, DEV_WS_URL = 3 }; // device_set
 // device_poll's events (the client's EV_* codes, plus the device's).
-enum { EV_NONE = 0, EV_OPEN = 1, EV_CLOSE = 2, EV_CONNECTED = 3, EV_DROPPED = 8, EV_RPC_PENDING = 16 };
+enum { EV_NONE = 0, EV_OPEN = 1, EV_CLOSE = 2, EV_CONNECTED = 3, EV_DROPPED = 8, EV_TOO_LARGE = 9, EV_RPC_PENDING = 16 };
+// EV_CLOSE errors named here (assembly/errors.ts): a refused login.
+enum { ERR_BAD_CREDENTIALS = 29, ERR_NOT_AUTHORIZED = 30 };
 #define NO_DEADLINE 0xffffffffu
 
 #ifndef OUTPOST_MQTT_MAX_PACKET
@@ -264,11 +266,16 @@ static int run_events(loop_state *s, uint32_t t) {
       if (read_word(client_info, INFO_EVENT + 1, &error) || read_word(client_info, INFO_EVENT + 2, &reason)) return -1;
       if (s->link != LINK_DOWN) s->transport->close(s->transport->ctx);
       s->link = LINK_DOWN;
-      if (error) outpost_log(1, "disconnected: error %u, reason code %u; reconnecting", (unsigned)error, (unsigned)reason);
+      if (error == ERR_BAD_CREDENTIALS || error == ERR_NOT_AUTHORIZED)
+        outpost_log(3, "disconnected: login refused, %s (reason code %u); retrying after the longest backoff",
+                    error == ERR_BAD_CREDENTIALS ? "bad credentials" : "not authorised", (unsigned)reason);
+      else if (error) outpost_log(1, "disconnected: error %u, reason code %u; reconnecting", (unsigned)error, (unsigned)reason);
     } else if (ev == EV_CONNECTED) {
       outpost_log(1, "connected to %s:%u as %s", s->config->host, (unsigned)s->config->port, s->config->id);
     } else if (ev == EV_DROPPED) {
       outpost_log(2, "outbox full: QoS 0 messages dropped");
+    } else if (ev == EV_TOO_LARGE) {
+      outpost_log(2, "a message over the packet limit was skipped (a request on rx is answered Request too large)");
     } else if (ev == EV_RPC_PENDING) {
       outpost_log(3, "a board method answered pending, which C methods cannot resume; request not answered");
     }

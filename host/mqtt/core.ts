@@ -43,6 +43,7 @@ export const Ev = {
   unsuback: 6,
   published: 7,
   dropped: 8,
+  tooLarge: 9,
 } as const;
 
 export interface ReceivedMessage {
@@ -61,7 +62,9 @@ export type ClientEvent =
   | { type: "message"; message: ReceivedMessage }
   | { type: "suback" | "unsuback"; messageId: number; reasonCode: number; filter: string }
   | { type: "published"; messageId: number; reasonCode: number }
-  | { type: "dropped"; count: number };
+  | { type: "dropped"; count: number }
+  /** A PUBLISH over the maximum packet size, skipped (and acknowledged): `message.payload` is what was kept of it, `size` the packet's length. */
+  | { type: "tooLarge"; message: ReceivedMessage; size: number };
 
 // Packet view slots used to read a received PUBLISH (assembly/mqtt/packet.ts).
 const V_QOS = 4,
@@ -213,6 +216,8 @@ export class ClientCore {
         return { type: "published", messageId: a, reasonCode: b };
       case Ev.dropped:
         return { type: "dropped", count: a };
+      case Ev.tooLarge:
+        return { type: "tooLarge", message: this.readMessage(a), size: d };
     }
     throw new Error(`unknown client event ${code}`);
   }
