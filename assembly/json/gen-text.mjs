@@ -55,7 +55,7 @@ const texts = {
   OFFLINE: '{"online":false}',
   REPLY_DROPPED: "reply not queued, error ",
   RX_REFUSED: "rx subscription refused, reason ",
-  REPLY_TOO_LARGE: "reply over the packet limit, answered Response too large; limit ",
+  REPLY_TOO_LARGE: "reply over packet limit, sent -32001; limit ",
 };
 
 // One data segment for all texts (a segment each costs its header in the .wasm);

@@ -176,7 +176,7 @@ function digits(p: usize, end: usize): usize {
 }
 
 // Scans a number (RFC 8259 grammar) from p; returns the byte after it or 0.
-export function scanNumber(p: usize, end: usize): usize {
+function scanNumber(p: usize, end: usize): usize {
   if (load<u8>(p) == 0x2d) p++;
   if (p < end && load<u8>(p) == 0x30) p++; // a leading zero stands alone
   else if (!(p = digits(p, end))) return 0;

@@ -2,7 +2,10 @@
 // allocated once by rpcInit. Methods the module lacks go to the host through
 // host_call. Every failure becomes a JSON-RPC error response (or, for
 // notifications, nothing), never a trap.
-import { jsonInit, jsonTokenize, JSON_SYNTAX, JSON_TOO_DEEP, J_OBJECT, J_ARRAY, J_STRING, J_NUMBER, J_NULL, tokKind, tokCount, tokNext, tokTextStart, tokTextEnd, tokenCap, depthCap } from "../json/tokenizer";
+import {
+  jsonInit, jsonTokenize, JSON_SYNTAX, JSON_TOO_DEEP, J_OBJECT, J_ARRAY, J_STRING, J_NUMBER, J_NULL, tokKind, tokCount, tokEnd, tokNext,
+  tokTextStart, tokTextEnd, tokenCap, tokenCount, depthCap,
+} from "../json/tokenizer";
 import { jsonDecodeString, jsonStringIs, bytesAre } from "../json/value";
 import { wInit, wBuffer, wCapacity, wReset, wRewind, wLen, wOverflow, wPos, wRoom, wAdvance, wByte, wBytes, wText, wU32 } from "../json/writer";
 import * as T from "../json/text";
@@ -10,7 +13,6 @@ import { host_call, HOST_RESULT, HOST_ERROR, HOST_NOT_FOUND, HOST_TOO_LARGE, HOS
 import { builtinMethod } from "./methods";
 import { alloc } from "../mem";
 import { Err } from "../errors";
-import { findId, idEnd } from "./request-id";
 
 // JSON-RPC error codes.
 export const PARSE_ERROR: i32 = -32700;
@@ -116,16 +118,29 @@ let limitName: usize = 0;
 let limitMax: u32 = 0;
 let lastId: u32 = 0;
 
+// The response's id: token `id` as written, null when id is 0. Ends the response.
 function writeIdToken(id: u32): void {
-  writeId(id ? tokTextStart(id) : 0, tokTextEnd(id));
-}
-
-// The response's id: the bytes [p, end) as written, null when p is 0. Ends the response.
-function writeId(p: usize, end: usize): void {
   wText(T.T_ID);
-  if (p) wBytes(p, <u32>(end - p));
+  if (id) wBytes(tokTextStart(id), <u32>(tokTextEnd(id) - tokTextStart(id)));
   else wText(T.T_NULL);
   wByte(0x7d);
+}
+
+/**
+ * The id token of a request the tokenizer gave up on (too deep, too many tokens, cut
+ * short at `end`): the top-level "id" member among the members it got through, if a
+ * string or a number that something follows (cut there, a number might be longer); else 0.
+ */
+function partialId(end: usize): u32 {
+  if (!tokenCount || tokKind(0) != J_OBJECT) return 0;
+  for (let k: u32 = 1; k + 1 < tokenCount; ) {
+    let v = k + 1;
+    let kind = tokKind(v);
+    if (jsonStringIs(k, T.T_ID_KEY)) return (kind == J_STRING || kind == J_NUMBER) && tokTextEnd(v) < end ? v : 0;
+    if (kind <= J_ARRAY && !tokEnd(v)) return 0; // a container left open: nothing after it was read
+    k = tokNext(v);
+  }
+  return 0;
 }
 
 /**
@@ -259,7 +274,7 @@ export function rpcDispatch(p: usize, len: u32, now: u32): i32 {
   rpcPending = false;
   rpcHostCalls = 0;
   lastId = limitName = 0;
-  // Over the buffer, the bytes are the host's to give (the device passes the packet's; rpc_handle none).
+  // Over the buffer the bytes are where the caller has them: the device passes the packet's, rpc_handle none.
   if (len > reqCap) return rpcTooLarge(T.T_BYTES, reqCap, p, p == reqBuf ? 0 : len);
   let n = jsonTokenize(p, len);
   if (n == JSON_SYNTAX) return requestError(PARSE_ERROR);
@@ -298,10 +313,11 @@ export function rpcBuiltinResult(name: usize, now: u32): i32 {
 
 /**
  * Answers "Request too large" over `limit` (a text naming it) of `max`, with the id
- * read from the request's bytes [p, p+len) when it can be (assembly/rpc/request-id.ts).
+ * read from the request's bytes [p, p+len) when they hold it before what could not be read.
  */
 export function rpcTooLarge(limit: usize, max: u32, p: usize, len: u32): i32 {
-  return tooLargeError(REQUEST_TOO_LARGE, limit, max, findId(p, len), idEnd);
+  jsonTokenize(p, len); // as far as it gets
+  return tooLargeError(REQUEST_TOO_LARGE, limit, max, partialId(p + len));
 }
 
 /**
@@ -309,16 +325,14 @@ export function rpcTooLarge(limit: usize, max: u32, p: usize, len: u32): i32 {
  * largest packet it may send), with the id of the single request it answered (a batch's: null).
  */
 export function rpcResponseTooLarge(limit: usize, max: u32): i32 {
-  let id = tokKind(0) == J_ARRAY ? 0 : lastId;
-  return tooLargeError(RESPONSE_TOO_LARGE, limit, max, id ? tokTextStart(id) : 0, tokTextEnd(id));
+  return tooLargeError(RESPONSE_TOO_LARGE, limit, max, tokKind(0) == J_ARRAY ? 0 : lastId);
 }
 
-function tooLargeError(code: i32, limit: usize, max: u32, idPtr: usize, idEnd: usize): i32 {
+function tooLargeError(code: i32, limit: usize, max: u32, id: u32): i32 {
   lastId = 0; // this answer is no single request's response
   limitName = limit;
   limitMax = max;
   wReset();
-  writeErrorObject(code);
-  writeId(idPtr, idEnd);
+  writeError(code, id);
   return <i32>wLen;
 }
