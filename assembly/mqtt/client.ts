@@ -65,12 +65,12 @@ const strTab = memory.data(STR_KEYS * 8);
 export const EV_OPEN: u32 = 1; // open the socket, then call clientOpened (or clientClosed on failure)
 export const EV_CLOSE: u32 = 2; // the connection is over: a = Err (0 after clientStop), b = MQTT reason code
 export const EV_CONNECTED: u32 = 3; // a = session present
-export const EV_MESSAGE: u32 = 4; // a = view, b = packet id, c = qos; view valid until the next poll
+export const EV_MESSAGE: u32 = 4; // a = view, b = packet id, c = qos, d = packet length; view valid until the next poll
 export const EV_SUBACK: u32 = 5; // a = packet id, b = reason, c/d = filter ptr/len
 export const EV_UNSUBACK: u32 = 6; // a = packet id, b = reason, c/d = filter ptr/len
 export const EV_PUBLISHED: u32 = 7; // a = packet id, b = reason (>= 0x80: not delivered)
 export const EV_DROPPED: u32 = 8; // a = QoS 0 messages dropped from the full outbox
-export const EV_TOO_LARGE: u32 = 9; // a PUBLISH over the maximum packet size, skipped (acknowledged): as EV_MESSAGE, the payload cut short; d = its length
+export const EV_TOO_LARGE: u32 = 9; // a PUBLISH over the maximum packet size, skipped (acknowledged): as EV_MESSAGE, the payload cut short
 
 const EV_WORDS: u32 = 5;
 const EV_SLOTS: u32 = 8; // a poll step queues at most 2; the host drains before feeding more
@@ -627,8 +627,8 @@ function onPublish(v: usize): void {
     if (q2Count >= C(CFG_RECEIVE_MAXIMUM)) return lose(Err.InflightFull, 0x93);
     store<u16>(q2 + (q2Count++ << 1), <u16>pid);
   }
-  let total = framer.packetTotal();
-  emitAll(total > framer.packetLen() ? EV_TOO_LARGE : EV_MESSAGE, <u32>v, pid, qos, total);
+  let len = framer.packetLen();
+  emitAll(len > C(CFG_MAX_PACKET) ? EV_TOO_LARGE : EV_MESSAGE, <u32>v, pid, qos, len);
 }
 
 function onPubrel(pid: u32): void {
@@ -686,9 +686,12 @@ function onSubAck(type: u32, v: usize): void {
 
 function onPacket(ptr: usize, len: u32): void {
   let v = rxView;
-  let r = decodePacket(ptr, len, version, v);
-  // A PUBLISH over the limit whose topic or properties do not fit in it cannot be acknowledged.
-  if (r < 0) return fail(framer.packetTotal() > len ? Err.PacketTooLarge : <u32>-r);
+  // A PUBLISH over the limit (the framer let only those through) is decoded from the bytes kept.
+  let max = C(CFG_MAX_PACKET);
+  let cut = len > max;
+  let r = decodePacket(ptr, cut ? max : len, version, v);
+  // One whose topic or properties do not fit in them cannot be acknowledged.
+  if (r < 0) return fail(cut ? Err.PacketTooLarge : <u32>-r);
   let type = getSlot(v, V_TYPE);
   if (state == S_CONNECTING) {
     if (type == CONNACK) return onConnack(v);

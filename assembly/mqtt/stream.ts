@@ -2,8 +2,9 @@
 // lies whole in the input is handed out in place; only one that spans pushes is
 // copied into the assembly buffer. Both buffers are allocated once, here.
 // The client's build skips a PUBLISH over the maximum packet size instead of failing:
-// it hands out the packet's first maxPacket bytes once all of it has gone by, so one
-// oversize message costs that message, not the connection.
+// once all of it has gone by it is handed out with its whole length, of which only the
+// first maxPacket bytes are kept (and valid), so one oversize message costs that
+// message, not the connection.
 import { Err } from "../errors";
 import { VARINT_MORE, alloc, readVarint, varintBytes } from "../mem";
 import { BROKER_SIDE } from "./side";
@@ -24,7 +25,6 @@ const HEADER_MAX: u32 = 5;
   private asmNeed: u32 = 0; // its total length, 0 while its header is incomplete
   private pktPtr: usize = 0;
   private pktLen: u32 = 0;
-  private pktTotal: u32 = 0;
   private err: i32 = 0;
 
   /** Allocates the buffers of a Framer in zeroed memory (static or alloc: no constructor, no runtime `new`). */
@@ -46,12 +46,9 @@ const HEADER_MAX: u32 = 5;
   packetPtr(): usize {
     return this.pktPtr;
   }
+  /** The whole packet's length: over the maximum for a PUBLISH over it, of which only the first maxPacket bytes are kept. */
   packetLen(): u32 {
     return this.pktLen;
-  }
-  /** The whole packet's length: above packetLen() for a PUBLISH over the limit, of which only the first packetLen() bytes are kept. */
-  packetTotal(): u32 {
-    return this.pktTotal;
   }
   /** Lowers (or restores) the limit; it never exceeds the buffer allocated at construction. */
   setMaxPacket(n: u32): void {
@@ -85,15 +82,6 @@ const HEADER_MAX: u32 = 5;
     return <i32>t;
   }
 
-  /** Hands out the packet of total length t at p: its first maxPacket bytes. */
-  private out(p: usize, t: u32): i32 {
-    let max = this.maxPacket;
-    this.pktPtr = p;
-    this.pktLen = t > max ? max : t;
-    this.pktTotal = t;
-    return 1;
-  }
-
   next(): i32 {
     if (this.err) return this.err;
     let src = this.inBuf + this.inPos;
@@ -104,8 +92,10 @@ const HEADER_MAX: u32 = 5;
       t = this.total(src, avail);
       if (t < 0) return (this.err = t);
       if (t && <u32>t <= avail) {
+        this.pktPtr = src;
+        this.pktLen = <u32>t;
         this.inPos += <u32>t;
-        return this.out(src, <u32>t);
+        return 1;
       }
     }
     // Spans pushes: gather into the assembly buffer, the header first (at most
@@ -136,7 +126,9 @@ const HEADER_MAX: u32 = 5;
       this.asmLen = have;
       return 0;
     }
+    this.pktPtr = this.asmBuf;
+    this.pktLen = need;
     this.asmLen = this.asmNeed = 0;
-    return this.out(this.asmBuf, need);
+    return 1;
   }
 }
