@@ -15,7 +15,7 @@ import {
 import { addProp, clearView, getSlot, setPair, setSlot, P_CORRELATION_DATA, P_RESPONSE_TOPIC, V_PAYLOAD, V_QOS, V_TOPIC } from "../mqtt/packet";
 import {
   rpcBuiltinResult, rpcDispatch, rpcPending, rpcHostCalls, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer, rpcResponseTooLarge,
-  rpcTooLarge,
+  rpcCutAt,
 } from "../rpc/dispatch";
 import { wReset, wText, wU32, wLen } from "../json/writer";
 import * as T from "../json/text";
@@ -225,10 +225,8 @@ function onMessage(view: usize, now: u32, cut: bool): bool {
   if (!isRx(getSlot(view, V_TOPIC), getSlot(view, V_TOPIC + 1))) return false;
   let p = getSlot(view, V_PAYLOAD);
   let n = getSlot(view, V_PAYLOAD + 1);
-  let ctxLen = saveContext(view);
-  if (!cut) return dispatch(p, n, ctxLen, now);
-  reply(rpcTooLarge(T.T_PACKET, C(CFG_MAX_PACKET), p, n));
-  return false;
+  if (cut) rpcCutAt = C(CFG_MAX_PACKET); // answered at once: never pending
+  return dispatch(p, n, saveContext(view), now);
 }
 
 // Runs the request at [ptr, ptr+len) and replies, or leaves it pending for the host. True if pending.

@@ -7,8 +7,7 @@ import { writeFileSync } from "node:fs";
 const texts = {
   // JSON-RPC envelope
   RESULT_HEAD: '{"jsonrpc":"2.0","result":',
-  ERROR_HEAD: '{"jsonrpc":"2.0","error":',
-  CODE: '{"code":-', // every JSON-RPC error code the module writes is negative
+  ERROR_CODE: '{"jsonrpc":"2.0","error":{"code":-', // every code the module writes is negative; its first 25 bytes open a host's error
   MESSAGE: ',"message":"',
   DATA: ',"data":{', // -32000: {"limit":"bytes"|"depth"|"tokens","max":N}, -32001: {"max":N}
   LIMIT: '"limit":"',

@@ -22,6 +22,8 @@ export const INVALID_PARAMS: i32 = -32602;
 export const INTERNAL_ERROR: i32 = -32603;
 export const REQUEST_TOO_LARGE: i32 = -32000; // data: {"limit":"bytes"|"depth"|"tokens"|"packet","max":N}
 export const RESPONSE_TOO_LARGE: i32 = -32001; // data: {"max":N}, or {"limit":"packet","max":N} (rpcResponseTooLarge)
+// '{"jsonrpc":"2.0","error":', the start of T_ERROR_CODE, before a host's error object.
+const ERROR_HEAD_LENGTH: u32 = 25;
 // A method returned this: the host wrote a whole error object (at rawErrorPtr).
 export const RAW_ERROR: i32 = 1;
 
@@ -83,8 +85,7 @@ function writeError(code: i32, id: u32): void {
 
 // The response up to its id: the head and the error object for `code`.
 function writeErrorObject(code: i32): void {
-  wText(T.T_ERROR_HEAD);
-  wText(T.T_CODE); // ends in '-'
+  wText(T.T_ERROR_CODE); // ends in '-'
   wU32(<u32>-code);
   wText(T.T_MESSAGE);
   wText(
@@ -241,7 +242,7 @@ function dispatchOne(t: u32): bool {
   if (code) {
     wRewind(mark);
     if (code == RAW_ERROR) {
-      wText(T.T_ERROR_HEAD);
+      wBytes(T.T_ERROR_CODE + 2, ERROR_HEAD_LENGTH); // {"jsonrpc":"2.0","error":
       wBytes(rawErrorPtr, rawErrorLen); // moves down within the buffer: memory.copy allows overlap
     } else writeErrorObject(code);
   }
@@ -274,12 +275,18 @@ export function rpcDispatch(p: usize, len: u32, now: u32): i32 {
   rpcPending = false;
   rpcHostCalls = 0;
   lastId = limitName = 0;
+  let cut = rpcCutAt;
+  rpcCutAt = 0;
   // Over the buffer the bytes are where the caller has them: the device passes the packet's, rpc_handle none.
-  if (len > reqCap) return rpcTooLarge(T.T_BYTES, reqCap, p, p == reqBuf ? 0 : len);
-  let n = jsonTokenize(p, len);
+  // Either way they are tokenized as far as they go, for the id of a "Request too large".
+  let over = len > reqCap;
+  let n = jsonTokenize(p, over && p == reqBuf ? 0 : len);
+  let end = p + len;
+  if (cut) return tooLarge(T.T_PACKET, cut, end);
+  if (over) return tooLarge(T.T_BYTES, reqCap, end);
   if (n == JSON_SYNTAX) return requestError(PARSE_ERROR);
-  if (n == JSON_TOO_DEEP) return rpcTooLarge(T.T_DEPTH, depthCap, p, len);
-  if (n < 0) return rpcTooLarge(T.T_TOKENS, tokenCap, p, len);
+  if (n == JSON_TOO_DEEP) return tooLarge(T.T_DEPTH, depthCap, end);
+  if (n < 0) return tooLarge(T.T_TOKENS, tokenCap, end);
   wReset();
   if (tokKind(0) != J_ARRAY) return dispatchOne(0) ? <i32>wLen : requestError(RESPONSE_TOO_LARGE);
   let count = tokCount(0);
@@ -312,12 +319,18 @@ export function rpcBuiltinResult(name: usize, now: u32): i32 {
 }
 
 /**
- * Answers "Request too large" over `limit` (a text naming it) of `max`, with the id
- * read from the request's bytes [p, p+len) when they hold it before what could not be read.
+ * Set by the device before rpcDispatch when the request is only the first bytes of a
+ * message over this packet limit (the MQTT client kept no more): answered "Request too
+ * large". 0: a whole request. rpcDispatch clears it.
  */
-export function rpcTooLarge(limit: usize, max: u32, p: usize, len: u32): i32 {
-  jsonTokenize(p, len); // as far as it gets
-  return tooLargeError(REQUEST_TOO_LARGE, limit, max, partialId(p + len));
+export let rpcCutAt: u32 = 0;
+
+/**
+ * Answers "Request too large" over `limit` (a text naming it) of `max`, with the id when
+ * the tokens of the request (ending at `end`) got to it before what could not be read.
+ */
+function tooLarge(limit: usize, max: u32, end: usize): i32 {
+  return tooLargeError(REQUEST_TOO_LARGE, limit, max, partialId(end));
 }
 
 /**
