@@ -49,7 +49,7 @@ const CONNACK = (session = 0, code = 0) => hex([0x20, 2, session, code]);
 const CONNACK5 = (session = 0) => hex([0x20, 3, session, 0, 0]);
 
 /** start → open → CONNECT → CONNACK; returns the CONNECT bytes and the tx after CONNACK. */
-function connect(c: ClientCore, now = 0, connack = CONNACK()) {
+function connect(c: ClientCore, now = 0, connack: Uint8Array = CONNACK()) {
   c.start(now);
   expect(drain(c, now)).toEqual([{ type: "open" }]);
   expect(c.opened(now)).toBe(0);
@@ -114,7 +114,7 @@ describe.each(ENGINES)("client under %s", (engine) => {
 
     it("after a refused login the backoff goes straight to its maximum; other refusals start at the minimum", () => {
       // Full jitter over [0, cap]: across 16 seeds the first delay exceeds the minimum only if the cap is above it.
-      const firstDelays = (connack: Buffer) =>
+      const firstDelays = (connack: Uint8Array) =>
         Array.from({ length: 16 }, (_, seed) => {
           const c = makeClient({ backoffMinMs: 100, backoffMaxMs: 100_000 });
           c.seed(seed + 1);
@@ -477,9 +477,7 @@ describe.each(ENGINES)("client under %s", (engine) => {
     it("a PUBLISH over the limit whose topic does not fit in it, or any other packet over it, closes with PacketTooLarge", () => {
       const c = makeClient({ maxPacket: 16 });
       connect(c);
-      expect(feed(c, 1, hex([0x30, 30], str("t".repeat(20)), "7878787878787878"))).toEqual([
-        { type: "close", error: E("PacketTooLarge"), reasonCode: 0 },
-      ]);
+      expect(feed(c, 1, hex([0x30, 30], str("t".repeat(20)), "7878787878787878"))).toEqual([{ type: "close", error: E("PacketTooLarge"), reasonCode: 0 }]);
       const d = makeClient({ maxPacket: 16 });
       d.subscribe("x", 1);
       connect(d);

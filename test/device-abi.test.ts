@@ -254,14 +254,14 @@ describe.each(ENGINES)("device exports under %s", (engine) => {
     const out = sent(takeTx());
     expect(out.map((p) => p.cmd)).toEqual(["puback", "publish"]);
     expect(out[1]).toMatchObject({ topic: "app/replies", properties: { correlationData: Buffer.from("c1") } });
-    expect(Buffer.from(out[1].payload).toString()).toBe(
+    expect(Buffer.from(out[1].payload as Uint8Array).toString()).toBe(
       '{"jsonrpc":"2.0","error":{"code":-32001,"message":"Response too large","data":{"limit":"packet","max":200}},"id":5}',
     );
     expect(logs).toEqual([[2, "reply over packet limit, sent -32001; limit 200"]]);
     // A reply within the limit goes as it is.
     feed(publish('{"jsonrpc":"2.0","id":6,"method":"echo","params":["z"]}', 1, 10, properties));
     drain(4);
-    expect(Buffer.from(sent(takeTx())[1].payload).toString()).toBe('{"jsonrpc":"2.0","result":["z"],"id":6}');
+    expect(Buffer.from(sent(takeTx())[1].payload as Uint8Array).toString()).toBe('{"jsonrpc":"2.0","result":["z"],"id":6}');
   });
 
   it("announces online at once when the broker kept the session (and so the subscription)", () => {

@@ -222,7 +222,9 @@ describe("device over mosquitto", () => {
       void d.connect(auth.url, { password: "wrong", reconnect: { minMs: 10, maxMs: 60_000 }, seed: 12345 });
       while (!logs.length) await new Promise((r) => setTimeout(r, 20));
       expect(logs[0][0]).toBe(3);
-      expect(logs[0][1]).toMatch(/^login refused: (not authorised \(NotAuthorized, reason code 5\)|bad credentials \(BadCredentials, reason code 4\)); retrying after the longest backoff$/);
+      expect(logs[0][1]).toMatch(
+        /^login refused: (not authorised \(NotAuthorized, reason code 5\)|bad credentials \(BadCredentials, reason code 4\)); retrying after the longest backoff$/,
+      );
       // Straight to the longest backoff: with a 10 ms minimum it would otherwise retry several times in 300 ms.
       await new Promise((r) => setTimeout(r, 300));
       expect(logs.length).toBeLessThanOrEqual(2);
