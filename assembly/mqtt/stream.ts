@@ -105,8 +105,9 @@ const HEADER_MAX: u32 = 5;
     let need = this.asmNeed;
     let n = (need ? need : HEADER_MAX) - have;
     if (n > avail) n = avail;
-    let keep = need ? min(need, this.maxPacket) : HEADER_MAX;
-    if (have < keep) memory.copy(this.asmBuf + have, src, min(n, keep - have));
+    // Only a PUBLISH over the limit (the client's) outgrows the buffer: the rest of it is dropped.
+    let cap = this.asmCap;
+    if (have < cap) memory.copy(this.asmBuf + have, src, min(n, cap - have));
     have += n;
     this.inPos += n;
     if (!need) {
