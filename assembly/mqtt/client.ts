@@ -262,13 +262,11 @@ export function clientTxView(): usize {
 
 export function backoffDelay(): u32 {
   let max = C(CFG_BACKOFF_MAX_MS);
-  let cap = C(CFG_BACKOFF_MIN_MS);
-  for (let i: u32 = 0; i < attempt && cap < max; i++) cap = cap > max >> 1 ? max : cap << 1;
+  let cap = <u64>C(CFG_BACKOFF_MIN_MS) << attempt; // attempt <= 32: no overflow in 64 bits
   if (cap > max) cap = max;
   if (attempt < 32) attempt++;
-  // Full jitter: uniform in [0, cap].
-  let x = random32();
-  return cap == NO_LIMIT ? x : x % (cap + 1);
+  // Full jitter: uniform in [0, cap] (cap + 1 cannot overflow in 64 bits, even for 0xFFFFFFFF).
+  return <u32>(<u64>random32() % (cap + 1));
 }
 
 /** The next xorshift32 number from the host's seed (backoff jitter; WebSocket keys and masks). */
