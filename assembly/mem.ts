@@ -125,11 +125,12 @@ export function checkUtf8(p: usize, len: u32): i32 {
       if (!b) return -Err.NullCharacter;
       continue;
     }
-    // Continuation bytes after a lead byte 110xxxxx / 1110xxxx / 11110xxx.
-    let need: u32 = b >= 0xf0 ? 3 : b >= 0xe0 ? 2 : b >= 0xc0 ? 1 : 0;
-    if (!need || b > 0xf4 || <usize>need > end - p) return -Err.InvalidUtf8;
+    // Continuation bytes after a lead byte 110xxxxx / 1110xxxx / 11110xxx: its leading ones, less one.
+    // Leads 0xC0, 0xC1 (always overlong) and past 0xF4 (past U+10FFFF) are refused here.
+    let need = clz<u32>(~(b << 24)) - 1;
+    if (b - 0xc2 > 0xf4 - 0xc2 || <usize>need > end - p) return -Err.InvalidUtf8;
     let cp = b & (0x3f >> need);
-    let min: u32 = need == 1 ? 0x80 : need == 2 ? 0x800 : 0x10000; // below these it is overlong
+    let min: u32 = 1 << (need * 5 + 1); // below 0x800 (3 bytes) and 0x10000 (4 bytes) it is overlong; 2 bytes from 0xC2 cannot be
     for (let i: u32 = 0; i < need; i++) {
       let c = u8At(p++);
       if ((c & 0xc0) != 0x80) return -Err.InvalidUtf8;

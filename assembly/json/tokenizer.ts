@@ -143,7 +143,7 @@ export function walkString(p: usize, end: usize, out: usize, cap: u32): usize {
           c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
           p += 6;
         }
-        n = c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+        n = c < 0x80 ? 1 : (35 - clz<u32>(c)) / 5; // its UTF-8 length: 8..11 bits 2 bytes, ..16 3, ..21 4
       } else if (c == 0x62) c = 8;
       else if (c == 0x66) c = 12;
       else if (c == 0x6e) c = 10;
