@@ -61,7 +61,7 @@ export function rxPushCheck(open: bool, len: u32, cap: u32): i32 {
   return !open ? -Err.NotConnected : len > cap ? -Err.BufferFull : 0;
 }
 
-/** Byte count of the last readVarint, 0 when it needs more bytes. */
+/** Byte count of the last readVarint that returned a value. */
 export let varintBytes: u32 = 0;
 
 /** readVarint's result when the integer runs past the available bytes. */
@@ -74,20 +74,15 @@ export const VARINT_MORE: i32 = -0x10000;
  */
 export function readVarint(p: usize, avail: u32): i32 {
   let value: u32 = 0;
-  let shift: u32 = 0;
   for (let i: u32 = 0; i < 4; i++) {
-    if (i >= avail) {
-      varintBytes = 0;
-      return VARINT_MORE;
-    }
+    if (i >= avail) return VARINT_MORE;
     let b = u8At(p + i);
-    value |= (b & 0x7f) << shift;
+    value |= (b & 0x7f) << (i * 7);
     if (!(b & 0x80)) {
       if (b == 0 && i > 0) return -Err.MalformedRemainingLength; // non-minimal
       varintBytes = i + 1;
       return <i32>value;
     }
-    shift += 7;
   }
   return -Err.MalformedRemainingLength;
 }

@@ -190,6 +190,9 @@ export function setMethodName(t: usize): void {
   memory.copy(nameBuf, t + 2, nameLen);
 }
 
+// The token kinds an id may have, a bit each: string, number, null.
+const ID_KINDS: u32 = (1 << J_STRING) | (1 << J_NUMBER) | (1 << J_NULL);
+
 // Handles one request object (token t). Writes its response, or nothing for a
 // notification. Returns false when not even an error response fits.
 function dispatchOne(t: u32): bool {
@@ -215,8 +218,7 @@ function dispatchOne(t: u32): bool {
   if (dup) valid = false;
   if (dup & 8) id = 0;
   if (id) {
-    let ik = tokKind(id);
-    if (ik != J_STRING && ik != J_NUMBER && ik != J_NULL) {
+    if (!((ID_KINDS >> tokKind(id)) & 1)) {
       id = 0; // answered with id null
       valid = false;
     }
@@ -228,7 +230,7 @@ function dispatchOne(t: u32): bool {
     tokKind(jsonrpc) == J_STRING &&
     jsonStringIs(jsonrpc, T.T_V2) &&
     tokKind(method) == J_STRING &&
-    (!params || tokKind(params) == J_OBJECT || tokKind(params) == J_ARRAY)
+    (!params || tokKind(params) <= J_ARRAY) // an object or an array (kinds 1, 2)
   ) {
     nameLen = jsonDecodeString(method, nameBuf, NAME_MAX);
     wText(T.T_RESULT_HEAD);
