@@ -73,7 +73,7 @@ export function deviceSet(key: u32, ptr: usize, len: u32): i32 {
   // One topic level each (the prefix may have several): no wildcards, no empty id.
   for (let i: u32 = 0; i < len; i++) {
     let c = load<u8>(ptr + i);
-    if (c == 0x2b || c == 0x23 || c == 0 || (c == 0x2f && key == DEV_ID)) return -Err.InvalidTopic;
+    if ((c | 8) == 0x2b || c == 0 || (c == 0x2f && key == DEV_ID)) return -Err.InvalidTopic; // + or #, NUL, / in the id
   }
   if (key == DEV_ID) {
     if (!len) return -Err.InvalidTopic;
