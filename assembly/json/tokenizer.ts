@@ -200,7 +200,7 @@ function literal(p: usize, end: usize, word: u32, n: u32): bool {
 }
 
 @inline function isSpace(c: u32): bool {
-  return c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09;
+  return c <= 0x20 && ((<u64>0x100002600 >> c) & 1) != 0; // space, \n, \r, \t: bits 32, 10, 13, 9
 }
 
 // Parser states.

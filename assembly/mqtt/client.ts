@@ -145,7 +145,7 @@ export function clientConfig(key: u32, value: u32): i32 {
   if (key - 1 >= CFG_KEYS - 1 || (inited() && (INIT_KEYS >> key) & 1)) return -Err.InvalidPropertyValue;
   if (key == CFG_PROTOCOL && value - 4 > 1) return -Err.InvalidPropertyValue; // 4 or 5
   if (key == CFG_WILL_QOS && value > 2) return -Err.InvalidQos;
-  if ((key == CFG_INFLIGHT_WINDOW || key == CFG_RECEIVE_MAXIMUM) && value - 1 >= 0xffff) return -Err.InvalidPropertyValue; // 1..65535
+  if ((((1 << CFG_INFLIGHT_WINDOW) | (1 << CFG_RECEIVE_MAXIMUM)) >> key) & 1 && value - 1 >= 0xffff) return -Err.InvalidPropertyValue; // 1..65535
   store<u32>(cfg + (<usize>key << 2), value);
   return 0;
 }
@@ -697,9 +697,9 @@ function onPacket(ptr: usize, len: u32): void {
   }
   let pid = getSlot(v, V_PACKET_ID);
   if (type == PUBLISH) onPublish(v);
-  else if (type == PUBACK || type == PUBREC || type == PUBCOMP) onPublishAck(type, pid, getSlot(v, V_REASON));
+  else if ((((1 << PUBACK) | (1 << PUBREC) | (1 << PUBCOMP)) >> type) & 1) onPublishAck(type, pid, getSlot(v, V_REASON));
   else if (type == PUBREL) onPubrel(pid);
-  else if (type == SUBACK || type == UNSUBACK) onSubAck(type, v);
+  else if ((((1 << SUBACK) | (1 << UNSUBACK)) >> type) & 1) onSubAck(type, v);
   else if (type == PINGRESP) pingOut = false;
   else if (type == DISCONNECT) lose(Err.NotConnected, getSlot(v, V_REASON));
   else fail(Err.ProtocolViolation);

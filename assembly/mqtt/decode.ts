@@ -149,7 +149,7 @@ export function decodePacket(ptr: usize, len: u32, version: u32, view: usize): i
   let v5 = version == MQTT_5;
   if (type == 0 || (type == AUTH && !v5)) return -Err.UnknownPacketType;
   // Packets only a broker receives: CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ.
-  if (!BROKER_SIDE && (type == CONNECT || type == SUBSCRIBE || type == UNSUBSCRIBE || type == PINGREQ)) return -Err.UnknownPacketType;
+  if (!BROKER_SIDE && (((1 << CONNECT) | (1 << SUBSCRIBE) | (1 << UNSUBSCRIBE) | (1 << PINGREQ)) >> type) & 1) return -Err.UnknownPacketType;
   if (type != PUBLISH && flags != requiredFlags(type)) return -Err.ReservedFlags;
   let r: i32 = 0;
   if (BROKER_SIDE && type == CONNECT) r = connect(view);
