@@ -256,7 +256,7 @@ export function jsonTokenize(p: usize, len: u32): i32 {
     let key = state == S_KEY;
     if (key && c != 0x22) return JSON_SYNTAX;
     if (depth != 0 && (key || !inObject)) countChild(parent);
-    if (c == 0x7b || c == 0x5b) {
+    if ((c | 0x20) == 0x7b) { // { or [
       if (depth >= depthCap) return JSON_TOO_DEEP;
       let r = push(c == 0x7b ? J_OBJECT : J_ARRAY, p, 0, false);
       if (r < 0) return r;

@@ -589,7 +589,7 @@ function onConnack(v: usize): void {
   for (let p = subs, end = subs + subsLen; p < end; p += SUB_HEADER + <u32>load<u16>(p + 4)) {
     let st = load<u8>(p);
     if (st == SUB_SENT || (!present && st == SUB_ACKED)) st = SUB_NEED;
-    else if (st == UNSUB_SENT || st == UNSUB_NEED) st = present ? UNSUB_NEED : SUB_DEAD;
+    else if (<u32>st - UNSUB_NEED < 2) st = present // UNSUB_NEED, UNSUB_SENT ? UNSUB_NEED : SUB_DEAD;
     store<u8>(p, st);
   }
   memory.fill(aliases, 0, aliasBytes()); // aliases last one connection
@@ -653,7 +653,7 @@ function onPublishAck(type: u32, pid: u32, reason: u32): void {
   if (!p) return; // a late ack for a message already settled
   let st = load<u8>(p + 4);
   let qos = load<u8>(p + 5);
-  if (type == PUBREC && qos == 2 && (st == R_SENT || st == R_AWAIT_COMP) && reason < 0x80) {
+  if (type == PUBREC && qos == 2 && (st | 2) == R_AWAIT_COMP /* R_SENT or R_AWAIT_COMP */ && reason < 0x80) {
     store<u8>(p + 4, R_AWAIT_COMP);
     writeAck(PUBREL, pid); // again for a repeated PUBREC
     return;
@@ -749,7 +749,7 @@ export function phaseTimer(phase: u32, since: u32, wait: u32, keep: u32, pingOut
   timerSet = true;
   if (phase == S_WAIT) return wait;
   let timeout = C(CFG_TIMEOUT_MS);
-  if (phase == S_OPENING || phase == S_CONNECTING) return since + timeout;
+  if (phase - S_OPENING < 2) return since + timeout; // S_OPENING, S_CONNECTING
   if (phase == S_CONNECTED && keep) return pingOut ? pingAt + timeout : lastSend + keep;
   timerSet = false;
   return 0;
@@ -784,7 +784,7 @@ function readPackets(): void {
 function pumpSubs(): void {
   for (let p = subs; p < subs + subsLen; p += SUB_HEADER + <u32>load<u16>(p + 4)) {
     let st = load<u8>(p);
-    if (st != SUB_NEED && st != UNSUB_NEED) continue;
+    if (!((((1 << SUB_NEED) | (1 << UNSUB_NEED)) >> st) & 1)) continue;
     let v = txView;
     clearView(v);
     let pid = allocPid();

@@ -137,7 +137,7 @@ function partialId(end: usize): u32 {
   for (let k: u32 = 1; k + 1 < tokenCount; ) {
     let v = k + 1;
     let kind = tokKind(v);
-    if (jsonStringIs(k, T.T_ID_KEY)) return (kind == J_STRING || kind == J_NUMBER) && tokTextEnd(v) < end ? v : 0;
+    if (jsonStringIs(k, T.T_ID_KEY)) return kind - J_STRING < 2 && tokTextEnd(v) < end ? v : 0; // a string or a number
     if (kind <= J_ARRAY && !tokEnd(v)) return 0; // a container left open: nothing after it was read
     k = tokNext(v);
   }
