@@ -54,7 +54,7 @@ const texts = {
   OFFLINE: '{"online":false}',
   REPLY_DROPPED: "reply not queued, error ",
   RX_REFUSED: "rx subscription refused, reason ",
-  REPLY_TOO_LARGE: "reply over packet limit, sent -32001; limit ",
+  REPLY_TOO_LARGE: "reply over packet limit ", // answered -32001 instead
 };
 
 // One data segment for all texts (a segment each costs its header in the .wasm);

@@ -686,10 +686,9 @@ function onPacket(ptr: usize, len: u32): void {
   let v = rxView;
   // A PUBLISH over the limit (the framer let only those through) is decoded from the bytes kept.
   let max = C(CFG_MAX_PACKET);
-  let cut = len > max;
-  let r = decodePacket(ptr, cut ? max : len, version, v);
+  let r = decodePacket(ptr, min(len, max), version, v);
   // One whose topic or properties do not fit in them cannot be acknowledged.
-  if (r < 0) return fail(cut ? Err.PacketTooLarge : <u32>-r);
+  if (r < 0) return fail(len > max ? Err.PacketTooLarge : <u32>-r);
   let type = getSlot(v, V_TYPE);
   if (state == S_CONNECTING) {
     if (type == CONNACK) return onConnack(v);
