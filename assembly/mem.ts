@@ -94,7 +94,7 @@ export function bytesEqual(a: usize, b: usize, n: u32): bool {
 }
 
 @inline export function varintSize(v: u32): u32 {
-  return v < 128 ? 1 : v < 16384 ? 2 : v < 2097152 ? 3 : 4;
+  return (38 - clz<u32>(v | 1)) / 7; // 7 bits a byte: ceil(significant bits / 7), at least 1
 }
 
 /** Writes v as a variable byte integer at p; returns the byte after it. */

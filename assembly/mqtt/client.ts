@@ -658,7 +658,8 @@ function onPublishAck(type: u32, pid: u32, reason: u32): void {
     writeAck(PUBREL, pid); // again for a repeated PUBREC
     return;
   }
-  let done = type == PUBACK ? qos == 1 && st == R_SENT : type == PUBREC ? qos == 2 && st == R_SENT : st == R_AWAIT_COMP;
+  // PUBACK settles QoS 1, PUBREC (refused) QoS 2, both once sent; PUBCOMP a released QoS 2.
+  let done = type < PUBREL ? qos == type - 3 && st == R_SENT : st == R_AWAIT_COMP;
   if (!done) return;
   removeRecord(p);
   inflight--;

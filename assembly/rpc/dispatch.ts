@@ -133,7 +133,7 @@ function writeIdToken(id: u32): void {
  * string or a number that something follows (cut there, a number might be longer); else 0.
  */
 function partialId(end: usize): u32 {
-  if (!tokenCount || tokKind(0) != J_OBJECT) return 0;
+  if (tokKind(0) != J_OBJECT) return 0; // (with no tokens at all the loop below finds none)
   for (let k: u32 = 1; k + 1 < tokenCount; ) {
     let v = k + 1;
     let kind = tokKind(v);
@@ -344,7 +344,6 @@ export function rpcResponseTooLarge(limit: usize, max: u32): i32 {
 }
 
 function tooLargeError(code: i32, limit: usize, max: u32, id: u32): i32 {
-  lastId = 0; // this answer is no single request's response
   limitName = limit;
   limitMax = max;
   wReset();
