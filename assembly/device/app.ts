@@ -261,12 +261,12 @@ export function devicePoll(now: u32): i32 {
   }
   for (;;) {
     let ev = overWebSocket() ? wsPoll(now) : clientPoll(now);
-    if (ev == EV_MESSAGE) {
+    let cut = ev == EV_TOO_LARGE; // answered here, then the host is told
+    if (ev == EV_MESSAGE || cut) {
       // Over WebSocket a message is the request itself (a = bytes, b = length); its replies need no context (5 bytes, unread).
-      if (overWebSocket() ? dispatch(clientEventArg(0), clientEventArg(1), 5, now) : onMessage(clientEventArg(0), now, false)) return EV_RPC_PENDING;
-      continue;
+      if (overWebSocket() ? dispatch(clientEventArg(0), clientEventArg(1), 5, now) : onMessage(clientEventArg(0), now, cut)) return EV_RPC_PENDING;
+      if (!cut) continue;
     }
-    if (ev == EV_TOO_LARGE) onMessage(clientEventArg(0), now, true); // answered here, then the host is told
     if (ev == EV_CONNECTED) {
       online = true;
       telemetryAt = now + telemetryMs;

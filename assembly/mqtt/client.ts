@@ -393,7 +393,7 @@ function put2(b0: u32): bool {
 
 function writeAck(type: u32, pid: u32): void {
   let p = tx + txLen;
-  store<u8>(p, <u8>((type << 4) | (type == PUBREL ? 2 : 0)));
+  store<u8>(p, <u8>((type << 4) | (<u32>(type == PUBREL) << 1)));
   store<u8>(p + 1, 2);
   put16be(p + 2, pid);
   txLen += ACK_BYTES;
@@ -403,7 +403,7 @@ function writeAck(type: u32, pid: u32): void {
 // ---- Publishing ---------------------------------------------------------
 
 function pidInUse(pid: u32): bool {
-  return findRecord(pid) || findSentSub(pid, SUB_SENT) || findSentSub(pid, UNSUB_SENT) ? true : false;
+  return (findRecord(pid) | findSentSub(pid, SUB_SENT) | findSentSub(pid, UNSUB_SENT)) != 0; // all three: smaller than || here
 }
 
 function allocPid(): u32 {
@@ -788,7 +788,7 @@ function pumpSubs(): void {
     let v = txView;
     clearView(v);
     let pid = allocPid();
-    setSlot(v, V_TYPE, st == SUB_NEED ? SUBSCRIBE : UNSUBSCRIBE);
+    setSlot(v, V_TYPE, SUBSCRIBE + ((st >> 1) & 2)); // SUB_NEED (1): SUBSCRIBE (8), UNSUB_NEED (4): UNSUBSCRIBE (10)
     setSlot(v, V_VERSION, version);
     setSlot(v, V_PACKET_ID, pid);
     addItem(v, p + SUB_HEADER, <u32>load<u16>(p + 4), <u32>load<u8>(p + 1));
