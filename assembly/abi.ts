@@ -32,7 +32,9 @@ export enum Err {
   OutboxFull = 25, // client
   InflightFull = 26, // client
   KeepAliveTimeout = 27, // client
-  ConnectionRefused = 28, // client: CONNACK with a failure code
+  ConnectionRefused = 28, // client: CONNACK with a failure code (other than a refused login)
+  BadCredentials = 29, // client: CONNACK "bad user name or password" (3.1.1 code 4, MQTT 5 0x86)
+  NotAuthorized = 30, // client: CONNACK "not authorized" (3.1.1 code 5, MQTT 5 0x87)
   NotInitialized = 40, // an export called before its *_init
   AlreadyInitialized = 41, // an *_init called twice, or a sizing config key set after client_init
   UnknownKey = 42, // a config, string or device key the export does not define
@@ -59,6 +61,7 @@ export const EV_SUBACK: u32 = 5;
 export const EV_UNSUBACK: u32 = 6;
 export const EV_PUBLISHED: u32 = 7;
 export const EV_DROPPED: u32 = 8;
+export const EV_TOO_LARGE: u32 = 9;
 export const EV_RPC_PENDING: u32 = 16;
 
 // Integer config keys (client_config); cfgValues() holds each key's value at its index, starting at its default.

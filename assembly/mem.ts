@@ -61,7 +61,7 @@ export function rxPushCheck(open: bool, len: u32, cap: u32): i32 {
   return !open ? -Err.NotConnected : len > cap ? -Err.BufferFull : 0;
 }
 
-/** Byte count of the last readVarint, 0 when it needs more bytes. */
+/** Byte count of the last readVarint that returned a value. */
 export let varintBytes: u32 = 0;
 
 /** readVarint's result when the integer runs past the available bytes. */
@@ -74,20 +74,15 @@ export const VARINT_MORE: i32 = -0x10000;
  */
 export function readVarint(p: usize, avail: u32): i32 {
   let value: u32 = 0;
-  let shift: u32 = 0;
   for (let i: u32 = 0; i < 4; i++) {
-    if (i >= avail) {
-      varintBytes = 0;
-      return VARINT_MORE;
-    }
+    if (i >= avail) return VARINT_MORE;
     let b = u8At(p + i);
-    value |= (b & 0x7f) << shift;
+    value |= (b & 0x7f) << (i * 7);
     if (!(b & 0x80)) {
       if (b == 0 && i > 0) return -Err.MalformedRemainingLength; // non-minimal
       varintBytes = i + 1;
       return <i32>value;
     }
-    shift += 7;
   }
   return -Err.MalformedRemainingLength;
 }
@@ -99,7 +94,7 @@ export function bytesEqual(a: usize, b: usize, n: u32): bool {
 }
 
 @inline export function varintSize(v: u32): u32 {
-  return v < 128 ? 1 : v < 16384 ? 2 : v < 2097152 ? 3 : 4;
+  return (38 - clz<u32>(v | 1)) / 7; // 7 bits a byte: ceil(significant bits / 7), at least 1
 }
 
 /** Writes v as a variable byte integer at p; returns the byte after it. */
@@ -125,11 +120,12 @@ export function checkUtf8(p: usize, len: u32): i32 {
       if (!b) return -Err.NullCharacter;
       continue;
     }
-    // Continuation bytes after a lead byte 110xxxxx / 1110xxxx / 11110xxx.
-    let need: u32 = b >= 0xf0 ? 3 : b >= 0xe0 ? 2 : b >= 0xc0 ? 1 : 0;
-    if (!need || b > 0xf4 || <usize>need > end - p) return -Err.InvalidUtf8;
+    // Continuation bytes after a lead byte 110xxxxx / 1110xxxx / 11110xxx: its leading ones, less one.
+    // Leads 0xC0, 0xC1 (always overlong) and past 0xF4 (past U+10FFFF) are refused here.
+    let need = clz<u32>(~(b << 24)) - 1;
+    if (b - 0xc2 > 0xf4 - 0xc2 || <usize>need > end - p) return -Err.InvalidUtf8;
     let cp = b & (0x3f >> need);
-    let min: u32 = need == 1 ? 0x80 : need == 2 ? 0x800 : 0x10000; // below these it is overlong
+    let min: u32 = 1 << (need * 5 + 1); // below 0x800 (3 bytes) and 0x10000 (4 bytes) it is overlong; 2 bytes from 0xC2 cannot be
     for (let i: u32 = 0; i < need; i++) {
       let c = u8At(p++);
       if ((c & 0xc0) != 0x80) return -Err.InvalidUtf8;

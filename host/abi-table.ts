@@ -32,6 +32,8 @@ export const ERR_NAMES = {
   26: "InflightFull",
   27: "KeepAliveTimeout",
   28: "ConnectionRefused",
+  29: "BadCredentials",
+  30: "NotAuthorized",
   40: "NotInitialized",
   41: "AlreadyInitialized",
   42: "UnknownKey",
@@ -79,6 +81,8 @@ export const Err = {
   InflightFull: 26,
   KeepAliveTimeout: 27,
   ConnectionRefused: 28,
+  BadCredentials: 29,
+  NotAuthorized: 30,
   NotInitialized: 40,
   AlreadyInitialized: 41,
   UnknownKey: 42,
@@ -107,6 +111,7 @@ export const Ev = {
   unsuback: 6,
   published: 7,
   dropped: 8,
+  tooLarge: 9,
   rpcPending: 16,
 } as const;
 
@@ -293,7 +298,7 @@ export interface DeviceExports extends CoreExports {
   client_poll(now: number): number;
   /** ms until the next timed poll; 0 = poll now; 0xFFFFFFFF = none */
   client_deadline(now: number): number;
-  /** topic at scratch, payload right after. Returns the packet id (QoS 1/2), 0 (QoS 0), or -InvalidTopic/-WildcardInTopic/-InvalidQos/-OutboxFull/-PacketTooLarge (over the tx buffer)/-BufferFull (over scratch) */
+  /** topic at scratch, payload right after. Returns the packet id (QoS 1/2), 0 (QoS 0), or -InvalidTopic/-WildcardInTopic/-InvalidQos/-OutboxFull/-PacketTooLarge (over the tx buffer, or over the MQTT 5 server's Maximum Packet Size of the last CONNACK)/-BufferFull (over scratch) */
   client_publish(topicLen: number, payloadLen: number, qos: number, retain: number): number;
   /** filter at scratch; options = QoS | v5 flags (NL 0x04, RAP 0x08, RH << 4). -InvalidTopic, -InvalidQos, -ReservedFlags (a bit the protocol configured at the call does not have), -LimitExceeded (table full) */
   client_subscribe(len: number, options: number): number;

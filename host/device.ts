@@ -8,8 +8,9 @@ import { defaultEngine, instantiate, type Build, type EngineName, type HostCallR
 import { HostMethods, type Method } from "./device/methods.ts";
 import { DeviceCore } from "./device/core.ts";
 import { Ev } from "./abi-table.ts";
-import { MqttClient, type ConnectOptions } from "./mqtt/client.ts";
+import { MqttClient, type CloseInfo, type ConnectOptions } from "./mqtt/client.ts";
 import { ClientError } from "./mqtt/core.ts";
+import { errCode, errName } from "./abi.ts";
 
 export { RpcError, type Method, type MethodSpec, type MethodHandler } from "./device/methods.ts";
 
@@ -36,7 +37,7 @@ export interface DeviceOptions {
   /** wasm3 only: linear memory cap in bytes. */
   memoryLimit?: number;
   limits?: DeviceLimits;
-  /** Log lines from the module. */
+  /** Log lines: the module's (outpost.log), and the device's own about its connection (a refused login, a skipped message). */
   log?: (level: number, text: string) => void;
 }
 
@@ -63,6 +64,9 @@ interface Pass {
   next: number;
 }
 
+/** EV_CLOSE errors that mean the broker refused the login (assembly/errors.ts), as a log line names them. */
+const LOGIN_REFUSALS: Readonly<Record<number, string>> = { [errCode("BadCredentials")]: "bad credentials", [errCode("NotAuthorized")]: "not authorised" };
+
 /** The module's millisecond clock input: wraps at 2^32 like a board's tick counter. */
 export const nowMs = (): number => Math.floor(performance.now()) >>> 0;
 
@@ -75,16 +79,18 @@ export class Device {
   private readonly reqCap: number;
   private readonly respPtr: number;
   private readonly respCap: number;
+  private readonly log: (level: number, text: string) => void;
 
   constructor(opts: DeviceOptions) {
     this.id = opts.id;
+    this.log = opts.log ?? (() => {});
     const engine = opts.engine ?? defaultEngine(); // OUTPOST_ENGINE may choose wasm3
     this.methods = new HostMethods(opts.methods ?? {}, () => ({ engine, board: opts.board ?? "node", memoryLimit: opts.memoryLimit ?? 2 ** 32 }), opts.config);
     this.mod = instantiate({
       build: opts.build,
       engine,
       memoryLimit: opts.memoryLimit,
-      imports: { log: opts.log ?? (() => {}), hostCall: (m, p) => this.hostCall(m, p) },
+      imports: { log: this.log, hostCall: (m, p) => this.hostCall(m, p) },
     });
     const l = opts.limits ?? {};
     const x = this.mod.exports;
@@ -169,7 +175,8 @@ export class Device {
     if (this.client) throw new Error("this device is connected already (one MQTT client per module)");
     const core = new DeviceCore(this.mod, (now) => this.pollDevice(now));
     // Room for the largest request and response plus MQTT framing.
-    core.config("maxPacket", this.reqCap + 1024);
+    const maxPacket = this.reqCap + 1024;
+    core.config("maxPacket", maxPacket);
     core.config("txBytes", this.respCap + 1024);
     const client = new MqttClient(
       {
@@ -183,6 +190,13 @@ export class Device {
         outboxBytes: 4 * (this.respCap + 1024),
       },
       core,
+    );
+    client.on("close", (info: CloseInfo) => {
+      const login = LOGIN_REFUSALS[info.error];
+      if (login) this.log(3, `login refused: ${login} (${errName(info.error)}, reason code ${info.reasonCode}); retrying after the longest backoff`);
+    });
+    client.on("tooLarge", (topic: string, size: number) =>
+      this.log(2, `skipped a ${size}-byte message on ${topic}: over the ${maxPacket}-byte packet limit (a request is answered "Request too large")`),
     );
     const x = this.mod.exports;
     const check = (r: number, what: string) => {

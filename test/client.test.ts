@@ -49,7 +49,7 @@ const CONNACK = (session = 0, code = 0) => hex([0x20, 2, session, code]);
 const CONNACK5 = (session = 0) => hex([0x20, 3, session, 0, 0]);
 
 /** start → open → CONNECT → CONNACK; returns the CONNECT bytes and the tx after CONNACK. */
-function connect(c: ClientCore, now = 0, connack = CONNACK()) {
+function connect(c: ClientCore, now = 0, connack: Uint8Array = CONNACK()) {
   c.start(now);
   expect(drain(c, now)).toEqual([{ type: "open" }]);
   expect(c.opened(now)).toBe(0);
@@ -92,9 +92,41 @@ describe.each(ENGINES)("client under %s", (engine) => {
 
     it("a refused CONNACK closes with ConnectionRefused and the return code, then backs off", () => {
       const c = makeClient({ backoffMinMs: 100 });
-      const { events } = connect(c, 0, CONNACK(0, 5));
-      expect(events).toEqual([{ type: "close", error: E("ConnectionRefused"), reasonCode: 5 }]);
+      const { events } = connect(c, 0, CONNACK(0, 3));
+      expect(events).toEqual([{ type: "close", error: E("ConnectionRefused"), reasonCode: 3 }]);
       expect(c.deadline(0)).toBeLessThanOrEqual(100);
+    });
+
+    it("a refused login is named: BadCredentials (3.1.1 code 4, MQTT 5 0x86), NotAuthorized (5, 0x87)", () => {
+      const v5 = (code: number) => hex([0x20, 3, 0, code, 0]);
+      for (const [protocol, connack, name] of [
+        [4, CONNACK(0, 4), "BadCredentials"],
+        [4, CONNACK(0, 5), "NotAuthorized"],
+        [5, v5(0x86), "BadCredentials"],
+        [5, v5(0x87), "NotAuthorized"],
+        [5, v5(0x85), "ConnectionRefused"], // client identifier not valid: not a login matter
+        [5, v5(0x8c), "ConnectionRefused"], // bad authentication method
+      ] as const) {
+        const { events } = connect(makeClient({ protocol }), 0, connack);
+        expect(events).toEqual([{ type: "close", error: E(name), reasonCode: connack[3] }]);
+      }
+    });
+
+    it("after a refused login the backoff goes straight to its maximum; other refusals start at the minimum", () => {
+      // Full jitter over [0, cap]: across 16 seeds the first delay exceeds the minimum only if the cap is above it.
+      const firstDelays = (connack: Uint8Array) =>
+        Array.from({ length: 16 }, (_, seed) => {
+          const c = makeClient({ backoffMinMs: 100, backoffMaxMs: 100_000 });
+          c.seed(seed + 1);
+          connect(c, 0, connack);
+          return c.deadline(0)!;
+        });
+      for (const code of [4, 5]) {
+        const delays = firstDelays(CONNACK(0, code));
+        expect(Math.max(...delays)).toBeGreaterThan(10_000);
+        expect(Math.max(...delays)).toBeLessThanOrEqual(100_000);
+      }
+      expect(Math.max(...firstDelays(CONNACK(0, 3)))).toBeLessThanOrEqual(100);
     });
 
     it("anything but CONNACK first is a ProtocolViolation", () => {
@@ -308,18 +340,34 @@ describe.each(ENGINES)("client under %s", (engine) => {
       expect(c.outboxLength()).toBe(0);
     });
 
-    it("drops a message over the server's v5 maximum packet size, reporting it", () => {
+    it("refuses a message over the server's v5 maximum packet size at once (PacketTooLarge)", () => {
       const c = makeClient({ protocol: 5 });
       connect(
         c,
         0,
         Buffer.from(encode({ cmd: "connack", sessionPresent: false, reasonCode: 0, properties: { maximumPacketSize: 10 } } as any, { protocolVersion: 5 })),
       );
+      for (const qos of [0, 1]) expect(() => c.publish("t", "0123456789", qos)).toThrow(expect.objectContaining({ code: E("PacketTooLarge") }));
+      expect(c.outboxLength()).toBe(0);
+      c.publish("t", "0", 1); // 9 bytes: within the limit
+      drain(c, 1);
+      expect(c.takeTx()).toEqual(hex([0x32, 7], str("t"), [0, 2, 0], "30")); // id 1 went to the refused one
+    });
+
+    it("drops a message queued before the server's v5 maximum packet size was known, reporting it", () => {
+      const c = makeClient({ protocol: 5 });
       c.publish("t", "0123456789", 1);
-      expect(drain(c, 1)).toEqual([{ type: "published", messageId: 1, reasonCode: 0x95 }]);
       c.publish("t", "0123456789", 0);
-      expect(drain(c, 1)).toEqual([]);
-      expect(drain(c, 1)).toEqual([{ type: "dropped", count: 1 }]);
+      const { events } = connect(
+        c,
+        0,
+        Buffer.from(encode({ cmd: "connack", sessionPresent: false, reasonCode: 0, properties: { maximumPacketSize: 10 } } as any, { protocolVersion: 5 })),
+      );
+      expect([...events, ...drain(c, 1), ...drain(c, 1)]).toEqual([
+        { type: "connected", sessionPresent: false },
+        { type: "published", messageId: 1, reasonCode: 0x95 },
+        { type: "dropped", count: 1 },
+      ]);
       expect(c.takeTx()).toEqual(Buffer.alloc(0));
     });
   });
@@ -380,6 +428,60 @@ describe.each(ENGINES)("client under %s", (engine) => {
         }),
         { numRuns: 30 },
       );
+    });
+
+    it("skips a PUBLISH over the maximum packet size, acknowledges it and reports what it kept; any chunking alike", () => {
+      // 40-byte limit: a 106-byte QoS 1 PUBLISH, a 105-byte QoS 2 one, then a small one. The connection stays.
+      const big1 = hex([0x32, 104], str("a"), [0, 7], Buffer.alloc(99, 0x41));
+      const big2 = hex([0x34, 103], str("b"), [0, 8], Buffer.alloc(98, 0x42));
+      const small = hex([0x30, 5], str("c"), "7878");
+      const stream = Buffer.concat([big1, big2, small]);
+      const kept = (topic: string, qos: number, id: number, fill: number) => ({
+        topic,
+        payload: Buffer.alloc(40 - 7, fill), // 40 minus fixed header (2), topic (3) and packet id (2)
+        qos,
+        retain: false,
+        dup: false,
+        messageId: id,
+      });
+      fc.assert(
+        fc.property(fc.integer({ min: 1, max: stream.length }), (chunk) => {
+          const c = makeClient({ maxPacket: 40, rxBytes: 16 });
+          connect(c);
+          expect(feed(c, 1, stream, chunk)).toEqual([
+            { type: "tooLarge", message: kept("a", 1, 7, 0x41), size: 106 },
+            { type: "tooLarge", message: kept("b", 2, 8, 0x42), size: 105 },
+            { type: "message", message: { topic: "c", payload: Buffer.from("xx"), qos: 0, retain: false, dup: false, messageId: 0 } },
+          ]);
+          expect(c.takeTx()).toEqual(hex([0x40, 2, 0, 7, 0x50, 2, 0, 8])); // PUBACK, PUBREC
+          // The QoS 2 one is remembered: redelivered, it is acknowledged and not reported again.
+          expect(feed(c, 2, hex([0x3c, 103], str("b"), [0, 8], Buffer.alloc(98, 0x42)), chunk)).toEqual([]);
+          expect(c.takeTx()).toEqual(hex([0x50, 2, 0, 8]));
+        }),
+        { numRuns: 40 },
+      );
+    });
+
+    it("v5: skips a PUBLISH over the limit the server did not keep to; its properties are decoded from the bytes kept", () => {
+      const c = makeClient({ protocol: 5, maxPacket: 64 });
+      connect(c, 0, CONNACK5());
+      const props = hex([0x08], str("r/t"), [0x09, 0, 2], "0102"); // Response Topic "r/t", Correlation Data 01 02
+      const body = hex(str("a"), [0, 3], [props.length], props, Buffer.alloc(200, 0x7a));
+      const events = feed(c, 1, hex([0x32, 0x80 | (body.length & 0x7f), body.length >> 7], body));
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({ type: "tooLarge", size: body.length + 3, message: { topic: "a", qos: 1, messageId: 3 } });
+      expect((events[0] as { message: { payload: Buffer } }).message.payload).toEqual(Buffer.alloc(64 - 3 - 3 - 2 - 1 - props.length, 0x7a));
+      expect(c.takeTx()).toEqual(hex([0x40, 2, 0, 3]));
+    });
+
+    it("a PUBLISH over the limit whose topic does not fit in it, or any other packet over it, closes with PacketTooLarge", () => {
+      const c = makeClient({ maxPacket: 16 });
+      connect(c);
+      expect(feed(c, 1, hex([0x30, 30], str("t".repeat(20)), "7878787878787878"))).toEqual([{ type: "close", error: E("PacketTooLarge"), reasonCode: 0 }]);
+      const d = makeClient({ maxPacket: 16 });
+      d.subscribe("x", 1);
+      connect(d);
+      expect(feed(d, 1, hex([0x90, 20, 0, 1], Buffer.alloc(18, 1)))).toEqual([{ type: "close", error: E("PacketTooLarge"), reasonCode: 0 }]);
     });
 
     it("v5: resolves inbound topic aliases", () => {

@@ -2,20 +2,25 @@
 // packets built with outpost/codec. Covers the named errors of the device layer and
 // the warning for a reply that cannot be queued.
 import { describe, expect, it } from "vitest";
-import { encode } from "../host/codec/index.ts";
+import { Decoder, encode } from "../host/codec/index.ts";
 import { instantiate, type HostImports } from "../host/engine.ts";
 import { ENGINES } from "./support/engines.ts";
 import { Ev } from "../host/abi-table.ts";
 
-const { open: EV_OPEN, connected: EV_CONNECTED, suback: EV_SUBACK } = Ev;
+const { open: EV_OPEN, connected: EV_CONNECTED, suback: EV_SUBACK, tooLarge: EV_TOO_LARGE } = Ev;
 const suback = (reason: number) => encode({ cmd: "suback", messageId: 1, granted: [reason] }, { protocolVersion: 4 });
 
 describe.each(ENGINES)("device exports under %s", (engine) => {
-  const setup = (opts: { outbox?: number; initRpc?: boolean; initClient?: boolean; hostCall?: HostImports["hostCall"] } = {}) => {
+  const setup = (
+    opts: { outbox?: number; maxPacket?: number; protocol?: 4 | 5; initRpc?: boolean; initClient?: boolean; hostCall?: HostImports["hostCall"] } = {},
+  ) => {
     const logs: Array<[number, string]> = [];
     const m = instantiate({ engine, imports: { log: (level, text) => logs.push([level, text]), ...(opts.hostCall && { hostCall: opts.hostCall }) } });
     const x = m.exports;
     if (opts.outbox) x.client_config(12, opts.outbox);
+    if (opts.maxPacket) x.client_config(8, opts.maxPacket);
+    const protocolVersion = opts.protocol ?? 4;
+    x.client_config(3, protocolVersion);
     // The blocks the init exports return (assembly/ABI.md): client (scratch, its capacity, tx, event), rpc (request, response), device (event).
     const blocks = { client: 0, rpc: 0, device: 0 };
     const word = (block: number, i: number) => new Uint32Array(m.memory.buffer, block, i + 1)[i];
@@ -42,22 +47,28 @@ describe.each(ENGINES)("device exports under %s", (engine) => {
       return events;
     };
     /** Connects as dev7 with the broker granting the rx subscription `granted`; returns what the device sent after the SUBACK. */
-    const connect = (granted = 1) => {
+    const connect = (granted = 1, connackProperties?: Record<string, number>) => {
       expect((blocks.device = x.device_init(256))).toBeGreaterThan(0);
       expect(set(1, "dev7")).toBe(0);
       expect(x.device_start(0)).toBe(0);
       expect(drain(0)).toEqual([EV_OPEN]);
       expect(x.client_opened(1)).toBe(0);
       takeTx();
-      feed(encode({ cmd: "connack", returnCode: 0, sessionPresent: false }, { protocolVersion: 4 }));
+      const connack = protocolVersion === 5 ? { reasonCode: 0, properties: connackProperties } : { returnCode: 0 };
+      feed(encode({ cmd: "connack", sessionPresent: false, ...connack } as any, { protocolVersion }));
       expect(drain(2)).toEqual([EV_CONNECTED]);
       takeTx();
-      feed(suback(granted));
+      feed(encode({ cmd: "suback", messageId: 1, granted: [granted] }, { protocolVersion }));
       expect(drain(2)).toEqual([EV_SUBACK]);
       return takeTx();
     };
-    const request = (json: string) => feed(encode({ cmd: "publish", topic: "devices/dev7/rx", payload: Buffer.from(json), qos: 0 }, { protocolVersion: 4 }));
-    return { m, x, logs, blocks, word, set, takeTx, feed, drain, connect, request };
+    const publish = (json: string | Buffer, qos: 0 | 1 = 0, messageId = 1, properties?: object) =>
+      encode({ cmd: "publish", topic: "devices/dev7/rx", payload: Buffer.from(json), qos, messageId, properties } as any, { protocolVersion });
+    const request = (json: string) => feed(publish(json));
+    /** The PUBLISHes in `bytes` (what the device sent), decoded. */
+    const sent = (bytes: Buffer) => new Decoder({ protocolVersion }).push(bytes);
+    const payloads = (bytes: Buffer) => sent(bytes).flatMap((p) => (p.cmd === "publish" ? [Buffer.from(p.payload as Uint8Array).toString()] : []));
+    return { m, x, logs, blocks, word, set, takeTx, feed, drain, connect, request, publish, sent, payloads };
   };
 
   it("device_init needs rpc_init and client_init first (NotInitialized, -40)", () => {
@@ -181,6 +192,81 @@ describe.each(ENGINES)("device exports under %s", (engine) => {
     const { logs, connect } = setup();
     expect(connect(0x80).length).toBe(0); // no online status
     expect(logs).toEqual([[2, "rx subscription refused, reason 128"]]);
+  });
+
+  const tooLarge = (limit: string, max: number, id: string) =>
+    `{"jsonrpc":"2.0","error":{"code":-32000,"message":"Request too large","data":{"limit":"${limit}","max":${max}}},"id":${id}}`;
+
+  it("answers a request over the packet limit 'Request too large' with its id, acknowledges it, and stays connected", () => {
+    const { x, blocks, word, feed, drain, connect, publish, sent, payloads, takeTx } = setup({ maxPacket: 256 });
+    connect();
+    const big = `{"jsonrpc":"2.0","id":"req-1","method":"echo","params":["${"x".repeat(1000)}"]}`;
+    const packet = publish(big, 1, 7);
+    // In pieces the size of the socket reads, as a board would get them.
+    for (let at = 0; at < packet.length; at += 100) {
+      feed(packet.subarray(at, at + 100));
+      const last = at + 100 >= packet.length;
+      const ev = x.device_poll(3);
+      expect(ev).toBe(last ? EV_TOO_LARGE : 0);
+      // The event record (client block +12: code, a, b, c, d): packet id, QoS, the whole PUBLISH's length.
+      if (last) expect([5, 6, 7].map((i) => word(blocks.client, i))).toEqual([7, 1, packet.length]);
+      expect(drain(3)).toEqual([]);
+    }
+    const out = takeTx();
+    expect(sent(out).map((p) => p.cmd)).toEqual(["puback", "publish"]);
+    expect(sent(out)[0].messageId).toBe(7);
+    expect(sent(out)[1].topic).toBe("devices/dev7/tx");
+    expect(payloads(out)).toEqual([tooLarge("packet", 256, '"req-1"')]);
+    // The link is still up: the next request is answered.
+    feed(publish('{"jsonrpc":"2.0","id":2,"method":"echo","params":[1]}'));
+    expect(drain(4)).toEqual([]);
+    expect(payloads(takeTx())).toEqual(['{"jsonrpc":"2.0","result":[1],"id":2}']);
+  });
+
+  it("answers id null when the id lies past the bytes kept, or is cut by the limit", () => {
+    const { feed, drain, connect, publish, payloads, takeTx } = setup({ maxPacket: 128 });
+    connect();
+    const pad = "x".repeat(200);
+    feed(publish(`{"jsonrpc":"2.0","method":"echo","params":["${pad}"],"id":1}`));
+    expect(drain(3)).toEqual([EV_TOO_LARGE]);
+    expect(payloads(takeTx())).toEqual([tooLarge("packet", 128, "null")]);
+    // 128 - 2 (fixed header) - 17 (topic) leaves 109 payload bytes: the id's digits run past them.
+    const head = '{"jsonrpc":"2.0","method":"echo","id":';
+    const id = "1".repeat(109 - head.length + 3);
+    feed(publish(`${head}${id},"params":["${pad}"]}`));
+    expect(drain(3)).toEqual([EV_TOO_LARGE]);
+    expect(payloads(takeTx())).toEqual([tooLarge("packet", 128, "null")]);
+  });
+
+  it("answers a request over the request buffer (but within the packet limit) with its id", () => {
+    const { feed, drain, connect, publish, payloads, takeTx } = setup({ maxPacket: 4096 });
+    connect();
+    const packet = publish(`{"jsonrpc":"2.0","id":77,"method":"echo","params":["${"x".repeat(2000)}"]}`);
+    for (let at = 0; at < packet.length; at += 1000) {
+      feed(packet.subarray(at, at + 1000)); // the rx buffer takes 1024 bytes at a time
+      expect(drain(3)).toEqual([]);
+    }
+    expect(payloads(takeTx())).toEqual([tooLarge("bytes", 1024, "77")]);
+  });
+
+  it("MQTT 5: a reply over the broker's Maximum Packet Size is answered with a short error naming it, and logged", () => {
+    const { logs, feed, drain, connect, publish, sent, takeTx } = setup({ protocol: 5 });
+    connect(1, { maximumPacketSize: 200 });
+    takeTx(); // the online status
+    const properties = { responseTopic: "app/replies", correlationData: Buffer.from("c1") };
+    feed(publish(`{"jsonrpc":"2.0","id":5,"method":"echo","params":["${"y".repeat(150)}"]}`, 1, 9, properties));
+    expect(drain(3)).toEqual([]);
+    const out = sent(takeTx());
+    expect(out.map((p) => p.cmd)).toEqual(["puback", "publish"]);
+    expect(out[1]).toMatchObject({ topic: "app/replies", properties: { correlationData: Buffer.from("c1") } });
+    expect(Buffer.from(out[1].payload as Uint8Array).toString()).toBe(
+      '{"jsonrpc":"2.0","error":{"code":-32001,"message":"Response too large","data":{"limit":"packet","max":200}},"id":5}',
+    );
+    expect(logs).toEqual([[2, "reply over packet limit 200"]]);
+    // A reply within the limit goes as it is.
+    feed(publish('{"jsonrpc":"2.0","id":6,"method":"echo","params":["z"]}', 1, 10, properties));
+    drain(4);
+    expect(Buffer.from(sent(takeTx())[1].payload as Uint8Array).toString()).toBe('{"jsonrpc":"2.0","result":["z"],"id":6}');
   });
 
   it("announces online at once when the broker kept the session (and so the subscription)", () => {

@@ -1,7 +1,10 @@
 // The device application end to end over a real mosquitto: requests published with
 // mosquitto_pub on <prefix>/<id>/rx, answers read with mosquitto_sub on tx (or the
 // MQTT 5 Response Topic), the retained status, the will when the device process dies.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Device } from "../host/device.ts";
@@ -153,7 +156,7 @@ describe("device over mosquitto", () => {
     tele.stop();
   });
 
-  it("answers 'Request too large' for a payload over the request limit", async () => {
+  it("answers 'Request too large' for a payload over the request limit, with its id", async () => {
     const d = new Device({ id: "zeta", limits: { requestMax: 64 } });
     devices.push(d);
     await d.connect(broker.url);
@@ -161,9 +164,74 @@ describe("device over mosquitto", () => {
     await sub.ready;
     await pub(broker, "devices/zeta/rx", `{"jsonrpc":"2.0","id":1,"method":"echo","params":["${"x".repeat(100)}"]}`);
     expect(await sub.next(1)).toEqual([
-      'devices/zeta/tx {"jsonrpc":"2.0","error":{"code":-32000,"message":"Request too large","data":{"limit":"bytes","max":64}},"id":null}',
+      'devices/zeta/tx {"jsonrpc":"2.0","error":{"code":-32000,"message":"Request too large","data":{"limit":"bytes","max":64}},"id":1}',
     ]);
     sub.stop();
+  });
+
+  it("skips a QoS 1 request over the packet limit, answers it 'Request too large' with its id, logs it, and stays connected", async () => {
+    const logs: string[] = [];
+    const d = new Device({ id: "theta", limits: { requestMax: 64 }, log: (_level, text) => logs.push(text) }); // packet limit 64 + 1024
+    devices.push(d);
+    await d.connect(broker.url);
+    let closes = 0;
+    d.mqtt!.on("close", () => closes++);
+    const sub = subscribe(broker, ["devices/theta/tx"]);
+    await sub.ready;
+    await pub(broker, "devices/theta/rx", `{"jsonrpc":"2.0","id":"big-1","method":"echo","params":["${"x".repeat(5000)}"]}`);
+    expect(await sub.next(1)).toEqual([
+      'devices/theta/tx {"jsonrpc":"2.0","error":{"code":-32000,"message":"Request too large","data":{"limit":"packet","max":1088}},"id":"big-1"}',
+    ]);
+    expect(logs.some((l) => /^skipped a 50\d\d-byte message on devices\/theta\/rx: over the 1088-byte packet limit/.test(l))).toBe(true);
+    // Acknowledged (mosquitto would redeliver an unacknowledged QoS 1 message) and still connected: the next request is answered.
+    await pub(broker, "devices/theta/rx", '{"jsonrpc":"2.0","id":2,"method":"echo","params":[2]}');
+    expect(await sub.next(1)).toEqual(['devices/theta/tx {"jsonrpc":"2.0","result":[2],"id":2}']);
+    expect(closes).toBe(0);
+    sub.stop();
+  });
+
+  it("MQTT 5: a reply over the broker's maximum packet size is answered with a short error naming it, and logged", async () => {
+    const small = await startMosquitto(["max_packet_size 1000"]);
+    const logs: string[] = [];
+    const d = new Device({ id: "iota", methods: { big: () => "x".repeat(3000) }, log: (_level, text) => logs.push(text) });
+    try {
+      await d.connect(small.url, { protocolVersion: 5 });
+      const sub = subscribe(small, ["devices/iota/tx"], { v5: true });
+      await sub.ready;
+      await pub(small, "devices/iota/rx", '{"jsonrpc":"2.0","id":31,"method":"big"}', ["-V", "5"]);
+      expect(await sub.next(1)).toEqual([
+        'devices/iota/tx {"jsonrpc":"2.0","error":{"code":-32001,"message":"Response too large","data":{"limit":"packet","max":1000}},"id":31}',
+      ]);
+      expect(logs).toContain("reply over packet limit 1000");
+      sub.stop();
+    } finally {
+      await d.close();
+      await small.stop();
+    }
+  });
+
+  it("names a refused login in its log and does not hammer the broker", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "outpost-passwd-"));
+    const passwords = join(dir, "passwd");
+    writeFileSync(passwords, "");
+    execFileSync("mosquitto_passwd", ["-b", passwords, "kappa", "s3cret"]);
+    const auth = await startMosquitto([`password_file ${passwords}`]);
+    const logs: Array<[number, string]> = [];
+    const d = new Device({ id: "kappa", log: (level, text) => logs.push([level, text]) });
+    try {
+      void d.connect(auth.url, { password: "wrong", reconnect: { minMs: 10, maxMs: 60_000 }, seed: 12345 });
+      while (!logs.length) await new Promise((r) => setTimeout(r, 20));
+      expect(logs[0][0]).toBe(3);
+      expect(logs[0][1]).toMatch(
+        /^login refused: (not authorised \(NotAuthorized, reason code 5\)|bad credentials \(BadCredentials, reason code 4\)); retrying after the longest backoff$/,
+      );
+      // Straight to the longest backoff: with a 10 ms minimum it would otherwise retry several times in 300 ms.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(logs.length).toBeLessThanOrEqual(2);
+    } finally {
+      await d.close();
+      await auth.stop();
+    }
   });
 
   it("close() publishes the offline status before disconnecting", async () => {

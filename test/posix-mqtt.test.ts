@@ -147,7 +147,8 @@ describe("outpost-device against mosquitto", () => {
         result: ["auth"],
       });
       await waitFor(() => bad.stderr().includes("disconnected"), 10_000, "the refused login");
-      expect(bad.stderr()).toContain("error 28"); // ConnectionRefused (assembly/errors.ts)
+      // mosquitto refuses a wrong password as "not authorised" (3.1.1 return code 5): NotAuthorized, named.
+      expect(bad.stderr()).toMatch(/disconnected: login refused, (not authorised|bad credentials) \(reason code [45]\); retrying after the longest backoff/);
       expect(bad.stderr()).not.toContain("connected to");
     } finally {
       await authBroker.stop();

@@ -1,5 +1,6 @@
 // JSON-RPC 2.0 dispatcher: the specification's own examples (section 7), byte for
 // byte, then every error code the module names, under V8 and wasm3.
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ABI_VERSION } from "../host/abi.ts";
 import { Device, RpcError } from "../host/device.ts";
@@ -205,21 +206,56 @@ describe.each(ENGINES)("JSON-RPC under %s", (engine) => {
       limits: { requestMax: 512, responseMax: 256, maxTokens: 32, maxDepth: 4 },
       methods: { big: () => "x".repeat(300), small: () => "ok" },
     });
-    const tooLarge = (limit: string, max: number) =>
-      `{"jsonrpc":"2.0","error":{"code":-32000,"message":"Request too large","data":{"limit":"${limit}","max":${max}}},"id":null}`;
+    const tooLarge = (limit: string, max: number, id = "null") =>
+      `{"jsonrpc":"2.0","error":{"code":-32000,"message":"Request too large","data":{"limit":"${limit}","max":${max}}},"id":${id}}`;
     const respTooLarge = (id: string) => `{"jsonrpc":"2.0","error":{"code":-32001,"message":"Response too large","data":{"max":256}},"id":${id}}`;
-    it("-32000 for a request over the byte limit, nothing copied", async () => {
+    it("-32000 for a request over the byte limit, nothing copied (so its id cannot be read: null)", async () => {
       expect(await device.handleRpc(`{"jsonrpc":"2.0","method":"echo","params":["${"a".repeat(600)}"],"id":1}`)).toBe(tooLarge("bytes", 512));
     });
     it("accepts nesting up to the depth limit", async () => {
       expect(await device.handleRpc('{"jsonrpc":"2.0","method":"echo","params":[[[1]]],"id":1}')).toBe('{"jsonrpc":"2.0","result":[[[1]]],"id":1}');
     });
-    it("-32000 for nesting one deeper", async () => {
+    it("-32000 for nesting one deeper, with the id when it comes before the params", async () => {
+      expect(await device.handleRpc('{"jsonrpc":"2.0","id":1,"method":"echo","params":[[[[1]]]]}')).toBe(tooLarge("depth", 4, "1"));
+      expect(await device.handleRpc('{"id" : "a\\"b", "params":[[[[1]]]]}')).toBe(tooLarge("depth", 4, '"a\\"b"'));
+      // After them it was never read: null.
       expect(await device.handleRpc('{"jsonrpc":"2.0","method":"echo","params":[[[[1]]]],"id":1}')).toBe(tooLarge("depth", 4));
     });
-    it("-32000 for too many tokens", async () => {
+    it("-32000 for too many tokens, with the id", async () => {
       const params = Array.from({ length: 40 }, (_, i) => i).join(",");
-      expect(await device.handleRpc(`{"jsonrpc":"2.0","method":"echo","params":[${params}],"id":1}`)).toBe(tooLarge("tokens", 32));
+      expect(await device.handleRpc(`{"jsonrpc":"2.0","id":12345678901234567890,"method":"echo","params":[${params}]}`)).toBe(
+        tooLarge("tokens", 32, "12345678901234567890"),
+      );
+    });
+    it("-32000 echoes any string or number id before the params byte for byte (fast-check)", async () => {
+      const id = fc.oneof(
+        fc.string({ unit: "grapheme", maxLength: 20 }).map((v) => JSON.stringify(v)),
+        fc.double({ noNaN: true, noDefaultInfinity: true }).map((v) => JSON.stringify(v)),
+        fc.bigInt().map(String),
+      );
+      const space = fc.constantFrom("", " ", "\n\t ");
+      await fc.assert(
+        fc.asyncProperty(id, space, fc.boolean(), async (idText, ws, idFirst) => {
+          const member = `"id"${ws}:${ws}${idText}`;
+          const params = `"params":{"id":0,"deep":[[[[1]]]]}`; // its own "id" is not the request's
+          const request = `{${ws}"jsonrpc":"2.0",${idFirst ? `${member},${params}` : `${params},${member}`}${ws}}`;
+          expect(await device.handleRpc(request)).toBe(tooLarge("depth", 4, idFirst ? idText : "null"));
+        }),
+        { numRuns: 200 },
+      );
+    });
+    it("-32000 with id null when the top-level id cannot be read: only nested, a batch, not a string or number, malformed", async () => {
+      const deep = "[[[[1]]]]";
+      for (const request of [
+        `{"jsonrpc":"2.0","method":"echo","params":{"id":5,"x":${deep}}}`, // an id inside params is not the request's
+        `[{"jsonrpc":"2.0","method":"echo","params":${deep},"id":1}]`, // a batch has no one id
+        `{"method":"id","params":${deep}}`, // "id" as a value, not a key
+        `{"id":true,"params":${deep}}`,
+        `{"id":{"a":1},"params":${deep}}`,
+        `{"id":null,"params":${deep}}`,
+        `{"jsonrpc":"2.0","params":${deep},"id":1}`, // after the member the tokenizer stopped in
+      ])
+        expect(await device.handleRpc(request)).toBe(tooLarge("depth", 4));
     });
     it("-32001 when a module result does not fit, with the id", async () => {
       expect(await device.handleRpc(`{"jsonrpc":"2.0","method":"echo","params":["${"a".repeat(300)}"],"id":"q"}`)).toBe(respTooLarge('"q"'));

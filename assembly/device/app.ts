@@ -5,12 +5,12 @@
 // <prefix>/<id>/status with an offline will, and can publish sys.info as
 // telemetry. Like the client it does no I/O and reads no clock.
 import { P_CORRELATION_DATA, P_RESPONSE_TOPIC } from "../mqtt/property-table";
-import { CFG_WILL_QOS, CFG_WILL_RETAIN, DEV_ID, DEV_PREFIX, DEV_TELEMETRY_MS, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, EV_RPC_PENDING, EV_SUBACK, Err, STR_CLIENT_ID, STR_WILL_PAYLOAD, STR_WILL_TOPIC, V_PAYLOAD, V_QOS, V_TOPIC } from "../abi";
+import { CFG_MAX_PACKET, CFG_WILL_QOS, CFG_WILL_RETAIN, DEV_ID, DEV_PREFIX, DEV_TELEMETRY_MS, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, EV_RPC_PENDING, EV_SUBACK, EV_TOO_LARGE, Err, STR_CLIENT_ID, STR_WILL_PAYLOAD, STR_WILL_TOPIC, V_PAYLOAD, V_QOS, V_TOPIC } from "../abi";
 
 import { alloc, bytesEqual } from "../mem";
-import { clientConfig, clientEventArg, clientPoll, clientPublish, clientPublishView, clientSetString, clientStart, clientStop, clientSubscribe, clientTxView, clientDeadline, clientScratch, findProp } from "../mqtt/client";
+import { C, clientConfig, clientEventArg, clientMaxOutPacket, clientPoll, clientPublish, clientPublishView, clientSetString, clientStart, clientStop, clientSubscribe, clientTxView, clientDeadline, clientScratch, findProp } from "../mqtt/client";
 import { addProp, clearView, getSlot, setPair, setSlot } from "../mqtt/packet";
-import { rpcBuiltinResult, rpcDispatch, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer } from "../rpc/dispatch";
+import { rpcBuiltinResult, rpcDispatch, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer, rpcResponseTooLarge, rpcCutAt } from "../rpc/dispatch";
 import { rpcHostCalls, rpcPending } from "../rpc/call";
 import { wReset, wText, wU32, wLen } from "../json/writer";
 import * as T from "../json/text";
@@ -64,7 +64,7 @@ export function deviceSet(key: u32, ptr: usize, len: u32): i32 {
   // One topic level each (the prefix may have several): no wildcards, no empty id.
   for (let i: u32 = 0; i < len; i++) {
     let c = load<u8>(ptr + i);
-    if (c == 0x2b || c == 0x23 || c == 0 || (c == 0x2f && key == DEV_ID)) return -Err.InvalidTopic;
+    if ((c | 8) == 0x2b || c == 0 || (c == 0x2f && key == DEV_ID)) return -Err.InvalidTopic; // + or #, NUL, / in the id
   }
   if (key == DEV_ID) {
     if (!len) return -Err.InvalidTopic;
@@ -191,7 +191,16 @@ function reply(respLen: i32): void {
   setPair(v, V_TOPIC, ctx + 3, tl);
   setPair(v, V_PAYLOAD, rpcResponseBuffer(), <u32>respLen);
   if (cl) addProp(v, P_CORRELATION_DATA, <u32>(ctx + 5 + tl), cl);
-  warnIfDropped(clientPublishView(v));
+  let r = clientPublishView(v);
+  if (r == -Err.PacketTooLarge) {
+    // Over the largest packet the broker (MQTT 5 Maximum Packet Size) or tx takes: a short
+    // error with the same id instead, and a warning naming the limit.
+    let max = clientMaxOutPacket();
+    warn(T.T_REPLY_TOO_LARGE, max); // before the error is written: warn() writes in the response buffer too
+    setPair(v, V_PAYLOAD, rpcResponseBuffer(), rpcResponseTooLarge(T.T_PACKET, max));
+    r = clientPublishView(v);
+  }
+  warnIfDropped(r);
 }
 
 // Whether [ptr, ptr+len) is this device's rx topic.
@@ -200,10 +209,15 @@ function isRx(ptr: usize, len: u32): bool {
   return len == tl && bytesEqual(ptr, topic, tl);
 }
 
-// A message arrived: answer it, or leave it pending for the host. True if pending.
-function onMessage(view: usize, now: u32): bool {
+// A message arrived: answer it, or leave it pending for the host. True if pending. One
+// over the packet limit (`cut`: the payload is what the client kept of it) is answered
+// "Request too large" at once, with its id when the kept bytes hold it.
+function onMessage(view: usize, now: u32, cut: bool): bool {
   if (!isRx(getSlot(view, V_TOPIC), getSlot(view, V_TOPIC + 1))) return false;
-  return dispatch(getSlot(view, V_PAYLOAD), getSlot(view, V_PAYLOAD + 1), saveContext(view), now);
+  let p = getSlot(view, V_PAYLOAD);
+  let n = getSlot(view, V_PAYLOAD + 1);
+  if (cut) rpcCutAt = C(CFG_MAX_PACKET); // answered at once: never pending
+  return dispatch(p, n, saveContext(view), now);
 }
 
 // Runs the request at [ptr, ptr+len) and replies, or leaves it pending for the host. True if pending.
@@ -238,10 +252,11 @@ export function devicePoll(now: u32): i32 {
   }
   for (;;) {
     let ev = overWebSocket() ? wsPoll(now) : clientPoll(now);
-    if (ev == EV_MESSAGE) {
+    let cut = ev == EV_TOO_LARGE; // answered here, then the host is told
+    if (ev == EV_MESSAGE || cut) {
       // Over WebSocket a message is the request itself (a = bytes, b = length); its replies need no context (5 bytes, unread).
-      if (overWebSocket() ? dispatch(clientEventArg(0), clientEventArg(1), 5, now) : onMessage(clientEventArg(0), now)) return EV_RPC_PENDING;
-      continue;
+      if (overWebSocket() ? dispatch(clientEventArg(0), clientEventArg(1), 5, now) : onMessage(clientEventArg(0), now, cut)) return EV_RPC_PENDING;
+      if (!cut) continue;
     }
     if (ev == EV_CONNECTED) {
       online = true;

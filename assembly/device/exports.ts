@@ -1,5 +1,6 @@
 // Device exports (assembly/ABI.md, "Device"). Strings come through the client's scratch area.
 import { Err } from "../abi";
+
 import { clientScratch, clientScratchCap } from "../mqtt/client";
 
 import { deviceInit, deviceSet, deviceConfig, deviceStart, devicePoll, deviceResume, deviceStop, deviceDeadline } from "./app";

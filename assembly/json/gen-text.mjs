@@ -8,8 +8,7 @@ import { finish, writeGenerated } from "../../tools/generated.mjs";
 const texts = {
   // JSON-RPC envelope
   RESULT_HEAD: '{"jsonrpc":"2.0","result":',
-  ERROR_HEAD: '{"jsonrpc":"2.0","error":',
-  CODE: '{"code":-', // every JSON-RPC error code the module writes is negative
+  ERROR_CODE: '{"jsonrpc":"2.0","error":{"code":-', // every code the module writes is negative; its first 25 bytes open a host's error
   MESSAGE: ',"message":"',
   DATA: ',"data":{', // -32000: {"limit":"bytes"|"depth"|"tokens","max":N}, -32001: {"max":N}
   LIMIT: '"limit":"',
@@ -28,6 +27,7 @@ const texts = {
   BYTES: "bytes",
   DEPTH: "depth",
   TOKENS: "tokens",
+  PACKET: "packet", // the MQTT maximum packet size (the device's, or the broker's)
   // Request members
   JSONRPC: "jsonrpc",
   METHOD: "method",
@@ -55,6 +55,7 @@ const texts = {
   OFFLINE: '{"online":false}',
   REPLY_DROPPED: "reply not queued, error ",
   RX_REFUSED: "rx subscription refused, reason ",
+  REPLY_TOO_LARGE: "reply over packet limit ", // answered -32001 instead
 };
 
 // One data segment for all texts (a segment each costs its header in the .wasm);

@@ -104,6 +104,9 @@ export function hex4(p: usize): i32 {
   return <i32>v;
 }
 
+// b f n r t " \ / and the bytes they stand for (walkString).
+const ESCAPES = memory.data<u8>([0x62, 8, 0x66, 12, 0x6e, 10, 0x72, 13, 0x74, 9, 0x22, 0x22, 0x5c, 0x5c, 0x2f, 0x2f]);
+
 // One walker for string bodies, used to scan (out == 0) and to decode. From p
 // (after the opening quote) it checks every escape, and surrogates as a high+low
 // \u pair (a lone one cannot become UTF-8); with out set it writes the decoded
@@ -143,13 +146,13 @@ export function walkString(p: usize, end: usize, out: usize, cap: u32): usize {
           c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
           p += 6;
         }
-        n = c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
-      } else if (c == 0x62) c = 8;
-      else if (c == 0x66) c = 12;
-      else if (c == 0x6e) c = 10;
-      else if (c == 0x72) c = 13;
-      else if (c == 0x74) c = 9;
-      else if (c != 0x22 && c != 0x5c && c != 0x2f) return 0; // these stand for themselves
+        n = c < 0x80 ? 1 : (35 - clz<u32>(c)) / 5; // its UTF-8 length: 8..11 bits 2 bytes, ..16 3, ..21 4
+      } else {
+        // The one-letter escapes: a pair each, the letter then what it stands for.
+        let e = ESCAPES;
+        while (<u32>load<u8>(e) != c) if ((e += 2) == ESCAPES + 16) return 0;
+        c = load<u8>(e, 1);
+      }
     }
     if (out) {
       if (o + n > cap) return 0;
@@ -197,7 +200,7 @@ function literal(p: usize, end: usize, word: u32, n: u32): bool {
 }
 
 @inline function isSpace(c: u32): bool {
-  return c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09;
+  return c <= 0x20 && ((<u64>0x100002600 >> c) & 1) != 0; // space, \n, \r, \t: bits 32, 10, 13, 9
 }
 
 // Parser states.
@@ -253,7 +256,7 @@ export function jsonTokenize(p: usize, len: u32): i32 {
     let key = state == S_KEY;
     if (key && c != 0x22) return JSON_SYNTAX;
     if (depth != 0 && (key || !inObject)) countChild(parent);
-    if (c == 0x7b || c == 0x5b) {
+    if ((c | 0x20) == 0x7b) { // { or [
       if (depth >= depthCap) return JSON_TOO_DEEP;
       let r = push(c == 0x7b ? J_OBJECT : J_ARRAY, p, 0, false);
       if (r < 0) return r;

@@ -3,7 +3,7 @@
 // and pulls bytes to send and events (assembly/ABI.md, "Client"). It never does
 // I/O, reads no clock and allocates only in clientInit.
 import { P_MAXIMUM_PACKET_SIZE, P_RECEIVE_MAXIMUM, P_SERVER_KEEP_ALIVE, P_SESSION_EXPIRY_INTERVAL, P_TOPIC_ALIAS, P_TOPIC_ALIAS_MAXIMUM } from "./property-table";
-import { cfgValues, CFG_ALIAS_TOPIC_BYTES, CFG_BACKOFF_MAX_MS, CFG_BACKOFF_MIN_MS, CFG_CLEAN, CFG_INFLIGHT_WINDOW, CFG_KEEPALIVE, CFG_KEYS, CFG_MAX_PACKET, CFG_OUTBOX_BYTES, CFG_PROTOCOL, CFG_RECEIVE_MAXIMUM, CFG_RX_BYTES, CFG_SCRATCH_BYTES, CFG_SESSION_EXPIRY, CFG_SIZING_KEYS, CFG_STRINGS_BYTES, CFG_SUBS_BYTES, CFG_TIMEOUT_MS, CFG_TOPIC_ALIAS_MAXIMUM, CFG_TX_BYTES, CFG_WILL_QOS, CFG_WILL_RETAIN, EV_CLOSE, EV_CONNECTED, EV_DROPPED, EV_MESSAGE, EV_OPEN, EV_PUBLISHED, EV_SUBACK, EV_UNSUBACK, Err, STR_CLIENT_ID, STR_KEYS, STR_PASSWORD, STR_USERNAME, STR_WILL_PAYLOAD, STR_WILL_TOPIC, V_CLIENT_ID, V_CONNECT_FLAGS, V_DUP, V_ITEM_COUNT, V_KEEPALIVE, V_PACKET_ID, V_PASSWORD, V_PAYLOAD, V_PROP_COUNT, V_QOS, V_REASON, V_RETAIN, V_SESSION_PRESENT, V_TOPIC, V_TYPE, V_USERNAME, V_VERSION, V_WILL_PAYLOAD, V_WILL_TOPIC } from "../abi";
+import { CFG_ALIAS_TOPIC_BYTES, CFG_BACKOFF_MAX_MS, CFG_BACKOFF_MIN_MS, CFG_CLEAN, CFG_INFLIGHT_WINDOW, CFG_KEEPALIVE, CFG_KEYS, CFG_MAX_PACKET, CFG_OUTBOX_BYTES, CFG_PROTOCOL, CFG_RECEIVE_MAXIMUM, CFG_RX_BYTES, CFG_SCRATCH_BYTES, CFG_SESSION_EXPIRY, CFG_SIZING_KEYS, CFG_STRINGS_BYTES, CFG_SUBS_BYTES, CFG_TIMEOUT_MS, CFG_TOPIC_ALIAS_MAXIMUM, CFG_TX_BYTES, CFG_WILL_QOS, CFG_WILL_RETAIN, EV_CLOSE, EV_CONNECTED, EV_DROPPED, EV_MESSAGE, EV_OPEN, EV_PUBLISHED, EV_SUBACK, EV_TOO_LARGE, EV_UNSUBACK, Err, STR_CLIENT_ID, STR_KEYS, STR_PASSWORD, STR_USERNAME, STR_WILL_PAYLOAD, STR_WILL_TOPIC, V_CLIENT_ID, V_CONNECT_FLAGS, V_DUP, V_ITEM_COUNT, V_KEEPALIVE, V_PACKET_ID, V_PASSWORD, V_PAYLOAD, V_PROP_COUNT, V_QOS, V_REASON, V_RETAIN, V_SESSION_PRESENT, V_TOPIC, V_TYPE, V_USERNAME, V_VERSION, V_WILL_PAYLOAD, V_WILL_TOPIC, cfgValues } from "../abi";
 
 import { alloc, bytesEqual, dropFront, put16be, rxPushCheck, u16be } from "../mem";
 import { decodePacket } from "./decode";
@@ -98,7 +98,7 @@ export function clientConfig(key: u32, value: u32): i32 {
   if (inited() && (CFG_SIZING_KEYS >> key) & 1) return -Err.AlreadyInitialized;
   if (key == CFG_PROTOCOL && value - 4 > 1) return -Err.InvalidArgument; // 4 or 5
   if (key == CFG_WILL_QOS && value > 2) return -Err.InvalidQos;
-  if ((key == CFG_INFLIGHT_WINDOW || key == CFG_RECEIVE_MAXIMUM) && value - 1 >= 0xffff) return -Err.InvalidArgument; // 1..65535
+  if ((((1 << CFG_INFLIGHT_WINDOW) | (1 << CFG_RECEIVE_MAXIMUM)) >> key) & 1 && value - 1 >= 0xffff) return -Err.InvalidArgument; // 1..65535
   store<u32>(cfgValues() + (<usize>key << 2), value);
   return 0;
 }
@@ -215,13 +215,11 @@ export function clientTxView(): usize {
 
 export function backoffDelay(): u32 {
   let max = C(CFG_BACKOFF_MAX_MS);
-  let cap = C(CFG_BACKOFF_MIN_MS);
-  for (let i: u32 = 0; i < attempt && cap < max; i++) cap = cap > max >> 1 ? max : cap << 1;
+  let cap = <u64>C(CFG_BACKOFF_MIN_MS) << attempt; // attempt <= 32: no overflow in 64 bits
   if (cap > max) cap = max;
   if (attempt < 32) attempt++;
-  // Full jitter: uniform in [0, cap].
-  let x = random32();
-  return cap == NO_LIMIT ? x : x % (cap + 1);
+  // Full jitter: uniform in [0, cap] (cap + 1 cannot overflow in 64 bits, even for 0xFFFFFFFF).
+  return <u32>(<u64>random32() % (cap + 1));
 }
 
 /** The next xorshift32 number from the host's seed (backoff jitter; WebSocket keys and masks). */
@@ -348,7 +346,7 @@ function put2(b0: u32): bool {
 
 function writeAck(type: u32, pid: u32): void {
   let p = tx + txLen;
-  store<u8>(p, <u8>((type << 4) | (type == PUBREL ? 2 : 0)));
+  store<u8>(p, <u8>((type << 4) | (<u32>(type == PUBREL) << 1)));
   store<u8>(p + 1, 2);
   put16be(p + 2, pid);
   txLen += ACK_BYTES;
@@ -358,7 +356,7 @@ function writeAck(type: u32, pid: u32): void {
 // ---- Publishing ---------------------------------------------------------
 
 function pidInUse(pid: u32): bool {
-  return findRecord(pid) || findSentSub(pid, SUB_SENT) || findSentSub(pid, UNSUB_SENT) ? true : false;
+  return (findRecord(pid) | findSentSub(pid, SUB_SENT) | findSentSub(pid, UNSUB_SENT)) != 0; // all three: smaller than || here
 }
 
 function allocPid(): u32 {
@@ -411,7 +409,7 @@ export function clientPublishView(v: usize): i32 {
     if (n != -Err.BufferFull) return n;
     if (!dropOldestQos0()) return -Err.OutboxFull;
   }
-  if (<u32>n > txCap) return -Err.PacketTooLarge;
+  if (<u32>n > clientMaxOutPacket()) return -Err.PacketTooLarge; // it could never leave
   let rec = outbox + obLen;
   store<u32>(rec, n);
   store<u8>(rec + 4, R_QUEUED);
@@ -430,6 +428,11 @@ export function clientPublish(topic: usize, topicLen: u32, payload: usize, paylo
   setPair(v, V_TOPIC, topic, topicLen);
   setPair(v, V_PAYLOAD, payload, payloadLen);
   return clientPublishView(v);
+}
+
+/** The largest packet the client may send: the tx buffer, or the server's (MQTT 5) Maximum Packet Size when smaller. */
+export function clientMaxOutPacket(): u32 {
+  return min(txCap, serverMaxPacket);
 }
 
 /** Bytes held in the outbox (queued and in-flight messages). */
@@ -512,7 +515,12 @@ function propOr(v: usize, id: u32, absent: u32): u32 {
 
 function onConnack(v: usize): void {
   let code = getSlot(v, V_REASON);
-  if (code) return lose(Err.ConnectionRefused, code);
+  if (code) {
+    // A refused login is named, and retried only after the longest backoff: the credentials will not mend themselves.
+    let login = (code > 0x80 ? code - 0x82 : code) - 4; // 0, 1: 3.1.1 codes 4, 5 or MQTT 5's 0x86, 0x87
+    if (login < 2) attempt = 32;
+    return lose(login < 2 ? Err.BadCredentials + login : Err.ConnectionRefused, code);
+  }
   let present = getSlot(v, V_SESSION_PRESENT) != 0;
   state = S_CONNECTED;
   attempt = 0;
@@ -534,7 +542,7 @@ function onConnack(v: usize): void {
   for (let p = subs, end = subs + subsLen; p < end; p += SUB_HEADER + <u32>load<u16>(p + 4)) {
     let st = load<u8>(p);
     if (st == SUB_SENT || (!present && st == SUB_ACKED)) st = SUB_NEED;
-    else if (st == UNSUB_SENT || st == UNSUB_NEED) st = present ? UNSUB_NEED : SUB_DEAD;
+    else if (<u32>st - UNSUB_NEED < 2) st = present // UNSUB_NEED, UNSUB_SENT ? UNSUB_NEED : SUB_DEAD;
     store<u8>(p, st);
   }
   memory.fill(aliases, 0, aliasBytes()); // aliases last one connection
@@ -570,7 +578,8 @@ function onPublish(v: usize): void {
     if (q2Count >= C(CFG_RECEIVE_MAXIMUM)) return lose(Err.InflightFull, 0x93);
     store<u16>(q2 + (q2Count++ << 1), <u16>pid);
   }
-  emitAll(EV_MESSAGE, <u32>v, pid, qos, 0);
+  let len = framer.packetLen();
+  emitAll(len > C(CFG_MAX_PACKET) ? EV_TOO_LARGE : EV_MESSAGE, <u32>v, pid, qos, len);
 }
 
 function onPubrel(pid: u32): void {
@@ -597,12 +606,13 @@ function onPublishAck(type: u32, pid: u32, reason: u32): void {
   if (!p) return; // a late ack for a message already settled
   let st = load<u8>(p + 4);
   let qos = load<u8>(p + 5);
-  if (type == PUBREC && qos == 2 && (st == R_SENT || st == R_AWAIT_COMP) && reason < 0x80) {
+  if (type == PUBREC && qos == 2 && (st | 2) == R_AWAIT_COMP /* R_SENT or R_AWAIT_COMP */ && reason < 0x80) {
     store<u8>(p + 4, R_AWAIT_COMP);
     writeAck(PUBREL, pid); // again for a repeated PUBREC
     return;
   }
-  let done = type == PUBACK ? qos == 1 && st == R_SENT : type == PUBREC ? qos == 2 && st == R_SENT : st == R_AWAIT_COMP;
+  // PUBACK settles QoS 1, PUBREC (refused) QoS 2, both once sent; PUBCOMP a released QoS 2.
+  let done = type < PUBREL ? qos == type - 3 && st == R_SENT : st == R_AWAIT_COMP;
   if (!done) return;
   removeRecord(p);
   inflight--;
@@ -628,8 +638,11 @@ function onSubAck(type: u32, v: usize): void {
 
 function onPacket(ptr: usize, len: u32): void {
   let v = rxView;
-  let r = decodePacket(ptr, len, version, v);
-  if (r < 0) return fail(<u32>-r);
+  // A PUBLISH over the limit (the framer let only those through) is decoded from the bytes kept.
+  let max = C(CFG_MAX_PACKET);
+  let r = decodePacket(ptr, min(len, max), version, v);
+  // One whose topic or properties do not fit in them cannot be acknowledged.
+  if (r < 0) return fail(len > max ? Err.PacketTooLarge : <u32>-r);
   let type = getSlot(v, V_TYPE);
   if (state == S_CONNECTING) {
     if (type == CONNACK) return onConnack(v);
@@ -637,9 +650,9 @@ function onPacket(ptr: usize, len: u32): void {
   }
   let pid = getSlot(v, V_PACKET_ID);
   if (type == PUBLISH) onPublish(v);
-  else if (type == PUBACK || type == PUBREC || type == PUBCOMP) onPublishAck(type, pid, getSlot(v, V_REASON));
+  else if ((((1 << PUBACK) | (1 << PUBREC) | (1 << PUBCOMP)) >> type) & 1) onPublishAck(type, pid, getSlot(v, V_REASON));
   else if (type == PUBREL) onPubrel(pid);
-  else if (type == SUBACK || type == UNSUBACK) onSubAck(type, v);
+  else if ((((1 << SUBACK) | (1 << UNSUBACK)) >> type) & 1) onSubAck(type, v);
   else if (type == PINGRESP) pingOut = false;
   else if (type == DISCONNECT) lose(Err.NotConnected, getSlot(v, V_REASON));
   else fail(Err.ProtocolViolation);
@@ -689,7 +702,7 @@ export function phaseTimer(phase: u32, since: u32, wait: u32, keep: u32, pingOut
   timerSet = true;
   if (phase == S_WAIT) return wait;
   let timeout = C(CFG_TIMEOUT_MS);
-  if (phase == S_OPENING || phase == S_CONNECTING) return since + timeout;
+  if (phase - S_OPENING < 2) return since + timeout; // S_OPENING, S_CONNECTING
   if (phase == S_CONNECTED && keep) return pingOut ? pingAt + timeout : lastSend + keep;
   timerSet = false;
   return 0;
@@ -724,11 +737,11 @@ function readPackets(): void {
 function pumpSubs(): void {
   for (let p = subs; p < subs + subsLen; p += SUB_HEADER + <u32>load<u16>(p + 4)) {
     let st = load<u8>(p);
-    if (st != SUB_NEED && st != UNSUB_NEED) continue;
+    if (!((((1 << SUB_NEED) | (1 << UNSUB_NEED)) >> st) & 1)) continue;
     let v = txView;
     clearView(v);
     let pid = allocPid();
-    setSlot(v, V_TYPE, st == SUB_NEED ? SUBSCRIBE : UNSUBSCRIBE);
+    setSlot(v, V_TYPE, SUBSCRIBE + ((st >> 1) & 2)); // SUB_NEED (1): SUBSCRIBE (8), UNSUB_NEED (4): UNSUBSCRIBE (10)
     setSlot(v, V_VERSION, version);
     setSlot(v, V_PACKET_ID, pid);
     addItem(v, p + SUB_HEADER, <u32>load<u16>(p + 4), <u32>load<u8>(p + 1));

@@ -139,7 +139,7 @@ export function encodePacket(view: usize, out: usize, cap: u32): i32 {
   // The device build encodes only what its client builds from a view: CONNECT,
   // PUBLISH, SUBSCRIBE, UNSUBSCRIBE. The client writes its acks, PINGREQ and
   // DISCONNECT itself (client.ts writeAck, put2); the rest only a broker sends.
-  if (!BROKER_SIDE && type != CONNECT && type != PUBLISH && type != SUBSCRIBE && type != UNSUBSCRIBE) return -Err.UnknownPacketType;
+  if (!BROKER_SIDE && !((((1 << CONNECT) | (1 << PUBLISH) | (1 << SUBSCRIBE) | (1 << UNSUBSCRIBE)) >> type) & 1)) return -Err.UnknownPacketType;
   let r: i32 = 0;
   if (type == CONNECT) r = connect(view, version);
   else if (BROKER_SIDE && type == CONNACK) r = connack(view, v5);

@@ -1,6 +1,7 @@
 // Codec exports (assembly/ABI.md, "Codec"): one stream decoder, one packet view
 // and one encode buffer pair per module instance, for hosts that use the codec alone.
-import { Err, ABI_VERSION } from "../abi";
+import { Err } from "../abi";
+import { ABI_VERSION } from "../abi";
 
 import { alloc, tryAlloc } from "../mem";
 import { decodePacket } from "./decode";

@@ -1,9 +1,14 @@
 // Streaming splitter: cuts a byte stream into whole MQTT packets. A packet that
 // lies whole in the input is handed out in place; only one that spans pushes is
 // copied into the assembly buffer. Both buffers are allocated once, here.
+// The client's build skips a PUBLISH over the maximum packet size instead of failing:
+// once all of it has gone by it is handed out with its whole length, of which only the
+// first maxPacket bytes are kept (and valid), so one oversize message costs that
+// message, not the connection.
 import { Err } from "../abi";
 
 import { VARINT_MORE, alloc, readVarint, varintBytes } from "../mem";
+import { BROKER_SIDE } from "./side";
 
 const HEADER_MAX: u32 = 5;
 
@@ -42,6 +47,7 @@ const HEADER_MAX: u32 = 5;
   packetPtr(): usize {
     return this.pktPtr;
   }
+  /** The whole packet's length: over the maximum for a PUBLISH over it, of which only the first maxPacket bytes are kept. */
   packetLen(): u32 {
     return this.pktLen;
   }
@@ -73,7 +79,7 @@ const HEADER_MAX: u32 = 5;
     if (rl == VARINT_MORE) return 0;
     if (rl < 0) return rl;
     let t = <u32>rl + 1 + varintBytes;
-    if (t > this.maxPacket) return -Err.PacketTooLarge;
+    if (t > this.maxPacket && (BROKER_SIDE || load<u8>(p) >> 4 != 3)) return -Err.PacketTooLarge; // 3: PUBLISH
     return <i32>t;
   }
 
@@ -94,12 +100,15 @@ const HEADER_MAX: u32 = 5;
       }
     }
     // Spans pushes: gather into the assembly buffer, the header first (at most
-    // HEADER_MAX bytes, any surplus given back once the length is known).
+    // HEADER_MAX bytes, any surplus given back once the length is known). `have`
+    // counts the packet's bytes gone by; those past maxPacket are not kept.
     let have = this.asmLen;
     let need = this.asmNeed;
     let n = (need ? need : HEADER_MAX) - have;
     if (n > avail) n = avail;
-    memory.copy(this.asmBuf + have, src, n);
+    // Only a PUBLISH over the limit (the client's) outgrows the buffer: the rest of it is dropped.
+    let cap = this.asmCap;
+    if (have < cap) memory.copy(this.asmBuf + have, src, min(n, cap - have));
     have += n;
     this.inPos += n;
     if (!need) {

@@ -25,7 +25,7 @@ function validateTopic(ptr: usize, len: u32, filter: bool): i32 {
   for (let i: u32 = 0; i < len; i++) {
     let c = u8At(ptr + i);
     high |= c;
-    if (c == PLUS || c == HASH) {
+    if ((c | 8) == PLUS) { // + or # (0x2b, 0x23)
       if (!filter) return -Err.WildcardInTopic;
       if (i > 0 && u8At(ptr + i - 1) != SLASH) return -Err.InvalidTopic;
       if (c == HASH ? i + 1 != len : i + 1 < len && u8At(ptr + i + 1) != SLASH) return -Err.InvalidTopic;

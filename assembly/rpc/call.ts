@@ -2,6 +2,7 @@
 // The dispatcher (dispatch.ts) sets it per request; the built-ins (methods.ts) read it
 // and call the host through it, so neither of those two files imports the other's caller.
 import { HOST_ERROR, HOST_NOT_FOUND, HOST_PENDING, HOST_RESULT, HOST_TOO_LARGE, INTERNAL_ERROR, METHOD_NOT_FOUND, RESPONSE_TOO_LARGE } from "../abi";
+
 import { tokTextEnd, tokTextStart } from "../json/tokenizer";
 import { bytesAre, jsonDecodeString } from "../json/value";
 import { wAdvance, wPos, wRoom, wText } from "../json/writer";

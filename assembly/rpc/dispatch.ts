@@ -3,7 +3,7 @@
 // host_call. Every failure becomes a JSON-RPC error response (or, for
 // notifications, nothing), never a trap.
 import { Err, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, REQUEST_TOO_LARGE, RESPONSE_TOO_LARGE } from "../abi";
-import { jsonInit, jsonTokenize, JSON_SYNTAX, JSON_TOO_DEEP, J_OBJECT, J_ARRAY, J_STRING, J_NUMBER, J_NULL, tokKind, tokCount, tokNext, tokTextStart, tokTextEnd, tokenCap, depthCap } from "../json/tokenizer";
+import { jsonInit, jsonTokenize, JSON_SYNTAX, JSON_TOO_DEEP, J_OBJECT, J_ARRAY, J_STRING, J_NUMBER, J_NULL, tokKind, tokCount, tokEnd, tokNext, tokTextStart, tokTextEnd, tokenCap, tokenCount, depthCap } from "../json/tokenizer";
 import { jsonStringIs } from "../json/value";
 import { wInit, wBuffer, wCapacity, wReset, wRewind, wLen, wOverflow, wByte, wBytes, wText, wU32 } from "../json/writer";
 import * as T from "../json/text";
@@ -11,7 +11,8 @@ import { beginRequest, setNow, callHost, decodeMethodName, rawErrorLen, rawError
 import { builtinMethod } from "./methods";
 import { alloc } from "../mem";
 
-// JSON-RPC error codes.
+// '{"jsonrpc":"2.0","error":', the start of T_ERROR_CODE, before a host's error object.
+const ERROR_HEAD_LENGTH: u32 = 25;
 let reqBuf: usize = 0;
 let reqCap: u32 = 0;
 // Smallest response buffer: the batch fallback error must always fit.
@@ -49,13 +50,12 @@ export function rpcResponseCapacity(): u32 {
 // id: the request's id token, 0 when there is none (token 0 is the request itself).
 function writeError(code: i32, id: u32): void {
   writeErrorObject(code);
-  writeId(id);
+  writeIdToken(id);
 }
 
 // The response up to its id: the head and the error object for `code`.
 function writeErrorObject(code: i32): void {
-  wText(T.T_ERROR_HEAD);
-  wText(T.T_CODE); // ends in '-'
+  wText(T.T_ERROR_CODE); // ends in '-'
   wU32(<u32>-code);
   wText(T.T_MESSAGE);
   wText(
@@ -71,7 +71,7 @@ function writeErrorObject(code: i32): void {
   if (<u32>(code - RESPONSE_TOO_LARGE) <= <u32>(REQUEST_TOO_LARGE - RESPONSE_TOO_LARGE)) { // either "too large"
     wText(T.T_DATA);
     let max = wCapacity();
-    if (code == REQUEST_TOO_LARGE) {
+    if (limitName) { // every "Request too large", and a response over the packet limit
       wText(T.T_LIMIT);
       wText(limitName);
       wText(T.T_QUOTE_COMMA);
@@ -83,15 +83,39 @@ function writeErrorObject(code: i32): void {
   }
   wByte(0x7d);
 }
+// The limit a "too large" error names (0: the response buffer's), and the id of the last
+// single request answered (0: none, or a batch): both cleared by every rpcDispatch.
 let limitName: usize = 0;
 let limitMax: u32 = 0;
+let lastId: u32 = 0;
 
-function writeId(id: u32): void {
+// The response's id: token `id` as written, null when id is 0. Ends the response.
+function writeIdToken(id: u32): void {
   wText(T.T_ID);
   if (id) wBytes(tokTextStart(id), <u32>(tokTextEnd(id) - tokTextStart(id)));
   else wText(T.T_NULL);
   wByte(0x7d);
 }
+
+/**
+ * The id token of a request the tokenizer gave up on (too deep, too many tokens, cut
+ * short at `end`): the top-level "id" member among the members it got through, if a
+ * string or a number that something follows (cut there, a number might be longer); else 0.
+ */
+function partialId(end: usize): u32 {
+  if (tokKind(0) != J_OBJECT) return 0; // (with no tokens at all the loop below finds none)
+  for (let k: u32 = 1; k + 1 < tokenCount; ) {
+    let v = k + 1;
+    let kind = tokKind(v);
+    if (jsonStringIs(k, T.T_ID_KEY)) return kind - J_STRING < 2 && tokTextEnd(v) < end ? v : 0; // a string or a number
+    if (kind <= J_ARRAY && !tokEnd(v)) return 0; // a container left open: nothing after it was read
+    k = tokNext(v);
+  }
+  return 0;
+}
+
+// The token kinds an id may have, a bit each: string, number, null.
+const ID_KINDS: u32 = (1 << J_STRING) | (1 << J_NUMBER) | (1 << J_NULL);
 
 // Handles one request object (token t). Writes its response, or nothing for a
 // notification. Returns false when not even an error response fits.
@@ -118,8 +142,7 @@ function dispatchOne(t: u32): bool {
   if (dup) valid = false;
   if (dup & 8) id = 0;
   if (id) {
-    let ik = tokKind(id);
-    if (ik != J_STRING && ik != J_NUMBER && ik != J_NULL) {
+    if (!((ID_KINDS >> tokKind(id)) & 1)) {
       id = 0; // answered with id null
       valid = false;
     }
@@ -131,7 +154,7 @@ function dispatchOne(t: u32): bool {
     tokKind(jsonrpc) == J_STRING &&
     jsonStringIs(jsonrpc, T.T_V2) &&
     tokKind(method) == J_STRING &&
-    (!params || tokKind(params) == J_OBJECT || tokKind(params) == J_ARRAY)
+    (!params || tokKind(params) <= J_ARRAY) // an object or an array (kinds 1, 2)
   ) {
     let nameLen = decodeMethodName(method);
     wText(T.T_RESULT_HEAD);
@@ -145,11 +168,11 @@ function dispatchOne(t: u32): bool {
   if (code) {
     wRewind(mark);
     if (code == RAW_ERROR) {
-      wText(T.T_ERROR_HEAD);
+      wBytes(T.T_ERROR_CODE + 2, ERROR_HEAD_LENGTH); // {"jsonrpc":"2.0","error":
       wBytes(rawErrorPtr, rawErrorLen); // moves down within the buffer: memory.copy allows overlap
     } else writeErrorObject(code);
   }
-  writeId(id);
+  writeIdToken((lastId = id));
   return finish(mark, id);
 }
 
@@ -175,11 +198,19 @@ function requestError(code: i32): i32 {
  */
 export function rpcDispatch(p: usize, len: u32, now: u32): i32 {
   beginRequest(now);
-  if (len > reqCap) return tooLarge(T.T_BYTES, reqCap);
-  let n = jsonTokenize(p, len);
+  lastId = limitName = 0;
+  let cut = rpcCutAt;
+  rpcCutAt = 0;
+  // Over the buffer the bytes are where the caller has them: the device passes the packet's, rpc_handle none.
+  // Either way they are tokenized as far as they go, for the id of a "Request too large".
+  let over = len > reqCap;
+  let n = jsonTokenize(p, over && p == reqBuf ? 0 : len);
+  let end = p + len;
+  if (cut) return tooLarge(T.T_PACKET, cut, end);
+  if (over) return tooLarge(T.T_BYTES, reqCap, end);
   if (n == JSON_SYNTAX) return requestError(PARSE_ERROR);
-  if (n == JSON_TOO_DEEP) return tooLarge(T.T_DEPTH, depthCap);
-  if (n < 0) return tooLarge(T.T_TOKENS, tokenCap);
+  if (n == JSON_TOO_DEEP) return tooLarge(T.T_DEPTH, depthCap, end);
+  if (n < 0) return tooLarge(T.T_TOKENS, tokenCap, end);
   wReset();
   if (tokKind(0) != J_ARRAY) return dispatchOne(0) ? <i32>wLen : requestError(RESPONSE_TOO_LARGE);
   let count = tokCount(0);
@@ -211,8 +242,33 @@ export function rpcBuiltinResult(name: usize, now: u32): i32 {
   return wOverflow ? -1 : <i32>wLen;
 }
 
-function tooLarge(limit: usize, max: u32): i32 {
+/**
+ * Set by the device before rpcDispatch when the request is only the first bytes of a
+ * message over this packet limit (the MQTT client kept no more): answered "Request too
+ * large". 0: a whole request. rpcDispatch clears it.
+ */
+export let rpcCutAt: u32 = 0;
+
+/**
+ * Answers "Request too large" over `limit` (a text naming it) of `max`, with the id when
+ * the tokens of the request (ending at `end`) got to it before what could not be read.
+ */
+function tooLarge(limit: usize, max: u32, end: usize): i32 {
+  return tooLargeError(REQUEST_TOO_LARGE, limit, max, partialId(end));
+}
+
+/**
+ * Replaces the response with "Response too large" over `limit` of `max` (the device: the
+ * largest packet it may send), with the id of the single request it answered (a batch's: null).
+ */
+export function rpcResponseTooLarge(limit: usize, max: u32): i32 {
+  return tooLargeError(RESPONSE_TOO_LARGE, limit, max, tokKind(0) == J_ARRAY ? 0 : lastId);
+}
+
+function tooLargeError(code: i32, limit: usize, max: u32, id: u32): i32 {
   limitName = limit;
   limitMax = max;
-  return requestError(REQUEST_TOO_LARGE);
+  wReset();
+  writeError(code, id);
+  return <i32>wLen;
 }

@@ -1,6 +1,7 @@
 // Methods the module answers itself. Each writes its result through the
 // writer and returns 0, or returns a JSON-RPC error code.
 import { INVALID_PARAMS, METHOD_NOT_FOUND } from "../abi";
+
 import { tokCount } from "../json/tokenizer";
 import { wValue } from "../json/value";
 import { wText, wAt, wByte, wLen, wRewind, wU32 } from "../json/writer";

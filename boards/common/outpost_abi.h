@@ -33,6 +33,8 @@
 #define OUTPOST_ERR_INFLIGHT_FULL 26
 #define OUTPOST_ERR_KEEP_ALIVE_TIMEOUT 27
 #define OUTPOST_ERR_CONNECTION_REFUSED 28
+#define OUTPOST_ERR_BAD_CREDENTIALS 29
+#define OUTPOST_ERR_NOT_AUTHORIZED 30
 #define OUTPOST_ERR_NOT_INITIALIZED 40
 #define OUTPOST_ERR_ALREADY_INITIALIZED 41
 #define OUTPOST_ERR_UNKNOWN_KEY 42
@@ -58,6 +60,7 @@
 #define OUTPOST_EV_UNSUBACK 6
 #define OUTPOST_EV_PUBLISHED 7
 #define OUTPOST_EV_DROPPED 8
+#define OUTPOST_EV_TOO_LARGE 9
 #define OUTPOST_EV_RPC_PENDING 16
 
 // Integer config keys (client_config).
@@ -140,6 +143,8 @@ static inline const char *outpost_err_name(int code) {
     case 26: return "InflightFull";
     case 27: return "KeepAliveTimeout";
     case 28: return "ConnectionRefused";
+    case 29: return "BadCredentials";
+    case 30: return "NotAuthorized";
     case 40: return "NotInitialized";
     case 41: return "AlreadyInitialized";
     case 42: return "UnknownKey";

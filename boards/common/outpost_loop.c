@@ -251,13 +251,18 @@ static int run_events(loop_state *s, uint32_t t) {
       if (read_word(client_info, INFO_EVENT + 1, &error) || read_word(client_info, INFO_EVENT + 2, &reason)) return -1;
       if (s->link != LINK_DOWN) s->transport->close(s->transport->ctx);
       s->link = LINK_DOWN;
-      if (error)
+      if (error == OUTPOST_ERR_BAD_CREDENTIALS || error == OUTPOST_ERR_NOT_AUTHORIZED)
+        outpost_log(3, "disconnected: login refused, %s (reason code %u); retrying after the longest backoff",
+                    error == OUTPOST_ERR_BAD_CREDENTIALS ? "bad credentials" : "not authorised", (unsigned)reason);
+      else if (error)
         outpost_log(1, "disconnected: error %u (%s), reason code %u; reconnecting", (unsigned)error, outpost_err_name((int)error),
                     (unsigned)reason);
     } else if (ev == OUTPOST_EV_CONNECTED) {
       outpost_log(1, "connected to %s:%u as %s", s->config->host, (unsigned)s->config->port, s->config->id);
     } else if (ev == OUTPOST_EV_DROPPED) {
       outpost_log(2, "outbox full: QoS 0 messages dropped");
+    } else if (ev == OUTPOST_EV_TOO_LARGE) {
+      outpost_log(2, "a message over the packet limit was skipped (a request on rx is answered Request too large)");
     } else if (ev == OUTPOST_EV_RPC_PENDING) {
       outpost_log(3, "a board method answered pending, which C methods cannot resume; request not answered");
     }

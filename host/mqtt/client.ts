@@ -38,7 +38,10 @@ export interface CloseInfo {
 
 type Pending = { resolve: (v: any) => void; reject: (e: Error) => void };
 
-/** Events: "connect" (sessionPresent), "close" (CloseInfo), "message" (topic, payload, ReceivedMessage), "drop" (count). */
+/**
+ * Events: "connect" (sessionPresent), "close" (CloseInfo), "message" (topic, payload, ReceivedMessage), "drop" (count),
+ * "tooLarge" (topic, size, ReceivedMessage: a PUBLISH over the maximum packet size, skipped; its payload is the part kept).
+ */
 export class MqttClient extends EventEmitter {
   readonly core: ClientCore;
   private host = "127.0.0.1";
@@ -273,6 +276,9 @@ export class MqttClient extends EventEmitter {
       }
       case "dropped":
         this.emit("drop", ev.count);
+        break;
+      case "tooLarge":
+        this.emit("tooLarge", ev.message.topic, ev.size, ev.message satisfies ReceivedMessage);
         break;
     }
   }

@@ -24,7 +24,9 @@ export type ClientEvent =
   | { type: "message"; message: ReceivedMessage }
   | { type: "suback" | "unsuback"; messageId: number; reasonCode: number; filter: string }
   | { type: "published"; messageId: number; reasonCode: number }
-  | { type: "dropped"; count: number };
+  | { type: "dropped"; count: number }
+  /** A PUBLISH over the maximum packet size, skipped (and acknowledged): `message.payload` is what was kept of it, `size` the packet's length. */
+  | { type: "tooLarge"; message: ReceivedMessage; size: number };
 
 /** A client error: `code` is the module's Err number (assembly/abi.json). */
 export class ClientError extends Error {
@@ -168,6 +170,8 @@ export class ClientCore {
         return { type: "published", messageId: a, reasonCode: b };
       case Ev.dropped:
         return { type: "dropped", count: a };
+      case Ev.tooLarge:
+        return { type: "tooLarge", message: this.readMessage(a), size: d };
     }
     throw new Error(`unknown client event ${code}`);
   }
