@@ -75,7 +75,7 @@ describe("one error shape, saying what to do", () => {
 
   it("a body without a Content-Type, or with another one, is 415 asking for application/json", async () => {
     const body = JSON.stringify({ method: "count" });
-    for (const headers of [{}, { "content-type": "text/plain" }, { "content-type": "application/x-www-form-urlencoded" }]) {
+    for (const headers of [{} as Record<string, string>, { "content-type": "text/plain" }, { "content-type": "application/x-www-form-urlencoded" }]) {
       const res = await rawPost("/api/v1/devices/dev1/rpc", { authorization: `Bearer ${key}`, ...headers }, body);
       expect(expectError(res, 415, "unsupported_media_type").message).toContain("application/json");
     }
@@ -168,11 +168,11 @@ describe("event streams per API key", () => {
     for (const c of open) c.abort();
   });
 
-  async function stream(apiKey: string): Promise<{ status: number; body?: unknown; abort: AbortController }> {
+  async function stream(apiKey: string): Promise<{ status: number; body: unknown; abort: AbortController }> {
     const abort = new AbortController();
     open.push(abort);
     const res = await fetch(`${backend.url}/api/v1/devices/dev1/events`, { headers: { authorization: `Bearer ${apiKey}` }, signal: abort.signal });
-    if (res.status === 200) return { status: 200, abort };
+    if (res.status === 200) return { status: 200, body: undefined, abort };
     return { status: res.status, body: await res.json(), abort };
   }
 
