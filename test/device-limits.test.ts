@@ -130,3 +130,22 @@ describe("an MQTT 5 device on mosquitto", () => {
     }
   });
 });
+
+describe("the registry's limit columns", () => {
+  it("a database made before device limits gets the columns on open; its devices have no limits until announced", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "outpost-limits-old-"));
+    const old = new Registry(dataDir);
+    old.addDevice("before");
+    for (const name of ["request_max", "response_max", "max_packet"]) old.db.exec(`ALTER TABLE devices DROP COLUMN ${name}`);
+    old.close();
+    const registry = new Registry(dataDir);
+    try {
+      expect(registry.getDevice("before")?.limits).toEqual({ request_max: null, response_max: null, max_packet: null });
+      expect(registry.setLimits("before", { request_max: 100 })).toBe(true);
+      expect(registry.setLimits("before", { request_max: 100 })).toBe(false); // the same announcement again: no write
+      expect(registry.limitsRecent("before")).toEqual({ request_max: 100, response_max: null, max_packet: null });
+    } finally {
+      registry.close();
+    }
+  });
+});
