@@ -55,6 +55,8 @@ export interface DeviceConnectOptions {
   reconnect?: ConnectOptions["reconnect"];
   timeoutMs?: number;
   seed?: number;
+  /** Largest MQTT packet this device accepts, sent as the MQTT 5 CONNECT Maximum Packet Size (default: the request buffer + 1024). */
+  maxPacketSize?: number;
 }
 
 // One pass over a request: either recording host answers or replaying them.
@@ -80,12 +82,22 @@ export class Device {
   private readonly respPtr: number;
   private readonly respCap: number;
   private readonly log: (level: number, text: string) => void;
+  /** The Maximum Packet Size of the MQTT connection, announced in sys.info. */
+  private maxPacket: number | undefined;
 
   constructor(opts: DeviceOptions) {
     this.id = opts.id;
     this.log = opts.log ?? (() => {});
     const engine = opts.engine ?? defaultEngine(); // OUTPOST_ENGINE may choose wasm3
-    this.methods = new HostMethods(opts.methods ?? {}, () => ({ engine, board: opts.board ?? "node", memoryLimit: opts.memoryLimit ?? 2 ** 32 }), opts.config);
+    const hostInfo = () => ({
+      engine,
+      board: opts.board ?? "node",
+      memoryLimit: opts.memoryLimit ?? 2 ** 32,
+      requestMax: this.reqCap,
+      responseMax: this.respCap,
+      maxPacket: this.maxPacket,
+    });
+    this.methods = new HostMethods(opts.methods ?? {}, hostInfo, opts.config);
     this.mod = instantiate({
       build: opts.build,
       engine,
@@ -175,8 +187,9 @@ export class Device {
     if (this.client) throw new Error("this device is connected already (one MQTT client per module)");
     const core = new DeviceCore(this.mod, (now) => this.pollDevice(now));
     // Room for the largest request and response plus MQTT framing.
-    const maxPacket = this.reqCap + 1024;
+    const maxPacket = opts.maxPacketSize ?? this.reqCap + 1024;
     core.config("maxPacket", maxPacket);
+    if (!url.startsWith("ws://")) this.maxPacket = maxPacket;
     core.config("txBytes", this.respCap + 1024);
     const client = new MqttClient(
       {

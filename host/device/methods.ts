@@ -27,6 +27,11 @@ export interface HostInfo {
   engine: string;
   board: string;
   memoryLimit: number;
+  /** The device's limits in bytes, announced so the backend refuses what would not fit (413) instead of sending it. */
+  requestMax: number;
+  responseMax: number;
+  /** The MQTT Maximum Packet Size it connected with (absent over WebSocket or before connecting). */
+  maxPacket?: number;
 }
 
 function errorAnswer(err: unknown): HostCallResult {
@@ -92,8 +97,8 @@ export class HostMethods {
   call(method: string, paramsText: string | null): HostCallResult | Promise<HostCallResult> {
     if (method === "rpc.list") return resultAnswer(this.list());
     if (method === "sys.info") {
-      const { engine, board, memoryLimit } = this.info();
-      return resultAnswer({ engine, board, memory_limit: memoryLimit });
+      const { engine, board, memoryLimit, requestMax, responseMax, maxPacket } = this.info();
+      return resultAnswer({ engine, board, memory_limit: memoryLimit, request_max: requestMax, response_max: responseMax, max_packet: maxPacket });
     }
     const spec = this.table.get(method);
     if (!spec) return "not_found";

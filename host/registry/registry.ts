@@ -10,6 +10,11 @@ export const BACKEND_USERNAME = "outpost-backend";
 /** Safe as one MQTT topic level and as a mosquitto %u: no '/', '+', '#', '$', ':' or spaces. */
 const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 const API_KEY = /^opk_([0-9a-f]{16})_([A-Za-z0-9_-]{16,})$/;
+/**
+ * Ids no new device may take: GET /api/v1/devices/ws is the WebSocket gateway's upgrade, so such a device could
+ * never be read over REST. Only creation refuses them; a device made before keeps working.
+ */
+const RESERVED_DEVICE_IDS = new Set(["ws"]);
 
 export class InvalidDeviceId extends Error {
   override name = "InvalidDeviceId";
@@ -21,9 +26,22 @@ export class DeviceExists extends Error {
   override name = "DeviceExists";
 }
 
+/** What a device takes, in bytes (null: not known). The latest word wins: declared at creation, then announced. */
+export interface DeviceLimits {
+  /** Largest JSON-RPC request, as the device receives it. */
+  request_max: number | null;
+  /** Largest answer the device can write (shown; the backend cannot know an answer's size before asking). */
+  response_max: number | null;
+  /** Largest MQTT packet the device accepts (its MQTT 5 CONNECT Maximum Packet Size). */
+  max_packet: number | null;
+}
+const NO_LIMITS: DeviceLimits = { request_max: null, response_max: null, max_packet: null };
+const LIMIT_NAMES = ["request_max", "response_max", "max_packet"] as const;
+
 export interface DeviceRecord {
   id: string;
   metadata: Record<string, unknown>;
+  limits: DeviceLimits;
   created_at: number;
   last_seen: number | null;
   connected_since: number | null;
@@ -43,6 +61,16 @@ export function isValidDeviceId(id: string): boolean {
   return DEVICE_ID.test(id) && id !== BACKEND_USERNAME;
 }
 
+/** Whether `key` has the form of an API key (opk_<16 hex>_<secret>), known or not. */
+export function isApiKeyShaped(key: string): boolean {
+  return API_KEY.test(key);
+}
+
+/** An API key's public id (the 16 hex digits), for per-key accounting; undefined if it is not key-shaped. */
+export function apiKeyId(key: string): string | undefined {
+  return API_KEY.exec(key)?.[1];
+}
+
 export function dbPath(dataDir: string): string {
   return join(resolve(dataDir), "outpost.db");
 }
@@ -57,6 +85,9 @@ const LEGACY_PASSWORD_SETTING = "broker.backend_password";
 interface DeviceRow {
   id: string;
   metadata: string;
+  request_max: number | null;
+  response_max: number | null;
+  max_packet: number | null;
   created_at: number;
   last_seen: number | null;
   connected_since: number | null;
@@ -64,8 +95,8 @@ interface DeviceRow {
   transport: string | null;
 }
 
-function toRecord(row: DeviceRow): DeviceRecord {
-  return { ...row, metadata: JSON.parse(row.metadata), online: row.online === 1 };
+function toRecord({ request_max, response_max, max_packet, ...row }: DeviceRow): DeviceRecord {
+  return { ...row, metadata: JSON.parse(row.metadata), online: row.online === 1, limits: { request_max, response_max, max_packet } };
 }
 
 /** How long a hot-path lookup (an API key's or a device's existence) is trusted before SQLite is asked again. */
@@ -74,7 +105,7 @@ const RECHECK_MS = 1000;
 export class Registry {
   readonly db: Database.Database;
   /** Hot-path answers, re-read after RECHECK_MS so that changes made by the CLI (another process) show up. */
-  private readonly recent = new Map<string, { at: number; value: string | null }>();
+  private readonly recent = new Map<string, { at: number; value: unknown }>();
   /** Stored hash -> digest of the secret that matched it, so scrypt runs once per secret, not per request. */
   private readonly verified = new Map<string, Buffer>();
   private readonly keyCost: ScryptCost;
@@ -110,9 +141,14 @@ export class Registry {
       CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, hash TEXT NOT NULL, created_at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     `);
-    const cols = "id, metadata, created_at, last_seen, connected_since, online, transport";
+    this.addLimitColumns();
+    const cols = `id, metadata, created_at, last_seen, connected_since, online, transport, ${LIMIT_NAMES.join(", ")}`;
     this.stmt = {
-      insertDevice: this.db.prepare("INSERT INTO devices (id, secret_hash, mosquitto_hash, metadata, created_at) VALUES (?, ?, ?, ?, ?)"),
+      insertDevice: this.db.prepare(
+        "INSERT INTO devices (id, secret_hash, mosquitto_hash, metadata, created_at, request_max, response_max, max_packet) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      ),
+      limits: this.db.prepare<[string], DeviceLimits>(`SELECT ${LIMIT_NAMES.join(", ")} FROM devices WHERE id = ?`),
+      setLimits: this.db.prepare("UPDATE devices SET request_max = ?, response_max = ?, max_packet = ? WHERE id = ?"),
       getDevice: this.db.prepare<[string], DeviceRow>(`SELECT ${cols} FROM devices WHERE id = ?`),
       listDevices: this.db.prepare<[], DeviceRow>(`SELECT ${cols} FROM devices ORDER BY id`),
       deviceHash: this.db.prepare<[string], { secret_hash: string }>("SELECT secret_hash FROM devices WHERE id = ?"),
@@ -129,6 +165,17 @@ export class Registry {
     };
     restrictExisting([`${file}-wal`, `${file}-shm`]); // made by SQLite just now, if they were missing
     this.moveLegacyPassword();
+  }
+
+  /** Databases made before device limits existed get the columns (null: not known). */
+  private addLimitColumns(): void {
+    const have = new Set(
+      this.db
+        .prepare<[], { name: string }>("SELECT name FROM pragma_table_info('devices')")
+        .all()
+        .map((c) => c.name),
+    );
+    for (const name of LIMIT_NAMES) if (!have.has(name)) this.db.exec(`ALTER TABLE devices ADD COLUMN ${name} INTEGER`);
   }
 
   /**
@@ -164,12 +211,25 @@ export class Registry {
   }
 
   /** Adds a device; its credential is in the result and nowhere else. */
-  addDevice(id: string, metadata: Record<string, unknown> = {}): { id: string; credential: string } {
+  addDevice(id: string, metadata: Record<string, unknown> = {}, limits: Partial<DeviceLimits> = {}): { id: string; credential: string } {
     if (!isValidDeviceId(id)) throw new InvalidDeviceId(`device id must match ${DEVICE_ID} and not be "${BACKEND_USERNAME}": ${JSON.stringify(id)}`);
+    if (RESERVED_DEVICE_IDS.has(id))
+      throw new InvalidDeviceId(`device id ${JSON.stringify(id)} is reserved (GET /api/v1/devices/ws is the WebSocket gateway); choose another`);
     const credential = newSecret();
     this.recent.delete(`dev:${id}`);
+    this.recent.delete(`lim:${id}`);
+    const { request_max = null, response_max = null, max_packet = null } = limits;
     try {
-      this.stmt.insertDevice.run(id, hashSecret(credential, this.deviceCost), mosquittoHash(credential), JSON.stringify(metadata), Date.now());
+      this.stmt.insertDevice.run(
+        id,
+        hashSecret(credential, this.deviceCost),
+        mosquittoHash(credential),
+        JSON.stringify(metadata),
+        Date.now(),
+        request_max,
+        response_max,
+        max_packet,
+      );
     } catch (err) {
       if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") throw new DeviceExists(`device ${id} exists`);
       throw err;
@@ -199,10 +259,25 @@ export class Registry {
     return this.cachedLookup(`dev:${id}`, () => (this.stmt.deviceHash.get(id) ? "1" : null)) !== null;
   }
 
-  private cachedLookup(key: string, read: () => string | null): string | null {
+  /** A device's limits for the RPC path (no limits for an unknown id); like hasDeviceRecent, up to a second old. */
+  limitsRecent(id: string): DeviceLimits {
+    return this.cachedLookup(`lim:${id}`, () => this.stmt.limits.get(id) ?? NO_LIMITS);
+  }
+
+  /** Replaces the limits named in `limits` (a device's announcement); returns whether anything changed. */
+  setLimits(id: string, limits: Partial<DeviceLimits>): boolean {
+    const old = this.limitsRecent(id); // telemetry repeats the same announcement: no SQLite read each time
+    const next = { ...old, ...limits };
+    if (LIMIT_NAMES.every((n) => next[n] === old[n])) return false;
+    this.stmt.setLimits.run(next.request_max, next.response_max, next.max_packet, id);
+    this.recent.delete(`lim:${id}`);
+    return true;
+  }
+
+  private cachedLookup<T>(key: string, read: () => T): T {
     const now = Date.now();
     const hit = this.recent.get(key);
-    if (hit && now - hit.at < RECHECK_MS) return hit.value;
+    if (hit && now - hit.at < RECHECK_MS) return hit.value as T;
     const value = read();
     if (this.recent.size > 100_000) this.recent.clear(); // bounded: ids and key ids come from callers
     this.recent.set(key, { at: now, value });
@@ -219,6 +294,7 @@ export class Registry {
 
   removeDevice(id: string): boolean {
     this.recent.delete(`dev:${id}`);
+    this.recent.delete(`lim:${id}`);
     return this.stmt.removeDevice.run(id).changes > 0;
   }
 

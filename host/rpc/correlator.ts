@@ -6,6 +6,10 @@ import { randomBytes } from "node:crypto";
 import type { Bus } from "./bus.ts";
 import { deviceTopics } from "../broker/acl.ts";
 import { checkJsonDepth } from "./json-bounds.ts";
+import { checkRequestFits } from "./device-limits.ts";
+import type { DeviceLimits } from "../registry/registry.ts";
+
+export { RequestTooLarge } from "./device-limits.ts";
 
 export class RpcTimeout extends Error {
   override name = "RpcTimeout";
@@ -21,6 +25,9 @@ export class DeviceNoAnswer extends Error {
 
 /** Whether a request published now reaches the device's connection (a live rx subscriber, or a broker link). */
 export type Reachable = (deviceId: string) => boolean;
+/** What the device takes (the registry's limitsRecent). */
+export type LimitsOf = (deviceId: string) => DeviceLimits;
+const NO_LIMITS: LimitsOf = () => ({ request_max: null, response_max: null, max_packet: null });
 
 export type JsonRpcId = string | number | null;
 
@@ -38,11 +45,15 @@ export class RpcCorrelator {
   private readonly tag = randomBytes(6).toString("base64url");
   private readonly pending = new Map<string, Pending>();
 
-  /** `reachable`: asked at publish time; a request nobody would receive is refused as not delivered. */
+  /**
+   * `reachable`: asked at publish time; a request nobody would receive is refused as not delivered.
+   * `limitsOf`: a request over the device's limits is refused (RequestTooLarge) before it is sent.
+   */
   constructor(
     private readonly bus: Bus,
     private readonly prefix: string,
     private readonly reachable: Reachable = () => true,
+    private readonly limitsOf: LimitsOf = NO_LIMITS,
   ) {}
 
   get inFlight(): number {
@@ -54,22 +65,26 @@ export class RpcCorrelator {
     const id = `${this.tag}.${this.nextSeq++}`;
     const topics = deviceTopics(this.prefix, deviceId);
     const request = JSON.stringify(params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params });
+    const props = this.bus.requestResponse ? { responseTopic: topics.tx, correlationData: Buffer.from(id) } : undefined;
     return new Promise<string>((resolve, reject) => {
+      checkRequestFits(deviceId, this.limitsOf(deviceId), topics.rx, request, props);
       if (!this.reachable(deviceId)) return reject(new DeviceOffline(`device ${deviceId} is offline (not delivered)`));
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new RpcTimeout(`${deviceId} did not answer ${method} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { deviceId, callerId, resolve, reject, timer });
-      this.bus.publish(topics.rx, request, this.bus.requestResponse ? { responseTopic: topics.tx, correlationData: Buffer.from(id) } : undefined);
+      this.bus.publish(topics.rx, request, props);
     });
   }
 
   /** A notification: published, nothing awaited. */
   notify(deviceId: string, method: string, params: unknown): void {
     if (!this.reachable(deviceId)) throw new DeviceOffline(`device ${deviceId} is offline (not delivered)`);
-    const body = params === undefined ? { jsonrpc: "2.0", method } : { jsonrpc: "2.0", method, params };
-    this.bus.publish(deviceTopics(this.prefix, deviceId).rx, JSON.stringify(body));
+    const body = JSON.stringify(params === undefined ? { jsonrpc: "2.0", method } : { jsonrpc: "2.0", method, params });
+    const rx = deviceTopics(this.prefix, deviceId).rx;
+    checkRequestFits(deviceId, this.limitsOf(deviceId), rx, body);
+    this.bus.publish(rx, body);
   }
 
   /** A message on <prefix>/<deviceId>/tx. Returns false when it answers nothing pending (late, foreign, or not JSON). */

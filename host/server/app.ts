@@ -3,12 +3,17 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { Logger } from "pino";
-import { DeviceExists, InvalidDeviceId, type DeviceRecord, type Registry } from "../registry/registry.ts";
-import { DeviceOffline, type JsonRpcId, type RpcCorrelator } from "../rpc/correlator.ts";
+import { DeviceExists, InvalidDeviceId, isApiKeyShaped, type DeviceLimits, type DeviceRecord, type Registry } from "../registry/registry.ts";
+import { DeviceOffline, RequestTooLarge, type JsonRpcId, type RpcCorrelator } from "../rpc/correlator.ts";
 import { deliveryErrorBody, rpcFailure } from "../rpc/delivery.ts";
 import { IdempotencyKeyInvalid, IdempotencyKeyReused, IdempotencyStore, type Outcome } from "../rpc/idempotency.ts";
 import type { PresenceTracker } from "../rpc/presence.ts";
+import { recordRoutes } from "./allowed-methods.ts";
+import { HttpError, errorAnswer, errorBody, schemaErrorMessage } from "./errors.ts";
+import { jsonBodiesOnly } from "./json-body.ts";
 import type { Metrics } from "./metrics.ts";
+
+export { HttpError } from "./errors.ts";
 
 export const DEFAULT_TIMEOUT_MS = 5000;
 export const MAX_TIMEOUT_MS = 300_000;
@@ -26,15 +31,11 @@ export interface AppDeps {
   disconnectDevice(id: string): void;
   /** More routes inside the API-key-protected /api/v1 scope (the WebSocket gateway's event streams); `known` 404s unknown ids. */
   moreRoutes?(api: FastifyInstance, known: (id: string) => DeviceRecord): void;
+  /** A sys.info answer came back through REST: the device's announced limits may be in it. */
+  onSysInfo?(id: string, answer: string): void;
   bodyLimit?: number;
   logRequests?: boolean;
 }
-
-const errorBody = {
-  type: "object",
-  properties: { error: { type: "string" }, message: { type: "string" } },
-  required: ["error", "message"],
-} as const;
 
 const deviceView = {
   type: "object",
@@ -45,34 +46,49 @@ const deviceView = {
     last_seen: { type: ["string", "null"], format: "date-time" },
     connected_since: { type: ["string", "null"], format: "date-time" },
     metadata: { type: "object", additionalProperties: true },
+    limits: {
+      type: "object",
+      description: "What the device takes, in bytes, as it announced (sys.info) or as declared at creation; null: not known",
+      properties: { request_max: { type: ["integer", "null"] }, response_max: { type: ["integer", "null"] }, max_packet: { type: ["integer", "null"] } },
+    },
   },
 } as const;
 
 const idParam = { type: "object", properties: { id: { type: "string" } }, required: ["id"] } as const;
+// A string, parsed by timeoutOf: no coercion anywhere (it would turn "1e309" into Infinity, or 5 into "5").
 const timeoutQuery = {
   type: "object",
-  properties: { timeout_ms: { type: "integer", minimum: 1, maximum: MAX_TIMEOUT_MS, default: DEFAULT_TIMEOUT_MS } },
+  properties: { timeout_ms: { type: "string", description: `whole milliseconds, 1 to ${MAX_TIMEOUT_MS} (default ${DEFAULT_TIMEOUT_MS})` } },
+} as const;
+const TIMEOUT_DIGITS = /^[0-9]{1,6}$/;
+
+/** timeout_ms as a whole number of milliseconds in 1..MAX_TIMEOUT_MS, or a 400 that says so. */
+function timeoutOf(req: FastifyRequest): number {
+  const raw = (req.query as { timeout_ms?: string }).timeout_ms;
+  if (raw === undefined) return DEFAULT_TIMEOUT_MS;
+  const ms = TIMEOUT_DIGITS.test(raw) ? Number(raw) : Number.NaN;
+  if (!(ms >= 1 && ms <= MAX_TIMEOUT_MS))
+    throw new HttpError(400, "bad_timeout", `timeout_ms must be a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}, not ${JSON.stringify(raw)}`);
+  return ms;
+}
+
+/** A 413 for a request over the device's own limit: how big it was and the device's maximum. */
+const requestTooLargeBody = {
+  type: "object",
+  properties: { ...errorBody.properties, request_bytes: { type: "integer" }, device_max: { type: "integer" } },
+  required: errorBody.required,
 } as const;
 const rpcErrors = {
   400: errorBody,
   401: errorBody,
   403: errorBody,
   404: errorBody,
-  413: errorBody,
+  413: requestTooLargeBody,
+  415: errorBody,
   422: errorBody,
   503: deliveryErrorBody,
   504: deliveryErrorBody,
 };
-
-class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 function iso(ms: number | null | undefined): string | null {
   return ms == null ? null : new Date(ms).toISOString();
@@ -81,23 +97,33 @@ function iso(ms: number | null | undefined): string | null {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { registry, presence, correlator, metrics } = deps;
   const idempotency = new IdempotencyStore();
+  const bodyLimit = deps.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    bodyLimit,
     logController: new LogController({ disableRequestLogging: !deps.logRequests }),
-    // Scalars still coerce (query strings), but never into arrays: params 3 must stay a 400, not become [3].
-    ajv: { customOptions: { coerceTypes: true, allowUnionTypes: true } },
+    // No coercion: {"id": true} or {"method": 5} is a 400, not the string "true" or "5".
+    ajv: { customOptions: { coerceTypes: false, allowUnionTypes: true } },
+    schemaErrorFormatter: (errors, part) => schemaErrorMessage(errors, part),
   });
+  jsonBodiesOnly(app);
+  const allowedMethods = recordRoutes(app);
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
-    if (err instanceof HttpError) {
-      if (err.statusCode === 401) reply.header("www-authenticate", 'Bearer realm="outpost"'); // RFC 6750
-      return reply.code(err.statusCode).send({ error: err.code, message: err.message });
-    }
-    const status = err.validation ? 400 : (err.statusCode ?? 500);
+  app.setErrorHandler((err: Error, req, reply) => {
+    const { status, body } = errorAnswer(err, bodyLimit);
     if (status >= 500) req.log.error({ err }, "request failed");
-    const code = status === 413 ? "body_too_large" : status === 400 ? "bad_request" : (err.code ?? "internal_error");
-    reply.code(status).send({ error: code, message: err.message });
+    if (status === 401) reply.header("www-authenticate", 'Bearer realm="outpost"'); // RFC 6750
+    reply.code(status).send(body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split("?")[0];
+    const allowed = allowedMethods(path);
+    if (allowed.length === 0)
+      return reply.code(404).send({ error: "not_found", message: `no route ${req.method} ${path}; the API is under /api/v1, described at /docs` });
+    reply
+      .code(405)
+      .header("allow", allowed.join(", "))
+      .send({ error: "method_not_allowed", message: `${req.method} is not allowed on ${path}; use ${allowed.join(", ")}` });
   });
   // Callback-style hooks on the hot path: an async hook costs a promise per request.
   app.addHook("onResponse", (req, reply, done) => {
@@ -133,9 +159,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         if (seen && seen.header === header && now - seen.at < KEY_RECHECK_MS) return done();
         const m = /^Bearer\s+(\S+)$/i.exec(header);
         if (!m) return done(new HttpError(401, "unauthorized", "Authorization header must be: Bearer <api key>"));
+        // Not a key at all (a typo, another service's token): 401. A key of the right form we do not know: 403.
+        if (!isApiKeyShaped(m[1])) return done(new HttpError(401, "unauthorized", "the API key is malformed: expected opk_<16 hex digits>_<secret>"));
         registry.verifyApiKey(m[1]).then(
           (ok) => {
-            if (!ok) return done(new HttpError(403, "forbidden", "API key not valid"));
+            if (!ok) return done(new HttpError(403, "forbidden", "API key not valid (unknown or revoked): create one with `outpost key create`"));
             verifiedOn.set(req.raw.socket, { header, at: now });
             done();
           },
@@ -152,6 +180,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           last_seen: iso(p?.last_seen ?? d.last_seen),
           connected_since: iso(p ? p.connected_since : d.connected_since),
           metadata: d.metadata,
+          limits: d.limits,
         };
       };
       const known = (id: string) => {
@@ -164,14 +193,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         registry.listDevices().map(view),
       );
 
-      api.post<{ Body: { id: string; metadata?: Record<string, unknown> } }>(
+      const byteCount = { type: "integer", minimum: 1, maximum: 2 ** 28 }; // MQTT's largest packet is 256 MiB
+      api.post<{ Body: { id: string; metadata?: Record<string, unknown>; limits?: Partial<DeviceLimits> } }>(
         "/devices",
         {
           schema: {
             summary: "Create a device; its credential is returned once",
+            description:
+              "`limits` declares what the device takes, in bytes, until it announces its own in sys.info: a call whose request " +
+              "is bigger than request_max (or, over MQTT, whose PUBLISH is bigger than max_packet) is refused with 413.",
             body: {
               type: "object",
-              properties: { id: { type: "string" }, metadata: { type: "object", additionalProperties: true } },
+              properties: {
+                id: { type: "string" },
+                metadata: { type: "object", additionalProperties: true },
+                limits: { type: "object", properties: { request_max: byteCount, response_max: byteCount, max_packet: byteCount } },
+              },
               required: ["id"],
             },
             response: {
@@ -183,7 +220,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         },
         async (req, reply) => {
           try {
-            const created = registry.addDevice(req.body.id, req.body.metadata ?? {});
+            const created = registry.addDevice(req.body.id, req.body.metadata ?? {}, req.body.limits);
             return reply.code(201).send(created);
           } catch (err) {
             if (err instanceof InvalidDeviceId) throw new HttpError(400, "invalid_device_id", err.message);
@@ -212,7 +249,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       );
 
       /** One call to the device, as the status and body to answer with (an idempotent retry replays them). */
-      const deliver = async (req: FastifyRequest, id: string, method: string, params: unknown, callerId: JsonRpcId | undefined): Promise<Outcome> => {
+      const deliver = async (id: string, method: string, params: unknown, callerId: JsonRpcId | undefined, timeoutMs: number): Promise<Outcome> => {
         const started = performance.now();
         const seconds = () => (performance.now() - started) / 1000;
         try {
@@ -221,11 +258,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
             correlator.notify(id, method, params);
             return { status: 202, body: "" };
           }
-          const timeoutMs = (req.query as { timeout_ms: number }).timeout_ms;
           const answer = await correlator.call(id, method, params, callerId, timeoutMs);
           metrics.rpcDone("ok", seconds());
+          if (method === "sys.info") deps.onSysInfo?.(id, answer);
           return { status: 200, body: answer };
         } catch (err) {
+          if (err instanceof RequestTooLarge)
+            throw new HttpError(413, "request_too_large", err.message, { request_bytes: err.requestBytes, device_max: err.deviceMax });
           const failure = rpcFailure(err);
           if (!failure) throw err;
           metrics.rpcDone(failure.status === 503 ? "offline" : "timeout", seconds());
@@ -234,14 +273,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       };
 
       const rpc = async (req: FastifyRequest, reply: FastifyReply, id: string, method: string, params: unknown, callerId: JsonRpcId | undefined) => {
+        const timeoutMs = timeoutOf(req);
         if (!registry.hasDeviceRecent(id)) throw new HttpError(404, "unknown_device", `no device ${id}`);
         const key = req.headers["idempotency-key"];
         let outcome: Outcome;
-        if (key === undefined) outcome = await deliver(req, id, method, params, callerId);
+        const run = () => deliver(id, method, params, callerId, timeoutMs);
+        if (key === undefined) outcome = await run();
         else {
           try {
             if (typeof key !== "string") throw new IdempotencyKeyInvalid("one Idempotency-Key header at most");
-            outcome = await idempotency.run(req.headers.authorization ?? "", id, key, method, params, () => deliver(req, id, method, params, callerId));
+            outcome = await idempotency.run(req.headers.authorization ?? "", id, key, method, params, run);
           } catch (err) {
             if (err instanceof IdempotencyKeyInvalid) throw new HttpError(400, "bad_idempotency_key", err.message);
             if (err instanceof IdempotencyKeyReused) throw new HttpError(422, "idempotency_key_reused", err.message);
@@ -300,7 +341,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           // Checked here, not by a body schema: a schema would also refuse a request without a body.
           const params = req.body ?? undefined;
           if (params !== undefined && (typeof params !== "object" || params === null))
-            throw new HttpError(400, "bad_request", "params must be a JSON array or object");
+            throw new HttpError(400, "bad_request", "body (the params) must be a JSON array or object, or no body for no params");
           return rpc(req, reply, req.params.id, req.params.method, params, null);
         },
       );

@@ -7,6 +7,7 @@ import { startBrokerCluster } from "../broker/cluster.ts";
 import { MqttBus, connectBackendClient, type Bus, type BusMessage } from "../rpc/bus.ts";
 import { RpcCorrelator } from "../rpc/correlator.ts";
 import { PresenceTracker } from "../rpc/presence.ts";
+import { announcedLimitsIn } from "../rpc/announced-limits.ts";
 import { buildApp } from "./app.ts";
 import { createMetrics } from "./metrics.ts";
 import { WsGateway } from "./ws.ts";
@@ -70,6 +71,12 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const presence = new PresenceTracker(registry, 1000, opts.brokerUrl ? undefined : (id) => gateway?.has(id) || broker?.receives(id) === true);
   let correlator!: RpcCorrelator;
   let bus!: Bus;
+  const limitsOf = (id: string) => registry.limitsRecent(id);
+  /** A device's sys.info (telemetry, or an answer through REST) may announce its limits. */
+  const learnLimits = (id: string, text: string, answer: boolean) => {
+    const limits = announcedLimitsIn(text, answer);
+    if (limits && registry.setLimits(id, limits)) logger.info({ id, limits }, "device announced its limits");
+  };
 
   const filters = [`${prefix}/+/tx`, `${prefix}/+/status`, `${prefix}/+/telemetry`];
   const depth = prefix.split("/").length;
@@ -87,6 +94,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         break;
       case "telemetry":
         presence.activity(id);
+        learnLimits(id, msg.payload.toString("utf8"), false);
         break;
     }
   };
@@ -105,7 +113,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
       });
       client.on("connect", () => logger.info({ broker: shown }, "external broker connected"));
       // Past the broker, nobody can tell whether a device got a request: once handed to a live link, it may have.
-      correlator = new RpcCorrelator(bus, prefix, () => client.connected);
+      correlator = new RpcCorrelator(bus, prefix, () => client.connected, limitsOf);
       await bus.subscribe(filters, route);
       mqttUrl = opts.brokerUrl;
       logger.info({ broker: shown, mqtt5: bus.requestResponse }, "using external broker");
@@ -118,7 +126,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         beforeListen: async (embeddedBus: Bus) => {
           bus = embeddedBus;
           // QoS 0 in process: a request is delivered only if the device's connection subscribes its rx right now.
-          correlator = new RpcCorrelator(bus, prefix, (id) => gateway?.has(id) === true || broker?.receives(id) === true);
+          correlator = new RpcCorrelator(bus, prefix, (id) => gateway?.has(id) === true || broker?.receives(id) === true, limitsOf);
           await bus.subscribe(filters, route);
         },
         onDeviceSubscribed: (id: string) => presence.recheck(id),
@@ -157,6 +165,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     bodyLimit: opts.bodyLimit,
     logRequests: opts.logRequests,
     moreRoutes: (api, known) => ws.routes(api, known),
+    onSysInfo: (id, answer) => learnLimits(id, answer, true),
     disconnectDevice(id) {
       broker?.disconnect(id);
       ws.disconnect(id);

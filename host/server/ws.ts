@@ -12,10 +12,12 @@ import type { Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import { WS_CLOSE_REMOVED as CLOSE_REMOVED, WS_CLOSE_REPLACED as CLOSE_REPLACED } from "../abi.ts";
 import { deviceTopics } from "../broker/acl.ts";
-import type { Registry } from "../registry/registry.ts";
+import { apiKeyId, type Registry } from "../registry/registry.ts";
 import type { Bus, BusMessage, Unsubscribe } from "../rpc/bus.ts";
 import type { PresenceTracker } from "../rpc/presence.ts";
 import { JsonTooDeep, parseBoundedJson } from "../rpc/json-bounds.ts";
+import { HttpError } from "./errors.ts";
+import { StreamQuota } from "./stream-quota.ts";
 
 export const WS_PATH = "/api/v1/devices/ws";
 export { WS_CLOSE_REPLACED as CLOSE_REPLACED, WS_CLOSE_REMOVED as CLOSE_REMOVED } from "../abi.ts";
@@ -30,6 +32,8 @@ export interface GatewayOptions {
   heartbeatMs?: number;
   /** Largest message a device may send (default 64 KiB, the REST body limit). */
   maxPayload?: number;
+  /** Open event streams (GET /devices/:id/events) per API key (default 16); one more is a 429. */
+  maxStreamsPerKey?: number;
 }
 
 /** A device-initiated JSON-RPC method the backend answers. Throwing gives a -32603 error. */
@@ -86,6 +90,7 @@ export class WsGateway {
   private readonly rxSubscriptions = new Map<string, Promise<Unsubscribe>>();
   private readonly listeners = new Map<string, Set<EventListener>>();
   private readonly streams = new Set<ServerResponse>();
+  private readonly streamQuota: StreamQuota;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly depth: number;
   private server: Server | undefined;
@@ -93,6 +98,7 @@ export class WsGateway {
   constructor(private readonly opts: GatewayOptions) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload ?? 64 * 1024 });
     this.depth = opts.prefix.split("/").length;
+    this.streamQuota = new StreamQuota(opts.maxStreamsPerKey);
     this.heartbeat = setInterval(() => this.beat(), opts.heartbeatMs ?? 30_000);
     this.heartbeat.unref();
   }
@@ -324,10 +330,24 @@ export class WsGateway {
             "text/event-stream. `event: telemetry` with the sys.info object as data (MQTT and WebSocket devices); " +
             "a WebSocket device's other JSON-RPC notifications as `event: <method>` with their params.",
           params: { type: "object", properties: { id: { type: "string" } }, required: ["id"] },
+          response: {
+            429: {
+              type: "object",
+              properties: { error: { type: "string" }, message: { type: "string" }, limit: { type: "integer" } },
+              required: ["error", "message"],
+            },
+          },
         },
       },
       async (req, reply) => {
         known(req.params.id);
+        // The scope's hook has verified the key: it is key-shaped.
+        const key = apiKeyId(/^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "")?.[1] ?? "") ?? "";
+        if (!this.streamQuota.take(key)) {
+          const n = this.streamQuota.perKey;
+          throw new HttpError(429, "too_many_streams", `this API key has ${n} event streams open, the most allowed; close one first`, { limit: n });
+        }
+        reply.raw.once("close", () => this.streamQuota.release(key));
         this.stream(req.params.id, reply);
       },
     );
