@@ -54,7 +54,7 @@ class ClusterBus implements Bus {
   constructor(private readonly route: (msg: Forwarded) => void) {}
 
   publish(topic: string, payload: Buffer | string, opts: PublishOptions = {}): void {
-    this.route({ t: "pub", topic, payload: Buffer.from(payload), qos: 0, retain: opts.retain ?? false });
+    this.route({ t: "pub", topic, payload: Buffer.from(payload), qos: opts.qos ?? 0, retain: opts.retain ?? false });
   }
 
   async subscribe(filters: string[], onMessage: (msg: BusMessage) => void): Promise<Unsubscribe> {

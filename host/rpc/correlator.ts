@@ -24,6 +24,12 @@ export type Reachable = (deviceId: string) => boolean;
 
 export type JsonRpcId = string | number | null;
 
+/**
+ * Requests and notifications go at QoS 2 and the device subscribes its rx at QoS 2: the broker queues them in a
+ * kept session while the device is briefly away, and a redelivery after a cut link never runs a request twice.
+ */
+export const REQUEST_QOS = 2;
+
 interface Pending {
   deviceId: string;
   callerId: JsonRpcId;
@@ -61,7 +67,10 @@ export class RpcCorrelator {
         reject(new RpcTimeout(`${deviceId} did not answer ${method} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { deviceId, callerId, resolve, reject, timer });
-      this.bus.publish(topics.rx, request, this.bus.requestResponse ? { responseTopic: topics.tx, correlationData: Buffer.from(id) } : undefined);
+      this.bus.publish(topics.rx, request, {
+        qos: REQUEST_QOS,
+        ...(this.bus.requestResponse ? { responseTopic: topics.tx, correlationData: Buffer.from(id) } : {}),
+      });
     });
   }
 
@@ -69,7 +78,7 @@ export class RpcCorrelator {
   notify(deviceId: string, method: string, params: unknown): void {
     if (!this.reachable(deviceId)) throw new DeviceOffline(`device ${deviceId} is offline (not delivered)`);
     const body = params === undefined ? { jsonrpc: "2.0", method } : { jsonrpc: "2.0", method, params };
-    this.bus.publish(deviceTopics(this.prefix, deviceId).rx, JSON.stringify(body));
+    this.bus.publish(deviceTopics(this.prefix, deviceId).rx, JSON.stringify(body), { qos: REQUEST_QOS });
   }
 
   /** A message on <prefix>/<deviceId>/tx. Returns false when it answers nothing pending (late, foreign, or not JSON). */
