@@ -2,6 +2,9 @@
 // backend's own in-process bus) and against mosquitto (the backend's MQTT bus). A host method counts how often
 // the request really ran on the device.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFile, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +20,7 @@ import { Link } from "./support/link.ts";
 import { startMosquitto, type Mosquitto } from "./support/mosquitto.ts";
 
 const PREFIX = "devices";
+const bin = fileURLToPath(new URL("../bin/outpost.js", import.meta.url));
 const RECONNECT = { minMs: 20, maxMs: 100 };
 
 /** What the backend sees of one device: its answers on tx and its online/offline statuses, in arrival order. */
@@ -53,11 +57,32 @@ interface Broker {
 
 /** One device with a counting method, connected through its own Link. */
 async function startDevice(broker: Broker, id: string, connect: DeviceConnectOptions, onRun: (runs: number) => void = () => {}) {
-  const link = await new Link(broker.port).listen();
-  const watch = await Watch.start(broker.bus, id);
   const state = { runs: 0 };
   const device = new Device({ id, methods: { "counter.bump": () => (onRun(++state.runs), state.runs) } });
-  await device.connect(link.url, { password: broker.credential(id), reconnect: RECONNECT, ...connect });
+  const attached = await attach(broker, id, async (url, password) => {
+    await device.connect(url, { password, reconnect: RECONNECT, ...connect });
+    return () => device.close();
+  });
+  return { ...attached, state };
+}
+
+/** `outpost device run` in its own process, through its own Link; its built-in echo answers. */
+async function startCli(broker: Broker, id: string, flags: string[]) {
+  return attach(broker, id, async (url, password) => {
+    const proc = spawn(process.execPath, [bin, "device", "run", "--id", id, "--url", url, "--password", password, ...flags], { stdio: "ignore" });
+    const exited = new Promise((resolve) => proc.once("exit", resolve));
+    return async () => {
+      proc.kill("SIGTERM");
+      await exited;
+    };
+  });
+}
+
+/** A device started by `run` on a Link to the broker, watched from the backend's bus, online and answering. */
+async function attach(broker: Broker, id: string, run: (url: string, password: string) => Promise<() => Promise<void>>) {
+  const link = await new Link(broker.port).listen();
+  const watch = await Watch.start(broker.bus, id);
+  const stop = await run(link.url, broker.credential(id));
   const rx = deviceTopics(PREFIX, id).rx;
   const send = (requestId: string, method: string, qos: 1 | 2) =>
     broker.bus.publish(rx, JSON.stringify({ jsonrpc: "2.0", id: requestId, method }), { qos } satisfies PublishOptions);
@@ -71,7 +96,6 @@ async function startDevice(broker: Broker, id: string, connect: DeviceConnectOpt
   return {
     link,
     watch,
-    state,
     send,
     call,
     /** Cuts the link and waits for the broker to notice (it publishes the device's will). */
@@ -87,7 +111,7 @@ async function startDevice(broker: Broker, id: string, connect: DeviceConnectOpt
       await waitFor(() => watch.online > before);
     },
     async close() {
-      await device.close();
+      await stop();
       await link.close();
     },
   };
@@ -131,7 +155,11 @@ const matrix = [
 
 describe.each(matrix)("kept session on $name", ({ name, protocols, start }) => {
   const cases = protocols.flatMap((protocol) => QOS.map((qos) => ({ protocol, qos, tag: `${name.split(" ")[0]}-v${protocol}-q${qos}` })));
-  const ids = cases.flatMap((c) => ["away", "clean", "cut", "expiry"].map((s) => `${c.tag}-${s}`));
+  const clis = protocols.map((protocol) => ({ protocol, tag: `${name.split(" ")[0]}-v${protocol}-cli` }));
+  const ids = [
+    ...cases.flatMap((c) => ["away", "clean", "cut", "expiry"].map((s) => `${c.tag}-${s}`)),
+    ...clis.flatMap((c) => ["kept", "clean", "expiry"].map((s) => `${c.tag}-${s}`)),
+  ];
   let broker: Broker;
   const stops: (() => Promise<void>)[] = [];
   beforeAll(async () => {
@@ -196,6 +224,34 @@ describe.each(matrix)("kept session on $name", ({ name, protocols, start }) => {
       });
     }
   });
+
+  describe.each(clis)("outpost device run, MQTT v$protocol", ({ protocol, tag }) => {
+    const version = protocol === 5 ? ["--protocol", "5"] : [];
+    /** Cuts the CLI device's link, sends a request while it is away, brings it back; how often was it answered? */
+    const answeredAfterOutage = async (id: string, flags: string[]) => {
+      const d = await startCli(broker, id, [...version, ...flags]);
+      stops.push(d.close);
+      await d.cut();
+      d.send("during", "echo", 2);
+      await d.restore();
+      await d.call("after", 2);
+      return d.watch.answered("during");
+    };
+
+    it("keeps the session by default: a request sent while the device was away is answered once", async () => {
+      expect(await answeredAfterOutage(`${tag}-kept`, [])).toBe(1);
+    });
+
+    it("--clean starts without it: the request is lost", async () => {
+      expect(await answeredAfterOutage(`${tag}-clean`, ["--clean"])).toBe(0);
+    });
+
+    if (protocol === 5) {
+      it("--session-expiry 0 ends the session at the disconnect: the request is lost", async () => {
+        expect(await answeredAfterOutage(`${tag}-expiry`, ["--session-expiry", "0"])).toBe(0);
+      });
+    }
+  });
 });
 
 describe("the backend's requests", () => {
@@ -233,5 +289,27 @@ describe("the backend's requests", () => {
     } finally {
       await aedes.close();
     }
+  });
+});
+
+describe("outpost device run session flags", () => {
+  const outpost = (...args: string[]) =>
+    promisify(execFile)(process.execPath, [bin, "device", "run", "--id", "a", ...args], { timeout: 60_000 }).then(
+      () => ({ code: 0, stderr: "" }),
+      (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr.trim() }),
+    );
+
+  it("names a bad or pointless value in one line", async () => {
+    const [notSeconds, tooMany, onV4, onWs] = await Promise.all([
+      outpost("--url", "mqtt://127.0.0.1:1", "--protocol", "5", "--session-expiry", "1.5"),
+      outpost("--url", "mqtt://127.0.0.1:1", "--protocol", "5", "--session-expiry", "4294967296"),
+      outpost("--url", "mqtt://127.0.0.1:1", "--session-expiry", "60"),
+      outpost("--url", "ws://127.0.0.1:1/api/v1/devices/ws", "--clean"),
+    ]);
+    expect(notSeconds).toEqual({ code: 1, stderr: expect.stringMatching(/^error: option '--session-expiry <seconds>' argument '1.5' is invalid\. not whole seconds/) });
+    expect(tooMany.stderr).toMatch(/^error: .*--session-expiry.*4294967296.*not whole seconds from 0 to 4294967295/);
+    expect(onV4).toEqual({ code: 1, stderr: expect.stringMatching(/^outpost: --session-expiry needs --protocol 5/) });
+    expect(onWs).toEqual({ code: 1, stderr: expect.stringMatching(/^outpost: --clean and --session-expiry are MQTT options/) });
+    for (const r of [notSeconds, tooMany, onV4, onWs]) expect(r.stderr.split("\n")).toHaveLength(1);
   });
 });
