@@ -63,7 +63,7 @@ async function startDevice(broker: Broker, id: string, connect: DeviceConnectOpt
     await device.connect(url, { password, reconnect: RECONNECT, ...connect });
     return () => device.close();
   });
-  return { ...attached, state };
+  return { ...attached, state, device };
 }
 
 /** `outpost device run` in its own process, through its own Link; its built-in echo answers. */
@@ -286,6 +286,31 @@ describe("the backend's requests", () => {
       await d.call("after", 2);
       expect(d.state.runs).toBe(1);
       await d.close();
+    } finally {
+      await aedes.close();
+    }
+  });
+
+  it("deleting a device forgets its kept session: a new device under that id does not get the old one's requests", async () => {
+    const aedes = await embeddedAedes();
+    try {
+      const old = await startDevice(aedes, "del-1", {});
+      await old.cut();
+      old.send("queued", "counter.bump", 2); // waits in the old device's session
+      const { key } = aedes.backend.registry.createApiKey();
+      const res = await fetch(`${aedes.backend.url}/api/v1/devices/del-1`, { method: "DELETE", headers: { authorization: `Bearer ${key}` } });
+      expect(res.status).toBe(204);
+      await old.close();
+      const fresh = await startDevice(aedes, "del-1", {}); // registered again, new credential; "ready" answered
+      let sessionPresent: boolean | undefined;
+      fresh.device.mqtt!.once("connect", (present: boolean) => (sessionPresent = present));
+      await fresh.cut();
+      await fresh.restore(); // this time a session was kept: its own
+      await fresh.call("after", 2);
+      expect(fresh.state.runs).toBe(0);
+      expect(fresh.watch.answered("queued")).toBe(0);
+      expect(sessionPresent).toBe(true);
+      await fresh.close();
     } finally {
       await aedes.close();
     }

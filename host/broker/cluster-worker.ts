@@ -31,7 +31,7 @@ const stop = async () => {
 // Listening from the start: the backend may close this worker while it is still starting.
 process.on("message", (msg: ToWorker) => {
   if (msg.t === "close") void stop();
-  else if (msg.t === "kick") broker?.disconnect(msg.id);
+  else if (msg.t === "kick") void broker?.disconnect(msg.id);
   else if (msg.t === "retained-sent") retainedSent();
   else if (!broker) early.push(msg);
   else {

@@ -244,7 +244,8 @@ export async function startBrokerCluster(opts: ClusterOptions): Promise<Embedded
       for (const h of holders.values()) count.set(h.worker, (count.get(h.worker) ?? 0) + 1);
       return [...listening].map((w) => ({ pid: w.process.pid!, devices: count.get(w) ?? 0, privileged: privileged.get(w) ?? 0 }));
     },
-    disconnect(id) {
+    async disconnect(id) {
+      // The worker closes the connection and forgets the session when the kick arrives.
       const h = holders.get(id);
       for (const w of h ? [h.worker] : workers) w.send({ t: "kick", id } satisfies ToWorker);
     },

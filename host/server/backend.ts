@@ -142,8 +142,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     bodyLimit: opts.bodyLimit,
     logRequests: opts.logRequests,
     moreRoutes: (api, known) => ws.routes(api, known),
-    disconnectDevice(id) {
-      broker?.disconnect(id);
+    async disconnectDevice(id) {
+      await broker?.disconnect(id);
       ws.disconnect(id);
       bus.publish(deviceTopics(prefix, id).status, "", { retain: true }); // clears the retained status
     },
