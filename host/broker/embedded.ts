@@ -33,6 +33,11 @@ export interface EmbeddedBrokerOptions extends DeviceEvents {
   host?: string;
   prefix: string;
   hooks: AclHooks;
+  /**
+   * Whether a client that asks for a kept session gets one (default true). The cluster's workers say false: a
+   * reconnect may land in another process, and a session left in the first would later deliver stale requests.
+   */
+  keepSessions?: boolean;
   /** Runs before the first client can connect (the backend subscribes there, so it misses nothing). */
   beforeListen?: (bus: Bus) => Promise<void>;
   /** Every message a client published and the ACL let through (the cluster forwards them to its other processes). */
@@ -48,7 +53,18 @@ export type Will = Pick<AedesPublishPacket, "topic" | "payload" | "qos" | "retai
 
 export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<SingleBroker> {
   const { authenticate, authorizePublish, authorizeSubscribe, authorizeForward, identity } = opts.hooks;
-  const aedes = await Aedes.createBroker({ authenticate, authorizePublish, authorizeSubscribe, authorizeForward });
+  const keep = opts.keepSessions ?? true;
+  const aedes = await Aedes.createBroker({
+    authenticate,
+    authorizePublish,
+    authorizeSubscribe,
+    authorizeForward,
+    // Read after this hook: a clean session starts fresh and ends with the connection, whatever the client asked.
+    preConnect: (_client, packet, done) => {
+      if (!keep) packet.clean = true;
+      done(null, true);
+    },
+  });
   const bus = new AedesBus(aedes);
   /** aedes's own table of connected clients by id (a device's client id is its device id). */
   const clients = (aedes as unknown as { clients: Record<string, { close(done?: () => void): void; subscriptions?: Record<string, unknown> } | undefined> })
