@@ -8,7 +8,9 @@ import { promisify } from "node:util";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Device, type DeviceConnectOptions } from "../host/device.ts";
+import { createServer } from "node:net";
+import { Decoder, type Packet } from "../host/codec/index.ts";
+import { DEFAULT_SESSION_EXPIRY, Device, type DeviceConnectOptions } from "../host/device.ts";
 import { deviceTopics } from "../host/broker/acl.ts";
 import { writeMosquittoConfig } from "../host/broker/mosquitto.ts";
 import { Registry } from "../host/registry/registry.ts";
@@ -317,6 +319,46 @@ describe("the backend's requests", () => {
   });
 });
 
+describe("Device.connect session options", () => {
+  /** The CONNECT a device sends with `opts`, decoded, from a listener that never answers it. */
+  async function firstConnect(opts: DeviceConnectOptions) {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const decoder = new Decoder({ protocolVersion: opts.protocolVersion ?? 4 });
+    const got = new Promise<Packet>((resolve) => server.once("connection", (sock) => sock.on("data", (d) => decoder.push(d).forEach((p) => resolve(p)))));
+    const device = new Device({ id: "connect-bytes" });
+    void device.connect(`mqtt://127.0.0.1:${(server.address() as { port: number }).port}`, opts);
+    const packet = await got;
+    await device.close();
+    await new Promise((resolve) => server.close(resolve));
+    return packet as Packet & { clean?: boolean; properties?: { sessionExpiryInterval?: number } };
+  }
+
+  it("asks for a kept session by default, with a Session Expiry of an hour over MQTT 5", async () => {
+    const v4 = await firstConnect({});
+    expect(v4).toMatchObject({ cmd: "connect", protocolVersion: 4, clean: false });
+    expect(v4.properties).toBeUndefined();
+    expect(await firstConnect({ protocolVersion: 5 })).toMatchObject({ clean: false, properties: { sessionExpiryInterval: DEFAULT_SESSION_EXPIRY } });
+    expect(DEFAULT_SESSION_EXPIRY).toBe(3600);
+    expect(await firstConnect({ protocolVersion: 5, sessionExpiry: 60 })).toMatchObject({ clean: false, properties: { sessionExpiryInterval: 60 } });
+    // clean: the v5 property is left out (0), so the session ends with the connection too.
+    const clean = await firstConnect({ protocolVersion: 5, clean: true });
+    expect(clean.clean).toBe(true);
+    expect(clean.properties?.sessionExpiryInterval).toBeUndefined();
+    expect(await firstConnect({ clean: true })).toMatchObject({ protocolVersion: 4, clean: true });
+  });
+
+  it("refuses a sessionExpiry the module could not carry, by name, before connecting", async () => {
+    for (const bad of [-1, 1.5, 2 ** 32, Number.NaN]) {
+      const device = new Device({ id: "bad-expiry" });
+      await expect(device.connect("mqtt://127.0.0.1:1", { protocolVersion: 5, sessionExpiry: bad })).rejects.toThrow(
+        new RangeError(`sessionExpiry must be whole seconds from 0 to 4294967295, not ${bad}`),
+      );
+      expect(device.mqtt).toBeUndefined(); // nothing started
+    }
+  });
+});
+
 describe("outpost device run session flags", () => {
   const outpost = (...args: string[]) =>
     promisify(execFile)(process.execPath, [bin, "device", "run", "--id", "a", ...args], { timeout: 60_000 }).then(
@@ -331,7 +373,10 @@ describe("outpost device run session flags", () => {
       outpost("--url", "mqtt://127.0.0.1:1", "--session-expiry", "60"),
       outpost("--url", "ws://127.0.0.1:1/api/v1/devices/ws", "--clean"),
     ]);
-    expect(notSeconds).toEqual({ code: 1, stderr: expect.stringMatching(/^error: option '--session-expiry <seconds>' argument '1.5' is invalid\. not whole seconds/) });
+    expect(notSeconds).toEqual({
+      code: 1,
+      stderr: expect.stringMatching(/^error: option '--session-expiry <seconds>' argument '1.5' is invalid\. not whole seconds/),
+    });
     expect(tooMany.stderr).toMatch(/^error: .*--session-expiry.*4294967296.*not whole seconds from 0 to 4294967295/);
     expect(onV4).toEqual({ code: 1, stderr: expect.stringMatching(/^outpost: --session-expiry needs --protocol 5/) });
     expect(onWs).toEqual({ code: 1, stderr: expect.stringMatching(/^outpost: --clean and --session-expiry are MQTT options/) });
