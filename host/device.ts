@@ -48,6 +48,16 @@ export interface DeviceConnectOptions {
   /** Topic prefix (default "devices"). */
   prefix?: string;
   protocolVersion?: 4 | 5;
+  /**
+   * Start without the broker's session (default false: the session is kept, so QoS 1/2 requests published while
+   * the device is briefly away wait in the broker and arrive after it reconnects).
+   */
+  clean?: boolean;
+  /**
+   * MQTT 5: seconds the broker keeps the session after the connection ends (default 3600 when the session is kept,
+   * 0 with clean). MQTT 5 ends a session at disconnect when this is 0; 3.1.1 has no such field (the broker decides).
+   */
+  sessionExpiry?: number;
   /** Seconds (default 60). */
   keepalive?: number;
   /** Publish sys.info on <prefix>/<id>/telemetry every this many ms (0: never). */
@@ -68,6 +78,11 @@ interface Pass {
 
 /** EV_CLOSE errors that mean the broker refused the login (assembly/errors.ts), as a log line names them. */
 const LOGIN_REFUSALS: Readonly<Record<number, string>> = { [errCode("BadCredentials")]: "bad credentials", [errCode("NotAuthorized")]: "not authorised" };
+/**
+ * A kept session's MQTT 5 Session Expiry Interval: an hour rides out reboots, Wi-Fi roaming and broker restarts,
+ * yet a device that is gone for good does not hold queued requests in the broker for ever.
+ */
+export const DEFAULT_SESSION_EXPIRY = 3600;
 
 /** The module's millisecond clock input: wraps at 2^32 like a board's tick counter. */
 export const nowMs = (): number => Math.floor(performance.now()) >>> 0;
@@ -185,6 +200,11 @@ export class Device {
    */
   async connect(url: string, opts: DeviceConnectOptions = {}): Promise<void> {
     if (this.client) throw new Error("this device is connected already (one MQTT client per module)");
+    const clean = opts.clean ?? false;
+    const sessionExpiry = opts.sessionExpiry ?? (clean ? 0 : DEFAULT_SESSION_EXPIRY);
+    // The module takes a u32: anything else would wrap silently.
+    if (!Number.isInteger(sessionExpiry) || sessionExpiry < 0 || sessionExpiry > 0xffffffff)
+      throw new RangeError(`sessionExpiry must be whole seconds from 0 to 4294967295, not ${sessionExpiry}`);
     const core = new DeviceCore(this.mod, (now) => this.pollDevice(now));
     // Room for the largest request and response plus MQTT framing.
     const maxPacket = opts.maxPacketSize ?? this.reqCap + 1024;
@@ -196,6 +216,8 @@ export class Device {
         username: opts.username ?? this.id,
         password: opts.password,
         protocolVersion: opts.protocolVersion ?? 4,
+        clean,
+        properties: { sessionExpiryInterval: sessionExpiry },
         keepalive: opts.keepalive,
         reconnect: opts.reconnect,
         timeoutMs: opts.timeoutMs,

@@ -143,6 +143,20 @@ describe("embedded broker over two worker processes", () => {
     for (const w of watchers) await w.endAsync();
   });
 
+  it("keeps no session in a worker (the next connection may land in the other one, and find a stale session later)", async () => {
+    const id = "c-session";
+    const { credential } = backend.registry.addDevice(id);
+    const present: boolean[] = [];
+    // Successive connections alternate between the workers: the third comes back to the first one's worker.
+    for (let round = 0; round < 4; round++) {
+      const client = mqtt.connect(backend.mqttUrl, { clientId: id, username: id, password: credential, clean: false, reconnectPeriod: 0 });
+      present.push(await new Promise<boolean>((resolve) => client.once("connect", (connack) => resolve(connack.sessionPresent))));
+      await client.subscribeAsync(`devices/${id}/rx`, { qos: 1 });
+      await client.endAsync();
+    }
+    expect(present).toEqual([false, false, false, false]);
+  });
+
   it("disconnects a deleted device from whichever worker holds it", async () => {
     const gone = devices[3];
     gone.options.reconnectPeriod = 0;

@@ -31,10 +31,11 @@ function countingDevice(id: string, opts: ConstructorParameters<typeof Device>[0
 
 it("a PUBLISH's size is counted byte for byte (3.1.1 and with MQTT 5 properties)", () => {
   // 1 type byte + 1 length byte + 2 + topic + payload; 2-byte length from 128.
-  expect(publishPacketSize("a/b", 10)).toBe(1 + 1 + 2 + 3 + 10);
-  expect(publishPacketSize("a/b", 200)).toBe(1 + 2 + 2 + 3 + 200);
+  expect(publishPacketSize("a/b", 10, 0)).toBe(1 + 1 + 2 + 3 + 10);
+  expect(publishPacketSize("a/b", 200, 0)).toBe(1 + 2 + 2 + 3 + 200);
+  expect(publishPacketSize("a/b", 10, 2)).toBe(1 + 1 + 2 + 3 + 2 + 10); // a packet id from QoS 1
   const props = { responseTopic: "a/tx", correlationData: Buffer.from("id1") };
-  expect(publishPacketSize("a/b", 10, props)).toBe(1 + 1 + 2 + 3 + 1 + (3 + 4) + (3 + 3) + 10);
+  expect(publishPacketSize("a/b", 10, 1, props)).toBe(1 + 1 + 2 + 3 + 2 + 1 + (3 + 4) + (3 + 3) + 10);
 });
 
 describe("MQTT 3.1.1 devices on the embedded broker", async () => {

@@ -97,7 +97,8 @@ function topicFor(suffix: usize): u32 {
 
 /**
  * Starts the device: client id = device id, will = offline status (retained,
- * QoS 1), subscription to rx (QoS 1), then the client connects. 0 or -Err.
+ * QoS 1), subscription to rx (QoS 2: a request redelivered on a kept session
+ * is recognised by its packet id and not run again), then the client connects. 0 or -Err.
  */
 export function deviceStart(now: u32): i32 {
   if (!ctx) return -Err.NotInitialized;
@@ -120,7 +121,7 @@ export function deviceStart(now: u32): i32 {
   let r = clientSetString(STR_CLIENT_ID, idBuf, idLen);
   if (!r) r = clientSetString(STR_WILL_TOPIC, topic, topicFor(T.T_STATUS));
   if (!r) r = clientSetString(STR_WILL_PAYLOAD, T.T_OFFLINE + 2, load<u16>(T.T_OFFLINE));
-  if (!r) r = clientSubscribe(topic, topicFor(T.T_RX), 1);
+  if (!r) r = clientSubscribe(topic, topicFor(T.T_RX), 2);
   if (!r) r = overWebSocket() ? wsStart(now) : clientStart(now); // device_set key 3 chose WebSocket
   return r;
 }

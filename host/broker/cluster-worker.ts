@@ -31,7 +31,7 @@ const stop = async () => {
 // Listening from the start: the backend may close this worker while it is still starting.
 process.on("message", (msg: ToWorker) => {
   if (msg.t === "close") void stop();
-  else if (msg.t === "kick") broker?.disconnect(msg.id);
+  else if (msg.t === "kick") void broker?.disconnect(msg.id);
   else if (msg.t === "retained-sent") retainedSent();
   else if (!broker) early.push(msg);
   else {
@@ -49,6 +49,7 @@ try {
     port: config.port,
     host: config.host,
     prefix: config.prefix,
+    keepSessions: false, // sessions are per process: the next connection may land in another worker
     // The backend made the password before forking; two workers making their own would each accept a different one.
     hooks: registryAclHooks(registry, config.prefix, registry.backendPassword({ create: false })),
     onDeviceConnected: (id, will) => toHub({ t: "up", id, will: will && forwarded(will, id) }),

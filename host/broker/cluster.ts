@@ -54,7 +54,7 @@ class ClusterBus implements Bus {
   constructor(private readonly route: (msg: Forwarded) => void) {}
 
   publish(topic: string, payload: Buffer | string, opts: PublishOptions = {}): void {
-    this.route({ t: "pub", topic, payload: Buffer.from(payload), qos: 0, retain: opts.retain ?? false });
+    this.route({ t: "pub", topic, payload: Buffer.from(payload), qos: opts.qos ?? 0, retain: opts.retain ?? false });
   }
 
   async subscribe(filters: string[], onMessage: (msg: BusMessage) => void): Promise<Unsubscribe> {
@@ -244,7 +244,8 @@ export async function startBrokerCluster(opts: ClusterOptions): Promise<Embedded
       for (const h of holders.values()) count.set(h.worker, (count.get(h.worker) ?? 0) + 1);
       return [...listening].map((w) => ({ pid: w.process.pid!, devices: count.get(w) ?? 0, privileged: privileged.get(w) ?? 0 }));
     },
-    disconnect(id) {
+    async disconnect(id) {
+      // The worker closes the connection and forgets the session when the kick arrives.
       const h = holders.get(id);
       for (const w of h ? [h.worker] : workers) w.send({ t: "kick", id } satisfies ToWorker);
     },

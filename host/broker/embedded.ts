@@ -11,8 +11,11 @@ export interface EmbeddedBroker {
   bus: Bus;
   /** Whether device `id` is connected with its rx subscription in place. */
   receives(id: string): boolean;
-  /** Drops a device's connection (used when the device is deleted). */
-  disconnect(id: string): void;
+  /**
+   * Drops a device's connection and forgets its kept session (used when the device is deleted): a device
+   * registered later under the same id starts fresh, not with the old one's subscriptions and queued requests.
+   */
+  disconnect(id: string): Promise<void>;
   /** The processes holding MQTT connections, with how many devices and clients on the backend's credentials each holds. */
   processes(): { pid: number; devices: number; privileged: number }[];
   close(): Promise<void>;
@@ -30,6 +33,11 @@ export interface EmbeddedBrokerOptions extends DeviceEvents {
   host?: string;
   prefix: string;
   hooks: AclHooks;
+  /**
+   * Whether a client that asks for a kept session gets one (default true). The cluster's workers say false: a
+   * reconnect may land in another process, and a session left in the first would later deliver stale requests.
+   */
+  keepSessions?: boolean;
   /** Runs before the first client can connect (the backend subscribes there, so it misses nothing). */
   beforeListen?: (bus: Bus) => Promise<void>;
   /** Every message a client published and the ACL let through (the cluster forwards them to its other processes). */
@@ -45,10 +53,22 @@ export type Will = Pick<AedesPublishPacket, "topic" | "payload" | "qos" | "retai
 
 export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<SingleBroker> {
   const { authenticate, authorizePublish, authorizeSubscribe, authorizeForward, identity } = opts.hooks;
-  const aedes = await Aedes.createBroker({ authenticate, authorizePublish, authorizeSubscribe, authorizeForward });
+  const keep = opts.keepSessions ?? true;
+  const aedes = await Aedes.createBroker({
+    authenticate,
+    authorizePublish,
+    authorizeSubscribe,
+    authorizeForward,
+    // Read after this hook: a clean session starts fresh and ends with the connection, whatever the client asked.
+    preConnect: (_client, packet, done) => {
+      if (!keep) packet.clean = true;
+      done(null, true);
+    },
+  });
   const bus = new AedesBus(aedes);
   /** aedes's own table of connected clients by id (a device's client id is its device id). */
-  const clients = (aedes as unknown as { clients: Record<string, { close(): void; subscriptions?: Record<string, unknown> } | undefined> }).clients;
+  const clients = (aedes as unknown as { clients: Record<string, { close(done?: () => void): void; subscriptions?: Record<string, unknown> } | undefined> })
+    .clients;
   const receives = (id: string) => clients[id]?.subscriptions?.[deviceTopics(opts.prefix, id).rx] !== undefined;
   const deviceOf = (client: Parameters<typeof identity>[0]) => {
     const who = identity(client);
@@ -98,8 +118,10 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     port,
     bus,
     receives,
-    disconnect(id) {
-      clients[id]?.close();
+    async disconnect(id) {
+      const client = clients[id];
+      if (client) await new Promise<void>((resolve) => client.close(resolve));
+      await forgetSession(aedes, id);
     },
     processes() {
       const all = Object.values(clients) as Parameters<typeof identity>[0][];
@@ -112,4 +134,25 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
     },
   };
+}
+
+/** The part of aedes's persistence (untyped in its declarations) that holds a client's session. */
+interface SessionStore {
+  cleanSubscriptions(client: { id: string }): Promise<void>;
+  outgoingStream(client: { id: string }): AsyncIterable<AedesPublishPacket>;
+  outgoingClearMessageId(client: { id: string }, packet: AedesPublishPacket): Promise<unknown>;
+  cleanIncoming?(client: { id: string }): Promise<void>;
+  delWill(client: { id: string }): Promise<unknown>;
+}
+
+/** Removes what aedes keeps of client `id` between connections: subscriptions, queued messages, QoS 2 state, will. */
+async function forgetSession(aedes: Aedes, id: string): Promise<void> {
+  const store = (aedes as unknown as { persistence: SessionStore }).persistence;
+  const client = { id };
+  await store.cleanSubscriptions(client);
+  const queued: AedesPublishPacket[] = [];
+  for await (const packet of store.outgoingStream(client)) queued.push(packet); // a copy: clearing edits the queue
+  for (const packet of queued) await store.outgoingClearMessageId(client, packet);
+  await store.cleanIncoming?.(client);
+  await store.delWill(client);
 }

@@ -29,6 +29,14 @@ export function parseNonNegative(value: string): number {
   return n;
 }
 
+/** Whole seconds as MQTT carries them (a four-byte integer, e.g. the Session Expiry Interval). */
+export function parseSeconds32(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isInteger(n) || n < 0 || n > 0xffffffff)
+    throw new InvalidArgumentError(`not whole seconds from 0 to 4294967295: ${value}`);
+  return n;
+}
+
 /** A URL parser that accepts only the given schemes (e.g. "mqtt:"), so a typo fails here and not deep in a client. */
 export function urlParser(...schemes: string[]): (value: string) => string {
   return (value: string) => {

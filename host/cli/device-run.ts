@@ -1,14 +1,33 @@
 // `outpost device run`: one device on the module under V8, against an MQTT broker,
 // until SIGINT/SIGTERM; then the offline status goes out and it disconnects cleanly.
 import { Command, Option } from "commander";
-import { Device } from "../device.ts";
+import { DEFAULT_SESSION_EXPIRY, Device } from "../device.ts";
 import { errName, wsCloseName } from "../abi.ts";
 import { DEFAULT_PREFIX } from "../broker/acl.ts";
-import { parseNonNegative, urlParser } from "./common.ts";
+import { CliError, parseNonNegative, parseSeconds32, urlParser } from "./common.ts";
 import { DEVICE_PASSWORD, secretFileOption, secretOption, secretValue } from "./secrets.ts";
 import { createLogger, redactUrl } from "../server/log.ts";
 
 const LEVELS = ["debug", "info", "warn", "error"] as const;
+
+interface RunOptions {
+  id: string;
+  url: string;
+  username?: string;
+  prefix: string;
+  protocol: string;
+  clean?: boolean;
+  sessionExpiry?: number;
+  telemetry: number;
+}
+
+/** Session flags that would silently do nothing are a mistake, named here. */
+function checkSessionFlags(opts: RunOptions): void {
+  if (opts.url.startsWith("ws://") && (opts.clean || opts.sessionExpiry !== undefined))
+    throw new CliError("--clean and --session-expiry are MQTT options: a WebSocket device has no broker session");
+  if (opts.sessionExpiry !== undefined && opts.protocol !== "5")
+    throw new CliError("--session-expiry needs --protocol 5 (MQTT 3.1.1 has no session expiry: the broker decides how long it keeps a session)");
+}
 
 export function deviceRunCommand(): Command {
   return new Command("run")
@@ -24,8 +43,16 @@ export function deviceRunCommand(): Command {
     .addOption(secretFileOption(DEVICE_PASSWORD))
     .option("--prefix <prefix>", "topic prefix", DEFAULT_PREFIX)
     .addOption(new Option("--protocol <version>", "MQTT protocol version").choices(["4", "5"]).default("4"))
+    .option("--clean", "start without the broker's session: requests published while the device is away are lost (default: the session is kept)")
+    .addOption(
+      new Option(
+        "--session-expiry <seconds>",
+        `MQTT 5: how long the broker keeps the session after the connection ends (default ${DEFAULT_SESSION_EXPIRY}; 0 with --clean)`,
+      ).argParser(parseSeconds32),
+    )
     .addOption(new Option("--telemetry <ms>", "publish sys.info on <prefix>/<id>/telemetry every <ms> (0: off)").argParser(parseNonNegative).default(0))
-    .action(async (opts: { id: string; url: string; username?: string; prefix: string; protocol: string; telemetry: number }, cmd: Command) => {
+    .action(async (opts: RunOptions, cmd: Command) => {
+      checkSessionFlags(opts);
       const password = secretValue(cmd, DEVICE_PASSWORD);
       const log = createLogger({ name: "outpost-device" });
       const url = redactUrl(opts.url); // a ws:// URL may carry ?access_token=
@@ -40,6 +67,8 @@ export function deviceRunCommand(): Command {
         password,
         prefix: opts.prefix,
         protocolVersion: opts.protocol === "5" ? 5 : 4,
+        clean: opts.clean ?? false,
+        sessionExpiry: opts.sessionExpiry,
         telemetryMs,
       });
       const mqtt = device.mqtt!;

@@ -14,6 +14,8 @@ export interface BusMessage {
 }
 
 export interface PublishOptions {
+  /** Default 0. QoS 1/2 reach a device whose connection is down but whose session the broker keeps. */
+  qos?: 0 | 1 | 2;
   responseTopic?: string;
   correlationData?: Buffer;
   retain?: boolean;
@@ -39,7 +41,7 @@ export class AedesBus implements Bus {
   constructor(private readonly aedes: Aedes) {}
 
   publish(topic: string, payload: Buffer | string, opts: PublishOptions = {}): void {
-    const packet = { cmd: "publish" as const, topic, payload: Buffer.from(payload), qos: 0 as const, retain: opts.retain ?? false, dup: false };
+    const packet = { cmd: "publish" as const, topic, payload: Buffer.from(payload), qos: opts.qos ?? 0, retain: opts.retain ?? false, dup: false };
     this.aedes.publish(packet, () => {});
   }
 
@@ -151,7 +153,7 @@ export class MqttBus implements Bus {
 
   publish(topic: string, payload: Buffer | string, opts: PublishOptions = {}): void {
     const properties = this.requestResponse && opts.responseTopic ? { responseTopic: opts.responseTopic, correlationData: opts.correlationData } : undefined;
-    this.client.publish(topic, payload, { qos: 0, retain: opts.retain ?? false, properties });
+    this.client.publish(topic, payload, { qos: opts.qos ?? 0, retain: opts.retain ?? false, properties });
   }
 
   private table(filter: string): Map<string, Set<Handler>> {

@@ -31,6 +31,12 @@ const NO_LIMITS: LimitsOf = () => ({ request_max: null, response_max: null, max_
 
 export type JsonRpcId = string | number | null;
 
+/**
+ * Requests and notifications go at QoS 2 and the device subscribes its rx at QoS 2: the broker queues them in a
+ * kept session while the device is briefly away, and a redelivery after a cut link never runs a request twice.
+ */
+export const REQUEST_QOS = 2;
+
 interface Pending {
   deviceId: string;
   callerId: JsonRpcId;
@@ -67,14 +73,14 @@ export class RpcCorrelator {
     const request = JSON.stringify(params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params });
     const props = this.bus.requestResponse ? { responseTopic: topics.tx, correlationData: Buffer.from(id) } : undefined;
     return new Promise<string>((resolve, reject) => {
-      checkRequestFits(deviceId, this.limitsOf(deviceId), topics.rx, request, props);
+      checkRequestFits(deviceId, this.limitsOf(deviceId), topics.rx, request, REQUEST_QOS, props);
       if (!this.reachable(deviceId)) return reject(new DeviceOffline(`device ${deviceId} is offline (not delivered)`));
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new RpcTimeout(`${deviceId} did not answer ${method} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { deviceId, callerId, resolve, reject, timer });
-      this.bus.publish(topics.rx, request, props);
+      this.bus.publish(topics.rx, request, { qos: REQUEST_QOS, ...props });
     });
   }
 
@@ -83,8 +89,8 @@ export class RpcCorrelator {
     if (!this.reachable(deviceId)) throw new DeviceOffline(`device ${deviceId} is offline (not delivered)`);
     const body = JSON.stringify(params === undefined ? { jsonrpc: "2.0", method } : { jsonrpc: "2.0", method, params });
     const rx = deviceTopics(this.prefix, deviceId).rx;
-    checkRequestFits(deviceId, this.limitsOf(deviceId), rx, body);
-    this.bus.publish(rx, body);
+    checkRequestFits(deviceId, this.limitsOf(deviceId), rx, body, REQUEST_QOS);
+    this.bus.publish(rx, body, { qos: REQUEST_QOS });
   }
 
   /** A message on <prefix>/<deviceId>/tx. Returns false when it answers nothing pending (late, foreign, or not JSON). */

@@ -25,9 +25,9 @@ export class RequestTooLarge extends Error {
 
 const varintLength = (n: number) => (n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4);
 
-/** Bytes of a QoS 0 PUBLISH of `payloadBytes` on `topic` (UTF-8), with the request's MQTT 5 properties if any. */
-export function publishPacketSize(topic: string, payloadBytes: number, props?: RequestProperties): number {
-  let remaining = 2 + Buffer.byteLength(topic) + payloadBytes;
+/** Bytes of a PUBLISH at `qos` of `payloadBytes` on `topic` (UTF-8), with the request's MQTT 5 properties if any. */
+export function publishPacketSize(topic: string, payloadBytes: number, qos: number, props?: RequestProperties): number {
+  let remaining = 2 + Buffer.byteLength(topic) + (qos > 0 ? 2 : 0) + payloadBytes;
   if (props) {
     const propsLength = 3 + Buffer.byteLength(props.responseTopic) + 3 + props.correlationData.length;
     remaining += varintLength(propsLength) + propsLength;
@@ -36,18 +36,18 @@ export function publishPacketSize(topic: string, payloadBytes: number, props?: R
 }
 
 /** The largest payload whose PUBLISH fits in maxPacket bytes (0 if none does). */
-function largestPayload(maxPacket: number, topic: string, props?: RequestProperties): number {
-  let n = Math.max(0, maxPacket - publishPacketSize(topic, 0, props) - 3); // the varint can grow by 3 at most
-  while (publishPacketSize(topic, n + 1, props) <= maxPacket) n++;
+function largestPayload(maxPacket: number, topic: string, qos: number, props?: RequestProperties): number {
+  let n = Math.max(0, maxPacket - publishPacketSize(topic, 0, qos, props) - 3); // the varint can grow by 3 at most
+  while (publishPacketSize(topic, n + 1, qos, props) <= maxPacket) n++;
   return n;
 }
 
 /** Throws RequestTooLarge when `payload` (the request as sent) is over the device's limits. */
-export function checkRequestFits(deviceId: string, limits: DeviceLimits, topic: string, payload: string, props?: RequestProperties): void {
+export function checkRequestFits(deviceId: string, limits: DeviceLimits, topic: string, payload: string, qos: number, props?: RequestProperties): void {
   if (limits.request_max === null && limits.max_packet === null) return;
   const bytes = Buffer.byteLength(payload);
   const byRequest = limits.request_max ?? Number.POSITIVE_INFINITY;
-  const byPacket = limits.max_packet === null ? Number.POSITIVE_INFINITY : largestPayload(limits.max_packet, topic, props);
+  const byPacket = limits.max_packet === null ? Number.POSITIVE_INFINITY : largestPayload(limits.max_packet, topic, qos, props);
   const max = Math.min(byRequest, byPacket);
   if (bytes <= max) return;
   const why = byRequest <= byPacket ? `its request_max is ${byRequest}` : `its MQTT maximum packet size is ${limits.max_packet} bytes, PUBLISH header included`;

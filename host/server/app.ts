@@ -27,8 +27,8 @@ export interface AppDeps {
   correlator: RpcCorrelator;
   metrics: Metrics;
   logger: Logger;
-  /** Drops a deleted device's connection and clears its retained status. */
-  disconnectDevice(id: string): void;
+  /** Drops a deleted device's connection and kept session, and clears its retained status. */
+  disconnectDevice(id: string): Promise<void>;
   /** More routes inside the API-key-protected /api/v1 scope (the WebSocket gateway's event streams); `known` 404s unknown ids. */
   moreRoutes?(api: FastifyInstance, known: (id: string) => DeviceRecord): void;
   /** A sys.info answer came back through REST: the device's announced limits may be in it. */
@@ -243,7 +243,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           known(req.params.id);
           registry.removeDevice(req.params.id);
           presence.forget(req.params.id);
-          deps.disconnectDevice(req.params.id);
+          await deps.disconnectDevice(req.params.id);
           return reply.code(204).send();
         },
       );

@@ -166,8 +166,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     logRequests: opts.logRequests,
     moreRoutes: (api, known) => ws.routes(api, known),
     onSysInfo: (id, answer) => learnLimits(id, answer, true),
-    disconnectDevice(id) {
-      broker?.disconnect(id);
+    async disconnectDevice(id) {
+      await broker?.disconnect(id);
       ws.disconnect(id);
       bus.publish(deviceTopics(prefix, id).status, "", { retain: true }); // clears the retained status
     },
