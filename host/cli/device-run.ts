@@ -1,13 +1,20 @@
 // `outpost device run`: one device on the module under V8, against an MQTT broker,
 // until SIGINT/SIGTERM; then the offline status goes out and it disconnects cleanly.
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import pino from "pino";
-import { Device } from "../device.ts";
+import { DEFAULT_KEEPALIVE_S, Device } from "../device.ts";
 import { errName, wsCloseName } from "../abi.ts";
 import { DEFAULT_PREFIX } from "../broker/acl.ts";
 import { parseNonNegative, urlParser } from "./common.ts";
 
 const LEVELS = ["debug", "info", "warn", "error"] as const;
+
+/** MQTT carries the keep-alive in 16 bits. */
+function parseKeepalive(value: string): number {
+  const n = parseNonNegative(value);
+  if (n > 0xffff) throw new InvalidArgumentError(`keep-alive over 65535 s: ${value}`);
+  return n;
+}
 
 export function deviceRunCommand(): Command {
   return new Command("run")
@@ -22,8 +29,11 @@ export function deviceRunCommand(): Command {
     .option("--password <password>", "MQTT password")
     .option("--prefix <prefix>", "topic prefix", DEFAULT_PREFIX)
     .addOption(new Option("--protocol <version>", "MQTT protocol version").choices(["4", "5"]).default("4"))
+    .addOption(
+      new Option("--keepalive <s>", "keep-alive in seconds: a ping after this long without sending (0: off)").argParser(parseKeepalive).default(DEFAULT_KEEPALIVE_S),
+    )
     .addOption(new Option("--telemetry <ms>", "publish sys.info on <prefix>/<id>/telemetry every <ms> (0: off)").argParser(parseNonNegative).default(0))
-    .action(async (opts: { id: string; url: string; username?: string; password?: string; prefix: string; protocol: string; telemetry: number }) => {
+    .action(async (opts: { id: string; url: string; username?: string; password?: string; prefix: string; protocol: string; keepalive: number; telemetry: number }) => {
       const log = pino({ name: "outpost-device" });
       const telemetryMs = opts.telemetry;
       const device = new Device({
@@ -36,6 +46,7 @@ export function deviceRunCommand(): Command {
         password: opts.password,
         prefix: opts.prefix,
         protocolVersion: opts.protocol === "5" ? 5 : 4,
+        keepalive: opts.keepalive,
         telemetryMs,
       });
       const mqtt = device.mqtt!;
