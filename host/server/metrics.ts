@@ -45,7 +45,8 @@ export function createMetrics(sources: { devicesOnline(): number; devicesRegiste
   const requestCounters = new Map<string, { inc(): void }>();
   const outcomes = {
     ok: rpcDuration.labels("ok"),
-    timeout: rpcDuration.labels("timeout"), offline: rpcDuration.labels("offline"),
+    timeout: rpcDuration.labels("timeout"),
+    offline: rpcDuration.labels("offline"),
     busy: rpcDuration.labels("busy"),
     suspect: rpcDuration.labels("suspect"),
   };
