@@ -212,7 +212,7 @@ describe("keep-alive and frame-rate defaults", () => {
     const server = createServer((sock) => {
       const parser = mqttPacket.parser({ protocolVersion: 4 });
       parser.on("packet", (p) => {
-        if (p.cmd === "connect") keepalives.push(p.keepalive);
+        if (p.cmd === "connect") keepalives.push(p.keepalive ?? -1);
         sock.destroy();
       });
       sock.on("data", (d) => parser.parse(d));
