@@ -110,12 +110,12 @@ export class RpcCorrelator {
 
   /** Sends one request and resolves with the device's JSON-RPC response text, the caller's id restored. */
   call(deviceId: string, method: string, params: unknown, callerId: JsonRpcId, timeoutMs: number): Promise<string> {
+    const refused = this.refusal(deviceId, true); // before any work on the request: refusals must stay cheap
+    if (refused) return Promise.reject(refused);
     const id = `${this.tag}.${this.nextSeq++}`;
     const topics = deviceTopics(this.prefix, deviceId);
     const request = JSON.stringify(params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params });
     return new Promise<string>((resolve, reject) => {
-      const refused = this.refusal(deviceId, true);
-      if (refused) return reject(refused);
       const timer = setTimeout(() => {
         this.untrack(id, p);
         this.opts.onUnanswered?.(deviceId);
