@@ -24,6 +24,9 @@ const FLOOD_PER_S = Number(process.env.BENCH_FLOOD_PER_S ?? 200);
 const FLOOD_TIMEOUT_MS = 2000;
 const BIG = "x".repeat(30 * 1024);
 
+/** A run's figures, and the p99 and maximum over every call (failed ones included). */
+type Run = RunResult & { p99_all_ms: number; max_ms: number };
+
 // ---- child roles ----------------------------------------------------------------------------------------
 
 /** The healthy module device, until stdin closes. */
@@ -126,11 +129,23 @@ async function main() {
   await online(healthy.id, true);
 
   const rest = await restEchoCaller(port, key, CONCURRENCY);
-  const run = () => drive(rest.call, [healthy.id], SECONDS, CONCURRENCY);
+  // A stalled call that ends in an error counts too: drive()'s percentiles are over correct answers only.
+  const run = async (): Promise<Run> => {
+    const all: number[] = [];
+    const timed = async (device: string, seq: number, caller: number) => {
+      const t = performance.now();
+      const ok = await rest.call(device, seq, caller);
+      all.push(performance.now() - t);
+      return ok;
+    };
+    const r = await drive(timed, [healthy.id], SECONDS, CONCURRENCY);
+    all.sort((a, b) => a - b);
+    return { ...r, p99_all_ms: +all[Math.min(all.length - 1, Math.floor(0.99 * all.length))].toFixed(2), max_ms: +all[all.length - 1].toFixed(1) };
+  };
   await run(); // warm-up
 
-  const baseRuns: RunResult[] = [];
-  const slowRuns: RunResult[] = [];
+  const baseRuns: Run[] = [];
+  const slowRuns: Run[] = [];
   const floods: { sent: number; outcomes: Record<string, number> }[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     baseRuns.push(await run());
@@ -150,23 +165,26 @@ async function main() {
   await new Promise((r) => backend.proc.once("exit", r));
   rmSync(dir, { recursive: true, force: true });
 
-  const median = (runs: RunResult[]) => [...runs].sort((a, b) => a.p99_ms - b.p99_ms)[runs.length >> 1];
+  const median = (runs: Run[]) => [...runs].sort((a, b) => a.p99_all_ms - b.p99_all_ms)[runs.length >> 1];
   const b = median(baseRuns);
   const s = median(slowRuns);
-  const ratio = +(s.p99_ms / b.p99_ms).toFixed(2);
+  const ratio = +(s.p99_all_ms / b.p99_all_ms).toFixed(2);
   const outcomes: Record<string, number> = {};
   for (const f of floods) for (const [k, n] of Object.entries(f.outcomes)) outcomes[k] = (outcomes[k] ?? 0) + n;
   const floodSent = floods.reduce((a, f) => a + f.sent, 0);
+  const line = (r: Run) => `${r.rpc_per_s} RPC/s  p50 ${r.p50_ms} ms  p99 ${r.p99_all_ms} ms  max ${r.max_ms} ms  errors ${r.errors}`;
   console.log(`healthy device over MQTT, ${CONCURRENCY} callers with one echo in flight each, median of ${ROUNDS} alternating ${SECONDS} s runs`);
-  console.log(`  without a slow device  ${b.rpc_per_s} RPC/s  p50 ${b.p50_ms} ms  p99 ${b.p99_ms} ms  errors ${b.errors}`);
-  console.log(`  with one slow device   ${s.rpc_per_s} RPC/s  p50 ${s.p50_ms} ms  p99 ${s.p99_ms} ms  errors ${s.errors}`);
+  console.log(`  without a slow device  ${line(b)}`);
+  console.log(`  with one slow device   ${line(s)}`);
   console.log(`  slow device flooded with ${floodSent} x 30 KB requests (${FLOOD_PER_S}/s): ${JSON.stringify(outcomes)}`);
-  console.log(`  p99 with / without: ${ratio}x (the issue asks <= 2x)`);
+  console.log(`  p99 with / without: ${ratio}x (the issue asks <= 2x; p99 over every call, failed ones included)`);
   console.log(
     JSON.stringify({
       p99_ratio: ratio,
-      base_p99_ms: b.p99_ms,
-      slow_p99_ms: s.p99_ms,
+      base_p99_ms: b.p99_all_ms,
+      slow_p99_ms: s.p99_all_ms,
+      base_max_ms: b.max_ms,
+      slow_max_ms: s.max_ms,
       base_p50_ms: b.p50_ms,
       slow_p50_ms: s.p50_ms,
       base_rpc_per_s: b.rpc_per_s,
