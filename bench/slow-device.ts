@@ -15,7 +15,7 @@ import type { Socket } from "node:net";
 import { Registry } from "../host/registry/registry.ts";
 import { Device } from "../host/device.ts";
 import { freePort } from "../test/support/mosquitto.ts";
-import { child, drive, httpConnection, restEchoCaller, type RunResult } from "./load.ts";
+import { child, cpuSeconds, drive, httpConnection, restEchoCaller, type RunResult } from "./load.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -25,7 +25,7 @@ const FLOOD_TIMEOUT_MS = 2000;
 const BIG = "x".repeat(30 * 1024);
 
 /** A run's figures, and the p99 and maximum over every call (failed ones included). */
-type Run = RunResult & { p99_all_ms: number; max_ms: number };
+type Run = RunResult & { p99_all_ms: number; max_ms: number; backend_cpu_s: number };
 
 // ---- child roles ----------------------------------------------------------------------------------------
 
@@ -138,9 +138,16 @@ async function main() {
       all.push(performance.now() - t);
       return ok;
     };
+    const cpu0 = cpuSeconds(backend.proc.pid!);
     const r = await drive(timed, [healthy.id], SECONDS, CONCURRENCY);
+    const backend_cpu_s = +(cpuSeconds(backend.proc.pid!) - cpu0).toFixed(2);
     all.sort((a, b) => a - b);
-    return { ...r, p99_all_ms: +all[Math.min(all.length - 1, Math.floor(0.99 * all.length))].toFixed(2), max_ms: +all[all.length - 1].toFixed(1) };
+    return {
+      ...r,
+      backend_cpu_s,
+      p99_all_ms: +all[Math.min(all.length - 1, Math.floor(0.99 * all.length))].toFixed(2),
+      max_ms: +all[all.length - 1].toFixed(1),
+    };
   };
   await run(); // warm-up
 
@@ -172,7 +179,8 @@ async function main() {
   const outcomes: Record<string, number> = {};
   for (const f of floods) for (const [k, n] of Object.entries(f.outcomes)) outcomes[k] = (outcomes[k] ?? 0) + n;
   const floodSent = floods.reduce((a, f) => a + f.sent, 0);
-  const line = (r: Run) => `${r.rpc_per_s} RPC/s  p50 ${r.p50_ms} ms  p99 ${r.p99_all_ms} ms  max ${r.max_ms} ms  errors ${r.errors}`;
+  const line = (r: Run) =>
+    `${r.rpc_per_s} RPC/s  p50 ${r.p50_ms} ms  p99 ${r.p99_all_ms} ms  max ${r.max_ms} ms  errors ${r.errors}  backend CPU ${r.backend_cpu_s} s`;
   console.log(`healthy device over MQTT, ${CONCURRENCY} callers with one echo in flight each, median of ${ROUNDS} alternating ${SECONDS} s runs`);
   console.log(`  without a slow device  ${line(b)}`);
   console.log(`  with one slow device   ${line(s)}`);
@@ -184,6 +192,8 @@ async function main() {
       base_p99_ms: b.p99_all_ms,
       slow_p99_ms: s.p99_all_ms,
       base_max_ms: b.max_ms,
+      base_backend_cpu_s: b.backend_cpu_s,
+      slow_backend_cpu_s: s.backend_cpu_s,
       slow_max_ms: s.max_ms,
       base_p50_ms: b.p50_ms,
       slow_p50_ms: s.p50_ms,
