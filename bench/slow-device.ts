@@ -5,7 +5,8 @@
 //  - slow: a raw MQTT client that logs in, subscribes its rx, says it is online and then pauses its socket; a
 //    fresh one for every slow run (a full socket stays full). FLOOD_PER_S requests of 30 KB a second go to it.
 // Runs alternate (base, slow, base, ...); the median run of each kind counts. The issue asks for a ratio <= 2.
-// Run: node --import tsx bench/slow-device.ts   (env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONCURRENCY, BENCH_FLOOD_PER_S)
+// Run: node --import tsx bench/slow-device.ts   (env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONCURRENCY, BENCH_FLOOD_PER_S,
+// BENCH_BACKEND_NODE_ARGS, e.g. "--cpu-prof")
 // The last line is a JSON object with the figures.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -100,20 +101,10 @@ async function main() {
 
   const port = await freePort();
   const mqttPort = await freePort();
-  const backend = child([
-    "bin/outpost.js",
-    "serve",
-    "--port",
-    String(port),
-    "--mqtt-port",
-    String(mqttPort),
-    "--data",
-    dir,
-    "--host",
-    "127.0.0.1",
-    "--log-level",
-    "warn",
-  ]);
+  const backend = child(
+    ["bin/outpost.js", "serve", "--port", String(port), "--mqtt-port", String(mqttPort), "--data", dir, "--host", "127.0.0.1", "--log-level", "warn"],
+    (process.env.BENCH_BACKEND_NODE_ARGS ?? "").split(" ").filter(Boolean),
+  );
   await backend.line();
   const mqttUrl = `mqtt://127.0.0.1:${mqttPort}`;
   const base = `http://127.0.0.1:${port}`;

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import mqtt, { type MqttClient } from "mqtt";
 import { WebSocket } from "ws";
-import { createServer, type AddressInfo, type Socket } from "node:net";
+import { connect, createServer, type AddressInfo, type Socket } from "node:net";
 import mqttPacket from "mqtt-packet";
 import type { Backend } from "../host/server/backend.ts";
 import { WS_PATH } from "../host/server/ws.ts";
@@ -111,6 +111,20 @@ describe("a device that stops reading, floods, or stops answering", () => {
     expect(rest.filter((a) => a.status === 503).every((a) => a.body.error === "device_busy")).toBe(true);
     expect(healthy.every((s) => s === 200)).toBe(true);
     await waitFor(() => !backend.presence.isOnline("stuck-ws"));
+  });
+
+  it("400 calls pipelined in one write to one healthy device (MQTT and WebSocket) are all delivered: a burst is not a full socket", async () => {
+    for (const id of ["healthy-mqtt", "healthy-ws"]) {
+      const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "echo", params: [1] });
+      const one = `POST /api/v1/devices/${id}/rpc HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      const sock = connect(backend.port, "127.0.0.1");
+      let text = "";
+      sock.on("data", (d) => (text += d));
+      sock.write(one.repeat(400)); // one read on the backend: the calls reach the correlator in the same turn
+      await waitFor(() => (text.match(/HTTP\/1\.1 /g) ?? []).length === 400);
+      sock.destroy();
+      expect((text.match(/HTTP\/1\.1 200 /g) ?? []).length).toBe(400);
+    }
   });
 
   it("a WebSocket device flooding frames is closed with 1008 rate_limited; the other devices answer on", async () => {

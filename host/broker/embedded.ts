@@ -54,7 +54,7 @@ export interface EmbeddedBrokerOptions extends DeviceEvents {
  * Deliveries aedes may run at once (its default is 100). A device whose socket is full holds one slot per message
  * until it drains; with the bus's per-device bound, many such devices fit before anyone else waits for a slot.
  */
-const DELIVERY_SLOTS = 8192;
+const DELIVERY_SLOTS = 65_536;
 
 export type SingleBroker = EmbeddedBroker & { aedes: Aedes };
 export type Will = Pick<AedesPublishPacket, "topic" | "payload" | "qos" | "retain">;

@@ -5,11 +5,14 @@
 export interface OutboundLimits {
   /** Bytes queued in the backend for the device's connection (socket writableLength, ws bufferedAmount). */
   maxBytes: number;
-  /** Messages handed to the device's connection and not yet written to its socket. */
+  /**
+   * Messages handed to the device's connection and not yet written to its socket. Above the pending calls a device
+   * may have (256), so a burst of calls in one turn is never refused by it; it bounds what a stuck device holds.
+   */
   maxMessages: number;
 }
 
-export const DEFAULT_OUTBOUND_LIMITS: OutboundLimits = { maxBytes: 1024 * 1024, maxMessages: 64 };
+export const DEFAULT_OUTBOUND_LIMITS: OutboundLimits = { maxBytes: 1024 * 1024, maxMessages: 512 };
 
 /** Calls awaiting an answer from one device (any transport, any broker): a device answers one at a time. */
 export const DEFAULT_MAX_PENDING_CALLS = 256;
