@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import mqtt, { type MqttClient } from "mqtt";
 import { WebSocket } from "ws";
+import { spawn } from "node:child_process";
 import { connect, createServer, type AddressInfo, type Socket } from "node:net";
 import mqttPacket from "mqtt-packet";
 import type { Backend } from "../host/server/backend.ts";
@@ -221,7 +222,8 @@ describe("calls awaiting one device", () => {
 });
 
 describe("keep-alive and frame-rate defaults", () => {
-  it("a device connects with keep-alive 15 s unless told otherwise (the broker drops a silent link after ~22 s, not ~90 s)", async () => {
+  /** A TCP server that records the keep-alive of each CONNECT and drops the connection. */
+  async function connectRecorder() {
     const keepalives: number[] = [];
     const server = createServer((sock) => {
       const parser = mqttPacket.parser({ protocolVersion: 4 });
@@ -233,17 +235,42 @@ describe("keep-alive and frame-rate defaults", () => {
       sock.on("error", () => {});
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const url = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return { keepalives, url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
+  }
+
+  it("a device connects with keep-alive 15 s unless told otherwise (the broker drops a silent link after ~22 s, not ~90 s)", async () => {
+    const { keepalives, url, close } = await connectRecorder();
     for (const keepalive of [undefined, 40]) {
       const d = new Device({ id: "ka" });
       void d.connect(url, { password: "x", keepalive, reconnect: { minMs: 60_000, maxMs: 60_000 } }).catch(() => {});
       await waitFor(() => keepalives.length === (keepalive === undefined ? 1 : 2));
       await d.close();
     }
-    server.close();
+    close();
     expect(keepalives).toEqual([DEFAULT_KEEPALIVE_S, 40]);
     expect(DEFAULT_KEEPALIVE_S).toBe(15);
   });
+
+  it("outpost device run: 15 s by default, --keepalive <s> sets it, over 65535 is one line and exit 1", async () => {
+    const { keepalives, url, close } = await connectRecorder();
+    const root = new URL("..", import.meta.url).pathname;
+    for (const extra of [[], ["--keepalive", "7"]]) {
+      const proc = spawn("node", ["bin/outpost.js", "device", "run", "--id", "ka", "--url", url, "--password", "x", ...extra], { cwd: root, stdio: "ignore" });
+      await waitFor(() => keepalives.length === (extra.length ? 2 : 1));
+      proc.kill("SIGKILL");
+    }
+    close();
+    expect(keepalives).toEqual([15, 7]);
+    const bad = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const proc = spawn("node", ["bin/outpost.js", "device", "run", "--id", "ka", "--url", url, "--keepalive", "70000"], { cwd: root });
+      let stderr = "";
+      proc.stderr.on("data", (d) => (stderr += d));
+      proc.on("exit", (code) => resolve({ code, stderr }));
+    });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/keep-alive over 65535 s: 70000/);
+    expect(bad.stderr).not.toMatch(/^\s+at /m);
+  }, 60_000);
 
   it("the frame bucket: a burst, then its rate; each request sent credits one answer frame", () => {
     const bucket = new FrameBucket({ perSecond: 10, burst: 3 }, 0);
