@@ -1,11 +1,12 @@
 // One slow device against everyone else: the p99 latency of REST calls to a healthy device while another device,
 // connected and subscribed, has stopped reading its socket and is flooded with 30 KB requests, against the same
 // run without the slow device. Backend, devices and the slow device each in their own process.
-//  - healthy: a module device (host/device.ts, V8) over MQTT; CONCURRENCY callers with one echo call in flight each.
+//  - healthy: a module device (host/device.ts, V8) over MQTT; RATE echo calls a second (open loop), each call's
+//    latency from when it was due, failed ones included.
 //  - slow: a raw MQTT client that logs in, subscribes its rx, says it is online and then pauses its socket; a
 //    fresh one for every slow run (a full socket stays full). FLOOD_PER_S requests of 30 KB a second go to it.
 // Runs alternate (base, slow, base, ...); the median run of each kind counts. The issue asks for a ratio <= 2.
-// Run: node --import tsx bench/slow-device.ts   (env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONCURRENCY, BENCH_FLOOD_PER_S,
+// Run: node --import tsx bench/slow-device.ts   (env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_RATE, BENCH_FLOOD_PER_S,
 // BENCH_BACKEND_NODE_ARGS, e.g. "--cpu-prof")
 // The last line is a JSON object with the figures.
 import { mkdtempSync, rmSync } from "node:fs";
@@ -16,17 +17,18 @@ import type { Socket } from "node:net";
 import { Registry } from "../host/registry/registry.ts";
 import { Device } from "../host/device.ts";
 import { freePort } from "../test/support/mosquitto.ts";
-import { child, cpuSeconds, drive, httpConnection, restEchoCaller, type RunResult } from "./load.ts";
+import { child, cpuSeconds, httpConnection, restEchoCaller } from "./load.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
+const RATE = Number(process.env.BENCH_RATE ?? 1000);
+const CONNECTIONS = 16; // keep-alive connections the healthy calls are spread over (pipelined when the answers lag)
 const FLOOD_PER_S = Number(process.env.BENCH_FLOOD_PER_S ?? 200);
 const FLOOD_TIMEOUT_MS = 2000;
 const BIG = "x".repeat(30 * 1024);
 
-/** A run's figures, and the p99 and maximum over every call (failed ones included). */
-type Run = RunResult & { p99_all_ms: number; max_ms: number; backend_cpu_s: number };
+/** A run's figures, over every call (failed ones included). */
+type Run = { rpc_per_s: number; p50_ms: number; p99_ms: number; max_ms: number; errors: number; backend_cpu_s: number };
 
 // ---- child roles ----------------------------------------------------------------------------------------
 
@@ -119,26 +121,42 @@ async function main() {
   await device.line();
   await online(healthy.id, true);
 
-  const rest = await restEchoCaller(port, key, CONCURRENCY);
-  // A stalled call that ends in an error counts too: drive()'s percentiles are over correct answers only.
+  const rest = await restEchoCaller(port, key, CONNECTIONS);
+  // Open loop: calls go out at RATE a second whatever the answers do, and each call's latency counts from when it
+  // was due. A closed loop (one call in flight per caller) would make only one stalled call per caller, so a stall
+  // of seconds would hardly reach its p99. Failed calls (a stall ends in 504) count with their latency.
   const run = async (): Promise<Run> => {
     const all: number[] = [];
-    const timed = async (device: string, seq: number, caller: number) => {
-      const t = performance.now();
-      const ok = await rest.call(device, seq, caller);
-      all.push(performance.now() - t);
-      return ok;
-    };
+    let errors = 0;
+    let sent = 0;
+    const calls: Promise<void>[] = [];
     const cpu0 = cpuSeconds(backend.proc.pid!);
-    const r = await drive(timed, [healthy.id], SECONDS, CONCURRENCY);
+    const t0 = performance.now();
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        const now = performance.now();
+        const due = Math.min(Math.floor(((now - t0) / 1000) * RATE), SECONDS * RATE);
+        for (; sent < due; sent++) {
+          const at = t0 + (sent / RATE) * 1000;
+          calls.push(
+            rest.call(healthy.id, sent, sent).then((ok) => {
+              all.push(performance.now() - at);
+              if (!ok) errors++;
+            }),
+          );
+        }
+        if (sent >= SECONDS * RATE) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 2);
+    });
+    await Promise.all(calls);
+    const elapsed = (performance.now() - t0) / 1000;
     const backend_cpu_s = +(cpuSeconds(backend.proc.pid!) - cpu0).toFixed(2);
     all.sort((a, b) => a - b);
-    return {
-      ...r,
-      backend_cpu_s,
-      p99_all_ms: +all[Math.min(all.length - 1, Math.floor(0.99 * all.length))].toFixed(2),
-      max_ms: +all[all.length - 1].toFixed(1),
-    };
+    const pct = (p: number) => +all[Math.min(all.length - 1, Math.floor(p * all.length))].toFixed(2);
+    return { rpc_per_s: Math.round(all.length / elapsed), p50_ms: pct(0.5), p99_ms: pct(0.99), max_ms: +all[all.length - 1].toFixed(1), errors, backend_cpu_s };
   };
   await run(); // warm-up
 
@@ -163,25 +181,25 @@ async function main() {
   await new Promise((r) => backend.proc.once("exit", r));
   rmSync(dir, { recursive: true, force: true });
 
-  const median = (runs: Run[]) => [...runs].sort((a, b) => a.p99_all_ms - b.p99_all_ms)[runs.length >> 1];
+  const median = (runs: Run[]) => [...runs].sort((a, b) => a.p99_ms - b.p99_ms)[runs.length >> 1];
   const b = median(baseRuns);
   const s = median(slowRuns);
-  const ratio = +(s.p99_all_ms / b.p99_all_ms).toFixed(2);
+  const ratio = +(s.p99_ms / b.p99_ms).toFixed(2);
   const outcomes: Record<string, number> = {};
   for (const f of floods) for (const [k, n] of Object.entries(f.outcomes)) outcomes[k] = (outcomes[k] ?? 0) + n;
   const floodSent = floods.reduce((a, f) => a + f.sent, 0);
   const line = (r: Run) =>
-    `${r.rpc_per_s} RPC/s  p50 ${r.p50_ms} ms  p99 ${r.p99_all_ms} ms  max ${r.max_ms} ms  errors ${r.errors}  backend CPU ${r.backend_cpu_s} s`;
-  console.log(`healthy device over MQTT, ${CONCURRENCY} callers with one echo in flight each, median of ${ROUNDS} alternating ${SECONDS} s runs`);
+    `${r.rpc_per_s} RPC/s  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms  max ${r.max_ms} ms  errors ${r.errors}  backend CPU ${r.backend_cpu_s} s`;
+  console.log(`healthy device over MQTT, ${RATE} echo calls/s (open loop), median of ${ROUNDS} alternating ${SECONDS} s runs`);
   console.log(`  without a slow device  ${line(b)}`);
   console.log(`  with one slow device   ${line(s)}`);
   console.log(`  slow device flooded with ${floodSent} x 30 KB requests (${FLOOD_PER_S}/s): ${JSON.stringify(outcomes)}`);
-  console.log(`  p99 with / without: ${ratio}x (the issue asks <= 2x; p99 over every call, failed ones included)`);
+  console.log(`  p99 with / without: ${ratio}x (the issue asks <= 2x)`);
   console.log(
     JSON.stringify({
       p99_ratio: ratio,
-      base_p99_ms: b.p99_all_ms,
-      slow_p99_ms: s.p99_all_ms,
+      base_p99_ms: b.p99_ms,
+      slow_p99_ms: s.p99_ms,
       base_max_ms: b.max_ms,
       base_backend_cpu_s: b.backend_cpu_s,
       slow_backend_cpu_s: s.backend_cpu_s,
@@ -194,7 +212,7 @@ async function main() {
       flood_requests: floodSent,
       flood_outcomes: outcomes,
       flood_per_s: FLOOD_PER_S,
-      concurrency: CONCURRENCY,
+      rate_per_s: RATE,
       seconds: SECONDS,
       rounds: ROUNDS,
     }),
