@@ -239,6 +239,7 @@ export async function startBrokerCluster(opts: ClusterOptions): Promise<Embedded
     port,
     bus,
     receives: (id) => holders.get(id)?.subscribed === true,
+    busy: () => false, // the sockets are in the workers, whose brokers drop what a full one cannot take
     processes() {
       const count = new Map<Worker, number>();
       for (const h of holders.values()) count.set(h.worker, (count.get(h.worker) ?? 0) + 1);

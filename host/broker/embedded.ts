@@ -4,6 +4,7 @@ import { Aedes, type AedesPublishPacket } from "aedes";
 import { createServer, type Server, type Socket } from "node:net";
 import { deviceTopics, type AclHooks } from "./acl.ts";
 import { AedesBus, type Bus } from "../rpc/bus.ts";
+import { DEFAULT_OUTBOUND_LIMITS, type OutboundLimits } from "../rpc/outbound.ts";
 
 export interface EmbeddedBroker {
   port: number;
@@ -11,6 +12,11 @@ export interface EmbeddedBroker {
   bus: Bus;
   /** Whether device `id` is connected with its rx subscription in place. */
   receives(id: string): boolean;
+  /**
+   * Whether device `id`'s connection has as much queued as it may (it does not read its socket): a request now
+   * would wait behind the rest, so it is refused instead. False where the sockets are in other processes.
+   */
+  busy(id: string): boolean;
   /**
    * Drops a device's connection and forgets its kept session (used when the device is deleted): a device
    * registered later under the same id starts fresh, not with the old one's subscriptions and queued requests.
@@ -26,6 +32,8 @@ export interface DeviceEvents {
   onDeviceSubscribed?(id: string): void;
   /** A device's connection ended and no newer connection of the same device replaced it. */
   onDeviceGone?(id: string): void;
+  /** A device sent PINGREQ: its link and its loop are alive. */
+  onDevicePing?(id: string): void;
 }
 
 export interface EmbeddedBrokerOptions extends DeviceEvents {
@@ -46,7 +54,15 @@ export interface EmbeddedBrokerOptions extends DeviceEvents {
   onDeviceConnected?(id: string, will: Will | undefined): void;
   /** A client with the backend's credentials came or went; unlike a device, it may subscribe to anything. */
   onPrivilegedClient?(connected: boolean): void;
+  /** What may wait for one device's socket (default DEFAULT_OUTBOUND_LIMITS). */
+  outbound?: OutboundLimits;
 }
+
+/**
+ * Deliveries aedes may run at once (its default is 100). A device whose socket is full holds one slot per message
+ * until it drains; with the bus's per-device bound, many such devices fit before anyone else waits for a slot.
+ */
+const DELIVERY_SLOTS = 65_536;
 
 export type SingleBroker = EmbeddedBroker & { aedes: Aedes };
 export type Will = Pick<AedesPublishPacket, "topic" | "payload" | "qos" | "retain">;
@@ -54,11 +70,17 @@ export type Will = Pick<AedesPublishPacket, "topic" | "payload" | "qos" | "retai
 export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<SingleBroker> {
   const { authenticate, authorizePublish, authorizeSubscribe, authorizeForward, identity } = opts.hooks;
   const keep = opts.keepSessions ?? true;
+  const limits = opts.outbound ?? DEFAULT_OUTBOUND_LIMITS;
+  /** Bytes waiting in a client's socket (written, not yet taken by the kernel: the peer does not read). */
+  const queuedBytes = (client: unknown) => (client as { conn?: { writableLength?: number } } | undefined)?.conn?.writableLength ?? 0;
+  // Whatever its origin (the bus, another worker, a session), nothing more is queued for a device whose socket is full.
+  const forward: typeof authorizeForward = (client, packet) => (queuedBytes(client) >= limits.maxBytes ? null : authorizeForward(client, packet));
   const aedes = await Aedes.createBroker({
     authenticate,
     authorizePublish,
     authorizeSubscribe,
-    authorizeForward,
+    authorizeForward: forward,
+    concurrency: DELIVERY_SLOTS,
     // Read after this hook: a clean session starts fresh and ends with the connection, whatever the client asked.
     preConnect: (_client, packet, done) => {
       if (!keep) packet.clean = true;
@@ -70,6 +92,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const clients = (aedes as unknown as { clients: Record<string, { close(done?: () => void): void; subscriptions?: Record<string, unknown> } | undefined> })
     .clients;
   const receives = (id: string) => clients[id]?.subscriptions?.[deviceTopics(opts.prefix, id).rx] !== undefined;
+  const busy = (id: string) => queuedBytes(clients[id]) >= limits.maxBytes || bus.inFlight.messages(deviceTopics(opts.prefix, id).rx) >= limits.maxMessages;
   const deviceOf = (client: Parameters<typeof identity>[0]) => {
     const who = identity(client);
     return who?.kind === "device" ? who.id : undefined;
@@ -85,6 +108,13 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     const id = deviceOf(client);
     if (id && receives(id)) opts.onDeviceSubscribed?.(id);
   });
+  if (opts.onDevicePing) {
+    const ping = opts.onDevicePing;
+    aedes.on("ping", (_packet, client) => {
+      const id = deviceOf(client);
+      if (id) ping(id);
+    });
+  }
   // A device that leaves without its will firing (clean DISCONNECT, no offline status) is still gone.
   aedes.on("clientDisconnect", (client) => {
     const id = deviceOf(client);
@@ -118,6 +148,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     port,
     bus,
     receives,
+    busy,
     async disconnect(id) {
       const client = clients[id];
       if (client) await new Promise<void>((resolve) => client.close(resolve));

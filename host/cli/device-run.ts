@@ -1,7 +1,7 @@
 // `outpost device run`: one device on the module under V8, against an MQTT broker,
 // until SIGINT/SIGTERM; then the offline status goes out and it disconnects cleanly.
-import { Command, Option } from "commander";
-import { DEFAULT_SESSION_EXPIRY, Device } from "../device.ts";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { DEFAULT_KEEPALIVE_S, DEFAULT_SESSION_EXPIRY, Device } from "../device.ts";
 import { errName, wsCloseName } from "../abi.ts";
 import { DEFAULT_PREFIX } from "../broker/acl.ts";
 import { CliError, parseNonNegative, parseSeconds32, urlParser } from "./common.ts";
@@ -18,7 +18,15 @@ interface RunOptions {
   protocol: string;
   clean?: boolean;
   sessionExpiry?: number;
+  keepalive: number;
   telemetry: number;
+}
+
+/** MQTT carries the keep-alive in 16 bits. */
+function parseKeepalive(value: string): number {
+  const n = parseNonNegative(value);
+  if (n > 0xffff) throw new InvalidArgumentError(`keep-alive over 65535 s: ${value}`);
+  return n;
 }
 
 /** Session flags that would silently do nothing are a mistake, named here. */
@@ -50,6 +58,11 @@ export function deviceRunCommand(): Command {
         `MQTT 5: how long the broker keeps the session after the connection ends (default ${DEFAULT_SESSION_EXPIRY}; 0 with --clean)`,
       ).argParser(parseSeconds32),
     )
+    .addOption(
+      new Option("--keepalive <s>", "keep-alive in seconds: a ping after this long without sending (0: off)")
+        .argParser(parseKeepalive)
+        .default(DEFAULT_KEEPALIVE_S),
+    )
     .addOption(new Option("--telemetry <ms>", "publish sys.info on <prefix>/<id>/telemetry every <ms> (0: off)").argParser(parseNonNegative).default(0))
     .action(async (opts: RunOptions, cmd: Command) => {
       checkSessionFlags(opts);
@@ -69,6 +82,7 @@ export function deviceRunCommand(): Command {
         protocolVersion: opts.protocol === "5" ? 5 : 4,
         clean: opts.clean ?? false,
         sessionExpiry: opts.sessionExpiry,
+        keepalive: opts.keepalive,
         telemetryMs,
       });
       const mqtt = device.mqtt!;

@@ -5,6 +5,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { randomBytes } from "node:crypto";
 import { topicMatches } from "../codec/index.ts";
 import { BACKEND_USERNAME } from "../registry/registry.ts";
+import { InFlight } from "./outbound.ts";
 
 export interface BusMessage {
   topic: string;
@@ -37,12 +38,17 @@ export interface Bus {
 export class AedesBus implements Bus {
   readonly requestResponse = false;
   private readonly subs: { filter: string; deliver: (p: AedesPublishPacket, cb: () => void) => void }[] = [];
+  /**
+   * Publishes aedes has not finished, by topic: a subscriber whose socket is full holds its message (and one of
+   * aedes's delivery slots) until the socket drains, so a device's count here is what waits for it.
+   */
+  readonly inFlight = new InFlight();
 
   constructor(private readonly aedes: Aedes) {}
 
   publish(topic: string, payload: Buffer | string, opts: PublishOptions = {}): void {
     const packet = { cmd: "publish" as const, topic, payload: Buffer.from(payload), qos: opts.qos ?? 0, retain: opts.retain ?? false, dup: false };
-    this.aedes.publish(packet, () => {});
+    this.aedes.publish(packet, this.inFlight.add(topic, packet.payload.length));
   }
 
   async subscribe(filters: string[], onMessage: (msg: BusMessage) => void): Promise<Unsubscribe> {

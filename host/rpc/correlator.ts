@@ -10,6 +10,7 @@ import { checkRequestFits } from "./device-limits.ts";
 import type { DeviceLimits } from "../registry/registry.ts";
 
 export { RequestTooLarge } from "./device-limits.ts";
+import { DEFAULT_MAX_PENDING_CALLS } from "./outbound.ts";
 
 export class RpcTimeout extends Error {
   override name = "RpcTimeout";
@@ -17,6 +18,17 @@ export class RpcTimeout extends Error {
 /** Not delivered: the request never reached the device's connection, so retrying cannot run it twice. */
 export class DeviceOffline extends Error {
   override name = "DeviceOffline";
+}
+/** Not delivered: the device's outbound queue is full (it does not read what it was sent), so nothing was queued. */
+export class DeviceBusy extends Error {
+  override name = "DeviceBusy";
+}
+/**
+ * Not delivered: the device's last call went unanswered, and while it is suspect one call at a time goes to it
+ * (the probe); a call made while the probe is pending is refused at once instead of waiting for its timeout too.
+ */
+export class DeviceSuspect extends Error {
+  override name = "DeviceSuspect";
 }
 /** Handed to the device's connection, then the link went: the device may have run it. */
 export class DeviceNoAnswer extends Error {
@@ -28,6 +40,19 @@ export type Reachable = (deviceId: string) => boolean;
 /** What the device takes (the registry's limitsRecent). */
 export type LimitsOf = (deviceId: string) => DeviceLimits;
 const NO_LIMITS: LimitsOf = () => ({ request_max: null, response_max: null, max_packet: null });
+
+export interface CorrelatorOptions {
+  /** Whether the device's connection has too much queued already (the transport knows: socket, WebSocket). */
+  busy?(deviceId: string): boolean;
+  /** Whether the device is suspect: then a call is delivered only when no other call to it is pending. */
+  suspect?(deviceId: string): boolean;
+  /** A call to the device timed out: nothing came back in time. */
+  onUnanswered?(deviceId: string): void;
+  /** Calls awaiting an answer per device before more are refused as busy (default 256). */
+  maxPendingPerDevice?: number;
+  /** The device's request and packet limits (default: none known). */
+  limitsOf?: LimitsOf;
+}
 
 export type JsonRpcId = string | number | null;
 
@@ -50,6 +75,10 @@ export class RpcCorrelator {
   /** Another backend's requests to the same device must never match this one's. */
   private readonly tag = randomBytes(6).toString("base64url");
   private readonly pending = new Map<string, Pending>();
+  /** How many of `pending` are for each device. */
+  private readonly pendingByDevice = new Map<string, number>();
+  private readonly maxPending: number;
+  private readonly limitsOf: LimitsOf;
 
   /**
    * `reachable`: asked at publish time; a request nobody would receive is refused as not delivered.
@@ -59,8 +88,41 @@ export class RpcCorrelator {
     private readonly bus: Bus,
     private readonly prefix: string,
     private readonly reachable: Reachable = () => true,
-    private readonly limitsOf: LimitsOf = NO_LIMITS,
-  ) {}
+    private readonly opts: CorrelatorOptions = {},
+  ) {
+    this.maxPending = opts.maxPendingPerDevice ?? DEFAULT_MAX_PENDING_CALLS;
+    this.limitsOf = opts.limitsOf ?? NO_LIMITS;
+  }
+
+  /** Calls to `deviceId` awaiting an answer. */
+  pendingFor(deviceId: string): number {
+    return this.pendingByDevice.get(deviceId) ?? 0;
+  }
+
+  /** Why a request to the device cannot be delivered now, or undefined when it can. */
+  private refusal(deviceId: string, awaited: boolean): Error | undefined {
+    if (!this.reachable(deviceId)) return new DeviceOffline(`device ${deviceId} is offline (not delivered)`);
+    const pending = this.pendingFor(deviceId);
+    if (this.opts.busy?.(deviceId) || (awaited && pending >= this.maxPending))
+      return new DeviceBusy(`device ${deviceId} has too much queued already (not delivered)`);
+    if (awaited && pending > 0 && this.opts.suspect?.(deviceId))
+      return new DeviceSuspect(`device ${deviceId} left its last call unanswered and a probe call is pending (not delivered)`);
+    return undefined;
+  }
+
+  private track(key: string, p: Pending): void {
+    this.pending.set(key, p);
+    this.pendingByDevice.set(p.deviceId, this.pendingFor(p.deviceId) + 1);
+  }
+
+  /** Ends one pending call's bookkeeping. */
+  private untrack(key: string, p: Pending): void {
+    this.pending.delete(key);
+    clearTimeout(p.timer);
+    const left = this.pendingFor(p.deviceId) - 1;
+    if (left > 0) this.pendingByDevice.set(p.deviceId, left);
+    else this.pendingByDevice.delete(p.deviceId);
+  }
 
   get inFlight(): number {
     return this.pending.size;
@@ -68,25 +130,29 @@ export class RpcCorrelator {
 
   /** Sends one request and resolves with the device's JSON-RPC response text, the caller's id restored. */
   call(deviceId: string, method: string, params: unknown, callerId: JsonRpcId, timeoutMs: number): Promise<string> {
+    const refused = this.refusal(deviceId, true); // before any work on the request: refusals must stay cheap
+    if (refused) return Promise.reject(refused);
     const id = `${this.tag}.${this.nextSeq++}`;
     const topics = deviceTopics(this.prefix, deviceId);
     const request = JSON.stringify(params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params });
     const props = this.bus.requestResponse ? { responseTopic: topics.tx, correlationData: Buffer.from(id) } : undefined;
     return new Promise<string>((resolve, reject) => {
       checkRequestFits(deviceId, this.limitsOf(deviceId), topics.rx, request, REQUEST_QOS, props);
-      if (!this.reachable(deviceId)) return reject(new DeviceOffline(`device ${deviceId} is offline (not delivered)`));
       const timer = setTimeout(() => {
-        this.pending.delete(id);
+        this.untrack(id, p);
+        this.opts.onUnanswered?.(deviceId);
         reject(new RpcTimeout(`${deviceId} did not answer ${method} within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(id, { deviceId, callerId, resolve, reject, timer });
+      const p: Pending = { deviceId, callerId, resolve, reject, timer };
+      this.track(id, p);
       this.bus.publish(topics.rx, request, { qos: REQUEST_QOS, ...props });
     });
   }
 
   /** A notification: published, nothing awaited. */
   notify(deviceId: string, method: string, params: unknown): void {
-    if (!this.reachable(deviceId)) throw new DeviceOffline(`device ${deviceId} is offline (not delivered)`);
+    const refused = this.refusal(deviceId, false);
+    if (refused) throw refused;
     const body = JSON.stringify(params === undefined ? { jsonrpc: "2.0", method } : { jsonrpc: "2.0", method, params });
     const rx = deviceTopics(this.prefix, deviceId).rx;
     checkRequestFits(deviceId, this.limitsOf(deviceId), rx, body, REQUEST_QOS);
@@ -107,8 +173,7 @@ export class RpcCorrelator {
     if (typeof key !== "string") return false;
     const p = this.pending.get(key);
     if (!p || p.deviceId !== deviceId) return false; // a device can only answer requests made to it
-    this.pending.delete(key);
-    clearTimeout(p.timer);
+    this.untrack(key, p);
     answer.id = p.callerId;
     p.resolve(JSON.stringify(answer));
     return true;
@@ -121,8 +186,7 @@ export class RpcCorrelator {
   failDevice(deviceId: string, why: string): void {
     for (const [key, p] of this.pending) {
       if (p.deviceId !== deviceId) continue;
-      this.pending.delete(key);
-      clearTimeout(p.timer);
+      this.untrack(key, p);
       p.reject(new DeviceNoAnswer(`device ${deviceId} ${why} before answering; the request may have run`));
     }
   }
@@ -133,5 +197,6 @@ export class RpcCorrelator {
       p.reject(new DeviceNoAnswer("backend shutting down before the device answered; the request may have run"));
     }
     this.pending.clear();
+    this.pendingByDevice.clear();
   }
 }

@@ -1,5 +1,6 @@
 // Online state from the retained <prefix>/<ID>/status (and its will), last_seen from any device traffic.
-// Kept in memory for the hot path and written to SQLite in batches.
+// Kept in memory for the hot path and written to SQLite in batches. "Suspect": online, but the last call went
+// unanswered; cleared by anything heard from the device (an answer, a status, telemetry, a ping or pong).
 import type { Presence, Registry } from "../registry/registry.ts";
 
 export class PresenceTracker {
@@ -9,6 +10,8 @@ export class PresenceTracker {
   private readonly offlineListeners: ((id: string) => void)[] = [];
   /** Devices whose last status said online; they count as online once `canReceive` agrees too. */
   private readonly claimsOnline = new Set<string>();
+  private readonly suspects = new Set<string>();
+  private readonly suspectListeners: ((id: string) => void)[] = [];
 
   /**
    * `canReceive(id)`: whether the device's rx subscription is in place (the embedded broker knows; a status
@@ -25,6 +28,28 @@ export class PresenceTracker {
 
   onOffline(listener: (id: string) => void): void {
     this.offlineListeners.push(listener);
+  }
+
+  /** Called when a device becomes suspect (the WebSocket gateway pings it at once). */
+  onSuspect(listener: (id: string) => void): void {
+    this.suspectListeners.push(listener);
+  }
+
+  /** Online, but its last call went unanswered and nothing was heard from it since. */
+  isSuspect(id: string): boolean {
+    return this.suspects.has(id);
+  }
+
+  /** A call to the device went unanswered: it may be gone without its link having noticed yet. */
+  markSuspect(id: string): void {
+    if (!this.isOnline(id) || this.suspects.has(id)) return;
+    this.suspects.add(id);
+    for (const l of this.suspectListeners) l(id);
+  }
+
+  /** The device showed it is alive (a PINGREQ, a pong): no longer suspect. No last_seen write. */
+  heard(id: string): void {
+    this.suspects.delete(id);
   }
 
   isOnline(id: string): boolean {
@@ -78,6 +103,7 @@ export class PresenceTracker {
     const now = Date.now();
     const prev = this.state.get(id);
     const wasOnline = prev?.online ?? false;
+    this.suspects.delete(id); // a status, or the link coming or going
     this.state.set(id, {
       id,
       online,
@@ -92,6 +118,7 @@ export class PresenceTracker {
   activity(id: string): void {
     const p = this.state.get(id);
     if (!p) return;
+    this.suspects.delete(id);
     p.last_seen = Date.now();
     this.dirty.add(id);
   }
@@ -103,6 +130,7 @@ export class PresenceTracker {
 
   forget(id: string): void {
     this.claimsOnline.delete(id);
+    this.suspects.delete(id);
     if (this.state.get(id)?.online) for (const l of this.offlineListeners) l(id);
     this.state.delete(id);
     this.dirty.delete(id);

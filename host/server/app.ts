@@ -20,6 +20,8 @@ export const MAX_TIMEOUT_MS = 300_000;
 /** Devices have small bounded buffers; a bigger request could never be delivered. */
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 const KEY_RECHECK_MS = 1000;
+/** The rpc duration metric's outcome for each refusal (the rest are timeouts). */
+const OUTCOMES: Record<string, "offline" | "busy" | "suspect"> = { device_offline: "offline", device_busy: "busy", device_suspect: "suspect" };
 
 export interface AppDeps {
   registry: Registry;
@@ -42,6 +44,7 @@ const deviceView = {
   properties: {
     id: { type: "string" },
     online: { type: "boolean" },
+    suspect: { type: "boolean", description: "online, but its last call went unanswered and nothing was heard from it since" },
     transport: { type: ["string", "null"] },
     last_seen: { type: ["string", "null"], format: "date-time" },
     connected_since: { type: ["string", "null"], format: "date-time" },
@@ -176,6 +179,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         return {
           id: d.id,
           online: p?.online ?? false,
+          suspect: presence.isSuspect(d.id),
           transport: p?.transport ?? d.transport,
           last_seen: iso(p?.last_seen ?? d.last_seen),
           connected_since: iso(p ? p.connected_since : d.connected_since),
@@ -267,7 +271,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
             throw new HttpError(413, "request_too_large", err.message, { request_bytes: err.requestBytes, device_max: err.deviceMax });
           const failure = rpcFailure(err);
           if (!failure) throw err;
-          metrics.rpcDone(failure.status === 503 ? "offline" : "timeout", seconds());
+          metrics.rpcDone(OUTCOMES[failure.body.error] ?? "timeout", seconds());
           return { status: failure.status, body: JSON.stringify(failure.body) };
         }
       };

@@ -5,7 +5,8 @@ import { registryAclHooks, DEFAULT_PREFIX, deviceTopics } from "../broker/acl.ts
 import { startEmbeddedBroker, type EmbeddedBroker } from "../broker/embedded.ts";
 import { startBrokerCluster } from "../broker/cluster.ts";
 import { MqttBus, connectBackendClient, type Bus, type BusMessage } from "../rpc/bus.ts";
-import { RpcCorrelator } from "../rpc/correlator.ts";
+import { RpcCorrelator, type CorrelatorOptions } from "../rpc/correlator.ts";
+import type { OutboundLimits } from "../rpc/outbound.ts";
 import { PresenceTracker } from "../rpc/presence.ts";
 import { announcedLimitsIn } from "../rpc/announced-limits.ts";
 import { buildApp } from "./app.ts";
@@ -21,6 +22,7 @@ function reachableHost(host: string): string {
   if (host === "0.0.0.0" || host === "::") return "127.0.0.1";
   return host.includes(":") ? `[${host}]` : host;
 }
+import type { FrameRate } from "./frame-rate.ts";
 
 export interface BackendOptions {
   dataDir: string;
@@ -41,8 +43,14 @@ export interface BackendOptions {
    * runs in the backend's own process). More than one lifts the per-process limit on open sockets.
    */
   mqttWorkers?: number;
-  /** WebSocket devices: heartbeat ping period in ms (default 30000). */
+  /** WebSocket devices: heartbeat ping period in ms (default 15000). */
   wsHeartbeatMs?: number;
+  /** WebSocket devices: frames each connection may send (default DEFAULT_FRAME_RATE); over it, closed with 1008. */
+  wsFrameRate?: FrameRate;
+  /** What may wait for one device's connection before calls to it get 503 device_busy (default DEFAULT_OUTBOUND_LIMITS). */
+  outbound?: OutboundLimits;
+  /** Calls awaiting an answer per device before more get 503 device_busy (default 256). */
+  maxPendingCalls?: number;
 }
 
 export interface Backend {
@@ -76,6 +84,13 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const learnLimits = (id: string, text: string, answer: boolean) => {
     const limits = announcedLimitsIn(text, answer);
     if (limits && registry.setLimits(id, limits)) logger.info({ id, limits }, "device announced its limits");
+  };
+  // Every transport: a call that times out makes the device suspect; while it is, one call at a time goes to it.
+  const callRules: CorrelatorOptions = {
+    suspect: (id) => presence.isSuspect(id),
+    onUnanswered: (id) => presence.markSuspect(id),
+    maxPendingPerDevice: opts.maxPendingCalls,
+    limitsOf,
   };
 
   const filters = [`${prefix}/+/tx`, `${prefix}/+/status`, `${prefix}/+/telemetry`];
@@ -113,7 +128,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
       });
       client.on("connect", () => logger.info({ broker: shown }, "external broker connected"));
       // Past the broker, nobody can tell whether a device got a request: once handed to a live link, it may have.
-      correlator = new RpcCorrelator(bus, prefix, () => client.connected, limitsOf);
+      // The broker's queues are its own (mosquitto: max_queued_messages); here only the pending calls are bounded.
+      correlator = new RpcCorrelator(bus, prefix, () => client.connected, callRules);
       await bus.subscribe(filters, route);
       mqttUrl = opts.brokerUrl;
       logger.info({ broker: shown, mqtt5: bus.requestResponse }, "using external broker");
@@ -126,11 +142,16 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         beforeListen: async (embeddedBus: Bus) => {
           bus = embeddedBus;
           // QoS 0 in process: a request is delivered only if the device's connection subscribes its rx right now.
-          correlator = new RpcCorrelator(bus, prefix, (id) => gateway?.has(id) === true || broker?.receives(id) === true, limitsOf);
+          correlator = new RpcCorrelator(bus, prefix, (id) => gateway?.has(id) === true || broker?.receives(id) === true, {
+            ...callRules,
+            busy: (id) => gateway?.busy(id) === true || broker?.busy(id) === true,
+          });
           await bus.subscribe(filters, route);
         },
         onDeviceSubscribed: (id: string) => presence.recheck(id),
         onDeviceGone: (id: string) => presence.set(id, false),
+        onDevicePing: (id: string) => presence.heard(id),
+        outbound: opts.outbound,
       };
       const workers = opts.mqttWorkers ?? 1;
       broker =
@@ -154,7 +175,17 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     devicesRegistered: () => registry.countDevices(),
     rpcInFlight: () => correlator.inFlight,
   });
-  gateway = new WsGateway({ registry, presence, bus, prefix, logger, heartbeatMs: opts.wsHeartbeatMs, maxPayload: opts.bodyLimit });
+  gateway = new WsGateway({
+    registry,
+    presence,
+    bus,
+    prefix,
+    logger,
+    heartbeatMs: opts.wsHeartbeatMs,
+    maxPayload: opts.bodyLimit,
+    frameRate: opts.wsFrameRate,
+    outbound: opts.outbound,
+  });
   const ws = gateway;
   const app = await buildApp({
     registry,

@@ -12,7 +12,7 @@ export function createMetrics(sources: { devicesOnline(): number; devicesRegiste
   });
   const rpcDuration = new Histogram({
     name: "outpost_rpc_duration_seconds",
-    help: "REST-to-device RPC time, by outcome (ok, timeout, offline)",
+    help: "REST-to-device RPC time, by outcome (ok, timeout, offline, busy, suspect)",
     labelNames: ["outcome"],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
@@ -43,7 +43,13 @@ export function createMetrics(sources: { devicesOnline(): number; devicesRegiste
   });
   // Labelled children looked up once: prom-client hashes the label object on every inc/observe otherwise.
   const requestCounters = new Map<string, { inc(): void }>();
-  const outcomes = { ok: rpcDuration.labels("ok"), timeout: rpcDuration.labels("timeout"), offline: rpcDuration.labels("offline") };
+  const outcomes = {
+    ok: rpcDuration.labels("ok"),
+    timeout: rpcDuration.labels("timeout"),
+    offline: rpcDuration.labels("offline"),
+    busy: rpcDuration.labels("busy"),
+    suspect: rpcDuration.labels("suspect"),
+  };
   return {
     registry,
     countRequest(method: string, route: string, status: number): void {

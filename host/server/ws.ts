@@ -18,8 +18,13 @@ import type { PresenceTracker } from "../rpc/presence.ts";
 import { JsonTooDeep, parseBoundedJson } from "../rpc/json-bounds.ts";
 import { HttpError } from "./errors.ts";
 import { StreamQuota } from "./stream-quota.ts";
+import { DEFAULT_OUTBOUND_LIMITS, type OutboundLimits } from "../rpc/outbound.ts";
+import { DEFAULT_FRAME_RATE, FrameBucket, type FrameRate } from "./frame-rate.ts";
 
 export const WS_PATH = "/api/v1/devices/ws";
+/** RFC 6455 policy violation: the close code for a device over its frame rate. */
+export const CLOSE_RATE_LIMITED = 1008;
+export const DEFAULT_HEARTBEAT_MS = 15_000;
 export { WS_CLOSE_REPLACED as CLOSE_REPLACED, WS_CLOSE_REMOVED as CLOSE_REMOVED } from "../abi.ts";
 
 export interface GatewayOptions {
@@ -28,12 +33,16 @@ export interface GatewayOptions {
   bus: Bus;
   prefix: string;
   logger: Logger;
-  /** Ping every this many ms; a device that has not answered the previous ping by then is dropped (default 30000). */
+  /** Ping every this many ms; a device that has not answered the previous ping by then is dropped (default 15000). */
   heartbeatMs?: number;
   /** Largest message a device may send (default 64 KiB, the REST body limit). */
   maxPayload?: number;
   /** Open event streams (GET /devices/:id/events) per API key (default 16); one more is a 429. */
   maxStreamsPerKey?: number;
+  /** Frames a connection may send (default DEFAULT_FRAME_RATE); over it, it is closed with 1008. */
+  frameRate?: FrameRate;
+  /** What may wait for one connection's socket (default DEFAULT_OUTBOUND_LIMITS); past it, calls get device_busy. */
+  outbound?: OutboundLimits;
 }
 
 /** A device-initiated JSON-RPC method the backend answers. Throwing gives a -32603 error. */
@@ -79,6 +88,11 @@ export function deviceClaim(req: Pick<IncomingMessage, "headers" | "url">): { id
 interface Connection {
   ws: WebSocket;
   alive: boolean;
+  frames: FrameBucket;
+  /** Requests sent and not yet written to the socket. */
+  sending: number;
+  /** Closed for its frame rate: what it still sends is not read. */
+  limited: boolean;
 }
 
 type EventListener = (event: string, data: string) => void;
@@ -94,13 +108,22 @@ export class WsGateway {
   private readonly heartbeat: NodeJS.Timeout;
   private readonly depth: number;
   private server: Server | undefined;
+  private readonly frameRate: FrameRate;
+  private readonly outbound: OutboundLimits;
 
   constructor(private readonly opts: GatewayOptions) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload ?? 64 * 1024 });
     this.depth = opts.prefix.split("/").length;
     this.streamQuota = new StreamQuota(opts.maxStreamsPerKey);
-    this.heartbeat = setInterval(() => this.beat(), opts.heartbeatMs ?? 30_000);
+    this.frameRate = opts.frameRate ?? DEFAULT_FRAME_RATE;
+    this.outbound = opts.outbound ?? DEFAULT_OUTBOUND_LIMITS;
+    this.heartbeat = setInterval(() => this.beat(), opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
     this.heartbeat.unref();
+    // A suspect device held here is asked at once: its pong clears it, long before the next heartbeat.
+    opts.presence.onSuspect((id) => {
+      const conn = this.conns.get(id);
+      if (conn && conn.ws.readyState === conn.ws.OPEN) conn.ws.ping();
+    });
   }
 
   /**
@@ -118,7 +141,7 @@ export class WsGateway {
           description:
             "Devices dial in here instead of MQTT. `Authorization: Bearer <device id>:<credential>` (or `?access_token=<device id>:<credential>`); " +
             "401 without or with a malformed one, 403 for a wrong one, both before the upgrade. One connection per device id (a new one closes the " +
-            "old with 4000); pings every 30 s. Requests for the device arrive as text frames; its responses, notifications (`telemetry`) and " +
+            "old with 4000); pings every 15 s. Over 100 frames/s (burst 200; answers to the backend's requests are free) it is closed with 1008. Requests for the device arrive as text frames; its responses, notifications (`telemetry`) and " +
             "requests (`time.get`) go back the same way. A GET that does not ask for the upgrade gets 426.",
           security: [],
           response: { 426: { type: "object", properties: { error: { type: "string" }, message: { type: "string" } } } },
@@ -133,6 +156,16 @@ export class WsGateway {
   /** Whether the device is connected to this process over WebSocket. */
   has(id: string): boolean {
     return this.conns.has(id);
+  }
+
+  /** Whether the device's connection has as much queued as it may (it does not read): calls to it are refused. */
+  busy(id: string): boolean {
+    const conn = this.conns.get(id);
+    return conn !== undefined && this.full(conn);
+  }
+
+  private full(conn: Connection): boolean {
+    return conn.ws.bufferedAmount >= this.outbound.maxBytes || conn.sending >= this.outbound.maxMessages;
   }
 
   get connections(): number {
@@ -176,14 +209,18 @@ export class WsGateway {
   private onConnection(ws: WebSocket, id: string): void {
     const topics = deviceTopics(this.opts.prefix, id);
     const old = this.conns.get(id);
-    const conn: Connection = { ws, alive: true };
+    const conn: Connection = { ws, alive: true, frames: new FrameBucket(this.frameRate), sending: 0, limited: false };
     this.conns.set(id, conn); // before closing the old one: its close must not take the device offline
     old?.ws.close(CLOSE_REPLACED, "replaced by a newer connection");
     let rx = this.rxSubscriptions.get(id);
     if (!rx) {
       rx = this.opts.bus.subscribe([topics.rx], (msg) => {
         const current = this.conns.get(id);
-        if (current && current.ws.readyState === current.ws.OPEN) current.ws.send(msg.payload, { binary: false });
+        // A full connection takes nothing more, whoever published (the correlator refuses its calls before this).
+        if (!current || current.ws.readyState !== current.ws.OPEN || this.full(current)) return;
+        current.sending++;
+        current.frames.owe(); // the device's answer is paid for
+        current.ws.send(msg.payload, { binary: false }, () => current.sending--);
       });
       this.rxSubscriptions.set(id, rx);
     }
@@ -201,8 +238,13 @@ export class WsGateway {
         if (this.conns.get(id) === conn) ws.close(1011, "backend cannot subscribe rx");
       },
     );
-    ws.on("pong", () => (conn.alive = true));
+    ws.on("pong", () => {
+      conn.alive = true;
+      this.opts.presence.heard(id);
+    });
     ws.on("message", (data) => {
+      if (conn.limited) return;
+      if (!conn.frames.take()) return this.rateLimited(id, conn);
       conn.alive = true;
       this.fromDevice(id, ws, String(data)); // binary frames are taken as UTF-8 text too
     });
@@ -218,6 +260,16 @@ export class WsGateway {
       this.opts.bus.publish(topics.status, JSON.stringify({ online: false, transport: "ws" }), { retain: true });
       this.opts.logger.info({ id, code }, "websocket device disconnected");
     });
+  }
+
+  /** Over its frame rate: closed with 1008 and a reason naming it; what is still in flight is dropped unread. */
+  private rateLimited(id: string, conn: Connection): void {
+    conn.limited = true;
+    const { perSecond, burst } = this.frameRate;
+    this.opts.logger.warn({ id, perSecond, burst }, "websocket device over its frame rate; closing");
+    conn.ws.close(CLOSE_RATE_LIMITED, `rate_limited: over ${perSecond} frames/s (burst ${burst})`);
+    conn.ws.pause(); // no more reading: the flood stays in the kernel until the socket goes
+    setTimeout(() => conn.ws.terminate(), 1000).unref(); // the close handshake's reply is not read either
   }
 
   /** A text frame from a device: a response (to tx), a notification (to telemetry) or a request (answered here). */
