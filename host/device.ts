@@ -83,6 +83,9 @@ const LOGIN_REFUSALS: Readonly<Record<number, string>> = { [errCode("BadCredenti
  * yet a device that is gone for good does not hold queued requests in the broker for ever.
  */
 export const DEFAULT_SESSION_EXPIRY = 3600;
+
+/** Inbound QoS 2 messages tracked until PUBREL: 4x the backend's 256 pending calls per device, 2 KiB of memory. */
+export const INBOUND_QOS2_SLOTS = 1024;
 /**
  * Keep-alive in seconds (the module's own default is 60). The broker drops a silent connection after 1.5 times
  * this, so a link that died without a FIN leaves the device online for ~22 s rather than ~90 s.
@@ -216,6 +219,9 @@ export class Device {
     core.config("maxPacket", maxPacket);
     if (!url.startsWith("ws://")) this.maxPacket = maxPacket;
     core.config("txBytes", this.respCap + 1024);
+    // Requests come at QoS 2 and each holds an inbound slot (2 bytes) until its PUBREL; an MQTT 3.1.1 broker has
+    // no receive maximum to keep to, so the table holds well over the calls the backend lets wait for one device.
+    core.config("receiveMaximum", INBOUND_QOS2_SLOTS);
     const client = new MqttClient(
       {
         username: opts.username ?? this.id,
