@@ -40,7 +40,7 @@ export type ToHub =
   | { t: "privileged"; connected: boolean }
   | { t: "hello" }
   | { t: "failed"; message: string };
-export type ToWorker = Forwarded | { t: "kick"; id: string } | { t: "close" } | { t: "retained-sent" };
+export type ToWorker = Forwarded | { t: "kick"; id: string } | { t: "revalidate" } | { t: "close" } | { t: "retained-sent" };
 
 export class BrokerWorkerFailed extends Error {
   override name = "BrokerWorkerFailed";
@@ -155,6 +155,7 @@ export async function startBrokerCluster(opts: ClusterOptions): Promise<Embedded
         const before = holders.get(msg.id);
         if (before && before.worker !== worker) before.worker.send({ t: "kick", id: msg.id } satisfies ToWorker);
         holders.set(msg.id, { worker, subscribed: false, will: msg.will });
+        opts.onDeviceConnected?.(msg.id, undefined);
         break;
       }
       case "sub": {
@@ -247,6 +248,10 @@ export async function startBrokerCluster(opts: ClusterOptions): Promise<Embedded
     disconnect(id) {
       const h = holders.get(id);
       for (const w of h ? [h.worker] : workers) w.send({ t: "kick", id } satisfies ToWorker);
+    },
+    revalidate() {
+      // Each worker checks its own connections against its own read of the registry.
+      for (const w of listening) w.send({ t: "revalidate" } satisfies ToWorker);
     },
     async close() {
       closing = true;
