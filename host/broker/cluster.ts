@@ -54,7 +54,11 @@ class ClusterBus implements Bus {
   constructor(private readonly route: (msg: Forwarded) => void) {}
 
   publish(topic: string, payload: Buffer | string, opts: PublishOptions = {}): void {
-    this.route({ t: "pub", topic, payload: Buffer.from(payload), qos: 0, retain: opts.retain ?? false });
+    const bytes = Buffer.from(payload);
+    this.route({ t: "pub", topic, payload: bytes, qos: 0, retain: opts.retain ?? false });
+    // And to the hub's own subscribers, as a broker delivers to every client: the WebSocket gateway takes a
+    // device's rx here, and the correlator the responses the gateway publishes on tx.
+    this.deliver({ topic, payload: bytes });
   }
 
   async subscribe(filters: string[], onMessage: (msg: BusMessage) => void): Promise<Unsubscribe> {

@@ -10,6 +10,7 @@ import { PresenceTracker } from "../rpc/presence.ts";
 import { buildApp } from "./app.ts";
 import { createMetrics } from "./metrics.ts";
 import { WsGateway } from "./ws.ts";
+import { watchCredentials } from "../registry/watch.ts";
 
 export interface BackendOptions {
   dataDir: string;
@@ -107,7 +108,15 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
           await bus.subscribe(filters, route);
         },
         onDeviceSubscribed: (id: string) => presence.recheck(id),
-        onDeviceGone: (id: string) => presence.set(id, false),
+        // One id, one live connection: a device logging in over MQTT replaces its WebSocket connection.
+        onDeviceConnected: (id: string) => gateway?.replacedElsewhere(id),
+        onDeviceGone: (id: string) => {
+          if (gateway?.has(id)) return; // replaced by its WebSocket connection, which holds it now
+          presence.set(id, false);
+          // Removed by another process (the CLI): its retained status goes, as DELETE /devices/:id clears it.
+          if (!registry.hasDevice(id)) bus.publish(deviceTopics(prefix, id).status, "", { retain: true });
+        },
+        onRefused: (err: Error, device: string | undefined) => logger.warn({ err: err.message, name: err.name, device }, "MQTT connection closed"),
       };
       const workers = opts.mqttWorkers ?? 1;
       broker =
@@ -131,8 +140,22 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     devicesRegistered: () => registry.countDevices(),
     rpcInFlight: () => correlator.inFlight,
   });
-  gateway = new WsGateway({ registry, presence, bus, prefix, logger, heartbeatMs: opts.wsHeartbeatMs, maxPayload: opts.bodyLimit });
+  gateway = new WsGateway({
+    registry,
+    presence,
+    bus,
+    prefix,
+    logger,
+    heartbeatMs: opts.wsHeartbeatMs,
+    maxPayload: opts.bodyLimit,
+    onDeviceConnected: (id) => broker?.disconnect(id), // and a WebSocket connection replaces its MQTT one
+  });
   const ws = gateway;
+  // A device removed or re-credited by any process sharing the registry (the CLI) is disconnected at once.
+  const stopWatching = watchCredentials(registry, () => {
+    broker?.revalidate();
+    ws.revalidate();
+  });
   const app = await buildApp({
     registry,
     presence,
@@ -163,6 +186,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     broker,
     gateway: ws,
     async close() {
+      stopWatching();
       await ws.close();
       await app.close();
       correlator.close();

@@ -13,6 +13,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { WS_CLOSE_REMOVED as CLOSE_REMOVED, WS_CLOSE_REPLACED as CLOSE_REPLACED } from "../abi.ts";
 import { deviceTopics } from "../broker/acl.ts";
 import type { Registry } from "../registry/registry.ts";
+import { digest } from "../registry/secrets.ts";
 import type { Bus, BusMessage, Unsubscribe } from "../rpc/bus.ts";
 import type { PresenceTracker } from "../rpc/presence.ts";
 import { JsonTooDeep, parseBoundedJson } from "../rpc/json-bounds.ts";
@@ -30,6 +31,8 @@ export interface GatewayOptions {
   heartbeatMs?: number;
   /** Largest message a device may send (default 64 KiB, the REST body limit). */
   maxPayload?: number;
+  /** A device connected here: its connection over any other transport must go (one id, one live connection). */
+  onDeviceConnected?(id: string): void;
 }
 
 /** A device-initiated JSON-RPC method the backend answers. Throwing gives a -32603 error. */
@@ -75,6 +78,8 @@ export function deviceClaim(req: Pick<IncomingMessage, "headers" | "url">): { id
 interface Connection {
   ws: WebSocket;
   alive: boolean;
+  /** Digest of the credential it logged in with, checked again when the registry's credentials change. */
+  credential: Buffer;
 }
 
 type EventListener = (event: string, data: string) => void;
@@ -138,6 +143,31 @@ export class WsGateway {
     this.conns.get(id)?.ws.close(CLOSE_REMOVED, "device removed");
   }
 
+  /** Drops every connection whose credential is no longer the registry's (removed or re-credited, by any process). */
+  revalidate(): void {
+    for (const [id, conn] of this.conns)
+      if (!this.opts.registry.stillValid(id, conn.credential)) conn.ws.close(CLOSE_REMOVED, "device removed or given a new credential");
+  }
+
+  /**
+   * The device connected over another transport (MQTT): its connection here goes at once, as if replaced by a
+   * newer one here, without an offline status (the newer connection owns the device's status now).
+   */
+  replacedElsewhere(id: string): void {
+    const conn = this.conns.get(id);
+    if (!conn) return;
+    this.release(id);
+    conn.ws.close(CLOSE_REPLACED, "replaced by a newer connection");
+  }
+
+  /** Forgets the device's connection here and ends the rx subscription it held. */
+  private release(id: string): void {
+    this.conns.delete(id);
+    const rx = this.rxSubscriptions.get(id);
+    this.rxSubscriptions.delete(id);
+    rx?.then((unsubscribe) => unsubscribe()).catch(() => {}); // a failed subscription has nothing to end
+  }
+
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on("error", () => {});
     if (new URL(req.url ?? "/", "http://x").pathname !== WS_PATH) {
@@ -146,7 +176,7 @@ export class WsGateway {
       return;
     }
     void this.authenticate(req).then(
-      (id) => this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, id)),
+      ({ id, credential }) => this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, id, credential)),
       (err: Error) => {
         const status = err instanceof AuthRefused ? err.status : 500;
         if (status === 500) this.opts.logger.error({ err }, "websocket upgrade failed");
@@ -161,18 +191,19 @@ export class WsGateway {
     );
   };
 
-  private async authenticate(req: IncomingMessage): Promise<string> {
+  private async authenticate(req: IncomingMessage): Promise<{ id: string; credential: Buffer }> {
     const { id, credential } = deviceClaim(req);
     if (!(await this.opts.registry.verifyDevice(id, credential))) throw new AuthRefused(403, "device credential not valid");
-    return id;
+    return { id, credential: digest(credential) };
   }
 
-  private onConnection(ws: WebSocket, id: string): void {
+  private onConnection(ws: WebSocket, id: string, credential: Buffer): void {
     const topics = deviceTopics(this.opts.prefix, id);
     const old = this.conns.get(id);
-    const conn: Connection = { ws, alive: true };
+    const conn: Connection = { ws, alive: true, credential };
     this.conns.set(id, conn); // before closing the old one: its close must not take the device offline
     old?.ws.close(CLOSE_REPLACED, "replaced by a newer connection");
+    this.opts.onDeviceConnected?.(id); // and its connection over MQTT, if it has one
     let rx = this.rxSubscriptions.get(id);
     if (!rx) {
       rx = this.opts.bus.subscribe([topics.rx], (msg) => {
@@ -197,16 +228,14 @@ export class WsGateway {
     );
     ws.on("pong", () => (conn.alive = true));
     ws.on("message", (data) => {
+      if (this.conns.get(id) !== conn) return; // replaced (here or over MQTT): what it still sends is stale
       conn.alive = true;
       this.fromDevice(id, ws, String(data)); // binary frames are taken as UTF-8 text too
     });
     ws.on("error", () => {}); // "close" follows
     ws.on("close", (code) => {
       if (this.conns.get(id) !== conn) return; // replaced: the new connection owns the device now
-      this.conns.delete(id);
-      const rx = this.rxSubscriptions.get(id);
-      this.rxSubscriptions.delete(id);
-      rx?.then((unsubscribe) => unsubscribe()).catch(() => {}); // a failed subscription has nothing to end
+      this.release(id);
       if (!this.opts.registry.hasDevice(id)) return; // deleted: its status is cleared already
       this.opts.presence.set(id, false, "ws");
       this.opts.bus.publish(topics.status, JSON.stringify({ online: false, transport: "ws" }), { retain: true });
