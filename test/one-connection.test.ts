@@ -1,16 +1,23 @@
 // One device id, one live connection, whatever the transport: a device that connects over WebSocket while its
 // MQTT connection is up (or the other way round) replaces the older connection, which is closed, so every request
-// reaches exactly one of them. Against the broker in the backend's process and against two broker workers.
+// reaches exactly one of them. Against the broker in the backend's process, two broker workers, and mosquitto
+// (whose logins the backend sees only through the device's status).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import mqtt, { type MqttClient } from "mqtt";
 import { WebSocket } from "ws";
 import type { Backend } from "../host/server/backend.ts";
 import { CLOSE_REPLACED, WS_PATH } from "../host/server/ws.ts";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { backendListenerLines, mosquittoGlobalLines, writeMosquittoConfig } from "../host/broker/mosquitto.ts";
+import { Registry } from "../host/registry/registry.ts";
 import { apiClient, startTestBackend, waitFor } from "./support/api.ts";
+import { freePort, startMosquitto } from "./support/mosquitto.ts";
 
-/** A device over MQTT that answers every request with "mqtt", counting them. */
-async function mqttDevice(backend: Backend, id: string, credential: string) {
-  const client: MqttClient = await mqtt.connectAsync(backend.mqttUrl, {
+/** A device over MQTT (on `url`, the backend's broker by default) that answers every request with "mqtt", counting them. */
+async function mqttDevice(backend: Backend, id: string, credential: string, url = backend.mqttUrl) {
+  const client: MqttClient = await mqtt.connectAsync(url, {
     username: id,
     password: credential,
     clientId: id,
@@ -42,8 +49,61 @@ async function wsDevice(backend: Backend, id: string, credential: string) {
   return device;
 }
 
-for (const mqttWorkers of [1, 2]) {
-  describe(`one live connection per device id across MQTT and WebSocket (${mqttWorkers === 1 ? "broker in process" : "two broker workers"})`, () => {
+interface Setup {
+  backend: Backend;
+  credentials: Record<string, string>;
+  /** Where devices connect over MQTT. */
+  deviceUrl: string;
+  stop(): Promise<void>;
+}
+
+/** A data directory with these devices registered (before a broker reads the registry). */
+function registered(ids: string[]) {
+  const dataDir = mkdtempSync(join(tmpdir(), "outpost-one-conn-"));
+  const registry = new Registry(dataDir);
+  const credentials = Object.fromEntries(ids.map((id) => [id, registry.addDevice(id).credential]));
+  return { dataDir, registry, credentials };
+}
+
+/** The embedded broker, in the backend's process or in two workers. */
+async function embedded(mqttWorkers: number, ids: string[]): Promise<Setup> {
+  const { dataDir, registry, credentials } = registered(ids);
+  registry.close();
+  const backend = await startTestBackend("one-conn", { dataDir, mqttWorkers });
+  return { backend, credentials, deviceUrl: backend.mqttUrl, stop: () => backend.close() };
+}
+
+/** mosquitto on the generated config: devices on its devices' listener, the backend on the backends' one. */
+async function withMosquitto(ids: string[]): Promise<Setup> {
+  const { dataDir, registry, credentials } = registered(ids);
+  const dir = join(dataDir, "mosquitto");
+  const lines = writeMosquittoConfig(registry, dir);
+  registry.close();
+  const backendPort = await freePort();
+  const broker = await startMosquitto([...(process.getuid?.() === 0 ? [...lines, "user root"] : lines), ...backendListenerLines(dir, backendPort)], {
+    global: mosquittoGlobalLines(),
+  });
+  const backend = await startTestBackend("one-conn", { dataDir, brokerUrl: `mqtt://127.0.0.1:${backendPort}` });
+  return {
+    backend,
+    credentials,
+    deviceUrl: broker.url,
+    async stop() {
+      await backend.close();
+      await broker.stop();
+    },
+  };
+}
+
+const setups: [string, (ids: string[]) => Promise<Setup>][] = [
+  ["broker in process", (ids) => embedded(1, ids)],
+  ["two broker workers", (ids) => embedded(2, ids)],
+  ["mosquitto", withMosquitto],
+];
+
+for (const [name, make] of setups) {
+  describe(`one live connection per device id across MQTT and WebSocket (${name})`, () => {
+    let s: Setup;
     let backend: Backend;
     let key: string;
     const api = apiClient(
@@ -58,17 +118,17 @@ for (const mqttWorkers of [1, 2]) {
       }
       return got;
     };
-
     beforeAll(async () => {
-      backend = await startTestBackend("one-conn", { mqttWorkers });
+      s = await make(["mq-first", "ws-first"]);
+      backend = s.backend;
       key = backend.registry.createApiKey().key;
     });
-    afterAll(async () => backend?.close());
+    afterAll(async () => s?.stop());
 
     it("MQTT first: the WebSocket connection closes the MQTT one, and gets every request", async () => {
-      const { credential } = backend.registry.addDevice(`mq-first-${mqttWorkers}`);
-      const id = `mq-first-${mqttWorkers}`;
-      const m = await mqttDevice(backend, id, credential);
+      const id = "mq-first";
+      const credential = s.credentials[id];
+      const m = await mqttDevice(backend, id, credential, s.deviceUrl);
       await waitFor(() => backend.presence.isOnline(id));
       expect(await answers(id, 1)).toEqual(["mqtt"]);
 
@@ -83,13 +143,13 @@ for (const mqttWorkers of [1, 2]) {
     });
 
     it("WebSocket first: the MQTT connection closes the WebSocket one (4000), and gets every request", async () => {
-      const id = `ws-first-${mqttWorkers}`;
-      const { credential } = backend.registry.addDevice(id);
+      const id = "ws-first";
+      const credential = s.credentials[id];
       const w = await wsDevice(backend, id, credential);
       await waitFor(() => backend.presence.isOnline(id));
       expect(await answers(id, 1)).toEqual(["ws"]);
 
-      const m = await mqttDevice(backend, id, credential);
+      const m = await mqttDevice(backend, id, credential, s.deviceUrl);
       expect(await w.closeCode).toBe(CLOSE_REPLACED);
       await waitFor(() => backend.presence.get(id)?.transport === "mqtt" && backend.presence.isOnline(id));
       expect(await answers(id, 5)).toEqual(["mqtt", "mqtt", "mqtt", "mqtt", "mqtt"]);

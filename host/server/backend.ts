@@ -11,6 +11,7 @@ import { buildApp } from "./app.ts";
 import { createMetrics } from "./metrics.ts";
 import { WsGateway } from "./ws.ts";
 import { watchCredentials } from "../registry/watch.ts";
+import { closeSessionOf } from "../broker/takeover.ts";
 
 export interface BackendOptions {
   dataDir: string;
@@ -71,6 +72,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         break;
       case "status":
         presence.status(id, msg.payload);
+        // With an external broker, a device that logs in over MQTT is seen by its status only.
+        if (opts.brokerUrl) gateway?.onStatus(id, msg.payload);
         break;
       case "telemetry":
         presence.activity(id);
@@ -148,7 +151,12 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     logger,
     heartbeatMs: opts.wsHeartbeatMs,
     maxPayload: opts.bodyLimit,
-    onDeviceConnected: (id) => broker?.disconnect(id), // and a WebSocket connection replaces its MQTT one
+    // And a WebSocket connection replaces its MQTT one: the embedded broker closes it; an external one is made to.
+    onDeviceConnected: (id) => {
+      if (!opts.brokerUrl) return broker?.disconnect(id);
+      const now = presence.get(id); // only a device whose status says it is online over MQTT has a session to close
+      if (now?.online && now.transport !== "ws") return closeSessionOf(opts.brokerUrl, registry.backendPassword(), id);
+    },
   });
   const ws = gateway;
   // A device removed or re-credited by any process sharing the registry (the CLI) is disconnected at once.

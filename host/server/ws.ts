@@ -5,6 +5,7 @@
 // to its own tx (responses), telemetry (notifications) and status. So the REST RPC path, the correlator and
 // presence do not know which transport a device uses, and an external broker can carry the traffic
 // between backend processes. Requests the device itself makes (e.g. time.get) are answered here.
+import { randomBytes } from "node:crypto";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { FastifyInstance, FastifyReply } from "fastify";
@@ -31,8 +32,11 @@ export interface GatewayOptions {
   heartbeatMs?: number;
   /** Largest message a device may send (default 64 KiB, the REST body limit). */
   maxPayload?: number;
-  /** A device connected here: its connection over any other transport must go (one id, one live connection). */
-  onDeviceConnected?(id: string): void;
+  /**
+   * A device connected here: its connection over any other transport must go (one id, one live connection). The
+   * device counts as online here once that is done (a promise), so the old connection's will comes before.
+   */
+  onDeviceConnected?(id: string): Promise<void> | void;
 }
 
 /** A device-initiated JSON-RPC method the backend answers. Throwing gives a -32603 error. */
@@ -94,6 +98,8 @@ export class WsGateway {
   private readonly heartbeat: NodeJS.Timeout;
   private readonly depth: number;
   private server: Server | undefined;
+  /** Marks the statuses this gateway publishes, to tell them from those of the device's other connections. */
+  private readonly tag = randomBytes(6).toString("hex");
 
   constructor(private readonly opts: GatewayOptions) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload ?? 64 * 1024 });
@@ -160,6 +166,22 @@ export class WsGateway {
     conn.ws.close(CLOSE_REPLACED, "replaced by a newer connection");
   }
 
+  /**
+   * A device's status, as every backend on the broker sees it: an online one that is not this gateway's own means
+   * the device has connected somewhere else since (over MQTT, or to another backend's gateway), so its connection
+   * here is the older one and goes. Needed with an external broker, whose logins the backend does not see.
+   */
+  onStatus(id: string, payload: Buffer): void {
+    if (!this.conns.has(id)) return;
+    let status: { online?: unknown; gateway?: unknown };
+    try {
+      status = JSON.parse(payload.toString("utf8"));
+    } catch {
+      return;
+    }
+    if (status?.online === true && status.gateway !== this.tag) this.replacedElsewhere(id);
+  }
+
   /** Forgets the device's connection here and ends the rx subscription it held. */
   private release(id: string): void {
     this.conns.delete(id);
@@ -203,7 +225,9 @@ export class WsGateway {
     const conn: Connection = { ws, alive: true, credential };
     this.conns.set(id, conn); // before closing the old one: its close must not take the device offline
     old?.ws.close(CLOSE_REPLACED, "replaced by a newer connection");
-    this.opts.onDeviceConnected?.(id); // and its connection over MQTT, if it has one
+    const othersGone = Promise.resolve(this.opts.onDeviceConnected?.(id)).catch((err: Error) =>
+      this.opts.logger.warn({ id, err: err.message }, "cannot close a websocket device's other connection"),
+    ); // its connection over MQTT, if it has one
     let rx = this.rxSubscriptions.get(id);
     if (!rx) {
       rx = this.opts.bus.subscribe([topics.rx], (msg) => {
@@ -212,12 +236,12 @@ export class WsGateway {
       });
       this.rxSubscriptions.set(id, rx);
     }
-    // Online once requests can reach it.
-    rx.then(
+    // Online once requests can reach it (and no longer its older connection).
+    Promise.all([rx, othersGone]).then(
       () => {
         if (this.conns.get(id) !== conn) return; // closed or replaced meanwhile
         this.opts.presence.set(id, true, "ws");
-        this.opts.bus.publish(topics.status, JSON.stringify({ online: true, transport: "ws" }), { retain: true });
+        this.opts.bus.publish(topics.status, JSON.stringify({ online: true, transport: "ws", gateway: this.tag }), { retain: true });
         this.opts.logger.info({ id, replaced: old !== undefined }, "websocket device connected");
       },
       (err: Error) => {
