@@ -217,3 +217,29 @@ describe("the generated mosquitto config against hostile clients", () => {
     await observer.endAsync();
   });
 });
+
+it("with mosquitto, a device removed or re-credited is disconnected once the files are written again and mosquitto reloads", async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "outpost-external-"));
+  const registry = new Registry(dataDir);
+  const creds = Object.fromEntries(["gone", "rekeyed", "kept"].map((id) => [id, registry.addDevice(id).credential]));
+  const dir = join(dataDir, "mosquitto");
+  const lines = writeMosquittoConfig(registry, dir);
+  const broker = await startMosquitto(process.getuid?.() === 0 ? [...lines, "user root"] : lines, { global: mosquittoGlobalLines() });
+  try {
+    const connect = (id: string) => mqtt.connectAsync(broker.url, { username: id, password: creds[id], clientId: id, reconnectPeriod: 0 });
+    const [gone, rekeyed, kept] = await Promise.all(["gone", "rekeyed", "kept"].map(connect));
+    const closed = (c: typeof gone) => new Promise<void>((resolve) => c.once("close", () => resolve()));
+    const bothClosed = Promise.all([closed(gone), closed(rekeyed)]);
+    registry.removeDevice("gone");
+    registry.rotateCredential("rekeyed");
+    writeMosquittoConfig(registry, dir);
+    broker.reload();
+    await bothClosed;
+    await kept.publishAsync("devices/kept/telemetry", "{}", { qos: 1 }); // the untouched device's connection stays
+    expect(kept.connected).toBe(true);
+    await kept.endAsync();
+  } finally {
+    registry.close();
+    await broker.stop();
+  }
+});

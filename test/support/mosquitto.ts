@@ -38,6 +38,8 @@ export interface Mosquitto {
   stop(): Promise<void>;
   /** Starts it again on the same port with the same config (persistence kept). */
   start(): Promise<void>;
+  /** SIGHUP: mosquitto reads its password and ACL files again. */
+  reload(): void;
 }
 
 /**
@@ -61,6 +63,9 @@ export async function startMosquitto(extraConfig: string[] = [], { global = [] }
     async start() {
       proc = spawn("mosquitto", ["-c", conf], { stdio: "ignore" });
       await waitForPort(port);
+    },
+    reload() {
+      proc?.kill("SIGHUP");
     },
     async stop() {
       const p = proc;
