@@ -1,15 +1,18 @@
 // External-broker mode: against another backend's embedded aedes (MQTT 3.1.1 only, so the backend falls back
-// from MQTT 5), and against mosquitto across a broker restart.
-import { afterAll, expect, it } from "vitest";
-import { mkdtempSync } from "node:fs";
+// from MQTT 5), against mosquitto across a broker restart, and the generated mosquitto config against hostile
+// clients (a device credential on the backends' listener, a 256 MB CONNECT, an oversize device publish).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { connect } from "node:net";
+import mqtt from "mqtt";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { startBackend, type Backend } from "../host/server/backend.ts";
 import { Device } from "../host/device.ts";
-import { Registry } from "../host/registry/registry.ts";
-import { backendListenerLines, writeMosquittoConfig } from "../host/broker/mosquitto.ts";
-import { freePort, startMosquitto } from "./support/mosquitto.ts";
+import { BACKEND_USERNAME, Registry } from "../host/registry/registry.ts";
+import { backendListenerLines, MOSQUITTO_MAX_PACKET, mosquittoGlobalLines, writeMosquittoConfig } from "../host/broker/mosquitto.ts";
+import { freePort, startMosquitto, type Mosquitto } from "./support/mosquitto.ts";
 
 const started: Backend[] = [];
 const devices: Device[] = [];
@@ -48,7 +51,7 @@ it("rides out a mosquitto restart: 503 while the broker is gone, then devices an
   const { credential } = registry.addDevice("m-1");
   const lines = writeMosquittoConfig(registry, join(dataDir, "mosquitto"));
   registry.close();
-  const broker = await startMosquitto(process.getuid?.() === 0 ? [...lines, "user root"] : lines);
+  const broker = await startMosquitto(process.getuid?.() === 0 ? [...lines, "user root"] : lines, { global: mosquittoGlobalLines() });
   try {
     const backend = await startBackend({ dataDir, port: await freePort(), brokerUrl: broker.url, host: "127.0.0.1", logger: pino({ level: "silent" }) });
     started.push(backend);
@@ -88,10 +91,13 @@ it("two backends on one mosquitto (the backend listener) both reach a device, ne
   const registry = new Registry(dataDir);
   const { credential } = registry.addDevice("m-2");
   const { key } = registry.createApiKey();
-  const lines = writeMosquittoConfig(registry, join(dataDir, "mosquitto"));
+  const dir = join(dataDir, "mosquitto");
+  const lines = writeMosquittoConfig(registry, dir);
   registry.close();
   const backendPort = await freePort();
-  const broker = await startMosquitto([...(process.getuid?.() === 0 ? [...lines, "user root"] : lines), ...backendListenerLines(backendPort)]);
+  const broker = await startMosquitto([...(process.getuid?.() === 0 ? [...lines, "user root"] : lines), ...backendListenerLines(dir, backendPort)], {
+    global: mosquittoGlobalLines(),
+  });
   try {
     const brokerUrl = `mqtt://127.0.0.1:${backendPort}`;
     const logger = pino({ level: "silent" });
@@ -120,6 +126,120 @@ it("two backends on one mosquitto (the backend listener) both reach a device, ne
     }
     expect(backends.every((b) => b.presence.isOnline("m-2"))).toBe(true);
   } finally {
+    await broker.stop();
+  }
+});
+
+describe("the generated mosquitto config against hostile clients", () => {
+  let broker: Mosquitto;
+  let backendUrl: string;
+  let dir: string;
+  const creds: Record<string, string> = {};
+  let backendPassword: string;
+
+  beforeAll(async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "outpost-external-"));
+    const registry = new Registry(dataDir);
+    for (const id of ["victim", "thief", "big"]) creds[id] = registry.addDevice(id).credential;
+    backendPassword = registry.backendPassword();
+    dir = join(dataDir, "mosquitto");
+    const lines = writeMosquittoConfig(registry, dir);
+    registry.close();
+    const backendPort = await freePort();
+    backendUrl = `mqtt://127.0.0.1:${backendPort}`;
+    broker = await startMosquitto([...(process.getuid?.() === 0 ? [...lines, "user root"] : lines), ...backendListenerLines(dir, backendPort)], {
+      global: mosquittoGlobalLines(),
+    });
+  });
+  afterAll(async () => broker?.stop());
+
+  it("mosquitto.conf sets the packet limit and per-listener password files before its listeners", () => {
+    const conf = readFileSync(join(dir, "mosquitto.conf"), "utf8").split("\n");
+    const firstListener = conf.findIndex((l) => l.startsWith("listener "));
+    expect(conf.slice(0, firstListener)).toEqual(expect.arrayContaining(["per_listener_settings true", `max_packet_size ${MOSQUITTO_MAX_PACKET}`]));
+    expect(conf).toContain(`password_file ${join(dir, "passwd-backend")}`);
+    expect(readFileSync(join(dir, "passwd-backend"), "utf8")).toMatch(/^outpost-backend:\$7\$[^\n]*\n$/);
+  });
+
+  it("a device credential does not log in on the backends' listener, so it cannot take another device's session by its client id", async () => {
+    const victim = await mqtt.connectAsync(broker.url, {
+      username: "victim",
+      password: creds.victim,
+      clientId: "victim",
+      protocolVersion: 5,
+      reconnectPeriod: 0,
+    });
+    let victimClosed = false;
+    const closed = new Promise<void>((resolve) => victim.once("close", () => ((victimClosed = true), resolve())));
+    await expect(
+      mqtt.connectAsync(backendUrl, { username: "thief", password: creds.thief, clientId: "victim", protocolVersion: 5, reconnectPeriod: 0 }),
+    ).rejects.toThrow(/Bad User Name or Password|Not authorized/i);
+    // A round trip on the victim's connection: had it been taken over, its close would come first.
+    await Promise.race([victim.publishAsync("devices/victim/telemetry", "{}", { qos: 1 }), closed]);
+    expect(victimClosed).toBe(false);
+    // The backend's user still logs in there, with a client id of its own.
+    const backend = await mqtt.connectAsync(backendUrl, {
+      username: BACKEND_USERNAME,
+      password: backendPassword,
+      clientId: "outpost-backend-x",
+      reconnectPeriod: 0,
+    });
+    await backend.endAsync();
+    await victim.endAsync();
+  });
+
+  it("a raw socket declaring a 256 MB CONNECT is closed before mosquitto takes its body", async () => {
+    const socket = connect(broker.port, "127.0.0.1");
+    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    socket.on("error", () => {}); // EPIPE/ECONNRESET once mosquitto has closed it
+    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+    socket.write(Buffer.from([0x10, 0xff, 0xff, 0xff, 0x7f]));
+    const chunk = Buffer.alloc(1 << 20, 0x61);
+    let sent = 0;
+    while (!socket.destroyed && sent < 64 << 20) {
+      sent += chunk.length;
+      if (!socket.write(chunk)) await new Promise((r) => (socket.once("drain", r), socket.once("close", r)));
+    }
+    await closed;
+    expect(sent).toBeLessThan(64 << 20);
+  });
+
+  it("a device's publish over the limit closes its connection and is not retained", async () => {
+    const big = await mqtt.connectAsync(broker.url, { username: "big", password: creds.big, clientId: "big", protocolVersion: 4, reconnectPeriod: 0 });
+    const gone = new Promise<void>((resolve) => big.once("close", () => resolve()));
+    await big.publishAsync("devices/big/status", '{"online":true}', { retain: true, qos: 1 });
+    big.publish("devices/big/status", Buffer.alloc(MOSQUITTO_MAX_PACKET, 0x20), { retain: true });
+    await gone;
+    const observer = await mqtt.connectAsync(backendUrl, { username: BACKEND_USERNAME, password: backendPassword, clientId: "observer", reconnectPeriod: 0 });
+    const retained = new Promise<string>((resolve) => observer.once("message", (_t, p) => resolve(String(p))));
+    await observer.subscribeAsync("devices/big/status");
+    expect(await retained).toBe('{"online":true}');
+    await observer.endAsync();
+  });
+});
+
+it("with mosquitto, a device removed or re-credited is disconnected once the files are written again and mosquitto reloads", async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "outpost-external-"));
+  const registry = new Registry(dataDir);
+  const creds = Object.fromEntries(["gone", "rekeyed", "kept"].map((id) => [id, registry.addDevice(id).credential]));
+  const dir = join(dataDir, "mosquitto");
+  const lines = writeMosquittoConfig(registry, dir);
+  const broker = await startMosquitto(process.getuid?.() === 0 ? [...lines, "user root"] : lines, { global: mosquittoGlobalLines() });
+  try {
+    const connect = (id: string) => mqtt.connectAsync(broker.url, { username: id, password: creds[id], clientId: id, reconnectPeriod: 0 });
+    const [gone, rekeyed, kept] = await Promise.all(["gone", "rekeyed", "kept"].map(connect));
+    const closed = (c: typeof gone) => new Promise<void>((resolve) => c.once("close", () => resolve()));
+    const bothClosed = Promise.all([closed(gone), closed(rekeyed)]);
+    registry.removeDevice("gone");
+    registry.rotateCredential("rekeyed");
+    writeMosquittoConfig(registry, dir);
+    broker.reload();
+    await bothClosed;
+    await kept.publishAsync("devices/kept/telemetry", "{}", { qos: 1 }); // the untouched device's connection stays
+    expect(kept.connected).toBe(true);
+    await kept.endAsync();
+  } finally {
+    registry.close();
     await broker.stop();
   }
 });

@@ -1,11 +1,16 @@
 // Hostile devices against a real backend: JSON nested 20,000 deep over WebSocket and MQTT is refused by name
-// for that one message, and the backend (this very process) keeps serving.
+// for that one message, and the backend (this very process) keeps serving; MQTT packets over the size limits
+// (a 256 MB CONNECT before login, a device's 48 MB retained publish) close that one connection unbuffered.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import mqtt from "mqtt";
 import { WebSocket } from "ws";
 import type { Backend } from "../host/server/backend.ts";
 import { WS_PATH } from "../host/server/ws.ts";
 import { checkJsonDepth, JsonTooDeep } from "../host/rpc/json-bounds.ts";
+import { connect } from "node:net";
+import type { SingleBroker } from "../host/broker/embedded.ts";
+import { packetSize } from "../host/broker/packet-limits.ts";
+import { BACKEND_USERNAME } from "../host/registry/registry.ts";
 import { apiClient, startTestBackend, waitFor } from "./support/api.ts";
 
 const deep = (n: number, inner = "") => "[".repeat(n) + inner + "]".repeat(n);
@@ -64,5 +69,94 @@ describe("deeply nested JSON from a device", () => {
     const ok = await api("/api/v1/devices/mqdeep/rpc", { method: "POST", json: { jsonrpc: "2.0", id: 2, method: "fine" } });
     expect(ok).toEqual({ status: 200, body: { jsonrpc: "2.0", result: "fine", id: 2 } });
     await dev.endAsync();
+  });
+});
+
+describe("oversize MQTT packets", () => {
+  let backend: Backend;
+  let key: string;
+  const creds: Record<string, string> = {};
+  /** Every connection the embedded broker closed for an error, by the error's name. */
+  const refusals: string[] = [];
+  const api = apiClient(
+    () => backend.url,
+    () => `Bearer ${key}`,
+  );
+
+  beforeAll(async () => {
+    backend = await startTestBackend("oversize");
+    key = backend.registry.createApiKey().key;
+    for (const id of ["big", "calm"]) creds[id] = backend.registry.addDevice(id).credential;
+    const { aedes } = backend.broker as SingleBroker;
+    aedes.on("connectionError", (_c, err) => refusals.push(err.name));
+    aedes.on("clientError", (_c, err) => refusals.push(err.name));
+  });
+  afterAll(async () => backend?.close());
+
+  it("a raw socket declaring a 256 MB CONNECT is closed by the broker before it buffers the body", async () => {
+    const rssBefore = process.memoryUsage().rss;
+    const socket = connect(backend.broker!.port, "127.0.0.1");
+    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    socket.on("error", () => {}); // EPIPE/ECONNRESET once the broker has closed it
+    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+    socket.write(Buffer.from([0x10, 0xff, 0xff, 0xff, 0x7f])); // CONNECT, remaining length 268,435,455
+    // Then the body, 1 MiB at a time, until the broker hangs up (or 64 MiB: then it buffered them all).
+    const chunk = Buffer.alloc(1 << 20, 0x61);
+    let sent = 0;
+    while (!socket.destroyed && sent < 64 << 20) {
+      sent += chunk.length;
+      if (!socket.write(chunk)) await new Promise((r) => (socket.once("drain", r), socket.once("close", r)));
+    }
+    await closed;
+    expect(refusals).toContain("PacketTooLarge");
+    expect(sent).toBeLessThan(64 << 20);
+    expect(process.memoryUsage().rss - rssBefore).toBeLessThan(32 << 20);
+  });
+
+  it("a device's oversize publish or retained message closes its connection and is not retained; another device is unaffected", async () => {
+    // An echo device on mqtt.js: answers as large as the REST body limit allows.
+    const calm = await mqtt.connectAsync(backend.mqttUrl, { username: "calm", password: creds.calm, clientId: "calm", protocolVersion: 4, reconnectPeriod: 0 });
+    calm.on("message", (_t, payload) => {
+      const req = JSON.parse(String(payload)) as { id: string; params: unknown };
+      calm.publish("devices/calm/tx", JSON.stringify({ jsonrpc: "2.0", result: req.params, id: req.id }));
+    });
+    await calm.subscribeAsync("devices/calm/rx");
+    calm.publish("devices/calm/status", '{"online":true}', { retain: true });
+    await waitFor(() => backend.presence.isOnline("calm"));
+
+    const connectBig = async () => {
+      const c = await mqtt.connectAsync(backend.mqttUrl, { username: "big", password: creds.big, clientId: "big", protocolVersion: 4, reconnectPeriod: 0 });
+      const gone = new Promise<void>((resolve) => c.once("close", () => resolve()));
+      return { c, gone };
+    };
+    const first = await connectBig();
+    await first.c.publishAsync("devices/big/status", '{"online":true}', { retain: true, qos: 1 }); // the one retained message
+    first.c.publish("devices/big/status", Buffer.alloc(48 << 20, 0x20), { retain: true }); // 48 MB: over the packet limit
+    await first.gone;
+    expect(refusals).toContain("PacketTooLarge");
+
+    const second = await connectBig();
+    second.c.publish("devices/big/status", `{"online":true,"pad":"${"x".repeat(2000)}"}`, { retain: true }); // fits a packet, not a retained message
+    await second.gone;
+    expect(refusals).toContain("RetainedTooLarge");
+
+    // The retained status is still the small one.
+    const observer = await mqtt.connectAsync(backend.mqttUrl, { username: BACKEND_USERNAME, password: backend.registry.backendPassword(), reconnectPeriod: 0 });
+    const retained = new Promise<string>((resolve) => observer.once("message", (_t, p) => resolve(String(p))));
+    await observer.subscribeAsync("devices/big/status");
+    expect(await retained).toBe('{"online":true}');
+    await observer.endAsync();
+
+    // A device answer near the REST body limit still passes, and the other device never noticed.
+    const text = "y".repeat(65_000);
+    const ok = await api("/api/v1/devices/calm/rpc", { method: "POST", json: { jsonrpc: "2.0", id: 3, method: "echo", params: [text] } });
+    expect(ok.status).toBe(200);
+    expect(ok.body.result[0] === text).toBe(true); // not toEqual: a failure would print 65,000 bytes
+    expect(backend.presence.isOnline("calm")).toBe(true);
+    await calm.endAsync();
+  });
+
+  it("the packet size counts the fixed header: remaining lengths at each varint width", () => {
+    expect([0, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152].map(packetSize)).toEqual([2, 129, 131, 16_386, 16_388, 2_097_155, 2_097_157]);
   });
 });

@@ -10,7 +10,7 @@ import type { Client } from "aedes";
 import { startBackend, type Backend } from "../host/server/backend.ts";
 import { Registry, BACKEND_USERNAME } from "../host/registry/registry.ts";
 import { createAclHooks, AclRefused } from "../host/broker/acl.ts";
-import { writeMosquittoConfig, mosquittoAclFile } from "../host/broker/mosquitto.ts";
+import { writeMosquittoConfig, mosquittoAclFile, mosquittoGlobalLines } from "../host/broker/mosquitto.ts";
 import { Device } from "../host/device.ts";
 import { freePort, startMosquitto, type Mosquitto } from "./support/mosquitto.ts";
 
@@ -40,7 +40,7 @@ async function withMosquitto(ids: string[]): Promise<Setup> {
   const lines = writeMosquittoConfig(registry, join(dataDir, "mosquitto"));
   registry.close();
   // Started as root, mosquitto drops to its own user, which cannot read a private temp dir.
-  const broker: Mosquitto = await startMosquitto(process.getuid?.() === 0 ? [...lines, "user root"] : lines);
+  const broker: Mosquitto = await startMosquitto(process.getuid?.() === 0 ? [...lines, "user root"] : lines, { global: mosquittoGlobalLines() });
   const backend = await startBackend({ dataDir, port: await freePort(), brokerUrl: broker.url, host: "127.0.0.1", logger: silent });
   return {
     backend,

@@ -3,6 +3,7 @@
 import type { Client, AuthenticateError, PublishPacket, Subscription, AedesPublishPacket } from "aedes";
 import { BACKEND_USERNAME, isValidDeviceId, type Registry } from "../registry/registry.ts";
 import { digest, sameDigest } from "../registry/secrets.ts";
+import { MAX_DEVICE_RETAINED } from "./packet-limits.ts";
 
 export const DEFAULT_PREFIX = "devices";
 
@@ -41,10 +42,19 @@ export interface AclContext {
   backendPassword: string;
   /** Told when a device has logged in, so presence can record the transport. */
   onDeviceLogin?(id: string): void;
+  /** Whether the credential a device logged in with (its digest) is still its credential (see Registry.stillValid). */
+  stillValid?(id: string, credentialDigest: Buffer): boolean;
+  /** Largest retained message (or will) payload a device may publish, in bytes (default MAX_DEVICE_RETAINED). */
+  maxRetained?: number;
 }
 
 export class AclRefused extends Error {
   override name = "AclRefused";
+}
+
+/** A device's retained message or will over the limit: refused, and its connection closed, so nobody stores it. */
+export class RetainedTooLarge extends Error {
+  override name = "RetainedTooLarge";
 }
 
 function authError(message: string, returnCode: number): AuthenticateError {
@@ -56,7 +66,12 @@ const NOT_AUTHORIZED = 5;
 /** The aedes hooks, as named functions that tests call directly. */
 export function createAclHooks(ctx: AclContext) {
   const identities = new WeakMap<Client, Identity>();
+  /** The digest of the credential each device connection logged in with, to check it again when the registry changes. */
+  const credentials = new WeakMap<Client, Buffer>();
+  /** Connections the broker is closing (replaced, removed, re-credited): nothing more they publish counts, their will neither. */
+  const revoked = new WeakSet<Client>();
   const backendDigest = digest(ctx.backendPassword);
+  const maxRetained = ctx.maxRetained ?? MAX_DEVICE_RETAINED;
 
   function identity(client: Client | null): Identity | undefined {
     return client ? identities.get(client) : { kind: "backend" }; // null client: the broker's own publish
@@ -77,13 +92,16 @@ export function createAclHooks(ctx: AclContext) {
     }
     if (!isValidDeviceId(username)) return done(authError("invalid device id", BAD_USERNAME_OR_PASSWORD), false);
     // The will is checked here, so a forbidden one refuses the connection instead of waiting for the disconnect.
-    const will = (client as unknown as { _will?: { topic: string } })._will;
+    const will = (client as unknown as { _will?: { topic: string; payload?: Buffer } })._will;
     if (will && !devicePublishAllowed(ctx.prefix, username, will.topic))
       return done(authError(`will on ${will.topic} not allowed for ${username}`, NOT_AUTHORIZED), false);
+    if (will && (will.payload?.length ?? 0) > maxRetained)
+      return done(authError(`will of ${will.payload?.length} bytes refused for ${username}: at most ${maxRetained}`, NOT_AUTHORIZED), false);
     ctx.verifyDevice(username, secret).then(
       (ok) => {
         if (!ok) return done(authError("bad username or password", BAD_USERNAME_OR_PASSWORD), false);
         identities.set(client, { kind: "device", id: username });
+        credentials.set(client, digest(secret));
         // Like mosquitto's use_username_as_clientid: a device cannot take over another's session by its client id.
         (client as { id: string }).id = username;
         ctx.onDeviceLogin?.(username);
@@ -94,9 +112,16 @@ export function createAclHooks(ctx: AclContext) {
   }
 
   function authorizePublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
+    if (client && revoked.has(client)) return callback(new AclRefused(`publish to ${packet.topic} refused: the connection is being closed`));
     const who = identity(client);
     if (who?.kind === "backend") return callback(null);
-    if (who?.kind === "device" && devicePublishAllowed(ctx.prefix, who.id, packet.topic)) return callback(null);
+    if (who?.kind === "device" && devicePublishAllowed(ctx.prefix, who.id, packet.topic)) {
+      if (packet.retain && packet.payload.length > maxRetained)
+        return callback(
+          new RetainedTooLarge(`retained message of ${packet.payload.length} bytes on ${packet.topic} refused for ${who.id}: at most ${maxRetained}`),
+        );
+      return callback(null);
+    }
     callback(new AclRefused(`publish to ${packet.topic} refused for ${who?.kind === "device" ? who.id : "unauthenticated client"}`));
   }
 
@@ -115,12 +140,33 @@ export function createAclHooks(ctx: AclContext) {
     return null;
   }
 
-  return { authenticate, authorizePublish, authorizeSubscribe, authorizeForward, identity };
+  /**
+   * Whether a logged-in device's credential is still the registry's (false once the device is removed or given a
+   * new credential, by any process sharing the registry). Clients that are not devices are always still valid.
+   */
+  function stillValid(client: Client): boolean {
+    const who = identities.get(client);
+    const presented = credentials.get(client);
+    if (who?.kind !== "device" || !presented || !ctx.stillValid) return true;
+    return ctx.stillValid(who.id, presented);
+  }
+
+  /** Marks a connection the broker is about to close: its will and anything it still sends are dropped. */
+  function revoke(client: Client): void {
+    revoked.add(client);
+  }
+
+  return { authenticate, authorizePublish, authorizeSubscribe, authorizeForward, identity, stillValid, revoke };
 }
 
 export type AclHooks = ReturnType<typeof createAclHooks>;
 
 /** The hooks for a broker whose devices and backend password are those of `registry`. */
 export function registryAclHooks(registry: Registry, prefix: string, backendPassword = registry.backendPassword()): AclHooks {
-  return createAclHooks({ prefix, verifyDevice: (id, credential) => registry.verifyDevice(id, credential), backendPassword });
+  return createAclHooks({
+    prefix,
+    verifyDevice: (id, credential) => registry.verifyDevice(id, credential),
+    stillValid: (id, credentialDigest) => registry.stillValid(id, credentialDigest),
+    backendPassword,
+  });
 }

@@ -1,5 +1,6 @@
 // One broker worker of the cluster (cluster.ts): aedes with the device ACL on the shared MQTT port, its own
 // read of the registry for credentials, and messages to and from the hub over IPC.
+import { pino } from "pino";
 import { Registry } from "../registry/registry.ts";
 import { registryAclHooks } from "./acl.ts";
 import { startEmbeddedBroker, type SingleBroker, type Will } from "./embedded.ts";
@@ -23,6 +24,7 @@ const early: Forwarded[] = [];
 let retainedSent: () => void;
 const allRetained = new Promise<void>((resolve) => (retainedSent = resolve));
 const registry = new Registry(config.dataDir);
+const logger = pino({ level: process.env.LOG_LEVEL ?? "info" });
 const stop = async () => {
   await broker?.close();
   registry.close();
@@ -32,6 +34,7 @@ const stop = async () => {
 process.on("message", (msg: ToWorker) => {
   if (msg.t === "close") void stop();
   else if (msg.t === "kick") void broker?.disconnect(msg.id);
+  else if (msg.t === "revalidate") broker?.revalidate();
   else if (msg.t === "retained-sent") retainedSent();
   else if (!broker) early.push(msg);
   else {
@@ -60,6 +63,7 @@ try {
       for (const m of early.splice(0)) bus.publish(m.topic, Buffer.from(m.payload), { retain: m.retain });
     },
     onClientPublish: (p, device) => toHub(forwarded(p, device)),
+    onRefused: (err, device) => logger.warn({ err: err.message, name: err.name, device, pid: process.pid }, "broker worker closed a connection"),
   });
 } catch (err) {
   process.send({ t: "failed", message: (err as Error).message } satisfies ToHub, () => process.exit(1));

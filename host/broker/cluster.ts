@@ -40,7 +40,7 @@ export type ToHub =
   | { t: "privileged"; connected: boolean }
   | { t: "hello" }
   | { t: "failed"; message: string };
-export type ToWorker = Forwarded | { t: "kick"; id: string } | { t: "close" } | { t: "retained-sent" };
+export type ToWorker = Forwarded | { t: "kick"; id: string } | { t: "revalidate" } | { t: "close" } | { t: "retained-sent" };
 
 export class BrokerWorkerFailed extends Error {
   override name = "BrokerWorkerFailed";
@@ -54,7 +54,11 @@ class ClusterBus implements Bus {
   constructor(private readonly route: (msg: Forwarded) => void) {}
 
   publish(topic: string, payload: Buffer | string, opts: PublishOptions = {}): void {
-    this.route({ t: "pub", topic, payload: Buffer.from(payload), qos: opts.qos ?? 0, retain: opts.retain ?? false });
+    const bytes = Buffer.from(payload);
+    this.route({ t: "pub", topic, payload: bytes, qos: opts.qos ?? 0, retain: opts.retain ?? false });
+    // And to the hub's own subscribers, as a broker delivers to every client: the WebSocket gateway takes a
+    // device's rx here, and the correlator the responses the gateway publishes on tx.
+    this.deliver({ topic, payload: bytes });
   }
 
   async subscribe(filters: string[], onMessage: (msg: BusMessage) => void): Promise<Unsubscribe> {
@@ -155,6 +159,7 @@ export async function startBrokerCluster(opts: ClusterOptions): Promise<Embedded
         const before = holders.get(msg.id);
         if (before && before.worker !== worker) before.worker.send({ t: "kick", id: msg.id } satisfies ToWorker);
         holders.set(msg.id, { worker, subscribed: false, will: msg.will });
+        opts.onDeviceConnected?.(msg.id, undefined);
         break;
       }
       case "sub": {
@@ -249,6 +254,10 @@ export async function startBrokerCluster(opts: ClusterOptions): Promise<Embedded
       // The worker closes the connection and forgets the session when the kick arrives.
       const h = holders.get(id);
       for (const w of h ? [h.worker] : workers) w.send({ t: "kick", id } satisfies ToWorker);
+    },
+    revalidate() {
+      // Each worker checks its own connections against its own read of the registry.
+      for (const w of listening) w.send({ t: "revalidate" } satisfies ToWorker);
     },
     async close() {
       closing = true;

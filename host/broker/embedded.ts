@@ -3,6 +3,7 @@
 import { Aedes, type AedesPublishPacket } from "aedes";
 import { createServer, type Server, type Socket } from "node:net";
 import { deviceTopics, type AclHooks } from "./acl.ts";
+import { limitPacketSize, MAX_DEVICE_PACKET, MAX_PACKET_BEFORE_LOGIN } from "./packet-limits.ts";
 import { AedesBus, type Bus } from "../rpc/bus.ts";
 import { DEFAULT_OUTBOUND_LIMITS, type OutboundLimits } from "../rpc/outbound.ts";
 
@@ -18,16 +19,21 @@ export interface EmbeddedBroker {
    */
   busy(id: string): boolean;
   /**
-   * Drops a device's connection and forgets its kept session (used when the device is deleted): a device
-   * registered later under the same id starts fresh, not with the old one's subscriptions and queued requests.
+   * Drops a device's connection (it was deleted, or connected over another transport) and forgets its kept
+   * session, so a device registered later under the same id starts fresh. What the connection still publishes, its
+   * will included, is dropped, so its retained status is not overwritten by the connection that is going.
    */
   disconnect(id: string): Promise<void>;
+  /** Drops every device connection whose credential is no longer the registry's (removed or re-credited meanwhile). */
+  revalidate(): void;
   /** The processes holding MQTT connections, with how many devices and clients on the backend's credentials each holds. */
   processes(): { pid: number; devices: number; privileged: number }[];
   close(): Promise<void>;
 }
 
 export interface DeviceEvents {
+  /** A device logged in, with its will if it set one (the cluster closes its older connection in another process). */
+  onDeviceConnected?(id: string, will: Will | undefined): void;
   /** A device has subscribed its rx (a status that overtook the SUBSCRIBE counts from now). */
   onDeviceSubscribed?(id: string): void;
   /** A device's connection ended and no newer connection of the same device replaced it. */
@@ -50,8 +56,10 @@ export interface EmbeddedBrokerOptions extends DeviceEvents {
   beforeListen?: (bus: Bus) => Promise<void>;
   /** Every message a client published and the ACL let through (the cluster forwards them to its other processes). */
   onClientPublish?(packet: AedesPublishPacket, deviceId: string | undefined): void;
-  /** A device logged in, with its will if it set one (the cluster closes its older connection in another process). */
-  onDeviceConnected?(id: string, will: Will | undefined): void;
+  /** A connection closed for a named reason of ours (PacketTooLarge, RetainedTooLarge, AclRefused), to be logged. */
+  onRefused?(err: Error, deviceId: string | undefined): void;
+  /** Largest packet before login and a device's largest packet, in bytes (defaults in packet-limits.ts). */
+  limits?: { beforeLogin?: number; device?: number };
   /** A client with the backend's credentials came or went; unlike a device, it may subscribe to anything. */
   onPrivilegedClient?(connected: boolean): void;
   /** What may wait for one device's socket (default DEFAULT_OUTBOUND_LIMITS). */
@@ -63,12 +71,16 @@ export interface EmbeddedBrokerOptions extends DeviceEvents {
  * until it drains; with the bus's per-device bound, many such devices fit before anyone else waits for a slot.
  */
 const DELIVERY_SLOTS = 65_536;
+/** The refusals of ours that close a connection, logged by name. */
+const NAMED_REFUSALS = new Set(["PacketTooLarge", "RetainedTooLarge", "AclRefused"]);
 
 export type SingleBroker = EmbeddedBroker & { aedes: Aedes };
 export type Will = Pick<AedesPublishPacket, "topic" | "payload" | "qos" | "retain">;
 
 export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<SingleBroker> {
-  const { authenticate, authorizePublish, authorizeSubscribe, authorizeForward, identity } = opts.hooks;
+  const { authenticate, authorizePublish, authorizeSubscribe, authorizeForward, identity, stillValid, revoke } = opts.hooks;
+  const beforeLogin = opts.limits?.beforeLogin ?? MAX_PACKET_BEFORE_LOGIN;
+  const devicePacket = opts.limits?.device ?? MAX_DEVICE_PACKET;
   const keep = opts.keepSessions ?? true;
   const limits = opts.outbound ?? DEFAULT_OUTBOUND_LIMITS;
   /** Bytes waiting in a client's socket (written, not yet taken by the kernel: the peer does not read). */
@@ -130,13 +142,29 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     });
   }
 
+  const refused = (client: Parameters<typeof identity>[0], err: Error) => {
+    if (NAMED_REFUSALS.has(err.name)) opts.onRefused?.(err, deviceOf(client));
+  };
+  aedes.on("clientError", refused);
+  aedes.on("connectionError", refused);
+  const kick = (client: { close(): void } | undefined) => {
+    if (!client) return;
+    revoke(client as Parameters<typeof revoke>[0]);
+    client.close();
+  };
+
   await opts.beforeListen?.(bus);
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     socket.setNoDelay(true); // small RPC packets must not wait for Nagle
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
-    aedes.handle(socket);
+    const client = aedes.handle(socket);
+    // The backend's own clients may send what they need; a device only up to its limit; anyone else a CONNECT.
+    limitPacketSize(client, () => {
+      const who = identity(client);
+      return who === undefined ? beforeLogin : who.kind === "device" ? devicePacket : Number.POSITIVE_INFINITY;
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -151,8 +179,19 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     busy,
     async disconnect(id) {
       const client = clients[id];
-      if (client) await new Promise<void>((resolve) => client.close(resolve));
+      if (client) {
+        revoke(client as unknown as Parameters<typeof revoke>[0]);
+        await new Promise<void>((resolve) => client.close(resolve));
+      }
       await forgetSession(aedes, id);
+    },
+    revalidate() {
+      for (const client of Object.values(clients) as Parameters<typeof identity>[0][])
+        if (client && !stillValid(client)) {
+          const id = deviceOf(client);
+          kick(client as unknown as { close(): void });
+          if (id) void forgetSession(aedes, id); // a device added again under this id starts fresh
+        }
     },
     processes() {
       const all = Object.values(clients) as Parameters<typeof identity>[0][];

@@ -1,15 +1,39 @@
-// Generates mosquitto's password file and a %u pattern ACL from the registry, for external-broker mode.
+// Generates mosquitto's password files, a %u pattern ACL and mosquitto.conf from the registry, for external-broker mode.
 import { mkdirSync, writeFileSync, chmodSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { BACKEND_USERNAME, type Registry } from "../registry/registry.ts";
 import { mosquittoHash } from "../registry/secrets.ts";
 import { DEFAULT_PREFIX } from "./acl.ts";
+import { MAX_DEVICE_PACKET } from "./packet-limits.ts";
 
 /** mosquitto_passwd format: one "user:$7$..." line each; the device hashes were made when the devices were. */
 export function mosquittoPasswordFile(registry: Registry): string {
-  const lines = [`${BACKEND_USERNAME}:${mosquittoHash(registry.backendPassword())}`];
+  const lines = [backendPasswordLine(registry)];
   for (const u of registry.mosquittoUsers()) lines.push(`${u.id}:${u.mosquitto_hash}`);
   return lines.join("\n") + "\n";
+}
+
+/** The backends' listener's password file: the backend's user alone, so no device credential logs in there. */
+export function mosquittoBackendPasswordFile(registry: Registry): string {
+  return backendPasswordLine(registry) + "\n";
+}
+
+function backendPasswordLine(registry: Registry): string {
+  return `${BACKEND_USERNAME}:${mosquittoHash(registry.backendPassword())}`;
+}
+
+/**
+ * mosquitto's largest packet, from any client (it has no separate limit before CONNECT): the embedded broker's
+ * limit for a device packet. A larger one, a CONNECT declaring 256 MB included, closes the connection at once.
+ */
+export const MOSQUITTO_MAX_PACKET = MAX_DEVICE_PACKET;
+
+/**
+ * Lines before the first listener: each listener has its own password file (per_listener_settings), so the devices'
+ * credentials log in only on the devices' listener, whose client ids are pinned; and the packet size limit.
+ */
+export function mosquittoGlobalLines(): string[] {
+  return ["per_listener_settings true", `max_packet_size ${MOSQUITTO_MAX_PACKET}`];
 }
 
 /** The same rules as the embedded broker's ACL; everything not granted is denied (wildcards, others, $SYS). */
@@ -27,8 +51,9 @@ export function mosquittoAclFile(prefix = DEFAULT_PREFIX): string {
 }
 
 /**
- * Lines for mosquitto.conf that use the generated files. They end with use_username_as_clientid, a listener
- * option: it pins the client ids of the listener defined just before these lines (the devices' listener).
+ * The devices' listener's lines, after its `listener` line (with mosquittoGlobalLines() before it, they are that
+ * listener's own). They end with use_username_as_clientid, a listener option: it pins the client ids of the
+ * listener defined just before these lines.
  */
 export function mosquittoConfLines(dir: string): string[] {
   const abs = resolve(dir);
@@ -43,19 +68,22 @@ export function mosquittoConfLines(dir: string): string[] {
 
 /**
  * The backends' own listener, after the pinned one: each backend process connects with a client id of its own
- * there, so several backends share the broker without taking each other's session. Same users and ACL; keep it
- * on loopback or a private network (a device could choose any client id there).
+ * there, so several backends share the broker without taking each other's session. Only the backend's user logs in
+ * there (its own password file): a device credential could choose any client id, another device's included, and
+ * take over that device's session. Keep it on loopback or a private network all the same.
  */
-export function backendListenerLines(port: number, host = "127.0.0.1"): string[] {
-  return [`listener ${port} ${host}`];
+export function backendListenerLines(dir: string, port: number, host = "127.0.0.1"): string[] {
+  const abs = resolve(dir);
+  return [`listener ${port} ${host}`, "allow_anonymous false", `password_file ${join(abs, "passwd-backend")}`, `acl_file ${join(abs, "acl")}`];
 }
 
 export const DEFAULT_DEVICE_LISTENER = 1883;
 export const DEFAULT_BACKEND_LISTENER = 1884;
 
 /**
- * Writes passwd, acl and a complete mosquitto.conf (devices on `devicePort`, client ids pinned; backends on
- * 127.0.0.1:`backendPort`) into dir. Returns the conf lines without listeners, for a caller that adds its own.
+ * Writes passwd, passwd-backend, acl and a complete mosquitto.conf (devices on `devicePort`, client ids pinned;
+ * backends on 127.0.0.1:`backendPort`) into dir. Returns the devices' listener's lines, for a caller that writes
+ * its own listeners (after mosquittoGlobalLines(), and followed by backendListenerLines()).
  */
 export function writeMosquittoConfig(
   registry: Registry,
@@ -64,15 +92,21 @@ export function writeMosquittoConfig(
   ports: { devicePort?: number; backendPort?: number } = {},
 ): string[] {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "passwd"), mosquittoPasswordFile(registry), { mode: 0o600 });
-  chmodSync(join(dir, "passwd"), 0o600);
+  for (const [name, text] of [
+    ["passwd", mosquittoPasswordFile(registry)],
+    ["passwd-backend", mosquittoBackendPasswordFile(registry)],
+  ]) {
+    writeFileSync(join(dir, name), text, { mode: 0o600 });
+    chmodSync(join(dir, name), 0o600);
+  }
   writeFileSync(join(dir, "acl"), mosquittoAclFile(prefix));
   const lines = mosquittoConfLines(dir);
   const conf = [
     "# generated by outpost broker mosquitto: devices on the first listener, backends on the second",
+    ...mosquittoGlobalLines(),
     `listener ${ports.devicePort ?? DEFAULT_DEVICE_LISTENER}`,
     ...lines,
-    ...backendListenerLines(ports.backendPort ?? DEFAULT_BACKEND_LISTENER),
+    ...backendListenerLines(dir, ports.backendPort ?? DEFAULT_BACKEND_LISTENER),
   ];
   writeFileSync(join(dir, "mosquitto.conf"), conf.join("\n") + "\n");
   return lines;

@@ -20,7 +20,7 @@ export function brokerCommand(): Command {
       try {
         const lines = writeMosquittoConfig(registry, out, opts.prefix);
         if (opts.json) return console.log(JSON.stringify({ dir: out, conf: lines }));
-        console.log(`wrote ${out}/passwd, ${out}/acl and ${out}/mosquitto.conf`);
+        console.log(`wrote ${out}/passwd, ${out}/passwd-backend, ${out}/acl and ${out}/mosquitto.conf`);
         console.log(`run: mosquitto -c ${out}/mosquitto.conf (devices on port 1883, backends on 127.0.0.1:1884)`);
         console.log(`then: outpost serve --broker mqtt://127.0.0.1:1884 --data ${opts.data}`);
       } finally {

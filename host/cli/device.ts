@@ -37,7 +37,7 @@ export function deviceCommand(): Command {
     });
   device
     .command("remove <id>")
-    .description("remove a device (a running server also disconnects it when removed over REST)")
+    .description("remove a device (a running server on the same --data disconnects it within a moment)")
     .addOption(dataOption())
     .addOption(jsonOption())
     .action((id: string, opts: { data: string; json?: boolean }) => {

@@ -140,6 +140,14 @@ export class Registry {
       );
       CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, hash TEXT NOT NULL, created_at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      -- Counts removals and new credentials, whichever process makes them (the triggers live in the database), so a
+      -- running backend notices them with one cheap read and disconnects the devices concerned.
+      CREATE TABLE IF NOT EXISTS credentials_revision (one INTEGER PRIMARY KEY CHECK (one = 1), revision INTEGER NOT NULL);
+      INSERT OR IGNORE INTO credentials_revision (one, revision) VALUES (1, 0);
+      CREATE TRIGGER IF NOT EXISTS device_removed AFTER DELETE ON devices
+        BEGIN UPDATE credentials_revision SET revision = revision + 1; END;
+      CREATE TRIGGER IF NOT EXISTS device_recredited AFTER UPDATE OF secret_hash ON devices
+        BEGIN UPDATE credentials_revision SET revision = revision + 1; END;
     `);
     this.addLimitColumns();
     const cols = `id, metadata, created_at, last_seen, connected_since, online, transport, ${LIMIT_NAMES.join(", ")}`;
@@ -162,6 +170,7 @@ export class Registry {
       keyHash: this.db.prepare<[string], { hash: string }>("SELECT hash FROM api_keys WHERE id = ?"),
       getSetting: this.db.prepare<[string], { value: string }>("SELECT value FROM settings WHERE key = ?"),
       setSetting: this.db.prepare("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)"),
+      revision: this.db.prepare<[], { revision: number }>("SELECT revision FROM credentials_revision"),
     };
     restrictExisting([`${file}-wal`, `${file}-shm`]); // made by SQLite just now, if they were missing
     this.moveLegacyPassword();
@@ -301,6 +310,22 @@ export class Registry {
   async verifyDevice(id: string, credential: string): Promise<boolean> {
     const row = this.stmt.deviceHash.get(id);
     return row ? this.verifyAgainst(credential, row.secret_hash) : false;
+  }
+
+  /**
+   * Whether `credentialDigest` (the digest of a secret that verified for `id` in this process) is still the device's
+   * credential: false once the device is removed or has a new one. No scrypt: the digest is compared with the one
+   * remembered for the stored hash, and a new hash has none.
+   */
+  stillValid(id: string, credentialDigest: Buffer): boolean {
+    const row = this.stmt.deviceHash.get(id);
+    const known = row && this.verified.get(row.secret_hash);
+    return known !== undefined && sameDigest(known, credentialDigest);
+  }
+
+  /** Goes up whenever a device is removed or given a new credential, by any process on this database. */
+  credentialsRevision(): number {
+    return this.stmt.revision.get()!.revision;
   }
 
   /** Writes presence in one transaction (the server batches it; a write per message would be too slow). */

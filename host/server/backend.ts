@@ -23,6 +23,8 @@ function reachableHost(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
 import type { FrameRate } from "./frame-rate.ts";
+import { watchCredentials } from "../registry/watch.ts";
+import { closeSessionOf } from "../broker/takeover.ts";
 
 export interface BackendOptions {
   dataDir: string;
@@ -106,6 +108,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         break;
       case "status":
         presence.status(id, msg.payload);
+        // With an external broker, a device that logs in over MQTT is seen by its status only.
+        if (opts.brokerUrl) gateway?.onStatus(id, msg.payload);
         break;
       case "telemetry":
         presence.activity(id);
@@ -149,9 +153,17 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
           await bus.subscribe(filters, route);
         },
         onDeviceSubscribed: (id: string) => presence.recheck(id),
-        onDeviceGone: (id: string) => presence.set(id, false),
         onDevicePing: (id: string) => presence.heard(id),
         outbound: opts.outbound,
+        // One id, one live connection: a device logging in over MQTT replaces its WebSocket connection.
+        onDeviceConnected: (id: string) => gateway?.replacedElsewhere(id),
+        onDeviceGone: (id: string) => {
+          if (gateway?.has(id)) return; // replaced by its WebSocket connection, which holds it now
+          presence.set(id, false);
+          // Removed by another process (the CLI): its retained status goes, as DELETE /devices/:id clears it.
+          if (!registry.hasDevice(id)) bus.publish(deviceTopics(prefix, id).status, "", { retain: true });
+        },
+        onRefused: (err: Error, device: string | undefined) => logger.warn({ err: err.message, name: err.name, device }, "MQTT connection closed"),
       };
       const workers = opts.mqttWorkers ?? 1;
       broker =
@@ -185,8 +197,19 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     maxPayload: opts.bodyLimit,
     frameRate: opts.wsFrameRate,
     outbound: opts.outbound,
+    // And a WebSocket connection replaces its MQTT one: the embedded broker closes it; an external one is made to.
+    onDeviceConnected: (id) => {
+      if (!opts.brokerUrl) return broker?.disconnect(id);
+      const now = presence.get(id); // only a device whose status says it is online over MQTT has a session to close
+      if (now?.online && now.transport !== "ws") return closeSessionOf(opts.brokerUrl, registry.backendPassword(), id);
+    },
   });
   const ws = gateway;
+  // A device removed or re-credited by any process sharing the registry (the CLI) is disconnected at once.
+  const stopWatching = watchCredentials(registry, () => {
+    broker?.revalidate();
+    ws.revalidate();
+  });
   const app = await buildApp({
     registry,
     presence,
@@ -218,6 +241,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     broker,
     gateway: ws,
     async close() {
+      stopWatching();
       await ws.close();
       await app.close();
       correlator.close();

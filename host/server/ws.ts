@@ -5,6 +5,7 @@
 // to its own tx (responses), telemetry (notifications) and status. So the REST RPC path, the correlator and
 // presence do not know which transport a device uses, and an external broker can carry the traffic
 // between backend processes. Requests the device itself makes (e.g. time.get) are answered here.
+import { randomBytes } from "node:crypto";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { FastifyInstance, FastifyReply } from "fastify";
@@ -13,6 +14,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { WS_CLOSE_REMOVED as CLOSE_REMOVED, WS_CLOSE_REPLACED as CLOSE_REPLACED } from "../abi.ts";
 import { deviceTopics } from "../broker/acl.ts";
 import { apiKeyId, type Registry } from "../registry/registry.ts";
+import { digest } from "../registry/secrets.ts";
 import type { Bus, BusMessage, Unsubscribe } from "../rpc/bus.ts";
 import type { PresenceTracker } from "../rpc/presence.ts";
 import { JsonTooDeep, parseBoundedJson } from "../rpc/json-bounds.ts";
@@ -43,6 +45,11 @@ export interface GatewayOptions {
   frameRate?: FrameRate;
   /** What may wait for one connection's socket (default DEFAULT_OUTBOUND_LIMITS); past it, calls get device_busy. */
   outbound?: OutboundLimits;
+  /**
+   * A device connected here: its connection over any other transport must go (one id, one live connection). The
+   * device counts as online here once that is done (a promise), so the old connection's will comes before.
+   */
+  onDeviceConnected?(id: string): Promise<void> | void;
 }
 
 /** A device-initiated JSON-RPC method the backend answers. Throwing gives a -32603 error. */
@@ -93,6 +100,8 @@ interface Connection {
   sending: number;
   /** Closed for its frame rate: what it still sends is not read. */
   limited: boolean;
+  /** Digest of the credential it logged in with, checked again when the registry's credentials change. */
+  credential: Buffer;
 }
 
 type EventListener = (event: string, data: string) => void;
@@ -110,6 +119,8 @@ export class WsGateway {
   private server: Server | undefined;
   private readonly frameRate: FrameRate;
   private readonly outbound: OutboundLimits;
+  /** Marks the statuses this gateway publishes, to tell them from those of the device's other connections. */
+  private readonly tag = randomBytes(6).toString("hex");
 
   constructor(private readonly opts: GatewayOptions) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload ?? 64 * 1024 });
@@ -177,6 +188,47 @@ export class WsGateway {
     this.conns.get(id)?.ws.close(CLOSE_REMOVED, "device removed");
   }
 
+  /** Drops every connection whose credential is no longer the registry's (removed or re-credited, by any process). */
+  revalidate(): void {
+    for (const [id, conn] of this.conns)
+      if (!this.opts.registry.stillValid(id, conn.credential)) conn.ws.close(CLOSE_REMOVED, "device removed or given a new credential");
+  }
+
+  /**
+   * The device connected over another transport (MQTT): its connection here goes at once, as if replaced by a
+   * newer one here, without an offline status (the newer connection owns the device's status now).
+   */
+  replacedElsewhere(id: string): void {
+    const conn = this.conns.get(id);
+    if (!conn) return;
+    this.release(id);
+    conn.ws.close(CLOSE_REPLACED, "replaced by a newer connection");
+  }
+
+  /**
+   * A device's status, as every backend on the broker sees it: an online one that is not this gateway's own means
+   * the device has connected somewhere else since (over MQTT, or to another backend's gateway), so its connection
+   * here is the older one and goes. Needed with an external broker, whose logins the backend does not see.
+   */
+  onStatus(id: string, payload: Buffer): void {
+    if (!this.conns.has(id)) return;
+    let status: { online?: unknown; gateway?: unknown };
+    try {
+      status = JSON.parse(payload.toString("utf8"));
+    } catch {
+      return;
+    }
+    if (status?.online === true && status.gateway !== this.tag) this.replacedElsewhere(id);
+  }
+
+  /** Forgets the device's connection here and ends the rx subscription it held. */
+  private release(id: string): void {
+    this.conns.delete(id);
+    const rx = this.rxSubscriptions.get(id);
+    this.rxSubscriptions.delete(id);
+    rx?.then((unsubscribe) => unsubscribe()).catch(() => {}); // a failed subscription has nothing to end
+  }
+
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on("error", () => {});
     if (new URL(req.url ?? "/", "http://x").pathname !== WS_PATH) {
@@ -185,7 +237,7 @@ export class WsGateway {
       return;
     }
     void this.authenticate(req).then(
-      (id) => this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, id)),
+      ({ id, credential }) => this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, id, credential)),
       (err: Error) => {
         const status = err instanceof AuthRefused ? err.status : 500;
         if (status === 500) this.opts.logger.error({ err }, "websocket upgrade failed");
@@ -200,18 +252,21 @@ export class WsGateway {
     );
   };
 
-  private async authenticate(req: IncomingMessage): Promise<string> {
+  private async authenticate(req: IncomingMessage): Promise<{ id: string; credential: Buffer }> {
     const { id, credential } = deviceClaim(req);
     if (!(await this.opts.registry.verifyDevice(id, credential))) throw new AuthRefused(403, "device credential not valid");
-    return id;
+    return { id, credential: digest(credential) };
   }
 
-  private onConnection(ws: WebSocket, id: string): void {
+  private onConnection(ws: WebSocket, id: string, credential: Buffer): void {
     const topics = deviceTopics(this.opts.prefix, id);
     const old = this.conns.get(id);
-    const conn: Connection = { ws, alive: true, frames: new FrameBucket(this.frameRate), sending: 0, limited: false };
+    const conn: Connection = { ws, alive: true, frames: new FrameBucket(this.frameRate), sending: 0, limited: false, credential };
     this.conns.set(id, conn); // before closing the old one: its close must not take the device offline
     old?.ws.close(CLOSE_REPLACED, "replaced by a newer connection");
+    const othersGone = Promise.resolve(this.opts.onDeviceConnected?.(id)).catch((err: Error) =>
+      this.opts.logger.warn({ id, err: err.message }, "cannot close a websocket device's other connection"),
+    ); // its connection over MQTT, if it has one
     let rx = this.rxSubscriptions.get(id);
     if (!rx) {
       rx = this.opts.bus.subscribe([topics.rx], (msg) => {
@@ -224,12 +279,12 @@ export class WsGateway {
       });
       this.rxSubscriptions.set(id, rx);
     }
-    // Online once requests can reach it.
-    rx.then(
+    // Online once requests can reach it (and no longer its older connection).
+    Promise.all([rx, othersGone]).then(
       () => {
         if (this.conns.get(id) !== conn) return; // closed or replaced meanwhile
         this.opts.presence.set(id, true, "ws");
-        this.opts.bus.publish(topics.status, JSON.stringify({ online: true, transport: "ws" }), { retain: true });
+        this.opts.bus.publish(topics.status, JSON.stringify({ online: true, transport: "ws", gateway: this.tag }), { retain: true });
         this.opts.logger.info({ id, replaced: old !== undefined }, "websocket device connected");
       },
       (err: Error) => {
@@ -244,6 +299,7 @@ export class WsGateway {
     });
     ws.on("message", (data) => {
       if (conn.limited) return;
+      if (this.conns.get(id) !== conn) return; // replaced (here or over MQTT): what it still sends is stale
       if (!conn.frames.take()) return this.rateLimited(id, conn);
       conn.alive = true;
       this.fromDevice(id, ws, String(data)); // binary frames are taken as UTF-8 text too
@@ -251,10 +307,7 @@ export class WsGateway {
     ws.on("error", () => {}); // "close" follows
     ws.on("close", (code) => {
       if (this.conns.get(id) !== conn) return; // replaced: the new connection owns the device now
-      this.conns.delete(id);
-      const rx = this.rxSubscriptions.get(id);
-      this.rxSubscriptions.delete(id);
-      rx?.then((unsubscribe) => unsubscribe()).catch(() => {}); // a failed subscription has nothing to end
+      this.release(id);
       if (!this.opts.registry.hasDevice(id)) return; // deleted: its status is cleared already
       this.opts.presence.set(id, false, "ws");
       this.opts.bus.publish(topics.status, JSON.stringify({ online: false, transport: "ws" }), { retain: true });

@@ -38,14 +38,19 @@ export interface Mosquitto {
   stop(): Promise<void>;
   /** Starts it again on the same port with the same config (persistence kept). */
   start(): Promise<void>;
+  /** SIGHUP: mosquitto reads its password and ACL files again. */
+  reload(): void;
 }
 
-/** Extra lines go into mosquitto.conf (e.g. password_file, acl_file). */
-export async function startMosquitto(extraConfig: string[] = []): Promise<Mosquitto> {
+/**
+ * Extra lines go into mosquitto.conf after its first listener's line (e.g. password_file, acl_file, more
+ * listeners); `global` lines before it (those that must precede every listener, such as per_listener_settings).
+ */
+export async function startMosquitto(extraConfig: string[] = [], { global = [] }: { global?: string[] } = {}): Promise<Mosquitto> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "outpost-mosq-"));
   const conf = join(dir, "mosquitto.conf");
-  const lines = [`listener ${port} 127.0.0.1`, "persistence true", `persistence_location ${dir}/`, "log_dest none"];
+  const lines = [...global, `listener ${port} 127.0.0.1`, "persistence true", `persistence_location ${dir}/`, "log_dest none"];
   // As root, mosquitto drops to user "mosquitto", which cannot write the session store in our temp dir.
   if (process.getuid?.() === 0 && !extraConfig.some((l) => l.startsWith("user "))) lines.push("user root");
   if (!extraConfig.some((l) => l.startsWith("allow_anonymous") || l.startsWith("password_file"))) lines.push("allow_anonymous true");
@@ -58,6 +63,9 @@ export async function startMosquitto(extraConfig: string[] = []): Promise<Mosqui
     async start() {
       proc = spawn("mosquitto", ["-c", conf], { stdio: "ignore" });
       await waitForPort(port);
+    },
+    reload() {
+      proc?.kill("SIGHUP");
     },
     async stop() {
       const p = proc;
