@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "outpost_abi.h"
 #include "outpost_internal.h"
 #include "outpost_wasm3.h"
 #include "wasm3.h"
@@ -75,10 +76,39 @@ void outpost_ok_written(outpost_call *call, size_t len) {
   call->status = len > call->out_cap ? OUTPOST_HOST_TOO_LARGE << 24 : (OUTPOST_HOST_RESULT << 24) | (uint32_t)len;
 }
 
+// Appends text as the inside of a JSON string: quotes, backslashes and control characters escaped.
+static size_t json_escape(char *out, size_t n, size_t cap, const char *text) {
+  static const char hex[] = "0123456789abcdef";
+  for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+    if (n >= cap) return cap;
+    if (*p == '"' || *p == '\\') {
+      if (n + 2 > cap) return cap;
+      out[n++] = '\\';
+      out[n++] = (char)*p;
+    } else if (*p < 0x20) {
+      if (n + 6 > cap) return cap;
+      memcpy(out + n, "\\u00", 4);
+      out[n + 4] = hex[*p >> 4];
+      out[n + 5] = hex[*p & 15];
+      n += 6;
+    } else {
+      out[n++] = (char)*p;
+    }
+  }
+  return n;
+}
+
 void outpost_fail(outpost_call *call, int code, const char *message) {
-  // message is the board's own text: keep it free of quotes and backslashes.
-  int n = snprintf(call->out, call->out_cap, "{\"code\":%d,\"message\":\"%s\"}", code, message);
-  call->status = n < 0 || (size_t)n >= call->out_cap ? OUTPOST_HOST_TOO_LARGE << 24 : (OUTPOST_HOST_ERROR << 24) | (uint32_t)n;
+  int head = snprintf(call->out, call->out_cap, "{\"code\":%d,\"message\":\"", code);
+  size_t n = head < 0 || (size_t)head >= call->out_cap ? call->out_cap
+                                                       : json_escape(call->out, (size_t)head, call->out_cap, message ? message : "");
+  if (n + 2 > call->out_cap) {
+    call->status = OUTPOST_HOST_TOO_LARGE << 24;
+    return;
+  }
+  call->out[n++] = '"';
+  call->out[n++] = '}';
+  call->status = (OUTPOST_HOST_ERROR << 24) | (uint32_t)n;
 }
 
 // ---- a minimal reader for integer params: [1, 2] or {"pin": 1} ----------------
@@ -302,6 +332,13 @@ static const struct {
 };
 
 // ---- loading and calling ---------------------------------------------------------
+
+// wasm3's value stack: the module's heaviest call chain (outpost_abi.h, generated from
+// build/device.wasm with these boards' wasm3 frames), plus the one slot wasm3's entry check
+// keeps free. The module's JSON depth limit adds nothing (outpost_abi.h says why).
+#ifndef OUTPOST_WASM3_STACK
+#define OUTPOST_WASM3_STACK ((OUTPOST_MODULE_STACK_SLOTS + 1) * sizeof(m3slot_t))
+#endif
 
 static int fail_trap(M3Result trap, const char *entry) {
   char where[160];

@@ -2,6 +2,7 @@
 // device over a transport, with the clock and the bytes the module asks for.
 #include <string.h>
 
+#include "outpost_abi.h"
 #include "outpost_internal.h"
 
 // Board-sized JSON-RPC limits (rpc_init); a board may override with -D.
@@ -39,7 +40,7 @@ int outpost_rpc_init(void) {
                           OUTPOST_RPC_MAX_DEPTH, (int32_t)now()))
     return -1;
   if (rc < 0) {
-    outpost_errorf("rpc_init failed: error %d", (int)-rc);
+    outpost_errorf("rpc_init failed: error %d (%s)", (int)-rc, outpost_err_name(rc));
     return -1;
   }
   // rc: the address of u32 request buffer, u32 response buffer.
@@ -65,7 +66,7 @@ int outpost_rpc(const char *request, size_t len, const char **response, size_t *
   int32_t args[2] = {(int32_t)len, (int32_t)now()}, n;
   if (outpost_invoke(outpost_rt.rpc_handle, &n, 2, args)) return -1;
   if (n < 0) {
-    outpost_errorf("rpc_handle failed: error %d", (int)-n);
+    outpost_errorf("rpc_handle failed: error %d (%s)", (int)-n, outpost_err_name(n));
     return -1;
   }
   mem = outpost_memory(&size);
@@ -96,8 +97,6 @@ enum {
 };
 enum { STR_USERNAME = 2, STR_PASSWORD = 3 }; // client_set_str
 enum { DEV_ID = 1, DEV_WS_URL = 3 }; // device_set
-// device_poll's events (the client's EV_* codes, plus the device's).
-enum { EV_NONE = 0, EV_OPEN = 1, EV_CLOSE = 2, EV_CONNECTED = 3, EV_DROPPED = 8, EV_RPC_PENDING = 16 };
 #define NO_DEADLINE 0xffffffffu
 
 #ifndef OUTPOST_MQTT_MAX_PACKET
@@ -181,7 +180,7 @@ static int call(IM3Function fn, int32_t *result, unsigned argc, int32_t a, int32
 // Calls an export that returns 0 or -Err, naming what failed.
 static int check(const char *what, int32_t rc) {
   if (rc >= 0) return 0;
-  outpost_errorf("%s failed: error %d (assembly/errors.ts)", what, (int)-rc);
+  outpost_errorf("%s failed: error %d (%s)", what, (int)-rc, outpost_err_name(rc));
   return -1;
 }
 
@@ -251,25 +250,27 @@ static int run_events(loop_state *s, uint32_t t) {
   for (;;) {
     int32_t ev;
     if (call(fx[X_DEVICE_POLL], &ev, 1, (int32_t)t, 0)) return -1;
-    if (ev == EV_NONE) return 0;
-    if (ev == EV_OPEN) {
+    if (ev == OUTPOST_EV_NONE) return 0;
+    if (ev == OUTPOST_EV_OPEN) {
       if (s->transport->open(s->transport->ctx, s->config->host, s->config->port) < 0) {
         outpost_log(2, "cannot reach %s:%u", s->config->host, (unsigned)s->config->port);
         call(fx[X_CLIENT_CLOSED], NULL, 1, (int32_t)t, 0); // the module backs off and asks again
       } else {
         s->link = LINK_OPENING;
       }
-    } else if (ev == EV_CLOSE) {
+    } else if (ev == OUTPOST_EV_CLOSE) {
       uint32_t error = 0, reason = 0;
       if (read_word(client_info, INFO_EVENT + 1, &error) || read_word(client_info, INFO_EVENT + 2, &reason)) return -1;
       if (s->link != LINK_DOWN) s->transport->close(s->transport->ctx);
       s->link = LINK_DOWN;
-      if (error) outpost_log(1, "disconnected: error %u, reason code %u; reconnecting", (unsigned)error, (unsigned)reason);
-    } else if (ev == EV_CONNECTED) {
+      if (error)
+        outpost_log(1, "disconnected: error %u (%s), reason code %u; reconnecting", (unsigned)error,
+                    outpost_err_name((int)error), (unsigned)reason);
+    } else if (ev == OUTPOST_EV_CONNECTED) {
       outpost_log(1, "connected to %s:%u as %s", s->config->host, (unsigned)s->config->port, s->config->id);
-    } else if (ev == EV_DROPPED) {
+    } else if (ev == OUTPOST_EV_DROPPED) {
       outpost_log(2, "outbox full: QoS 0 messages dropped");
-    } else if (ev == EV_RPC_PENDING) {
+    } else if (ev == OUTPOST_EV_RPC_PENDING) {
       outpost_log(3, "a board method answered pending, which C methods cannot resume; request not answered");
     }
   }
@@ -310,7 +311,8 @@ static int receive(loop_state *s, uint32_t t) {
   } else if (n > 0) {
     int32_t rc;
     if (call(fx[X_CLIENT_RX_PUSH], &rc, 1, (int32_t)n, 0)) return -1;
-    if (rc < 0) outpost_log(3, "client_rx_push refused %ld bytes: error %d", n, (int)-rc); // within rx_cap: a module bug
+    if (rc < 0) // within rx_cap: a module bug
+      outpost_log(3, "client_rx_push refused %ld bytes: error %d (%s)", n, (int)-rc, outpost_err_name(rc));
   }
   return 0;
 }
@@ -337,7 +339,7 @@ static int turn(loop_state *s, uint32_t max_wait) {
   if (events & OUTPOST_NET_OPENED) {
     s->link = LINK_UP;
     int32_t rc;
-    if (call(fx[X_CLIENT_OPENED], &rc, 1, (int32_t)t, 0)) return -1; // rc < 0: EV_CLOSE follows
+    if (call(fx[X_CLIENT_OPENED], &rc, 1, (int32_t)t, 0)) return -1; // rc < 0: OUTPOST_EV_CLOSE follows
   }
   if ((events & OUTPOST_NET_READABLE) && s->link == LINK_UP) return receive(s, t);
   return 0;
