@@ -147,7 +147,7 @@ describe("outpost-device against mosquitto", () => {
         result: ["auth"],
       });
       await waitFor(() => bad.stderr().includes("disconnected"), 10_000, "the refused login");
-      expect(bad.stderr()).toContain("error 28"); // ConnectionRefused (assembly/errors.ts)
+      expect(bad.stderr()).toContain("disconnected: error 28 (ConnectionRefused), reason code 5"); // named by boards/common/outpost_abi.h
       expect(bad.stderr()).not.toContain("connected to");
     } finally {
       await authBroker.stop();
