@@ -105,15 +105,24 @@ enum { DEV_ID = 1, DEV_WS_URL = 3 }; // device_set
 #ifndef OUTPOST_MQTT_RX_BYTES
 #define OUTPOST_MQTT_RX_BYTES 1024
 #endif
-// tx and the outbox hold the largest response as a PUBLISH (payload, topic, header).
+// The reply context keeps a request's MQTT 5 Response Topic and Correlation Data until its
+// answer is published. Both arrive in one PUBLISH, so a context the size of the largest packet
+// the board accepts always holds them and the module never has to answer on tx instead.
+// MQTT 3.1.1 has neither: its context holds only the tx topic ("devices/" + a 64-byte id + "/tx"
+// and 5 bytes of lengths; a longer one is refused by device_start with BufferFull).
+#ifndef OUTPOST_REPLY_CONTEXT_BYTES
+#define OUTPOST_REPLY_CONTEXT_BYTES OUTPOST_MQTT_MAX_PACKET
+#endif
+#define OUTPOST_REPLY_CONTEXT_V4_BYTES 128
+_Static_assert(OUTPOST_REPLY_CONTEXT_BYTES >= OUTPOST_MQTT_MAX_PACKET,
+               "an MQTT 5 reply context smaller than a packet would answer some requests on tx");
+// tx and the outbox hold the largest response as a PUBLISH: payload, the reply context (topic
+// and correlation data), and 16 bytes of header, lengths and packet id.
 #ifndef OUTPOST_MQTT_TX_BYTES
-#define OUTPOST_MQTT_TX_BYTES (OUTPOST_RPC_RESPONSE_MAX + 512)
+#define OUTPOST_MQTT_TX_BYTES (OUTPOST_RPC_RESPONSE_MAX + OUTPOST_REPLY_CONTEXT_BYTES + 16)
 #endif
 #ifndef OUTPOST_MQTT_OUTBOX_BYTES
-#define OUTPOST_MQTT_OUTBOX_BYTES (OUTPOST_RPC_RESPONSE_MAX + 512)
-#endif
-#ifndef OUTPOST_REPLY_CONTEXT_BYTES
-#define OUTPOST_REPLY_CONTEXT_BYTES 128 // MQTT 5 response topic + correlation data kept per request
+#define OUTPOST_MQTT_OUTBOX_BYTES (OUTPOST_RPC_RESPONSE_MAX + OUTPOST_REPLY_CONTEXT_BYTES + 16)
 #endif
 // Seconds; a board whose link has no carrier signal (boards/stm32) learns of a dead
 // connection only from the keep-alive, so it may want it shorter.
@@ -214,7 +223,8 @@ static int setup(const outpost_device_config *config) {
   if (outpost_call_export("client_init", &rc, 0) || check("client_init", rc)) return -1;
   client_info = (uint32_t)rc;
   if (read_word(client_info, INFO_TX, &tx_at)) return -1;
-  if (outpost_call_export("device_init", &rc, 1, OUTPOST_REPLY_CONTEXT_BYTES) || check("device_init", rc)) return -1;
+  uint32_t context = config->mqtt_version == 5 ? OUTPOST_REPLY_CONTEXT_BYTES : OUTPOST_REPLY_CONTEXT_V4_BYTES;
+  if (outpost_call_export("device_init", &rc, 1, (int32_t)context) || check("device_init", rc)) return -1;
   if (to_scratch(config->id, &len) || outpost_call_export("device_set", &rc, 2, DEV_ID, (int32_t)len) || check("device id", rc))
     return -1;
   if (config->ws_url && (to_scratch(config->ws_url, &len) ||
