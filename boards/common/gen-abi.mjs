@@ -3,7 +3,7 @@
 //   - the error codes (assembly/errors.ts, enum Err) and outpost_err_name();
 //   - the event codes device_poll returns (assembly/mqtt/client.ts, assembly/device/app.ts);
 //   - the wasm3 value stack build/device.wasm needs: the heaviest call chain from any
-//     export, adding up each function's wasm3 frame as wasm-frames (wasm3_frames.c,
+//     export, adding up each function's wasm3 frame as wasm3-frames (boards/posix/wasm3_frames.c,
 //     built with the boards' wasm3 configuration) reports it.
 // Run: node boards/common/gen-abi.mjs FRAMES_TOOL   (make -C boards/posix does, so npm run build does)
 // test/posix-abi.test.ts regenerates it in memory and fails when the committed file differs.

@@ -2,7 +2,7 @@
 // where slots is the function's frame on wasm3's value stack (maxStackSlots: its
 // arguments, results, locals, constants and temporaries). Built for the build
 // machine with the boards' wasm3 configuration (wasm3_config.h), so the frames are
-// the boards' own; gen-abi.mjs adds them up along the module's call chains.
+// the boards' own; boards/common/gen-abi.mjs adds them up along the module's call chains.
 #include <stdio.h>
 #include <stdlib.h>
 
