@@ -100,8 +100,9 @@ static size_t json_escape(char *out, size_t n, size_t cap, const char *text) {
 
 void outpost_fail(outpost_call *call, int code, const char *message) {
   int head = snprintf(call->out, call->out_cap, "{\"code\":%d,\"message\":\"", code);
-  size_t n = head < 0 || (size_t)head >= call->out_cap ? call->out_cap
-                                                       : json_escape(call->out, (size_t)head, call->out_cap, message ? message : "");
+  size_t n = head < 0 || (size_t)head >= call->out_cap
+                 ? call->out_cap
+                 : json_escape(call->out, (size_t)head, call->out_cap, message ? message : "");
   if (n + 2 > call->out_cap) {
     call->status = OUTPOST_HOST_TOO_LARGE << 24;
     return;

@@ -81,21 +81,6 @@ int outpost_rpc(const char *request, size_t len, const char **response, size_t *
 
 // ---- the device over a transport ------------------------------------------------
 
-// Client sizing keys (client_config before client_init; host/mqtt/core.ts names them).
-enum {
-  CFG_KEEPALIVE = 1,
-  CFG_PROTOCOL = 3,
-  CFG_RECEIVE_MAXIMUM = 7,
-  CFG_MAX_PACKET = 8,
-  CFG_OUTBOX_BYTES = 12,
-  CFG_INFLIGHT_WINDOW = 13,
-  CFG_RX_BYTES = 14,
-  CFG_TX_BYTES = 15,
-  CFG_SUBS_BYTES = 16,
-  CFG_SCRATCH_BYTES = 19,
-  CFG_STRINGS_BYTES = 20,
-};
-enum { STR_USERNAME = 2, STR_PASSWORD = 3 }; // client_set_str
 enum { DEV_ID = 1, DEV_WS_URL = 3 }; // device_set
 #define NO_DEADLINE 0xffffffffu
 
@@ -137,16 +122,16 @@ _Static_assert(OUTPOST_REPLY_CONTEXT_BYTES >= OUTPOST_MQTT_MAX_PACKET,
 #define MAX_WAIT_MS 1000
 
 static const uint32_t client_sizes[][2] = {
-    {CFG_RECEIVE_MAXIMUM, 8},
-    {CFG_MAX_PACKET, OUTPOST_MQTT_MAX_PACKET},
-    {CFG_OUTBOX_BYTES, OUTPOST_MQTT_OUTBOX_BYTES},
-    {CFG_INFLIGHT_WINDOW, 4},
-    {CFG_RX_BYTES, OUTPOST_MQTT_RX_BYTES},
-    {CFG_TX_BYTES, OUTPOST_MQTT_TX_BYTES},
-    {CFG_SUBS_BYTES, 128},
-    {CFG_SCRATCH_BYTES, 256},
-    {CFG_STRINGS_BYTES, 256},
-    {CFG_KEEPALIVE, OUTPOST_MQTT_KEEPALIVE_S},
+    {OUTPOST_CFG_RECEIVE_MAXIMUM, 8},
+    {OUTPOST_CFG_MAX_PACKET, OUTPOST_MQTT_MAX_PACKET},
+    {OUTPOST_CFG_OUTBOX_BYTES, OUTPOST_MQTT_OUTBOX_BYTES},
+    {OUTPOST_CFG_INFLIGHT_WINDOW, 4},
+    {OUTPOST_CFG_RX_BYTES, OUTPOST_MQTT_RX_BYTES},
+    {OUTPOST_CFG_TX_BYTES, OUTPOST_MQTT_TX_BYTES},
+    {OUTPOST_CFG_SUBS_BYTES, 128},
+    {OUTPOST_CFG_SCRATCH_BYTES, 256},
+    {OUTPOST_CFG_STRINGS_BYTES, 256},
+    {OUTPOST_CFG_KEEPALIVE, OUTPOST_MQTT_KEEPALIVE_S},
 };
 
 // The exports the loop calls every turn, looked up once: fx[X_DEVICE_POLL] etc.
@@ -217,7 +202,13 @@ static int setup(const outpost_device_config *config) {
       return -1;
   }
   if (config->mqtt_version &&
-      (outpost_call_export("client_config", &rc, 2, CFG_PROTOCOL, (int32_t)config->mqtt_version) || check("MQTT version", rc)))
+      (outpost_call_export("client_config", &rc, 2, OUTPOST_CFG_PROTOCOL, (int32_t)config->mqtt_version) ||
+       check("MQTT version", rc)))
+    return -1;
+  // A kept session by default (outpost.h): MQTT 5 needs an expiry for that, 3.1.1 keeps it until a clean connect.
+  uint32_t expiry = config->clean ? 0 : config->session_expiry_s ? config->session_expiry_s : OUTPOST_SESSION_EXPIRY_S;
+  if (outpost_call_export("client_config", &rc, 2, OUTPOST_CFG_CLEAN, config->clean ? 1 : 0) || check("clean session", rc) ||
+      outpost_call_export("client_config", &rc, 2, OUTPOST_CFG_SESSION_EXPIRY, (int32_t)expiry) || check("session expiry", rc))
     return -1;
   if (outpost_rt.board->random && outpost_call_export("client_seed", NULL, 1, (int32_t)outpost_rt.board->random())) return -1;
   if (outpost_call_export("client_init", &rc, 0) || check("client_init", rc)) return -1;
@@ -231,11 +222,12 @@ static int setup(const outpost_device_config *config) {
                          outpost_call_export("device_set", &rc, 2, DEV_WS_URL, (int32_t)len) || check("WebSocket URL", rc)))
     return -1;
   const char *username = config->username ? config->username : config->id;
-  if (to_scratch(username, &len) || outpost_call_export("client_set_str", &rc, 2, STR_USERNAME, (int32_t)len) ||
+  if (to_scratch(username, &len) || outpost_call_export("client_set_str", &rc, 2, OUTPOST_STR_USERNAME, (int32_t)len) ||
       check("username", rc))
     return -1;
-  if (config->password && (to_scratch(config->password, &len) ||
-                           outpost_call_export("client_set_str", &rc, 2, STR_PASSWORD, (int32_t)len) || check("password", rc)))
+  if (config->password &&
+      (to_scratch(config->password, &len) || outpost_call_export("client_set_str", &rc, 2, OUTPOST_STR_PASSWORD, (int32_t)len) ||
+       check("password", rc)))
     return -1;
   return find_exports();
 }
@@ -274,8 +266,8 @@ static int run_events(loop_state *s, uint32_t t) {
       if (s->link != LINK_DOWN) s->transport->close(s->transport->ctx);
       s->link = LINK_DOWN;
       if (error)
-        outpost_log(1, "disconnected: error %u (%s), reason code %u; reconnecting", (unsigned)error,
-                    outpost_err_name((int)error), (unsigned)reason);
+        outpost_log(1, "disconnected: error %u (%s), reason code %u; reconnecting", (unsigned)error, outpost_err_name((int)error),
+                    (unsigned)reason);
     } else if (ev == OUTPOST_EV_CONNECTED) {
       outpost_log(1, "connected to %s:%u as %s", s->config->host, (unsigned)s->config->port, s->config->id);
     } else if (ev == OUTPOST_EV_DROPPED) {
