@@ -50,13 +50,19 @@ function callGraph(wasm) {
       indexOf.set(info.name, i);
       if (info.module) imports.add(i);
     }
+    // Names as the text format prints them: $name, or $"name" when it has other characters.
+    const index = (printed) => {
+      const i = indexOf.get(printed.startsWith('"') ? JSON.parse(printed) : printed);
+      if (i === undefined) throw new Error(`no function ${printed} in the module's text`);
+      return i;
+    };
     const calls = new Map();
     let current = -1;
     for (const line of module.emitText().split("\n")) {
-      const func = line.match(/^ \(func \$(\S+)/);
-      if (func) calls.set((current = indexOf.get(func[1])), new Set());
-      else if (/call_indirect|return_call/.test(line)) throw new Error("the module calls indirectly: its call chains cannot be bounded here");
-      else if (current >= 0) for (const m of line.matchAll(/\(call \$([^\s()]+)/g)) calls.get(current).add(indexOf.get(m[1]));
+      const func = line.match(/^ \(func \$("(?:[^"\\]|\\.)*"|[^\s()]+)/);
+      if (func) calls.set((current = index(func[1])), new Set());
+      else if (/call_indirect|call_ref|return_call/.test(line)) throw new Error("the module calls indirectly: its call chains cannot be bounded here");
+      else if (current >= 0) for (const m of line.matchAll(/\(call \$("(?:[^"\\]|\\.)*"|[^\s()]+)/g)) calls.get(current).add(index(m[1]));
     }
     const exports = [];
     for (let i = 0; i < module.getNumExports(); i++) {
@@ -88,7 +94,7 @@ function selfCalls(calls, names) {
 }
 
 /** The heaviest chain of wasm3 frames from each export: { slots, depth, chain } of the worst one. */
-function stackNeed(wasm, debugWasm, frames) {
+export function stackNeed(wasm, debugWasm, frames) {
   // The debug build keeps the source names: every recursion must be a known, bounded one.
   const debug = callGraph(debugWasm);
   const allowed = [...selfCalls(debug.calls, debug.names)].map((f) => debug.names.get(f));
