@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#define OUTPOST_ABI_IMPLEMENTATION // outpost_err_name is defined here
 #include "outpost_abi.h"
 #include "outpost_internal.h"
 #include "outpost_wasm3.h"
@@ -258,12 +259,33 @@ m3ApiRawFunction(import_abort) {
   m3ApiTrap(m3Err_trapAbort);
 }
 
+// The module's own log lines end in a bare code ("reply not queued, error 22"); the board
+// gets them with the code's name after it ("... error 22 (BufferFull)").
+static void log_module_line(int level, const char *text, size_t len) {
+  static const char marker[] = ", error ";
+  size_t digits = 0;
+  while (digits < len && digits < 4 && text[len - 1 - digits] >= '0' && text[len - 1 - digits] <= '9') digits++;
+  size_t head = len - digits;
+  char line[192];
+  if (digits && head >= sizeof marker - 1 && memcmp(text + head - (sizeof marker - 1), marker, sizeof marker - 1) == 0 &&
+      len < sizeof line - 32) {
+    int code = 0;
+    for (size_t i = head; i < len; i++) code = code * 10 + (text[i] - '0');
+    int n = snprintf(line, sizeof line, "%.*s (%s)", (int)len, text, outpost_err_name(code));
+    if (n > 0 && (size_t)n < sizeof line) {
+      outpost_rt.board->log(level, line, (size_t)n);
+      return;
+    }
+  }
+  outpost_rt.board->log(level, text, len);
+}
+
 m3ApiRawFunction(import_log) {
   m3ApiGetArg(uint32_t, level);
   m3ApiGetArg(uint32_t, ptr);
   m3ApiGetArg(uint32_t, len);
   if (!in_memory(_mem, ptr, len)) m3ApiTrap(m3Err_trapOutOfBoundsMemoryAccess);
-  if (outpost_rt.board && outpost_rt.board->log) outpost_rt.board->log((int)level, (const char *)_mem + ptr, len);
+  if (outpost_rt.board && outpost_rt.board->log) log_module_line((int)level, (const char *)_mem + ptr, len);
   m3ApiSuccess();
 }
 

@@ -93,8 +93,11 @@ enum outpost_client_key {
   OUTPOST_STR_WILL_PAYLOAD = 5,
 };
 
-// The name of an error code, negated or not: "ConnectionRefused" for 28 or -28.
-static inline const char *outpost_err_name(int code) {
+// The name of an error code, negated or not: "ConnectionRefused" for 28 or -28. One C file
+// (boards/common/outpost.c) defines OUTPOST_ABI_IMPLEMENTATION before including this header.
+const char *outpost_err_name(int code);
+#ifdef OUTPOST_ABI_IMPLEMENTATION
+const char *outpost_err_name(int code) {
   switch (code < 0 ? -code : code) {
     case 0: return "None";
     case 1: return "MalformedRemainingLength";
@@ -141,6 +144,7 @@ static inline const char *outpost_err_name(int code) {
     default: return "UnknownError";
   }
 }
+#endif
 
 // wasm3 value-stack slots build/device.wasm needs: its heaviest call chain from an export,
 // device_poll (8 frames), adding up each function's wasm3 frame. A callee's frame
