@@ -62,7 +62,8 @@ describe("outpost-device --call (boards/common runtime)", () => {
 
   it("answers a C method's invalid params with -32602", () => {
     const [badPin, badValue] = call([rpc(1, "gpio.write", [99, 1]), rpc(2, "gpio.write", { pin: 1, value: 7 })]);
-    expect(badPin.error.code).toBe(-32602);
+    // The pin message has quotes in it: outpost_fail escapes them into valid JSON.
+    expect(badPin.error).toEqual({ code: -32602, message: 'Invalid params: "pin" must be 0..31' });
     expect(badValue.error).toEqual({ code: -32602, message: "Invalid params: value must be 0 or 1" });
   });
 
@@ -186,6 +187,31 @@ describe("outpost-device with a broken module", () => {
       }),
     );
     expectCleanFailure(run(["--module", path, "--call", "{}"]), "[trap] program called abort in export rpc_init (abort: limit broken at assembly/x.ts:7:3)");
+  });
+
+  it("names error codes: in its own failures and after the module's log lines that end in one", () => {
+    // rpc_init logs "reply not queued, error 22" (the module's own wording) at warn, then returns -BufferFull.
+    const line = Buffer.from("reply not queued, error 22");
+    const path = write(
+      "named-errors.wasm",
+      assemble({
+        types: [
+          { params: [I32, I32, I32], results: [] },
+          { params: [I32, I32, I32, I32, I32], results: [I32] },
+          { params: [], results: [I32] },
+        ],
+        imports: [{ module: "outpost", name: "log", type: 0 }],
+        memory: { min: 1, export: "memory" },
+        data: [{ offset: 16, bytes: line }],
+        functions: [
+          { type: 1, export: "rpc_init", body: [op.i32Const, 2, op.i32Const, 16, op.i32Const, line.length, op.call, 0, op.i32Const, ...sleb128(-22)] },
+          abiVersion(2, 2),
+        ],
+      }),
+    );
+    const r = run(["--module", path, "--call", "{}"]);
+    expectCleanFailure(r, "rpc_init failed: error 22 (BufferFull)");
+    expect(r.stderr).toContain("outpost-device warn: reply not queued, error 22 (BufferFull)");
   });
 
   it("names the first device export a module without the device app lacks", () => {

@@ -1,10 +1,12 @@
 // The runtime's module side: wasm3 setup, the ABI imports, board methods.
 // The event loop that drives the device over a transport is in outpost_loop.c.
+#define OUTPOST_ABI_IMPLEMENTATION // outpost_err_name is defined here (outpost.h includes outpost_abi.h)
 #include "outpost.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "outpost_stack.h"
 #include "outpost_internal.h"
 #include "outpost_wasm3.h"
 #include "wasm3.h"
@@ -75,10 +77,40 @@ void outpost_ok_written(outpost_call *call, size_t len) {
   call->status = len > call->out_cap ? OUTPOST_HOST_TOO_LARGE << 24 : (OUTPOST_HOST_RESULT << 24) | (uint32_t)len;
 }
 
+// Appends text as the inside of a JSON string: quotes, backslashes and control characters escaped.
+static size_t json_escape(char *out, size_t n, size_t cap, const char *text) {
+  static const char hex[] = "0123456789abcdef";
+  for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+    if (n >= cap) return cap;
+    if (*p == '"' || *p == '\\') {
+      if (n + 2 > cap) return cap;
+      out[n++] = '\\';
+      out[n++] = (char)*p;
+    } else if (*p < 0x20) {
+      if (n + 6 > cap) return cap;
+      memcpy(out + n, "\\u00", 4);
+      out[n + 4] = hex[*p >> 4];
+      out[n + 5] = hex[*p & 15];
+      n += 6;
+    } else {
+      out[n++] = (char)*p;
+    }
+  }
+  return n;
+}
+
 void outpost_fail(outpost_call *call, int code, const char *message) {
-  // message is the board's own text: keep it free of quotes and backslashes.
-  int n = snprintf(call->out, call->out_cap, "{\"code\":%d,\"message\":\"%s\"}", code, message);
-  call->status = n < 0 || (size_t)n >= call->out_cap ? OUTPOST_HOST_TOO_LARGE << 24 : (OUTPOST_HOST_ERROR << 24) | (uint32_t)n;
+  int head = snprintf(call->out, call->out_cap, "{\"code\":%d,\"message\":\"", code);
+  size_t n = head < 0 || (size_t)head >= call->out_cap
+                 ? call->out_cap
+                 : json_escape(call->out, (size_t)head, call->out_cap, message ? message : "");
+  if (n + 2 > call->out_cap) {
+    call->status = OUTPOST_HOST_TOO_LARGE << 24;
+    return;
+  }
+  call->out[n++] = '"';
+  call->out[n++] = '}';
+  call->status = (OUTPOST_HOST_ERROR << 24) | (uint32_t)n;
 }
 
 // ---- a minimal reader for integer params: [1, 2] or {"pin": 1} ----------------
@@ -227,12 +259,33 @@ m3ApiRawFunction(import_abort) {
   m3ApiTrap(m3Err_trapAbort);
 }
 
+// The module's own log lines end in a bare code ("reply not queued, error 22"); the board
+// gets them with the code's name after it ("... error 22 (BufferFull)").
+static void log_module_line(int level, const char *text, size_t len) {
+  static const char marker[] = ", error ";
+  size_t digits = 0;
+  while (digits < len && digits < 4 && text[len - 1 - digits] >= '0' && text[len - 1 - digits] <= '9') digits++;
+  size_t head = len - digits;
+  char line[192];
+  if (digits && head >= sizeof marker - 1 && memcmp(text + head - (sizeof marker - 1), marker, sizeof marker - 1) == 0 &&
+      len < sizeof line - 32) {
+    int code = 0;
+    for (size_t i = head; i < len; i++) code = code * 10 + (text[i] - '0');
+    int n = snprintf(line, sizeof line, "%.*s (%s)", (int)len, text, outpost_err_name(code));
+    if (n > 0 && (size_t)n < sizeof line) {
+      outpost_rt.board->log(level, line, (size_t)n);
+      return;
+    }
+  }
+  outpost_rt.board->log(level, text, len);
+}
+
 m3ApiRawFunction(import_log) {
   m3ApiGetArg(uint32_t, level);
   m3ApiGetArg(uint32_t, ptr);
   m3ApiGetArg(uint32_t, len);
   if (!in_memory(_mem, ptr, len)) m3ApiTrap(m3Err_trapOutOfBoundsMemoryAccess);
-  if (outpost_rt.board && outpost_rt.board->log) outpost_rt.board->log((int)level, (const char *)_mem + ptr, len);
+  if (outpost_rt.board && outpost_rt.board->log) log_module_line((int)level, (const char *)_mem + ptr, len);
   m3ApiSuccess();
 }
 
@@ -302,6 +355,13 @@ static const struct {
 };
 
 // ---- loading and calling ---------------------------------------------------------
+
+// wasm3's value stack: the module's heaviest call chain (outpost_abi.h, generated from
+// build/device.wasm with these boards' wasm3 frames), plus the one slot wasm3's entry check
+// keeps free. The module's JSON depth limit adds nothing (outpost_abi.h says why).
+#ifndef OUTPOST_WASM3_STACK
+#define OUTPOST_WASM3_STACK ((OUTPOST_MODULE_STACK_SLOTS + 1) * sizeof(m3slot_t))
+#endif
 
 static int fail_trap(M3Result trap, const char *entry) {
   char where[160];

@@ -73,7 +73,16 @@ typedef struct outpost_device_config {
   const char *password; // NULL: none
   const char *ws_url; // "ws://host:port/path" selects WebSocket instead of MQTT (device_set key 3); NULL: MQTT
   uint8_t mqtt_version; // 4 (3.1.1, also 0) or 5
+  // 0 (the default): the broker keeps the device's session across disconnects, so QoS 1
+  // requests published meanwhile are delivered when it is back. 1: every connection starts clean.
+  uint8_t clean;
+  // MQTT 5, not clean: seconds the broker keeps the session after a disconnect; 0: OUTPOST_SESSION_EXPIRY_S.
+  uint32_t session_expiry_s;
 } outpost_device_config;
+
+#ifndef OUTPOST_SESSION_EXPIRY_S
+#define OUTPOST_SESSION_EXPIRY_S 3600u
+#endif
 
 // Loads and links the module. Returns 0, or -1 with outpost_error() saying why
 // (a parse failure, a missing import, a trap in the start function...).

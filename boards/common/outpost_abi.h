@@ -112,8 +112,11 @@
 #define OUTPOST_RPC_REQUEST_TOO_LARGE (-32000) // Request too large
 #define OUTPOST_RPC_RESPONSE_TOO_LARGE (-32001) // Response too large
 
-// The name of an error code (negated or not), e.g. "NotConnected"; "unknown" for none.
-static inline const char *outpost_err_name(int code) {
+// The name of an error code, negated or not: "ConnectionRefused" for 28 or -28. One C file
+// (boards/common/outpost.c) defines OUTPOST_ABI_IMPLEMENTATION before including this header.
+const char *outpost_err_name(int code);
+#ifdef OUTPOST_ABI_IMPLEMENTATION
+const char *outpost_err_name(int code) {
   switch (code < 0 ? -code : code) {
     case 1: return "MalformedRemainingLength";
     case 2: return "PacketTooLarge";
@@ -160,8 +163,9 @@ static inline const char *outpost_err_name(int code) {
     case 58: return "WsBadContinuation";
     case 59: return "WsBadCloseCode";
     case 60: return "WsClosed";
-    default: return "unknown";
+    default: return "UnknownError";
   }
 }
+#endif
 
 #endif

@@ -2,6 +2,7 @@
 // device over a transport, with the clock and the bytes the module asks for.
 #include <string.h>
 
+#include "outpost_abi.h"
 #include "outpost_internal.h"
 
 // Board-sized JSON-RPC limits (rpc_init); a board may override with -D.
@@ -89,15 +90,24 @@ int outpost_rpc(const char *request, size_t len, const char **response, size_t *
 #ifndef OUTPOST_MQTT_RX_BYTES
 #define OUTPOST_MQTT_RX_BYTES 1024
 #endif
-// tx and the outbox hold the largest response as a PUBLISH (payload, topic, header).
+// The reply context keeps a request's MQTT 5 Response Topic and Correlation Data until its
+// answer is published. Both arrive in one PUBLISH, so a context the size of the largest packet
+// the board accepts always holds them and the module never has to answer on tx instead.
+// MQTT 3.1.1 has neither: its context holds only the tx topic ("devices/" + a 64-byte id + "/tx"
+// and 5 bytes of lengths; a longer one is refused by device_start with BufferFull).
+#ifndef OUTPOST_REPLY_CONTEXT_BYTES
+#define OUTPOST_REPLY_CONTEXT_BYTES OUTPOST_MQTT_MAX_PACKET
+#endif
+#define OUTPOST_REPLY_CONTEXT_V4_BYTES 128
+_Static_assert(OUTPOST_REPLY_CONTEXT_BYTES >= OUTPOST_MQTT_MAX_PACKET,
+               "an MQTT 5 reply context smaller than a packet would answer some requests on tx");
+// tx and the outbox hold the largest response as a PUBLISH: payload, the reply context (topic
+// and correlation data), and 16 bytes of header, lengths and packet id.
 #ifndef OUTPOST_MQTT_TX_BYTES
-#define OUTPOST_MQTT_TX_BYTES (OUTPOST_RPC_RESPONSE_MAX + 512)
+#define OUTPOST_MQTT_TX_BYTES (OUTPOST_RPC_RESPONSE_MAX + OUTPOST_REPLY_CONTEXT_BYTES + 16)
 #endif
 #ifndef OUTPOST_MQTT_OUTBOX_BYTES
-#define OUTPOST_MQTT_OUTBOX_BYTES (OUTPOST_RPC_RESPONSE_MAX + 512)
-#endif
-#ifndef OUTPOST_REPLY_CONTEXT_BYTES
-#define OUTPOST_REPLY_CONTEXT_BYTES 128 // MQTT 5 response topic + correlation data kept per request
+#define OUTPOST_MQTT_OUTBOX_BYTES (OUTPOST_RPC_RESPONSE_MAX + OUTPOST_REPLY_CONTEXT_BYTES + 16)
 #endif
 // Seconds; a board whose link has no carrier signal (boards/stm32) learns of a dead
 // connection only from the keep-alive, so it may want it shorter.
@@ -195,11 +205,17 @@ static int setup(const outpost_device_config *config) {
       (outpost_call_export("client_config", &rc, 2, OUTPOST_CFG_PROTOCOL, (int32_t)config->mqtt_version) ||
        check("MQTT version", rc)))
     return -1;
+  // A kept session by default (outpost.h): MQTT 5 needs an expiry for that, 3.1.1 keeps it until a clean connect.
+  uint32_t expiry = config->clean ? 0 : config->session_expiry_s ? config->session_expiry_s : OUTPOST_SESSION_EXPIRY_S;
+  if (outpost_call_export("client_config", &rc, 2, OUTPOST_CFG_CLEAN, config->clean ? 1 : 0) || check("clean session", rc) ||
+      outpost_call_export("client_config", &rc, 2, OUTPOST_CFG_SESSION_EXPIRY, (int32_t)expiry) || check("session expiry", rc))
+    return -1;
   if (outpost_rt.board->random && outpost_call_export("client_seed", NULL, 1, (int32_t)outpost_rt.board->random())) return -1;
   if (outpost_call_export("client_init", &rc, 0) || check("client_init", rc)) return -1;
   client_info = (uint32_t)rc;
   if (read_word(client_info, INFO_TX, &tx_at)) return -1;
-  if (outpost_call_export("device_init", &rc, 1, OUTPOST_REPLY_CONTEXT_BYTES) || check("device_init", rc)) return -1;
+  uint32_t context = config->mqtt_version == 5 ? OUTPOST_REPLY_CONTEXT_BYTES : OUTPOST_REPLY_CONTEXT_V4_BYTES;
+  if (outpost_call_export("device_init", &rc, 1, (int32_t)context) || check("device_init", rc)) return -1;
   if (to_scratch(config->id, &len) || outpost_call_export("device_set", &rc, 2, OUTPOST_DEV_ID, (int32_t)len) ||
       check("device id", rc))
     return -1;
@@ -304,9 +320,8 @@ static int receive(loop_state *s, uint32_t t) {
   } else if (n > 0) {
     int32_t rc;
     if (call(fx[X_CLIENT_RX_PUSH], &rc, 1, (int32_t)n, 0)) return -1;
-    if (rc < 0)
-      outpost_log(3, "client_rx_push refused %ld bytes: error %d (%s)", n, (int)-rc,
-                  outpost_err_name(rc)); // within rx_cap: a module bug
+    if (rc < 0) // within rx_cap: a module bug
+      outpost_log(3, "client_rx_push refused %ld bytes: error %d (%s)", n, (int)-rc, outpost_err_name(rc));
   }
   return 0;
 }
@@ -333,7 +348,7 @@ static int turn(loop_state *s, uint32_t max_wait) {
   if (events & OUTPOST_NET_OPENED) {
     s->link = LINK_UP;
     int32_t rc;
-    if (call(fx[X_CLIENT_OPENED], &rc, 1, (int32_t)t, 0)) return -1; // rc < 0: EV_CLOSE follows
+    if (call(fx[X_CLIENT_OPENED], &rc, 1, (int32_t)t, 0)) return -1; // rc < 0: OUTPOST_EV_CLOSE follows
   }
   if ((events & OUTPOST_NET_READABLE) && s->link == LINK_UP) return receive(s, t);
   return 0;

@@ -41,9 +41,6 @@
 #ifndef OUTPOST_COMPILE_AT_LOAD
 #define OUTPOST_COMPILE_AT_LOAD 1
 #endif
-// wasm3's value stack, in bytes.
-#ifndef OUTPOST_WASM3_STACK
-#define OUTPOST_WASM3_STACK (4u * 1024u)
-#endif
+// wasm3's value stack is sized from the module's call chains: OUTPOST_WASM3_STACK in outpost.c.
 
 #endif

@@ -15,11 +15,15 @@
 
 static const char usage[] =
     "usage: outpost-device --id ID [--url mqtt://host:port | ws://host:port/path] [--username U] [--password P]\n"
-    "                      [--mqtt-version 4|5] [--module FILE]\n"
+    "                      [--mqtt-version 4|5] [--clean | --session-expiry S] [--module FILE]\n"
     "       outpost-device --call JSON [--module FILE]\n"
     "  --url       broker, or WebSocket gateway, to dial out to (default mqtt://127.0.0.1:1883)\n"
     "  --username  defaults to the device id\n"
     "  --mqtt-version  4 (3.1.1, the default) or 5 (answers on a request's Response Topic)\n"
+    "  --clean     start every connection with a clean session (default: the broker keeps it, and\n"
+    "              QoS 1 requests published while the device is away are answered when it is back)\n"
+    "  --session-expiry S  with --mqtt-version 5: seconds the broker keeps the session after a\n"
+    "              disconnect, 1..4294967295 (default 3600)\n"
     "  --module    the device module (default $OUTPOST_WASM, else " OUTPOST_DEFAULT_MODULE " beside this program)\n"
     "  --call      dispatch one JSON-RPC request locally, print the response, exit\n"
     "  --repeat N  with --call: dispatch it N times (for instruction counts)\n"
@@ -110,20 +114,24 @@ int main(int argc, char **argv) {
   const char *module_path = getenv("OUTPOST_WASM")
                                 ? getenv("OUTPOST_WASM")
                                 : default_module(argv[0], default_path, sizeof default_path); // as host/engine.ts
-  const char *call = NULL, *repeat = "1", *mqtt_version = "4";
+  const char *call = NULL, *repeat = "1", *mqtt_version = "4", *session_expiry = NULL;
+  int clean = 0;
   for (int i = 1; i < argc; i++) {
     const char *flag = argv[i];
-    const char **target = !strcmp(flag, "--id")             ? &id
-                          : !strcmp(flag, "--url")          ? &url
-                          : !strcmp(flag, "--username")     ? &username
-                          : !strcmp(flag, "--password")     ? &password
-                          : !strcmp(flag, "--module")       ? &module_path
-                          : !strcmp(flag, "--call")         ? &call
-                          : !strcmp(flag, "--repeat")       ? &repeat
-                          : !strcmp(flag, "--mqtt-version") ? &mqtt_version
-                                                            : NULL;
+    const char **target = !strcmp(flag, "--id")               ? &id
+                          : !strcmp(flag, "--url")            ? &url
+                          : !strcmp(flag, "--username")       ? &username
+                          : !strcmp(flag, "--password")       ? &password
+                          : !strcmp(flag, "--module")         ? &module_path
+                          : !strcmp(flag, "--call")           ? &call
+                          : !strcmp(flag, "--repeat")         ? &repeat
+                          : !strcmp(flag, "--mqtt-version")   ? &mqtt_version
+                          : !strcmp(flag, "--session-expiry") ? &session_expiry
+                                                              : NULL;
     if (!strcmp(flag, "--verbose")) {
       min_level = 0;
+    } else if (!strcmp(flag, "--clean")) {
+      clean = 1;
     } else if (!strcmp(flag, "--help") || !strcmp(flag, "-h")) {
       fputs(usage, stdout);
       return 0;
@@ -165,7 +173,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "outpost-device: --id is required\n%s", usage);
     return 2;
   }
-  outpost_device_config config = {id, NULL, 0, username ? username : id, password, NULL, 4};
+  outpost_device_config config = {.id = id, .username = username ? username : id, .password = password, .mqtt_version = 4};
   char host[256];
   int websocket;
   if (parse_url(url, host, sizeof host, &config.port, &websocket)) {
@@ -179,6 +187,20 @@ int main(int argc, char **argv) {
     return 2;
   }
   config.mqtt_version = (uint8_t)(mqtt_version[0] - '0');
+  config.clean = (uint8_t)clean;
+  if (session_expiry) {
+    char *end;
+    errno = 0;
+    unsigned long long s = strtoull(session_expiry, &end, 10);
+    if (clean || config.mqtt_version != 5 || errno || *end || session_expiry[0] == '-' || s == 0 || s > 0xffffffffull) {
+      fprintf(stderr, "outpost-device: %s\n",
+              clean                      ? "--session-expiry and --clean contradict each other"
+              : config.mqtt_version != 5 ? "--session-expiry needs --mqtt-version 5 (MQTT 3.1.1 has no session expiry)"
+                                         : "--session-expiry must be 1..4294967295 seconds (--clean for no session)");
+      return 2;
+    }
+    config.session_expiry_s = (uint32_t)s;
+  }
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
