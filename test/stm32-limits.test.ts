@@ -65,7 +65,7 @@ describe("firmware in QEMU against mosquitto at the depth limit", () => {
   it("answers the deepest legal nesting, refuses one level more by name, and keeps running", async () => {
     const deepest = nested(12, MAX_DEPTH);
     expect(await rpc.send(deepest, 12)).toEqual({ jsonrpc: "2.0", result: JSON.parse(deepest).params, id: 12 });
-    const tooDeep = await rpc.send(nested(13, MAX_DEPTH + 1), null);
+    const tooDeep = await rpc.send(nested(13, MAX_DEPTH + 1), 13); // its id comes before the params: echoed
     expect(tooDeep.error).toMatchObject({ code: -32000, message: "Request too large", data: { limit: "depth", max: MAX_DEPTH } });
     // Still the same firmware, still answering.
     expect((await rpc.request("echo", ["after"])).result).toEqual(["after"]);

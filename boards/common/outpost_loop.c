@@ -109,10 +109,11 @@ _Static_assert(OUTPOST_REPLY_CONTEXT_BYTES >= OUTPOST_MQTT_MAX_PACKET,
 #ifndef OUTPOST_MQTT_OUTBOX_BYTES
 #define OUTPOST_MQTT_OUTBOX_BYTES (OUTPOST_RPC_RESPONSE_MAX + OUTPOST_REPLY_CONTEXT_BYTES + 16)
 #endif
-// Seconds; a board whose link has no carrier signal (boards/stm32) learns of a dead
-// connection only from the keep-alive, so it may want it shorter.
+// Seconds, as the Node device's (host/device.ts): the broker drops a silent link after 1.5x
+// this, so a dead one shows offline in ~22 s. A board whose link has no carrier signal
+// (boards/stm32) learns of a dead connection only from the keep-alive: it may want it shorter.
 #ifndef OUTPOST_MQTT_KEEPALIVE_S
-#define OUTPOST_MQTT_KEEPALIVE_S 60
+#define OUTPOST_MQTT_KEEPALIVE_S 15
 #endif
 // How long a stop waits for the offline status and DISCONNECT to leave.
 #ifndef OUTPOST_STOP_FLUSH_MS
