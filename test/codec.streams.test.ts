@@ -61,16 +61,18 @@ const streamArb = fc
     inputSize: fc.constantFrom(undefined, 1, 7, 64),
     switchTo5: fc.boolean(),
     hostileAt: fc.option(fc.nat(), { nil: undefined }),
+    dropTail: fc.constantFrom(0, 0, 1, 3, 40),
     cuts: fc.array(fc.integer({ min: 0, max: 90 }), { minLength: 1, maxLength: 12 }).filter((c) => c.some((n) => n > 0)),
   })
   .chain((s) =>
     fc
       .tuple(fc.array(fc.oneof(publish(s.switchTo5 ? 5 : s.version), control(s.switchTo5 ? 5 : s.version)), { maxLength: 6 }), hostile)
       .map(([packets, bad]) => {
-        const parts = s.switchTo5 ? [connect5, ...packets] : packets;
+        const parts: Uint8Array[] = s.switchTo5 ? [connect5, ...packets] : packets;
         if (s.hostileAt !== undefined) parts.splice(s.hostileAt % (parts.length + 1), 0, bad);
         // A stream may end inside a packet: its bytes stay held, nothing comes out.
-        return { ...s, bytes: Buffer.concat(parts) };
+        const bytes = Buffer.concat(parts);
+        return { ...s, bytes: bytes.subarray(0, Math.max(0, bytes.length - s.dropTail)) };
       }),
   );
 

@@ -230,6 +230,9 @@ export class CodecModule {
   private scratch = 0;
   private out = 0;
   private bufCap = 0;
+  /** decodeStream's view of the splitter: whether it may hold a stream's state, and the limit last set. */
+  private streamDirty = true;
+  private streamMax = -1;
 
   constructor(opts: CodecOptions = {}) {
     this.inst = instantiate({ build: codecBuild(opts.build ?? "release"), engine: opts.engine });
@@ -317,13 +320,17 @@ export class CodecModule {
    */
   decodeStream(held: HeldBytes, chunk: Uint8Array, version: { v: number }, out: Packet[], maxPacket: number, slice: number): void {
     const ex = this.ex;
-    ex.codec_reset();
-    ex.codec_set_max_packet(maxPacket);
+    // A splitter that ended the last push holding nothing, without error, is already reset.
+    if (this.streamDirty) ex.codec_reset();
+    if (maxPacket !== this.streamMax) ex.codec_set_max_packet((this.streamMax = maxPacket));
+    this.streamDirty = true;
     if (held.len) this.decode(held.bytes(), version, out, slice);
     this.decode(chunk, version, out, slice);
     const w = ex.codec_held() >>> 2;
     const u32 = this.u32;
-    held.keep(this.u8, u32[w], u32[w + 1], u32[w + 2]);
+    const len = u32[w + 1];
+    held.keep(this.u8, u32[w], len, u32[w + 2]);
+    this.streamDirty = len !== 0;
   }
 
   reset(): void {
