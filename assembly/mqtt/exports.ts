@@ -67,6 +67,22 @@ export function codec_next(version: u32): i32 {
   return r ? f.fail(r) : 1;
 }
 
+// What the splitter holds between pushes (3 x u32, ABI.md): ptr, len, need.
+const HELD = memory.data(12);
+
+/**
+ * The bytes the splitter holds for a packet that spans pushes (call after codec_next
+ * returned 0): a host that runs many streams on one instance keeps them per stream.
+ */
+export function codec_held(): usize {
+  let f = framer;
+  if (!f) return 0;
+  store<u32>(HELD, <u32>f.heldPtr());
+  store<u32>(HELD, f.heldLen(), 4);
+  store<u32>(HELD, f.heldNeed(), 8);
+  return HELD;
+}
+
 export function codec_reset(): void {
   if (framer) framer!.reset();
 }

@@ -51,6 +51,16 @@ const HEADER_MAX: u32 = 5;
   packetLen(): u32 {
     return this.pktLen;
   }
+  /** The bytes gathered for a packet that spans pushes: where, how many, its total length (0 while its header is incomplete). */
+  heldPtr(): usize {
+    return this.asmBuf;
+  }
+  heldLen(): u32 {
+    return this.asmLen;
+  }
+  heldNeed(): u32 {
+    return this.asmNeed;
+  }
   /** Lowers (or restores) the limit; it never exceeds the buffer allocated at construction. */
   setMaxPacket(n: u32): void {
     this.maxPacket = n < this.asmCap ? n : this.asmCap;

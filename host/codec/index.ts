@@ -7,6 +7,7 @@ import { codecBuild, instantiate, type Build, type EngineName, type ModuleInstan
 import { errName } from "../abi.ts";
 import { MqttCodecError } from "./error.ts";
 import { checkPacket, checkProp, checkPublish, isBytes } from "./check.ts";
+import { HeldBytes } from "./held.ts";
 
 export { MqttCodecError };
 
@@ -202,6 +203,9 @@ export class CodecModule {
   private scratch = 0;
   private out = 0;
   private bufCap = 0;
+  /** decodeStream's view of the splitter: whether it may hold a stream's state, and the limit last set. */
+  private streamDirty = true;
+  private streamMax = -1;
 
   constructor(opts: CodecOptions = {}) {
     this.inst = instantiate<CodecExports>({ build: codecBuild(opts.build ?? "release"), engine: opts.engine });
@@ -251,10 +255,14 @@ export class CodecModule {
 
   // ---- decode ----
 
-  /** Feeds bytes and collects packets; throws MqttCodecError (sticky in the module until reset). */
-  decode(chunk: Uint8Array, version: { v: number }, out: Packet[]): void {
+  /**
+   * Feeds bytes, at most `slice` per codec_push, and collects packets; throws
+   * MqttCodecError (sticky in the module until reset).
+   */
+  decode(chunk: Uint8Array, version: { v: number }, out: Packet[], slice = this.inputCap): void {
     const ex = this.ex;
     const next = this.nextFn;
+    const most = Math.max(1, Math.min(slice | 0, this.inputCap));
     this.sync();
     let off = 0;
     for (;;) {
@@ -271,11 +279,31 @@ export class CodecModule {
         throw err;
       }
       if (off >= chunk.length) return;
-      const n = Math.min(this.inputCap, chunk.length - off);
+      const n = Math.min(most, chunk.length - off);
       this.u8.set(off === 0 && n === chunk.length ? chunk : chunk.subarray(off, off + n), this.input);
       ex.codec_push(n);
       off += n;
     }
+  }
+
+  /**
+   * Decodes a push of one of the many streams that share this instance: the
+   * splitter starts from nothing, takes the bytes `held` kept from the stream's last
+   * push and then `chunk`, and leaves its unfinished packet in `held` again.
+   */
+  decodeStream(held: HeldBytes, chunk: Uint8Array, version: { v: number }, out: Packet[], maxPacket: number, slice: number): void {
+    const ex = this.ex;
+    // A splitter that ended the last push holding nothing, without error, is already reset.
+    if (this.streamDirty) ex.codec_reset();
+    if (maxPacket !== this.streamMax) ex.codec_set_max_packet((this.streamMax = maxPacket));
+    this.streamDirty = true;
+    if (held.len) this.decode(held.bytes(), version, out, slice);
+    this.decode(chunk, version, out, slice);
+    const w = ex.codec_held() >>> 2;
+    const u32 = this.u32;
+    const len = u32[w + 1];
+    held.keep(this.u8, u32[w], len, u32[w + 2]);
+    this.streamDirty = len !== 0;
   }
 
   reset(): void {
@@ -749,20 +777,47 @@ export function encode(packet: Packet, opts: { protocolVersion?: number } = {}):
   return sharedModule().encode(packet, opts.protocolVersion ?? packet.protocolVersion ?? 4);
 }
 
-/** Streaming decoder: bytes in any chunking, whole packets out. */
+/** Input buffer of the instances Decoders share: a longer chunk is fed in slices. */
+const STREAM_INPUT = 65536;
+/** Module instances Decoders share, by build, engine and assembly buffer size (issue 12). */
+const streamModules = new Map<string, CodecModule>();
+
+/**
+ * The instance for a Decoder: created on first use and kept for the process. Its
+ * assembly buffer is a power of two of at least 64 KiB that holds `maxPacket`, so a
+ * few sizes cover every Decoder; each push sets the Decoder's own limit.
+ */
+function streamModule(build: Build, engine: EngineName | undefined, maxPacket: number): CodecModule {
+  const n = maxPacket >>> 0; // as the module reads it (u32)
+  // Past 1 GiB the size goes to the module as it is, which refuses it (a trap), as it always has.
+  const cap = n <= STREAM_INPUT ? STREAM_INPUT : n > 0x40000000 ? n : 2 ** Math.ceil(Math.log2(n));
+  const key = `${build}/${engine ?? ""}/${cap}`;
+  let mod = streamModules.get(key);
+  if (!mod) {
+    mod = new CodecModule({ build, engine, maxPacketSize: cap, inputSize: STREAM_INPUT, bufferSize: 64 });
+    streamModules.set(key, mod);
+  }
+  return mod;
+}
+
+/**
+ * Streaming decoder: bytes in any chunking, whole packets out. Decoders share module
+ * instances; what one holds between pushes is the unfinished packet's bytes (a
+ * Buffer of about their size), so a Decoder costs little more than those and needs no
+ * closing: drop it and the garbage collector frees everything it held.
+ */
 export class Decoder {
   private readonly mod: CodecModule;
   private readonly version: { v: number };
+  private readonly maxPacket: number;
+  private readonly slice: number;
+  private readonly held = new HeldBytes();
   private error: MqttCodecError | undefined;
 
   constructor(opts: { protocolVersion?: 3 | 4 | 5; maxPacketSize?: number; build?: Build; engine?: EngineName; inputSize?: number } = {}) {
-    this.mod = new CodecModule({
-      build: opts.build,
-      engine: opts.engine,
-      maxPacketSize: opts.maxPacketSize ?? DEFAULT_MAX_PACKET,
-      inputSize: opts.inputSize ?? 65536,
-      bufferSize: 64,
-    });
+    this.maxPacket = opts.maxPacketSize ?? DEFAULT_MAX_PACKET;
+    this.mod = streamModule(opts.build ?? "release", opts.engine, this.maxPacket);
+    this.slice = opts.inputSize ?? STREAM_INPUT;
     this.version = { v: opts.protocolVersion ?? 4 };
   }
 
@@ -776,9 +831,11 @@ export class Decoder {
    */
   push(chunk: Uint8Array): Packet[] {
     if (this.error) throw this.error;
+    // A chunk that leaves the held packet still short needs no module call.
+    if (this.held.absorb(chunk)) return [];
     const out: Packet[] = [];
     try {
-      this.mod.decode(chunk, this.version, out);
+      this.mod.decodeStream(this.held, chunk, this.version, out, this.maxPacket, this.slice);
     } catch (err) {
       if (err instanceof MqttCodecError) this.error = err;
       throw err;
