@@ -256,6 +256,8 @@ export interface CodecExports extends CoreExports {
   codec_reset(): void;
   /** lowers the maximum packet size (never above the maxPacket allocated) */
   codec_set_max_packet(n: number): void;
+  /** pointer to three u32: ptr, len, need: the len bytes at ptr the splitter holds for a packet that spans pushes, and that packet's total length (0 while its fixed header is incomplete). Valid until the next codec_push/codec_reset; 0 before codec_init */
+  codec_held(): number;
   /** encodes the view into out: bytes written, or -Err (-BufferFull when bufCap is too small, -NotInitialized before codec_init) */
   codec_encode(): number;
   /** 0, -InvalidTopic (empty, > 65535), -WildcardInTopic, -NullCharacter, -InvalidUtf8 */

@@ -7,6 +7,7 @@ import { runInNewContext } from "node:vm";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Decoder, MqttCodecError, encode, type Packet } from "../host/codec/index.ts";
+import type { CodecExports } from "../host/abi-table.ts";
 import { codecBuild, instantiate } from "../host/engine.ts";
 import { TARGETS, hex } from "./codec.support.ts";
 
@@ -189,7 +190,7 @@ describe("many live Decoders", () => {
   });
 
   it("codec_held reports the splitter's unfinished packet: where, how many bytes, its total length", () => {
-    const { exports: ex, memory } = instantiate({ build: codecBuild("release") });
+    const { exports: ex, memory } = instantiate<CodecExports>({ build: codecBuild("release") });
     const input = new Uint32Array(memory.buffer, ex.codec_init(64, 64, 64) >>> 0, 6)[1];
     const held = () => Array.from(new Uint32Array(memory.buffer, ex.codec_held() >>> 0, 3));
     const feed = (s: string) => {
