@@ -17,7 +17,7 @@ import { startTestBackend, waitFor } from "./support/api.ts";
 import { readSecretFile } from "../host/cli/secrets.ts";
 import { CliError } from "../host/cli/common.ts";
 
-const WRONG_KEY = "opk_0000000000000000_wrong";
+const WRONG_KEY = "opk_0000000000000000_wrong-but-well-formed"; // shaped like a key: 403, not 401
 
 const root = new URL("..", import.meta.url).pathname;
 const cli = join(root, "bin/outpost.js");
@@ -250,7 +250,7 @@ describe("no secret in the logs", () => {
     const s = start(["serve", "--port", String(port), "--data", data, "--broker", broker, "--log-requests", "--log-level", "info"]);
     await s.waitFor(/^outpost is running/m);
     const token = "ws-dev:device-credential-123";
-    const apiKey = "opk_0123456789abcdef_not-logged";
+    const apiKey = "opk_0123456789abcdef_not-logged-anywhere";
     const base = `http://127.0.0.1:${port}`;
     expect((await fetch(`${base}/api/v1/devices/ws?access_token=${encodeURIComponent(token)}`)).status).toBe(426);
     const listed = await fetch(`${base}/api/v1/devices?Access_Token=query-secret-456&x=1`, {
