@@ -42,6 +42,17 @@ it("calls the module under wasm3 in Node: a host method, a built-in, an unknown 
   expect((await rpc("on-wasm3", { jsonrpc: "2.0", id: 3, method: "nope" })).body.error.code).toBe(-32601);
 });
 
+it("the native device announces its limits in sys.info; a call over them is 413 before it is sent", async () => {
+  const info = (await rpc("native-1", { jsonrpc: "2.0", id: 1, method: "sys.info" })).body.result;
+  expect(info).toMatchObject({ request_max: 1024, response_max: 2048, max_packet: 2048 });
+  const big = await rpc("native-1", { jsonrpc: "2.0", id: 2, method: "echo", params: ["x".repeat(3000)] });
+  expect(big.status).toBe(413);
+  expect(big.body).toMatchObject({ error: "request_too_large", device_max: expect.any(Number) });
+  expect(big.body.device_max).toBeLessThanOrEqual(1024);
+  // Still there, and a call within the limits gets through.
+  expect((await rpc("native-1", { jsonrpc: "2.0", id: 3, method: "echo", params: ["small"] })).body.result).toEqual(["small"]);
+});
+
 it("calls the native POSIX device, and sees it go offline on SIGTERM", async () => {
   expect(await rpc("native-1", { jsonrpc: "2.0", id: "n", method: "echo", params: ["native"] })).toEqual({
     status: 200,

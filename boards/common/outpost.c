@@ -331,7 +331,14 @@ m3ApiRawFunction(import_host_call) {
   }
   if (is_named(name, method_len, "sys.info")) {
     const char *board = outpost_rt.board && outpost_rt.board->name ? outpost_rt.board->name : "unknown";
-    outpost_ok(&call, "{\"engine\":\"wasm3\",\"board\":\"%s\",\"memory_limit\":%u}", board, (unsigned)OUTPOST_MEMORY_LIMIT);
+    int n = snprintf(call.out, call.out_cap,
+                     "{\"engine\":\"wasm3\",\"board\":\"%s\",\"memory_limit\":%u,\"request_max\":%u,\"response_max\":%u", board,
+                     (unsigned)OUTPOST_MEMORY_LIMIT, (unsigned)outpost_rt.rpc_request_cap, (unsigned)outpost_rt.rpc_response_cap);
+    if (n > 0 && outpost_rt.max_packet && (size_t)n < call.out_cap)
+      n += snprintf(call.out + n, call.out_cap - (size_t)n, ",\"max_packet\":%u", (unsigned)outpost_rt.max_packet);
+    int fits = n > 0 && (size_t)n < call.out_cap; // and room for the closing brace
+    if (fits) call.out[n++] = '}';
+    outpost_ok_written(&call, fits ? (size_t)n : call.out_cap + 1);
     m3ApiReturn(call.status);
   }
   for (unsigned i = 0; i < method_count; i++) {

@@ -13,6 +13,8 @@ typedef struct {
   // Exports the loop calls on every message, looked up once.
   IM3Function rpc_handle;
   uint32_t rpc_request, rpc_request_cap, rpc_response;
+  // What sys.info announces, so the backend refuses an over-limit call before sending it (413).
+  uint32_t rpc_response_cap, max_packet; // max_packet 0: not over MQTT
 } outpost_runtime;
 
 extern outpost_runtime outpost_rt;

@@ -46,6 +46,7 @@ int outpost_rpc_init(void) {
   // rc: the address of u32 request buffer, u32 response buffer.
   if (read_word((uint32_t)rc, 0, &outpost_rt.rpc_request) || read_word((uint32_t)rc, 1, &outpost_rt.rpc_response)) return -1;
   outpost_rt.rpc_request_cap = OUTPOST_RPC_REQUEST_MAX; // what rpc_init was given
+  outpost_rt.rpc_response_cap = OUTPOST_RPC_RESPONSE_MAX;
   outpost_rt.rpc_handle = outpost_find("rpc_handle");
   if (!outpost_rt.rpc_handle) {
     outpost_errorf("the module has no export rpc_handle");
@@ -361,6 +362,7 @@ int outpost_run(const outpost_device_config *config, outpost_transport *transpor
     return -1;
   }
   if (setup(config)) return -1;
+  outpost_rt.max_packet = config->ws_url ? 0 : OUTPOST_MQTT_MAX_PACKET;
   loop_state s = {config, transport, LINK_DOWN};
   int32_t rc;
   if (outpost_call_export("device_start", &rc, 1, (int32_t)now()) || check("device_start", rc)) return -1;
