@@ -30,7 +30,7 @@ export enum Err {
   ProtocolViolation = 23, // client: a packet not expected in this state
   NotConnected = 24, // client
   OutboxFull = 25, // client
-  InflightFull = 26, // client
+  InflightFull = 26, // client (no longer produced: a QoS 2 message past a full inbound table is left unacknowledged)
   KeepAliveTimeout = 27, // client
   ConnectionRefused = 28, // client: CONNACK with a failure code (other than a refused login)
   BadCredentials = 29, // client: CONNACK "bad user name or password" (3.1.1 code 4, MQTT 5 0x86)

@@ -2,6 +2,7 @@
 // (boards/posix, wasm3 + BSD sockets) as its own process.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
+import { connect } from "node:net";
 import type { Backend } from "../host/server/backend.ts";
 import { Device } from "../host/device.ts";
 import { startTestBackend, waitFor } from "./support/api.ts";
@@ -51,6 +52,24 @@ it("the native device announces its limits in sys.info; a call over them is 413 
   expect(big.body.device_max).toBeLessThanOrEqual(1024);
   // Still there, and a call within the limits gets through.
   expect((await rpc("native-1", { jsonrpc: "2.0", id: 3, method: "echo", params: ["small"] })).body.result).toEqual(["small"]);
+});
+
+it("20 calls at once to the native device (it tracks 8 QoS 2 requests) cost it no link: each is answered or times out, none is 503", async () => {
+  // Pipelined on one connection, so the backend publishes all 20 in one turn and they reach the device in one read.
+  const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "echo", params: ["burst"] });
+  const one = `POST /api/v1/devices/native-1/rpc?timeout_ms=3000 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  const sock = connect(backend.port, "127.0.0.1");
+  let text = "";
+  sock.on("data", (d) => (text += d));
+  sock.write(one.repeat(20));
+  await waitFor(() => (text.match(/HTTP\/1\.1 /g) ?? []).length === 20);
+  sock.destroy();
+  const statuses = [...text.matchAll(/HTTP\/1\.1 (\d+)/g)].map((m) => Number(m[1]));
+  expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(8);
+  expect(statuses.every((s) => s === 200 || s === 504)).toBe(true);
+  expect(backend.presence.isOnline("native-1")).toBe(true);
+  // The device answers on (a call after a timeout is the suspect device's probe).
+  await waitFor(async () => (await rpc("native-1", { jsonrpc: "2.0", id: "after", method: "echo", params: ["after"] })).status === 200);
 });
 
 it("calls the native POSIX device, and sees it go offline on SIGTERM", async () => {

@@ -408,11 +408,22 @@ describe.each(ENGINES)("client under %s", (engine) => {
       expect(feed(c, 5, pub)).toHaveLength(1);
     });
 
-    it("more unreleased QoS 2 messages than the receive maximum closes with InflightFull", () => {
+    it("a QoS 2 message past a full receive table is left unacknowledged, not a lost link; once a PUBREL frees a slot it is taken", () => {
       const c = makeClient({ receiveMaximum: 1 });
       connect(c);
-      feed(c, 1, hex([0x34, 6], str("c"), [0, 1], "21"));
-      expect(feed(c, 1, hex([0x34, 6], str("c"), [0, 2], "21"))).toEqual([{ type: "close", error: E("InflightFull"), reasonCode: 0x93 }]);
+      c.takeTx();
+      expect(feed(c, 1, hex([0x34, 6], str("c"), [0, 1], "21"))).toHaveLength(1);
+      expect(c.takeTx()).toEqual(hex([0x50, 2, 0, 1])); // PUBREC 1
+      // No room for id 2: no event, no PUBREC (the broker keeps it for a redelivery), and the connection stays.
+      expect(feed(c, 2, hex([0x34, 6], str("c"), [0, 2], "22"))).toEqual([]);
+      expect(c.takeTx().length).toBe(0);
+      // A duplicate of id 1 is still acknowledged, not delivered twice.
+      expect(feed(c, 3, hex([0x3c, 6], str("c"), [0, 1], "21"))).toEqual([]);
+      expect(c.takeTx()).toEqual(hex([0x50, 2, 0, 1]));
+      feed(c, 4, hex([0x62, 2, 0, 1])); // PUBREL 1 -> PUBCOMP, slot free
+      expect(c.takeTx()).toEqual(hex([0x70, 2, 0, 1]));
+      expect(feed(c, 5, hex([0x3c, 6], str("c"), [0, 2], "22"))).toHaveLength(1); // the redelivery of 2
+      expect(c.takeTx()).toEqual(hex([0x50, 2, 0, 2]));
     });
 
     it("any chunking of the input gives the same events and output", () => {

@@ -571,11 +571,13 @@ function onPublish(v: usize): void {
   }
   if (qos == 1) writeAck(PUBACK, pid);
   else if (qos == 2) {
+    let i: u32 = 0;
+    while (i < q2Count && <u32>load<u16>(q2 + (i << 1)) != pid) i++;
+    // Full (a 3.1.1 broker has no receive maximum to keep to): no PUBREC, so the broker keeps the message
+    // and sends it again after a reconnect, instead of the link going down for it.
+    if (i == q2Count && q2Count >= C(CFG_RECEIVE_MAXIMUM)) return;
     writeAck(PUBREC, pid);
-    for (let i: u32 = 0; i < q2Count; i++) {
-      if (<u32>load<u16>(q2 + (i << 1)) == pid) return; // a duplicate: delivered already
-    }
-    if (q2Count >= C(CFG_RECEIVE_MAXIMUM)) return lose(Err.InflightFull, 0x93);
+    if (i < q2Count) return; // a duplicate: delivered already
     store<u16>(q2 + (q2Count++ << 1), <u16>pid);
   }
   let len = framer.packetLen();
