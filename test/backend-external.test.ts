@@ -3,7 +3,6 @@
 // clients (a device credential on the backends' listener, a 256 MB CONNECT, an oversize device publish).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, readFileSync } from "node:fs";
-import { connect } from "node:net";
 import mqtt from "mqtt";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,8 +10,9 @@ import { pino } from "pino";
 import { startBackend, type Backend } from "../host/server/backend.ts";
 import { Device } from "../host/device.ts";
 import { BACKEND_USERNAME, Registry } from "../host/registry/registry.ts";
-import { backendListenerLines, MOSQUITTO_MAX_PACKET, mosquittoGlobalLines, writeMosquittoConfig } from "../host/broker/mosquitto.ts";
-import { freePort, startMosquitto, type Mosquitto } from "./support/mosquitto.ts";
+import { MOSQUITTO_MAX_PACKET, writeMosquittoConfig } from "../host/broker/mosquitto.ts";
+import { sendHugeConnect } from "./support/hostile.ts";
+import { freePort, startRegistryMosquitto, type Mosquitto } from "./support/mosquitto.ts";
 
 const started: Backend[] = [];
 const devices: Device[] = [];
@@ -49,9 +49,8 @@ it("rides out a mosquitto restart: 503 while the broker is gone, then devices an
   const dataDir = mkdtempSync(join(tmpdir(), "outpost-external-"));
   const registry = new Registry(dataDir);
   const { credential } = registry.addDevice("m-1");
-  const lines = writeMosquittoConfig(registry, join(dataDir, "mosquitto"));
+  const broker = await startRegistryMosquitto(registry, join(dataDir, "mosquitto"));
   registry.close();
-  const broker = await startMosquitto(process.getuid?.() === 0 ? [...lines, "user root"] : lines, { global: mosquittoGlobalLines() });
   try {
     const backend = await startBackend({ dataDir, port: await freePort(), brokerUrl: broker.url, host: "127.0.0.1", logger: pino({ level: "silent" }) });
     started.push(backend);
@@ -91,13 +90,9 @@ it("two backends on one mosquitto (the backend listener) both reach a device, ne
   const registry = new Registry(dataDir);
   const { credential } = registry.addDevice("m-2");
   const { key } = registry.createApiKey();
-  const dir = join(dataDir, "mosquitto");
-  const lines = writeMosquittoConfig(registry, dir);
-  registry.close();
   const backendPort = await freePort();
-  const broker = await startMosquitto([...(process.getuid?.() === 0 ? [...lines, "user root"] : lines), ...backendListenerLines(dir, backendPort)], {
-    global: mosquittoGlobalLines(),
-  });
+  const broker = await startRegistryMosquitto(registry, join(dataDir, "mosquitto"), backendPort);
+  registry.close();
   try {
     const brokerUrl = `mqtt://127.0.0.1:${backendPort}`;
     const logger = pino({ level: "silent" });
@@ -143,13 +138,10 @@ describe("the generated mosquitto config against hostile clients", () => {
     for (const id of ["victim", "thief", "big"]) creds[id] = registry.addDevice(id).credential;
     backendPassword = registry.backendPassword();
     dir = join(dataDir, "mosquitto");
-    const lines = writeMosquittoConfig(registry, dir);
-    registry.close();
     const backendPort = await freePort();
     backendUrl = `mqtt://127.0.0.1:${backendPort}`;
-    broker = await startMosquitto([...(process.getuid?.() === 0 ? [...lines, "user root"] : lines), ...backendListenerLines(dir, backendPort)], {
-      global: mosquittoGlobalLines(),
-    });
+    broker = await startRegistryMosquitto(registry, dir, backendPort);
+    registry.close();
   });
   afterAll(async () => broker?.stop());
 
@@ -189,18 +181,7 @@ describe("the generated mosquitto config against hostile clients", () => {
   });
 
   it("a raw socket declaring a 256 MB CONNECT is closed before mosquitto takes its body", async () => {
-    const socket = connect(broker.port, "127.0.0.1");
-    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
-    socket.on("error", () => {}); // EPIPE/ECONNRESET once mosquitto has closed it
-    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
-    socket.write(Buffer.from([0x10, 0xff, 0xff, 0xff, 0x7f]));
-    const chunk = Buffer.alloc(1 << 20, 0x61);
-    let sent = 0;
-    while (!socket.destroyed && sent < 64 << 20) {
-      sent += chunk.length;
-      if (!socket.write(chunk)) await new Promise((r) => (socket.once("drain", r), socket.once("close", r)));
-    }
-    await closed;
+    const sent = await sendHugeConnect(broker.port);
     expect(sent).toBeLessThan(64 << 20);
   });
 
@@ -223,8 +204,7 @@ it("with mosquitto, a device removed or re-credited is disconnected once the fil
   const registry = new Registry(dataDir);
   const creds = Object.fromEntries(["gone", "rekeyed", "kept"].map((id) => [id, registry.addDevice(id).credential]));
   const dir = join(dataDir, "mosquitto");
-  const lines = writeMosquittoConfig(registry, dir);
-  const broker = await startMosquitto(process.getuid?.() === 0 ? [...lines, "user root"] : lines, { global: mosquittoGlobalLines() });
+  const broker = await startRegistryMosquitto(registry, dir);
   try {
     const connect = (id: string) => mqtt.connectAsync(broker.url, { username: id, password: creds[id], clientId: id, reconnectPeriod: 0 });
     const [gone, rekeyed, kept] = await Promise.all(["gone", "rekeyed", "kept"].map(connect));

@@ -1,13 +1,13 @@
 // Hostile devices against a real backend: JSON nested 20,000 deep over WebSocket and MQTT is refused by name
 // for that one message, and the backend (this very process) keeps serving; MQTT packets over the size limits
 // (a 256 MB CONNECT before login, a device's 48 MB retained publish) close that one connection unbuffered.
+import { sendHugeConnect } from "./support/hostile.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import mqtt from "mqtt";
 import { WebSocket } from "ws";
 import type { Backend } from "../host/server/backend.ts";
 import { WS_PATH } from "../host/server/ws.ts";
 import { checkJsonDepth, JsonTooDeep } from "../host/rpc/json-bounds.ts";
-import { connect } from "node:net";
 import type { SingleBroker } from "../host/broker/embedded.ts";
 import { packetSize } from "../host/broker/packet-limits.ts";
 import { BACKEND_USERNAME } from "../host/registry/registry.ts";
@@ -95,19 +95,7 @@ describe("oversize MQTT packets", () => {
 
   it("a raw socket declaring a 256 MB CONNECT is closed by the broker before it buffers the body", async () => {
     const rssBefore = process.memoryUsage().rss;
-    const socket = connect(backend.broker!.port, "127.0.0.1");
-    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
-    socket.on("error", () => {}); // EPIPE/ECONNRESET once the broker has closed it
-    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
-    socket.write(Buffer.from([0x10, 0xff, 0xff, 0xff, 0x7f])); // CONNECT, remaining length 268,435,455
-    // Then the body, 1 MiB at a time, until the broker hangs up (or 64 MiB: then it buffered them all).
-    const chunk = Buffer.alloc(1 << 20, 0x61);
-    let sent = 0;
-    while (!socket.destroyed && sent < 64 << 20) {
-      sent += chunk.length;
-      if (!socket.write(chunk)) await new Promise((r) => (socket.once("drain", r), socket.once("close", r)));
-    }
-    await closed;
+    const sent = await sendHugeConnect(backend.broker!.port);
     expect(refusals).toContain("PacketTooLarge");
     expect(sent).toBeLessThan(64 << 20);
     expect(process.memoryUsage().rss - rssBefore).toBeLessThan(32 << 20);

@@ -10,10 +10,9 @@ import { CLOSE_REPLACED, WS_PATH } from "../host/server/ws.ts";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { backendListenerLines, mosquittoGlobalLines, writeMosquittoConfig } from "../host/broker/mosquitto.ts";
 import { Registry } from "../host/registry/registry.ts";
 import { apiClient, startTestBackend, waitFor } from "./support/api.ts";
-import { freePort, startMosquitto } from "./support/mosquitto.ts";
+import { freePort, startRegistryMosquitto } from "./support/mosquitto.ts";
 
 /** A device over MQTT (on `url`, the backend's broker by default) that answers every request with "mqtt", counting them. */
 async function mqttDevice(backend: Backend, id: string, credential: string, url = backend.mqttUrl) {
@@ -76,13 +75,9 @@ async function embedded(mqttWorkers: number, ids: string[]): Promise<Setup> {
 /** mosquitto on the generated config: devices on its devices' listener, the backend on the backends' one. */
 async function withMosquitto(ids: string[]): Promise<Setup> {
   const { dataDir, registry, credentials } = registered(ids);
-  const dir = join(dataDir, "mosquitto");
-  const lines = writeMosquittoConfig(registry, dir);
-  registry.close();
   const backendPort = await freePort();
-  const broker = await startMosquitto([...(process.getuid?.() === 0 ? [...lines, "user root"] : lines), ...backendListenerLines(dir, backendPort)], {
-    global: mosquittoGlobalLines(),
-  });
+  const broker = await startRegistryMosquitto(registry, join(dataDir, "mosquitto"), backendPort);
+  registry.close();
   const backend = await startTestBackend("one-conn", { dataDir, brokerUrl: `mqtt://127.0.0.1:${backendPort}` });
   return {
     backend,

@@ -1,4 +1,6 @@
 // Starts a real mosquitto broker on a free loopback port with its own config.
+import type { Registry } from "../../host/registry/registry.ts";
+import { backendListenerLines, mosquittoGlobalLines, writeMosquittoConfig } from "../../host/broker/mosquitto.ts";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
@@ -79,4 +81,14 @@ export async function startMosquitto(extraConfig: string[] = [], { global = [] }
   };
   await broker.start();
   return broker;
+}
+
+/**
+ * mosquitto on the files `outpost broker mosquitto` writes for `registry` into `dir`, with the backends' listener
+ * on `backendPort` when given (as root, it stays root to read them).
+ */
+export async function startRegistryMosquitto(registry: Registry, dir: string, backendPort?: number): Promise<Mosquitto> {
+  const lines = writeMosquittoConfig(registry, dir);
+  const asRoot = process.getuid?.() === 0 ? ["user root"] : [];
+  return startMosquitto([...lines, ...asRoot, ...(backendPort ? backendListenerLines(dir, backendPort) : [])], { global: mosquittoGlobalLines() });
 }
