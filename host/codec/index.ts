@@ -2,106 +2,16 @@
 // The module does framing, validation and byte layout; this file only moves
 // strings and buffers between JS objects and the packet view (assembly/ABI.md, "Packet view").
 import { PROPERTY_LIST, type PropertyKind } from "./property-table.ts";
-import type { CodecExports } from "../abi-table.ts";
+import { View, type CodecExports } from "../abi-table.ts";
 import { codecBuild, instantiate, type Build, type EngineName, type ModuleInstance } from "../engine.ts";
 import { errName } from "../abi.ts";
 import { MqttCodecError } from "./error.ts";
 import { checkPacket, checkProp, checkPublish, isBytes } from "./check.ts";
 import { HeldBytes } from "./held.ts";
+import type { Cmd, Packet, Properties, Subscription, UserProperties, Will } from "./types.ts";
 
 export { MqttCodecError };
-
-export type ProtocolVersion = 3 | 4 | 5;
-export type Cmd =
-  | "connect"
-  | "connack"
-  | "publish"
-  | "puback"
-  | "pubrec"
-  | "pubrel"
-  | "pubcomp"
-  | "subscribe"
-  | "suback"
-  | "unsubscribe"
-  | "unsuback"
-  | "pingreq"
-  | "pingresp"
-  | "disconnect"
-  | "auth";
-
-export interface UserProperties {
-  [key: string]: string | string[];
-}
-export interface Properties {
-  sessionExpiryInterval?: number;
-  willDelayInterval?: number;
-  receiveMaximum?: number;
-  maximumPacketSize?: number;
-  topicAliasMaximum?: number;
-  requestResponseInformation?: boolean;
-  requestProblemInformation?: boolean;
-  userProperties?: UserProperties;
-  authenticationMethod?: string;
-  authenticationData?: Buffer;
-  payloadFormatIndicator?: boolean;
-  messageExpiryInterval?: number;
-  contentType?: string;
-  responseTopic?: string;
-  correlationData?: Buffer;
-  maximumQoS?: number;
-  retainAvailable?: boolean;
-  assignedClientIdentifier?: string;
-  reasonString?: string;
-  wildcardSubscriptionAvailable?: boolean;
-  subscriptionIdentifiersAvailable?: boolean;
-  sharedSubscriptionAvailable?: boolean;
-  serverKeepAlive?: number;
-  responseInformation?: string;
-  serverReference?: string;
-  topicAlias?: number;
-  subscriptionIdentifier?: number | number[];
-}
-export interface Subscription {
-  topic: string;
-  qos: number;
-  nl?: boolean;
-  rap?: boolean;
-  rh?: number;
-}
-export interface Will {
-  topic: string;
-  payload: Buffer | Uint8Array | string;
-  qos?: number;
-  retain?: boolean;
-  properties?: Properties;
-}
-/** One MQTT packet, as mqtt-packet shapes it. Decoded packets always carry cmd..payload. */
-export interface Packet {
-  cmd: Cmd;
-  retain?: boolean;
-  qos?: number;
-  dup?: boolean;
-  length?: number;
-  topic?: string | null;
-  payload?: Buffer | Uint8Array | string | null;
-  messageId?: number;
-  properties?: Properties;
-  reasonCode?: number;
-  returnCode?: number;
-  sessionPresent?: boolean;
-  granted?: number[];
-  subscriptions?: Subscription[];
-  unsubscriptions?: string[];
-  will?: Will;
-  clientId?: string;
-  protocolId?: string;
-  protocolVersion?: number;
-  clean?: boolean;
-  keepalive?: number;
-  username?: string;
-  password?: Buffer | Uint8Array | string;
-}
-
+export type { Cmd, Packet, Properties, ProtocolVersion, Subscription, UserProperties, Will } from "./types.ts";
 const CMDS: Cmd[] = [
   "reserved" as Cmd,
   "connect",
@@ -122,31 +32,33 @@ const CMDS: Cmd[] = [
 ];
 const CMD_CODE: Record<string, number> = Object.fromEntries(CMDS.map((c, i) => [c, i]));
 
-// Packet view layout (assembly/mqtt/packet.ts).
-const V_TYPE = 0,
-  V_FLAGS = 1,
-  V_VERSION = 2,
-  V_PACKET_ID = 3,
-  V_QOS = 4,
-  V_DUP = 5,
-  V_RETAIN = 6,
-  V_REASON = 7;
-const V_SESSION_PRESENT = 8,
-  V_KEEPALIVE = 9,
-  V_CONNECT_FLAGS = 10,
-  V_TOPIC = 11,
-  V_PAYLOAD = 13,
-  V_CLIENT_ID = 15;
-const V_WILL_TOPIC = 17,
-  V_WILL_PAYLOAD = 19,
-  V_USERNAME = 21,
-  V_PASSWORD = 23,
-  V_PROTOCOL_NAME = 25;
-const V_PROP_COUNT = 27,
-  V_WILL_PROP_COUNT = 28,
-  V_ITEM_COUNT = 29,
-  V_LENGTH = 30,
-  V_SLOTS = 32;
+// Packet view layout (assembly/abi.json, viewSlots); the property and item tables follow its 32 slots.
+const {
+  type: V_TYPE,
+  flags: V_FLAGS,
+  version: V_VERSION,
+  packetId: V_PACKET_ID,
+  qos: V_QOS,
+  dup: V_DUP,
+  retain: V_RETAIN,
+  reason: V_REASON,
+  sessionPresent: V_SESSION_PRESENT,
+  keepalive: V_KEEPALIVE,
+  connectFlags: V_CONNECT_FLAGS,
+  topic: V_TOPIC,
+  payload: V_PAYLOAD,
+  clientId: V_CLIENT_ID,
+  willTopic: V_WILL_TOPIC,
+  willPayload: V_WILL_PAYLOAD,
+  username: V_USERNAME,
+  password: V_PASSWORD,
+  protocolName: V_PROTOCOL_NAME,
+  propCount: V_PROP_COUNT,
+  willPropCount: V_WILL_PROP_COUNT,
+  itemCount: V_ITEM_COUNT,
+  length: V_LENGTH,
+} = View;
+const V_SLOTS = 32;
 const PROPS = V_SLOTS,
   WILL_PROPS = PROPS + 32 * 5,
   ITEMS = WILL_PROPS + 16 * 5; // in u32 words
