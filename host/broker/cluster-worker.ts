@@ -1,70 +1,56 @@
-// One broker worker of the cluster (cluster.ts): aedes with the device ACL on the shared MQTT port, its own
-// read of the registry for credentials, and messages to and from the hub over IPC.
+// One broker worker of --mqtt-workers (cluster.ts): an aedes node on the shared MQTT port with the device ACL,
+// its own read of the registry for credentials, and Redis for everything it shares with the other nodes.
 import { pino } from "pino";
 import { Registry } from "../registry/registry.ts";
-import { registryAclHooks } from "./acl.ts";
-import { startEmbeddedBroker, type SingleBroker, type Will } from "./embedded.ts";
-import { WORKER_CONFIG_ENV, type Forwarded, type ToHub, type ToWorker, type WorkerConfig } from "./cluster.ts";
+import { watchCredentials } from "../registry/watch.ts";
+import { deviceTopics, registryAclHooks } from "./acl.ts";
+import { startEmbeddedBroker, type SingleBroker } from "./embedded.ts";
+import { sharedBrokerState } from "./redis.ts";
+import { WORKER_CONFIG_ENV, type ToPrimary, type ToWorker, type WorkerConfig } from "./cluster.ts";
 
 const config = JSON.parse(process.env[WORKER_CONFIG_ENV] ?? "null") as WorkerConfig | null;
 if (!config || !process.send) throw new Error(`a broker worker is started by the backend (${WORKER_CONFIG_ENV} and an IPC channel)`);
-const toHub = (msg: ToHub) => process.send!(msg);
-const forwarded = (p: Will, device: string | undefined): Forwarded => ({
-  t: "pub",
-  topic: p.topic,
-  payload: p.payload as Buffer,
-  qos: p.qos,
-  retain: p.retain,
-  device,
-});
+const toPrimary = (msg: ToPrimary) => process.send!(msg);
 
 let broker: SingleBroker | undefined;
-/** Messages the hub sent before the broker existed (every retained one); published before it accepts a client. */
-const early: Forwarded[] = [];
-let retainedSent: () => void;
-const allRetained = new Promise<void>((resolve) => (retainedSent = resolve));
+let stopWatching = () => {};
 const registry = new Registry(config.dataDir);
 const logger = pino({ level: process.env.LOG_LEVEL ?? "info" });
 const stop = async () => {
+  stopWatching();
   await broker?.close();
   registry.close();
   process.exit(0);
 };
-// Listening from the start: the backend may close this worker while it is still starting.
-process.on("message", (msg: ToWorker) => {
-  if (msg.t === "close") void stop();
-  else if (msg.t === "kick") void broker?.disconnect(msg.id);
-  else if (msg.t === "revalidate") broker?.revalidate();
-  else if (msg.t === "retained-sent") retainedSent();
-  else if (!broker) early.push(msg);
-  else {
-    const payload = Buffer.from(msg.payload.buffer, msg.payload.byteOffset, msg.payload.byteLength);
-    // Published as the broker's own (null client): delivered and retained here, and not forwarded again.
-    broker.aedes.publish({ cmd: "publish", topic: msg.topic, payload, qos: msg.qos, retain: msg.retain, dup: false }, () => {});
-  }
-});
+process.on("message", (msg: ToWorker) => msg.t === "close" && void stop());
 process.on("disconnect", () => void stop()); // the backend is gone
-toHub({ t: "hello" });
 
+/** Tells the backend how many connections this worker holds, counted from aedes's own table once it settled. */
+const report = () =>
+  setImmediate(() => {
+    const mine = broker?.processes()[0];
+    if (mine) toPrimary({ t: "count", devices: mine.devices, privileged: mine.privileged });
+  });
 try {
-  await allRetained;
   broker = await startEmbeddedBroker({
     port: config.port,
     host: config.host,
     prefix: config.prefix,
-    keepSessions: false, // sessions are per process: the next connection may land in another worker
+    shared: await sharedBrokerState(config.redisUrl),
+    heartbeatMs: config.heartbeatMs,
     // The backend made the password before forking; two workers making their own would each accept a different one.
     hooks: registryAclHooks(registry, config.prefix, registry.backendPassword({ create: false })),
-    onDeviceConnected: (id, will) => toHub({ t: "up", id, will: will && forwarded(will, id) }),
-    onDeviceSubscribed: (id) => toHub({ t: "sub", id }),
-    onDeviceGone: (id) => toHub({ t: "gone", id }),
-    onPrivilegedClient: (connected) => toHub({ t: "privileged", connected }),
-    beforeListen: async (bus) => {
-      for (const m of early.splice(0)) bus.publish(m.topic, Buffer.from(m.payload), { retain: m.retain });
+    onDeviceConnected: report,
+    onDeviceGone: (id) => {
+      report();
+      // Removed (the CLI, another node): its retained status goes, as DELETE /devices/:id clears it.
+      if (!registry.hasDevice(id)) broker?.bus.publish(deviceTopics(config.prefix, id).status, "", { retain: true });
     },
-    onClientPublish: (p, device) => toHub(forwarded(p, device)),
+    onPrivilegedClient: report,
     onRefused: (err, device) => logger.warn({ err: err.message, name: err.name, device, pid: process.pid }, "broker worker closed a connection"),
   });
+  const b = broker;
+  stopWatching = watchCredentials(registry, () => b.revalidate());
 } catch (err) {
-  process.send({ t: "failed", message: (err as Error).message } satisfies ToHub, () => process.exit(1));
+  process.send({ t: "failed", message: (err as Error).message } satisfies ToPrimary, () => process.exit(1));
 }

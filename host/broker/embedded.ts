@@ -6,6 +6,7 @@ import { deviceTopics, type AclHooks } from "./acl.ts";
 import { limitPacketSize, MAX_DEVICE_PACKET, MAX_PACKET_BEFORE_LOGIN } from "./packet-limits.ts";
 import { AedesBus, type Bus } from "../rpc/bus.ts";
 import { DEFAULT_OUTBOUND_LIMITS, type OutboundLimits } from "../rpc/outbound.ts";
+import type { SharedBrokerState } from "./redis.ts";
 
 export interface EmbeddedBroker {
   port: number;
@@ -13,6 +14,11 @@ export interface EmbeddedBroker {
   bus: Bus;
   /** Whether device `id` is connected with its rx subscription in place. */
   receives(id: string): boolean;
+  /**
+   * Whether another node may hold device `id` (shared through Redis, and not connected here): then its retained
+   * status decides, since a node lets a device's "online" through only once its rx subscription is in place.
+   */
+  elsewhere(id: string): boolean;
   /**
    * Whether device `id`'s connection has as much queued as it may (it does not read its socket): a request now
    * would wait behind the rest, so it is refused instead. False where the sockets are in other processes.
@@ -64,7 +70,18 @@ export interface EmbeddedBrokerOptions extends DeviceEvents {
   onPrivilegedClient?(connected: boolean): void;
   /** What may wait for one device's socket (default DEFAULT_OUTBOUND_LIMITS). */
   outbound?: OutboundLimits;
+  /** Pub/sub and state shared with the other nodes through Redis (host/broker/redis.ts); in memory when absent. */
+  shared?: SharedBrokerState;
+  /** Shared: how often this node tells the others it is alive, in ms; a dead node's wills fire after 3 to 7 of these. */
+  heartbeatMs?: number;
+  /** false: no MQTT listener (a node that only publishes and subscribes, like the primary of --mqtt-workers). */
+  listen?: boolean;
 }
+
+/** A node's heartbeat period when shared (aedes's default is a minute: wills of a dead node would wait minutes). */
+export const DEFAULT_HEARTBEAT_MS = 2000;
+/** How long a device's "online" status waits for its rx subscription before it goes through anyway. */
+const STATUS_HOLD_MS = 2000;
 
 /**
  * Deliveries aedes may run at once (its default is 100). A device whose socket is full holds one slot per message
@@ -81,15 +98,39 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const { authenticate, authorizePublish, authorizeSubscribe, authorizeForward, identity, stillValid, revoke } = opts.hooks;
   const beforeLogin = opts.limits?.beforeLogin ?? MAX_PACKET_BEFORE_LOGIN;
   const devicePacket = opts.limits?.device ?? MAX_DEVICE_PACKET;
+  const shared = opts.shared;
   const keep = opts.keepSessions ?? true;
   const limits = opts.outbound ?? DEFAULT_OUTBOUND_LIMITS;
   /** Bytes waiting in a client's socket (written, not yet taken by the kernel: the peer does not read). */
   const queuedBytes = (client: unknown) => (client as { conn?: { writableLength?: number } } | undefined)?.conn?.writableLength ?? 0;
   // Whatever its origin (the bus, another worker, a session), nothing more is queued for a device whose socket is full.
   const forward: typeof authorizeForward = (client, packet) => (queuedBytes(client) >= limits.maxBytes ? null : authorizeForward(client, packet));
+  /** Shared: devices whose "online" status waits for their rx subscription, with what lets it go. */
+  const holding = new Map<string, (() => void)[]>();
+  const release = (id: string) => {
+    for (const go of holding.get(id) ?? []) go();
+    holding.delete(id);
+  };
+  // Shared: every node trusts a device's retained status, so "online" must not overtake the rx subscription.
+  const publishGate: typeof authorizePublish = shared
+    ? (client, packet, done) => {
+        const id = client ? deviceOf(client) : undefined;
+        if (!id || packet.topic !== deviceTopics(opts.prefix, id).status || receives(id)) return authorizePublish(client, packet, done);
+        let gone = false;
+        const go = () => {
+          if (gone) return;
+          gone = true;
+          clearTimeout(timer);
+          authorizePublish(client, packet, done);
+        };
+        const timer = setTimeout(go, STATUS_HOLD_MS);
+        holding.set(id, [...(holding.get(id) ?? []), go]);
+      }
+    : authorizePublish;
   const aedes = await Aedes.createBroker({
     authenticate,
-    authorizePublish,
+    authorizePublish: publishGate,
+    ...(shared ? { mq: shared.mq, persistence: shared.persistence, heartbeatInterval: opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS } : {}),
     authorizeSubscribe,
     authorizeForward: forward,
     concurrency: DELIVERY_SLOTS,
@@ -113,12 +154,16 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const privileged = (client: Parameters<typeof identity>[0]) => client !== null && identity(client)?.kind === "backend";
   aedes.on("client", (client) => {
     const id = deviceOf(client);
+    if (id && shared) void dropWillsElsewhere(aedes, id);
     if (id) opts.onDeviceConnected?.(id, (client as { will?: Will | null }).will ?? undefined);
     else if (privileged(client)) opts.onPrivilegedClient?.(true);
   });
   aedes.on("subscribe", (_subs, client) => {
     const id = deviceOf(client);
-    if (id && receives(id)) opts.onDeviceSubscribed?.(id);
+    if (id && receives(id)) {
+      release(id);
+      opts.onDeviceSubscribed?.(id);
+    }
   });
   if (opts.onDevicePing) {
     const ping = opts.onDevicePing;
@@ -132,7 +177,10 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     const id = deviceOf(client);
     if (!id) {
       if (privileged(client)) opts.onPrivilegedClient?.(false);
-    } else if (!clients[id] || clients[id] === (client as object)) opts.onDeviceGone?.(id);
+    } else if (!clients[id] || clients[id] === (client as object)) {
+      release(id);
+      opts.onDeviceGone?.(id);
+    }
   });
   if (opts.onClientPublish) {
     const forward = opts.onClientPublish;
@@ -153,8 +201,24 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     client.close();
   };
 
+  if (shared && opts.onDeviceConnected) {
+    // aedes tells every node of each login (its takeover message): a device that logs in through another node
+    // replaces its connections here, the WebSocket one included.
+    const connected = opts.onDeviceConnected;
+    await new Promise<void>((resolve) =>
+      aedes.subscribe(
+        "$SYS/+/new/clients",
+        (packet: AedesPublishPacket, done: () => void) => {
+          if (packet.topic.split("/")[1] !== aedes.id) connected(packet.payload.toString(), undefined);
+          done();
+        },
+        resolve,
+      ),
+    );
+  }
   await opts.beforeListen?.(bus);
   const sockets = new Set<Socket>();
+  const listen = opts.listen ?? true;
   const server: Server = createServer((socket) => {
     socket.setNoDelay(true); // small RPC packets must not wait for Nagle
     sockets.add(socket);
@@ -166,18 +230,22 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       return who === undefined ? beforeLogin : who.kind === "device" ? devicePacket : Number.POSITIVE_INFINITY;
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port, opts.host ?? "127.0.0.1", () => resolve());
-  });
-  const port = (server.address() as { port: number }).port;
+  if (listen)
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(opts.port, opts.host ?? "127.0.0.1", () => resolve());
+    });
+  const port = listen ? (server.address() as { port: number }).port : opts.port;
   return {
     aedes,
     port,
     bus,
     receives,
+    elsewhere: (id) => shared !== undefined && !clients[id],
     busy,
     async disconnect(id) {
+      // Shared: aedes's own takeover message makes whichever node holds the device close its connection.
+      if (shared) aedes.publish({ cmd: "publish", topic: `$SYS/${aedes.id}/new/clients`, payload: Buffer.from(id), qos: 0, retain: false, dup: false }, () => {});
       const client = clients[id];
       if (client) {
         revoke(client as unknown as Parameters<typeof revoke>[0]);
@@ -200,8 +268,9 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     async close() {
       await bus.close();
       for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (listen) await new Promise<void>((resolve) => server.close(() => resolve()));
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      await shared?.close();
     },
   };
 }
@@ -213,6 +282,16 @@ interface SessionStore {
   outgoingClearMessageId(client: { id: string }, packet: AedesPublishPacket): Promise<unknown>;
   cleanIncoming?(client: { id: string }): Promise<void>;
   delWill(client: { id: string }): Promise<unknown>;
+}
+
+/**
+ * Shared: a device that connects here leaves the wills its connections through other nodes stored, so a dead
+ * node's will ("offline") cannot fire after the device came back through this one.
+ */
+async function dropWillsElsewhere(aedes: Aedes, id: string): Promise<void> {
+  const store = (aedes as unknown as { persistence: SessionStore }).persistence;
+  const brokers = Object.keys((aedes as unknown as { brokers: Record<string, number> }).brokers);
+  for (const brokerId of brokers) if (brokerId !== aedes.id) await store.delWill({ id, brokerId } as { id: string }).catch(() => {});
 }
 
 /** Removes what aedes keeps of client `id` between connections: subscriptions, queued messages, QoS 2 state, will. */

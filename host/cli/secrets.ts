@@ -23,6 +23,13 @@ export const BROKER_PASSWORD: SecretSpec = {
   valueFlag: false,
 };
 
+export const REDIS_PASSWORD: SecretSpec = {
+  name: "redis-password",
+  env: "OUTPOST_REDIS_PASSWORD",
+  what: "shared Redis's password (when the --redis URL has none)",
+  valueFlag: false,
+};
+
 /** A secret file larger than this is a wrong path (a log, a binary), not a secret. */
 const MAX_SECRET_BYTES = 64 * 1024;
 

@@ -2,9 +2,11 @@
 import { Command, Option } from "commander";
 import { pino } from "pino";
 import { createLogger, redactUrl } from "../server/log.ts";
-import { BROKER_PASSWORD, secretFileOption, secretValue } from "./secrets.ts";
+import { BROKER_PASSWORD, REDIS_PASSWORD, secretFileOption, secretValue } from "./secrets.ts";
 import { DEFAULT_HOST, startBackend } from "../server/backend.ts";
 import { BrokerUnreachable } from "../rpc/bus.ts";
+import { RedisUnreachable } from "../broker/redis.ts";
+import { RedisServerFailed } from "../cluster/redis-server.ts";
 import { CliError, checkDataDir, dataOption, parsePort, parsePositive, shellQuote, urlParser } from "./common.ts";
 import { startFleetDevice, type RunningDevice } from "./fleet.ts";
 
@@ -18,6 +20,9 @@ interface ServeOptions {
   broker?: string;
   brokerPasswordFile?: string;
   mqttWorkers: number;
+  redis?: string;
+  redisPasswordFile?: string;
+  heartbeatMs?: number;
   demo?: boolean;
   logLevel: string;
   logRequests?: boolean;
@@ -46,6 +51,17 @@ export function serveCommand(): Command {
         .default(1)
         .conflicts("broker"), // an external broker holds the device connections itself
     )
+    .addOption(
+      new Option("--redis <url>", "share the embedded broker with every node on this Redis (redis://host:port): several nodes, one fleet")
+        .env("OUTPOST_REDIS")
+        .argParser(urlParser("redis:", "rediss:"))
+        .conflicts("broker"),
+    )
+    .addOption(secretFileOption(REDIS_PASSWORD))
+    .addOption(
+      new Option("--heartbeat-ms <ms>", "with --redis: how often this node tells the others it is alive (a dead node's wills fire after 3-7 of these)")
+        .argParser(parsePositive),
+    )
     .addOption(new Option("--demo", "also run a demo device in-process and print a curl command for it"))
     .addOption(new Option("--log-level <level>", "pino log level").env("LOG_LEVEL").default("info"))
     .addOption(new Option("--log-requests", "log every HTTP request"))
@@ -56,6 +72,8 @@ export function serveCommand(): Command {
       // The URL's own password (user:password@) wins over the file and the variable.
       if (opts.brokerPasswordFile && !opts.broker) throw new CliError("--broker-password-file is the external broker's: it needs --broker");
       const brokerPassword = opts.broker ? secretValue(cmd, BROKER_PASSWORD) : undefined;
+      if (opts.redisPasswordFile && !opts.redis) throw new CliError("--redis-password-file is the shared Redis's: it needs --redis");
+      const redisUrl = opts.redis ? withPassword(opts.redis, secretValue(cmd, REDIS_PASSWORD)) : undefined;
       const backend = await startBackend({
         dataDir: opts.data,
         port: opts.port,
@@ -64,6 +82,8 @@ export function serveCommand(): Command {
         brokerUrl: opts.broker,
         brokerPassword,
         mqttWorkers: opts.mqttWorkers,
+        redisUrl,
+        heartbeatMs: opts.heartbeatMs,
         logger,
         logRequests: opts.logRequests,
       }).catch((err: unknown) => {
@@ -132,8 +152,17 @@ function startupError(err: unknown, opts: ServeOptions): unknown {
   }
   if (e?.code === "EACCES" && e.syscall === "listen")
     return new CliError(`not allowed to listen on ${e.address ?? opts.host}:${e.port ?? "?"}: choose a port above 1023`);
+  if (err instanceof RedisUnreachable || err instanceof RedisServerFailed) return new CliError(`${err.name}: ${err.message}`);
   if (err instanceof BrokerUnreachable) return new CliError(`cannot reach the broker ${redactUrl(opts.broker ?? "")}: ${err.message}`);
   if (e?.code === "SQLITE_CANTOPEN" || e?.code === "EACCES" || e?.code === "ENOTDIR")
     return new CliError(`cannot open the registry in ${opts.data}: ${e.message}`);
   return err;
+}
+
+/** The URL's own password (user:password@) wins over the file and the variable. */
+function withPassword(url: string, password: string | undefined): string {
+  const u = new URL(url);
+  if (u.password || password === undefined) return url;
+  u.password = encodeURIComponent(password);
+  return u.toString();
 }

@@ -30,6 +30,10 @@ export class DeviceBusy extends Error {
 export class DeviceSuspect extends Error {
   override name = "DeviceSuspect";
 }
+/** Not delivered: what the nodes share (Redis) does not answer, so no request can reach another node. */
+export class ClusterUnavailable extends Error {
+  override name = "ClusterUnavailable";
+}
 /** Handed to the device's connection, then the link went: the device may have run it. */
 export class DeviceNoAnswer extends Error {
   override name = "DeviceNoAnswer";
@@ -52,6 +56,13 @@ export interface CorrelatorOptions {
   maxPendingPerDevice?: number;
   /** The device's request and packet limits (default: none known). */
   limitsOf?: LimitsOf;
+  /**
+   * Shared nodes: a device's tx is subscribed only while this node awaits its answers (answer-subscriptions.ts);
+   * `want` resolves once the subscription is in place, before the request goes out.
+   */
+  answers?: { want(deviceId: string): Promise<void>; done(deviceId: string): void };
+  /** Why nothing can be delivered at all right now (the shared Redis is down), or undefined. */
+  unavailable?(): Error | undefined;
 }
 
 export type JsonRpcId = string | number | null;
@@ -101,6 +112,8 @@ export class RpcCorrelator {
 
   /** Why a request to the device cannot be delivered now, or undefined when it can. */
   private refusal(deviceId: string, awaited: boolean): Error | undefined {
+    const down = this.opts.unavailable?.();
+    if (down) return down;
     if (!this.reachable(deviceId)) return new DeviceOffline(`device ${deviceId} is offline (not delivered)`);
     const pending = this.pendingFor(deviceId);
     if (this.opts.busy?.(deviceId) || (awaited && pending >= this.maxPending))
@@ -119,6 +132,7 @@ export class RpcCorrelator {
   private untrack(key: string, p: Pending): void {
     this.pending.delete(key);
     clearTimeout(p.timer);
+    this.opts.answers?.done(p.deviceId);
     const left = this.pendingFor(p.deviceId) - 1;
     if (left > 0) this.pendingByDevice.set(p.deviceId, left);
     else this.pendingByDevice.delete(p.deviceId);
@@ -145,7 +159,16 @@ export class RpcCorrelator {
       }, timeoutMs);
       const p: Pending = { deviceId, callerId, resolve, reject, timer };
       this.track(id, p);
-      this.bus.publish(topics.rx, request, { qos: REQUEST_QOS, ...props });
+      const send = () => this.pending.has(id) && this.bus.publish(topics.rx, request, { qos: REQUEST_QOS, ...props });
+      if (!this.opts.answers) send();
+      // Not sent until this node hears the device's tx (want counts this call; untrack ends it); a failed
+      // subscription is a call never delivered.
+      else
+        this.opts.answers.want(deviceId).then(send, (err: Error) => {
+          if (!this.pending.has(id)) return;
+          this.untrack(id, p);
+          reject(new DeviceOffline(`device ${deviceId}: cannot listen for its answer (${err.message}); not delivered`));
+        });
     });
   }
 

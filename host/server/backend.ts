@@ -4,6 +4,14 @@ import { Registry } from "../registry/registry.ts";
 import { registryAclHooks, DEFAULT_PREFIX, deviceTopics } from "../broker/acl.ts";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../broker/embedded.ts";
 import { startBrokerCluster } from "../broker/cluster.ts";
+import { sharedBrokerState, type SharedBrokerState } from "../broker/redis.ts";
+import { startRedisServer, type RedisServer } from "../cluster/redis-server.ts";
+import { AnswerSubscriptions } from "../rpc/answer-subscriptions.ts";
+import { ClusterUnavailable } from "../rpc/correlator.ts";
+import type { Redis } from "ioredis";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { MqttBus, connectBackendClient, type Bus, type BusMessage } from "../rpc/bus.ts";
 import { RpcCorrelator, type CorrelatorOptions } from "../rpc/correlator.ts";
 import type { OutboundLimits } from "../rpc/outbound.ts";
@@ -53,6 +61,13 @@ export interface BackendOptions {
   outbound?: OutboundLimits;
   /** Calls awaiting an answer per device before more get 503 device_busy (default 256). */
   maxPendingCalls?: number;
+  /**
+   * Embedded broker: share pub/sub, retained messages, sessions and wills with every node on this Redis
+   * (redis://[user:password@]host:port). --mqtt-workers without it starts a private Redis for this machine.
+   */
+  redisUrl?: string;
+  /** Shared: this node's heartbeat period in ms (default DEFAULT_HEARTBEAT_MS). */
+  heartbeatMs?: number;
 }
 
 export interface Backend {
@@ -66,6 +81,8 @@ export interface Backend {
   broker?: EmbeddedBroker;
   /** WebSocket devices (GET /api/v1/devices/ws). */
   gateway: WsGateway;
+  /** Shared nodes: a Redis connection of this node's own, for leases (host/cluster/lease.ts). */
+  redis?: Redis;
   close(): Promise<void>;
 }
 
@@ -77,8 +94,15 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   registry.markAllOffline();
   let gateway: WsGateway | undefined;
   let broker: EmbeddedBroker | undefined;
-  // With the embedded broker, a status alone is not enough: the device's rx subscription must be in place.
-  const presence = new PresenceTracker(registry, 1000, opts.brokerUrl ? undefined : (id) => gateway?.has(id) || broker?.receives(id) === true);
+  let shared: SharedBrokerState | undefined;
+  let privateRedis: RedisServer | undefined;
+  // With the embedded broker, a status alone is not enough: the device's rx subscription must be in place (where
+  // another node holds the device, that node let its "online" through only once it was).
+  const presence = new PresenceTracker(
+    registry,
+    1000,
+    opts.brokerUrl ? undefined : (id) => gateway?.has(id) || broker?.receives(id) === true || broker?.elsewhere(id) === true,
+  );
   let correlator!: RpcCorrelator;
   let bus!: Bus;
   const limitsOf = (id: string) => registry.limitsRecent(id);
@@ -95,7 +119,10 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     limitsOf,
   };
 
-  const filters = [`${prefix}/+/tx`, `${prefix}/+/status`, `${prefix}/+/telemetry`];
+  const workers = opts.mqttWorkers ?? 1;
+  const sharing = !opts.brokerUrl && (opts.redisUrl !== undefined || workers > 1);
+  // Shared: a device's tx only while this node awaits its answers (answer-subscriptions.ts), not every answer.
+  const filters = sharing ? [`${prefix}/+/status`, `${prefix}/+/telemetry`] : [`${prefix}/+/tx`, `${prefix}/+/status`, `${prefix}/+/telemetry`];
   const depth = prefix.split("/").length;
   const route = (msg: BusMessage) => {
     const levels = msg.topic.split("/");
@@ -139,6 +166,13 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
       logger.info({ broker: shown, mqtt5: bus.requestResponse }, "using external broker");
     } else {
       registry.backendPassword(); // created here if new, before any broker worker reads it
+      let redisUrl = opts.redisUrl;
+      if (sharing && !redisUrl) {
+        privateRedis = await startRedisServer(mkdtempSync(join(tmpdir(), "outpost-redis-")));
+        redisUrl = privateRedis.url;
+      }
+      if (sharing) shared = await sharedBrokerState(redisUrl!);
+      const down = () => (shared && !shared.up() ? new ClusterUnavailable("Redis, which the nodes share, does not answer (not delivered)") : undefined);
       const embedded = {
         port: opts.mqttPort ?? 1883,
         host,
@@ -146,9 +180,13 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         beforeListen: async (embeddedBus: Bus) => {
           bus = embeddedBus;
           // QoS 0 in process: a request is delivered only if the device's connection subscribes its rx right now.
-          correlator = new RpcCorrelator(bus, prefix, (id) => gateway?.has(id) === true || broker?.receives(id) === true, {
+          const reachable = (id: string) =>
+            gateway?.has(id) === true || broker?.receives(id) === true || (broker?.elsewhere(id) === true && presence.isOnline(id));
+          correlator = new RpcCorrelator(bus, prefix, reachable, {
             ...callRules,
             busy: (id) => gateway?.busy(id) === true || broker?.busy(id) === true,
+            answers: sharing ? new AnswerSubscriptions(bus, prefix, route) : undefined,
+            unavailable: down,
           });
           await bus.subscribe(filters, route);
         },
@@ -165,17 +203,20 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         },
         onRefused: (err: Error, device: string | undefined) => logger.warn({ err: err.message, name: err.name, device }, "MQTT connection closed"),
       };
-      const workers = opts.mqttWorkers ?? 1;
+      const hooks = registryAclHooks(registry, prefix);
       broker =
         workers > 1
-          ? await startBrokerCluster({ ...embedded, workers, dataDir: opts.dataDir, logger })
-          : await startEmbeddedBroker({ ...embedded, hooks: registryAclHooks(registry, prefix) });
+          ? await startBrokerCluster({ ...embedded, hooks, workers, dataDir: opts.dataDir, logger, redisUrl: redisUrl!, shared: shared!, heartbeatMs: opts.heartbeatMs })
+          : await startEmbeddedBroker({ ...embedded, hooks, shared, heartbeatMs: opts.heartbeatMs });
+      shared?.onError((err) => logger.warn({ err: err.message }, "Redis connection"));
       mqttUrl = `mqtt://${reachableHost(host)}:${broker.port}`;
       logger.info({ mqttPort: broker.port, processes: workers }, "embedded MQTT broker listening");
     }
   } catch (err) {
     // Nothing half-started stays behind (an open database, a listening socket).
     await broker?.close().catch(() => {});
+    await shared?.close();
+    await privateRedis?.close();
     presence.close();
     registry.close();
     throw err;
@@ -240,6 +281,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     presence,
     broker,
     gateway: ws,
+    redis: shared?.redis,
     async close() {
       stopWatching();
       await ws.close();
@@ -248,6 +290,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
       presence.close();
       await bus.close();
       await broker?.close();
+      await shared?.close();
+      await privateRedis?.close();
       // Nobody is known to be connected once the backend is gone (the CLI reads this while it is stopped).
       registry.markAllOffline();
       registry.close();
