@@ -245,7 +245,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     busy,
     async disconnect(id) {
       // Shared: aedes's own takeover message makes whichever node holds the device close its connection.
-      if (shared) aedes.publish({ cmd: "publish", topic: `$SYS/${aedes.id}/new/clients`, payload: Buffer.from(id), qos: 0, retain: false, dup: false }, () => {});
+      if (shared)
+        aedes.publish({ cmd: "publish", topic: `$SYS/${aedes.id}/new/clients`, payload: Buffer.from(id), qos: 0, retain: false, dup: false }, () => {});
       const client = clients[id];
       if (client) {
         revoke(client as unknown as Parameters<typeof revoke>[0]);

@@ -35,7 +35,10 @@ export async function connectRedis(url: string, timeoutMs = REDIS_CONNECT_TIMEOU
   let last: Error | undefined;
   redis.on("error", (err: Error) => (last = err));
   const timer = new Promise<never>((_, reject) =>
-    setTimeout(() => reject(new RedisUnreachable(`no answer from Redis ${redactUrl(url)} within ${timeoutMs} ms${last ? ` (${last.message})` : ""}`)), timeoutMs).unref(),
+    setTimeout(
+      () => reject(new RedisUnreachable(`no answer from Redis ${redactUrl(url)} within ${timeoutMs} ms${last ? ` (${last.message})` : ""}`)),
+      timeoutMs,
+    ).unref(),
   );
   try {
     await Promise.race([redis.connect().then(() => redis.ping()), timer]);
