@@ -206,7 +206,9 @@ export class Device {
    * reconnects by itself after that. A ws://host:port/path URL runs JSON-RPC over
    * WebSocket instead (Authorization: Bearer <username>:<password>); resolves on the upgrade.
    */
-  async connect(url: string, opts: DeviceConnectOptions = {}): Promise<void> {
+  async connect(urls: string | readonly string[], opts: DeviceConnectOptions = {}): Promise<void> {
+    // Several URLs: the nodes of one fleet; a connection that fails or ends moves on to the next (mqtt/client.ts).
+    const url = typeof urls === "string" ? urls : (urls[0] ?? "");
     if (this.client) throw new Error("this device is connected already (one MQTT client per module)");
     const clean = opts.clean ?? false;
     const sessionExpiry = opts.sessionExpiry ?? (clean ? 0 : DEFAULT_SESSION_EXPIRY);
@@ -261,7 +263,7 @@ export class Device {
     if (url.startsWith("ws://")) setString(3, url); // WebSocket instead of MQTT (assembly/ABI.md, "WebSocket")
     check(x.device_config(1, opts.telemetryMs ?? 0), "telemetry");
     this.client = client;
-    await client.connect(url);
+    await client.connect(urls);
   }
 
   /** The MQTT client once connect() was called (events: "connect", "close"). */

@@ -12,7 +12,7 @@ const LEVELS = ["debug", "info", "warn", "error"] as const;
 
 interface RunOptions {
   id: string;
-  url: string;
+  url: string[];
   username?: string;
   prefix: string;
   protocol: string;
@@ -31,7 +31,7 @@ function parseKeepalive(value: string): number {
 
 /** Session flags that would silently do nothing are a mistake, named here. */
 function checkSessionFlags(opts: RunOptions): void {
-  if (opts.url.startsWith("ws://") && (opts.clean || opts.sessionExpiry !== undefined))
+  if (opts.url[0].startsWith("ws://") && (opts.clean || opts.sessionExpiry !== undefined))
     throw new CliError("--clean and --session-expiry are MQTT options: a WebSocket device has no broker session");
   if (opts.sessionExpiry !== undefined && opts.protocol !== "5")
     throw new CliError("--session-expiry needs --protocol 5 (MQTT 3.1.1 has no session expiry: the broker decides how long it keeps a session)");
@@ -42,8 +42,11 @@ export function deviceRunCommand(): Command {
     .description("run one device on the module (V8) against an MQTT broker until interrupted")
     .requiredOption("--id <id>", "device id (MQTT client id; topics <prefix>/<id>/rx, tx, status)")
     .addOption(
-      new Option("--url <url>", "broker, mqtt://host:port; or the backend's ws://host:port/api/v1/devices/ws (JSON-RPC over WebSocket)")
-        .argParser(urlParser("mqtt:", "ws:"))
+      new Option(
+        "--url <url>",
+        "broker, mqtt://host:port (repeated or comma-separated: the fleet's nodes, tried in turn when one fails); or the backend's ws://host:port/api/v1/devices/ws",
+      )
+        .argParser(urlListParser)
         .makeOptionMandatory(),
     )
     .option("--username <username>", "MQTT username (default: the device id)")
@@ -68,14 +71,14 @@ export function deviceRunCommand(): Command {
       checkSessionFlags(opts);
       const password = secretValue(cmd, DEVICE_PASSWORD);
       const log = createLogger({ name: "outpost-device" });
-      const url = redactUrl(opts.url); // a ws:// URL may carry ?access_token=
+      const url = opts.url.map(redactUrl).join(","); // a ws:// URL may carry ?access_token=
       const telemetryMs = opts.telemetry;
       const device = new Device({
         id: opts.id,
         board: "node-cli",
         log: (level, text) => log[LEVELS[level] ?? "info"]({ from: "module" }, text),
       });
-      const connected = device.connect(opts.url, {
+      const connected = device.connect(opts.url.length === 1 ? opts.url[0] : opts.url, {
         username: opts.username ?? opts.id,
         password,
         prefix: opts.prefix,
@@ -86,13 +89,15 @@ export function deviceRunCommand(): Command {
         telemetryMs,
       });
       const mqtt = device.mqtt!;
-      mqtt.on("connect", (sessionPresent: boolean) => log.info({ id: opts.id, url, sessionPresent }, "connected"));
+      mqtt.on("connect", (sessionPresent: boolean) =>
+        log.info({ id: opts.id, broker: `${mqtt.broker.host}:${mqtt.broker.port}`, sessionPresent }, "connected"),
+      );
       mqtt.on("close", (info: { error: number; reasonCode: number }, wasConnected: boolean) => {
         if (!info.error) return;
         // Named: the module's error, and over WebSocket the close code (else the MQTT reason code stays a number).
         const named = {
           error: errName(info.error),
-          ...(opts.url.startsWith("ws://") ? { closeCode: `${info.reasonCode} ${wsCloseName(info.reasonCode)}` } : { reasonCode: info.reasonCode }),
+          ...(opts.url[0].startsWith("ws://") ? { closeCode: `${info.reasonCode} ${wsCloseName(info.reasonCode)}` } : { reasonCode: info.reasonCode }),
         };
         log.warn({ ...named, wasConnected }, "connection lost; reconnecting");
       });
@@ -108,7 +113,15 @@ export function deviceRunCommand(): Command {
       process.on("SIGINT", () => void stop("SIGINT"));
       process.on("SIGTERM", () => void stop("SIGTERM"));
       await connected;
-      if (opts.url.startsWith("ws://")) log.info({ url }, "serving JSON-RPC over WebSocket");
+      if (opts.url[0].startsWith("ws://")) log.info({ url }, "serving JSON-RPC over WebSocket");
       else log.info({ rx: `${opts.prefix}/${opts.id}/rx`, tx: `${opts.prefix}/${opts.id}/tx` }, "serving JSON-RPC");
     });
+}
+
+/** `--url` repeated or comma-separated: every one an mqtt:// URL, or a single ws:// one. */
+function urlListParser(value: string, previous: string[] | undefined): string[] {
+  const parse = urlParser("mqtt:", "ws:");
+  const urls = [...(previous ?? []), ...value.split(",").map((one) => parse(one.trim()))];
+  if (urls.length > 1 && urls.some((u) => !u.startsWith("mqtt:"))) throw new InvalidArgumentError("several --url are MQTT brokers (mqtt://), not ws://");
+  return urls;
 }

@@ -59,8 +59,10 @@ export function serveCommand(): Command {
     )
     .addOption(secretFileOption(REDIS_PASSWORD))
     .addOption(
-      new Option("--heartbeat-ms <ms>", "with --redis: how often this node tells the others it is alive (a dead node's wills fire after 3-7 of these)")
-        .argParser(parsePositive),
+      new Option(
+        "--heartbeat-ms <ms>",
+        "with --redis: how often this node tells the others it is alive (a dead node's wills fire after 3-7 of these)",
+      ).argParser(parsePositive),
     )
     .addOption(new Option("--demo", "also run a demo device in-process and print a curl command for it"))
     .addOption(new Option("--log-level <level>", "pino log level").env("LOG_LEVEL").default("info"))

@@ -46,6 +46,8 @@ export class MqttClient extends EventEmitter {
   readonly core: ClientCore;
   private host = "127.0.0.1";
   private port = 1883;
+  private brokers: { host: string; port: number }[] = [];
+  private brokerIndex = 0;
   private socket: Socket | null = null;
   private inbox: Buffer[] = [];
   private timer: NodeJS.Timeout | null = null;
@@ -92,13 +94,22 @@ export class MqttClient extends EventEmitter {
     return Math.floor(performance.now()) >>> 0;
   }
 
-  /** Starts connecting (and reconnecting) to mqtt://host:port. Resolves on the first CONNACK. */
-  connect(url: string): Promise<{ sessionPresent: boolean }> {
-    const u = new URL(url);
-    // ws: the module speaks WebSocket over the same socket (device_set key 3 chose it).
-    if (u.protocol !== "mqtt:" && u.protocol !== "ws:") throw new Error(`unsupported URL scheme ${u.protocol}`);
-    this.host = u.hostname;
-    this.port = Number(u.port || (u.protocol === "ws:" ? 80 : 1883));
+  /**
+   * Starts connecting (and reconnecting) to mqtt://host:port. Resolves on the first CONNACK. Given several URLs
+   * (the nodes of one fleet), a connection that fails or ends moves to the next one, with the module's backoff.
+   */
+  connect(url: string | readonly string[]): Promise<{ sessionPresent: boolean }> {
+    const urls = typeof url === "string" ? [url] : [...url];
+    if (urls.length === 0) throw new Error("no broker URL");
+    this.brokers = urls.map((one) => {
+      const u = new URL(one);
+      // ws: the module speaks WebSocket over the same socket (device_set key 3 chose it).
+      if (u.protocol !== "mqtt:" && u.protocol !== "ws:") throw new Error(`unsupported URL scheme ${u.protocol}`);
+      if (urls.length > 1 && u.protocol !== "mqtt:") throw new Error(`several brokers are MQTT ones (mqtt://), not ${u.protocol}`);
+      return { host: u.hostname, port: Number(u.port || (u.protocol === "ws:" ? 80 : 1883)) };
+    });
+    this.brokerIndex = 0;
+    ({ host: this.host, port: this.port } = this.brokers[0]);
     const first = new Promise<{ sessionPresent: boolean }>((resolve) => this.once("connect", (sessionPresent) => resolve({ sessionPresent })));
     this.core.start(this.now());
     this.drive();
@@ -181,9 +192,22 @@ export class MqttClient extends EventEmitter {
       if (this.socket !== s) return;
       this.socket = null;
       this.inbox = [];
+      this.nextBroker();
       this.core.closed(this.now());
       this.drive();
     });
+  }
+
+  /** The connection failed or ended: the next attempt goes to the next broker of the list. */
+  private nextBroker(): void {
+    if (this.brokers.length < 2) return;
+    this.brokerIndex = (this.brokerIndex + 1) % this.brokers.length;
+    ({ host: this.host, port: this.port } = this.brokers[this.brokerIndex]);
+  }
+
+  /** The broker this client connects (or will next connect) to. */
+  get broker(): { host: string; port: number } {
+    return { host: this.host, port: this.port };
   }
 
   /** Feeds input, polls events until none, writes output, re-arms the timer. */
@@ -244,6 +268,7 @@ export class MqttClient extends EventEmitter {
         }
         const wasConnected = this.connected;
         this.connected = false;
+        if (ev.error !== 0) this.nextBroker(); // a dead link (keep-alive, refusal): the next broker is tried
         if (ev.error === 0) {
           this.failAll(new ClientError(24, "client ended"));
           if (s) s.once("close", () => this.finishEnd());

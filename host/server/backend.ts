@@ -91,7 +91,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const logger = secretSafe(opts.logger ?? pino({ level: process.env.LOG_LEVEL ?? "info" }));
   const host = opts.host ?? DEFAULT_HOST;
   const registry = new Registry(opts.dataDir);
-  registry.markAllOffline();
+  if (!opts.redisUrl) registry.markAllOffline(); // other nodes sharing the registry still hold their devices
   let gateway: WsGateway | undefined;
   let broker: EmbeddedBroker | undefined;
   let shared: SharedBrokerState | undefined;
@@ -206,7 +206,16 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
       const hooks = registryAclHooks(registry, prefix);
       broker =
         workers > 1
-          ? await startBrokerCluster({ ...embedded, hooks, workers, dataDir: opts.dataDir, logger, redisUrl: redisUrl!, shared: shared!, heartbeatMs: opts.heartbeatMs })
+          ? await startBrokerCluster({
+              ...embedded,
+              hooks,
+              workers,
+              dataDir: opts.dataDir,
+              logger,
+              redisUrl: redisUrl!,
+              shared: shared!,
+              heartbeatMs: opts.heartbeatMs,
+            })
           : await startEmbeddedBroker({ ...embedded, hooks, shared, heartbeatMs: opts.heartbeatMs });
       shared?.onError((err) => logger.warn({ err: err.message }, "Redis connection"));
       mqttUrl = `mqtt://${reachableHost(host)}:${broker.port}`;
@@ -293,7 +302,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
       await shared?.close();
       await privateRedis?.close();
       // Nobody is known to be connected once the backend is gone (the CLI reads this while it is stopped).
-      registry.markAllOffline();
+      if (!opts.redisUrl) registry.markAllOffline();
       registry.close();
     },
   };

@@ -1,0 +1,142 @@
+// Several backend nodes (separate processes) on one registry and one Redis (issue 19, items 1, 2 and 4): devices
+// spread over three nodes answer REST calls made through any node; a device's answer reaches only the node that
+// asked (its tx channel in Redis has that node alone as subscriber); every node sees the same retained statuses
+// and the same wills; a node refuses to start on a Redis that is not there, and a Redis that dies meanwhile gives
+// 503 cluster_unavailable, not a hang.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import mqtt, { type MqttClient } from "mqtt";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { spawn } from "node:child_process";
+import type { Redis } from "ioredis";
+import { Device } from "../host/device.ts";
+import { BACKEND_USERNAME, Registry } from "../host/registry/registry.ts";
+import { startJsDevice } from "../host/rpc/js-device.ts";
+import { connectRedis } from "../host/broker/redis.ts";
+import type { RedisServer } from "../host/cluster/redis-server.ts";
+import { apiClient, waitFor } from "./support/api.ts";
+import { freePort } from "./support/mosquitto.ts";
+import { startRedis } from "./support/redis.ts";
+import { startNode, type Node } from "./support/nodes.ts";
+
+describe("three backend nodes on one Redis and one registry", () => {
+  let redis: RedisServer;
+  let spy: Redis;
+  let registry: Registry;
+  let key: string;
+  const nodes: Node[] = [];
+  const devices: Device[] = [];
+  const ids = ["s0", "s1", "s2", "s3", "s4", "s5"];
+  /** Executions per device, counted on the device. */
+  const runs = new Map<string, number>();
+  const credentials: Record<string, string> = {};
+  const api = (n: number) =>
+    apiClient(
+      () => nodes[n].url,
+      () => `Bearer ${key}`,
+    );
+  const call = (n: number, id: string, method: string, params: unknown[] = []) =>
+    api(n)(`/api/v1/devices/${id}/rpc?timeout_ms=5000`, { method: "POST", json: { jsonrpc: "2.0", id: 1, method, params } });
+  const onlineEverywhere = async (id: string, online = true) => {
+    for (let n = 0; n < nodes.length; n++) if ((await api(n)(`/api/v1/devices/${id}`)).body?.online !== online) return false;
+    return true;
+  };
+  const watcher = (n: number): Promise<MqttClient> =>
+    mqtt.connectAsync(nodes[n].mqttUrl, { username: BACKEND_USERNAME, password: registry.backendPassword({ create: false }), reconnectPeriod: 0 });
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    spy = await connectRedis(redis.url);
+    const dataDir = mkdtempSync(join(tmpdir(), "outpost-scale-"));
+    registry = new Registry(dataDir);
+    registry.backendPassword();
+    key = registry.createApiKey().key;
+    for (const id of [...ids, "will-1"]) credentials[id] = registry.addDevice(id).credential;
+    for (let n = 0; n < 3; n++) nodes.push(await startNode(dataDir, redis.url));
+    for (const [i, id] of ids.entries()) {
+      runs.set(id, 0);
+      const d = new Device({
+        id,
+        methods: {
+          bump: () => {
+            runs.set(id, (runs.get(id) ?? 0) + 1);
+            return id;
+          },
+        },
+      });
+      await d.connect(nodes[i % 3].mqttUrl, { password: credentials[id] });
+      devices.push(d);
+    }
+    for (const id of ids) await waitFor(() => onlineEverywhere(id));
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const d of devices) await d.close().catch(() => {});
+    for (const n of nodes) await n.stop();
+    spy?.disconnect();
+    registry?.close();
+    await redis?.close();
+  }, 30_000);
+
+  it("sends a device's answer to the node that asked only: its tx channel has that node alone as subscriber", async () => {
+    const numsub = async (id: string) => ((await spy.pubsub("NUMSUB", `devices/${id}/tx`)) as [string, number])[1];
+    for (const id of ids) expect(await numsub(id)).toBe(0); // nobody asked anyone yet: no node hears any answer
+    expect((await call(2, "s1", "bump")).status).toBe(200); // s1 is on node 1, asked through node 2
+    expect(await numsub("s1")).toBe(1);
+    for (const id of ids.filter((i) => i !== "s1")) expect(await numsub(id)).toBe(0);
+  });
+
+  it("answers a call through every node for devices on every node, each run once on its device", async () => {
+    for (const id of ids) for (let n = 0; n < 3; n++) expect(await call(n, id, "bump")).toEqual({ status: 200, body: { jsonrpc: "2.0", id: 1, result: id } });
+    for (const id of ids) expect(runs.get(id)).toBe(id === "s1" ? 4 : 3);
+  });
+
+  it("gives every node the same retained statuses, and a will that fires reaches all of them", async () => {
+    const heard = await Promise.all(
+      [0, 1, 2].map(async (n) => {
+        const w = await watcher(n);
+        const seen = new Map<string, boolean | string>();
+        w.on("message", (t, p) => seen.set(t.split("/")[1], p.length ? JSON.parse(p.toString()).online : "cleared"));
+        await w.subscribeAsync("devices/+/status");
+        return { w, seen };
+      }),
+    );
+    await waitFor(() => heard.every(({ seen }) => ids.every((id) => seen.get(id) === true)));
+    // A device that vanishes without a DISCONNECT: its node publishes its will, and every node takes it offline.
+    const crashing = await startJsDevice(nodes[0].mqttUrl, { id: "will-1", credential: credentials["will-1"], reconnectPeriod: 0 });
+    await waitFor(() => onlineEverywhere("will-1"));
+    (crashing as unknown as { stream: { destroy(): void } }).stream.destroy();
+    await waitFor(() => onlineEverywhere("will-1", false));
+    await waitFor(() => heard.every(({ seen }) => seen.get("will-1") === false));
+    for (const { w } of heard) await w.endAsync();
+  });
+
+  it("refuses a call across nodes for a device that is offline everywhere (503, not delivered)", async () => {
+    expect(await call(1, "will-1", "bump")).toMatchObject({ status: 503, body: { error: "device_offline", delivered: false } });
+  });
+
+  it("names a Redis that is not there at startup (RedisUnreachable), rather than hanging", async () => {
+    const dead = `redis://127.0.0.1:${await freePort()}`;
+    const proc = spawn(
+      "node",
+      ["bin/outpost.js", "serve", "--data", mkdtempSync(join(tmpdir(), "outpost-noredis-")), "--port", "0", "--mqtt-port", "0", "--redis", dead],
+      {
+        cwd: join(import.meta.dirname, ".."),
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
+    let stderr = "";
+    proc.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => proc.once("exit", resolve));
+    expect(code).not.toBe(0);
+    expect(stderr).toMatch(/RedisUnreachable: .*no answer from Redis|RedisUnreachable: cannot reach Redis/);
+  }, 20_000);
+
+  it("answers 503 cluster_unavailable when Redis dies under running nodes", async () => {
+    spy.disconnect();
+    await redis.close();
+    await waitFor(async () => (await call(0, "s1", "bump")).body?.error === "cluster_unavailable");
+    expect(await call(2, "s0", "bump")).toMatchObject({ status: 503, body: { error: "cluster_unavailable", delivered: false } });
+  }, 20_000);
+});

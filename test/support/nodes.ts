@@ -1,0 +1,47 @@
+// Backend nodes as separate processes (`node bin/outpost.js serve --redis …`), all on one data directory and one
+// Redis, each on free loopback ports, for the tests of several nodes. kill() is a crash (SIGKILL), stop() a clean stop.
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { freePort } from "./mosquitto.ts";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+export interface Node {
+  url: string;
+  mqttUrl: string;
+  proc: ChildProcess;
+  /** What the process wrote to stderr (its log). */
+  log(): string;
+  kill(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startNode(dataDir: string, redisUrl: string, extra: string[] = []): Promise<Node> {
+  const port = await freePort();
+  const mqttPort = await freePort();
+  const args = ["bin/outpost.js", "serve", "--data", dataDir, "--port", String(port), "--mqtt-port", String(mqttPort), "--redis", redisUrl];
+  const proc = spawn("node", [...args, "--heartbeat-ms", "500", "--log-level", "warn", ...extra], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  proc.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    let out = "";
+    proc.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (out.includes("outpost is running")) resolve();
+    });
+    exited.then(() => reject(new Error(`node exited before it ran: ${stderr}`)));
+  });
+  const signal = async (sig: NodeJS.Signals) => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill(sig);
+    await exited;
+  };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
+    proc,
+    log: () => stderr,
+    kill: () => signal("SIGKILL"),
+    stop: () => signal("SIGTERM"),
+  };
+}
