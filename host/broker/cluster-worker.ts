@@ -25,12 +25,16 @@ const stop = async () => {
 process.on("message", (msg: ToWorker) => msg.t === "close" && void stop());
 process.on("disconnect", () => void stop()); // the backend is gone
 
-/** Tells the backend how many connections this worker holds, counted from aedes's own table once it settled. */
-const report = () =>
-  setImmediate(() => {
-    const mine = broker?.processes()[0];
-    if (mine) toPrimary({ t: "count", devices: mine.devices, privileged: mine.privileged });
-  });
+/**
+ * Tells the backend how many connections this worker holds, counted from aedes's own table: shortly after each
+ * change (a closing client may still be in the table when its event fires), and every second in case it was.
+ */
+const send = () => {
+  const mine = broker?.processes()[0];
+  if (mine && process.connected) toPrimary({ t: "count", devices: mine.devices, privileged: mine.privileged });
+};
+const report = () => void setTimeout(send, 20);
+setInterval(send, 1000).unref();
 try {
   broker = await startEmbeddedBroker({
     port: config.port,

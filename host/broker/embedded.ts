@@ -127,6 +127,18 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
         holding.set(id, [...(holding.get(id) ?? []), go]);
       }
     : authorizePublish;
+  /** Set once aedes exists (a takeover message from another node may arrive while it starts). */
+  let started: Aedes | undefined;
+  if (shared) {
+    // Registered before aedes's own listener, which closes the connection a device replaced through another node:
+    // what that connection still publishes (its will, "offline") must not overwrite the new connection's status.
+    (shared.mq as { on(topic: string, listener: (packet: AedesPublishPacket, done: () => void) => void): void }).on("$SYS/+/new/clients", (packet, done) => {
+      const table = (started as unknown as { clients: Record<string, object | undefined> } | undefined)?.clients;
+      const replaced = started && packet.topic.split("/")[1] !== started.id ? table?.[packet.payload.toString()] : undefined;
+      if (replaced) revoke(replaced as unknown as Parameters<typeof revoke>[0]);
+      done();
+    });
+  }
   const aedes = await Aedes.createBroker({
     authenticate,
     authorizePublish: publishGate,
@@ -140,6 +152,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       done(null, true);
     },
   });
+  started = aedes;
   const bus = new AedesBus(aedes);
   /** aedes's own table of connected clients by id (a device's client id is its device id). */
   const clients = (aedes as unknown as { clients: Record<string, { close(done?: () => void): void; subscriptions?: Record<string, unknown> } | undefined> })
