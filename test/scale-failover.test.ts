@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { Device } from "../host/device.ts";
 import { Registry } from "../host/registry/registry.ts";
 import type { RedisServer } from "../host/cluster/redis-server.ts";
@@ -13,6 +15,7 @@ import { apiClient, waitFor } from "./support/api.ts";
 import { startRedis } from "./support/redis.ts";
 import { startNode, type Node } from "./support/nodes.ts";
 
+const NATIVE = fileURLToPath(new URL("../boards/posix/build/outpost-device", import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("a node killed with calls in flight", () => {
@@ -110,5 +113,19 @@ describe("a node killed with calls in flight", () => {
         expect(await work(n, id, token)).toEqual({ status: 200, body: { jsonrpc: "2.0", id: token, result: token } });
         expect(executions.get(token)).toBe(1);
       }
+  }, 30_000);
+
+  it("the native device takes several --url and moves past the dead node to the next one", async () => {
+    const { credential } = registry.addDevice("native-1");
+    // node 0 is dead by now: its URL first, then node 2's.
+    const proc = spawn(NATIVE, ["--id", "native-1", "--password", credential, "--url", nodes[0].mqttUrl, "--url", nodes[2].mqttUrl], { stdio: "ignore" });
+    try {
+      await waitFor(async () => (await online(1, "native-1")) && (await online(2, "native-1")));
+      const answer = await api(1)("/api/v1/devices/native-1/rpc", { method: "POST", json: { jsonrpc: "2.0", id: 3, method: "echo", params: ["n"] } });
+      expect(answer).toEqual({ status: 200, body: { jsonrpc: "2.0", id: 3, result: ["n"] } });
+    } finally {
+      proc.kill("SIGTERM");
+      await new Promise((r) => proc.once("exit", r));
+    }
   }, 30_000);
 });

@@ -17,7 +17,8 @@ static const char usage[] =
     "usage: outpost-device --id ID [--url mqtt://host:port | ws://host:port/path] [--username U] [--password P]\n"
     "                      [--mqtt-version 4|5] [--clean | --session-expiry S] [--module FILE]\n"
     "       outpost-device --call JSON [--module FILE]\n"
-    "  --url       broker, or WebSocket gateway, to dial out to (default mqtt://127.0.0.1:1883)\n"
+    "  --url       broker, or WebSocket gateway, to dial out to (default mqtt://127.0.0.1:1883); repeated\n"
+    "              (up to 8 mqtt:// URLs): the fleet's nodes, each connection attempt to the next in turn\n"
     "  --username  defaults to the device id\n"
     "  --mqtt-version  4 (3.1.1, the default) or 5 (answers on a request's Response Topic)\n"
     "  --clean     start every connection with a clean session (default: the broker keeps it, and\n"
@@ -108,6 +109,40 @@ static int parse_url(const char *url, char *host, size_t host_cap, uint16_t *por
   return 0;
 }
 
+// Several --url: the fleet's nodes. Every connection attempt goes to the next node in turn, so a device whose
+// node died comes back through another, with the module's own backoff between attempts; the rest is net_bsd's.
+#define MAX_BROKERS 8
+typedef struct {
+  outpost_transport inner;
+  char host[MAX_BROKERS][256];
+  uint16_t port[MAX_BROKERS];
+  int count, next;
+} broker_list;
+
+static int list_open(void *ctx, const char *host, uint16_t port) {
+  broker_list *l = ctx;
+  (void)host, (void)port; // the list's, not the config's
+  int i = l->next;
+  l->next = (l->next + 1) % l->count;
+  return l->inner.open(l->inner.ctx, l->host[i], l->port[i]);
+}
+static int list_wait(void *ctx, uint32_t timeout_ms, int want_write) {
+  broker_list *l = ctx;
+  return l->inner.wait(l->inner.ctx, timeout_ms, want_write);
+}
+static long list_send(void *ctx, const uint8_t *data, size_t len) {
+  broker_list *l = ctx;
+  return l->inner.send(l->inner.ctx, data, len);
+}
+static long list_recv(void *ctx, uint8_t *data, size_t cap) {
+  broker_list *l = ctx;
+  return l->inner.recv(l->inner.ctx, data, cap);
+}
+static void list_close(void *ctx) {
+  broker_list *l = ctx;
+  l->inner.close(l->inner.ctx);
+}
+
 int main(int argc, char **argv) {
   const char *id = NULL, *url = "mqtt://127.0.0.1:1883", *username = NULL, *password = NULL;
   static char default_path[4200];
@@ -116,8 +151,18 @@ int main(int argc, char **argv) {
                                 : default_module(argv[0], default_path, sizeof default_path); // as host/engine.ts
   const char *call = NULL, *repeat = "1", *mqtt_version = "4", *session_expiry = NULL;
   int clean = 0;
+  const char *urls[MAX_BROKERS];
+  int url_count = 0;
   for (int i = 1; i < argc; i++) {
     const char *flag = argv[i];
+    if (!strcmp(flag, "--url") && i + 1 < argc) {
+      if (url_count == MAX_BROKERS) {
+        fprintf(stderr, "outpost-device: at most %d --url\n", MAX_BROKERS);
+        return 2;
+      }
+      url = urls[url_count++] = argv[++i];
+      continue;
+    }
     const char **target = !strcmp(flag, "--id")               ? &id
                           : !strcmp(flag, "--url")            ? &url
                           : !strcmp(flag, "--username")       ? &username
@@ -182,6 +227,14 @@ int main(int argc, char **argv) {
   }
   config.host = host;
   if (websocket) config.ws_url = url;
+  static broker_list brokers;
+  for (int i = 0; i < url_count && url_count > 1; i++) {
+    if (parse_url(urls[i], brokers.host[i], sizeof brokers.host[i], &brokers.port[i], &websocket) || websocket) {
+      fprintf(stderr, "outpost-device: with several --url, each must look like mqtt://host:port, not %s\n", urls[i]);
+      return 2;
+    }
+    brokers.count = url_count;
+  }
   if (strcmp(mqtt_version, "4") && strcmp(mqtt_version, "5")) {
     fprintf(stderr, "outpost-device: --mqtt-version must be 4 or 5, not %s\n", mqtt_version);
     return 2;
@@ -211,6 +264,10 @@ int main(int argc, char **argv) {
 
   outpost_net_bsd net;
   outpost_transport transport = outpost_net_bsd_transport(&net);
+  if (brokers.count > 1) {
+    brokers.inner = transport;
+    transport = (outpost_transport){&brokers, list_open, list_wait, list_send, list_recv, list_close};
+  }
   int rc = outpost_run(&config, &transport, &stop_requested);
   if (rc) fprintf(stderr, "outpost-device: %s\n", outpost_error());
   outpost_unload();
