@@ -5,7 +5,7 @@
 // 503 cluster_unavailable, not a hang.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import mqtt, { type MqttClient } from "mqtt";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
@@ -139,4 +139,52 @@ describe("three backend nodes on one Redis and one registry", () => {
     await waitFor(async () => (await call(0, "s1", "bump")).body?.error === "cluster_unavailable");
     expect(await call(2, "s0", "bump")).toMatchObject({ status: 503, body: { error: "cluster_unavailable", delivered: false } });
   }, 20_000);
+});
+
+describe("a Redis with a password", () => {
+  let redis: RedisServer;
+  beforeAll(async () => {
+    redis = await startRedis({ password: "s3cret-redis" });
+  });
+  afterAll(async () => redis?.close());
+
+  const serve = async (args: string[], env: Record<string, string> = {}) => {
+    const dataDir = mkdtempSync(join(tmpdir(), "outpost-redispw-"));
+    const proc = spawn("node", ["bin/outpost.js", "serve", "--data", dataDir, "--port", "0", "--mqtt-port", "0", ...args], {
+      cwd: join(import.meta.dirname, ".."),
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...env },
+    });
+    let out = "";
+    let err = "";
+    proc.stdout.on("data", (d: Buffer) => (out += d));
+    proc.stderr.on("data", (d: Buffer) => (err += d));
+    const exited = new Promise<number | null>((resolve) => proc.once("exit", resolve));
+    await Promise.race([exited, waitFor(() => out.includes("outpost is running"))]);
+    const running = out.includes("outpost is running");
+    proc.kill("SIGTERM");
+    return { running, code: await exited, stderr: err };
+  };
+
+  it("takes the password from --redis-password-file (0600) or OUTPOST_REDIS_PASSWORD, and never shows it", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "outpost-redispw-file-")), "redis-password");
+    writeFileSync(file, "s3cret-redis\n", { mode: 0o600 });
+    const fromFile = await serve(["--redis", redis.url, "--redis-password-file", file]);
+    expect(fromFile.running).toBe(true);
+    const fromEnv = await serve(["--redis", redis.url], { OUTPOST_REDIS_PASSWORD: "s3cret-redis" });
+    expect(fromEnv.running).toBe(true);
+    for (const r of [fromFile, fromEnv]) expect(r.stderr).not.toContain("s3cret-redis");
+  }, 30_000);
+
+  it("names a wrong or missing password (RedisUnreachable), with the password redacted", async () => {
+    const url = new URL(redis.url);
+    url.password = "wrong-one";
+    const wrong = await serve(["--redis", url.toString()]);
+    expect(wrong.running).toBe(false);
+    expect(wrong.stderr).toMatch(/RedisUnreachable/);
+    expect(wrong.stderr).not.toContain("wrong-one");
+    const none = await serve(["--redis", redis.url]);
+    expect(none.running).toBe(false);
+    expect(none.stderr).toMatch(/RedisUnreachable.*NOAUTH|RedisUnreachable.*auth/i);
+  }, 30_000);
 });

@@ -45,7 +45,8 @@ export async function connectRedis(url: string, timeoutMs = REDIS_CONNECT_TIMEOU
   } catch (err) {
     redis.disconnect();
     if (err instanceof RedisUnreachable) throw err;
-    throw new RedisUnreachable(`cannot reach Redis ${redactUrl(url)}: ${(err as Error).message}`);
+    // The connection's own error (refused, NOAUTH, WRONGPASS) says more than the command's "Connection is closed".
+    throw new RedisUnreachable(`cannot reach Redis ${redactUrl(url)}: ${(last ?? (err as Error)).message}`);
   }
   return redis;
 }

@@ -6,6 +6,6 @@ import { join } from "node:path";
 import { startRedisServer, type RedisServer } from "../../host/cluster/redis-server.ts";
 import { freePort } from "./mosquitto.ts";
 
-export async function startRedis(): Promise<RedisServer> {
-  return startRedisServer(mkdtempSync(join(tmpdir(), "outpost-test-redis-")), { port: await freePort() });
+export async function startRedis(opts: { password?: string } = {}): Promise<RedisServer> {
+  return startRedisServer(mkdtempSync(join(tmpdir(), "outpost-test-redis-")), { port: await freePort(), ...opts });
 }
