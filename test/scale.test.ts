@@ -112,6 +112,26 @@ describe("three backend nodes on one Redis and one registry", () => {
     for (const { w } of heard) await w.endAsync();
   });
 
+  it("shows no node a device online before its rx subscription is in place, so a call is refused as not delivered", async () => {
+    const id = "no-rx";
+    const credential = registry.addDevice(id).credential;
+    const client = await mqtt.connectAsync(nodes[1].mqttUrl, { clientId: id, username: id, password: credential, reconnectPeriod: 0 });
+    client.publish(`devices/${id}/status`, '{"online":true}', { retain: true, qos: 1 }); // before any SUBSCRIBE
+    await new Promise((r) => setTimeout(r, 1000));
+    for (let n = 0; n < 3; n++) {
+      expect((await api(n)(`/api/v1/devices/${id}`)).body.online).toBe(false);
+      expect(await call(n, id, "bump")).toMatchObject({ status: 503, body: { delivered: false } });
+    }
+    client.on("message", (_t, p) => {
+      const req = JSON.parse(p.toString()) as { id: string };
+      client.publish(`devices/${id}/tx`, JSON.stringify({ jsonrpc: "2.0", id: req.id, result: "late but here" }));
+    });
+    await client.subscribeAsync(`devices/${id}/rx`, { qos: 1 }); // now the held status goes out
+    await waitFor(() => onlineEverywhere(id));
+    expect((await call(0, id, "bump")).body.result).toBe("late but here");
+    await client.endAsync();
+  });
+
   it("refuses a call across nodes for a device that is offline everywhere (503, not delivered)", async () => {
     expect(await call(1, "will-1", "bump")).toMatchObject({ status: 503, body: { error: "device_offline", delivered: false } });
   });

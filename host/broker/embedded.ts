@@ -80,8 +80,6 @@ export interface EmbeddedBrokerOptions extends DeviceEvents {
 
 /** A node's heartbeat period when shared (aedes's default is a minute: wills of a dead node would wait minutes). */
 export const DEFAULT_HEARTBEAT_MS = 2000;
-/** How long a device's "online" status waits for its rx subscription before it goes through anyway. */
-const STATUS_HOLD_MS = 2000;
 
 /**
  * Deliveries aedes may run at once (its default is 100). A device whose socket is full holds one slot per message
@@ -105,26 +103,31 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const queuedBytes = (client: unknown) => (client as { conn?: { writableLength?: number } } | undefined)?.conn?.writableLength ?? 0;
   // Whatever its origin (the bus, another worker, a session), nothing more is queued for a device whose socket is full.
   const forward: typeof authorizeForward = (client, packet) => (queuedBytes(client) >= limits.maxBytes ? null : authorizeForward(client, packet));
-  /** Shared: devices whose "online" status waits for their rx subscription, with what lets it go. */
-  const holding = new Map<string, (() => void)[]>();
-  const release = (id: string) => {
-    for (const go of holding.get(id) ?? []) go();
-    holding.delete(id);
+  /**
+   * Shared: "online" statuses waiting for their connection's rx subscription, by connection. One that never
+   * subscribes never shows online anywhere (as on one node, where presence asks for the subscription too).
+   */
+  const holding = new Map<object, (() => void)[]>();
+  /** The connection subscribed its rx (the held statuses go out) or ended (they are dropped, never published). */
+  const release = (client: object, publish: boolean) => {
+    const held = holding.get(client);
+    holding.delete(client);
+    if (publish) held?.forEach((go) => go());
+  };
+  const claimsOnline = (payload: unknown) => {
+    try {
+      return JSON.parse(String(payload))?.online === true;
+    } catch {
+      return false; // the ACL decides about the rest
+    }
   };
   // Shared: every node trusts a device's retained status, so "online" must not overtake the rx subscription.
   const publishGate: typeof authorizePublish = shared
     ? (client, packet, done) => {
         const id = client ? deviceOf(client) : undefined;
-        if (!id || packet.topic !== deviceTopics(opts.prefix, id).status || receives(id)) return authorizePublish(client, packet, done);
-        let gone = false;
-        const go = () => {
-          if (gone) return;
-          gone = true;
-          clearTimeout(timer);
-          authorizePublish(client, packet, done);
-        };
-        const timer = setTimeout(go, STATUS_HOLD_MS);
-        holding.set(id, [...(holding.get(id) ?? []), go]);
+        if (!client || !id || packet.topic !== deviceTopics(opts.prefix, id).status || receives(id) || !claimsOnline(packet.payload))
+          return authorizePublish(client, packet, done);
+        holding.set(client, [...(holding.get(client) ?? []), () => authorizePublish(client, packet, done)]);
       }
     : authorizePublish;
   /** Set once aedes exists (a takeover message from another node may arrive while it starts). */
@@ -173,8 +176,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   });
   aedes.on("subscribe", (_subs, client) => {
     const id = deviceOf(client);
-    if (id && receives(id)) {
-      release(id);
+    if (id && client && receives(id) && clients[id] === (client as object)) {
+      release(client, true);
       opts.onDeviceSubscribed?.(id);
     }
   });
@@ -187,13 +190,11 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   }
   // A device that leaves without its will firing (clean DISCONNECT, no offline status) is still gone.
   aedes.on("clientDisconnect", (client) => {
+    release(client, false);
     const id = deviceOf(client);
     if (!id) {
       if (privileged(client)) opts.onPrivilegedClient?.(false);
-    } else if (!clients[id] || clients[id] === (client as object)) {
-      release(id);
-      opts.onDeviceGone?.(id);
-    }
+    } else if (!clients[id] || clients[id] === (client as object)) opts.onDeviceGone?.(id);
   });
   if (opts.onClientPublish) {
     const forward = opts.onClientPublish;
