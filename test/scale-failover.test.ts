@@ -91,13 +91,13 @@ describe("a node killed with calls in flight", () => {
     await waitFor(() => victims.every((id) => devices[ids.indexOf(id)].mqtt!.connected && devices[ids.indexOf(id)].mqtt!.broker.port !== node0));
     for (const id of victims) await waitFor(async () => (await online(1, id)) && (await online(2, id)));
     const settled = await Promise.all(results);
-    expect(settled).toContain("lost"); // the kill did land with calls in flight through node 0
+    expect(settled, "no call was in flight through node 0 at the kill").toContain("lost"); // the kill did land with calls in flight through node 0
     // Through a surviving node, every call ends with its answer or a named error saying whether it was delivered.
     for (const r of settled) {
       if (r === "lost") continue;
       if (r.status === 200) continue;
-      expect([503, 504]).toContain(r.status);
-      expect(["device_offline", "device_no_answer", "device_timeout", "device_busy", "device_suspect"]).toContain(r.body.error);
+      expect([503, 504], JSON.stringify(r)).toContain(r.status);
+      expect(["device_offline", "device_no_answer", "device_timeout", "device_busy", "device_suspect"], JSON.stringify(r)).toContain(r.body.error);
     }
     expect(settled.filter((r) => r !== "lost" && r.status === 200).length).toBeGreaterThan(ids.length);
     // No request ran twice on its device, whichever node it went through and whatever happened to its link.
