@@ -8,7 +8,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import type { Redis } from "ioredis";
 import { Device } from "../host/device.ts";
 import { BACKEND_USERNAME, Registry } from "../host/registry/registry.ts";
@@ -208,3 +208,17 @@ describe("a Redis with a password", () => {
     expect(none.stderr).toMatch(/RedisUnreachable.*NOAUTH|RedisUnreachable.*auth/i);
   }, 30_000);
 });
+
+it("names the flags that do not go together: several --url with a ws:// one, a Redis password file without --redis", () => {
+  const cli = (...args: string[]) => spawnSync("node", ["bin/outpost.js", ...args], { cwd: join(import.meta.dirname, ".."), encoding: "utf8" });
+  const mixed = cli("device", "run", "--id", "x", "--url", "mqtt://127.0.0.1:1,ws://127.0.0.1:2/api/v1/devices/ws");
+  expect(mixed.status).not.toBe(0);
+  expect(mixed.stderr).toMatch(/several --url are MQTT brokers/);
+  const data = mkdtempSync(join(tmpdir(), "outpost-flags-"));
+  const orphan = cli("serve", "--data", data, "--port", "0", "--mqtt-port", "0", "--redis-password-file", join(data, "nope"));
+  expect(orphan.status).not.toBe(0);
+  expect(orphan.stderr).toMatch(/--redis-password-file is the shared Redis's: it needs --redis/);
+  const both = cli("serve", "--data", data, "--broker", "mqtt://127.0.0.1:1", "--redis", "redis://127.0.0.1:2");
+  expect(both.status).not.toBe(0);
+  expect(both.stderr).toMatch(/--redis.*cannot be used with.*--broker|--broker.*cannot be used with.*--redis/);
+}, 30_000);
