@@ -102,7 +102,13 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   /** Bytes waiting in a client's socket (written, not yet taken by the kernel: the peer does not read). */
   const queuedBytes = (client: unknown) => (client as { conn?: { writableLength?: number } } | undefined)?.conn?.writableLength ?? 0;
   // Whatever its origin (the bus, another worker, a session), nothing more is queued for a device whose socket is full.
-  const forward: typeof authorizeForward = (client, packet) => (queuedBytes(client) >= limits.maxBytes ? null : authorizeForward(client, packet));
+  const forward: typeof authorizeForward = (client, packet) => {
+    if (queuedBytes(client) >= limits.maxBytes) return null;
+    // Shared: a connection that restores its session while requests keep coming gets a queued message twice, once
+    // from its stored queue and once live (aedes dedupes only the live path). Each message goes to it once.
+    if (shared && packet.qos > 0 && client && deliveredBefore(client, packet)) return null;
+    return authorizeForward(client, packet);
+  };
   /**
    * Shared: "online" statuses waiting for their connection's rx subscription, by connection. One that never
    * subscribes never shows online anywhere (as on one node, where presence asks for the subscription too).
@@ -297,6 +303,21 @@ interface SessionStore {
   outgoingClearMessageId(client: { id: string }, packet: AedesPublishPacket): Promise<unknown>;
   cleanIncoming?(client: { id: string }): Promise<void>;
   delWill(client: { id: string }): Promise<unknown>;
+}
+
+/** Per connection, the last QoS 1/2 messages forwarded to it, by origin broker and counter (bounded). */
+const forwarded = new WeakMap<object, Set<string>>();
+const FORWARDED_KEPT = 1024;
+function deliveredBefore(client: object, packet: AedesPublishPacket): boolean {
+  const p = packet as AedesPublishPacket & { brokerId?: string; brokerCounter?: number };
+  if (!p.brokerId) return false;
+  const key = `${p.brokerId}:${p.brokerCounter}`;
+  let seen = forwarded.get(client);
+  if (!seen) forwarded.set(client, (seen = new Set()));
+  if (seen.has(key)) return true;
+  seen.add(key);
+  if (seen.size > FORWARDED_KEPT) seen.delete(seen.values().next().value!);
+  return false;
 }
 
 /**
