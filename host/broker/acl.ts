@@ -46,6 +46,8 @@ export interface AclContext {
   stillValid?(id: string, credentialDigest: Buffer): boolean;
   /** Largest retained message (or will) payload a device may publish, in bytes (default MAX_DEVICE_RETAINED). */
   maxRetained?: number;
+  /** A login was refused: the username it claimed, the reason's name (bad_credential, invalid_device_id, ...), the peer. */
+  onLoginRefused?(username: string | undefined, reason: string, peer: string | undefined): void;
 }
 
 export class AclRefused extends Error {
@@ -81,25 +83,29 @@ export function createAclHooks(ctx: AclContext) {
     client: Client,
     username: Readonly<string | undefined>,
     password: Readonly<Buffer | undefined>,
-    done: (error: AuthenticateError | null, success: boolean | null) => void,
+    accept: (error: AuthenticateError | null, success: boolean | null) => void,
   ): void {
-    if (!username || !password) return done(authError("username and password required", BAD_USERNAME_OR_PASSWORD), false);
+    const done = (error: AuthenticateError | null, success: boolean | null, reason?: string) => {
+      if (error && reason) ctx.onLoginRefused?.(username, reason, (client as { conn?: { remoteAddress?: string } }).conn?.remoteAddress);
+      accept(error, success);
+    };
+    if (!username || !password) return done(authError("username and password required", BAD_USERNAME_OR_PASSWORD), false, "no_credentials");
     const secret = password.toString("utf8");
     if (username === BACKEND_USERNAME) {
-      if (!sameDigest(digest(secret), backendDigest)) return done(authError("bad backend password", BAD_USERNAME_OR_PASSWORD), false);
+      if (!sameDigest(digest(secret), backendDigest)) return done(authError("bad backend password", BAD_USERNAME_OR_PASSWORD), false, "bad_backend_password");
       identities.set(client, { kind: "backend" });
       return done(null, true);
     }
-    if (!isValidDeviceId(username)) return done(authError("invalid device id", BAD_USERNAME_OR_PASSWORD), false);
+    if (!isValidDeviceId(username)) return done(authError("invalid device id", BAD_USERNAME_OR_PASSWORD), false, "invalid_device_id");
     // The will is checked here, so a forbidden one refuses the connection instead of waiting for the disconnect.
     const will = (client as unknown as { _will?: { topic: string; payload?: Buffer } })._will;
     if (will && !devicePublishAllowed(ctx.prefix, username, will.topic))
-      return done(authError(`will on ${will.topic} not allowed for ${username}`, NOT_AUTHORIZED), false);
+      return done(authError(`will on ${will.topic} not allowed for ${username}`, NOT_AUTHORIZED), false, "will_not_allowed");
     if (will && (will.payload?.length ?? 0) > maxRetained)
-      return done(authError(`will of ${will.payload?.length} bytes refused for ${username}: at most ${maxRetained}`, NOT_AUTHORIZED), false);
+      return done(authError(`will of ${will.payload?.length} bytes refused for ${username}: at most ${maxRetained}`, NOT_AUTHORIZED), false, "will_too_large");
     ctx.verifyDevice(username, secret).then(
       (ok) => {
-        if (!ok) return done(authError("bad username or password", BAD_USERNAME_OR_PASSWORD), false);
+        if (!ok) return done(authError("bad username or password", BAD_USERNAME_OR_PASSWORD), false, "bad_credential");
         identities.set(client, { kind: "device", id: username });
         credentials.set(client, digest(secret));
         // Like mosquitto's use_username_as_clientid: a device cannot take over another's session by its client id.
@@ -107,7 +113,7 @@ export function createAclHooks(ctx: AclContext) {
         ctx.onDeviceLogin?.(username);
         done(null, true);
       },
-      () => done(authError("credential check failed", BAD_USERNAME_OR_PASSWORD), false),
+      () => done(authError("credential check failed", BAD_USERNAME_OR_PASSWORD), false, "check_failed"),
     );
   }
 
@@ -168,5 +174,7 @@ export function registryAclHooks(registry: Registry, prefix: string, backendPass
     verifyDevice: (id, credential) => registry.verifyDevice(id, credential),
     stillValid: (id, credentialDigest) => registry.stillValid(id, credentialDigest),
     backendPassword,
+    onLoginRefused: (username, reason, peer) =>
+      registry.audit.record({ kind: "login_refused", actor: username ?? null, actor_kind: "device", device: username ?? null, outcome: reason, peer, detail: "mqtt" }),
   });
 }

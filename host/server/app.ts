@@ -5,11 +5,15 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { Logger } from "pino";
 import { recordRoutes } from "./allowed-methods.ts";
-import { requireApiKey } from "./auth.ts";
+import { auditRequests } from "./audit-hook.ts";
+import { requireCaller, type SessionAuth } from "./auth.ts";
 import { errorAnswer, schemaErrorMessage } from "./errors.ts";
 import { jsonBodiesOnly } from "./json-body.ts";
+import type { JwtVerifier } from "./jwt.ts";
 import type { KnownDevice, RouteDeps, RoutePlugin } from "./routes/deps.ts";
+import { auditRoutes } from "./routes/audit.ts";
 import { deviceRoutes, knownDevice } from "./routes/devices.ts";
+import { keyRoutes } from "./routes/keys.ts";
 import { rpcRoutes } from "./routes/rpc.ts";
 
 export { HttpError } from "./errors.ts";
@@ -26,10 +30,14 @@ export interface AppDeps extends RouteDeps {
   plugins?: RoutePlugin[];
   bodyLimit?: number;
   logRequests?: boolean;
+  /** JWTs from the configured issuer are accepted besides API keys. */
+  jwt?: JwtVerifier;
+  /** The dashboard's browser sessions: a third way in (auth.ts, SessionAuth). */
+  session?: SessionAuth;
 }
 
 /** The built-in REST routes, in the order the docs list them. */
-const ROUTES: RoutePlugin[] = [deviceRoutes, rpcRoutes];
+const ROUTES: RoutePlugin[] = [deviceRoutes, rpcRoutes, keyRoutes, auditRoutes];
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { registry, metrics } = deps;
@@ -70,7 +78,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       info: { title: "outpost", version: "1", description: "REST in, JSON-RPC out: call devices behind NAT." },
-      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "an API key from `outpost key create`" } } },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "an API key from `outpost key create`, or a JWT from the configured issuer" } } },
       security: [{ bearer: [] }],
     },
   });
@@ -83,7 +91,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(
     async (api) => {
-      requireApiKey(api, registry);
+      requireCaller(api, { registry, jwt: deps.jwt, session: deps.session, audit: registry.audit });
+      auditRequests(api, registry.audit);
       for (const plugin of [...ROUTES, ...(deps.plugins ?? [])]) await api.register(async (scope) => plugin(scope, deps));
       deps.moreRoutes?.(api, knownDevice(deps));
     },

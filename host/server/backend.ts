@@ -13,6 +13,7 @@ import { buildApp } from "./app.ts";
 import { createMetrics } from "./metrics.ts";
 import { WsGateway } from "./ws.ts";
 import { redactUrl, secretSafe } from "./log.ts";
+import { createJwtVerifier, type JwtOptions } from "./jwt.ts";
 
 /** Loopback unless asked otherwise: serving other machines is a decision (`--host 0.0.0.0`). */
 export const DEFAULT_HOST = "127.0.0.1";
@@ -53,6 +54,10 @@ export interface BackendOptions {
   outbound?: OutboundLimits;
   /** Calls awaiting an answer per device before more get 503 device_busy (default 256). */
   maxPendingCalls?: number;
+  /** Accept JWTs from this issuer besides API keys (docs/security.md). */
+  jwt?: JwtOptions;
+  /** Rows the audit log keeps; the oldest go first (default DEFAULT_AUDIT_MAX_ROWS, 100,000). */
+  auditMaxRows?: number;
 }
 
 export interface Backend {
@@ -73,7 +78,9 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
   const logger = secretSafe(opts.logger ?? pino({ level: process.env.LOG_LEVEL ?? "info" }));
   const host = opts.host ?? DEFAULT_HOST;
-  const registry = new Registry(opts.dataDir);
+  const jwt = opts.jwt && createJwtVerifier(opts.jwt); // a bad configuration fails here, before anything listens
+  const registry = new Registry(opts.dataDir, { auditMaxRows: opts.auditMaxRows });
+  const audit = registry.audit;
   registry.markAllOffline();
   let gateway: WsGateway | undefined;
   let broker: EmbeddedBroker | undefined;
@@ -156,8 +163,12 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         onDevicePing: (id: string) => presence.heard(id),
         outbound: opts.outbound,
         // One id, one live connection: a device logging in over MQTT replaces its WebSocket connection.
-        onDeviceConnected: (id: string) => gateway?.replacedElsewhere(id),
+        onDeviceConnected: (id: string) => {
+          audit.record({ kind: "connect", actor: id, actor_kind: "device", device: id, outcome: "ok", detail: "mqtt" });
+          gateway?.replacedElsewhere(id);
+        },
         onDeviceGone: (id: string) => {
+          audit.record({ kind: "disconnect", actor: id, actor_kind: "device", device: id, outcome: "gone", detail: "mqtt" });
           if (gateway?.has(id)) return; // replaced by its WebSocket connection, which holds it now
           presence.set(id, false);
           // Removed by another process (the CLI): its retained status goes, as DELETE /devices/:id clears it.
@@ -218,6 +229,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     logger,
     bodyLimit: opts.bodyLimit,
     logRequests: opts.logRequests,
+    jwt,
     moreRoutes: (api, known) => ws.routes(api, known),
     onSysInfo: (id, answer) => learnLimits(id, answer, true),
     async disconnectDevice(id) {

@@ -13,11 +13,12 @@ import type { Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import { WS_CLOSE_REMOVED as CLOSE_REMOVED, WS_CLOSE_REPLACED as CLOSE_REPLACED } from "../abi.ts";
 import { deviceTopics } from "../broker/acl.ts";
-import { apiKeyId, type Registry } from "../registry/registry.ts";
+import type { Registry } from "../registry/registry.ts";
 import { digest } from "../registry/secrets.ts";
 import type { Bus, BusMessage, Unsubscribe } from "../rpc/bus.ts";
 import type { PresenceTracker } from "../rpc/presence.ts";
 import { JsonTooDeep, parseBoundedJson } from "../rpc/json-bounds.ts";
+import { callerKey, principalOf } from "./auth.ts";
 import { HttpError } from "./errors.ts";
 import { StreamQuota } from "./stream-quota.ts";
 import { DEFAULT_OUTBOUND_LIMITS, type OutboundLimits } from "../rpc/outbound.ts";
@@ -68,6 +69,8 @@ export class AuthRefused extends Error {
   constructor(
     readonly status: 401 | 403,
     message: string,
+    /** The device id it claimed, once known (for the audit log). */
+    readonly device?: string,
   ) {
     super(message);
   }
@@ -237,10 +240,21 @@ export class WsGateway {
       return;
     }
     void this.authenticate(req).then(
-      ({ id, credential }) => this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, id, credential)),
+      ({ id, credential }) =>
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(Object.assign(ws, { peer: req.socket.remoteAddress }), id, credential)),
       (err: Error) => {
         const status = err instanceof AuthRefused ? err.status : 500;
         if (status === 500) this.opts.logger.error({ err }, "websocket upgrade failed");
+        const claimed = err instanceof AuthRefused ? err.device : undefined;
+        this.opts.registry.audit.record({
+          kind: "login_refused",
+          actor: claimed ?? null,
+          actor_kind: "device",
+          device: claimed ?? null,
+          outcome: status === 401 ? "no_credentials" : status === 403 ? "bad_credential" : "internal_error",
+          peer: req.socket.remoteAddress,
+          detail: "ws",
+        });
         const body = JSON.stringify({ error: status === 401 ? "unauthorized" : status === 403 ? "forbidden" : "internal_error", message: err.message });
         const reason = status === 401 ? "Unauthorized" : status === 403 ? "Forbidden" : "Internal Server Error";
         socket.end(
@@ -254,11 +268,11 @@ export class WsGateway {
 
   private async authenticate(req: IncomingMessage): Promise<{ id: string; credential: Buffer }> {
     const { id, credential } = deviceClaim(req);
-    if (!(await this.opts.registry.verifyDevice(id, credential))) throw new AuthRefused(403, "device credential not valid");
+    if (!(await this.opts.registry.verifyDevice(id, credential))) throw new AuthRefused(403, "device credential not valid", id);
     return { id, credential: digest(credential) };
   }
 
-  private onConnection(ws: WebSocket, id: string, credential: Buffer): void {
+  private onConnection(ws: WebSocket & { peer?: string }, id: string, credential: Buffer): void {
     const topics = deviceTopics(this.opts.prefix, id);
     const old = this.conns.get(id);
     const conn: Connection = { ws, alive: true, frames: new FrameBucket(this.frameRate), sending: 0, limited: false, credential };
@@ -286,6 +300,7 @@ export class WsGateway {
         this.opts.presence.set(id, true, "ws");
         this.opts.bus.publish(topics.status, JSON.stringify({ online: true, transport: "ws", gateway: this.tag }), { retain: true });
         this.opts.logger.info({ id, replaced: old !== undefined }, "websocket device connected");
+        this.opts.registry.audit.record({ kind: "connect", actor: id, actor_kind: "device", device: id, outcome: "ok", peer: ws.peer, detail: "ws" });
       },
       (err: Error) => {
         // Requests could never reach it: the device reconnects and tries again.
@@ -308,6 +323,7 @@ export class WsGateway {
     ws.on("close", (code) => {
       if (this.conns.get(id) !== conn) return; // replaced: the new connection owns the device now
       this.release(id);
+      this.opts.registry.audit.record({ kind: "disconnect", actor: id, actor_kind: "device", device: id, outcome: `close_${code}`, peer: ws.peer, detail: "ws" });
       if (!this.opts.registry.hasDevice(id)) return; // deleted: its status is cleared already
       this.opts.presence.set(id, false, "ws");
       this.opts.bus.publish(topics.status, JSON.stringify({ online: false, transport: "ws" }), { retain: true });
@@ -429,6 +445,7 @@ export class WsGateway {
     api.get<{ Params: { id: string } }>(
       "/devices/:id/events",
       {
+        config: { scope: "read" },
         schema: {
           summary: "Server-sent events from a device: telemetry and other notifications",
           description:
@@ -446,11 +463,10 @@ export class WsGateway {
       },
       async (req, reply) => {
         known(req.params.id);
-        // The scope's hook has verified the key: it is key-shaped.
-        const key = apiKeyId(/^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "")?.[1] ?? "") ?? "";
+        const key = callerKey(principalOf(req)); // a key, a token subject or a session: each has its own quota
         if (!this.streamQuota.take(key)) {
           const n = this.streamQuota.perKey;
-          throw new HttpError(429, "too_many_streams", `this API key has ${n} event streams open, the most allowed; close one first`, { limit: n });
+          throw new HttpError(429, "too_many_streams", `this caller has ${n} event streams open, the most allowed; close one first`, { limit: n });
         }
         reply.raw.once("close", () => this.streamQuota.release(key));
         this.stream(req.params.id, reply);

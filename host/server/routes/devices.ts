@@ -52,7 +52,7 @@ export async function deviceRoutes(api: FastifyInstance, deps: RouteDeps): Promi
       limits: d.limits,
     };
   };
-  api.get("/devices", { schema: { summary: "List devices", response: { 200: { type: "array", items: deviceView } } } }, async () =>
+  api.get("/devices", { config: { scope: "read" }, schema: { summary: "List devices", response: { 200: { type: "array", items: deviceView } } } }, async () =>
     registry.listDevices().map(view),
   );
 
@@ -60,6 +60,7 @@ export async function deviceRoutes(api: FastifyInstance, deps: RouteDeps): Promi
   api.post<{ Body: { id: string; metadata?: Record<string, unknown>; limits?: Partial<DeviceLimits> } }>(
     "/devices",
     {
+      config: { scope: "admin" },
       schema: {
         summary: "Create a device; its credential is returned once",
         description:
@@ -95,13 +96,13 @@ export async function deviceRoutes(api: FastifyInstance, deps: RouteDeps): Promi
 
   api.get<{ Params: { id: string } }>(
     "/devices/:id",
-    { schema: { summary: "One device", params: idParam, response: { 200: deviceView, 404: errorBody } } },
+    { config: { scope: "read" }, schema: { summary: "One device", params: idParam, response: { 200: deviceView, 404: errorBody } } },
     async (req) => view(known(req.params.id)),
   );
 
   api.delete<{ Params: { id: string } }>(
     "/devices/:id",
-    { schema: { summary: "Delete a device and disconnect it", params: idParam, response: { 404: errorBody } } },
+    { config: { scope: "admin" }, schema: { summary: "Delete a device and disconnect it", params: idParam, response: { 404: errorBody } } },
     async (req, reply) => {
       known(req.params.id);
       registry.removeDevice(req.params.id);

@@ -101,6 +101,7 @@ export async function rpcRoutes(api: FastifyInstance, deps: RouteDeps): Promise<
   api.post<{ Params: { id: string }; Body: { jsonrpc?: "2.0"; id?: JsonRpcId; method: string; params?: unknown } }>(
     "/devices/:id/rpc",
     {
+      config: { scope: "call", audit: "call" },
       schema: {
         summary: "Call a method on a device",
         description:
@@ -131,6 +132,7 @@ export async function rpcRoutes(api: FastifyInstance, deps: RouteDeps): Promise<
   api.post<{ Params: { id: string; method: string }; Body: unknown }>(
     "/devices/:id/rpc/:method",
     {
+      config: { scope: "call", audit: "call" },
       schema: {
         summary: "Call a method on a device; the body is the params",
         description: "Body: the params, a JSON array or object; no body means no params.",
