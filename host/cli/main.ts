@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { CliError } from "./common.ts";
 import { serveCommand } from "./serve.ts";
 import { keyCommand } from "./key.ts";
+import { auditCommand } from "./audit.ts";
 import { deviceCommand } from "./device.ts";
 import { deviceRunCommand } from "./device-run.ts";
 import { callCommand } from "./call.ts";
@@ -15,6 +16,7 @@ const program = new Command("outpost")
   .description("microcontrollers dial out: a REST-to-JSON-RPC backend over MQTT, and the device module");
 program.addCommand(serveCommand());
 program.addCommand(keyCommand());
+program.addCommand(auditCommand());
 const device = deviceCommand();
 program.addCommand(device);
 device.addCommand(deviceRunCommand());

@@ -7,10 +7,15 @@ import { DEFAULT_HOST, startBackend } from "../server/backend.ts";
 import { BrokerUnreachable } from "../rpc/bus.ts";
 import { CliError, checkDataDir, dataOption, parsePort, parsePositive, shellQuote, urlParser } from "./common.ts";
 import { startFleetDevice, type RunningDevice } from "./fleet.ts";
+import { demoKey } from "./demo-key.ts";
+import { jwtConfig, jwtOptions, type JwtFlags } from "./jwt-options.ts";
+import { InvalidJwtConfig } from "../server/jwt.ts";
+import { DEFAULT_AUDIT_MAX_ROWS } from "../registry/audit.ts";
 
 export const DEMO_DEVICE = "demo";
 
-interface ServeOptions {
+interface ServeOptions extends JwtFlags {
+  auditMaxRows: number;
   port: number;
   mqttPort: number;
   host: string;
@@ -24,7 +29,7 @@ interface ServeOptions {
 }
 
 export function serveCommand(): Command {
-  return new Command("serve")
+  const serve = new Command("serve")
     .description("run the backend: REST API, embedded MQTT broker (or --broker), registry in --data")
     .addOption(new Option("--port <port>", "HTTP port").argParser(parsePort).default(8080))
     .addOption(new Option("--mqtt-port <port>", "embedded broker's MQTT port").argParser(parsePort).default(1883))
@@ -49,13 +54,21 @@ export function serveCommand(): Command {
     .addOption(new Option("--demo", "also run a demo device in-process and print a curl command for it"))
     .addOption(new Option("--log-level <level>", "pino log level").env("LOG_LEVEL").default("info"))
     .addOption(new Option("--log-requests", "log every HTTP request"))
-    .action(async (opts: ServeOptions, cmd: Command) => {
+    .addOption(
+      new Option("--audit-max-rows <n>", "rows the audit log keeps; the oldest go first")
+        .env("OUTPOST_AUDIT_MAX_ROWS")
+        .argParser(parsePositive)
+        .default(DEFAULT_AUDIT_MAX_ROWS),
+    );
+  for (const o of jwtOptions()) serve.addOption(o);
+  return serve.action(async (opts: ServeOptions, cmd: Command) => {
       // Logs go to stderr: stdout carries what a person (or a test) reads and copies.
       const logger = createLogger({ level: opts.logLevel }, pino.destination(2));
       checkDataDir(opts.data);
       // The URL's own password (user:password@) wins over the file and the variable.
       if (opts.brokerPasswordFile && !opts.broker) throw new CliError("--broker-password-file is the external broker's: it needs --broker");
       const brokerPassword = opts.broker ? secretValue(cmd, BROKER_PASSWORD) : undefined;
+      const jwt = jwtConfig(opts);
       const backend = await startBackend({
         dataDir: opts.data,
         port: opts.port,
@@ -66,6 +79,8 @@ export function serveCommand(): Command {
         mqttWorkers: opts.mqttWorkers,
         logger,
         logRequests: opts.logRequests,
+        jwt,
+        auditMaxRows: opts.auditMaxRows,
       }).catch((err: unknown) => {
         throw startupError(err, opts);
       });
@@ -77,13 +92,15 @@ export function serveCommand(): Command {
           ? registry.rotateCredential(DEMO_DEVICE)
           : registry.addDevice(DEMO_DEVICE, { demo: true }).credential;
         demo = await startFleetDevice(backend.mqttUrl, DEMO_DEVICE, credential);
-        const { key } = registry.createApiKey();
+        const { key, fresh, path } = await demoKey(registry, opts.data);
+        // Printed once, when made; later starts print a command that reads it from its 0600 file.
+        const bearer = fresh ? shellQuote(`Authorization: Bearer ${key}`) : `"Authorization: Bearer $(cat ${shellQuote(path)})"`;
         const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "echo", params: ["hello from outpost"] });
         const curl = [
           "curl -s -X POST",
           `${backend.url}/api/v1/devices/${DEMO_DEVICE}/rpc`,
           "-H",
-          shellQuote(`Authorization: Bearer ${key}`),
+          bearer,
           "-H",
           shellQuote("Content-Type: application/json"),
           "-d",
@@ -96,7 +113,7 @@ export function serveCommand(): Command {
             `  REST API  ${backend.url}/api/v1   (docs ${backend.url}/docs, metrics ${backend.url}/metrics)`,
             `  MQTT      ${redactUrl(backend.mqttUrl)}`,
             `  data      ${opts.data}`,
-            `  API key   ${key}   (new, shown once)`,
+            fresh ? `  API key   ${key}   (new: kept in ${path} and reused at the next start)` : `  API key   the demo key, in ${path}`,
             `  device    ${DEMO_DEVICE} (online, in this process)`,
             "",
             "Call the demo device:",
@@ -132,6 +149,7 @@ function startupError(err: unknown, opts: ServeOptions): unknown {
   }
   if (e?.code === "EACCES" && e.syscall === "listen")
     return new CliError(`not allowed to listen on ${e.address ?? opts.host}:${e.port ?? "?"}: choose a port above 1023`);
+  if (err instanceof InvalidJwtConfig) return new CliError(err.message);
   if (err instanceof BrokerUnreachable) return new CliError(`cannot reach the broker ${redactUrl(opts.broker ?? "")}: ${err.message}`);
   if (e?.code === "SQLITE_CANTOPEN" || e?.code === "EACCES" || e?.code === "ENOTDIR")
     return new CliError(`cannot open the registry in ${opts.data}: ${e.message}`);

@@ -98,6 +98,7 @@ export class ApiKeys {
   /** Stored hash -> digest of the key that matched it, so scrypt runs once per key, not per request. */
   private readonly verified = new Map<string, Buffer>();
   private readonly recent = new Map<string, { at: number; row: KeyRow | undefined }>();
+  private changes = 0;
 
   constructor(
     private readonly db: Database.Database,
@@ -179,7 +180,7 @@ export class ApiKeys {
   revoke(nameOrId: string): ApiKeyRecord {
     const row = this.require(nameOrId);
     this.stmt.revoke.run(Date.now(), row.id);
-    this.recent.delete(row.id);
+    this.changed(row.id);
     return this.get(row.id)!;
   }
 
@@ -195,8 +196,18 @@ export class ApiKeys {
     const key = `opk_${row.id}_${newSecret()}`;
     const now = Date.now();
     this.stmt.rotate.run(graceMs > 0 ? now + graceMs : now, hashSecret(key, this.cost), now, row.id);
-    this.recent.delete(row.id);
+    this.changed(row.id);
     return { record: this.get(row.id)!, key };
+  }
+
+  /** Goes up whenever this process revokes or rotates a key: a cache of verified callers must forget them. */
+  get generation(): number {
+    return this.changes;
+  }
+
+  private changed(id: string): void {
+    this.recent.delete(id);
+    this.changes++;
   }
 
   /** Whether `key` is a valid key now, and if not, why (a wrong secret is "unknown": it names nothing). */

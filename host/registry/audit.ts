@@ -9,7 +9,8 @@ export const AUDIT_KINDS = ["call", "change", "refused", "connect", "disconnect"
  * connection; login_refused: a device's login turned away (a wrong credential, a bad certificate).
  */
 export type AuditKind = (typeof AUDIT_KINDS)[number];
-export type ActorKind = "key" | "jwt" | "session" | "device";
+/** local: the CLI on the backend's machine, named by the OS user. */
+export type ActorKind = "key" | "jwt" | "session" | "device" | "local";
 
 /** What the log keeps by default: about 30 MB of SQLite at ~300 bytes a row. */
 export const DEFAULT_AUDIT_MAX_ROWS = 100_000;

@@ -84,7 +84,7 @@ function deviceOf(req: FastifyRequest): string | null {
  */
 export function requireCaller(api: FastifyInstance, opts: CallerAuthOptions): void {
   const { registry, audit } = opts;
-  const verifiedOn = new WeakMap<object, { header: string; at: number; principal: Principal }>();
+  const verifiedOn = new WeakMap<object, { header: string; at: number; generation: number; principal: Principal }>();
   const undeclaredLogged = new Set<string>();
 
   api.addHook("onRoute", (route) => {
@@ -172,13 +172,20 @@ export function requireCaller(api: FastifyInstance, opts: CallerAuthOptions): vo
       return;
     }
     const seen = verifiedOn.get(req.raw.socket);
-    if (seen && seen.header === header && now - seen.at < RECHECK_MS && (seen.principal.expiresAt === null || now < seen.principal.expiresAt))
+    const generation = registry.apiKeys.generation; // a key revoked or rotated here is not taken from the cache
+    if (
+      seen &&
+      seen.header === header &&
+      seen.generation === generation &&
+      now - seen.at < RECHECK_MS &&
+      (seen.principal.expiresAt === null || now < seen.principal.expiresAt)
+    )
       return finish(seen.principal);
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     if (!m) return done(refuse(req, new HttpError(401, "unauthorized", "Authorization header must be: Bearer <api key>")));
     resolve(req, m[1], now).then(
       (p) => {
-        verifiedOn.set(req.raw.socket, { header, at: now, principal: p });
+        verifiedOn.set(req.raw.socket, { header, at: now, generation, principal: p });
         finish(p);
       },
       (err: Error) => done(err),
