@@ -72,13 +72,16 @@ export async function keyRoutes(api: FastifyInstance, deps: RouteDeps): Promise<
             scopes: { type: "array", items: { type: "string" }, maxItems: 16 },
             expires_at: { type: ["string", "null"] },
           },
-          additionalProperties: false,
         },
         response: { 201: newKeyView, 400: errorBody, 409: errorBody },
       },
     },
     async (req, reply) => {
-      const { name, scopes, expires_at } = req.body ?? {};
+      const body = req.body ?? {};
+      // A misspelt member (expires for expires_at) must not make a key that never expires.
+      const unknown = Object.keys(body).find((k) => !["name", "scopes", "expires_at"].includes(k));
+      if (unknown) throw new HttpError(400, "bad_request", `body.${unknown.slice(0, 64)} is not a member: send name, scopes, expires_at`);
+      const { name, scopes, expires_at } = body;
       let expiresAt: number | null = null;
       if (typeof expires_at === "string") {
         expiresAt = Date.parse(expires_at);
