@@ -149,7 +149,7 @@ function tokenError(err: Error, opts: JwtOptions): TokenRefused {
   if (err instanceof errors.JWSSignatureVerificationFailed) return new TokenRefused(401, "jwt_bad_signature", "the token's signature does not verify with the issuer's key");
   if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys)
     return new TokenRefused(401, "jwt_unknown_key", "no key of the issuer matches the token's header (kid, alg)");
-  if (err instanceof errors.JOSEAlgNotAllowed || err instanceof errors.JOSENotSupported)
+  if (err instanceof errors.JOSEAlgNotAllowed)
     return new TokenRefused(401, "jwt_algorithm_not_allowed", "the token's algorithm (alg) is not one this issuer's key verifies (RS*, PS*, ES*, EdDSA)");
   if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || (opts.jwksUrl && (!(err instanceof errors.JOSEError) || err.code === "ERR_JOSE_GENERIC")))
     return new TokenRefused(503, "jwks_unavailable", "the issuer's keys (JWKS) cannot be fetched now: try again later");
