@@ -93,7 +93,7 @@ describe("with the issuer's public key (PEM)", () => {
     for (const t of ["a.b.c", `x.${b64({})}.y`, `${b64({ alg: "RS256", crit: ["zip"] })}.${b64({})}.c2ln`])
       expectError(await api("/api/v1/devices", {}, as(t)), 401, "jwt_malformed");
     // The signature is checked before the payload is read: junk after a good header is a bad signature.
-    for (const t of [`${b64({ alg: "RS256" })}.not-json.sig`, `${b64({ alg: "RS256" })}..`])
+    for (const t of [`${b64({ alg: "RS256" })}.not-json.sig`, `${b64({ alg: "RS256" })}.${b64({ sub: "x" })}.`])
       expectError(await api("/api/v1/devices", {}, as(t)), 401, "jwt_bad_signature");
   });
 
