@@ -2,8 +2,8 @@
 // /api/v1 route declares its scope and a route without one is refused; keys from an old data directory keep working;
 // npm start's demo key is made once and reused.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, statSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -17,7 +17,9 @@ import { principalOf } from "../host/server/auth.ts";
 import { Registry } from "../host/registry/registry.ts";
 import { hashSecret } from "../host/registry/secrets.ts";
 import { demoKey, demoKeyPath } from "../host/cli/demo-key.ts";
+import { SignJWT, exportSPKI, generateKeyPair } from "jose";
 import { apiClient, startTestBackend } from "./support/api.ts";
+import { freePort } from "./support/mosquitto.ts";
 
 const run = promisify(execFile);
 const root = new URL("..", import.meta.url).pathname;
@@ -182,7 +184,8 @@ describe("hostile input: each a named 400, 401, 404 or 409", () => {
   });
 
   it("malformed credentials are 401 with a named error, before the body is read", async () => {
-    for (const auth of ["Bearer a.b", "Bearer opk_0123_short", "Bearer " + "x".repeat(10_000), "Token abc"]) expectError(await api("/api/v1/devices", {}, auth), 401, "unauthorized");
+    for (const auth of ["Bearer a.b", "Bearer opk_0123_short", "Bearer " + "x".repeat(10_000), "Token abc"])
+      expectError(await api("/api/v1/devices", {}, auth), 401, "unauthorized");
     // JWT-shaped, but this backend has no issuer configured.
     expectError(await api("/api/v1/devices", {}, "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."), 401, "jwt_not_accepted");
     expectError(await api("/api/v1/devices", {}, `Bearer ${"a".repeat(9000)}.b.c`), 401, "unauthorized"); // too long to be a JWT
@@ -250,6 +253,60 @@ describe("npm start's demo key", () => {
       expect(await registry.verifyApiKey(third.key)).toBe(true);
     } finally {
       registry.close();
+    }
+  });
+});
+
+describe("outpost serve --demo, started twice", () => {
+  /** Runs serve until it prints its curl command; returns what it printed and a stop function. */
+  async function serve(data: string, env: Record<string, string> = {}) {
+    const args = ["bin/outpost.js", "serve", "--demo", "--port", String(await freePort()), "--mqtt-port", String(await freePort()), "--data", data];
+    const child = spawn("node", args, { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout!.on("data", (d) => (out += d));
+    child.stderr!.on("data", (d) => (err += d));
+    while (!/^\s+curl .*$/m.test(out)) {
+      if (child.exitCode !== null) throw new Error(`serve exited: ${out}${err}`);
+      await sleep(50);
+    }
+    const stop = async () => {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+    };
+    return { out, logs: () => err, stop, curl: /^\s+(curl .*)$/m.exec(out)![1], url: /REST API\s+(\S+)\/api\/v1/.exec(out)![1] };
+  }
+
+  it("the second start reuses the first start's key, never prints it again, and its curl works as printed; JWT settings come from the environment", async () => {
+    const data = mkdtempSync(join(tmpdir(), "outpost-serve-twice-"));
+    const first = await serve(data);
+    const key = /API key\s+(opk_\S+)/.exec(first.out)![1];
+    await first.stop();
+    const issuer = await generateKeyPair("ES256");
+    const pem = join(data, "issuer.pem");
+    writeFileSync(pem, await exportSPKI(issuer.publicKey));
+    const second = await serve(data, {
+      OUTPOST_JWT_ISSUER: "https://id.example/",
+      OUTPOST_JWT_AUDIENCE: "outpost",
+      OUTPOST_JWT_PUBLIC_KEY_FILE: pem,
+    });
+    try {
+      expect(second.out).not.toContain(key.slice(21));
+      expect(second.out).toContain(demoKeyPath(data));
+      const { stdout } = await run("sh", ["-c", second.curl]);
+      expect(JSON.parse(stdout)).toEqual({ jsonrpc: "2.0", id: 1, result: ["hello from outpost"] });
+      expect((await fetch(`${second.url}/api/v1/devices`, { headers: { authorization: as(key) } })).status).toBe(200); // the first start's key
+      const jwt = await new SignJWT({ sub: "ci", scope: "read" })
+        .setProtectedHeader({ alg: "ES256" })
+        .setIssuer("https://id.example/")
+        .setAudience("outpost")
+        .setExpirationTime("1m")
+        .sign(issuer.privateKey);
+      expect((await fetch(`${second.url}/api/v1/devices`, { headers: { authorization: as(jwt) } })).status).toBe(200);
+      expect(second.logs()).not.toContain(key.slice(21));
+    } finally {
+      await second.stop();
     }
   });
 });

@@ -66,7 +66,10 @@ afterAll(async () => {
 describe("what is recorded", () => {
   it("a call: the key's name, the device, the method, the time and the outcome", async () => {
     const before = Date.now();
-    const call = apiClient(() => backend.url, () => `Bearer ${callerKey}`);
+    const call = apiClient(
+      () => backend.url,
+      () => `Bearer ${callerKey}`,
+    );
     expect((await call("/api/v1/devices/meter-1/rpc/echo", { method: "POST", json: ["hi"] })).status).toBe(200);
     const r = await recorded({ kind: "call" }, { method: "echo" });
     expect(r).toMatchObject({ actor: "billing-service", actor_kind: "key", device: "meter-1", status: 200, outcome: "ok", peer: "127.0.0.1" });
@@ -88,9 +91,15 @@ describe("what is recorded", () => {
   });
 
   it("a refused caller, with the reason: a wrong key, a scope it lacks", async () => {
-    await apiClient(() => backend.url, () => "Bearer opk_0123456789abcdef_wrongwrongwrongwrong")("/api/v1/devices");
+    await apiClient(
+      () => backend.url,
+      () => "Bearer opk_0123456789abcdef_wrongwrongwrongwrong",
+    )("/api/v1/devices");
     await recorded({ kind: "refused" }, { outcome: "forbidden", status: 403, actor: null });
-    await apiClient(() => backend.url, () => `Bearer ${readerKey}`)("/api/v1/devices/meter-1/rpc/echo", { method: "POST" });
+    await apiClient(
+      () => backend.url,
+      () => `Bearer ${readerKey}`,
+    )("/api/v1/devices/meter-1/rpc/echo", { method: "POST" });
     const r = await recorded({ kind: "refused", actor: "dashboard" }, { outcome: "insufficient_scope" });
     expect(r).toMatchObject({ device: "meter-1", method: "POST /api/v1/devices/:id/rpc/:method", status: 403 });
   });
@@ -116,7 +125,10 @@ describe("what is recorded", () => {
   });
 
   it("never a secret: no API key, no device credential, even one a caller puts in a method name", async () => {
-    const call = apiClient(() => backend.url, () => `Bearer ${callerKey}`);
+    const call = apiClient(
+      () => backend.url,
+      () => `Bearer ${callerKey}`,
+    );
     await call(`/api/v1/devices/meter-1/rpc/${callerKey}`, { method: "POST" });
     const r = await recorded({ kind: "call" }, { method: `opk_${callerKey.split("_")[1]}_***` });
     expect(r.device).toBe("meter-1");
@@ -161,7 +173,10 @@ describe("GET /api/v1/audit", () => {
       const res = await api(`/api/v1/audit?${q}`);
       expect({ q, status: res.status, error: res.body.error }).toEqual({ q, status: 400, error });
     }
-    const reader = await apiClient(() => backend.url, () => `Bearer ${readerKey}`)("/api/v1/audit");
+    const reader = await apiClient(
+      () => backend.url,
+      () => `Bearer ${readerKey}`,
+    )("/api/v1/audit");
     expect({ status: reader.status, error: reader.body.error, scope: reader.body.scope }).toEqual({ status: 403, error: "insufficient_scope", scope: "admin" });
   });
 });

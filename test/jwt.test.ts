@@ -76,7 +76,11 @@ describe("with the issuer's public key (PEM)", () => {
     // A tampered payload with the original signature.
     const good = await token(issuer.privateKey, { sub: "alice", scope: "read" });
     const [h, , s] = good.split(".");
-    expectError(await api("/api/v1/devices", {}, as(`${h}.${b64({ sub: "alice", scope: "admin", iss: ISSUER, aud: AUDIENCE })}.${s}`)), 401, "jwt_bad_signature");
+    expectError(
+      await api("/api/v1/devices", {}, as(`${h}.${b64({ sub: "alice", scope: "admin", iss: ISSUER, aud: AUDIENCE })}.${s}`)),
+      401,
+      "jwt_bad_signature",
+    );
   });
 
   it("refuses forgeries that rely on the algorithm: alg none, and HS256 keyed with the public key", async () => {
@@ -161,7 +165,11 @@ describe("with a JWKS served over HTTP", () => {
     const roles = { sub: "x", realm_access: { roles: ["outpost-ops"] } };
     expectError(await api("/api/v1/devices", {}, `Bearer ${await token(other.privateKey, roles, { alg: "ES256", kid: "ec-2" })}`), 401, "jwt_unknown_key");
     expectError(await api("/api/v1/devices", {}, `Bearer ${await token(other.privateKey, roles, { alg: "ES256", kid: "ec-1" })}`), 401, "jwt_bad_signature");
-    expectError(await api("/api/v1/devices", {}, `Bearer ${await token(ec.privateKey, roles, { alg: "ES256", kid: "ec-1", aud: "nope" })}`), 401, "jwt_wrong_audience");
+    expectError(
+      await api("/api/v1/devices", {}, `Bearer ${await token(ec.privateKey, roles, { alg: "ES256", kid: "ec-1", aud: "nope" })}`),
+      401,
+      "jwt_wrong_audience",
+    );
   });
 
   it("an issuer whose JWKS cannot be fetched gives 503 jwks_unavailable, not a 401 that blames the caller", async () => {
@@ -169,7 +177,14 @@ describe("with a JWKS served over HTTP", () => {
     const b = await startTestBackend("jwt-down", { jwt: { issuer: ISSUER, audience: AUDIENCE, jwksUrl: `http://127.0.0.1:${port}/jwks` } });
     try {
       const t = await token(ec.privateKey, { sub: "x", scope: "read" }, { alg: "ES256", kid: "ec-1" });
-      expectError(await apiClient(() => b.url, () => `Bearer ${t}`)("/api/v1/devices"), 503, "jwks_unavailable");
+      expectError(
+        await apiClient(
+          () => b.url,
+          () => `Bearer ${t}`,
+        )("/api/v1/devices"),
+        503,
+        "jwks_unavailable",
+      );
     } finally {
       await b.close();
     }

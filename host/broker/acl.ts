@@ -175,6 +175,14 @@ export function registryAclHooks(registry: Registry, prefix: string, backendPass
     stillValid: (id, credentialDigest) => registry.stillValid(id, credentialDigest),
     backendPassword,
     onLoginRefused: (username, reason, peer) =>
-      registry.audit.record({ kind: "login_refused", actor: username ?? null, actor_kind: "device", device: username ?? null, outcome: reason, peer, detail: "mqtt" }),
+      registry.audit.record({
+        kind: "login_refused",
+        actor: username ?? null,
+        actor_kind: "device",
+        device: username ?? null,
+        outcome: reason,
+        peer,
+        detail: "mqtt",
+      }),
   });
 }

@@ -29,7 +29,9 @@ export function auditCommand(): Command {
       if (opts.json) return console.log(JSON.stringify({ records, next_cursor: page.next_cursor }));
       if (records.length === 0) return console.log("no audit records");
       for (const r of records)
-        console.log([r.at, r.kind, r.actor ?? "-", r.device ?? "-", r.method ?? "-", r.status ?? "-", r.outcome, r.peer ?? "", r.detail ?? ""].join("\t").trimEnd());
+        console.log(
+          [r.at, r.kind, r.actor ?? "-", r.device ?? "-", r.method ?? "-", r.status ?? "-", r.outcome, r.peer ?? "", r.detail ?? ""].join("\t").trimEnd(),
+        );
       if (page.next_cursor !== null) console.log(`(more: --cursor ${page.next_cursor})`);
     });
 }

@@ -14,18 +14,25 @@ export interface JwtFlags {
   jwtScopeMap?: string;
 }
 
-export function jwtOptions(): Option[] {
-  return [
-    new Option("--jwt-issuer <iss>", "also accept JWTs from this issuer (its iss); needs --jwt-audience and a key").env("OUTPOST_JWT_ISSUER"),
-    new Option("--jwt-audience <aud>", "the audience (aud) the issuer's tokens carry for this backend").env("OUTPOST_JWT_AUDIENCE"),
+/** Each JWT setting of `outpost serve`: a flag, or its environment variable. */
+export const JWT_OPTIONS = {
+  issuer: () => new Option("--jwt-issuer <iss>", "also accept JWTs from this issuer (its iss); needs --jwt-audience and a key").env("OUTPOST_JWT_ISSUER"),
+  audience: () => new Option("--jwt-audience <aud>", "the audience (aud) the issuer's tokens carry for this backend").env("OUTPOST_JWT_AUDIENCE"),
+  publicKeyFile: () =>
     new Option("--jwt-public-key-file <path>", "the issuer's public key: PEM (SPKI or certificate), a JWK or a JWK set").env("OUTPOST_JWT_PUBLIC_KEY_FILE"),
-    new Option("--jwt-jwks-url <url>", "the issuer's JWKS endpoint (instead of a key file)").env("OUTPOST_JWT_JWKS_URL").argParser(urlParser("https:", "http:")),
-    new Option("--jwt-scope-claim <claim>", "the claim holding the caller's scopes (a dotted path: realm_access.roles)").env("OUTPOST_JWT_SCOPE_CLAIM").default("scope"),
+  jwksUrl: () =>
+    new Option("--jwt-jwks-url <url>", "the issuer's JWKS endpoint (instead of a key file)")
+      .env("OUTPOST_JWT_JWKS_URL")
+      .argParser(urlParser("https:", "http:")),
+  scopeClaim: () =>
+    new Option("--jwt-scope-claim <claim>", "the claim holding the caller's scopes (a dotted path: realm_access.roles)")
+      .env("OUTPOST_JWT_SCOPE_CLAIM")
+      .default("scope"),
+  scopeMap: () =>
     new Option("--jwt-scope-map <map>", "claim values to scopes, e.g. ops=read+call,admins=read+call+admin+ota (default: values named like scopes)").env(
       "OUTPOST_JWT_SCOPE_MAP",
     ),
-  ];
-}
+};
 
 /** "ops=read+call,admins=admin" as a map; a wrong scope name is a CliError naming it. */
 export function parseScopeMap(text: string): Record<string, Scope[]> {

@@ -2,15 +2,7 @@
 // --data sees a change within a second).
 import { Command, InvalidArgumentError, Option } from "commander";
 import { userInfo } from "node:os";
-import {
-  DEFAULT_ROTATION_GRACE_MS,
-  InvalidExpiry,
-  InvalidGrace,
-  InvalidKeyName,
-  KeyNameTaken,
-  UnknownKey,
-  type ApiKeyRecord,
-} from "../registry/api-keys.ts";
+import { DEFAULT_ROTATION_GRACE_MS, InvalidExpiry, InvalidGrace, InvalidKeyName, KeyNameTaken, UnknownKey, type ApiKeyRecord } from "../registry/api-keys.ts";
 import type { Registry } from "../registry/registry.ts";
 import { InvalidScope, SCOPES, SCOPE_MEANING, parseScopes, type Scope } from "../registry/scopes.ts";
 import { keyViewOf } from "../server/routes/keys.ts";
@@ -45,7 +37,8 @@ function parseScopeOption(value: string): Scope[] {
 
 /** The registry's refusals as one-line CLI errors. */
 function cliError(err: unknown): unknown {
-  if ([InvalidKeyName, InvalidScope, InvalidExpiry, InvalidGrace, KeyNameTaken, UnknownKey].some((c) => err instanceof c)) return new CliError((err as Error).message);
+  if ([InvalidKeyName, InvalidScope, InvalidExpiry, InvalidGrace, KeyNameTaken, UnknownKey].some((c) => err instanceof c))
+    return new CliError((err as Error).message);
   return err;
 }
 
@@ -119,7 +112,11 @@ export function keyCommand(): Command {
   key
     .command("rotate <key>")
     .description("give a key, by name or id, a new secret (shown once); the old one works for the grace period, then is refused")
-    .addOption(new Option("--grace <duration>", `how long the old secret keeps working: 0s (at once: a leaked key) to 30d`).argParser(parseDuration).default(DEFAULT_ROTATION_GRACE_MS, "1h"))
+    .addOption(
+      new Option("--grace <duration>", `how long the old secret keeps working: 0s (at once: a leaked key) to 30d`)
+        .argParser(parseDuration)
+        .default(DEFAULT_ROTATION_GRACE_MS, "1h"),
+    )
     .addOption(dataOption())
     .addOption(jsonOption())
     .action((name: string, opts: { data: string; json?: boolean; grace: number }) => {

@@ -8,7 +8,7 @@ import { BrokerUnreachable } from "../rpc/bus.ts";
 import { CliError, checkDataDir, dataOption, parsePort, parsePositive, shellQuote, urlParser } from "./common.ts";
 import { startFleetDevice, type RunningDevice } from "./fleet.ts";
 import { demoKey } from "./demo-key.ts";
-import { jwtConfig, jwtOptions, type JwtFlags } from "./jwt-options.ts";
+import { JWT_OPTIONS, jwtConfig, type JwtFlags } from "./jwt-options.ts";
 import { InvalidJwtConfig } from "../server/jwt.ts";
 import { DEFAULT_AUDIT_MAX_ROWS } from "../registry/audit.ts";
 
@@ -29,7 +29,7 @@ interface ServeOptions extends JwtFlags {
 }
 
 export function serveCommand(): Command {
-  const serve = new Command("serve")
+  return new Command("serve")
     .description("run the backend: REST API, embedded MQTT broker (or --broker), registry in --data")
     .addOption(new Option("--port <port>", "HTTP port").argParser(parsePort).default(8080))
     .addOption(new Option("--mqtt-port <port>", "embedded broker's MQTT port").argParser(parsePort).default(1883))
@@ -59,9 +59,14 @@ export function serveCommand(): Command {
         .env("OUTPOST_AUDIT_MAX_ROWS")
         .argParser(parsePositive)
         .default(DEFAULT_AUDIT_MAX_ROWS),
-    );
-  for (const o of jwtOptions()) serve.addOption(o);
-  return serve.action(async (opts: ServeOptions, cmd: Command) => {
+    )
+    .addOption(JWT_OPTIONS.issuer())
+    .addOption(JWT_OPTIONS.audience())
+    .addOption(JWT_OPTIONS.publicKeyFile())
+    .addOption(JWT_OPTIONS.jwksUrl())
+    .addOption(JWT_OPTIONS.scopeClaim())
+    .addOption(JWT_OPTIONS.scopeMap())
+    .action(async (opts: ServeOptions, cmd: Command) => {
       // Logs go to stderr: stdout carries what a person (or a test) reads and copies.
       const logger = createLogger({ level: opts.logLevel }, pino.destination(2));
       checkDataDir(opts.data);

@@ -128,7 +128,15 @@ export class ApiKeys {
             .all()
             .map((c) => c.name),
         );
-        const added = { name: "TEXT", scopes: "TEXT", expires_at: "INTEGER", revoked_at: "INTEGER", rotated_at: "INTEGER", old_hash: "TEXT", old_until: "INTEGER" };
+        const added = {
+          name: "TEXT",
+          scopes: "TEXT",
+          expires_at: "INTEGER",
+          revoked_at: "INTEGER",
+          rotated_at: "INTEGER",
+          old_hash: "TEXT",
+          old_until: "INTEGER",
+        };
         for (const [col, type] of Object.entries(added)) if (!have.has(col)) this.db.exec(`ALTER TABLE api_keys ADD COLUMN ${col} ${type}`);
         this.db.prepare("UPDATE api_keys SET name = 'key-' || id WHERE name IS NULL").run();
         this.db.prepare("UPDATE api_keys SET scopes = ? WHERE scopes IS NULL").run(LEGACY_SCOPES);
@@ -150,7 +158,8 @@ export class ApiKeys {
     try {
       this.stmt.insert.run(id, name, scopes.join(" "), hashSecret(key, this.cost), now, expiresAt);
     } catch (err) {
-      if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") throw new KeyNameTaken(`a key named ${name} exists: revoke it or choose another name`);
+      if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE")
+        throw new KeyNameTaken(`a key named ${name} exists: revoke it or choose another name`);
       throw err;
     }
     return { record: this.get(id)!, key };

@@ -23,7 +23,6 @@ export function isScope(s: unknown): s is Scope {
 /** Scope names from a list (an array, or a comma/space-separated string), de-duplicated in SCOPES order; an unknown name throws. */
 export function parseScopes(list: string | readonly unknown[]): Scope[] {
   const names = typeof list === "string" ? list.split(/[\s,]+/).filter(Boolean) : list;
-  for (const n of names)
-    if (!isScope(n)) throw new InvalidScope(`unknown scope ${JSON.stringify(String(n).slice(0, 64))}: scopes are ${SCOPES.join(", ")}`);
+  for (const n of names) if (!isScope(n)) throw new InvalidScope(`unknown scope ${JSON.stringify(String(n).slice(0, 64))}: scopes are ${SCOPES.join(", ")}`);
   return SCOPES.filter((s) => names.includes(s));
 }

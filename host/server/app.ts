@@ -78,7 +78,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       info: { title: "outpost", version: "1", description: "REST in, JSON-RPC out: call devices behind NAT." },
-      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "an API key from `outpost key create`, or a JWT from the configured issuer" } } },
+      components: {
+        securitySchemes: {
+          bearer: { type: "http", scheme: "bearer", description: "an API key from `outpost key create`, or a JWT from the configured issuer" },
+        },
+      },
       security: [{ bearer: [] }],
     },
   });

@@ -131,7 +131,10 @@ export function requireCaller(api: FastifyInstance, opts: CallerAuthOptions): vo
         throw err;
       }
     }
-    throw refuse(req, new HttpError(401, "unauthorized", "the API key is malformed: expected opk_<16 hex digits>_<secret> (or a JWT from the configured issuer)"));
+    throw refuse(
+      req,
+      new HttpError(401, "unauthorized", "the API key is malformed: expected opk_<16 hex digits>_<secret> (or a JWT from the configured issuer)"),
+    );
   };
 
   const permit = (req: FastifyRequest, reply: FastifyReply, p: Principal): void => {

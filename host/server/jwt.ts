@@ -133,8 +133,13 @@ export function createJwtVerifier(opts: JwtOptions): JwtVerifier {
     } catch (err) {
       throw tokenError(err as Error, opts);
     }
-    if (typeof payload.sub !== "string" || payload.sub === "") throw new TokenRefused(401, "jwt_no_subject", "the token has no subject (sub): the audit log needs to know who called");
-    return { subject: payload.sub, scopes: scopesOf(claimAt(payload, claim), opts.scopeMap), expiresAt: typeof payload.exp === "number" ? payload.exp * 1000 : null };
+    if (typeof payload.sub !== "string" || payload.sub === "")
+      throw new TokenRefused(401, "jwt_no_subject", "the token has no subject (sub): the audit log needs to know who called");
+    return {
+      subject: payload.sub,
+      scopes: scopesOf(claimAt(payload, claim), opts.scopeMap),
+      expiresAt: typeof payload.exp === "number" ? payload.exp * 1000 : null,
+    };
   };
 }
 
@@ -142,16 +147,22 @@ function tokenError(err: Error, opts: JwtOptions): TokenRefused {
   if (err instanceof errors.JWTExpired) return new TokenRefused(401, "jwt_expired", "the token has expired (exp): get a new one from the issuer");
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.claim === "iss") return new TokenRefused(401, "jwt_wrong_issuer", `the token's issuer (iss) is not ${opts.issuer}`);
-    if (err.claim === "aud") return new TokenRefused(401, "jwt_wrong_audience", `the token is not for this backend: its audience (aud) must include ${opts.audience}`);
+    if (err.claim === "aud")
+      return new TokenRefused(401, "jwt_wrong_audience", `the token is not for this backend: its audience (aud) must include ${opts.audience}`);
     if (err.claim === "nbf") return new TokenRefused(401, "jwt_not_yet_valid", "the token is not valid yet (nbf)");
     return new TokenRefused(401, "jwt_bad_claim", `the token's ${err.claim} claim is not valid (${err.reason})`);
   }
-  if (err instanceof errors.JWSSignatureVerificationFailed) return new TokenRefused(401, "jwt_bad_signature", "the token's signature does not verify with the issuer's key");
+  if (err instanceof errors.JWSSignatureVerificationFailed)
+    return new TokenRefused(401, "jwt_bad_signature", "the token's signature does not verify with the issuer's key");
   if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys)
     return new TokenRefused(401, "jwt_unknown_key", "no key of the issuer matches the token's header (kid, alg)");
   if (err instanceof errors.JOSEAlgNotAllowed)
     return new TokenRefused(401, "jwt_algorithm_not_allowed", "the token's algorithm (alg) is not one this issuer's key verifies (RS*, PS*, ES*, EdDSA)");
-  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || (opts.jwksUrl && (!(err instanceof errors.JOSEError) || err.code === "ERR_JOSE_GENERIC")))
+  if (
+    err instanceof errors.JWKSTimeout ||
+    err instanceof errors.JWKSInvalid ||
+    (opts.jwksUrl && (!(err instanceof errors.JOSEError) || err.code === "ERR_JOSE_GENERIC"))
+  )
     return new TokenRefused(503, "jwks_unavailable", "the issuer's keys (JWKS) cannot be fetched now: try again later");
   return new TokenRefused(401, "jwt_malformed", `the token is not a valid JWT: ${err.message}`);
 }

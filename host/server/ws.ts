@@ -323,7 +323,15 @@ export class WsGateway {
     ws.on("close", (code) => {
       if (this.conns.get(id) !== conn) return; // replaced: the new connection owns the device now
       this.release(id);
-      this.opts.registry.audit.record({ kind: "disconnect", actor: id, actor_kind: "device", device: id, outcome: `close_${code}`, peer: ws.peer, detail: "ws" });
+      this.opts.registry.audit.record({
+        kind: "disconnect",
+        actor: id,
+        actor_kind: "device",
+        device: id,
+        outcome: `close_${code}`,
+        peer: ws.peer,
+        detail: "ws",
+      });
       if (!this.opts.registry.hasDevice(id)) return; // deleted: its status is cleared already
       this.opts.presence.set(id, false, "ws");
       this.opts.bus.publish(topics.status, JSON.stringify({ online: false, transport: "ws" }), { retain: true });

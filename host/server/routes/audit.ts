@@ -41,7 +41,8 @@ export function auditQueryOf(q: Query): AuditQuery {
   }
   if (q.since !== undefined) {
     const ms = /^\d{4}-\d{2}-\d{2}/.test(q.since) ? Date.parse(q.since) : Number.NaN;
-    if (Number.isNaN(ms)) throw new HttpError(400, "bad_filter", `since must be an ISO 8601 time such as 2026-12-01T00:00:00Z, not ${JSON.stringify(q.since.slice(0, 64))}`);
+    if (Number.isNaN(ms))
+      throw new HttpError(400, "bad_filter", `since must be an ISO 8601 time such as 2026-12-01T00:00:00Z, not ${JSON.stringify(q.since.slice(0, 64))}`);
     out.since = ms;
   }
   if (q.cursor !== undefined) {

@@ -1,7 +1,16 @@
 // API keys over REST: list, create, revoke, rotate (the admin scope). A key's secret is in the answer that made it
 // and nowhere else.
 import type { FastifyInstance } from "fastify";
-import { InvalidExpiry, InvalidGrace, InvalidKeyName, KeyNameTaken, MAX_ROTATION_GRACE_MS, UnknownKey, DEFAULT_ROTATION_GRACE_MS, type ApiKeyRecord } from "../../registry/api-keys.ts";
+import {
+  InvalidExpiry,
+  InvalidGrace,
+  InvalidKeyName,
+  KeyNameTaken,
+  MAX_ROTATION_GRACE_MS,
+  UnknownKey,
+  DEFAULT_ROTATION_GRACE_MS,
+  type ApiKeyRecord,
+} from "../../registry/api-keys.ts";
 import { InvalidScope, SCOPES, parseScopes } from "../../registry/scopes.ts";
 import { HttpError, errorBody } from "../errors.ts";
 import type { RouteDeps } from "./deps.ts";
@@ -54,8 +63,10 @@ export async function keyRoutes(api: FastifyInstance, deps: RouteDeps): Promise<
   const keys = deps.registry.apiKeys;
   const admin = { scope: "admin" } as const;
 
-  api.get("/keys", { config: admin, schema: { summary: "List API keys (never their secrets)", response: { 200: { type: "array", items: keyView } } } }, async () =>
-    keys.list().map(keyViewOf),
+  api.get(
+    "/keys",
+    { config: admin, schema: { summary: "List API keys (never their secrets)", response: { 200: { type: "array", items: keyView } } } },
+    async () => keys.list().map(keyViewOf),
   );
 
   api.post<{ Body: { name?: string; scopes?: string[]; expires_at?: string | null } }>(
@@ -86,7 +97,11 @@ export async function keyRoutes(api: FastifyInstance, deps: RouteDeps): Promise<
       if (typeof expires_at === "string") {
         expiresAt = Date.parse(expires_at);
         if (!/^\d{4}-\d{2}-\d{2}T/.test(expires_at) || Number.isNaN(expiresAt))
-          throw new HttpError(400, "bad_expiry", `expires_at must be an ISO 8601 time such as 2027-01-31T00:00:00Z, not ${JSON.stringify(expires_at.slice(0, 64))}`);
+          throw new HttpError(
+            400,
+            "bad_expiry",
+            `expires_at must be an ISO 8601 time such as 2027-01-31T00:00:00Z, not ${JSON.stringify(expires_at.slice(0, 64))}`,
+          );
       }
       try {
         const { record, key } = keys.create({ name, scopes: scopes === undefined ? undefined : parseScopes(scopes), expiresAt });
@@ -132,7 +147,11 @@ export async function keyRoutes(api: FastifyInstance, deps: RouteDeps): Promise<
       const body = req.body ?? {};
       const grace = typeof body === "object" && body !== null && !Array.isArray(body) ? body.grace_seconds : Number.NaN;
       if (grace !== undefined && !(Number.isInteger(grace) && grace >= 0 && grace <= MAX_ROTATION_GRACE_MS / 1000))
-        throw new HttpError(400, "bad_grace", `send {"grace_seconds": 0 to ${MAX_ROTATION_GRACE_MS / 1000}} or no body (${DEFAULT_ROTATION_GRACE_MS / 1000} s)`);
+        throw new HttpError(
+          400,
+          "bad_grace",
+          `send {"grace_seconds": 0 to ${MAX_ROTATION_GRACE_MS / 1000}} or no body (${DEFAULT_ROTATION_GRACE_MS / 1000} s)`,
+        );
       try {
         const { record, key } = keys.rotate(req.params.key, grace === undefined ? undefined : grace * 1000);
         return { ...keyViewOf(record), key };
