@@ -110,6 +110,31 @@ describe("scopes", () => {
   });
 });
 
+describe("the session hook (the dashboard's way in)", () => {
+  it("a request without Authorization is resolved by the hook, scoped and audited like a key; no session is 401", async () => {
+    const b = await startTestBackend("session", {
+      session: (req) => (req.headers.cookie === "sid=good" ? { kind: "session", name: "web:alice", scopes: ["read"], expiresAt: null } : undefined),
+    });
+    try {
+      const get = (path: string, headers: Record<string, string>, method = "GET") => fetch(`${b.url}${path}`, { method, headers });
+      expect((await get("/api/v1/devices", { cookie: "sid=good" })).status).toBe(200);
+      const refused = await get("/api/v1/devices/x", { cookie: "sid=good" }, "DELETE");
+      expect(refused.status).toBe(403);
+      expect((await refused.json()).error).toBe("insufficient_scope");
+      expect((await get("/api/v1/devices", { cookie: "sid=bad" })).status).toBe(401);
+      b.registry.audit.flush();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(b.registry.audit.query({ actor: "web:alice" }).records[0]).toMatchObject({
+        kind: "refused",
+        actor_kind: "session",
+        outcome: "insufficient_scope",
+      });
+    } finally {
+      await b.close();
+    }
+  });
+});
+
 describe("expiry, revocation, rotation", () => {
   it("an expired key is refused with 403 key_expired, also on a connection that used it a moment before", async () => {
     const { key } = backend.registry.createApiKey({ name: "short", scopes: ["read"], expiresAt: Date.now() + 400 });

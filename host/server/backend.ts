@@ -14,6 +14,7 @@ import { createMetrics } from "./metrics.ts";
 import { WsGateway } from "./ws.ts";
 import { redactUrl, secretSafe } from "./log.ts";
 import { createJwtVerifier, type JwtOptions } from "./jwt.ts";
+import type { SessionAuth } from "./auth.ts";
 
 /** Loopback unless asked otherwise: serving other machines is a decision (`--host 0.0.0.0`). */
 export const DEFAULT_HOST = "127.0.0.1";
@@ -58,6 +59,8 @@ export interface BackendOptions {
   jwt?: JwtOptions;
   /** Rows the audit log keeps; the oldest go first (default DEFAULT_AUDIT_MAX_ROWS, 100,000). */
   auditMaxRows?: number;
+  /** Browser sessions (the dashboard's cookie): a third way in, for requests without Authorization (auth.ts). */
+  session?: SessionAuth;
 }
 
 export interface Backend {
@@ -230,6 +233,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     bodyLimit: opts.bodyLimit,
     logRequests: opts.logRequests,
     jwt,
+    session: opts.session,
     moreRoutes: (api, known) => ws.routes(api, known),
     onSysInfo: (id, answer) => learnLimits(id, answer, true),
     async disconnectDevice(id) {
