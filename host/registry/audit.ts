@@ -78,6 +78,8 @@ export class AuditLog {
     opts: { maxRows?: number } = {},
   ) {
     this.maxRows = opts.maxRows ?? DEFAULT_AUDIT_MAX_ROWS;
+    // No secondary index: each one made a record cost ~25 us instead of ~3 us (SQLite, 500-row transactions), on
+    // every call; a filtered query walks back from the newest row instead (a full scan of 100,000 rows is ~20 ms).
     db.exec(`
       CREATE TABLE IF NOT EXISTS audit (
         id INTEGER PRIMARY KEY,
@@ -92,8 +94,6 @@ export class AuditLog {
         peer TEXT,
         detail TEXT
       );
-      CREATE INDEX IF NOT EXISTS audit_device ON audit (device, id);
-      CREATE INDEX IF NOT EXISTS audit_actor ON audit (actor, id);
     `);
     this.stmt = {
       insert: db.prepare(`INSERT INTO audit (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`),
