@@ -91,6 +91,12 @@ export function requireCaller(api: FastifyInstance, opts: CallerAuthOptions): vo
     const scope = route.config?.scope;
     if (scope !== undefined && !isScope(scope))
       throw new Error(`route ${route.method} ${route.url} declares scope ${JSON.stringify(scope)}: scopes are ${SCOPES.join(", ")}`);
+    // /docs and /openapi.json say which scope each route needs.
+    if (scope && route.schema && !route.schema.hide) {
+      const needs = `Needs the \`${scope}\` scope.`;
+      const d = route.schema.description;
+      route.schema = { ...route.schema, description: d ? `${d}\n\n${needs}` : needs };
+    }
   });
 
   const refuse = (req: FastifyRequest, err: HttpError, actor?: Principal | { name: string; kind?: Principal["kind"] }) => {

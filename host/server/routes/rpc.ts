@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { DeviceOffline, RequestTooLarge, type JsonRpcId } from "../../rpc/correlator.ts";
 import { deliveryErrorBody, rpcFailure } from "../../rpc/delivery.ts";
 import { IdempotencyKeyInvalid, IdempotencyKeyReused, IdempotencyStore, type Outcome } from "../../rpc/idempotency.ts";
+import { callerKey, principalOf } from "../auth.ts";
 import { HttpError, errorBody } from "../errors.ts";
 import { idParam } from "./devices.ts";
 import type { RouteDeps } from "./deps.ts";
@@ -84,7 +85,8 @@ export async function rpcRoutes(api: FastifyInstance, deps: RouteDeps): Promise<
     else {
       try {
         if (typeof key !== "string") throw new IdempotencyKeyInvalid("one Idempotency-Key header at most");
-        outcome = await idempotency.run(req.headers.authorization ?? "", id, key, method, params, run);
+        // Per caller: a key, a token subject or a browser session (which has no Authorization header) each its own.
+        outcome = await idempotency.run(callerKey(principalOf(req)), id, key, method, params, run);
       } catch (err) {
         if (err instanceof IdempotencyKeyInvalid) throw new HttpError(400, "bad_idempotency_key", err.message);
         if (err instanceof IdempotencyKeyReused) throw new HttpError(422, "idempotency_key_reused", err.message);
