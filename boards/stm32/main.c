@@ -19,7 +19,8 @@
 #include "stm32f405.h"
 #include "transport.h"
 
-// build/device.wasm, linked into flash by module.S: wasm3 parses it in place.
+// build/device.wasm, linked into flash by module.S: wasm3 parses it in place. Empty under
+// ENGINE=aot, whose engine has the module compiled in (outpost_load takes 0 bytes as that one).
 extern const uint8_t device_wasm[], device_wasm_end[];
 
 static volatile sig_atomic_t stop_requested;
@@ -105,8 +106,8 @@ int main(void) {
   static outpost_board board = {NULL, board_millis, jitter_seed, log_line};
   board.name = board_name();
   size_t module_len = (size_t)(device_wasm_end - device_wasm);
-  say("outpost on %s, %lu MHz, module %lu bytes in flash\n", board.name, (unsigned long)(board_cpu_hz() / 1000000u),
-      (unsigned long)module_len);
+  say(module_len ? "outpost on %s, %lu MHz, module %lu bytes in flash\n" : "outpost on %s, %lu MHz, module compiled in\n",
+      board.name, (unsigned long)(board_cpu_hz() / 1000000u), (unsigned long)module_len);
   if (outpost_load(&board, device_wasm, module_len) || outpost_rpc_init()) {
     print_memory("at load failure");
     say("FATAL %s\n", outpost_error());
