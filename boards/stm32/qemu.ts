@@ -10,6 +10,12 @@ import mqtt, { type MqttClient } from "mqtt";
 
 export const boardDir = fileURLToPath(new URL(".", import.meta.url));
 export const firmwareElf = `${boardDir}build/firmware.elf`;
+
+/** The firmware's engines (boards/common/board.mk ENGINE=): wasm3 runs the module's bytes, aot has it compiled in. */
+export const FIRMWARE_ENGINES = ["wasm3", "aot"] as const;
+export type FirmwareEngine = (typeof FIRMWARE_ENGINES)[number];
+/** Where `make ENGINE=<engine>` puts the firmware. */
+export const firmwareFor = (engine: FirmwareEngine): string => (engine === "aot" ? `${boardDir}build/aot/firmware.elf` : firmwareElf);
 export const echoElf = `${boardDir}build/echo.elf`;
 
 /**
