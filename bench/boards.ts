@@ -1,4 +1,6 @@
-// Boards benchmark: the STM32F405 firmware (boards/stm32) in QEMU's netduinoplus2.
+// Boards benchmark: the STM32F405 firmware (boards/stm32) in QEMU's netduinoplus2, with both
+// engines side by side in one run: wasm3 (the module's bytes in flash, interpreted) and aot
+// (the same build/device.wasm translated by wasm2c and compiled in: make ENGINE=aot).
 //  - flash and RAM: the linker's sizes, and RAM measured on the running board
 //    (static + heap high-water from the allocator + painted-stack high-water);
 //  - instructions per RPC: under QEMU -icount shift=0 one guest instruction is one
@@ -11,11 +13,26 @@
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { boardDir, bootFirmware, buildFirmware, callFirmware, deviceRpc, echoRun, firmwareElf, type DeviceRpc, type QemuBoard } from "../boards/stm32/qemu.ts";
+import {
+  boardDir,
+  bootFirmware,
+  buildFirmware,
+  callFirmware,
+  deviceRpc,
+  echoRun,
+  FIRMWARE_ENGINES,
+  type FirmwareEngine,
+  firmwareFor,
+  type DeviceRpc,
+  type QemuBoard,
+} from "../boards/stm32/qemu.ts";
 import { startMosquitto, type Mosquitto } from "../test/support/mosquitto.ts";
 
 const FLASH_BUDGET = 128 * 1024;
 const RAM_BUDGET = 48 * 1024;
+// The AOT build's targets (issue 20).
+const AOT_FLASH_TARGET = 96 * 1024;
+const AOT_RAM_TARGET = 32 * 1024;
 const ICOUNT_ROUND_TRIPS = 200;
 const THROUGHPUT_REQUESTS = 1000;
 const WINDOW = 8;
@@ -28,9 +45,9 @@ interface Running {
   stop(): Promise<void>;
 }
 
-async function runFirmware(broker: Mosquitto, id: string, icount: boolean): Promise<Running & { board: QemuBoard }> {
+async function runFirmware(broker: Mosquitto, id: string, icount: boolean, elf: string): Promise<Running & { board: QemuBoard }> {
   const rpc = await deviceRpc(broker.url, id);
-  const board = bootFirmware({ elf: firmwareElf, linkPort: broker.port, append: `--id ${id}`, icountShift: icount ? 0 : undefined });
+  const board = bootFirmware({ elf, linkPort: broker.port, append: `--id ${id}`, icountShift: icount ? 0 : undefined });
   try {
     await Promise.race([rpc.online, board.exited.then(() => Promise.reject(new Error(board.lines.join("\n"))))]);
   } catch (e) {
@@ -155,14 +172,25 @@ async function heapBreakdown(broker: Mosquitto): Promise<Record<string, number>>
 
 const busyNs = async (rpc: DeviceRpc) => Number((await rpc.request("board.cpu")).result.busy_ns);
 
-async function main() {
-  const sizes = buildFirmware("all").trim();
+interface EngineFigures {
+  flash: number;
+  staticRam: number;
+  memory: any;
+  dispatchInstructions: number;
+  roundTripInstructions: number;
+  qemuRps: number;
+}
+
+/** Flash, RAM after the tests' traffic, instructions per dispatch and per round trip, and QEMU's rate, for one engine. */
+async function measureEngine(engine: FirmwareEngine, broker: Mosquitto): Promise<EngineFigures> {
+  const elf = firmwareFor(engine);
+  const sizes = buildFirmware("all", { ENGINE: engine }).trim();
   const [, flash, staticRam] = sizes.match(/flash (\d+) bytes .* static RAM (\d+) bytes/)!.map(Number);
   console.log(sizes);
 
   // Dispatch alone, exact: the same request dispatched 1 and 1 + DISPATCH_REPEAT times.
   const dispatchUs = async (n: number) => {
-    const board = bootFirmware({ elf: firmwareElf, icountShift: 0, append: `--repeat ${n} --call ${JSON.stringify(ECHO)}` });
+    const board = bootFirmware({ elf, icountShift: 0, append: `--repeat ${n} --call ${JSON.stringify(ECHO)}` });
     try {
       return Number((await board.waitForLine(/^dispatched \d+ times in (\d+) us busy$/))[1]);
     } finally {
@@ -170,36 +198,44 @@ async function main() {
     }
   };
   const dispatchInstructions = (((await dispatchUs(1 + DISPATCH_REPEAT)) - (await dispatchUs(1))) * 1000) / DISPATCH_REPEAT;
-  await callFirmware(ECHO); // the plain --call path still answers
+  await callFirmware(ECHO, elf); // the plain --call path still answers
 
+  // Round trips under -icount: busy time between two board.cpu probes, less one probe's own cost.
+  const counted = await runFirmware(broker, `bench-icount-${engine}`, true, elf);
+  let roundTripInstructions: number;
+  let memory: any;
+  try {
+    await exercise(counted.rpc);
+    await echoRun(counted.rpc, WINDOW, 1);
+    const c1 = await busyNs(counted.rpc);
+    const c2 = await busyNs(counted.rpc);
+    await echoRun(counted.rpc, ICOUNT_ROUND_TRIPS, 1);
+    const c3 = await busyNs(counted.rpc);
+    roundTripInstructions = (c3 - c2 - (c2 - c1)) / ICOUNT_ROUND_TRIPS;
+    memory = (await counted.rpc.request("board.memory")).result;
+  } finally {
+    await counted.stop();
+  }
+
+  const qemu = await runFirmware(broker, `bench-qemu-${engine}`, false, elf);
+  let qemuRps: number;
+  try {
+    qemuRps = await requestsPerSecond(qemu);
+  } finally {
+    await qemu.stop();
+  }
+  return { flash, staticRam, memory, dispatchInstructions, roundTripInstructions, qemuRps };
+}
+
+async function main() {
   const broker = await startMosquitto(["set_tcp_nodelay true"]); // no Nagle delay on small packets
   try {
-    // Round trips under -icount: busy time between two board.cpu probes, less one probe's own cost.
-    const counted = await runFirmware(broker, "bench-icount", true);
-    let roundTripInstructions: number;
-    let memory: any;
-    try {
-      await exercise(counted.rpc);
-      await echoRun(counted.rpc, WINDOW, 1);
-      const c1 = await busyNs(counted.rpc);
-      const c2 = await busyNs(counted.rpc);
-      await echoRun(counted.rpc, ICOUNT_ROUND_TRIPS, 1);
-      const c3 = await busyNs(counted.rpc);
-      roundTripInstructions = (c3 - c2 - (c2 - c1)) / ICOUNT_ROUND_TRIPS;
-      memory = (await counted.rpc.request("board.memory")).result;
-    } finally {
-      await counted.stop();
-    }
+    const figures = {} as Record<FirmwareEngine, EngineFigures>;
+    for (const engine of FIRMWARE_ENGINES) figures[engine] = await measureEngine(engine, broker);
+    const { flash, staticRam, memory, dispatchInstructions, roundTripInstructions, qemuRps } = figures.wasm3;
+    const aot = figures.aot;
 
     const heap = await heapBreakdown(broker);
-
-    const qemu = await runFirmware(broker, "bench-qemu", false);
-    let qemuRps: number;
-    try {
-      qemuRps = await requestsPerSecond(qemu);
-    } finally {
-      await qemu.stop();
-    }
 
     let posixRps: number | null = null;
     if (existsSync(posixDevice)) {
@@ -212,7 +248,9 @@ async function main() {
     }
 
     const ramUsed = memory.ram_used as number;
+    const aotRam = aot.memory.ram_used as number;
     console.log("");
+    console.log("wasm3 engine (module bytes in flash, interpreted; app updates possible)");
     console.log(`flash                      ${flash} B  (${((flash / FLASH_BUDGET) * 100).toFixed(1)}% of the ${FLASH_BUDGET / 1024} KiB budget)`);
     console.log(
       `RAM measured               ${ramUsed} B = static ${memory.static} + heap high-water ${memory.heap_high_water} + stack high-water ${memory.stack_high_water}` +
@@ -232,6 +270,24 @@ async function main() {
     } else {
       console.log(`requests/s, posix (peer)   not built (npm run build:boards)`);
     }
+    console.log("");
+    console.log("aot engine (wasm2c, module compiled in; firmware updates only)");
+    console.log(
+      `flash                      ${aot.flash} B  (target ${AOT_FLASH_TARGET / 1024} KiB: ${aot.flash <= AOT_FLASH_TARGET ? "met" : "MISSED"}; ` +
+        `wasm3 / aot = ${(flash / aot.flash).toFixed(2)})`,
+    );
+    console.log(
+      `RAM measured               ${aotRam} B = static ${aot.memory.static} (the linear memory with it) + heap high-water ` +
+        `${aot.memory.heap_high_water} + stack high-water ${aot.memory.stack_high_water}  (target ${AOT_RAM_TARGET / 1024} KiB: ` +
+        `${aotRam <= AOT_RAM_TARGET ? "met" : "MISSED"}; wasm3 / aot = ${(ramUsed / aotRam).toFixed(2)})`,
+    );
+    console.log(
+      `instructions / dispatch    ${Math.round(aot.dispatchInstructions)}  (wasm3 / aot = ${(dispatchInstructions / aot.dispatchInstructions).toFixed(2)})`,
+    );
+    console.log(
+      `instructions / round trip  ${Math.round(aot.roundTripInstructions)}  (wasm3 / aot = ${(roundTripInstructions / aot.roundTripInstructions).toFixed(2)})`,
+    );
+    console.log(`requests/s, STM32 in QEMU  ${aot.qemuRps.toFixed(0)}  (context only)`);
     console.log(
       JSON.stringify({
         flash_bytes: flash,
@@ -248,6 +304,23 @@ async function main() {
         qemu_requests_per_s: Math.round(qemuRps),
         posix_requests_per_s: posixRps === null ? null : Math.round(posixRps),
         qemu_to_posix_ratio: posixRps === null ? null : Number((qemuRps / posixRps).toFixed(4)),
+        aot: {
+          flash_bytes: aot.flash,
+          flash_target_bytes: AOT_FLASH_TARGET,
+          static_ram_bytes: aot.staticRam,
+          ram_used_bytes: aotRam,
+          heap_high_water_bytes: aot.memory.heap_high_water,
+          stack_high_water_bytes: aot.memory.stack_high_water,
+          ram_target_bytes: AOT_RAM_TARGET,
+          instructions_per_dispatch: Math.round(aot.dispatchInstructions),
+          instructions_per_round_trip: Math.round(aot.roundTripInstructions),
+          qemu_requests_per_s: Math.round(aot.qemuRps),
+        },
+        wasm3_to_aot: {
+          flash: Number((flash / aot.flash).toFixed(3)),
+          ram: Number((ramUsed / aotRam).toFixed(3)),
+          instructions_per_round_trip: Number((roundTripInstructions / aot.roundTripInstructions).toFixed(3)),
+        },
       }),
     );
   } finally {
