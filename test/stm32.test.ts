@@ -200,6 +200,11 @@ describe.each(FIRMWARE_ENGINES)("%s engine", (engine) => {
         // Everything the module needs is static: no heap at all, and the whole RAM within the target.
         expect(after.heap_high_water).toBe(0);
         expect(after.ram_used).toBeLessThanOrEqual(AOT_RAM_TARGET);
+        // The module's C stack is bounded from its call graph and the compiler's frames
+        // (boards/common/aot-stack.mjs); with all the rest the stack reached, it still fits.
+        const bound = Number(sizeLine.match(/module C stack (\d+) bytes at most/)?.[1]);
+        expect(bound).toBeGreaterThan(0);
+        expect(after.stack_high_water + bound).toBeLessThanOrEqual(after.stack_size);
       }
     }, 120_000);
 

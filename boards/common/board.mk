@@ -34,15 +34,15 @@ BOARD_INCLUDES += -I$(AOT_DIR)
 BOARD_RUNTIME_DEPS += $(AOT_GENERATED)
 BOARD_RUNTIME_OBJS += $(AOT_DIR)/device.o
 BOARD_ENGINE_LIBS :=
-# Every access bounds-checked (no guard pages on an MCU), call depth counted: WASM_RT_MAX_CALL_STACK_DEPTH
-# bounds the module's C stack; its JSON depth limit keeps the real depth far below (boards measure it).
-AOT_CFLAGS ?= -DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0 -DWASM_RT_USE_STACK_DEPTH_COUNT=1 -DWASM_RT_MAX_CALL_STACK_DEPTH=256
+# Every access bounds-checked (no guard pages on an MCU), call depth counted up to the module's deepest
+# chain (outpost_aot_module.h). device.su (-fstack-usage) bounds its C stack: aot-stack.mjs.
+AOT_CFLAGS ?= -DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0 -DWASM_RT_USE_STACK_DEPTH_COUNT=1
 BOARD_CFLAGS += $(AOT_CFLAGS)
-$(AOT_GENERATED) &: $(DEVICE_WASM) $(BOARD_COMMON)/gen-aot.mjs
+$(AOT_GENERATED) &: $(DEVICE_WASM) $(BOARD_COMMON)/gen-aot.mjs $(BOARD_COMMON)/aot-stack.mjs
 	node $(BOARD_COMMON)/gen-aot.mjs $(DEVICE_WASM) $(AOT_DIR)
 # wasm2c's output: its own warnings off, asserts out (they would pull in stdio on an MCU).
-$(AOT_DIR)/device.o: $(AOT_DIR)/device.c $(AOT_DIR)/device.h $(AOT_DIR)/wasm-rt.h
-	$(CC) -std=gnu11 $(AOT_OPT) -g -w -DNDEBUG $(BOARD_CFLAGS) -I$(AOT_DIR) -c $< -o $@
+$(AOT_DIR)/device.o: $(AOT_GENERATED)
+	$(CC) -std=gnu11 $(AOT_OPT) -g -w -DNDEBUG -fstack-usage $(BOARD_CFLAGS) -I$(AOT_DIR) -include outpost_aot_module.h -c $< -o $@
 AOT_OPT ?= -O2
 else
 BOARD_ENGINE_LIBS := $(WASM3_LIB)

@@ -1,12 +1,14 @@
 // Translates build/device.wasm to C for the AOT engine (outpost_engine_aot.c), into a build directory:
 //   device.c, device.h       wasm2c's translation (module name "device")
 //   wasm-rt.h                wasm2c's runtime header, beside them (a cross compiler must not see /usr/include)
-//   outpost_aot_module.h     the module's size and FNV-1a digest, and its exports as an X-macro table
+//   outpost_aot_module.h     the module's size and FNV-1a digest, its deepest call chain (the bound of
+//                            wasm2c's depth counter), and its exports as an X-macro table
 // Run: node boards/common/gen-aot.mjs MODULE.wasm OUTDIR   (boards/common/board.mk does, for ENGINE=aot)
 // wasm2c: $WASM2C, else wasm2c on PATH (Debian's wabt); wasm-rt.h: $WASM_RT_H, else <wasm2c's prefix>/include.
 import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { callDepth } from "./aot-stack.mjs";
 
 const [wasmPath, outDir] = process.argv.slice(2);
 if (!wasmPath || !outDir) {
@@ -61,6 +63,12 @@ writeFileSync(
 // The module compiled in: its size and FNV-1a digest, so a load of other bytes is refused by name.
 #define OUTPOST_AOT_MODULE_BYTES ${bytes.length}u
 #define OUTPOST_AOT_MODULE_FNV1A 0x${hash.toString(16).padStart(8, "0")}u
+
+// The deepest call chain from any export, in functions (aot-stack.mjs, from the module's call
+// graph): one call deeper traps as stack exhaustion, which a module with a bounded stack never does.
+#ifndef WASM_RT_MAX_CALL_STACK_DEPTH
+#define WASM_RT_MAX_CALL_STACK_DEPTH ${callDepth(wasmPath)}
+#endif
 
 // X(name, C function, returns an i32, argument count)
 #define OUTPOST_AOT_EXPORTS(X) \\
