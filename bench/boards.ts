@@ -26,6 +26,7 @@ import {
   type DeviceRpc,
   type QemuBoard,
 } from "../boards/stm32/qemu.ts";
+import { startTestBackend } from "../test/support/api.ts";
 import { startMosquitto, type Mosquitto } from "../test/support/mosquitto.ts";
 
 const FLASH_BUDGET = 128 * 1024;
@@ -227,6 +228,91 @@ async function measureEngine(engine: FirmwareEngine, broker: Mosquitto): Promise
   return { flash, staticRam, memory, dispatchInstructions, roundTripInstructions, qemuRps };
 }
 
+type Call = (method: string, params?: unknown) => Promise<any>;
+
+/** The same traffic in every feature scenario: the board's methods, the module's, eight echoes. */
+async function featureTraffic(call: Call): Promise<{ memory: any; linearUsed: number }> {
+  await call("gpio.write", { pin: "PD13", value: 1 });
+  await call("gpio.read", { pin: 61 });
+  await call("board.cpu");
+  for (let i = 0; i < WINDOW; i++) await call("echo", [i]);
+  const linearUsed = (await call("sys.info")).result.memory_used as number;
+  return { memory: (await call("board.memory")).result, linearUsed };
+}
+
+interface FeatureRun {
+  heap_high_water: number;
+  ram_used: number;
+  linear_memory_used: number;
+}
+
+/**
+ * What each optional part of the module costs in RAM on a running board: the same traffic over
+ * MQTT 3.1.1 with QoS 1 requests (the baseline), with QoS 2 requests, over MQTT 5, and over
+ * WebSocket through the backend. wasm3 compiles a function on its first call, so a part that
+ * never runs costs no heap; the module's bump allocator takes linear memory (sys.info memory_used)
+ * for the buffers a part sets up at device_start.
+ */
+async function featureCosts(engine: FirmwareEngine, broker: Mosquitto): Promise<Record<string, FeatureRun>> {
+  const elf = firmwareFor(engine);
+  const runs: Record<string, FeatureRun> = {};
+  const overMqtt = async (name: string, append: string, qos: 1 | 2) => {
+    const id = `bench-feature-${engine}-${name}`;
+    const rpc = await deviceRpc(broker.url, id, { qos });
+    const board = bootFirmware({ elf, linkPort: broker.port, append: `--id ${id} ${append}` });
+    try {
+      await Promise.race([rpc.online, board.exited.then(() => Promise.reject(new Error(board.lines.join("\n"))))]);
+      const { memory, linearUsed } = await featureTraffic((m, p) => rpc.request(m, p));
+      runs[name] = { heap_high_water: memory.heap_high_water, ram_used: memory.ram_used, linear_memory_used: linearUsed };
+    } finally {
+      await board.stop();
+      await rpc.end();
+    }
+  };
+  await overMqtt("mqtt311_qos1", "", 1);
+  await overMqtt("mqtt311_qos2", "", 2);
+  await overMqtt("mqtt5_qos1", "--mqtt-version 5", 1);
+
+  const backend = await startTestBackend(`bench-ws-${engine}`);
+  const device = `bench-ws-${engine}`;
+  const key = backend.registry.createApiKey().key;
+  const { credential } = backend.registry.addDevice(device);
+  const url = `ws://127.0.0.1:${backend.port}/api/v1/devices/ws`;
+  const board = bootFirmware({ elf, linkPort: backend.port, append: `--id ${device} --password ${credential} --url ${url}` });
+  try {
+    while (!backend.presence.isOnline(device)) {
+      if (board.proc.exitCode !== null) throw new Error(`QEMU exited:\n${board.lines.join("\n")}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    let id = 0;
+    const call: Call = async (method, params) => {
+      const res = await fetch(`${backend.url}/api/v1/devices/${device}/rpc?timeout_ms=20000`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: ++id, method, params }),
+      });
+      return res.json();
+    };
+    const { memory, linearUsed } = await featureTraffic(call);
+    runs.websocket = { heap_high_water: memory.heap_high_water, ram_used: memory.ram_used, linear_memory_used: linearUsed };
+  } finally {
+    await board.stop();
+    await backend.close();
+  }
+  const base = runs.mqtt311_qos1;
+  console.log(
+    `${engine}: RAM by optional part (same traffic; delta to MQTT 3.1.1 QoS 1: heap high-water / RAM used / linear memory used): ` +
+      Object.entries(runs)
+        .map(
+          ([name, r]) =>
+            `${name} ${r.heap_high_water - base.heap_high_water} / ${r.ram_used - base.ram_used} / ${r.linear_memory_used - base.linear_memory_used}`,
+        )
+        .join(", ") +
+      ` (baseline: heap ${base.heap_high_water}, RAM ${base.ram_used}, linear ${base.linear_memory_used})`,
+  );
+  return runs;
+}
+
 async function main() {
   const broker = await startMosquitto(["set_tcp_nodelay true"]); // no Nagle delay on small packets
   try {
@@ -236,6 +322,8 @@ async function main() {
     const aot = figures.aot;
 
     const heap = await heapBreakdown(broker);
+    const features = {} as Record<FirmwareEngine, Record<string, FeatureRun>>;
+    for (const engine of FIRMWARE_ENGINES) features[engine] = await featureCosts(engine, broker);
 
     let posixRps: number | null = null;
     if (existsSync(posixDevice)) {
@@ -316,6 +404,7 @@ async function main() {
           instructions_per_round_trip: Math.round(aot.roundTripInstructions),
           qemu_requests_per_s: Math.round(aot.qemuRps),
         },
+        ram_by_optional_part: features,
         wasm3_to_aot: {
           flash: Number((flash / aot.flash).toFixed(3)),
           ram: Number((ramUsed / aotRam).toFixed(3)),
