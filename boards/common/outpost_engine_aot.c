@@ -142,22 +142,23 @@ int outpost_engine_load(const uint8_t *wasm, size_t len) {
         (unsigned)OUTPOST_AOT_MODULE_BYTES, (unsigned)OUTPOST_AOT_MODULE_FNV1A, (unsigned)len);
     return -1;
   }
+  // Registering the module's types and instantiating it (which runs its start function) may
+  // trap: a load error then, not a hang.
   static int module_ready;
-  if (!module_ready) {
-    wasm_rt_init();
-    Z_device_init_module();
-    module_ready = 1;
-  }
-  // Instantiation runs the start function: a trap there is a load error.
   jmp_buf here;
   int trap = setjmp(here);
   if (trap) {
     outpost_aot_unwind = NULL;
     wasm_rt_call_stack_depth = 0;
-    Z_device_free(&instance);
+    if (module_ready) Z_device_free(&instance);
     return trapped(trap - 1, "(start)");
   }
   outpost_aot_unwind = &here;
+  if (!module_ready) {
+    wasm_rt_init();
+    Z_device_init_module();
+    module_ready = 1;
+  }
   Z_device_instantiate(&instance, &imports);
   outpost_aot_unwind = NULL;
   instantiated = 1;
