@@ -4,6 +4,7 @@
 // Under QEMU the command line comes from `-append` over semihosting:
 //   --id ID [--username U] [--password P]   run as device ID (default stm32f405)
 //   [--url ws://host:port/path]             JSON-RPC over WebSocket instead of MQTT
+//   [--mqtt-version 4|5]                    MQTT 3.1.1 (the default) or 5
 //   --call JSON                             dispatch one JSON-RPC request, print it, exit
 //   --repeat N --call JSON                  dispatch it N times and print the busy time
 #include <signal.h>
@@ -19,7 +20,8 @@
 #include "stm32f405.h"
 #include "transport.h"
 
-// build/device.wasm, linked into flash by module.S: wasm3 parses it in place.
+// build/device.wasm, linked into flash by module.S: wasm3 parses it in place. Empty under
+// ENGINE=aot, whose engine has the module compiled in (outpost_load takes 0 bytes as that one).
 extern const uint8_t device_wasm[], device_wasm_end[];
 
 static volatile sig_atomic_t stop_requested;
@@ -58,6 +60,7 @@ static void print_memory(const char *when) {
 typedef struct {
   const char *id, *username, *password, *url, *call;
   unsigned long repeat;
+  uint8_t mqtt_version;
 } options;
 
 // Cuts the next space-separated word out of *p.
@@ -85,6 +88,7 @@ static void parse_command_line(char *line, options *o) {
     else if (strcmp(flag, "--password") == 0) o->password = value;
     else if (strcmp(flag, "--url") == 0) o->url = value; // ws://host:port/path: WebSocket over the same link
     else if (strcmp(flag, "--repeat") == 0) o->repeat = strtoul(value, NULL, 10);
+    else if (strcmp(flag, "--mqtt-version") == 0) o->mqtt_version = strcmp(value, "5") == 0 ? 5 : 4;
     else say("ignoring unknown flag %s\n", flag);
   }
 }
@@ -105,8 +109,8 @@ int main(void) {
   static outpost_board board = {NULL, board_millis, jitter_seed, log_line};
   board.name = board_name();
   size_t module_len = (size_t)(device_wasm_end - device_wasm);
-  say("outpost on %s, %lu MHz, module %lu bytes in flash\n", board.name, (unsigned long)(board_cpu_hz() / 1000000u),
-      (unsigned long)module_len);
+  say(module_len ? "outpost on %s, %lu MHz, module %lu bytes in flash\n" : "outpost on %s, %lu MHz, module compiled in\n",
+      board.name, (unsigned long)(board_cpu_hz() / 1000000u), (unsigned long)module_len);
   if (outpost_load(&board, device_wasm, module_len) || outpost_rpc_init()) {
     print_memory("at load failure");
     say("FATAL %s\n", outpost_error());
@@ -139,7 +143,8 @@ int main(void) {
                                   .port = 0,
                                   .username = opt.username,
                                   .password = opt.password,
-                                  .ws_url = opt.url && strncmp(opt.url, "ws://", 5) == 0 ? opt.url : NULL};
+                                  .ws_url = opt.url && strncmp(opt.url, "ws://", 5) == 0 ? opt.url : NULL,
+                                  .mqtt_version = opt.mqtt_version};
   outpost_transport transport = stm32_link_transport();
   say("device %s dialing out through USART1\n", config.id);
   int rc = outpost_run(&config, &transport, &stop_requested);
