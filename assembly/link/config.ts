@@ -59,10 +59,18 @@ export function clientSetString(key: u32, ptr: usize, len: u32): i32 {
   return 0;
 }
 
+/** String key `key`'s bytes: their address (stringLen of them). */
+@inline export function stringPtr(key: u32): usize {
+  return strs + load<u32>(strTab + (<usize>key << 3));
+}
+/** String key `key`'s length (0: unset). */
+@inline export function stringLen(key: u32): u32 {
+  return load<u32>(strTab + (<usize>key << 3), 4);
+}
+
 /** Puts string key `key` in a view's slot pair `slot`; its length (0: unset). */
 export function setStringSlot(view: usize, slot: u32, key: u32): u32 {
-  let at = strTab + (<usize>key << 3);
-  let len = load<u32>(at, 4);
-  setPair(view, slot, strs + load<u32>(at), len);
+  let len = stringLen(key);
+  setPair(view, slot, stringPtr(key), len);
   return len;
 }

@@ -5,13 +5,11 @@
 // frame size limit. It does no I/O and reads no clock.
 import { CFG_KEEPALIVE, CFG_MAX_PACKET, CFG_RX_BYTES, EV_CONNECTED, EV_MESSAGE, Err, STR_PASSWORD, STR_USERNAME } from "../abi";
 
-import { C, setStringSlot } from "../link/config";
+import { C, stringLen, stringPtr } from "../link/config";
 import { emitAll, quiet } from "../link/events";
 import { connected, lastSend, lose, nowMs, pong, random32, state, tx, txCap, txLen } from "../link/supervisor";
 import { S_CONNECTED, S_CONNECTING } from "../link/phases";
 import { alloc, checkUtf8, put16be, u16be, u32be } from "../mem";
-import { getSlot } from "../mqtt/packet";
-import { txView } from "../mqtt/send";
 import { sha1, base64 } from "./sha1";
 import * as W from "./text";
 
@@ -169,9 +167,8 @@ function put(p: usize, text: usize): usize {
 
 /** The socket is open (tx empty): the upgrade request goes to tx. 0 or -BufferFull. */
 export function wsHello(): i32 {
-  let v = txView; // only to read the username and password strings
-  let userLen = setStringSlot(v, 21, STR_USERNAME);
-  let passLen = setStringSlot(v, 23, STR_PASSWORD);
+  let userLen = stringLen(STR_USERNAME);
+  let passLen = stringLen(STR_PASSWORD);
   let slash: u32 = 0;
   while (slash < urlLen && load<u8>(url + slash) != 0x2f) slash++;
   if (urlLen + userLen + passLen + 200 > txCap) return -Err.BufferFull;
@@ -190,11 +187,11 @@ export function wsHello(): i32 {
   if (passLen) {
     p = put(p, W.W_AUTH());
     if (userLen) {
-      memory.copy(p, getSlot(v, 21), userLen);
+      memory.copy(p, stringPtr(STR_USERNAME), userLen);
       p += userLen;
       store<u8>(p++, 0x3a);
     }
-    memory.copy(p, getSlot(v, 23), passLen);
+    memory.copy(p, stringPtr(STR_PASSWORD), passLen);
     p += passLen;
   }
   txLen = <u32>(put(p, W.W_END()) - tx);
