@@ -11,6 +11,14 @@ import { jsonBodiesOnly } from "./json-body.ts";
 import type { KnownDevice, RouteDeps, RoutePlugin } from "./routes/deps.ts";
 import { deviceRoutes, knownDevice } from "./routes/devices.ts";
 import { rpcRoutes } from "./routes/rpc.ts";
+import cookie from "@fastify/cookie";
+import { serveDashboard } from "./dashboard.ts";
+import { documentRoute } from "./openapi.ts";
+import { deviceOpenapiRoutes, serverUrl } from "./routes/device-openapi.ts";
+import { eventRoutes } from "./routes/events.ts";
+import { sessionRoutes } from "./routes/session.ts";
+import { telemetryRoutes } from "./routes/telemetry.ts";
+import { sessionCookies } from "./session.ts";
 
 export { HttpError } from "./errors.ts";
 export { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS } from "./routes/rpc.ts";
@@ -29,7 +37,7 @@ export interface AppDeps extends RouteDeps {
 }
 
 /** The built-in REST routes, in the order the docs list them. */
-const ROUTES: RoutePlugin[] = [deviceRoutes, rpcRoutes];
+const ROUTES: RoutePlugin[] = [deviceRoutes, rpcRoutes, telemetryRoutes, deviceOpenapiRoutes, eventRoutes, sessionRoutes];
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { registry, metrics } = deps;
@@ -67,15 +75,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done();
   });
 
+  await app.register(cookie);
   await app.register(swagger, {
+    transform: documentRoute as never,
     openapi: {
+      servers: [{ url: "/", description: "this backend (GET /openapi.json names its absolute URL)" }],
       info: { title: "outpost", version: "1", description: "REST in, JSON-RPC out: call devices behind NAT." },
       components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "an API key from `outpost key create`" } } },
       security: [{ bearer: [] }],
     },
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
-  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  app.get("/openapi.json", { schema: { hide: true } }, async (req) => ({ ...app.swagger(), servers: [{ url: serverUrl(req) }] }));
+  await serveDashboard(app);
   app.get("/metrics", { schema: { hide: true } }, async (_req, reply) => {
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
@@ -83,6 +95,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(
     async (api) => {
+      sessionCookies(api, deps.sessions); // before the key check: a valid session cookie stands in for the header
       requireApiKey(api, registry);
       for (const plugin of [...ROUTES, ...(deps.plugins ?? [])]) await api.register(async (scope) => plugin(scope, deps));
       deps.moreRoutes?.(api, knownDevice(deps));

@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { isApiKeyShaped, type Registry } from "../registry/registry.ts";
 import { HttpError } from "./errors.ts";
+import { sessionOf } from "./session.ts";
 
 /** A keep-alive connection that showed a valid key this recently is not checked again for the same header. */
 const KEY_RECHECK_MS = 1000;
@@ -15,7 +16,7 @@ export function requireApiKey(api: FastifyInstance, registry: Registry): void {
   const verifiedOn = new WeakMap<object, { header: string; at: number }>();
   api.addHook("onRequest", (req: FastifyRequest, _reply, done) => {
     const header = req.headers.authorization;
-    if (!header) return done(new HttpError(401, "unauthorized", "Authorization: Bearer <api key> required"));
+    if (!header) return sessionOf(req) ? done() : done(new HttpError(401, "unauthorized", "Authorization: Bearer <api key> required"));
     const now = Date.now();
     const seen = verifiedOn.get(req.raw.socket);
     if (seen && seen.header === header && now - seen.at < KEY_RECHECK_MS) return done();

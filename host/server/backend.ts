@@ -25,6 +25,10 @@ function reachableHost(host: string): string {
 import type { FrameRate } from "./frame-rate.ts";
 import { watchCredentials } from "../registry/watch.ts";
 import { closeSessionOf } from "../broker/takeover.ts";
+import { TelemetryStore } from "../registry/telemetry.ts";
+import { SessionStore } from "../registry/sessions.ts";
+import { ParamSchemas } from "../rpc/param-schema.ts";
+import { EventHub } from "./events.ts";
 
 export interface BackendOptions {
   dataDir: string;
@@ -53,6 +57,8 @@ export interface BackendOptions {
   outbound?: OutboundLimits;
   /** Calls awaiting an answer per device before more get 503 device_busy (default 256). */
   maxPendingCalls?: number;
+  /** Event streams (GET /api/v1/events): heartbeat comment period in ms (default 15000). */
+  sseHeartbeatMs?: number;
 }
 
 export interface Backend {
@@ -66,6 +72,9 @@ export interface Backend {
   broker?: EmbeddedBroker;
   /** WebSocket devices (GET /api/v1/devices/ws). */
   gateway: WsGateway;
+  /** The fleet event stream's hub (presence, telemetry; more publishers may add theirs). */
+  events: EventHub;
+  telemetry: TelemetryStore;
   close(): Promise<void>;
 }
 
@@ -75,6 +84,9 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const host = opts.host ?? DEFAULT_HOST;
   const registry = new Registry(opts.dataDir);
   registry.markAllOffline();
+  const telemetry = new TelemetryStore(registry.db);
+  const sessions = new SessionStore(registry.db);
+  const events = new EventHub();
   let gateway: WsGateway | undefined;
   let broker: EmbeddedBroker | undefined;
   // With the embedded broker, a status alone is not enough: the device's rx subscription must be in place.
@@ -95,6 +107,10 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     limitsOf,
   };
 
+  /** Kept (bounded) for the history, and on the event stream, at most once a second per device. */
+  const keepTelemetry = (id: string, text: string) => {
+    if (telemetry.record(id, text)) events.publish("telemetry", { device: id, at: new Date().toISOString(), data: JSON.parse(text) }, id);
+  };
   const filters = [`${prefix}/+/tx`, `${prefix}/+/status`, `${prefix}/+/telemetry`];
   const depth = prefix.split("/").length;
   const route = (msg: BusMessage) => {
@@ -114,6 +130,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
       case "telemetry":
         presence.activity(id);
         learnLimits(id, msg.payload.toString("utf8"), false);
+        keepTelemetry(id, msg.payload.toString("utf8"));
         break;
     }
   };
@@ -177,10 +194,17 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     // Nothing half-started stays behind (an open database, a listening socket).
     await broker?.close().catch(() => {});
     presence.close();
+    telemetry.close();
     registry.close();
     throw err;
   }
   presence.onOffline((id) => correlator.failDevice(id, "went offline"));
+  const paramSchemas = new ParamSchemas((id) => correlator.call(id, "rpc.list", undefined, null, 5000));
+  presence.onChange((id, online, transport) => {
+    events.publish("presence", { device: id, online, transport, at: new Date().toISOString() }, id);
+    if (online) void paramSchemas.refresh(id);
+    else paramSchemas.forget(id);
+  });
 
   const metrics = createMetrics({
     devicesOnline: () => presence.onlineCount,
@@ -218,6 +242,11 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     logger,
     bodyLimit: opts.bodyLimit,
     logRequests: opts.logRequests,
+    telemetry,
+    events,
+    paramSchemas,
+    sessions,
+    sseHeartbeatMs: opts.sseHeartbeatMs,
     moreRoutes: (api, known) => ws.routes(api, known),
     onSysInfo: (id, answer) => learnLimits(id, answer, true),
     async disconnectDevice(id) {
@@ -240,12 +269,15 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     presence,
     broker,
     gateway: ws,
+    events,
+    telemetry,
     async close() {
       stopWatching();
       await ws.close();
       await app.close();
       correlator.close();
       presence.close();
+      telemetry.close();
       await bus.close();
       await broker?.close();
       // Nobody is known to be connected once the backend is gone (the CLI reads this while it is stopped).

@@ -13,7 +13,8 @@ import type { Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import { WS_CLOSE_REMOVED as CLOSE_REMOVED, WS_CLOSE_REPLACED as CLOSE_REPLACED } from "../abi.ts";
 import { deviceTopics } from "../broker/acl.ts";
-import { apiKeyId, type Registry } from "../registry/registry.ts";
+import type { Registry } from "../registry/registry.ts";
+import { callerKeyId } from "./session.ts";
 import { digest } from "../registry/secrets.ts";
 import type { Bus, BusMessage, Unsubscribe } from "../rpc/bus.ts";
 import type { PresenceTracker } from "../rpc/presence.ts";
@@ -447,7 +448,7 @@ export class WsGateway {
       async (req, reply) => {
         known(req.params.id);
         // The scope's hook has verified the key: it is key-shaped.
-        const key = apiKeyId(/^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "")?.[1] ?? "") ?? "";
+        const key = callerKeyId(req); // the bearer key's id, or the signed-in session's
         if (!this.streamQuota.take(key)) {
           const n = this.streamQuota.perKey;
           throw new HttpError(429, "too_many_streams", `this API key has ${n} event streams open, the most allowed; close one first`, { limit: n });
