@@ -1,0 +1,30 @@
+// The dashboard: signed in (GET /session answers) or the sign-in form; then the page the hash names.
+import { useEffect, useState } from "preact/hooks";
+import { signOut, whoAmI } from "./api.ts";
+import { DeviceList } from "./DeviceList.ts";
+import { DevicePage } from "./DevicePage.ts";
+import { html } from "./html.ts";
+import { Layout } from "./Layout.ts";
+import { PAGES } from "./pages.ts";
+import { Pending } from "./Pending.ts";
+import { useRoute } from "./router.ts";
+import { SignIn } from "./SignIn.ts";
+
+export function App() {
+  const [signedIn, setSignedIn] = useState<boolean | null>(null);
+  const route = useRoute();
+  useEffect(() => {
+    whoAmI().then(
+      () => setSignedIn(true),
+      () => setSignedIn(false),
+    );
+  }, []);
+  if (signedIn === null) return html`<p class="hint">Loading…</p>`;
+  if (!signedIn) return html`<${SignIn} onSignedIn=${() => setSignedIn(true)} />`;
+  const [page, id] = route;
+  const entry = PAGES.find((p) => p.route === page);
+  const body =
+    page === "devices" && id ? html`<${DevicePage} id=${id} />` : !entry || page === "devices" ? html`<${DeviceList} />` : html`<${Pending} page=${entry} />`;
+  const out = () => signOut().finally(() => setSignedIn(false));
+  return html`<${Layout} current=${entry?.route ?? "devices"} onSignOut=${out}>${body}<//>`;
+}
