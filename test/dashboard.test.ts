@@ -1,11 +1,17 @@
 // The dashboard in Debian's Chromium (playwright-core, headless): sign in, a POSIX board comes online within 2 s of
 // connecting, a method called through its generated form shows its result (and a bad value is named by the
 // backend's schema check), the board goes offline within 2 s of its process being killed; 1280x800 and phone width.
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
 import type { Backend } from "../host/server/backend.ts";
 import { apiClient, startTestBackend, waitFor } from "./support/api.ts";
 import { runBoard, type BoardProcess } from "./support/board.ts";
+import { freePort } from "./support/mosquitto.ts";
 import { launchChromium, overflowsHorizontally, screenshotDir, screenshotOnFailure } from "./support/browser.ts";
 
 /** The spec's bound for the UI to show a presence change. */
@@ -169,5 +175,31 @@ describe("the dashboard", () => {
       const status = await page.evaluate(() => fetch("/api/v1/devices").then((r) => r.status));
       expect(status).toBe(401);
     });
+  });
+});
+
+describe("npm start", () => {
+  it("prints the dashboard's URL; signing in there with the printed key shows the demo device online", async () => {
+    const root = fileURLToPath(new URL("..", import.meta.url));
+    const args = ["--port", String(await freePort()), "--mqtt-port", String(await freePort()), "--data", mkdtempSync(join(tmpdir(), "outpost-dash-start-"))];
+    const server = spawn("npm", ["start", "--", ...args], { cwd: root, detached: true, stdio: ["ignore", "pipe", "ignore"] });
+    let stdout = "";
+    server.stdout!.on("data", (d) => (stdout += d));
+    const exited = new Promise((r) => server.once("exit", r));
+    try {
+      await waitFor(() => /API key\s+opk_/.test(stdout) || server.exitCode !== null);
+      const dashboard = /^\s+dashboard\s+(http:\/\/\S+\/)\s/m.exec(stdout)?.[1];
+      const printedKey = /API key\s+(opk_\S+)/.exec(stdout)?.[1];
+      expect(dashboard, stdout).toBeDefined();
+      await step("npm-start", async () => {
+        await page.goto(dashboard!);
+        await page.fill("input[name=key]", printedKey!);
+        await page.click("button[type=submit]");
+        await page.waitForSelector('tr[data-device="demo"] [data-state="online"]');
+      });
+    } finally {
+      process.kill(-server.pid!, "SIGTERM");
+      await exited;
+    }
   });
 });

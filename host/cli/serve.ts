@@ -9,6 +9,8 @@ import { CliError, checkDataDir, dataOption, parsePort, parsePositive, shellQuot
 import { startFleetDevice, type RunningDevice } from "./fleet.ts";
 
 export const DEMO_DEVICE = "demo";
+/** The demo device publishes telemetry this often, so the dashboard's chart has something to show. */
+const DEMO_TELEMETRY_MS = 5000;
 
 interface ServeOptions {
   port: number;
@@ -76,7 +78,7 @@ export function serveCommand(): Command {
         const credential = registry.hasDevice(DEMO_DEVICE)
           ? registry.rotateCredential(DEMO_DEVICE)
           : registry.addDevice(DEMO_DEVICE, { demo: true }).credential;
-        demo = await startFleetDevice(backend.mqttUrl, DEMO_DEVICE, credential);
+        demo = await startFleetDevice(backend.mqttUrl, DEMO_DEVICE, credential, {}, { telemetryMs: DEMO_TELEMETRY_MS });
         const { key } = registry.createApiKey();
         const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "echo", params: ["hello from outpost"] });
         const curl = [
@@ -93,6 +95,7 @@ export function serveCommand(): Command {
           [
             "",
             `outpost is running`,
+            `  dashboard ${backend.url}/   (sign in with the API key below)`,
             `  REST API  ${backend.url}/api/v1   (docs ${backend.url}/docs, metrics ${backend.url}/metrics)`,
             `  MQTT      ${redactUrl(backend.mqttUrl)}`,
             `  data      ${opts.data}`,
@@ -105,7 +108,7 @@ export function serveCommand(): Command {
           ].join("\n"),
         );
       } else {
-        console.log(`outpost is running: ${backend.url}/api/v1, MQTT ${redactUrl(backend.mqttUrl)}`);
+        console.log(`outpost is running: dashboard ${backend.url}/, API ${backend.url}/api/v1, MQTT ${redactUrl(backend.mqttUrl)}`);
       }
       let stopping = false;
       const stop = async (signal: string) => {

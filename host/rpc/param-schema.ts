@@ -1,7 +1,8 @@
 // Each device's methods, as its rpc.list names them, with the JSON Schema of their params: the backend checks a
 // call's params against it before sending, so `valve.open {"n":"x"}` with n an integer is a 400 naming `n` and
-// never runs. The list is fetched when the device comes online (and learnt from any rpc.list answer that passes
-// through REST), kept while it is online, forgotten when it goes. Validators come from Ajv (the library Fastify
+// never runs. The list is asked at the device's first call after each connect (a device nobody calls gets no
+// extra request) and learnt from any rpc.list answer that passes through REST; forgotten when the device connects
+// again or goes. Validators come from Ajv (the library Fastify
 // validates with), compiled once per distinct schema text: devices running the same firmware share them.
 // A device's schemas are its own input, so they are bounded (sizes below); one Ajv cannot compile is not enforced.
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
@@ -14,7 +15,7 @@ export const MAX_METHODS = 256;
 export const MAX_SCHEMA_BYTES = 8 * 1024;
 /** Distinct compiled schemas kept (across devices); past it the oldest go. */
 const MAX_COMPILED = 1024;
-/** How long a call waits for the rpc.list fetch started at connect before going unchecked. */
+/** At most this long (or the call's own timeout, if shorter) for the device's rpc.list before a call goes unchecked. */
 export const LIST_WAIT_MS = 2000;
 
 export interface MethodInfo {
@@ -75,29 +76,14 @@ function describe(e: ErrorObject, field: string): string {
 
 export class ParamSchemas {
   private readonly ajv = new Ajv({ strict: false, allErrors: false, coerceTypes: false, allowUnionTypes: true, validateFormats: false, addUsedSchema: false });
-  private readonly devices = new Map<string, Map<string, MethodInfo>>();
+  /** Each device's methods since it connected; "unknown": it did not answer rpc.list (its calls go unchecked). */
+  private readonly devices = new Map<string, Map<string, MethodInfo> | "unknown">();
   private readonly fetching = new Map<string, Promise<void>>();
   /** Schema text -> its validator (null: Ajv refused it, so it is not enforced). */
   private readonly compiled = new Map<string, ValidateFunction | null>();
 
-  /** `fetchList(id)`: asks the device for rpc.list, resolving with the JSON-RPC answer text. */
-  constructor(private readonly fetchList: (id: string) => Promise<string>) {}
-
-  /** The device came online: its list is fetched again (its firmware may have changed). */
-  refresh(id: string): Promise<void> {
-    this.devices.delete(id);
-    const started = this.fetchList(id).then(
-      (answer) => {
-        if (this.fetching.get(id) === started) this.learn(id, answer);
-      },
-      () => {}, // unanswered: calls go unchecked until an rpc.list answer is seen
-    );
-    const done = started.finally(() => {
-      if (this.fetching.get(id) === started) this.fetching.delete(id);
-    });
-    this.fetching.set(id, started);
-    return done;
-  }
+  /** `fetchList(id, timeoutMs)`: asks the device for rpc.list, resolving with the JSON-RPC answer text. */
+  constructor(private readonly fetchList: (id: string, timeoutMs: number) => Promise<string>) {}
 
   /** An rpc.list answer for the device (fetched here, or passing through REST). */
   learn(id: string, answer: string): void {
@@ -105,33 +91,52 @@ export class ParamSchemas {
     if (methods) this.devices.set(id, new Map(methods.map((m) => [m.name, m])));
   }
 
+  /** The device connected or went: its list is asked again at its next call (its firmware may have changed). */
   forget(id: string): void {
     this.devices.delete(id);
     this.fetching.delete(id);
   }
 
-  /** The device's methods, if its list is known (waits briefly for a fetch in progress). */
-  async methods(id: string): Promise<MethodInfo[] | undefined> {
-    await this.settled(id);
+  /** The device's list, fetched once per connection (at most `waitMs` for it); undefined when not known. */
+  private async known(id: string, waitMs: number): Promise<Map<string, MethodInfo> | undefined> {
+    if (!this.devices.has(id)) {
+      let pending = this.fetching.get(id);
+      if (!pending) {
+        const started: Promise<void> = this.fetchList(id, Math.min(waitMs, LIST_WAIT_MS)).then(
+          (answer) => {
+            if (this.fetching.get(id) !== started) return; // forgotten meanwhile (reconnected)
+            this.learn(id, answer);
+            if (!this.devices.has(id)) this.devices.set(id, "unknown"); // answered, but not with a list
+          },
+          () => {
+            if (this.fetching.get(id) === started) this.devices.set(id, "unknown"); // unanswered: unchecked until it reconnects
+          },
+        );
+        pending = started.finally(() => {
+          if (this.fetching.get(id) === started) this.fetching.delete(id);
+        });
+        this.fetching.set(id, started);
+      }
+      await pending;
+    }
     const known = this.devices.get(id);
-    return known && [...known.values()];
+    return known === "unknown" ? undefined : known;
   }
 
-  private async settled(id: string): Promise<void> {
-    const pending = this.fetching.get(id);
-    if (!pending || this.devices.has(id)) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([pending, new Promise((r) => (timer = setTimeout(r, LIST_WAIT_MS)))]);
-    clearTimeout(timer);
+  /** The device's methods, from its rpc.list (asked now if not known since it connected). */
+  async methods(id: string, waitMs = LIST_WAIT_MS): Promise<MethodInfo[] | undefined> {
+    const known = await this.known(id, waitMs);
+    return known && [...known.values()];
   }
 
   /**
    * Throws ParamsInvalid when the device's rpc.list gives `method` a schema that `params` fails. A method the list
-   * does not name, or a list not known, is not checked here (the device answers "Method not found" itself).
+   * does not name, or a device whose list is not known, is not checked here (the device answers for itself).
+   * The list is asked at the device's first call after it connects, waiting at most `waitMs`.
    */
-  async check(id: string, method: string, params: unknown): Promise<void> {
-    await this.settled(id);
-    const info = this.devices.get(id)?.get(method);
+  async check(id: string, method: string, params: unknown, waitMs = LIST_WAIT_MS): Promise<void> {
+    if (method === "rpc.list" && !this.devices.has(id)) return; // its answer teaches the list
+    const info = (await this.known(id, waitMs))?.get(method);
     if (!info) return;
     if (params === undefined) {
       // No params: only a schema that requires members refuses that (a list's {maxItems: 0} means "none").
@@ -160,8 +165,7 @@ export class ParamSchemas {
       }
     }
     if (this.compiled.size >= MAX_COMPILED) {
-      const oldest = this.compiled.keys().next().value!;
-      this.compiled.delete(oldest);
+      this.compiled.delete(this.compiled.keys().next().value!);
       this.ajv.removeSchema(); // frees what Ajv cached for the compiled ones
     }
     this.compiled.set(text, v);

@@ -199,11 +199,10 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     throw err;
   }
   presence.onOffline((id) => correlator.failDevice(id, "went offline"));
-  const paramSchemas = new ParamSchemas((id) => correlator.call(id, "rpc.list", undefined, null, 5000));
+  const paramSchemas = new ParamSchemas((id, timeoutMs) => correlator.call(id, "rpc.list", undefined, null, timeoutMs));
   presence.onChange((id, online, transport) => {
     events.publish("presence", { device: id, online, transport, at: new Date().toISOString() }, id);
-    if (online) void paramSchemas.refresh(id);
-    else paramSchemas.forget(id);
+    paramSchemas.forget(id); // asked again at its next call
   });
 
   const metrics = createMetrics({

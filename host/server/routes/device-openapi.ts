@@ -73,15 +73,16 @@ export async function deviceOpenapiRoutes(api: FastifyInstance, deps: RouteDeps)
     async (req) => {
       const id = req.params.id;
       known(id);
-      let methods = await deps.paramSchemas.methods(id);
-      if (!methods && deps.presence.isOnline(id)) {
-        await deps.paramSchemas.refresh(id);
-        methods = await deps.paramSchemas.methods(id);
-      }
+      const methods = deps.presence.isOnline(id) ? await deps.paramSchemas.methods(id) : undefined;
       if (!methods)
-        throw new HttpError(503, "methods_unknown", `device ${id}'s methods are not known: it is offline or did not answer rpc.list; try when it is online`, {
-          delivered: false,
-        });
+        throw new HttpError(
+          503,
+          "methods_unknown",
+          `device ${id}'s methods are not known: it is offline or did not answer rpc.list (not delivered); try when it is online`,
+          {
+            delivered: false,
+          },
+        );
       return deviceDocument(id, methods, serverUrl(req));
     },
   );

@@ -85,9 +85,10 @@ export async function rpcRoutes(api: FastifyInstance, deps: RouteDeps): Promise<
   const rpc = async (req: FastifyRequest, reply: FastifyReply, id: string, method: string, params: unknown, callerId: JsonRpcId | undefined) => {
     const timeoutMs = timeoutOf(req);
     if (!registry.hasDeviceRecent(id)) throw new HttpError(404, "unknown_device", `no device ${id}`);
-    await deps.paramSchemas.check(id, method, params).catch((err: Error) => {
-      throw err instanceof ParamsInvalid ? new HttpError(400, "invalid_params", err.message, { field: err.field, method: err.method }) : err;
-    });
+    if (presence.isOnline(id))
+      await deps.paramSchemas.check(id, method, params, timeoutMs).catch((err: Error) => {
+        throw err instanceof ParamsInvalid ? new HttpError(400, "invalid_params", err.message, { field: err.field, method: err.method }) : err;
+      });
     const key = req.headers["idempotency-key"];
     let outcome: Outcome;
     const run = () => deliver(id, method, params, callerId, timeoutMs);
