@@ -1,6 +1,6 @@
 // The dashboard: signed in (GET /session answers) or the sign-in form; then the page the hash names.
 import { useEffect, useState } from "preact/hooks";
-import { signOut, whoAmI } from "./api.ts";
+import { SIGNED_OUT, signOut, whoAmI } from "./api.ts";
 import { DeviceList } from "./DeviceList.ts";
 import { DevicePage } from "./DevicePage.ts";
 import { html } from "./html.ts";
@@ -18,6 +18,9 @@ export function App() {
       () => setSignedIn(true),
       () => setSignedIn(false),
     );
+    const ended = () => setSignedIn(false);
+    addEventListener(SIGNED_OUT, ended);
+    return () => removeEventListener(SIGNED_OUT, ended);
   }, []);
   if (signedIn === null) return html`<p class="hint">Loading…</p>`;
   if (!signedIn) return html`<${SignIn} onSignedIn=${() => setSignedIn(true)} />`;

@@ -9,6 +9,9 @@ export class ApiError extends Error {
   }
 }
 
+/** Dispatched on window when the API answers 401: the session is gone. */
+export const SIGNED_OUT = "outpost:signed-out";
+
 export async function api<T = any>(path: string, init: { method?: string; json?: unknown; headers?: Record<string, string> } = {}): Promise<T> {
   const headers: Record<string, string> = { ...init.headers };
   let body: string | undefined;
@@ -24,6 +27,8 @@ export async function api<T = any>(path: string, init: { method?: string; json?:
   } catch {
     parsed = { message: text };
   }
+  // The session ended (expired, signed out elsewhere, key removed): back to the sign-in form.
+  if (res.status === 401 && path !== "/session") dispatchEvent(new Event(SIGNED_OUT));
   if (!res.ok) throw new ApiError(res.status, parsed ?? {});
   return parsed as T;
 }

@@ -24,16 +24,30 @@ export function callerKeyId(req: FastifyRequest): string {
   return apiKeyId(/^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "")?.[1] ?? "") ?? "";
 }
 
-/** Adds the cookie check to every route of `api` (before requireApiKey). */
+/**
+ * The session a request without Authorization carries in its cookie: undefined for no cookie, an HttpError (401
+ * session_invalid) for a tampered, expired, signed-out or orphaned one. This is the whole check, in the shape the
+ * keys branch's `SessionAuth` hook (auth.ts) wants: map the Session to a Principal with its key's scopes.
+ */
+export function checkSessionCookie(req: FastifyRequest, sessions: SessionStore): Session | undefined {
+  if (req.headers.authorization) return undefined; // a header wins: the API-key check decides
+  const token = req.cookies?.[SESSION_COOKIE];
+  if (token === undefined) return undefined;
+  const session = sessions.verify(token);
+  if (!session) throw new HttpError(401, "session_invalid", "the session cookie is expired, signed out or not valid: sign in again");
+  return session;
+}
+
+/** Adds the cookie check to every route of `api` (before requireApiKey, which lets a signed-in request through). */
 export function sessionCookies(api: FastifyInstance, sessions: SessionStore): void {
   api.addHook("onRequest", (req, _reply, done) => {
-    if (req.headers.authorization) return done(); // a header wins: the API-key check decides
-    const token = req.cookies?.[SESSION_COOKIE];
-    if (token === undefined) return done(); // nothing to check: the API-key check answers 401
-    const session = sessions.verify(token);
-    if (!session) return done(new HttpError(401, "session_invalid", "the session cookie is expired, signed out or not valid: sign in again"));
-    signedIn.set(req, session);
-    done();
+    try {
+      const session = checkSessionCookie(req, sessions);
+      if (session) signedIn.set(req, session);
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
   });
 }
 
