@@ -15,8 +15,10 @@ export const MAX_METHODS = 256;
 export const MAX_SCHEMA_BYTES = 8 * 1024;
 /** Distinct compiled schemas kept (across devices); past it the oldest go. */
 const MAX_COMPILED = 1024;
-/** At most this long (or the call's own timeout, if shorter) for the device's rpc.list before a call goes unchecked. */
-export const LIST_WAIT_MS = 2000;
+/** A call waits at most this long (or its own timeout, if shorter) for the device's rpc.list, then goes unchecked. */
+export const LIST_WAIT_MS = 1000;
+/** The rpc.list question itself waits longer (a slow link): an answer that comes late still checks later calls. */
+export const LIST_FETCH_TIMEOUT_MS = 30_000;
 
 export interface MethodInfo {
   name: string;
@@ -82,8 +84,8 @@ export class ParamSchemas {
   /** Schema text -> its validator (null: Ajv refused it, so it is not enforced). */
   private readonly compiled = new Map<string, ValidateFunction | null>();
 
-  /** `fetchList(id, timeoutMs)`: asks the device for rpc.list, resolving with the JSON-RPC answer text. */
-  constructor(private readonly fetchList: (id: string, timeoutMs: number) => Promise<string>) {}
+  /** `fetchList(id)`: asks the device for rpc.list (outside its pending-call limits), resolving with the answer text. */
+  constructor(private readonly fetchList: (id: string) => Promise<string>) {}
 
   /** An rpc.list answer for the device (fetched here, or passing through REST). */
   learn(id: string, answer: string): void {
@@ -97,12 +99,12 @@ export class ParamSchemas {
     this.fetching.delete(id);
   }
 
-  /** The device's list, fetched once per connection (at most `waitMs` for it); undefined when not known. */
+  /** The device's list, asked once per connection (waiting at most `waitMs` for it); undefined when not known. */
   private async known(id: string, waitMs: number): Promise<Map<string, MethodInfo> | undefined> {
     if (!this.devices.has(id)) {
       let pending = this.fetching.get(id);
       if (!pending) {
-        const started: Promise<void> = this.fetchList(id, Math.min(waitMs, LIST_WAIT_MS)).then(
+        const started: Promise<void> = this.fetchList(id).then(
           (answer) => {
             if (this.fetching.get(id) !== started) return; // forgotten meanwhile (reconnected)
             this.learn(id, answer);
@@ -112,12 +114,17 @@ export class ParamSchemas {
             if (this.fetching.get(id) === started) this.devices.set(id, "unknown"); // unanswered: unchecked until it reconnects
           },
         );
-        pending = started.finally(() => {
+        started.finally(() => {
           if (this.fetching.get(id) === started) this.fetching.delete(id);
         });
         this.fetching.set(id, started);
+        pending = started;
       }
-      await pending;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([pending, new Promise((r) => (timer = setTimeout(r, Math.min(waitMs, LIST_WAIT_MS))))]);
+      clearTimeout(timer);
+      // Not answered in time: later calls do not wait again (a late answer still teaches the list).
+      if (!this.devices.has(id) && this.fetching.get(id) === pending) this.devices.set(id, "unknown");
     }
     const known = this.devices.get(id);
     return known === "unknown" ? undefined : known;

@@ -27,7 +27,7 @@ import { watchCredentials } from "../registry/watch.ts";
 import { closeSessionOf } from "../broker/takeover.ts";
 import { TelemetryStore } from "../registry/telemetry.ts";
 import { SessionStore } from "../registry/sessions.ts";
-import { ParamSchemas } from "../rpc/param-schema.ts";
+import { LIST_FETCH_TIMEOUT_MS, ParamSchemas } from "../rpc/param-schema.ts";
 import { EventHub } from "./events.ts";
 
 export interface BackendOptions {
@@ -199,7 +199,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     throw err;
   }
   presence.onOffline((id) => correlator.failDevice(id, "went offline"));
-  const paramSchemas = new ParamSchemas((id, timeoutMs) => correlator.call(id, "rpc.list", undefined, null, timeoutMs));
+  const paramSchemas = new ParamSchemas((id) => correlator.call(id, "rpc.list", undefined, null, LIST_FETCH_TIMEOUT_MS, { background: true }));
   presence.onChange((id, online, transport) => {
     events.publish("presence", { device: id, online, transport, at: new Date().toISOString() }, id);
     paramSchemas.forget(id); // asked again at its next call
