@@ -5,8 +5,11 @@ import { DeviceList } from "./DeviceList.ts";
 import { DevicePage } from "./DevicePage.ts";
 import { html } from "./html.ts";
 import { Layout } from "./Layout.ts";
-import { PAGES } from "./pages.ts";
+import { PAGES, type PageEntry } from "./pages.ts";
+import { AuditPage } from "./AuditPage.ts";
+import { KeysPage } from "./KeysPage.ts";
 import { Pending } from "./Pending.ts";
+import { ReleasesPage } from "./ReleasesPage.ts";
 import { useRoute } from "./router.ts";
 import { SignIn } from "./SignIn.ts";
 
@@ -26,8 +29,14 @@ export function App() {
   if (!signedIn) return html`<${SignIn} onSignedIn=${() => setSignedIn(true)} />`;
   const [page, id] = route;
   const entry = PAGES.find((p) => p.route === page);
+  /** Pages built against the other branches' REST shapes: each shows Pending while its route is missing. */
+  const BUILT: Record<string, (p: { page: PageEntry }) => unknown> = { releases: ReleasesPage, keys: KeysPage, audit: AuditPage };
   const body =
-    page === "devices" && id ? html`<${DevicePage} id=${id} />` : !entry || page === "devices" ? html`<${DeviceList} />` : html`<${Pending} page=${entry} />`;
+    page === "devices" && id
+      ? html`<${DevicePage} id=${id} />`
+      : !entry || page === "devices"
+        ? html`<${DeviceList} />`
+        : html`<${BUILT[page] ?? Pending} page=${entry} />`;
   const out = () => signOut().finally(() => setSignedIn(false));
   return html`<${Layout} current=${entry?.route ?? "devices"} onSignOut=${out}>${body}<//>`;
 }

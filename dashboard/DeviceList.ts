@@ -10,8 +10,9 @@ import { href } from "./router.ts";
 export const tagsOf = (d: DeviceView): string[] =>
   Array.isArray(d.tags) ? d.tags : Array.isArray(d.metadata?.tags) ? (d.metadata.tags as unknown[]).map(String) : [];
 
-/** The firmware version: the device view's, else what its telemetry (sys.info) said, else metadata's. */
-const versionOf = (d: DeviceView & { version?: string }, seen: Record<string, string>) => d.version ?? seen[d.id] ?? (d.metadata?.version as string) ?? "";
+/** The module version: the device view's `app.version` (OTA), else what its telemetry (sys.info) said, else metadata's. */
+const versionOf = (d: DeviceView & { app?: { version?: unknown } }, seen: Record<string, string>) =>
+  (d.app?.version != null ? String(d.app.version) : undefined) ?? seen[d.id] ?? (d.metadata?.version as string) ?? "";
 
 export function DeviceList() {
   const [devices, setDevices] = useState<DeviceView[] | null>(null);

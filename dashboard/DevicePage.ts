@@ -9,6 +9,7 @@ import { MethodForm } from "./MethodForm.ts";
 import { OnlineBadge } from "./OnlineBadge.ts";
 import { href } from "./router.ts";
 import { TelemetryChart, type Sample } from "./TelemetryChart.ts";
+import { UpdatePanel } from "./UpdatePanel.ts";
 
 /** Samples kept on the page: an hour at one a second. */
 const MAX_SAMPLES = 3600;
@@ -80,6 +81,7 @@ export function DevicePage({ id }: { id: string }) {
         </div>
         <${MetadataEditor} deviceId=${id} metadata=${device.metadata} onSaved=${load} />
       </div>
+      <${UpdatePanel} deviceId=${id} online=${device.online} />
       <div class="card">
         <h2>Telemetry, last hour</h2>
         <${TelemetryChart} samples=${samples} />

@@ -335,3 +335,14 @@ describe("browser sessions", () => {
     db.close();
   });
 });
+
+describe("shutdown", () => {
+  it("closing the backend ends the open event streams (it does not wait for their readers)", async () => {
+    const other = await startTestBackend("dash-close");
+    const otherKey = other.registry.createApiKey().key;
+    const s = await openSse(`${other.url}/api/v1/events`, { authorization: `Bearer ${otherKey}` });
+    expect(s.status).toBe(200);
+    await other.close(); // hangs here if the stream holds the server open
+    s.close();
+  });
+});

@@ -143,6 +143,22 @@ describe("the dashboard", () => {
     });
   });
 
+  it("pages whose backend comes with another branch say what they wait for", async () => {
+    await step("pending-pages", async () => {
+      for (const [route, needs] of [
+        ["releases", "/api/v1/releases"],
+        ["jobs", "/api/v1/jobs"],
+        ["keys", "/api/v1/keys"],
+        ["audit", "/api/v1/audit"],
+      ]) {
+        await page.click(`nav.nav a[data-page=${route}]`);
+        await page.waitForSelector(`main :text("${needs}")`);
+      }
+      await page.click("nav.nav a[data-page=devices]");
+      await page.waitForSelector('tr[data-device="board1"]');
+    });
+  });
+
   it("at phone width the nav folds behind a menu button and nothing overflows", async () => {
     await step("phone", async () => {
       await page.setViewportSize({ width: 375, height: 740 });

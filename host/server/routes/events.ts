@@ -5,13 +5,19 @@ import type { FastifyInstance } from "fastify";
 import { HttpError, errorBody } from "../errors.ts";
 import type { FleetEvent } from "../events.ts";
 import { callerKeyId } from "../session.ts";
-import { openSse } from "../sse.ts";
+import { openSse, type SseStream } from "../sse.ts";
 import { StreamQuota } from "../stream-quota.ts";
 import type { RouteDeps } from "./deps.ts";
 import type {} from "../route-scope.ts";
 
 export async function eventRoutes(api: FastifyInstance, deps: RouteDeps): Promise<void> {
   const quota = new StreamQuota();
+  const open = new Set<SseStream>();
+  // Before the server waits for its connections to end: a stream never ends by itself.
+  api.addHook("preClose", (done) => {
+    for (const s of open) s.end();
+    done();
+  });
   api.get<{ Querystring: { types?: string; device?: string } }>(
     "/events",
     {
@@ -44,7 +50,11 @@ export async function eventRoutes(api: FastifyInstance, deps: RouteDeps): Promis
         throw new HttpError(429, "too_many_streams", `this API key has ${n} event streams open, the most allowed; close one first`, { limit: n });
       }
       const stream = openSse(reply, deps.sseHeartbeatMs);
-      stream.onClose(() => quota.release(key));
+      open.add(stream);
+      stream.onClose(() => {
+        open.delete(stream);
+        quota.release(key);
+      });
       const send = (e: FleetEvent) => {
         if (wanted(e)) stream.send({ id: e.id, event: e.type, data: e.data });
       };
