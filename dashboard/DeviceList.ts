@@ -24,9 +24,16 @@ export function DeviceList() {
       (list) => (setDevices(list), setError("")),
       (err) => setError(err.message),
     );
-  useEffect(() => void load(), []);
+  useEffect(() => {
+    void load();
+    api<Record<string, { data: { version?: unknown } }>>("/telemetry/latest").then(
+      (latest) => setVersions(Object.fromEntries(Object.entries(latest).flatMap(([id, s]) => (s.data?.version != null ? [[id, String(s.data.version)]] : [])))),
+      () => {},
+    );
+  }, []);
+  // Presence and version changes only: every device's telemetry would be too much for a fleet-wide page.
   useEvents(
-    "?types=presence,telemetry",
+    "?types=presence,version",
     {
       presence: (e) =>
         setDevices((list) => {
@@ -34,7 +41,7 @@ export function DeviceList() {
           if (!list.some((d) => d.id === e.device)) void load(); // a device created since the list was read
           return list.map((d) => (d.id === e.device ? { ...d, online: e.online, transport: e.transport ?? d.transport, suspect: false } : d));
         }),
-      telemetry: (e) => typeof e.data?.version === "string" && setVersions((v) => (v[e.device] === e.data.version ? v : { ...v, [e.device]: e.data.version })),
+      version: (e) => setVersions((v) => ({ ...v, [e.device]: String(e.version) })),
     },
     load,
   );

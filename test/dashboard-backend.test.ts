@@ -242,13 +242,20 @@ describe("the fleet event stream", () => {
     }
   });
 
-  it("carries telemetry, filtered to one device", async () => {
+  it("carries telemetry, filtered to one device, and a version event when a device's version first shows or changes", async () => {
     const s = await sse("/api/v1/events?device=board-tel&types=telemetry");
+    const v = await sse("/api/v1/events?types=version");
     const created = await api("/api/v1/devices", { method: "POST", json: { id: "board-tel" } });
     boards.push(runBoard(["--id", "board-tel", "--url", backend.mqttUrl, "--password", created.body.credential, "--telemetry", "200"]));
     const e = await s.next((x) => x.event === "telemetry");
     expect(JSON.parse(e.data)).toMatchObject({ device: "board-tel", data: { board: "posix" } });
     expect(s.events.every((x) => x.event === "telemetry" && JSON.parse(x.data).device === "board-tel")).toBe(true);
+    const version = await v.next((x) => JSON.parse(x.data).device === "board-tel");
+    expect(JSON.parse(version.data)).toEqual({ device: "board-tel", version: "0.1.0" });
+    await s.next((x) => x !== e && x.event === "telemetry"); // another sample, the same version: no second version event
+    expect(v.events.filter((x) => JSON.parse(x.data).device === "board-tel")).toHaveLength(1);
+    const latest = await api("/api/v1/telemetry/latest");
+    expect(latest.body["board-tel"].data).toMatchObject({ board: "posix", version: "0.1.0" });
   });
 
   it("the ring keeps the newest events only; the SSE format keeps one event per block", () => {

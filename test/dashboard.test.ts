@@ -81,6 +81,8 @@ describe("the dashboard", () => {
       await waitFor(() => backend.presence.isOnline("board1"));
       await page.waitForSelector('tr[data-device="board1"] [data-state="online"]', { timeout: UI_MS });
       expect(await page.textContent('tr[data-device="board1"]')).toContain("lab");
+      // Its version arrives with its first telemetry (`event: version`).
+      await page.waitForSelector('tr[data-device="board1"] td[data-label="Version"]:text("0.1.0")');
     });
   });
 

@@ -48,6 +48,8 @@ export class TelemetryStore {
         "SELECT at, data FROM telemetry WHERE device_id = ? AND at > ? ORDER BY at, rowid LIMIT ?",
       ),
       count: db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM telemetry WHERE device_id = ?"),
+      // Each device's newest sample (the index on (device_id, at) makes this one seek per device).
+      latest: db.prepare<[], { device_id: string; at: number; data: string }>("SELECT device_id, max(at) AS at, data FROM telemetry GROUP BY device_id"),
     };
     this.timer = setInterval(() => this.flush(), flushMs);
     this.timer.unref();
@@ -89,6 +91,12 @@ export class TelemetryStore {
   since(id: string, since: number, limit = TELEMETRY_MAX_SAMPLES): TelemetrySample[] {
     this.flush();
     return this.stmt.since.all(id, since, limit).map((r) => ({ at: r.at, data: JSON.parse(r.data) }));
+  }
+
+  /** Every device's newest sample (SQLite's bare-column rule gives the data of the max(at) row). */
+  latest(): Map<string, TelemetrySample> {
+    this.flush();
+    return new Map(this.stmt.latest.all().map((r) => [r.device_id, { at: r.at, data: JSON.parse(r.data) }]));
   }
 
   count(id: string): number {

@@ -108,8 +108,17 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   };
 
   /** Kept (bounded) for the history, and on the event stream, at most once a second per device. */
+  const versions = new Map<string, unknown>(); // each device's last announced module version (bounded by the devices)
   const keepTelemetry = (id: string, text: string) => {
-    if (telemetry.record(id, text)) events.publish("telemetry", { device: id, at: new Date().toISOString(), data: JSON.parse(text) }, id);
+    if (!telemetry.record(id, text)) return;
+    const data = JSON.parse(text) as { version?: unknown } | null;
+    events.publish("telemetry", { device: id, at: new Date().toISOString(), data }, id);
+    // A fleet-wide view needs versions, not every sample: `version` only when it changes.
+    const version = data?.version;
+    if (version !== undefined && versions.get(id) !== version) {
+      versions.set(id, version);
+      events.publish("version", { device: id, version }, id);
+    }
   };
   const filters = [`${prefix}/+/tx`, `${prefix}/+/status`, `${prefix}/+/telemetry`];
   const depth = prefix.split("/").length;

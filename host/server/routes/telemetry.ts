@@ -56,4 +56,21 @@ export async function telemetryRoutes(api: FastifyInstance, deps: RouteDeps): Pr
       return { id: req.params.id, samples };
     },
   );
+
+  api.get(
+    "/telemetry/latest",
+    {
+      config: { scope: "read" },
+      schema: {
+        summary: "Every device's newest telemetry sample (the dashboard's versions column)",
+        description: "`{<device id>: {at, data}}` for the devices with a kept sample; new versions then arrive as `event: version` on GET /events.",
+        response: { 200: { type: "object", additionalProperties: { type: "object", properties: { at: { type: "string", format: "date-time" }, data: {} } } } },
+      },
+    },
+    async () => {
+      const out: Record<string, { at: string; data: unknown }> = {};
+      for (const [id, s] of deps.telemetry.latest()) out[id] = { at: new Date(s.at).toISOString(), data: s.data };
+      return out;
+    },
+  );
 }
