@@ -15,6 +15,8 @@ const SUCCESS: Record<string, Responses> = {
     200: { description: "the device's JSON-RPC response (result or error)", type: "object", additionalProperties: true },
   },
   "GET /api/v1/devices/:id/events": { 200: { description: "text/event-stream", type: "string" } },
+  // The WebSocket gateway answers an upgrade, not a 2xx.
+  "GET /api/v1/devices/ws": { 101: { description: "Switching Protocols: the device's WebSocket", type: "null" } },
 };
 
 /** "GET /api/v1/devices/:id/rpc" -> "getDevicesByIdRpc": stable, unique per method and path. */
@@ -39,7 +41,7 @@ export function documentRoute({ schema, url, route }: { schema: FastifySchema; u
   const out = { ...schema } as FastifySchema & { operationId?: string; response?: Responses };
   out.operationId ??= operationIdFor(method, url);
   const response: Responses = { ...((schema.response as Responses | undefined) ?? {}) };
-  if (!Object.keys(response).some((code) => code.startsWith("2"))) {
+  if (!Object.keys(response).some((code) => code.startsWith("2") || code === "101")) {
     Object.assign(
       response,
       SUCCESS[`${method} ${url}`] ?? (method === "DELETE" ? { 204: { description: "done", type: "null" } } : { 200: { description: "OK" } }),
