@@ -41,7 +41,7 @@ export async function eventRoutes(api: FastifyInstance, deps: RouteDeps): Promis
     },
     async (req, reply) => {
       const types = req.query.types ? new Set(req.query.types.split(",").filter(Boolean)) : undefined;
-      const device = req.query.device;
+      const device = req.query.device || undefined; // ?device= (empty) filters nothing
       const wanted = (e: FleetEvent) => (!types || types.has(e.type)) && (device === undefined || e.device === device);
       const lastId = req.headers["last-event-id"];
       const key = callerKeyId(req);
