@@ -7,6 +7,7 @@ import { html } from "./html.ts";
 import { Layout } from "./Layout.ts";
 import { PAGES, type PageEntry } from "./pages.ts";
 import { AuditPage } from "./AuditPage.ts";
+import { JobsPage } from "./JobsPage.ts";
 import { KeysPage } from "./KeysPage.ts";
 import { Pending } from "./Pending.ts";
 import { ReleasesPage } from "./ReleasesPage.ts";
@@ -30,7 +31,7 @@ export function App() {
   const [page, id] = route;
   const entry = PAGES.find((p) => p.route === page);
   /** Pages built against the other branches' REST shapes: each shows Pending while its route is missing. */
-  const BUILT: Record<string, (p: { page: PageEntry }) => unknown> = { releases: ReleasesPage, keys: KeysPage, audit: AuditPage };
+  const BUILT: Record<string, (p: { page: PageEntry }) => unknown> = { releases: ReleasesPage, jobs: JobsPage, keys: KeysPage, audit: AuditPage };
   const body =
     page === "devices" && id
       ? html`<${DevicePage} id=${id} />`

@@ -79,7 +79,7 @@ export function DevicePage({ id }: { id: string }) {
           </dl>
           ${!info && html`<p class="hint">${device.online ? "Asking sys.info…" : "sys.info when the device is online."}</p>`}
         </div>
-        <${MetadataEditor} deviceId=${id} metadata=${device.metadata} onSaved=${load} />
+        <${MetadataEditor} deviceId=${id} metadata=${device.metadata} tags=${tagsOf(device)} onSaved=${load} />
       </div>
       <${UpdatePanel} deviceId=${id} online=${device.online} />
       <div class="card">
