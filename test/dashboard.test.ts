@@ -127,6 +127,17 @@ describe("the dashboard", () => {
     });
   });
 
+  it("the metadata and tags editor saves through PATCH /devices/:id, and says so while this backend has none", async () => {
+    await step("metadata", async () => {
+      await page.fill("form.metadata input[name=tags]", "lab posix spare");
+      await page.click("form.metadata button[type=submit]");
+      await page.waitForSelector('form.metadata [role=status]:text("PATCH /devices/:id")');
+      await page.fill("form.metadata textarea", "[1]");
+      await page.click("form.metadata button[type=submit]");
+      await page.waitForSelector('form.metadata [role=status]:text("metadata is a JSON object")');
+    });
+  });
+
   it("charts the board's telemetry", async () => {
     await step("telemetry", async () => {
       await page.waitForSelector(".plot canvas", { timeout: 10_000 });
