@@ -84,6 +84,10 @@ describe("scopes", () => {
       disconnectDevice: async () => {},
       metrics: createMetrics({ devicesOnline: () => 0, devicesRegistered: () => 0, rpcInFlight: () => 0 }),
       logger: pino({ level: "silent" }),
+      telemetry: {} as never,
+      events: {} as never,
+      paramSchemas: {} as never,
+      sessions: {} as never,
     };
     let ran = 0;
     const app = await buildApp({

@@ -78,6 +78,8 @@ typedef struct outpost_device_config {
   uint8_t clean;
   // MQTT 5, not clean: seconds the broker keeps the session after a disconnect; 0: OUTPOST_SESSION_EXPIRY_S.
   uint32_t session_expiry_s;
+  // Publish sys.info as telemetry every this many ms (device_config key OUTPOST_DEV_TELEMETRY_MS); 0: never.
+  uint32_t telemetry_ms;
 } outpost_device_config;
 
 #ifndef OUTPOST_SESSION_EXPIRY_S

@@ -225,6 +225,10 @@ static int setup(const outpost_device_config *config) {
       (to_scratch(config->ws_url, &len) || outpost_call_export("device_set", &rc, 2, OUTPOST_DEV_WS_URL, (int32_t)len) ||
        check("WebSocket URL", rc)))
     return -1;
+  if (config->telemetry_ms &&
+      (outpost_call_export("device_config", &rc, 2, OUTPOST_DEV_TELEMETRY_MS, (int32_t)config->telemetry_ms) ||
+       check("telemetry period", rc)))
+    return -1;
   const char *username = config->username ? config->username : config->id;
   if (to_scratch(username, &len) || outpost_call_export("client_set_str", &rc, 2, OUTPOST_STR_USERNAME, (int32_t)len) ||
       check("username", rc))

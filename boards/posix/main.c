@@ -15,7 +15,7 @@
 
 static const char usage[] =
     "usage: outpost-device --id ID [--url mqtt://host:port | ws://host:port/path] [--username U] [--password P]\n"
-    "                      [--mqtt-version 4|5] [--clean | --session-expiry S] [--module FILE]\n"
+    "                      [--mqtt-version 4|5] [--clean | --session-expiry S] [--telemetry MS] [--module FILE]\n"
     "       outpost-device --call JSON [--module FILE]\n"
     "  --url       broker, or WebSocket gateway, to dial out to (default mqtt://127.0.0.1:1883)\n"
     "  --username  defaults to the device id\n"
@@ -27,6 +27,7 @@ static const char usage[] =
     "  --module    the device module (default $OUTPOST_WASM, else " OUTPOST_DEFAULT_MODULE " beside this program)\n"
     "  --call      dispatch one JSON-RPC request locally, print the response, exit\n"
     "  --repeat N  with --call: dispatch it N times (for instruction counts)\n"
+    "  --telemetry MS  publish sys.info as telemetry every MS milliseconds (default 0: never)\n"
     "  --verbose   log the module's debug lines too\n";
 
 static int min_level = 1;
@@ -114,7 +115,7 @@ int main(int argc, char **argv) {
   const char *module_path = getenv("OUTPOST_WASM")
                                 ? getenv("OUTPOST_WASM")
                                 : default_module(argv[0], default_path, sizeof default_path); // as host/engine.ts
-  const char *call = NULL, *repeat = "1", *mqtt_version = "4", *session_expiry = NULL;
+  const char *call = NULL, *repeat = "1", *mqtt_version = "4", *session_expiry = NULL, *telemetry = "0";
   int clean = 0;
   for (int i = 1; i < argc; i++) {
     const char *flag = argv[i];
@@ -127,6 +128,7 @@ int main(int argc, char **argv) {
                           : !strcmp(flag, "--repeat")         ? &repeat
                           : !strcmp(flag, "--mqtt-version")   ? &mqtt_version
                           : !strcmp(flag, "--session-expiry") ? &session_expiry
+                          : !strcmp(flag, "--telemetry")      ? &telemetry
                                                               : NULL;
     if (!strcmp(flag, "--verbose")) {
       min_level = 0;
@@ -200,6 +202,16 @@ int main(int argc, char **argv) {
       return 2;
     }
     config.session_expiry_s = (uint32_t)s;
+  }
+  {
+    char *end;
+    errno = 0;
+    unsigned long long ms = strtoull(telemetry, &end, 10);
+    if (errno || *end || !*telemetry || telemetry[0] == '-' || ms > 0x7fffffffull) {
+      fprintf(stderr, "outpost-device: --telemetry must be 0..2147483647 milliseconds (0: never), not %s\n", telemetry);
+      return 2;
+    }
+    config.telemetry_ms = (uint32_t)ms;
   }
 
   struct sigaction sa;

@@ -13,6 +13,8 @@ import { InvalidJwtConfig } from "../server/jwt.ts";
 import { DEFAULT_AUDIT_MAX_ROWS } from "../registry/audit.ts";
 
 export const DEMO_DEVICE = "demo";
+/** The demo device publishes telemetry this often, so the dashboard's chart has something to show. */
+const DEMO_TELEMETRY_MS = 5000;
 
 interface ServeOptions extends JwtFlags {
   auditMaxRows: number;
@@ -96,7 +98,7 @@ export function serveCommand(): Command {
         const credential = registry.hasDevice(DEMO_DEVICE)
           ? registry.rotateCredential(DEMO_DEVICE)
           : registry.addDevice(DEMO_DEVICE, { demo: true }).credential;
-        demo = await startFleetDevice(backend.mqttUrl, DEMO_DEVICE, credential);
+        demo = await startFleetDevice(backend.mqttUrl, DEMO_DEVICE, credential, {}, { telemetryMs: DEMO_TELEMETRY_MS });
         const { key, fresh, path } = await demoKey(registry, opts.data);
         // Printed once, when made; later starts print a command that reads it from its 0600 file.
         const bearer = fresh ? shellQuote(`Authorization: Bearer ${key}`) : `"Authorization: Bearer $(cat ${shellQuote(path)})"`;
@@ -115,6 +117,7 @@ export function serveCommand(): Command {
           [
             "",
             `outpost is running`,
+            `  dashboard ${backend.url}/   (sign in with the API key below)`,
             `  REST API  ${backend.url}/api/v1   (docs ${backend.url}/docs, metrics ${backend.url}/metrics)`,
             `  MQTT      ${redactUrl(backend.mqttUrl)}`,
             `  data      ${opts.data}`,
@@ -127,7 +130,7 @@ export function serveCommand(): Command {
           ].join("\n"),
         );
       } else {
-        console.log(`outpost is running: ${backend.url}/api/v1, MQTT ${redactUrl(backend.mqttUrl)}`);
+        console.log(`outpost is running: dashboard ${backend.url}/, API ${backend.url}/api/v1, MQTT ${redactUrl(backend.mqttUrl)}`);
       }
       let stopping = false;
       const stop = async (signal: string) => {

@@ -15,6 +15,13 @@ import { auditRoutes } from "./routes/audit.ts";
 import { deviceRoutes, knownDevice } from "./routes/devices.ts";
 import { keyRoutes } from "./routes/keys.ts";
 import { rpcRoutes } from "./routes/rpc.ts";
+import cookie from "@fastify/cookie";
+import { serveDashboard } from "./dashboard.ts";
+import { documentRoute } from "./openapi.ts";
+import { deviceOpenapiRoutes, serverUrl } from "./routes/device-openapi.ts";
+import { eventRoutes } from "./routes/events.ts";
+import { sessionRoutes } from "./routes/session.ts";
+import { telemetryRoutes } from "./routes/telemetry.ts";
 
 export { HttpError } from "./errors.ts";
 export { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS } from "./routes/rpc.ts";
@@ -37,7 +44,7 @@ export interface AppDeps extends RouteDeps {
 }
 
 /** The built-in REST routes, in the order the docs list them. */
-const ROUTES: RoutePlugin[] = [deviceRoutes, rpcRoutes, keyRoutes, auditRoutes];
+const ROUTES: RoutePlugin[] = [deviceRoutes, rpcRoutes, telemetryRoutes, deviceOpenapiRoutes, eventRoutes, sessionRoutes, keyRoutes, auditRoutes];
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { registry, metrics } = deps;
@@ -75,8 +82,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done();
   });
 
+  await app.register(cookie);
   await app.register(swagger, {
+    transform: documentRoute as never,
     openapi: {
+      servers: [{ url: "/", description: "this backend (GET /openapi.json names its absolute URL)" }],
       info: { title: "outpost", version: "1", description: "REST in, JSON-RPC out: call devices behind NAT." },
       components: {
         securitySchemes: {
@@ -87,7 +97,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
-  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  app.get("/openapi.json", { schema: { hide: true } }, async (req) => ({ ...app.swagger(), servers: [{ url: serverUrl(req) }] }));
+  await serveDashboard(app);
   app.get("/metrics", { schema: { hide: true } }, async (_req, reply) => {
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();

@@ -27,6 +27,11 @@ function reachableHost(host: string): string {
 import type { FrameRate } from "./frame-rate.ts";
 import { watchCredentials } from "../registry/watch.ts";
 import { closeSessionOf } from "../broker/takeover.ts";
+import { TelemetryStore } from "../registry/telemetry.ts";
+import { SessionStore } from "../registry/sessions.ts";
+import { sessionAuth } from "./session.ts";
+import { LIST_FETCH_TIMEOUT_MS, ParamSchemas } from "../rpc/param-schema.ts";
+import { EventHub } from "./events.ts";
 
 export interface BackendOptions {
   dataDir: string;
@@ -61,6 +66,8 @@ export interface BackendOptions {
   auditMaxRows?: number;
   /** Browser sessions (the dashboard's cookie): a third way in, for requests without Authorization (auth.ts). */
   session?: SessionAuth;
+  /** Event streams (GET /api/v1/events): heartbeat comment period in ms (default 15000). */
+  sseHeartbeatMs?: number;
 }
 
 export interface Backend {
@@ -74,6 +81,9 @@ export interface Backend {
   broker?: EmbeddedBroker;
   /** WebSocket devices (GET /api/v1/devices/ws). */
   gateway: WsGateway;
+  /** The fleet event stream's hub (presence, telemetry; more publishers may add theirs). */
+  events: EventHub;
+  telemetry: TelemetryStore;
   close(): Promise<void>;
 }
 
@@ -85,6 +95,9 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const registry = new Registry(opts.dataDir, { auditMaxRows: opts.auditMaxRows });
   const audit = registry.audit;
   registry.markAllOffline();
+  const telemetry = new TelemetryStore(registry.db);
+  const sessions = new SessionStore(registry.db);
+  const events = new EventHub();
   let gateway: WsGateway | undefined;
   let broker: EmbeddedBroker | undefined;
   // With the embedded broker, a status alone is not enough: the device's rx subscription must be in place.
@@ -105,6 +118,19 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     limitsOf,
   };
 
+  /** Kept (bounded) for the history, and on the event stream, at most once a second per device. */
+  const versions = new Map<string, unknown>(); // each device's last announced module version (bounded by the devices)
+  const keepTelemetry = (id: string, text: string) => {
+    if (!telemetry.record(id, text)) return;
+    const data = JSON.parse(text) as { version?: unknown } | null;
+    events.publish("telemetry", { device: id, at: new Date().toISOString(), data }, id);
+    // A fleet-wide view needs versions, not every sample: `version` only when it changes.
+    const version = data?.version;
+    if (version !== undefined && versions.get(id) !== version) {
+      versions.set(id, version);
+      events.publish("version", { device: id, version }, id);
+    }
+  };
   const filters = [`${prefix}/+/tx`, `${prefix}/+/status`, `${prefix}/+/telemetry`];
   const depth = prefix.split("/").length;
   const route = (msg: BusMessage) => {
@@ -124,6 +150,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
       case "telemetry":
         presence.activity(id);
         learnLimits(id, msg.payload.toString("utf8"), false);
+        keepTelemetry(id, msg.payload.toString("utf8"));
         break;
     }
   };
@@ -191,10 +218,16 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     // Nothing half-started stays behind (an open database, a listening socket).
     await broker?.close().catch(() => {});
     presence.close();
+    telemetry.close();
     registry.close();
     throw err;
   }
   presence.onOffline((id) => correlator.failDevice(id, "went offline"));
+  const paramSchemas = new ParamSchemas((id) => correlator.call(id, "rpc.list", undefined, null, LIST_FETCH_TIMEOUT_MS, { background: true }));
+  presence.onChange((id, online, transport) => {
+    events.publish("presence", { device: id, online, transport, at: new Date().toISOString() }, id);
+    paramSchemas.forget(id); // asked again at its next call
+  });
 
   const metrics = createMetrics({
     devicesOnline: () => presence.onlineCount,
@@ -233,7 +266,12 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     bodyLimit: opts.bodyLimit,
     logRequests: opts.logRequests,
     jwt,
-    session: opts.session,
+    session: opts.session ?? sessionAuth(sessions, registry.apiKeys),
+    telemetry,
+    events,
+    paramSchemas,
+    sessions,
+    sseHeartbeatMs: opts.sseHeartbeatMs,
     moreRoutes: (api, known) => ws.routes(api, known),
     onSysInfo: (id, answer) => learnLimits(id, answer, true),
     async disconnectDevice(id) {
@@ -256,12 +294,15 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     presence,
     broker,
     gateway: ws,
+    events,
+    telemetry,
     async close() {
       stopWatching();
       await ws.close();
       await app.close();
       correlator.close();
       presence.close();
+      telemetry.close();
       await bus.close();
       await broker?.close();
       // Nobody is known to be connected once the backend is gone (the CLI reads this while it is stopped).
