@@ -181,7 +181,7 @@ export class OtaAgent {
     return {
       "ota.begin": { handler: (p) => this.guard(() => this.begin(p)), description: "Starts or resumes an update (docs/ota.md)", params: obj },
       "ota.write": { handler: (p) => this.guard(() => this.write(p)), description: "Writes one chunk of the module", params: obj },
-      "ota.finish": { handler: (p) => this.guard(() => this.finish()), description: "Verifies the module, marks it pending, restarts on it", params: obj },
+      "ota.finish": { handler: () => this.guard(() => this.finish()), description: "Verifies the module, marks it pending, restarts on it", params: obj },
       "ota.confirm": { handler: (p) => this.guard(() => this.confirm(p)), description: "Confirms the running pending module", params: obj },
       "ota.abort": { handler: () => this.guard(() => this.abort()), description: "Drops a begun transfer", params: obj },
     };

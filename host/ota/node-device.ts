@@ -61,7 +61,12 @@ export class OtaDevice {
     for (;;) {
       const boot = this.agent.boot();
       try {
-        this.device = new Device({ ...this.opts, methods: { ...this.opts.methods, ...this.agent.methods() }, module: boot.bytes, info: () => this.agent.app() });
+        this.device = new Device({
+          ...this.opts,
+          methods: { ...this.opts.methods, ...this.agent.methods() },
+          module: boot.bytes,
+          info: () => this.agent.app(),
+        });
         return;
       } catch (err) {
         if (!boot.pending) throw err; // the confirmed module (verified) failing is the engine's fault, not an update's
@@ -150,6 +155,7 @@ export class OtaDevice {
     this.closed = true;
     this.clearWindow();
     this.device.mqtt?.destroySocket();
+    await new Promise((r) => setImmediate(r)); // out of a host call first: the engine may not be re-entered
     await this.device.close();
   }
 }

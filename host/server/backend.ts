@@ -25,6 +25,9 @@ function reachableHost(host: string): string {
 import type { FrameRate } from "./frame-rate.ts";
 import { watchCredentials } from "../registry/watch.ts";
 import { closeSessionOf } from "../broker/takeover.ts";
+import { ReleaseStore } from "../registry/releases.ts";
+import { Updater } from "../ota/updater.ts";
+import { updateJson } from "./routes/releases.ts";
 
 export interface BackendOptions {
   dataDir: string;
@@ -53,6 +56,8 @@ export interface BackendOptions {
   outbound?: OutboundLimits;
   /** Calls awaiting an answer per device before more get 503 device_busy (default 256). */
   maxPendingCalls?: number;
+  /** Release public keys (64 hex digits each): an uploaded release must be signed by one (none: not checked here). */
+  releaseKeys?: string[];
 }
 
 export interface Backend {
@@ -66,6 +71,9 @@ export interface Backend {
   broker?: EmbeddedBroker;
   /** WebSocket devices (GET /api/v1/devices/ws). */
   gateway: WsGateway;
+  /** OTA updates of the device module (docs/ota.md): the fleet jobs call updater.update(). */
+  updater: Updater;
+  releases: ReleaseStore;
   close(): Promise<void>;
 }
 
@@ -210,6 +218,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     broker?.revalidate();
     ws.revalidate();
   });
+  const releases = new ReleaseStore(registry.db, { dataDir: opts.dataDir, publicKeys: opts.releaseKeys });
+  const updater = new Updater({ registry, correlator, presence, releases, prefix, onEvent: (id, u) => ws.emit(id, "ota", updateJson(u)) });
   const app = await buildApp({
     registry,
     presence,
@@ -220,6 +230,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     logRequests: opts.logRequests,
     moreRoutes: (api, known) => ws.routes(api, known),
     onSysInfo: (id, answer) => learnLimits(id, answer, true),
+    ota: { releases, updater },
     async disconnectDevice(id) {
       await broker?.disconnect(id);
       ws.disconnect(id);
@@ -240,6 +251,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     presence,
     broker,
     gateway: ws,
+    updater,
+    releases,
     async close() {
       stopWatching();
       await ws.close();

@@ -4,6 +4,7 @@ import type { DeviceRecord, Registry } from "../../registry/registry.ts";
 import type { RpcCorrelator } from "../../rpc/correlator.ts";
 import type { PresenceTracker } from "../../rpc/presence.ts";
 import type { Metrics } from "../metrics.ts";
+import type { OtaDeps } from "./releases.ts";
 
 export interface RouteDeps {
   registry: Registry;
@@ -14,6 +15,8 @@ export interface RouteDeps {
   disconnectDevice(id: string): Promise<void>;
   /** A sys.info answer came back through REST: the device's announced limits may be in it. */
   onSysInfo?(id: string, answer: string): void;
+  /** Releases and updates (routes/releases.ts); absent: no OTA routes. */
+  ota?: OtaDeps;
 }
 
 /** A route plugin: registered inside /api/v1, behind the API-key check. */
