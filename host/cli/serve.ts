@@ -12,6 +12,7 @@ export const DEMO_DEVICE = "demo";
 
 interface ServeOptions {
   port: number;
+  releaseKey?: string[] | string;
   mqttPort: number;
   host: string;
   data: string;
@@ -21,6 +22,12 @@ interface ServeOptions {
   demo?: boolean;
   logLevel: string;
   logRequests?: boolean;
+}
+
+/** --release-key may repeat; OUTPOST_RELEASE_KEYS is comma-separated. */
+function releaseKeys(v: string[] | string | undefined): string[] | undefined {
+  if (v === undefined) return undefined;
+  return (Array.isArray(v) ? v : [v]).flatMap((k) => k.split(",")).filter(Boolean);
 }
 
 export function serveCommand(): Command {
@@ -49,6 +56,9 @@ export function serveCommand(): Command {
     .addOption(new Option("--demo", "also run a demo device in-process and print a curl command for it"))
     .addOption(new Option("--log-level <level>", "pino log level").env("LOG_LEVEL").default("info"))
     .addOption(new Option("--log-requests", "log every HTTP request"))
+    .addOption(
+      new Option("--release-key <hex...>", "release public key(s) (outpost keygen): an uploaded release must be signed by one").env("OUTPOST_RELEASE_KEYS"),
+    )
     .action(async (opts: ServeOptions, cmd: Command) => {
       // Logs go to stderr: stdout carries what a person (or a test) reads and copies.
       const logger = createLogger({ level: opts.logLevel }, pino.destination(2));
@@ -66,6 +76,7 @@ export function serveCommand(): Command {
         mqttWorkers: opts.mqttWorkers,
         logger,
         logRequests: opts.logRequests,
+        releaseKeys: releaseKeys(opts.releaseKey),
       }).catch((err: unknown) => {
         throw startupError(err, opts);
       });
