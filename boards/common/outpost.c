@@ -289,6 +289,8 @@ m3ApiRawFunction(import_log) {
   m3ApiSuccess();
 }
 
+int (*outpost_sysinfo_extra)(char *out, size_t cap);
+
 static int is_named(const char *name, uint32_t len, const char *wanted) {
   return strlen(wanted) == len && memcmp(wanted, name, len) == 0;
 }
@@ -336,6 +338,10 @@ m3ApiRawFunction(import_host_call) {
                      (unsigned)OUTPOST_MEMORY_LIMIT, (unsigned)outpost_rt.rpc_request_cap, (unsigned)outpost_rt.rpc_response_cap);
     if (n > 0 && outpost_rt.max_packet && (size_t)n < call.out_cap)
       n += snprintf(call.out + n, call.out_cap - (size_t)n, ",\"max_packet\":%u", (unsigned)outpost_rt.max_packet);
+    if (n > 0 && outpost_sysinfo_extra && (size_t)n < call.out_cap) {
+      int extra = outpost_sysinfo_extra(call.out + n, call.out_cap - (size_t)n); // the OTA app part (outpost_ota.c)
+      n = extra < 0 ? (int)call.out_cap : n + extra;
+    }
     int fits = n > 0 && (size_t)n < call.out_cap; // and room for the closing brace
     if (fits) call.out[n++] = '}';
     outpost_ok_written(&call, fits ? (size_t)n : call.out_cap + 1);
