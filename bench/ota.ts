@@ -1,11 +1,13 @@
 // OTA benchmark (docs/ota.md): per engine, the time from POST /devices/:id/update to the new version answering
 // sys.info (over REST), and the bytes on the device's link during the update against the module's size.
-// Targets: under 2 s for the Node device (V8, wasm3), under 1.4x the module on the wire.
+// Targets: under 2 s for the Node device (V8, wasm3) and the native POSIX device, under 1.4x the module on the wire.
 // Named peer: the module's own size (a transfer with no encoding or protocol at all), in the same run.
 // The device's link runs through a counting TCP relay, so both directions and all MQTT framing count (its
 // reconnect after the restart and the backend's own sys.info calls included).
 // Last line: a JSON summary.
 import { createServer, connect, type Server } from "node:net";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +19,26 @@ import { freePort } from "../test/support/mosquitto.ts";
 import { release, releaseKey } from "../test/support/ota.ts";
 
 const RUNS = 5;
+const posixDevice = fileURLToPath(new URL("../boards/posix/build/outpost-device", import.meta.url));
+
+/** A device under test: the Node device on an engine, or the native POSIX device as its own process. */
+async function startDevice(engine: string, id: string, credential: string, url: string): Promise<{ close(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), "outpost-bench-ota-dev-"));
+  if (engine === "posix") {
+    const proc = spawn(posixDevice, ["--id", id, "--url", url, "--password", credential, "--ota-dir", dir, "--ota-key", releaseKey.publicKey], {
+      stdio: "ignore",
+    });
+    return {
+      close: async () => {
+        proc.kill("SIGTERM");
+        await new Promise((r) => proc.on("exit", r));
+      },
+    };
+  }
+  const dev = new OtaDevice({ id, engine: engine as EngineName, ota: { dir, publicKeys: [releaseKey.publicKey] } });
+  await dev.connect(url, { password: credential });
+  return dev;
+}
 
 /** A TCP relay to `port` that counts the bytes each way. */
 async function relay(port: number): Promise<{ port: number; bytes: () => number; close(): void; server: Server }> {
@@ -57,7 +79,7 @@ async function main() {
   let version = 0;
   const results: Record<string, { ms: number; wireBytes: number; ratio: number }> = {};
   try {
-    for (const engine of ["v8", "wasm3"] as EngineName[]) {
+    for (const engine of ["v8", "wasm3", "posix"]) {
       const times: number[] = [];
       const wires: number[] = [];
       // Even runs time the update (polling sys.info as a caller would); odd runs count its bytes, with no polling
@@ -67,8 +89,7 @@ async function main() {
         const id = `bench-${engine}-${run}`;
         const { credential } = backend.registry.addDevice(id);
         const link = await relay(Number(new URL(backend.mqttUrl).port));
-        const dev = new OtaDevice({ id, engine, ota: { dir: mkdtempSync(join(tmpdir(), "outpost-bench-ota-dev-")), publicKeys: [releaseKey.publicKey] } });
-        await dev.connect(`mqtt://127.0.0.1:${link.port}`, { password: credential });
+        const dev = await startDevice(engine, id, credential, `mqtt://127.0.0.1:${link.port}`);
         while (!backend.presence.isOnline(id)) await new Promise((r) => setTimeout(r, 10));
         const up = await fetch(`${backend.url}/api/v1/releases`, { method: "POST", headers, body: JSON.stringify(release(module, ++version)) });
         const rel = ((await up.json()) as { id: string }).id;
