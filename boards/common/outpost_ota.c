@@ -57,6 +57,10 @@ static uint32_t crc32(const uint8_t *p, size_t n) {
   return ~c;
 }
 
+int outpost_ota_record_valid(const outpost_ota_record *r) {
+  return r->magic == RECORD_MAGIC && r->crc == crc32((const uint8_t *)r, offsetof(outpost_ota_record, crc));
+}
+
 static int save(void) {
   rec.magic = RECORD_MAGIC;
   rec.seq++;
@@ -223,8 +227,9 @@ static void roll_back(const char *reason) {
 
 static int load_slot(int slot, uint8_t *buf, size_t cap, const uint8_t **wasm, size_t *len) {
   uint32_t size = rec.slots[slot].size;
-  if (size > cap || cfg.slots->read(cfg.slots->ctx, slot, 0, buf, size)) return -1;
-  *wasm = buf;
+  if (cfg.slots->map) *wasm = cfg.slots->map(cfg.slots->ctx, slot); // parsed in place (flash)
+  else if (size > cap || cfg.slots->read(cfg.slots->ctx, slot, 0, buf, size)) return -1;
+  else *wasm = buf;
   *len = size;
   running_slot = slot;
   running_version = rec.slots[slot].version;
@@ -459,9 +464,7 @@ int outpost_ota_sysinfo(char *out, size_t cap) {
 int outpost_ota_init(const outpost_ota_config *config) {
   cfg = *config;
   outpost_sysinfo_extra = outpost_ota_sysinfo;
-  if (cfg.slots->read_record(cfg.slots->ctx, &rec) || rec.magic != RECORD_MAGIC ||
-      rec.crc != crc32((const uint8_t *)&rec, offsetof(outpost_ota_record, crc)))
-    fresh_record();
+  if (cfg.slots->read_record(cfg.slots->ctx, &rec) || !outpost_ota_record_valid(&rec)) fresh_record();
   static const char obj[] = "{\"type\":\"object\"}";
   if (outpost_method("ota.begin", "Starts or resumes an update (docs/ota.md)", obj, ota_begin) ||
       outpost_method("ota.write", "Writes one chunk of the module", obj, ota_write) ||

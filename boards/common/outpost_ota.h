@@ -53,6 +53,9 @@ int outpost_ota_restart(void);
 // sys.info's app member: writes ,"app":{...} at out; returns its length, or -1 if cap is too small.
 int outpost_ota_sysinfo(char *out, size_t cap);
 
+// Whether a record read back from storage is whole (its magic and CRC-32): for two-copy stores.
+int outpost_ota_record_valid(const outpost_ota_record *r);
+
 // The version running (0: the built-in module).
 uint32_t outpost_ota_running_version(void);
 

@@ -49,6 +49,8 @@ typedef struct outpost_slots {
   int (*write)(void *ctx, int slot, uint32_t offset, const uint8_t *data, size_t len);
   int (*read)(void *ctx, int slot, uint32_t offset, uint8_t *out, size_t len);
   void *ctx;
+  // Optional: the slot's bytes in place (memory-mapped flash), so loading copies nothing.
+  const uint8_t *(*map)(void *ctx, int slot);
 } outpost_slots;
 
 #endif

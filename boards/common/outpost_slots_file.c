@@ -107,6 +107,6 @@ int outpost_slots_file_init(outpost_slots_file *f, const char *dir, uint32_t slo
   mkdir(dir, 0700);
   struct stat st;
   if (stat(dir, &st) || !S_ISDIR(st.st_mode)) return -1;
-  f->slots = (outpost_slots){slot_cap, read_record, write_record, erase, write_slot, read_slot, f};
+  f->slots = (outpost_slots){slot_cap, read_record, write_record, erase, write_slot, read_slot, f, NULL};
   return 0;
 }
