@@ -1,6 +1,7 @@
 // OTA benchmark (docs/ota.md): per engine, the time from POST /devices/:id/update to the new version answering
 // sys.info (over REST), and the bytes on the device's link during the update against the module's size.
-// Targets: under 2 s for the Node device (V8, wasm3) and the native POSIX device, under 1.4x the module on the wire.
+// Targets: under 2 s for the Node device (V8, wasm3) and the native POSIX device, under 5 s for the STM32 firmware in
+// QEMU (OTA_BENCH_NO_STM32=1 skips it), under 1.4x the module on the wire.
 // Named peer: the module's own size (a transfer with no encoding or protocol at all), in the same run.
 // The device's link runs through a counting TCP relay, so both directions and all MQTT framing count (its
 // reconnect after the restart and the backend's own sys.info calls included).
@@ -17,6 +18,7 @@ import { OtaDevice } from "../host/ota/node-device.ts";
 import { wasmBytes, type EngineName } from "../host/engine.ts";
 import { freePort } from "../test/support/mosquitto.ts";
 import { release, releaseKey } from "../test/support/ota.ts";
+import { bootFirmware, buildFirmware, firmwareElf } from "../boards/stm32/qemu.ts";
 
 const RUNS = 5;
 const posixDevice = fileURLToPath(new URL("../boards/posix/build/outpost-device", import.meta.url));
@@ -24,6 +26,16 @@ const posixDevice = fileURLToPath(new URL("../boards/posix/build/outpost-device"
 /** A device under test: the Node device on an engine, or the native POSIX device as its own process. */
 async function startDevice(engine: string, id: string, credential: string, url: string): Promise<{ close(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), "outpost-bench-ota-dev-"));
+  if (engine === "stm32") {
+    // QEMU's USART1 dials the relay; the firmware's OTA slots are RAM-backed under QEMU.
+    const board = bootFirmware({
+      elf: firmwareElf,
+      linkPort: Number(new URL(url).port),
+      append: `--id ${id} --password ${credential} --ota-key ${releaseKey.publicKey}`,
+      maxLifetimeMs: 120_000,
+    });
+    return { close: async () => void (await board.stop()) };
+  }
   if (engine === "posix") {
     const proc = spawn(posixDevice, ["--id", id, "--url", url, "--password", credential, "--ota-dir", dir, "--ota-key", releaseKey.publicKey], {
       stdio: "ignore",
@@ -79,7 +91,9 @@ async function main() {
   let version = 0;
   const results: Record<string, { ms: number; wireBytes: number; ratio: number }> = {};
   try {
-    for (const engine of ["v8", "wasm3", "posix"]) {
+    if (!process.env.OTA_BENCH_NO_STM32) buildFirmware("all");
+    const only = process.env.OTA_BENCH_ONLY?.split(",");
+    for (const engine of ["v8", "wasm3", "posix", ...(process.env.OTA_BENCH_NO_STM32 ? [] : ["stm32"])].filter((e) => !only || only.includes(e))) {
       const times: number[] = [];
       const wires: number[] = [];
       // Even runs time the update (polling sys.info as a caller would); odd runs count its bytes, with no polling
@@ -125,8 +139,8 @@ async function main() {
       const wireBytes = median(wires);
       results[engine] = { ms: Math.round(ms), wireBytes, ratio: Number((wireBytes / module.length).toFixed(3)) };
       console.log(
-        `${engine.padEnd(6)} REST call to new version answering: ${ms.toFixed(0)} ms (median of ${RUNS}; target < 2000)  ` +
-          `wire ${wireBytes} B vs module ${module.length} B (peer: the bare module): ${(wireBytes / module.length).toFixed(2)}x (target <= 1.4x)`,
+        `${engine.padEnd(6)} REST call to new version answering: ${ms.toFixed(0)} ms (median of ${RUNS})  ` +
+          `(target < ${engine === "stm32" ? 5000 : 2000})  wire ${wireBytes} B vs module ${module.length} B (peer: the bare module): ${(wireBytes / module.length).toFixed(2)}x (target <= 1.4x)`,
       );
     }
   } finally {

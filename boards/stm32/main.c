@@ -28,7 +28,7 @@ static volatile sig_atomic_t stop_requested, window_ended;
 
 // How long the far end of the pipe takes to redial after the broker closed the stream (QEMU: reconnect=1 s).
 #ifndef OUTPOST_STM32_REDIAL_MS
-#define OUTPOST_STM32_REDIAL_MS 1200u
+#define OUTPOST_STM32_REDIAL_MS 1500u
 #endif
 
 // The release public key set at provisioning: a flash constant (make OTA_KEY=<64 hex digits>); under QEMU the
