@@ -87,3 +87,66 @@ it("refuses a bad signature and a downgrade by name; a module that traps at star
     reason: "not_newer",
   });
 });
+
+it("bad bytes are refused at ota.finish (hash_mismatch); a transfer cut mid-way (the link dropped) still ends succeeded", {
+  timeout: 150_000,
+}, async () => {
+  // Through a relay the test can cut: QEMU's USART1 dials it, it dials the broker.
+  const { createServer, connect } = await import("node:net");
+  const { freePort } = await import("./support/mosquitto.ts");
+  const sockets = new Set<import("node:net").Socket>();
+  let writes = 0;
+  let cutAt = 0;
+  const relay = createServer((a) => {
+    const b = connect(Number(new URL(backend.mqttUrl).port), "127.0.0.1");
+    sockets.add(a);
+    a.on("data", (d) => {
+      b.write(d);
+    });
+    b.on("data", (d) => {
+      if (d.includes("ota.write")) writes++;
+      if (cutAt && writes === cutAt) {
+        cutAt = 0;
+        a.destroy();
+        b.destroy();
+        return;
+      }
+      a.write(d);
+    });
+    a.on("close", () => b.destroy());
+    b.on("close", () => a.destroy());
+    a.on("error", () => {});
+    b.on("error", () => {});
+  });
+  const port = await freePort();
+  await new Promise<void>((r) => relay.listen(port, "127.0.0.1", r));
+  const id = `ota-stm32-${++seq}`;
+  const { credential } = backend.registry.addDevice(id);
+  const b = bootFirmware({
+    elf: firmwareElf,
+    linkPort: port,
+    append: `--id ${id} --password ${credential} --ota-key ${releaseKey.publicKey} --ota-window 8000`,
+    maxLifetimeMs: 170_000,
+  });
+  boards.push(b);
+  try {
+    await waitFor(() => backend.presence.isOnline(id));
+    const call = async (method: string, params: unknown) =>
+      (await api(`/api/v1/devices/${id}/rpc?timeout_ms=5000`, { method: "POST", json: { jsonrpc: "2.0", id: 1, method, params } })).body;
+    const r = release(MODULE, ++nextVersion);
+    expect((await call("ota.begin", { manifest: r.manifest, signature: r.signature })).result).toMatchObject({ offset: 0, chunk: 600 });
+    const bad = Buffer.from(MODULE);
+    bad[99] ^= 0x10;
+    for (let o = 0; o < bad.length; o += 600) await call("ota.write", { offset: o, data: bad.subarray(o, o + 600).toString("base64") });
+    expect((await call("ota.finish", {})).error).toMatchObject({ code: -32049, message: "hash_mismatch" });
+    expect((await info(id)).app).toMatchObject({ version: 0, state: "confirmed", last: { outcome: "failed", reason: "hash_mismatch" } });
+    // Cut the link as the 10th chunk goes out; the device keeps what it wrote, the backend resumes after the reconnect.
+    writes = 0;
+    cutAt = 10;
+    expect(await backend.updater.update(id, await releaseOf(MODULE), { timeoutMs: 90_000 })).toEqual({ outcome: "succeeded" });
+  } finally {
+    await b.stop();
+    for (const s of sockets) s.destroy();
+    relay.close();
+  }
+});
