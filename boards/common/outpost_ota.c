@@ -160,7 +160,8 @@ static int parse_manifest(const uint8_t *bytes, size_t len, manifest *m) {
         have_sha = 1;
       } else if (KEY("label")) {
         size_t n = v_len < sizeof m->label - 1 ? v_len : sizeof m->label - 1;
-        memcpy(m->label, v, n);
+        // Shown in sys.info as a JSON string: printable ASCII only (no quote or backslash can be here).
+        for (size_t i = 0; i < n; i++) m->label[i] = v[i] >= 0x20 && v[i] < 0x7f ? v[i] : '?';
         m->label[n] = 0;
       }
     } else if (*p >= '0' && *p <= '9') {
