@@ -6,7 +6,7 @@ import type { Backend } from "../host/server/backend.ts";
 import { wasmBytes } from "../host/engine.ts";
 import { bootFirmware, buildFirmware, firmwareElf, type QemuBoard } from "../boards/stm32/qemu.ts";
 import { apiClient, startTestBackend, waitFor } from "./support/api.ts";
-import { otherKey, release, releaseKey, trapAtStartModule, type ReleaseBody } from "./support/ota.ts";
+import { neverConnectsModule, otherKey, release, releaseKey, trapAtStartModule, type ReleaseBody } from "./support/ota.ts";
 
 const MODULE = wasmBytes();
 let backend: Backend;
@@ -64,7 +64,9 @@ it("a good update: written to the (RAM-backed) flash slot, verified, the module 
   await d.board.waitForLine(/module version \d+ started/);
 });
 
-it("refuses a bad signature and a downgrade by name; a module that traps at start and one never confirmed are rolled back", { timeout: 150_000 }, async () => {
+it("refuses a bad signature and a downgrade by name; a module that traps at start, one that never connects and one never confirmed are rolled back", {
+  timeout: 150_000,
+}, async () => {
   const d = await board(8000);
   expect(await backend.updater.update(d.id, await releaseOf(MODULE, { key: otherKey.privateKey }), { timeoutMs: 60_000 })).toEqual({
     outcome: "rejected",
@@ -73,6 +75,10 @@ it("refuses a bad signature and a downgrade by name; a module that traps at star
   expect(await backend.updater.update(d.id, await releaseOf(trapAtStartModule()), { timeoutMs: 60_000 })).toEqual({
     outcome: "rolled_back",
     reason: "trap_at_start",
+  });
+  expect(await backend.updater.update(d.id, await releaseOf(neverConnectsModule()), { timeoutMs: 60_000 })).toEqual({
+    outcome: "rolled_back",
+    reason: "no_connection",
   });
   const nc = await backend.updater.update(d.id, await releaseOf(MODULE), { timeoutMs: 60_000, skipConfirm: true });
   if (process.env.OTA_DEBUG) console.log(d.board.lines.join("\n"));
