@@ -34,6 +34,10 @@ export interface DeviceOptions {
   config?: Record<string, unknown>;
   /** Board name reported by sys.info (default "node"). */
   board?: string;
+  /** The module's bytes (an OTA slot) instead of the build's file. */
+  module?: Uint8Array;
+  /** More members of sys.info's host part (the OTA agent's `app`, docs/ota.md). */
+  info?: () => Record<string, unknown>;
   /** wasm3 only: linear memory cap in bytes. */
   memoryLimit?: number;
   limits?: DeviceLimits;
@@ -119,10 +123,12 @@ export class Device {
       requestMax: this.reqCap,
       responseMax: this.respCap,
       maxPacket: this.maxPacket,
+      extra: opts.info?.(),
     });
     this.methods = new HostMethods(opts.methods ?? {}, hostInfo, opts.config);
     this.mod = instantiate({
       build: opts.build,
+      bytes: opts.module,
       engine,
       memoryLimit: opts.memoryLimit,
       imports: { log: this.log, hostCall: (m, p) => this.hostCall(m, p) },

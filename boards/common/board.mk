@@ -19,8 +19,16 @@ WASM3_CONFIG := -include $(BOARD_COMMON)/wasm3_config.h
 WASM3_CONFIG_DEPS := $(BOARD_COMMON)/wasm3_config.h
 include $(BOARD_COMMON)/wasm3.mk
 
+# OTA (outpost_ota.c): Ed25519 through Monocypher's curve code, fetched pinned like wasm3.
+MONOCYPHER_SRC := $(shell $(BOARD_COMMON)/fetch-monocypher.sh)
+ifeq ($(MONOCYPHER_SRC),)
+$(error Monocypher sources unavailable: see the fetch-monocypher.sh message above)
+endif
+BOARD_OTA_OBJS := $(addprefix $(BOARD_BUILD)/common/,outpost_ota.o outpost_sha256.o outpost_ed25519.o) $(BOARD_BUILD)/monocypher.o
+BOARD_SLOTS_FILE_OBJ := $(BOARD_BUILD)/common/outpost_slots_file.o
+
 BOARD_RUNTIME_SOURCES := $(shell cat $(BOARD_COMMON)/runtime.sources $(BOARD_COMMON)/engine-$(ENGINE).sources)
-BOARD_INCLUDES := -I$(BOARD_COMMON) $(WASM3_INCLUDE)
+BOARD_INCLUDES := -I$(BOARD_COMMON) $(WASM3_INCLUDE) -I$(MONOCYPHER_SRC)
 BOARD_RUNTIME_CFLAGS = -std=gnu11 -Os -g -Wall -Wextra -Wno-unused-parameter $(BOARD_CFLAGS) $(WASM3_CONFIG) $(BOARD_INCLUDES)
 BOARD_RUNTIME_OBJS := $(patsubst %.c,$(BOARD_BUILD)/common/%.o,$(BOARD_RUNTIME_SOURCES))
 BOARD_NET_BSD_OBJ := $(BOARD_BUILD)/common/net_bsd.o
@@ -51,3 +59,7 @@ endif
 $(BOARD_BUILD)/common/%.o: $(BOARD_COMMON)/%.c $(BOARD_RUNTIME_DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BOARD_RUNTIME_CFLAGS) -c $< -o $@
+
+$(BOARD_BUILD)/monocypher.o: $(MONOCYPHER_SRC)/monocypher.c $(MONOCYPHER_SRC)/monocypher.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -Os -g -w $(BOARD_CFLAGS) -I$(MONOCYPHER_SRC) -c $< -o $@

@@ -49,6 +49,10 @@ int outpost_param_int(const outpost_call *call, unsigned position, const char *n
 // A string without escapes, NUL-terminated into out.
 int outpost_param_string(const outpost_call *call, unsigned position, const char *name, char *out, size_t cap);
 
+// More members of sys.info's host part (",\"app\":{...}" from outpost_ota.c): writes them at out
+// and returns their length, or -1 if cap is too small. NULL: none.
+extern int (*outpost_sysinfo_extra)(char *out, size_t cap);
+
 // Registers config.get / config.set (outpost_config.c), as the Node host has them.
 void outpost_config_methods(void);
 

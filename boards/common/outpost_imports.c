@@ -69,6 +69,8 @@ int outpost_import_log(const uint8_t *mem, uint32_t size, uint32_t level, uint32
   return 0;
 }
 
+int (*outpost_sysinfo_extra)(char *out, size_t cap);
+
 static int is_named(const char *name, uint32_t len, const char *wanted) {
   return strlen(wanted) == len && memcmp(wanted, name, len) == 0;
 }
@@ -82,6 +84,10 @@ static void sys_info(outpost_call *call) {
                    (unsigned)outpost_rt.rpc_response_cap);
   if (n > 0 && outpost_rt.max_packet && (size_t)n < call->out_cap)
     n += snprintf(call->out + n, call->out_cap - (size_t)n, ",\"max_packet\":%u", (unsigned)outpost_rt.max_packet);
+  if (n > 0 && outpost_sysinfo_extra && (size_t)n < call->out_cap) {
+    int extra = outpost_sysinfo_extra(call->out + n, call->out_cap - (size_t)n); // the OTA app part (outpost_ota.c)
+    n = extra < 0 ? (int)call->out_cap : n + extra;
+  }
   int fits = n > 0 && (size_t)n < call->out_cap; // and room for the closing brace
   if (fits) call->out[n++] = '}';
   outpost_ok_written(call, fits ? (size_t)n : call->out_cap + 1);

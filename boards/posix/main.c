@@ -12,6 +12,8 @@
 #include "board.h"
 #include "net_bsd.h"
 #include "outpost.h"
+#include "outpost_ota.h"
+#include "outpost_slots_file.h"
 
 static const char usage[] =
     "usage: outpost-device --id ID [--url mqtt://host:port | ws://host:port/path] [--username U] [--password P]\n"
@@ -28,9 +30,15 @@ static const char usage[] =
     "  --call      dispatch one JSON-RPC request locally, print the response, exit\n"
     "  --repeat N  with --call: dispatch it N times (for instruction counts)\n"
     "  --telemetry MS  publish sys.info as telemetry every MS milliseconds (default 0: never)\n"
-    "  --verbose   log the module's debug lines too\n";
+    "  --verbose   log the module's debug lines too\n"
+    "  --ota-dir D take OTA updates of the module (docs/ota.md): slots and state record in D\n"
+    "  --ota-key HEX   a release public key (64 hex digits; up to 4 --ota-key)\n"
+    "  --ota-window MS how long a new module has to be confirmed (default 120000)\n";
 
 static int min_level = 1;
+
+// The largest module an OTA slot holds (a file each; read whole into RAM to load).
+#define OUTPOST_POSIX_SLOT_MAX (64u * 1024u)
 
 static uint32_t monotonic_ms(void) {
   struct timespec ts;
@@ -66,8 +74,34 @@ static const char *default_module(const char *argv0, char *out, size_t cap) {
   return out;
 }
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, window_ended;
 static void on_signal(int sig) { stop_requested = sig; }
+// The OTA confirm window: SIGALRM ends outpost_run, and the shell rolls back (outpost_ota_window_expired).
+static void on_alarm(int sig) {
+  window_ended = 1;
+  stop_requested = 1;
+}
+
+static int ota_key_hex(const char *hex, uint8_t keys[][32], unsigned *count) {
+  if (*count >= OUTPOST_OTA_MAX_KEYS || strlen(hex) != 64) return -1;
+  for (int i = 0; i < 32; i++) {
+    unsigned byte;
+    if (sscanf(hex + 2 * i, "%2x", &byte) != 1) return -1;
+    keys[*count][i] = (uint8_t)byte;
+  }
+  (*count)++;
+  return 0;
+}
+
+// Tests cut the power at a step: OUTPOST_OTA_CRASH_AT=step:n exits at the n-th time that step is reached.
+static int crash_step(const char *step) {
+  static int seen;
+  const char *at = getenv("OUTPOST_OTA_CRASH_AT");
+  size_t len = strlen(step);
+  if (!at || strncmp(at, step, len) || at[len] != ':') return 0;
+  if (++seen == atoi(at + len + 1)) _exit(99);
+  return 0;
+}
 
 // The whole module file, kept for the runtime's lifetime (wasm3 points into it).
 static uint8_t *read_file(const char *path, size_t *len) {
@@ -116,6 +150,9 @@ int main(int argc, char **argv) {
                                 ? getenv("OUTPOST_WASM")
                                 : default_module(argv[0], default_path, sizeof default_path); // as host/engine.ts
   const char *call = NULL, *repeat = "1", *mqtt_version = "4", *session_expiry = NULL, *telemetry = "0";
+  const char *ota_dir = NULL, *ota_window = NULL, *ota_key = NULL;
+  static uint8_t ota_keys[OUTPOST_OTA_MAX_KEYS][32];
+  unsigned ota_key_count = 0;
   int clean = 0;
   for (int i = 1; i < argc; i++) {
     const char *flag = argv[i];
@@ -129,6 +166,9 @@ int main(int argc, char **argv) {
                           : !strcmp(flag, "--mqtt-version")   ? &mqtt_version
                           : !strcmp(flag, "--session-expiry") ? &session_expiry
                           : !strcmp(flag, "--telemetry")      ? &telemetry
+                          : !strcmp(flag, "--ota-dir")        ? &ota_dir
+                          : !strcmp(flag, "--ota-window")     ? &ota_window
+                          : !strcmp(flag, "--ota-key")        ? &ota_key
                                                               : NULL;
     if (!strcmp(flag, "--verbose")) {
       min_level = 0;
@@ -142,6 +182,11 @@ int main(int argc, char **argv) {
       return 2;
     } else {
       *target = argv[++i];
+      if (target == &ota_key && ota_key_hex(ota_key, ota_keys, &ota_key_count)) {
+        fprintf(stderr, "outpost-device: --ota-key must be 64 hex digits (at most %d keys), not %s\n", OUTPOST_OTA_MAX_KEYS,
+                ota_key);
+        return 2;
+      }
     }
   }
 
@@ -153,9 +198,40 @@ int main(int argc, char **argv) {
   }
   static const outpost_board board = {"posix", monotonic_ms, random_u32, log_line};
   posix_methods();
-  if (outpost_load(&board, wasm, wasm_len) || outpost_rpc_init()) {
+  static outpost_slots_file slot_files;
+  static uint8_t slot_buf[OUTPOST_POSIX_SLOT_MAX];
+  if (ota_dir) {
+    if (ota_key_count == 0) {
+      fprintf(stderr, "outpost-device: --ota-dir needs at least one --ota-key (without one every update is refused)\n");
+      return 2;
+    }
+    if (outpost_slots_file_init(&slot_files, ota_dir, sizeof slot_buf)) {
+      fprintf(stderr, "outpost-device: cannot use --ota-dir %s: %s\n", ota_dir, strerror(errno));
+      return 1;
+    }
+    slot_files.crash_step = crash_step;
+    outpost_ota_config ota = {&slot_files.slots,
+                              (const uint8_t(*)[32])ota_keys,
+                              ota_key_count,
+                              wasm,
+                              wasm_len,
+                              0,
+                              ota_window ? (uint32_t)strtoul(ota_window, NULL, 10) : 0,
+                              &stop_requested};
+    if (outpost_ota_init(&ota)) {
+      fprintf(stderr, "outpost-device: OTA methods: the method table is full\n");
+      return 1;
+    }
+  }
+  // The module to run: the file's, or under OTA the verified slot the record names (a pending one that fails to
+  // load is rolled back and the previous one loaded).
+  const uint8_t *module = wasm;
+  size_t module_len = wasm_len;
+  for (;;) {
+    if (ota_dir) outpost_ota_boot(slot_buf, sizeof slot_buf, &module, &module_len);
+    if (!outpost_load(&board, module, module_len) && !outpost_rpc_init()) break;
     fprintf(stderr, "outpost-device: %s\n", outpost_error());
-    return 1;
+    if (!ota_dir || !outpost_ota_start_failed()) return 1;
   }
 
   if (call) {
@@ -221,11 +297,32 @@ int main(int argc, char **argv) {
   sigaction(SIGINT, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  outpost_net_bsd net;
-  outpost_transport transport = outpost_net_bsd_transport(&net);
-  int rc = outpost_run(&config, &transport, &stop_requested);
-  if (rc) fprintf(stderr, "outpost-device: %s\n", outpost_error());
-  outpost_unload();
+  sa.sa_handler = on_alarm;
+  sigaction(SIGALRM, &sa, NULL);
+
+  int rc;
+  for (;;) {
+    uint32_t deadline = ota_dir ? outpost_ota_window_ms() : 0;
+    if (deadline) alarm((unsigned)(((deadline - monotonic_ms()) + 999u) / 1000u));
+    outpost_net_bsd net;
+    outpost_transport transport = outpost_net_bsd_transport(&net);
+    rc = outpost_run(&config, &transport, &stop_requested);
+    alarm(0);
+    if (rc) fprintf(stderr, "outpost-device: %s\n", outpost_error());
+    outpost_unload();
+    if (!ota_dir || rc) break;
+    if (window_ended) outpost_ota_window_expired();
+    window_ended = 0;
+    if (!outpost_ota_restart() || (stop_requested != 1)) break; // SIGINT/SIGTERM: stop for good
+    stop_requested = 0;
+    // Load the module the record names now: the new one, or after a rollback the previous one.
+    for (;;) {
+      outpost_ota_boot(slot_buf, sizeof slot_buf, &module, &module_len);
+      if (!outpost_load(&board, module, module_len) && !outpost_rpc_init()) break;
+      fprintf(stderr, "outpost-device: %s\n", outpost_error());
+      if (!outpost_ota_start_failed()) return 1;
+    }
+  }
   free(wasm);
   return rc ? 1 : 0;
 }

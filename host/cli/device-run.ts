@@ -4,7 +4,8 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULT_KEEPALIVE_S, DEFAULT_SESSION_EXPIRY, Device } from "../device.ts";
 import { errName, wsCloseName } from "../abi.ts";
 import { DEFAULT_PREFIX } from "../broker/acl.ts";
-import { CliError, parseNonNegative, parseSeconds32, urlParser } from "./common.ts";
+import { CliError, parseNonNegative, parsePositive, parseSeconds32, urlParser } from "./common.ts";
+import { OtaDevice } from "../ota/node-device.ts";
 import { DEVICE_PASSWORD, secretFileOption, secretOption, secretValue } from "./secrets.ts";
 import { createLogger, redactUrl } from "../server/log.ts";
 
@@ -20,6 +21,9 @@ interface RunOptions {
   sessionExpiry?: number;
   keepalive: number;
   telemetry: number;
+  otaDir?: string;
+  otaKey?: string[] | string;
+  otaWindow?: number;
 }
 
 /** MQTT carries the keep-alive in 16 bits. */
@@ -64,17 +68,25 @@ export function deviceRunCommand(): Command {
         .default(DEFAULT_KEEPALIVE_S),
     )
     .addOption(new Option("--telemetry <ms>", "publish sys.info on <prefix>/<id>/telemetry every <ms> (0: off)").argParser(parseNonNegative).default(0))
+    .option("--ota-dir <dir>", "take OTA updates of the module (docs/ota.md): its slots and state record live here")
+    .addOption(new Option("--ota-key <hex...>", "release public key(s) the device accepts (outpost keygen)").env("OUTPOST_OTA_KEYS"))
+    .addOption(new Option("--ota-window <ms>", "how long a new module has to be confirmed").argParser(parsePositive))
     .action(async (opts: RunOptions, cmd: Command) => {
       checkSessionFlags(opts);
       const password = secretValue(cmd, DEVICE_PASSWORD);
       const log = createLogger({ name: "outpost-device" });
       const url = redactUrl(opts.url); // a ws:// URL may carry ?access_token=
       const telemetryMs = opts.telemetry;
-      const device = new Device({
+      const deviceOpts = {
         id: opts.id,
         board: "node-cli",
-        log: (level, text) => log[LEVELS[level] ?? "info"]({ from: "module" }, text),
-      });
+        log: (level: number, text: string) => log[LEVELS[level] ?? "info"]({ from: "module" }, text),
+      };
+      const keys = opts.otaKey === undefined ? [] : (Array.isArray(opts.otaKey) ? opts.otaKey : [opts.otaKey]).flatMap((k) => k.split(",")).filter(Boolean);
+      if (opts.otaDir && keys.length === 0)
+        throw new CliError("--ota-dir needs at least one --ota-key (or OUTPOST_OTA_KEYS): a device without a release key refuses every update");
+      const ota = opts.otaDir ? new OtaDevice({ ...deviceOpts, ota: { dir: opts.otaDir, publicKeys: keys, confirmWindowMs: opts.otaWindow } }) : undefined;
+      const device = ota ?? new Device(deviceOpts);
       const connected = device.connect(opts.url, {
         username: opts.username ?? opts.id,
         password,
@@ -85,7 +97,7 @@ export function deviceRunCommand(): Command {
         keepalive: opts.keepalive,
         telemetryMs,
       });
-      const mqtt = device.mqtt!;
+      const mqtt = (ota ? ota.device : (device as Device)).mqtt!;
       mqtt.on("connect", (sessionPresent: boolean) => log.info({ id: opts.id, url, sessionPresent }, "connected"));
       mqtt.on("close", (info: { error: number; reasonCode: number }, wasConnected: boolean) => {
         if (!info.error) return;

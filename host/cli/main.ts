@@ -9,6 +9,8 @@ import { deviceRunCommand } from "./device-run.ts";
 import { callCommand } from "./call.ts";
 import { simCommand } from "./sim.ts";
 import { brokerCommand } from "./broker.ts";
+import { keygenCommand, releaseCommand } from "./release.ts";
+import { updateCommand } from "./update.ts";
 import { redactUrlsIn } from "../server/log.ts";
 
 const program = new Command("outpost")
@@ -23,6 +25,9 @@ device.addCommand(deviceRunCommand());
 program.addCommand(callCommand());
 program.addCommand(simCommand());
 program.addCommand(brokerCommand());
+program.addCommand(keygenCommand());
+program.addCommand(releaseCommand());
+program.addCommand(updateCommand());
 
 // commander quotes a refused argument in its error: a URL's password must not end up on the screen or in a log.
 const redactErrors = (cmd: Command): void => {

@@ -19,6 +19,7 @@ const DEMO_TELEMETRY_MS = 5000;
 interface ServeOptions extends JwtFlags {
   auditMaxRows: number;
   port: number;
+  releaseKey?: string[] | string;
   mqttPort: number;
   host: string;
   data: string;
@@ -28,6 +29,12 @@ interface ServeOptions extends JwtFlags {
   demo?: boolean;
   logLevel: string;
   logRequests?: boolean;
+}
+
+/** --release-key may repeat; OUTPOST_RELEASE_KEYS is comma-separated. */
+function releaseKeys(v: string[] | string | undefined): string[] | undefined {
+  if (v === undefined) return undefined;
+  return (Array.isArray(v) ? v : [v]).flatMap((k) => k.split(",")).filter(Boolean);
 }
 
 export function serveCommand(): Command {
@@ -68,6 +75,9 @@ export function serveCommand(): Command {
     .addOption(JWT_OPTIONS.jwksUrl())
     .addOption(JWT_OPTIONS.scopeClaim())
     .addOption(JWT_OPTIONS.scopeMap())
+    .addOption(
+      new Option("--release-key <hex...>", "release public key(s) (outpost keygen): an uploaded release must be signed by one").env("OUTPOST_RELEASE_KEYS"),
+    )
     .action(async (opts: ServeOptions, cmd: Command) => {
       // Logs go to stderr: stdout carries what a person (or a test) reads and copies.
       const logger = createLogger({ level: opts.logLevel }, pino.destination(2));
@@ -88,6 +98,7 @@ export function serveCommand(): Command {
         logRequests: opts.logRequests,
         jwt,
         auditMaxRows: opts.auditMaxRows,
+        releaseKeys: releaseKeys(opts.releaseKey),
       }).catch((err: unknown) => {
         throw startupError(err, opts);
       });

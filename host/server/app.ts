@@ -22,6 +22,7 @@ import { deviceOpenapiRoutes, serverUrl } from "./routes/device-openapi.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { sessionRoutes } from "./routes/session.ts";
 import { telemetryRoutes } from "./routes/telemetry.ts";
+import { releasesRoutes } from "./routes/releases.ts";
 
 export { HttpError } from "./errors.ts";
 export { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS } from "./routes/rpc.ts";
@@ -44,7 +45,17 @@ export interface AppDeps extends RouteDeps {
 }
 
 /** The built-in REST routes, in the order the docs list them. */
-const ROUTES: RoutePlugin[] = [deviceRoutes, rpcRoutes, telemetryRoutes, deviceOpenapiRoutes, eventRoutes, sessionRoutes, keyRoutes, auditRoutes];
+const ROUTES: RoutePlugin[] = [
+  deviceRoutes,
+  rpcRoutes,
+  telemetryRoutes,
+  deviceOpenapiRoutes,
+  eventRoutes,
+  sessionRoutes,
+  releasesRoutes,
+  keyRoutes,
+  auditRoutes,
+];
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { registry, metrics } = deps;

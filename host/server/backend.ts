@@ -32,6 +32,9 @@ import { SessionStore } from "../registry/sessions.ts";
 import { sessionAuth } from "./session.ts";
 import { LIST_FETCH_TIMEOUT_MS, ParamSchemas } from "../rpc/param-schema.ts";
 import { EventHub } from "./events.ts";
+import { ReleaseStore } from "../registry/releases.ts";
+import { Updater } from "../ota/updater.ts";
+import { updateJson } from "./routes/releases.ts";
 
 export interface BackendOptions {
   dataDir: string;
@@ -68,6 +71,8 @@ export interface BackendOptions {
   session?: SessionAuth;
   /** Event streams (GET /api/v1/events): heartbeat comment period in ms (default 15000). */
   sseHeartbeatMs?: number;
+  /** Release public keys (64 hex digits each): an uploaded release must be signed by one (none: not checked here). */
+  releaseKeys?: string[];
 }
 
 export interface Backend {
@@ -84,6 +89,9 @@ export interface Backend {
   /** The fleet event stream's hub (presence, telemetry; more publishers may add theirs). */
   events: EventHub;
   telemetry: TelemetryStore;
+  /** OTA updates of the device module (docs/ota.md): the fleet jobs call updater.update(). */
+  updater: Updater;
+  releases: ReleaseStore;
   close(): Promise<void>;
 }
 
@@ -257,6 +265,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     broker?.revalidate();
     ws.revalidate();
   });
+  const releases = new ReleaseStore(registry.db, { dataDir: opts.dataDir, publicKeys: opts.releaseKeys });
+  const updater = new Updater({ registry, correlator, presence, releases, prefix, onEvent: (id, u) => ws.emit(id, "ota", updateJson(u)) });
   const app = await buildApp({
     registry,
     presence,
@@ -274,6 +284,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     sseHeartbeatMs: opts.sseHeartbeatMs,
     moreRoutes: (api, known) => ws.routes(api, known),
     onSysInfo: (id, answer) => learnLimits(id, answer, true),
+    ota: { releases, updater },
     async disconnectDevice(id) {
       await broker?.disconnect(id);
       ws.disconnect(id);
@@ -296,6 +307,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     gateway: ws,
     events,
     telemetry,
+    updater,
+    releases,
     async close() {
       stopWatching();
       await ws.close();

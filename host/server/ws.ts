@@ -423,6 +423,14 @@ export class WsGateway {
     for (const l of listeners) l(event, data);
   }
 
+  /** An event of the backend's own on the device's event stream (`event: ota` for updates). */
+  emit(id: string, event: string, data: unknown): void {
+    const listeners = this.listeners.get(id);
+    if (!listeners?.size) return;
+    const text = JSON.stringify(data);
+    for (const l of listeners) l(event, text);
+  }
+
   /** Server-sent events for one device: its telemetry and other notifications. */
   stream(id: string, reply: FastifyReply): void {
     reply.hijack();

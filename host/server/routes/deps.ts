@@ -8,6 +8,7 @@ import type { TelemetryStore } from "../../registry/telemetry.ts";
 import type { SessionStore } from "../../registry/sessions.ts";
 import type { ParamSchemas } from "../../rpc/param-schema.ts";
 import type { EventHub } from "../events.ts";
+import type { OtaDeps } from "./releases.ts";
 
 export interface RouteDeps {
   registry: Registry;
@@ -28,6 +29,8 @@ export interface RouteDeps {
   sessions: SessionStore;
   /** SSE heartbeat period in ms (default 15000). */
   sseHeartbeatMs?: number;
+  /** Releases and updates (routes/releases.ts); absent: no OTA routes. */
+  ota?: OtaDeps;
 }
 
 /** A route plugin: registered inside /api/v1, behind the API-key check. */

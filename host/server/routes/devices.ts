@@ -19,6 +19,11 @@ const deviceView = {
       description: "What the device takes, in bytes, as it announced (sys.info) or as declared at creation; null: not known",
       properties: { request_max: { type: ["integer", "null"] }, response_max: { type: ["integer", "null"] }, max_packet: { type: ["integer", "null"] } },
     },
+    app: {
+      type: ["object", "null"],
+      description: "The module as the last update left it (docs/ota.md): running and previous version, the last update's outcome",
+      additionalProperties: true,
+    },
   },
 } as const;
 
@@ -50,6 +55,7 @@ export async function deviceRoutes(api: FastifyInstance, deps: RouteDeps): Promi
       connected_since: iso(p ? p.connected_since : d.connected_since),
       metadata: d.metadata,
       limits: d.limits,
+      app: deps.ota?.releases.appView(d.id) ?? null,
     };
   };
   api.get("/devices", { config: { scope: "read" }, schema: { summary: "List devices", response: { 200: { type: "array", items: deviceView } } } }, async () =>
