@@ -158,7 +158,8 @@ describe.each(["v8", "wasm3"] as EngineName[])("on %s", (engine) => {
     expect((await call(d.id, "ota.begin", { manifest: "!!", signature: r.signature })).error.message).toBe("bad_manifest");
     expect((await call(d.id, "ota.begin", { manifest: Buffer.from("[1]").toString("base64"), signature: r.signature })).error.message).toBe("bad_manifest");
     expect((await call(d.id, "ota.begin", { manifest: r.manifest, signature: "AAAA" })).error.message).toBe("bad_signature");
-    expect((await call(d.id, "ota.begin", [1])).error.message).toBe("bad_params");
+    // Params that do not fit ota.begin's rpc.list schema are refused by the backend, before the device sees them.
+    expect(await call(d.id, "ota.begin", [1])).toMatchObject({ error: "invalid_params" });
     await call(d.id, "ota.begin", { manifest: r.manifest, signature: r.signature });
     expect((await call(d.id, "ota.write", { offset: 5, data: "AAAA" })).error).toMatchObject({ message: "bad_offset", data: "expected 0" });
     expect((await call(d.id, "ota.write", { offset: 0, data: "not base64!" })).error.message).toBe("bad_params");
