@@ -3,6 +3,8 @@ import Database from "better-sqlite3";
 import { dirname, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { privateDir, privateFile, restrictExisting, secretFile } from "./private-files.ts";
+import { DeviceTags } from "./tags.ts";
+import { JobStore } from "./jobs.ts";
 import { DEFAULT_COST, DEVICE_COST, digest, hashSecret, mosquittoHash, newSecret, sameDigest, verifySecret, type ScryptCost } from "./secrets.ts";
 
 /** The broker username of the backend's own, privileged client. No device may take it. */
@@ -112,6 +114,10 @@ export class Registry {
   private readonly deviceCost: ScryptCost;
   private readonly stmt;
   private readonly passwordPath: string;
+  /** Device tags and editable metadata (tags.ts). */
+  readonly tags: DeviceTags;
+  /** Fleet jobs and their per-device executions (jobs.ts). */
+  readonly jobs: JobStore;
 
   constructor(dataDir: string, opts: { keyCost?: ScryptCost; deviceCost?: ScryptCost } = {}) {
     privateDir(resolve(dataDir));
@@ -150,6 +156,8 @@ export class Registry {
         BEGIN UPDATE credentials_revision SET revision = revision + 1; END;
     `);
     this.addLimitColumns();
+    this.tags = new DeviceTags(this.db);
+    this.jobs = new JobStore(this.db);
     const cols = `id, metadata, created_at, last_seen, connected_since, online, transport, ${LIMIT_NAMES.join(", ")}`;
     this.stmt = {
       insertDevice: this.db.prepare(

@@ -11,6 +11,7 @@ import { jsonBodiesOnly } from "./json-body.ts";
 import type { KnownDevice, RouteDeps, RoutePlugin } from "./routes/deps.ts";
 import { deviceRoutes, knownDevice } from "./routes/devices.ts";
 import { rpcRoutes } from "./routes/rpc.ts";
+import { jobRoutes } from "./routes/jobs.ts";
 
 export { HttpError } from "./errors.ts";
 export { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS } from "./routes/rpc.ts";
@@ -29,7 +30,7 @@ export interface AppDeps extends RouteDeps {
 }
 
 /** The built-in REST routes, in the order the docs list them. */
-const ROUTES: RoutePlugin[] = [deviceRoutes, rpcRoutes];
+const ROUTES: RoutePlugin[] = [deviceRoutes, rpcRoutes, jobRoutes];
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { registry, metrics } = deps;

@@ -25,6 +25,9 @@ function reachableHost(host: string): string {
 import type { FrameRate } from "./frame-rate.ts";
 import { watchCredentials } from "../registry/watch.ts";
 import { closeSessionOf } from "../broker/takeover.ts";
+import { JobRunner } from "../jobs/runner.ts";
+import type { RunningRelease } from "../jobs/execute.ts";
+import type { Updater } from "../jobs/types.ts";
 
 export interface BackendOptions {
   dataDir: string;
@@ -53,6 +56,12 @@ export interface BackendOptions {
   outbound?: OutboundLimits;
   /** Calls awaiting an answer per device before more get 503 device_busy (default 256). */
   maxPendingCalls?: number;
+  /** How rollout jobs update a device (host/ota/updater.ts), made from the backend's parts; no rollouts without it. */
+  updater?(parts: { registry: Registry; correlator: RpcCorrelator; presence: PresenceTracker }): Updater;
+  /** Whether a device runs a release (default: its sys.info `app`); rollouts ask after a restart. */
+  runningRelease?(parts: { correlator: RpcCorrelator }): RunningRelease;
+  /** A job's event stream sends a heartbeat this often (default 15 s). */
+  jobHeartbeatMs?: number;
 }
 
 export interface Backend {
@@ -66,6 +75,8 @@ export interface Backend {
   broker?: EmbeddedBroker;
   /** WebSocket devices (GET /api/v1/devices/ws). */
   gateway: WsGateway;
+  /** Fleet jobs (host/jobs/). */
+  jobs: JobRunner;
   close(): Promise<void>;
 }
 
@@ -210,7 +221,18 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     broker?.revalidate();
     ws.revalidate();
   });
+  const jobs = new JobRunner({
+    store: registry.jobs,
+    tags: registry.tags,
+    presence,
+    correlator,
+    updater: opts.updater?.({ registry, correlator, presence }),
+    runningRelease: opts.runningRelease?.({ correlator }),
+    log: (msg, fields) => logger.info(fields ?? {}, msg),
+  });
   const app = await buildApp({
+    jobs,
+    jobHeartbeatMs: opts.jobHeartbeatMs,
     registry,
     presence,
     correlator,
@@ -231,6 +253,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const port = (app.server.address() as { port: number }).port;
   const url = `http://${reachableHost(host)}:${port}`;
   logger.info({ url }, "HTTP API listening");
+  jobs.resume(); // jobs left in progress by the last run; their devices get executions as they come online
 
   return {
     url,
@@ -240,7 +263,9 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     presence,
     broker,
     gateway: ws,
+    jobs,
     async close() {
+      jobs.close(); // before the correlator: executions in flight stay in_progress for the next start
       stopWatching();
       await ws.close();
       await app.close();

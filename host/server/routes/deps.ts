@@ -4,6 +4,7 @@ import type { DeviceRecord, Registry } from "../../registry/registry.ts";
 import type { RpcCorrelator } from "../../rpc/correlator.ts";
 import type { PresenceTracker } from "../../rpc/presence.ts";
 import type { Metrics } from "../metrics.ts";
+import type { JobRunner } from "../../jobs/runner.ts";
 
 export interface RouteDeps {
   registry: Registry;
@@ -14,6 +15,10 @@ export interface RouteDeps {
   disconnectDevice(id: string): Promise<void>;
   /** A sys.info answer came back through REST: the device's announced limits may be in it. */
   onSysInfo?(id: string, answer: string): void;
+  /** Fleet jobs (routes/jobs.ts); without it, no /jobs routes. */
+  jobs?: JobRunner;
+  /** A job's event stream sends a heartbeat comment this often (default 15 s). */
+  jobHeartbeatMs?: number;
 }
 
 /** A route plugin: registered inside /api/v1, behind the API-key check. */
