@@ -36,7 +36,7 @@ async function allExecutions(id: string): Promise<any[]> {
   const out: any[] = [];
   let path: string | undefined = `/api/v1/jobs/${id}/executions?limit=1000`;
   while (path) {
-    const res = await fetch(backend.url + path, { headers: { authorization: `Bearer ${key}` } });
+    const res: Response = await fetch(backend.url + path, { headers: { authorization: `Bearer ${key}` } });
     out.push(...((await res.json()) as any[]));
     path = /<([^>]+)>; rel="next"/.exec(res.headers.get("link") ?? "")?.[1];
   }
