@@ -269,7 +269,11 @@ export class JobRunner {
       if (job.attempts.get(deviceId) === 0) job.notified--;
       store.requeue(jobId, deviceId, outcome.reason);
       job.counts.queued++;
-      if (outcome.offline) this.wait(job, deviceId);
+      if (job.stopped) {
+        // The job stopped meanwhile: this device is one it did not reach.
+        job.counts.cancelled += store.cancelQueued(jobId, "job stopped");
+        job.counts.queued = 0;
+      } else if (outcome.offline) this.wait(job, deviceId);
       else {
         const t = setTimeout(() => {
           job.ready.push(deviceId);

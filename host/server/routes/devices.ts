@@ -42,7 +42,7 @@ export function knownDevice(deps: RouteDeps): (id: string) => DeviceRecord {
 export async function deviceRoutes(api: FastifyInstance, deps: RouteDeps): Promise<void> {
   const { registry, presence } = deps;
   const known = knownDevice(deps);
-  const view = (d: DeviceRecord) => {
+  const view = (d: DeviceRecord, tags = registry.tags.tagsOf(d.id)) => {
     const p = presence.get(d.id);
     return {
       id: d.id,
@@ -52,11 +52,10 @@ export async function deviceRoutes(api: FastifyInstance, deps: RouteDeps): Promi
       last_seen: iso(p?.last_seen ?? d.last_seen),
       connected_since: iso(p ? p.connected_since : d.connected_since),
       metadata: d.metadata,
-      tags: tagsOf?.get(d.id) ?? registry.tags.tagsOf(d.id),
+      tags,
       limits: d.limits,
     };
   };
-  let tagsOf: Map<string, string[]> | undefined; // a listing's tags, read in one query
   api.get<{ Querystring: Record<string, string | string[]> }>(
     "/devices",
     {
@@ -74,12 +73,8 @@ export async function deviceRoutes(api: FastifyInstance, deps: RouteDeps): Promi
     async (req, reply) => {
       const page = listDevicePage(deps, req.query);
       if (page.next) reply.header("link", `<${page.next}>; rel="next"`);
-      tagsOf = registry.tags.tagsOfMany(page.devices.map((d) => d.id));
-      try {
-        return page.devices.map(view);
-      } finally {
-        tagsOf = undefined;
-      }
+      const tags = registry.tags.tagsOfMany(page.devices.map((d) => d.id)); // one query for the page
+      return page.devices.map((d) => view(d, tags.get(d.id)));
     },
   );
 
