@@ -6,6 +6,10 @@ import type { Backend } from "../host/server/backend.ts";
 import { startSimFleet, type SimFleet } from "../host/cli/sim-fleet.ts";
 import { startFleetDevice } from "../host/cli/fleet.ts";
 import { apiClient, startTestBackend, waitFor } from "./support/api.ts";
+import { ratePerMinute } from "../host/jobs/scheduler.ts";
+import { brokenRule } from "../host/jobs/abort.ts";
+import { emptyCounts } from "../host/jobs/types.ts";
+import { RpcError } from "../host/device.ts";
 import { SimRpcUpdater, makeRelease, releaseKey, simRunningRelease, type SimRelease } from "./support/sim-updater.ts";
 
 const FLEET = 1000;
@@ -184,6 +188,62 @@ describe("offline devices and cancel", () => {
     const cancelled = await api(`/api/v1/jobs/${job.id}/cancel`, { method: "POST" });
     expect(cancelled).toMatchObject({ status: 200, body: { state: "cancelled", counts: { cancelled: 1, queued: 0 } } });
     expect((await api(`/api/v1/jobs/${job.id}/cancel`, { method: "POST" })).body.error).toBe("job_ended");
+  });
+});
+
+describe("retries and expiry", () => {
+  it("retries a failed execution as many times as asked, and counts the sends", async () => {
+    const created = await api("/api/v1/devices", { method: "POST", json: { id: "flaky-1" } });
+    await api("/api/v1/devices/flaky-1", { method: "PATCH", json: { tags: ["flaky"] } });
+    let calls = 0;
+    const device = await startFleetDevice(backend.mqttUrl, "flaky-1", created.body.credential, {
+      "flaky.op": () => {
+        if (++calls < 3) throw new RpcError(-32001, "not yet");
+        return { calls };
+      },
+    });
+    await waitFor(() => backend.presence.isOnline("flaky-1"));
+    try {
+      const job = (await api("/api/v1/jobs", { method: "POST", json: { selector: { tags: ["flaky"] }, rpc: { method: "flaky.op" }, retries: { max: 2 } } }))
+        .body;
+      expect((await finished(job.id)).counts).toMatchObject({ succeeded: 1, failed: 0 });
+      expect((await allExecutions(job.id))[0]).toMatchObject({ state: "succeeded", attempts: 3, result: { calls: 3 } });
+      calls = 0;
+      const once = (await api("/api/v1/jobs", { method: "POST", json: { selector: { tags: ["flaky"] }, rpc: { method: "flaky.op" }, retries: { max: 1 } } }))
+        .body;
+      expect((await finished(once.id)).counts).toMatchObject({ succeeded: 0, failed: 1 });
+      expect((await allExecutions(once.id))[0]).toMatchObject({ state: "failed", attempts: 2 });
+      expect(calls).toBe(2);
+    } finally {
+      await device.close();
+    }
+  });
+
+  it("cancels the devices still offline when the job expires", async () => {
+    await api("/api/v1/devices", { method: "POST", json: { id: "asleep-1" } });
+    await api("/api/v1/devices/asleep-1", { method: "PATCH", json: { tags: ["asleep"] } });
+    const job = (await api("/api/v1/jobs", { method: "POST", json: { selector: { tags: ["asleep"] }, rpc: { method: "echo" }, expires_in_s: 1 } })).body;
+    const done = await finished(job.id);
+    expect(done).toMatchObject({ state: "expired", counts: { cancelled: 1 } });
+    expect((await allExecutions(job.id))[0]).toMatchObject({ state: "cancelled", reason: "expired", attempts: 0 });
+  });
+});
+
+describe("the rules as functions", () => {
+  it("ramps on succeeded devices too, and never above the maximum", () => {
+    const rate = { max_per_minute: 100, ramp: { base_per_minute: 10, factor: 3, every_succeeded: 5 } };
+    expect([0, 4, 5, 9, 10, 15, 1000].map((s) => ratePerMinute(rate, 1_000_000, s))).toEqual([10, 10, 30, 30, 90, 100, 100]);
+    expect(ratePerMinute({}, 5, 5)).toBeUndefined();
+    expect(ratePerMinute({ max_per_minute: 7 }, 5, 5)).toBe(7);
+  });
+
+  it("applies an abort rule only from its minimum, and only to its failure kinds", () => {
+    const rules = [{ on: ["rolled_back" as const], threshold_pct: 10, min_executed: 10 }];
+    const counts = { ...emptyCounts(), succeeded: 8, rolled_back: 1, failed: 0 };
+    expect(brokenRule(rules, counts)).toBeUndefined(); // 9 executed: under the minimum
+    expect(brokenRule(rules, { ...counts, rolled_back: 0, failed: 5 })).toBeUndefined(); // 13 executed, but failed is not its kind
+    expect(brokenRule(rules, { ...counts, succeeded: 9 })).toMatch(/1 of 10 executed \(10.0%\)/);
+    expect(brokenRule(rules, { ...counts, succeeded: 9, cancelled: 500 })).toMatch(/1 of 10/); // cancelled never ran
   });
 });
 
