@@ -2,7 +2,7 @@
 // devices that are offline until they come online (or the job expires), retries what the job says to retry,
 // applies the abort rules, and resumes from the registry after a restart. State is written before a send
 // (queued -> in_progress), so a restart knows which executions may have run.
-import type { JobRecord, JobStore } from "../registry/jobs.ts";
+import type { ExecutionChange, JobRecord, JobStore } from "../registry/jobs.ts";
 import type { DeviceTags } from "../registry/tags.ts";
 import type { RpcCorrelator } from "../rpc/correlator.ts";
 import { brokenRule } from "./abort.ts";
@@ -95,6 +95,7 @@ export class JobRunner {
   private readonly waitingFor = new Map<string, Set<string>>();
   private readonly runningRelease: RunningRelease;
   private closed = false;
+  private writes: ExecutionChange[] = [];
 
   constructor(private readonly deps: RunnerDeps) {
     this.runningRelease = deps.runningRelease ?? sysInfoRunningRelease(deps.correlator);
@@ -161,6 +162,7 @@ export class JobRunner {
 
   /** Stops sending; executions in flight are left as they are in the registry (in_progress) for the next start. */
   close(): void {
+    this.flushWrites(); // what has ended is kept; what is in flight stays in_progress
     this.closed = true;
     this.events.close();
     for (const job of this.active.values()) {
@@ -215,7 +217,8 @@ export class JobRunner {
     clearTimeout(job.timer);
     job.timer = undefined;
     const { spec } = job;
-    while (job.inFlight.size < spec.max_in_flight) {
+    const batch: { deviceId: string; ratePerMinute: number | null; first: boolean }[] = [];
+    while (job.inFlight.size + batch.length < spec.max_in_flight) {
       const id = job.next();
       if (id === undefined) break;
       if (!this.deps.presence.isOnline(id)) {
@@ -228,13 +231,23 @@ export class JobRunner {
         job.timer = setTimeout(() => this.pump(job), job.bucket.waitMs(rate!));
         break;
       }
-      if (!this.deps.store.start(job.record.id, id, rate ?? null)) continue; // no longer queued
-      const attempts = (job.attempts.get(id) ?? 0) + 1;
-      job.attempts.set(id, attempts);
-      if (attempts === 1) job.notified++;
-      job.counts.queued--;
-      job.counts.in_progress++;
-      this.run(job, id, false);
+      const first = !job.attempts.get(id);
+      if (first) job.notified++; // the next device's rate counts this one
+      batch.push({ deviceId: id, ratePerMinute: rate ?? null, first });
+    }
+    if (batch.length) {
+      this.flushWrites(); // a retry's "queued" must be on disk before it is started again
+      const started = this.deps.store.startMany(job.record.id, batch);
+      for (const b of batch) {
+        if (!started.has(b.deviceId)) {
+          if (b.first) job.notified--; // no longer queued (cancelled meanwhile): nothing is sent
+          continue;
+        }
+        job.attempts.set(b.deviceId, (job.attempts.get(b.deviceId) ?? 0) + 1);
+        job.counts.queued--;
+        job.counts.in_progress++;
+        this.run(job, b.deviceId, false);
+      }
     }
     this.maybeComplete(job);
   }
@@ -267,6 +280,7 @@ export class JobRunner {
       // Never reached the device: not an attempt. Offline: it waits; busy: its turn comes again shortly.
       job.attempts.set(deviceId, (job.attempts.get(deviceId) ?? 1) - 1);
       if (job.attempts.get(deviceId) === 0) job.notified--;
+      this.flushWrites();
       store.requeue(jobId, deviceId, outcome.reason);
       job.counts.queued++;
       if (job.stopped) {
@@ -285,11 +299,17 @@ export class JobRunner {
       const attempts = job.attempts.get(deviceId) ?? 1;
       const retry = !job.stopped && (job.spec.retries.on as string[]).includes(outcome.state) && attempts <= job.spec.retries.max;
       if (retry) {
-        store.set(jobId, deviceId, "queued", `retrying after ${outcome.state}: ${outcome.reason ?? ""}`.trim(), outcome.result ?? null);
+        this.write({
+          jobId,
+          deviceId,
+          state: "queued",
+          reason: `retrying after ${outcome.state}: ${outcome.reason ?? ""}`.trim(),
+          result: outcome.result ?? null,
+        });
         job.counts.queued++;
         job.ready.push(deviceId);
       } else {
-        store.set(jobId, deviceId, outcome.state, outcome.reason ?? null, outcome.result ?? null);
+        this.write({ jobId, deviceId, state: outcome.state, reason: outcome.reason ?? null, result: outcome.result ?? null });
         job.counts[outcome.state]++;
         if (!job.stopped) {
           const broken = brokenRule(job.spec.abort, job.counts);
@@ -307,6 +327,7 @@ export class JobRunner {
     job.stopped = true;
     clearTimeout(job.timer);
     clearTimeout(job.expiry);
+    this.flushWrites();
     const { store } = this.deps;
     store.cancelQueued(job.record.id, state === "expired" ? "expired" : `job ${state}`);
     job.counts.cancelled += job.counts.queued;
@@ -331,6 +352,7 @@ export class JobRunner {
     job.stopped = true;
     clearTimeout(job.expiry);
     clearTimeout(job.timer);
+    this.flushWrites();
     this.deps.store.end(job.record.id, "completed", null);
     this.active.delete(job.record.id);
     this.log("job completed", { job: job.record.id, counts: job.counts });
@@ -338,6 +360,7 @@ export class JobRunner {
   }
 
   private snapshot(jobId: string): { revision: number; ended: boolean; view: unknown } | undefined {
+    this.flushWrites();
     const record = this.deps.store.get(jobId);
     if (!record) return undefined;
     const ended = record.state !== "in_progress" && !this.active.has(jobId);
@@ -346,6 +369,7 @@ export class JobRunner {
 
   /** The job as REST and the event stream show it. */
   view(record: JobRecord) {
+    this.flushWrites();
     const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
     return {
       id: record.id,
@@ -361,6 +385,20 @@ export class JobRunner {
       rate_per_minute: this.currentRate(record),
       spec: record.spec,
     };
+  }
+
+  /** Buffers an execution's new state; every buffered one is written in one transaction at the end of this turn. */
+  private write(change: ExecutionChange): void {
+    this.writes.push(change);
+    if (this.writes.length === 1) setImmediate(() => this.flushWrites());
+  }
+
+  /** Writes the buffered states now (before anything that reads them or depends on them: a start, an end, a view). */
+  flushWrites(): void {
+    if (this.writes.length === 0) return;
+    const rows = this.writes;
+    this.writes = [];
+    this.deps.store.setMany(rows);
   }
 
   private log(msg: string, fields?: Record<string, unknown>): void {

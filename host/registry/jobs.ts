@@ -36,6 +36,14 @@ export interface ExecutionRecord {
 
 export const MAX_RESULT_BYTES = 1024;
 
+export interface ExecutionChange {
+  jobId: string;
+  deviceId: string;
+  state: ExecutionState;
+  reason: string | null;
+  result: string | null;
+}
+
 interface JobRow extends Omit<JobRecord, "spec"> {
   seq: number;
   spec: string;
@@ -169,22 +177,33 @@ export class JobStore {
   }
 
   /**
-   * queued -> in_progress, written before anything is sent, so a restart knows it may have been. False when the
-   * execution was not queued (cancelled meanwhile): then nothing must be sent.
+   * queued -> in_progress for each of `starts`, in one transaction written before anything is sent, so a restart
+   * knows they may have been. Returns the device ids that were queued (only those may be sent).
    */
-  start(jobId: string, deviceId: string, ratePerMinute: number | null, now = Date.now()): boolean {
+  startMany(jobId: string, starts: readonly { deviceId: string; ratePerMinute: number | null }[], now = Date.now()): Set<string> {
     return this.db.transaction(() => {
-      const changed = this.stmt.start.run(now, ratePerMinute, now, jobId, deviceId).changes > 0;
-      if (changed) this.stmt.bump.run(jobId);
-      return changed;
+      const started = new Set<string>();
+      for (const s of starts) if (this.stmt.start.run(now, s.ratePerMinute, now, jobId, s.deviceId).changes > 0) started.add(s.deviceId);
+      if (started.size) this.stmt.bump.run(jobId);
+      return started;
     })();
   }
 
   set(jobId: string, deviceId: string, state: ExecutionState, reason: string | null = null, result: string | null = null, now = Date.now()): void {
-    const kept = result !== null && Buffer.byteLength(result) > MAX_RESULT_BYTES ? JSON.stringify({ truncated: Buffer.byteLength(result) }) : result;
+    this.setMany([{ jobId, deviceId, state, reason, result }], now);
+  }
+
+  /** Several executions' new states in one transaction (the runner batches what ended in one turn). */
+  setMany(rows: readonly ExecutionChange[], now = Date.now()): void {
     this.db.transaction(() => {
-      this.stmt.set.run(state, reason, kept, now, jobId, deviceId);
-      this.stmt.bump.run(jobId);
+      const jobs = new Set<string>();
+      for (const r of rows) {
+        const kept =
+          r.result !== null && Buffer.byteLength(r.result) > MAX_RESULT_BYTES ? JSON.stringify({ truncated: Buffer.byteLength(r.result) }) : r.result;
+        this.stmt.set.run(r.state, r.reason, kept, now, r.jobId, r.deviceId);
+        jobs.add(r.jobId);
+      }
+      for (const j of jobs) this.stmt.bump.run(j);
     })();
   }
 

@@ -106,6 +106,7 @@ export async function jobRoutes(api: FastifyInstance, deps: RouteDeps): Promise<
     },
     async (req, reply) => {
       known(req.params.id);
+      runner.flushWrites(); // executions that ended this turn
       const { state } = req.query;
       if (state !== undefined && !(EXECUTION_STATES as readonly string[]).includes(state))
         throw new HttpError(400, "bad_state", `state must be one of ${EXECUTION_STATES.join(", ")}`);
