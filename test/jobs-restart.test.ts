@@ -31,6 +31,7 @@ const api = apiClient(
 const start = () =>
   startTestBackend("jobs-restart", {
     ...opts,
+    jobHeartbeatMs: 50,
     updater: ({ correlator }) => new SimRpcUpdater(correlator, releases),
     runningRelease: ({ correlator }) => simRunningRelease(correlator, releases),
   });
@@ -84,7 +85,15 @@ describe("a job across a backend restart", () => {
     });
     expect(calls.get("r-1")).toBe(1);
 
+    // A watcher of the waiting rollout: heartbeats while nothing happens, and the stream ends when the backend stops.
+    const events = await fetch(`${backend.url}/api/v1/jobs/${rollout.id}/events`, { headers: { authorization: `Bearer ${key}` } });
+    const reader = events.body!.getReader();
+    let seen = "";
+    while (!seen.includes(": heartbeat")) seen += new TextDecoder().decode((await reader.read()).value);
+    expect(seen).toMatch(/^id: \d+\nevent: progress\ndata: \{/m);
+
     await backend.close();
+    for (;;) if ((await reader.read()).done) break;
     backend = await start();
     // Resumed from the registry: the interrupted call is not re-sent; it may have run, so it is not a success either.
     const resumed = (await api(`/api/v1/jobs/${rpc.id}`)).body;

@@ -57,6 +57,8 @@ class ActiveJob {
   notified: number;
   timer?: NodeJS.Timeout;
   expiry?: NodeJS.Timeout;
+  /** A pump is scheduled for the end of this turn. */
+  pumpDue = false;
   /** Set when the job stopped: nothing more is sent; in-flight executions still record their outcome. */
   stopped = false;
 
@@ -211,6 +213,16 @@ export class JobRunner {
     set.add(job.record.id);
   }
 
+  /** pump() once at the end of this turn: the slots freed by every answer of the turn are filled in one batch. */
+  private pumpSoon(job: ActiveJob): void {
+    if (job.pumpDue) return;
+    job.pumpDue = true;
+    setImmediate(() => {
+      job.pumpDue = false;
+      this.pump(job);
+    });
+  }
+
   /** Sends as many executions as the rate and max_in_flight allow now, and schedules the next look. */
   private pump(job: ActiveJob): void {
     if (job.stopped || this.closed) return;
@@ -266,7 +278,7 @@ export class JobRunner {
         job.inFlight.delete(deviceId);
         if (this.closed || ac.signal.aborted) return; // shutting down: left in_progress for the next start
         this.finish(job, deviceId, outcome);
-        this.pump(job);
+        this.pumpSoon(job);
       });
     this.events.changed(job.record.id);
   }

@@ -1,5 +1,6 @@
 // Fleet jobs over REST: create (an RPC job, or a rollout), list, read, its executions, its progress as server-sent
 // events, cancel. The engine is host/jobs/; docs/fleet.md has the job's members and what each refusal means.
+import type { ServerResponse } from "node:http";
 import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { JobEnded, NoUpdater, UnknownJob, type JobRunner } from "../../jobs/runner.ts";
 import { JobSpecError, parseJobSpec } from "../../jobs/spec.ts";
@@ -46,6 +47,11 @@ export async function jobRoutes(api: FastifyInstance, deps: RouteDeps): Promise<
   if (!runner) return;
   const store = deps.registry.jobs;
   const quota = new StreamQuota();
+  /** Open event streams: ended when the server closes (a hijacked response would hold its close up). */
+  const open = new Set<ServerResponse>();
+  api.addHook("preClose", async () => {
+    for (const res of open) res.end();
+  });
   const known = (id: string): JobRecord => {
     const job = store.get(id);
     if (!job) throw new HttpError(404, "unknown_job", `no job ${id}`);
@@ -173,7 +179,11 @@ export async function jobRoutes(api: FastifyInstance, deps: RouteDeps): Promise<
       const key = apiKeyId(/^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "")?.[1] ?? "") ?? "";
       if (!quota.take(key))
         throw new HttpError(429, "too_many_streams", `this API key has ${quota.perKey} event streams open, the most allowed; close one first`);
-      reply.raw.once("close", () => quota.release(key));
+      open.add(reply.raw);
+      reply.raw.once("close", () => {
+        quota.release(key);
+        open.delete(reply.raw);
+      });
       const lastSeen = Number(req.headers["last-event-id"] ?? -1);
       stream(runner, job, reply, Number.isFinite(lastSeen) ? lastSeen : -1, deps.jobHeartbeatMs ?? DEFAULT_JOB_HEARTBEAT_MS);
     },
