@@ -2,6 +2,7 @@
 // broker, jobs created over REST, the counts read over REST and the event stream. Never the clock: the ramp is
 // asserted by the rate each device was sent its execution at.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawn } from "node:child_process";
 import type { Backend } from "../host/server/backend.ts";
 import { startSimFleet, type SimFleet } from "../host/cli/sim-fleet.ts";
 import { startFleetDevice } from "../host/cli/fleet.ts";
@@ -161,6 +162,29 @@ describe("RPC jobs", () => {
     expect((await api("/api/v1/jobs?state=exploded")).body.error).toBe("bad_state");
     expect((await api("/api/v1/jobs?cursor=xyz")).body.error).toBe("bad_cursor");
   });
+});
+
+describe("outpost job", () => {
+  it("creates a job, follows it to the end and prints the final table; list and show read it back", async () => {
+    const run = (args: string[]) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const p = spawn("node", ["bin/outpost.js", "job", ...args, "--url", backend.url, "--key", key], { stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        p.stdout.on("data", (d) => (out += d));
+        p.on("exit", (code) => resolve({ code, out }));
+      });
+    const ids = fleet.ids.slice(0, 50);
+    const created = await run(["create", ...ids.flatMap((id) => ["--id", id]), "--rpc", "echo", "--params", '["cli"]', "--ramp", "600,2,10", "--watch"]);
+    expect(created.code).toBe(0);
+    const id = /^job (job_[0-9a-f]+) \(rpc\) completed$/m.exec(created.out)?.[1];
+    expect(id).toBeDefined();
+    expect(created.out).toMatch(/^ {2}succeeded +50$/m);
+    const shown = await run(["show", id!, "--json"]);
+    expect(JSON.parse(shown.out)).toMatchObject({ id, state: "completed", counts: { succeeded: 50, total: 50 } });
+    expect((await run(["list"])).out).toContain(`${id}\trpc\tcompleted\t50/50 succeeded`);
+    const refused = await run(["create", "--tag", "pump", "--rpc", "echo", "--max-in-flight", "5000"]);
+    expect(refused.code).toBe(1);
+  }, 60_000);
 });
 
 describe("offline devices and cancel", () => {
