@@ -1,6 +1,7 @@
 // The simulated fleet as a library (`outpost sim` is its command line; tests and bench/jobs.ts use it directly):
 // N module devices registered over REST (ids already taken are skipped, never touched), tagged, connected over
 // MQTT in this process, optionally with the simulated OTA behaviour (sim-ota.ts); removed again by remove().
+import { setMaxListeners } from "node:events";
 import { CliError } from "./common.ts";
 import { startFleetDevice, type RunningDevice } from "./fleet.ts";
 import { simFails, simOtaMethods, type SimApp } from "./sim-ota.ts";
@@ -88,6 +89,8 @@ export async function startSimFleet(opts: SimFleetOptions): Promise<SimFleet> {
     },
   };
   const stopped = () => opts.signal?.aborted === true;
+  // Every connection in flight listens to the signal: `concurrency` of them is expected, not a leak.
+  if (opts.signal) setMaxListeners(concurrency + 16, opts.signal);
   try {
     let next = 1;
     const register = async () => {
