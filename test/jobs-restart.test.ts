@@ -28,11 +28,25 @@ const api = apiClient(
   () => `Bearer ${key}`,
 );
 
+/** Devices whose update, once done, never reports back (the backend "dies" before it hears the outcome). */
+const hold = new Set<string>();
+/** update() calls per device, across restarts. */
+const updates = new Map<string, number>();
+
 const start = () =>
   startTestBackend("jobs-restart", {
     ...opts,
     jobHeartbeatMs: 50,
-    updater: ({ correlator }) => new SimRpcUpdater(correlator, releases),
+    updater: ({ correlator }) => {
+      const inner = new SimRpcUpdater(correlator, releases);
+      return {
+        update(id, releaseId, o) {
+          updates.set(id, (updates.get(id) ?? 0) + 1);
+          const done = inner.update(id, releaseId, o);
+          return hold.has(id) ? done.then(() => new Promise<never>(() => {})) : done;
+        },
+      };
+    },
     runningRelease: ({ correlator }) => simRunningRelease(correlator, releases),
   });
 
@@ -112,5 +126,24 @@ describe("a job across a backend restart", () => {
     for (const id of ["off-1", "off-2"]) expect(apps.get(id)!()).toMatchObject({ version: 3, state: "confirmed" });
     // Nothing ran twice.
     expect(Object.fromEntries(calls)).toEqual({ "r-1": 1, "r-2": 1, "r-3": 1, "r-4": 1, "r-5": 1, "off-1": 1, "off-2": 1 });
+  }, 60_000);
+
+  it("checks an interrupted update against the device after the restart instead of updating it again", async () => {
+    await register("hold-1", ["hold"]);
+    await connect("hold-1");
+    await waitFor(() => backend.presence.isOnline("hold-1"));
+    hold.add("hold-1");
+    const job = (await api("/api/v1/jobs/rollouts", { method: "POST", json: { selector: { ids: ["hold-1"] }, rollout: { release: release.id } } })).body;
+    await waitFor(() => apps.get("hold-1")!().state === "confirmed" && apps.get("hold-1")!().version === 3);
+    expect((await api(`/api/v1/jobs/${job.id}`)).body.counts).toMatchObject({ in_progress: 1 });
+
+    hold.delete("hold-1");
+    await backend.close();
+    backend = await start();
+    await waitFor(async () => (await api(`/api/v1/jobs/${job.id}`)).body.state === "completed");
+    const [execution] = (await api(`/api/v1/jobs/${job.id}/executions`)).body;
+    expect(execution).toMatchObject({ state: "succeeded", attempts: 1 });
+    expect(execution.reason).toMatch(/checked after a restart/);
+    expect(updates.get("hold-1")).toBe(1); // not updated a second time
   }, 60_000);
 });

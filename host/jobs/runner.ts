@@ -57,6 +57,8 @@ class ActiveJob {
   notified: number;
   timer?: NodeJS.Timeout;
   expiry?: NodeJS.Timeout;
+  /** Rollout executions interrupted by a restart, waiting for their device to come back. */
+  readonly resuming = new Set<string>();
   /** A pump is scheduled for the end of this turn. */
   pumpDue = false;
   /** Set when the job stopped: nothing more is sent; in-flight executions still record their outcome. */
@@ -126,7 +128,7 @@ export class JobRunner {
       this.activate(job);
       // May have run before the restart: never sent again blindly (docs/fleet.md, "What is retried").
       for (const id of store.devicesIn(record.id, "in_progress")) {
-        if (record.kind === "rollout") this.run(job, id, true);
+        if (record.kind === "rollout") this.resumeRollout(job, id);
         else this.finish(job, id, { state: "timed_out", reason: "interrupted: the backend restarted before the device answered; it may have run" });
       }
       this.log("job resumed", { job: record.id, counts: job.counts });
@@ -193,6 +195,15 @@ export class JobRunner {
     this.stop(job, "expired", `expired with ${job.counts.queued} device(s) never reached`);
   }
 
+  /** An update interrupted by a restart goes on once its device is back (all are offline at start). */
+  private resumeRollout(job: ActiveJob, deviceId: string): void {
+    if (this.deps.presence.isOnline(deviceId)) return this.run(job, deviceId, true);
+    job.resuming.add(deviceId);
+    let set = this.waitingFor.get(deviceId);
+    if (!set) this.waitingFor.set(deviceId, (set = new Set()));
+    set.add(job.record.id);
+  }
+
   private cameOnline(deviceId: string): void {
     const jobs = this.waitingFor.get(deviceId);
     if (!jobs) return;
@@ -200,6 +211,10 @@ export class JobRunner {
     for (const jobId of jobs) {
       const job = this.active.get(jobId);
       if (!job) continue;
+      if (job.resuming.delete(deviceId)) {
+        this.run(job, deviceId, true);
+        continue;
+      }
       if (!job.waiting.delete(deviceId)) continue; // not waiting there (sent meanwhile)
       job.ready.push(deviceId);
       this.pump(job);
@@ -346,8 +361,21 @@ export class JobRunner {
     job.counts.queued = 0;
     job.ready = [];
     job.readyAt = 0;
-    for (const id of job.waiting) this.waitingFor.get(id)?.delete(job.record.id);
+    for (const id of [...job.waiting, ...job.resuming]) this.waitingFor.get(id)?.delete(job.record.id);
     job.waiting.clear();
+    for (const id of job.resuming) {
+      // Interrupted by a restart and never back before the job ended: whether it updated is not known.
+      this.write({
+        jobId: job.record.id,
+        deviceId: id,
+        state: "timed_out",
+        reason: "interrupted by a restart; the device did not come back before the job ended",
+        result: null,
+      });
+      job.counts.in_progress--;
+      job.counts.timed_out++;
+    }
+    job.resuming.clear();
     store.end(job.record.id, state, reason);
     this.log(`job ${state}`, { job: job.record.id, reason });
     this.events.changed(job.record.id, job.inFlight.size === 0);
