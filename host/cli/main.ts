@@ -11,6 +11,7 @@ import { simCommand } from "./sim.ts";
 import { brokerCommand } from "./broker.ts";
 import { keygenCommand, releaseCommand } from "./release.ts";
 import { updateCommand } from "./update.ts";
+import { jobCommand } from "./job.ts";
 import { redactUrlsIn } from "../server/log.ts";
 
 const program = new Command("outpost")
@@ -28,6 +29,7 @@ program.addCommand(brokerCommand());
 program.addCommand(keygenCommand());
 program.addCommand(releaseCommand());
 program.addCommand(updateCommand());
+program.addCommand(jobCommand());
 
 // commander quotes a refused argument in its error: a URL's password must not end up on the screen or in a log.
 const redactErrors = (cmd: Command): void => {

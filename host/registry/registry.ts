@@ -5,6 +5,8 @@ import { ApiKeys, type ApiKeyRecord } from "./api-keys.ts";
 import { AuditLog } from "./audit.ts";
 import type { Scope } from "./scopes.ts";
 import { privateDir, privateFile, restrictExisting, secretFile } from "./private-files.ts";
+import { DeviceTags } from "./tags.ts";
+import { JobStore } from "./jobs.ts";
 import { DEFAULT_COST, DEVICE_COST, digest, hashSecret, mosquittoHash, newSecret, sameDigest, verifySecret, type ScryptCost } from "./secrets.ts";
 
 export { apiKeyId, isApiKeyShaped } from "./api-keys.ts";
@@ -108,6 +110,10 @@ export class Registry {
   private readonly deviceCost: ScryptCost;
   private readonly stmt;
   private readonly passwordPath: string;
+  /** Device tags and editable metadata (tags.ts). */
+  readonly tags: DeviceTags;
+  /** Fleet jobs and their per-device executions (jobs.ts). */
+  readonly jobs: JobStore;
 
   constructor(dataDir: string, opts: { keyCost?: ScryptCost; deviceCost?: ScryptCost; auditMaxRows?: number } = {}) {
     privateDir(resolve(dataDir));
@@ -146,6 +152,8 @@ export class Registry {
     this.addLimitColumns();
     this.apiKeys = new ApiKeys(this.db, opts.keyCost ?? DEFAULT_COST);
     this.audit = new AuditLog(this.db, { maxRows: opts.auditMaxRows });
+    this.tags = new DeviceTags(this.db);
+    this.jobs = new JobStore(this.db);
     const cols = `id, metadata, created_at, last_seen, connected_since, online, transport, ${LIMIT_NAMES.join(", ")}`;
     this.stmt = {
       insertDevice: this.db.prepare(

@@ -8,6 +8,7 @@ export class PresenceTracker {
   private readonly dirty = new Set<string>();
   private readonly timer: NodeJS.Timeout;
   private readonly offlineListeners: ((id: string) => void)[] = [];
+  private readonly onlineListeners: ((id: string) => void)[] = [];
   /** Devices whose last status said online; they count as online once `canReceive` agrees too. */
   private readonly claimsOnline = new Set<string>();
   private readonly suspects = new Set<string>();
@@ -34,6 +35,11 @@ export class PresenceTracker {
   /** Called when a device comes online or goes offline (the fleet event stream, the rpc.list cache). */
   onChange(listener: (id: string, online: boolean, transport: string | null) => void): void {
     this.changeListeners.push(listener);
+  }
+
+  /** Called when a device comes online (fleet jobs send a waiting device its execution then). */
+  onOnline(listener: (id: string) => void): void {
+    this.onlineListeners.push(listener);
   }
 
   /** Called when a device becomes suspect (the WebSocket gateway pings it at once). */
@@ -120,6 +126,7 @@ export class PresenceTracker {
     this.dirty.add(id);
     if (wasOnline && !online) for (const l of this.offlineListeners) l(id);
     if (wasOnline !== online) for (const l of this.changeListeners) l(id, online, transport);
+    if (!wasOnline && online) for (const l of this.onlineListeners) l(id);
   }
 
   activity(id: string): void {

@@ -23,6 +23,7 @@ import { eventRoutes } from "./routes/events.ts";
 import { sessionRoutes } from "./routes/session.ts";
 import { telemetryRoutes } from "./routes/telemetry.ts";
 import { releasesRoutes } from "./routes/releases.ts";
+import { jobRoutes } from "./routes/jobs.ts";
 
 export { HttpError } from "./errors.ts";
 export { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS } from "./routes/rpc.ts";
@@ -54,6 +55,7 @@ const ROUTES: RoutePlugin[] = [
   sessionRoutes,
   releasesRoutes,
   keyRoutes,
+  jobRoutes,
   auditRoutes,
 ];
 

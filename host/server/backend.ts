@@ -35,6 +35,9 @@ import { EventHub } from "./events.ts";
 import { ReleaseStore } from "../registry/releases.ts";
 import { Updater } from "../ota/updater.ts";
 import { updateJson } from "./routes/releases.ts";
+import { JobRunner } from "../jobs/runner.ts";
+import type { RunningRelease } from "../jobs/execute.ts";
+import type { Updater as JobUpdater } from "../jobs/types.ts";
 
 export interface BackendOptions {
   dataDir: string;
@@ -73,6 +76,12 @@ export interface BackendOptions {
   sseHeartbeatMs?: number;
   /** Release public keys (64 hex digits each): an uploaded release must be signed by one (none: not checked here). */
   releaseKeys?: string[];
+  /** How rollout jobs update a device (host/ota/updater.ts), made from the backend's parts; no rollouts without it. */
+  updater?(parts: { registry: Registry; correlator: RpcCorrelator; presence: PresenceTracker }): JobUpdater;
+  /** Whether a device runs a release (default: its sys.info `app`); rollouts ask after a restart. */
+  runningRelease?(parts: { correlator: RpcCorrelator }): RunningRelease;
+  /** A job's event stream sends a heartbeat this often (default 15 s). */
+  jobHeartbeatMs?: number;
 }
 
 export interface Backend {
@@ -92,6 +101,8 @@ export interface Backend {
   /** OTA updates of the device module (docs/ota.md): the fleet jobs call updater.update(). */
   updater: Updater;
   releases: ReleaseStore;
+  /** Fleet jobs (host/jobs/). */
+  jobs: JobRunner;
   close(): Promise<void>;
 }
 
@@ -267,7 +278,19 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   });
   const releases = new ReleaseStore(registry.db, { dataDir: opts.dataDir, publicKeys: opts.releaseKeys });
   const updater = new Updater({ registry, correlator, presence, releases, prefix, onEvent: (id, u) => ws.emit(id, "ota", updateJson(u)) });
+  const jobs = new JobRunner({
+    store: registry.jobs,
+    tags: registry.tags,
+    presence,
+    correlator,
+    // Rollouts update devices through OTA (docs/ota.md) unless a test brings its own.
+    updater: opts.updater?.({ registry, correlator, presence }) ?? updater,
+    runningRelease: opts.runningRelease?.({ correlator }),
+    log: (msg, fields) => logger.info(fields ?? {}, msg),
+  });
   const app = await buildApp({
+    jobs,
+    jobHeartbeatMs: opts.jobHeartbeatMs,
     registry,
     presence,
     correlator,
@@ -296,6 +319,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const port = (app.server.address() as { port: number }).port;
   const url = `http://${reachableHost(host)}:${port}`;
   logger.info({ url }, "HTTP API listening");
+  jobs.resume(); // jobs left in progress by the last run; their devices get executions as they come online
 
   return {
     url,
@@ -309,7 +333,9 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     telemetry,
     updater,
     releases,
+    jobs,
     async close() {
+      jobs.close(); // before the correlator: executions in flight stay in_progress for the next start
       stopWatching();
       await ws.close();
       await app.close();

@@ -9,6 +9,7 @@ import type { SessionStore } from "../../registry/sessions.ts";
 import type { ParamSchemas } from "../../rpc/param-schema.ts";
 import type { EventHub } from "../events.ts";
 import type { OtaDeps } from "./releases.ts";
+import type { JobRunner } from "../../jobs/runner.ts";
 
 export interface RouteDeps {
   registry: Registry;
@@ -31,6 +32,10 @@ export interface RouteDeps {
   sseHeartbeatMs?: number;
   /** Releases and updates (routes/releases.ts); absent: no OTA routes. */
   ota?: OtaDeps;
+  /** Fleet jobs (routes/jobs.ts); without it, no /jobs routes. */
+  jobs?: JobRunner;
+  /** A job's event stream sends a heartbeat comment this often (default 15 s). */
+  jobHeartbeatMs?: number;
 }
 
 /** A route plugin: registered inside /api/v1, behind the API-key check. */
