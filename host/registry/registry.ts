@@ -3,6 +3,7 @@ import Database from "better-sqlite3";
 import { dirname, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { privateDir, privateFile, restrictExisting, secretFile } from "./private-files.ts";
+import { DeviceCerts } from "./device-certs.ts";
 import { DEFAULT_COST, DEVICE_COST, digest, hashSecret, mosquittoHash, newSecret, sameDigest, verifySecret, type ScryptCost } from "./secrets.ts";
 
 /** The broker username of the backend's own, privileged client. No device may take it. */
@@ -202,6 +203,13 @@ export class Registry {
 
   close(): void {
     this.db.close();
+  }
+
+  private pinned: DeviceCerts | undefined;
+  /** The devices' pinned client certificates (device-certs.ts), made on first use. */
+  get certs(): DeviceCerts {
+    this.pinned ??= new DeviceCerts(this.db);
+    return this.pinned;
   }
 
   /** A new API key, returned once: "opk_<16 hex id>_<secret>". Only its scrypt hash is kept. */

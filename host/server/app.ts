@@ -26,6 +26,8 @@ export interface AppDeps extends RouteDeps {
   plugins?: RoutePlugin[];
   bodyLimit?: number;
   logRequests?: boolean;
+  /** Serve HTTPS with these options (tls/listener.ts serverTlsOptions) instead of HTTP. */
+  https?: import("node:https").ServerOptions;
 }
 
 /** The built-in REST routes, in the order the docs list them. */
@@ -35,6 +37,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { registry, metrics } = deps;
   const bodyLimit = deps.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const app = Fastify({
+    ...(deps.https ? { https: deps.https } : {}),
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit,
     logController: new LogController({ disableRequestLogging: !deps.logRequests }),

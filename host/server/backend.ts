@@ -25,6 +25,11 @@ function reachableHost(host: string): string {
 import type { FrameRate } from "./frame-rate.ts";
 import { watchCredentials } from "../registry/watch.ts";
 import { closeSessionOf } from "../broker/takeover.ts";
+import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
+import type { TlsMaterial } from "../tls/files.ts";
+import { DEFAULT_MQTTS_PORT, serverTlsOptions } from "../tls/listener.ts";
+import { checkDeviceCertificate } from "../tls/device-identity.ts";
+import { watchCredentialEnds } from "../registry/watch.ts";
 
 export interface BackendOptions {
   dataDir: string;
@@ -53,6 +58,19 @@ export interface BackendOptions {
   outbound?: OutboundLimits;
   /** Calls awaiting an answer per device before more get 503 device_busy (default 256). */
   maxPendingCalls?: number;
+  /** HTTPS, wss:// and MQTT over TLS (docs/security.md); the plaintext listeners then only if asked for. */
+  tls?: BackendTls;
+  /** A device login was refused (named reason: CertificateRevoked, BadCredential, ...); logged whether or not this is given. */
+  onLoginRefused?(id: string | undefined, reason: string, transport: "mqtt" | "ws"): void;
+}
+
+export interface BackendTls extends TlsMaterial {
+  /** MQTT over TLS port (default 8883). */
+  mqttsPort?: number;
+  /** Also the plaintext MQTT listener on mqttPort (default: off). */
+  plaintextMqtt?: boolean;
+  /** Also plaintext HTTP (REST and ws://) on this port (default: none). */
+  httpPort?: number;
 }
 
 export interface Backend {
@@ -66,6 +84,8 @@ export interface Backend {
   broker?: EmbeddedBroker;
   /** WebSocket devices (GET /api/v1/devices/ws). */
   gateway: WsGateway;
+  /** With TLS: the plaintext listeners that were asked for. */
+  plaintext?: { url?: string; mqttUrl?: string };
   close(): Promise<void>;
 }
 
@@ -75,6 +95,17 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const host = opts.host ?? DEFAULT_HOST;
   const registry = new Registry(opts.dataDir);
   registry.markAllOffline();
+  const certs = registry.certs; // its table and triggers exist before any device logs in
+  const tls = opts.tls;
+  const loginRefused = (transport: "mqtt" | "ws") => (id: string | undefined, reason: string, message: string) => {
+    logger.warn({ device: id, reason, transport, err: message }, "device login refused");
+    opts.onLoginRefused?.(id, reason, transport);
+  };
+  const identity = {
+    // Client certificates are taken only when the backend was given the CA that issues them.
+    checkCertificate: tls?.ca ? (socket: unknown, claimed: string | undefined) => checkDeviceCertificate(socket, claimed, certs) : undefined,
+    certStillValid: (id: string, fp: string) => certs.valid(id, fp),
+  };
   let gateway: WsGateway | undefined;
   let broker: EmbeddedBroker | undefined;
   // With the embedded broker, a status alone is not enough: the device's rx subscription must be in place.
@@ -155,6 +186,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         onDeviceSubscribed: (id: string) => presence.recheck(id),
         onDevicePing: (id: string) => presence.heard(id),
         outbound: opts.outbound,
+        tls: tls && { port: tls.mqttsPort ?? DEFAULT_MQTTS_PORT, options: serverTlsOptions(tls), plaintext: tls.plaintextMqtt },
         // One id, one live connection: a device logging in over MQTT replaces its WebSocket connection.
         onDeviceConnected: (id: string) => gateway?.replacedElsewhere(id),
         onDeviceGone: (id: string) => {
@@ -166,11 +198,15 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         onRefused: (err: Error, device: string | undefined) => logger.warn({ err: err.message, name: err.name, device }, "MQTT connection closed"),
       };
       const workers = opts.mqttWorkers ?? 1;
+      if (workers > 1 && tls) throw new Error("MQTT over TLS runs in the backend's process: not with mqttWorkers > 1");
       broker =
         workers > 1
           ? await startBrokerCluster({ ...embedded, workers, dataDir: opts.dataDir, logger })
-          : await startEmbeddedBroker({ ...embedded, hooks: registryAclHooks(registry, prefix) });
-      mqttUrl = `mqtt://${reachableHost(host)}:${broker.port}`;
+          : await startEmbeddedBroker({
+              ...embedded,
+              hooks: registryAclHooks(registry, prefix, undefined, { ...identity, onLoginRefused: loginRefused("mqtt") }),
+            });
+      mqttUrl = broker.tlsPort ? `mqtts://${reachableHost(host)}:${broker.tlsPort}` : `mqtt://${reachableHost(host)}:${broker.port}`;
       logger.info({ mqttPort: broker.port, processes: workers }, "embedded MQTT broker listening");
     }
   } catch (err) {
@@ -197,6 +233,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     maxPayload: opts.bodyLimit,
     frameRate: opts.wsFrameRate,
     outbound: opts.outbound,
+    ...(tls ? identity : {}),
+    onLoginRefused: loginRefused("ws"),
     // And a WebSocket connection replaces its MQTT one: the embedded broker closes it; an external one is made to.
     onDeviceConnected: (id) => {
       if (!opts.brokerUrl) return broker?.disconnect(id);
@@ -206,10 +244,13 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   });
   const ws = gateway;
   // A device removed or re-credited by any process sharing the registry (the CLI) is disconnected at once.
-  const stopWatching = watchCredentials(registry, () => {
+  const revalidate = () => {
     broker?.revalidate();
     ws.revalidate();
-  });
+  };
+  const stopWatching = watchCredentials(registry, revalidate);
+  // And a certificate whose rotation grace period or validity ends meanwhile, without anything changing.
+  const stopWatchingEnds = watchCredentialEnds(certs, revalidate);
   const app = await buildApp({
     registry,
     presence,
@@ -218,6 +259,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     logger,
     bodyLimit: opts.bodyLimit,
     logRequests: opts.logRequests,
+    https: tls && serverTlsOptions(tls),
     moreRoutes: (api, known) => ws.routes(api, known),
     onSysInfo: (id, answer) => learnLimits(id, answer, true),
     async disconnectDevice(id) {
@@ -229,8 +271,26 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   await ws.start(app);
   await app.listen({ port: opts.port ?? 8080, host });
   const port = (app.server.address() as { port: number }).port;
-  const url = `http://${reachableHost(host)}:${port}`;
+  const url = `${tls ? "https" : "http"}://${reachableHost(host)}:${port}`;
   logger.info({ url }, "HTTP API listening");
+  let plainHttp: HttpServer | undefined;
+  let plaintext: Backend["plaintext"];
+  if (tls) {
+    plaintext = {};
+    if (broker?.port) plaintext.mqttUrl = `mqtt://${reachableHost(host)}:${broker.port}`;
+    if (tls.httpPort !== undefined) {
+      // The same routes and WebSocket gateway, without TLS, for what was asked to stay on plaintext.
+      const server = createHttpServer((req, res) => app.routing(req, res));
+      ws.attach(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(tls.httpPort, host, () => resolve());
+      });
+      plainHttp = server;
+      plaintext.url = `http://${reachableHost(host)}:${(server.address() as { port: number }).port}`;
+      logger.warn({ url: plaintext.url }, "plaintext HTTP listening beside HTTPS");
+    }
+  }
 
   return {
     url,
@@ -240,8 +300,12 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     presence,
     broker,
     gateway: ws,
+    plaintext,
     async close() {
       stopWatching();
+      stopWatchingEnds();
+      plainHttp?.closeAllConnections();
+      await new Promise<void>((resolve) => (plainHttp ? plainHttp.close(() => resolve()) : resolve()));
       await ws.close();
       await app.close();
       correlator.close();

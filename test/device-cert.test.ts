@@ -1,0 +1,182 @@
+// Issue 15, "TLS everywhere" and "Device identity": the backend over HTTPS and MQTT over TLS with certificates the
+// test makes; a device logs in with its client certificate instead of a password (MQTT and wss://), and every
+// certificate that must not log in is refused by name: wrong CA, expired, A's certificate as B, revoked (removed,
+// re-credited, past its rotation's grace); plaintext is refused when TLS-only.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect as netConnect } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { Device } from "../host/device.ts";
+import type { Backend } from "../host/server/backend.ts";
+import { makeCa, makeDeviceCert, fingerprint } from "../host/tls/certs.ts";
+import { startTestBackend, waitFor } from "./support/api.ts";
+import { freePort } from "./support/mosquitto.ts";
+import { deviceCert, httpsJson, makeTestPki, type TestPki } from "./support/tls.ts";
+
+let pki: TestPki;
+let backend: Backend;
+let key: string;
+const refused: { id: string | undefined; reason: string; transport: string }[] = [];
+const devices: Device[] = [];
+
+beforeAll(async () => {
+  pki = await makeTestPki();
+  backend = await startTestBackend("tls", {
+    tls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, mqttsPort: await freePort() },
+    onLoginRefused: (id, reason, transport) => refused.push({ id, reason, transport }),
+  });
+  key = backend.registry.createApiKey().key;
+});
+afterAll(async () => {
+  for (const d of devices.splice(0)) await d.close();
+  await backend?.close();
+});
+
+const call = (id: string, params: unknown[] = ["over tls"]) =>
+  httpsJson(`${backend.url}/api/v1/devices/${id}/rpc`, {
+    ca: pki.ca.cert,
+    headers: { authorization: `Bearer ${key}` },
+    json: { jsonrpc: "2.0", id: 1, method: "echo", params },
+  });
+
+/** A module device with a client certificate (no password) on `url`; resolves once it is online. */
+async function certDevice(id: string, url: string, pem: { cert: string; key: string }, username?: string) {
+  const device = new Device({ id });
+  devices.push(device);
+  await device.connect(url, {
+    username,
+    tls: { ca: pki.ca.cert, cert: pem.cert, key: pem.key, servername: "localhost" },
+    reconnect: { minMs: 50, maxMs: 200 },
+  });
+  return device;
+}
+
+/** Tries one login with `pem`; resolves with the refusal reason the backend logged for it. */
+async function refusedReason(id: string, url: string, pem: { cert: string; key: string }, username?: string): Promise<string> {
+  const before = refused.length;
+  const device = new Device({ id });
+  devices.push(device);
+  void device.connect(url, {
+    username,
+    tls: { ca: pki.ca.cert, cert: pem.cert, key: pem.key, servername: "localhost" },
+    reconnect: { minMs: 5000, maxMs: 5000 },
+  });
+  await waitFor(() => refused.length > before);
+  await device.close();
+  return refused[before].reason;
+}
+
+const wsUrl = () => `${backend.url.replace("https:", "wss:")}/api/v1/devices/ws`;
+
+describe("TLS listeners", () => {
+  it("serves REST over HTTPS and MQTT over TLS, and no plaintext", async () => {
+    expect(backend.url).toMatch(/^https:/);
+    expect(backend.mqttUrl).toMatch(/^mqtts:/);
+    expect(backend.broker?.port).toBe(0);
+    const res = await httpsJson(`${backend.url}/api/v1/devices`, { ca: pki.ca.cert, headers: { authorization: `Bearer ${key}` } });
+    expect(res.status).toBe(200);
+    // A plaintext request on the HTTPS port gets no HTTP answer.
+    const port = Number(new URL(backend.url).port);
+    const answer = await new Promise<string>((resolve) => {
+      let got = "";
+      const s = netConnect(port, "127.0.0.1", () => s.write("GET /api/v1/devices HTTP/1.1\r\nHost: x\r\n\r\n"));
+      s.on("data", (d) => (got += d.toString("latin1")));
+      s.on("close", () => resolve(got));
+      s.on("error", () => resolve(got));
+    });
+    expect(answer.startsWith("HTTP/1.1 200")).toBe(false);
+  });
+
+  it("a password device over mqtts:// works as before", async () => {
+    const { credential } = backend.registry.addDevice("pw-dev");
+    const device = new Device({ id: "pw-dev" });
+    devices.push(device);
+    await device.connect(backend.mqttUrl, { password: credential, tls: { ca: pki.ca.cert, servername: "localhost" } });
+    await waitFor(() => backend.presence.get("pw-dev")?.online === true);
+    expect((await call("pw-dev")).body.result).toEqual(["over tls"]);
+  });
+
+  it("a client refuses a server certificate from another CA", async () => {
+    const other = await makeCa("someone else");
+    const port = Number(new URL(backend.mqttUrl).port);
+    const err = await new Promise<Error>((resolve) => {
+      const s = tlsConnect({ port, host: "127.0.0.1", ca: other.cert, servername: "localhost" }, () => resolve(new Error("connected")));
+      s.on("error", resolve);
+    });
+    expect(["UNABLE_TO_VERIFY_LEAF_SIGNATURE", "SELF_SIGNED_CERT_IN_CHAIN"]).toContain((err as NodeJS.ErrnoException).code);
+  });
+});
+
+describe("device identity by client certificate", () => {
+  it("logs in over MQTT with its certificate and answers REST calls", async () => {
+    backend.registry.addDevice("cert-a");
+    const pem = await deviceCert(pki, backend.registry, "cert-a");
+    await certDevice("cert-a", backend.mqttUrl, pem);
+    await waitFor(() => backend.presence.get("cert-a")?.online === true);
+    expect((await call("cert-a")).body.result).toEqual(["over tls"]);
+  });
+
+  it("logs in over wss:// with its certificate", async () => {
+    backend.registry.addDevice("cert-ws");
+    const pem = await deviceCert(pki, backend.registry, "cert-ws");
+    await certDevice("cert-ws", wsUrl(), pem);
+    await waitFor(() => backend.presence.get("cert-ws")?.online === true);
+    expect(backend.presence.get("cert-ws")?.transport).toBe("ws");
+    expect((await call("cert-ws", [7])).body.result).toEqual([7]);
+  });
+
+  it("refuses A's certificate as B (MQTT username, and over wss://)", async () => {
+    backend.registry.addDevice("victim");
+    backend.registry.addDevice("attacker");
+    const pem = await deviceCert(pki, backend.registry, "attacker");
+    expect(await refusedReason("victim", backend.mqttUrl, pem, "victim")).toBe("CertificateForAnotherDevice");
+    expect(await refusedReason("victim", `${wsUrl()}?device=victim`, pem)).toBe("CertificateForAnotherDevice");
+    expect(backend.presence.get("victim")?.online).not.toBe(true);
+    // Without a username, the certificate can only be the device it names: the module's will on victim's status
+    // claims victim, and is refused.
+    expect(await refusedReason("victim", backend.mqttUrl, pem, "")).toBe("WillRefused");
+    expect(backend.presence.get("victim")?.online).not.toBe(true);
+  });
+
+  it("refuses a certificate from another CA, an expired one, an unpinned one", async () => {
+    backend.registry.addDevice("cert-b");
+    const stranger = await makeCa("stranger CA");
+    const foreign = await makeDeviceCert(stranger, "cert-b");
+    expect(await refusedReason("cert-b", backend.mqttUrl, foreign)).toBe("CertificateUnknownCa");
+    expect(await refusedReason("cert-b", wsUrl(), foreign)).toBe("CertificateUnknownCa");
+    const expired = await deviceCert(pki, backend.registry, "cert-b", { notBefore: new Date(Date.now() - 10 * 86_400_000), days: 1 });
+    expect(await refusedReason("cert-b", backend.mqttUrl, expired)).toBe("CertificateExpired");
+    const unpinned = await deviceCert(pki, backend.registry, "cert-b", { pin: false });
+    expect(await refusedReason("cert-b", backend.mqttUrl, unpinned)).toBe("CertificateRevoked");
+    expect(refused.every((r) => r.reason !== "CertificateRevoked" || r.id === "cert-b")).toBe(true);
+  });
+
+  it("a device removed or re-credited loses its certificate at once, over MQTT and WebSocket", async () => {
+    backend.registry.addDevice("gone-mqtt");
+    backend.registry.addDevice("gone-ws");
+    const a = await deviceCert(pki, backend.registry, "gone-mqtt");
+    const b = await deviceCert(pki, backend.registry, "gone-ws");
+    await certDevice("gone-mqtt", backend.mqttUrl, a);
+    await certDevice("gone-ws", wsUrl(), b);
+    await waitFor(() => backend.presence.get("gone-mqtt")?.online === true && backend.presence.get("gone-ws")?.online === true);
+    backend.registry.rotateCredential("gone-mqtt"); // re-credited: its certificates go
+    backend.registry.removeDevice("gone-ws");
+    await waitFor(() => backend.presence.get("gone-mqtt")?.online === false);
+    await waitFor(() => !backend.gateway.has("gone-ws"));
+    expect(backend.registry.certs.list("gone-mqtt")).toEqual([]);
+    expect(await refusedReason("gone-mqtt", backend.mqttUrl, a)).toBe("CertificateRevoked");
+  });
+
+  it("rotation: the old certificate works for the grace period, then is refused and its connection dropped", async () => {
+    backend.registry.addDevice("rot");
+    const old = await deviceCert(pki, backend.registry, "rot");
+    await certDevice("rot", backend.mqttUrl, old);
+    await waitFor(() => backend.presence.get("rot")?.online === true);
+    const fresh = await deviceCert(pki, backend.registry, "rot", { graceMs: 1500 });
+    expect(backend.registry.certs.valid("rot", fingerprint(old.cert))).toBe(true);
+    expect((await call("rot")).status).toBe(200); // still on the old certificate
+    await waitFor(() => backend.presence.get("rot")?.online === false);
+    expect(await refusedReason("rot", backend.mqttUrl, old)).toBe("CertificateRevoked");
+    await certDevice("rot", backend.mqttUrl, fresh);
+    await waitFor(() => backend.presence.get("rot")?.online === true);
+  });
+});
