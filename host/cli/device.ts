@@ -2,6 +2,8 @@
 import { Command } from "commander";
 import { DeviceExists, InvalidDeviceId } from "../registry/registry.ts";
 import { CliError, dataOption, jsonOption, withRegistry } from "./common.ts";
+import { existsSync } from "node:fs";
+import { issueDeviceCert, printIssued, tlsPaths, withRegistryAsync } from "./cert.ts";
 
 export function deviceCommand(): Command {
   const device = new Command("device").description("devices: register, list, remove, run");
@@ -10,7 +12,9 @@ export function deviceCommand(): Command {
     .description("register a device; its credential is shown once")
     .addOption(dataOption())
     .addOption(jsonOption())
-    .action((id: string, opts: { data: string; json?: boolean }) => {
+    .option("--cert", "also issue a client certificate for it from <data>/tls's CA (outpost cert ca), pinned: it logs in with that instead")
+    .action(async (id: string, opts: { data: string; json?: boolean; cert?: boolean }) => {
+      if (opts.cert && !existsSync(tlsPaths(opts.data).caCert)) throw new CliError(`--cert needs a CA: run \`outpost cert ca --data ${opts.data}\` first`);
       const created = withRegistry(opts.data, true, (r) => {
         try {
           return r.addDevice(id);
@@ -19,8 +23,10 @@ export function deviceCommand(): Command {
           throw err;
         }
       });
-      if (opts.json) console.log(JSON.stringify(created));
-      else console.log(`device ${created.id}\ncredential ${created.credential}\n(shown once: the device logs in with its id as username and this as password)`);
+      const cert = opts.cert ? await withRegistryAsync(opts.data, (r) => issueDeviceCert(opts.data, r, id, undefined)) : undefined;
+      if (opts.json) return console.log(JSON.stringify(cert ? { ...created, certificate: cert } : created));
+      console.log(`device ${created.id}\ncredential ${created.credential}\n(shown once: the device logs in with its id as username and this as password)`);
+      if (cert) printIssued(cert);
     });
   device
     .command("list")

@@ -8,6 +8,7 @@ import { deviceRunCommand } from "./device-run.ts";
 import { callCommand } from "./call.ts";
 import { simCommand } from "./sim.ts";
 import { brokerCommand } from "./broker.ts";
+import { certCommand } from "./cert.ts";
 import { redactUrlsIn } from "../server/log.ts";
 
 const program = new Command("outpost")
@@ -21,6 +22,7 @@ device.addCommand(deviceRunCommand());
 program.addCommand(callCommand());
 program.addCommand(simCommand());
 program.addCommand(brokerCommand());
+program.addCommand(certCommand());
 
 // commander quotes a refused argument in its error: a URL's password must not end up on the screen or in a log.
 const redactErrors = (cmd: Command): void => {

@@ -1,5 +1,6 @@
 // outpost serve: the backend; --demo adds a device in-process and prints a curl command that works as printed.
 import { Command, Option } from "commander";
+import { X509Certificate } from "node:crypto";
 import { pino } from "pino";
 import { createLogger, redactUrl } from "../server/log.ts";
 import { BROKER_PASSWORD, secretFileOption, secretValue } from "./secrets.ts";
@@ -7,6 +8,7 @@ import { DEFAULT_HOST, startBackend } from "../server/backend.ts";
 import { BrokerUnreachable } from "../rpc/bus.ts";
 import { CliError, checkDataDir, dataOption, parsePort, parsePositive, shellQuote, urlParser } from "./common.ts";
 import { startFleetDevice, type RunningDevice } from "./fleet.ts";
+import { addTlsOptions, tlsFromOptions } from "./tls-options.ts";
 
 export const DEMO_DEVICE = "demo";
 
@@ -21,10 +23,18 @@ interface ServeOptions {
   demo?: boolean;
   logLevel: string;
   logRequests?: boolean;
+  tls?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  tlsConfig?: string;
+  mqttsPort: number;
+  plaintext?: boolean;
+  httpPort?: number;
 }
 
 export function serveCommand(): Command {
-  return new Command("serve")
+  return addTlsOptions(new Command("serve"))
     .description("run the backend: REST API, embedded MQTT broker (or --broker), registry in --data")
     .addOption(new Option("--port <port>", "HTTP port").argParser(parsePort).default(8080))
     .addOption(new Option("--mqtt-port <port>", "embedded broker's MQTT port").argParser(parsePort).default(1883))
@@ -56,6 +66,8 @@ export function serveCommand(): Command {
       // The URL's own password (user:password@) wins over the file and the variable.
       if (opts.brokerPasswordFile && !opts.broker) throw new CliError("--broker-password-file is the external broker's: it needs --broker");
       const brokerPassword = opts.broker ? secretValue(cmd, BROKER_PASSWORD) : undefined;
+      const tls = tlsFromOptions(opts);
+      if (tls && opts.mqttWorkers > 1) throw new CliError("--mqtt-workers and TLS: MQTT over TLS runs in the backend's process");
       const backend = await startBackend({
         dataDir: opts.data,
         port: opts.port,
@@ -66,6 +78,7 @@ export function serveCommand(): Command {
         mqttWorkers: opts.mqttWorkers,
         logger,
         logRequests: opts.logRequests,
+        tls,
       }).catch((err: unknown) => {
         throw startupError(err, opts);
       });
@@ -76,11 +89,17 @@ export function serveCommand(): Command {
         const credential = registry.hasDevice(DEMO_DEVICE)
           ? registry.rotateCredential(DEMO_DEVICE)
           : registry.addDevice(DEMO_DEVICE, { demo: true }).credential;
-        demo = await startFleetDevice(backend.mqttUrl, DEMO_DEVICE, credential);
+        demo = await startFleetDevice(
+          backend.mqttUrl,
+          DEMO_DEVICE,
+          credential,
+          {},
+          { tls: tls && { ca: tls.ca ?? tls.cert, servername: tlsServerName(tls.cert) } },
+        );
         const { key } = registry.createApiKey();
         const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "echo", params: ["hello from outpost"] });
         const curl = [
-          "curl -s -X POST",
+          tls ? `curl -s --cacert ${shellQuote(opts.tlsCa ?? "<the CA certificate>")} -X POST` : "curl -s -X POST",
           `${backend.url}/api/v1/devices/${DEMO_DEVICE}/rpc`,
           "-H",
           shellQuote(`Authorization: Bearer ${key}`),
@@ -106,6 +125,8 @@ export function serveCommand(): Command {
         );
       } else {
         console.log(`outpost is running: ${backend.url}/api/v1, MQTT ${redactUrl(backend.mqttUrl)}`);
+        if (backend.plaintext?.mqttUrl || backend.plaintext?.url)
+          console.log(`  plaintext too: ${[backend.plaintext.url, backend.plaintext.mqttUrl].filter(Boolean).join(", ")}`);
       }
       let stopping = false;
       const stop = async (signal: string) => {
@@ -136,4 +157,9 @@ function startupError(err: unknown, opts: ServeOptions): unknown {
   if (e?.code === "SQLITE_CANTOPEN" || e?.code === "EACCES" || e?.code === "ENOTDIR")
     return new CliError(`cannot open the registry in ${opts.data}: ${e.message}`);
   return err;
+}
+
+/** The first DNS name of the server certificate, so the in-process demo device checks it as any device would. */
+function tlsServerName(cert: string): string | undefined {
+  return /DNS:([^,\s]+)/.exec(new X509Certificate(cert).subjectAltName ?? "")?.[1];
 }
