@@ -180,3 +180,61 @@ describe("device identity by client certificate", () => {
     await waitFor(() => backend.presence.get("rot")?.online === true);
   });
 });
+
+describe("credential rotation over REST", () => {
+  const rest = (method: string, path: string, json?: unknown) =>
+    httpsJson(`${backend.url}/api/v1${path}`, { ca: pki.ca.cert, method, headers: { authorization: `Bearer ${key}` }, json });
+
+  it("a new password; the old one logs in during the grace period, then its connection is dropped and it is refused", async () => {
+    const { credential: old } = backend.registry.addDevice("pw-rot");
+    const device = new Device({ id: "pw-rot" });
+    devices.push(device);
+    await device.connect(backend.mqttUrl, { password: old, tls: { ca: pki.ca.cert, servername: "localhost" }, reconnect: { minMs: 5000, maxMs: 5000 } });
+    await waitFor(() => backend.presence.get("pw-rot")?.online === true);
+    const res = await rest("POST", "/devices/pw-rot/credential", { grace_s: 2 });
+    expect(res.status).toBe(200);
+    expect(res.body.previous_valid_until).not.toBeNull();
+    expect(await backend.registry.previousSecrets.verify("pw-rot", old)).toBe(true);
+    await new Promise((r) => setTimeout(r, 600)); // the revision moved: the old password's connection is still valid
+    expect(backend.presence.get("pw-rot")?.online).toBe(true);
+    expect((await call("pw-rot")).status).toBe(200);
+    await waitFor(() => backend.presence.get("pw-rot")?.online === false); // the grace ended
+    expect(await backend.registry.previousSecrets.verify("pw-rot", old)).toBe(false);
+    expect(await backend.registry.verifyDevice("pw-rot", res.body.credential)).toBe(true);
+  });
+
+  it("without grace the old password ends at once; bad grace values are 400s", async () => {
+    const { credential: old } = backend.registry.addDevice("pw-now");
+    const res = await rest("POST", "/devices/pw-now/credential", {});
+    expect(res.status).toBe(200);
+    expect(res.body.previous_valid_until).toBeNull();
+    expect(await backend.registry.previousSecrets.verify("pw-now", old)).toBe(false);
+    expect((await rest("POST", "/devices/pw-now/credential", { grace_s: -1 })).status).toBe(400);
+    expect((await rest("POST", "/devices/pw-now/credential", { grace_s: "1" })).status).toBe(400);
+    expect((await rest("POST", "/devices/nobody/credential", {})).status).toBe(404);
+  });
+
+  it("pins an uploaded certificate for the device, lists and revokes it; refuses another device's, another CA's, an expired one", async () => {
+    backend.registry.addDevice("up");
+    const mine = await makeDeviceCert(pki.ca, "up");
+    const pinned = await rest("POST", "/devices/up/certificates", { certificate: mine.cert });
+    expect(pinned.status).toBe(201);
+    expect(pinned.body.fingerprint).toBe(fingerprint(mine.cert));
+    expect((await rest("GET", "/devices/up/certificates")).body.map((c: { fingerprint: string }) => c.fingerprint)).toEqual([pinned.body.fingerprint]);
+    await certDevice("up", backend.mqttUrl, mine);
+    await waitFor(() => backend.presence.get("up")?.online === true);
+    expect((await rest("DELETE", `/devices/up/certificates/${pinned.body.fingerprint}`)).status).toBe(204);
+    await waitFor(() => backend.presence.get("up")?.online === false);
+    expect((await rest("DELETE", `/devices/up/certificates/${pinned.body.fingerprint}`)).status).toBe(404);
+
+    const other = await makeDeviceCert(pki.ca, "someone-else");
+    expect((await rest("POST", "/devices/up/certificates", { certificate: other.cert })).body.error).toBe("certificate_for_another_device");
+    const foreign = await makeDeviceCert(await makeCa("x"), "up");
+    expect((await rest("POST", "/devices/up/certificates", { certificate: foreign.cert })).body.error).toBe("certificate_unknown_ca");
+    const old = await makeDeviceCert(pki.ca, "up", { notBefore: new Date(Date.now() - 3 * 86_400_000), days: 1 });
+    expect((await rest("POST", "/devices/up/certificates", { certificate: old.cert })).body.error).toBe("certificate_expired");
+    expect((await rest("POST", "/devices/up/certificates", { certificate: "not a certificate" })).body.error).toBe("invalid_certificate");
+    // This backend's data directory has no CA key: it cannot issue one itself.
+    expect((await rest("POST", "/devices/up/certificates", {})).body.error).toBe("no_issuing_ca");
+  });
+});

@@ -1,7 +1,8 @@
 // outpost device add | list | remove (directly on the registry, whether or not the server runs), and device run.
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { DeviceExists, InvalidDeviceId } from "../registry/registry.ts";
-import { CliError, dataOption, jsonOption, withRegistry } from "./common.ts";
+import { CliError, dataOption, jsonOption, parseNonNegative, withRegistry } from "./common.ts";
+import { MAX_GRACE_S } from "../server/routes/credentials.ts";
 import { existsSync } from "node:fs";
 import { issueDeviceCert, printIssued, tlsPaths, withRegistryAsync } from "./cert.ts";
 
@@ -40,6 +41,22 @@ export function deviceCommand(): Command {
       if (opts.json) return console.log(JSON.stringify(rows));
       if (rows.length === 0) return console.log("no devices");
       for (const d of rows) console.log(`${d.id}\t${d.online ? "online" : "offline"}\tlast seen ${d.last_seen ?? "never"}`);
+    });
+  device
+    .command("rotate <id>")
+    .description("give a device a new password, shown once; the old one stays valid for --grace seconds (default 0: it ends now)")
+    .addOption(new Option("--grace <seconds>", "how long the old password keeps working").argParser(parseNonNegative).default(0))
+    .addOption(dataOption())
+    .addOption(jsonOption())
+    .action((id: string, opts: { data: string; json?: boolean; grace: number }) => {
+      if (opts.grace > MAX_GRACE_S) throw new CliError(`--grace is at most ${MAX_GRACE_S} seconds (a week)`);
+      const rotated = withRegistry(opts.data, false, (r) => {
+        if (!r.hasDevice(id)) throw new CliError(`no device ${id}`);
+        return r.previousSecrets.rotate(id, opts.grace * 1000, (d) => r.rotateCredential(d));
+      });
+      const until = rotated.previousValidUntil === null ? null : new Date(rotated.previousValidUntil).toISOString();
+      if (opts.json) return console.log(JSON.stringify({ id, credential: rotated.credential, previous_valid_until: until }));
+      console.log(`device ${id}\ncredential ${rotated.credential}\n(shown once; the old one ${until ? `works until ${until}` : "no longer works"})`);
     });
   device
     .command("remove <id>")

@@ -4,6 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { privateDir, privateFile, restrictExisting, secretFile } from "./private-files.ts";
 import { DeviceCerts } from "./device-certs.ts";
+import { PreviousSecrets } from "./previous-secrets.ts";
 import { DEFAULT_COST, DEVICE_COST, digest, hashSecret, mosquittoHash, newSecret, sameDigest, verifySecret, type ScryptCost } from "./secrets.ts";
 
 /** The broker username of the backend's own, privileged client. No device may take it. */
@@ -210,6 +211,13 @@ export class Registry {
   get certs(): DeviceCerts {
     this.pinned ??= new DeviceCerts(this.db);
     return this.pinned;
+  }
+
+  private previous: PreviousSecrets | undefined;
+  /** Devices' previous passwords in a rotation's grace period (previous-secrets.ts), made on first use. */
+  get previousSecrets(): PreviousSecrets {
+    this.previous ??= new PreviousSecrets(this.db);
+    return this.previous;
   }
 
   /** A new API key, returned once: "opk_<16 hex id>_<secret>". Only its scrypt hash is kept. */

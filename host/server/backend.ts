@@ -30,6 +30,8 @@ import type { TlsMaterial } from "../tls/files.ts";
 import { DEFAULT_MQTTS_PORT, serverTlsOptions } from "../tls/listener.ts";
 import { checkDeviceCertificate } from "../tls/device-identity.ts";
 import { watchCredentialEnds } from "../registry/watch.ts";
+import { credentialRoutes } from "./routes/credentials.ts";
+import { dataDirCa } from "../tls/data-dir-ca.ts";
 
 export interface BackendOptions {
   dataDir: string;
@@ -96,6 +98,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const registry = new Registry(opts.dataDir);
   registry.markAllOffline();
   const certs = registry.certs; // its table and triggers exist before any device logs in
+  const previous = registry.previousSecrets;
   const tls = opts.tls;
   const loginRefused = (transport: "mqtt" | "ws") => (id: string | undefined, reason: string, message: string) => {
     logger.warn({ device: id, reason, transport, err: message }, "device login refused");
@@ -105,6 +108,9 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     // Client certificates are taken only when the backend was given the CA that issues them.
     checkCertificate: tls?.ca ? (socket: unknown, claimed: string | undefined) => checkDeviceCertificate(socket, claimed, certs) : undefined,
     certStillValid: (id: string, fp: string) => certs.valid(id, fp),
+    // A rotated password keeps working for its grace period (routes/credentials.ts, `outpost device rotate --grace`).
+    verifyDevice: async (id: string, credential: string) => (await registry.verifyDevice(id, credential)) || previous.verify(id, credential),
+    stillValid: (id: string, credentialDigest: Buffer) => registry.stillValid(id, credentialDigest) || previous.stillValid(id, credentialDigest),
   };
   let gateway: WsGateway | undefined;
   let broker: EmbeddedBroker | undefined;
@@ -233,7 +239,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     maxPayload: opts.bodyLimit,
     frameRate: opts.wsFrameRate,
     outbound: opts.outbound,
-    ...(tls ? identity : {}),
+    ...identity,
     onLoginRefused: loginRefused("ws"),
     // And a WebSocket connection replaces its MQTT one: the embedded broker closes it; an external one is made to.
     onDeviceConnected: (id) => {
@@ -250,7 +256,10 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   };
   const stopWatching = watchCredentials(registry, revalidate);
   // And a certificate whose rotation grace period or validity ends meanwhile, without anything changing.
-  const stopWatchingEnds = watchCredentialEnds(certs, revalidate);
+  const stopWatchingEnds = watchCredentialEnds(
+    { nextEnd: (after) => Math.min(certs.nextEnd(after) ?? Number.POSITIVE_INFINITY, previous.nextEnd(after) ?? Number.POSITIVE_INFINITY) },
+    revalidate,
+  );
   const app = await buildApp({
     registry,
     presence,
@@ -260,6 +269,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     bodyLimit: opts.bodyLimit,
     logRequests: opts.logRequests,
     https: tls && serverTlsOptions(tls),
+    plugins: [credentialRoutes],
+    credentials: { deviceCa: tls?.ca, issuer: () => dataDirCa(opts.dataDir) },
     moreRoutes: (api, known) => ws.routes(api, known),
     onSysInfo: (id, answer) => learnLimits(id, answer, true),
     async disconnectDevice(id) {

@@ -58,6 +58,10 @@ export interface GatewayOptions {
   checkCertificate?(socket: unknown, claimed: string | undefined): CertCheck;
   /** Whether a certificate a device connected with (its fingerprint) is still pinned for it. */
   certStillValid?(id: string, fingerprint: string): boolean;
+  /** Checks a device's password (default: the registry's; the backend adds previous passwords in their grace). */
+  verifyDevice?(id: string, credential: string): Promise<boolean>;
+  /** Whether a connection's password (its digest) is still valid (default: the registry's stillValid). */
+  stillValid?(id: string, credentialDigest: Buffer): boolean;
   /** A device's upgrade was refused, with a named reason. */
   onLoginRefused?(id: string | undefined, reason: string, message: string): void;
 }
@@ -209,7 +213,9 @@ export class WsGateway {
   revalidate(): void {
     for (const [id, conn] of this.conns) {
       const valid =
-        conn.certificate !== undefined ? (this.opts.certStillValid?.(id, conn.certificate) ?? true) : this.opts.registry.stillValid(id, conn.credential);
+        conn.certificate !== undefined
+          ? (this.opts.certStillValid?.(id, conn.certificate) ?? true)
+          : (this.opts.stillValid ?? ((i, d) => this.opts.registry.stillValid(i, d)))(id, conn.credential);
       if (!valid) conn.ws.close(CLOSE_REMOVED, "device removed or given a new credential");
     }
   }
@@ -277,7 +283,8 @@ export class WsGateway {
     if (check && req.headers.authorization === undefined && !new URL(req.url ?? "/", "http://x").searchParams.has("access_token"))
       return this.certificateLogin(req, check);
     const { id, credential } = deviceClaim(req);
-    if (!(await this.opts.registry.verifyDevice(id, credential))) {
+    const verify = this.opts.verifyDevice ?? ((i: string, c: string) => this.opts.registry.verifyDevice(i, c));
+    if (!(await verify(id, credential))) {
       this.opts.onLoginRefused?.(id, "BadCredential", "device credential not valid");
       throw new AuthRefused(403, "device credential not valid");
     }

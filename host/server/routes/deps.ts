@@ -14,6 +14,8 @@ export interface RouteDeps {
   disconnectDevice(id: string): Promise<void>;
   /** A sys.info answer came back through REST: the device's announced limits may be in it. */
   onSysInfo?(id: string, answer: string): void;
+  /** The CAs behind device certificates (routes/credentials.ts). */
+  credentials?: import("./credentials.ts").CredentialDeps;
 }
 
 /** A route plugin: registered inside /api/v1, behind the API-key check. */
