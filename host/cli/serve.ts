@@ -9,6 +9,7 @@ import { BrokerUnreachable } from "../rpc/bus.ts";
 import { CliError, checkDataDir, dataOption, parsePort, parsePositive, shellQuote, urlParser } from "./common.ts";
 import { startFleetDevice, type RunningDevice } from "./fleet.ts";
 import { addTlsOptions, tlsFromOptions } from "./tls-options.ts";
+import { readPem, TlsFileError } from "../tls/files.ts";
 
 export const DEMO_DEVICE = "demo";
 
@@ -19,6 +20,7 @@ interface ServeOptions {
   data: string;
   broker?: string;
   brokerPasswordFile?: string;
+  brokerCa?: string;
   mqttWorkers: number;
   demo?: boolean;
   logLevel: string;
@@ -50,6 +52,7 @@ export function serveCommand(): Command {
       ),
     )
     .addOption(secretFileOption(BROKER_PASSWORD))
+    .addOption(new Option("--broker-ca <path>", "an mqtts:// or wss:// --broker's CA certificate (PEM)").env("OUTPOST_BROKER_CA"))
     .addOption(
       new Option("--mqtt-workers <n>", "spread the embedded broker's MQTT connections over n processes (more devices than one process may hold)")
         .argParser(parsePositive)
@@ -75,6 +78,7 @@ export function serveCommand(): Command {
         mqttPort: opts.mqttPort,
         brokerUrl: opts.broker,
         brokerPassword,
+        brokerTls: brokerTls(opts),
         mqttWorkers: opts.mqttWorkers,
         logger,
         logRequests: opts.logRequests,
@@ -162,4 +166,16 @@ function startupError(err: unknown, opts: ServeOptions): unknown {
 /** The first DNS name of the server certificate, so the in-process demo device checks it as any device would. */
 function tlsServerName(cert: string): string | undefined {
   return /DNS:([^,\s]+)/.exec(new X509Certificate(cert).subjectAltName ?? "")?.[1];
+}
+
+/** --broker-ca for an mqtts:// or wss:// --broker (without it, the system's CAs are trusted). */
+function brokerTls(opts: ServeOptions): { ca: string } | undefined {
+  if (!opts.brokerCa) return undefined;
+  if (!opts.broker || !/^(mqtts|wss):/.test(opts.broker)) throw new CliError("--broker-ca goes with an mqtts:// or wss:// --broker");
+  try {
+    return { ca: readPem(opts.brokerCa, "broker CA certificate") };
+  } catch (err) {
+    if (err instanceof TlsFileError) throw new CliError(err.message);
+    throw err;
+  }
 }

@@ -4,7 +4,7 @@ import { Registry } from "../registry/registry.ts";
 import { registryAclHooks, DEFAULT_PREFIX, deviceTopics } from "../broker/acl.ts";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../broker/embedded.ts";
 import { startBrokerCluster } from "../broker/cluster.ts";
-import { MqttBus, connectBackendClient, type Bus, type BusMessage } from "../rpc/bus.ts";
+import { MqttBus, connectBackendClient, type BrokerTls, type Bus, type BusMessage } from "../rpc/bus.ts";
 import { RpcCorrelator, type CorrelatorOptions } from "../rpc/correlator.ts";
 import type { OutboundLimits } from "../rpc/outbound.ts";
 import { PresenceTracker } from "../rpc/presence.ts";
@@ -43,6 +43,8 @@ export interface BackendOptions {
   brokerUrl?: string;
   /** The external broker's password when its URL has none (default: the registry's backend password). */
   brokerPassword?: string;
+  /** The external broker's TLS (mqtts://): the CA to trust, a client certificate if it asks for one. */
+  brokerTls?: BrokerTls;
   prefix?: string;
   logger?: Logger;
   bodyLimit?: number;
@@ -159,7 +161,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   try {
     if (opts.brokerUrl) {
       const shown = redactUrl(opts.brokerUrl); // the URL may carry the broker password
-      const client = await connectBackendClient(opts.brokerUrl, opts.brokerPassword ?? registry.backendPassword());
+      const client = await connectBackendClient(opts.brokerUrl, opts.brokerPassword ?? registry.backendPassword(), { tls: opts.brokerTls });
       bus = new MqttBus(client, {
         error: (err) => logger.warn({ err: err.message }, "external broker connection"),
         down: () => {
@@ -245,7 +247,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     onDeviceConnected: (id) => {
       if (!opts.brokerUrl) return broker?.disconnect(id);
       const now = presence.get(id); // only a device whose status says it is online over MQTT has a session to close
-      if (now?.online && now.transport !== "ws") return closeSessionOf(opts.brokerUrl, registry.backendPassword(), id);
+      if (now?.online && now.transport !== "ws") return closeSessionOf(opts.brokerUrl, registry.backendPassword(), id, opts.brokerTls);
     },
   });
   const ws = gateway;
