@@ -119,12 +119,21 @@ static long tls_recv(void *ctx, uint8_t *data, size_t cap) {
   return -1; // closed, cleanly or not
 }
 
-// PEM parsers want the text NUL-terminated with the NUL counted: copied once, at init, into a bounded buffer.
+// PEM parsers want the text NUL-terminated with the NUL counted. Text that ends in its NUL (an MCU's linked-in
+// string, length with the NUL) is parsed in place; other text is copied once, at init, into a bounded buffer.
+#ifndef OUTPOST_TLS_PEM_MAX
+#define OUTPOST_TLS_PEM_MAX 4096 // one PEM file: a CA certificate (or a short chain), a certificate, a key
+#endif
 static int parse_pem(outpost_net_mbedtls *tls, const char *pem, size_t len, const char *what,
                      int (*parse)(void *, const unsigned char *, size_t), void *into) {
-  static unsigned char buf[16384];
+  if (len > 0 && pem[len - 1] == 0) {
+    int rc = parse(into, (const unsigned char *)pem, len);
+    if (rc) tls_log(tls, what, rc);
+    return rc ? -1 : 0;
+  }
+  static unsigned char buf[OUTPOST_TLS_PEM_MAX];
   if (len >= sizeof buf) {
-    if (tls->log) tls->log("tls: a PEM file is larger than 16 KiB");
+    if (tls->log) tls->log("tls: a PEM file is larger than OUTPOST_TLS_PEM_MAX (4096 bytes by default)");
     return -1;
   }
   memcpy(buf, pem, len);

@@ -15,8 +15,8 @@
 #include <mbedtls/x509_crt.h>
 
 typedef struct {
-  // PEM text, each with its length (a terminating NUL is not needed). ca is required; cert and key go together
-  // (a client certificate: the device logs in with it instead of a password).
+  // PEM text, each with its length (a terminating NUL is not needed; text that ends in one, counted, is parsed in place). ca is
+  // required; cert and key go together (a client certificate: the device logs in with it instead of a password).
   const char *ca_pem;
   size_t ca_len;
   const char *cert_pem;
