@@ -86,6 +86,30 @@ describe("TLS listeners", () => {
     expect(answer.startsWith("HTTP/1.1 200")).toBe(false);
   });
 
+  it("plaintext MQTT, garbage and a stalled handshake on the TLS port are dropped; TLS clients are unaffected", async () => {
+    const port = Number(new URL(backend.mqttUrl).port);
+    const closedAfter = (bytes: Buffer) =>
+      new Promise<string>((resolve) => {
+        let got = Buffer.alloc(0);
+        const s = netConnect(port, "127.0.0.1", () => s.write(bytes));
+        s.on("data", (d) => (got = Buffer.concat([got, d])));
+        s.on("close", () => resolve(got.subarray(0, 1).toString("hex")));
+        s.on("error", () => {});
+      });
+    // An MQTT CONNECT in the clear gets a TLS alert (0x15), never a CONNACK (0x20); so does random noise.
+    const connect = Buffer.from("101000044d5154540402003c0004746573740000", "hex");
+    expect(await closedAfter(connect)).not.toBe("20");
+    expect(await closedAfter(Buffer.alloc(4096, 0xab))).not.toBe("20");
+    const stalled = netConnect(port, "127.0.0.1"); // opens and sends nothing
+    stalled.on("error", () => {});
+    const { credential } = backend.registry.addDevice("beside-noise");
+    const device = new Device({ id: "beside-noise" });
+    devices.push(device);
+    await device.connect(backend.mqttUrl, { password: credential, tls: { ca: pki.ca.cert, servername: "localhost" } });
+    await waitFor(() => backend.presence.get("beside-noise")?.online === true);
+    stalled.destroy();
+  });
+
   it("a password device over mqtts:// works as before", async () => {
     const { credential } = backend.registry.addDevice("pw-dev");
     const device = new Device({ id: "pw-dev" });
@@ -171,7 +195,7 @@ describe("device identity by client certificate", () => {
     const old = await deviceCert(pki, backend.registry, "rot");
     await certDevice("rot", backend.mqttUrl, old);
     await waitFor(() => backend.presence.get("rot")?.online === true);
-    const fresh = await deviceCert(pki, backend.registry, "rot", { graceMs: 1500 });
+    const fresh = await deviceCert(pki, backend.registry, "rot", { graceMs: 4000 });
     expect(backend.registry.certs.valid("rot", fingerprint(old.cert))).toBe(true);
     expect((await call("rot")).status).toBe(200); // still on the old certificate
     await waitFor(() => backend.presence.get("rot")?.online === false);
@@ -191,7 +215,7 @@ describe("credential rotation over REST", () => {
     devices.push(device);
     await device.connect(backend.mqttUrl, { password: old, tls: { ca: pki.ca.cert, servername: "localhost" }, reconnect: { minMs: 5000, maxMs: 5000 } });
     await waitFor(() => backend.presence.get("pw-rot")?.online === true);
-    const res = await rest("POST", "/devices/pw-rot/credential", { grace_s: 2 });
+    const res = await rest("POST", "/devices/pw-rot/credential", { grace_s: 6 }); // long enough for a loaded machine
     expect(res.status).toBe(200);
     expect(res.body.previous_valid_until).not.toBeNull();
     expect(await backend.registry.previousSecrets.verify("pw-rot", old)).toBe(true);
