@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect as netConnect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { Device } from "../host/device.ts";
+import { encode } from "../host/codec/index.ts";
 import type { Backend } from "../host/server/backend.ts";
 import { makeCa, makeDeviceCert, fingerprint } from "../host/tls/certs.ts";
 import { startTestBackend, waitFor } from "./support/api.ts";
@@ -108,6 +109,38 @@ describe("TLS listeners", () => {
     await device.connect(backend.mqttUrl, { password: credential, tls: { ca: pki.ca.cert, servername: "localhost" } });
     await waitFor(() => backend.presence.get("beside-noise")?.online === true);
     stalled.destroy();
+  });
+
+  it("a SUBSCRIBE sent right after the CONNECT, in a TLS record of its own, waits for the login", async () => {
+    const port = Number(new URL(backend.mqttUrl).port);
+    const v = { protocolVersion: 4 } as const;
+    /** CONNECT, then SUBSCRIBE `delayMs` later (a read of its own while the login may still run): the first 9 bytes back. */
+    const pipelined = async (id: string, delayMs: number) => {
+      const { credential } = backend.registry.addDevice(id);
+      return new Promise<string>((resolve) => {
+        let got = Buffer.alloc(0);
+        const s = tlsConnect({ port, host: "127.0.0.1", ca: pki.ca.cert, servername: "localhost" }, () => {
+          s.write(
+            encode(
+              { cmd: "connect", protocolVersion: 4, clientId: id, clean: true, keepalive: 0, username: id, password: Buffer.from(credential) } as never,
+              v,
+            ),
+          );
+          setTimeout(() => s.write(encode({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: `devices/${id}/rx`, qos: 0 }] } as never, v)), delayMs);
+        });
+        s.on("data", (d) => {
+          got = Buffer.concat([got, d]);
+          if (got.length >= 9) {
+            s.destroy();
+            resolve(got.subarray(0, 9).toString("hex"));
+          }
+        });
+        s.on("error", () => resolve(got.toString("hex")));
+      });
+    };
+    const replies = await Promise.all(Array.from({ length: 24 }, (_, i) => pipelined(`pipelined-${i}`, i % 8)));
+    // Each: CONNACK accepted, then SUBACK granted QoS 0 (never a refusal because the login had not finished).
+    expect(new Set(replies)).toEqual(new Set(["200200009003000100"]));
   });
 
   it("a password device over mqtts:// works as before", async () => {

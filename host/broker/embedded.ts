@@ -100,8 +100,11 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     authorizeForward: forward,
     concurrency: DELIVERY_SLOTS,
     // Read after this hook: a clean session starts fresh and ends with the connection, whatever the client asked.
-    preConnect: (_client, packet, done) => {
+    preConnect: (client, packet, done) => {
       if (!keep) packet.clean = true;
+      // aedes pauses reading at its authenticate step, a tick later: a packet that arrives in between in a read of
+      // its own (a TLS record after the CONNECT's) would be handled before the login and refused. Paused from here.
+      (client as unknown as { pause(): void }).pause();
       done(null, true);
     },
   });

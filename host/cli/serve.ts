@@ -9,6 +9,7 @@ import { BrokerUnreachable } from "../rpc/bus.ts";
 import { CliError, checkDataDir, dataOption, parsePort, parsePositive, shellQuote, urlParser } from "./common.ts";
 import { startFleetDevice, type RunningDevice } from "./fleet.ts";
 import { addTlsOptions, tlsFromOptions } from "./tls-options.ts";
+import { tlsPaths } from "./cert.ts";
 import { readPem, TlsFileError } from "../tls/files.ts";
 
 export const DEMO_DEVICE = "demo";
@@ -103,7 +104,9 @@ export function serveCommand(): Command {
         const { key } = registry.createApiKey();
         const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "echo", params: ["hello from outpost"] });
         const curl = [
-          tls ? `curl -s --cacert ${shellQuote(opts.tlsCa ?? "<the CA certificate>")} -X POST` : "curl -s -X POST",
+          tls
+            ? `curl -s --cacert ${shellQuote(opts.tlsCa ?? (opts.tls ? tlsPaths(opts.data).caCert : "<the CA that signed --tls-cert>"))} -X POST`
+            : "curl -s -X POST",
           `${backend.url}/api/v1/devices/${DEMO_DEVICE}/rpc`,
           "-H",
           shellQuote(`Authorization: Bearer ${key}`),
