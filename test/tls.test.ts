@@ -120,6 +120,24 @@ describe("outpost serve --tls and device run over mqtts://", () => {
       if (res.status !== 200) await new Promise((r) => setTimeout(r, 50));
     }
     expect(res).toMatchObject({ status: 200, body: { result: ["hi"] } });
+    // Revoked by another process (the CLI): the running backend drops the device within a moment.
+    expect((await outpost("cert", "revoke", "cli-dev", "--data", data)).stdout).toContain("revoked 1 certificate(s) of cli-dev");
+    for (let i = 0; i < 200 && res.status === 200; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      res = await httpsJson(`https://localhost:${port}/api/v1/devices/cli-dev/rpc/echo`, { ca, headers: { authorization: `Bearer ${key}` }, json: ["hi"] });
+    }
+    expect(res.status).toBe(503);
+  });
+
+  it("device rotate gives a new password and keeps the old one for --grace", async () => {
+    const { stdout } = await outpost("device", "rotate", "cli-dev", "--grace", "60", "--data", data, "--json");
+    const rotated = JSON.parse(stdout);
+    expect(rotated.credential).toEqual(expect.any(String));
+    expect(Date.parse(rotated.previous_valid_until)).toBeGreaterThan(Date.now() + 50_000);
+    await expect(outpost("device", "rotate", "cli-dev", "--grace", "999999", "--data", data)).rejects.toMatchObject({
+      stderr: expect.stringMatching(/--grace is at most 604800 seconds/),
+    });
+    await expect(outpost("device", "rotate", "nobody", "--data", data)).rejects.toMatchObject({ stderr: expect.stringMatching(/no device nobody/) });
   });
 
   it("names the TLS flags' mistakes in one line", async () => {
