@@ -291,6 +291,8 @@ describe("credential rotation over REST", () => {
     const old = await makeDeviceCert(pki.ca, "up", { notBefore: new Date(Date.now() - 3 * 86_400_000), days: 1 });
     expect((await rest("POST", "/devices/up/certificates", { certificate: old.cert })).body.error).toBe("certificate_expired");
     expect((await rest("POST", "/devices/up/certificates", { certificate: "not a certificate" })).body.error).toBe("invalid_certificate");
+    expect((await rest("POST", "/devices/up/certificates", { certificate: "x".repeat(20_000) })).status).toBe(400); // over the schema's 16 KiB
+    expect((await rest("POST", "/devices/up/certificates", { certificate: 42 })).status).toBe(400);
     // This backend's data directory has no CA key: it cannot issue one itself.
     expect((await rest("POST", "/devices/up/certificates", {})).body.error).toBe("no_issuing_ca");
   });
