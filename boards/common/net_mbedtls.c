@@ -1,6 +1,10 @@
 #include "net_mbedtls.h"
 
 #include <mbedtls/error.h>
+#include <mbedtls/version.h> // MBEDTLS_VERSION_MAJOR: 2.28 (Debian, the STM32 sizing) or 3 (ESP-IDF 5)
+#if MBEDTLS_VERSION_MAJOR >= 3
+#include <psa/crypto.h>
+#endif
 #include <mbedtls/net_sockets.h> // MBEDTLS_ERR_NET_CONN_RESET only: the sockets are the transport's
 #include <stdio.h>
 #include <string.h>
@@ -144,7 +148,16 @@ static int parse_pem(outpost_net_mbedtls *tls, const char *pem, size_t len, cons
   return rc ? -1 : 0;
 }
 static int parse_crt(void *crt, const unsigned char *buf, size_t len) { return mbedtls_x509_crt_parse(crt, buf, len); }
-static int parse_key(void *pk, const unsigned char *buf, size_t len) { return mbedtls_pk_parse_key(pk, buf, len, NULL, 0); }
+// mbedTLS 3 (ESP-IDF 5) takes a random generator for the key's blinding; 2.28 (Debian) does not.
+static mbedtls_ctr_drbg_context *key_drbg;
+static int parse_key(void *pk, const unsigned char *buf, size_t len) {
+#if MBEDTLS_VERSION_MAJOR >= 3
+  return mbedtls_pk_parse_key(pk, buf, len, NULL, 0, mbedtls_ctr_drbg_random, key_drbg);
+#else
+  (void)key_drbg;
+  return mbedtls_pk_parse_key(pk, buf, len, NULL, 0);
+#endif
+}
 
 int outpost_net_mbedtls_init(outpost_net_mbedtls *tls, outpost_transport inner, const outpost_tls_config *config) {
   memset(tls, 0, sizeof *tls);
@@ -158,6 +171,12 @@ int outpost_net_mbedtls_init(outpost_net_mbedtls *tls, outpost_transport inner, 
   mbedtls_pk_init(&tls->key);
   mbedtls_entropy_init(&tls->entropy);
   mbedtls_ctr_drbg_init(&tls->drbg);
+#if MBEDTLS_VERSION_MAJOR >= 3 && (defined(MBEDTLS_USE_PSA_CRYPTO) || defined(MBEDTLS_SSL_PROTO_TLS1_3))
+  if (psa_crypto_init() != PSA_SUCCESS) { // mbedTLS 3's TLS 1.3 and PSA builds need it before any handshake
+    if (tls->log) tls->log("tls: psa_crypto_init failed");
+    return -1;
+  }
+#endif
   static const char personal[] = "outpost-device";
   int rc = mbedtls_ctr_drbg_seed(&tls->drbg, mbedtls_entropy_func, &tls->entropy, (const unsigned char *)personal,
                                  sizeof personal - 1);
@@ -167,13 +186,18 @@ int outpost_net_mbedtls_init(outpost_net_mbedtls *tls, outpost_transport inner, 
     if (tls->log) tls->log("tls: a client certificate and its key go together");
     return -1;
   }
+  key_drbg = &tls->drbg;
   if (config->cert_pem && (parse_pem(tls, config->cert_pem, config->cert_len, "client certificate", parse_crt, &tls->cert) ||
                            parse_pem(tls, config->key_pem, config->key_len, "client key", parse_key, &tls->key)))
     return -1;
   rc = mbedtls_ssl_config_defaults(&tls->conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
   if (rc) return tls_log(tls, "config", rc), -1;
   mbedtls_ssl_conf_authmode(&tls->conf, MBEDTLS_SSL_VERIFY_REQUIRED); // a server the CA did not sign is refused
+#if MBEDTLS_VERSION_MAJOR >= 3
+  mbedtls_ssl_conf_min_tls_version(&tls->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+#else
   mbedtls_ssl_conf_min_version(&tls->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3); // TLS 1.2
+#endif
   mbedtls_ssl_conf_ca_chain(&tls->conf, &tls->ca, NULL);
   mbedtls_ssl_conf_rng(&tls->conf, mbedtls_ctr_drbg_random, &tls->drbg);
   if (config->cert_pem && (rc = mbedtls_ssl_conf_own_cert(&tls->conf, &tls->cert, &tls->key)))

@@ -1,4 +1,4 @@
-// TLS over any outpost_transport (net_bsd.c on POSIX and ESP-IDF/lwIP) through mbedTLS 2.28, as an
+// TLS over any outpost_transport (net_bsd.c on POSIX and ESP-IDF/lwIP) through mbedTLS (2.28; 3.x for ESP-IDF 5), as an
 // outpost_transport itself: the runtime above sees the same open/wait/send/recv/close, and OPENED only once the
 // handshake has verified the server. ESP-IDF's esp-tls is built on mbedTLS, so boards/esp32 uses this file as is.
 // Certificates come as PEM buffers (a POSIX board reads files; an MCU links them in). All of mbedTLS's memory
