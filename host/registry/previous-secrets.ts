@@ -8,7 +8,11 @@ export class PreviousSecrets {
   /** Stored hash -> digest of the secret that matched it (scrypt once per secret, as in Registry). */
   private readonly verified = new Map<string, Buffer>();
 
-  constructor(db: Database.Database) {
+  /** `knownDigest`: the registry's own memory of which secret matched a stored hash (a login before the rotation). */
+  constructor(
+    db: Database.Database,
+    private readonly knownDigest: (hash: string) => Buffer | undefined = () => undefined,
+  ) {
     db.exec(`
       CREATE TABLE IF NOT EXISTS device_previous_secrets (
         device_id TEXT NOT NULL,
@@ -48,7 +52,7 @@ export class PreviousSecrets {
 
   async verify(id: string, secret: string, now = Date.now()): Promise<boolean> {
     for (const { secret_hash } of this.stmt.live.all(id, now)) {
-      const known = this.verified.get(secret_hash);
+      const known = this.verified.get(secret_hash) ?? this.knownDigest(secret_hash);
       if (known ? sameDigest(known, digest(secret)) : await verifySecret(secret, secret_hash)) {
         this.verified.set(secret_hash, digest(secret));
         return true;
@@ -60,7 +64,7 @@ export class PreviousSecrets {
   /** Whether a connection that logged in with this secret (its digest) may stay: a previous password still in its grace. */
   stillValid(id: string, secretDigest: Buffer, now = Date.now()): boolean {
     return this.stmt.live.all(id, now).some(({ secret_hash }) => {
-      const known = this.verified.get(secret_hash);
+      const known = this.verified.get(secret_hash) ?? this.knownDigest(secret_hash);
       return known !== undefined && sameDigest(known, secretDigest);
     });
   }

@@ -216,7 +216,7 @@ export class Registry {
   private previous: PreviousSecrets | undefined;
   /** Devices' previous passwords in a rotation's grace period (previous-secrets.ts), made on first use. */
   get previousSecrets(): PreviousSecrets {
-    this.previous ??= new PreviousSecrets(this.db);
+    this.previous ??= new PreviousSecrets(this.db, (hash) => this.verified.get(hash));
     return this.previous;
   }
 
