@@ -3,28 +3,15 @@
 import { Command, Option } from "commander";
 import { X509Certificate } from "node:crypto";
 import { chmodSync, existsSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { PRIVATE_FILE, privateDir } from "../registry/private-files.ts";
 import type { Registry } from "../registry/registry.ts";
 import { fingerprint, makeCa, makeDeviceCert, makeServerCert, type Pem } from "../tls/certs.ts";
+import { tlsPaths } from "../tls/data-dir-ca.ts";
 import { readPem, TlsFileError } from "../tls/files.ts";
 import { CliError, dataOption, jsonOption, openRegistry, parsePositive, withRegistry } from "./common.ts";
 
-/** Where `outpost cert` writes and `outpost serve --tls` reads. */
-export function tlsDir(dataDir: string): string {
-  return join(resolve(dataDir), "tls");
-}
-export const tlsPaths = (dataDir: string) => {
-  const dir = tlsDir(dataDir);
-  return {
-    dir,
-    caCert: join(dir, "ca.crt"),
-    caKey: join(dir, "ca.key"),
-    serverCert: join(dir, "server.crt"),
-    serverKey: join(dir, "server.key"),
-    device: (id: string) => ({ cert: join(dir, "devices", `${id}.crt`), key: join(dir, "devices", `${id}.key`) }),
-  };
-};
+export { tlsPaths }; // where `outpost cert` writes and `outpost serve --tls` reads
 
 /** Writes a certificate (0644: it is public) and its key (0600) in a 0700 directory. */
 function writePair(dir: string, certPath: string, keyPath: string, pem: Pem): void {
