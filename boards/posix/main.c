@@ -11,6 +11,9 @@
 
 #include "board.h"
 #include "net_bsd.h"
+#ifdef OUTPOST_TLS
+#include "net_mbedtls.h"
+#endif
 #include "outpost.h"
 #include "outpost_ota.h"
 #include "outpost_slots_file.h"
@@ -33,7 +36,14 @@ static const char usage[] =
     "  --verbose   log the module's debug lines too\n"
     "  --ota-dir D take OTA updates of the module (docs/ota.md): slots and state record in D\n"
     "  --ota-key HEX   a release public key (64 hex digits; up to 4 --ota-key)\n"
-    "  --ota-window MS how long a new module has to be confirmed (default 120000)\n";
+    "  --ota-window MS how long a new module has to be confirmed (default 120000)\n"
+#ifdef OUTPOST_TLS
+    "  mqtts://host:port (8883) and wss://host:port/path (443) through mbedTLS:\n"
+    "  --ca FILE   the CA that signed the server's certificate (PEM; required with TLS)\n"
+    "  --cert FILE, --key FILE  log in with this client certificate instead of a password\n"
+    "  --server-name NAME  the name the server's certificate must carry (default: the URL's host)\n"
+#endif
+    ;
 
 static int min_level = 1;
 
@@ -73,6 +83,10 @@ static const char *default_module(const char *argv0, char *out, size_t cap) {
   if (snprintf(out, cap, "%s/%s", exe, OUTPOST_DEFAULT_MODULE) >= (int)cap) return OUTPOST_DEFAULT_MODULE;
   return out;
 }
+
+#ifdef OUTPOST_TLS
+static void tls_log_line(const char *line) { fprintf(stderr, "outpost-device: %s\n", line); }
+#endif
 
 static volatile sig_atomic_t stop_requested, window_ended;
 static void on_signal(int sig) { stop_requested = sig; }
@@ -121,26 +135,40 @@ static uint8_t *read_file(const char *path, size_t *len) {
   return data;
 }
 
-// mqtt://host[:port] (1883) or ws://host[:port]/path (80). Sets *websocket for ws://.
-static int parse_url(const char *url, char *host, size_t host_cap, uint16_t *port, int *websocket) {
-  const char *mqtt = "mqtt://", *ws = "ws://";
-  *websocket = strncmp(url, ws, strlen(ws)) == 0;
-  if (!*websocket && strncmp(url, mqtt, strlen(mqtt)) != 0) return -1;
-  const char *h = url + strlen(*websocket ? ws : mqtt);
+// mqtt://host[:port] (1883) or ws://host[:port]/path (80); with TLS also mqtts:// (8883) and wss:// (443).
+// Sets *websocket for ws:// and wss://, *secure for mqtts:// and wss://; returns the text after the scheme.
+static const char *parse_url(const char *url, char *host, size_t host_cap, uint16_t *port, int *websocket, int *secure) {
+  static const struct {
+    const char *scheme;
+    uint16_t port;
+    int websocket, secure;
+  } schemes[] = {{"mqtt://", 1883, 0, 0},
+                 {"ws://", 80, 1, 0},
+#ifdef OUTPOST_TLS
+                 {"mqtts://", 8883, 0, 1},
+                 {"wss://", 443, 1, 1}
+#endif
+  };
+  size_t which = 0, count = sizeof schemes / sizeof schemes[0];
+  while (which < count && strncmp(url, schemes[which].scheme, strlen(schemes[which].scheme))) which++;
+  if (which == count) return NULL;
+  *websocket = schemes[which].websocket;
+  *secure = schemes[which].secure;
+  const char *h = url + strlen(schemes[which].scheme);
   size_t authority = strcspn(h, "/");
   const char *colon = memchr(h, ':', authority);
   size_t host_len = colon ? (size_t)(colon - h) : authority;
-  if (host_len == 0 || host_len >= host_cap) return -1;
+  if (host_len == 0 || host_len >= host_cap) return NULL;
   memcpy(host, h, host_len);
   host[host_len] = 0;
-  *port = *websocket ? 80 : 1883;
+  *port = schemes[which].port;
   if (colon) {
     char *end;
     long p = strtol(colon + 1, &end, 10);
-    if (p <= 0 || p > 65535 || (*end && *end != '/')) return -1;
+    if (p <= 0 || p > 65535 || (*end && *end != '/')) return NULL;
     *port = (uint16_t)p;
   }
-  return 0;
+  return h;
 }
 
 int main(int argc, char **argv) {
@@ -153,6 +181,7 @@ int main(int argc, char **argv) {
   const char *ota_dir = NULL, *ota_window = NULL, *ota_key = NULL;
   static uint8_t ota_keys[OUTPOST_OTA_MAX_KEYS][32];
   unsigned ota_key_count = 0;
+  const char *ca = NULL, *cert = NULL, *key = NULL, *server_name = NULL;
   int clean = 0;
   for (int i = 1; i < argc; i++) {
     const char *flag = argv[i];
@@ -169,7 +198,13 @@ int main(int argc, char **argv) {
                           : !strcmp(flag, "--ota-dir")        ? &ota_dir
                           : !strcmp(flag, "--ota-window")     ? &ota_window
                           : !strcmp(flag, "--ota-key")        ? &ota_key
-                                                              : NULL;
+#ifdef OUTPOST_TLS
+                          : !strcmp(flag, "--ca")          ? &ca
+                          : !strcmp(flag, "--cert")        ? &cert
+                          : !strcmp(flag, "--key")         ? &key
+                          : !strcmp(flag, "--server-name") ? &server_name
+#endif
+                                                           : NULL;
     if (!strcmp(flag, "--verbose")) {
       min_level = 0;
     } else if (!strcmp(flag, "--clean")) {
@@ -253,13 +288,24 @@ int main(int argc, char **argv) {
   }
   outpost_device_config config = {.id = id, .username = username ? username : id, .password = password, .mqtt_version = 4};
   char host[256];
-  int websocket;
-  if (parse_url(url, host, sizeof host, &config.port, &websocket)) {
-    fprintf(stderr, "outpost-device: --url must look like mqtt://host:port or ws://host:port/path, not %s\n", url);
+  int websocket, secure;
+  const char *after_scheme = parse_url(url, host, sizeof host, &config.port, &websocket, &secure);
+  if (!after_scheme) {
+    fprintf(stderr, "outpost-device: --url must look like mqtt://host:port or ws://host:port/path%s, not %s\n",
+#ifdef OUTPOST_TLS
+            " (or mqtts://, wss://)",
+#else
+            " (TLS: build with make TLS=1)",
+#endif
+            url);
     return 2;
   }
   config.host = host;
-  if (websocket) config.ws_url = url;
+  if (websocket) config.ws_url = after_scheme; // the module takes host[:port]/path; TLS is below it
+  if ((ca || cert || key || server_name) && !secure) {
+    fprintf(stderr, "outpost-device: --ca, --cert, --key and --server-name go with an mqtts:// or wss:// --url\n");
+    return 2;
+  }
   if (strcmp(mqtt_version, "4") && strcmp(mqtt_version, "5")) {
     fprintf(stderr, "outpost-device: --mqtt-version must be 4 or 5, not %s\n", mqtt_version);
     return 2;
@@ -300,12 +346,37 @@ int main(int argc, char **argv) {
   sa.sa_handler = on_alarm;
   sigaction(SIGALRM, &sa, NULL);
 
+  outpost_net_bsd net;
+  outpost_transport transport = outpost_net_bsd_transport(&net);
+#ifdef OUTPOST_TLS
+  static outpost_net_mbedtls tls;
+  size_t ca_len = 0, cert_len = 0, key_len = 0;
+  char *ca_pem = NULL, *cert_pem = NULL, *key_pem = NULL;
+  if (secure) {
+    if (!ca) {
+      fprintf(stderr, "outpost-device: an mqtts:// or wss:// --url needs --ca (the CA that signed the server's certificate)\n");
+      return 2;
+    }
+    const char *files[] = {ca, cert, key};
+    char **texts[] = {&ca_pem, &cert_pem, &key_pem};
+    size_t *lens[] = {&ca_len, &cert_len, &key_len};
+    for (int f = 0; f < 3; f++) {
+      if (!files[f]) continue;
+      if (!(*texts[f] = (char *)read_file(files[f], lens[f]))) {
+        fprintf(stderr, "outpost-device: cannot read %s: %s\n", files[f], strerror(errno ? errno : EIO));
+        return 1;
+      }
+    }
+    outpost_tls_config tls_config = {ca_pem, ca_len, cert_pem, cert_len, key_pem, key_len, server_name, tls_log_line};
+    if (outpost_net_mbedtls_init(&tls, transport, &tls_config)) return 1;
+    if (key_pem) memset(key_pem, 0, key_len); // mbedTLS holds the parsed key now (reconnects and module restarts reuse it)
+    transport = outpost_net_mbedtls_transport(&tls);
+  }
+#endif
   int rc;
   for (;;) {
     uint32_t deadline = ota_dir ? outpost_ota_window_ms() : 0;
     if (deadline) alarm((unsigned)(((deadline - monotonic_ms()) + 999u) / 1000u));
-    outpost_net_bsd net;
-    outpost_transport transport = outpost_net_bsd_transport(&net);
     rc = outpost_run(&config, &transport, &stop_requested);
     alarm(0);
     if (rc) fprintf(stderr, "outpost-device: %s\n", outpost_error());

@@ -8,6 +8,7 @@ import { CliError, parseNonNegative, parsePositive, parseSeconds32, urlParser } 
 import { OtaDevice } from "../ota/node-device.ts";
 import { DEVICE_PASSWORD, secretFileOption, secretOption, secretValue } from "./secrets.ts";
 import { createLogger, redactUrl } from "../server/log.ts";
+import { readPem, TlsFileError } from "../tls/files.ts";
 
 const LEVELS = ["debug", "info", "warn", "error"] as const;
 
@@ -24,6 +25,10 @@ interface RunOptions {
   otaDir?: string;
   otaKey?: string[] | string;
   otaWindow?: number;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  servername?: string;
 }
 
 /** MQTT carries the keep-alive in 16 bits. */
@@ -33,9 +38,32 @@ function parseKeepalive(value: string): number {
   return n;
 }
 
+const isWs = (url: string) => url.startsWith("ws://") || url.startsWith("wss://");
+
+/** The TLS material the flags name, read now (a wrong path is a one-line error, not a reconnect loop). */
+function tlsOptions(opts: RunOptions) {
+  const secure = opts.url.startsWith("mqtts://") || opts.url.startsWith("wss://");
+  if (!secure) {
+    if (opts.ca || opts.cert || opts.key || opts.servername) throw new CliError("--ca, --cert, --key and --servername go with an mqtts:// or wss:// --url");
+    return undefined;
+  }
+  if ((opts.cert === undefined) !== (opts.key === undefined)) throw new CliError("--cert and --key go together");
+  try {
+    return {
+      ca: opts.ca && readPem(opts.ca, "CA certificate"),
+      cert: opts.cert && readPem(opts.cert, "client certificate"),
+      key: opts.key && readPem(opts.key, "client key", true),
+      servername: opts.servername,
+    };
+  } catch (err) {
+    if (err instanceof TlsFileError) throw new CliError(err.message);
+    throw err;
+  }
+}
+
 /** Session flags that would silently do nothing are a mistake, named here. */
 function checkSessionFlags(opts: RunOptions): void {
-  if (opts.url.startsWith("ws://") && (opts.clean || opts.sessionExpiry !== undefined))
+  if (isWs(opts.url) && (opts.clean || opts.sessionExpiry !== undefined))
     throw new CliError("--clean and --session-expiry are MQTT options: a WebSocket device has no broker session");
   if (opts.sessionExpiry !== undefined && opts.protocol !== "5")
     throw new CliError("--session-expiry needs --protocol 5 (MQTT 3.1.1 has no session expiry: the broker decides how long it keeps a session)");
@@ -47,7 +75,7 @@ export function deviceRunCommand(): Command {
     .requiredOption("--id <id>", "device id (MQTT client id; topics <prefix>/<id>/rx, tx, status)")
     .addOption(
       new Option("--url <url>", "broker, mqtt://host:port; or the backend's ws://host:port/api/v1/devices/ws (JSON-RPC over WebSocket)")
-        .argParser(urlParser("mqtt:", "ws:"))
+        .argParser(urlParser("mqtt:", "ws:", "mqtts:", "wss:"))
         .makeOptionMandatory(),
     )
     .option("--username <username>", "MQTT username (default: the device id)")
@@ -67,6 +95,10 @@ export function deviceRunCommand(): Command {
         .argParser(parseKeepalive)
         .default(DEFAULT_KEEPALIVE_S),
     )
+    .addOption(new Option("--ca <path>", "mqtts:// and wss://: the CA that signed the server's certificate (PEM)").env("OUTPOST_TLS_CA"))
+    .addOption(new Option("--cert <path>", "log in with this client certificate (PEM) instead of a password").env("OUTPOST_TLS_CERT"))
+    .addOption(new Option("--key <path>", "the client certificate's private key (PEM, mode 0600)").env("OUTPOST_TLS_KEY"))
+    .addOption(new Option("--servername <name>", "the name the server's certificate must carry (default: the URL's host)"))
     .addOption(new Option("--telemetry <ms>", "publish sys.info on <prefix>/<id>/telemetry every <ms> (0: off)").argParser(parseNonNegative).default(0))
     .option("--ota-dir <dir>", "take OTA updates of the module (docs/ota.md): its slots and state record live here")
     .addOption(new Option("--ota-key <hex...>", "release public key(s) the device accepts (outpost keygen)").env("OUTPOST_OTA_KEYS"))
@@ -74,6 +106,7 @@ export function deviceRunCommand(): Command {
     .action(async (opts: RunOptions, cmd: Command) => {
       checkSessionFlags(opts);
       const password = secretValue(cmd, DEVICE_PASSWORD);
+      const tls = tlsOptions(opts);
       const log = createLogger({ name: "outpost-device" });
       const url = redactUrl(opts.url); // a ws:// URL may carry ?access_token=
       const telemetryMs = opts.telemetry;
@@ -96,6 +129,7 @@ export function deviceRunCommand(): Command {
         sessionExpiry: opts.sessionExpiry,
         keepalive: opts.keepalive,
         telemetryMs,
+        tls,
       });
       const mqtt = (ota ? ota.device : (device as Device)).mqtt!;
       mqtt.on("connect", (sessionPresent: boolean) => log.info({ id: opts.id, url, sessionPresent }, "connected"));
@@ -104,7 +138,7 @@ export function deviceRunCommand(): Command {
         // Named: the module's error, and over WebSocket the close code (else the MQTT reason code stays a number).
         const named = {
           error: errName(info.error),
-          ...(opts.url.startsWith("ws://") ? { closeCode: `${info.reasonCode} ${wsCloseName(info.reasonCode)}` } : { reasonCode: info.reasonCode }),
+          ...(isWs(opts.url) ? { closeCode: `${info.reasonCode} ${wsCloseName(info.reasonCode)}` } : { reasonCode: info.reasonCode }),
         };
         log.warn({ ...named, wasConnected }, "connection lost; reconnecting");
       });
@@ -120,7 +154,7 @@ export function deviceRunCommand(): Command {
       process.on("SIGINT", () => void stop("SIGINT"));
       process.on("SIGTERM", () => void stop("SIGTERM"));
       await connected;
-      if (opts.url.startsWith("ws://")) log.info({ url }, "serving JSON-RPC over WebSocket");
+      if (isWs(opts.url)) log.info({ url }, "serving JSON-RPC over WebSocket");
       else log.info({ rx: `${opts.prefix}/${opts.id}/rx`, tx: `${opts.prefix}/${opts.id}/tx` }, "serving JSON-RPC");
     });
 }

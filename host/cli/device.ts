@@ -2,7 +2,10 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { DeviceExists, InvalidDeviceId } from "../registry/registry.ts";
 import { InvalidMetadata, InvalidTag } from "../registry/tags.ts";
-import { CliError, dataOption, jsonOption, withRegistry } from "./common.ts";
+import { CliError, dataOption, jsonOption, parseNonNegative, withRegistry } from "./common.ts";
+import { MAX_GRACE_S } from "../server/routes/credentials.ts";
+import { existsSync } from "node:fs";
+import { issueDeviceCert, printIssued, tlsPaths, withRegistryAsync } from "./cert.ts";
 
 const collect = (v: string, all: string[] = []) => [...all, v];
 function parseMeta(v: string, all: Record<string, string> = {}): Record<string, string> {
@@ -18,7 +21,9 @@ export function deviceCommand(): Command {
     .description("register a device; its credential is shown once")
     .addOption(dataOption())
     .addOption(jsonOption())
-    .action((id: string, opts: { data: string; json?: boolean }) => {
+    .option("--cert", "also issue a client certificate for it from <data>/tls's CA (outpost cert ca), pinned: it logs in with that instead")
+    .action(async (id: string, opts: { data: string; json?: boolean; cert?: boolean }) => {
+      if (opts.cert && !existsSync(tlsPaths(opts.data).caCert)) throw new CliError(`--cert needs a CA: run \`outpost cert ca --data ${opts.data}\` first`);
       const created = withRegistry(opts.data, true, (r) => {
         try {
           return r.addDevice(id);
@@ -27,8 +32,10 @@ export function deviceCommand(): Command {
           throw err;
         }
       });
-      if (opts.json) console.log(JSON.stringify(created));
-      else console.log(`device ${created.id}\ncredential ${created.credential}\n(shown once: the device logs in with its id as username and this as password)`);
+      const cert = opts.cert ? await withRegistryAsync(opts.data, (r) => issueDeviceCert(opts.data, r, id, undefined)) : undefined;
+      if (opts.json) return console.log(JSON.stringify(cert ? { ...created, certificate: cert } : created));
+      console.log(`device ${created.id}\ncredential ${created.credential}\n(shown once: the device logs in with its id as username and this as password)`);
+      if (cert) printIssued(cert);
     });
   device
     .command("list")
@@ -97,6 +104,22 @@ export function deviceCommand(): Command {
         return r.getDevice(id)!.metadata;
       });
       console.log(opts.json ? JSON.stringify({ id, metadata }) : `${id}: ${JSON.stringify(metadata)}`);
+    });
+  device
+    .command("rotate <id>")
+    .description("give a device a new password, shown once; the old one stays valid for --grace seconds (default 0: it ends now)")
+    .addOption(new Option("--grace <seconds>", "how long the old password keeps working").argParser(parseNonNegative).default(0))
+    .addOption(dataOption())
+    .addOption(jsonOption())
+    .action((id: string, opts: { data: string; json?: boolean; grace: number }) => {
+      if (opts.grace > MAX_GRACE_S) throw new CliError(`--grace is at most ${MAX_GRACE_S} seconds (a week)`);
+      const rotated = withRegistry(opts.data, false, (r) => {
+        if (!r.hasDevice(id)) throw new CliError(`no device ${id}`);
+        return r.previousSecrets.rotate(id, opts.grace * 1000, (d) => r.rotateCredential(d));
+      });
+      const until = rotated.previousValidUntil === null ? null : new Date(rotated.previousValidUntil).toISOString();
+      if (opts.json) return console.log(JSON.stringify({ id, credential: rotated.credential, previous_valid_until: until }));
+      console.log(`device ${id}\ncredential ${rotated.credential}\n(shown once; the old one ${until ? `works until ${until}` : "no longer works"})`);
     });
   device
     .command("remove <id>")

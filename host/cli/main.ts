@@ -12,6 +12,7 @@ import { brokerCommand } from "./broker.ts";
 import { keygenCommand, releaseCommand } from "./release.ts";
 import { updateCommand } from "./update.ts";
 import { jobCommand } from "./job.ts";
+import { certCommand } from "./cert.ts";
 import { redactUrlsIn } from "../server/log.ts";
 
 const program = new Command("outpost")
@@ -30,6 +31,7 @@ program.addCommand(keygenCommand());
 program.addCommand(releaseCommand());
 program.addCommand(updateCommand());
 program.addCommand(jobCommand());
+program.addCommand(certCommand());
 
 // commander quotes a refused argument in its error: a URL's password must not end up on the screen or in a log.
 const redactErrors = (cmd: Command): void => {

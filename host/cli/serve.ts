@@ -1,5 +1,6 @@
 // outpost serve: the backend; --demo adds a device in-process and prints a curl command that works as printed.
 import { Command, Option } from "commander";
+import { X509Certificate } from "node:crypto";
 import { pino } from "pino";
 import { createLogger, redactUrl } from "../server/log.ts";
 import { BROKER_PASSWORD, secretFileOption, secretValue } from "./secrets.ts";
@@ -11,6 +12,9 @@ import { demoKey } from "./demo-key.ts";
 import { JWT_OPTIONS, jwtConfig, type JwtFlags } from "./jwt-options.ts";
 import { InvalidJwtConfig } from "../server/jwt.ts";
 import { DEFAULT_AUDIT_MAX_ROWS } from "../registry/audit.ts";
+import { addTlsOptions, tlsFromOptions } from "./tls-options.ts";
+import { tlsPaths } from "./cert.ts";
+import { readPem, TlsFileError } from "../tls/files.ts";
 
 export const DEMO_DEVICE = "demo";
 /** The demo device publishes telemetry this often, so the dashboard's chart has something to show. */
@@ -25,10 +29,19 @@ interface ServeOptions extends JwtFlags {
   data: string;
   broker?: string;
   brokerPasswordFile?: string;
+  brokerCa?: string;
   mqttWorkers: number;
   demo?: boolean;
   logLevel: string;
   logRequests?: boolean;
+  tls?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  tlsConfig?: string;
+  mqttsPort: number;
+  plaintext?: boolean;
+  httpPort?: number;
 }
 
 /** --release-key may repeat; OUTPOST_RELEASE_KEYS is comma-separated. */
@@ -38,7 +51,7 @@ function releaseKeys(v: string[] | string | undefined): string[] | undefined {
 }
 
 export function serveCommand(): Command {
-  return new Command("serve")
+  return addTlsOptions(new Command("serve"))
     .description("run the backend: REST API, embedded MQTT broker (or --broker), registry in --data")
     .addOption(new Option("--port <port>", "HTTP port").argParser(parsePort).default(8080))
     .addOption(new Option("--mqtt-port <port>", "embedded broker's MQTT port").argParser(parsePort).default(1883))
@@ -54,6 +67,7 @@ export function serveCommand(): Command {
       ),
     )
     .addOption(secretFileOption(BROKER_PASSWORD))
+    .addOption(new Option("--broker-ca <path>", "an mqtts:// or wss:// --broker's CA certificate (PEM)").env("OUTPOST_BROKER_CA"))
     .addOption(
       new Option("--mqtt-workers <n>", "spread the embedded broker's MQTT connections over n processes (more devices than one process may hold)")
         .argParser(parsePositive)
@@ -86,6 +100,8 @@ export function serveCommand(): Command {
       if (opts.brokerPasswordFile && !opts.broker) throw new CliError("--broker-password-file is the external broker's: it needs --broker");
       const brokerPassword = opts.broker ? secretValue(cmd, BROKER_PASSWORD) : undefined;
       const jwt = jwtConfig(opts);
+      const tls = tlsFromOptions(opts);
+      if (tls && opts.mqttWorkers > 1) throw new CliError("--mqtt-workers and TLS: MQTT over TLS runs in the backend's process");
       const backend = await startBackend({
         dataDir: opts.data,
         port: opts.port,
@@ -93,12 +109,14 @@ export function serveCommand(): Command {
         mqttPort: opts.mqttPort,
         brokerUrl: opts.broker,
         brokerPassword,
+        brokerTls: brokerTls(opts),
         mqttWorkers: opts.mqttWorkers,
         logger,
         logRequests: opts.logRequests,
         jwt,
         auditMaxRows: opts.auditMaxRows,
         releaseKeys: releaseKeys(opts.releaseKey),
+        tls,
       }).catch((err: unknown) => {
         throw startupError(err, opts);
       });
@@ -109,13 +127,21 @@ export function serveCommand(): Command {
         const credential = registry.hasDevice(DEMO_DEVICE)
           ? registry.rotateCredential(DEMO_DEVICE)
           : registry.addDevice(DEMO_DEVICE, { demo: true }).credential;
-        demo = await startFleetDevice(backend.mqttUrl, DEMO_DEVICE, credential, {}, { telemetryMs: DEMO_TELEMETRY_MS });
+        demo = await startFleetDevice(
+          backend.mqttUrl,
+          DEMO_DEVICE,
+          credential,
+          {},
+          { telemetryMs: DEMO_TELEMETRY_MS, tls: tls && { ca: tls.ca ?? tls.cert, servername: tlsServerName(tls.cert) } },
+        );
         const { key, fresh, path } = await demoKey(registry, opts.data);
         // Printed once, when made; later starts print a command that reads it from its 0600 file.
         const bearer = fresh ? shellQuote(`Authorization: Bearer ${key}`) : `"Authorization: Bearer $(cat ${shellQuote(path)})"`;
         const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "echo", params: ["hello from outpost"] });
         const curl = [
-          "curl -s -X POST",
+          tls
+            ? `curl -s --cacert ${shellQuote(opts.tlsCa ?? (opts.tls ? tlsPaths(opts.data).caCert : "<the CA that signed --tls-cert>"))} -X POST`
+            : "curl -s -X POST",
           `${backend.url}/api/v1/devices/${DEMO_DEVICE}/rpc`,
           "-H",
           bearer,
@@ -142,6 +168,8 @@ export function serveCommand(): Command {
         );
       } else {
         console.log(`outpost is running: dashboard ${backend.url}/, API ${backend.url}/api/v1, MQTT ${redactUrl(backend.mqttUrl)}`);
+        if (backend.plaintext?.mqttUrl || backend.plaintext?.url)
+          console.log(`  plaintext too: ${[backend.plaintext.url, backend.plaintext.mqttUrl].filter(Boolean).join(", ")}`);
       }
       let stopping = false;
       const stop = async (signal: string) => {
@@ -173,4 +201,21 @@ function startupError(err: unknown, opts: ServeOptions): unknown {
   if (e?.code === "SQLITE_CANTOPEN" || e?.code === "EACCES" || e?.code === "ENOTDIR")
     return new CliError(`cannot open the registry in ${opts.data}: ${e.message}`);
   return err;
+}
+
+/** The first DNS name of the server certificate, so the in-process demo device checks it as any device would. */
+function tlsServerName(cert: string): string | undefined {
+  return /DNS:([^,\s]+)/.exec(new X509Certificate(cert).subjectAltName ?? "")?.[1];
+}
+
+/** --broker-ca for an mqtts:// or wss:// --broker (without it, the system's CAs are trusted). */
+function brokerTls(opts: ServeOptions): { ca: string } | undefined {
+  if (!opts.brokerCa) return undefined;
+  if (!opts.broker || !/^(mqtts|wss):/.test(opts.broker)) throw new CliError("--broker-ca goes with an mqtts:// or wss:// --broker");
+  try {
+    return { ca: readPem(opts.brokerCa, "broker CA certificate") };
+  } catch (err) {
+    if (err instanceof TlsFileError) throw new CliError(err.message);
+    throw err;
+  }
 }

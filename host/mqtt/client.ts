@@ -2,7 +2,8 @@
 // client (ClientCore). Every protocol decision is the module's; this file moves
 // bytes, reads the clock and turns events into promises and EventEmitter events.
 import { EventEmitter } from "node:events";
-import { connect as netConnect, type Socket } from "node:net";
+import { connect as netConnect, isIP, type Socket } from "node:net";
+import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions } from "node:tls";
 import { performance } from "node:perf_hooks";
 import type { Build, EngineName } from "../engine.ts";
 import { ClientCore, ClientError, type ClientEvent, type ReceivedMessage } from "./core.ts";
@@ -27,6 +28,11 @@ export interface ConnectOptions {
   seed?: number;
   build?: Build;
   engine?: EngineName;
+  /**
+   * For mqtts:// and wss:// URLs: the CA to trust (`ca`), a client certificate and key (`cert`, `key`) to log in
+   * with instead of a password, and the server name to check (`servername`, default the URL's host name).
+   */
+  tls?: TlsConnectionOptions;
 }
 
 export interface CloseInfo {
@@ -42,11 +48,16 @@ type Pending = { resolve: (v: any) => void; reject: (e: Error) => void };
  * Events: "connect" (sessionPresent), "close" (CloseInfo), "message" (topic, payload, ReceivedMessage), "drop" (count),
  * "tooLarge" (topic, size, ReceivedMessage: a PUBLISH over the maximum packet size, skipped; its payload is the part kept).
  */
+const DEFAULT_PORTS: Record<string, number> = { "mqtt:": 1883, "ws:": 80, "mqtts:": 8883, "wss:": 443 };
+
 export class MqttClient extends EventEmitter {
   readonly core: ClientCore;
   private host = "127.0.0.1";
   private port = 1883;
   private socket: Socket | null = null;
+  /** mqtts:// or wss://: the bytes go through TLS (the module's protocol is the same above it). */
+  private secure = false;
+  private readonly tls: TlsConnectionOptions | undefined;
   private inbox: Buffer[] = [];
   private timer: NodeJS.Timeout | null = null;
   private publishes = new Map<number, Pending>();
@@ -60,6 +71,7 @@ export class MqttClient extends EventEmitter {
   constructor(opts: ConnectOptions = {}, core?: ClientCore) {
     super();
     const c = (this.core = core ?? new ClientCore({ build: opts.build, engine: opts.engine }));
+    this.tls = opts.tls;
     const props = opts.properties ?? {};
     if (opts.keepalive !== undefined) c.config("keepalive", opts.keepalive);
     c.config("clean", opts.clean === false ? 0 : 1);
@@ -96,9 +108,10 @@ export class MqttClient extends EventEmitter {
   connect(url: string): Promise<{ sessionPresent: boolean }> {
     const u = new URL(url);
     // ws: the module speaks WebSocket over the same socket (device_set key 3 chose it).
-    if (u.protocol !== "mqtt:" && u.protocol !== "ws:") throw new Error(`unsupported URL scheme ${u.protocol}`);
-    this.host = u.hostname;
-    this.port = Number(u.port || (u.protocol === "ws:" ? 80 : 1883));
+    if (!(u.protocol in DEFAULT_PORTS)) throw new Error(`unsupported URL scheme ${u.protocol}`);
+    this.host = u.hostname.replace(/^\[|\]$/g, "");
+    this.port = Number(u.port || DEFAULT_PORTS[u.protocol]);
+    this.secure = u.protocol === "mqtts:" || u.protocol === "wss:";
     const first = new Promise<{ sessionPresent: boolean }>((resolve) => this.once("connect", (sessionPresent) => resolve({ sessionPresent })));
     this.core.start(this.now());
     this.drive();
@@ -163,10 +176,13 @@ export class MqttClient extends EventEmitter {
   }
 
   private openSocket(): void {
-    const s = netConnect(this.port, this.host);
+    const s = this.secure
+      ? tlsConnect({ servername: isIP(this.host) ? undefined : this.host, ...this.tls, host: this.host, port: this.port })
+      : netConnect(this.port, this.host);
     s.setNoDelay(true);
     this.socket = s;
-    s.on("connect", () => {
+    // Over TLS the module starts once the handshake is done (a refused certificate closes first).
+    s.on(this.secure ? "secureConnect" : "connect", () => {
       if (this.socket !== s) return;
       this.core.opened(this.now());
       this.drive();

@@ -7,6 +7,8 @@ import type { Scope } from "./scopes.ts";
 import { privateDir, privateFile, restrictExisting, secretFile } from "./private-files.ts";
 import { DeviceTags } from "./tags.ts";
 import { JobStore } from "./jobs.ts";
+import { DeviceCerts } from "./device-certs.ts";
+import { PreviousSecrets } from "./previous-secrets.ts";
 import { DEFAULT_COST, DEVICE_COST, digest, hashSecret, mosquittoHash, newSecret, sameDigest, verifySecret, type ScryptCost } from "./secrets.ts";
 
 export { apiKeyId, isApiKeyShaped } from "./api-keys.ts";
@@ -211,6 +213,20 @@ export class Registry {
   createApiKey(opts: { name?: string; scopes?: readonly Scope[]; expiresAt?: number | null } = {}): { id: string; key: string; record: ApiKeyRecord } {
     const { record, key } = this.apiKeys.create(opts);
     return { id: record.id, key, record };
+  }
+
+  private pinned: DeviceCerts | undefined;
+  /** The devices' pinned client certificates (device-certs.ts), made on first use. */
+  get certs(): DeviceCerts {
+    this.pinned ??= new DeviceCerts(this.db);
+    return this.pinned;
+  }
+
+  private previous: PreviousSecrets | undefined;
+  /** Devices' previous passwords in a rotation's grace period (previous-secrets.ts), made on first use. */
+  get previousSecrets(): PreviousSecrets {
+    this.previous ??= new PreviousSecrets(this.db, (hash) => this.verified.get(hash));
+    return this.previous;
   }
 
   /** Whether `key` is valid now (known, not revoked, not expired). */

@@ -43,6 +43,8 @@ export interface AppDeps extends RouteDeps {
   jwt?: JwtVerifier;
   /** The dashboard's browser sessions: a third way in (auth.ts, SessionAuth). */
   session?: SessionAuth;
+  /** Serve HTTPS with these options (tls/listener.ts serverTlsOptions) instead of HTTP. */
+  https?: import("node:https").ServerOptions;
 }
 
 /** The built-in REST routes, in the order the docs list them. */
@@ -63,6 +65,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { registry, metrics } = deps;
   const bodyLimit = deps.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const app = Fastify({
+    ...(deps.https ? { https: deps.https } : {}),
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit,
     logController: new LogController({ disableRequestLogging: !deps.logRequests }),

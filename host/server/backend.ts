@@ -4,7 +4,7 @@ import { Registry } from "../registry/registry.ts";
 import { registryAclHooks, DEFAULT_PREFIX, deviceTopics } from "../broker/acl.ts";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../broker/embedded.ts";
 import { startBrokerCluster } from "../broker/cluster.ts";
-import { MqttBus, connectBackendClient, type Bus, type BusMessage } from "../rpc/bus.ts";
+import { MqttBus, connectBackendClient, type BrokerTls, type Bus, type BusMessage } from "../rpc/bus.ts";
 import { RpcCorrelator, type CorrelatorOptions } from "../rpc/correlator.ts";
 import type { OutboundLimits } from "../rpc/outbound.ts";
 import { PresenceTracker } from "../rpc/presence.ts";
@@ -38,6 +38,13 @@ import { updateJson } from "./routes/releases.ts";
 import { JobRunner } from "../jobs/runner.ts";
 import type { RunningRelease } from "../jobs/execute.ts";
 import type { Updater as JobUpdater } from "../jobs/types.ts";
+import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
+import type { TlsMaterial } from "../tls/files.ts";
+import { DEFAULT_MQTTS_PORT, serverTlsOptions } from "../tls/listener.ts";
+import { checkDeviceCertificate } from "../tls/device-identity.ts";
+import { watchCredentialEnds } from "../registry/watch.ts";
+import { credentialRoutes } from "./routes/credentials.ts";
+import { dataDirCa } from "../tls/data-dir-ca.ts";
 
 export interface BackendOptions {
   dataDir: string;
@@ -49,6 +56,8 @@ export interface BackendOptions {
   brokerUrl?: string;
   /** The external broker's password when its URL has none (default: the registry's backend password). */
   brokerPassword?: string;
+  /** The external broker's TLS (mqtts://): the CA to trust, a client certificate if it asks for one. */
+  brokerTls?: BrokerTls;
   prefix?: string;
   logger?: Logger;
   bodyLimit?: number;
@@ -82,6 +91,19 @@ export interface BackendOptions {
   runningRelease?(parts: { correlator: RpcCorrelator }): RunningRelease;
   /** A job's event stream sends a heartbeat this often (default 15 s). */
   jobHeartbeatMs?: number;
+  /** HTTPS, wss:// and MQTT over TLS (docs/security.md); the plaintext listeners then only if asked for. */
+  tls?: BackendTls;
+  /** A device login was refused (named reason: CertificateRevoked, BadCredential, ...); logged whether or not this is given. */
+  onLoginRefused?(id: string | undefined, reason: string, transport: "mqtt" | "ws"): void;
+}
+
+export interface BackendTls extends TlsMaterial {
+  /** MQTT over TLS port (default 8883). */
+  mqttsPort?: number;
+  /** Also the plaintext MQTT listener on mqttPort (default: off). */
+  plaintextMqtt?: boolean;
+  /** Also plaintext HTTP (REST and ws://) on this port (default: none). */
+  httpPort?: number;
 }
 
 export interface Backend {
@@ -103,6 +125,8 @@ export interface Backend {
   releases: ReleaseStore;
   /** Fleet jobs (host/jobs/). */
   jobs: JobRunner;
+  /** With TLS: the plaintext listeners that were asked for. */
+  plaintext?: { url?: string; mqttUrl?: string };
   close(): Promise<void>;
 }
 
@@ -117,6 +141,21 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const telemetry = new TelemetryStore(registry.db);
   const sessions = new SessionStore(registry.db);
   const events = new EventHub();
+  const certs = registry.certs; // its table and triggers exist before any device logs in
+  const previous = registry.previousSecrets;
+  const tls = opts.tls;
+  const loginRefused = (transport: "mqtt" | "ws") => (id: string | undefined, reason: string, message: string) => {
+    logger.warn({ device: id, reason, transport, err: message }, "device login refused");
+    opts.onLoginRefused?.(id, reason, transport);
+  };
+  const identity = {
+    // Client certificates are taken only when the backend was given the CA that issues them.
+    checkCertificate: tls?.ca ? (socket: unknown, claimed: string | undefined) => checkDeviceCertificate(socket, claimed, certs) : undefined,
+    certStillValid: (id: string, fp: string) => certs.valid(id, fp),
+    // A rotated password keeps working for its grace period (routes/credentials.ts, `outpost device rotate --grace`).
+    verifyDevice: async (id: string, credential: string) => (await registry.verifyDevice(id, credential)) || previous.verify(id, credential),
+    stillValid: (id: string, credentialDigest: Buffer) => registry.stillValid(id, credentialDigest) || previous.stillValid(id, credentialDigest),
+  };
   let gateway: WsGateway | undefined;
   let broker: EmbeddedBroker | undefined;
   // With the embedded broker, a status alone is not enough: the device's rx subscription must be in place.
@@ -178,7 +217,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   try {
     if (opts.brokerUrl) {
       const shown = redactUrl(opts.brokerUrl); // the URL may carry the broker password
-      const client = await connectBackendClient(opts.brokerUrl, opts.brokerPassword ?? registry.backendPassword());
+      const client = await connectBackendClient(opts.brokerUrl, opts.brokerPassword ?? registry.backendPassword(), { tls: opts.brokerTls });
       bus = new MqttBus(client, {
         error: (err) => logger.warn({ err: err.message }, "external broker connection"),
         down: () => {
@@ -211,6 +250,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         onDeviceSubscribed: (id: string) => presence.recheck(id),
         onDevicePing: (id: string) => presence.heard(id),
         outbound: opts.outbound,
+        tls: tls && { port: tls.mqttsPort ?? DEFAULT_MQTTS_PORT, options: serverTlsOptions(tls), plaintext: tls.plaintextMqtt },
         // One id, one live connection: a device logging in over MQTT replaces its WebSocket connection.
         onDeviceConnected: (id: string) => {
           audit.record({ kind: "connect", actor: id, actor_kind: "device", device: id, outcome: "ok", detail: "mqtt" });
@@ -226,11 +266,15 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         onRefused: (err: Error, device: string | undefined) => logger.warn({ err: err.message, name: err.name, device }, "MQTT connection closed"),
       };
       const workers = opts.mqttWorkers ?? 1;
+      if (workers > 1 && tls) throw new Error("MQTT over TLS runs in the backend's process: not with mqttWorkers > 1");
       broker =
         workers > 1
           ? await startBrokerCluster({ ...embedded, workers, dataDir: opts.dataDir, logger })
-          : await startEmbeddedBroker({ ...embedded, hooks: registryAclHooks(registry, prefix) });
-      mqttUrl = `mqtt://${reachableHost(host)}:${broker.port}`;
+          : await startEmbeddedBroker({
+              ...embedded,
+              hooks: registryAclHooks(registry, prefix, undefined, { ...identity, onLoginRefused: loginRefused("mqtt") }),
+            });
+      mqttUrl = broker.tlsPort ? `mqtts://${reachableHost(host)}:${broker.tlsPort}` : `mqtt://${reachableHost(host)}:${broker.port}`;
       logger.info({ mqttPort: broker.port, processes: workers }, "embedded MQTT broker listening");
     }
   } catch (err) {
@@ -263,19 +307,27 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     maxPayload: opts.bodyLimit,
     frameRate: opts.wsFrameRate,
     outbound: opts.outbound,
+    ...identity,
+    onLoginRefused: loginRefused("ws"),
     // And a WebSocket connection replaces its MQTT one: the embedded broker closes it; an external one is made to.
     onDeviceConnected: (id) => {
       if (!opts.brokerUrl) return broker?.disconnect(id);
       const now = presence.get(id); // only a device whose status says it is online over MQTT has a session to close
-      if (now?.online && now.transport !== "ws") return closeSessionOf(opts.brokerUrl, registry.backendPassword(), id);
+      if (now?.online && now.transport !== "ws") return closeSessionOf(opts.brokerUrl, registry.backendPassword(), id, opts.brokerTls);
     },
   });
   const ws = gateway;
   // A device removed or re-credited by any process sharing the registry (the CLI) is disconnected at once.
-  const stopWatching = watchCredentials(registry, () => {
+  const revalidate = () => {
     broker?.revalidate();
     ws.revalidate();
-  });
+  };
+  const stopWatching = watchCredentials(registry, revalidate);
+  // And a certificate whose rotation grace period or validity ends meanwhile, without anything changing.
+  const stopWatchingEnds = watchCredentialEnds(
+    { nextEnd: (after) => Math.min(certs.nextEnd(after) ?? Number.POSITIVE_INFINITY, previous.nextEnd(after) ?? Number.POSITIVE_INFINITY) },
+    revalidate,
+  );
   const releases = new ReleaseStore(registry.db, { dataDir: opts.dataDir, publicKeys: opts.releaseKeys });
   const updater = new Updater({ registry, correlator, presence, releases, prefix, onEvent: (id, u) => ws.emit(id, "ota", updateJson(u)) });
   const jobs = new JobRunner({
@@ -305,6 +357,9 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     paramSchemas,
     sessions,
     sseHeartbeatMs: opts.sseHeartbeatMs,
+    https: tls && serverTlsOptions(tls),
+    plugins: [credentialRoutes],
+    credentials: { deviceCa: tls?.ca, issuer: () => dataDirCa(opts.dataDir) },
     moreRoutes: (api, known) => ws.routes(api, known),
     onSysInfo: (id, answer) => learnLimits(id, answer, true),
     ota: { releases, updater },
@@ -317,9 +372,27 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   await ws.start(app);
   await app.listen({ port: opts.port ?? 8080, host });
   const port = (app.server.address() as { port: number }).port;
-  const url = `http://${reachableHost(host)}:${port}`;
+  const url = `${tls ? "https" : "http"}://${reachableHost(host)}:${port}`;
   logger.info({ url }, "HTTP API listening");
   jobs.resume(); // jobs left in progress by the last run; their devices get executions as they come online
+  let plainHttp: HttpServer | undefined;
+  let plaintext: Backend["plaintext"];
+  if (tls) {
+    plaintext = {};
+    if (broker?.port) plaintext.mqttUrl = `mqtt://${reachableHost(host)}:${broker.port}`;
+    if (tls.httpPort !== undefined) {
+      // The same routes and WebSocket gateway, without TLS, for what was asked to stay on plaintext.
+      const server = createHttpServer((req, res) => app.routing(req, res));
+      ws.attach(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(tls.httpPort, host, () => resolve());
+      });
+      plainHttp = server;
+      plaintext.url = `http://${reachableHost(host)}:${(server.address() as { port: number }).port}`;
+      logger.warn({ url: plaintext.url }, "plaintext HTTP listening beside HTTPS");
+    }
+  }
 
   return {
     url,
@@ -334,9 +407,13 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     updater,
     releases,
     jobs,
+    plaintext,
     async close() {
       jobs.close(); // before the correlator: executions in flight stay in_progress for the next start
       stopWatching();
+      stopWatchingEnds();
+      plainHttp?.closeAllConnections();
+      await new Promise<void>((resolve) => (plainHttp ? plainHttp.close(() => resolve()) : resolve()));
       await ws.close();
       await app.close();
       correlator.close();

@@ -23,6 +23,7 @@ import { HttpError } from "./errors.ts";
 import { StreamQuota } from "./stream-quota.ts";
 import { DEFAULT_OUTBOUND_LIMITS, type OutboundLimits } from "../rpc/outbound.ts";
 import { DEFAULT_FRAME_RATE, FrameBucket, type FrameRate } from "./frame-rate.ts";
+import type { CertCheck } from "../tls/device-identity.ts";
 
 export const WS_PATH = "/api/v1/devices/ws";
 /** RFC 6455 policy violation: the close code for a device over its frame rate. */
@@ -51,6 +52,19 @@ export interface GatewayOptions {
    * device counts as online here once that is done (a promise), so the old connection's will comes before.
    */
   onDeviceConnected?(id: string): Promise<void> | void;
+  /**
+   * Over wss:// without a token: whether the connection's client certificate may act as `claimed` (?device=, if
+   * given). Absent: certificates are not accepted.
+   */
+  checkCertificate?(socket: unknown, claimed: string | undefined): CertCheck;
+  /** Whether a certificate a device connected with (its fingerprint) is still pinned for it. */
+  certStillValid?(id: string, fingerprint: string): boolean;
+  /** Checks a device's password (default: the registry's; the backend adds previous passwords in their grace). */
+  verifyDevice?(id: string, credential: string): Promise<boolean>;
+  /** Whether a connection's password (its digest) is still valid (default: the registry's stillValid). */
+  stillValid?(id: string, credentialDigest: Buffer): boolean;
+  /** A device's upgrade was refused, with a named reason. */
+  onLoginRefused?(id: string | undefined, reason: string, message: string): void;
 }
 
 /** A device-initiated JSON-RPC method the backend answers. Throwing gives a -32603 error. */
@@ -105,6 +119,8 @@ interface Connection {
   limited: boolean;
   /** Digest of the credential it logged in with, checked again when the registry's credentials change. */
   credential: Buffer;
+  /** Or the fingerprint of the client certificate it logged in with. */
+  certificate?: string;
 }
 
 type EventListener = (event: string, data: string) => void;
@@ -145,8 +161,7 @@ export class WsGateway {
    * event streams). Call before the app listens.
    */
   async start(app: FastifyInstance): Promise<void> {
-    this.server = app.server;
-    app.server.on("upgrade", this.onUpgrade);
+    this.attach(app.server);
     app.get(
       WS_PATH,
       {
@@ -165,6 +180,12 @@ export class WsGateway {
         reply.code(426).header("upgrade", "websocket").send({ error: "upgrade_required", message: "this path only takes WebSocket upgrades" }),
     );
     await this.opts.bus.subscribe([`${this.opts.prefix}/+/telemetry`], (msg) => this.onTelemetry(msg));
+  }
+
+  /** Takes the upgrades of one more server (the plaintext one beside HTTPS, when asked for). */
+  attach(server: Server): void {
+    this.server ??= server;
+    server.on("upgrade", this.onUpgrade);
   }
 
   /** Whether the device is connected to this process over WebSocket. */
@@ -193,8 +214,13 @@ export class WsGateway {
 
   /** Drops every connection whose credential is no longer the registry's (removed or re-credited, by any process). */
   revalidate(): void {
-    for (const [id, conn] of this.conns)
-      if (!this.opts.registry.stillValid(id, conn.credential)) conn.ws.close(CLOSE_REMOVED, "device removed or given a new credential");
+    for (const [id, conn] of this.conns) {
+      const valid =
+        conn.certificate !== undefined
+          ? (this.opts.certStillValid?.(id, conn.certificate) ?? true)
+          : (this.opts.stillValid ?? ((i, d) => this.opts.registry.stillValid(i, d)))(id, conn.credential);
+      if (!valid) conn.ws.close(CLOSE_REMOVED, "device removed or given a new credential");
+    }
   }
 
   /**
@@ -236,12 +262,14 @@ export class WsGateway {
     socket.on("error", () => {});
     if (new URL(req.url ?? "/", "http://x").pathname !== WS_PATH) {
       // Another listener's, if there is one; else nobody would ever answer it.
-      if (this.server?.listenerCount("upgrade") === 1) socket.end("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      if ((this.server?.listenerCount("upgrade") ?? 1) <= 1) socket.end("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
       return;
     }
     void this.authenticate(req).then(
-      ({ id, credential }) =>
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(Object.assign(ws, { peer: req.socket.remoteAddress }), id, credential)),
+      ({ id, credential, certificate }) =>
+        this.wss.handleUpgrade(req, socket, head, (ws) =>
+          this.onConnection(Object.assign(ws, { peer: req.socket.remoteAddress }), id, credential, certificate),
+        ),
       (err: Error) => {
         const status = err instanceof AuthRefused ? err.status : 500;
         if (status === 500) this.opts.logger.error({ err }, "websocket upgrade failed");
@@ -266,16 +294,34 @@ export class WsGateway {
     );
   };
 
-  private async authenticate(req: IncomingMessage): Promise<{ id: string; credential: Buffer }> {
+  private async authenticate(req: IncomingMessage): Promise<{ id: string; credential: Buffer; certificate?: string }> {
+    const check = this.opts.checkCertificate;
+    if (check && req.headers.authorization === undefined && !new URL(req.url ?? "/", "http://x").searchParams.has("access_token"))
+      return this.certificateLogin(req, check);
     const { id, credential } = deviceClaim(req);
-    if (!(await this.opts.registry.verifyDevice(id, credential))) throw new AuthRefused(403, "device credential not valid", id);
+    const verify = this.opts.verifyDevice ?? ((i: string, c: string) => this.opts.registry.verifyDevice(i, c));
+    if (!(await verify(id, credential))) {
+      this.opts.onLoginRefused?.(id, "BadCredential", "device credential not valid");
+      throw new AuthRefused(403, "device credential not valid", id);
+    }
     return { id, credential: digest(credential) };
   }
 
-  private onConnection(ws: WebSocket & { peer?: string }, id: string, credential: Buffer): void {
+  /** No token: the client certificate names the device (?device=<id>, if given, must be the same). */
+  private certificateLogin(req: IncomingMessage, check: NonNullable<GatewayOptions["checkCertificate"]>) {
+    const claimed = new URL(req.url ?? "/", "http://x").searchParams.get("device") ?? undefined;
+    const result = check(req.socket, claimed);
+    if (!result.ok) {
+      this.opts.onLoginRefused?.(result.id, result.reason, result.message);
+      throw new AuthRefused(result.reason === "CertificateMissing" ? 401 : 403, `${result.reason}: ${result.message}`, result.id);
+    }
+    return { id: result.id, credential: Buffer.alloc(0), certificate: result.fingerprint };
+  }
+
+  private onConnection(ws: WebSocket & { peer?: string }, id: string, credential: Buffer, certificate?: string): void {
     const topics = deviceTopics(this.opts.prefix, id);
     const old = this.conns.get(id);
-    const conn: Connection = { ws, alive: true, frames: new FrameBucket(this.frameRate), sending: 0, limited: false, credential };
+    const conn: Connection = { ws, alive: true, frames: new FrameBucket(this.frameRate), sending: 0, limited: false, credential, certificate };
     this.conns.set(id, conn); // before closing the old one: its close must not take the device offline
     old?.ws.close(CLOSE_REPLACED, "replaced by a newer connection");
     const othersGone = Promise.resolve(this.opts.onDeviceConnected?.(id)).catch((err: Error) =>

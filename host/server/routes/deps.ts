@@ -36,6 +36,8 @@ export interface RouteDeps {
   jobs?: JobRunner;
   /** A job's event stream sends a heartbeat comment this often (default 15 s). */
   jobHeartbeatMs?: number;
+  /** The CAs behind device certificates (routes/credentials.ts). */
+  credentials?: import("./credentials.ts").CredentialDeps;
 }
 
 /** A route plugin: registered inside /api/v1, behind the API-key check. */
