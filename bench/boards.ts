@@ -1,4 +1,6 @@
-// Boards benchmark: the STM32F405 firmware (boards/stm32) in QEMU's netduinoplus2.
+// Boards benchmark: the STM32F405 firmware (boards/stm32) in QEMU's netduinoplus2, with both
+// engines side by side in one run: wasm3 (the module's bytes in flash, interpreted) and aot
+// (the same build/device.wasm translated by wasm2c and compiled in: make ENGINE=aot).
 //  - flash and RAM: the linker's sizes, and RAM measured on the running board
 //    (static + heap high-water from the allocator + painted-stack high-water);
 //  - instructions per RPC: under QEMU -icount shift=0 one guest instruction is one
@@ -11,11 +13,27 @@
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { boardDir, bootFirmware, buildFirmware, callFirmware, deviceRpc, echoRun, firmwareElf, type DeviceRpc, type QemuBoard } from "../boards/stm32/qemu.ts";
+import {
+  boardDir,
+  bootFirmware,
+  buildFirmware,
+  callFirmware,
+  deviceRpc,
+  echoRun,
+  FIRMWARE_ENGINES,
+  type FirmwareEngine,
+  firmwareFor,
+  type DeviceRpc,
+  type QemuBoard,
+} from "../boards/stm32/qemu.ts";
+import { startTestBackend } from "../test/support/api.ts";
 import { startMosquitto, type Mosquitto } from "../test/support/mosquitto.ts";
 
 const FLASH_BUDGET = 128 * 1024;
 const RAM_BUDGET = 48 * 1024;
+// The AOT build's targets (issue 20).
+const AOT_FLASH_TARGET = 96 * 1024;
+const AOT_RAM_TARGET = 32 * 1024;
 const ICOUNT_ROUND_TRIPS = 200;
 const THROUGHPUT_REQUESTS = 1000;
 const WINDOW = 8;
@@ -28,9 +46,9 @@ interface Running {
   stop(): Promise<void>;
 }
 
-async function runFirmware(broker: Mosquitto, id: string, icount: boolean): Promise<Running & { board: QemuBoard }> {
+async function runFirmware(broker: Mosquitto, id: string, icount: boolean, elf: string): Promise<Running & { board: QemuBoard }> {
   const rpc = await deviceRpc(broker.url, id);
-  const board = bootFirmware({ elf: firmwareElf, linkPort: broker.port, append: `--id ${id}`, icountShift: icount ? 0 : undefined });
+  const board = bootFirmware({ elf, linkPort: broker.port, append: `--id ${id}`, icountShift: icount ? 0 : undefined });
   try {
     await Promise.race([rpc.online, board.exited.then(() => Promise.reject(new Error(board.lines.join("\n"))))]);
   } catch (e) {
@@ -155,14 +173,25 @@ async function heapBreakdown(broker: Mosquitto): Promise<Record<string, number>>
 
 const busyNs = async (rpc: DeviceRpc) => Number((await rpc.request("board.cpu")).result.busy_ns);
 
-async function main() {
-  const sizes = buildFirmware("all").trim();
+interface EngineFigures {
+  flash: number;
+  staticRam: number;
+  memory: any;
+  dispatchInstructions: number;
+  roundTripInstructions: number;
+  qemuRps: number;
+}
+
+/** Flash, RAM after the tests' traffic, instructions per dispatch and per round trip, and QEMU's rate, for one engine. */
+async function measureEngine(engine: FirmwareEngine, broker: Mosquitto): Promise<EngineFigures> {
+  const elf = firmwareFor(engine);
+  const sizes = buildFirmware("all", { ENGINE: engine }).trim();
   const [, flash, staticRam] = sizes.match(/flash (\d+) bytes .* static RAM (\d+) bytes/)!.map(Number);
   console.log(sizes);
 
   // Dispatch alone, exact: the same request dispatched 1 and 1 + DISPATCH_REPEAT times.
   const dispatchUs = async (n: number) => {
-    const board = bootFirmware({ elf: firmwareElf, icountShift: 0, append: `--repeat ${n} --call ${JSON.stringify(ECHO)}` });
+    const board = bootFirmware({ elf, icountShift: 0, append: `--repeat ${n} --call ${JSON.stringify(ECHO)}` });
     try {
       return Number((await board.waitForLine(/^dispatched \d+ times in (\d+) us busy$/))[1]);
     } finally {
@@ -170,36 +199,131 @@ async function main() {
     }
   };
   const dispatchInstructions = (((await dispatchUs(1 + DISPATCH_REPEAT)) - (await dispatchUs(1))) * 1000) / DISPATCH_REPEAT;
-  await callFirmware(ECHO); // the plain --call path still answers
+  await callFirmware(ECHO, elf); // the plain --call path still answers
 
+  // Round trips under -icount: busy time between two board.cpu probes, less one probe's own cost.
+  const counted = await runFirmware(broker, `bench-icount-${engine}`, true, elf);
+  let roundTripInstructions: number;
+  let memory: any;
+  try {
+    await exercise(counted.rpc);
+    await echoRun(counted.rpc, WINDOW, 1);
+    const c1 = await busyNs(counted.rpc);
+    const c2 = await busyNs(counted.rpc);
+    await echoRun(counted.rpc, ICOUNT_ROUND_TRIPS, 1);
+    const c3 = await busyNs(counted.rpc);
+    roundTripInstructions = (c3 - c2 - (c2 - c1)) / ICOUNT_ROUND_TRIPS;
+    memory = (await counted.rpc.request("board.memory")).result;
+  } finally {
+    await counted.stop();
+  }
+
+  const qemu = await runFirmware(broker, `bench-qemu-${engine}`, false, elf);
+  let qemuRps: number;
+  try {
+    qemuRps = await requestsPerSecond(qemu);
+  } finally {
+    await qemu.stop();
+  }
+  return { flash, staticRam, memory, dispatchInstructions, roundTripInstructions, qemuRps };
+}
+
+type Call = (method: string, params?: unknown) => Promise<any>;
+
+/** The same traffic in every feature scenario: the board's methods, the module's, eight echoes. */
+async function featureTraffic(call: Call): Promise<{ memory: any; linearUsed: number }> {
+  await call("gpio.write", { pin: "PD13", value: 1 });
+  await call("gpio.read", { pin: 61 });
+  await call("board.cpu");
+  for (let i = 0; i < WINDOW; i++) await call("echo", [i]);
+  const linearUsed = (await call("sys.info")).result.memory_used as number;
+  return { memory: (await call("board.memory")).result, linearUsed };
+}
+
+interface FeatureRun {
+  heap_high_water: number;
+  ram_used: number;
+  linear_memory_used: number;
+}
+
+/**
+ * What each optional part of the module costs in RAM on a running board: the same traffic over
+ * MQTT 3.1.1 with QoS 1 requests (the baseline), with QoS 2 requests, over MQTT 5, and over
+ * WebSocket through the backend. wasm3 compiles a function on its first call, so a part that
+ * never runs costs no heap; the module's bump allocator takes linear memory (sys.info memory_used)
+ * for the buffers a part sets up at device_start.
+ */
+async function featureCosts(engine: FirmwareEngine, broker: Mosquitto): Promise<Record<string, FeatureRun>> {
+  const elf = firmwareFor(engine);
+  const runs: Record<string, FeatureRun> = {};
+  const overMqtt = async (name: string, append: string, qos: 1 | 2) => {
+    const id = `bench-feature-${engine}-${name}`;
+    const rpc = await deviceRpc(broker.url, id, { qos });
+    const board = bootFirmware({ elf, linkPort: broker.port, append: `--id ${id} ${append}` });
+    try {
+      await Promise.race([rpc.online, board.exited.then(() => Promise.reject(new Error(board.lines.join("\n"))))]);
+      const { memory, linearUsed } = await featureTraffic((m, p) => rpc.request(m, p));
+      runs[name] = { heap_high_water: memory.heap_high_water, ram_used: memory.ram_used, linear_memory_used: linearUsed };
+    } finally {
+      await board.stop();
+      await rpc.end();
+    }
+  };
+  await overMqtt("mqtt311_qos1", "", 1);
+  await overMqtt("mqtt311_qos2", "", 2);
+  await overMqtt("mqtt5_qos1", "--mqtt-version 5", 1);
+
+  const backend = await startTestBackend(`bench-ws-${engine}`);
+  const device = `bench-ws-${engine}`;
+  const key = backend.registry.createApiKey().key;
+  const { credential } = backend.registry.addDevice(device);
+  const url = `ws://127.0.0.1:${backend.port}/api/v1/devices/ws`;
+  const board = bootFirmware({ elf, linkPort: backend.port, append: `--id ${device} --password ${credential} --url ${url}` });
+  try {
+    while (!backend.presence.isOnline(device)) {
+      if (board.proc.exitCode !== null) throw new Error(`QEMU exited:\n${board.lines.join("\n")}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    let id = 0;
+    const call: Call = async (method, params) => {
+      const res = await fetch(`${backend.url}/api/v1/devices/${device}/rpc?timeout_ms=20000`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: ++id, method, params }),
+      });
+      return res.json();
+    };
+    const { memory, linearUsed } = await featureTraffic(call);
+    runs.websocket = { heap_high_water: memory.heap_high_water, ram_used: memory.ram_used, linear_memory_used: linearUsed };
+  } finally {
+    await board.stop();
+    await backend.close();
+  }
+  const base = runs.mqtt311_qos1;
+  console.log(
+    `${engine}: RAM by optional part (same traffic; delta to MQTT 3.1.1 QoS 1: heap high-water / RAM used / linear memory used): ` +
+      Object.entries(runs)
+        .map(
+          ([name, r]) =>
+            `${name} ${r.heap_high_water - base.heap_high_water} / ${r.ram_used - base.ram_used} / ${r.linear_memory_used - base.linear_memory_used}`,
+        )
+        .join(", ") +
+      ` (baseline: heap ${base.heap_high_water}, RAM ${base.ram_used}, linear ${base.linear_memory_used})`,
+  );
+  return runs;
+}
+
+async function main() {
   const broker = await startMosquitto(["set_tcp_nodelay true"]); // no Nagle delay on small packets
   try {
-    // Round trips under -icount: busy time between two board.cpu probes, less one probe's own cost.
-    const counted = await runFirmware(broker, "bench-icount", true);
-    let roundTripInstructions: number;
-    let memory: any;
-    try {
-      await exercise(counted.rpc);
-      await echoRun(counted.rpc, WINDOW, 1);
-      const c1 = await busyNs(counted.rpc);
-      const c2 = await busyNs(counted.rpc);
-      await echoRun(counted.rpc, ICOUNT_ROUND_TRIPS, 1);
-      const c3 = await busyNs(counted.rpc);
-      roundTripInstructions = (c3 - c2 - (c2 - c1)) / ICOUNT_ROUND_TRIPS;
-      memory = (await counted.rpc.request("board.memory")).result;
-    } finally {
-      await counted.stop();
-    }
+    const figures = {} as Record<FirmwareEngine, EngineFigures>;
+    for (const engine of FIRMWARE_ENGINES) figures[engine] = await measureEngine(engine, broker);
+    const { flash, staticRam, memory, dispatchInstructions, roundTripInstructions, qemuRps } = figures.wasm3;
+    const aot = figures.aot;
 
     const heap = await heapBreakdown(broker);
-
-    const qemu = await runFirmware(broker, "bench-qemu", false);
-    let qemuRps: number;
-    try {
-      qemuRps = await requestsPerSecond(qemu);
-    } finally {
-      await qemu.stop();
-    }
+    const features = {} as Record<FirmwareEngine, Record<string, FeatureRun>>;
+    for (const engine of FIRMWARE_ENGINES) features[engine] = await featureCosts(engine, broker);
 
     let posixRps: number | null = null;
     if (existsSync(posixDevice)) {
@@ -212,7 +336,9 @@ async function main() {
     }
 
     const ramUsed = memory.ram_used as number;
+    const aotRam = aot.memory.ram_used as number;
     console.log("");
+    console.log("wasm3 engine (module bytes in flash, interpreted; app updates possible)");
     console.log(`flash                      ${flash} B  (${((flash / FLASH_BUDGET) * 100).toFixed(1)}% of the ${FLASH_BUDGET / 1024} KiB budget)`);
     console.log(
       `RAM measured               ${ramUsed} B = static ${memory.static} + heap high-water ${memory.heap_high_water} + stack high-water ${memory.stack_high_water}` +
@@ -232,6 +358,24 @@ async function main() {
     } else {
       console.log(`requests/s, posix (peer)   not built (npm run build:boards)`);
     }
+    console.log("");
+    console.log("aot engine (wasm2c, module compiled in; firmware updates only)");
+    console.log(
+      `flash                      ${aot.flash} B  (target ${AOT_FLASH_TARGET / 1024} KiB: ${aot.flash <= AOT_FLASH_TARGET ? "met" : "MISSED"}; ` +
+        `wasm3 / aot = ${(flash / aot.flash).toFixed(2)})`,
+    );
+    console.log(
+      `RAM measured               ${aotRam} B = static ${aot.memory.static} (the linear memory with it) + heap high-water ` +
+        `${aot.memory.heap_high_water} + stack high-water ${aot.memory.stack_high_water}  (target ${AOT_RAM_TARGET / 1024} KiB: ` +
+        `${aotRam <= AOT_RAM_TARGET ? "met" : "MISSED"}; wasm3 / aot = ${(ramUsed / aotRam).toFixed(2)})`,
+    );
+    console.log(
+      `instructions / dispatch    ${Math.round(aot.dispatchInstructions)}  (wasm3 / aot = ${(dispatchInstructions / aot.dispatchInstructions).toFixed(2)})`,
+    );
+    console.log(
+      `instructions / round trip  ${Math.round(aot.roundTripInstructions)}  (wasm3 / aot = ${(roundTripInstructions / aot.roundTripInstructions).toFixed(2)})`,
+    );
+    console.log(`requests/s, STM32 in QEMU  ${aot.qemuRps.toFixed(0)}  (context only)`);
     console.log(
       JSON.stringify({
         flash_bytes: flash,
@@ -248,6 +392,24 @@ async function main() {
         qemu_requests_per_s: Math.round(qemuRps),
         posix_requests_per_s: posixRps === null ? null : Math.round(posixRps),
         qemu_to_posix_ratio: posixRps === null ? null : Number((qemuRps / posixRps).toFixed(4)),
+        aot: {
+          flash_bytes: aot.flash,
+          flash_target_bytes: AOT_FLASH_TARGET,
+          static_ram_bytes: aot.staticRam,
+          ram_used_bytes: aotRam,
+          heap_high_water_bytes: aot.memory.heap_high_water,
+          stack_high_water_bytes: aot.memory.stack_high_water,
+          ram_target_bytes: AOT_RAM_TARGET,
+          instructions_per_dispatch: Math.round(aot.dispatchInstructions),
+          instructions_per_round_trip: Math.round(aot.roundTripInstructions),
+          qemu_requests_per_s: Math.round(aot.qemuRps),
+        },
+        ram_by_optional_part: features,
+        wasm3_to_aot: {
+          flash: Number((flash / aot.flash).toFixed(3)),
+          ram: Number((ramUsed / aotRam).toFixed(3)),
+          instructions_per_round_trip: Number((roundTripInstructions / aot.roundTripInstructions).toFixed(3)),
+        },
       }),
     );
   } finally {

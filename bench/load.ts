@@ -27,9 +27,9 @@ export function child(args: string[], nodeArgs: string[] = []): { proc: ChildPro
 }
 
 /** One keep-alive HTTP/1.1 connection; requests queue and are answered in order (Content-Length bodies). */
-export async function httpConnection(port: number) {
-  const sock = netConnect(port, "127.0.0.1");
-  await new Promise((r) => sock.once("connect", r));
+export async function httpConnection(port: number, open?: () => Socket) {
+  const sock = open ? open() : netConnect(port, "127.0.0.1");
+  await new Promise((r) => sock.once(open ? "secureConnect" : "connect", r)); // `open`: a TLS socket (bench/tls.ts)
   sock.setNoDelay(true);
   const queue: ((r: { status: number; body: string }) => void)[] = [];
   let buf = Buffer.alloc(0);
@@ -57,8 +57,8 @@ export async function httpConnection(port: number) {
 }
 
 /** REST echo calls over `count` keep-alive connections (caller w uses connection w % count); a call is right when its id comes back. */
-export async function restEchoCaller(port: number, key: string, count: number) {
-  const conns = await Promise.all(Array.from({ length: count }, () => httpConnection(port)));
+export async function restEchoCaller(port: number, key: string, count: number, open?: () => Socket) {
+  const conns = await Promise.all(Array.from({ length: count }, () => httpConnection(port, open)));
   const call = (device: string, seq: number, caller: number) => {
     const body = JSON.stringify({ jsonrpc: "2.0", id: seq, method: "echo", params: [seq, "x"] });
     const head = `POST /api/v1/devices/${device}/rpc HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;

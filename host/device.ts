@@ -34,6 +34,10 @@ export interface DeviceOptions {
   config?: Record<string, unknown>;
   /** Board name reported by sys.info (default "node"). */
   board?: string;
+  /** The module's bytes (an OTA slot) instead of the build's file. */
+  module?: Uint8Array;
+  /** More members of sys.info's host part (the OTA agent's `app`, docs/ota.md). */
+  info?: () => Record<string, unknown>;
   /** wasm3 only: linear memory cap in bytes. */
   memoryLimit?: number;
   limits?: DeviceLimits;
@@ -67,6 +71,16 @@ export interface DeviceConnectOptions {
   seed?: number;
   /** Largest MQTT packet this device accepts, sent as the MQTT 5 CONNECT Maximum Packet Size (default: the request buffer + 1024). */
   maxPacketSize?: number;
+  /** mqtts:// and wss://: CA, client certificate and key (a login without a password), server name. */
+  tls?: ConnectOptions["tls"];
+}
+
+/** ws:// or wss://: JSON-RPC over WebSocket instead of MQTT. */
+const isWebSocketUrl = (url: string) => url.startsWith("ws://") || url.startsWith("wss://");
+/** The server as the module takes it (key 3: "host[:port][/path]"): TLS is below it, in the socket. */
+function moduleWsUrl(url: string): string {
+  const u = new URL(url);
+  return `${u.host}${u.port ? "" : u.protocol === "wss:" ? ":443" : ""}${u.pathname}${u.search}`;
 }
 
 // One pass over a request: either recording host answers or replaying them.
@@ -119,10 +133,12 @@ export class Device {
       requestMax: this.reqCap,
       responseMax: this.respCap,
       maxPacket: this.maxPacket,
+      extra: opts.info?.(),
     });
     this.methods = new HostMethods(opts.methods ?? {}, hostInfo, opts.config);
     this.mod = instantiate({
       build: opts.build,
+      bytes: opts.module,
       engine,
       memoryLimit: opts.memoryLimit,
       imports: { log: this.log, hostCall: (m, p) => this.hostCall(m, p) },
@@ -219,7 +235,7 @@ export class Device {
     // Room for the largest request and response plus MQTT framing.
     const maxPacket = opts.maxPacketSize ?? this.reqCap + 1024;
     core.config("maxPacket", maxPacket);
-    if (!url.startsWith("ws://")) this.maxPacket = maxPacket;
+    if (!isWebSocketUrl(url)) this.maxPacket = maxPacket;
     core.config("txBytes", this.respCap + 1024);
     // Requests come at QoS 2 and each holds an inbound slot (2 bytes) until its PUBREL; an MQTT 3.1.1 broker has
     // no receive maximum to keep to, so the table holds well over the calls the backend lets wait for one device.
@@ -236,6 +252,7 @@ export class Device {
         timeoutMs: opts.timeoutMs,
         seed: opts.seed,
         outboxBytes: 4 * (this.respCap + 1024),
+        tls: opts.tls,
       },
       core,
     );
@@ -260,7 +277,7 @@ export class Device {
     };
     setString(1, this.id);
     if (opts.prefix !== undefined) setString(2, opts.prefix);
-    if (url.startsWith("ws://")) setString(3, url); // WebSocket instead of MQTT (assembly/ABI.md, "WebSocket")
+    if (isWebSocketUrl(url)) setString(3, moduleWsUrl(url)); // WebSocket instead of MQTT (assembly/ABI.md, "WebSocket")
     check(x.device_config(1, opts.telemetryMs ?? 0), "telemetry");
     this.client = client;
     await client.connect(urls);

@@ -99,10 +99,10 @@ export function defaultEngine(): EngineName {
 
 /**
  * Instantiates the module under V8 (default) or wasm3 (host/native). `memoryLimit`
- * (wasm3 only) caps linear memory in bytes, as the boards do.
+ * (wasm3 only) caps linear memory in bytes, as the boards do. `bytes` runs that module instead of the build's.
  */
 export function instantiate<E extends CoreExports = DeviceExports>(
-  opts: { build?: Build; imports?: Partial<HostImports>; engine?: EngineName; memoryLimit?: number } = {},
+  opts: { build?: Build; imports?: Partial<HostImports>; engine?: EngineName; memoryLimit?: number; bytes?: Uint8Array } = {},
 ): ModuleInstance<E> {
   const build = opts.build ?? "release";
   const host: HostImports = { log: () => {}, hostCall: () => "not_found", ...opts.imports };
@@ -121,12 +121,13 @@ export function instantiate<E extends CoreExports = DeviceExports>(
     },
   };
   if ((opts.engine ?? defaultEngine()) === "wasm3") {
-    const instance = instantiateWasm3(wasmBytes(build), imports, { memoryLimit: opts.memoryLimit });
+    const instance = instantiateWasm3(opts.bytes ?? wasmBytes(build), imports, { memoryLimit: opts.memoryLimit });
     memory = instance.memory;
     checkAbiVersion(instance.exports);
     return { exports: instance.exports as unknown as E, memory };
   }
-  const instance = new WebAssembly.Instance(compiledModule(build), imports);
+  // Module bytes given (an OTA slot): compiled for this instance only, never cached under the build's path.
+  const instance = new WebAssembly.Instance(opts.bytes ? new WebAssembly.Module(opts.bytes as BufferSource) : compiledModule(build), imports);
   memory = instance.exports.memory as WebAssembly.Memory;
   checkAbiVersion(instance.exports);
   return { exports: instance.exports as unknown as E, memory };

@@ -25,8 +25,8 @@ async function mqttDevice(backend: Backend, id: string, credential: string, url 
   });
   const device = { client, requests: 0, closed: new Promise<void>((resolve) => client.once("close", () => resolve())) };
   client.on("message", (_t, payload) => {
-    device.requests++;
-    const req = JSON.parse(String(payload)) as { id: string };
+    const req = JSON.parse(String(payload)) as { id: string; method?: string };
+    if (req.method !== "rpc.list") device.requests++; // the backend asks rpc.list at a device's first call (param-schema.ts)
     client.publish(`devices/${id}/tx`, JSON.stringify({ jsonrpc: "2.0", result: "mqtt", id: req.id }));
   });
   await client.subscribeAsync(`devices/${id}/rx`);
@@ -41,7 +41,7 @@ async function wsDevice(backend: Backend, id: string, credential: string) {
   ws.on("message", (data) => {
     const msg = JSON.parse(String(data)) as { id?: string; method?: string };
     if (msg.method === undefined) return;
-    device.requests++;
+    if (msg.method !== "rpc.list") device.requests++; // the backend asks rpc.list at a device's first call (param-schema.ts)
     ws.send(JSON.stringify({ jsonrpc: "2.0", result: "ws", id: msg.id }));
   });
   await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));

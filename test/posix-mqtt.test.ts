@@ -1,7 +1,8 @@
 // The native device (boards/posix/build/outpost-device: wasm3, boards/common, BSD
-// sockets) against a real mosquitto, driven with mosquitto_pub / mosquitto_sub.
+// sockets) against a real mosquitto, driven with mosquitto_pub / mosquitto_sub; and the
+// same device with the module compiled in by wasm2c (make -C boards/posix ENGINE=aot).
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,7 +10,9 @@ import mqtt from "mqtt";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startMosquitto, type Mosquitto } from "./support/mosquitto.ts";
 
-const program = fileURLToPath(new URL("../boards/posix/build/outpost-device", import.meta.url));
+const boardDir = fileURLToPath(new URL("../boards/posix/", import.meta.url));
+const PROGRAMS = { wasm3: `${boardDir}build/outpost-device`, aot: `${boardDir}build/aot/outpost-device` };
+let program = PROGRAMS.wasm3;
 
 interface Running {
   proc: ChildProcess;
@@ -93,7 +96,7 @@ async function waitFor(check: () => boolean, timeoutMs: number, what: string): P
   }
 }
 
-describe("outpost-device against mosquitto", () => {
+describe.each(["wasm3", "aot"] as const)("outpost-device (%s engine) against mosquitto", (engine) => {
   let broker: Mosquitto;
   const devices: Running[] = [];
   const start = (id: string, extra: string[] = []) => {
@@ -103,8 +106,12 @@ describe("outpost-device against mosquitto", () => {
   };
 
   beforeAll(async () => {
+    program = PROGRAMS[engine];
+    // npm run build:boards builds both; this keeps a stale one from being tested. Builds take turns on a lock.
+    mkdirSync(`${boardDir}build`, { recursive: true });
+    execFileSync("flock", [`${boardDir}build/.make.lock`, "make", "-s", "-C", boardDir, `ENGINE=${engine}`], { stdio: "ignore" });
     broker = await startMosquitto();
-  });
+  }, 120_000);
   afterEach(async () => {
     for (const d of devices.splice(0)) {
       if (d.proc.exitCode === null && d.proc.signalCode === null) {
@@ -125,7 +132,7 @@ describe("outpost-device against mosquitto", () => {
     expect(await roundTrip(broker, "posix-rpc", request(2, "gpio.write", { pin: 5, value: 1 }))).toEqual({ jsonrpc: "2.0", result: true, id: 2 });
     expect(await roundTrip(broker, "posix-rpc", request(3, "gpio.read", [5]))).toEqual({ jsonrpc: "2.0", result: 1, id: 3 });
     const info = (await roundTrip(broker, "posix-rpc", request(4, "sys.info"))) as { result: Record<string, unknown> };
-    expect(info.result).toMatchObject({ engine: "wasm3", board: "posix" });
+    expect(info.result).toMatchObject({ engine, board: "posix" });
     // The MCU budget: everything the running device allocated fits under the runtime's limit.
     expect(info.result.memory_used).toBeLessThan(info.result.memory_limit as number);
     expect(info.result.memory_limit).toBeLessThan(64 * 1024);

@@ -68,9 +68,9 @@ describe("one error shape, saying what to do", () => {
     const rpc = await fetch(`${backend.url}/api/v1/devices/dev1/rpc`, { headers: { authorization: `Bearer ${key}` } });
     expect(rpc.status).toBe(405);
     expect(rpc.headers.get("allow")).toBe("POST");
-    const one = await fetch(`${backend.url}/api/v1/devices/dev1`, { method: "PATCH", headers: { authorization: `Bearer ${key}` } });
+    const one = await fetch(`${backend.url}/api/v1/devices/dev1`, { method: "PUT", headers: { authorization: `Bearer ${key}` } });
     expect(one.status).toBe(405);
-    expect(one.headers.get("allow")).toBe("DELETE, GET, HEAD");
+    expect(one.headers.get("allow")).toBe("DELETE, GET, HEAD, PATCH");
   });
 
   it("a body without a Content-Type, or with another one, is 415 asking for application/json", async () => {

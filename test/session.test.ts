@@ -275,6 +275,8 @@ describe("the backend's requests", () => {
         () => aedes.backend.url,
         () => `Bearer ${key}`,
       );
+      // The backend asks a device's rpc.list at its first call (to check params): asked here, while the link is up.
+      expect((await api("/api/v1/devices/rest-1/rpc/rpc.list", { method: "POST" })).status).toBe(200);
       // Silent in both directions, as a pulled cable: the broker still counts the device as connected.
       d.link.dropFromDevice = d.link.dropToDevice = true;
       const call = api("/api/v1/devices/rest-1/rpc", { method: "POST", json: { jsonrpc: "2.0", id: 1, method: "counter.bump" } });

@@ -2,7 +2,7 @@
 // .ts imports rewritten to .js), the modules and native addon beside them where host/ looks
 // for them, and a CLI entry that needs no TypeScript loader.
 import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 
 const root = join(import.meta.dirname, "..");
@@ -18,6 +18,9 @@ for (const file of assets) {
   mkdirSync(dirname(join(dist, file)), { recursive: true });
   copyFileSync(join(root, file), join(dist, file));
 }
+
+// host/server/dashboard.ts serves ../../build/dashboard (npm run build:dashboard makes it).
+if (existsSync(join(root, "build/dashboard"))) cpSync(join(root, "build/dashboard"), join(dist, "build/dashboard"), { recursive: true });
 
 mkdirSync(join(dist, "bin"));
 const cli = join(dist, "bin/outpost.js");

@@ -169,7 +169,7 @@ function c() {
   out += "\n// JSON-RPC error codes.\n";
   for (const r of abi.rpcErrors) out += define(`OUTPOST_RPC_${r.name}`, `(${r.code})`, r.message);
   out += '\n// The name of an error code, negated or not: "ConnectionRefused" for 28 or -28. One C file\n';
-  out += "// (boards/common/outpost.c) defines OUTPOST_ABI_IMPLEMENTATION before including this header.\n";
+  out += "// (boards/common/outpost_load.c) defines OUTPOST_ABI_IMPLEMENTATION before including this header.\n";
   out += "const char *outpost_err_name(int code);\n#ifdef OUTPOST_ABI_IMPLEMENTATION\n";
   out += "const char *outpost_err_name(int code) {\n  switch (code < 0 ? -code : code) {\n";
   for (const e of abi.errors) out += `    case ${e.code}: return "${e.name}";\n`;

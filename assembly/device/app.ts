@@ -8,13 +8,19 @@ import { P_CORRELATION_DATA, P_RESPONSE_TOPIC } from "../mqtt/property-table";
 import { CFG_MAX_PACKET, CFG_WILL_QOS, CFG_WILL_RETAIN, DEV_ID, DEV_PREFIX, DEV_TELEMETRY_MS, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, EV_RPC_PENDING, EV_SUBACK, EV_TOO_LARGE, Err, STR_CLIENT_ID, STR_WILL_PAYLOAD, STR_WILL_TOPIC, V_PAYLOAD, V_QOS, V_TOPIC } from "../abi";
 
 import { alloc, bytesEqual } from "../mem";
-import { C, clientConfig, clientEventArg, clientMaxOutPacket, clientPoll, clientPublish, clientPublishView, clientSetString, clientStart, clientStop, clientSubscribe, clientTxView, clientDeadline, clientScratch, findProp } from "../mqtt/client";
+import { C, clientConfig, clientSetString } from "../link/config";
+import { clientEventArg } from "../link/events";
+import { linkDeadline, linkPoll, linkStart, linkStop } from "../link/supervisor";
+import { clientScratch, findProp } from "../mqtt/client";
+import { clientMaxOutPacket, clientPublish, clientPublishView } from "../mqtt/outbox";
+import { clientTxView } from "../mqtt/send";
+import { clientSubscribe } from "../mqtt/subscriptions";
 import { addProp, clearView, getSlot, setPair, setSlot } from "../mqtt/packet";
 import { rpcBuiltinResult, rpcDispatch, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer, rpcResponseTooLarge, rpcCutAt } from "../rpc/dispatch";
 import { rpcHostCalls, rpcPending } from "../rpc/call";
 import { wReset, wText, wU32, wLen } from "../json/writer";
 import * as T from "../json/text";
-import { wsDeadline, wsPoll, wsSend, wsStart, wsStop } from "../ws/client";
+import { wsSend } from "../ws/client";
 import { overWebSocket } from "../build";
 import { wsNotification } from "../ws/device";
 
@@ -122,7 +128,7 @@ export function deviceStart(now: u32): i32 {
   if (!r) r = clientSetString(STR_WILL_TOPIC, topic, topicFor(T.T_STATUS));
   if (!r) r = clientSetString(STR_WILL_PAYLOAD, T.T_OFFLINE + 2, load<u16>(T.T_OFFLINE));
   if (!r) r = clientSubscribe(topic, topicFor(T.T_RX), 2);
-  if (!r) r = overWebSocket() ? wsStart(now) : clientStart(now); // device_set key 3 chose WebSocket
+  if (!r) r = linkStart(now); // over MQTT, or WebSocket when device_set key 3 chose it
   return r;
 }
 
@@ -252,7 +258,7 @@ export function devicePoll(now: u32): i32 {
     }
   }
   for (;;) {
-    let ev = overWebSocket() ? wsPoll(now) : clientPoll(now);
+    let ev = linkPoll(now);
     let cut = ev == EV_TOO_LARGE; // answered here, then the host is told
     if (ev == EV_MESSAGE || cut) {
       // Over WebSocket a message is the request itself (a = bytes, b = length); its replies need no context (5 bytes, unread).
@@ -289,21 +295,17 @@ export function deviceResume(reqLen: u32, ctxLen: u32, now: u32): i32 {
 /** Publishes the offline status and disconnects cleanly (DISCONNECT follows it in tx). */
 export function deviceStop(now: u32): void {
   if (!ctx) return;
-  if (overWebSocket()) {
-    online = false;
-    return wsStop(now); // close 1000 goes to tx
-  }
-  if (online) {
+  if (online && !overWebSocket()) {
     publishText(T.T_STATUS, T.T_OFFLINE, 0, true);
-    for (let i = 0; i < 16 && clientPoll(now); i++); // moves it into tx; events now are moot
-    online = false;
+    for (let i = 0; i < 16 && linkPoll(now); i++); // moves it into tx; events now are moot
   }
-  clientStop(now);
+  online = false;
+  linkStop(now); // then DISCONNECT, or close 1000 over WebSocket
 }
 
 /** Milliseconds until device_poll has timed work (the client's or telemetry's). */
 export function deviceDeadline(now: u32): u32 {
-  let d = overWebSocket() ? wsDeadline(now) : clientDeadline(now);
+  let d = linkDeadline(now);
   if (online && telemetryMs) {
     let t = <i32>(telemetryAt - now);
     let td: u32 = t < 0 ? 0 : <u32>t;

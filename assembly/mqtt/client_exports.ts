@@ -3,12 +3,14 @@
 // is in the block client_init returns, with tx's and the event record's).
 import { Err } from "../abi";
 
-import { clientConfig, clientDeadline, clientInit, clientOpened, clientClosed, clientOutboxLen, clientPoll, clientPublish, clientRxCap, clientRxPtr, clientRxPush, clientScratch, clientScratchCap, clientSeed, clientSetString, clientStart, clientStop, clientSubscribe, clientTxConsume, clientTxLen, clientUnsubscribe } from "./client";
-// Over WebSocket (device_set key 3) the same socket exports move the WebSocket client's bytes.
-// Its frames go out through the MQTT client's tx buffer, so the tx exports need no switch.
-import { wsClosed, wsOpened, wsRxCap, wsRxPtr, wsRxPush } from "../ws/client";
-import { overWebSocket } from "../build";
+import { clientConfig, clientSetString } from "../link/config";
+import { clientSeed, linkClosed, linkDeadline, linkOpened, linkPoll, linkRxCap, linkRxPtr, linkRxPush, linkStart, linkStop, linkTxConsume, txLen } from "../link/supervisor";
+import { clientInit, clientScratch, clientScratchCap } from "./client";
+import { clientOutboxLen, clientPublish } from "./outbox";
+import { clientSubscribe, clientUnsubscribe } from "./subscriptions";
 
+// The connection exports go to the supervisor, whichever transport runs (MQTT, or
+// WebSocket once device_set key 3 chose it): the hosts drive both the same way.
 export function client_config(key: u32, value: u32): i32 {
   return clientConfig(key, value);
 }
@@ -22,38 +24,37 @@ export function client_set_str(key: u32, len: u32): i32 {
   return len > clientScratchCap() ? -Err.BufferFull : clientSetString(key, clientScratch(), len);
 }
 export function client_start(now: u32): i32 {
-  return clientStart(now);
+  return linkStart(now);
 }
 export function client_stop(now: u32): void {
-  clientStop(now);
+  linkStop(now);
 }
 export function client_opened(now: u32): i32 {
-  return overWebSocket() ? wsOpened(now) : clientOpened(now);
+  return linkOpened(now);
 }
 export function client_closed(now: u32): void {
-  if (overWebSocket()) wsClosed(now);
-  else clientClosed(now);
+  linkClosed(now);
 }
 export function client_rx_ptr(): usize {
-  return overWebSocket() ? wsRxPtr() : clientRxPtr();
+  return linkRxPtr();
 }
 export function client_rx_cap(): u32 {
-  return overWebSocket() ? wsRxCap() : clientRxCap();
+  return linkRxCap();
 }
 export function client_rx_push(len: u32): i32 {
-  return overWebSocket() ? wsRxPush(len) : clientRxPush(len);
+  return linkRxPush(len);
 }
 export function client_tx_len(): u32 {
-  return clientTxLen();
+  return txLen;
 }
 export function client_tx_consume(n: u32): void {
-  clientTxConsume(n);
+  linkTxConsume(n);
 }
 export function client_poll(now: u32): i32 {
-  return clientPoll(now);
+  return linkPoll(now);
 }
 export function client_deadline(now: u32): u32 {
-  return clientDeadline(now);
+  return linkDeadline(now);
 }
 /** Topic at scratch, payload right after it. */
 export function client_publish(topicLen: u32, payloadLen: u32, qos: u32, retain: u32): i32 {

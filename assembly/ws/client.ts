@@ -1,18 +1,20 @@
-// The sans-IO WebSocket client (RFC 6455): the HTTP/1.1 upgrade, masked frames
-// out, fragmented messages in, ping/pong, the close handshake and a frame size
-// limit. Like the MQTT client it does no I/O and reads no clock, and it shares
-// that client's config (timeouts, backoff, buffer sizes), its backoff, its
-// seeded PRNG and its event record, so hosts drive either one the same way.
-import { CFG_KEEPALIVE, CFG_MAX_PACKET, CFG_RX_BYTES, CFG_TIMEOUT_MS, CFG_TX_BYTES, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, EV_OPEN, Err, STR_PASSWORD, STR_USERNAME } from "../abi";
+// The sans-IO WebSocket client (RFC 6455), the WebSocket transport of the connection
+// supervisor (assembly/link/supervisor.ts drives the phases, backoff and deadlines;
+// the hooks here are its side of assembly/link/transport.ts): the HTTP/1.1 upgrade,
+// masked frames out, fragmented messages in, ping/pong, the close handshake and a
+// frame size limit. It does no I/O and reads no clock.
+import { CFG_KEEPALIVE, CFG_MAX_PACKET, CFG_RX_BYTES, EV_CONNECTED, EV_MESSAGE, Err, STR_PASSWORD, STR_USERNAME } from "../abi";
 
-import { alloc, checkUtf8, put16be, rxPushCheck, u16be, u32be } from "../mem";
-import { C, backoffDelay, backoffReset, clientEvent, clientTxLen, clientTxPtr, clientTxSetLen, clientTxView, phaseTimer, random32, setStringSlot, timerSet, S_CONNECTED, S_CONNECTING, S_IDLE, S_OPENING, S_WAIT } from "../mqtt/client";
-import { getSlot } from "../mqtt/packet";
+import { C, stringLen, stringPtr } from "../link/config";
+import { emitAll, quiet } from "../link/events";
+import { connected, lastSend, lose, nowMs, pong, random32, state, tx, txCap, txLen } from "../link/supervisor";
+import { S_CONNECTED, S_CONNECTING } from "../link/phases";
+import { alloc, checkUtf8, put16be, u16be, u32be } from "../mem";
 import { sha1, base64 } from "./sha1";
 import * as W from "./text";
 
-// The MQTT client's connection states; the handshake (upgrade request sent, reading
-// the response) stands where CONNECT waits for CONNACK.
+// The supervisor's phases: the handshake (upgrade request sent, reading the response)
+// is S_CONNECTING, the open socket S_CONNECTED.
 const S_HANDSHAKE = S_CONNECTING;
 const S_OPEN = S_CONNECTED;
 
@@ -26,9 +28,6 @@ const URL_MAX: u32 = 256;
 const CONTROL_ROOM: u32 = 256; // after a message being reassembled: one control frame (<= 127 bytes with header)
 
 let inited = false;
-// The connection's phase and its times (ms on the host's clock).
-let state: u32 = S_IDLE, nowMs: u32 = 0, stateAt: u32 = 0, waitUntil: u32 = 0;
-let lastSend: u32 = 0, pingAt: u32 = 0, pingOut = false;
 
 const url = memory.data(URL_MAX); // "host[:port]/path" without the scheme
 let urlLen: u32 = 0;
@@ -40,13 +39,6 @@ let msgLen: u32 = 0;
 let msgOp: u32 = 0; // opcode of the message being reassembled, 0 when none
 let delivered = false; // a message is out as EV_MESSAGE: dropped on the next poll
 let maxMessage: u32 = 0;
-let tb: usize = 0; // the MQTT client's tx buffer, its length kept there (clientTxLen)
-let tcap: u32 = 0;
-let evCode: u32 = 0; // the next event: at most one per poll step
-
-@inline function due(t: u32): bool {
-  return <i32>(nowMs - t) >= 0;
-}
 
 /** Sets the server as "[ws://]host[:port][/path]"; it also selects this transport. 0, -BufferFull or -InvalidTopic (empty). */
 export function wsSetUrl(ptr: usize, len: u32): i32 {
@@ -67,35 +59,52 @@ export function wsSetUrl(ptr: usize, len: u32): i32 {
   return urlLen != 0;
 }
 
-// Allocates the rx buffer (frames up to maxPacket) once; tx is borrowed.
-function init(): void {
+// ---- The transport hooks (assembly/link/transport.ts) --------------------
+
+/** client_start: allocates the rx buffer (frames up to maxPacket) once. */
+export function wsStart(): void {
   if (inited) return;
   inited = true;
   maxMessage = C(CFG_MAX_PACKET);
   rcap = maxMessage + CONTROL_ROOM;
   rb = alloc(rcap);
-  // The MQTT client's tx buffer: that client never runs when this one does.
-  tcap = C(CFG_TX_BYTES);
-  tb = clientTxPtr();
 }
 
-function post(code: u32, a: u32, b: u32, c: u32): void {
-  evCode = code;
-  let e = clientEvent();
-  store<u32>(e, code);
-  store<u32>(e, a, 4);
-  store<u32>(e, b, 8);
-  store<u32>(e, c, 12);
-}
-
-/** Ends the connection for `err` (b = close code or HTTP status) and schedules the next attempt. */
-function lose(err: u32, code: u32): void {
-  if (state < S_OPENING) return;
-  state = S_WAIT;
-  waitUntil = nowMs + backoffDelay();
+/** Forgets the connection's input: the message so far and unparsed frames. */
+export function wsReset(): void {
   have = msgLen = msgOp = 0;
   delivered = false;
-  post(EV_CLOSE, err, code, 0);
+}
+
+/** A clean stop: close 1000. */
+export function wsGoodbye(): void {
+  sendClose(1000);
+}
+
+/** A deadline passed: close 1001 ("going away") on an open socket; EV_CLOSE's b. */
+export function wsAbort(): u32 {
+  if (state != S_OPEN) return 0;
+  sendClose(1001);
+  return 1001;
+}
+
+export function wsPing(): bool {
+  return wsSend(OP_PING, 0, 0) == 0;
+}
+
+/** The message given out by the last poll is dropped. */
+export function wsPrepare(): void {
+  if (delivered) {
+    delivered = false;
+    memory.copy(rb, rb + msgLen, have - msgLen);
+    have -= msgLen;
+    msgLen = 0;
+  }
+}
+
+export function wsRead(): void {
+  if (quiet() && state == S_HANDSHAKE) readHandshake();
+  if (quiet() && state == S_OPEN) readFrames();
 }
 
 /**
@@ -104,8 +113,8 @@ function lose(err: u32, code: u32): void {
  */
 export function wsSend(op: u32, ptr: usize, len: u32): i32 {
   let hl: u32 = len < 126 ? 6 : len < 65536 ? 8 : 14;
-  if (state != S_OPEN || tcap - clientTxLen() < hl + len) return state != S_OPEN ? -Err.NotConnected : -Err.BufferFull;
-  let p = tb + clientTxLen();
+  if (state != S_OPEN || txCap - txLen < hl + len) return state != S_OPEN ? -Err.NotConnected : -Err.BufferFull;
+  let p = tx + txLen;
   store<u8>(p, <u8>(0x80 | op));
   if (len < 126) store<u8>(p + 1, <u8>(0x80 | len));
   else if (len < 65536) {
@@ -121,7 +130,7 @@ export function wsSend(op: u32, ptr: usize, len: u32): i32 {
   store<u32>(p + hl - 4, mask);
   let dst = p + hl;
   for (let i: u32 = 0; i < len; i++) store<u8>(dst + i, load<u8>(ptr + i) ^ <u8>(mask >> ((i & 3) << 3)));
-  clientTxSetLen(clientTxLen() + hl + len);
+  txLen += hl + len;
   lastSend = nowMs;
   return 0;
 }
@@ -156,28 +165,18 @@ function put(p: usize, text: usize): usize {
   return p + n;
 }
 
-/** The socket asked for by EV_OPEN is open: the upgrade request goes to tx. 0 or -Err (EV_CLOSE follows). */
-export function wsOpened(now: u32): i32 {
-  nowMs = now;
-  if (state != S_OPENING) return -Err.ProtocolViolation;
-  state = S_HANDSHAKE;
-  stateAt = now;
-  have = 0;
-  clientTxSetLen(0);
-  let v = clientTxView(); // only to read the username and password strings
-  let userLen = setStringSlot(v, 21, STR_USERNAME);
-  let passLen = setStringSlot(v, 23, STR_PASSWORD);
+/** The socket is open (tx empty): the upgrade request goes to tx. 0 or -BufferFull. */
+export function wsHello(): i32 {
+  let userLen = stringLen(STR_USERNAME);
+  let passLen = stringLen(STR_PASSWORD);
   let slash: u32 = 0;
   while (slash < urlLen && load<u8>(url + slash) != 0x2f) slash++;
-  if (urlLen + userLen + passLen + 200 > tcap) {
-    lose(Err.BufferFull, 0);
-    return -Err.BufferFull;
-  }
+  if (urlLen + userLen + passLen + 200 > txCap) return -Err.BufferFull;
   // Sec-WebSocket-Key: 16 random bytes in base64, built in rb (free until the response comes).
   for (let i: u32 = 0; i < 16; i += 4) store<u32>(rb + i, random32());
   let key = rb + 16;
   base64(rb, 16, key);
-  let p = put(tb, W.W_GET());
+  let p = put(tx, W.W_GET());
   if (slash == urlLen) store<u8>(p++, 0x2f);
   memory.copy(p, url + slash, urlLen - slash);
   p = put(p + urlLen - slash, W.W_HOST());
@@ -188,14 +187,14 @@ export function wsOpened(now: u32): i32 {
   if (passLen) {
     p = put(p, W.W_AUTH());
     if (userLen) {
-      memory.copy(p, getSlot(v, 21), userLen);
+      memory.copy(p, stringPtr(STR_USERNAME), userLen);
       p += userLen;
       store<u8>(p++, 0x3a);
     }
-    memory.copy(p, getSlot(v, 23), passLen);
+    memory.copy(p, stringPtr(STR_PASSWORD), passLen);
     p += passLen;
   }
-  clientTxSetLen(<u32>(put(p, W.W_END()) - tb));
+  txLen = <u32>(put(p, W.W_END()) - tx);
   // The expected accept: base64(SHA-1(key + GUID)).
   memory.copy(key + 24, W.W_GUID() + 2, 36);
   sha1(key, 60, rb + 128);
@@ -203,49 +202,18 @@ export function wsOpened(now: u32): i32 {
   return 0;
 }
 
-/** The socket closed or failed to open: EV_CLOSE(NotConnected, 1006) unless we closed it ourselves. */
-export function wsClosed(now: u32): void {
-  nowMs = now;
-  lose(Err.NotConnected, 1006);
-}
-
-/** Starts connecting (the first time, allocates the buffers): EV_OPEN on the next poll. Returns 0. */
-export function wsStart(now: u32): i32 {
-  init();
-  nowMs = now;
-  if (state == S_IDLE) {
-    state = S_WAIT;
-    waitUntil = now;
-    backoffReset();
-  }
-  return 0;
-}
-
-/** Closes cleanly: a close frame (1000) goes to tx, then EV_CLOSE with a = 0; no reconnect. */
-export function wsStop(now: u32): void {
-  nowMs = now;
-  let was = state;
-  if (was == S_OPEN) sendClose(1000);
-  state = S_IDLE;
-  have = msgLen = msgOp = 0;
-  delivered = false;
-  if (was >= S_OPENING) post(EV_CLOSE, 0, 0, 0);
-}
-
 export function wsRxPtr(): usize {
   return rb + have;
 }
-/** Bytes the host may write at wsRxPtr now: 0 while a message is out or no socket is open. */
+/** Bytes the host may write at wsRxPtr now (a socket is open): 0 while a message is out. */
 export function wsRxCap(): u32 {
-  if (state < S_HANDSHAKE || delivered) return 0;
+  if (delivered) return 0;
   let room = rcap - have;
   let chunk = C(CFG_RX_BYTES);
   return room < chunk ? room : chunk;
 }
-export function wsRxPush(len: u32): i32 {
-  let r = rxPushCheck(state >= S_HANDSHAKE, len, wsRxCap());
-  if (!r) have += len;
-  return r;
+export function wsRxPush(len: u32): void {
+  have += len;
 }
 
 // Reads the upgrade response once its header (up to the empty line) is complete.
@@ -284,11 +252,9 @@ function readHandshake(): void {
   // Frames may follow the header in the same read.
   memory.copy(rb, rb + end, have - end);
   have -= end;
-  state = S_OPEN;
+  connected(C(CFG_KEEPALIVE) * 1000);
   lastSend = nowMs;
-  pingOut = false;
-  backoffReset();
-  post(EV_CONNECTED, 0, 0, 0);
+  emitAll(EV_CONNECTED, 0, 0, 0, 0);
 }
 
 @inline function validCloseCode(code: u32): bool {
@@ -298,7 +264,7 @@ function readHandshake(): void {
 // A complete control frame: body at p, n bytes.
 function onControl(op: u32, p: usize, n: u32): void {
   if (op == OP_PING) wsSend(OP_PONG, p, n); // no room: the server pings again
-  else if (op == OP_PONG) pingOut = false;
+  else if (op == OP_PONG) pong();
   else {
     let code: u32 = 1005;
     if (n == 1) return fail(Err.WsBadCloseCode, 1002);
@@ -314,7 +280,7 @@ function onControl(op: u32, p: usize, n: u32): void {
 
 // Parses frames after the message being reassembled until an event or more input is needed.
 function readFrames(): void {
-  while (!evCode) {
+  while (quiet()) {
     let p = rb + msgLen;
     let avail = have - msgLen;
     if (avail < 2) return;
@@ -358,58 +324,8 @@ function readFrames(): void {
     if (b0 & 0x80) {
       if (msgOp == OP_TEXT && checkUtf8(rb, msgLen) == -Err.InvalidUtf8) return fail(Err.InvalidUtf8, 1007);
       delivered = true;
-      post(EV_MESSAGE, <u32>rb, msgLen, msgOp);
+      emitAll(EV_MESSAGE, <u32>rb, msgLen, msgOp, 0);
       msgOp = 0;
     }
   }
-}
-
-// The MQTT client's timer rule; our states have its phases' numbers (S_HANDSHAKE = its S_CONNECTING).
-function timerAt(): u32 {
-  return phaseTimer(state, stateAt, waitUntil, C(CFG_KEEPALIVE) * 1000, pingOut, pingAt, lastSend);
-}
-
-function timers(): void {
-  let t = timerAt();
-  if (!timerSet || !due(t)) return;
-  if (state == S_WAIT) {
-    state = S_OPENING;
-    stateAt = nowMs;
-    post(EV_OPEN, 0, 0, 0);
-  } else if (state == S_OPEN && !pingOut) {
-    if (wsSend(OP_PING, 0, 0) == 0) {
-      pingAt = nowMs;
-      pingOut = true;
-    }
-  } else fail(Err.KeepAliveTimeout, state == S_OPEN ? 1001 : 0); // no socket, 101 or pong in time
-}
-
-/**
- * Advances to `now`; returns the next event (0: none): EV_OPEN, EV_CLOSE (a = Err,
- * b = close code or HTTP status), EV_CONNECTED (upgrade done), EV_MESSAGE (a = ptr,
- * b = length, c = opcode 1 text / 2 binary; valid until the next poll).
- */
-export function wsPoll(now: u32): i32 {
-  nowMs = now;
-  if (!evCode) {
-    // An event posted outside a poll (wsStop, wsClosed, wsOpened) goes first.
-    if (delivered) {
-      delivered = false;
-      memory.copy(rb, rb + msgLen, have - msgLen);
-      have -= msgLen;
-      msgLen = 0;
-    }
-    timers();
-    if (!evCode && state == S_HANDSHAKE) readHandshake();
-    if (!evCode && state == S_OPEN) readFrames();
-  }
-  let code = evCode;
-  evCode = 0;
-  return code;
-}
-
-/** Milliseconds until wsPoll has timed work (0xFFFFFFFF: none). */
-export function wsDeadline(now: u32): u32 {
-  let d = <i32>(timerAt() - now);
-  return !timerSet ? 0xffffffff : d < 0 ? 0 : <u32>d;
 }

@@ -49,6 +49,10 @@ int outpost_param_int(const outpost_call *call, unsigned position, const char *n
 // A string without escapes, NUL-terminated into out.
 int outpost_param_string(const outpost_call *call, unsigned position, const char *name, char *out, size_t cap);
 
+// More members of sys.info's host part (",\"app\":{...}" from outpost_ota.c): writes them at out
+// and returns their length, or -1 if cap is too small. NULL: none.
+extern int (*outpost_sysinfo_extra)(char *out, size_t cap);
+
 // Registers config.get / config.set (outpost_config.c), as the Node host has them.
 void outpost_config_methods(void);
 
@@ -78,6 +82,8 @@ typedef struct outpost_device_config {
   uint8_t clean;
   // MQTT 5, not clean: seconds the broker keeps the session after a disconnect; 0: OUTPOST_SESSION_EXPIRY_S.
   uint32_t session_expiry_s;
+  // Publish sys.info as telemetry every this many ms (device_config key OUTPOST_DEV_TELEMETRY_MS); 0: never.
+  uint32_t telemetry_ms;
 } outpost_device_config;
 
 #ifndef OUTPOST_SESSION_EXPIRY_S

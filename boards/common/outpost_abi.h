@@ -113,7 +113,7 @@
 #define OUTPOST_RPC_RESPONSE_TOO_LARGE (-32001) // Response too large
 
 // The name of an error code, negated or not: "ConnectionRefused" for 28 or -28. One C file
-// (boards/common/outpost.c) defines OUTPOST_ABI_IMPLEMENTATION before including this header.
+// (boards/common/outpost_load.c) defines OUTPOST_ABI_IMPLEMENTATION before including this header.
 const char *outpost_err_name(int code);
 #ifdef OUTPOST_ABI_IMPLEMENTATION
 const char *outpost_err_name(int code) {

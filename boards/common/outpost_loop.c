@@ -152,7 +152,7 @@ static const uint32_t client_sizes[][2] = {
 #define AS_NAME(id, name) name,
 enum { LOOP_EXPORTS(AS_ENUM) X_COUNT };
 static const char *const export_names[X_COUNT] = {LOOP_EXPORTS(AS_NAME)};
-static IM3Function fx[X_COUNT];
+static outpost_fn fx[X_COUNT];
 // The block client_init returns: u32 scratch, u32 scratch capacity, u32 tx, then the event record (code, a, b, c, d).
 enum { INFO_SCRATCH = 0, INFO_SCRATCH_CAP = 1, INFO_TX = 2, INFO_EVENT = 3 };
 static uint32_t client_info, tx_at;
@@ -168,7 +168,7 @@ static int find_exports(void) {
 }
 
 // fn(args...) -> i32; a trap is recorded and ends the run.
-static int call(IM3Function fn, int32_t *result, unsigned argc, int32_t a, int32_t b) {
+static int call(outpost_fn fn, int32_t *result, unsigned argc, int32_t a, int32_t b) {
   int32_t args[2] = {a, b};
   return outpost_invoke(fn, result, argc, args);
 }
@@ -224,6 +224,10 @@ static int setup(const outpost_device_config *config) {
   if (config->ws_url &&
       (to_scratch(config->ws_url, &len) || outpost_call_export("device_set", &rc, 2, OUTPOST_DEV_WS_URL, (int32_t)len) ||
        check("WebSocket URL", rc)))
+    return -1;
+  if (config->telemetry_ms &&
+      (outpost_call_export("device_config", &rc, 2, OUTPOST_DEV_TELEMETRY_MS, (int32_t)config->telemetry_ms) ||
+       check("telemetry period", rc)))
     return -1;
   const char *username = config->username ? config->username : config->id;
   if (to_scratch(username, &len) || outpost_call_export("client_set_str", &rc, 2, OUTPOST_STR_USERNAME, (int32_t)len) ||
@@ -357,7 +361,7 @@ static int turn(loop_state *s, uint32_t max_wait) {
 }
 
 int outpost_run(const outpost_device_config *config, outpost_transport *transport, volatile sig_atomic_t *stop) {
-  if (!outpost_rt.runtime || !outpost_rt.rpc_handle) {
+  if (!outpost_rt.loaded || !outpost_rt.rpc_handle) {
     outpost_errorf("outpost_run needs outpost_load and outpost_rpc_init first");
     return -1;
   }

@@ -8,6 +8,6 @@
 // starts inside its caller's, so the sum bounds the stack that chain can reach. JSON nesting
 // adds nothing: the tokenizer and the writer keep their depth in linear memory.
 #define OUTPOST_MODULE_CALL_DEPTH 8
-#define OUTPOST_MODULE_STACK_SLOTS 389
+#define OUTPOST_MODULE_STACK_SLOTS 381
 
 #endif

@@ -24,4 +24,9 @@ IM3Function outpost_import(IM3Module module, unsigned index);
 // function wasm3 recorded (with backtraces compiled in), else the export alone.
 void outpost_describe_trap(IM3Runtime runtime, M3Result trap, const char *entry, char *out, size_t size);
 
+// The boards' wasm3 engine (outpost_engine_wasm3.c): its runtime and module while one is
+// loaded, for boards/stm32/heap_trace.c's accounting.
+IM3Runtime outpost_wasm3_runtime(void);
+IM3Module outpost_wasm3_module(void);
+
 #endif

@@ -31,7 +31,7 @@
 #define d_m3RecordBacktraces 1
 #endif
 
-// What the runtime (boards/common/outpost.c) gives the module.
+// What the runtime gives the module (either engine: outpost_engine_wasm3.c, outpost_engine_aot.c).
 // Bytes of linear memory actually allocated (wasm3's runtime->memoryLimit), below 64 KiB.
 #ifndef OUTPOST_MEMORY_LIMIT
 #define OUTPOST_MEMORY_LIMIT (32u * 1024u)
@@ -41,6 +41,6 @@
 #ifndef OUTPOST_COMPILE_AT_LOAD
 #define OUTPOST_COMPILE_AT_LOAD 1
 #endif
-// wasm3's value stack is sized from the module's call chains: OUTPOST_WASM3_STACK in outpost.c.
+// wasm3's value stack is sized from the module's call chains: OUTPOST_WASM3_STACK in outpost_engine_wasm3.c.
 
 #endif

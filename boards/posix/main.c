@@ -11,11 +11,16 @@
 
 #include "board.h"
 #include "net_bsd.h"
+#ifdef OUTPOST_TLS
+#include "net_mbedtls.h"
+#endif
 #include "outpost.h"
+#include "outpost_ota.h"
+#include "outpost_slots_file.h"
 
 static const char usage[] =
     "usage: outpost-device --id ID [--url mqtt://host:port | ws://host:port/path] [--username U] [--password P]\n"
-    "                      [--mqtt-version 4|5] [--clean | --session-expiry S] [--module FILE]\n"
+    "                      [--mqtt-version 4|5] [--clean | --session-expiry S] [--telemetry MS] [--module FILE]\n"
     "       outpost-device --call JSON [--module FILE]\n"
     "  --url       broker, or WebSocket gateway, to dial out to (default mqtt://127.0.0.1:1883); repeated\n"
     "              (up to 8 mqtt:// URLs): the fleet's nodes, each connection attempt to the next in turn\n"
@@ -28,9 +33,23 @@ static const char usage[] =
     "  --module    the device module (default $OUTPOST_WASM, else " OUTPOST_DEFAULT_MODULE " beside this program)\n"
     "  --call      dispatch one JSON-RPC request locally, print the response, exit\n"
     "  --repeat N  with --call: dispatch it N times (for instruction counts)\n"
-    "  --verbose   log the module's debug lines too\n";
+    "  --telemetry MS  publish sys.info as telemetry every MS milliseconds (default 0: never)\n"
+    "  --verbose   log the module's debug lines too\n"
+    "  --ota-dir D take OTA updates of the module (docs/ota.md): slots and state record in D\n"
+    "  --ota-key HEX   a release public key (64 hex digits; up to 4 --ota-key)\n"
+    "  --ota-window MS how long a new module has to be confirmed (default 120000)\n"
+#ifdef OUTPOST_TLS
+    "  mqtts://host:port (8883) and wss://host:port/path (443) through mbedTLS:\n"
+    "  --ca FILE   the CA that signed the server's certificate (PEM; required with TLS)\n"
+    "  --cert FILE, --key FILE  log in with this client certificate instead of a password\n"
+    "  --server-name NAME  the name the server's certificate must carry (default: the URL's host)\n"
+#endif
+    ;
 
 static int min_level = 1;
+
+// The largest module an OTA slot holds (a file each; read whole into RAM to load).
+#define OUTPOST_POSIX_SLOT_MAX (64u * 1024u)
 
 static uint32_t monotonic_ms(void) {
   struct timespec ts;
@@ -66,8 +85,38 @@ static const char *default_module(const char *argv0, char *out, size_t cap) {
   return out;
 }
 
-static volatile sig_atomic_t stop_requested;
+#ifdef OUTPOST_TLS
+static void tls_log_line(const char *line) { fprintf(stderr, "outpost-device: %s\n", line); }
+#endif
+
+static volatile sig_atomic_t stop_requested, window_ended;
 static void on_signal(int sig) { stop_requested = sig; }
+// The OTA confirm window: SIGALRM ends outpost_run, and the shell rolls back (outpost_ota_window_expired).
+static void on_alarm(int sig) {
+  window_ended = 1;
+  stop_requested = 1;
+}
+
+static int ota_key_hex(const char *hex, uint8_t keys[][32], unsigned *count) {
+  if (*count >= OUTPOST_OTA_MAX_KEYS || strlen(hex) != 64) return -1;
+  for (int i = 0; i < 32; i++) {
+    unsigned byte;
+    if (sscanf(hex + 2 * i, "%2x", &byte) != 1) return -1;
+    keys[*count][i] = (uint8_t)byte;
+  }
+  (*count)++;
+  return 0;
+}
+
+// Tests cut the power at a step: OUTPOST_OTA_CRASH_AT=step:n exits at the n-th time that step is reached.
+static int crash_step(const char *step) {
+  static int seen;
+  const char *at = getenv("OUTPOST_OTA_CRASH_AT");
+  size_t len = strlen(step);
+  if (!at || strncmp(at, step, len) || at[len] != ':') return 0;
+  if (++seen == atoi(at + len + 1)) _exit(99);
+  return 0;
+}
 
 // The whole module file, kept for the runtime's lifetime (wasm3 points into it).
 static uint8_t *read_file(const char *path, size_t *len) {
@@ -87,26 +136,40 @@ static uint8_t *read_file(const char *path, size_t *len) {
   return data;
 }
 
-// mqtt://host[:port] (1883) or ws://host[:port]/path (80). Sets *websocket for ws://.
-static int parse_url(const char *url, char *host, size_t host_cap, uint16_t *port, int *websocket) {
-  const char *mqtt = "mqtt://", *ws = "ws://";
-  *websocket = strncmp(url, ws, strlen(ws)) == 0;
-  if (!*websocket && strncmp(url, mqtt, strlen(mqtt)) != 0) return -1;
-  const char *h = url + strlen(*websocket ? ws : mqtt);
+// mqtt://host[:port] (1883) or ws://host[:port]/path (80); with TLS also mqtts:// (8883) and wss:// (443).
+// Sets *websocket for ws:// and wss://, *secure for mqtts:// and wss://; returns the text after the scheme.
+static const char *parse_url(const char *url, char *host, size_t host_cap, uint16_t *port, int *websocket, int *secure) {
+  static const struct {
+    const char *scheme;
+    uint16_t port;
+    int websocket, secure;
+  } schemes[] = {{"mqtt://", 1883, 0, 0},
+                 {"ws://", 80, 1, 0},
+#ifdef OUTPOST_TLS
+                 {"mqtts://", 8883, 0, 1},
+                 {"wss://", 443, 1, 1}
+#endif
+  };
+  size_t which = 0, count = sizeof schemes / sizeof schemes[0];
+  while (which < count && strncmp(url, schemes[which].scheme, strlen(schemes[which].scheme))) which++;
+  if (which == count) return NULL;
+  *websocket = schemes[which].websocket;
+  *secure = schemes[which].secure;
+  const char *h = url + strlen(schemes[which].scheme);
   size_t authority = strcspn(h, "/");
   const char *colon = memchr(h, ':', authority);
   size_t host_len = colon ? (size_t)(colon - h) : authority;
-  if (host_len == 0 || host_len >= host_cap) return -1;
+  if (host_len == 0 || host_len >= host_cap) return NULL;
   memcpy(host, h, host_len);
   host[host_len] = 0;
-  *port = *websocket ? 80 : 1883;
+  *port = schemes[which].port;
   if (colon) {
     char *end;
     long p = strtol(colon + 1, &end, 10);
-    if (p <= 0 || p > 65535 || (*end && *end != '/')) return -1;
+    if (p <= 0 || p > 65535 || (*end && *end != '/')) return NULL;
     *port = (uint16_t)p;
   }
-  return 0;
+  return h;
 }
 
 // Several --url: the fleet's nodes. Every connection attempt goes to the next node in turn, so a device whose
@@ -149,7 +212,11 @@ int main(int argc, char **argv) {
   const char *module_path = getenv("OUTPOST_WASM")
                                 ? getenv("OUTPOST_WASM")
                                 : default_module(argv[0], default_path, sizeof default_path); // as host/engine.ts
-  const char *call = NULL, *repeat = "1", *mqtt_version = "4", *session_expiry = NULL;
+  const char *call = NULL, *repeat = "1", *mqtt_version = "4", *session_expiry = NULL, *telemetry = "0";
+  const char *ota_dir = NULL, *ota_window = NULL, *ota_key = NULL;
+  static uint8_t ota_keys[OUTPOST_OTA_MAX_KEYS][32];
+  unsigned ota_key_count = 0;
+  const char *ca = NULL, *cert = NULL, *key = NULL, *server_name = NULL;
   int clean = 0;
   const char *urls[MAX_BROKERS];
   int url_count = 0;
@@ -172,7 +239,17 @@ int main(int argc, char **argv) {
                           : !strcmp(flag, "--repeat")         ? &repeat
                           : !strcmp(flag, "--mqtt-version")   ? &mqtt_version
                           : !strcmp(flag, "--session-expiry") ? &session_expiry
-                                                              : NULL;
+                          : !strcmp(flag, "--telemetry")      ? &telemetry
+                          : !strcmp(flag, "--ota-dir")        ? &ota_dir
+                          : !strcmp(flag, "--ota-window")     ? &ota_window
+                          : !strcmp(flag, "--ota-key")        ? &ota_key
+#ifdef OUTPOST_TLS
+                          : !strcmp(flag, "--ca")          ? &ca
+                          : !strcmp(flag, "--cert")        ? &cert
+                          : !strcmp(flag, "--key")         ? &key
+                          : !strcmp(flag, "--server-name") ? &server_name
+#endif
+                                                           : NULL;
     if (!strcmp(flag, "--verbose")) {
       min_level = 0;
     } else if (!strcmp(flag, "--clean")) {
@@ -185,6 +262,11 @@ int main(int argc, char **argv) {
       return 2;
     } else {
       *target = argv[++i];
+      if (target == &ota_key && ota_key_hex(ota_key, ota_keys, &ota_key_count)) {
+        fprintf(stderr, "outpost-device: --ota-key must be 64 hex digits (at most %d keys), not %s\n", OUTPOST_OTA_MAX_KEYS,
+                ota_key);
+        return 2;
+      }
     }
   }
 
@@ -196,9 +278,40 @@ int main(int argc, char **argv) {
   }
   static const outpost_board board = {"posix", monotonic_ms, random_u32, log_line};
   posix_methods();
-  if (outpost_load(&board, wasm, wasm_len) || outpost_rpc_init()) {
+  static outpost_slots_file slot_files;
+  static uint8_t slot_buf[OUTPOST_POSIX_SLOT_MAX];
+  if (ota_dir) {
+    if (ota_key_count == 0) {
+      fprintf(stderr, "outpost-device: --ota-dir needs at least one --ota-key (without one every update is refused)\n");
+      return 2;
+    }
+    if (outpost_slots_file_init(&slot_files, ota_dir, sizeof slot_buf)) {
+      fprintf(stderr, "outpost-device: cannot use --ota-dir %s: %s\n", ota_dir, strerror(errno));
+      return 1;
+    }
+    slot_files.crash_step = crash_step;
+    outpost_ota_config ota = {&slot_files.slots,
+                              (const uint8_t(*)[32])ota_keys,
+                              ota_key_count,
+                              wasm,
+                              wasm_len,
+                              0,
+                              ota_window ? (uint32_t)strtoul(ota_window, NULL, 10) : 0,
+                              &stop_requested};
+    if (outpost_ota_init(&ota)) {
+      fprintf(stderr, "outpost-device: OTA methods: the method table is full\n");
+      return 1;
+    }
+  }
+  // The module to run: the file's, or under OTA the verified slot the record names (a pending one that fails to
+  // load is rolled back and the previous one loaded).
+  const uint8_t *module = wasm;
+  size_t module_len = wasm_len;
+  for (;;) {
+    if (ota_dir) outpost_ota_boot(slot_buf, sizeof slot_buf, &module, &module_len);
+    if (!outpost_load(&board, module, module_len) && !outpost_rpc_init()) break;
     fprintf(stderr, "outpost-device: %s\n", outpost_error());
-    return 1;
+    if (!ota_dir || !outpost_ota_start_failed()) return 1;
   }
 
   if (call) {
@@ -220,17 +333,31 @@ int main(int argc, char **argv) {
   }
   outpost_device_config config = {.id = id, .username = username ? username : id, .password = password, .mqtt_version = 4};
   char host[256];
-  int websocket;
-  if (parse_url(url, host, sizeof host, &config.port, &websocket)) {
-    fprintf(stderr, "outpost-device: --url must look like mqtt://host:port or ws://host:port/path, not %s\n", url);
+  int websocket, secure;
+  const char *after_scheme = parse_url(url, host, sizeof host, &config.port, &websocket, &secure);
+  if (!after_scheme) {
+    fprintf(stderr, "outpost-device: --url must look like mqtt://host:port or ws://host:port/path%s, not %s\n",
+#ifdef OUTPOST_TLS
+            " (or mqtts://, wss://)",
+#else
+            " (TLS: build with make TLS=1)",
+#endif
+            url);
     return 2;
   }
   config.host = host;
-  if (websocket) config.ws_url = url;
+  if (websocket) config.ws_url = after_scheme; // the module takes host[:port]/path; TLS is below it
+  if ((ca || cert || key || server_name) && !secure) {
+    fprintf(stderr, "outpost-device: --ca, --cert, --key and --server-name go with an mqtts:// or wss:// --url\n");
+    return 2;
+  }
   static broker_list brokers;
   for (int i = 0; i < url_count && url_count > 1; i++) {
-    if (parse_url(urls[i], brokers.host[i], sizeof brokers.host[i], &brokers.port[i], &websocket) || websocket) {
-      fprintf(stderr, "outpost-device: with several --url, each must look like mqtt://host:port, not %s\n", urls[i]);
+    int ws_i, secure_i;
+    if (!parse_url(urls[i], brokers.host[i], sizeof brokers.host[i], &brokers.port[i], &ws_i, &secure_i) || ws_i ||
+        secure_i != secure) {
+      fprintf(stderr, "outpost-device: with several --url, each must look like mqtt://host:port (or each mqtts://), not %s\n",
+              urls[i]);
       return 2;
     }
     brokers.count = url_count;
@@ -254,6 +381,16 @@ int main(int argc, char **argv) {
     }
     config.session_expiry_s = (uint32_t)s;
   }
+  {
+    char *end;
+    errno = 0;
+    unsigned long long ms = strtoull(telemetry, &end, 10);
+    if (errno || *end || !*telemetry || telemetry[0] == '-' || ms > 0x7fffffffull) {
+      fprintf(stderr, "outpost-device: --telemetry must be 0..2147483647 milliseconds (0: never), not %s\n", telemetry);
+      return 2;
+    }
+    config.telemetry_ms = (uint32_t)ms;
+  }
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -262,15 +399,62 @@ int main(int argc, char **argv) {
   sigaction(SIGINT, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
 
+  sa.sa_handler = on_alarm;
+  sigaction(SIGALRM, &sa, NULL);
+
   outpost_net_bsd net;
   outpost_transport transport = outpost_net_bsd_transport(&net);
+#ifdef OUTPOST_TLS
+  static outpost_net_mbedtls tls;
+  size_t ca_len = 0, cert_len = 0, key_len = 0;
+  char *ca_pem = NULL, *cert_pem = NULL, *key_pem = NULL;
+  if (secure) {
+    if (!ca) {
+      fprintf(stderr, "outpost-device: an mqtts:// or wss:// --url needs --ca (the CA that signed the server's certificate)\n");
+      return 2;
+    }
+    const char *files[] = {ca, cert, key};
+    char **texts[] = {&ca_pem, &cert_pem, &key_pem};
+    size_t *lens[] = {&ca_len, &cert_len, &key_len};
+    for (int f = 0; f < 3; f++) {
+      if (!files[f]) continue;
+      if (!(*texts[f] = (char *)read_file(files[f], lens[f]))) {
+        fprintf(stderr, "outpost-device: cannot read %s: %s\n", files[f], strerror(errno ? errno : EIO));
+        return 1;
+      }
+    }
+    outpost_tls_config tls_config = {ca_pem, ca_len, cert_pem, cert_len, key_pem, key_len, server_name, tls_log_line};
+    if (outpost_net_mbedtls_init(&tls, transport, &tls_config)) return 1;
+    if (key_pem) memset(key_pem, 0, key_len); // mbedTLS holds the parsed key now (reconnects and module restarts reuse it)
+    transport = outpost_net_mbedtls_transport(&tls);
+  }
+#endif
+  // Several brokers: each connection goes to the next one of the list (over TLS too: the list is above it).
   if (brokers.count > 1) {
     brokers.inner = transport;
     transport = (outpost_transport){&brokers, list_open, list_wait, list_send, list_recv, list_close};
   }
-  int rc = outpost_run(&config, &transport, &stop_requested);
-  if (rc) fprintf(stderr, "outpost-device: %s\n", outpost_error());
-  outpost_unload();
+  int rc;
+  for (;;) {
+    uint32_t deadline = ota_dir ? outpost_ota_window_ms() : 0;
+    if (deadline) alarm((unsigned)(((deadline - monotonic_ms()) + 999u) / 1000u));
+    rc = outpost_run(&config, &transport, &stop_requested);
+    alarm(0);
+    if (rc) fprintf(stderr, "outpost-device: %s\n", outpost_error());
+    outpost_unload();
+    if (!ota_dir || rc) break;
+    if (window_ended) outpost_ota_window_expired();
+    window_ended = 0;
+    if (!outpost_ota_restart() || (stop_requested != 1)) break; // SIGINT/SIGTERM: stop for good
+    stop_requested = 0;
+    // Load the module the record names now: the new one, or after a rollback the previous one.
+    for (;;) {
+      outpost_ota_boot(slot_buf, sizeof slot_buf, &module, &module_len);
+      if (!outpost_load(&board, module, module_len) && !outpost_rpc_init()) break;
+      fprintf(stderr, "outpost-device: %s\n", outpost_error());
+      if (!outpost_ota_start_failed()) return 1;
+    }
+  }
   free(wasm);
   return rc ? 1 : 0;
 }

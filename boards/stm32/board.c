@@ -1,4 +1,6 @@
 // Clock, SysTick, exit/reset and memory accounting for the STM32F405.
+#include <signal.h>
+
 #include "board.h"
 
 #include <malloc.h>
@@ -31,7 +33,25 @@ const char *board_name(void) { return emulated ? "netduinoplus2 (QEMU)" : "STM32
 uint32_t board_cpu_hz(void) { return cpu_hz; }
 uint32_t board_millis(void) { return millis; }
 
-void SysTick_Handler(void) { millis++; }
+// One alarm (the OTA confirm window): at alarm_at both flags are set, which ends outpost_run.
+static volatile uint32_t alarm_at;
+static volatile sig_atomic_t *volatile alarm_stop, *volatile alarm_fired;
+
+void board_set_alarm(uint32_t at_ms, volatile sig_atomic_t *stop, volatile sig_atomic_t *fired) {
+  alarm_stop = NULL;
+  alarm_at = at_ms;
+  alarm_fired = fired;
+  alarm_stop = stop;
+}
+
+void SysTick_Handler(void) {
+  millis++;
+  if (alarm_stop && (int32_t)(millis - alarm_at) >= 0) {
+    *alarm_fired = 1;
+    *alarm_stop = 1;
+    alarm_stop = NULL;
+  }
+}
 
 static bool wait_for(volatile uint32_t *reg, uint32_t mask, uint32_t value) {
   for (uint32_t spins = 0; spins < 1000000u; spins++)

@@ -21,6 +21,10 @@ uint32_t board_cpu_hz(void);
 // Milliseconds since boot (SysTick, 1 ms), wraps after 49.7 days.
 uint32_t board_millis(void);
 
+// At board_millis() == at_ms, sets *fired and *stop (from SysTick); stop NULL cancels.
+#include <signal.h>
+void board_set_alarm(uint32_t at_ms, volatile sig_atomic_t *stop, volatile sig_atomic_t *fired);
+
 // Sleeps until the next interrupt unless bytes are already waiting.
 void board_idle(void);
 // Sleeps until the next interrupt, bytes waiting or not.

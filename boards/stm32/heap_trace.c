@@ -12,6 +12,7 @@
 
 #include "m3_env.h"
 #include "outpost_internal.h"
+#include "outpost_wasm3.h"
 
 #define MAX_LIVE 512
 #define MAX_CALLERS 40
@@ -149,7 +150,7 @@ static void board_heap_method(outpost_call *call) {
   if (w >= 0 && n < call->out_cap) {
     // Code pages: lines written vs lines allocated; compiled functions and their wasm bytes.
     unsigned long pages = 0, lines_used = 0, lines = 0, compiled = 0, wasm_bytes = 0, functions = 0;
-    IM3Runtime rt = outpost_rt.runtime;
+    IM3Runtime rt = outpost_wasm3_runtime();
     for (int list = 0; rt && list < 2; list++) {
       for (IM3CodePage page = list ? rt->pagesFull : rt->pagesOpen; page; page = page->info.next) {
         pages++;
@@ -167,7 +168,7 @@ static void board_heap_method(outpost_call *call) {
           break;
         }
     }
-    IM3Module module = outpost_rt.module;
+    IM3Module module = outpost_wasm3_module();
     for (u32 i = 0; module && i < module->numFunctions; i++) {
       functions++;
       if (module->functions[i].compiled && i >= module->numFuncImports) {

@@ -4,6 +4,7 @@
 // Under QEMU the command line comes from `-append` over semihosting:
 //   --id ID [--username U] [--password P]   run as device ID (default stm32f405)
 //   [--url ws://host:port/path]             JSON-RPC over WebSocket instead of MQTT
+//   [--mqtt-version 4|5]                    MQTT 3.1.1 (the default) or 5
 //   --call JSON                             dispatch one JSON-RPC request, print it, exit
 //   --repeat N --call JSON                  dispatch it N times and print the busy time
 #include <signal.h>
@@ -16,13 +17,39 @@
 #include "link.h"
 #include "methods.h"
 #include "outpost.h"
+#include "outpost_ota.h"
+#include "slots_flash.h"
 #include "stm32f405.h"
 #include "transport.h"
 
-// build/device.wasm, linked into flash by module.S: wasm3 parses it in place.
+// build/device.wasm, linked into flash by module.S: wasm3 parses it in place. Empty under
+// ENGINE=aot, whose engine has the module compiled in (outpost_load takes 0 bytes as that one).
 extern const uint8_t device_wasm[], device_wasm_end[];
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, window_ended;
+
+// How long the far end of the pipe takes to redial after the broker closed the stream (QEMU: reconnect=1 s).
+#ifndef OUTPOST_STM32_REDIAL_MS
+#define OUTPOST_STM32_REDIAL_MS 1500u
+#endif
+
+// The release public key set at provisioning: a flash constant (make OTA_KEY=<64 hex digits>); under QEMU the
+// tests give theirs with --ota-key.
+#ifndef OUTPOST_OTA_KEY_HEX
+#define OUTPOST_OTA_KEY_HEX ""
+#endif
+static const char provisioned_key[] = OUTPOST_OTA_KEY_HEX;
+
+static int key_from_hex(const char *hex, uint8_t key[32]) {
+  if (strlen(hex) != 64) return -1;
+  for (int i = 0; i < 64; i++) {
+    char c = hex[i];
+    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (v < 0) return -1;
+    key[i / 2] = (uint8_t)(i % 2 ? key[i / 2] | v : v << 4);
+  }
+  return 0;
+}
 
 // Output goes straight to the debug channel, not through stdio: newlib's stdout
 // would take 1,464 bytes of heap (its FILE table and a 1 KiB buffer).
@@ -56,8 +83,9 @@ static void print_memory(const char *when) {
 }
 
 typedef struct {
-  const char *id, *username, *password, *url, *call;
+  const char *id, *username, *password, *url, *call, *ota_key, *ota_window;
   unsigned long repeat;
+  uint8_t mqtt_version;
 } options;
 
 // Cuts the next space-separated word out of *p.
@@ -85,6 +113,9 @@ static void parse_command_line(char *line, options *o) {
     else if (strcmp(flag, "--password") == 0) o->password = value;
     else if (strcmp(flag, "--url") == 0) o->url = value; // ws://host:port/path: WebSocket over the same link
     else if (strcmp(flag, "--repeat") == 0) o->repeat = strtoul(value, NULL, 10);
+    else if (strcmp(flag, "--mqtt-version") == 0) o->mqtt_version = strcmp(value, "5") == 0 ? 5 : 4;
+    else if (strcmp(flag, "--ota-key") == 0) o->ota_key = value;
+    else if (strcmp(flag, "--ota-window") == 0) o->ota_window = value;
     else say("ignoring unknown flag %s\n", flag);
   }
 }
@@ -105,12 +136,33 @@ int main(void) {
   static outpost_board board = {NULL, board_millis, jitter_seed, log_line};
   board.name = board_name();
   size_t module_len = (size_t)(device_wasm_end - device_wasm);
-  say("outpost on %s, %lu MHz, module %lu bytes in flash\n", board.name, (unsigned long)(board_cpu_hz() / 1000000u),
-      (unsigned long)module_len);
-  if (outpost_load(&board, device_wasm, module_len) || outpost_rpc_init()) {
-    print_memory("at load failure");
-    say("FATAL %s\n", outpost_error());
-    return 1;
+  say(module_len ? "outpost on %s, %lu MHz, module %lu bytes in flash\n" : "outpost on %s, %lu MHz, module compiled in\n",
+      board.name, (unsigned long)(board_cpu_hz() / 1000000u), (unsigned long)module_len);
+  // OTA (docs/ota.md): with a release key, the module is the verified slot the state record names.
+  static uint8_t ota_keys[1][32];
+  const char *key_hex = opt.ota_key ? opt.ota_key : provisioned_key;
+  // ENGINE=aot runs only the module compiled in: updates are firmware updates there (docs/boards.md).
+  int ota = module_len && key_hex[0] && !key_from_hex(key_hex, ota_keys[0]);
+  if (ota) {
+    outpost_ota_config c = {stm32_slots(board_emulated()),
+                            (const uint8_t(*)[32])ota_keys,
+                            1,
+                            device_wasm,
+                            module_len,
+                            0,
+                            opt.ota_window ? (uint32_t)strtoul(opt.ota_window, NULL, 10) : 0,
+                            &stop_requested};
+    if (outpost_ota_init(&c)) ota = 0;
+  }
+  const uint8_t *module = device_wasm;
+  for (;;) {
+    if (ota) outpost_ota_boot(NULL, 0, &module, &module_len);
+    if (!outpost_load(&board, module, module_len) && !outpost_rpc_init()) break;
+    say("%s %s\n", ota ? "module failed to start:" : "FATAL", outpost_error());
+    if (!ota || !outpost_ota_start_failed()) {
+      print_memory("at load failure");
+      return 1;
+    }
   }
   print_memory("after load");
 
@@ -139,11 +191,36 @@ int main(void) {
                                   .port = 0,
                                   .username = opt.username,
                                   .password = opt.password,
-                                  .ws_url = opt.url && strncmp(opt.url, "ws://", 5) == 0 ? opt.url : NULL};
+                                  .ws_url = opt.url && strncmp(opt.url, "ws://", 5) == 0 ? opt.url : NULL,
+                                  .mqtt_version = opt.mqtt_version};
   outpost_transport transport = stm32_link_transport();
   say("device %s dialing out through USART1\n", config.id);
-  int rc = outpost_run(&config, &transport, &stop_requested);
-  if (rc) say("FATAL %s\n", outpost_error());
+  int rc;
+  for (;;) {
+    uint32_t deadline = ota ? outpost_ota_window_ms() : 0;
+    if (deadline) board_set_alarm(deadline, &stop_requested, &window_ended);
+    rc = outpost_run(&config, &transport, &stop_requested);
+    board_set_alarm(0, NULL, NULL);
+    if (rc) say("FATAL %s\n", outpost_error());
+    if (!ota || rc) break;
+    if (window_ended) outpost_ota_window_expired();
+    window_ended = 0;
+    if (!outpost_ota_restart()) break; // sys.reboot, or a stop for good
+    stop_requested = 0;
+    // The pipe has no carrier (transport.c): the broker closed the stream at our DISCONNECT and the far end (QEMU's
+    // chardev, a modem) redials within a second. A CONNECT sent before that is lost, and the module would wait a
+    // keep-alive for its CONNACK: so wait the redial out first.
+    for (uint32_t t0 = board_millis(); board_millis() - t0 < OUTPOST_STM32_REDIAL_MS;) board_idle_until_interrupt();
+    // The module the record names now: the new one, or after a rollback the previous one (wasm3 torn down and set up again).
+    outpost_unload();
+    for (;;) {
+      outpost_ota_boot(NULL, 0, &module, &module_len);
+      if (!outpost_load(&board, module, module_len) && !outpost_rpc_init()) break;
+      say("module failed to start: %s\n", outpost_error());
+      if (!outpost_ota_start_failed()) return 1;
+    }
+    say("module version %lu started\n", (unsigned long)outpost_ota_running_version());
+  }
   print_memory("at exit");
   return rc ? 1 : 0;
 }

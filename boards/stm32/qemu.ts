@@ -10,6 +10,12 @@ import mqtt, { type MqttClient } from "mqtt";
 
 export const boardDir = fileURLToPath(new URL(".", import.meta.url));
 export const firmwareElf = `${boardDir}build/firmware.elf`;
+
+/** The firmware's engines (boards/common/board.mk ENGINE=): wasm3 runs the module's bytes, aot has it compiled in. */
+export const FIRMWARE_ENGINES = ["wasm3", "aot"] as const;
+export type FirmwareEngine = (typeof FIRMWARE_ENGINES)[number];
+/** Where `make ENGINE=<engine>` puts the firmware. */
+export const firmwareFor = (engine: FirmwareEngine): string => (engine === "aot" ? `${boardDir}build/aot/firmware.elf` : firmwareElf);
 export const echoElf = `${boardDir}build/echo.elf`;
 
 /**
@@ -166,7 +172,7 @@ export interface DeviceRpc {
   end(): Promise<void>;
 }
 
-export async function deviceRpc(brokerUrl: string, id: string): Promise<DeviceRpc> {
+export async function deviceRpc(brokerUrl: string, id: string, opts: { qos?: 1 | 2 } = {}): Promise<DeviceRpc> {
   const client = await mqtt.connectAsync(brokerUrl, { protocolVersion: 4, clean: true, reconnectPeriod: 0 });
   // Without this, Nagle holds each request until the broker ACKs our last PUBACK (~40 ms).
   (client.stream as unknown as Socket).setNoDelay?.(true);
@@ -192,7 +198,7 @@ export async function deviceRpc(brokerUrl: string, id: string): Promise<DeviceRp
   await client.subscribeAsync([`devices/${id}/tx`, `devices/${id}/status`], { qos: 1 });
   const send = (text: string, answerId: string | number | null) => {
     const answered = new Promise<any>((resolve) => waiting.set(answerId ?? "null", resolve));
-    client.publish(`devices/${id}/rx`, text, { qos: 1 });
+    client.publish(`devices/${id}/rx`, text, { qos: opts.qos ?? 1 });
     return answered;
   };
   return {

@@ -4,6 +4,7 @@ import type { Client, AuthenticateError, PublishPacket, Subscription, AedesPubli
 import { BACKEND_USERNAME, isValidDeviceId, type Registry } from "../registry/registry.ts";
 import { digest, sameDigest } from "../registry/secrets.ts";
 import { MAX_DEVICE_RETAINED } from "./packet-limits.ts";
+import type { CertCheck } from "../tls/device-identity.ts";
 
 export const DEFAULT_PREFIX = "devices";
 
@@ -46,6 +47,15 @@ export interface AclContext {
   stillValid?(id: string, credentialDigest: Buffer): boolean;
   /** Largest retained message (or will) payload a device may publish, in bytes (default MAX_DEVICE_RETAINED). */
   maxRetained?: number;
+  /**
+   * A login without a password over TLS: whether the connection's client certificate may act as `claimed` (the
+   * username, if any). Absent: certificates are not accepted (tls/device-identity.ts checkDeviceCertificate).
+   */
+  checkCertificate?(socket: unknown, claimed: string | undefined): CertCheck;
+  /** Whether a certificate a device logged in with (its fingerprint) is still pinned for it. */
+  certStillValid?(id: string, fingerprint: string): boolean;
+  /** A device login was refused: the id it claimed, a named reason (bad_credential, CertificateExpired, ...), why, the peer. */
+  onLoginRefused?(id: string | undefined, reason: string, message: string, peer: string | undefined): void;
 }
 
 export class AclRefused extends Error {
@@ -68,6 +78,8 @@ export function createAclHooks(ctx: AclContext) {
   const identities = new WeakMap<Client, Identity>();
   /** The digest of the credential each device connection logged in with, to check it again when the registry changes. */
   const credentials = new WeakMap<Client, Buffer>();
+  /** The fingerprint of the client certificate each device connection logged in with, instead of a password. */
+  const certificates = new WeakMap<Client, string>();
   /** Connections the broker is closing (replaced, removed, re-credited): nothing more they publish counts, their will neither. */
   const revoked = new WeakSet<Client>();
   const backendDigest = digest(ctx.backendPassword);
@@ -81,34 +93,71 @@ export function createAclHooks(ctx: AclContext) {
     client: Client,
     username: Readonly<string | undefined>,
     password: Readonly<Buffer | undefined>,
-    done: (error: AuthenticateError | null, success: boolean | null) => void,
+    accept: (error: AuthenticateError | null, success: boolean | null) => void,
   ): void {
-    if (!username || !password) return done(authError("username and password required", BAD_USERNAME_OR_PASSWORD), false);
+    const peer = (client as { conn?: { remoteAddress?: string } }).conn?.remoteAddress;
+    const done = (error: AuthenticateError | null, success: boolean | null, reason?: string) => {
+      if (error && reason) ctx.onLoginRefused?.(username, reason, error.message, peer);
+      accept(error, success);
+    };
+    if (!password && ctx.checkCertificate) return certificateLogin(client, username || undefined, peer, accept);
+    if (!username || !password) return done(authError("username and password required", BAD_USERNAME_OR_PASSWORD), false, "no_credentials");
     const secret = password.toString("utf8");
     if (username === BACKEND_USERNAME) {
-      if (!sameDigest(digest(secret), backendDigest)) return done(authError("bad backend password", BAD_USERNAME_OR_PASSWORD), false);
+      if (!sameDigest(digest(secret), backendDigest)) return done(authError("bad backend password", BAD_USERNAME_OR_PASSWORD), false, "bad_backend_password");
       identities.set(client, { kind: "backend" });
       return done(null, true);
     }
-    if (!isValidDeviceId(username)) return done(authError("invalid device id", BAD_USERNAME_OR_PASSWORD), false);
-    // The will is checked here, so a forbidden one refuses the connection instead of waiting for the disconnect.
-    const will = (client as unknown as { _will?: { topic: string; payload?: Buffer } })._will;
-    if (will && !devicePublishAllowed(ctx.prefix, username, will.topic))
-      return done(authError(`will on ${will.topic} not allowed for ${username}`, NOT_AUTHORIZED), false);
-    if (will && (will.payload?.length ?? 0) > maxRetained)
-      return done(authError(`will of ${will.payload?.length} bytes refused for ${username}: at most ${maxRetained}`, NOT_AUTHORIZED), false);
+    if (!isValidDeviceId(username)) return done(authError("invalid device id", BAD_USERNAME_OR_PASSWORD), false, "invalid_device_id");
+    const refusedWill = willRefusal(client, username);
+    if (refusedWill) return done(refusedWill, false, "will_refused");
     ctx.verifyDevice(username, secret).then(
       (ok) => {
-        if (!ok) return done(authError("bad username or password", BAD_USERNAME_OR_PASSWORD), false);
-        identities.set(client, { kind: "device", id: username });
+        if (!ok) return done(authError("bad username or password", BAD_USERNAME_OR_PASSWORD), false, "bad_credential");
         credentials.set(client, digest(secret));
-        // Like mosquitto's use_username_as_clientid: a device cannot take over another's session by its client id.
-        (client as { id: string }).id = username;
-        ctx.onDeviceLogin?.(username);
-        done(null, true);
+        loggedIn(client, username, done);
       },
-      () => done(authError("credential check failed", BAD_USERNAME_OR_PASSWORD), false),
+      () => done(authError("credential check failed", BAD_USERNAME_OR_PASSWORD), false, "check_failed"),
     );
+  }
+
+  /** The will is checked at login, so a forbidden one refuses the connection instead of waiting for the disconnect. */
+  function willRefusal(client: Client, id: string): AuthenticateError | undefined {
+    const will = (client as unknown as { _will?: { topic: string; payload?: Buffer } })._will;
+    if (will && !devicePublishAllowed(ctx.prefix, id, will.topic)) return authError(`will on ${will.topic} not allowed for ${id}`, NOT_AUTHORIZED);
+    if (will && (will.payload?.length ?? 0) > maxRetained)
+      return authError(`will of ${will.payload?.length} bytes refused for ${id}: at most ${maxRetained}`, NOT_AUTHORIZED);
+    return undefined;
+  }
+
+  function loggedIn(client: Client, id: string, done: (error: AuthenticateError | null, success: boolean | null) => void): void {
+    identities.set(client, { kind: "device", id });
+    // Like mosquitto's use_username_as_clientid: a device cannot take over another's session by its client id.
+    (client as { id: string }).id = id;
+    ctx.onDeviceLogin?.(id);
+    done(null, true);
+  }
+
+  /** A login by client certificate: the certificate names the device (the username, if sent, must be the same). */
+  function certificateLogin(
+    client: Client,
+    claimed: string | undefined,
+    peer: string | undefined,
+    done: (error: AuthenticateError | null, success: boolean | null) => void,
+  ): void {
+    if (claimed === BACKEND_USERNAME) return done(authError("the backend logs in with its password", BAD_USERNAME_OR_PASSWORD), false);
+    const check = ctx.checkCertificate!((client as unknown as { conn?: unknown }).conn, claimed);
+    if (!check.ok) {
+      ctx.onLoginRefused?.(check.id, check.reason, check.message, peer);
+      return done(authError(`${check.reason}: ${check.message}`, check.reason === "CertificateMissing" ? BAD_USERNAME_OR_PASSWORD : NOT_AUTHORIZED), false);
+    }
+    const refusedWill = willRefusal(client, check.id);
+    if (refusedWill) {
+      ctx.onLoginRefused?.(check.id, "WillRefused", refusedWill.message, peer); // another device's will: it claims that device
+      return done(refusedWill, false);
+    }
+    certificates.set(client, check.fingerprint);
+    loggedIn(client, check.id, done);
   }
 
   function authorizePublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
@@ -146,6 +195,8 @@ export function createAclHooks(ctx: AclContext) {
    */
   function stillValid(client: Client): boolean {
     const who = identities.get(client);
+    const cert = certificates.get(client);
+    if (who?.kind === "device" && cert !== undefined) return ctx.certStillValid?.(who.id, cert) ?? true;
     const presented = credentials.get(client);
     if (who?.kind !== "device" || !presented || !ctx.stillValid) return true;
     return ctx.stillValid(who.id, presented);
@@ -162,11 +213,21 @@ export function createAclHooks(ctx: AclContext) {
 export type AclHooks = ReturnType<typeof createAclHooks>;
 
 /** The hooks for a broker whose devices and backend password are those of `registry`. */
-export function registryAclHooks(registry: Registry, prefix: string, backendPassword = registry.backendPassword()): AclHooks {
+export function registryAclHooks(
+  registry: Registry,
+  prefix: string,
+  backendPassword = registry.backendPassword(),
+  more: Partial<Pick<AclContext, "checkCertificate" | "certStillValid" | "onLoginRefused" | "verifyDevice" | "stillValid">> = {},
+): AclHooks {
   return createAclHooks({
     prefix,
     verifyDevice: (id, credential) => registry.verifyDevice(id, credential),
     stillValid: (id, credentialDigest) => registry.stillValid(id, credentialDigest),
     backendPassword,
+    ...more,
+    onLoginRefused: (id, reason, message, peer) => {
+      registry.audit.record({ kind: "login_refused", actor: id ?? null, actor_kind: "device", device: id ?? null, outcome: reason, peer, detail: "mqtt" });
+      more.onLoginRefused?.(id, reason, message, peer);
+    },
   });
 }

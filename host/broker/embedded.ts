@@ -2,6 +2,7 @@
 // through EmbeddedBroker, which the broker cluster (cluster.ts) implements too.
 import { Aedes, type AedesPublishPacket } from "aedes";
 import { createServer, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer, type TlsOptions } from "node:tls";
 import { deviceTopics, type AclHooks } from "./acl.ts";
 import { limitPacketSize, MAX_DEVICE_PACKET, MAX_PACKET_BEFORE_LOGIN } from "./packet-limits.ts";
 import { AedesBus, type Bus } from "../rpc/bus.ts";
@@ -9,7 +10,10 @@ import { DEFAULT_OUTBOUND_LIMITS, type OutboundLimits } from "../rpc/outbound.ts
 import type { SharedBrokerState } from "./redis.ts";
 
 export interface EmbeddedBroker {
+  /** The plaintext MQTT port (0 when TLS only). */
   port: number;
+  /** The MQTT over TLS port, if it listens. */
+  tlsPort?: number;
   /** The backend's own connection to the broker, in-process. */
   bus: Bus;
   /** Whether device `id` is connected with its rx subscription in place. */
@@ -76,6 +80,8 @@ export interface EmbeddedBrokerOptions extends DeviceEvents {
   heartbeatMs?: number;
   /** false: no MQTT listener (a node that only publishes and subscribes, like the primary of --mqtt-workers). */
   listen?: boolean;
+  /** MQTT over TLS on `tls.port` (tls/listener.ts serverTlsOptions); the plaintext `port` too only if `plaintext`. */
+  tls?: { port: number; options: TlsOptions; plaintext?: boolean };
 }
 
 /** A node's heartbeat period when shared (aedes's default is a minute: wills of a dead node would wait minutes). */
@@ -156,8 +162,11 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     authorizeForward: forward,
     concurrency: DELIVERY_SLOTS,
     // Read after this hook: a clean session starts fresh and ends with the connection, whatever the client asked.
-    preConnect: (_client, packet, done) => {
+    preConnect: (client, packet, done) => {
       if (!keep) packet.clean = true;
+      // aedes pauses reading at its authenticate step, a tick later: a packet that arrives in between in a read of
+      // its own (a TLS record after the CONNECT's) would be handled before the login and refused. Paused from here.
+      (client as unknown as { pause(): void }).pause();
       done(null, true);
     },
   });
@@ -238,8 +247,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   }
   await opts.beforeListen?.(bus);
   const sockets = new Set<Socket>();
-  const listen = opts.listen ?? true;
-  const server: Server = createServer((socket) => {
+  const listening = opts.listen ?? true;
+  const onSocket = (socket: Socket) => {
     socket.setNoDelay(true); // small RPC packets must not wait for Nagle
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
@@ -249,16 +258,36 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       const who = identity(client);
       return who === undefined ? beforeLogin : who.kind === "device" ? devicePacket : Number.POSITIVE_INFINITY;
     });
-  });
-  if (listen)
+  };
+  const listen = async (server: Server, port: number) => {
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(opts.port, opts.host ?? "127.0.0.1", () => resolve());
+      server.listen(port, opts.host ?? "127.0.0.1", () => resolve());
     });
-  const port = listen ? (server.address() as { port: number }).port : opts.port;
+    servers.push(server);
+    return (server.address() as { port: number }).port;
+  };
+  const servers: Server[] = [];
+  let port = 0;
+  let tlsPort: number | undefined;
+  try {
+    // A handshake that never finishes holds no aedes client: only a secure connection is handed over.
+    if (listening && opts.tls)
+      tlsPort = await listen(
+        createTlsServer(opts.tls.options, onSocket).on("tlsClientError", () => {}),
+        opts.tls.port,
+      );
+    if (!listening) port = opts.port;
+    else if (!opts.tls || opts.tls.plaintext) port = await listen(createServer(onSocket), opts.port);
+  } catch (err) {
+    for (const s of servers) s.close();
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    throw err;
+  }
   return {
     aedes,
     port,
+    tlsPort,
     bus,
     receives,
     elsewhere: (id) => shared !== undefined && !clients[id],
@@ -289,7 +318,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     async close() {
       await bus.close();
       for (const s of sockets) s.destroy();
-      if (listen) await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       await shared?.close();
     },

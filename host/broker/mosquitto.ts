@@ -5,6 +5,7 @@ import { BACKEND_USERNAME, type Registry } from "../registry/registry.ts";
 import { mosquittoHash } from "../registry/secrets.ts";
 import { DEFAULT_PREFIX } from "./acl.ts";
 import { MAX_DEVICE_PACKET } from "./packet-limits.ts";
+import { DEFAULT_MQTTS_PORT } from "../tls/listener.ts";
 
 /** mosquitto_passwd format: one "user:$7$..." line each; the device hashes were made when the devices were. */
 export function mosquittoPasswordFile(registry: Registry): string {
@@ -77,6 +78,47 @@ export function backendListenerLines(dir: string, port: number, host = "127.0.0.
   return [`listener ${port} ${host}`, "allow_anonymous false", `password_file ${join(abs, "passwd-backend")}`, `acl_file ${join(abs, "acl")}`];
 }
 
+/** Files mosquitto reads for a TLS listener (PEM paths). */
+export interface MosquittoTls {
+  port: number;
+  host?: string;
+  cafile: string;
+  certfile: string;
+  keyfile: string;
+}
+
+/**
+ * A TLS listener for devices with client certificates: the certificate's CN is the username
+ * (use_identity_as_username), and the client id too, so the %u ACL gives each certificate its own device's topics
+ * and no other. mosquitto does not know the registry's pins: a certificate is revoked there by the CA (a CRL, or a
+ * new CA), not at once as on the embedded broker (docs/security.md).
+ */
+export function mosquittoTlsListenerLines(dir: string, tls: MosquittoTls): string[] {
+  const abs = resolve(dir);
+  return [
+    `listener ${tls.port}${tls.host ? ` ${tls.host}` : ""}`,
+    ...tlsFileLines(tls),
+    "require_certificate true",
+    "use_identity_as_username true",
+    "use_username_as_clientid true",
+    "allow_anonymous false",
+    `acl_file ${join(abs, "acl")}`,
+  ];
+}
+
+/** The backends' listener over TLS: the same as backendListenerLines, its traffic encrypted (no client certificate). */
+export function backendTlsListenerLines(dir: string, tls: MosquittoTls): string[] {
+  const [listener, ...rest] = backendListenerLines(dir, tls.port, tls.host);
+  return [listener, ...tlsFileLines(tls), ...rest];
+}
+
+const tlsFileLines = (tls: MosquittoTls) => [
+  `cafile ${resolve(tls.cafile)}`,
+  `certfile ${resolve(tls.certfile)}`,
+  `keyfile ${resolve(tls.keyfile)}`,
+  "tls_version tlsv1.2",
+];
+
 export const DEFAULT_DEVICE_LISTENER = 1883;
 export const DEFAULT_BACKEND_LISTENER = 1884;
 
@@ -89,7 +131,7 @@ export function writeMosquittoConfig(
   registry: Registry,
   dir: string,
   prefix = DEFAULT_PREFIX,
-  ports: { devicePort?: number; backendPort?: number } = {},
+  ports: { devicePort?: number; backendPort?: number; tls?: Omit<MosquittoTls, "port"> & { port?: number } } = {},
 ): string[] {
   mkdirSync(dir, { recursive: true });
   for (const [name, text] of [
@@ -107,6 +149,7 @@ export function writeMosquittoConfig(
     `listener ${ports.devicePort ?? DEFAULT_DEVICE_LISTENER}`,
     ...lines,
     ...backendListenerLines(dir, ports.backendPort ?? DEFAULT_BACKEND_LISTENER),
+    ...(ports.tls ? mosquittoTlsListenerLines(dir, { ...ports.tls, port: ports.tls.port ?? DEFAULT_MQTTS_PORT }) : []),
   ];
   writeFileSync(join(dir, "mosquitto.conf"), conf.join("\n") + "\n");
   return lines;

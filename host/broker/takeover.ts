@@ -2,9 +2,9 @@
 // client on the backend's credentials logs in with the device's client id, which makes the broker close the
 // device's connection (a session takeover), and leaves at once with a clean session. For the backends' listener,
 // where client ids are not pinned (on a pinned listener the client id would be the backend's username).
-import { connectBackendClient } from "../rpc/bus.ts";
+import { connectBackendClient, type BrokerTls } from "../rpc/bus.ts";
 
-export async function closeSessionOf(brokerUrl: string, backendPassword: string, clientId: string): Promise<void> {
-  const client = await connectBackendClient(brokerUrl, backendPassword, { clientId });
+export async function closeSessionOf(brokerUrl: string, backendPassword: string, clientId: string, tls?: BrokerTls): Promise<void> {
+  const client = await connectBackendClient(brokerUrl, backendPassword, { clientId, tls });
   await client.endAsync();
 }

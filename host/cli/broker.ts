@@ -3,7 +3,9 @@ import { Command, Option } from "commander";
 import { join, resolve } from "node:path";
 import { writeMosquittoConfig } from "../broker/mosquitto.ts";
 import { DEFAULT_PREFIX } from "../broker/acl.ts";
-import { dataOption, jsonOption, openRegistry } from "./common.ts";
+import { existsSync } from "node:fs";
+import { CliError, dataOption, jsonOption, openRegistry, parsePort } from "./common.ts";
+import { tlsPaths } from "./cert.ts";
 
 export function brokerCommand(): Command {
   const broker = new Command("broker").description("external broker support");
@@ -14,14 +16,23 @@ export function brokerCommand(): Command {
     .addOption(new Option("--out <dir>", "where to write passwd, acl and mosquitto.conf (default <data>/mosquitto)"))
     .addOption(new Option("--prefix <prefix>", "topic prefix").default(DEFAULT_PREFIX))
     .addOption(jsonOption())
-    .action((opts: { data: string; out?: string; prefix: string; json?: boolean }) => {
+    .addOption(
+      new Option("--tls-port <port>", "also a TLS listener for devices with client certificates (CN = device id), from <data>/tls").argParser(parsePort),
+    )
+    .action((opts: { data: string; out?: string; prefix: string; json?: boolean; tlsPort?: number }) => {
       const out = resolve(opts.out ?? join(opts.data, "mosquitto"));
+      const p = tlsPaths(opts.data);
+      if (opts.tlsPort !== undefined && !existsSync(p.serverCert))
+        throw new CliError(`--tls-port needs ${p.serverCert} and ${p.caCert}: run \`outpost cert ca\` and \`outpost cert server <names>\` first`);
+      const tls = opts.tlsPort === undefined ? undefined : { port: opts.tlsPort, cafile: p.caCert, certfile: p.serverCert, keyfile: p.serverKey };
       const registry = openRegistry(opts.data, { create: false });
       try {
-        const lines = writeMosquittoConfig(registry, out, opts.prefix);
+        const lines = writeMosquittoConfig(registry, out, opts.prefix, { tls });
         if (opts.json) return console.log(JSON.stringify({ dir: out, conf: lines }));
         console.log(`wrote ${out}/passwd, ${out}/passwd-backend, ${out}/acl and ${out}/mosquitto.conf`);
-        console.log(`run: mosquitto -c ${out}/mosquitto.conf (devices on port 1883, backends on 127.0.0.1:1884)`);
+        console.log(
+          `run: mosquitto -c ${out}/mosquitto.conf (devices on port 1883${tls ? `, with certificates on ${tls.port} (TLS)` : ""}, backends on 127.0.0.1:1884)`,
+        );
         console.log(`then: outpost serve --broker mqtt://127.0.0.1:1884 --data ${opts.data}`);
       } finally {
         registry.close();

@@ -19,6 +19,10 @@ export interface FleetConnectOptions {
   timeoutMs?: number;
   /** Aborting stops the attempt: the device is closed and the promise rejects. */
   signal?: AbortSignal;
+  /** Publish sys.info as telemetry every this many ms (default 0: never). */
+  telemetryMs?: number;
+  /** For an mqtts:// URL: the CA and server name to check. */
+  tls?: import("../device.ts").DeviceConnectOptions["tls"];
 }
 
 export async function startFleetDevice(
@@ -30,7 +34,7 @@ export async function startFleetDevice(
 ): Promise<RunningDevice> {
   const device = new Device({ id, methods, board: "outpost-sim" });
   const running = { id, device, close: () => device.close() };
-  const connected = device.connect(mqttUrl, { password: credential });
+  const connected = device.connect(mqttUrl, { password: credential, telemetryMs: opts.telemetryMs, tls: opts.tls });
   if (opts.timeoutMs === undefined && !opts.signal) {
     await connected;
     return running;

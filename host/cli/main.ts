@@ -3,11 +3,16 @@ import { Command } from "commander";
 import { CliError } from "./common.ts";
 import { serveCommand } from "./serve.ts";
 import { keyCommand } from "./key.ts";
+import { auditCommand } from "./audit.ts";
 import { deviceCommand } from "./device.ts";
 import { deviceRunCommand } from "./device-run.ts";
 import { callCommand } from "./call.ts";
 import { simCommand } from "./sim.ts";
 import { brokerCommand } from "./broker.ts";
+import { keygenCommand, releaseCommand } from "./release.ts";
+import { updateCommand } from "./update.ts";
+import { jobCommand } from "./job.ts";
+import { certCommand } from "./cert.ts";
 import { redactUrlsIn } from "../server/log.ts";
 
 const program = new Command("outpost")
@@ -15,12 +20,18 @@ const program = new Command("outpost")
   .description("microcontrollers dial out: a REST-to-JSON-RPC backend over MQTT, and the device module");
 program.addCommand(serveCommand());
 program.addCommand(keyCommand());
+program.addCommand(auditCommand());
 const device = deviceCommand();
 program.addCommand(device);
 device.addCommand(deviceRunCommand());
 program.addCommand(callCommand());
 program.addCommand(simCommand());
 program.addCommand(brokerCommand());
+program.addCommand(keygenCommand());
+program.addCommand(releaseCommand());
+program.addCommand(updateCommand());
+program.addCommand(jobCommand());
+program.addCommand(certCommand());
 
 // commander quotes a refused argument in its error: a URL's password must not end up on the screen or in a log.
 const redactErrors = (cmd: Command): void => {

@@ -1,5 +1,6 @@
 // outpost serve: the backend; --demo adds a device in-process and prints a curl command that works as printed.
 import { Command, Option } from "commander";
+import { X509Certificate } from "node:crypto";
 import { pino } from "pino";
 import { createLogger, redactUrl } from "../server/log.ts";
 import { BROKER_PASSWORD, REDIS_PASSWORD, secretFileOption, secretValue } from "./secrets.ts";
@@ -9,16 +10,28 @@ import { RedisUnreachable } from "../broker/redis.ts";
 import { RedisServerFailed } from "../cluster/redis-server.ts";
 import { CliError, checkDataDir, dataOption, parsePort, parsePositive, shellQuote, urlParser } from "./common.ts";
 import { startFleetDevice, type RunningDevice } from "./fleet.ts";
+import { demoKey } from "./demo-key.ts";
+import { JWT_OPTIONS, jwtConfig, type JwtFlags } from "./jwt-options.ts";
+import { InvalidJwtConfig } from "../server/jwt.ts";
+import { DEFAULT_AUDIT_MAX_ROWS } from "../registry/audit.ts";
+import { addTlsOptions, tlsFromOptions } from "./tls-options.ts";
+import { tlsPaths } from "./cert.ts";
+import { readPem, TlsFileError } from "../tls/files.ts";
 
 export const DEMO_DEVICE = "demo";
+/** The demo device publishes telemetry this often, so the dashboard's chart has something to show. */
+const DEMO_TELEMETRY_MS = 5000;
 
-interface ServeOptions {
+interface ServeOptions extends JwtFlags {
+  auditMaxRows: number;
   port: number;
+  releaseKey?: string[] | string;
   mqttPort: number;
   host: string;
   data: string;
   broker?: string;
   brokerPasswordFile?: string;
+  brokerCa?: string;
   mqttWorkers: number;
   redis?: string;
   redisPasswordFile?: string;
@@ -26,10 +39,24 @@ interface ServeOptions {
   demo?: boolean;
   logLevel: string;
   logRequests?: boolean;
+  tls?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  tlsConfig?: string;
+  mqttsPort: number;
+  plaintext?: boolean;
+  httpPort?: number;
+}
+
+/** --release-key may repeat; OUTPOST_RELEASE_KEYS is comma-separated. */
+function releaseKeys(v: string[] | string | undefined): string[] | undefined {
+  if (v === undefined) return undefined;
+  return (Array.isArray(v) ? v : [v]).flatMap((k) => k.split(",")).filter(Boolean);
 }
 
 export function serveCommand(): Command {
-  return new Command("serve")
+  return addTlsOptions(new Command("serve"))
     .description("run the backend: REST API, embedded MQTT broker (or --broker), registry in --data")
     .addOption(new Option("--port <port>", "HTTP port").argParser(parsePort).default(8080))
     .addOption(new Option("--mqtt-port <port>", "embedded broker's MQTT port").argParser(parsePort).default(1883))
@@ -45,6 +72,7 @@ export function serveCommand(): Command {
       ),
     )
     .addOption(secretFileOption(BROKER_PASSWORD))
+    .addOption(new Option("--broker-ca <path>", "an mqtts:// or wss:// --broker's CA certificate (PEM)").env("OUTPOST_BROKER_CA"))
     .addOption(
       new Option("--mqtt-workers <n>", "spread the embedded broker's MQTT connections over n processes (more devices than one process may hold)")
         .argParser(parsePositive)
@@ -67,6 +95,21 @@ export function serveCommand(): Command {
     .addOption(new Option("--demo", "also run a demo device in-process and print a curl command for it"))
     .addOption(new Option("--log-level <level>", "pino log level").env("LOG_LEVEL").default("info"))
     .addOption(new Option("--log-requests", "log every HTTP request"))
+    .addOption(
+      new Option("--audit-max-rows <n>", "rows the audit log keeps; the oldest go first")
+        .env("OUTPOST_AUDIT_MAX_ROWS")
+        .argParser(parsePositive)
+        .default(DEFAULT_AUDIT_MAX_ROWS),
+    )
+    .addOption(JWT_OPTIONS.issuer())
+    .addOption(JWT_OPTIONS.audience())
+    .addOption(JWT_OPTIONS.publicKeyFile())
+    .addOption(JWT_OPTIONS.jwksUrl())
+    .addOption(JWT_OPTIONS.scopeClaim())
+    .addOption(JWT_OPTIONS.scopeMap())
+    .addOption(
+      new Option("--release-key <hex...>", "release public key(s) (outpost keygen): an uploaded release must be signed by one").env("OUTPOST_RELEASE_KEYS"),
+    )
     .action(async (opts: ServeOptions, cmd: Command) => {
       // Logs go to stderr: stdout carries what a person (or a test) reads and copies.
       const logger = createLogger({ level: opts.logLevel }, pino.destination(2));
@@ -76,6 +119,9 @@ export function serveCommand(): Command {
       const brokerPassword = opts.broker ? secretValue(cmd, BROKER_PASSWORD) : undefined;
       if (opts.redisPasswordFile && !opts.redis) throw new CliError("--redis-password-file is the shared Redis's: it needs --redis");
       const redisUrl = opts.redis ? withPassword(opts.redis, secretValue(cmd, REDIS_PASSWORD)) : undefined;
+      const jwt = jwtConfig(opts);
+      const tls = tlsFromOptions(opts);
+      if (tls && opts.mqttWorkers > 1) throw new CliError("--mqtt-workers and TLS: MQTT over TLS runs in the backend's process");
       const backend = await startBackend({
         dataDir: opts.data,
         port: opts.port,
@@ -83,11 +129,16 @@ export function serveCommand(): Command {
         mqttPort: opts.mqttPort,
         brokerUrl: opts.broker,
         brokerPassword,
+        brokerTls: brokerTls(opts),
         mqttWorkers: opts.mqttWorkers,
         redisUrl,
         heartbeatMs: opts.heartbeatMs,
         logger,
         logRequests: opts.logRequests,
+        jwt,
+        auditMaxRows: opts.auditMaxRows,
+        releaseKeys: releaseKeys(opts.releaseKey),
+        tls,
       }).catch((err: unknown) => {
         throw startupError(err, opts);
       });
@@ -98,14 +149,24 @@ export function serveCommand(): Command {
         const credential = registry.hasDevice(DEMO_DEVICE)
           ? registry.rotateCredential(DEMO_DEVICE)
           : registry.addDevice(DEMO_DEVICE, { demo: true }).credential;
-        demo = await startFleetDevice(backend.mqttUrl, DEMO_DEVICE, credential);
-        const { key } = registry.createApiKey();
+        demo = await startFleetDevice(
+          backend.mqttUrl,
+          DEMO_DEVICE,
+          credential,
+          {},
+          { telemetryMs: DEMO_TELEMETRY_MS, tls: tls && { ca: tls.ca ?? tls.cert, servername: tlsServerName(tls.cert) } },
+        );
+        const { key, fresh, path } = await demoKey(registry, opts.data);
+        // Printed once, when made; later starts print a command that reads it from its 0600 file.
+        const bearer = fresh ? shellQuote(`Authorization: Bearer ${key}`) : `"Authorization: Bearer $(cat ${shellQuote(path)})"`;
         const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "echo", params: ["hello from outpost"] });
         const curl = [
-          "curl -s -X POST",
+          tls
+            ? `curl -s --cacert ${shellQuote(opts.tlsCa ?? (opts.tls ? tlsPaths(opts.data).caCert : "<the CA that signed --tls-cert>"))} -X POST`
+            : "curl -s -X POST",
           `${backend.url}/api/v1/devices/${DEMO_DEVICE}/rpc`,
           "-H",
-          shellQuote(`Authorization: Bearer ${key}`),
+          bearer,
           "-H",
           shellQuote("Content-Type: application/json"),
           "-d",
@@ -115,10 +176,11 @@ export function serveCommand(): Command {
           [
             "",
             `outpost is running`,
+            `  dashboard ${backend.url}/   (sign in with the API key below)`,
             `  REST API  ${backend.url}/api/v1   (docs ${backend.url}/docs, metrics ${backend.url}/metrics)`,
             `  MQTT      ${redactUrl(backend.mqttUrl)}`,
             `  data      ${opts.data}`,
-            `  API key   ${key}   (new, shown once)`,
+            fresh ? `  API key   ${key}   (new: kept in ${path} and reused at the next start)` : `  API key   the demo key, in ${path}`,
             `  device    ${DEMO_DEVICE} (online, in this process)`,
             "",
             "Call the demo device:",
@@ -127,7 +189,9 @@ export function serveCommand(): Command {
           ].join("\n"),
         );
       } else {
-        console.log(`outpost is running: ${backend.url}/api/v1, MQTT ${redactUrl(backend.mqttUrl)}`);
+        console.log(`outpost is running: dashboard ${backend.url}/, API ${backend.url}/api/v1, MQTT ${redactUrl(backend.mqttUrl)}`);
+        if (backend.plaintext?.mqttUrl || backend.plaintext?.url)
+          console.log(`  plaintext too: ${[backend.plaintext.url, backend.plaintext.mqttUrl].filter(Boolean).join(", ")}`);
       }
       let stopping = false;
       const stop = async (signal: string) => {
@@ -155,6 +219,7 @@ function startupError(err: unknown, opts: ServeOptions): unknown {
   if (e?.code === "EACCES" && e.syscall === "listen")
     return new CliError(`not allowed to listen on ${e.address ?? opts.host}:${e.port ?? "?"}: choose a port above 1023`);
   if (err instanceof RedisUnreachable || err instanceof RedisServerFailed) return new CliError(`${err.name}: ${err.message}`);
+  if (err instanceof InvalidJwtConfig) return new CliError(err.message);
   if (err instanceof BrokerUnreachable) return new CliError(`cannot reach the broker ${redactUrl(opts.broker ?? "")}: ${err.message}`);
   if (e?.code === "SQLITE_CANTOPEN" || e?.code === "EACCES" || e?.code === "ENOTDIR")
     return new CliError(`cannot open the registry in ${opts.data}: ${e.message}`);
@@ -167,4 +232,21 @@ function withPassword(url: string, password: string | undefined): string {
   if (u.password || password === undefined) return url;
   u.password = encodeURIComponent(password);
   return u.toString();
+}
+
+/** The first DNS name of the server certificate, so the in-process demo device checks it as any device would. */
+function tlsServerName(cert: string): string | undefined {
+  return /DNS:([^,\s]+)/.exec(new X509Certificate(cert).subjectAltName ?? "")?.[1];
+}
+
+/** --broker-ca for an mqtts:// or wss:// --broker (without it, the system's CAs are trusted). */
+function brokerTls(opts: ServeOptions): { ca: string } | undefined {
+  if (!opts.brokerCa) return undefined;
+  if (!opts.broker || !/^(mqtts|wss):/.test(opts.broker)) throw new CliError("--broker-ca goes with an mqtts:// or wss:// --broker");
+  try {
+    return { ca: readPem(opts.brokerCa, "broker CA certificate") };
+  } catch (err) {
+    if (err instanceof TlsFileError) throw new CliError(err.message);
+    throw err;
+  }
 }

@@ -1,10 +1,10 @@
 // outpost sim: a fleet of N devices in one process, registered over REST, with progress and a summary.
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import cliProgress from "cli-progress";
 import { CliError, parsePositive, urlOption, urlParser } from "./common.ts";
 import { API_KEY, secretFileOption, secretOption, secretValue } from "./secrets.ts";
 import { redactUrl } from "../server/log.ts";
-import { startFleetDevice, type RunningDevice } from "./fleet.ts";
+import { startSimFleet, type SimFleet } from "./sim-fleet.ts";
 
 interface SimOptions {
   count: number;
@@ -16,15 +16,9 @@ interface SimOptions {
   connectTimeout: number;
   keep?: boolean;
   json?: boolean;
-}
-
-/** Runs fn over items with at most `limit` at a time. */
-async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  tag?: string[];
+  otaKey?: string[];
+  otaFail?: number;
 }
 
 /** Progress bars on a terminal; one line per finished phase otherwise (logs, CI). */
@@ -45,8 +39,11 @@ function progress() {
   };
 }
 
-/** How many taken ids sim skips (beyond --count) before it refuses: ids of devices it did not create. */
-const MAX_TAKEN_IDS = 1000;
+function parseFraction(v: string): number {
+  const n = Number(v);
+  if (v.trim() === "" || !(n >= 0 && n <= 1)) throw new InvalidArgumentError(`not a fraction from 0 to 1: ${v}`);
+  return n;
+}
 
 export function simCommand(): Command {
   return new Command("sim")
@@ -63,6 +60,16 @@ export function simCommand(): Command {
     .addOption(new Option("--duration <s>", "stop after this many seconds from the start (default: until Ctrl-C)").argParser(parsePositive))
     .addOption(new Option("--connect-timeout <ms>", "a device that has no CONNACK by then counts as failed").argParser(parsePositive).default(10_000))
     .addOption(new Option("--keep", "keep the devices registered afterwards"))
+    .addOption(new Option("--tag <tag>", "tag every device (repeatable), for job selectors").argParser((v: string, all: string[] = []) => [...all, v]))
+    .addOption(
+      new Option("--ota-key <hex>", "simulate OTA updates (docs/ota.md) trusting this Ed25519 release key (repeatable)").argParser(
+        (v: string, all: string[] = []) => {
+          if (!/^[0-9a-f]{64}$/.test(v)) throw new InvalidArgumentError(`not a public key (64 lowercase hex digits): ${v}`);
+          return [...all, v];
+        },
+      ),
+    )
+    .addOption(new Option("--ota-fail <fraction>", "share of devices (0 to 1) whose new module fails at start and rolls back").argParser(parseFraction))
     .addOption(new Option("--json", "print the summary as JSON"))
     .action(async (opts: SimOptions, cmd: Command) => {
       const key = secretValue(cmd, API_KEY);
@@ -70,14 +77,6 @@ export function simCommand(): Command {
       const base = opts.url.replace(/\/$/, "");
       const mqttUrl = opts.mqtt ?? `mqtt://${new URL(base).hostname}:1883`;
       const shownMqtt = redactUrl(mqttUrl);
-      const api = (path: string, init: RequestInit = {}) =>
-        fetch(`${base}/api/v1${path}`, {
-          ...init,
-          headers: { authorization: `Bearer ${key}`, ...(init.body ? { "content-type": "application/json" } : {}) },
-        }).catch((err: Error) => {
-          throw new CliError(`cannot reach ${base}: ${(err.cause as Error)?.message ?? err.message}`);
-        });
-
       // Stopping (Ctrl-C, SIGTERM, --duration) works in every phase, and always cleans up what this run created.
       const stop = new AbortController();
       const onSignal = () => stop.abort();
@@ -86,57 +85,41 @@ export function simCommand(): Command {
       const durationTimer = opts.duration ? setTimeout(onSignal, opts.duration * 1000) : undefined;
       const stopped = new Promise<void>((resolve) => stop.signal.addEventListener("abort", () => resolve(), { once: true }));
 
-      /** Only ids this run registered: nothing else is ever deleted. */
-      const created = new Map<string, string>();
-      const running: RunningDevice[] = [];
-      const failures: string[] = [];
       const bars = progress();
+      const registering = bars.create(opts.count, "register");
+      let connecting: ReturnType<typeof bars.create> | undefined;
       const t0 = performance.now();
       let t1 = t0;
-      let t2 = t0;
+      let fleet: SimFleet | undefined;
       try {
-        const registering = bars.create(opts.count, "register");
-        let next = 1;
-        const taken: string[] = [];
-        const register = async () => {
-          while (created.size < opts.count && !stop.signal.aborted) {
-            if (taken.length > MAX_TAKEN_IDS)
-              throw new CliError(`more than ${MAX_TAKEN_IDS} ids ${opts.idPrefix}-<n> are taken by other devices: choose another --id-prefix`);
-            const id = `${opts.idPrefix}-${next++}`;
-            const res = await api("/devices", { method: "POST", body: JSON.stringify({ id, metadata: { sim: true } }) });
-            if (res.status === 409) {
-              taken.push(id); // someone else's device: left as it is
-              continue;
+        fleet = await startSimFleet({
+          url: base,
+          key,
+          mqttUrl,
+          count: opts.count,
+          idPrefix: opts.idPrefix,
+          concurrency: opts.concurrency,
+          tags: opts.tag,
+          ota: opts.otaKey?.length ? { publicKeys: opts.otaKey, failFraction: opts.otaFail ?? 0 } : undefined,
+          connectTimeoutMs: opts.connectTimeout,
+          signal: stop.signal,
+          onProgress: (phase, _done, total) => {
+            if (phase === "register") return registering.increment();
+            if (!connecting) {
+              t1 = performance.now();
+              connecting = bars.create(total, "connect ");
             }
-            if (res.status !== 201) throw new CliError(`registering ${id}: HTTP ${res.status} ${await res.text()}`);
-            const { credential } = (await res.json()) as { credential: string };
-            if (created.size >= opts.count) {
-              await api(`/devices/${id}`, { method: "DELETE" }); // a concurrent worker filled the count first
-              continue;
-            }
-            created.set(id, credential);
-            registering.increment();
-          }
-        };
-        await Promise.all(Array.from({ length: Math.min(opts.concurrency, opts.count) }, register));
+            connecting.increment();
+          },
+        });
+        const { taken, failures } = fleet;
+        const running = [...fleet.devices.values()];
+        const ids = fleet.ids;
         if (taken.length && !opts.json)
           process.stderr.write(
             `skipped ${taken.length} taken id(s) (${taken.slice(0, 3).join(", ")}${taken.length > 3 ? ", ..." : ""}): not this simulator's\n`,
           );
-        t1 = performance.now();
-
-        const ids = [...created.keys()];
-        const connecting = bars.create(ids.length, "connect ");
-        await pool(ids, opts.concurrency, async (id) => {
-          if (stop.signal.aborted) return;
-          try {
-            running.push(await startFleetDevice(mqttUrl, id, created.get(id)!, {}, { timeoutMs: opts.connectTimeout, signal: stop.signal }));
-          } catch (err) {
-            failures.push(`${id}: ${(err as Error).message}`);
-          }
-          connecting.increment();
-        });
-        t2 = performance.now();
+        const t2 = performance.now();
         bars.stop();
 
         if (running.length === 0 && failures.length) throw new CliError(`no device could connect to ${shownMqtt}: ${failures[0].replace(/^[^:]*: /, "")}`);
@@ -165,9 +148,8 @@ export function simCommand(): Command {
       } finally {
         bars.stop();
         clearTimeout(durationTimer);
-        await Promise.all(running.map((d) => d.close()));
-        if (!opts.keep)
-          await pool([...created.keys()], opts.concurrency, async (id) => void (await api(`/devices/${id}`, { method: "DELETE" }).catch(() => {})));
+        if (opts.keep) await fleet?.close();
+        else await fleet?.remove();
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
       }

@@ -32,6 +32,8 @@ export interface HostInfo {
   responseMax: number;
   /** The MQTT Maximum Packet Size it connected with (absent over WebSocket or before connecting). */
   maxPacket?: number;
+  /** More members (the OTA agent's `app`). */
+  extra?: Record<string, unknown>;
 }
 
 function errorAnswer(err: unknown): HostCallResult {
@@ -97,8 +99,8 @@ export class HostMethods {
   call(method: string, paramsText: string | null): HostCallResult | Promise<HostCallResult> {
     if (method === "rpc.list") return resultAnswer(this.list());
     if (method === "sys.info") {
-      const { engine, board, memoryLimit, requestMax, responseMax, maxPacket } = this.info();
-      return resultAnswer({ engine, board, memory_limit: memoryLimit, request_max: requestMax, response_max: responseMax, max_packet: maxPacket });
+      const { engine, board, memoryLimit, requestMax, responseMax, maxPacket, extra } = this.info();
+      return resultAnswer({ engine, board, memory_limit: memoryLimit, request_max: requestMax, response_max: responseMax, max_packet: maxPacket, ...extra });
     }
     const spec = this.table.get(method);
     if (!spec) return "not_found";

@@ -2,7 +2,8 @@
 // client (ClientCore). Every protocol decision is the module's; this file moves
 // bytes, reads the clock and turns events into promises and EventEmitter events.
 import { EventEmitter } from "node:events";
-import { connect as netConnect, type Socket } from "node:net";
+import { connect as netConnect, isIP, type Socket } from "node:net";
+import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions } from "node:tls";
 import { performance } from "node:perf_hooks";
 import type { Build, EngineName } from "../engine.ts";
 import { ClientCore, ClientError, type ClientEvent, type ReceivedMessage } from "./core.ts";
@@ -27,6 +28,11 @@ export interface ConnectOptions {
   seed?: number;
   build?: Build;
   engine?: EngineName;
+  /**
+   * For mqtts:// and wss:// URLs: the CA to trust (`ca`), a client certificate and key (`cert`, `key`) to log in
+   * with instead of a password, and the server name to check (`servername`, default the URL's host name).
+   */
+  tls?: TlsConnectionOptions;
 }
 
 export interface CloseInfo {
@@ -42,13 +48,18 @@ type Pending = { resolve: (v: any) => void; reject: (e: Error) => void };
  * Events: "connect" (sessionPresent), "close" (CloseInfo), "message" (topic, payload, ReceivedMessage), "drop" (count),
  * "tooLarge" (topic, size, ReceivedMessage: a PUBLISH over the maximum packet size, skipped; its payload is the part kept).
  */
+const DEFAULT_PORTS: Record<string, number> = { "mqtt:": 1883, "ws:": 80, "mqtts:": 8883, "wss:": 443 };
+
 export class MqttClient extends EventEmitter {
   readonly core: ClientCore;
   private host = "127.0.0.1";
   private port = 1883;
-  private brokers: { host: string; port: number }[] = [];
+  private brokers: { host: string; port: number; secure: boolean }[] = [];
   private brokerIndex = 0;
   private socket: Socket | null = null;
+  /** mqtts:// or wss://: the bytes go through TLS (the module's protocol is the same above it). */
+  private secure = false;
+  private readonly tls: TlsConnectionOptions | undefined;
   private inbox: Buffer[] = [];
   private timer: NodeJS.Timeout | null = null;
   private publishes = new Map<number, Pending>();
@@ -62,6 +73,7 @@ export class MqttClient extends EventEmitter {
   constructor(opts: ConnectOptions = {}, core?: ClientCore) {
     super();
     const c = (this.core = core ?? new ClientCore({ build: opts.build, engine: opts.engine }));
+    this.tls = opts.tls;
     const props = opts.properties ?? {};
     if (opts.keepalive !== undefined) c.config("keepalive", opts.keepalive);
     c.config("clean", opts.clean === false ? 0 : 1);
@@ -95,8 +107,9 @@ export class MqttClient extends EventEmitter {
   }
 
   /**
-   * Starts connecting (and reconnecting) to mqtt://host:port. Resolves on the first CONNACK. Given several URLs
-   * (the nodes of one fleet), a connection that fails or ends moves to the next one, with the module's backoff.
+   * Starts connecting (and reconnecting) to mqtt://host:port (mqtts:// over TLS). Resolves on the first CONNACK.
+   * Given several URLs (the nodes of one fleet), a connection that fails or ends moves to the next one, with the
+   * module's backoff.
    */
   connect(url: string | readonly string[]): Promise<{ sessionPresent: boolean }> {
     const urls = typeof url === "string" ? [url] : [...url];
@@ -104,12 +117,17 @@ export class MqttClient extends EventEmitter {
     this.brokers = urls.map((one) => {
       const u = new URL(one);
       // ws: the module speaks WebSocket over the same socket (device_set key 3 chose it).
-      if (u.protocol !== "mqtt:" && u.protocol !== "ws:") throw new Error(`unsupported URL scheme ${u.protocol}`);
-      if (urls.length > 1 && u.protocol !== "mqtt:") throw new Error(`several brokers are MQTT ones (mqtt://), not ${u.protocol}`);
-      return { host: u.hostname, port: Number(u.port || (u.protocol === "ws:" ? 80 : 1883)) };
+      if (!(u.protocol in DEFAULT_PORTS)) throw new Error(`unsupported URL scheme ${u.protocol}`);
+      if (urls.length > 1 && u.protocol !== "mqtt:" && u.protocol !== "mqtts:")
+        throw new Error(`several brokers are MQTT ones (mqtt:// or mqtts://), not ${u.protocol}`);
+      return {
+        host: u.hostname.replace(/^\[|\]$/g, ""),
+        port: Number(u.port || DEFAULT_PORTS[u.protocol]),
+        secure: u.protocol === "mqtts:" || u.protocol === "wss:",
+      };
     });
     this.brokerIndex = 0;
-    ({ host: this.host, port: this.port } = this.brokers[0]);
+    ({ host: this.host, port: this.port, secure: this.secure } = this.brokers[0]);
     const first = new Promise<{ sessionPresent: boolean }>((resolve) => this.once("connect", (sessionPresent) => resolve({ sessionPresent })));
     this.core.start(this.now());
     this.drive();
@@ -174,10 +192,13 @@ export class MqttClient extends EventEmitter {
   }
 
   private openSocket(): void {
-    const s = netConnect(this.port, this.host);
+    const s = this.secure
+      ? tlsConnect({ servername: isIP(this.host) ? undefined : this.host, ...this.tls, host: this.host, port: this.port })
+      : netConnect(this.port, this.host);
     s.setNoDelay(true);
     this.socket = s;
-    s.on("connect", () => {
+    // Over TLS the module starts once the handshake is done (a refused certificate closes first).
+    s.on(this.secure ? "secureConnect" : "connect", () => {
       if (this.socket !== s) return;
       this.core.opened(this.now());
       this.drive();
@@ -202,7 +223,7 @@ export class MqttClient extends EventEmitter {
   private nextBroker(): void {
     if (this.brokers.length < 2) return;
     this.brokerIndex = (this.brokerIndex + 1) % this.brokers.length;
-    ({ host: this.host, port: this.port } = this.brokers[this.brokerIndex]);
+    ({ host: this.host, port: this.port, secure: this.secure } = this.brokers[this.brokerIndex]);
   }
 
   /** The broker this client connects (or will next connect) to. */

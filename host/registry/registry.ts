@@ -1,15 +1,22 @@
 // The device registry and API keys, in SQLite (<data>/outpost.db, WAL so the CLI works while the server runs).
 import Database from "better-sqlite3";
 import { dirname, join, resolve } from "node:path";
-import { randomBytes } from "node:crypto";
+import { ApiKeys, type ApiKeyRecord } from "./api-keys.ts";
+import { AuditLog } from "./audit.ts";
+import type { Scope } from "./scopes.ts";
 import { privateDir, privateFile, restrictExisting, secretFile } from "./private-files.ts";
+import { DeviceTags } from "./tags.ts";
+import { JobStore } from "./jobs.ts";
+import { DeviceCerts } from "./device-certs.ts";
+import { PreviousSecrets } from "./previous-secrets.ts";
 import { DEFAULT_COST, DEVICE_COST, digest, hashSecret, mosquittoHash, newSecret, sameDigest, verifySecret, type ScryptCost } from "./secrets.ts";
+
+export { apiKeyId, isApiKeyShaped } from "./api-keys.ts";
 
 /** The broker username of the backend's own, privileged client. No device may take it. */
 export const BACKEND_USERNAME = "outpost-backend";
 /** Safe as one MQTT topic level and as a mosquitto %u: no '/', '+', '#', '$', ':' or spaces. */
 const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
-const API_KEY = /^opk_([0-9a-f]{16})_([A-Za-z0-9_-]{16,})$/;
 /**
  * Ids no new device may take: GET /api/v1/devices/ws is the WebSocket gateway's upgrade, so such a device could
  * never be read over REST. Only creation refuses them; a device made before keeps working.
@@ -61,16 +68,6 @@ export function isValidDeviceId(id: string): boolean {
   return DEVICE_ID.test(id) && id !== BACKEND_USERNAME;
 }
 
-/** Whether `key` has the form of an API key (opk_<16 hex>_<secret>), known or not. */
-export function isApiKeyShaped(key: string): boolean {
-  return API_KEY.test(key);
-}
-
-/** An API key's public id (the 16 hex digits), for per-key accounting; undefined if it is not key-shaped. */
-export function apiKeyId(key: string): string | undefined {
-  return API_KEY.exec(key)?.[1];
-}
-
 export function dbPath(dataDir: string): string {
   return join(resolve(dataDir), "outpost.db");
 }
@@ -108,14 +105,20 @@ export class Registry {
   private readonly recent = new Map<string, { at: number; value: unknown }>();
   /** Stored hash -> digest of the secret that matched it, so scrypt runs once per secret, not per request. */
   private readonly verified = new Map<string, Buffer>();
-  private readonly keyCost: ScryptCost;
+  /** API keys with names, scopes and expiry (api-keys.ts). */
+  readonly apiKeys: ApiKeys;
+  /** Who called what, device connects and refused logins (audit.ts). */
+  readonly audit: AuditLog;
   private readonly deviceCost: ScryptCost;
   private readonly stmt;
   private readonly passwordPath: string;
+  /** Device tags and editable metadata (tags.ts). */
+  readonly tags: DeviceTags;
+  /** Fleet jobs and their per-device executions (jobs.ts). */
+  readonly jobs: JobStore;
 
-  constructor(dataDir: string, opts: { keyCost?: ScryptCost; deviceCost?: ScryptCost } = {}) {
+  constructor(dataDir: string, opts: { keyCost?: ScryptCost; deviceCost?: ScryptCost; auditMaxRows?: number } = {}) {
     privateDir(resolve(dataDir));
-    this.keyCost = opts.keyCost ?? DEFAULT_COST;
     this.deviceCost = opts.deviceCost ?? DEVICE_COST;
     this.passwordPath = backendPasswordPath(dataDir);
     privateDir(dirname(this.passwordPath));
@@ -138,7 +141,6 @@ export class Registry {
         online INTEGER NOT NULL DEFAULT 0,
         transport TEXT
       );
-      CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, hash TEXT NOT NULL, created_at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       -- Counts removals and new credentials, whichever process makes them (the triggers live in the database), so a
       -- running backend notices them with one cheap read and disconnects the devices concerned.
@@ -150,6 +152,10 @@ export class Registry {
         BEGIN UPDATE credentials_revision SET revision = revision + 1; END;
     `);
     this.addLimitColumns();
+    this.apiKeys = new ApiKeys(this.db, opts.keyCost ?? DEFAULT_COST);
+    this.audit = new AuditLog(this.db, { maxRows: opts.auditMaxRows });
+    this.tags = new DeviceTags(this.db);
+    this.jobs = new JobStore(this.db);
     const cols = `id, metadata, created_at, last_seen, connected_since, online, transport, ${LIMIT_NAMES.join(", ")}`;
     this.stmt = {
       insertDevice: this.db.prepare(
@@ -166,8 +172,6 @@ export class Registry {
       presence: this.db.prepare("UPDATE devices SET online = ?, last_seen = ?, connected_since = ?, transport = ? WHERE id = ?"),
       allOffline: this.db.prepare("UPDATE devices SET online = 0"),
       mosquittoUsers: this.db.prepare<[], { id: string; mosquitto_hash: string }>("SELECT id, mosquitto_hash FROM devices ORDER BY id"),
-      insertKey: this.db.prepare("INSERT INTO api_keys (id, hash, created_at) VALUES (?, ?, ?)"),
-      keyHash: this.db.prepare<[string], { hash: string }>("SELECT hash FROM api_keys WHERE id = ?"),
       getSetting: this.db.prepare<[string], { value: string }>("SELECT value FROM settings WHERE key = ?"),
       setSetting: this.db.prepare("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)"),
       revision: this.db.prepare<[], { revision: number }>("SELECT revision FROM credentials_revision"),
@@ -201,22 +205,33 @@ export class Registry {
   }
 
   close(): void {
+    this.audit.close();
     this.db.close();
   }
 
-  /** A new API key, returned once: "opk_<16 hex id>_<secret>". Only its scrypt hash is kept. */
-  createApiKey(): { id: string; key: string } {
-    const id = randomBytes(8).toString("hex");
-    const key = `opk_${id}_${newSecret()}`;
-    this.stmt.insertKey.run(id, hashSecret(key, this.keyCost), Date.now());
-    return { id, key };
+  /** A new API key, returned once: "opk_<16 hex id>_<secret>" (default: every scope, no expiry). Only its scrypt hash is kept. */
+  createApiKey(opts: { name?: string; scopes?: readonly Scope[]; expiresAt?: number | null } = {}): { id: string; key: string; record: ApiKeyRecord } {
+    const { record, key } = this.apiKeys.create(opts);
+    return { id: record.id, key, record };
   }
 
+  private pinned: DeviceCerts | undefined;
+  /** The devices' pinned client certificates (device-certs.ts), made on first use. */
+  get certs(): DeviceCerts {
+    this.pinned ??= new DeviceCerts(this.db);
+    return this.pinned;
+  }
+
+  private previous: PreviousSecrets | undefined;
+  /** Devices' previous passwords in a rotation's grace period (previous-secrets.ts), made on first use. */
+  get previousSecrets(): PreviousSecrets {
+    this.previous ??= new PreviousSecrets(this.db, (hash) => this.verified.get(hash));
+    return this.previous;
+  }
+
+  /** Whether `key` is valid now (known, not revoked, not expired). */
   async verifyApiKey(key: string): Promise<boolean> {
-    const m = API_KEY.exec(key);
-    if (!m) return false;
-    const hash = this.cachedLookup(`key:${m[1]}`, () => this.stmt.keyHash.get(m[1])?.hash ?? null);
-    return hash ? this.verifyAgainst(key, hash) : false;
+    return (await this.apiKeys.verify(key)).ok;
   }
 
   /** Adds a device; its credential is in the result and nowhere else. */

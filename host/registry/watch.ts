@@ -22,3 +22,24 @@ export function watchCredentials(registry: Registry, onChange: () => void, perio
   timer.unref();
   return () => clearInterval(timer);
 }
+
+/**
+ * Calls `onEnd` when a pinned certificate's rotation grace period or validity has ended (nothing in the registry
+ * changes then, so the revision does not move); checked once per period. Returns the stopper.
+ */
+export function watchCredentialEnds(ends: { nextEnd(after: number): number | undefined }, onEnd: () => void, periodMs = CREDENTIALS_POLL_MS): () => void {
+  let since = Date.now();
+  const timer = setInterval(() => {
+    const now = Date.now();
+    let next: number | undefined;
+    try {
+      next = ends.nextEnd(since);
+    } catch {
+      return; // closed or busy: the next period asks again
+    }
+    if (next !== undefined && next <= now) onEnd();
+    since = now;
+  }, periodMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

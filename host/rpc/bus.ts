@@ -88,7 +88,11 @@ export class BrokerUnreachable extends Error {
  * Connects with MQTT 5 and falls back to 3.1.1 when the broker refuses the protocol version. The client id is
  * the username plus a random suffix: several backend processes on one broker must not take each other's session.
  */
-export async function connectBackendClient(url: string, password: string, opts: { clientId?: string; timeoutMs?: number } = {}): Promise<MqttClient> {
+export async function connectBackendClient(
+  url: string,
+  password: string,
+  opts: { clientId?: string; timeoutMs?: number; tls?: BrokerTls } = {},
+): Promise<MqttClient> {
   const parsed = new URL(url);
   const username = parsed.username ? decodeURIComponent(parsed.username) : BACKEND_USERNAME;
   const pw = parsed.password ? decodeURIComponent(parsed.password) : password;
@@ -103,6 +107,7 @@ export async function connectBackendClient(url: string, password: string, opts: 
       reconnectPeriod: 1000,
       connectTimeout: opts.timeoutMs ?? 5000,
       resubscribe: true,
+      ...opts.tls, // mqtts:// or wss://: the broker's CA (and a client certificate, if the broker asks for one)
     });
     try {
       await new Promise<void>((resolve, reject) => {
@@ -128,6 +133,14 @@ export async function connectBackendClient(url: string, password: string, opts: 
     }
   }
   throw new BrokerUnreachable(`cannot connect to ${parsed.host} as ${username}: ${lastError?.message}`);
+}
+
+/** For an mqtts:// or wss:// broker URL: PEM text of the CA to trust, and a client certificate and key if it asks. */
+export interface BrokerTls {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  servername?: string;
 }
 
 type Handler = (msg: BusMessage) => void;

@@ -79,6 +79,8 @@ interface Pending {
   resolve(answer: string): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout;
+  /** The backend's own question (rpc.list for the params check): not the device's pending calls, never suspect-making. */
+  background?: boolean;
 }
 
 export class RpcCorrelator {
@@ -125,7 +127,7 @@ export class RpcCorrelator {
 
   private track(key: string, p: Pending): void {
     this.pending.set(key, p);
-    this.pendingByDevice.set(p.deviceId, this.pendingFor(p.deviceId) + 1);
+    if (!p.background) this.pendingByDevice.set(p.deviceId, this.pendingFor(p.deviceId) + 1);
   }
 
   /** Ends one pending call's bookkeeping. */
@@ -133,6 +135,7 @@ export class RpcCorrelator {
     this.pending.delete(key);
     clearTimeout(p.timer);
     this.opts.answers?.done(p.deviceId);
+    if (p.background) return;
     const left = this.pendingFor(p.deviceId) - 1;
     if (left > 0) this.pendingByDevice.set(p.deviceId, left);
     else this.pendingByDevice.delete(p.deviceId);
@@ -142,9 +145,12 @@ export class RpcCorrelator {
     return this.pending.size;
   }
 
-  /** Sends one request and resolves with the device's JSON-RPC response text, the caller's id restored. */
-  call(deviceId: string, method: string, params: unknown, callerId: JsonRpcId, timeoutMs: number): Promise<string> {
-    const refused = this.refusal(deviceId, true); // before any work on the request: refusals must stay cheap
+  /**
+   * Sends one request and resolves with the device's JSON-RPC response text, the caller's id restored.
+   * `background`: the backend's own question, outside the device's pending-call limit and suspect rules.
+   */
+  call(deviceId: string, method: string, params: unknown, callerId: JsonRpcId, timeoutMs: number, { background = false } = {}): Promise<string> {
+    const refused = this.refusal(deviceId, !background); // before any work on the request: refusals must stay cheap
     if (refused) return Promise.reject(refused);
     const id = `${this.tag}.${this.nextSeq++}`;
     const topics = deviceTopics(this.prefix, deviceId);
@@ -154,10 +160,10 @@ export class RpcCorrelator {
       checkRequestFits(deviceId, this.limitsOf(deviceId), topics.rx, request, REQUEST_QOS, props);
       const timer = setTimeout(() => {
         this.untrack(id, p);
-        this.opts.onUnanswered?.(deviceId);
+        if (!background) this.opts.onUnanswered?.(deviceId);
         reject(new RpcTimeout(`${deviceId} did not answer ${method} within ${timeoutMs} ms`));
       }, timeoutMs);
-      const p: Pending = { deviceId, callerId, resolve, reject, timer };
+      const p: Pending = { deviceId, callerId, resolve, reject, timer, background };
       this.track(id, p);
       const send = () => this.pending.has(id) && this.bus.publish(topics.rx, request, { qos: REQUEST_QOS, ...props });
       if (!this.opts.answers) send();

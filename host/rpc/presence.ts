@@ -8,10 +8,12 @@ export class PresenceTracker {
   private readonly dirty = new Set<string>();
   private readonly timer: NodeJS.Timeout;
   private readonly offlineListeners: ((id: string) => void)[] = [];
+  private readonly onlineListeners: ((id: string) => void)[] = [];
   /** Devices whose last status said online; they count as online once `canReceive` agrees too. */
   private readonly claimsOnline = new Set<string>();
   private readonly suspects = new Set<string>();
   private readonly suspectListeners: ((id: string) => void)[] = [];
+  private readonly changeListeners: ((id: string, online: boolean, transport: string | null) => void)[] = [];
 
   /**
    * `canReceive(id)`: whether the device's rx subscription is in place (the embedded broker knows; a status
@@ -28,6 +30,16 @@ export class PresenceTracker {
 
   onOffline(listener: (id: string) => void): void {
     this.offlineListeners.push(listener);
+  }
+
+  /** Called when a device comes online or goes offline (the fleet event stream, the rpc.list cache). */
+  onChange(listener: (id: string, online: boolean, transport: string | null) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  /** Called when a device comes online (fleet jobs send a waiting device its execution then). */
+  onOnline(listener: (id: string) => void): void {
+    this.onlineListeners.push(listener);
   }
 
   /** Called when a device becomes suspect (the WebSocket gateway pings it at once). */
@@ -113,6 +125,8 @@ export class PresenceTracker {
     });
     this.dirty.add(id);
     if (wasOnline && !online) for (const l of this.offlineListeners) l(id);
+    if (wasOnline !== online) for (const l of this.changeListeners) l(id, online, transport);
+    if (!wasOnline && online) for (const l of this.onlineListeners) l(id);
   }
 
   activity(id: string): void {
@@ -131,8 +145,10 @@ export class PresenceTracker {
   forget(id: string): void {
     this.claimsOnline.delete(id);
     this.suspects.delete(id);
-    if (this.state.get(id)?.online) for (const l of this.offlineListeners) l(id);
+    const wasOnline = this.state.get(id)?.online;
+    if (wasOnline) for (const l of this.offlineListeners) l(id);
     this.state.delete(id);
+    if (wasOnline) for (const l of this.changeListeners) l(id, false, null);
     this.dirty.delete(id);
   }
 

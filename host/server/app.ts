@@ -5,12 +5,25 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { Logger } from "pino";
 import { recordRoutes } from "./allowed-methods.ts";
-import { requireApiKey } from "./auth.ts";
+import { auditRequests } from "./audit-hook.ts";
+import { requireCaller, type SessionAuth } from "./auth.ts";
 import { errorAnswer, schemaErrorMessage } from "./errors.ts";
 import { jsonBodiesOnly } from "./json-body.ts";
+import type { JwtVerifier } from "./jwt.ts";
 import type { KnownDevice, RouteDeps, RoutePlugin } from "./routes/deps.ts";
+import { auditRoutes } from "./routes/audit.ts";
 import { deviceRoutes, knownDevice } from "./routes/devices.ts";
+import { keyRoutes } from "./routes/keys.ts";
 import { rpcRoutes } from "./routes/rpc.ts";
+import cookie from "@fastify/cookie";
+import { serveDashboard } from "./dashboard.ts";
+import { documentRoute } from "./openapi.ts";
+import { deviceOpenapiRoutes, serverUrl } from "./routes/device-openapi.ts";
+import { eventRoutes } from "./routes/events.ts";
+import { sessionRoutes } from "./routes/session.ts";
+import { telemetryRoutes } from "./routes/telemetry.ts";
+import { releasesRoutes } from "./routes/releases.ts";
+import { jobRoutes } from "./routes/jobs.ts";
 
 export { HttpError } from "./errors.ts";
 export { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS } from "./routes/rpc.ts";
@@ -26,15 +39,33 @@ export interface AppDeps extends RouteDeps {
   plugins?: RoutePlugin[];
   bodyLimit?: number;
   logRequests?: boolean;
+  /** JWTs from the configured issuer are accepted besides API keys. */
+  jwt?: JwtVerifier;
+  /** The dashboard's browser sessions: a third way in (auth.ts, SessionAuth). */
+  session?: SessionAuth;
+  /** Serve HTTPS with these options (tls/listener.ts serverTlsOptions) instead of HTTP. */
+  https?: import("node:https").ServerOptions;
 }
 
 /** The built-in REST routes, in the order the docs list them. */
-const ROUTES: RoutePlugin[] = [deviceRoutes, rpcRoutes];
+const ROUTES: RoutePlugin[] = [
+  deviceRoutes,
+  rpcRoutes,
+  telemetryRoutes,
+  deviceOpenapiRoutes,
+  eventRoutes,
+  sessionRoutes,
+  releasesRoutes,
+  keyRoutes,
+  jobRoutes,
+  auditRoutes,
+];
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { registry, metrics } = deps;
   const bodyLimit = deps.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const app = Fastify({
+    ...(deps.https ? { https: deps.https } : {}),
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit,
     logController: new LogController({ disableRequestLogging: !deps.logRequests }),
@@ -67,15 +98,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done();
   });
 
+  await app.register(cookie);
   await app.register(swagger, {
+    transform: documentRoute as never,
     openapi: {
+      servers: [{ url: "/", description: "this backend (GET /openapi.json names its absolute URL)" }],
       info: { title: "outpost", version: "1", description: "REST in, JSON-RPC out: call devices behind NAT." },
-      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "an API key from `outpost key create`" } } },
+      components: {
+        securitySchemes: {
+          bearer: { type: "http", scheme: "bearer", description: "an API key from `outpost key create`, or a JWT from the configured issuer" },
+        },
+      },
       security: [{ bearer: [] }],
     },
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
-  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  app.get("/openapi.json", { schema: { hide: true } }, async (req) => ({ ...app.swagger(), servers: [{ url: serverUrl(req) }] }));
+  await serveDashboard(app);
   app.get("/metrics", { schema: { hide: true } }, async (_req, reply) => {
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
@@ -83,7 +122,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(
     async (api) => {
-      requireApiKey(api, registry);
+      requireCaller(api, { registry, jwt: deps.jwt, session: deps.session, audit: registry.audit });
+      auditRequests(api, registry.audit);
       for (const plugin of [...ROUTES, ...(deps.plugins ?? [])]) await api.register(async (scope) => plugin(scope, deps));
       deps.moreRoutes?.(api, knownDevice(deps));
     },

@@ -12,7 +12,7 @@ import type { Redis } from "ioredis";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { MqttBus, connectBackendClient, type Bus, type BusMessage } from "../rpc/bus.ts";
+import { MqttBus, connectBackendClient, type BrokerTls, type Bus, type BusMessage } from "../rpc/bus.ts";
 import { RpcCorrelator, type CorrelatorOptions } from "../rpc/correlator.ts";
 import type { OutboundLimits } from "../rpc/outbound.ts";
 import { PresenceTracker } from "../rpc/presence.ts";
@@ -21,6 +21,8 @@ import { buildApp } from "./app.ts";
 import { createMetrics } from "./metrics.ts";
 import { WsGateway } from "./ws.ts";
 import { redactUrl, secretSafe } from "./log.ts";
+import { createJwtVerifier, type JwtOptions } from "./jwt.ts";
+import type { SessionAuth } from "./auth.ts";
 
 /** Loopback unless asked otherwise: serving other machines is a decision (`--host 0.0.0.0`). */
 export const DEFAULT_HOST = "127.0.0.1";
@@ -33,6 +35,24 @@ function reachableHost(host: string): string {
 import type { FrameRate } from "./frame-rate.ts";
 import { watchCredentials } from "../registry/watch.ts";
 import { closeSessionOf } from "../broker/takeover.ts";
+import { TelemetryStore } from "../registry/telemetry.ts";
+import { SessionStore } from "../registry/sessions.ts";
+import { sessionAuth } from "./session.ts";
+import { LIST_FETCH_TIMEOUT_MS, ParamSchemas } from "../rpc/param-schema.ts";
+import { EventHub } from "./events.ts";
+import { ReleaseStore } from "../registry/releases.ts";
+import { Updater } from "../ota/updater.ts";
+import { updateJson } from "./routes/releases.ts";
+import { JobRunner } from "../jobs/runner.ts";
+import type { RunningRelease } from "../jobs/execute.ts";
+import type { Updater as JobUpdater } from "../jobs/types.ts";
+import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
+import type { TlsMaterial } from "../tls/files.ts";
+import { DEFAULT_MQTTS_PORT, serverTlsOptions } from "../tls/listener.ts";
+import { checkDeviceCertificate } from "../tls/device-identity.ts";
+import { watchCredentialEnds } from "../registry/watch.ts";
+import { credentialRoutes } from "./routes/credentials.ts";
+import { dataDirCa } from "../tls/data-dir-ca.ts";
 
 export interface BackendOptions {
   dataDir: string;
@@ -44,6 +64,8 @@ export interface BackendOptions {
   brokerUrl?: string;
   /** The external broker's password when its URL has none (default: the registry's backend password). */
   brokerPassword?: string;
+  /** The external broker's TLS (mqtts://): the CA to trust, a client certificate if it asks for one. */
+  brokerTls?: BrokerTls;
   prefix?: string;
   logger?: Logger;
   bodyLimit?: number;
@@ -68,6 +90,35 @@ export interface BackendOptions {
   redisUrl?: string;
   /** Shared: this node's heartbeat period in ms (default DEFAULT_HEARTBEAT_MS). */
   heartbeatMs?: number;
+  /** Accept JWTs from this issuer besides API keys (docs/security.md). */
+  jwt?: JwtOptions;
+  /** Rows the audit log keeps; the oldest go first (default DEFAULT_AUDIT_MAX_ROWS, 100,000). */
+  auditMaxRows?: number;
+  /** Browser sessions (the dashboard's cookie): a third way in, for requests without Authorization (auth.ts). */
+  session?: SessionAuth;
+  /** Event streams (GET /api/v1/events): heartbeat comment period in ms (default 15000). */
+  sseHeartbeatMs?: number;
+  /** Release public keys (64 hex digits each): an uploaded release must be signed by one (none: not checked here). */
+  releaseKeys?: string[];
+  /** How rollout jobs update a device (host/ota/updater.ts), made from the backend's parts; no rollouts without it. */
+  updater?(parts: { registry: Registry; correlator: RpcCorrelator; presence: PresenceTracker }): JobUpdater;
+  /** Whether a device runs a release (default: its sys.info `app`); rollouts ask after a restart. */
+  runningRelease?(parts: { correlator: RpcCorrelator }): RunningRelease;
+  /** A job's event stream sends a heartbeat this often (default 15 s). */
+  jobHeartbeatMs?: number;
+  /** HTTPS, wss:// and MQTT over TLS (docs/security.md); the plaintext listeners then only if asked for. */
+  tls?: BackendTls;
+  /** A device login was refused (named reason: CertificateRevoked, BadCredential, ...); logged whether or not this is given. */
+  onLoginRefused?(id: string | undefined, reason: string, transport: "mqtt" | "ws"): void;
+}
+
+export interface BackendTls extends TlsMaterial {
+  /** MQTT over TLS port (default 8883). */
+  mqttsPort?: number;
+  /** Also the plaintext MQTT listener on mqttPort (default: off). */
+  plaintextMqtt?: boolean;
+  /** Also plaintext HTTP (REST and ws://) on this port (default: none). */
+  httpPort?: number;
 }
 
 export interface Backend {
@@ -83,6 +134,16 @@ export interface Backend {
   gateway: WsGateway;
   /** Shared nodes: a Redis connection of this node's own, for leases (host/cluster/lease.ts). */
   redis?: Redis;
+  /** The fleet event stream's hub (presence, telemetry; more publishers may add theirs). */
+  events: EventHub;
+  telemetry: TelemetryStore;
+  /** OTA updates of the device module (docs/ota.md): the fleet jobs call updater.update(). */
+  updater: Updater;
+  releases: ReleaseStore;
+  /** Fleet jobs (host/jobs/). */
+  jobs: JobRunner;
+  /** With TLS: the plaintext listeners that were asked for. */
+  plaintext?: { url?: string; mqttUrl?: string };
   close(): Promise<void>;
 }
 
@@ -90,8 +151,28 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
   const logger = secretSafe(opts.logger ?? pino({ level: process.env.LOG_LEVEL ?? "info" }));
   const host = opts.host ?? DEFAULT_HOST;
-  const registry = new Registry(opts.dataDir);
+  const jwt = opts.jwt && createJwtVerifier(opts.jwt); // a bad configuration fails here, before anything listens
+  const registry = new Registry(opts.dataDir, { auditMaxRows: opts.auditMaxRows });
+  const audit = registry.audit;
   if (!opts.redisUrl) registry.markAllOffline(); // other nodes sharing the registry still hold their devices
+  const telemetry = new TelemetryStore(registry.db);
+  const sessions = new SessionStore(registry.db);
+  const events = new EventHub();
+  const certs = registry.certs; // its table and triggers exist before any device logs in
+  const previous = registry.previousSecrets;
+  const tls = opts.tls;
+  const loginRefused = (transport: "mqtt" | "ws") => (id: string | undefined, reason: string, message: string) => {
+    logger.warn({ device: id, reason, transport, err: message }, "device login refused");
+    opts.onLoginRefused?.(id, reason, transport);
+  };
+  const identity = {
+    // Client certificates are taken only when the backend was given the CA that issues them.
+    checkCertificate: tls?.ca ? (socket: unknown, claimed: string | undefined) => checkDeviceCertificate(socket, claimed, certs) : undefined,
+    certStillValid: (id: string, fp: string) => certs.valid(id, fp),
+    // A rotated password keeps working for its grace period (routes/credentials.ts, `outpost device rotate --grace`).
+    verifyDevice: async (id: string, credential: string) => (await registry.verifyDevice(id, credential)) || previous.verify(id, credential),
+    stillValid: (id: string, credentialDigest: Buffer) => registry.stillValid(id, credentialDigest) || previous.stillValid(id, credentialDigest),
+  };
   let gateway: WsGateway | undefined;
   let broker: EmbeddedBroker | undefined;
   let shared: SharedBrokerState | undefined;
@@ -119,6 +200,19 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     limitsOf,
   };
 
+  /** Kept (bounded) for the history, and on the event stream, at most once a second per device. */
+  const versions = new Map<string, unknown>(); // each device's last announced module version (bounded by the devices)
+  const keepTelemetry = (id: string, text: string) => {
+    if (!telemetry.record(id, text)) return;
+    const data = JSON.parse(text) as { version?: unknown } | null;
+    events.publish("telemetry", { device: id, at: new Date().toISOString(), data }, id);
+    // A fleet-wide view needs versions, not every sample: `version` only when it changes.
+    const version = data?.version;
+    if (version !== undefined && versions.get(id) !== version) {
+      versions.set(id, version);
+      events.publish("version", { device: id, version }, id);
+    }
+  };
   const workers = opts.mqttWorkers ?? 1;
   const sharing = !opts.brokerUrl && (opts.redisUrl !== undefined || workers > 1);
   // Shared: a device's tx only while this node awaits its answers (answer-subscriptions.ts), not every answer.
@@ -141,6 +235,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
       case "telemetry":
         presence.activity(id);
         learnLimits(id, msg.payload.toString("utf8"), false);
+        keepTelemetry(id, msg.payload.toString("utf8"));
         break;
     }
   };
@@ -149,7 +244,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   try {
     if (opts.brokerUrl) {
       const shown = redactUrl(opts.brokerUrl); // the URL may carry the broker password
-      const client = await connectBackendClient(opts.brokerUrl, opts.brokerPassword ?? registry.backendPassword());
+      const client = await connectBackendClient(opts.brokerUrl, opts.brokerPassword ?? registry.backendPassword(), { tls: opts.brokerTls });
       bus = new MqttBus(client, {
         error: (err) => logger.warn({ err: err.message }, "external broker connection"),
         down: () => {
@@ -193,9 +288,14 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         onDeviceSubscribed: (id: string) => presence.recheck(id),
         onDevicePing: (id: string) => presence.heard(id),
         outbound: opts.outbound,
+        tls: tls && { port: tls.mqttsPort ?? DEFAULT_MQTTS_PORT, options: serverTlsOptions(tls), plaintext: tls.plaintextMqtt },
         // One id, one live connection: a device logging in over MQTT replaces its WebSocket connection.
-        onDeviceConnected: (id: string) => gateway?.replacedElsewhere(id),
+        onDeviceConnected: (id: string) => {
+          audit.record({ kind: "connect", actor: id, actor_kind: "device", device: id, outcome: "ok", detail: "mqtt" });
+          gateway?.replacedElsewhere(id);
+        },
         onDeviceGone: (id: string) => {
+          audit.record({ kind: "disconnect", actor: id, actor_kind: "device", device: id, outcome: "gone", detail: "mqtt" });
           if (gateway?.has(id)) return; // replaced by its WebSocket connection, which holds it now
           presence.set(id, false);
           // Removed by another process (the CLI): its retained status goes, as DELETE /devices/:id clears it.
@@ -203,7 +303,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         },
         onRefused: (err: Error, device: string | undefined) => logger.warn({ err: err.message, name: err.name, device }, "MQTT connection closed"),
       };
-      const hooks = registryAclHooks(registry, prefix);
+      if (workers > 1 && tls) throw new Error("MQTT over TLS runs in the backend's process: not with mqttWorkers > 1");
+      const hooks = registryAclHooks(registry, prefix, undefined, { ...identity, onLoginRefused: loginRefused("mqtt") });
       broker =
         workers > 1
           ? await startBrokerCluster({
@@ -218,7 +319,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
             })
           : await startEmbeddedBroker({ ...embedded, hooks, shared, heartbeatMs: opts.heartbeatMs });
       shared?.onError((err) => logger.warn({ err: err.message }, "Redis connection"));
-      mqttUrl = `mqtt://${reachableHost(host)}:${broker.port}`;
+      mqttUrl = broker.tlsPort ? `mqtts://${reachableHost(host)}:${broker.tlsPort}` : `mqtt://${reachableHost(host)}:${broker.port}`;
       logger.info({ mqttPort: broker.port, processes: workers }, "embedded MQTT broker listening");
     }
   } catch (err) {
@@ -227,10 +328,16 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     await shared?.close();
     await privateRedis?.close();
     presence.close();
+    telemetry.close();
     registry.close();
     throw err;
   }
   presence.onOffline((id) => correlator.failDevice(id, "went offline"));
+  const paramSchemas = new ParamSchemas((id) => correlator.call(id, "rpc.list", undefined, null, LIST_FETCH_TIMEOUT_MS, { background: true }));
+  presence.onChange((id, online, transport) => {
+    events.publish("presence", { device: id, online, transport, at: new Date().toISOString() }, id);
+    paramSchemas.forget(id); // asked again at its next call
+  });
 
   const metrics = createMetrics({
     devicesOnline: () => presence.onlineCount,
@@ -247,20 +354,42 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     maxPayload: opts.bodyLimit,
     frameRate: opts.wsFrameRate,
     outbound: opts.outbound,
+    ...identity,
+    onLoginRefused: loginRefused("ws"),
     // And a WebSocket connection replaces its MQTT one: the embedded broker closes it; an external one is made to.
     onDeviceConnected: (id) => {
       if (!opts.brokerUrl) return broker?.disconnect(id);
       const now = presence.get(id); // only a device whose status says it is online over MQTT has a session to close
-      if (now?.online && now.transport !== "ws") return closeSessionOf(opts.brokerUrl, registry.backendPassword(), id);
+      if (now?.online && now.transport !== "ws") return closeSessionOf(opts.brokerUrl, registry.backendPassword(), id, opts.brokerTls);
     },
   });
   const ws = gateway;
   // A device removed or re-credited by any process sharing the registry (the CLI) is disconnected at once.
-  const stopWatching = watchCredentials(registry, () => {
+  const revalidate = () => {
     broker?.revalidate();
     ws.revalidate();
+  };
+  const stopWatching = watchCredentials(registry, revalidate);
+  // And a certificate whose rotation grace period or validity ends meanwhile, without anything changing.
+  const stopWatchingEnds = watchCredentialEnds(
+    { nextEnd: (after) => Math.min(certs.nextEnd(after) ?? Number.POSITIVE_INFINITY, previous.nextEnd(after) ?? Number.POSITIVE_INFINITY) },
+    revalidate,
+  );
+  const releases = new ReleaseStore(registry.db, { dataDir: opts.dataDir, publicKeys: opts.releaseKeys });
+  const updater = new Updater({ registry, correlator, presence, releases, prefix, onEvent: (id, u) => ws.emit(id, "ota", updateJson(u)) });
+  const jobs = new JobRunner({
+    store: registry.jobs,
+    tags: registry.tags,
+    presence,
+    correlator,
+    // Rollouts update devices through OTA (docs/ota.md) unless a test brings its own.
+    updater: opts.updater?.({ registry, correlator, presence }) ?? updater,
+    runningRelease: opts.runningRelease?.({ correlator }),
+    log: (msg, fields) => logger.info(fields ?? {}, msg),
   });
   const app = await buildApp({
+    jobs,
+    jobHeartbeatMs: opts.jobHeartbeatMs,
     registry,
     presence,
     correlator,
@@ -268,8 +397,19 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     logger,
     bodyLimit: opts.bodyLimit,
     logRequests: opts.logRequests,
+    jwt,
+    session: opts.session ?? sessionAuth(sessions, registry.apiKeys),
+    telemetry,
+    events,
+    paramSchemas,
+    sessions,
+    sseHeartbeatMs: opts.sseHeartbeatMs,
+    https: tls && serverTlsOptions(tls),
+    plugins: [credentialRoutes],
+    credentials: { deviceCa: tls?.ca, issuer: () => dataDirCa(opts.dataDir) },
     moreRoutes: (api, known) => ws.routes(api, known),
     onSysInfo: (id, answer) => learnLimits(id, answer, true),
+    ota: { releases, updater },
     async disconnectDevice(id) {
       await broker?.disconnect(id);
       ws.disconnect(id);
@@ -279,8 +419,27 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   await ws.start(app);
   await app.listen({ port: opts.port ?? 8080, host });
   const port = (app.server.address() as { port: number }).port;
-  const url = `http://${reachableHost(host)}:${port}`;
+  const url = `${tls ? "https" : "http"}://${reachableHost(host)}:${port}`;
   logger.info({ url }, "HTTP API listening");
+  jobs.resume(); // jobs left in progress by the last run; their devices get executions as they come online
+  let plainHttp: HttpServer | undefined;
+  let plaintext: Backend["plaintext"];
+  if (tls) {
+    plaintext = {};
+    if (broker?.port) plaintext.mqttUrl = `mqtt://${reachableHost(host)}:${broker.port}`;
+    if (tls.httpPort !== undefined) {
+      // The same routes and WebSocket gateway, without TLS, for what was asked to stay on plaintext.
+      const server = createHttpServer((req, res) => app.routing(req, res));
+      ws.attach(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(tls.httpPort, host, () => resolve());
+      });
+      plainHttp = server;
+      plaintext.url = `http://${reachableHost(host)}:${(server.address() as { port: number }).port}`;
+      logger.warn({ url: plaintext.url }, "plaintext HTTP listening beside HTTPS");
+    }
+  }
 
   return {
     url,
@@ -291,12 +450,23 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     broker,
     gateway: ws,
     redis: shared?.redis,
+    events,
+    telemetry,
+    updater,
+    releases,
+    jobs,
+    plaintext,
     async close() {
+      jobs.close(); // before the correlator: executions in flight stay in_progress for the next start
       stopWatching();
+      stopWatchingEnds();
+      plainHttp?.closeAllConnections();
+      await new Promise<void>((resolve) => (plainHttp ? plainHttp.close(() => resolve()) : resolve()));
       await ws.close();
       await app.close();
       correlator.close();
       presence.close();
+      telemetry.close();
       await bus.close();
       await broker?.close();
       await shared?.close();

@@ -24,7 +24,7 @@ export interface ErrorAnswer {
 /** The body schema of an error answer (Fastify drops members a response schema does not name). */
 export const errorBody = {
   type: "object",
-  properties: { error: { type: "string" }, message: { type: "string" } },
+  properties: { error: { type: "string" }, message: { type: "string" }, scope: { type: "string", description: "insufficient_scope: the scope needed" } },
   required: ["error", "message"],
 } as const;
 

@@ -13,15 +13,17 @@ import type { Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import { WS_CLOSE_REMOVED as CLOSE_REMOVED, WS_CLOSE_REPLACED as CLOSE_REPLACED } from "../abi.ts";
 import { deviceTopics } from "../broker/acl.ts";
-import { apiKeyId, type Registry } from "../registry/registry.ts";
+import type { Registry } from "../registry/registry.ts";
 import { digest } from "../registry/secrets.ts";
 import type { Bus, BusMessage, Unsubscribe } from "../rpc/bus.ts";
 import type { PresenceTracker } from "../rpc/presence.ts";
 import { JsonTooDeep, parseBoundedJson } from "../rpc/json-bounds.ts";
+import { callerKey, principalOf } from "./auth.ts";
 import { HttpError } from "./errors.ts";
 import { StreamQuota } from "./stream-quota.ts";
 import { DEFAULT_OUTBOUND_LIMITS, type OutboundLimits } from "../rpc/outbound.ts";
 import { DEFAULT_FRAME_RATE, FrameBucket, type FrameRate } from "./frame-rate.ts";
+import type { CertCheck } from "../tls/device-identity.ts";
 
 export const WS_PATH = "/api/v1/devices/ws";
 /** RFC 6455 policy violation: the close code for a device over its frame rate. */
@@ -50,6 +52,19 @@ export interface GatewayOptions {
    * device counts as online here once that is done (a promise), so the old connection's will comes before.
    */
   onDeviceConnected?(id: string): Promise<void> | void;
+  /**
+   * Over wss:// without a token: whether the connection's client certificate may act as `claimed` (?device=, if
+   * given). Absent: certificates are not accepted.
+   */
+  checkCertificate?(socket: unknown, claimed: string | undefined): CertCheck;
+  /** Whether a certificate a device connected with (its fingerprint) is still pinned for it. */
+  certStillValid?(id: string, fingerprint: string): boolean;
+  /** Checks a device's password (default: the registry's; the backend adds previous passwords in their grace). */
+  verifyDevice?(id: string, credential: string): Promise<boolean>;
+  /** Whether a connection's password (its digest) is still valid (default: the registry's stillValid). */
+  stillValid?(id: string, credentialDigest: Buffer): boolean;
+  /** A device's upgrade was refused, with a named reason. */
+  onLoginRefused?(id: string | undefined, reason: string, message: string): void;
 }
 
 /** A device-initiated JSON-RPC method the backend answers. Throwing gives a -32603 error. */
@@ -68,6 +83,8 @@ export class AuthRefused extends Error {
   constructor(
     readonly status: 401 | 403,
     message: string,
+    /** The device id it claimed, once known (for the audit log). */
+    readonly device?: string,
   ) {
     super(message);
   }
@@ -102,6 +119,8 @@ interface Connection {
   limited: boolean;
   /** Digest of the credential it logged in with, checked again when the registry's credentials change. */
   credential: Buffer;
+  /** Or the fingerprint of the client certificate it logged in with. */
+  certificate?: string;
 }
 
 type EventListener = (event: string, data: string) => void;
@@ -142,8 +161,7 @@ export class WsGateway {
    * event streams). Call before the app listens.
    */
   async start(app: FastifyInstance): Promise<void> {
-    this.server = app.server;
-    app.server.on("upgrade", this.onUpgrade);
+    this.attach(app.server);
     app.get(
       WS_PATH,
       {
@@ -162,6 +180,12 @@ export class WsGateway {
         reply.code(426).header("upgrade", "websocket").send({ error: "upgrade_required", message: "this path only takes WebSocket upgrades" }),
     );
     await this.opts.bus.subscribe([`${this.opts.prefix}/+/telemetry`], (msg) => this.onTelemetry(msg));
+  }
+
+  /** Takes the upgrades of one more server (the plaintext one beside HTTPS, when asked for). */
+  attach(server: Server): void {
+    this.server ??= server;
+    server.on("upgrade", this.onUpgrade);
   }
 
   /** Whether the device is connected to this process over WebSocket. */
@@ -190,8 +214,13 @@ export class WsGateway {
 
   /** Drops every connection whose credential is no longer the registry's (removed or re-credited, by any process). */
   revalidate(): void {
-    for (const [id, conn] of this.conns)
-      if (!this.opts.registry.stillValid(id, conn.credential)) conn.ws.close(CLOSE_REMOVED, "device removed or given a new credential");
+    for (const [id, conn] of this.conns) {
+      const valid =
+        conn.certificate !== undefined
+          ? (this.opts.certStillValid?.(id, conn.certificate) ?? true)
+          : (this.opts.stillValid ?? ((i, d) => this.opts.registry.stillValid(i, d)))(id, conn.credential);
+      if (!valid) conn.ws.close(CLOSE_REMOVED, "device removed or given a new credential");
+    }
   }
 
   /**
@@ -233,14 +262,27 @@ export class WsGateway {
     socket.on("error", () => {});
     if (new URL(req.url ?? "/", "http://x").pathname !== WS_PATH) {
       // Another listener's, if there is one; else nobody would ever answer it.
-      if (this.server?.listenerCount("upgrade") === 1) socket.end("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      if ((this.server?.listenerCount("upgrade") ?? 1) <= 1) socket.end("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
       return;
     }
     void this.authenticate(req).then(
-      ({ id, credential }) => this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, id, credential)),
+      ({ id, credential, certificate }) =>
+        this.wss.handleUpgrade(req, socket, head, (ws) =>
+          this.onConnection(Object.assign(ws, { peer: req.socket.remoteAddress }), id, credential, certificate),
+        ),
       (err: Error) => {
         const status = err instanceof AuthRefused ? err.status : 500;
         if (status === 500) this.opts.logger.error({ err }, "websocket upgrade failed");
+        const claimed = err instanceof AuthRefused ? err.device : undefined;
+        this.opts.registry.audit.record({
+          kind: "login_refused",
+          actor: claimed ?? null,
+          actor_kind: "device",
+          device: claimed ?? null,
+          outcome: status === 401 ? "no_credentials" : status === 403 ? "bad_credential" : "internal_error",
+          peer: req.socket.remoteAddress,
+          detail: "ws",
+        });
         const body = JSON.stringify({ error: status === 401 ? "unauthorized" : status === 403 ? "forbidden" : "internal_error", message: err.message });
         const reason = status === 401 ? "Unauthorized" : status === 403 ? "Forbidden" : "Internal Server Error";
         socket.end(
@@ -252,16 +294,34 @@ export class WsGateway {
     );
   };
 
-  private async authenticate(req: IncomingMessage): Promise<{ id: string; credential: Buffer }> {
+  private async authenticate(req: IncomingMessage): Promise<{ id: string; credential: Buffer; certificate?: string }> {
+    const check = this.opts.checkCertificate;
+    if (check && req.headers.authorization === undefined && !new URL(req.url ?? "/", "http://x").searchParams.has("access_token"))
+      return this.certificateLogin(req, check);
     const { id, credential } = deviceClaim(req);
-    if (!(await this.opts.registry.verifyDevice(id, credential))) throw new AuthRefused(403, "device credential not valid");
+    const verify = this.opts.verifyDevice ?? ((i: string, c: string) => this.opts.registry.verifyDevice(i, c));
+    if (!(await verify(id, credential))) {
+      this.opts.onLoginRefused?.(id, "BadCredential", "device credential not valid");
+      throw new AuthRefused(403, "device credential not valid", id);
+    }
     return { id, credential: digest(credential) };
   }
 
-  private onConnection(ws: WebSocket, id: string, credential: Buffer): void {
+  /** No token: the client certificate names the device (?device=<id>, if given, must be the same). */
+  private certificateLogin(req: IncomingMessage, check: NonNullable<GatewayOptions["checkCertificate"]>) {
+    const claimed = new URL(req.url ?? "/", "http://x").searchParams.get("device") ?? undefined;
+    const result = check(req.socket, claimed);
+    if (!result.ok) {
+      this.opts.onLoginRefused?.(result.id, result.reason, result.message);
+      throw new AuthRefused(result.reason === "CertificateMissing" ? 401 : 403, `${result.reason}: ${result.message}`, result.id);
+    }
+    return { id: result.id, credential: Buffer.alloc(0), certificate: result.fingerprint };
+  }
+
+  private onConnection(ws: WebSocket & { peer?: string }, id: string, credential: Buffer, certificate?: string): void {
     const topics = deviceTopics(this.opts.prefix, id);
     const old = this.conns.get(id);
-    const conn: Connection = { ws, alive: true, frames: new FrameBucket(this.frameRate), sending: 0, limited: false, credential };
+    const conn: Connection = { ws, alive: true, frames: new FrameBucket(this.frameRate), sending: 0, limited: false, credential, certificate };
     this.conns.set(id, conn); // before closing the old one: its close must not take the device offline
     old?.ws.close(CLOSE_REPLACED, "replaced by a newer connection");
     const othersGone = Promise.resolve(this.opts.onDeviceConnected?.(id)).catch((err: Error) =>
@@ -286,6 +346,7 @@ export class WsGateway {
         this.opts.presence.set(id, true, "ws");
         this.opts.bus.publish(topics.status, JSON.stringify({ online: true, transport: "ws", gateway: this.tag }), { retain: true });
         this.opts.logger.info({ id, replaced: old !== undefined }, "websocket device connected");
+        this.opts.registry.audit.record({ kind: "connect", actor: id, actor_kind: "device", device: id, outcome: "ok", peer: ws.peer, detail: "ws" });
       },
       (err: Error) => {
         // Requests could never reach it: the device reconnects and tries again.
@@ -308,6 +369,15 @@ export class WsGateway {
     ws.on("close", (code) => {
       if (this.conns.get(id) !== conn) return; // replaced: the new connection owns the device now
       this.release(id);
+      this.opts.registry.audit.record({
+        kind: "disconnect",
+        actor: id,
+        actor_kind: "device",
+        device: id,
+        outcome: `close_${code}`,
+        peer: ws.peer,
+        detail: "ws",
+      });
       if (!this.opts.registry.hasDevice(id)) return; // deleted: its status is cleared already
       this.opts.presence.set(id, false, "ws");
       this.opts.bus.publish(topics.status, JSON.stringify({ online: false, transport: "ws" }), { retain: true });
@@ -399,6 +469,14 @@ export class WsGateway {
     for (const l of listeners) l(event, data);
   }
 
+  /** An event of the backend's own on the device's event stream (`event: ota` for updates). */
+  emit(id: string, event: string, data: unknown): void {
+    const listeners = this.listeners.get(id);
+    if (!listeners?.size) return;
+    const text = JSON.stringify(data);
+    for (const l of listeners) l(event, text);
+  }
+
   /** Server-sent events for one device: its telemetry and other notifications. */
   stream(id: string, reply: FastifyReply): void {
     reply.hijack();
@@ -429,6 +507,7 @@ export class WsGateway {
     api.get<{ Params: { id: string } }>(
       "/devices/:id/events",
       {
+        config: { scope: "read" },
         schema: {
           summary: "Server-sent events from a device: telemetry and other notifications",
           description:
@@ -446,11 +525,10 @@ export class WsGateway {
       },
       async (req, reply) => {
         known(req.params.id);
-        // The scope's hook has verified the key: it is key-shaped.
-        const key = apiKeyId(/^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "")?.[1] ?? "") ?? "";
+        const key = callerKey(principalOf(req)); // a key, a token subject or a session: each has its own quota
         if (!this.streamQuota.take(key)) {
           const n = this.streamQuota.perKey;
-          throw new HttpError(429, "too_many_streams", `this API key has ${n} event streams open, the most allowed; close one first`, { limit: n });
+          throw new HttpError(429, "too_many_streams", `this caller has ${n} event streams open, the most allowed; close one first`, { limit: n });
         }
         reply.raw.once("close", () => this.streamQuota.release(key));
         this.stream(req.params.id, reply);

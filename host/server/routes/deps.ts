@@ -4,6 +4,12 @@ import type { DeviceRecord, Registry } from "../../registry/registry.ts";
 import type { RpcCorrelator } from "../../rpc/correlator.ts";
 import type { PresenceTracker } from "../../rpc/presence.ts";
 import type { Metrics } from "../metrics.ts";
+import type { TelemetryStore } from "../../registry/telemetry.ts";
+import type { SessionStore } from "../../registry/sessions.ts";
+import type { ParamSchemas } from "../../rpc/param-schema.ts";
+import type { EventHub } from "../events.ts";
+import type { OtaDeps } from "./releases.ts";
+import type { JobRunner } from "../../jobs/runner.ts";
 
 export interface RouteDeps {
   registry: Registry;
@@ -14,6 +20,24 @@ export interface RouteDeps {
   disconnectDevice(id: string): Promise<void>;
   /** A sys.info answer came back through REST: the device's announced limits may be in it. */
   onSysInfo?(id: string, answer: string): void;
+  /** Telemetry history per device (GET /devices/:id/telemetry). */
+  telemetry: TelemetryStore;
+  /** The fleet-wide event stream (GET /events): presence, telemetry, and whatever else publishes to it. */
+  events: EventHub;
+  /** Each online device's rpc.list: params are checked against it before sending. */
+  paramSchemas: ParamSchemas;
+  /** Browser sessions (POST /session). */
+  sessions: SessionStore;
+  /** SSE heartbeat period in ms (default 15000). */
+  sseHeartbeatMs?: number;
+  /** Releases and updates (routes/releases.ts); absent: no OTA routes. */
+  ota?: OtaDeps;
+  /** Fleet jobs (routes/jobs.ts); without it, no /jobs routes. */
+  jobs?: JobRunner;
+  /** A job's event stream sends a heartbeat comment this often (default 15 s). */
+  jobHeartbeatMs?: number;
+  /** The CAs behind device certificates (routes/credentials.ts). */
+  credentials?: import("./credentials.ts").CredentialDeps;
 }
 
 /** A route plugin: registered inside /api/v1, behind the API-key check. */

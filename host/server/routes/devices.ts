@@ -1,8 +1,10 @@
 // The device records: list, create, read, delete.
 import type { FastifyInstance } from "fastify";
 import { DeviceExists, InvalidDeviceId, type DeviceLimits, type DeviceRecord } from "../../registry/registry.ts";
+import { InvalidMetadata, InvalidTag } from "../../registry/tags.ts";
 import { HttpError, errorBody } from "../errors.ts";
 import type { RouteDeps } from "./deps.ts";
+import { deviceListQuery, listDevicePage } from "./device-list.ts";
 
 const deviceView = {
   type: "object",
@@ -14,10 +16,16 @@ const deviceView = {
     last_seen: { type: ["string", "null"], format: "date-time" },
     connected_since: { type: ["string", "null"], format: "date-time" },
     metadata: { type: "object", additionalProperties: true },
+    tags: { type: "array", items: { type: "string" } },
     limits: {
       type: "object",
       description: "What the device takes, in bytes, as it announced (sys.info) or as declared at creation; null: not known",
       properties: { request_max: { type: ["integer", "null"] }, response_max: { type: ["integer", "null"] }, max_packet: { type: ["integer", "null"] } },
+    },
+    app: {
+      type: ["object", "null"],
+      description: "The module as the last update left it (docs/ota.md): running and previous version, the last update's outcome",
+      additionalProperties: true,
     },
   },
 } as const;
@@ -39,7 +47,7 @@ export function knownDevice(deps: RouteDeps): (id: string) => DeviceRecord {
 export async function deviceRoutes(api: FastifyInstance, deps: RouteDeps): Promise<void> {
   const { registry, presence } = deps;
   const known = knownDevice(deps);
-  const view = (d: DeviceRecord) => {
+  const view = (d: DeviceRecord, tags = registry.tags.tagsOf(d.id)) => {
     const p = presence.get(d.id);
     return {
       id: d.id,
@@ -49,17 +57,39 @@ export async function deviceRoutes(api: FastifyInstance, deps: RouteDeps): Promi
       last_seen: iso(p?.last_seen ?? d.last_seen),
       connected_since: iso(p ? p.connected_since : d.connected_since),
       metadata: d.metadata,
+      tags,
       limits: d.limits,
+      app: deps.ota?.releases.appView(d.id) ?? null,
     };
   };
-  api.get("/devices", { schema: { summary: "List devices", response: { 200: { type: "array", items: deviceView } } } }, async () =>
-    registry.listDevices().map(view),
+  api.get<{ Querystring: Record<string, string | string[]> }>(
+    "/devices",
+    {
+      config: { scope: "read" },
+      schema: {
+        summary: "List devices, filtered by tag, online state and metadata; paged with a cursor when `limit` is given",
+        description:
+          "Query: `tag` (repeat it: every tag must be present), `online` (true/false), `metadata.<key>=<value>` (a string equal to it, " +
+          'a number equal to it, or the boolean "true"/"false"), `limit` (1 to 1000) and `cursor`. The answer is the array of devices as ' +
+          'before; with more to read, a `Link: <...>; rel="next"` header holds the next page\'s URL (its `cursor` is opaque). ' +
+          "Without `limit`, every matching device is in one answer (as before filters existed).",
+        querystring: deviceListQuery,
+        response: { 200: { type: "array", items: deviceView }, 400: errorBody },
+      },
+    },
+    async (req, reply) => {
+      const page = listDevicePage(deps, req.query);
+      if (page.next) reply.header("link", `<${page.next}>; rel="next"`);
+      const tags = registry.tags.tagsOfMany(page.devices.map((d) => d.id)); // one query for the page
+      return page.devices.map((d) => view(d, tags.get(d.id)));
+    },
   );
 
   const byteCount = { type: "integer", minimum: 1, maximum: 2 ** 28 }; // MQTT's largest packet is 256 MiB
   api.post<{ Body: { id: string; metadata?: Record<string, unknown>; limits?: Partial<DeviceLimits> } }>(
     "/devices",
     {
+      config: { scope: "admin" },
       schema: {
         summary: "Create a device; its credential is returned once",
         description:
@@ -95,13 +125,44 @@ export async function deviceRoutes(api: FastifyInstance, deps: RouteDeps): Promi
 
   api.get<{ Params: { id: string } }>(
     "/devices/:id",
-    { schema: { summary: "One device", params: idParam, response: { 200: deviceView, 404: errorBody } } },
+    { config: { scope: "read" }, schema: { summary: "One device", params: idParam, response: { 200: deviceView, 404: errorBody } } },
     async (req) => view(known(req.params.id)),
+  );
+
+  api.patch<{ Params: { id: string }; Body: { tags?: unknown[]; metadata?: Record<string, unknown> } }>(
+    "/devices/:id",
+    {
+      config: { scope: "admin" },
+      schema: {
+        summary: "Change a device's tags and metadata",
+        description:
+          "`tags` replaces the device's tags (at most 32, each 1 to 64 of letters, digits, `_ . : -`); `metadata` is a JSON merge " +
+          "patch (RFC 7396: a member set to null is removed), the result at most 4096 bytes as JSON. Unknown members are a 400.",
+        params: idParam,
+        body: { type: "object", properties: { tags: { type: "array" }, metadata: { type: "object" } } },
+        response: { 200: deviceView, 400: errorBody, 404: errorBody },
+      },
+    },
+    async (req) => {
+      const body = req.body;
+      for (const k of Object.keys(body))
+        if (k !== "tags" && k !== "metadata")
+          throw new HttpError(400, "unknown_field", `body.${k.slice(0, 64)} is not a member of a device change (tags, metadata)`);
+      if (body.tags === undefined && body.metadata === undefined) throw new HttpError(400, "empty_change", "send tags, metadata or both");
+      try {
+        if (!registry.tags.update(req.params.id, body)) throw new HttpError(404, "unknown_device", `no device ${req.params.id}`);
+      } catch (err) {
+        if (err instanceof InvalidTag) throw new HttpError(400, "bad_tag", err.message);
+        if (err instanceof InvalidMetadata) throw new HttpError(400, "metadata_too_large", err.message);
+        throw err;
+      }
+      return view(known(req.params.id));
+    },
   );
 
   api.delete<{ Params: { id: string } }>(
     "/devices/:id",
-    { schema: { summary: "Delete a device and disconnect it", params: idParam, response: { 404: errorBody } } },
+    { config: { scope: "admin" }, schema: { summary: "Delete a device and disconnect it", params: idParam, response: { 404: errorBody } } },
     async (req, reply) => {
       known(req.params.id);
       registry.removeDevice(req.params.id);

@@ -2,7 +2,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { DeviceOffline, RequestTooLarge, type JsonRpcId } from "../../rpc/correlator.ts";
 import { deliveryErrorBody, rpcFailure } from "../../rpc/delivery.ts";
+import { ParamsInvalid } from "../../rpc/param-schema.ts";
 import { IdempotencyKeyInvalid, IdempotencyKeyReused, IdempotencyStore, type Outcome } from "../../rpc/idempotency.ts";
+import { callerKey, principalOf } from "../auth.ts";
 import { HttpError, errorBody } from "../errors.ts";
 import { idParam } from "./devices.ts";
 import type { RouteDeps } from "./deps.ts";
@@ -35,8 +37,14 @@ const requestTooLargeBody = {
   properties: { ...errorBody.properties, request_bytes: { type: "integer" }, device_max: { type: "integer" } },
   required: errorBody.required,
 } as const;
+/** A 400 for params that fail the method's schema names the field (and the method). */
+const badRequestBody = {
+  type: "object",
+  properties: { ...errorBody.properties, field: { type: "string" }, method: { type: "string" } },
+  required: errorBody.required,
+} as const;
 const rpcErrors = {
-  400: errorBody,
+  400: badRequestBody,
   401: errorBody,
   403: errorBody,
   404: errorBody,
@@ -63,6 +71,7 @@ export async function rpcRoutes(api: FastifyInstance, deps: RouteDeps): Promise<
       const answer = await correlator.call(id, method, params, callerId, timeoutMs);
       metrics.rpcDone("ok", seconds());
       if (method === "sys.info") deps.onSysInfo?.(id, answer);
+      if (method === "rpc.list") deps.paramSchemas.learn(id, answer);
       return { status: 200, body: answer };
     } catch (err) {
       if (err instanceof RequestTooLarge)
@@ -77,6 +86,10 @@ export async function rpcRoutes(api: FastifyInstance, deps: RouteDeps): Promise<
   const rpc = async (req: FastifyRequest, reply: FastifyReply, id: string, method: string, params: unknown, callerId: JsonRpcId | undefined) => {
     const timeoutMs = timeoutOf(req);
     if (!registry.hasDeviceRecent(id)) throw new HttpError(404, "unknown_device", `no device ${id}`);
+    if (presence.isOnline(id))
+      await deps.paramSchemas.check(id, method, params, timeoutMs).catch((err: Error) => {
+        throw err instanceof ParamsInvalid ? new HttpError(400, "invalid_params", err.message, { field: err.field, method: err.method }) : err;
+      });
     const key = req.headers["idempotency-key"];
     let outcome: Outcome;
     const run = () => deliver(id, method, params, callerId, timeoutMs);
@@ -84,7 +97,8 @@ export async function rpcRoutes(api: FastifyInstance, deps: RouteDeps): Promise<
     else {
       try {
         if (typeof key !== "string") throw new IdempotencyKeyInvalid("one Idempotency-Key header at most");
-        outcome = await idempotency.run(req.headers.authorization ?? "", id, key, method, params, run);
+        // Per caller: a key, a token subject or a browser session (which has no Authorization header) each its own.
+        outcome = await idempotency.run(callerKey(principalOf(req)), id, key, method, params, run);
       } catch (err) {
         if (err instanceof IdempotencyKeyInvalid) throw new HttpError(400, "bad_idempotency_key", err.message);
         if (err instanceof IdempotencyKeyReused) throw new HttpError(422, "idempotency_key_reused", err.message);
@@ -101,6 +115,7 @@ export async function rpcRoutes(api: FastifyInstance, deps: RouteDeps): Promise<
   api.post<{ Params: { id: string }; Body: { jsonrpc?: "2.0"; id?: JsonRpcId; method: string; params?: unknown } }>(
     "/devices/:id/rpc",
     {
+      config: { scope: "call", audit: "call" },
       schema: {
         summary: "Call a method on a device",
         description:
@@ -131,6 +146,7 @@ export async function rpcRoutes(api: FastifyInstance, deps: RouteDeps): Promise<
   api.post<{ Params: { id: string; method: string }; Body: unknown }>(
     "/devices/:id/rpc/:method",
     {
+      config: { scope: "call", audit: "call" },
       schema: {
         summary: "Call a method on a device; the body is the params",
         description: "Body: the params, a JSON array or object; no body means no params.",

@@ -1,0 +1,125 @@
+// Issue 15, external broker mode over TLS: the generated mosquitto config serves devices with client certificates
+// (the CN is the username and client id, so the %u ACL applies) and the backends over TLS; the backend dials
+// `mqtts://` with the CA (--broker-ca); a Node device logs in with its certificate and answers REST calls. A
+// certificate from another CA is refused, and A's certificate reaches only A's topics, whatever id it claims.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import mqtt from "mqtt";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { backendTlsListenerLines, mosquittoGlobalLines, mosquittoTlsListenerLines, writeMosquittoConfig } from "../host/broker/mosquitto.ts";
+import { Device } from "../host/device.ts";
+import { connectBackendClient } from "../host/rpc/bus.ts";
+import { Registry } from "../host/registry/registry.ts";
+import { startBackend, type Backend } from "../host/server/backend.ts";
+import { makeCa, makeDeviceCert } from "../host/tls/certs.ts";
+import { waitFor } from "./support/api.ts";
+import { freePort, startMosquitto, type Mosquitto } from "./support/mosquitto.ts";
+import { makeTestPki, type TestPki } from "./support/tls.ts";
+
+let pki: TestPki;
+let broker: Mosquitto;
+let backend: Backend;
+let tlsPort: number;
+let backendUrl: string;
+let key: string;
+const devices: Device[] = [];
+const clients: mqtt.MqttClient[] = [];
+
+beforeAll(async () => {
+  pki = await makeTestPki();
+  const dataDir = mkdtempSync(join(tmpdir(), "outpost-mosq-tls-"));
+  const files = { cafile: join(dataDir, "ca.crt"), certfile: join(dataDir, "server.crt"), keyfile: join(dataDir, "server.key") };
+  writeFileSync(files.cafile, pki.ca.cert);
+  writeFileSync(files.certfile, pki.server.cert);
+  writeFileSync(files.keyfile, pki.server.key, { mode: 0o600 });
+  const registry = new Registry(dataDir);
+  registry.addDevice("m-a");
+  registry.addDevice("m-b");
+  const dir = join(dataDir, "mosquitto");
+  const lines = writeMosquittoConfig(registry, dir);
+  registry.close();
+  tlsPort = await freePort();
+  const backendPort = await freePort();
+  const asRoot = process.getuid?.() === 0 ? ["user root"] : [];
+  broker = await startMosquitto(
+    [
+      ...lines,
+      ...asRoot,
+      ...backendTlsListenerLines(dir, { port: backendPort, host: "127.0.0.1", ...files }),
+      ...mosquittoTlsListenerLines(dir, { port: tlsPort, host: "127.0.0.1", ...files }),
+    ],
+    { global: mosquittoGlobalLines() },
+  );
+  backend = await startBackend({
+    dataDir,
+    port: await freePort(),
+    host: "127.0.0.1",
+    brokerUrl: (backendUrl = `mqtts://localhost:${backendPort}`),
+    brokerTls: { ca: pki.ca.cert },
+    logger: pino({ level: "silent" }),
+  });
+  key = backend.registry.createApiKey().key;
+});
+afterAll(async () => {
+  for (const d of devices.splice(0)) await d.close();
+  for (const c of clients.splice(0)) await c.endAsync(true);
+  await backend?.close();
+  await broker?.stop();
+});
+
+const tlsUrl = () => `mqtts://localhost:${tlsPort}`;
+
+describe("mosquitto over TLS", () => {
+  it("a device logs in with its certificate (CN = its id) and answers REST calls through the backend's mqtts:// link", async () => {
+    const pem = await makeDeviceCert(pki.ca, "m-a");
+    const device = new Device({ id: "m-a" });
+    devices.push(device);
+    await device.connect(tlsUrl(), { tls: { ca: pki.ca.cert, cert: pem.cert, key: pem.key } });
+    await waitFor(() => backend.presence.isOnline("m-a"));
+    const res = await fetch(`${backend.url}/api/v1/devices/m-a/rpc`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "echo", params: ["through mosquitto"] }),
+    });
+    expect(await res.json()).toEqual({ jsonrpc: "2.0", id: 1, result: ["through mosquitto"] });
+  });
+
+  it("refuses a client certificate from another CA, and a client without one", async () => {
+    const foreign = await makeDeviceCert(await makeCa("elsewhere"), "m-b");
+    for (const tls of [{ cert: foreign.cert, key: foreign.key }, {}]) {
+      const c = mqtt.connect(tlsUrl(), { ca: pki.ca.cert, ...tls, reconnectPeriod: 0, connectTimeout: 3000 });
+      clients.push(c);
+      const outcome = await new Promise<string>((resolve) => {
+        c.once("connect", () => resolve("connected"));
+        c.once("error", (e) => resolve(e.message));
+        c.once("close", () => resolve("closed"));
+      });
+      expect(outcome).not.toBe("connected");
+    }
+  });
+
+  it("A's certificate acts as A whatever it claims: B's topics stay out of reach", async () => {
+    const pem = await makeDeviceCert(pki.ca, "m-a");
+    const c = mqtt.connect(tlsUrl(), { ca: pki.ca.cert, cert: pem.cert, key: pem.key, clientId: "m-b", username: "m-b", reconnectPeriod: 0 });
+    clients.push(c);
+    await new Promise<void>((resolve, reject) => {
+      c.once("connect", () => resolve());
+      c.once("error", reject);
+    });
+    const got: string[] = [];
+    c.on("message", (topic) => got.push(topic));
+    await c.subscribeAsync(["devices/m-b/rx", "devices/m-a/rx"]); // mosquitto grants, then checks each delivery
+    const backendClient = await connectBackendClient(backendUrl, backend.registry.backendPassword(), { tls: { ca: pki.ca.cert } });
+    clients.push(backendClient);
+    await backendClient.publishAsync("devices/m-b/rx", "for b", { qos: 1 });
+    await backendClient.publishAsync("devices/m-a/rx", "for a", { qos: 1 });
+    await waitFor(() => got.length > 0);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(got).toEqual(["devices/m-a/rx"]); // the username is the certificate's CN, m-a: the %u ACL decides
+    await c.publishAsync("devices/m-b/status", JSON.stringify({ online: true }), { retain: true, qos: 1 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(backend.presence.isOnline("m-b")).toBe(false);
+  });
+});

@@ -1,0 +1,158 @@
+// OTA on the STM32F405 firmware in QEMU's netduinoplus2 (docs/ota.md): the flash slot driver on its RAM stand-in
+// (QEMU has no flash programming), Ed25519 on the Cortex-M4, the module restarted in place (wasm3 torn down and
+// loaded from the new slot). RAM slots do not outlive QEMU, so a power cut cannot be tested here (boards/stm32/README.md).
+import { afterAll, beforeAll, expect, it } from "vitest";
+import type { Backend } from "../host/server/backend.ts";
+import { wasmBytes } from "../host/engine.ts";
+import { bootFirmware, buildFirmware, firmwareElf, type QemuBoard } from "../boards/stm32/qemu.ts";
+import { apiClient, startTestBackend, waitFor } from "./support/api.ts";
+import { neverConnectsModule, otherKey, release, releaseKey, trapAtStartModule, type ReleaseBody } from "./support/ota.ts";
+
+const MODULE = wasmBytes();
+let backend: Backend;
+let key: string;
+const api = apiClient(
+  () => backend.url,
+  () => `Bearer ${key}`,
+);
+const boards: QemuBoard[] = [];
+
+beforeAll(async () => {
+  buildFirmware("all");
+  backend = await startTestBackend("ota-stm32");
+  key = backend.registry.createApiKey().key;
+}, 600_000);
+afterAll(async () => {
+  for (const b of boards) await b.stop();
+  await backend?.close();
+});
+
+let seq = 0;
+async function board(window = 120_000): Promise<{ id: string; board: QemuBoard }> {
+  const id = `ota-stm32-${++seq}`;
+  const { credential } = backend.registry.addDevice(id);
+  const b = bootFirmware({
+    elf: firmwareElf,
+    linkPort: Number(new URL(backend.mqttUrl).port),
+    append: `--id ${id} --password ${credential} --ota-key ${releaseKey.publicKey} --ota-window ${window}`,
+    maxLifetimeMs: 170_000,
+  });
+  boards.push(b);
+  await waitFor(() => backend.presence.isOnline(id) || b.proc.exitCode !== null);
+  return { id, board: b };
+}
+
+async function upload(body: ReleaseBody): Promise<string> {
+  const r = await api("/api/v1/releases", { method: "POST", json: body });
+  expect(r.status).toBe(201);
+  return r.body.id;
+}
+let nextVersion = 900;
+const releaseOf = (module: Uint8Array, opts: { key?: string } = {}) => upload(release(module, ++nextVersion, opts));
+const info = async (id: string) => {
+  const r = await api(`/api/v1/devices/${id}/rpc?timeout_ms=5000`, { method: "POST", json: { jsonrpc: "2.0", id: 1, method: "sys.info" } });
+  if (!r.body?.result) throw new Error(`sys.info: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.result;
+};
+
+it("a good update: written to the (RAM-backed) flash slot, verified, the module restarted on it and confirmed", { timeout: 120_000 }, async () => {
+  const d = await board();
+  expect((await info(d.id)).app).toMatchObject({ version: 0, state: "confirmed", slot: "a" });
+  const r = await backend.updater.update(d.id, await releaseOf(MODULE), { timeoutMs: 90_000 });
+  expect(r).toEqual({ outcome: "succeeded" });
+  expect((await info(d.id)).app).toMatchObject({ version: nextVersion, state: "confirmed", slot: "b", previous: 0, last: { outcome: "succeeded" } });
+  await d.board.waitForLine(/module version \d+ started/);
+});
+
+it("refuses a bad signature and a downgrade by name; a module that traps at start, one that never connects and one never confirmed are rolled back", {
+  timeout: 150_000,
+}, async () => {
+  const d = await board(8000);
+  expect(await backend.updater.update(d.id, await releaseOf(MODULE, { key: otherKey.privateKey }), { timeoutMs: 60_000 })).toEqual({
+    outcome: "rejected",
+    reason: "bad_signature",
+  });
+  expect(await backend.updater.update(d.id, await releaseOf(trapAtStartModule()), { timeoutMs: 60_000 })).toEqual({
+    outcome: "rolled_back",
+    reason: "trap_at_start",
+  });
+  expect(await backend.updater.update(d.id, await releaseOf(neverConnectsModule()), { timeoutMs: 60_000 })).toEqual({
+    outcome: "rolled_back",
+    reason: "no_connection",
+  });
+  const nc = await backend.updater.update(d.id, await releaseOf(MODULE), { timeoutMs: 60_000, skipConfirm: true });
+  if (process.env.OTA_DEBUG) console.log(d.board.lines.join("\n"));
+  expect(nc).toEqual({
+    outcome: "rolled_back",
+    reason: "not_confirmed",
+  });
+  expect((await info(d.id)).app).toMatchObject({ version: 0, state: "confirmed", last: { outcome: "rolled_back", reason: "not_confirmed" } });
+  expect(await backend.updater.update(d.id, await upload(release(MODULE, 0 + 0 || 1)), { timeoutMs: 60_000 })).toMatchObject({ outcome: "succeeded" });
+  expect(await backend.updater.update(d.id, await upload(release(Buffer.concat([MODULE, Buffer.from([0])]), 1)), { timeoutMs: 60_000 })).toEqual({
+    outcome: "rejected",
+    reason: "not_newer",
+  });
+});
+
+it("bad bytes are refused at ota.finish (hash_mismatch); a transfer cut mid-way (the link dropped) still ends succeeded", {
+  timeout: 150_000,
+}, async () => {
+  // Through a relay the test can cut: QEMU's USART1 dials it, it dials the broker.
+  const { createServer, connect } = await import("node:net");
+  const { freePort } = await import("./support/mosquitto.ts");
+  const sockets = new Set<import("node:net").Socket>();
+  let writes = 0;
+  let cutAt = 0;
+  const relay = createServer((a) => {
+    const b = connect(Number(new URL(backend.mqttUrl).port), "127.0.0.1");
+    sockets.add(a);
+    a.on("data", (d) => {
+      b.write(d);
+    });
+    b.on("data", (d) => {
+      if (d.includes("ota.write")) writes++;
+      if (cutAt && writes === cutAt) {
+        cutAt = 0;
+        a.destroy();
+        b.destroy();
+        return;
+      }
+      a.write(d);
+    });
+    a.on("close", () => b.destroy());
+    b.on("close", () => a.destroy());
+    a.on("error", () => {});
+    b.on("error", () => {});
+  });
+  const port = await freePort();
+  await new Promise<void>((r) => relay.listen(port, "127.0.0.1", r));
+  const id = `ota-stm32-${++seq}`;
+  const { credential } = backend.registry.addDevice(id);
+  const b = bootFirmware({
+    elf: firmwareElf,
+    linkPort: port,
+    append: `--id ${id} --password ${credential} --ota-key ${releaseKey.publicKey} --ota-window 8000`,
+    maxLifetimeMs: 170_000,
+  });
+  boards.push(b);
+  try {
+    await waitFor(() => backend.presence.isOnline(id));
+    const call = async (method: string, params: unknown) =>
+      (await api(`/api/v1/devices/${id}/rpc?timeout_ms=5000`, { method: "POST", json: { jsonrpc: "2.0", id: 1, method, params } })).body;
+    const r = release(MODULE, ++nextVersion);
+    expect((await call("ota.begin", { manifest: r.manifest, signature: r.signature })).result).toMatchObject({ offset: 0, chunk: 600 });
+    const bad = Buffer.from(MODULE);
+    bad[99] ^= 0x10;
+    for (let o = 0; o < bad.length; o += 600) await call("ota.write", { offset: o, data: bad.subarray(o, o + 600).toString("base64") });
+    expect((await call("ota.finish", {})).error).toMatchObject({ code: -32049, message: "hash_mismatch" });
+    expect((await info(id)).app).toMatchObject({ version: 0, state: "confirmed", last: { outcome: "failed", reason: "hash_mismatch" } });
+    // Cut the link as the 10th chunk goes out; the device keeps what it wrote, the backend resumes after the reconnect.
+    writes = 0;
+    cutAt = 10;
+    expect(await backend.updater.update(id, await releaseOf(MODULE), { timeoutMs: 90_000 })).toEqual({ outcome: "succeeded" });
+  } finally {
+    await b.stop();
+    for (const s of sockets) s.destroy();
+    relay.close();
+  }
+});

@@ -1,0 +1,57 @@
+// OTA test helpers: a release key, signed releases as POST /releases bodies, and the bad modules the rollback
+// tests need, assembled with wat2wasm (wabt): one that traps at start, one that starts but never connects.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import abi from "../../assembly/abi.json" with { type: "json" };
+import { generateSigningKey, manifestFor, signManifest, signingKey } from "../../host/ota/manifest.ts";
+
+export const releaseKey = generateSigningKey();
+export const otherKey = generateSigningKey();
+
+export interface ReleaseBody {
+  manifest: string;
+  signature: string;
+  module: string;
+}
+
+/** A release of `module` at `version`, signed with `key` (default releaseKey); `tamper` changes it after signing. */
+export function release(module: Uint8Array, version: number, opts: { key?: string; label?: string; abi?: number } = {}): ReleaseBody {
+  const manifest = manifestFor(module, version, { label: opts.label, abi: opts.abi });
+  const signature = signManifest(manifest, signingKey(opts.key ?? releaseKey.privateKey));
+  return { manifest: manifest.toString("base64"), signature: signature.toString("base64"), module: Buffer.from(module).toString("base64") };
+}
+
+function wat2wasm(name: string, text: string): Buffer {
+  const dir = mkdtempSync(join(tmpdir(), "outpost-wat-"));
+  writeFileSync(join(dir, `${name}.wat`), text);
+  execFileSync("wat2wasm", [join(dir, `${name}.wat`), "-o", join(dir, `${name}.wasm`)]);
+  return readFileSync(join(dir, `${name}.wasm`));
+}
+
+/** A module whose start function traps: instantiating it fails (a release that cannot come up at all). */
+export const trapAtStartModule = (): Buffer =>
+  wat2wasm(
+    "trap",
+    `(module (memory (export "memory") 1) (func $start unreachable) (start $start) (func (export "abi_version") (result i32) i32.const ${abi.version}))`,
+  );
+
+/**
+ * A module with every export of the device build (assembly/abi.json) that does nothing: it instantiates and
+ * answers no request, and its client never asks for a socket, so it never connects.
+ */
+export function neverConnectsModule(): Buffer {
+  const blocks: Record<string, number> = { rpc_init: 64, client_init: 256, device_init: 512 };
+  const funcs: string[] = [];
+  for (const group of ["core", "client", "rpc", "device"] as const)
+    for (const e of abi.exports[group] as { name: string; kind?: string; params?: string[]; result?: string }[]) {
+      if (e.kind === "memory") continue;
+      const params = (e.params ?? []).map(() => "(param i32)").join(" ");
+      const value = e.name === "abi_version" ? abi.version : (blocks[e.name] ?? 0);
+      funcs.push(e.result === "void" ? `(func (export "${e.name}") ${params})` : `(func (export "${e.name}") ${params} (result i32) i32.const ${value})`);
+    }
+  // rpc_init's block: the request buffer at 1024, the response buffer at 4096; client_init's: scratch at 8192, 1 KiB.
+  const data = `(data (i32.const 64) "\\00\\04\\00\\00\\00\\10\\00\\00") (data (i32.const 256) "\\00\\20\\00\\00\\00\\04\\00\\00")`;
+  return wat2wasm("silent", `(module (memory (export "memory") 1) ${data} ${funcs.join(" ")})`);
+}
