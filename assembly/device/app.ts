@@ -1,7 +1,7 @@
 // The device application: JSON-RPC over MQTT on top of the sans-IO client (or over
 // WebSocket, assembly/ws/, when device_set key 3 chose it). What differs by transport
 // (how a request arrives, how its reply and telemetry leave, the offline status) is behind
-// the application hooks of assembly/link/transport.ts: no transport branches here.
+// the application hooks of assembly/device/transport.ts: no transport branches here.
 // Subscribes to <prefix>/<id>/rx, answers on <prefix>/<id>/tx (or the MQTT 5
 // Response Topic, with the Correlation Data), keeps a retained
 // <prefix>/<id>/status with an offline will, and can publish sys.info as
@@ -12,7 +12,7 @@ import { alloc, bytesEqual } from "../mem";
 import { clientConfig, clientSetString } from "../link/config";
 import { clientEventArg } from "../link/events";
 import { linkDeadline, linkPoll, linkStart, linkStop } from "../link/supervisor";
-import { trDeliverReply, trDeliverRequest, trPublishOffline, trSendNotification } from "../link/transport";
+import { trDeliverReply, trDeliverRequest, trPublishOffline, trSendNotification } from "./transport";
 import { clientScratch } from "../mqtt/client";
 import { clientPublish } from "../mqtt/outbox";
 import { clientSubscribe } from "../mqtt/subscriptions";

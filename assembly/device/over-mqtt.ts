@@ -1,5 +1,5 @@
 // What the device application (assembly/device/app.ts) does over MQTT, its side of the
-// application hooks in assembly/link/transport.ts: a request is a PUBLISH on rx, its reply
+// application hooks in assembly/device/transport.ts: a request is a PUBLISH on rx, its reply
 // goes where the request said (MQTT 5 Response Topic + Correlation Data) or to tx, telemetry
 // is a PUBLISH on telemetry, and a clean stop publishes the retained offline status.
 import { CFG_MAX_PACKET, V_PAYLOAD, V_QOS, V_TOPIC, Err } from "../abi";

@@ -1,9 +1,10 @@
-// The transport seam: what the supervisor (assembly/link/supervisor.ts) asks of the
-// protocol that runs over the socket, and what the device application
-// (assembly/device/app.ts) asks of it. Each transport implements these hooks in its
-// files (MQTT: assembly/mqtt/client.ts and assembly/device/over-mqtt.ts; WebSocket:
-// assembly/ws/client.ts and assembly/ws/device.ts); a third one adds its files and a
-// branch to each hook here, the one place a transport is registered. The choice is made at
+// The transport seam, connection half: what the supervisor (assembly/link/supervisor.ts)
+// asks of the protocol that runs over the socket. Each transport implements these hooks
+// in its connection file (assembly/mqtt/client.ts: MQTT; assembly/ws/client.ts: WebSocket)
+// and the application half (assembly/device/transport.ts) in its application file; a
+// third one adds its two files and a branch to each hook of the two halves. The halves
+// are two files so that the client alone (bench/size.ts's codec+client set) compiles
+// nothing of the device application (its text segments). The choice is made at
 // run time (device_set key 3) but folds away at compile time when only one
 // transport is built in (assembly/build.ts): the MQTT-only build calls MQTT directly.
 //
@@ -19,17 +20,9 @@
 //   trPrepare  a poll step starts (no event waiting): settle the last step's leftovers.
 //   trRead     a poll step: parse what was pushed, answer, emit; call connected() once the handshake is done.
 //   trRxPtr/trRxCap/trRxPush  where the host writes received bytes, how many now, and that it did.
-// Application hooks (device_*):
-//   trDeliverRequest  EV_MESSAGE (or EV_TOO_LARGE: `cut`) arrived: dispatch the request in it
-//                     (app.ts dispatch() with its reply context). True if left pending for the host.
-//   trDeliverReply    send the response (respLen > 0 bytes in the RPC response buffer).
-//   trSendNotification  send telemetry (n bytes of sys.info's result there). 0 or -Err.
-//   trPublishOffline  a clean stop while online: say so before the goodbye (if the transport can).
 import { overWebSocket } from "../build";
 import * as M from "../mqtt/client";
 import * as W from "../ws/client";
-import * as MD from "../device/over-mqtt";
-import * as WD from "../ws/device";
 
 @inline export function trStart(): void {
   if (overWebSocket()) W.wsStart();
@@ -77,17 +70,3 @@ import * as WD from "../ws/device";
   else M.mqttRxPush(len);
 }
 
-// ---- Application hooks (assembly/device/app.ts) ----
-@inline export function trDeliverRequest(now: u32, cut: bool): bool {
-  return overWebSocket() ? WD.wsDeliverRequest(now) : MD.mqttDeliverRequest(now, cut);
-}
-@inline export function trDeliverReply(respLen: i32): void {
-  if (overWebSocket()) WD.wsDeliverReply(respLen);
-  else MD.mqttDeliverReply(respLen);
-}
-@inline export function trSendNotification(n: u32): i32 {
-  return overWebSocket() ? WD.wsSendNotification(n) : MD.mqttSendNotification(n);
-}
-@inline export function trPublishOffline(now: u32): void {
-  if (!overWebSocket()) MD.mqttPublishOffline(now);
-}

@@ -1,5 +1,5 @@
 // What the device application (assembly/device/app.ts) does over WebSocket, its side of the
-// application hooks in assembly/link/transport.ts: a message is the request itself, its reply
+// application hooks in assembly/device/transport.ts: a message is the request itself, its reply
 // is a text frame, telemetry is a JSON-RPC notification (no topic says what it is), and there
 // is no status to publish (the backend sees the socket).
 import { Err } from "../abi";
