@@ -18,6 +18,7 @@ import { addProp, clearView, getSlot, setPair, setSlot, CF_CLEAN, CF_PASSWORD, C
 import { ACK_BYTES, put2, rxView, send, txView, version, writeAck } from "./send";
 import { Framer } from "./stream";
 import { onSubAck, pumpSubs, purgeDeadSubs, subsInit, subsResume } from "./subscriptions";
+import { MQTT5 } from "../features";
 
 const framer = changetype<Framer>(memory.data(offsetof<Framer>()));
 let rxDrained = true;
@@ -74,7 +75,7 @@ function writeConnect(): i32 {
   if (setStringSlot(v, V_USERNAME, STR_USERNAME)) flags |= CF_USERNAME;
   if (setStringSlot(v, V_PASSWORD, STR_PASSWORD)) flags |= CF_PASSWORD;
   setSlot(v, V_CONNECT_FLAGS, flags);
-  if (version == MQTT_5) {
+  if (MQTT5 && version == MQTT_5) {
     let expiry = C(CFG_SESSION_EXPIRY);
     if (expiry) addProp(v, P_SESSION_EXPIRY_INTERVAL, expiry);
     addProp(v, P_RECEIVE_MAXIMUM, C(CFG_RECEIVE_MAXIMUM));

@@ -1,0 +1,7 @@
+// Compile-time feature flags of the module, set with `asc --use NAME=1` (asconfig.json's
+// mqtt311 target sets them; the shipped build/device.wasm sets none). No imports: the
+// codec, the client and the device app all read these without pulling each other in.
+// OUTPOST_NO_MQTT5: MQTT 3.1.1 only; the protocol key refuses 5 and every MQTT 5 branch
+// (properties, reason codes, AUTH) folds away.
+
+@inline export const MQTT5: bool = !isDefined(OUTPOST_NO_MQTT5);
