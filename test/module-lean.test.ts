@@ -1,7 +1,8 @@
 // The lean module (issue 20): build/device-mqtt311.wasm, asconfig.json's mqtt311 target
-// (--use OUTPOST_NO_WS=1 OUTPOST_NO_MQTT5=1), beside the full build/device.wasm. Same exports,
-// smaller, MQTT 3.1.1 only: the protocol key refuses 5 by name, the WebSocket URL key is unknown,
-// and a 3.1.1 CONNECT is written as by the full module. Under V8 and wasm3.
+// (--use OUTPOST_NO_WS=1 OUTPOST_NO_MQTT5=1 OUTPOST_NO_QOS2=1), beside the full build/device.wasm.
+// Same exports, smaller, MQTT 3.1.1 with QoS 0 and 1 only: the protocol key refuses 5 by name,
+// QoS 2 publish and subscribe are -InvalidQos, and a 3.1.1 CONNECT is written as by the full
+// module. Under V8 and wasm3.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { Cfg, Err, Str } from "../host/abi-table.ts";
@@ -57,5 +58,22 @@ describe.each(ENGINES)("lean module under %s", (engine) => {
     expect(bytes).toEqual(connect(full));
     expect(bytes[0]).toBe(0x10); // CONNECT
     expect(bytes.includes(Buffer.from("MQTT\x04"))).toBe(true); // protocol level 4
+  });
+
+  it("refuses QoS 2 publish and subscribe by name where the full module takes them", () => {
+    const qos2 = (bytes: Uint8Array) => {
+      const { m, x } = start(bytes, 4);
+      const block = x.client_init();
+      const scratch = new Uint32Array(m.memory.buffer, block, 1)[0];
+      const topic = Buffer.from("a/b");
+      new Uint8Array(m.memory.buffer, scratch, topic.length).set(topic);
+      return {
+        subscribe: x.client_subscribe(topic.length, 2),
+        publish: Math.min(x.client_publish(topic.length, 0, 2, 0), 1),
+        one: x.client_publish(topic.length, 0, 1, 0) > 0,
+      };
+    };
+    expect(qos2(lean)).toEqual({ subscribe: -Err.InvalidQos, publish: -Err.InvalidQos, one: true }); // QoS 1 queued: its packet id
+    expect(qos2(full)).toEqual({ subscribe: 0, publish: 1, one: true });
   });
 });

@@ -9,6 +9,7 @@
 import { CFG_WILL_QOS, CFG_WILL_RETAIN, DEV_ID, DEV_PREFIX, DEV_TELEMETRY_MS, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, EV_RPC_PENDING, EV_SUBACK, EV_TOO_LARGE, Err, STR_CLIENT_ID, STR_WILL_PAYLOAD, STR_WILL_TOPIC } from "../abi";
 
 import { alloc, bytesEqual } from "../mem";
+import { QOS2 } from "../features";
 import { clientConfig, clientSetString } from "../link/config";
 import { clientEventArg } from "../link/events";
 import { linkDeadline, linkPoll, linkStart, linkStop } from "../link/supervisor";
@@ -124,7 +125,7 @@ export function deviceStart(now: u32): i32 {
   let r = clientSetString(STR_CLIENT_ID, idBuf, idLen);
   if (!r) r = clientSetString(STR_WILL_TOPIC, topic, topicFor(T.T_STATUS));
   if (!r) r = clientSetString(STR_WILL_PAYLOAD, T.T_OFFLINE + 2, load<u16>(T.T_OFFLINE));
-  if (!r) r = clientSubscribe(topic, topicFor(T.T_RX), 2);
+  if (!r) r = clientSubscribe(topic, topicFor(T.T_RX), QOS2 ? 2 : 1); // QoS 1 in a build without QoS 2
   if (!r) r = linkStart(now); // over MQTT, or WebSocket when device_set key 3 chose it
   return r;
 }
