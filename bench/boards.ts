@@ -327,7 +327,7 @@ interface ModuleRun {
 
 /**
  * Full vs lean (issue 20): the firmware with build/device.wasm or with the lean
- * build/device-mqtt311.wasm (make MODULE=mqtt311: no WebSocket, no MQTT 5), the same
+ * build/device-mqtt311.wasm (make MODULE=mqtt311: no WebSocket, MQTT 5 or QoS 2), the same
  * traffic as every RAM figure here (exercise()), RAM as board.memory measures it.
  */
 async function moduleRun(engine: FirmwareEngine, module: FirmwareModule, broker: Mosquitto): Promise<ModuleRun> {
@@ -420,7 +420,7 @@ async function main() {
     );
     console.log(`requests/s, STM32 in QEMU  ${aot.qemuRps.toFixed(0)}  (context only)`);
     console.log("");
-    console.log("full module vs lean (make MODULE=mqtt311: no WebSocket, no MQTT 5), same traffic");
+    console.log("full module vs lean (make MODULE=mqtt311: no WebSocket, no MQTT 5, no QoS 2), same traffic");
     for (const engine of FIRMWARE_ENGINES) {
       const { full, mqtt311: lean } = modules[engine];
       console.log(
