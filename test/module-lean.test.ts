@@ -5,7 +5,8 @@
 // module. Under V8 and wasm3.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { Cfg, Err, Str } from "../host/abi-table.ts";
+import { encode } from "../host/codec/index.ts";
+import { Cfg, Err, Ev, Str } from "../host/abi-table.ts";
 import { instantiate } from "../host/engine.ts";
 import { ENGINES } from "./support/engines.ts";
 
@@ -75,5 +76,42 @@ describe.each(ENGINES)("lean module under %s", (engine) => {
     };
     expect(qos2(lean)).toEqual({ subscribe: -Err.InvalidQos, publish: -Err.InvalidQos, one: true }); // QoS 1 queued: its packet id
     expect(qos2(full)).toEqual({ subscribe: 0, publish: 1, one: true });
+  });
+
+  it("ends the connection by name on a QoS 2 PUBLISH (the full module acknowledges it with PUBREC)", () => {
+    const run = (bytes: Uint8Array) => {
+      const { m, x } = start(bytes, 4);
+      const block = x.client_init();
+      const word = (i: number) => new Uint32Array(m.memory.buffer, block, i + 1)[i];
+      const id = Buffer.from("lean-2");
+      new Uint8Array(m.memory.buffer, word(0), id.length).set(id);
+      x.client_set_str(Str.clientId, id.length);
+      const events: number[][] = [];
+      const poll = () => {
+        for (let ev; (ev = x.client_poll(1000)); ) events.push([ev, word(4)]);
+      };
+      const feed = (packet: Uint8Array) => {
+        new Uint8Array(m.memory.buffer, x.client_rx_ptr(), packet.length).set(packet);
+        x.client_rx_push(packet.length);
+        poll();
+      };
+      x.client_start(1000);
+      poll();
+      x.client_opened(1000);
+      poll();
+      x.client_tx_consume(x.client_tx_len());
+      feed(encode({ cmd: "connack", returnCode: 0, sessionPresent: false }, { protocolVersion: 4 }));
+      feed(encode({ cmd: "publish", topic: "a/b", qos: 2, messageId: 5, payload: Buffer.from("x"), retain: false, dup: false }, { protocolVersion: 4 }));
+      const tx = Buffer.from(new Uint8Array(m.memory.buffer, word(2), x.client_tx_len()));
+      return { events: events.map(([ev]) => ev), close: events.find(([ev]) => ev === Ev.close)?.[1], pubrec: tx[0] === 0x50 };
+    };
+    const lean2 = run(lean);
+    expect(lean2.events).toContain(Ev.connected);
+    expect(lean2.close).toBe(Err.InvalidQos);
+    expect(lean2.events).not.toContain(Ev.message);
+    const full2 = run(full);
+    expect(full2.close).toBeUndefined();
+    expect(full2.events).toContain(Ev.message);
+    expect(full2.pubrec).toBe(true);
   });
 });
