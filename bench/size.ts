@@ -67,7 +67,11 @@ export function releaseSize(config: string, entries: string[], extraArgs: string
 
 export function contentSetSize(set: ContentSet): number {
   const use = [...(set.noWebSocket ? ["OUTPOST_NO_WS=1"] : []), ...(set.use ?? [])];
-  return releaseSize(set.config, set.entries, use.flatMap((u) => ["--use", u]));
+  return releaseSize(
+    set.config,
+    set.entries,
+    use.flatMap((u) => ["--use", u]),
+  );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
