@@ -22,6 +22,7 @@ import {
   echoRun,
   FIRMWARE_ENGINES,
   type FirmwareEngine,
+  type FirmwareModule,
   firmwareFor,
   type DeviceRpc,
   type QemuBoard,
@@ -34,6 +35,8 @@ const RAM_BUDGET = 48 * 1024;
 // The AOT build's targets (issue 20).
 const AOT_FLASH_TARGET = 96 * 1024;
 const AOT_RAM_TARGET = 32 * 1024;
+// The lean module's target (issue 20): an MQTT 3.1.1-only wasm3 firmware in 64 KiB of RAM.
+const LEAN_WASM3_RAM_TARGET = 64 * 1024;
 const ICOUNT_ROUND_TRIPS = 200;
 const THROUGHPUT_REQUESTS = 1000;
 const WINDOW = 8;
@@ -313,6 +316,41 @@ async function featureCosts(engine: FirmwareEngine, broker: Mosquitto): Promise<
   return runs;
 }
 
+interface ModuleRun {
+  flash: number;
+  ram_used: number;
+  static: number;
+  heap_high_water: number;
+  stack_high_water: number;
+  linear_memory_used: number;
+}
+
+/**
+ * Full vs lean (issue 20): the firmware with build/device.wasm or with the lean
+ * build/device-mqtt311.wasm (make MODULE=mqtt311: no WebSocket, MQTT 5 or QoS 2), the same
+ * traffic as every RAM figure here (exercise()), RAM as board.memory measures it.
+ */
+async function moduleRun(engine: FirmwareEngine, module: FirmwareModule, broker: Mosquitto): Promise<ModuleRun> {
+  const sizes = buildFirmware("all", { ENGINE: engine, MODULE: module });
+  const flash = Number(sizes.match(/flash (\d+) bytes/)![1]);
+  const running = await runFirmware(broker, `bench-module-${engine}-${module}`, false, firmwareFor(engine, module));
+  try {
+    await exercise(running.rpc);
+    const linear = (await running.rpc.request("sys.info")).result.memory_used as number;
+    const m = (await running.rpc.request("board.memory")).result;
+    return {
+      flash,
+      ram_used: m.ram_used,
+      static: m.static,
+      heap_high_water: m.heap_high_water,
+      stack_high_water: m.stack_high_water,
+      linear_memory_used: linear,
+    };
+  } finally {
+    await running.stop();
+  }
+}
+
 async function main() {
   const broker = await startMosquitto(["set_tcp_nodelay true"]); // no Nagle delay on small packets
   try {
@@ -324,6 +362,11 @@ async function main() {
     const heap = await heapBreakdown(broker);
     const features = {} as Record<FirmwareEngine, Record<string, FeatureRun>>;
     for (const engine of FIRMWARE_ENGINES) features[engine] = await featureCosts(engine, broker);
+
+    const modules = {} as Record<FirmwareEngine, Record<FirmwareModule, ModuleRun>>;
+    for (const engine of FIRMWARE_ENGINES) {
+      modules[engine] = { full: await moduleRun(engine, "full", broker), mqtt311: await moduleRun(engine, "mqtt311", broker) };
+    }
 
     let posixRps: number | null = null;
     if (existsSync(posixDevice)) {
@@ -376,6 +419,22 @@ async function main() {
       `instructions / round trip  ${Math.round(aot.roundTripInstructions)}  (wasm3 / aot = ${(roundTripInstructions / aot.roundTripInstructions).toFixed(2)})`,
     );
     console.log(`requests/s, STM32 in QEMU  ${aot.qemuRps.toFixed(0)}  (context only)`);
+    console.log("");
+    console.log("full module vs lean (make MODULE=mqtt311: no WebSocket, no MQTT 5, no QoS 2), same traffic");
+    for (const engine of FIRMWARE_ENGINES) {
+      const { full, mqtt311: lean } = modules[engine];
+      console.log(
+        `${engine.padEnd(6)} flash ${full.flash} -> ${lean.flash} B (${lean.flash - full.flash}), RAM ${full.ram_used} -> ${lean.ram_used} B ` +
+          `(${lean.ram_used - full.ram_used}; heap ${full.heap_high_water} -> ${lean.heap_high_water}, linear memory used ` +
+          `${full.linear_memory_used} -> ${lean.linear_memory_used}); lean / full RAM = ${(lean.ram_used / full.ram_used).toFixed(3)}`,
+      );
+    }
+    const leanWasm3 = modules.wasm3.mqtt311.ram_used;
+    const leanMet = leanWasm3 <= LEAN_WASM3_RAM_TARGET;
+    console.log(
+      `MQTT 3.1.1-only wasm3 firmware: RAM ${leanWasm3} B, target ${LEAN_WASM3_RAM_TARGET / 1024} KiB: ` +
+        `${leanMet ? "met" : "MISSED"} by ${Math.abs(LEAN_WASM3_RAM_TARGET - leanWasm3)} B`,
+    );
     console.log(
       JSON.stringify({
         flash_bytes: flash,
@@ -405,6 +464,10 @@ async function main() {
           qemu_requests_per_s: Math.round(aot.qemuRps),
         },
         ram_by_optional_part: features,
+        full_vs_lean: modules,
+        lean_wasm3_ram_target_bytes: LEAN_WASM3_RAM_TARGET,
+        lean_wasm3_ram_target_met: leanMet,
+        lean_wasm3_ram_margin_bytes: LEAN_WASM3_RAM_TARGET - leanWasm3,
         wasm3_to_aot: {
           flash: Number((flash / aot.flash).toFixed(3)),
           ram: Number((ramUsed / aotRam).toFixed(3)),

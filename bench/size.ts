@@ -19,6 +19,8 @@ export interface ContentSet {
   config: "asconfig.json" | "asconfig.codec.json";
   entries: string[];
   noWebSocket: boolean;
+  /** More --use flags (assembly/features.ts). */
+  use?: string[];
   target?: number;
 }
 
@@ -33,6 +35,14 @@ export const CONTENT_SETS: ContentSet[] = [
     target: 16384,
   },
   { name: "full module (build/device.wasm)", config: "asconfig.json", entries: ["assembly/index.ts"], noWebSocket: false },
+  // asconfig.json's mqtt311 target (issue 20): what a board that needs neither WebSocket, MQTT 5 nor QoS 2 carries.
+  {
+    name: "lean module (build/device-mqtt311.wasm)",
+    config: "asconfig.json",
+    entries: ["assembly/index.ts"],
+    noWebSocket: true,
+    use: ["OUTPOST_NO_MQTT5=1", "OUTPOST_NO_QOS2=1"],
+  },
 ];
 
 /** Bytes of a release build of `entries` with the release target and options of `config` (its outFile replaced), after the post pass. */
@@ -56,7 +66,12 @@ export function releaseSize(config: string, entries: string[], extraArgs: string
 }
 
 export function contentSetSize(set: ContentSet): number {
-  return releaseSize(set.config, set.entries, set.noWebSocket ? ["--use", "OUTPOST_NO_WS=1"] : []);
+  const use = [...(set.noWebSocket ? ["OUTPOST_NO_WS=1"] : []), ...(set.use ?? [])];
+  return releaseSize(
+    set.config,
+    set.entries,
+    use.flatMap((u) => ["--use", u]),
+  );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
@@ -67,6 +82,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     const ratio = set.target ? (bytes / set.target).toFixed(3) + (bytes <= set.target ? " ok" : " OVER") : "-";
     console.log(`${pad(set.name, 42)}${pad(String(bytes), 8)}${pad(set.target ? String(set.target) : "-", 8)}${ratio}`);
   }
-  const [codec, client, device, full] = rows.map((r) => r.bytes);
-  console.log(JSON.stringify({ codec_bytes: codec, codec_client_bytes: client, device_app_bytes: device, module_bytes: full }));
+  const [codec, client, device, full, lean] = rows.map((r) => r.bytes);
+  console.log(`lean / full module: ${(lean / full).toFixed(3)}`);
+  console.log(JSON.stringify({ codec_bytes: codec, codec_client_bytes: client, device_app_bytes: device, module_bytes: full, lean_module_bytes: lean }));
 }

@@ -2,7 +2,8 @@
 // flash under wasm3 (boards/stm32/build/firmware.elf), and the same module compiled in by
 // wasm2c (ENGINE=aot, build/aot/firmware.elf). First dispatching locally (--call over
 // semihosting), then as a device answering JSON-RPC through a real mosquitto over
-// MQTT 3.1.1, with USART1 as its TCP connection.
+// MQTT 3.1.1, with USART1 as its TCP connection. Last, the lean module (make MODULE=mqtt311:
+// build/device-mqtt311.wasm, MQTT 3.1.1 only, no WebSocket) under both engines, a few cases.
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ABI_VERSION } from "../host/abi.ts";
@@ -14,6 +15,7 @@ import {
   deviceRpc,
   echoRun,
   FIRMWARE_ENGINES,
+  FIRMWARE_MODULES,
   firmwareFor,
   type DeviceRpc,
   type QemuBoard,
@@ -226,4 +228,61 @@ describe.each(FIRMWARE_ENGINES)("%s engine", (engine) => {
       expect(await board.exited).toEqual({ code: 0, signal: null });
     });
   });
+});
+
+// The lean module (issue 20): built without WebSocket and MQTT 5, it still answers through
+// mosquitto, refuses MQTT 5 by name, and its firmware is smaller than the full one.
+describe.each(FIRMWARE_ENGINES)("lean module (MODULE=mqtt311), %s engine", (engine) => {
+  const module = FIRMWARE_MODULES[1];
+  const elf = firmwareFor(engine, module);
+  let lean = 0;
+  let full = 0;
+  const flashOf = (line: string) => Number(line.match(/flash (\d+) bytes/)?.[1]);
+
+  beforeAll(() => {
+    full = flashOf(buildFirmware("all", { ENGINE: engine }));
+    lean = flashOf(buildFirmware("all", { ENGINE: engine, MODULE: module }));
+  }, 300_000);
+
+  it("builds into its own directory, within the flash budget and smaller than the full module's firmware", () => {
+    expect(lean).toBeGreaterThan(0);
+    expect(lean).toBeLessThan(full);
+    expect(lean).toBeLessThanOrEqual(engine === "aot" ? AOT_FLASH_TARGET : FLASH_BUDGET);
+  });
+
+  it("answers sys.info, echo and a malformed request over MQTT 3.1.1 with no memory growth", async () => {
+    const broker = await startMosquitto(["set_tcp_nodelay true"]);
+    const id = `stm32-lean-${engine}-${randomBytes(3).toString("hex")}`;
+    const rpc = await deviceRpc(broker.url, id, { qos: 2 });
+    const board = bootFirmware({ elf, linkPort: broker.port, append: `--id ${id}` });
+    try {
+      await rpc.online;
+      expect((await rpc.request("sys.info")).result).toMatchObject({ engine, abi: ABI_VERSION });
+      expect((await rpc.request("echo", ["lean", 1])).result).toEqual(["lean", 1]);
+      expect((await rpc.send('{"jsonrpc":"2.0","id":9,"method":', null)).error.code).toBe(-32700);
+      await echoRun(rpc, 8, 8);
+      const before: BoardMemory = (await rpc.request("board.memory")).result;
+      await echoRun(rpc, 200, 8);
+      const after: BoardMemory = (await rpc.request("board.memory")).result;
+      console.log(`stm32 lean module (${engine}): RAM used ${after.ram_used} B, heap high-water ${after.heap_high_water} B, flash ${lean} B (full ${full} B)`);
+      expect(after.heap_high_water).toBe(before.heap_high_water);
+      expect(after.heap_in_use).toBe(before.heap_in_use);
+      expect(after.link_overruns).toBe(0);
+    } finally {
+      await board.stop();
+      await rpc.end();
+      await broker.stop();
+    }
+  }, 120_000);
+
+  it("refuses MQTT 5 by name at start and exits instead of connecting", async () => {
+    const board = bootFirmware({ elf, append: "--id lean --mqtt-version 5" });
+    try {
+      const exited = await board.exited;
+      expect(board.lines.join("\n")).toMatch(/MQTT version/);
+      expect(exited.code).not.toBe(0);
+    } finally {
+      await board.stop();
+    }
+  }, 60_000);
 });

@@ -1,28 +1,26 @@
 // The device application: JSON-RPC over MQTT on top of the sans-IO client (or over
-// WebSocket, assembly/ws/, when device_set key 3 chose it).
+// WebSocket, assembly/ws/, when device_set key 3 chose it). What differs by transport
+// (how a request arrives, how its reply and telemetry leave, the offline status) is behind
+// the application hooks of assembly/device/transport.ts: no transport branches here.
 // Subscribes to <prefix>/<id>/rx, answers on <prefix>/<id>/tx (or the MQTT 5
 // Response Topic, with the Correlation Data), keeps a retained
 // <prefix>/<id>/status with an offline will, and can publish sys.info as
 // telemetry. Like the client it does no I/O and reads no clock.
-import { P_CORRELATION_DATA, P_RESPONSE_TOPIC } from "../mqtt/property-table";
-import { CFG_MAX_PACKET, CFG_WILL_QOS, CFG_WILL_RETAIN, DEV_ID, DEV_PREFIX, DEV_TELEMETRY_MS, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, EV_RPC_PENDING, EV_SUBACK, EV_TOO_LARGE, Err, STR_CLIENT_ID, STR_WILL_PAYLOAD, STR_WILL_TOPIC, V_PAYLOAD, V_QOS, V_TOPIC } from "../abi";
+import { CFG_WILL_QOS, CFG_WILL_RETAIN, DEV_ID, DEV_PREFIX, DEV_TELEMETRY_MS, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, EV_RPC_PENDING, EV_SUBACK, EV_TOO_LARGE, Err, STR_CLIENT_ID, STR_WILL_PAYLOAD, STR_WILL_TOPIC } from "../abi";
 
 import { alloc, bytesEqual } from "../mem";
-import { C, clientConfig, clientSetString } from "../link/config";
+import { QOS2 } from "../features";
+import { clientConfig, clientSetString } from "../link/config";
 import { clientEventArg } from "../link/events";
 import { linkDeadline, linkPoll, linkStart, linkStop } from "../link/supervisor";
-import { clientScratch, findProp } from "../mqtt/client";
-import { clientMaxOutPacket, clientPublish, clientPublishView } from "../mqtt/outbox";
-import { clientTxView } from "../mqtt/send";
+import { trDeliverReply, trDeliverRequest, trPublishOffline, trSendNotification } from "./transport";
+import { clientScratch } from "../mqtt/client";
+import { clientPublish } from "../mqtt/outbox";
 import { clientSubscribe } from "../mqtt/subscriptions";
-import { addProp, clearView, getSlot, setPair, setSlot } from "../mqtt/packet";
-import { rpcBuiltinResult, rpcDispatch, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer, rpcResponseTooLarge, rpcCutAt } from "../rpc/dispatch";
+import { rpcBuiltinResult, rpcDispatch, rpcRequestBuffer, rpcRequestCapacity, rpcResponseBuffer } from "../rpc/dispatch";
 import { rpcHostCalls, rpcPending } from "../rpc/call";
 import { wReset, wText, wU32, wLen } from "../json/writer";
 import * as T from "../json/text";
-import { wsSend } from "../ws/client";
-import { overWebSocket } from "../build";
-import { wsNotification } from "../ws/device";
 
 @external("outpost", "log")
 declare function hostLog(level: u32, ptr: usize, len: u32): void;
@@ -39,12 +37,12 @@ const TOPIC_MAX: u32 = 256; // "<prefix>/<id>/" and one suffix
 const idBuf = memory.data(TOPIC_MAX * 4);
 const prefixBuf = idBuf + TOPIC_MAX;
 const base = prefixBuf + TOPIC_MAX;
-const topic = base + TOPIC_MAX;
+export const topic = base + TOPIC_MAX;
 let baseLen: u32 = 0;
 let idLen: u32 = 0;
 let prefixLen: u32 = 0; // 0: the default prefix
-let ctx: usize = 0; // 0 until deviceInit; reply context: u8 qos, u16 topic length, topic, u16 correlation length, correlation
-let ctxCap: u32 = 0;
+export let ctx: usize = 0; // 0 until deviceInit; reply context: u8 qos, u16 topic length, topic, u16 correlation length, correlation
+export let ctxCap: u32 = 0;
 let telemetryMs: u32 = 0;
 let telemetryAt: u32 = 0;
 let online = false;
@@ -96,7 +94,7 @@ function append(at: usize, text: usize): usize {
 }
 
 // Builds base + suffix at `topic`; returns its length.
-function topicFor(suffix: usize): u32 {
+export function topicFor(suffix: usize): u32 {
   memory.copy(topic, base, baseLen);
   return <u32>(append(topic + baseLen, suffix) - topic);
 }
@@ -127,17 +125,17 @@ export function deviceStart(now: u32): i32 {
   let r = clientSetString(STR_CLIENT_ID, idBuf, idLen);
   if (!r) r = clientSetString(STR_WILL_TOPIC, topic, topicFor(T.T_STATUS));
   if (!r) r = clientSetString(STR_WILL_PAYLOAD, T.T_OFFLINE + 2, load<u16>(T.T_OFFLINE));
-  if (!r) r = clientSubscribe(topic, topicFor(T.T_RX), 2);
+  if (!r) r = clientSubscribe(topic, topicFor(T.T_RX), QOS2 ? 2 : 1); // QoS 1 in a build without QoS 2
   if (!r) r = linkStart(now); // over MQTT, or WebSocket when device_set key 3 chose it
   return r;
 }
 
-function publishText(suffix: usize, text: usize, qos: u32, retain: bool): i32 {
+export function publishText(suffix: usize, text: usize, qos: u32, retain: bool): i32 {
   return clientPublish(topic, topicFor(suffix), text + 2, load<u16>(text), qos, retain);
 }
 
 // A warning through outpost.log: `text` then a number (an Err code or a reason code).
-function warn(text: usize, n: u32): void {
+export function warn(text: usize, n: u32): void {
   wReset(); // the writer's buffer is the RPC response buffer: no response is in flight here
   wText(text);
   wU32(n);
@@ -145,7 +143,7 @@ function warn(text: usize, n: u32): void {
 }
 
 // Names a reply (or status, or telemetry) that could not be queued: r is what queueing returned.
-function warnIfDropped(r: i32): void {
+export function warnIfDropped(r: i32): void {
   if (r < 0) warn(T.T_REPLY_DROPPED, <u32>-r);
 }
 
@@ -154,81 +152,19 @@ function announce(): void {
   warnIfDropped(publishText(T.T_STATUS, T.T_ONLINE, 1, true));
 }
 
-// Saves where the answer to the message in `view` goes. Returns the context length.
-function saveContext(view: usize): u32 {
-  let rt = findProp(view, P_RESPONSE_TOPIC);
-  let cd = findProp(view, P_CORRELATION_DATA);
-  let tp: usize, tl: u32;
-  if (rt) {
-    tp = load<u32>(rt, 4);
-    tl = load<u32>(rt, 8);
-  } else {
-    tl = topicFor(T.T_TX);
-    tp = topic;
-  }
-  let cp: usize = cd ? <usize>load<u32>(cd, 4) : 0;
-  let cl: u32 = cd ? load<u32>(cd, 8) : 0;
-  if (tl + cl + 5 > ctxCap) {
-    // Too long to keep: answer on tx, without correlation (the JSON-RPC id still matches it up).
-    tl = topicFor(T.T_TX);
-    tp = topic;
-    cl = 0;
-  }
-  let q = getSlot(view, V_QOS);
-  store<u8>(ctx, <u8>(q > 1 ? 1 : q));
-  store<u16>(ctx + 1, <u16>tl);
-  memory.copy(ctx + 3, tp, tl);
-  store<u16>(ctx + 3 + tl, <u16>cl);
-  memory.copy(ctx + 5 + tl, cp, cl);
-  return tl + cl + 5;
-}
-
-// Publishes the response (respLen bytes in the RPC response buffer) as the context says.
+// Sends the response (respLen bytes in the RPC response buffer) the way the transport answers.
 function reply(respLen: i32): void {
-  if (respLen <= 0) return; // notifications: nothing to send
-  if (overWebSocket()) {
-    warnIfDropped(wsSend(1, rpcResponseBuffer(), <u32>respLen)); // over WebSocket: a text frame, no context
-    return;
-  }
-  let tl = <u32>load<u16>(ctx + 1);
-  let cl = <u32>load<u16>(ctx + 3 + tl);
-  let v = clientTxView();
-  clearView(v);
-  setSlot(v, V_QOS, load<u8>(ctx));
-  setPair(v, V_TOPIC, ctx + 3, tl);
-  setPair(v, V_PAYLOAD, rpcResponseBuffer(), <u32>respLen);
-  if (cl) addProp(v, P_CORRELATION_DATA, <u32>(ctx + 5 + tl), cl);
-  let r = clientPublishView(v);
-  if (r == -Err.PacketTooLarge) {
-    // Over the largest packet the broker (MQTT 5 Maximum Packet Size) or tx takes: a short
-    // error with the same id instead, and a warning naming the limit.
-    let max = clientMaxOutPacket();
-    warn(T.T_REPLY_TOO_LARGE, max); // before the error is written: warn() writes in the response buffer too
-    setPair(v, V_PAYLOAD, rpcResponseBuffer(), rpcResponseTooLarge(T.T_PACKET, max));
-    r = clientPublishView(v);
-  }
-  warnIfDropped(r);
+  if (respLen > 0) trDeliverReply(respLen); // notifications: nothing to send
 }
 
 // Whether [ptr, ptr+len) is this device's rx topic.
-function isRx(ptr: usize, len: u32): bool {
+export function isRx(ptr: usize, len: u32): bool {
   let tl = topicFor(T.T_RX);
   return len == tl && bytesEqual(ptr, topic, tl);
 }
 
-// A message arrived: answer it, or leave it pending for the host. True if pending. One
-// over the packet limit (`cut`: the payload is what the client kept of it) is answered
-// "Request too large" at once, with its id when the kept bytes hold it.
-function onMessage(view: usize, now: u32, cut: bool): bool {
-  if (!isRx(getSlot(view, V_TOPIC), getSlot(view, V_TOPIC + 1))) return false;
-  let p = getSlot(view, V_PAYLOAD);
-  let n = getSlot(view, V_PAYLOAD + 1);
-  if (cut) rpcCutAt = C(CFG_MAX_PACKET); // answered at once: never pending
-  return dispatch(p, n, saveContext(view), now);
-}
-
 // Runs the request at [ptr, ptr+len) and replies, or leaves it pending for the host. True if pending.
-function dispatch(ptr: usize, len: u32, ctxLen: u32, now: u32): bool {
+export function dispatch(ptr: usize, len: u32, ctxLen: u32, now: u32): bool {
   let req = rpcRequestBuffer();
   // Into the request buffer, so a pending request outlives the packet buffer.
   if (len <= rpcRequestCapacity()) memory.copy(req, ptr, len);
@@ -254,15 +190,14 @@ export function devicePoll(now: u32): i32 {
     telemetryAt = now + telemetryMs;
     let n = rpcBuiltinResult(T.T_SYS_INFO, now);
     if (n > 0) {
-      warnIfDropped(overWebSocket() ? wsNotification(n) : clientPublish(topic, topicFor(T.T_TELEMETRY), rpcResponseBuffer(), n, 0, false));
+      warnIfDropped(trSendNotification(n));
     }
   }
   for (;;) {
     let ev = linkPoll(now);
     let cut = ev == EV_TOO_LARGE; // answered here, then the host is told
     if (ev == EV_MESSAGE || cut) {
-      // Over WebSocket a message is the request itself (a = bytes, b = length); its replies need no context (5 bytes, unread).
-      if (overWebSocket() ? dispatch(clientEventArg(0), clientEventArg(1), 5, now) : onMessage(clientEventArg(0), now, cut)) return EV_RPC_PENDING;
+      if (trDeliverRequest(now, cut)) return EV_RPC_PENDING;
       if (!cut) continue;
     }
     if (ev == EV_CONNECTED) {
@@ -295,10 +230,7 @@ export function deviceResume(reqLen: u32, ctxLen: u32, now: u32): i32 {
 /** Publishes the offline status and disconnects cleanly (DISCONNECT follows it in tx). */
 export function deviceStop(now: u32): void {
   if (!ctx) return;
-  if (online && !overWebSocket()) {
-    publishText(T.T_STATUS, T.T_OFFLINE, 0, true);
-    for (let i = 0; i < 16 && linkPoll(now); i++); // moves it into tx; events now are moot
-  }
+  if (online) trPublishOffline(now);
   online = false;
   linkStop(now); // then DISCONNECT, or close 1000 over WebSocket
 }

@@ -5,6 +5,7 @@ import { CFG_INFLIGHT_WINDOW, CFG_KEYS, CFG_PROTOCOL, CFG_RECEIVE_MAXIMUM, CFG_S
 import { alloc } from "../mem";
 import { setPair } from "../mqtt/packet";
 import { linkInited } from "./supervisor";
+import { MQTT5 } from "../features";
 
 export function C(key: u32): u32 {
   return load<u32>(cfgValues() + (<usize>key << 2));
@@ -15,7 +16,7 @@ export function clientConfig(key: u32, value: u32): i32 {
   // Unsigned ranges: key - 1 wraps for key 0, value - 4 for 0..3, value - 1 for 0.
   if (key - 1 >= CFG_KEYS - 1) return -Err.UnknownKey;
   if (linkInited() && (CFG_SIZING_KEYS >> key) & 1) return -Err.AlreadyInitialized;
-  if (key == CFG_PROTOCOL && value - 4 > 1) return -Err.InvalidArgument; // 4 or 5
+  if (key == CFG_PROTOCOL && value - 4 > <u32>MQTT5) return -Err.InvalidArgument; // 4 or 5 (4 only without MQTT 5)
   if (key == CFG_WILL_QOS && value > 2) return -Err.InvalidQos;
   if ((((1 << CFG_INFLIGHT_WINDOW) | (1 << CFG_RECEIVE_MAXIMUM)) >> key) & 1 && value - 1 >= 0xffff) return -Err.InvalidArgument; // 1..65535
   store<u32>(cfgValues() + (<usize>key << 2), value);

@@ -1,7 +1,10 @@
-// The transport seam: what the supervisor (assembly/link/supervisor.ts) asks of the
-// protocol that runs over the socket. Each transport is one file that implements
-// these hooks (assembly/mqtt/client.ts: MQTT; assembly/ws/client.ts: WebSocket);
-// a third one adds its file and a branch to each hook here. The choice is made at
+// The transport seam, connection half: what the supervisor (assembly/link/supervisor.ts)
+// asks of the protocol that runs over the socket. Each transport implements these hooks
+// in its connection file (assembly/mqtt/client.ts: MQTT; assembly/ws/client.ts: WebSocket)
+// and the application half (assembly/device/transport.ts) in its application file; a
+// third one adds its two files and a branch to each hook of the two halves. The halves
+// are two files so that the client alone (bench/size.ts's codec+client set) compiles
+// nothing of the device application (its text segments). The choice is made at
 // run time (device_set key 3) but folds away at compile time when only one
 // transport is built in (assembly/build.ts): the MQTT-only build calls MQTT directly.
 //
@@ -66,3 +69,4 @@ import * as W from "../ws/client";
   if (overWebSocket()) W.wsRxPush(len);
   else M.mqttRxPush(len);
 }
+

@@ -18,6 +18,7 @@ import { addProp, clearView, getSlot, setPair, setSlot, CF_CLEAN, CF_PASSWORD, C
 import { ACK_BYTES, put2, rxView, send, txView, version, writeAck } from "./send";
 import { Framer } from "./stream";
 import { onSubAck, pumpSubs, purgeDeadSubs, subsInit, subsResume } from "./subscriptions";
+import { MQTT5, QOS2 } from "../features";
 
 const framer = changetype<Framer>(memory.data(offsetof<Framer>()));
 let rxDrained = true;
@@ -36,7 +37,7 @@ export function clientInit(): i32 {
   subsInit();
   stringsInit();
   scratch = alloc(C(CFG_SCRATCH_BYTES));
-  q2 = alloc(C(CFG_RECEIVE_MAXIMUM) << 1);
+  if (QOS2) q2 = alloc(C(CFG_RECEIVE_MAXIMUM) << 1);
   aliases = alloc(aliasBytes());
   store<u32>(info, scratch);
   store<u32>(info, C(CFG_SCRATCH_BYTES), 4);
@@ -74,7 +75,7 @@ function writeConnect(): i32 {
   if (setStringSlot(v, V_USERNAME, STR_USERNAME)) flags |= CF_USERNAME;
   if (setStringSlot(v, V_PASSWORD, STR_PASSWORD)) flags |= CF_PASSWORD;
   setSlot(v, V_CONNECT_FLAGS, flags);
-  if (version == MQTT_5) {
+  if (MQTT5 && version == MQTT_5) {
     let expiry = C(CFG_SESSION_EXPIRY);
     if (expiry) addProp(v, P_SESSION_EXPIRY_INTERVAL, expiry);
     addProp(v, P_RECEIVE_MAXIMUM, C(CFG_RECEIVE_MAXIMUM));
@@ -146,6 +147,7 @@ function onPublish(v: usize): void {
   }
   if (qos == 1) writeAck(PUBACK, pid);
   else if (qos == 2) {
+    if (!QOS2) return fail(Err.InvalidQos); // never subscribed above QoS 1
     let i: u32 = 0;
     while (i < q2Count && <u32>load<u16>(q2 + (i << 1)) != pid) i++;
     // Full (a 3.1.1 broker has no receive maximum to keep to): no PUBREC, so the broker keeps the message
@@ -185,7 +187,7 @@ function onPacket(ptr: usize, len: u32): void {
   let pid = getSlot(v, V_PACKET_ID);
   if (type == PUBLISH) onPublish(v);
   else if ((((1 << PUBACK) | (1 << PUBREC) | (1 << PUBCOMP)) >> type) & 1) onPublishAck(type, pid, getSlot(v, V_REASON));
-  else if (type == PUBREL) onPubrel(pid);
+  else if (QOS2 && type == PUBREL) onPubrel(pid);
   else if ((((1 << SUBACK) | (1 << UNSUBACK)) >> type) & 1) onSubAck(type, v);
   else if (type == PINGRESP) pong();
   else if (type == DISCONNECT) lose(Err.NotConnected, getSlot(v, V_REASON));

@@ -8,6 +8,7 @@ import { AUTH, CF_PASSWORD, PINGREQ, CF_USERNAME, CF_WILL, CONNACK, CONNECT, DIS
 import { K_BIN, K_BYTE, K_NONZERO, K_PAIR, K_STR, K_TOPIC, K_U32, K_VARINT, WILL_PROPS, checkConnectFlags, requiredFlags, checkSubOptions, markSeen, propKind, validReason } from "./properties";
 import { BROKER_SIDE } from "./side";
 import { validateTopicFilter, validateTopicName } from "./topic";
+import { MQTT5 } from "../features";
 
 // Read cursor and limit of the packet being decoded.
 let cur: usize = 0;
@@ -138,7 +139,7 @@ export function decodePacket(ptr: usize, len: u32, version: u32, view: usize): i
   setSlot(view, V_FLAGS, flags);
   setSlot(view, V_VERSION, version);
   setSlot(view, V_LENGTH, <u32>rl);
-  let v5 = version == MQTT_5;
+  let v5 = MQTT5 && version == MQTT_5;
   if (type == 0 || (type == AUTH && !v5)) return -Err.UnknownPacketType;
   // Packets only a broker receives: CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ.
   if (!BROKER_SIDE && (((1 << CONNECT) | (1 << SUBSCRIBE) | (1 << UNSUBSCRIBE) | (1 << PINGREQ)) >> type) & 1) return -Err.UnknownPacketType;
@@ -189,7 +190,7 @@ function connect(view: usize): i32 {
   setSlot(view, V_KEEPALIVE, u16be(cur + 2));
   cur += 4;
   let will = f & CF_WILL;
-  let v5 = level == MQTT_5;
+  let v5 = MQTT5 && level == MQTT_5;
   if ((r = checkConnectFlags(f, v5))) return r;
   if (v5 && (r = mainProps(view, CONNECT))) return r;
   if ((r = field(slotAt(view, V_CLIENT_ID), end, true))) return r;

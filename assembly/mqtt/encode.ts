@@ -8,6 +8,7 @@ import { AUTH, CF_PASSWORD, PINGRESP, CF_USERNAME, CF_WILL, CONNACK, CONNECT, DI
 import { K_BYTE, K_NONZERO, K_PAIR, K_TOPIC, K_U16, K_U32, K_VARINT, WILL_PROPS, checkConnectFlags, requiredFlags, checkSubOptions, markSeen, propKind, validReason } from "./properties";
 import { BROKER_SIDE } from "./side";
 import { validateTopicFilter, validateTopicName } from "./topic";
+import { MQTT5 } from "../features";
 
 const VARINT_MAX: u32 = 268435455;
 
@@ -128,7 +129,7 @@ export function encodePacket(view: usize, out: usize, cap: u32): i32 {
   if (cap < 2) return -Err.BufferFull;
   let type = getSlot(view, V_TYPE);
   let version = getSlot(view, V_VERSION);
-  let v5 = version == MQTT_5;
+  let v5 = MQTT5 && version == MQTT_5;
   // The body goes after a 2-byte header, the common case; a longer remaining
   // length moves it up once at the end.
   let body = out + 2;
@@ -188,7 +189,7 @@ function connect(view: usize, level: u32): i32 {
   let f = getSlot(view, V_CONNECT_FLAGS);
   let will = f & CF_WILL;
   if (BROKER_SIDE && (level < 3 || level > 5)) return -Err.InvalidProtocol; // the device's: 4 or 5 (clientConfig)
-  let v5 = level == MQTT_5;
+  let v5 = MQTT5 && level == MQTT_5;
   // The device's client builds its flags from checked config (clientConfig); of the
   // flag rules only 3.1.1's "no password without a username" is up to its caller.
   let r = BROKER_SIDE ? checkConnectFlags(f, v5) : !v5 && (f & (CF_PASSWORD | CF_USERNAME)) == CF_PASSWORD ? -Err.InvalidConnectFlags : 0;

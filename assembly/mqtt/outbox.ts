@@ -12,6 +12,7 @@ import { clearView, getSlot, setPair, setSlot, PUBLISH, PUBREC, PUBREL } from ".
 import { ACK_BYTES, txView, writeAck } from "./send";
 import { findSentSub, SUB_SENT, UNSUB_SENT } from "./subscriptions";
 import { validateTopicName } from "./topic";
+import { QOS2 } from "../features";
 
 // Outbox record: u32 packet length, u8 state, u8 qos, u16 packet id, then the encoded PUBLISH.
 const REC_HEADER: u32 = 8;
@@ -103,7 +104,7 @@ export function reportDropped(): void {
 export function clientPublishView(v: usize): i32 {
   if (!linkInited()) return -Err.NotInitialized;
   let qos = getSlot(v, V_QOS);
-  if (qos > 2) return -Err.InvalidQos;
+  if (qos > (QOS2 ? 2 : 1)) return -Err.InvalidQos;
   let topicLen = getSlot(v, V_TOPIC + 1);
   let r = validateTopicName(getSlot(v, V_TOPIC), topicLen);
   if (r < 0) return r;
@@ -158,7 +159,7 @@ export function onPublishAck(type: u32, pid: u32, reason: u32): void {
   if (!p) return; // a late ack for a message already settled
   let st = load<u8>(p + 4);
   let qos = load<u8>(p + 5);
-  if (type == PUBREC && qos == 2 && (st | 2) == R_AWAIT_COMP /* R_SENT or R_AWAIT_COMP */ && reason < 0x80) {
+  if (QOS2 && type == PUBREC && qos == 2 && (st | 2) == R_AWAIT_COMP /* R_SENT or R_AWAIT_COMP */ && reason < 0x80) {
     store<u8>(p + 4, R_AWAIT_COMP);
     writeAck(PUBREL, pid); // again for a repeated PUBREC
     return;

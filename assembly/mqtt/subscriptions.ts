@@ -12,6 +12,7 @@ import { addItem, clearView, getSlot, setSlot, ITEMS_OFFSET, MQTT_5, SUBACK, SUB
 import { checkSubOptions } from "./properties";
 import { send, txView, version } from "./send";
 import { validateTopicFilter } from "./topic";
+import { MQTT5, QOS2 } from "../features";
 
 // Subscription entry: u8 state, u8 options, u16 packet id, u16 filter length, filter.
 const SUB_HEADER: u32 = 6;
@@ -50,7 +51,8 @@ function findSub(ptr: usize, len: u32): usize {
 function subEntry(ptr: usize, len: u32, st: u8, options: u32): i32 {
   if (!linkInited()) return -Err.NotInitialized;
   // Checked here for the protocol configured now: the encoder takes the options as they are.
-  let r = checkSubOptions(options, C(CFG_PROTOCOL) == MQTT_5);
+  let r = checkSubOptions(options, MQTT5 && C(CFG_PROTOCOL) == MQTT_5);
+  if (!QOS2) if (!r && (options & 3) > 1) r = -Err.InvalidQos;
   if (!r) r = validateTopicFilter(ptr, len);
   if (r < 0) return r;
   let p = findSub(ptr, len);

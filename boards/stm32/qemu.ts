@@ -15,7 +15,11 @@ export const firmwareElf = `${boardDir}build/firmware.elf`;
 export const FIRMWARE_ENGINES = ["wasm3", "aot"] as const;
 export type FirmwareEngine = (typeof FIRMWARE_ENGINES)[number];
 /** Where `make ENGINE=<engine>` puts the firmware. */
-export const firmwareFor = (engine: FirmwareEngine): string => (engine === "aot" ? `${boardDir}build/aot/firmware.elf` : firmwareElf);
+export const firmwareFor = (engine: FirmwareEngine, module: FirmwareModule = "full"): string =>
+  `${boardDir}build${module === "full" ? "" : `/${module}`}${engine === "aot" ? "/aot" : ""}/firmware.elf`;
+/** The module builds a firmware can carry (`make MODULE=`): build/device.wasm, or the lean build/device-mqtt311.wasm. */
+export const FIRMWARE_MODULES = ["full", "mqtt311"] as const;
+export type FirmwareModule = (typeof FIRMWARE_MODULES)[number];
 export const echoElf = `${boardDir}build/echo.elf`;
 
 /**

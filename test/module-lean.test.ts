@@ -1,0 +1,117 @@
+// The lean module (issue 20): build/device-mqtt311.wasm, asconfig.json's mqtt311 target
+// (--use OUTPOST_NO_WS=1 OUTPOST_NO_MQTT5=1 OUTPOST_NO_QOS2=1), beside the full build/device.wasm.
+// Same exports, smaller, MQTT 3.1.1 with QoS 0 and 1 only: the protocol key refuses 5 by name,
+// QoS 2 publish and subscribe are -InvalidQos, and a 3.1.1 CONNECT is written as by the full
+// module. Under V8 and wasm3.
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { encode } from "../host/codec/index.ts";
+import { Cfg, Err, Ev, Str } from "../host/abi-table.ts";
+import { instantiate } from "../host/engine.ts";
+import { ENGINES } from "./support/engines.ts";
+
+const build = (name: string) => readFileSync(new URL(`../build/${name}`, import.meta.url));
+const lean = build("device-mqtt311.wasm");
+const full = build("device.wasm");
+const names = (bytes: Uint8Array) =>
+  WebAssembly.Module.exports(new WebAssembly.Module(bytes as BufferSource))
+    .map((e) => e.name)
+    .sort();
+
+describe("lean module build", () => {
+  it("has the full module's exports and is smaller", () => {
+    expect(names(lean)).toEqual(names(full));
+    expect(lean.length).toBeLessThan(full.length);
+  });
+});
+
+describe.each(ENGINES)("lean module under %s", (engine) => {
+  const start = (bytes: Uint8Array, protocol: number) => {
+    const m = instantiate({ engine, bytes });
+    const x = m.exports;
+    const configured = x.client_config(Cfg.protocol, protocol);
+    return { m, x, configured };
+  };
+
+  it("refuses MQTT 5 by name where the full module takes it; 3.1.1 is taken by both", () => {
+    expect(start(lean, 5).configured).toBe(-Err.InvalidArgument);
+    expect(start(full, 5).configured).toBe(0);
+    expect(start(lean, 4).configured).toBe(0);
+    expect(start(lean, 6).configured).toBe(-Err.InvalidArgument);
+  });
+
+  it("writes the same MQTT 3.1.1 CONNECT as the full module", () => {
+    const connect = (bytes: Uint8Array) => {
+      const { m, x } = start(bytes, 4);
+      const block = x.client_init();
+      expect(block).toBeGreaterThan(0);
+      const word = (i: number) => new Uint32Array(m.memory.buffer, block, i + 1)[i];
+      const id = Buffer.from("lean-1");
+      new Uint8Array(m.memory.buffer, word(0), id.length).set(id);
+      expect(x.client_set_str(Str.clientId, id.length)).toBe(0);
+      expect(x.client_start(1000)).toBe(0);
+      while (x.client_poll(1000));
+      x.client_opened(1000);
+      while (x.client_poll(1000));
+      return Buffer.from(new Uint8Array(m.memory.buffer, word(2), x.client_tx_len()));
+    };
+    const bytes = connect(lean);
+    expect(bytes).toEqual(connect(full));
+    expect(bytes[0]).toBe(0x10); // CONNECT
+    expect(bytes.includes(Buffer.from("MQTT\x04"))).toBe(true); // protocol level 4
+  });
+
+  it("refuses QoS 2 publish and subscribe by name where the full module takes them", () => {
+    const qos2 = (bytes: Uint8Array) => {
+      const { m, x } = start(bytes, 4);
+      const block = x.client_init();
+      const scratch = new Uint32Array(m.memory.buffer, block, 1)[0];
+      const topic = Buffer.from("a/b");
+      new Uint8Array(m.memory.buffer, scratch, topic.length).set(topic);
+      return {
+        subscribe: x.client_subscribe(topic.length, 2),
+        publish: Math.min(x.client_publish(topic.length, 0, 2, 0), 1),
+        one: x.client_publish(topic.length, 0, 1, 0) > 0,
+      };
+    };
+    expect(qos2(lean)).toEqual({ subscribe: -Err.InvalidQos, publish: -Err.InvalidQos, one: true }); // QoS 1 queued: its packet id
+    expect(qos2(full)).toEqual({ subscribe: 0, publish: 1, one: true });
+  });
+
+  it("ends the connection by name on a QoS 2 PUBLISH (the full module acknowledges it with PUBREC)", () => {
+    const run = (bytes: Uint8Array) => {
+      const { m, x } = start(bytes, 4);
+      const block = x.client_init();
+      const word = (i: number) => new Uint32Array(m.memory.buffer, block, i + 1)[i];
+      const id = Buffer.from("lean-2");
+      new Uint8Array(m.memory.buffer, word(0), id.length).set(id);
+      x.client_set_str(Str.clientId, id.length);
+      const events: number[][] = [];
+      const poll = () => {
+        for (let ev; (ev = x.client_poll(1000)); ) events.push([ev, word(4)]);
+      };
+      const feed = (packet: Uint8Array) => {
+        new Uint8Array(m.memory.buffer, x.client_rx_ptr(), packet.length).set(packet);
+        x.client_rx_push(packet.length);
+        poll();
+      };
+      x.client_start(1000);
+      poll();
+      x.client_opened(1000);
+      poll();
+      x.client_tx_consume(x.client_tx_len());
+      feed(encode({ cmd: "connack", returnCode: 0, sessionPresent: false }, { protocolVersion: 4 }));
+      feed(encode({ cmd: "publish", topic: "a/b", qos: 2, messageId: 5, payload: Buffer.from("x"), retain: false, dup: false }, { protocolVersion: 4 }));
+      const tx = Buffer.from(new Uint8Array(m.memory.buffer, word(2), x.client_tx_len()));
+      return { events: events.map(([ev]) => ev), close: events.find(([ev]) => ev === Ev.close)?.[1], pubrec: tx[0] === 0x50 };
+    };
+    const lean2 = run(lean);
+    expect(lean2.events).toContain(Ev.connected);
+    expect(lean2.close).toBe(Err.InvalidQos);
+    expect(lean2.events).not.toContain(Ev.message);
+    const full2 = run(full);
+    expect(full2.close).toBeUndefined();
+    expect(full2.events).toContain(Ev.message);
+    expect(full2.pubrec).toBe(true);
+  });
+});
