@@ -1,6 +1,6 @@
 // Fleet jobs (/jobs): create an RPC job or a rollout for the devices with some tags, watch each job's counts on
 // the fleet event stream (`event: job`), open its per-device outcomes, cancel it.
-import { useState } from "preact/hooks";
+import { useRef, useState } from "preact/hooks";
 import { api } from "./api.ts";
 import { html } from "./html.ts";
 import { JobCard, type Job } from "./JobCard.ts";
@@ -12,11 +12,14 @@ export function JobsPage() {
   const jobs = useResource<Job[]>("/jobs?limit=50");
   const [live, setLive] = useState<Record<string, Partial<Job>>>({});
   const [note, setNote] = useState("");
+  /** The jobs listed (read by the event handler, which is set up once). */
+  const listed = useRef(new Set<string>());
+  listed.current = new Set((jobs.data ?? []).map((j) => j.id));
   useEvents(
     "?types=job",
     {
       job: (e: { job: string } & Partial<Job>) => {
-        if (!jobs.data?.some((j) => j.id === e.job)) jobs.reload(); // made elsewhere (the CLI, another tab)
+        if (!listed.current.has(e.job)) jobs.reload(); // made elsewhere (the CLI, another tab)
         setLive((l) => ({ ...l, [e.job]: { state: e.state, reason: e.reason, counts: e.counts, in_flight: e.in_flight } }));
       },
     },
