@@ -221,9 +221,20 @@ describe("the dashboard", () => {
       await page.waitForSelector('.device [data-state="online"]');
       await page.waitForSelector(".history :text('Never updated')");
       await page.waitForSelector("form.update button[type=submit]:not([disabled])");
+      // Every state the panel shows, as the fleet stream's `event: update`s arrive.
+      await page.evaluate(() => {
+        const seen: string[] = [];
+        (window as unknown as { seen: string[] }).seen = seen;
+        new MutationObserver(() => {
+          const state = document.querySelector("[data-update-state]")?.getAttribute("data-update-state");
+          if (state && seen.at(-1) !== state) seen.push(state);
+        }).observe(document.querySelector("form.update")!, { subtree: true, childList: true, attributes: true });
+      });
       await page.click("form.update button[type=submit]");
-      // Bytes go as progress events: the bar moves, then the update ends succeeded with the bar full.
       await page.waitForSelector("form.update [data-update-state=succeeded]", { timeout: 20_000 });
+      expect(await page.evaluate(() => (window as unknown as { seen: string[] }).seen)).toEqual(
+        expect.arrayContaining(["sending", "verifying", "restarting", "confirming", "succeeded"]),
+      );
       expect(await page.getAttribute("form.update progress", "data-update-progress")).toBe("100");
       await page.waitForSelector('[data-app-version]:text("3")');
       await page.waitForSelector('.history tr[data-history^="v3-"] :text("succeeded")');
