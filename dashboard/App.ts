@@ -31,11 +31,7 @@ export function App() {
   const entry = PAGES.find((p) => p.route === page);
   const PAGE_BODIES: Record<string, () => unknown> = { releases: ReleasesPage, jobs: JobsPage, keys: KeysPage, audit: AuditPage };
   const body =
-    page === "devices" && id
-      ? html`<${DevicePage} id=${id} />`
-      : !entry || !PAGE_BODIES[page]
-        ? html`<${DeviceList} />`
-        : html`<${PAGE_BODIES[page]} />`;
+    page === "devices" && id ? html`<${DevicePage} id=${id} />` : !entry || !PAGE_BODIES[page] ? html`<${DeviceList} />` : html`<${PAGE_BODIES[page]} />`;
   const out = () => signOut().finally(() => setSignedIn(false));
   return html`<${Layout} current=${entry?.route ?? "devices"} onSignOut=${out}>${body}<//>`;
 }

@@ -39,7 +39,7 @@ export function JobForm({ onCreated }: { onCreated: () => void }) {
         form.kind === "rpc"
           ? html`<label>Method <input name="method" value=${form.method} onInput=${set("method")} placeholder="pump.stop" required /></label>
               <label>Params (JSON) <input name="params" value=${form.params} onInput=${set("params")} placeholder='{"drain": true}' /></label>`
-          : html`<label>Release <select name="release" value=${form.release} onChange=${set("release")}>
+          : html`<label>Release <select name="release" value=${form.release || releases.data?.[0]?.id} onChange=${set("release")}>
               ${(releases.data ?? []).map((r) => html`<option value=${r.id}>v${r.version} (${r.id})</option>`)}
             </select></label>`
       }

@@ -42,8 +42,7 @@ export function KeysPage() {
     const path = `/keys/${encodeURIComponent(k.id)}`;
     (how === "revoke" ? api(path, { method: "DELETE" }) : api(`${path}/rotate`, { method: "POST" })).then(done, failed);
   };
-  const toggle = (s: string) =>
-    setForm({ ...form, scopes: form.scopes.includes(s) ? form.scopes.filter((x) => x !== s) : [...form.scopes, s] });
+  const toggle = (s: string) => setForm({ ...form, scopes: form.scopes.includes(s) ? form.scopes.filter((x) => x !== s) : [...form.scopes, s] });
   return html`
     <section>
       <h1>API keys</h1>

@@ -58,7 +58,7 @@ export function UpdatePanel({ deviceId, online, onFinished }: { deviceId: string
     <form class="card update" onSubmit=${start}>
       <h2>Update</h2>
       <div class="inline">
-        <label>Release <select name="release" value=${choice} onChange=${(e: any) => setChoice(e.currentTarget.value)}>
+        <label>Release <select name="release" value=${choice || releases.data[0]?.id} onChange=${(e: any) => setChoice(e.currentTarget.value)}>
           ${releases.data.map((r) => html`<option value=${r.id}>v${r.version} ${r.label ?? ""} (${r.id})</option>`)}
         </select></label>
         <button type="submit" disabled=${!online || running || releases.data.length === 0}>Update</button>

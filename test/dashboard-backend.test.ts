@@ -286,7 +286,11 @@ describe("update and job progress on the fleet event stream", () => {
     backend.registry.tags.update("ota-ev", { tags: ["progress"] });
     backend.registry.tags.update("valve1", { tags: ["progress"] });
     const chunk = 256;
-    const dev = new OtaDevice({ id: "ota-ev", engine: "v8", ota: { dir: mkdtempSync(join(tmpdir(), "outpost-ev-slots-")), chunk, publicKeys: [releaseKey.publicKey] } });
+    const dev = new OtaDevice({
+      id: "ota-ev",
+      engine: "v8",
+      ota: { dir: mkdtempSync(join(tmpdir(), "outpost-ev-slots-")), chunk, publicKeys: [releaseKey.publicKey] },
+    });
     devices.push(dev as unknown as Device);
     await dev.connect(backend.mqttUrl, { password: credential });
     await waitFor(() => backend.presence.isOnline("ota-ev"));

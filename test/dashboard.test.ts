@@ -192,7 +192,11 @@ describe("the dashboard", () => {
     await step("release-upload", async () => {
       const body = release(wasmBytes(), 3, { label: "ui" });
       const dir = mkdtempSync(join(tmpdir(), "outpost-dash-release-"));
-      for (const [name, b64] of [["module.wasm", body.module], ["manifest.json", body.manifest], ["manifest.sig", body.signature]])
+      for (const [name, b64] of [
+        ["module.wasm", body.module],
+        ["manifest.json", body.manifest],
+        ["manifest.sig", body.signature],
+      ])
         writeFileSync(join(dir, name), Buffer.from(b64, "base64"));
       await page.goto(`${backend.url}/#/releases`);
       await page.setInputFiles("form.upload input[name=module]", join(dir, "module.wasm"));
