@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { wasmBytes } from "../host/engine.ts";
 import { OtaDevice } from "../host/ota/node-device.ts";
 import { PROGRESS_EVERY_MS } from "../host/ota/updater.ts";
+import { UPDATE_HISTORY_MAX, UpdateHistory } from "../host/registry/update-history.ts";
 import { release, releaseKey } from "./support/ota.ts";
 import { apiClient, startTestBackend, waitFor } from "./support/api.ts";
 import { runBoard, type BoardProcess } from "./support/board.ts";
@@ -327,6 +328,30 @@ describe("update and job progress on the fleet event stream", () => {
     const done = jobEvents.map((j) => j.counts.succeeded);
     expect(done).toEqual([...done].sort((a, b) => a - b));
     expect(jobEvents.filter((j) => j.ended)).toHaveLength(1);
+  });
+
+  it("keeps each device's finished updates, the newest UPDATE_HISTORY_MAX, gone with the device; GET /devices/:id/updates", async () => {
+    const db = new Database(":memory:");
+    db.exec("CREATE TABLE devices (id TEXT PRIMARY KEY); INSERT INTO devices VALUES ('a'), ('b')");
+    const history = new UpdateHistory(db);
+    const entry = (version: number) => ({ release: `v${version}-x`, version, outcome: "succeeded", reason: null, started_at: version, ended_at: version + 1 });
+    for (let v = 1; v <= UPDATE_HISTORY_MAX + 10; v++) history.record("a", entry(v));
+    history.record("b", { ...entry(7), outcome: "rolled_back", reason: "trap_at_start" });
+    const kept = history.of("a");
+    expect(kept).toHaveLength(UPDATE_HISTORY_MAX);
+    expect(kept[0].version).toBe(UPDATE_HISTORY_MAX + 10); // newest first
+    expect(kept.at(-1)!.version).toBe(11);
+    expect(history.of("b")).toEqual([{ ...entry(7), outcome: "rolled_back", reason: "trap_at_start" }]);
+    db.exec("DELETE FROM devices WHERE id = 'a'");
+    expect(history.of("a")).toEqual([]);
+    db.close();
+    // Over REST: the update above is in it; an unknown device is a 404.
+    const r = await api("/api/v1/devices/ota-ev/updates");
+    expect(r.status).toBe(200);
+    expect(r.body).toHaveLength(1);
+    expect(r.body[0]).toMatchObject({ version: 5, outcome: "succeeded", reason: null });
+    expect(Date.parse(r.body[0].ended_at)).toBeGreaterThanOrEqual(Date.parse(r.body[0].started_at));
+    expect((await api("/api/v1/devices/nobody/updates")).body.error).toBe("unknown_device");
   });
 });
 
