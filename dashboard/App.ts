@@ -5,11 +5,10 @@ import { DeviceList } from "./DeviceList.ts";
 import { DevicePage } from "./DevicePage.ts";
 import { html } from "./html.ts";
 import { Layout } from "./Layout.ts";
-import { PAGES, type PageEntry } from "./pages.ts";
+import { PAGES } from "./pages.ts";
 import { AuditPage } from "./AuditPage.ts";
 import { JobsPage } from "./JobsPage.ts";
 import { KeysPage } from "./KeysPage.ts";
-import { Pending } from "./Pending.ts";
 import { ReleasesPage } from "./ReleasesPage.ts";
 import { useRoute } from "./router.ts";
 import { SignIn } from "./SignIn.ts";
@@ -30,14 +29,9 @@ export function App() {
   if (!signedIn) return html`<${SignIn} onSignedIn=${() => setSignedIn(true)} />`;
   const [page, id] = route;
   const entry = PAGES.find((p) => p.route === page);
-  /** Pages built against the other branches' REST shapes: each shows Pending while its route is missing. */
-  const BUILT: Record<string, (p: { page: PageEntry }) => unknown> = { releases: ReleasesPage, jobs: JobsPage, keys: KeysPage, audit: AuditPage };
+  const PAGE_BODIES: Record<string, () => unknown> = { releases: ReleasesPage, jobs: JobsPage, keys: KeysPage, audit: AuditPage };
   const body =
-    page === "devices" && id
-      ? html`<${DevicePage} id=${id} />`
-      : !entry || page === "devices"
-        ? html`<${DeviceList} />`
-        : html`<${BUILT[page] ?? Pending} page=${entry} />`;
+    page === "devices" && id ? html`<${DevicePage} id=${id} />` : !entry || !PAGE_BODIES[page] ? html`<${DeviceList} />` : html`<${PAGE_BODIES[page]} />`;
   const out = () => signOut().finally(() => setSignedIn(false));
   return html`<${Layout} current=${entry?.route ?? "devices"} onSignOut=${out}>${body}<//>`;
 }

@@ -6,12 +6,10 @@ import { useEvents } from "./live.ts";
 import { OnlineBadge } from "./OnlineBadge.ts";
 import { href } from "./router.ts";
 
-/** Tags as the jobs branch will give them (`tags`), or a metadata.tags list until then. */
-export const tagsOf = (d: DeviceView): string[] =>
-  Array.isArray(d.tags) ? d.tags : Array.isArray(d.metadata?.tags) ? (d.metadata.tags as unknown[]).map(String) : [];
+export const tagsOf = (d: DeviceView): string[] => d.tags ?? [];
 
 /** The module version: the device view's `app.version` (OTA), else what its telemetry (sys.info) said, else metadata's. */
-const versionOf = (d: DeviceView & { app?: { version?: unknown } }, seen: Record<string, string>) =>
+const versionOf = (d: DeviceView, seen: Record<string, string>) =>
   (d.app?.version != null ? String(d.app.version) : undefined) ?? seen[d.id] ?? (d.metadata?.version as string) ?? "";
 
 export function DeviceList() {

@@ -1,4 +1,5 @@
-// One device: its state, sys.info, metadata, a form per method (rpc.list), and its telemetry over the last hour.
+// One device: its state, sys.info, tags and metadata, its update and update history, a form per method (rpc.list),
+// and its telemetry over the last hour.
 import { useEffect, useState } from "preact/hooks";
 import { api, callMethod, type DeviceView, type MethodInfo } from "./api.ts";
 import { tagsOf } from "./DeviceList.ts";
@@ -9,6 +10,7 @@ import { MethodForm } from "./MethodForm.ts";
 import { OnlineBadge } from "./OnlineBadge.ts";
 import { href } from "./router.ts";
 import { TelemetryChart, type Sample } from "./TelemetryChart.ts";
+import { UpdateHistory } from "./UpdateHistory.ts";
 import { UpdatePanel } from "./UpdatePanel.ts";
 
 /** Samples kept on the page: an hour at one a second. */
@@ -20,6 +22,8 @@ export function DevicePage({ id }: { id: string }) {
   const [methods, setMethods] = useState<MethodInfo[]>([]);
   const [samples, setSamples] = useState<Sample[]>([]);
   const [error, setError] = useState("");
+  /** Counts finished updates: the history is read again at each. */
+  const [updates, setUpdates] = useState(0);
   const path = `/devices/${encodeURIComponent(id)}`;
 
   const ask = () => {
@@ -74,6 +78,7 @@ export function DevicePage({ id }: { id: string }) {
             <dt>Transport</dt><dd>${device.transport ?? "—"}</dd>
             <dt>Connected since</dt><dd>${device.connected_since ? new Date(device.connected_since).toLocaleString() : "—"}</dd>
             <dt>Last seen</dt><dd>${device.last_seen ? new Date(device.last_seen).toLocaleString() : "never"}</dd>
+            <dt>Module version</dt><dd data-app-version>${device.app?.version ?? "—"}${device.app?.previous != null ? html` <small class="hint">(was ${device.app.previous})</small>` : ""}</dd>
             <dt>Tags</dt><dd>${tagsOf(device).map((t) => html`<span class="tag">${t}</span>`)}</dd>
             ${info && Object.entries(info).map(([k, v]) => html`<dt>${k}</dt><dd data-info=${k}>${typeof v === "object" ? JSON.stringify(v) : String(v)}</dd>`)}
           </dl>
@@ -81,7 +86,10 @@ export function DevicePage({ id }: { id: string }) {
         </div>
         <${MetadataEditor} deviceId=${id} metadata=${device.metadata} tags=${tagsOf(device)} onSaved=${load} />
       </div>
-      <${UpdatePanel} deviceId=${id} online=${device.online} />
+      <div class="grid">
+        <${UpdatePanel} deviceId=${id} online=${device.online} onFinished=${() => (load(), setUpdates((n) => n + 1))} />
+        <${UpdateHistory} deviceId=${id} revision=${updates} />
+      </div>
       <div class="card">
         <h2>Telemetry, last hour</h2>
         <${TelemetryChart} samples=${samples} />

@@ -1,6 +1,7 @@
-// A device's metadata (as JSON) and tags (words), saved with PATCH /api/v1/devices/:id (the fleet-jobs branch's route).
+// A device's metadata (as JSON) and tags (words), saved with PATCH /api/v1/devices/:id (tags replaced,
+// metadata as a JSON merge patch).
 import { useEffect, useState } from "preact/hooks";
-import { ApiError, api } from "./api.ts";
+import { api } from "./api.ts";
 import { html } from "./html.ts";
 
 export function MetadataEditor({
@@ -39,8 +40,7 @@ export function MetadataEditor({
       setNote("saved");
       onSaved();
     } catch (err) {
-      const status = err instanceof ApiError ? err.status : 0;
-      setNote(status === 405 || status === 404 ? "this backend cannot edit devices yet (PATCH /devices/:id comes with fleet jobs)" : (err as Error).message);
+      setNote((err as Error).message);
     }
   };
   return html`

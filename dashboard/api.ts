@@ -41,7 +41,9 @@ export interface DeviceView {
   last_seen: string | null;
   connected_since: string | null;
   metadata: Record<string, unknown>;
-  tags?: string[];
+  tags: string[];
+  /** The module as the last update left it (null: never updated). */
+  app: { version: number | null; previous: number | null; state: string | null } | null;
   limits: Record<string, number | null>;
 }
 

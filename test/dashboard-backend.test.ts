@@ -9,6 +9,14 @@ import { SessionStore } from "../host/registry/sessions.ts";
 import { EventHub } from "../host/server/events.ts";
 import { formatEvent } from "../host/server/sse.ts";
 import Database from "better-sqlite3";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { wasmBytes } from "../host/engine.ts";
+import { OtaDevice } from "../host/ota/node-device.ts";
+import { PROGRESS_EVERY_MS } from "../host/ota/updater.ts";
+import { UPDATE_HISTORY_MAX, UpdateHistory } from "../host/registry/update-history.ts";
+import { release, releaseKey } from "./support/ota.ts";
 import { apiClient, startTestBackend, waitFor } from "./support/api.ts";
 import { runBoard, type BoardProcess } from "./support/board.ts";
 import { openSse, type SseReader } from "./support/sse.ts";
@@ -47,7 +55,7 @@ async function sse(path: string, headers: Record<string, string> = {}): Promise<
 }
 
 beforeAll(async () => {
-  backend = await startTestBackend("dash-backend", { sseHeartbeatMs: 100 });
+  backend = await startTestBackend("dash-backend", { sseHeartbeatMs: 100, releaseKeys: [releaseKey.publicKey] });
   key = backend.registry.createApiKey().key;
   await addDevice("valve1", {
     "valve.open": {
@@ -269,6 +277,81 @@ describe("the fleet event stream", () => {
   it("needs a key or a session: 401 without", async () => {
     const res = await fetch(`${backend.url}/api/v1/events`);
     expect(res.status).toBe(401);
+  });
+});
+
+describe("update and job progress on the fleet event stream", () => {
+  it("an update's states and bytes (throttled), a job's counts until it ends, each with an id to resume from", async () => {
+    const stream = await sse("/api/v1/events?types=update,job");
+    const { credential } = backend.registry.addDevice("ota-ev");
+    backend.registry.tags.update("ota-ev", { tags: ["progress"] });
+    backend.registry.tags.update("valve1", { tags: ["progress"] });
+    const chunk = 256;
+    const dev = new OtaDevice({
+      id: "ota-ev",
+      engine: "v8",
+      ota: { dir: mkdtempSync(join(tmpdir(), "outpost-ev-slots-")), chunk, publicKeys: [releaseKey.publicKey] },
+    });
+    devices.push(dev as unknown as Device);
+    await dev.connect(backend.mqttUrl, { password: credential });
+    await waitFor(() => backend.presence.isOnline("ota-ev"));
+    const up = await api("/api/v1/releases", { method: "POST", json: release(wasmBytes(), 5) });
+    expect(up.status).toBe(201);
+    const started = performance.now();
+    expect((await api("/api/v1/devices/ota-ev/update", { method: "POST", json: { release: up.body.id } })).status).toBe(202);
+    const last = await stream.next((e) => e.event === "update" && JSON.parse(e.data).outcome !== null, 30_000);
+    const elapsed = performance.now() - started;
+    const updates = stream.events.filter((e) => e.event === "update").map((e) => ({ id: e.id!, ...JSON.parse(e.data) }));
+    expect(updates.every((u) => u.device === "ota-ev" && u.release === up.body.id)).toBe(true);
+    expect(JSON.parse(last.data)).toMatchObject({ state: "succeeded", outcome: "succeeded", version: 5 });
+    // Every state, in order; bytes never go back; far fewer events than chunks while sending.
+    const states = updates.map((u) => u.state).filter((s, i, all) => s !== all[i - 1]);
+    expect(states).toEqual(["queued", "sending", "verifying", "restarting", "confirming", "succeeded"]);
+    const bytes = updates.map((u) => u.bytes_sent);
+    expect(bytes).toEqual([...bytes].sort((a, b) => a - b));
+    const chunks = Math.ceil(updates[0].total / chunk);
+    const sending = updates.filter((u) => u.state === "sending").length;
+    expect(sending).toBeLessThanOrEqual(2 + Math.ceil(elapsed / PROGRESS_EVERY_MS));
+    expect(sending).toBeLessThan(chunks);
+    // Ids rise; a client that saw only the first resumes with the rest.
+    expect(new Set(updates.map((u) => u.id)).size).toBe(updates.length);
+    const resumed = await sse("/api/v1/events?types=update", { "last-event-id": updates[0].id });
+    await resumed.next((e) => e.id === last.id);
+    expect(resumed.events.filter((e) => e.event === "update").map((e) => e.id)).toEqual(updates.slice(1).map((u) => u.id));
+
+    await waitFor(() => backend.presence.isOnline("ota-ev"));
+    const job = await api("/api/v1/jobs", { method: "POST", json: { selector: { tags: ["progress"] }, rpc: { method: "sys.info" } } });
+    expect(job.status).toBe(201);
+    const end = await stream.next((e) => e.event === "job" && JSON.parse(e.data).ended, 30_000);
+    expect(JSON.parse(end.data)).toMatchObject({ job: job.body.id, state: "completed", counts: { total: 2, succeeded: 2 } });
+    const jobEvents = stream.events.filter((e) => e.event === "job").map((e) => JSON.parse(e.data));
+    const done = jobEvents.map((j) => j.counts.succeeded);
+    expect(done).toEqual([...done].sort((a, b) => a - b));
+    expect(jobEvents.filter((j) => j.ended)).toHaveLength(1);
+  });
+
+  it("keeps each device's finished updates, the newest UPDATE_HISTORY_MAX, gone with the device; GET /devices/:id/updates", async () => {
+    const db = new Database(":memory:");
+    db.exec("CREATE TABLE devices (id TEXT PRIMARY KEY); INSERT INTO devices VALUES ('a'), ('b')");
+    const history = new UpdateHistory(db);
+    const entry = (version: number) => ({ release: `v${version}-x`, version, outcome: "succeeded", reason: null, started_at: version, ended_at: version + 1 });
+    for (let v = 1; v <= UPDATE_HISTORY_MAX + 10; v++) history.record("a", entry(v));
+    history.record("b", { ...entry(7), outcome: "rolled_back", reason: "trap_at_start" });
+    const kept = history.of("a");
+    expect(kept).toHaveLength(UPDATE_HISTORY_MAX);
+    expect(kept[0].version).toBe(UPDATE_HISTORY_MAX + 10); // newest first
+    expect(kept.at(-1)!.version).toBe(11);
+    expect(history.of("b")).toEqual([{ ...entry(7), outcome: "rolled_back", reason: "trap_at_start" }]);
+    db.exec("DELETE FROM devices WHERE id = 'a'");
+    expect(history.of("a")).toEqual([]);
+    db.close();
+    // Over REST: the update above is in it; an unknown device is a 404.
+    const r = await api("/api/v1/devices/ota-ev/updates");
+    expect(r.status).toBe(200);
+    expect(r.body).toHaveLength(1);
+    expect(r.body[0]).toMatchObject({ version: 5, outcome: "succeeded", reason: null });
+    expect(Date.parse(r.body[0].ended_at)).toBeGreaterThanOrEqual(Date.parse(r.body[0].started_at));
+    expect((await api("/api/v1/devices/nobody/updates")).body.error).toBe("unknown_device");
   });
 });
 

@@ -2,10 +2,13 @@
 // event carries the job's revision as its id, and the last one (the job ended) is sent at once.
 
 export type ProgressListener = (revision: number, event: "progress" | "end", data: unknown) => void;
+/** A listener to every job's progress (the fleet event stream), coalesced like the per-job ones. */
+export type AnyJobListener = (jobId: string, revision: number, event: "progress" | "end", data: unknown) => void;
 
 export class JobEvents {
   private readonly listeners = new Map<string, Set<ProgressListener>>();
   private readonly due = new Map<string, NodeJS.Timeout>();
+  private readonly everyJob = new Set<AnyJobListener>();
 
   /** `snapshot(jobId)`: the job's view now, with its revision and whether it has ended. */
   constructor(
@@ -23,9 +26,14 @@ export class JobEvents {
     };
   }
 
+  listenAll(l: AnyJobListener): () => void {
+    this.everyJob.add(l);
+    return () => this.everyJob.delete(l);
+  }
+
   /** Something in the job changed; `now`: send without waiting (the job ended). */
   changed(jobId: string, now = false): void {
-    if (!this.listeners.has(jobId)) return;
+    if (!this.listeners.has(jobId) && this.everyJob.size === 0) return;
     if (now) {
       clearTimeout(this.due.get(jobId));
       this.due.delete(jobId);
@@ -43,9 +51,11 @@ export class JobEvents {
 
   private send(jobId: string): void {
     const set = this.listeners.get(jobId);
-    const s = set && this.snapshot(jobId);
+    const s = (set || this.everyJob.size > 0) && this.snapshot(jobId);
     if (!s) return;
-    for (const l of [...set]) l(s.revision, s.ended ? "end" : "progress", s.view);
+    const event = s.ended ? "end" : "progress";
+    for (const l of [...(set ?? [])]) l(s.revision, event, s.view);
+    for (const l of [...this.everyJob]) l(jobId, s.revision, event, s.view);
   }
 
   close(): void {

@@ -26,6 +26,8 @@ export interface RunnerDeps {
   busyRetryMs?: number;
   /** Progress events at most this often per job (default 100 ms). */
   eventsEveryMs?: number;
+  /** The fleet event stream (GET /api/v1/events): `event: job` with the job's counts as they change (coalesced). */
+  publish?(type: "job", data: unknown): void;
   log?(msg: string, fields?: Record<string, unknown>): void;
 }
 
@@ -104,6 +106,12 @@ export class JobRunner {
   constructor(private readonly deps: RunnerDeps) {
     this.runningRelease = deps.runningRelease ?? sysInfoRunningRelease(deps.correlator);
     this.events = new JobEvents((id) => this.snapshot(id), deps.eventsEveryMs);
+    const publish = deps.publish;
+    if (publish)
+      this.events.listenAll((_id, _revision, event, view) => {
+        const { id, state, reason, counts, in_flight } = view as ReturnType<JobRunner["view"]>;
+        publish("job", { job: id, state, reason, counts, in_flight, ended: event === "end" });
+      });
     deps.presence.onOnline((id) => this.cameOnline(id));
   }
 

@@ -56,7 +56,15 @@ export interface UpdaterDeps {
   prefix?: string;
   /** Every state change (the device's event stream: `event: ota`). */
   onEvent?(deviceId: string, update: UpdateRecord): void;
+  /**
+   * The fleet event stream (GET /api/v1/events): `event: update` on each state change, and as bytes go at most
+   * every PROGRESS_EVERY_MS per device (a chunk is ~1 KiB: one event each would flood a fleet-wide stream).
+   */
+  publish?(type: "update", data: unknown, deviceId: string): void;
 }
+
+/** At most this often an `event: update` for bytes sent alone (a state change is published at once). */
+export const PROGRESS_EVERY_MS = 200;
 
 interface Answer {
   result?: any;
@@ -79,6 +87,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Updater {
   private readonly active = new Map<string, UpdateRecord>();
+  /** Per device: the state and time of the last `event: update` (the throttle). */
+  private readonly published = new Map<string, { state: UpdateState; at: number }>();
   private seq = 0;
 
   constructor(private readonly deps: UpdaterDeps) {}
@@ -129,6 +139,18 @@ export class Updater {
     this.deps.releases.saveUpdate(u);
     opts.onProgress?.({ state: u.state, bytesSent: u.bytes_sent, total: u.total, ...(u.reason ? { reason: u.reason } : {}) });
     this.deps.onEvent?.(u.device, { ...u });
+    this.publish(u);
+  }
+
+  private publish(u: UpdateRecord): void {
+    if (!this.deps.publish) return;
+    const last = this.published.get(u.device);
+    const final = FINAL_STATES.has(u.state);
+    if (last && last.state === u.state && u.updated_at - last.at < PROGRESS_EVERY_MS) return;
+    if (final) this.published.delete(u.device);
+    else this.published.set(u.device, { state: u.state, at: u.updated_at });
+    const { device, release, version, state, bytes_sent, total, reason } = u;
+    this.deps.publish("update", { device, release, version, state, bytes_sent, total, reason, outcome: final ? state : null }, device);
   }
 
   private async run(u: UpdateRecord, manifest: Buffer, signature: Buffer, module: Buffer, opts: UpdateOptions): Promise<UpdateResult> {

@@ -22,6 +22,7 @@ import { deviceOpenapiRoutes, serverUrl } from "./routes/device-openapi.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { sessionRoutes } from "./routes/session.ts";
 import { telemetryRoutes } from "./routes/telemetry.ts";
+import { updateHistoryRoutes } from "./routes/update-history.ts";
 import { releasesRoutes } from "./routes/releases.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 
@@ -56,6 +57,7 @@ const ROUTES: RoutePlugin[] = [
   eventRoutes,
   sessionRoutes,
   releasesRoutes,
+  updateHistoryRoutes,
   keyRoutes,
   jobRoutes,
   auditRoutes,

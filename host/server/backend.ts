@@ -40,7 +40,8 @@ import { SessionStore } from "../registry/sessions.ts";
 import { sessionAuth } from "./session.ts";
 import { LIST_FETCH_TIMEOUT_MS, ParamSchemas } from "../rpc/param-schema.ts";
 import { EventHub } from "./events.ts";
-import { ReleaseStore } from "../registry/releases.ts";
+import { FINAL_STATES, ReleaseStore } from "../registry/releases.ts";
+import { UpdateHistory } from "../registry/update-history.ts";
 import { Updater } from "../ota/updater.ts";
 import { updateJson } from "./routes/releases.ts";
 import { JobRunner } from "../jobs/runner.ts";
@@ -376,7 +377,19 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     revalidate,
   );
   const releases = new ReleaseStore(registry.db, { dataDir: opts.dataDir, publicKeys: opts.releaseKeys });
-  const updater = new Updater({ registry, correlator, presence, releases, prefix, onEvent: (id, u) => ws.emit(id, "ota", updateJson(u)) });
+  const updateHistory = new UpdateHistory(registry.db);
+  const updater = new Updater({
+    registry,
+    correlator,
+    presence,
+    releases,
+    prefix,
+    onEvent: (id, u) => {
+      ws.emit(id, "ota", updateJson(u));
+      if (FINAL_STATES.has(u.state)) updateHistory.record(id, { ...u, outcome: u.state, ended_at: u.updated_at });
+    },
+    publish: (type, data, id) => events.publish(type, data, id),
+  });
   const jobs = new JobRunner({
     store: registry.jobs,
     tags: registry.tags,
@@ -385,6 +398,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     // Rollouts update devices through OTA (docs/ota.md) unless a test brings its own.
     updater: opts.updater?.({ registry, correlator, presence }) ?? updater,
     runningRelease: opts.runningRelease?.({ correlator }),
+    publish: (type, data) => events.publish(type, data),
     log: (msg, fields) => logger.info(fields ?? {}, msg),
   });
   const app = await buildApp({
@@ -410,6 +424,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     moreRoutes: (api, known) => ws.routes(api, known),
     onSysInfo: (id, answer) => learnLimits(id, answer, true),
     ota: { releases, updater },
+    updateHistory,
     async disconnectDevice(id) {
       await broker?.disconnect(id);
       ws.disconnect(id);

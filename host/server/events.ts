@@ -1,7 +1,7 @@
 // The fleet-wide event stream's hub: every event gets an id "<epoch>-<seq>" (epoch: this process's start, so an id
 // from before a restart is recognisable) and is kept in a bounded ring, so a browser that reconnects with
-// Last-Event-ID gets what it missed. Publishers: presence (backend.ts), telemetry (backend.ts), and the update and
-// job engines once merged (`events.publish("update", {...})`).
+// Last-Event-ID gets what it missed. Publishers: presence, telemetry and version (backend.ts), update progress
+// (host/ota/updater.ts, throttled) and job counts (host/jobs/runner.ts, coalesced per job).
 import { randomBytes } from "node:crypto";
 
 /** Events kept for resuming; a client further behind than this gets a `reset` event and reloads its state. */

@@ -32,6 +32,8 @@ export interface RouteDeps {
   sseHeartbeatMs?: number;
   /** Releases and updates (routes/releases.ts); absent: no OTA routes. */
   ota?: OtaDeps;
+  /** Each device's finished updates (routes/update-history.ts). */
+  updateHistory?: import("../../registry/update-history.ts").UpdateHistory;
   /** Fleet jobs (routes/jobs.ts); without it, no /jobs routes. */
   jobs?: JobRunner;
   /** A job's event stream sends a heartbeat comment this often (default 15 s). */

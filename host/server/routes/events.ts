@@ -25,7 +25,10 @@ export async function eventRoutes(api: FastifyInstance, deps: RouteDeps): Promis
         summary: "Server-sent events for the whole fleet: presence, telemetry, update and job progress",
         description:
           "text/event-stream. Each event has an `id:`; reconnecting with `Last-Event-ID` resumes after it (EventSource does this itself). " +
-          "`event: presence` data {device, online, transport, at}; `event: telemetry` data {device, at, data}; `event: reset` when the " +
+          "`event: presence` data {device, online, transport, at}; `event: telemetry` data {device, at, data}; `event: version` data " +
+          "{device, version}; `event: update` data {device, release, version, state, bytes_sent, total, reason, outcome} on each state " +
+          "change and at most every 200 ms as bytes go; `event: job` data {job, state, reason, counts, in_flight, ended} as its counts " +
+          "change (at most every 100 ms per job, the end at once); `event: reset` when the " +
           "missed events are no longer kept (reload the state). A `: heartbeat` comment every 15 s. `?types=presence,telemetry` and " +
           "`?device=<id>` filter. Signed-in browsers use their session cookie.",
         querystring: {
