@@ -45,6 +45,7 @@ import { checkDeviceCertificate } from "../tls/device-identity.ts";
 import { watchCredentialEnds } from "../registry/watch.ts";
 import { credentialRoutes } from "./routes/credentials.ts";
 import { dataDirCa } from "../tls/data-dir-ca.ts";
+import type { LoginRefusal } from "../registry/login-refusals.ts";
 
 export interface BackendOptions {
   dataDir: string;
@@ -93,8 +94,8 @@ export interface BackendOptions {
   jobHeartbeatMs?: number;
   /** HTTPS, wss:// and MQTT over TLS (docs/security.md); the plaintext listeners then only if asked for. */
   tls?: BackendTls;
-  /** A device login was refused (named reason: CertificateRevoked, BadCredential, ...); logged whether or not this is given. */
-  onLoginRefused?(id: string | undefined, reason: string, transport: "mqtt" | "ws"): void;
+  /** A device login was refused (its reason: registry/login-refusals.ts); logged and audited whether or not this is given. */
+  onLoginRefused?(id: string | undefined, reason: LoginRefusal, transport: "mqtt" | "ws"): void;
 }
 
 export interface BackendTls extends TlsMaterial {
@@ -144,7 +145,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const certs = registry.certs; // its table and triggers exist before any device logs in
   const previous = registry.previousSecrets;
   const tls = opts.tls;
-  const loginRefused = (transport: "mqtt" | "ws") => (id: string | undefined, reason: string, message: string) => {
+  const loginRefused = (transport: "mqtt" | "ws") => (id: string | undefined, reason: LoginRefusal, message: string) => {
     logger.warn({ device: id, reason, transport, err: message }, "device login refused");
     opts.onLoginRefused?.(id, reason, transport);
   };
