@@ -43,6 +43,7 @@ import type { TlsMaterial } from "../tls/files.ts";
 import { DEFAULT_MQTTS_PORT, serverTlsOptions } from "../tls/listener.ts";
 import { checkDeviceCertificate } from "../tls/device-identity.ts";
 import { watchCredentialEnds } from "../registry/watch.ts";
+import { refreshCrls } from "../tls/crl-files.ts";
 import { credentialRoutes } from "./routes/credentials.ts";
 import { dataDirCa } from "../tls/data-dir-ca.ts";
 import type { LoginRefusal } from "../registry/login-refusals.ts";
@@ -322,6 +323,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const revalidate = () => {
     broker?.revalidate();
     ws.revalidate();
+    // And an external broker's CRL (`outpost broker mosquitto --tls-port`), if this data directory keeps one.
+    refreshCrls(registry, opts.dataDir).catch((err: Error) => logger.error({ err: err.message }, "cannot rewrite the CRL for the external broker"));
   };
   const stopWatching = watchCredentials(registry, revalidate);
   // And a certificate whose rotation grace period or validity ends meanwhile, without anything changing.
