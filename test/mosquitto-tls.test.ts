@@ -174,4 +174,29 @@ describe("mosquitto over TLS", () => {
     expect(await login(removed)).toMatch(/certificate revoked/);
     expect(await login(kept)).toBe("connected");
   });
+
+  it("the audit log has the connects and disconnects seen through mosquitto (mqtt-external), not a backend's retained statuses at start", async () => {
+    const external = (kind: string) =>
+      backend.registry.audit.query({ device: "m-b", kind: kind as "connect", limit: 100 }).records.filter((r) => r.detail === "mqtt-external");
+    const pem = await makeDeviceCert(pki.ca, "m-b");
+    const device = new Device({ id: "m-b" });
+    await device.connect(tlsUrl(), { tls: { ca: pki.ca.cert, cert: pem.cert, key: pem.key } });
+    await waitFor(() => external("connect").length === 1);
+    expect(external("connect")[0]).toMatchObject({ actor: "m-b", actor_kind: "device", outcome: "ok" });
+    // A second backend on the same broker reads m-b's retained status at start: an old state, not a new connection.
+    const second = await startBackend({
+      dataDir,
+      port: await freePort(),
+      host: "127.0.0.1",
+      brokerUrl: backendUrl,
+      brokerTls: { ca: pki.ca.cert },
+      logger: pino({ level: "silent" }),
+    });
+    await waitFor(() => second.presence.isOnline("m-b"));
+    await second.close(); // flushes its audit records
+    expect(external("connect")).toHaveLength(1);
+    await device.close();
+    await waitFor(() => external("disconnect").length === 1);
+    expect(external("disconnect")[0]).toMatchObject({ actor: "m-b", outcome: "gone" });
+  });
 });

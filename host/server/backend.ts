@@ -193,6 +193,23 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   };
   const filters = [`${prefix}/+/tx`, `${prefix}/+/status`, `${prefix}/+/telemetry`];
   const depth = prefix.split("/").length;
+  /**
+   * With an external broker the backend sees a device's MQTT connection only through its status: each live change is
+   * recorded (a retained status the broker sends at subscribe is an old state, not a connection now). Refused logins
+   * there are mosquitto's (its log).
+   */
+  const auditExternalPresence = (id: string, was: boolean, retained: boolean) => {
+    const online = presence.isOnline(id);
+    if (retained || online === was || presence.get(id)?.transport === "ws") return; // the gateway records its own
+    audit.record({
+      kind: online ? "connect" : "disconnect",
+      actor: id,
+      actor_kind: "device",
+      device: id,
+      outcome: online ? "ok" : "gone",
+      detail: "mqtt-external",
+    });
+  };
   const route = (msg: BusMessage) => {
     const levels = msg.topic.split("/");
     if (levels.length !== depth + 2) return;
@@ -202,11 +219,16 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         presence.activity(id);
         correlator.onResponse(id, msg.payload, msg.correlationData);
         break;
-      case "status":
+      case "status": {
+        const was = presence.isOnline(id);
         presence.status(id, msg.payload);
         // With an external broker, a device that logs in over MQTT is seen by its status only.
-        if (opts.brokerUrl) gateway?.onStatus(id, msg.payload);
+        if (opts.brokerUrl) {
+          gateway?.onStatus(id, msg.payload);
+          auditExternalPresence(id, was, msg.retained === true);
+        }
         break;
+      }
       case "telemetry":
         presence.activity(id);
         learnLimits(id, msg.payload.toString("utf8"), false);
