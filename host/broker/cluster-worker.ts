@@ -54,7 +54,10 @@ try {
     prefix: config.prefix,
     keepSessions: false, // sessions are per process: the next connection may land in another worker
     // The backend made the password before forking; two workers making their own would each accept a different one.
-    hooks: registryAclHooks(registry, config.prefix, registry.backendPassword({ create: false })),
+    hooks: registryAclHooks(registry, config.prefix, registry.backendPassword({ create: false }), {
+      // The same line and names as the backend's own broker (registry/login-refusals.ts); the audit row is registryAclHooks'.
+      onLoginRefused: (id, reason, message) => logger.warn({ device: id, reason, transport: "mqtt", err: message, pid: process.pid }, "device login refused"),
+    }),
     onDeviceConnected: (id, will) => toHub({ t: "up", id, will: will && forwarded(will, id) }),
     onDeviceSubscribed: (id) => toHub({ t: "sub", id }),
     onDeviceGone: (id) => toHub({ t: "gone", id }),
