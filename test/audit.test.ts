@@ -108,14 +108,14 @@ describe("what is recorded", () => {
     await recorded({ device: "meter-1" }, { kind: "connect", detail: "mqtt", actor_kind: "device" });
     const wrong = mqtt.connect(backend.mqttUrl, { clientId: "meter-1", username: "meter-1", password: "not-it", reconnectPeriod: 0 });
     wrong.on("error", () => {});
-    await recorded({ kind: "login_refused" }, { device: "meter-1", outcome: "bad_credential", detail: "mqtt" });
+    await recorded({ kind: "login_refused" }, { device: "meter-1", outcome: "BadCredential", detail: "mqtt" });
     wrong.end(true);
     const ws = new WebSocket(`${backend.url.replace("http", "ws")}/api/v1/devices/ws`, { headers: { authorization: "Bearer meter-1:not-it" } });
     ws.on("error", () => {});
-    await recorded({ kind: "login_refused" }, { device: "meter-1", outcome: "bad_credential", detail: "ws" });
+    await recorded({ kind: "login_refused" }, { device: "meter-1", outcome: "BadCredential", detail: "ws" });
     const anonymous = new WebSocket(`${backend.url.replace("http", "ws")}/api/v1/devices/ws`);
     anonymous.on("error", () => {});
-    await recorded({ kind: "login_refused" }, { outcome: "no_credentials", detail: "ws" });
+    await recorded({ kind: "login_refused" }, { outcome: "CredentialMissing", detail: "ws" });
     const other = new Device({ id: "meter-2" });
     const made = await api("/api/v1/devices", { method: "POST", json: { id: "meter-2" } });
     await other.connect(backend.mqttUrl, { password: made.body.credential });

@@ -2,21 +2,31 @@
 // (the CN is the username and client id, so the %u ACL applies) and the backends over TLS; the backend dials
 // `mqtts://` with the CA (--broker-ca); a Node device logs in with its certificate and answers REST calls. A
 // certificate from another CA is refused, and A's certificate reaches only A's topics, whatever id it claims.
+// Revocation there is by CRL (mosquitto cannot see the registry's pins): `outpost cert revoke` and a device removed
+// over REST rewrite it, and after a SIGHUP mosquitto refuses those certificates.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { promisify } from "node:util";
+import "../host/tls/reflect-metadata.ts"; // before @peculiar/x509 (its tsyringe needs it)
+import * as x509 from "@peculiar/x509";
 import mqtt from "mqtt";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
-import { backendTlsListenerLines, mosquittoGlobalLines, mosquittoTlsListenerLines, writeMosquittoConfig } from "../host/broker/mosquitto.ts";
+import { backendTlsListenerLines, mosquittoCrlPath, mosquittoGlobalLines, mosquittoTlsListenerLines, writeMosquittoConfig } from "../host/broker/mosquitto.ts";
 import { Device } from "../host/device.ts";
 import { connectBackendClient } from "../host/rpc/bus.ts";
 import { Registry } from "../host/registry/registry.ts";
 import { startBackend, type Backend } from "../host/server/backend.ts";
-import { makeCa, makeDeviceCert } from "../host/tls/certs.ts";
+import { makeCa, makeDeviceCert, serialOf, type Pem } from "../host/tls/certs.ts";
+import { writeCrl } from "../host/tls/crl-files.ts";
 import { waitFor } from "./support/api.ts";
 import { freePort, startMosquitto, type Mosquitto } from "./support/mosquitto.ts";
-import { makeTestPki, type TestPki } from "./support/tls.ts";
+import { deviceCert, makeTestPki, type TestPki } from "./support/tls.ts";
+
+const run = promisify(execFile);
+const root = new URL("..", import.meta.url).pathname;
 
 let pki: TestPki;
 let broker: Mosquitto;
@@ -24,12 +34,18 @@ let backend: Backend;
 let tlsPort: number;
 let backendUrl: string;
 let key: string;
+let dataDir: string;
+let crlfile: string;
 const devices: Device[] = [];
 const clients: mqtt.MqttClient[] = [];
 
 beforeAll(async () => {
   pki = await makeTestPki();
-  const dataDir = mkdtempSync(join(tmpdir(), "outpost-mosq-tls-"));
+  dataDir = mkdtempSync(join(tmpdir(), "outpost-mosq-tls-"));
+  // The CA where `outpost cert ca` keeps it: the CLI and the backend sign the CRL with it.
+  mkdirSync(join(dataDir, "tls"), { mode: 0o700 });
+  writeFileSync(join(dataDir, "tls", "ca.crt"), pki.ca.cert);
+  writeFileSync(join(dataDir, "tls", "ca.key"), pki.ca.key, { mode: 0o600 });
   const files = { cafile: join(dataDir, "ca.crt"), certfile: join(dataDir, "server.crt"), keyfile: join(dataDir, "server.key") };
   writeFileSync(files.cafile, pki.ca.cert);
   writeFileSync(files.certfile, pki.server.cert);
@@ -39,6 +55,9 @@ beforeAll(async () => {
   registry.addDevice("m-b");
   const dir = join(dataDir, "mosquitto");
   const lines = writeMosquittoConfig(registry, dir);
+  crlfile = mosquittoCrlPath(dir);
+  await writeCrl(registry, dataDir, crlfile); // as `outpost broker mosquitto --tls-port` does
+  registry.certs.addCrlFile(crlfile);
   registry.close();
   tlsPort = await freePort();
   const backendPort = await freePort();
@@ -48,7 +67,7 @@ beforeAll(async () => {
       ...lines,
       ...asRoot,
       ...backendTlsListenerLines(dir, { port: backendPort, host: "127.0.0.1", ...files }),
-      ...mosquittoTlsListenerLines(dir, { port: tlsPort, host: "127.0.0.1", ...files }),
+      ...mosquittoTlsListenerLines(dir, { port: tlsPort, host: "127.0.0.1", ...files, crlfile }),
     ],
     { global: mosquittoGlobalLines() },
   );
@@ -121,5 +140,63 @@ describe("mosquitto over TLS", () => {
     await c.publishAsync("devices/m-b/status", JSON.stringify({ online: true }), { retain: true, qos: 1 });
     await new Promise((r) => setTimeout(r, 300));
     expect(backend.presence.isOnline("m-b")).toBe(false);
+  });
+
+  it("a revoked device certificate is refused once the CRL is rewritten and mosquitto has its SIGHUP", async () => {
+    const login = (pem: Pem) => {
+      const c = mqtt.connect(tlsUrl(), { ca: pki.ca.cert, cert: pem.cert, key: pem.key, reconnectPeriod: 0, connectTimeout: 3000 });
+      clients.push(c);
+      return new Promise<string>((resolve) => {
+        c.once("connect", () => resolve("connected"));
+        c.once("error", (e) => resolve(e.message));
+        c.once("close", () => resolve("closed"));
+      }).finally(() => c.end(true));
+    };
+    const listed = () => new x509.X509Crl(readFileSync(crlfile, "utf8")).entries.map((e) => e.serialNumber.toLowerCase());
+    for (const id of ["m-revoked", "m-removed", "m-kept"]) backend.registry.addDevice(id);
+    const revoked = await deviceCert(pki, backend.registry, "m-revoked");
+    const removed = await deviceCert(pki, backend.registry, "m-removed");
+    const kept = await deviceCert(pki, backend.registry, "m-kept");
+    for (const pem of [revoked, removed, kept]) expect(await login(pem)).toBe("connected");
+    expect(listed()).toEqual([]);
+
+    await run("node", ["bin/outpost.js", "cert", "revoke", "m-revoked", "--data", dataDir], { cwd: root }); // the CLI rewrites the CRL
+    expect(listed()).toEqual([serialOf(revoked.cert)]);
+    const del = await fetch(`${backend.url}/api/v1/devices/m-removed`, { method: "DELETE", headers: { authorization: `Bearer ${key}` } });
+    expect(del.status).toBeLessThan(300);
+    await waitFor(() => listed().includes(serialOf(removed.cert))); // the backend rewrites it when the pins change
+    expect(listed().sort()).toEqual([serialOf(revoked.cert), serialOf(removed.cert)].sort());
+
+    expect(await login(revoked)).toBe("connected"); // mosquitto reads the CRL at start and on SIGHUP only
+    broker.reload();
+    await waitFor(async () => (await login(revoked)) !== "connected");
+    expect(await login(revoked)).toMatch(/certificate revoked/);
+    expect(await login(removed)).toMatch(/certificate revoked/);
+    expect(await login(kept)).toBe("connected");
+  });
+
+  it("the audit log has the connects and disconnects seen through mosquitto (mqtt-external), not a backend's retained statuses at start", async () => {
+    const external = (kind: string) =>
+      backend.registry.audit.query({ device: "m-b", kind: kind as "connect", limit: 100 }).records.filter((r) => r.detail === "mqtt-external");
+    const pem = await makeDeviceCert(pki.ca, "m-b");
+    const device = new Device({ id: "m-b" });
+    await device.connect(tlsUrl(), { tls: { ca: pki.ca.cert, cert: pem.cert, key: pem.key } });
+    await waitFor(() => external("connect").length === 1);
+    expect(external("connect")[0]).toMatchObject({ actor: "m-b", actor_kind: "device", outcome: "ok" });
+    // A second backend on the same broker reads m-b's retained status at start: an old state, not a new connection.
+    const second = await startBackend({
+      dataDir,
+      port: await freePort(),
+      host: "127.0.0.1",
+      brokerUrl: backendUrl,
+      brokerTls: { ca: pki.ca.cert },
+      logger: pino({ level: "silent" }),
+    });
+    await waitFor(() => second.presence.isOnline("m-b"));
+    await second.close(); // flushes its audit records
+    expect(external("connect")).toHaveLength(1);
+    await device.close();
+    await waitFor(() => external("disconnect").length === 1);
+    expect(external("disconnect")[0]).toMatchObject({ actor: "m-b", outcome: "gone" });
   });
 });

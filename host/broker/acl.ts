@@ -5,6 +5,7 @@ import { BACKEND_USERNAME, isValidDeviceId, type Registry } from "../registry/re
 import { digest, sameDigest } from "../registry/secrets.ts";
 import { MAX_DEVICE_RETAINED } from "./packet-limits.ts";
 import type { CertCheck } from "../tls/device-identity.ts";
+import { LOGIN_REFUSALS, type LoginRefusal } from "../registry/login-refusals.ts";
 
 export const DEFAULT_PREFIX = "devices";
 
@@ -54,8 +55,8 @@ export interface AclContext {
   checkCertificate?(socket: unknown, claimed: string | undefined): CertCheck;
   /** Whether a certificate a device logged in with (its fingerprint) is still pinned for it. */
   certStillValid?(id: string, fingerprint: string): boolean;
-  /** A device login was refused: the id it claimed, a named reason (bad_credential, CertificateExpired, ...), why, the peer. */
-  onLoginRefused?(id: string | undefined, reason: string, message: string, peer: string | undefined): void;
+  /** A device login was refused: the id it claimed, the reason (registry/login-refusals.ts), why, the peer. */
+  onLoginRefused?(id: string | undefined, reason: LoginRefusal, message: string, peer: string | undefined): void;
 }
 
 export class AclRefused extends Error {
@@ -67,11 +68,18 @@ export class RetainedTooLarge extends Error {
   override name = "RetainedTooLarge";
 }
 
-function authError(message: string, returnCode: number): AuthenticateError {
-  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+/** A refused login: the CONNACK's return code is the reason's (LOGIN_REFUSALS), its message names the reason. */
+class LoginRefused extends Error {
+  override name = "LoginRefused";
+  readonly returnCode: number;
+  constructor(
+    readonly reason: LoginRefusal,
+    detail: string,
+  ) {
+    super(`${reason}: ${detail}`);
+    this.returnCode = LOGIN_REFUSALS[reason].connack;
+  }
 }
-const BAD_USERNAME_OR_PASSWORD = 4;
-const NOT_AUTHORIZED = 5;
 
 /** The aedes hooks, as named functions that tests call directly. */
 export function createAclHooks(ctx: AclContext) {
@@ -96,37 +104,39 @@ export function createAclHooks(ctx: AclContext) {
     accept: (error: AuthenticateError | null, success: boolean | null) => void,
   ): void {
     const peer = (client as { conn?: { remoteAddress?: string } }).conn?.remoteAddress;
-    const done = (error: AuthenticateError | null, success: boolean | null, reason?: string) => {
-      if (error && reason) ctx.onLoginRefused?.(username, reason, error.message, peer);
-      accept(error, success);
+    // Every refusal is told once, by its name, with the id it claimed.
+    const refuse = (claimed: string | undefined, reason: LoginRefusal, detail: string) => {
+      const error = new LoginRefused(reason, detail);
+      ctx.onLoginRefused?.(claimed, reason, detail, peer);
+      accept(error as unknown as AuthenticateError, false);
     };
-    if (!password && ctx.checkCertificate) return certificateLogin(client, username || undefined, peer, accept);
-    if (!username || !password) return done(authError("username and password required", BAD_USERNAME_OR_PASSWORD), false, "no_credentials");
-    const secret = password.toString("utf8");
     if (username === BACKEND_USERNAME) {
-      if (!sameDigest(digest(secret), backendDigest)) return done(authError("bad backend password", BAD_USERNAME_OR_PASSWORD), false, "bad_backend_password");
+      if (!password || !sameDigest(digest(password.toString("utf8")), backendDigest)) return refuse(username, "BadBackendPassword", "bad backend password");
       identities.set(client, { kind: "backend" });
-      return done(null, true);
+      return accept(null, true);
     }
-    if (!isValidDeviceId(username)) return done(authError("invalid device id", BAD_USERNAME_OR_PASSWORD), false, "invalid_device_id");
-    const refusedWill = willRefusal(client, username);
-    if (refusedWill) return done(refusedWill, false, "will_refused");
+    if (!password && ctx.checkCertificate) return certificateLogin(client, username || undefined, refuse, accept);
+    if (!username || !password) return refuse(username || undefined, "CredentialMissing", "username and password required");
+    const secret = password.toString("utf8");
+    if (!isValidDeviceId(username)) return refuse(username, "InvalidDeviceId", "invalid device id");
+    const will = willRefusal(client, username);
+    if (will) return refuse(username, will.reason, will.detail);
     ctx.verifyDevice(username, secret).then(
       (ok) => {
-        if (!ok) return done(authError("bad username or password", BAD_USERNAME_OR_PASSWORD), false, "bad_credential");
+        if (!ok) return refuse(username, "BadCredential", "bad username or password");
         credentials.set(client, digest(secret));
-        loggedIn(client, username, done);
+        loggedIn(client, username, accept);
       },
-      () => done(authError("credential check failed", BAD_USERNAME_OR_PASSWORD), false, "check_failed"),
+      () => refuse(username, "CredentialCheckFailed", "credential check failed"),
     );
   }
 
   /** The will is checked at login, so a forbidden one refuses the connection instead of waiting for the disconnect. */
-  function willRefusal(client: Client, id: string): AuthenticateError | undefined {
+  function willRefusal(client: Client, id: string): { reason: LoginRefusal; detail: string } | undefined {
     const will = (client as unknown as { _will?: { topic: string; payload?: Buffer } })._will;
-    if (will && !devicePublishAllowed(ctx.prefix, id, will.topic)) return authError(`will on ${will.topic} not allowed for ${id}`, NOT_AUTHORIZED);
+    if (will && !devicePublishAllowed(ctx.prefix, id, will.topic)) return { reason: "WillRefused", detail: `will on ${will.topic} not allowed for ${id}` };
     if (will && (will.payload?.length ?? 0) > maxRetained)
-      return authError(`will of ${will.payload?.length} bytes refused for ${id}: at most ${maxRetained}`, NOT_AUTHORIZED);
+      return { reason: "WillTooLarge", detail: `will of ${will.payload?.length} bytes refused for ${id}: at most ${maxRetained}` };
     return undefined;
   }
 
@@ -142,22 +152,15 @@ export function createAclHooks(ctx: AclContext) {
   function certificateLogin(
     client: Client,
     claimed: string | undefined,
-    peer: string | undefined,
-    done: (error: AuthenticateError | null, success: boolean | null) => void,
+    refuse: (claimed: string | undefined, reason: LoginRefusal, detail: string) => void,
+    accept: (error: AuthenticateError | null, success: boolean | null) => void,
   ): void {
-    if (claimed === BACKEND_USERNAME) return done(authError("the backend logs in with its password", BAD_USERNAME_OR_PASSWORD), false);
     const check = ctx.checkCertificate!((client as unknown as { conn?: unknown }).conn, claimed);
-    if (!check.ok) {
-      ctx.onLoginRefused?.(check.id, check.reason, check.message, peer);
-      return done(authError(`${check.reason}: ${check.message}`, check.reason === "CertificateMissing" ? BAD_USERNAME_OR_PASSWORD : NOT_AUTHORIZED), false);
-    }
-    const refusedWill = willRefusal(client, check.id);
-    if (refusedWill) {
-      ctx.onLoginRefused?.(check.id, "WillRefused", refusedWill.message, peer); // another device's will: it claims that device
-      return done(refusedWill, false);
-    }
+    if (!check.ok) return refuse(check.id, check.reason, check.message);
+    const will = willRefusal(client, check.id);
+    if (will) return refuse(check.id, will.reason, will.detail); // another device's will: it claims that device
     certificates.set(client, check.fingerprint);
-    loggedIn(client, check.id, done);
+    loggedIn(client, check.id, accept);
   }
 
   function authorizePublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {

@@ -43,7 +43,10 @@ try {
     shared: await sharedBrokerState(config.redisUrl),
     heartbeatMs: config.heartbeatMs,
     // The backend made the password before forking; two workers making their own would each accept a different one.
-    hooks: registryAclHooks(registry, config.prefix, registry.backendPassword({ create: false })),
+    hooks: registryAclHooks(registry, config.prefix, registry.backendPassword({ create: false }), {
+      // The same line and names as the backend's own broker (registry/login-refusals.ts); the audit row is registryAclHooks'.
+      onLoginRefused: (id, reason, message) => logger.warn({ device: id, reason, transport: "mqtt", err: message, pid: process.pid }, "device login refused"),
+    }),
     onDeviceConnected: report,
     onDeviceGone: (id) => {
       report();

@@ -85,19 +85,25 @@ export interface MosquittoTls {
   cafile: string;
   certfile: string;
   keyfile: string;
+  /** The CRL of revoked device certificates (tls/crl-files.ts); the device listener checks certificates against it. */
+  crlfile?: string;
 }
+
+/** Where `outpost broker mosquitto` keeps the CRL: beside the generated config. */
+export const mosquittoCrlPath = (dir: string) => join(resolve(dir), "crl.pem");
 
 /**
  * A TLS listener for devices with client certificates: the certificate's CN is the username
  * (use_identity_as_username), and the client id too, so the %u ACL gives each certificate its own device's topics
- * and no other. mosquitto does not know the registry's pins: a certificate is revoked there by the CA (a CRL, or a
- * new CA), not at once as on the embedded broker (docs/security.md).
+ * and no other. mosquitto does not know the registry's pins: a certificate is revoked there by the CRL in
+ * `crlfile` (read again on SIGHUP), not at once as on the embedded broker (docs/security.md).
  */
 export function mosquittoTlsListenerLines(dir: string, tls: MosquittoTls): string[] {
   const abs = resolve(dir);
   return [
     `listener ${tls.port}${tls.host ? ` ${tls.host}` : ""}`,
     ...tlsFileLines(tls),
+    ...(tls.crlfile ? [`crlfile ${resolve(tls.crlfile)}`] : []),
     "require_certificate true",
     "use_identity_as_username true",
     "use_username_as_clientid true",

@@ -6,7 +6,8 @@ import { chmodSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PRIVATE_FILE, privateDir } from "../registry/private-files.ts";
 import type { Registry } from "../registry/registry.ts";
-import { fingerprint, makeCa, makeDeviceCert, makeServerCert, type Pem } from "../tls/certs.ts";
+import { fingerprint, makeCa, makeDeviceCert, makeServerCert, serialOf, type Pem } from "../tls/certs.ts";
+import { refreshCrls } from "../tls/crl-files.ts";
 import { tlsPaths } from "../tls/data-dir-ca.ts";
 import { readPem, TlsFileError } from "../tls/files.ts";
 import { CliError, dataOption, jsonOption, openRegistry, parsePositive, withRegistry } from "./common.ts";
@@ -45,7 +46,8 @@ export async function issueDeviceCert(dataDir: string, registry: Registry, id: s
   const files = p.device(id);
   writePair(join(p.dir, "devices"), files.cert, files.key, pem);
   const fp = fingerprint(pem.cert);
-  registry.certs.pin(id, fp, notAfter(pem), graceMs);
+  registry.certs.pin(id, fp, notAfter(pem), graceMs, serialOf(pem.cert));
+  await refreshCrlsOrSay(registry, dataDir);
   return { id, fingerprint: fp, cert: files.cert, key: files.key, ca: p.caCert };
 }
 
@@ -110,11 +112,16 @@ export function certCommand(): Command {
     .option("--fingerprint <sha256>", "only this one")
     .addOption(dataOption())
     .addOption(jsonOption())
-    .action((id: string, opts: { data: string; fingerprint?: string; json?: boolean }) => {
-      const n = withRegistry(opts.data, false, (r) => {
-        if (!opts.fingerprint) return r.certs.revokeAll(id);
-        const c = r.certs.get(opts.fingerprint.toLowerCase().replaceAll(":", ""));
-        return c?.device_id === id && r.certs.revoke(c.fingerprint) ? 1 : 0;
+    .action(async (id: string, opts: { data: string; fingerprint?: string; json?: boolean }) => {
+      const n = await withRegistryAsync(opts.data, async (r) => {
+        let revoked: number;
+        if (!opts.fingerprint) revoked = r.certs.revokeAll(id);
+        else {
+          const c = r.certs.get(opts.fingerprint.toLowerCase().replaceAll(":", ""));
+          revoked = c?.device_id === id && r.certs.revoke(c.fingerprint) ? 1 : 0;
+        }
+        if (revoked > 0) await refreshCrlsOrSay(r, opts.data);
+        return revoked;
       });
       if (n === 0) throw new CliError(`no certificate pinned for ${id}${opts.fingerprint ? ` with fingerprint ${opts.fingerprint}` : ""}`);
       console.log(opts.json ? JSON.stringify({ id, revoked: n }) : `revoked ${n} certificate(s) of ${id}`);
@@ -132,6 +139,17 @@ export function printIssued(issued: Awaited<ReturnType<typeof issueDeviceCert>>,
       `fingerprint ${issued.fingerprint} (pinned)`,
     ].join("\n"),
   );
+}
+
+/** Rewrites the external broker's CRLs after a change of pins; a CRL that cannot be written is said, not fatal. */
+export async function refreshCrlsOrSay(registry: Registry, dataDir: string): Promise<void> {
+  try {
+    const paths = await refreshCrls(registry, dataDir);
+    if (paths.length > 0) console.error(`rewrote ${paths.join(", ")}: SIGHUP mosquitto to apply it (kill -HUP <pid>)`);
+  } catch (err) {
+    console.error(`cannot rewrite the CRL: ${(err as Error).message}`);
+    process.exitCode = 1;
+  }
 }
 
 /** withRegistry for an async body: the registry stays open until it settles. */

@@ -5,7 +5,7 @@ import { InvalidMetadata, InvalidTag } from "../registry/tags.ts";
 import { CliError, dataOption, jsonOption, parseNonNegative, withRegistry } from "./common.ts";
 import { MAX_GRACE_S } from "../server/routes/credentials.ts";
 import { existsSync } from "node:fs";
-import { issueDeviceCert, printIssued, tlsPaths, withRegistryAsync } from "./cert.ts";
+import { issueDeviceCert, printIssued, refreshCrlsOrSay, tlsPaths, withRegistryAsync } from "./cert.ts";
 
 const collect = (v: string, all: string[] = []) => [...all, v];
 function parseMeta(v: string, all: Record<string, string> = {}): Record<string, string> {
@@ -111,11 +111,13 @@ export function deviceCommand(): Command {
     .addOption(new Option("--grace <seconds>", "how long the old password keeps working").argParser(parseNonNegative).default(0))
     .addOption(dataOption())
     .addOption(jsonOption())
-    .action((id: string, opts: { data: string; json?: boolean; grace: number }) => {
+    .action(async (id: string, opts: { data: string; json?: boolean; grace: number }) => {
       if (opts.grace > MAX_GRACE_S) throw new CliError(`--grace is at most ${MAX_GRACE_S} seconds (a week)`);
-      const rotated = withRegistry(opts.data, false, (r) => {
+      const rotated = await withRegistryAsync(opts.data, async (r) => {
         if (!r.hasDevice(id)) throw new CliError(`no device ${id}`);
-        return r.previousSecrets.rotate(id, opts.grace * 1000, (d) => r.rotateCredential(d));
+        const made = r.previousSecrets.rotate(id, opts.grace * 1000, (d) => r.rotateCredential(d));
+        await refreshCrlsOrSay(r, opts.data); // a new password ends the device's certificates too
+        return made;
       });
       const until = rotated.previousValidUntil === null ? null : new Date(rotated.previousValidUntil).toISOString();
       if (opts.json) return console.log(JSON.stringify({ id, credential: rotated.credential, previous_valid_until: until }));
@@ -126,8 +128,12 @@ export function deviceCommand(): Command {
     .description("remove a device (a running server on the same --data disconnects it within a moment)")
     .addOption(dataOption())
     .addOption(jsonOption())
-    .action((id: string, opts: { data: string; json?: boolean }) => {
-      const removed = withRegistry(opts.data, false, (r) => r.removeDevice(id));
+    .action(async (id: string, opts: { data: string; json?: boolean }) => {
+      const removed = await withRegistryAsync(opts.data, async (r) => {
+        const gone = r.removeDevice(id);
+        if (gone) await refreshCrlsOrSay(r, opts.data);
+        return gone;
+      });
       if (!removed) throw new CliError(`no device ${id}`);
       console.log(opts.json ? JSON.stringify({ id, removed: true }) : `removed ${id}`);
     });

@@ -31,7 +31,7 @@ export interface AuditEvent {
   method?: string | null;
   /** The HTTP status answered, when there was one. */
   status?: number | null;
-  /** "ok", "accepted", or the error's name (device_offline, insufficient_scope, bad_credential, ...). */
+  /** "ok", "accepted", or the error's name (device_offline, insufficient_scope; a login_refused one: registry/login-refusals.ts). */
   outcome: string;
   /** The caller's or device's address. */
   peer?: string | null;

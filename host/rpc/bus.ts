@@ -12,6 +12,8 @@ export interface BusMessage {
   payload: Buffer;
   /** MQTT 5 Correlation Data, when the answer carried it. */
   correlationData?: Buffer;
+  /** A retained message the broker sent because we subscribed (an old state), not one published just now. */
+  retained?: boolean;
 }
 
 export interface PublishOptions {
@@ -164,7 +166,7 @@ export class MqttBus implements Bus {
     client.on("error", events.error ?? (() => {}));
     if (events.down) client.on("offline", events.down);
     client.on("message", (topic, payload, packet) => {
-      const msg: BusMessage = { topic, payload, correlationData: packet.properties?.correlationData };
+      const msg: BusMessage = { topic, payload, correlationData: packet.properties?.correlationData, retained: packet.retain || undefined };
       this.handlers.get(topic)?.forEach((h) => h(msg));
       for (const [filter, set] of this.wildcards) if (topicMatches(filter, topic)) set.forEach((h) => h(msg));
     });

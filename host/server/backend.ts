@@ -52,8 +52,10 @@ import type { TlsMaterial } from "../tls/files.ts";
 import { DEFAULT_MQTTS_PORT, serverTlsOptions } from "../tls/listener.ts";
 import { checkDeviceCertificate } from "../tls/device-identity.ts";
 import { watchCredentialEnds } from "../registry/watch.ts";
+import { refreshCrls } from "../tls/crl-files.ts";
 import { credentialRoutes } from "./routes/credentials.ts";
 import { dataDirCa } from "../tls/data-dir-ca.ts";
+import type { LoginRefusal } from "../registry/login-refusals.ts";
 
 export interface BackendOptions {
   dataDir: string;
@@ -109,8 +111,8 @@ export interface BackendOptions {
   jobHeartbeatMs?: number;
   /** HTTPS, wss:// and MQTT over TLS (docs/security.md); the plaintext listeners then only if asked for. */
   tls?: BackendTls;
-  /** A device login was refused (named reason: CertificateRevoked, BadCredential, ...); logged whether or not this is given. */
-  onLoginRefused?(id: string | undefined, reason: string, transport: "mqtt" | "ws"): void;
+  /** A device login was refused (its reason: registry/login-refusals.ts); logged and audited whether or not this is given. */
+  onLoginRefused?(id: string | undefined, reason: LoginRefusal, transport: "mqtt" | "ws"): void;
 }
 
 export interface BackendTls extends TlsMaterial {
@@ -162,7 +164,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const certs = registry.certs; // its table and triggers exist before any device logs in
   const previous = registry.previousSecrets;
   const tls = opts.tls;
-  const loginRefused = (transport: "mqtt" | "ws") => (id: string | undefined, reason: string, message: string) => {
+  const loginRefused = (transport: "mqtt" | "ws") => (id: string | undefined, reason: LoginRefusal, message: string) => {
     logger.warn({ device: id, reason, transport, err: message }, "device login refused");
     opts.onLoginRefused?.(id, reason, transport);
   };
@@ -219,6 +221,23 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   // Shared: a device's tx only while this node awaits its answers (answer-subscriptions.ts), not every answer.
   const filters = sharing ? [`${prefix}/+/status`, `${prefix}/+/telemetry`] : [`${prefix}/+/tx`, `${prefix}/+/status`, `${prefix}/+/telemetry`];
   const depth = prefix.split("/").length;
+  /**
+   * With an external broker the backend sees a device's MQTT connection only through its status: each live change is
+   * recorded (a retained status the broker sends at subscribe is an old state, not a connection now). Refused logins
+   * there are mosquitto's (its log).
+   */
+  const auditExternalPresence = (id: string, was: boolean, retained: boolean) => {
+    const online = presence.isOnline(id);
+    if (retained || online === was || presence.get(id)?.transport === "ws") return; // the gateway records its own
+    audit.record({
+      kind: online ? "connect" : "disconnect",
+      actor: id,
+      actor_kind: "device",
+      device: id,
+      outcome: online ? "ok" : "gone",
+      detail: "mqtt-external",
+    });
+  };
   const route = (msg: BusMessage) => {
     const levels = msg.topic.split("/");
     if (levels.length !== depth + 2) return;
@@ -228,11 +247,16 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         presence.activity(id);
         correlator.onResponse(id, msg.payload, msg.correlationData);
         break;
-      case "status":
+      case "status": {
+        const was = presence.isOnline(id);
         presence.status(id, msg.payload);
         // With an external broker, a device that logs in over MQTT is seen by its status only.
-        if (opts.brokerUrl) gateway?.onStatus(id, msg.payload);
+        if (opts.brokerUrl) {
+          gateway?.onStatus(id, msg.payload);
+          auditExternalPresence(id, was, msg.retained === true);
+        }
         break;
+      }
       case "telemetry":
         presence.activity(id);
         learnLimits(id, msg.payload.toString("utf8"), false);
@@ -369,6 +393,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const revalidate = () => {
     broker?.revalidate();
     ws.revalidate();
+    // And an external broker's CRL (`outpost broker mosquitto --tls-port`), if this data directory keeps one.
+    refreshCrls(registry, opts.dataDir).catch((err: Error) => logger.error({ err: err.message }, "cannot rewrite the CRL for the external broker"));
   };
   const stopWatching = watchCredentials(registry, revalidate);
   // And a certificate whose rotation grace period or validity ends meanwhile, without anything changing.

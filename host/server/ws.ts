@@ -13,7 +13,8 @@ import type { Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import { WS_CLOSE_REMOVED as CLOSE_REMOVED, WS_CLOSE_REPLACED as CLOSE_REPLACED } from "../abi.ts";
 import { deviceTopics } from "../broker/acl.ts";
-import type { Registry } from "../registry/registry.ts";
+import { isValidDeviceId, type Registry } from "../registry/registry.ts";
+import { LOGIN_REFUSALS, type LoginRefusal } from "../registry/login-refusals.ts";
 import { digest } from "../registry/secrets.ts";
 import type { Bus, BusMessage, Unsubscribe } from "../rpc/bus.ts";
 import type { PresenceTracker } from "../rpc/presence.ts";
@@ -63,8 +64,8 @@ export interface GatewayOptions {
   verifyDevice?(id: string, credential: string): Promise<boolean>;
   /** Whether a connection's password (its digest) is still valid (default: the registry's stillValid). */
   stillValid?(id: string, credentialDigest: Buffer): boolean;
-  /** A device's upgrade was refused, with a named reason. */
-  onLoginRefused?(id: string | undefined, reason: string, message: string): void;
+  /** A device's upgrade was refused, with a named reason (registry/login-refusals.ts); the audit log records it too. */
+  onLoginRefused?(id: string | undefined, reason: LoginRefusal, message: string): void;
 }
 
 /** A device-initiated JSON-RPC method the backend answers. Throwing gives a -32603 error. */
@@ -78,15 +79,18 @@ const BACKEND_METHODS: Record<string, BackendMethod> = {
 
 const invalidRequest = { jsonrpc: "2.0", error: { code: -32600, message: "Invalid Request" }, id: null } as const;
 
+/** A refused upgrade: its HTTP status is the reason's (LOGIN_REFUSALS). */
 export class AuthRefused extends Error {
   override name = "AuthRefused";
+  readonly status: 401 | 403 | 500;
   constructor(
-    readonly status: 401 | 403,
+    readonly reason: LoginRefusal,
     message: string,
     /** The device id it claimed, once known (for the audit log). */
     readonly device?: string,
   ) {
     super(message);
+    this.status = LOGIN_REFUSALS[reason].http;
   }
 }
 
@@ -100,12 +104,12 @@ export function deviceClaim(req: Pick<IncomingMessage, "headers" | "url">): { id
   let token: string | null;
   if (header !== undefined) {
     const m = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!m) throw new AuthRefused(401, "Authorization header must be: Bearer <device id>:<credential>");
+    if (!m) throw new AuthRefused("CredentialMalformed", "Authorization header must be: Bearer <device id>:<credential>");
     token = m[1];
   } else token = new URL(req.url ?? "/", "http://x").searchParams.get("access_token");
-  if (!token) throw new AuthRefused(401, "Authorization: Bearer <device id>:<credential> (or ?access_token=) required");
+  if (!token) throw new AuthRefused("CredentialMissing", "Authorization: Bearer <device id>:<credential> (or ?access_token=) required");
   const colon = token.indexOf(":");
-  if (colon <= 0) throw new AuthRefused(401, "the token must be <device id>:<credential>");
+  if (colon <= 0) throw new AuthRefused("CredentialMalformed", "the token must be <device id>:<credential>");
   return { id: token.slice(0, colon), credential: token.slice(colon + 1) };
 }
 
@@ -271,22 +275,27 @@ export class WsGateway {
           this.onConnection(Object.assign(ws, { peer: req.socket.remoteAddress }), id, credential, certificate),
         ),
       (err: Error) => {
-        const status = err instanceof AuthRefused ? err.status : 500;
-        if (status === 500) this.opts.logger.error({ err }, "websocket upgrade failed");
-        const claimed = err instanceof AuthRefused ? err.device : undefined;
+        const refused = err instanceof AuthRefused ? err : new AuthRefused("CredentialCheckFailed", "credential check failed");
+        if (!(err instanceof AuthRefused)) this.opts.logger.error({ err }, "websocket upgrade failed");
+        const { status, reason, device } = refused;
+        this.opts.onLoginRefused?.(device, reason, refused.message);
         this.opts.registry.audit.record({
           kind: "login_refused",
-          actor: claimed ?? null,
+          actor: device ?? null,
           actor_kind: "device",
-          device: claimed ?? null,
-          outcome: status === 401 ? "no_credentials" : status === 403 ? "bad_credential" : "internal_error",
+          device: device ?? null,
+          outcome: reason,
           peer: req.socket.remoteAddress,
           detail: "ws",
         });
-        const body = JSON.stringify({ error: status === 401 ? "unauthorized" : status === 403 ? "forbidden" : "internal_error", message: err.message });
-        const reason = status === 401 ? "Unauthorized" : status === 403 ? "Forbidden" : "Internal Server Error";
+        const body = JSON.stringify({
+          error: status === 401 ? "unauthorized" : status === 403 ? "forbidden" : "internal_error",
+          reason,
+          message: refused.message,
+        });
+        const statusText = status === 401 ? "Unauthorized" : status === 403 ? "Forbidden" : "Internal Server Error";
         socket.end(
-          `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+          `HTTP/1.1 ${status} ${statusText}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
             (status === 401 ? 'WWW-Authenticate: Bearer realm="outpost devices"\r\n' : "") +
             `Connection: close\r\n\r\n${body}`,
         );
@@ -299,11 +308,13 @@ export class WsGateway {
     if (check && req.headers.authorization === undefined && !new URL(req.url ?? "/", "http://x").searchParams.has("access_token"))
       return this.certificateLogin(req, check);
     const { id, credential } = deviceClaim(req);
+    if (!isValidDeviceId(id)) throw new AuthRefused("InvalidDeviceId", "invalid device id", id);
     const verify = this.opts.verifyDevice ?? ((i: string, c: string) => this.opts.registry.verifyDevice(i, c));
-    if (!(await verify(id, credential))) {
-      this.opts.onLoginRefused?.(id, "BadCredential", "device credential not valid");
-      throw new AuthRefused(403, "device credential not valid", id);
-    }
+    const ok = await verify(id, credential).catch((err: Error) => {
+      this.opts.logger.error({ err, device: id }, "cannot check a websocket device's credential");
+      throw new AuthRefused("CredentialCheckFailed", "credential check failed", id);
+    });
+    if (!ok) throw new AuthRefused("BadCredential", "device credential not valid", id);
     return { id, credential: digest(credential) };
   }
 
@@ -311,10 +322,7 @@ export class WsGateway {
   private certificateLogin(req: IncomingMessage, check: NonNullable<GatewayOptions["checkCertificate"]>) {
     const claimed = new URL(req.url ?? "/", "http://x").searchParams.get("device") ?? undefined;
     const result = check(req.socket, claimed);
-    if (!result.ok) {
-      this.opts.onLoginRefused?.(result.id, result.reason, result.message);
-      throw new AuthRefused(result.reason === "CertificateMissing" ? 401 : 403, `${result.reason}: ${result.message}`, result.id);
-    }
+    if (!result.ok) throw new AuthRefused(result.reason, `${result.reason}: ${result.message}`, result.id);
     return { id: result.id, credential: Buffer.alloc(0), certificate: result.fingerprint };
   }
 

@@ -126,3 +126,33 @@ export function deviceIdOf(cert: X509Certificate): string | undefined {
   if (named.length === 1) return cn === undefined || cn === named[0] ? named[0] : undefined;
   return cn;
 }
+
+export interface RevokedSerial {
+  /** The certificate's serial number, hex. */
+  serial: string;
+  revokedAt: Date;
+}
+
+/**
+ * A CRL signed by the CA for the revoked serials (what mosquitto's `crlfile` reads). Its nextUpdate is the CA's own
+ * expiry: OpenSSL refuses every certificate once a CRL it checks has expired, and this one is rewritten at each change.
+ */
+export async function makeCrl(ca: Pem, revoked: RevokedSerial[], now = new Date()): Promise<string> {
+  const caCert = new x509.X509Certificate(ca.cert);
+  const crl = await x509.X509CrlGenerator.create({
+    issuer: caCert.subject,
+    thisUpdate: new Date(now.getTime() - 60_000),
+    nextUpdate: caCert.notAfter,
+    signingAlgorithm: ALG,
+    signingKey: await signingKey(ca.key),
+    entries: revoked.map((r) => ({ serialNumber: r.serial, revocationDate: r.revokedAt, reason: x509.X509CrlReason.cessationOfOperation })),
+    extensions: [await x509.AuthorityKeyIdentifierExtension.create(caCert)],
+  });
+  return x509.PemConverter.encode(crl.rawData, "X509 CRL"); // OpenSSL reads this label, not the library's "CRL"
+}
+
+/** A certificate's serial number, lower-case hex (as the CRL lists it). */
+export function serialOf(cert: string | X509Certificate): string {
+  const c = cert instanceof X509Certificate ? cert : new X509Certificate(cert);
+  return c.serialNumber.toLowerCase();
+}

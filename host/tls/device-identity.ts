@@ -4,23 +4,10 @@
 import type { TLSSocket } from "node:tls";
 import type { DeviceCerts } from "../registry/device-certs.ts";
 import { deviceIdOf, fingerprint } from "./certs.ts";
+import type { LoginRefusal } from "../registry/login-refusals.ts";
 
-/** Why a certificate login was refused; each one is logged by this name. */
-export type CertRefusal =
-  /** No certificate on the connection, and no password either. */
-  | "CertificateMissing"
-  | "CertificateExpired"
-  | "CertificateNotYetValid"
-  /** Not signed by the CA the backend trusts for devices. */
-  | "CertificateUnknownCa"
-  /** Another failure of the chain (bad signature, wrong purpose). */
-  | "CertificateInvalid"
-  /** Names no device, or two (its CN and URI SAN disagree). */
-  | "CertificateNoDeviceId"
-  /** Issued for another device than the one the client claims (its username or client id). */
-  | "CertificateForAnotherDevice"
-  /** Signed by the CA but not pinned for the device (revoked, re-credited, past its rotation's grace, never added). */
-  | "CertificateRevoked";
+/** Why a certificate login was refused: the Certificate* names of LOGIN_REFUSALS (registry/login-refusals.ts). */
+export type CertRefusal = Extract<LoginRefusal, `Certificate${string}`>;
 
 export type CertCheck = { ok: true; id: string; fingerprint: string } | { ok: false; reason: CertRefusal; message: string; id?: string };
 

@@ -2,7 +2,7 @@
 // pinned in a backend's registry, and HTTPS requests that trust the test CA.
 import { request } from "node:https";
 import { X509Certificate } from "node:crypto";
-import { makeCa, makeDeviceCert, makeServerCert, fingerprint, type Pem, type Validity } from "../../host/tls/certs.ts";
+import { makeCa, makeDeviceCert, makeServerCert, fingerprint, serialOf, type Pem, type Validity } from "../../host/tls/certs.ts";
 import type { Registry } from "../../host/registry/registry.ts";
 
 export interface TestPki {
@@ -18,7 +18,7 @@ export async function makeTestPki(): Promise<TestPki> {
 /** A certificate for device `id`, pinned in `registry` unless `pin` is false. */
 export async function deviceCert(pki: TestPki, registry: Registry, id: string, opts: Validity & { pin?: boolean; graceMs?: number } = {}): Promise<Pem> {
   const pem = await makeDeviceCert(pki.ca, id, opts);
-  if (opts.pin !== false) registry.certs.pin(id, fingerprint(pem.cert), Date.parse(new X509Certificate(pem.cert).validTo), opts.graceMs);
+  if (opts.pin !== false) registry.certs.pin(id, fingerprint(pem.cert), Date.parse(new X509Certificate(pem.cert).validTo), opts.graceMs, serialOf(pem.cert));
   return pem;
 }
 

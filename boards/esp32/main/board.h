@@ -19,6 +19,24 @@ typedef struct {
 
 esp_err_t esp32_settings_load(esp32_settings *out);
 
+// TLS material (menuconfig OUTPOST_TLS), PEM text from NVS namespace "outpost": keys
+// "tls_ca" (required), "tls_cert" and "tls_key" (a client certificate, used instead of
+// the password). Each is kept with its NUL, which mbedTLS counts in its length, so the
+// shim parses it in place. Bounded: a longer value is ESP_ERR_NVS_INVALID_LENGTH.
+#define ESP32_TLS_CA_MAX 4096
+#define ESP32_TLS_CERT_MAX 2048
+#define ESP32_TLS_KEY_MAX 512
+typedef struct {
+  char ca[ESP32_TLS_CA_MAX];
+  size_t ca_len; // with the NUL
+  char cert[ESP32_TLS_CERT_MAX];
+  size_t cert_len; // 0: no client certificate
+  char key[ESP32_TLS_KEY_MAX];
+  size_t key_len;
+} esp32_tls_files;
+
+esp_err_t esp32_tls_load(esp32_tls_files *out);
+
 // Joins the Wi-Fi network from menuconfig and waits for an address; keeps
 // rejoining after a drop. ESP_ERR_TIMEOUT if no address came within timeout_ms.
 esp_err_t esp32_wifi_start(uint32_t timeout_ms);

@@ -4,7 +4,7 @@
 import { X509Certificate } from "node:crypto";
 import type { FastifyContextConfig, FastifyInstance } from "fastify";
 import type { PinnedCert } from "../../registry/device-certs.ts";
-import { deviceIdOf, fingerprint, makeDeviceCert, type Pem } from "../../tls/certs.ts";
+import { deviceIdOf, fingerprint, makeDeviceCert, serialOf, type Pem } from "../../tls/certs.ts";
 import { HttpError, errorBody } from "../errors.ts";
 import type { RouteDeps } from "./deps.ts";
 import { idParam, knownDevice } from "./devices.ts";
@@ -125,7 +125,7 @@ export async function credentialRoutes(api: FastifyInstance, deps: RouteDeps): P
       }
       const fp = fingerprint(cert);
       const notAfter = Date.parse(cert.validTo);
-      registry.certs.pin(id, fp, notAfter, graceMs);
+      registry.certs.pin(id, fp, notAfter, graceMs, serialOf(cert));
       reply.code(201);
       return { fingerprint: fp, not_after: new Date(notAfter).toISOString(), ...(pem ? { certificate: pem.cert, key: pem.key } : {}) };
     },
