@@ -6,10 +6,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { deflateRawSync } from "node:zlib";
 import type { Backend } from "../host/server/backend.ts";
 import { wasmBytes } from "../host/engine.ts";
 import { apiClient, startTestBackend, waitFor } from "./support/api.ts";
-import { neverConnectsModule, otherKey, release, releaseKey, trapAtStartModule, type ReleaseBody } from "./support/ota.ts";
+import { neverConnectsModule, otaWrites, otherKey, release, releaseKey, trapAtStartModule, type ReleaseBody } from "./support/ota.ts";
 
 const nativeDevice = new URL("../boards/posix/build/outpost-device", import.meta.url).pathname;
 const MODULE = wasmBytes();
@@ -145,7 +146,7 @@ it("a transfer cut mid-way (the device dies) resumes from its offset once it is 
 
 it("a power cut at the switch and in the confirm window leaves a verified module running and says what happened", async () => {
   // At the switch: the pending record written but not renamed into place (the 1st record write after the last chunk).
-  const chunks = Math.ceil(MODULE.length / 600);
+  const chunks = otaWrites(MODULE, 600, 2048); // compressed chunks (the board announces deflate: 2048)
   {
     // A clean session: the broker must not hand the new process the ota.finish the old one died in (a kept session
     // would, and the device would finish the update at once, which is right but hides the state it booted with).

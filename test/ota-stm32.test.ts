@@ -8,7 +8,7 @@ import type { Backend } from "../host/server/backend.ts";
 import { wasmBytes } from "../host/engine.ts";
 import { bootFirmware, buildFirmware, firmwareElf, type QemuBoard } from "../boards/stm32/qemu.ts";
 import { apiClient, startTestBackend, waitFor } from "./support/api.ts";
-import { neverConnectsModule, otherKey, release, releaseKey, trapAtStartModule, type ReleaseBody } from "./support/ota.ts";
+import { neverConnectsModule, otaWrites, otherKey, release, releaseKey, trapAtStartModule, type ReleaseBody } from "./support/ota.ts";
 
 const MODULE = wasmBytes();
 let backend: Backend;
@@ -172,7 +172,7 @@ it("a power cut at the write, the switch and the confirm (a reset, the RAM slots
     await waitFor(() => restarts() === n);
     await waitFor(async () => (await info(d.id).catch(() => undefined)) !== undefined);
   };
-  const chunks = Math.ceil(MODULE.length / 600);
+  const chunks = otaWrites(MODULE, 600, 2048); // compressed chunks (the board announces deflate: 2048)
 
   // The write: reset once the 10th chunk is programmed, before its answer; back up, the backend resumes from the offset.
   expect((await call("test.power_cut", { step: "chunk-written", after: 10 })).result).toEqual({ armed: true });
