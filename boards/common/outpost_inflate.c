@@ -79,7 +79,8 @@ static const uint16_t length_base[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13
 static const uint8_t length_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
 static const uint16_t dist_base[30] = {1,   2,   3,   4,   5,   7,    9,    13,   17,   25,   33,   49,   65,    97,    129,
                                        193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
-static const uint8_t dist_extra[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+static const uint8_t dist_extra[30] = {0, 0, 0, 0, 1, 1, 2, 2,  3,  3,  4,  4,  5,  5,  6,
+                                       6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
 
 static int put(stream *s, uint8_t byte) {
   if (s->out_len >= s->out_cap) return OUTPOST_INFLATE_OUTPUT_FULL;
@@ -207,8 +208,7 @@ long outpost_inflate(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_
 }
 
 const char *outpost_inflate_error_name(long code) {
-  static const char *const names[] = {"truncated",     "bad_block_type",   "bad_stored_length",
-                                      "bad_code_lengths", "bad_symbol",    "distance_too_far",
-                                      "output_full",   "trailing_data",    "dictionary_failed"};
+  static const char *const names[] = {"truncated",        "bad_block_type", "bad_stored_length", "bad_code_lengths", "bad_symbol",
+                                      "distance_too_far", "output_full",    "trailing_data",     "dictionary_failed"};
   return code < 0 && code >= -9 ? names[-code - 1] : "ok";
 }

@@ -12,7 +12,8 @@ enum {
   OUTPOST_INFLATE_TRUNCATED = -1, // the input ended inside the stream
   OUTPOST_INFLATE_BAD_BLOCK_TYPE = -2, // block type 3
   OUTPOST_INFLATE_BAD_STORED_LENGTH = -3, // a stored block's NLEN is not LEN's complement
-  OUTPOST_INFLATE_BAD_CODE_LENGTHS = -4, // a Huffman code over-subscribed, a repeat with nothing before it, too many lengths, no end-of-block code
+  OUTPOST_INFLATE_BAD_CODE_LENGTHS =
+      -4, // a Huffman code over-subscribed, a repeat with nothing before it, too many lengths, no end-of-block code
   OUTPOST_INFLATE_BAD_SYMBOL = -5, // a code that is not in the table, length symbol 286/287, distance symbol 30/31
   OUTPOST_INFLATE_DISTANCE_TOO_FAR = -6, // a match reaching before the dictionary's start
   OUTPOST_INFLATE_OUTPUT_FULL = -7, // more output than out_cap

@@ -342,7 +342,9 @@ static void ota_begin(outpost_call *call) {
     if (save() || cfg.slots->erase(cfg.slots->ctx, slot)) return fail(call, E_STORAGE_FAILED, "storage_failed");
   }
   // "deflate": the most module bytes one compressed chunk may carry (docs/ota.md, "Compressed chunks").
-  outpost_ok(call, OUTPOST_OTA_DEFLATE ? "{\"offset\":%u,\"chunk\":%u,\"slot\":\"%c\",\"deflate\":%u}" : "{\"offset\":%u,\"chunk\":%u,\"slot\":\"%c\"}",
+  outpost_ok(call,
+             OUTPOST_OTA_DEFLATE ? "{\"offset\":%u,\"chunk\":%u,\"slot\":\"%c\",\"deflate\":%u}"
+                                 : "{\"offset\":%u,\"chunk\":%u,\"slot\":\"%c\"}",
              (unsigned)rec.transfer_offset, (unsigned)OUTPOST_OTA_CHUNK, 'a' + slot, (unsigned)OUTPOST_OTA_INFLATE_MAX);
 }
 

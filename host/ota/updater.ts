@@ -176,7 +176,10 @@ export class Updater {
           u.bytes_sent = offset;
           let a: Answer;
           try {
-            a = await call("ota.write", deflateMax ? compressedChunk(module, offset, deflateMax, chunk) : { offset, data: module.subarray(offset, offset + chunk).toString("base64") });
+            a = await call(
+              "ota.write",
+              deflateMax ? compressedChunk(module, offset, deflateMax, chunk) : { offset, data: module.subarray(offset, offset + chunk).toString("base64") },
+            );
           } catch (err) {
             if (err instanceof RequestTooLarge && chunk > 64) {
               chunk = Math.floor(chunk / 2);
