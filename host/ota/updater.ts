@@ -289,14 +289,16 @@ export { FINAL_STATES };
 /**
  * ota.write params for the module bytes from offset as raw deflate (docs/ota.md, "Compressed chunks"), with the
  * 32 KiB before them as the dictionary (the device has them in its slot): as many bytes as inflate to at most
- * maxRaw and compress to at most maxCompressed.
+ * maxRaw and compress to at most maxCompressed, a multiple of 4 but for the module's last chunk.
  */
 export function compressedChunk(module: Buffer, offset: number, maxRaw: number, maxCompressed: number) {
   const dictionary = module.subarray(Math.max(0, offset - 32_768), offset);
-  let n = Math.min(maxRaw, module.length - offset);
+  // Whole 4-byte words but for the module's tail: flash is programmed a word at a time (boards/stm32/slots_flash.c).
+  const words = (n: number) => (offset + n >= module.length ? module.length - offset : Math.max(4, n - (n % 4)));
+  let n = words(Math.min(maxRaw, module.length - offset));
   for (;;) {
     const data = deflateRawSync(module.subarray(offset, offset + n), { level: 9, ...(offset > 0 ? { dictionary } : {}) });
-    if (data.length <= maxCompressed || n === 1) return { offset, data: data.toString("base64"), encoding: "deflate" };
-    n = Math.max(1, Math.min(n - 1, Math.floor((n * maxCompressed) / data.length) - 8));
+    if (data.length <= maxCompressed || n <= 4) return { offset, data: data.toString("base64"), encoding: "deflate" };
+    n = words(Math.max(4, Math.min(n - 4, Math.floor((n * maxCompressed) / data.length) - 8)));
   }
 }
