@@ -1,5 +1,6 @@
 // OTA on the Node device (docs/ota.md), under V8 and under wasm3, through the real backend and broker: releases
 // uploaded over REST, updates started over REST or through the Updater, the device's slots as files.
+import { deflateRawSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -164,6 +165,13 @@ describe.each(["v8", "wasm3"] as EngineName[])("on %s", (engine) => {
     expect((await call(d.id, "ota.write", { offset: 5, data: "AAAA" })).error).toMatchObject({ message: "bad_offset", data: "expected 0" });
     expect((await call(d.id, "ota.write", { offset: 0, data: "not base64!" })).error.message).toBe("bad_params");
     expect((await call(d.id, "ota.write", { offset: 0, data: Buffer.alloc(6003).toString("base64") })).error.message).toBe("too_big");
+    // Compressed chunks: not raw deflate, a match before the module's start, more than the announced 16 KiB, an unknown encoding.
+    const deflate = (data: Buffer) => ({ offset: 0, data: data.toString("base64"), encoding: "deflate" });
+    expect((await call(d.id, "ota.write", deflate(Buffer.from([7])))).error).toMatchObject({ code: -32052, message: "bad_deflate" });
+    const back = MODULE.subarray(0, 80);
+    expect((await call(d.id, "ota.write", deflate(deflateRawSync(back, { dictionary: back })))).error.message).toBe("bad_deflate");
+    expect((await call(d.id, "ota.write", deflate(deflateRawSync(Buffer.alloc(17_000))))).error.message).toBe("too_big");
+    expect((await call(d.id, "ota.write", { offset: 0, data: "AAAA", encoding: "br" })).error.message).toBe("bad_params");
     expect((await call(d.id, "ota.finish", {})).error.message).toBe("incomplete");
     expect((await call(d.id, "ota.confirm", { version: 5 })).error.message).toBe("not_pending");
     expect((await call(d.id, "ota.abort", {})).result).toEqual({ state: "idle" });
