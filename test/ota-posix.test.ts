@@ -124,6 +124,13 @@ it("bad bytes: ota.finish refuses hash_mismatch and the running module stays; ho
   expect((await call(d.id, "ota.begin", { manifest: r.manifest, signature: "AAAA" })).error.message).toBe("bad_signature");
   expect((await call(d.id, "ota.begin", { manifest: r.manifest, signature: r.signature })).result).toMatchObject({ offset: 0, chunk: 600, slot: "b" });
   expect((await call(d.id, "ota.write", { offset: 9, data: "AAAA" })).error).toMatchObject({ code: -32047 });
+  // Compressed chunks: not raw deflate (block type 3), a match before the module's start, an encoding it does not know.
+  const deflate = (data: Buffer) => ({ offset: 0, data: data.toString("base64"), encoding: "deflate" });
+  expect((await call(d.id, "ota.write", deflate(Buffer.from([7])))).error).toMatchObject({ code: -32052, message: "bad_deflate: bad_block_type" });
+  const back = Buffer.from(MODULE.subarray(0, 80));
+  expect((await call(d.id, "ota.write", deflate(deflateRawSync(back, { dictionary: back })))).error.message).toBe("bad_deflate: distance_too_far");
+  expect((await call(d.id, "ota.write", deflate(deflateRawSync(Buffer.alloc(3000))))).error.message).toBe("too_big");
+  expect((await call(d.id, "ota.write", { offset: 0, data: "AAAA", encoding: "br" })).error.message).toBe("bad_params");
   expect((await call(d.id, "ota.write", { offset: 0, data: "A!AA" })).error.message).toBe("bad_params");
   expect((await call(d.id, "ota.finish", {})).error.message).toBe("incomplete");
   const bad = Buffer.from(MODULE);
