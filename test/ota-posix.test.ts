@@ -131,6 +131,7 @@ it("bad bytes: ota.finish refuses hash_mismatch and the running module stays; ho
   expect((await call(d.id, "ota.write", deflate(deflateRawSync(back, { dictionary: back })))).error.message).toBe("bad_deflate: distance_too_far");
   expect((await call(d.id, "ota.write", deflate(deflateRawSync(Buffer.alloc(3000))))).error.message).toBe("too_big");
   expect((await call(d.id, "ota.write", { offset: 0, data: "AAAA", encoding: "br" })).error.message).toBe("bad_params");
+  expect((await call(d.id, "ota.write", { offset: 0, data: "AAAA", encoding: 5 })).error.message).toBe("bad_params");
   expect((await call(d.id, "ota.write", { offset: 0, data: "A!AA" })).error.message).toBe("bad_params");
   expect((await call(d.id, "ota.finish", {})).error.message).toBe("incomplete");
   const bad = Buffer.from(MODULE);

@@ -377,7 +377,8 @@ static void ota_write(outpost_call *call) {
   const uint8_t *bytes = chunk;
   const char *encoding;
   size_t e_len;
-  if (!string_param(call, "encoding", &encoding, &e_len)) {
+  if (!outpost_param(call, 99, "encoding", &encoding, &e_len)) {
+    if (string_param(call, "encoding", &encoding, &e_len)) return fail(call, E_BAD_PARAMS, "bad_params"); // not a string
 #if OUTPOST_OTA_DEFLATE
     if (e_len != 7 || memcmp(encoding, "deflate", 7)) return fail(call, E_BAD_PARAMS, "bad_params");
     size_t room = m.size - rec.transfer_offset < sizeof inflated ? m.size - rec.transfer_offset : sizeof inflated;
