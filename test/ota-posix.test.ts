@@ -6,10 +6,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { deflateRawSync } from "node:zlib";
 import type { Backend } from "../host/server/backend.ts";
 import { wasmBytes } from "../host/engine.ts";
 import { apiClient, startTestBackend, waitFor } from "./support/api.ts";
-import { neverConnectsModule, otherKey, release, releaseKey, trapAtStartModule, type ReleaseBody } from "./support/ota.ts";
+import { neverConnectsModule, otaWrites, otherKey, release, releaseKey, trapAtStartModule, type ReleaseBody } from "./support/ota.ts";
 
 const nativeDevice = new URL("../boards/posix/build/outpost-device", import.meta.url).pathname;
 const MODULE = wasmBytes();
@@ -123,6 +124,14 @@ it("bad bytes: ota.finish refuses hash_mismatch and the running module stays; ho
   expect((await call(d.id, "ota.begin", { manifest: r.manifest, signature: "AAAA" })).error.message).toBe("bad_signature");
   expect((await call(d.id, "ota.begin", { manifest: r.manifest, signature: r.signature })).result).toMatchObject({ offset: 0, chunk: 600, slot: "b" });
   expect((await call(d.id, "ota.write", { offset: 9, data: "AAAA" })).error).toMatchObject({ code: -32047 });
+  // Compressed chunks: not raw deflate (block type 3), a match before the module's start, an encoding it does not know.
+  const deflate = (data: Buffer) => ({ offset: 0, data: data.toString("base64"), encoding: "deflate" });
+  expect((await call(d.id, "ota.write", deflate(Buffer.from([7])))).error).toMatchObject({ code: -32052, message: "bad_deflate: bad_block_type" });
+  const back = Buffer.from(MODULE.subarray(0, 80));
+  expect((await call(d.id, "ota.write", deflate(deflateRawSync(back, { dictionary: back })))).error.message).toBe("bad_deflate: distance_too_far");
+  expect((await call(d.id, "ota.write", deflate(deflateRawSync(Buffer.alloc(3000))))).error.message).toBe("too_big");
+  expect((await call(d.id, "ota.write", { offset: 0, data: "AAAA", encoding: "br" })).error.message).toBe("bad_params");
+  expect((await call(d.id, "ota.write", { offset: 0, data: "AAAA", encoding: 5 })).error.message).toBe("bad_params");
   expect((await call(d.id, "ota.write", { offset: 0, data: "A!AA" })).error.message).toBe("bad_params");
   expect((await call(d.id, "ota.finish", {})).error.message).toBe("incomplete");
   const bad = Buffer.from(MODULE);
@@ -145,7 +154,7 @@ it("a transfer cut mid-way (the device dies) resumes from its offset once it is 
 
 it("a power cut at the switch and in the confirm window leaves a verified module running and says what happened", async () => {
   // At the switch: the pending record written but not renamed into place (the 1st record write after the last chunk).
-  const chunks = Math.ceil(MODULE.length / 600);
+  const chunks = otaWrites(MODULE, 600, 2048); // compressed chunks (the board announces deflate: 2048)
   {
     // A clean session: the broker must not hand the new process the ota.finish the old one died in (a kept session
     // would, and the device would finish the update at once, which is right but hides the state it booted with).

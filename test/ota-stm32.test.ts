@@ -1,12 +1,14 @@
 // OTA on the STM32F405 firmware in QEMU's netduinoplus2 (docs/ota.md): the flash slot driver on its RAM stand-in
 // (QEMU has no flash programming), Ed25519 on the Cortex-M4, the module restarted in place (wasm3 torn down and
-// loaded from the new slot). RAM slots do not outlive QEMU, so a power cut cannot be tested here (boards/stm32/README.md).
+// loaded from the new slot). A power cut is a system reset at an armed storage step (test.power_cut, --power-cuts 1):
+// QEMU keeps running, and the RAM slots and state record are in .noinit, which neither the reset nor the startup
+// code touches (boards/stm32/stm32f405.ld).
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Backend } from "../host/server/backend.ts";
 import { wasmBytes } from "../host/engine.ts";
 import { bootFirmware, buildFirmware, firmwareElf, type QemuBoard } from "../boards/stm32/qemu.ts";
 import { apiClient, startTestBackend, waitFor } from "./support/api.ts";
-import { neverConnectsModule, otherKey, release, releaseKey, trapAtStartModule, type ReleaseBody } from "./support/ota.ts";
+import { neverConnectsModule, otaWrites, otherKey, release, releaseKey, trapAtStartModule, type ReleaseBody } from "./support/ota.ts";
 
 const MODULE = wasmBytes();
 let backend: Backend;
@@ -28,13 +30,13 @@ afterAll(async () => {
 });
 
 let seq = 0;
-async function board(window = 120_000): Promise<{ id: string; board: QemuBoard }> {
+async function board(window = 120_000, extra = ""): Promise<{ id: string; board: QemuBoard }> {
   const id = `ota-stm32-${++seq}`;
   const { credential } = backend.registry.addDevice(id);
   const b = bootFirmware({
     elf: firmwareElf,
     linkPort: Number(new URL(backend.mqttUrl).port),
-    append: `--id ${id} --password ${credential} --ota-key ${releaseKey.publicKey} --ota-window ${window}`,
+    append: `--id ${id} --password ${credential} --ota-key ${releaseKey.publicKey} --ota-window ${window} ${extra}`,
     maxLifetimeMs: 170_000,
   });
   boards.push(b);
@@ -155,4 +157,58 @@ it("bad bytes are refused at ota.finish (hash_mismatch); a transfer cut mid-way 
     for (const s of sockets) s.destroy();
     relay.close();
   }
+});
+
+it("a power cut at the write, the switch and the confirm (a reset, the RAM slots kept) leaves a verified module running and says what happened", {
+  timeout: 150_000,
+}, async () => {
+  // A clean session, so that the broker does not hand the restarted board the request it died in (it would finish
+  // the update at once, which is right but hides the state the board came back with).
+  const d = await board(8000, "--clean 1 --power-cuts 1");
+  const call = async (method: string, params: unknown, timeoutMs = 5000) =>
+    (await api(`/api/v1/devices/${d.id}/rpc?timeout_ms=${timeoutMs}`, { method: "POST", json: { jsonrpc: "2.0", id: 1, method, params } })).body;
+  const restarts = () => d.board.lines.filter((l) => l === "restarted after a power cut").length;
+  const backOnline = async (n: number) => {
+    await waitFor(() => restarts() === n);
+    await waitFor(async () => (await info(d.id).catch(() => undefined)) !== undefined);
+  };
+  const chunks = otaWrites(MODULE, 600, 2048); // compressed chunks (the board announces deflate: 2048)
+
+  // The write: reset once the 10th chunk is programmed, before its answer; back up, the backend resumes from the offset.
+  expect((await call("test.power_cut", { step: "chunk-written", after: 10 })).result).toEqual({ armed: true });
+  const v1 = nextVersion + 1;
+  expect(await backend.updater.update(d.id, await releaseOf(MODULE), { timeoutMs: 60_000 })).toEqual({ outcome: "succeeded" });
+  expect(d.board.lines).toContain("power cut at chunk-written");
+  expect(restarts()).toBe(1);
+  expect((await info(d.id)).app).toMatchObject({ version: v1, state: "confirmed", slot: "b", previous: 0, last: { outcome: "succeeded" } });
+
+  // The switch: half-way through programming the record that makes the new slot pending (ota.begin writes one record,
+  // each chunk one, ota.finish the switch): that copy fails its CRC, the other one names the running slot.
+  expect((await call("test.power_cut", { step: "record-written", after: chunks + 2 })).result).toEqual({ armed: true });
+  const v2 = await releaseOf(MODULE);
+  const stop = new AbortController();
+  const first = backend.updater.update(d.id, v2, { timeoutMs: 60_000, signal: stop.signal });
+  await d.board.waitForLine(/^power cut at record-written$/, 60_000);
+  stop.abort(); // so that what the board came back with can be seen before anyone finishes the update
+  expect(await first).toEqual({ outcome: "failed", reason: "aborted" });
+  await backOnline(2);
+  expect((await info(d.id)).app).toMatchObject({ version: v1, state: "confirmed", slot: "b", transfer: { offset: MODULE.length } });
+  expect(await backend.updater.update(d.id, v2, { timeoutMs: 60_000 })).toEqual({ outcome: "succeeded" });
+  expect((await info(d.id)).app).toMatchObject({ version: v1 + 1, state: "confirmed", slot: "a", previous: v1 });
+
+  // The confirm: the new module up and pending, the power goes half-way through the record ota.confirm writes; the
+  // record before it says pending and tried, so the start rolls back to the confirmed slot.
+  const pending = backend.updater.update(d.id, await releaseOf(MODULE), { timeoutMs: 60_000, skipConfirm: true });
+  await waitFor(async () => (await info(d.id).catch(() => undefined))?.app?.state === "pending");
+  expect((await call("test.power_cut", { step: "record-written", after: 1 })).result).toEqual({ armed: true });
+  await call("ota.confirm", { version: v1 + 2 }, 1000); // never answered: the board resets in it
+  await backOnline(3);
+  expect(await pending).toEqual({ outcome: "rolled_back", reason: "restart_while_pending" });
+  expect((await info(d.id)).app).toMatchObject({
+    version: v1 + 1,
+    state: "confirmed",
+    slot: "a",
+    last: { outcome: "rolled_back", reason: "restart_while_pending" },
+  });
+  expect(d.board.proc.exitCode).toBeNull(); // one QEMU run throughout
 });

@@ -1,5 +1,6 @@
 // OTA on the Node device (docs/ota.md), under V8 and under wasm3, through the real backend and broker: releases
 // uploaded over REST, updates started over REST or through the Updater, the device's slots as files.
+import { deflateRawSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -38,7 +39,7 @@ interface Dev {
   reboot(): Promise<OtaDevice>;
 }
 
-async function device(engine: EngineName, ota: { confirmWindowMs?: number; chunk?: number; slotMax?: number } = {}): Promise<Dev> {
+async function device(engine: EngineName, ota: { confirmWindowMs?: number; chunk?: number; slotMax?: number; deflate?: number } = {}): Promise<Dev> {
   const id = `ota-${engine}-${++seq}`;
   const { credential } = backend.registry.addDevice(id);
   const dir = mkdtempSync(join(tmpdir(), "outpost-ota-dev-"));
@@ -164,6 +165,13 @@ describe.each(["v8", "wasm3"] as EngineName[])("on %s", (engine) => {
     expect((await call(d.id, "ota.write", { offset: 5, data: "AAAA" })).error).toMatchObject({ message: "bad_offset", data: "expected 0" });
     expect((await call(d.id, "ota.write", { offset: 0, data: "not base64!" })).error.message).toBe("bad_params");
     expect((await call(d.id, "ota.write", { offset: 0, data: Buffer.alloc(6003).toString("base64") })).error.message).toBe("too_big");
+    // Compressed chunks: not raw deflate, a match before the module's start, more than the announced 16 KiB, an unknown encoding.
+    const deflate = (data: Buffer) => ({ offset: 0, data: data.toString("base64"), encoding: "deflate" });
+    expect((await call(d.id, "ota.write", deflate(Buffer.from([7])))).error).toMatchObject({ code: -32052, message: "bad_deflate" });
+    const back = MODULE.subarray(0, 80);
+    expect((await call(d.id, "ota.write", deflate(deflateRawSync(back, { dictionary: back })))).error.message).toBe("bad_deflate");
+    expect((await call(d.id, "ota.write", deflate(deflateRawSync(Buffer.alloc(17_000))))).error.message).toBe("too_big");
+    expect((await call(d.id, "ota.write", { offset: 0, data: "AAAA", encoding: "br" })).error.message).toBe("bad_params");
     expect((await call(d.id, "ota.finish", {})).error.message).toBe("incomplete");
     expect((await call(d.id, "ota.confirm", { version: 5 })).error.message).toBe("not_pending");
     expect((await call(d.id, "ota.abort", {})).result).toEqual({ state: "idle" });
@@ -171,7 +179,7 @@ describe.each(["v8", "wasm3"] as EngineName[])("on %s", (engine) => {
   });
 
   it("a transfer cut mid-way resumes from the last written offset after the device reconnects", async () => {
-    const d = await device(engine, { chunk: 2000 });
+    const d = await device(engine, { chunk: 2000, deflate: 0 }); // raw chunks: a device that announces no deflate
     let writes = 0;
     d.dev.store.crashPoint = (step) => {
       if (step === "chunk-written" && ++writes === 3) setImmediate(() => d.dev.device.mqtt?.destroySocket());
@@ -185,7 +193,7 @@ describe.each(["v8", "wasm3"] as EngineName[])("on %s", (engine) => {
   it("a power cut at each step of write, switch and confirm leaves a verified module running, and says what happened", async () => {
     // During the write: on again, the old module runs with the transfer's offset kept; the update resumes.
     {
-      const d = await device(engine, { chunk: 4000 });
+      const d = await device(engine, { chunk: 4000, deflate: 0 });
       let writes = 0;
       d.dev.store.crashPoint = (step) => {
         if (step === "chunk-written" && ++writes === 2) {

@@ -24,7 +24,7 @@ MONOCYPHER_SRC := $(shell $(BOARD_COMMON)/fetch-monocypher.sh)
 ifeq ($(MONOCYPHER_SRC),)
 $(error Monocypher sources unavailable: see the fetch-monocypher.sh message above)
 endif
-BOARD_OTA_OBJS := $(addprefix $(BOARD_BUILD)/common/,outpost_ota.o outpost_sha256.o outpost_ed25519.o) $(BOARD_BUILD)/monocypher.o
+BOARD_OTA_OBJS := $(addprefix $(BOARD_BUILD)/common/,outpost_ota.o outpost_sha256.o outpost_ed25519.o outpost_inflate.o) $(BOARD_BUILD)/monocypher.o
 BOARD_SLOTS_FILE_OBJ := $(BOARD_BUILD)/common/outpost_slots_file.o
 
 BOARD_RUNTIME_SOURCES := $(shell cat $(BOARD_COMMON)/runtime.sources $(BOARD_COMMON)/engine-$(ENGINE).sources)

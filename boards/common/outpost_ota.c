@@ -10,6 +10,9 @@
 #include "outpost.h"
 #include "outpost_internal.h"
 #include "outpost_sha256.h"
+#if OUTPOST_OTA_DEFLATE
+#include "outpost_inflate.h"
+#endif
 
 #define RECORD_MAGIC 0x4f544131u // "OTA1"
 #define ABI_VERSION OUTPOST_ABI_VERSION
@@ -29,6 +32,7 @@ enum { OUTCOME_NONE, OUTCOME_SUCCEEDED, OUTCOME_ROLLED_BACK, OUTCOME_FAILED };
 #define E_HASH_MISMATCH -32049
 #define E_NOT_PENDING -32050
 #define E_STORAGE_FAILED -32051
+#define E_BAD_DEFLATE -32052
 
 static outpost_ota_config cfg;
 static outpost_ota_record rec;
@@ -41,6 +45,9 @@ static int restart_requested;
 // A request reached the board since the pending module started: it connected.
 static int heard;
 static uint8_t chunk[OUTPOST_OTA_CHUNK];
+#if OUTPOST_OTA_DEFLATE
+static uint8_t inflated[OUTPOST_OTA_INFLATE_MAX]; // a compressed chunk's module bytes
+#endif
 
 typedef struct manifest {
   uint32_t version, size, abi;
@@ -334,11 +341,22 @@ static void ota_begin(outpost_call *call) {
     memcpy(rec.signature, sig, 64);
     if (save() || cfg.slots->erase(cfg.slots->ctx, slot)) return fail(call, E_STORAGE_FAILED, "storage_failed");
   }
-  outpost_ok(call, "{\"offset\":%u,\"chunk\":%u,\"slot\":\"%c\"}", (unsigned)rec.transfer_offset, (unsigned)OUTPOST_OTA_CHUNK,
-             'a' + slot);
+  // "deflate": the most module bytes one compressed chunk may carry (docs/ota.md, "Compressed chunks").
+  outpost_ok(call,
+             OUTPOST_OTA_DEFLATE ? "{\"offset\":%u,\"chunk\":%u,\"slot\":\"%c\",\"deflate\":%u}"
+                                 : "{\"offset\":%u,\"chunk\":%u,\"slot\":\"%c\"}",
+             (unsigned)rec.transfer_offset, (unsigned)OUTPOST_OTA_CHUNK, 'a' + slot, (unsigned)OUTPOST_OTA_INFLATE_MAX);
 }
 
 static int transfer_manifest(manifest *m) { return rec.transfer ? parse_manifest(rec.manifest, rec.manifest_len, m) : -1; }
+
+#if OUTPOST_OTA_DEFLATE
+// A compressed chunk's matches may reach back into the module bytes already in the slot.
+static int slot_history(void *ctx, uint32_t back, uint8_t *out) {
+  (void)ctx;
+  return cfg.slots->read(cfg.slots->ctx, rec.transfer_slot, rec.transfer_offset - back, out, 1);
+}
+#endif
 
 static void ota_write(outpost_call *call) {
   manifest m;
@@ -356,8 +374,28 @@ static void ota_write(outpost_call *call) {
   if (d_len / 4 * 3 > sizeof chunk + 2) return fail(call, E_TOO_BIG, "too_big");
   long n = b64_decode(d64, d_len, chunk, sizeof chunk);
   if (n <= 0) return fail(call, E_BAD_PARAMS, "bad_params");
+  const uint8_t *bytes = chunk;
+  const char *encoding;
+  size_t e_len;
+  if (!outpost_param(call, 99, "encoding", &encoding, &e_len)) {
+    if (string_param(call, "encoding", &encoding, &e_len)) return fail(call, E_BAD_PARAMS, "bad_params"); // not a string
+#if OUTPOST_OTA_DEFLATE
+    if (e_len != 7 || memcmp(encoding, "deflate", 7)) return fail(call, E_BAD_PARAMS, "bad_params");
+    size_t room = m.size - rec.transfer_offset < sizeof inflated ? m.size - rec.transfer_offset : sizeof inflated;
+    n = outpost_inflate(chunk, (size_t)n, inflated, room, rec.transfer_offset, slot_history, NULL);
+    if (n == OUTPOST_INFLATE_OUTPUT_FULL) return fail(call, E_TOO_BIG, "too_big");
+    if (n <= 0) {
+      char why[40];
+      snprintf(why, sizeof why, "bad_deflate: %s", n ? outpost_inflate_error_name(n) : "empty");
+      return fail(call, E_BAD_DEFLATE, why);
+    }
+    bytes = inflated;
+#else
+    return fail(call, E_BAD_PARAMS, "bad_params"); // not announced at ota.begin
+#endif
+  }
   if (rec.transfer_offset + (uint32_t)n > m.size) return fail(call, E_TOO_BIG, "too_big");
-  if (cfg.slots->write(cfg.slots->ctx, rec.transfer_slot, rec.transfer_offset, chunk, (size_t)n))
+  if (cfg.slots->write(cfg.slots->ctx, rec.transfer_slot, rec.transfer_offset, bytes, (size_t)n))
     return fail(call, E_STORAGE_FAILED, "storage_failed");
   rec.transfer_offset += (uint32_t)n;
   if (save()) return fail(call, E_STORAGE_FAILED, "storage_failed");

@@ -19,6 +19,14 @@
 #define OUTPOST_OTA_CHUNK 600
 #endif
 #define OUTPOST_OTA_WINDOW_MS 120000u
+// Compressed chunks (raw deflate, outpost_inflate.c): 0 leaves the inflater out (a board short of flash).
+#ifndef OUTPOST_OTA_DEFLATE
+#define OUTPOST_OTA_DEFLATE 1
+#endif
+// The most module bytes one compressed chunk may inflate to (a static buffer of this size).
+#ifndef OUTPOST_OTA_INFLATE_MAX
+#define OUTPOST_OTA_INFLATE_MAX 2048
+#endif
 
 typedef struct outpost_ota_config {
   const outpost_slots *slots;

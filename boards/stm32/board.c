@@ -5,6 +5,7 @@
 
 #include <malloc.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "gpio.h"
 #include "link.h"
@@ -149,6 +150,36 @@ static bool in_thread_mode(void) {
   uint32_t ipsr, primask;
   __asm volatile("mrs %0, ipsr\n mrs %1, primask" : "=r"(ipsr), "=r"(primask));
   return (ipsr & 0x1FFu) == 0 && primask == 0;
+}
+
+// Set by board_power_cut, read at the next start: in .noinit (stm32f405.ld), which a reset leaves alone.
+#define POWER_CUT_MAGIC 0x50435554u
+static uint32_t power_cut_marker __attribute__((section(".noinit")));
+
+_Noreturn void board_power_cut(const char *step) {
+  static const char text[] = "power cut at ";
+  debug_write(text, sizeof text - 1);
+  debug_write(step, strlen(step));
+  debug_write("\n", 1);
+  while (!link_tx_idle()) { // the stream ends on a packet boundary, so the DISCONNECT after the reset is one
+  }
+  power_cut_marker = POWER_CUT_MAGIC;
+  __asm volatile("dsb");
+  SCB_AIRCR = SCB_AIRCR_RESET;
+  for (;;) {
+  }
+}
+
+int board_after_power_cut(void) {
+  if (!emulated || power_cut_marker != POWER_CUT_MAGIC) return 0;
+  power_cut_marker = 0;
+  static const uint8_t disconnect[2] = {0xE0, 0x00};
+  link_write(disconnect, sizeof disconnect);
+  for (uint32_t t0 = millis; millis - t0 < 1500u;) board_idle_until_interrupt(); // QEMU redials within 1 s
+  uint8_t stale[32];
+  while (link_read(stale, sizeof stale)) {
+  }
+  return 1;
 }
 
 _Noreturn void board_exit(int code) {

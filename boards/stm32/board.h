@@ -40,6 +40,11 @@ uint64_t board_busy_nanos(void);
 _Noreturn void board_exit(int code);
 // sys.reboot: exit 0 under QEMU, NVIC system reset on hardware.
 _Noreturn void board_reboot(void);
+// A test's power cut (QEMU): a system reset through SCB AIRCR SYSRESETREQ, QEMU keeping its RAM and the link.
+_Noreturn void board_power_cut(const char *step);
+// At start: 1 once after board_power_cut. The old link stream is ended with a DISCONNECT and redialled first (a
+// real cut drops the modem's connection; QEMU's socket would stay up and take the next CONNECT as a second one).
+int board_after_power_cut(void);
 // Prints what went wrong on the debug channel, then board_exit(1).
 _Noreturn void board_fatal(const char *what, uint32_t detail);
 

@@ -7,6 +7,9 @@
 //   [--mqtt-version 4|5]                    MQTT 3.1.1 (the default) or 5
 //   --call JSON                             dispatch one JSON-RPC request, print it, exit
 //   --repeat N --call JSON                  dispatch it N times and print the busy time
+//   --ota-key HEX [--ota-window MS]         OTA with this release key (docs/ota.md)
+//   --clean 1                               a clean MQTT session
+//   --power-cuts 1                          tests: the test.power_cut method (reset at an OTA storage step)
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -85,7 +88,7 @@ static void print_memory(const char *when) {
 typedef struct {
   const char *id, *username, *password, *url, *call, *ota_key, *ota_window;
   unsigned long repeat;
-  uint8_t mqtt_version;
+  uint8_t mqtt_version, clean, power_cuts;
 } options;
 
 // Cuts the next space-separated word out of *p.
@@ -116,20 +119,37 @@ static void parse_command_line(char *line, options *o) {
     else if (strcmp(flag, "--mqtt-version") == 0) o->mqtt_version = strcmp(value, "5") == 0 ? 5 : 4;
     else if (strcmp(flag, "--ota-key") == 0) o->ota_key = value;
     else if (strcmp(flag, "--ota-window") == 0) o->ota_window = value;
+    else if (strcmp(flag, "--clean") == 0) o->clean = value[0] == '1';
+    else if (strcmp(flag, "--power-cuts") == 0) o->power_cuts = value[0] == '1';
     else say("ignoring unknown flag %s\n", flag);
   }
 }
 
+// test.power_cut {"step", "after"}: the board resets the after-th time the OTA storage step is reached.
+static void power_cut_method(outpost_call *call) {
+  static char step[16];
+  long after;
+  if (outpost_param_string(call, 0, "step", step, sizeof step) < 0 || outpost_param_int(call, 1, "after", &after) || after < 1 ||
+      (strcmp(step, "chunk-written") && strcmp(step, "record-written")))
+    return outpost_fail(call, -32602, "bad_params");
+  stm32_arm_power_cut(step, (uint32_t)after);
+  outpost_ok(call, "{\"armed\":true}");
+}
+
 int main(void) {
   board_init();
+  int after_cut = board_after_power_cut();
   static char cmdline[768];
   board_command_line(cmdline, sizeof cmdline);
   options opt = {.id = "stm32f405", .repeat = 1};
   parse_command_line(cmdline, &opt);
+  if (after_cut) say("restarted after a power cut\n");
   const char *call = opt.call;
   unsigned long repeat = opt.repeat;
 
   stm32_methods(&stop_requested);
+  if (opt.power_cuts && board_emulated())
+    outpost_method("test.power_cut", "Tests: reset the board at an OTA storage step", NULL, power_cut_method);
 #if HEAP_TRACE
   heap_trace_methods();
 #endif
@@ -192,7 +212,8 @@ int main(void) {
                                   .username = opt.username,
                                   .password = opt.password,
                                   .ws_url = opt.url && strncmp(opt.url, "ws://", 5) == 0 ? opt.url : NULL,
-                                  .mqtt_version = opt.mqtt_version};
+                                  .mqtt_version = opt.mqtt_version,
+                                  .clean = opt.clean};
   outpost_transport transport = stm32_link_transport();
   say("device %s dialing out through USART1\n", config.id);
   int rc;

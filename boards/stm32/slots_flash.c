@@ -5,12 +5,14 @@
 // copies carry a sequence number and a CRC (outpost_ota.c): a write goes to the copy not in use,
 // so a power cut during it leaves the other one valid.
 // Under QEMU (netduinoplus2 maps flash read-only and has no flash controller model) the same
-// functions use RAM above the 128 KiB the firmware links into: erase is a fill with 0xFF,
-// program a store; nothing survives QEMU's exit.
+// functions use RAM above the 128 KiB the firmware links into (.noinit, stm32f405.ld): erase is a
+// fill with 0xFF, program a store. It outlives a system reset (a power cut in the tests: the
+// board resets itself at an armed step, stm32_arm_power_cut) but not QEMU's exit.
 #include "slots_flash.h"
 
 #include <string.h>
 
+#include "board.h"
 #include "outpost_ota.h"
 
 #define FLASH_KEYR (*(volatile uint32_t *)0x40023C04u)
@@ -28,17 +30,28 @@
 static const uint32_t flash_slot[2] = {0x080C0000u, 0x080E0000u};
 static const uint32_t flash_record[2] = {0x08080000u, 0x080A0000u};
 static const uint8_t slot_sector[2] = {10, 11}, record_sector[2] = {8, 9};
-// QEMU maps 192 KiB of SRAM; the linker uses the first 128 KiB.
-#define RAM_BASE 0x20020000u
-static const uint32_t ram_slot[2] = {RAM_BASE, RAM_BASE + SLOT_CAP};
-static const uint32_t ram_record[2] = {RAM_BASE + 2 * SLOT_CAP, RAM_BASE + 2 * SLOT_CAP + 1024u};
+// QEMU maps 192 KiB of SRAM; the linker uses the first 128 KiB and puts .noinit in the rest.
+#define RECORD_CAP 1024u
+static uint8_t qemu_ram[2 * SLOT_CAP + 2 * RECORD_CAP] __attribute__((section(".noinit"), aligned(4)));
+#define RAM_BASE ((uint32_t)(uintptr_t)qemu_ram)
+#define RAM_SLOT(slot) (RAM_BASE + (uint32_t)(slot)*SLOT_CAP)
+#define RAM_RECORD(copy) (RAM_BASE + 2 * SLOT_CAP + (uint32_t)(copy)*RECORD_CAP)
+
+// A test's power cut: the board resets at the n-th time the armed step is reached from now.
+static const char *cut_step;
+static uint32_t cut_countdown;
+void stm32_arm_power_cut(const char *step, uint32_t n) {
+  cut_step = step;
+  cut_countdown = n;
+}
+static int cut_now(const char *step) { return cut_step && strcmp(step, cut_step) == 0 && --cut_countdown == 0; }
 
 static int in_ram;
 static int record_copy = -1; // the copy holding the current record
 
 static uint8_t *at(uint32_t address) { return (uint8_t *)(uintptr_t)address; }
-static uint32_t slot_address(int slot) { return in_ram ? ram_slot[slot] : flash_slot[slot]; }
-static uint32_t record_address(int copy) { return in_ram ? ram_record[copy] : flash_record[copy]; }
+static uint32_t slot_address(int slot) { return in_ram ? RAM_SLOT(slot) : flash_slot[slot]; }
+static uint32_t record_address(int copy) { return in_ram ? RAM_RECORD(copy) : flash_record[copy]; }
 
 static int flash_wait(void) {
   while (FLASH_SR & SR_BSY) {
@@ -105,7 +118,10 @@ static int write_record(void *ctx, const outpost_ota_record *r) {
   (void)ctx;
   int copy = record_copy == 0 ? 1 : 0; // never the one in use
   uint32_t address = record_address(copy);
-  if (erase_sector(record_sector[copy], address, 1024u) || program(address, (const uint8_t *)r, sizeof *r)) return -1;
+  if (erase_sector(record_sector[copy], address, RECORD_CAP)) return -1;
+  // "record-written": the power goes half-way through programming the copy (its CRC fails, the other one stands).
+  if (cut_now("record-written")) program(address, (const uint8_t *)r, sizeof *r / 2 & ~3u), board_power_cut("record-written");
+  if (program(address, (const uint8_t *)r, sizeof *r)) return -1;
   record_copy = copy;
   return 0;
 }
@@ -118,7 +134,9 @@ static int erase(void *ctx, int slot) {
 static int write_slot(void *ctx, int slot, uint32_t offset, const uint8_t *data, size_t len) {
   (void)ctx;
   // Chunks arrive at offsets that are multiples of the chunk size (600): word-aligned.
-  return offset % 4 ? -1 : program(slot_address(slot) + offset, data, len);
+  if (offset % 4 || program(slot_address(slot) + offset, data, len)) return -1;
+  if (cut_now("chunk-written")) board_power_cut("chunk-written"); // the chunk durable, its answer never sent
+  return 0;
 }
 
 static int read_slot(void *ctx, int slot, uint32_t offset, uint8_t *out, size_t len) {

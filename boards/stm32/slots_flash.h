@@ -12,4 +12,8 @@ const outpost_slots *stm32_slots(int ram);
 // A slot's bytes where they lie (memory-mapped flash, or the RAM stand-in): wasm3 parses them in place.
 const uint8_t *stm32_slot_bytes(int slot);
 
+// Tests (--power-cuts, QEMU): reset the board the n-th time step ("chunk-written": a slot chunk programmed;
+// "record-written": half-way through programming a state record copy) is reached from now.
+void stm32_arm_power_cut(const char *step, uint32_t n);
+
 #endif

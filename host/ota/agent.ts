@@ -2,6 +2,7 @@
 // writes the inactive slot, keeps the state record and decides at every start which verified module runs. The
 // engine shell (host/ota/node-device.ts) asks it what to start and tells it what happened.
 import type { KeyObject } from "node:crypto";
+import { inflateRawSync } from "node:zlib";
 import { ABI_VERSION } from "../abi.ts";
 import { RpcError, type Method } from "../device/methods.ts";
 import { OTA_ERROR_CODES, OtaError, decodeBase64, parseManifest, sha256Hex, signatureValid, type Manifest } from "./manifest.ts";
@@ -12,6 +13,8 @@ export const DEFAULT_CONFIRM_WINDOW_MS = 120_000;
 export const DEFAULT_SLOT_MAX = 64 * 1024;
 /** Raw bytes per ota.write the Node device takes (about 8 KiB of base64: its default request buffer). */
 export const DEFAULT_CHUNK = 6000;
+/** The most module bytes one compressed chunk may inflate to (docs/ota.md, "Compressed chunks"). */
+export const DEFLATE_MAX = 16384;
 
 export interface AgentOptions {
   publicKeys: readonly KeyObject[];
@@ -21,6 +24,8 @@ export interface AgentOptions {
   /** The engine's linear memory limit: a module whose declared minimum memory is over it cannot run. */
   memoryLimit?: number;
   chunk?: number;
+  /** Module bytes a compressed chunk may inflate to, announced at ota.begin; 0: raw chunks only (an older device). */
+  deflate?: number;
   confirmWindowMs?: number;
   abi?: number;
 }
@@ -225,7 +230,8 @@ export class OtaAgent {
       this.save();
       this.store.eraseSlot(slot);
     }
-    return { offset: r.transfer!.offset, chunk: this.chunk, slot };
+    const deflate = this.opts.deflate ?? DEFLATE_MAX;
+    return { offset: r.transfer!.offset, chunk: this.chunk, slot, ...(deflate ? { deflate } : {}) };
   }
 
   private write(p: unknown): unknown {
@@ -234,16 +240,35 @@ export class OtaAgent {
     if (!t) refuse("no_transfer", "no update was begun (ota.begin)");
     if (!Number.isInteger(q.offset) || (q.offset as number) < 0) refuse("bad_params", "offset must be a whole number");
     if (q.offset !== t!.offset) refuse("bad_offset", `expected ${t!.offset}`);
-    const data = decodeBase64(q.data, "data");
+    let data = decodeBase64(q.data, "data");
     const m = parseManifest(decodeBase64(t!.manifest, "manifest"));
     if (data.length === 0) refuse("bad_params", "data is empty");
     if (data.length > this.chunk) refuse("too_big", `a chunk is at most ${this.chunk} bytes, this one ${data.length}`);
+    if (q.encoding !== undefined) data = this.inflate(q.encoding, data, t!.slot, t!.offset, m.size);
     if (t!.offset + data.length > m.size) refuse("too_big", `the chunk passes the module's ${m.size} bytes`);
     this.store.writeSlot(t!.slot, t!.offset, data);
     this.store.crashPoint?.("chunk-written");
     t!.offset += data.length;
     this.save();
     return { offset: t!.offset };
+  }
+
+  /** A compressed chunk: raw deflate whose matches may reach back 32 KiB into the slot's bytes before it. */
+  private inflate(encoding: unknown, data: Buffer, slot: SlotName, offset: number, size: number): Buffer {
+    const deflateMax = this.opts.deflate ?? DEFLATE_MAX;
+    if (encoding !== "deflate" || !deflateMax) refuse("bad_params", `encoding must be "deflate"${deflateMax ? "" : ", and this device takes none"}`);
+    const dictionary = offset > 0 ? (this.store.readSlot(slot, offset) ?? Buffer.alloc(0)).subarray(Math.max(0, offset - 32768)) : undefined;
+    const maxOutputLength = Math.min(deflateMax, size - offset);
+    try {
+      const out = inflateRawSync(data, { ...(dictionary ? { dictionary } : {}), maxOutputLength });
+      if (out.length === 0) refuse("bad_deflate", "empty");
+      return out;
+    } catch (err) {
+      if (err instanceof OtaError) throw err;
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === "ERR_BUFFER_TOO_LARGE") refuse("too_big", `a chunk inflates to at most ${maxOutputLength} bytes here`);
+      return refuse("bad_deflate", e.message);
+    }
   }
 
   private finish(): unknown {

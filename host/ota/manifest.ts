@@ -47,6 +47,7 @@ export const OTA_ERROR_CODES = {
   hash_mismatch: -32049,
   not_pending: -32050,
   storage_failed: -32051,
+  bad_deflate: -32052,
 } as const;
 export type OtaErrorName = keyof typeof OTA_ERROR_CODES;
 

@@ -16,6 +16,8 @@ export interface OtaOptions {
   confirmWindowMs?: number;
   slotMax?: number;
   chunk?: number;
+  /** Module bytes a compressed chunk may inflate to (0: raw chunks only). */
+  deflate?: number;
 }
 
 export interface OtaDeviceOptions extends Omit<DeviceOptions, "module" | "info"> {
@@ -44,6 +46,7 @@ export class OtaDevice {
       slotMax: opts.ota.slotMax,
       memoryLimit: opts.memoryLimit,
       chunk: opts.ota.chunk,
+      deflate: opts.ota.deflate,
       confirmWindowMs: opts.ota.confirmWindowMs,
     };
     this.agent = new OtaAgent(this.store, agentOpts);

@@ -3,6 +3,7 @@
 // for POST /devices/:id/update and for the fleet jobs' rollouts.
 import { deviceTopics } from "../broker/acl.ts";
 import { DeviceBusy, DeviceNoAnswer, DeviceOffline, DeviceSuspect, RequestTooLarge, RpcTimeout, type RpcCorrelator } from "../rpc/correlator.ts";
+import { deflateRawSync } from "node:zlib";
 import { publishPacketSize } from "../rpc/device-limits.ts";
 import type { PresenceTracker } from "../rpc/presence.ts";
 import type { Registry } from "../registry/registry.ts";
@@ -179,12 +180,15 @@ export class Updater {
       await waitOnline();
       const begin = { manifest: manifest.toString("base64"), signature: signature.toString("base64") };
       let chunk = 0;
+      /** Module bytes one compressed chunk may carry, if the device announced it takes them (0: raw chunks). */
+      let deflateMax = 0;
       /** ota.begin: where to resume. A refusal there is the release's: rejected. */
       const resume = async (): Promise<number> => {
         const a = await call("ota.begin", begin);
         const why = refusal(a);
         if (why) throw new Stop("rejected", why);
         chunk = Math.max(1, Math.min(Number(a.result.chunk) || 1, this.fittingChunk(id)));
+        deflateMax = Number.isInteger(a.result.deflate) && a.result.deflate > 0 ? a.result.deflate : 0;
         return Number(a.result.offset) || 0;
       };
       const send = async () => {
@@ -192,10 +196,12 @@ export class Updater {
         this.report(u, opts, "sending");
         while (offset < module.length) {
           u.bytes_sent = offset;
-          const data = module.subarray(offset, offset + chunk).toString("base64");
           let a: Answer;
           try {
-            a = await call("ota.write", { offset, data });
+            a = await call(
+              "ota.write",
+              deflateMax ? compressedChunk(module, offset, deflateMax, chunk) : { offset, data: module.subarray(offset, offset + chunk).toString("base64") },
+            );
           } catch (err) {
             if (err instanceof RequestTooLarge && chunk > 64) {
               chunk = Math.floor(chunk / 2);
@@ -301,3 +307,20 @@ export class Updater {
 }
 
 export { FINAL_STATES };
+
+/**
+ * ota.write params for the module bytes from offset as raw deflate (docs/ota.md, "Compressed chunks"), with the
+ * 32 KiB before them as the dictionary (the device has them in its slot): as many bytes as inflate to at most
+ * maxRaw and compress to at most maxCompressed, a multiple of 4 but for the module's last chunk.
+ */
+export function compressedChunk(module: Buffer, offset: number, maxRaw: number, maxCompressed: number) {
+  const dictionary = module.subarray(Math.max(0, offset - 32_768), offset);
+  // Whole 4-byte words but for the module's tail: flash is programmed a word at a time (boards/stm32/slots_flash.c).
+  const words = (n: number) => (offset + n >= module.length ? module.length - offset : Math.max(4, n - (n % 4)));
+  let n = words(Math.min(maxRaw, module.length - offset));
+  for (;;) {
+    const data = deflateRawSync(module.subarray(offset, offset + n), { level: 9, ...(offset > 0 ? { dictionary } : {}) });
+    if (data.length <= maxCompressed || n <= 4) return { offset, data: data.toString("base64"), encoding: "deflate" };
+    n = words(Math.max(4, Math.min(n - 4, Math.floor((n * maxCompressed) / data.length) - 8)));
+  }
+}

@@ -1,6 +1,8 @@
 // OTA test helpers: a release key, signed releases as POST /releases bodies, and the bad modules the rollback
 // tests need, assembled with wat2wasm (wabt): one that traps at start, one that starts but never connects.
 import { execFileSync } from "node:child_process";
+import { inflateRawSync } from "node:zlib";
+import { compressedChunk } from "../../host/ota/updater.ts";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -54,4 +56,18 @@ export function neverConnectsModule(): Buffer {
   // rpc_init's block: the request buffer at 1024, the response buffer at 4096; client_init's: scratch at 8192, 1 KiB.
   const data = `(data (i32.const 64) "\\00\\04\\00\\00\\00\\10\\00\\00") (data (i32.const 256) "\\00\\20\\00\\00\\00\\04\\00\\00")`;
   return wat2wasm("silent", `(module (memory (export "memory") 1) ${data} ${funcs.join(" ")})`);
+}
+
+/** How many ota.write calls the updater makes for `module` to a device announcing `chunk` and `deflate` (0: raw). */
+export function otaWrites(bytes: Uint8Array, chunk: number, deflate: number): number {
+  const module = Buffer.from(bytes);
+  let writes = 0;
+  for (let offset = 0; offset < module.length; writes++) {
+    if (!deflate) offset += chunk;
+    else {
+      const c = compressedChunk(module, offset, deflate, chunk);
+      offset += inflateRawSync(Buffer.from(c.data, "base64"), offset ? { dictionary: module.subarray(Math.max(0, offset - 32_768), offset) } : {}).length;
+    }
+  }
+  return writes;
 }
