@@ -90,6 +90,8 @@ export interface BackendOptions {
   redisUrl?: string;
   /** Shared: this node's heartbeat period in ms (default DEFAULT_HEARTBEAT_MS). */
   heartbeatMs?: number;
+  /** With redisUrl: how long a node's lease on a job lasts without renewal (default 30 s; host/jobs/runner.ts). */
+  jobLeaseMs?: number;
   /** Accept JWTs from this issuer besides API keys (docs/security.md). */
   jwt?: JwtOptions;
   /** Rows the audit log keeps; the oldest go first (default DEFAULT_AUDIT_MAX_ROWS, 100,000). */
@@ -386,6 +388,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     updater: opts.updater?.({ registry, correlator, presence }) ?? updater,
     runningRelease: opts.runningRelease?.({ correlator }),
     log: (msg, fields) => logger.info(fields ?? {}, msg),
+    // Several nodes on one registry: each job runs on one node at a time (docs/fleet.md, "Several nodes").
+    lease: opts.redisUrl && shared ? { redis: shared.redis, ttlMs: opts.jobLeaseMs ?? 30_000 } : undefined,
   });
   const app = await buildApp({
     jobs,
