@@ -15,6 +15,8 @@ import type { RedisServer } from "../host/cluster/redis-server.ts";
 import { apiClient, waitFor } from "./support/api.ts";
 import { startRedis } from "./support/redis.ts";
 import { startNode, type Node } from "./support/nodes.ts";
+import { release } from "./support/ota.ts";
+import { wasmBytes } from "../host/engine.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const LEASE_MS = 1500;
@@ -159,4 +161,40 @@ describe("jobs on three nodes sharing one Redis and one registry", () => {
     for (const d of ids) expect(ran("c", d), d).toBe(1);
     expect(running).not.toBe(dead);
   }, 40_000);
+
+  it("updates a device from one node at a time: a second update through another node is 409 while the first runs", async () => {
+    const credential = registry.addDevice("jota").credential;
+    let begins = 0;
+    const d = new Device({
+      id: "jota",
+      methods: {
+        // Slow, then refused: the first update holds the device's lease for about a second, then ends rejected.
+        "ota.begin": async () => {
+          begins++;
+          await sleep(1000);
+          throw new Error("busy");
+        },
+      },
+    });
+    devices.push(d);
+    await d.connect(
+      nodes.map((n) => n.mqttUrl),
+      { password: credential, reconnect: { minMs: 100, maxMs: 400 } },
+    );
+    for (let n = 0; n < 3; n++) await waitFor(async () => (await api(n)("/api/v1/devices/jota")).body?.online === true);
+    const uploaded = await api(0)("/api/v1/releases", { method: "POST", json: release(wasmBytes(), 7) });
+    expect(uploaded.status).toBe(201);
+    const update = (n: number) => api(n)("/api/v1/devices/jota/update", { method: "POST", json: { release: uploaded.body.id, timeout_ms: 5000 } });
+    expect((await update(0)).status).toBe(202);
+    const second = await update(1);
+    expect(second.status).toBe(409);
+    expect(second.body).toMatchObject({ error: "update_in_progress" });
+    expect(second.body.message).toMatch(/another node/);
+    // Once the first has ended, the lease is free: another node may update the device.
+    await waitFor(async () => (await api(0)("/api/v1/devices/jota/update")).body?.state !== "sending" && (await spy.get("outpost:lease:ota:jota")) === null);
+    expect((await update(2)).status).toBe(202);
+    await waitFor(() => begins >= 2);
+    await sleep(200);
+    expect(begins).toBe(2); // the first and the third reached the device; the refused second never did
+  }, 30_000);
 });

@@ -378,7 +378,17 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     revalidate,
   );
   const releases = new ReleaseStore(registry.db, { dataDir: opts.dataDir, publicKeys: opts.releaseKeys });
-  const updater = new Updater({ registry, correlator, presence, releases, prefix, onEvent: (id, u) => ws.emit(id, "ota", updateJson(u)) });
+  // Several nodes on one registry: one job runner and one updater per job and per device (docs/scaling.md).
+  const lease = opts.redisUrl && shared ? { redis: shared.redis, ttlMs: opts.jobLeaseMs ?? 30_000 } : undefined;
+  const updater = new Updater({
+    registry,
+    correlator,
+    presence,
+    releases,
+    prefix,
+    onEvent: (id, u) => ws.emit(id, "ota", updateJson(u)),
+    lease,
+  });
   const jobs = new JobRunner({
     store: registry.jobs,
     tags: registry.tags,
@@ -388,8 +398,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     updater: opts.updater?.({ registry, correlator, presence }) ?? updater,
     runningRelease: opts.runningRelease?.({ correlator }),
     log: (msg, fields) => logger.info(fields ?? {}, msg),
-    // Several nodes on one registry: each job runs on one node at a time (docs/fleet.md, "Several nodes").
-    lease: opts.redisUrl && shared ? { redis: shared.redis, ttlMs: opts.jobLeaseMs ?? 30_000 } : undefined,
+    lease,
   });
   const app = await buildApp({
     jobs,
