@@ -37,6 +37,8 @@ export interface RunnerDeps {
    * `ttlMs`; every node looks for jobs whose lease nobody holds every half `ttlMs` and takes them over.
    */
   lease?: { redis: Redis; ttlMs: number };
+  /** Whether a device is still registered: a deleted one's execution is cancelled, not left waiting to expire. */
+  exists?(id: string): boolean;
 }
 
 export class NoUpdater extends Error {
@@ -160,9 +162,12 @@ export class JobRunner {
       if (held) this.hold(job, held.lease, held.token);
       for (const e of store.executions(record.id, { limit: 1_000_000 })) if (e.attempts > 0) job.attempts.set(e.device_id, e.attempts);
       job.ready = store.devicesIn(record.id, "queued");
+      // Read before activate() sends anything: with shared nodes the devices are online, and what this node sends
+      // now is in_progress too.
+      const interrupted = store.devicesIn(record.id, "in_progress");
       this.activate(job);
       // May have run before the restart: never sent again blindly (docs/fleet.md, "What is retried").
-      for (const id of store.devicesIn(record.id, "in_progress")) {
+      for (const id of interrupted) {
         if (record.kind === "rollout") this.resumeRollout(job, id);
         else this.finish(job, id, { state: "timed_out", reason: "interrupted: the backend restarted before the device answered; it may have run" });
       }
@@ -264,10 +269,41 @@ export class JobRunner {
   }
 
   private wait(job: ActiveJob, deviceId: string): void {
+    if (this.deps.exists && !this.deps.exists(deviceId)) {
+      job.counts.queued--; // queued in the registry: it becomes cancelled
+      return this.cancelDeleted(job, deviceId);
+    }
     job.waiting.add(deviceId);
     let set = this.waitingFor.get(deviceId);
     if (!set) this.waitingFor.set(deviceId, (set = new Set()));
     set.add(job.record.id);
+  }
+
+  /** Devices deleted meanwhile (through any node, or the CLI): their waiting executions are cancelled now. */
+  devicesRemoved(): void {
+    const exists = this.deps.exists;
+    if (!exists) return;
+    for (const job of [...this.active.values()]) {
+      if (job.stopped) continue;
+      let any = false;
+      for (const id of [...job.waiting, ...job.resuming]) {
+        if (exists(id)) continue;
+        any = true;
+        this.waitingFor.get(id)?.delete(job.record.id);
+        if (job.waiting.delete(id)) job.counts.queued--;
+        else if (job.resuming.delete(id)) job.counts.in_progress--;
+        this.cancelDeleted(job, id);
+      }
+      if (any) {
+        this.events.changed(job.record.id);
+        this.maybeComplete(job);
+      }
+    }
+  }
+
+  private cancelDeleted(job: ActiveJob, deviceId: string): void {
+    this.write({ jobId: job.record.id, deviceId, state: "cancelled", reason: "the device was deleted", result: null });
+    job.counts.cancelled++;
   }
 
   /** pump() once at the end of this turn: the slots freed by every answer of the turn are filled in one batch. */
