@@ -105,6 +105,25 @@ describe("jobs on three nodes sharing one Redis and one registry", () => {
     expect(await spy.get(`outpost:lease:job:${id}`)).toBeNull(); // released when it completed
   }, 30_000);
 
+  it("cancels the execution of a device deleted during the job (through another node) instead of waiting for the expiry", async () => {
+    registry.addDevice("jgone"); // registered, never connected: its execution waits for it
+    const created = await api(0)("/api/v1/jobs", {
+      method: "POST",
+      json: { selector: { ids: [...ids.slice(0, 5), "jgone"] }, rpc: { method: "bump", params: ["g"] }, expires_in_s: 3600 },
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    await waitFor(async () => (await job(0, id)).counts.succeeded === 5);
+    expect((await job(0, id)).state).toBe("in_progress");
+    expect((await api(2)("/api/v1/devices/jgone", { method: "DELETE" })).status).toBe(204);
+    await waitFor(async () => (await job(1, id)).state !== "in_progress");
+    const view = await job(1, id);
+    expect(view.state).toBe("completed");
+    expect(view.counts).toMatchObject({ total: 6, succeeded: 5, cancelled: 1, queued: 0 });
+    const gone = (await api(1)(`/api/v1/jobs/${id}/executions?state=cancelled`)).body;
+    expect(gone).toMatchObject([{ device_id: "jgone", state: "cancelled", reason: "the device was deleted" }]);
+  }, 30_000);
+
   it("goes on through another node when the node running the job is killed mid-job; nothing runs twice", async () => {
     const created = await api(0)("/api/v1/jobs", {
       method: "POST",

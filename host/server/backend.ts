@@ -370,6 +370,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const revalidate = () => {
     broker?.revalidate();
     ws.revalidate();
+    jobs.devicesRemoved(); // their executions are cancelled, not left to wait for the job's expiry
   };
   const stopWatching = watchCredentials(registry, revalidate);
   // And a certificate whose rotation grace period or validity ends meanwhile, without anything changing.
@@ -399,6 +400,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     runningRelease: opts.runningRelease?.({ correlator }),
     log: (msg, fields) => logger.info(fields ?? {}, msg),
     lease,
+    exists: (id) => registry.getDevice(id) !== undefined,
   });
   const app = await buildApp({
     jobs,
