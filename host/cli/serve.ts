@@ -36,6 +36,7 @@ interface ServeOptions extends JwtFlags {
   redis?: string;
   redisPasswordFile?: string;
   heartbeatMs?: number;
+  jobLeaseMs?: number;
   demo?: boolean;
   logLevel: string;
   logRequests?: boolean;
@@ -92,6 +93,12 @@ export function serveCommand(): Command {
         "with --redis: how often this node tells the others it is alive (a dead node's wills fire after 3-7 of these)",
       ).argParser(parsePositive),
     )
+    .addOption(
+      new Option(
+        "--job-lease-ms <ms>",
+        "with --redis: how long a node's hold on a job lasts unrenewed (another node takes over a dead node's jobs after it)",
+      ).argParser(parsePositive),
+    )
     .addOption(new Option("--demo", "also run a demo device in-process and print a curl command for it"))
     .addOption(new Option("--log-level <level>", "pino log level").env("LOG_LEVEL").default("info"))
     .addOption(new Option("--log-requests", "log every HTTP request"))
@@ -133,6 +140,7 @@ export function serveCommand(): Command {
         mqttWorkers: opts.mqttWorkers,
         redisUrl,
         heartbeatMs: opts.heartbeatMs,
+        jobLeaseMs: opts.jobLeaseMs,
         logger,
         logRequests: opts.logRequests,
         jwt,

@@ -1,8 +1,13 @@
 // Runs jobs: sends each device its execution at the job's rate, at most max_in_flight at a time, holds back
 // devices that are offline until they come online (or the job expires), retries what the job says to retry,
 // applies the abort rules, and resumes from the registry after a restart. State is written before a send
-// (queued -> in_progress), so a restart knows which executions may have run.
-import type { ExecutionChange, JobRecord, JobStore } from "../registry/jobs.ts";
+// (queued -> in_progress), so a restart knows which executions may have run. With shared nodes (a Redis), each job
+// runs on one node at a time, under a lease whose fencing token every state write is checked against.
+import type { Redis } from "ioredis";
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import { Lease } from "../cluster/lease.ts";
+import { FenceLost, type ExecutionChange, type JobRecord, type JobStore } from "../registry/jobs.ts";
 import type { DeviceTags } from "../registry/tags.ts";
 import type { RpcCorrelator } from "../rpc/correlator.ts";
 import { brokenRule } from "./abort.ts";
@@ -29,6 +34,13 @@ export interface RunnerDeps {
   /** The fleet event stream (GET /api/v1/events): `event: job` with the job's counts as they change (coalesced). */
   publish?(type: "job", data: unknown): void;
   log?(msg: string, fields?: Record<string, unknown>): void;
+  /**
+   * Shared nodes: run each job under a lease in this Redis (key outpost:lease:job:<id>), renewed every third of
+   * `ttlMs`; every node looks for jobs whose lease nobody holds every half `ttlMs` and takes them over.
+   */
+  lease?: { redis: Redis; ttlMs: number };
+  /** Whether a device is still registered: a deleted one's execution is cancelled, not left waiting to expire. */
+  exists?(id: string): boolean;
 }
 
 export class NoUpdater extends Error {
@@ -65,6 +77,10 @@ class ActiveJob {
   pumpDue = false;
   /** Set when the job stopped: nothing more is sent; in-flight executions still record their outcome. */
   stopped = false;
+  /** Shared nodes: the lease this node runs the job under, and its fencing token (checked by every write). */
+  lease?: Lease;
+  token?: number;
+  renewal?: NodeJS.Timeout;
 
   constructor(
     readonly record: JobRecord,
@@ -102,6 +118,12 @@ export class JobRunner {
   private readonly runningRelease: RunningRelease;
   private closed = false;
   private writes: ExecutionChange[] = [];
+  /** Shared nodes: who this runner is in the leases it holds (host name, pid, random). */
+  readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+  /** Shared nodes: jobs whose lease is being asked for, the look for abandoned jobs, jobs seen run elsewhere. */
+  private readonly taking = new Set<string>();
+  private scanTimer?: NodeJS.Timeout;
+  private readonly elsewhere = new Set<string>();
 
   constructor(private readonly deps: RunnerDeps) {
     this.runningRelease = deps.runningRelease ?? sysInfoRunningRelease(deps.correlator);
@@ -120,6 +142,10 @@ export class JobRunner {
     if (spec.rollout && !this.deps.updater) throw new NoUpdater("this backend has no updater: rollouts are not available");
     const devices = selectDevices(this.deps.tags, spec.selector);
     const record = this.deps.store.create(spec, devices);
+    if (this.deps.lease) {
+      void this.take(record.id); // or another node's look for jobs takes it first: either way one node runs it
+      return record;
+    }
     const job = new ActiveJob(record, this.deps.store.counts(record.id), 0);
     job.ready = devices;
     this.activate(job);
@@ -128,14 +154,28 @@ export class JobRunner {
 
   /** Picks up every job left in progress (a backend restart) and what its executions were doing. */
   resume(): void {
+    if (this.deps.lease) {
+      this.scanTimer = setInterval(() => this.scan(), Math.max(1, Math.floor(this.deps.lease.ttlMs / 2)));
+      this.scanTimer.unref();
+      return this.scan();
+    }
+    for (const record of this.deps.store.running()) this.resumeJob(record);
+  }
+
+  /** Runs a job left in progress, by a restart or (shared nodes) by a node that lost or dropped its lease. */
+  private resumeJob(record: JobRecord, held?: { lease: Lease; token: number }): void {
     const { store } = this.deps;
-    for (const record of store.running()) {
+    {
       const job = new ActiveJob(record, store.counts(record.id), store.notifiedCount(record.id));
+      if (held) this.hold(job, held.lease, held.token);
       for (const e of store.executions(record.id, { limit: 1_000_000 })) if (e.attempts > 0) job.attempts.set(e.device_id, e.attempts);
       job.ready = store.devicesIn(record.id, "queued");
+      // Read before activate() sends anything: with shared nodes the devices are online, and what this node sends
+      // now is in_progress too.
+      const interrupted = store.devicesIn(record.id, "in_progress");
       this.activate(job);
       // May have run before the restart: never sent again blindly (docs/fleet.md, "What is retried").
-      for (const id of store.devicesIn(record.id, "in_progress")) {
+      for (const id of interrupted) {
         if (record.kind === "rollout") this.resumeRollout(job, id);
         else this.finish(job, id, { state: "timed_out", reason: "interrupted: the backend restarted before the device answered; it may have run" });
       }
@@ -150,7 +190,11 @@ export class JobRunner {
     if (record.state !== "in_progress") throw new JobEnded(`job ${id} has ended (${record.state})`);
     const job = this.active.get(id);
     if (job) this.stop(job, "cancelled", "cancelled by a caller");
-    else this.deps.store.end(id, "cancelled", "cancelled by a caller");
+    else {
+      // Run by another node (or by none): it sees the job ended at its next renewal and stops sending there.
+      this.deps.store.cancelQueued(id, "job cancelled");
+      this.deps.store.end(id, "cancelled", "cancelled by a caller");
+    }
     return this.deps.store.get(id)!;
   }
 
@@ -177,9 +221,12 @@ export class JobRunner {
     this.flushWrites(); // what has ended is kept; what is in flight stays in_progress
     this.closed = true;
     this.events.close();
+    clearInterval(this.scanTimer);
     for (const job of this.active.values()) {
       clearTimeout(job.timer);
       clearTimeout(job.expiry);
+      clearInterval(job.renewal);
+      job.lease?.release().catch(() => false); // another node takes the job over at once (else at the lease's expiry)
       for (const ac of job.inFlight.values()) ac.abort();
     }
     this.active.clear();
@@ -230,10 +277,41 @@ export class JobRunner {
   }
 
   private wait(job: ActiveJob, deviceId: string): void {
+    if (this.deps.exists && !this.deps.exists(deviceId)) {
+      job.counts.queued--; // queued in the registry: it becomes cancelled
+      return this.cancelDeleted(job, deviceId);
+    }
     job.waiting.add(deviceId);
     let set = this.waitingFor.get(deviceId);
     if (!set) this.waitingFor.set(deviceId, (set = new Set()));
     set.add(job.record.id);
+  }
+
+  /** Devices deleted meanwhile (through any node, or the CLI): their waiting executions are cancelled now. */
+  devicesRemoved(): void {
+    const exists = this.deps.exists;
+    if (!exists) return;
+    for (const job of [...this.active.values()]) {
+      if (job.stopped) continue;
+      let any = false;
+      for (const id of [...job.waiting, ...job.resuming]) {
+        if (exists(id)) continue;
+        any = true;
+        this.waitingFor.get(id)?.delete(job.record.id);
+        if (job.waiting.delete(id)) job.counts.queued--;
+        else if (job.resuming.delete(id)) job.counts.in_progress--;
+        this.cancelDeleted(job, id);
+      }
+      if (any) {
+        this.events.changed(job.record.id);
+        this.maybeComplete(job);
+      }
+    }
+  }
+
+  private cancelDeleted(job: ActiveJob, deviceId: string): void {
+    this.write({ jobId: job.record.id, deviceId, state: "cancelled", reason: "the device was deleted", result: null });
+    job.counts.cancelled++;
   }
 
   /** pump() once at the end of this turn: the slots freed by every answer of the turn are filled in one batch. */
@@ -272,7 +350,8 @@ export class JobRunner {
     }
     if (batch.length) {
       this.flushWrites(); // a retry's "queued" must be on disk before it is started again
-      const started = this.deps.store.startMany(job.record.id, batch);
+      const started = this.fenced(job, () => this.deps.store.startMany(job.record.id, batch));
+      if (!started) return;
       for (const b of batch) {
         if (!started.has(b.deviceId)) {
           if (b.first) job.notified--; // no longer queued (cancelled meanwhile): nothing is sent
@@ -316,11 +395,11 @@ export class JobRunner {
       job.attempts.set(deviceId, (job.attempts.get(deviceId) ?? 1) - 1);
       if (job.attempts.get(deviceId) === 0) job.notified--;
       this.flushWrites();
-      store.requeue(jobId, deviceId, outcome.reason);
+      if (this.fenced(job, () => store.requeue(jobId, deviceId, outcome.reason)) === undefined) return;
       job.counts.queued++;
       if (job.stopped) {
         // The job stopped meanwhile: this device is one it did not reach.
-        job.counts.cancelled += store.cancelQueued(jobId, "job stopped");
+        job.counts.cancelled += this.fenced(job, () => store.cancelQueued(jobId, "job stopped")) ?? 0;
         job.counts.queued = 0;
       } else if (outcome.offline) this.wait(job, deviceId);
       else {
@@ -364,7 +443,7 @@ export class JobRunner {
     clearTimeout(job.expiry);
     this.flushWrites();
     const { store } = this.deps;
-    store.cancelQueued(job.record.id, state === "expired" ? "expired" : `job ${state}`);
+    if (this.fenced(job, () => store.cancelQueued(job.record.id, state === "expired" ? "expired" : `job ${state}`)) === undefined) return;
     job.counts.cancelled += job.counts.queued;
     job.counts.queued = 0;
     job.ready = [];
@@ -384,16 +463,19 @@ export class JobRunner {
       job.counts.timed_out++;
     }
     job.resuming.clear();
-    store.end(job.record.id, state, reason);
+    this.fenced(job, () => store.end(job.record.id, state, reason));
     this.log(`job ${state}`, { job: job.record.id, reason });
     this.events.changed(job.record.id, job.inFlight.size === 0);
-    if (job.inFlight.size === 0) this.active.delete(job.record.id);
+    if (job.inFlight.size === 0) this.retire(job);
   }
 
   private maybeComplete(job: ActiveJob): void {
     if (job.inFlight.size > 0) return;
     if (job.stopped) {
-      if (this.active.delete(job.record.id)) this.events.changed(job.record.id, true);
+      if (this.active.get(job.record.id) === job) {
+        this.retire(job);
+        this.events.changed(job.record.id, true);
+      }
       return;
     }
     if (job.counts.queued > 0 || job.counts.in_progress > 0) return;
@@ -401,8 +483,8 @@ export class JobRunner {
     clearTimeout(job.expiry);
     clearTimeout(job.timer);
     this.flushWrites();
-    this.deps.store.end(job.record.id, "completed", null);
-    this.active.delete(job.record.id);
+    this.fenced(job, () => this.deps.store.end(job.record.id, "completed", null));
+    this.retire(job);
     this.log("job completed", { job: job.record.id, counts: job.counts });
     this.events.changed(job.record.id, true);
   }
@@ -446,7 +528,117 @@ export class JobRunner {
     if (this.writes.length === 0) return;
     const rows = this.writes;
     this.writes = [];
-    this.deps.store.setMany(rows);
+    if (!this.deps.lease) return this.deps.store.setMany(rows);
+    const byJob = new Map<string, ExecutionChange[]>();
+    for (const r of rows) {
+      const group = byJob.get(r.jobId);
+      if (group) group.push(r);
+      else byJob.set(r.jobId, [r]);
+    }
+    for (const [jobId, group] of byJob) {
+      const job = this.active.get(jobId);
+      if (job) this.fenced(job, () => this.deps.store.setMany(group)); // else lost: the node holding it writes
+    }
+  }
+
+  /** A state write under the job's fencing token; a node that lost the lease drops the job instead of writing. */
+  private fenced<T>(job: ActiveJob, write: () => T): T | undefined {
+    try {
+      return this.deps.store.fenced(job.record.id, job.token, write);
+    } catch (err) {
+      if (!(err instanceof FenceLost)) throw err;
+      this.lose(job, err.message);
+      return undefined;
+    }
+  }
+
+  /** Shared nodes: looks for jobs in progress that no node runs (created elsewhere, or their node died). */
+  private scan(): void {
+    if (this.closed) return;
+    const running = new Set<string>();
+    for (const record of this.deps.store.running()) {
+      running.add(record.id);
+      if (this.active.has(record.id)) continue;
+      void this.take(record.id);
+      // Run elsewhere: this node's event streams of the job follow it from the registry.
+      this.elsewhere.add(record.id);
+      this.events.changed(record.id);
+    }
+    for (const id of this.elsewhere) {
+      if (running.has(id) && !this.active.has(id)) continue;
+      this.elsewhere.delete(id);
+      if (!running.has(id)) this.events.changed(id, true);
+    }
+  }
+
+  /** Takes a job's lease if no node holds it, claims the job with the lease's fencing token and runs it. */
+  private async take(id: string): Promise<void> {
+    const cfg = this.deps.lease!;
+    if (this.closed || this.active.has(id) || this.taking.has(id)) return;
+    this.taking.add(id);
+    const lease = new Lease(cfg.redis, `job:${id}`, { ttlMs: cfg.ttlMs, owner: this.owner });
+    let token: number | undefined;
+    try {
+      token = await lease.acquire();
+    } catch (err) {
+      this.log("job lease: Redis does not answer", { job: id, err: (err as Error).message });
+    } finally {
+      this.taking.delete(id);
+    }
+    if (token === undefined) return;
+    const record = this.deps.store.get(id);
+    if (this.closed || !record || record.state !== "in_progress" || !this.deps.store.claim(id, token)) {
+      await lease.release().catch(() => false);
+      return;
+    }
+    this.elsewhere.delete(id);
+    this.log("job taken", { job: id, token });
+    this.resumeJob(record, { lease, token });
+  }
+
+  /** Holds the job's lease while it runs: renewed every third of its ttl; lost -> the job is dropped here. */
+  private hold(job: ActiveJob, lease: Lease, token: number): void {
+    job.lease = lease;
+    job.token = token;
+    job.renewal = setInterval(
+      () => {
+        lease.renew().then(
+          (ok) => ok || this.lose(job, "lease expired"),
+          (err: Error) => this.lose(job, `cannot renew the lease: ${err.message}`),
+        );
+        // Cancelled through another node: stop sending here too.
+        const now = this.deps.store.get(job.record.id);
+        const state = now?.state;
+        if (state === "completed") this.lose(job, "completed by another node");
+        else if (state && state !== "in_progress" && !job.stopped) {
+          this.stop(job, state, now?.reason ?? "ended by another node");
+          job.counts = this.deps.store.counts(job.record.id);
+        }
+      },
+      Math.max(1, Math.floor(this.deps.lease!.ttlMs / 3)),
+    );
+    job.renewal.unref();
+  }
+
+  /** The job's lease was lost (this node stalled, or Redis is away): nothing more is sent or written here. */
+  private lose(job: ActiveJob, reason: string): void {
+    if (this.active.get(job.record.id) !== job) return;
+    job.stopped = true;
+    clearTimeout(job.timer);
+    clearTimeout(job.expiry);
+    for (const ac of job.inFlight.values()) ac.abort(); // their outcomes are not written: the new holder decides
+    for (const id of [...job.waiting, ...job.resuming]) this.waitingFor.get(id)?.delete(job.record.id);
+    this.writes = this.writes.filter((w) => w.jobId !== job.record.id);
+    this.retire(job);
+    this.log("job lease lost: another node goes on with it", { job: job.record.id, reason });
+  }
+
+  /** The job no longer runs here: its buffered writes go out, and its lease is given up. */
+  private retire(job: ActiveJob): void {
+    this.flushWrites();
+    if (this.active.get(job.record.id) === job) this.active.delete(job.record.id);
+    clearInterval(job.renewal);
+    job.lease?.release().catch(() => false);
   }
 
   private log(msg: string, fields?: Record<string, unknown>): void {

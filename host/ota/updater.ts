@@ -1,6 +1,8 @@
 // The backend's half of an update (docs/ota.md, "The backend's update"): ota.begin, the chunks (resumed after a
 // dropped link), ota.finish, the wait for the device to come back on the new module, ota.confirm. One code path
 // for POST /devices/:id/update and for the fleet jobs' rollouts.
+import type { Redis } from "ioredis";
+import { Lease, LeaseLost } from "../cluster/lease.ts";
 import { deviceTopics } from "../broker/acl.ts";
 import { DeviceBusy, DeviceNoAnswer, DeviceOffline, DeviceSuspect, RequestTooLarge, RpcTimeout, type RpcCorrelator } from "../rpc/correlator.ts";
 import { deflateRawSync } from "node:zlib";
@@ -62,6 +64,11 @@ export interface UpdaterDeps {
    * every PROGRESS_EVERY_MS per device (a chunk is ~1 KiB: one event each would flood a fleet-wide stream).
    */
   publish?(type: "update", data: unknown, deviceId: string): void;
+  /**
+   * Shared nodes: a device's update runs under a lease in this Redis (key outpost:lease:ota:<device>), so one node
+   * at a time updates a device; renewed every third of `ttlMs`, and the update stops if the lease is lost.
+   */
+  lease?: { redis: Redis; ttlMs: number };
 }
 
 /** At most this often an `event: update` for bytes sent alone (a state change is published at once). */
@@ -128,9 +135,45 @@ export class Updater {
     return { update: u, done };
   }
 
+  /**
+   * start(), once across nodes: with a lease configured, throws UpdateInProgress when another node updates the
+   * device now; the update stops (failed, "aborted") if this node loses the lease meanwhile.
+   */
+  async begin(deviceId: string, releaseId: string, opts: UpdateOptions = {}): Promise<{ update: UpdateRecord; done: Promise<UpdateResult> }> {
+    const cfg = this.deps.lease;
+    if (!cfg) return this.start(deviceId, releaseId, opts);
+    if (this.active.has(deviceId)) throw new UpdateInProgress(`device ${deviceId} is being updated already`);
+    const lease = new Lease(cfg.redis, `ota:${deviceId}`, { ttlMs: cfg.ttlMs });
+    if ((await lease.acquire()) === undefined) throw new UpdateInProgress(`device ${deviceId} is being updated by another node`);
+    const lost = new AbortController();
+    const renewal = setInterval(
+      () => {
+        lease.renew().then(
+          (ok) => ok || lost.abort(new LeaseLost(`update lease of ${deviceId} lost`)),
+          (err: Error) => lost.abort(new LeaseLost(`update lease of ${deviceId}: ${err.message}`)),
+        );
+      },
+      Math.max(1, Math.floor(cfg.ttlMs / 3)),
+    );
+    const signal = opts.signal ? AbortSignal.any([opts.signal, lost.signal]) : lost.signal;
+    let started: { update: UpdateRecord; done: Promise<UpdateResult> };
+    try {
+      started = this.start(deviceId, releaseId, { ...opts, signal });
+    } catch (err) {
+      clearInterval(renewal);
+      await lease.release().catch(() => false);
+      throw err;
+    }
+    const done = started.done.finally(() => {
+      clearInterval(renewal);
+      lease.release().catch(() => false); // expires by itself if Redis is away
+    });
+    return { update: started.update, done };
+  }
+
   /** The whole update; resolves with its outcome (the jobs engine's entry point). */
   async update(deviceId: string, releaseId: string, opts: UpdateOptions = {}): Promise<UpdateResult> {
-    return this.start(deviceId, releaseId, opts).done;
+    return (await this.begin(deviceId, releaseId, opts)).done;
   }
 
   private report(u: UpdateRecord, opts: UpdateOptions, state?: UpdateState, reason?: string): void {

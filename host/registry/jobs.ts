@@ -36,6 +36,11 @@ export interface ExecutionRecord {
 
 export const MAX_RESULT_BYTES = 1024;
 
+/** A node that lost a job's lease tried to write its state: refused, the node that holds the lease now writes. */
+export class FenceLost extends Error {
+  override name = "FenceLost";
+}
+
 export interface ExecutionChange {
   jobId: string;
   deviceId: string;
@@ -84,6 +89,14 @@ export class JobStore {
       CREATE INDEX IF NOT EXISTS job_executions_by_n ON job_executions (job_id, n);
       CREATE INDEX IF NOT EXISTS job_executions_by_state ON job_executions (job_id, state);
     `);
+    // Shared nodes: the fencing token of the node that runs the job (host/cluster/lease.ts); null without Redis.
+    if (!db.prepare("SELECT name FROM pragma_table_info('jobs') WHERE name = 'fence'").get()) {
+      try {
+        db.exec("ALTER TABLE jobs ADD COLUMN fence INTEGER");
+      } catch (err) {
+        if (!/duplicate column/.test((err as Error).message)) throw err; // another node starting at the same time added it
+      }
+    }
     const jobCols = "seq, id, kind, spec, state, reason, created_at, expires_at, ended_at, revision";
     this.stmt = {
       insertJob: db.prepare("INSERT INTO jobs (id, kind, spec, state, created_at, expires_at) VALUES (?, ?, ?, 'in_progress', ?, ?)"),
@@ -94,6 +107,8 @@ export class JobStore {
       jobsBeforeIn: db.prepare<[number, string, number], JobRow>(`SELECT ${jobCols} FROM jobs WHERE seq < ? AND state = ? ORDER BY seq DESC LIMIT ?`),
       running: db.prepare<[], JobRow>(`SELECT ${jobCols} FROM jobs WHERE state = 'in_progress' ORDER BY seq`),
       endJob: db.prepare("UPDATE jobs SET state = ?, reason = ?, ended_at = ?, revision = revision + 1 WHERE id = ? AND state = 'in_progress'"),
+      claim: db.prepare("UPDATE jobs SET fence = ? WHERE id = ? AND state = 'in_progress' AND (fence IS NULL OR fence < ?)"),
+      fence: db.prepare<[string], { fence: number | null }>("SELECT fence FROM jobs WHERE id = ?"),
       bump: db.prepare("UPDATE jobs SET revision = revision + 1 WHERE id = ?"),
       counts: db.prepare<[string], { state: ExecutionState; n: number }>("SELECT state, count(*) AS n FROM job_executions WHERE job_id = ? GROUP BY state"),
       inState: db.prepare<[string, string], { device_id: string }>("SELECT device_id FROM job_executions WHERE job_id = ? AND state = ? ORDER BY n"),
@@ -146,6 +161,30 @@ export class JobStore {
   /** Ends a job that is still in progress (false if it had ended already). */
   end(id: string, state: Exclude<JobState, "in_progress">, reason: string | null, now = Date.now()): boolean {
     return this.stmt.endJob.run(state, reason, now, id).changes > 0;
+  }
+
+  /**
+   * The node holding the job's lease with fencing token `token` becomes the one that writes its state (false: the
+   * job ended, or a node with a later token claimed it already).
+   */
+  claim(id: string, token: number): boolean {
+    return this.stmt.claim.run(token, id, token).changes > 0;
+  }
+
+  /**
+   * Runs `write` in one transaction if `token` is still the job's fencing token (undefined: no lease, always runs);
+   * throws FenceLost otherwise, with nothing written. The check and the write are one transaction, so a node whose
+   * lease was taken over can never write after the new holder claimed the job.
+   */
+  fenced<T>(id: string, token: number | undefined, write: () => T): T {
+    if (token === undefined) return write();
+    return this.db
+      .transaction(() => {
+        const fence = this.stmt.fence.get(id)?.fence;
+        if (fence !== token) throw new FenceLost(`job ${id}: fencing token ${token} is stale (now ${fence ?? "none"})`);
+        return write();
+      })
+      .immediate();
   }
 
   counts(id: string): Counts {

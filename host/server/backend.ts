@@ -93,6 +93,8 @@ export interface BackendOptions {
   redisUrl?: string;
   /** Shared: this node's heartbeat period in ms (default DEFAULT_HEARTBEAT_MS). */
   heartbeatMs?: number;
+  /** With redisUrl: how long a node's lease on a job lasts without renewal (default 30 s; host/jobs/runner.ts). */
+  jobLeaseMs?: number;
   /** Accept JWTs from this issuer besides API keys (docs/security.md). */
   jwt?: JwtOptions;
   /** Rows the audit log keeps; the oldest go first (default DEFAULT_AUDIT_MAX_ROWS, 100,000). */
@@ -395,6 +397,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     ws.revalidate();
     // And an external broker's CRL (`outpost broker mosquitto --tls-port`), if this data directory keeps one.
     refreshCrls(registry, opts.dataDir).catch((err: Error) => logger.error({ err: err.message }, "cannot rewrite the CRL for the external broker"));
+    jobs.devicesRemoved(); // their executions are cancelled, not left to wait for the job's expiry
   };
   const stopWatching = watchCredentials(registry, revalidate);
   // And a certificate whose rotation grace period or validity ends meanwhile, without anything changing.
@@ -404,6 +407,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   );
   const releases = new ReleaseStore(registry.db, { dataDir: opts.dataDir, publicKeys: opts.releaseKeys });
   const updateHistory = new UpdateHistory(registry.db);
+  // Several nodes on one registry: one job runner and one updater per job and per device (docs/scaling.md).
+  const lease = opts.redisUrl && shared ? { redis: shared.redis, ttlMs: opts.jobLeaseMs ?? 30_000 } : undefined;
   const updater = new Updater({
     registry,
     correlator,
@@ -415,6 +420,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
       if (FINAL_STATES.has(u.state)) updateHistory.record(id, { ...u, outcome: u.state, ended_at: u.updated_at });
     },
     publish: (type, data, id) => events.publish(type, data, id),
+    lease,
   });
   const jobs = new JobRunner({
     store: registry.jobs,
@@ -426,6 +432,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     runningRelease: opts.runningRelease?.({ correlator }),
     publish: (type, data) => events.publish(type, data),
     log: (msg, fields) => logger.info(fields ?? {}, msg),
+    lease,
+    exists: (id) => registry.getDevice(id) !== undefined,
   });
   const app = await buildApp({
     jobs,

@@ -133,7 +133,7 @@ export async function releasesRoutes(api: FastifyInstance, deps: RouteDeps): Pro
       if (!deps.registry.getDevice(id)) throw new HttpError(404, "unknown_device", `no device ${id}`);
       if (!deps.presence.isOnline(id)) throw new HttpError(503, "device_offline", `device ${id} is offline: nothing was sent`);
       try {
-        const { update, done } = updater.start(id, req.body.release, { timeoutMs: req.body.timeout_ms });
+        const { update, done } = await updater.begin(id, req.body.release, { timeoutMs: req.body.timeout_ms }); // once across nodes
         done.catch((err) => req.log.error({ err }, "update failed"));
         return reply.code(202).send({ update: updateJson(update) });
       } catch (err) {
