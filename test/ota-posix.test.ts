@@ -10,7 +10,7 @@ import { deflateRawSync } from "node:zlib";
 import type { Backend } from "../host/server/backend.ts";
 import { wasmBytes } from "../host/engine.ts";
 import { apiClient, startTestBackend, waitFor } from "./support/api.ts";
-import { neverConnectsModule, otaWrites, otherKey, release, releaseKey, trapAtStartModule, type ReleaseBody } from "./support/ota.ts";
+import { memoryHungryModule, neverConnectsModule, otaWrites, otherKey, release, releaseKey, trapAtStartModule, type ReleaseBody } from "./support/ota.ts";
 
 const nativeDevice = new URL("../boards/posix/build/outpost-device", import.meta.url).pathname;
 const MODULE = wasmBytes();
@@ -108,6 +108,8 @@ it("refuses a bad signature, a downgrade and a module too big by name; nothing c
   const before = (await info(d.id)).app;
   expect(await updateOverRest(d.id, await releaseOf(MODULE, { key: otherKey.privateKey }))).toMatchObject({ outcome: "rejected", reason: "bad_signature" });
   expect(await updateOverRest(d.id, await releaseOf(Buffer.alloc(70_000, 1)))).toMatchObject({ outcome: "rejected", reason: "too_big" });
+  // Small enough for the slot, but it declares more memory (4 pages, 256 KiB) than the board's limit gives.
+  expect(await updateOverRest(d.id, await releaseOf(memoryHungryModule(4)))).toMatchObject({ outcome: "rejected", reason: "too_big" });
   expect((await info(d.id)).app).toEqual(before);
   const v = ++nextVersion;
   expect((await updateOverRest(d.id, await releaseOf(MODULE, { version: v }))).outcome).toBe("succeeded");

@@ -217,6 +217,38 @@ static int slot_verified(int slot) {
   return memcmp(digest, info->sha256, 32) == 0;
 }
 
+// The linear memory a module in `slot` declares (its memory section's minimum, in 64 KiB pages), read through the
+// slot driver a byte at a time; 0 when it declares none or the section cannot be read (it then fails at start).
+static uint64_t read_leb(int slot, uint32_t size, uint32_t *at, int *ok) {
+  uint64_t v = 0;
+  for (unsigned shift = 0; shift < 35; shift += 7) {
+    uint8_t b;
+    if (*at >= size || cfg.slots->read(cfg.slots->ctx, slot, (*at)++, &b, 1)) break;
+    v |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) return v;
+  }
+  *ok = 0;
+  return 0;
+}
+
+static uint64_t declared_pages(int slot, uint32_t size) {
+  int ok = 1;
+  for (uint32_t at = 8; ok && at < size;) { // past the magic and version
+    uint8_t id;
+    if (cfg.slots->read(cfg.slots->ctx, slot, at++, &id, 1)) return 0;
+    uint64_t len = read_leb(slot, size, &at, &ok);
+    if (!ok || len > size - at) return 0;
+    if (id == 5) { // memory: count, then flags and the minimum in 64 KiB pages
+      if (read_leb(slot, size, &at, &ok) == 0 || !ok) return 0;
+      read_leb(slot, size, &at, &ok);
+      uint64_t pages = read_leb(slot, size, &at, &ok);
+      return ok ? pages : 0;
+    }
+    at += (uint32_t)len;
+  }
+  return 0;
+}
+
 static void set_last(uint32_t version, int outcome, const char *reason) {
   rec.last_version = version;
   rec.last_outcome = (uint8_t)outcome;
@@ -419,6 +451,14 @@ static void ota_finish(outpost_call *call) {
     set_last(m.version, OUTCOME_FAILED, "hash_mismatch");
     save();
     return fail(call, E_HASH_MISMATCH, "hash_mismatch");
+  }
+  // The engine caps memory at OUTPOST_MEMORY_LIMIT, so a module may declare one page on a board with less; one that
+  // asks for more pages than the limit spans could never start here: refused, the running module untouched.
+  if (declared_pages(slot, m.size) > (OUTPOST_MEMORY_LIMIT + 65535u) / 65536u) {
+    info->valid = 0;
+    rec.transfer = 0;
+    save();
+    return fail(call, E_TOO_BIG, "too_big");
   }
   rec.pending = (int8_t)slot;
   rec.tries = 0;

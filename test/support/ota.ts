@@ -39,6 +39,10 @@ export const trapAtStartModule = (): Buffer =>
     `(module (memory (export "memory") 1) (func $start unreachable) (start $start) (func (export "abi_version") (result i32) i32.const ${abi.version}))`,
   );
 
+/** A module that declares `pages` pages of linear memory and nothing else (a board with less memory refuses it). */
+export const memoryHungryModule = (pages: number): Buffer =>
+  wat2wasm("hungry", `(module (memory (export "memory") ${pages}) (func (export "abi_version") (result i32) i32.const ${abi.version}))`);
+
 /**
  * A module with every export of the device build (assembly/abi.json) that does nothing: it instantiates and
  * answers no request, and its client never asks for a socket, so it never connects.
