@@ -45,27 +45,17 @@ static void compress(uint64_t h[8], const uint8_t *p) {
     uint64_t s1 = ROTR(w[t - 2], 19) ^ ROTR(w[t - 2], 61) ^ (w[t - 2] >> 6);
     w[t] = w[t - 16] + s0 + w[t - 7] + s1;
   }
-  uint64_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+  // The working variables a..h as v[0..7]: each round shifts them down one and mixes in t1 and t2.
+  uint64_t v[8];
+  for (int i = 0; i < 8; i++) v[i] = h[i];
   for (int t = 0; t < 80; t++) {
-    uint64_t t1 = k + (ROTR(e, 14) ^ ROTR(e, 18) ^ ROTR(e, 41)) + ((e & f) ^ (~e & g)) + K[t] + w[t];
-    uint64_t t2 = (ROTR(a, 28) ^ ROTR(a, 34) ^ ROTR(a, 39)) + ((a & b) ^ (a & c) ^ (b & c));
-    k = g;
-    g = f;
-    f = e;
-    e = d + t1;
-    d = c;
-    c = b;
-    b = a;
-    a = t1 + t2;
+    uint64_t t1 = v[7] + (ROTR(v[4], 14) ^ ROTR(v[4], 18) ^ ROTR(v[4], 41)) + ((v[4] & v[5]) ^ (~v[4] & v[6])) + K[t] + w[t];
+    uint64_t t2 = (ROTR(v[0], 28) ^ ROTR(v[0], 34) ^ ROTR(v[0], 39)) + ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
+    for (int i = 7; i > 0; i--) v[i] = v[i - 1];
+    v[4] += t1;
+    v[0] = t1 + t2;
   }
-  h[0] += a;
-  h[1] += b;
-  h[2] += c;
-  h[3] += d;
-  h[4] += e;
-  h[5] += f;
-  h[6] += g;
-  h[7] += k;
+  for (int i = 0; i < 8; i++) h[i] += v[i];
 }
 
 static void sha512_init(sha512 *s) {

@@ -6,23 +6,9 @@
 // `app` object (the ota branch), the simulator answers it on `ota.status`.
 import { createHash, createPublicKey, verify } from "node:crypto";
 import { RpcError, type Method } from "../device.ts";
+import { OTA_ERROR_CODES, type OtaErrorName } from "../ota/manifest.ts";
 
-const CODES = {
-  bad_params: -32602,
-  bad_manifest: -32040,
-  bad_signature: -32041,
-  abi_unsupported: -32042,
-  not_newer: -32043,
-  too_big: -32044,
-  busy: -32045,
-  no_transfer: -32046,
-  bad_offset: -32047,
-  incomplete: -32048,
-  hash_mismatch: -32049,
-  not_pending: -32050,
-} as const;
-type ErrorName = keyof typeof CODES;
-const refuse = (name: ErrorName, why: string) => new RpcError(CODES[name], name, why);
+const refuse = (name: OtaErrorName, why: string) => new RpcError(OTA_ERROR_CODES[name], name, why);
 
 export const SIM_ABI = 2;
 export const SIM_CHUNK = 2048;
@@ -109,7 +95,7 @@ export function simOtaMethods(opts: SimOtaOptions): { methods: Record<string, Me
       const { offset, data } = obj(p);
       if (!begun) throw refuse("no_transfer", "ota.begin first");
       if (typeof offset !== "number" || typeof data !== "string") throw refuse("bad_params", "offset and data are required");
-      if (offset !== begun.offset) throw new RpcError(CODES.bad_offset, "bad_offset", `expected ${begun.offset}`);
+      if (offset !== begun.offset) throw new RpcError(OTA_ERROR_CODES.bad_offset, "bad_offset", `expected ${begun.offset}`);
       const chunk = Buffer.from(data, "base64");
       if (chunk.length > SIM_CHUNK || offset + chunk.length > begun.manifest.size) throw refuse("too_big", "chunk over its bound or past size");
       chunk.copy(begun.data, offset);
