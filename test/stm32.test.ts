@@ -250,13 +250,19 @@ describe.each(FIRMWARE_ENGINES)("lean module (MODULE=mqtt311), %s engine", (engi
     expect(lean).toBeLessThanOrEqual(engine === "aot" ? AOT_FLASH_TARGET : FLASH_BUDGET);
   });
 
-  it("answers sys.info, echo and a malformed request over MQTT 3.1.1 with no memory growth", async () => {
+  it("answers sys.info, echo and a malformed request over MQTT 3.1.1 with no memory growth, and publishes telemetry", async () => {
     const broker = await startMosquitto(["set_tcp_nodelay true"]);
     const id = `stm32-lean-${engine}-${randomBytes(3).toString("hex")}`;
     const rpc = await deviceRpc(broker.url, id, { qos: 2 });
-    const board = bootFirmware({ elf, linkPort: broker.port, append: `--id ${id}` });
+    const telemetry = new Promise<any>((resolve) =>
+      rpc.client.on("message", (topic, payload) => topic === `devices/${id}/telemetry` && resolve(JSON.parse(payload.toString()))),
+    );
+    await rpc.client.subscribeAsync(`devices/${id}/telemetry`);
+    const board = bootFirmware({ elf, linkPort: broker.port, append: `--id ${id} --telemetry 500` });
     try {
       await rpc.online;
+      // --telemetry: the board publishes sys.info on devices/<id>/telemetry (the dashboard's chart reads it).
+      expect(await telemetry).toMatchObject({ abi: ABI_VERSION, uptime_ms: expect.any(Number) });
       expect((await rpc.request("sys.info")).result).toMatchObject({ engine, abi: ABI_VERSION });
       expect((await rpc.request("echo", ["lean", 1])).result).toEqual(["lean", 1]);
       expect((await rpc.send('{"jsonrpc":"2.0","id":9,"method":', null)).error.code).toBe(-32700);

@@ -9,6 +9,7 @@
 //   --repeat N --call JSON                  dispatch it N times and print the busy time
 //   --ota-key HEX [--ota-window MS]         OTA with this release key (docs/ota.md)
 //   --clean 1                               a clean MQTT session
+//   --telemetry MS                          publish sys.info as telemetry every MS milliseconds
 //   --power-cuts 1                          tests: the test.power_cut method (reset at an OTA storage step)
 #include <signal.h>
 #include <stdarg.h>
@@ -87,7 +88,7 @@ static void print_memory(const char *when) {
 
 typedef struct {
   const char *id, *username, *password, *url, *call, *ota_key, *ota_window;
-  unsigned long repeat;
+  unsigned long repeat, telemetry;
   uint8_t mqtt_version, clean, power_cuts;
 } options;
 
@@ -116,6 +117,7 @@ static void parse_command_line(char *line, options *o) {
     else if (strcmp(flag, "--password") == 0) o->password = value;
     else if (strcmp(flag, "--url") == 0) o->url = value; // ws://host:port/path: WebSocket over the same link
     else if (strcmp(flag, "--repeat") == 0) o->repeat = strtoul(value, NULL, 10);
+    else if (strcmp(flag, "--telemetry") == 0) o->telemetry = strtoul(value, NULL, 10);
     else if (strcmp(flag, "--mqtt-version") == 0) o->mqtt_version = strcmp(value, "5") == 0 ? 5 : 4;
     else if (strcmp(flag, "--ota-key") == 0) o->ota_key = value;
     else if (strcmp(flag, "--ota-window") == 0) o->ota_window = value;
@@ -213,7 +215,8 @@ int main(void) {
                                   .password = opt.password,
                                   .ws_url = opt.url && strncmp(opt.url, "ws://", 5) == 0 ? opt.url : NULL,
                                   .mqtt_version = opt.mqtt_version,
-                                  .clean = opt.clean};
+                                  .clean = opt.clean,
+                                  .telemetry_ms = (uint32_t)opt.telemetry};
   outpost_transport transport = stm32_link_transport();
   say("device %s dialing out through USART1\n", config.id);
   int rc;
