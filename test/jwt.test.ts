@@ -59,6 +59,23 @@ describe("with the issuer's public key (PEM)", () => {
     expectError(await api("/api/v1/devices/x/rpc/echo", { method: "POST" }, as(caller)), 404, "unknown_device");
   });
 
+  it("signs a browser in with a JWT: the session cookie carries the token's subject and scopes, and ends with the token", async () => {
+    const t = await token(issuer.privateKey, { sub: "carol@example.com", scope: "read" }, { exp: "2h" });
+    const signIn = await fetch(`${backend.url}/api/v1/session`, { method: "POST", headers: { authorization: as(t) } });
+    expect(signIn.status).toBe(201);
+    const cookie = signIn.headers.get("set-cookie")!.split(";")[0];
+    // Capped by the token's expiry (2 h), not the session's 12 h.
+    expect(Date.parse((await signIn.json()).expires_at) - Date.now()).toBeLessThanOrEqual(2 * 3600_000);
+    expect((await fetch(`${backend.url}/api/v1/devices`, { headers: { cookie } })).status).toBe(200);
+    const who = await (await fetch(`${backend.url}/api/v1/session`, { headers: { cookie } })).json();
+    expect(who).toMatchObject({ via: "cookie" });
+    // The token's scopes, no more: read, not call.
+    const call = await fetch(`${backend.url}/api/v1/devices/x/rpc/echo`, { method: "POST", headers: { cookie } });
+    expect({ status: call.status, error: (await call.json()).error }).toEqual({ status: 403, error: "insufficient_scope" });
+    const tampered = await fetch(`${backend.url}/api/v1/devices`, { headers: { cookie: `${cookie.slice(0, -2)}xx` } });
+    expect(tampered.status).toBe(401);
+  });
+
   it("refuses a bad signature, a wrong audience, a wrong issuer, an expired token and one without a subject: 401, each named", async () => {
     const claims = { sub: "mallory", scope: "read" };
     const cases: [string, string][] = [

@@ -12,8 +12,11 @@ export const SESSIONS_PER_KEY = 32;
 const TOKEN = /^ops_[A-Za-z0-9_-]{43}$/;
 
 export interface Session {
+  /** The API key that opened it, or `jwt:<subject>` for a session opened with a JWT. */
   keyId: string;
   expiresAt: number;
+  /** A JWT's session: the token's subject and the scopes it carried (a key's session reads its key's, as they are now). */
+  token?: { subject: string; scopes: string[] };
 }
 
 function digestOf(token: string): string {
@@ -31,11 +34,16 @@ export class SessionStore {
       CREATE TABLE IF NOT EXISTS sessions (digest TEXT PRIMARY KEY, key_id TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS sessions_by_key ON sessions (key_id, created_at);
     `);
+    // A JWT's session keeps what the token said (guarded: an older data directory has no such columns).
+    const have = new Set((db.prepare("PRAGMA table_info(sessions)").all() as { name: string }[]).map((c) => c.name));
+    if (!have.has("subject")) db.exec("ALTER TABLE sessions ADD COLUMN subject TEXT");
+    if (!have.has("scopes")) db.exec("ALTER TABLE sessions ADD COLUMN scopes TEXT");
     this.stmt = {
-      insert: db.prepare("INSERT INTO sessions (digest, key_id, created_at, expires_at) VALUES (?, ?, ?, ?)"),
-      // The key must still exist: removing it ends its sessions at once.
-      get: db.prepare<[string], { key_id: string; expires_at: number }>(
-        "SELECT s.key_id, s.expires_at FROM sessions s JOIN api_keys k ON k.id = s.key_id WHERE s.digest = ?",
+      insert: db.prepare("INSERT INTO sessions (digest, key_id, created_at, expires_at, subject, scopes) VALUES (?, ?, ?, ?, ?, ?)"),
+      // A key's session needs the key to still exist: removing it ends its sessions at once.
+      get: db.prepare<[string], { key_id: string; expires_at: number; subject: string | null; scopes: string | null }>(
+        `SELECT s.key_id, s.expires_at, s.subject, s.scopes FROM sessions s LEFT JOIN api_keys k ON k.id = s.key_id
+         WHERE s.digest = ? AND (k.id IS NOT NULL OR s.subject IS NOT NULL)`,
       ),
       remove: db.prepare("DELETE FROM sessions WHERE digest = ?"),
       expired: db.prepare("DELETE FROM sessions WHERE expires_at <= ?"),
@@ -46,14 +54,14 @@ export class SessionStore {
     };
   }
 
-  /** A new session for `keyId`; the token is returned once and only its digest kept. */
-  create(keyId: string, ttlMs = SESSION_TTL_MS): { token: string; session: Session } {
+  /** A new session for `keyId` (or a JWT's subject and scopes); the token is returned once and only its digest kept. */
+  create(keyId: string, ttlMs = SESSION_TTL_MS, jwt?: { subject: string; scopes: string[] }): { token: string; session: Session } {
     const now = this.now();
     const token = `ops_${randomBytes(32).toString("base64url")}`;
     this.stmt.expired.run(now);
     this.stmt.oldest.run(keyId, keyId);
-    this.stmt.insert.run(digestOf(token), keyId, now, now + ttlMs);
-    return { token, session: { keyId, expiresAt: now + ttlMs } };
+    this.stmt.insert.run(digestOf(token), keyId, now, now + ttlMs, jwt?.subject ?? null, jwt ? jwt.scopes.join(",") : null);
+    return { token, session: { keyId, expiresAt: now + ttlMs, ...(jwt && { token: jwt }) } };
   }
 
   /** The session `token` opens, or undefined: malformed, unknown (tampered), expired, signed out, or its key gone. */
@@ -61,7 +69,9 @@ export class SessionStore {
     if (!TOKEN.test(token)) return undefined;
     const row = this.stmt.get.get(digestOf(token));
     if (!row || row.expires_at <= this.now()) return undefined;
-    return { keyId: row.key_id, expiresAt: row.expires_at };
+    const session: Session = { keyId: row.key_id, expiresAt: row.expires_at };
+    if (row.subject !== null) session.token = { subject: row.subject, scopes: row.scopes ? row.scopes.split(",") : [] };
+    return session;
   }
 
   revoke(token: string): void {

@@ -2,6 +2,7 @@
 // auth.ts asks `sessionAuth` about a request without Authorization: a valid cookie acts as the key that opened it.
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ApiKeys } from "../registry/api-keys.ts";
+import { isScope } from "../registry/scopes.ts";
 import type { Session, SessionStore } from "../registry/sessions.ts";
 import type { SessionAuth } from "./auth.ts";
 import { HttpError } from "./errors.ts";
@@ -21,10 +22,16 @@ export function sessionAuth(sessions: SessionStore, keys: ApiKeys): SessionAuth 
     const token = req.cookies?.[SESSION_COOKIE];
     if (token === undefined) return undefined;
     const session = sessions.verify(token);
-    const key = session && keys.get(session.keyId);
+    const refused = () => new HttpError(401, "session_invalid", "the session cookie is expired, signed out or not valid: sign in again");
+    if (!session) throw refused();
+    if (session.token) {
+      // Opened with a JWT: its subject and scopes as the token gave them, until the token's own expiry at the latest.
+      const scopes = session.token.scopes.filter(isScope);
+      return { kind: "session", name: session.token.subject, scopes, expiresAt: session.expiresAt };
+    }
+    const key = keys.get(session.keyId);
     const now = Date.now();
-    if (!session || !key || key.revoked_at !== null || (key.expires_at !== null && key.expires_at <= now))
-      throw new HttpError(401, "session_invalid", "the session cookie is expired, signed out or not valid: sign in again");
+    if (!key || key.revoked_at !== null || (key.expires_at !== null && key.expires_at <= now)) throw refused();
     const ends = [session.expiresAt, key.expires_at].filter((t): t is number => t !== null);
     return { kind: "session", id: key.id, name: key.name, scopes: key.scopes, expiresAt: Math.min(...ends) };
   };

@@ -2,6 +2,7 @@
 // dashboard's requests and its EventSource carry instead (host/server/session.ts checks it); DELETE signs out.
 import type { FastifyInstance } from "fastify";
 import { HttpError, errorBody } from "../errors.ts";
+import { SESSION_TTL_MS } from "../../registry/sessions.ts";
 import { principalOf } from "../auth.ts";
 import { SESSION_COOKIE, clearSessionCookie, setSessionCookie } from "../session.ts";
 import type { RouteDeps } from "./deps.ts";
@@ -23,17 +24,19 @@ export async function sessionRoutes(api: FastifyInstance, deps: RouteDeps): Prom
       schema: {
         summary: "Sign in: trade an API key for a session cookie",
         description:
-          "Send the key as `Authorization: Bearer <api key>`. Sets `outpost_session` (httpOnly, SameSite=Strict, Secure over TLS, Path=/api/v1), " +
+          "Send an API key or a JWT as `Authorization: Bearer …`. Sets `outpost_session` (httpOnly, SameSite=Strict, Secure over TLS, Path=/api/v1), " +
           "valid 12 h or until DELETE /session or the key is removed. Only the token's SHA-256 digest is stored.",
         response: { 201: sessionView, 400: errorBody, 401: errorBody, 403: errorBody },
       },
     },
     async (req, reply) => {
       const caller = principalOf(req);
-      if (caller.kind !== "key" || !caller.id)
-        throw new HttpError(400, "api_key_required", `sign in with Authorization: Bearer <api key>, not a ${caller.kind === "jwt" ? "JWT" : "session cookie"}`);
-      const keyId = caller.id;
-      const { token, session } = deps.sessions.create(keyId);
+      if (caller.kind === "session") throw new HttpError(400, "api_key_required", "sign in with Authorization: Bearer <api key or JWT>, not a session cookie");
+      // A JWT's session ends with the token at the latest; a key's session follows its key (revoked: ended).
+      const jwt = caller.kind === "jwt" ? { subject: caller.name, scopes: [...caller.scopes] } : undefined;
+      const keyId = jwt ? `jwt:${caller.name}` : caller.id!;
+      const ttl = caller.expiresAt === null ? SESSION_TTL_MS : Math.min(SESSION_TTL_MS, caller.expiresAt - Date.now());
+      const { token, session } = deps.sessions.create(keyId, jwt ? ttl : SESSION_TTL_MS, jwt);
       setSessionCookie(req, reply, token, session);
       return reply.code(201).send({ key_id: keyId, expires_at: new Date(session.expiresAt).toISOString(), via: "cookie" });
     },
