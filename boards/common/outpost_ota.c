@@ -452,9 +452,10 @@ static void ota_finish(outpost_call *call) {
     save();
     return fail(call, E_HASH_MISMATCH, "hash_mismatch");
   }
-  // The engine caps memory at OUTPOST_MEMORY_LIMIT, so a module may declare one page on a board with less; one that
-  // asks for more pages than the limit spans could never start here: refused, the running module untouched.
-  if (declared_pages(slot, m.size) > (OUTPOST_MEMORY_LIMIT + 65535u) / 65536u) {
+  // The engine caps memory at its limit, so a module may declare one page on a board with less; one that asks for
+  // more pages than the limit spans could never start here: refused, the running module untouched.
+  uint32_t limit = cfg.memory_limit ? cfg.memory_limit : OUTPOST_MEMORY_LIMIT;
+  if (declared_pages(slot, m.size) > (limit + 65535u) / 65536u) {
     info->valid = 0;
     rec.transfer = 0;
     save();
