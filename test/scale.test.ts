@@ -69,7 +69,7 @@ describe("three backend nodes on one Redis and one registry", () => {
       devices.push(d);
     }
     for (const id of ids) await waitFor(() => onlineEverywhere(id));
-  }, 60_000);
+  }, 120_000); // three node processes and a Redis: slow to start on a loaded 2-core machine
 
   afterAll(async () => {
     for (const d of devices) await d.close().catch(() => {});
