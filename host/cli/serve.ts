@@ -14,7 +14,7 @@ import { demoKey } from "./demo-key.ts";
 import { JWT_OPTIONS, jwtConfig, type JwtFlags } from "./jwt-options.ts";
 import { InvalidJwtConfig } from "../server/jwt.ts";
 import { DEFAULT_AUDIT_MAX_ROWS } from "../registry/audit.ts";
-import { addTlsOptions, tlsFromOptions } from "./tls-options.ts";
+import { addTlsOptions, tlsFromOptions, type TlsFlags } from "./tls-options.ts";
 import { tlsPaths } from "./cert.ts";
 import { readPem, TlsFileError } from "../tls/files.ts";
 
@@ -22,7 +22,7 @@ export const DEMO_DEVICE = "demo";
 /** The demo device publishes telemetry this often, so the dashboard's chart has something to show. */
 const DEMO_TELEMETRY_MS = 5000;
 
-interface ServeOptions extends JwtFlags {
+interface ServeOptions extends JwtFlags, TlsFlags {
   auditMaxRows: number;
   port: number;
   releaseKey?: string[] | string;
@@ -40,14 +40,6 @@ interface ServeOptions extends JwtFlags {
   demo?: boolean;
   logLevel: string;
   logRequests?: boolean;
-  tls?: boolean;
-  tlsCert?: string;
-  tlsKey?: string;
-  tlsCa?: string;
-  tlsConfig?: string;
-  mqttsPort: number;
-  plaintext?: boolean;
-  httpPort?: number;
 }
 
 /** --release-key may repeat; OUTPOST_RELEASE_KEYS is comma-separated. */

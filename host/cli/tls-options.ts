@@ -22,7 +22,7 @@ export function addTlsOptions(cmd: Command): Command {
     .addOption(new Option("--http-port <port>", "with TLS, also serve plaintext HTTP (REST, ws://) on this port").argParser(parsePort));
 }
 
-interface TlsFlags {
+export interface TlsFlags {
   data: string;
   tls?: boolean;
   tlsCert?: string;
