@@ -255,6 +255,23 @@ describe.each(["v8", "wasm3"] as EngineName[])("on %s", (engine) => {
     }
   });
 
+  it("an update cut off after ota.finish (the device pending on the release) is confirmed by the next one, not sent again", async () => {
+    const d = await device(engine, { confirmWindowMs: 20_000 });
+    const rel = await releaseOf(MODULE);
+    const cut = new AbortController();
+    const first = backend.updater.update(d.id, rel, { timeoutMs: 20_000, skipConfirm: true, signal: cut.signal });
+    await waitFor(() => d.dev.agent.running?.pending === true && backend.presence.isOnline(d.id));
+    cut.abort(); // as a backend that stops between ota.finish and ota.confirm
+    expect(await first).toEqual({ outcome: "failed", reason: "aborted" });
+    const restarts = d.dev.restarts;
+    const version = Number(/^v(\d+)-/.exec(rel)![1]);
+    expect((await info(d.id)).app).toMatchObject({ version, state: "pending" });
+    // Without the check, its ota.begin is refused busy until the window rolls the device back.
+    expect(await backend.updater.update(d.id, rel, { timeoutMs: 20_000 })).toEqual({ outcome: "succeeded" });
+    expect(d.dev.restarts).toBe(restarts); // nothing sent again: no second ota.finish, no restart
+    expect((await info(d.id)).app).toMatchObject({ version, state: "confirmed" });
+  });
+
   it("a module that traps at start is rolled back at once", async () => {
     const d = await device(engine);
     const u = await updateOverRest(d.id, await releaseOf(trapAtStartModule()));

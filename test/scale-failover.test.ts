@@ -13,7 +13,7 @@ import { Registry } from "../host/registry/registry.ts";
 import type { RedisServer } from "../host/cluster/redis-server.ts";
 import { apiClient, waitFor } from "./support/api.ts";
 import { startRedis } from "./support/redis.ts";
-import { startNode, type Node } from "./support/nodes.ts";
+import { NODE_HEARTBEAT_MS, startNode, type Node } from "./support/nodes.ts";
 
 const NATIVE = fileURLToPath(new URL("../boards/posix/build/outpost-device", import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -105,7 +105,7 @@ describe("a node killed with calls in flight", () => {
   }, 60_000);
 
   it("keeps the moved devices online on every node left after the dead node's wills were due, and they answer through each", async () => {
-    await sleep(500 * 8); // past 3-7 heartbeats (500 ms): the survivors have dealt with node 0's wills by now
+    await sleep(NODE_HEARTBEAT_MS * 8); // past 3-7 heartbeats: the survivors have dealt with node 0's wills by now
     for (const id of ids)
       for (const n of [1, 2]) {
         expect(await online(n, id)).toBe(true);

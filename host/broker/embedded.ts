@@ -103,6 +103,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const beforeLogin = opts.limits?.beforeLogin ?? MAX_PACKET_BEFORE_LOGIN;
   const devicePacket = opts.limits?.device ?? MAX_DEVICE_PACKET;
   const shared = opts.shared;
+  const heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const keep = opts.keepSessions ?? true;
   const limits = opts.outbound ?? DEFAULT_OUTBOUND_LIMITS;
   /** Bytes waiting in a client's socket (written, not yet taken by the kernel: the peer does not read). */
@@ -133,10 +134,16 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       return false; // the ACL decides about the rest
     }
   };
+  /** Shared: the last status each connection here published itself (what it reasserts over a stale "offline"). */
+  const ownStatus = new WeakMap<object, AedesPublishPacket["payload"]>();
   // Shared: every node trusts a device's retained status, so "online" must not overtake the rx subscription.
   const publishGate: typeof authorizePublish = shared
-    ? (client, packet, done) => {
+    ? (client, packet, authorized) => {
         const id = client ? deviceOf(client) : undefined;
+        const done: typeof authorized = (err) => {
+          if (!err && client && id && packet.topic === deviceTopics(opts.prefix, id).status) ownStatus.set(client, packet.payload);
+          authorized(err);
+        };
         if (!client || !id || packet.topic !== deviceTopics(opts.prefix, id).status || receives(id) || !claimsOnline(packet.payload))
           return authorizePublish(client, packet, done);
         holding.set(client, [...(holding.get(client) ?? []), () => authorizePublish(client, packet, done)]);
@@ -157,7 +164,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const aedes = await Aedes.createBroker({
     authenticate,
     authorizePublish: publishGate,
-    ...(shared ? { mq: shared.mq, persistence: shared.persistence, heartbeatInterval: opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS } : {}),
+    ...(shared ? { mq: shared.mq, persistence: shared.persistence, heartbeatInterval: heartbeatMs } : {}),
     authorizeSubscribe,
     authorizeForward: forward,
     concurrency: DELIVERY_SLOTS,
@@ -183,9 +190,20 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   };
 
   const privileged = (client: Parameters<typeof identity>[0]) => client !== null && identity(client)?.kind === "backend";
+  /**
+   * Shared: when each node was last heard from. aedes forgets a dead node at once, but its wills stay stored until
+   * some node streams them, within 7 heartbeats; kept for 20.
+   */
+  const brokersHeard = new Map<string, number>();
+  const otherBrokers = () => {
+    for (const [id, at] of brokersHeard) if (Date.now() - at > 20 * heartbeatMs) brokersHeard.delete(id);
+    return [...new Set([...brokersHeard.keys(), ...Object.keys((aedes as unknown as { brokers: Record<string, number> }).brokers)])].filter(
+      (id) => id !== aedes.id,
+    );
+  };
   aedes.on("client", (client) => {
     const id = deviceOf(client);
-    if (id && shared) void dropWillsElsewhere(aedes, id);
+    if (id && shared) void dropWillsElsewhere(aedes, id, otherBrokers());
     if (id) opts.onDeviceConnected?.(id, (client as { will?: Will | null }).will ?? undefined);
     else if (privileged(client)) opts.onPrivilegedClient?.(true);
   });
@@ -230,20 +248,36 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     client.close();
   };
 
-  if (shared && opts.onDeviceConnected) {
+  if (shared) {
+    const subscribe = (topic: string, handler: (packet: AedesPublishPacket) => void) =>
+      new Promise<void>((resolve) =>
+        aedes.subscribe(
+          topic,
+          (packet: AedesPublishPacket, done: () => void) => {
+            handler(packet);
+            done();
+          },
+          resolve,
+        ),
+      );
+    await subscribe("$SYS/+/heartbeat", (packet) => brokersHeard.set(packet.payload.toString(), Date.now()));
+    // A will of a dead node may still fire after its device came back here (aedes streams the wills of nodes it
+    // stopped hearing from, and another node may be doing so right now): the live connection reasserts its status.
+    const depth = opts.prefix.split("/").length;
+    await subscribe(`${opts.prefix}/+/status`, (packet) => {
+      const id = packet.topic.split("/")[depth];
+      const client = clients[id];
+      const own = client && !(client as { closed?: boolean }).closed && ownStatus.get(client);
+      if (!own || !receives(id) || claimsOnline(packet.payload) || !claimsOnline(own)) return;
+      aedes.publish({ cmd: "publish", topic: packet.topic, payload: own, qos: 1, retain: true, dup: false }, () => {});
+    });
     // aedes tells every node of each login (its takeover message): a device that logs in through another node
     // replaces its connections here, the WebSocket one included.
     const connected = opts.onDeviceConnected;
-    await new Promise<void>((resolve) =>
-      aedes.subscribe(
-        "$SYS/+/new/clients",
-        (packet: AedesPublishPacket, done: () => void) => {
-          if (packet.topic.split("/")[1] !== aedes.id) connected(packet.payload.toString(), undefined);
-          done();
-        },
-        resolve,
-      ),
-    );
+    if (connected)
+      await subscribe("$SYS/+/new/clients", (packet) => {
+        if (packet.topic.split("/")[1] !== aedes.id) connected(packet.payload.toString(), undefined);
+      });
   }
   await opts.beforeListen?.(bus);
   const sockets = new Set<Socket>();
@@ -353,10 +387,9 @@ function deliveredBefore(client: object, packet: AedesPublishPacket): boolean {
  * Shared: a device that connects here leaves the wills its connections through other nodes stored, so a dead
  * node's will ("offline") cannot fire after the device came back through this one.
  */
-async function dropWillsElsewhere(aedes: Aedes, id: string): Promise<void> {
+async function dropWillsElsewhere(aedes: Aedes, id: string, brokers: string[]): Promise<void> {
   const store = (aedes as unknown as { persistence: SessionStore }).persistence;
-  const brokers = Object.keys((aedes as unknown as { brokers: Record<string, number> }).brokers);
-  for (const brokerId of brokers) if (brokerId !== aedes.id) await store.delWill({ id, brokerId } as { id: string }).catch(() => {});
+  for (const brokerId of brokers) await store.delWill({ id, brokerId } as { id: string }).catch(() => {});
 }
 
 /** Removes what aedes keeps of client `id` between connections: subscriptions, queued messages, QoS 2 state, will. */

@@ -219,8 +219,58 @@ export class Updater {
     /** The device's refusal name, or undefined for a result. */
     const refusal = (a: Answer): string | undefined => (a.error ? String(a.error.message) : undefined);
 
-    try {
+    /** The device's sys.info `app` (recorded), or undefined when the call did not get through. */
+    const appNow = async (): Promise<any> => {
       await waitOnline();
+      let info: any;
+      try {
+        info = (await call("sys.info", [])).result;
+      } catch (err) {
+        if (!transient(err)) throw err;
+      }
+      const app = info?.app;
+      if (app) this.deps.releases.setApp(id, { version: app.version ?? null, previous: app.previous ?? null, state: app.state ?? null });
+      return app;
+    };
+    /** Until the device confirms this version (ota.confirm) or says it went back to another one. */
+    const settle = async (): Promise<UpdateResult> => {
+      for (;;) {
+        const app = await appNow();
+        if (app?.version === u.version) {
+          if (app.state === "confirmed") return this.finish(u, opts, "succeeded");
+          if (u.state !== "confirming") this.report(u, opts, "confirming");
+          if (opts.skipConfirm) {
+            await sleep(POLL_MS * 4);
+            continue;
+          }
+          const c = await call("ota.confirm", { version: u.version }).catch((err) => {
+            if (transient(err)) return undefined;
+            throw err;
+          });
+          if (c && !c.error) {
+            this.deps.releases.setApp(id, { version: u.version, previous: app.previous ?? null, state: "confirmed" });
+            return this.finish(u, opts, "succeeded");
+          }
+          if (c) throw new Stop("failed", refusal(c));
+        } else if (app?.last?.version === u.version && app.last.outcome !== "succeeded" && app.transfer === null) {
+          // The device is on another version and says what happened to this one.
+          if (app.last.outcome === "rolled_back") throw new Stop("rolled_back", app.last.reason ?? undefined);
+          if (app.last.outcome === "failed") throw new Stop("failed", app.last.reason ?? undefined);
+        }
+        await sleep(POLL_MS);
+      }
+    };
+
+    try {
+      // Interrupted after ota.finish (a backend restart, an aborted call): the device runs this version already,
+      // pending its confirmation, and would refuse a new transfer (busy). Confirmed from where it stands instead.
+      // (One that runs it confirmed refuses it as not_newer below: nothing was done, and the caller is told so.)
+      const running = await appNow();
+      const sha256 = (JSON.parse(manifest.toString("utf8")) as { sha256?: unknown }).sha256;
+      if (running?.version === u.version && running.sha256 === sha256 && running.state === "pending") {
+        this.report(u, opts, "confirming");
+        return await settle();
+      }
       const begin = { manifest: manifest.toString("base64"), signature: signature.toString("base64") };
       let chunk = 0;
       /** Module bytes one compressed chunk may carry, if the device announced it takes them (0: raw chunks). */
@@ -291,40 +341,7 @@ export class Updater {
 
       // Back on the new version (then confirm), or on the old one after a rollback.
       this.report(u, opts, "restarting");
-      for (;;) {
-        await waitOnline();
-        let info: any;
-        try {
-          const a = await call("sys.info", []);
-          info = a.result;
-        } catch (err) {
-          if (!transient(err)) throw err;
-        }
-        const app = info?.app;
-        if (app) this.deps.releases.setApp(id, { version: app.version ?? null, previous: app.previous ?? null, state: app.state ?? null });
-        if (app?.version === u.version) {
-          if (app.state === "confirmed") return this.finish(u, opts, "succeeded");
-          if (u.state !== "confirming") this.report(u, opts, "confirming");
-          if (opts.skipConfirm) {
-            await sleep(POLL_MS * 4);
-            continue;
-          }
-          const c = await call("ota.confirm", { version: u.version }).catch((err) => {
-            if (transient(err)) return undefined;
-            throw err;
-          });
-          if (c && !c.error) {
-            this.deps.releases.setApp(id, { version: u.version, previous: app.previous ?? null, state: "confirmed" });
-            return this.finish(u, opts, "succeeded");
-          }
-          if (c) throw new Stop("failed", refusal(c));
-        } else if (app?.last?.version === u.version && app.last.outcome !== "succeeded" && app.transfer === null) {
-          // The device is on another version and says what happened to this one.
-          if (app.last.outcome === "rolled_back") throw new Stop("rolled_back", app.last.reason ?? undefined);
-          if (app.last.outcome === "failed") throw new Stop("failed", app.last.reason ?? undefined);
-        }
-        await sleep(POLL_MS);
-      }
+      return await settle();
     } catch (err) {
       if (err instanceof Stop) {
         if (err.outcome === "failed" && err.reason === "aborted") await this.deps.correlator.call(id, "ota.abort", {}, "ota-abort", 1000).catch(() => {});

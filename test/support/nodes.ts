@@ -6,6 +6,9 @@ import { freePort } from "./mosquitto.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
+/** Each test node's heartbeat: a dead node's wills fire 3 to 7 of these after it died. */
+export const NODE_HEARTBEAT_MS = 1000;
+
 export interface Node {
   url: string;
   mqttUrl: string;
@@ -20,7 +23,7 @@ export async function startNode(dataDir: string, redisUrl: string, extra: string
   const port = await freePort();
   const mqttPort = await freePort();
   const args = ["bin/outpost.js", "serve", "--data", dataDir, "--port", String(port), "--mqtt-port", String(mqttPort), "--redis", redisUrl];
-  const proc = spawn("node", [...args, "--heartbeat-ms", "500", "--log-level", "warn", ...extra], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn("node", [...args, "--heartbeat-ms", String(NODE_HEARTBEAT_MS), "--log-level", "warn", ...extra], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   proc.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
