@@ -54,16 +54,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  const t0 = Date.now();
-  const lap = (what: string) => console.error(`TEARDOWN ${what} at ${Date.now() - t0} ms`);
   await board?.kill();
-  lap("board");
   for (const d of nodeDevices) await d.close().catch(() => {});
-  lap("devices");
   await browser?.close();
-  lap("browser");
   await backend?.close();
-  lap("backend");
 });
 
 describe("the dashboard", () => {
