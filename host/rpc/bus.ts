@@ -36,6 +36,11 @@ export interface Bus {
   close(): Promise<void>;
 }
 
+/** The part of aedes's persistence (untyped in its declarations) that keeps retained messages. */
+interface RetainedStore {
+  createRetainedStreamCombi(patterns: string[]): AsyncIterable<AedesPublishPacket>;
+}
+
 /** In-process bus on the embedded aedes: no socket, no codec, and MQTT 3.1.1 semantics (aedes has no v5). */
 export class AedesBus implements Bus {
   readonly requestResponse = false;
@@ -55,8 +60,12 @@ export class AedesBus implements Bus {
 
   async subscribe(filters: string[], onMessage: (msg: BusMessage) => void): Promise<Unsubscribe> {
     const mine: AedesBus["subs"] = [];
+    /** Topics a live message reached while the retained ones are read: those retained are older, not delivered. */
+    const live = new Set<string>();
+    let replaying = true;
     for (const filter of filters) {
       const deliver = (packet: AedesPublishPacket, cb: () => void) => {
+        if (replaying) live.add(packet.topic);
         onMessage({ topic: packet.topic, payload: packet.payload as Buffer });
         cb();
       };
@@ -65,6 +74,13 @@ export class AedesBus implements Bus {
       this.subs.push(sub);
       await new Promise<void>((resolve) => this.aedes.subscribe(filter, deliver, resolve));
     }
+    // As a broker does for a client that subscribes: what is retained there (shared nodes: what other nodes'
+    // devices said before this node started). aedes's own subscribe does not replay them.
+    const store = (this.aedes as unknown as { persistence: RetainedStore }).persistence;
+    for await (const packet of store.createRetainedStreamCombi(filters))
+      if (!live.has(packet.topic) && packet.payload.length > 0) onMessage({ topic: packet.topic, payload: packet.payload as Buffer, retained: true });
+    replaying = false;
+    live.clear();
     return () => this.unsubscribe(mine);
   }
 

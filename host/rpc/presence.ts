@@ -104,6 +104,11 @@ export class PresenceTracker {
     if (this.claimsOnline.has(id) && !this.isOnline(id) && this.canReceive(id)) this.apply(id, true, this.state.get(id)?.transport ?? "mqtt");
   }
 
+  /** recheck() of every device whose status claims it is online. */
+  recheckAll(): void {
+    for (const id of this.claimsOnline) this.recheck(id);
+  }
+
   /** Sets the state directly (e.g. the broker saw the connection end); offline also drops the status claim. */
   set(id: string, online: boolean, transport = "mqtt"): void {
     if (!this.state.has(id) && !this.registry.hasDevice(id)) return;

@@ -346,6 +346,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
             })
           : await startEmbeddedBroker({ ...embedded, hooks, shared, heartbeatMs: opts.heartbeatMs });
       shared?.onError((err) => logger.warn({ err: err.message }, "Redis connection"));
+      presence.recheckAll(); // statuses read while the broker started (shared: other nodes' devices) count now
       mqttUrl = broker.tlsPort ? `mqtts://${reachableHost(host)}:${broker.tlsPort}` : `mqtt://${reachableHost(host)}:${broker.port}`;
       logger.info({ mqttPort: broker.port, processes: workers }, "embedded MQTT broker listening");
     }

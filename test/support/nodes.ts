@@ -23,7 +23,10 @@ export async function startNode(dataDir: string, redisUrl: string, extra: string
   const port = await freePort();
   const mqttPort = await freePort();
   const args = ["bin/outpost.js", "serve", "--data", dataDir, "--port", String(port), "--mqtt-port", String(mqttPort), "--redis", redisUrl];
-  const proc = spawn("node", [...args, "--heartbeat-ms", String(NODE_HEARTBEAT_MS), "--log-level", "warn", ...extra], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn("node", [...args, "--heartbeat-ms", String(NODE_HEARTBEAT_MS), "--log-level", "warn", ...extra], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stderr = "";
   proc.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));

@@ -1,6 +1,7 @@
-// Two nodes in one process sharing a Redis (issue 19): a will that a dead node left in the shared store fires after
-// its device came back through a live node. The node that holds the device's live connection reasserts the
-// device's own status, so no node reads the device offline for longer than that round trip.
+// Nodes in one process sharing a Redis (issue 19): presence is the same from every node. A node started after the
+// devices connected reads their retained statuses. A will that a dead node left in the shared store fires after its
+// device came back through a live node; the node that holds the device's live connection reasserts the device's
+// own status, so no node reads the device offline for longer than that round trip.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,27 +19,28 @@ import { apiClient, waitFor } from "./support/api.ts";
 const HEARTBEAT_MS = 200;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe("a dead node's stored will for a device that is back elsewhere", () => {
+describe("presence across nodes sharing a Redis", () => {
   let redis: RedisServer;
   const nodes: Backend[] = [];
   let device: Device;
   let key: string;
 
+  let dataDir: string;
+  const startNode = async () =>
+    startBackend({
+      dataDir,
+      port: await freePort(),
+      mqttPort: await freePort(),
+      host: "127.0.0.1",
+      redisUrl: redis.url,
+      heartbeatMs: HEARTBEAT_MS,
+      logger: pino({ level: "silent" }),
+    });
+
   beforeAll(async () => {
     redis = await startRedis();
-    const dataDir = mkdtempSync(join(tmpdir(), "outpost-wills-"));
-    for (let n = 0; n < 2; n++)
-      nodes.push(
-        await startBackend({
-          dataDir,
-          port: await freePort(),
-          mqttPort: await freePort(),
-          host: "127.0.0.1",
-          redisUrl: redis.url,
-          heartbeatMs: HEARTBEAT_MS,
-          logger: pino({ level: "silent" }),
-        }),
-      );
+    dataDir = mkdtempSync(join(tmpdir(), "outpost-shared-presence-"));
+    for (let n = 0; n < 2; n++) nodes.push(await startNode());
     const { credential } = nodes[0].registry.addDevice("w1");
     key = nodes[0].registry.createApiKey().key;
     device = new Device({ id: "w1" });
@@ -52,7 +54,23 @@ describe("a dead node's stored will for a device that is back elsewhere", () => 
     await redis?.close();
   });
 
-  it("fires (the store streams it), and the device reads online on both nodes once the holder reasserts", async () => {
+  it("a node started after the device connected elsewhere reads it online at once, and reaches it", async () => {
+    const late = await startNode();
+    try {
+      // No wait: the retained status is read while the node starts.
+      expect(late.presence.isOnline("w1")).toBe(true);
+      const call = apiClient(
+        () => late.url,
+        () => `Bearer ${key}`,
+      );
+      const answer = await call("/api/v1/devices/w1/rpc", { method: "POST", json: { jsonrpc: "2.0", id: 2, method: "echo", params: ["late"] } });
+      expect(answer).toEqual({ status: 200, body: { jsonrpc: "2.0", id: 2, result: ["late"] } });
+    } finally {
+      await late.close();
+    }
+  }, 30_000);
+
+  it("a dead node's stored will for a device that is back elsewhere fires (the store streams it), and the device reads online on both nodes once the holder reasserts", async () => {
     // What aedes's Redis persistence keeps for a connection's will, written as a node that died before either
     // started would have left it: no live node ever heard of that node, so none drops its will at login.
     const db = new Redis(redis.url);
@@ -67,7 +85,10 @@ describe("a dead node's stored will for a device that is back elsewhere", () => 
     const retained = await db.hgetBuffer("retained", "devices/w1/status");
     expect(JSON.parse(String(msgpack.decode(retained!).payload)).online).toBe(true);
     // And it answers through the node that does not hold it.
-    const call = apiClient(() => nodes[0].url, () => `Bearer ${key}`);
+    const call = apiClient(
+      () => nodes[0].url,
+      () => `Bearer ${key}`,
+    );
     const answer = await call("/api/v1/devices/w1/rpc", { method: "POST", json: { jsonrpc: "2.0", id: 1, method: "echo", params: ["x"] } });
     expect(answer).toEqual({
       status: 200,
