@@ -336,6 +336,16 @@ int outpost_ota_restart(void) {
 
 uint32_t outpost_ota_running_version(void) { return running_version; }
 
+int outpost_ota_key_from_hex(const char *hex, uint8_t key[32]) {
+  for (int i = 0; i < 64; i++) {
+    char c = hex[i]; // a NUL before 64 digits is not a digit: refused
+    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (v < 0) return -1;
+    key[i / 2] = (uint8_t)(i % 2 ? key[i / 2] | v : v << 4);
+  }
+  return hex[64] == '\0' ? 0 : -1;
+}
+
 static int active_slot(void) { return running_slot != OUTPOST_OTA_NO_SLOT ? running_slot : 0; }
 
 // ---- the methods ---------------------------------------------------------------

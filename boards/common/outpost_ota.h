@@ -64,6 +64,9 @@ int outpost_ota_sysinfo(char *out, size_t cap);
 // Whether a record read back from storage is whole (its magic and CRC-32): for two-copy stores.
 int outpost_ota_record_valid(const outpost_ota_record *r);
 
+// A release public key from its 64 hex digits (provisioning: a flag, a config file, NVS). 0 or -1.
+int outpost_ota_key_from_hex(const char *hex, uint8_t key[32]);
+
 // The version running (0: the built-in module).
 uint32_t outpost_ota_running_version(void);
 

@@ -98,12 +98,7 @@ static void on_alarm(int sig) {
 }
 
 static int ota_key_hex(const char *hex, uint8_t keys[][32], unsigned *count) {
-  if (*count >= OUTPOST_OTA_MAX_KEYS || strlen(hex) != 64) return -1;
-  for (int i = 0; i < 32; i++) {
-    unsigned byte;
-    if (sscanf(hex + 2 * i, "%2x", &byte) != 1) return -1;
-    keys[*count][i] = (uint8_t)byte;
-  }
+  if (*count >= OUTPOST_OTA_MAX_KEYS || outpost_ota_key_from_hex(hex, keys[*count])) return -1;
   (*count)++;
   return 0;
 }

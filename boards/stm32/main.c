@@ -44,17 +44,6 @@ static volatile sig_atomic_t stop_requested, window_ended;
 #endif
 static const char provisioned_key[] = OUTPOST_OTA_KEY_HEX;
 
-static int key_from_hex(const char *hex, uint8_t key[32]) {
-  if (strlen(hex) != 64) return -1;
-  for (int i = 0; i < 64; i++) {
-    char c = hex[i];
-    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-    if (v < 0) return -1;
-    key[i / 2] = (uint8_t)(i % 2 ? key[i / 2] | v : v << 4);
-  }
-  return 0;
-}
-
 // Output goes straight to the debug channel, not through stdio: newlib's stdout
 // would take 1,464 bytes of heap (its FILE table and a 1 KiB buffer).
 static void say(const char *format, ...) {
@@ -164,7 +153,7 @@ int main(void) {
   static uint8_t ota_keys[1][32];
   const char *key_hex = opt.ota_key ? opt.ota_key : provisioned_key;
   // ENGINE=aot runs only the module compiled in: updates are firmware updates there (docs/boards.md).
-  int ota = module_len && key_hex[0] && !key_from_hex(key_hex, ota_keys[0]);
+  int ota = module_len && key_hex[0] && !outpost_ota_key_from_hex(key_hex, ota_keys[0]);
   if (ota) {
     outpost_ota_config c = {stm32_slots(board_emulated()),
                             (const uint8_t(*)[32])ota_keys,

@@ -15,6 +15,7 @@ typedef struct {
   uint16_t port;
   char username[64]; // empty: the device id
   char password[96]; // empty: none
+  char ota_key[65]; // the release public key, 64 hex digits (key "ota_key"); empty: OTA off
 } esp32_settings;
 
 esp_err_t esp32_settings_load(esp32_settings *out);

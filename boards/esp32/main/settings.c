@@ -22,7 +22,8 @@ esp_err_t esp32_settings_load(esp32_settings *out) {
   if ((err = load_string(nvs, "id", CONFIG_OUTPOST_DEVICE_ID, out->id, sizeof out->id)) == ESP_OK &&
       (err = load_string(nvs, "host", CONFIG_OUTPOST_BROKER_HOST, out->host, sizeof out->host)) == ESP_OK &&
       (err = load_string(nvs, "user", CONFIG_OUTPOST_USERNAME, out->username, sizeof out->username)) == ESP_OK &&
-      (err = load_string(nvs, "pass", CONFIG_OUTPOST_PASSWORD, out->password, sizeof out->password)) == ESP_OK) {
+      (err = load_string(nvs, "pass", CONFIG_OUTPOST_PASSWORD, out->password, sizeof out->password)) == ESP_OK &&
+      (err = load_string(nvs, "ota_key", CONFIG_OUTPOST_OTA_KEY, out->ota_key, sizeof out->ota_key)) == ESP_OK) {
     err = nvs_get_u16(nvs, "port", &port);
     if (err == ESP_ERR_NVS_NOT_FOUND) {
       port = CONFIG_OUTPOST_BROKER_PORT;
