@@ -195,3 +195,16 @@ it("a module that traps at start, one that never connects, one never confirmed: 
   expect((await info(d.id)).app).toMatchObject({ version: 0, state: "confirmed", last: { outcome: "rolled_back", reason: "not_confirmed" } });
   expect(d.proc.exitCode).toBeNull();
 });
+
+it("refuses a release key that is not exactly 64 hex digits, by name, before it runs", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "outpost-ota-key-"));
+  const good = releaseKey.publicKey;
+  for (const bad of [good.slice(0, 63), `${good}0`, `${good.slice(0, 62)}zz`, `${good.slice(0, 62)}+f`, ""]) {
+    const proc = spawn(nativeDevice, ["--id", "k", "--url", backend.mqttUrl, "--ota-dir", dir, "--ota-key", bad], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    proc.stderr!.on("data", (d) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => proc.once("exit", resolve));
+    expect(code, bad).toBe(2);
+    expect(stderr).toContain("--ota-key must be 64 hex digits");
+  }
+});
