@@ -5,52 +5,35 @@
 # fetch-wasm3.sh does for wasm3 with pip.
 #   OUTPOST_MBEDTLS_DIR=/path/to/mbedtls   use that checkout instead (a dir holding include/mbedtls and library/).
 set -euo pipefail
+source "$(dirname "$0")/fetch-common.sh"
 
+name=fetch-mbedtls
+what="mbedTLS sources (include/mbedtls, library/)"
 crate=mbedtls-sys-auto
 version=2.28.15 # vendors mbedTLS 2.28.10
 sha256=2fdbd15978db1dec7592cf8864094bcf6f7a101d7f84af15c2423967079982c1
-root="$(cd "$(dirname "$0")/../.." && pwd)"
 dest="$root/.deps/mbedtls"
-
 has_sources() { [ -f "$1/include/mbedtls/ssl.h" ] && [ -f "$1/library/ssl_tls.c" ]; }
 
-if [ -n "${OUTPOST_MBEDTLS_DIR:-}" ]; then
-  if has_sources "$OUTPOST_MBEDTLS_DIR"; then (cd "$OUTPOST_MBEDTLS_DIR" && pwd); exit 0; fi
-  echo "fetch-mbedtls: OUTPOST_MBEDTLS_DIR=$OUTPOST_MBEDTLS_DIR holds no mbedTLS sources" >&2
-  exit 1
-fi
-if [ "$(cat "$dest/SHA256" 2>/dev/null)" = "$sha256" ] && has_sources "$dest"; then
-  echo "$dest"
-  exit 0
-fi
-
-sha256_of() {
-  if command -v sha256sum >/dev/null; then sha256sum "$1" | cut -d' ' -f1
-  else shasum -a 256 "$1" | cut -d' ' -f1; fi
-}
-
-command -v cargo >/dev/null || { echo "fetch-mbedtls: needs cargo (https://rustup.rs), or OUTPOST_MBEDTLS_DIR" >&2; exit 1; }
+serve_override OUTPOST_MBEDTLS_DIR
+serve_cache "$dest"
+command -v cargo >/dev/null || { echo "$name: needs cargo (https://rustup.rs), or OUTPOST_MBEDTLS_DIR" >&2; exit 1; }
 work="$(mktemp -d "${TMPDIR:-/tmp}/outpost-mbedtls.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/src"
 printf '[package]\nname = "outpost-mbedtls-fetch"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\n%s = { version = "=%s", default-features = false }\n' \
   "$crate" "$version" > "$work/Cargo.toml"
 echo 'fn main() {}' > "$work/src/main.rs"
-echo "fetch-mbedtls: fetching $crate $version with cargo" >&2
+echo "$name: fetching $crate $version with cargo" >&2
 (cd "$work" && cargo fetch --quiet >&2)
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 archive="$(ls "$cargo_home"/registry/cache/*/"$crate-$version.crate" 2>/dev/null | head -n1)"
-[ -n "$archive" ] || { echo "fetch-mbedtls: cargo fetched no $crate-$version.crate" >&2; exit 1; }
-got="$(sha256_of "$archive")"
-if [ "$got" != "$sha256" ]; then
-  echo "fetch-mbedtls: SHA-256 MISMATCH for $crate-$version.crate" >&2
-  echo "  expected $sha256" >&2
-  echo "  got      $got" >&2
-  exit 1
-fi
-rm -rf "$dest"
-mkdir -p "$dest"
+[ -n "$archive" ] || { echo "$name: cargo fetched no $crate-$version.crate" >&2; exit 1; }
+check_sha256 "$archive"
+staging="$work/staging"
+mkdir -p "$staging"
 tar -xzf "$archive" -C "$work" "$crate-$version/vendor/include" "$crate-$version/vendor/library" "$crate-$version/vendor/LICENSE"
-mv "$work/$crate-$version/vendor/"* "$dest/"
-echo "$sha256" > "$dest/SHA256"
+mv "$work/$crate-$version/vendor/"* "$staging/"
+echo "$sha256" > "$staging/SHA256"
+install_staged "$staging"
 echo "$dest"
