@@ -207,6 +207,24 @@ export const RpcCode = {
   responseTooLarge: -32001,
 } as const;
 
+/** The ota.* board methods' error names and their JSON-RPC codes (docs/ota.md). */
+export const OTA_ERROR_CODES = {
+  bad_params: -32602,
+  bad_manifest: -32040,
+  bad_signature: -32041,
+  abi_unsupported: -32042,
+  not_newer: -32043,
+  too_big: -32044,
+  busy: -32045,
+  no_transfer: -32046,
+  bad_offset: -32047,
+  incomplete: -32048,
+  hash_mismatch: -32049,
+  not_pending: -32050,
+  storage_failed: -32051,
+  bad_deflate: -32052,
+} as const;
+
 /** Packet view slots (u32 each; a two-slot field is ptr, len). */
 export const View = {
   type: 0,

@@ -23,17 +23,19 @@ describe("generated sources", () => {
 
   it("--check fails and names every stale file after the table changes", async () => {
     const copy = mkdtempSync(join(tmpdir(), "outpost-abi-"));
-    for (const path of ["tools", "assembly/abi.json", "assembly/abi.ts", "assembly/ABI.md", "host/abi-table.ts", "boards/common/outpost_abi.h"])
+    for (const path of ["tools", "assembly/abi.json", "assembly/abi.ts", "assembly/ABI.md", "host/abi-table.ts", "boards/common/outpost_abi.h", "docs/ota.md"])
       cpSync(join(root, path), join(copy, path), { recursive: true });
     const changed = structuredClone(table);
     changed.errors.find((e: { name: string }) => e.name === "OutboxFull").name = "QueueFull";
+    changed.otaErrors.find((e: { name: string }) => e.name === "busy").code = -32099;
     writeFileSync(join(copy, "assembly/abi.json"), JSON.stringify(changed));
     const failure = await run(process.execPath, ["tools/gen-abi.mjs", "--check"], { cwd: copy }).then(
       () => undefined,
       (e: { code: number; stderr: string }) => e,
     );
     expect(failure?.code).toBe(1);
-    for (const file of ["assembly/abi.ts", "host/abi-table.ts", "boards/common/outpost_abi.h", "assembly/ABI.md"]) expect(failure?.stderr).toContain(file);
+    for (const file of ["assembly/abi.ts", "host/abi-table.ts", "boards/common/outpost_abi.h", "assembly/ABI.md", "docs/ota.md"])
+      expect(failure?.stderr).toContain(file);
   });
 });
 

@@ -1,7 +1,7 @@
 // Generates every copy of the module's ABI from its one table, assembly/abi.json:
 // the AssemblyScript constants (assembly/abi.ts), Node's names and typed exports
 // (host/abi-table.ts), the boards' header (boards/common/outpost_abi.h) and the
-// tables of assembly/ABI.md (between its "generated" markers).
+// tables of assembly/ABI.md and the OTA error table of docs/ota.md (between their "generated" markers).
 // Run: node tools/gen-abi.mjs [--check]
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -130,6 +130,13 @@ function typeScript() {
     (r) => r.code,
   );
   out += object(
+    "OTA_ERROR_CODES",
+    "The ota.* board methods' error names and their JSON-RPC codes (docs/ota.md).",
+    abi.otaErrors,
+    (e) => e.name,
+    (e) => e.code,
+  );
+  out += object(
     "View",
     "Packet view slots (u32 each; a two-slot field is ptr, len).",
     abi.viewSlots,
@@ -168,6 +175,11 @@ function c() {
   for (const k of abi.hostCallKinds) out += define(`OUTPOST_${k.name}`, k.kind);
   out += "\n// JSON-RPC error codes.\n";
   for (const r of abi.rpcErrors) out += define(`OUTPOST_RPC_${r.name}`, `(${r.code})`, r.message);
+  out += "\n// The ota.* board methods' errors (docs/ota.md): each code and the name it is answered with.\n";
+  for (const e of abi.otaErrors) {
+    out += define(`OUTPOST_OTA_ERR_${e.name.toUpperCase()}`, `(${e.code})`, e.when);
+    out += define(`OUTPOST_OTA_NAME_${e.name.toUpperCase()}`, JSON.stringify(e.name));
+  }
   out += '\n// The name of an error code, negated or not: "ConnectionRefused" for 28 or -28. One C file\n';
   out += "// (boards/common/outpost_load.c) defines OUTPOST_ABI_IMPLEMENTATION before including this header.\n";
   out += "const char *outpost_err_name(int code);\n#ifdef OUTPOST_ABI_IMPLEMENTATION\n";
@@ -256,22 +268,31 @@ const tables = {
       abi.errors.map((e) => [e.code, code(e.name), e.doc]),
     ),
 };
-function markdown() {
-  const path = join(root, "assembly/ABI.md");
+const otaTables = {
+  otaErrors: () =>
+    table(
+      ["name", "JSON-RPC code", "when"],
+      abi.otaErrors.map((e) => [code(e.name), e.code, e.when]),
+    ),
+};
+/** The file at `relativePath` with each of `tables` rewritten between its "generated" markers. */
+function markdown(relativePath, tables) {
+  const path = join(root, relativePath);
   let text = readFileSync(path, "utf8");
   const used = new Set();
   text = text.replace(/(<!-- generated: (\S+) -->\n)[\s\S]*?(\n<!-- end generated -->)/g, (_, open, name, close) => {
-    if (!tables[name]) throw new Error(`ABI.md names an unknown table ${name}`);
+    if (!tables[name]) throw new Error(`${relativePath} names an unknown table ${name}`);
     used.add(name);
     return open + tables[name]() + close;
   });
   const missing = Object.keys(tables).filter((t) => !used.has(t));
-  if (missing.length) throw new Error(`ABI.md lacks the generated tables ${missing.join(", ")}`);
+  if (missing.length) throw new Error(`${relativePath} lacks the generated tables ${missing.join(", ")}`);
   return text;
 }
 
 writeGenerated(join(root, "assembly/abi.ts"), assemblyScript());
 writeGenerated(join(root, "host/abi-table.ts"), typeScript());
 writeGenerated(join(root, "boards/common/outpost_abi.h"), c());
-writeGenerated(join(root, "assembly/ABI.md"), markdown());
+writeGenerated(join(root, "assembly/ABI.md"), markdown("assembly/ABI.md", tables));
+writeGenerated(join(root, "docs/ota.md"), markdown("docs/ota.md", otaTables));
 finish();

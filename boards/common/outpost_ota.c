@@ -18,21 +18,8 @@
 #define ABI_VERSION OUTPOST_ABI_VERSION
 enum { OUTCOME_NONE, OUTCOME_SUCCEEDED, OUTCOME_ROLLED_BACK, OUTCOME_FAILED };
 
-// The protocol's error codes (docs/ota.md, "Error names").
-#define E_BAD_PARAMS -32602
-#define E_BAD_MANIFEST -32040
-#define E_BAD_SIGNATURE -32041
-#define E_ABI_UNSUPPORTED -32042
-#define E_NOT_NEWER -32043
-#define E_TOO_BIG -32044
-#define E_BUSY -32045
-#define E_NO_TRANSFER -32046
-#define E_BAD_OFFSET -32047
-#define E_INCOMPLETE -32048
-#define E_HASH_MISMATCH -32049
-#define E_NOT_PENDING -32050
-#define E_STORAGE_FAILED -32051
-#define E_BAD_DEFLATE -32052
+// Refuses with one of the errors of assembly/abi.json (otaErrors), answered by its name.
+#define REFUSE(call, e) fail(call, OUTPOST_OTA_ERR_##e, OUTPOST_OTA_NAME_##e)
 
 static outpost_ota_config cfg;
 static outpost_ota_record rec;
@@ -355,21 +342,21 @@ static void fail(outpost_call *call, int code, const char *name) { outpost_fail(
 static void ota_begin(outpost_call *call) {
   const char *m64, *s64;
   size_t m_len, s_len;
-  if (string_param(call, "manifest", &m64, &m_len)) return fail(call, E_BAD_MANIFEST, "bad_manifest");
-  if (string_param(call, "signature", &s64, &s_len)) return fail(call, E_BAD_SIGNATURE, "bad_signature");
+  if (string_param(call, "manifest", &m64, &m_len)) return REFUSE(call, BAD_MANIFEST);
+  if (string_param(call, "signature", &s64, &s_len)) return REFUSE(call, BAD_SIGNATURE);
   static uint8_t bytes[OUTPOST_OTA_MANIFEST_MAX];
   uint8_t sig[64];
   long n = b64_decode(m64, m_len, bytes, sizeof bytes);
   manifest m;
-  if (n <= 0 || parse_manifest(bytes, (size_t)n, &m)) return fail(call, E_BAD_MANIFEST, "bad_manifest");
-  if (b64_decode(s64, s_len, sig, sizeof sig) != 64) return fail(call, E_BAD_SIGNATURE, "bad_signature");
+  if (n <= 0 || parse_manifest(bytes, (size_t)n, &m)) return REFUSE(call, BAD_MANIFEST);
+  if (b64_decode(s64, s_len, sig, sizeof sig) != 64) return REFUSE(call, BAD_SIGNATURE);
   int valid = 0;
   for (unsigned k = 0; k < cfg.key_count && !valid; k++) valid = outpost_ed25519_check(sig, cfg.keys[k], bytes, (size_t)n) == 0;
-  if (!valid) return fail(call, E_BAD_SIGNATURE, "bad_signature");
-  if (m.abi != ABI_VERSION) return fail(call, E_ABI_UNSUPPORTED, "abi_unsupported");
-  if (m.version <= running_version) return fail(call, E_NOT_NEWER, "not_newer");
-  if (m.size > cfg.slots->slot_cap) return fail(call, E_TOO_BIG, "too_big");
-  if (rec.pending != OUTPOST_OTA_NO_SLOT) return fail(call, E_BUSY, "busy");
+  if (!valid) return REFUSE(call, BAD_SIGNATURE);
+  if (m.abi != ABI_VERSION) return REFUSE(call, ABI_UNSUPPORTED);
+  if (m.version <= running_version) return REFUSE(call, NOT_NEWER);
+  if (m.size > cfg.slots->slot_cap) return REFUSE(call, TOO_BIG);
+  if (rec.pending != OUTPOST_OTA_NO_SLOT) return REFUSE(call, BUSY);
   int slot = 1 - active_slot();
   int same = rec.transfer && rec.transfer_slot == slot && rec.manifest_len == n && !memcmp(rec.manifest, bytes, (size_t)n);
   if (!same) {
@@ -381,7 +368,7 @@ static void ota_begin(outpost_call *call) {
     rec.manifest_len = (uint16_t)n;
     memcpy(rec.manifest, bytes, (size_t)n);
     memcpy(rec.signature, sig, 64);
-    if (save() || cfg.slots->erase(cfg.slots->ctx, slot)) return fail(call, E_STORAGE_FAILED, "storage_failed");
+    if (save() || cfg.slots->erase(cfg.slots->ctx, slot)) return REFUSE(call, STORAGE_FAILED);
   }
   // "deflate": the most module bytes one compressed chunk may carry (docs/ota.md, "Compressed chunks").
   outpost_ok(call,
@@ -402,52 +389,52 @@ static int slot_history(void *ctx, uint32_t back, uint8_t *out) {
 
 static void ota_write(outpost_call *call) {
   manifest m;
-  if (transfer_manifest(&m)) return fail(call, E_NO_TRANSFER, "no_transfer");
+  if (transfer_manifest(&m)) return REFUSE(call, NO_TRANSFER);
   long offset;
   const char *d64;
   size_t d_len;
   if (outpost_param_int(call, 99, "offset", &offset) || offset < 0 || string_param(call, "data", &d64, &d_len))
-    return fail(call, E_BAD_PARAMS, "bad_params");
+    return REFUSE(call, BAD_PARAMS);
   if ((uint32_t)offset != rec.transfer_offset) {
     char why[40];
     snprintf(why, sizeof why, "bad_offset: expected %u", (unsigned)rec.transfer_offset);
-    return fail(call, E_BAD_OFFSET, why);
+    return fail(call, OUTPOST_OTA_ERR_BAD_OFFSET, why);
   }
-  if (d_len / 4 * 3 > sizeof chunk + 2) return fail(call, E_TOO_BIG, "too_big");
+  if (d_len / 4 * 3 > sizeof chunk + 2) return REFUSE(call, TOO_BIG);
   long n = b64_decode(d64, d_len, chunk, sizeof chunk);
-  if (n <= 0) return fail(call, E_BAD_PARAMS, "bad_params");
+  if (n <= 0) return REFUSE(call, BAD_PARAMS);
   const uint8_t *bytes = chunk;
   const char *encoding;
   size_t e_len;
   if (!outpost_param(call, 99, "encoding", &encoding, &e_len)) {
-    if (string_param(call, "encoding", &encoding, &e_len)) return fail(call, E_BAD_PARAMS, "bad_params"); // not a string
+    if (string_param(call, "encoding", &encoding, &e_len)) return REFUSE(call, BAD_PARAMS); // not a string
 #if OUTPOST_OTA_DEFLATE
-    if (e_len != 7 || memcmp(encoding, "deflate", 7)) return fail(call, E_BAD_PARAMS, "bad_params");
+    if (e_len != 7 || memcmp(encoding, "deflate", 7)) return REFUSE(call, BAD_PARAMS);
     size_t room = m.size - rec.transfer_offset < sizeof inflated ? m.size - rec.transfer_offset : sizeof inflated;
     n = outpost_inflate(chunk, (size_t)n, inflated, room, rec.transfer_offset, slot_history, NULL);
-    if (n == OUTPOST_INFLATE_OUTPUT_FULL) return fail(call, E_TOO_BIG, "too_big");
+    if (n == OUTPOST_INFLATE_OUTPUT_FULL) return REFUSE(call, TOO_BIG);
     if (n <= 0) {
       char why[40];
       snprintf(why, sizeof why, "bad_deflate: %s", n ? outpost_inflate_error_name(n) : "empty");
-      return fail(call, E_BAD_DEFLATE, why);
+      return fail(call, OUTPOST_OTA_ERR_BAD_DEFLATE, why);
     }
     bytes = inflated;
 #else
-    return fail(call, E_BAD_PARAMS, "bad_params"); // not announced at ota.begin
+    return REFUSE(call, BAD_PARAMS); // not announced at ota.begin
 #endif
   }
-  if (rec.transfer_offset + (uint32_t)n > m.size) return fail(call, E_TOO_BIG, "too_big");
+  if (rec.transfer_offset + (uint32_t)n > m.size) return REFUSE(call, TOO_BIG);
   if (cfg.slots->write(cfg.slots->ctx, rec.transfer_slot, rec.transfer_offset, bytes, (size_t)n))
-    return fail(call, E_STORAGE_FAILED, "storage_failed");
+    return REFUSE(call, STORAGE_FAILED);
   rec.transfer_offset += (uint32_t)n;
-  if (save()) return fail(call, E_STORAGE_FAILED, "storage_failed");
+  if (save()) return REFUSE(call, STORAGE_FAILED);
   outpost_ok(call, "{\"offset\":%u}", (unsigned)rec.transfer_offset);
 }
 
 static void ota_finish(outpost_call *call) {
   manifest m;
-  if (transfer_manifest(&m)) return fail(call, E_NO_TRANSFER, "no_transfer");
-  if (rec.transfer_offset < m.size) return fail(call, E_INCOMPLETE, "incomplete");
+  if (transfer_manifest(&m)) return REFUSE(call, NO_TRANSFER);
+  if (rec.transfer_offset < m.size) return REFUSE(call, INCOMPLETE);
   int slot = rec.transfer_slot;
   outpost_slot_info *info = &rec.slots[slot];
   info->version = m.version;
@@ -460,7 +447,7 @@ static void ota_finish(outpost_call *call) {
     rec.transfer = 0;
     set_last(m.version, OUTCOME_FAILED, "hash_mismatch");
     save();
-    return fail(call, E_HASH_MISMATCH, "hash_mismatch");
+    return REFUSE(call, HASH_MISMATCH);
   }
   // The engine caps memory at its limit, so a module may declare one page on a board with less; one that asks for
   // more pages than the limit spans could never start here: refused, the running module untouched.
@@ -469,12 +456,12 @@ static void ota_finish(outpost_call *call) {
     info->valid = 0;
     rec.transfer = 0;
     save();
-    return fail(call, E_TOO_BIG, "too_big");
+    return REFUSE(call, TOO_BIG);
   }
   rec.pending = (int8_t)slot;
   rec.tries = 0;
   rec.transfer = 0;
-  if (save()) return fail(call, E_STORAGE_FAILED, "storage_failed"); // the switch
+  if (save()) return REFUSE(call, STORAGE_FAILED); // the switch
   outpost_ok(call, "{\"state\":\"pending\",\"version\":%u,\"slot\":\"%c\"}", (unsigned)m.version, 'a' + slot);
   // outpost_run returns once this answer and the offline status are out; the board loads the new module.
   restart_requested = 1;
@@ -483,17 +470,17 @@ static void ota_finish(outpost_call *call) {
 
 static void ota_confirm(outpost_call *call) {
   long version;
-  if (outpost_param_int(call, 99, "version", &version)) return fail(call, E_BAD_PARAMS, "bad_params");
+  if (outpost_param_int(call, 99, "version", &version)) return REFUSE(call, BAD_PARAMS);
   if (!running_pending && (uint32_t)version == running_version) {
     outpost_ok(call, "{\"state\":\"confirmed\",\"version\":%u}", (unsigned)running_version);
     return;
   }
-  if (!running_pending || (uint32_t)version != running_version) return fail(call, E_NOT_PENDING, "not_pending");
+  if (!running_pending || (uint32_t)version != running_version) return REFUSE(call, NOT_PENDING);
   rec.confirmed = rec.pending;
   rec.pending = OUTPOST_OTA_NO_SLOT;
   rec.tries = 0;
   set_last(running_version, OUTCOME_SUCCEEDED, NULL);
-  if (save()) return fail(call, E_STORAGE_FAILED, "storage_failed");
+  if (save()) return REFUSE(call, STORAGE_FAILED);
   running_pending = 0;
   window_deadline = 0;
   outpost_ok(call, "{\"state\":\"confirmed\",\"version\":%u}", (unsigned)running_version);
@@ -502,7 +489,7 @@ static void ota_confirm(outpost_call *call) {
 static void ota_abort(outpost_call *call) {
   if (rec.transfer) {
     rec.transfer = 0;
-    if (save()) return fail(call, E_STORAGE_FAILED, "storage_failed");
+    if (save()) return REFUSE(call, STORAGE_FAILED);
   }
   outpost_ok(call, "{\"state\":\"idle\"}");
 }

@@ -3,6 +3,7 @@
 // the same manifests with the same names.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
 import { ABI_VERSION } from "../abi.ts";
+import { OTA_ERROR_CODES } from "../abi-table.ts";
 
 export const MANIFEST_FORMAT = "outpost-release/1";
 export const MANIFEST_MAX = 512;
@@ -32,23 +33,8 @@ export class OtaError extends Error {
   }
 }
 
-/** Each name's JSON-RPC code (docs/ota.md). */
-export const OTA_ERROR_CODES = {
-  bad_params: -32602,
-  bad_manifest: -32040,
-  bad_signature: -32041,
-  abi_unsupported: -32042,
-  not_newer: -32043,
-  too_big: -32044,
-  busy: -32045,
-  no_transfer: -32046,
-  bad_offset: -32047,
-  incomplete: -32048,
-  hash_mismatch: -32049,
-  not_pending: -32050,
-  storage_failed: -32051,
-  bad_deflate: -32052,
-} as const;
+/** Each name's JSON-RPC code (docs/ota.md), generated from assembly/abi.json (otaErrors), as the boards' OUTPOST_OTA_ERR_* are. */
+export { OTA_ERROR_CODES };
 export type OtaErrorName = keyof typeof OTA_ERROR_CODES;
 
 const isWhole = (v: unknown, min: number, max: number): v is number => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
