@@ -177,7 +177,7 @@ function c() {
   for (const r of abi.rpcErrors) out += define(`OUTPOST_RPC_${r.name}`, `(${r.code})`, r.message);
   out += "\n// The ota.* board methods' errors (docs/ota.md): each code and the name it is answered with.\n";
   for (const e of abi.otaErrors) {
-    out += define(`OUTPOST_OTA_ERR_${e.name.toUpperCase()}`, `(${e.code})`, e.when);
+    out += define(`OUTPOST_OTA_ERR_${e.name.toUpperCase()}`, `(${e.code})`);
     out += define(`OUTPOST_OTA_NAME_${e.name.toUpperCase()}`, JSON.stringify(e.name));
   }
   out += '\n// The name of an error code, negated or not: "ConnectionRefused" for 28 or -28. One C file\n';

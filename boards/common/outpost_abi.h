@@ -113,33 +113,33 @@
 #define OUTPOST_RPC_RESPONSE_TOO_LARGE (-32001) // Response too large
 
 // The ota.* board methods' errors (docs/ota.md): each code and the name it is answered with.
-#define OUTPOST_OTA_ERR_BAD_PARAMS (-32602) // params not an object, a key missing or of the wrong type, data not base64
+#define OUTPOST_OTA_ERR_BAD_PARAMS (-32602)
 #define OUTPOST_OTA_NAME_BAD_PARAMS "bad_params"
-#define OUTPOST_OTA_ERR_BAD_MANIFEST (-32040) // manifest not base64, over 512 bytes, not the flat object above, a key missing or out of range
+#define OUTPOST_OTA_ERR_BAD_MANIFEST (-32040)
 #define OUTPOST_OTA_NAME_BAD_MANIFEST "bad_manifest"
-#define OUTPOST_OTA_ERR_BAD_SIGNATURE (-32041) // not 64 bytes, or no configured key verifies it (or no key configured at all)
+#define OUTPOST_OTA_ERR_BAD_SIGNATURE (-32041)
 #define OUTPOST_OTA_NAME_BAD_SIGNATURE "bad_signature"
-#define OUTPOST_OTA_ERR_ABI_UNSUPPORTED (-32042) // abi is not the ABI this engine implements (at begin, and again from the module at finish)
+#define OUTPOST_OTA_ERR_ABI_UNSUPPORTED (-32042)
 #define OUTPOST_OTA_NAME_ABI_UNSUPPORTED "abi_unsupported"
-#define OUTPOST_OTA_ERR_NOT_NEWER (-32043) // version <= the running version
+#define OUTPOST_OTA_ERR_NOT_NEWER (-32043)
 #define OUTPOST_OTA_NAME_NOT_NEWER "not_newer"
-#define OUTPOST_OTA_ERR_TOO_BIG (-32044) // size over the slot or the memory limit; a chunk over chunk or past size
+#define OUTPOST_OTA_ERR_TOO_BIG (-32044)
 #define OUTPOST_OTA_NAME_TOO_BIG "too_big"
-#define OUTPOST_OTA_ERR_BUSY (-32045) // an update is pending its confirmation
+#define OUTPOST_OTA_ERR_BUSY (-32045)
 #define OUTPOST_OTA_NAME_BUSY "busy"
-#define OUTPOST_OTA_ERR_NO_TRANSFER (-32046) // ota.write/ota.finish without ota.begin
+#define OUTPOST_OTA_ERR_NO_TRANSFER (-32046)
 #define OUTPOST_OTA_NAME_NO_TRANSFER "no_transfer"
-#define OUTPOST_OTA_ERR_BAD_OFFSET (-32047) // ota.write at another offset than the device's (data: "expected N")
+#define OUTPOST_OTA_ERR_BAD_OFFSET (-32047)
 #define OUTPOST_OTA_NAME_BAD_OFFSET "bad_offset"
-#define OUTPOST_OTA_ERR_INCOMPLETE (-32048) // ota.finish before all bytes arrived
+#define OUTPOST_OTA_ERR_INCOMPLETE (-32048)
 #define OUTPOST_OTA_NAME_INCOMPLETE "incomplete"
-#define OUTPOST_OTA_ERR_HASH_MISMATCH (-32049) // the slot's SHA-256 is not the manifest's
+#define OUTPOST_OTA_ERR_HASH_MISMATCH (-32049)
 #define OUTPOST_OTA_NAME_HASH_MISMATCH "hash_mismatch"
-#define OUTPOST_OTA_ERR_NOT_PENDING (-32050) // ota.confirm of a version that is not pending and running
+#define OUTPOST_OTA_ERR_NOT_PENDING (-32050)
 #define OUTPOST_OTA_NAME_NOT_PENDING "not_pending"
-#define OUTPOST_OTA_ERR_STORAGE_FAILED (-32051) // writing the slot or the state record failed (I/O, flash program/erase error)
+#define OUTPOST_OTA_ERR_STORAGE_FAILED (-32051)
 #define OUTPOST_OTA_NAME_STORAGE_FAILED "storage_failed"
-#define OUTPOST_OTA_ERR_BAD_DEFLATE (-32052) // a compressed chunk is not a valid raw deflate stream (the message names why: bad_deflate: truncated)
+#define OUTPOST_OTA_ERR_BAD_DEFLATE (-32052)
 #define OUTPOST_OTA_NAME_BAD_DEFLATE "bad_deflate"
 
 // The name of an error code, negated or not: "ConnectionRefused" for 28 or -28. One C file
