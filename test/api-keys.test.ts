@@ -82,7 +82,7 @@ describe("scopes", () => {
       presence: {} as never,
       correlator: {} as never,
       disconnectDevice: async () => {},
-      metrics: createMetrics({ devicesOnline: () => 0, devicesRegistered: () => 0, rpcInFlight: () => 0 }),
+      metrics: createMetrics({ devicesOnline: () => 0, devicesRegistered: () => 0, rpcInFlight: () => 0, answersReceived: () => 0 }),
       logger: pino({ level: "silent" }),
       telemetry: {} as never,
       events: {} as never,

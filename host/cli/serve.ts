@@ -73,10 +73,12 @@ export function serveCommand(): Command {
         .conflicts("broker"), // an external broker holds the device connections itself
     )
     .addOption(
-      new Option("--redis <url>", "share the embedded broker with every node on this Redis (redis://host:port): several nodes, one fleet")
+      new Option(
+        "--redis <url>",
+        "several nodes, one fleet, on this Redis (redis://host:port): the embedded broker is shared through it; with --broker, the nodes share leases and each takes only its own answers",
+      )
         .env("OUTPOST_REDIS")
-        .argParser(urlParser("redis:", "rediss:"))
-        .conflicts("broker"),
+        .argParser(urlParser("redis:", "rediss:")),
     )
     .addOption(secretFileOption(REDIS_PASSWORD))
     .addOption(

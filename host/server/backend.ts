@@ -4,7 +4,7 @@ import { Registry } from "../registry/registry.ts";
 import { registryAclHooks, DEFAULT_PREFIX, deviceTopics } from "../broker/acl.ts";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../broker/embedded.ts";
 import { startBrokerCluster } from "../broker/cluster.ts";
-import { sharedBrokerState, type SharedBrokerState } from "../broker/redis.ts";
+import { connectRedis, sharedBrokerState, type SharedBrokerState } from "../broker/redis.ts";
 import { startRedisServer, type RedisServer } from "../cluster/redis-server.ts";
 import { AnswerSubscriptions } from "../rpc/answer-subscriptions.ts";
 import { ClusterUnavailable } from "../rpc/correlator.ts";
@@ -89,8 +89,12 @@ export interface BackendOptions {
   /**
    * Embedded broker: share pub/sub, retained messages, sessions and wills with every node on this Redis
    * (redis://[user:password@]host:port). --mqtt-workers without it starts a private Redis for this machine.
+   * External broker: the nodes on it share this Redis for leases (jobs, updates), and each takes only the answers
+   * to its own calls.
    */
   redisUrl?: string;
+  /** Several nodes: how long a node keeps a device's tx after its last call to it (default ANSWER_LINGER_MS). */
+  answerLingerMs?: number;
   /** Shared: this node's heartbeat period in ms (default DEFAULT_HEARTBEAT_MS). */
   heartbeatMs?: number;
   /** With redisUrl: how long a node's lease on a job lasts without renewal (default 30 s; host/jobs/runner.ts). */
@@ -220,8 +224,12 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   };
   const workers = opts.mqttWorkers ?? 1;
   const sharing = !opts.brokerUrl && (opts.redisUrl !== undefined || workers > 1);
+  /** Several nodes reach the same devices (one Redis): each subscribes a device's tx only while it awaits answers. */
+  const severalNodes = sharing || (opts.brokerUrl !== undefined && opts.redisUrl !== undefined);
+  /** External broker with several nodes: this node's own Redis connection, for leases. */
+  let leaseRedis: Redis | undefined;
   // Shared: a device's tx only while this node awaits its answers (answer-subscriptions.ts), not every answer.
-  const filters = sharing ? [`${prefix}/+/status`, `${prefix}/+/telemetry`] : [`${prefix}/+/tx`, `${prefix}/+/status`, `${prefix}/+/telemetry`];
+  const filters = severalNodes ? [`${prefix}/+/status`, `${prefix}/+/telemetry`] : [`${prefix}/+/tx`, `${prefix}/+/status`, `${prefix}/+/telemetry`];
   const depth = prefix.split("/").length;
   /**
    * With an external broker the backend sees a device's MQTT connection only through its status: each live change is
@@ -240,12 +248,15 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
       detail: "mqtt-external",
     });
   };
+  /** Device answers (tx) this node received: with several nodes, only those to its own calls. */
+  let answersReceived = 0;
   const route = (msg: BusMessage) => {
     const levels = msg.topic.split("/");
     if (levels.length !== depth + 2) return;
     const id = levels[depth];
     switch (levels[depth + 1]) {
       case "tx":
+        answersReceived++;
         presence.activity(id);
         correlator.onResponse(id, msg.payload, msg.correlationData);
         break;
@@ -282,8 +293,12 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
       client.on("connect", () => logger.info({ broker: shown }, "external broker connected"));
       // Past the broker, nobody can tell whether a device got a request: once handed to a live link, it may have.
       // The broker's queues are its own (mosquitto: max_queued_messages); here only the pending calls are bounded.
-      correlator = new RpcCorrelator(bus, prefix, () => client.connected, callRules);
+      correlator = new RpcCorrelator(bus, prefix, () => client.connected, {
+        ...callRules,
+        answers: severalNodes ? new AnswerSubscriptions(bus, prefix, route, opts.answerLingerMs) : undefined,
+      });
       await bus.subscribe(filters, route);
+      if (opts.redisUrl) leaseRedis = await connectRedis(opts.redisUrl);
       mqttUrl = opts.brokerUrl;
       logger.info({ broker: shown, mqtt5: bus.requestResponse }, "using external broker");
     } else {
@@ -307,7 +322,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
           correlator = new RpcCorrelator(bus, prefix, reachable, {
             ...callRules,
             busy: (id) => gateway?.busy(id) === true || broker?.busy(id) === true,
-            answers: sharing ? new AnswerSubscriptions(bus, prefix, route) : undefined,
+            answers: sharing ? new AnswerSubscriptions(bus, prefix, route, opts.answerLingerMs) : undefined,
             unavailable: down,
           });
           await bus.subscribe(filters, route);
@@ -353,6 +368,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   } catch (err) {
     // Nothing half-started stays behind (an open database, a listening socket).
     await broker?.close().catch(() => {});
+    leaseRedis?.disconnect();
     await shared?.close();
     await privateRedis?.close();
     presence.close();
@@ -371,6 +387,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     devicesOnline: () => presence.onlineCount,
     devicesRegistered: () => registry.countDevices(),
     rpcInFlight: () => correlator.inFlight,
+    answersReceived: () => answersReceived,
   });
   gateway = new WsGateway({
     registry,
@@ -409,7 +426,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const releases = new ReleaseStore(registry.db, { dataDir: opts.dataDir, publicKeys: opts.releaseKeys });
   const updateHistory = new UpdateHistory(registry.db);
   // Several nodes on one registry: one job runner and one updater per job and per device (docs/scaling.md).
-  const lease = opts.redisUrl && shared ? { redis: shared.redis, ttlMs: opts.jobLeaseMs ?? 30_000 } : undefined;
+  const redis = shared?.redis ?? leaseRedis;
+  const lease = opts.redisUrl && redis ? { redis, ttlMs: opts.jobLeaseMs ?? 30_000 } : undefined;
   const updater = new Updater({
     registry,
     correlator,
@@ -499,7 +517,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     presence,
     broker,
     gateway: ws,
-    redis: shared?.redis,
+    redis,
     events,
     telemetry,
     updater,
@@ -520,6 +538,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
       await bus.close();
       await broker?.close();
       await shared?.close();
+      leaseRedis?.disconnect();
       await privateRedis?.close();
       // Nobody is known to be connected once the backend is gone (the CLI reads this while it is stopped).
       if (!opts.redisUrl) registry.markAllOffline();

@@ -1,7 +1,7 @@
 // Prometheus metrics for /metrics.
 import { Registry as PromRegistry, Counter, Gauge, Histogram, collectDefaultMetrics } from "prom-client";
 
-export function createMetrics(sources: { devicesOnline(): number; devicesRegistered(): number; rpcInFlight(): number }) {
+export function createMetrics(sources: { devicesOnline(): number; devicesRegistered(): number; rpcInFlight(): number; answersReceived(): number }) {
   const registry = new PromRegistry();
   collectDefaultMetrics({ register: registry, prefix: "outpost_" });
   const httpRequests = new Counter({
@@ -39,6 +39,15 @@ export function createMetrics(sources: { devicesOnline(): number; devicesRegiste
     registers: [registry],
     collect() {
       this.set(sources.rpcInFlight());
+    },
+  });
+  new Counter({
+    name: "outpost_device_answers_received_total",
+    help: "Device answers (tx messages) this node received; with several nodes, only the answers to its own calls",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sources.answersReceived());
     },
   });
   // Labelled children looked up once: prom-client hashes the label object on every inc/observe otherwise.
