@@ -15,6 +15,7 @@
 #include "net_mbedtls.h"
 #endif
 #include "outpost.h"
+#include "outpost_brokers.h"
 #include "outpost_ota.h"
 #include "outpost_slots_file.h"
 
@@ -131,76 +132,6 @@ static uint8_t *read_file(const char *path, size_t *len) {
   return data;
 }
 
-// mqtt://host[:port] (1883) or ws://host[:port]/path (80); with TLS also mqtts:// (8883) and wss:// (443).
-// Sets *websocket for ws:// and wss://, *secure for mqtts:// and wss://; returns the text after the scheme.
-static const char *parse_url(const char *url, char *host, size_t host_cap, uint16_t *port, int *websocket, int *secure) {
-  static const struct {
-    const char *scheme;
-    uint16_t port;
-    int websocket, secure;
-  } schemes[] = {{"mqtt://", 1883, 0, 0},
-                 {"ws://", 80, 1, 0},
-#ifdef OUTPOST_TLS
-                 {"mqtts://", 8883, 0, 1},
-                 {"wss://", 443, 1, 1}
-#endif
-  };
-  size_t which = 0, count = sizeof schemes / sizeof schemes[0];
-  while (which < count && strncmp(url, schemes[which].scheme, strlen(schemes[which].scheme))) which++;
-  if (which == count) return NULL;
-  *websocket = schemes[which].websocket;
-  *secure = schemes[which].secure;
-  const char *h = url + strlen(schemes[which].scheme);
-  size_t authority = strcspn(h, "/");
-  const char *colon = memchr(h, ':', authority);
-  size_t host_len = colon ? (size_t)(colon - h) : authority;
-  if (host_len == 0 || host_len >= host_cap) return NULL;
-  memcpy(host, h, host_len);
-  host[host_len] = 0;
-  *port = schemes[which].port;
-  if (colon) {
-    char *end;
-    long p = strtol(colon + 1, &end, 10);
-    if (p <= 0 || p > 65535 || (*end && *end != '/')) return NULL;
-    *port = (uint16_t)p;
-  }
-  return h;
-}
-
-// Several --url: the fleet's nodes. Every connection attempt goes to the next node in turn, so a device whose
-// node died comes back through another, with the module's own backoff between attempts; the rest is net_bsd's.
-#define MAX_BROKERS 8
-typedef struct {
-  outpost_transport inner;
-  char host[MAX_BROKERS][256];
-  uint16_t port[MAX_BROKERS];
-  int count, next;
-} broker_list;
-
-static int list_open(void *ctx, const char *host, uint16_t port) {
-  broker_list *l = ctx;
-  (void)host, (void)port; // the list's, not the config's
-  int i = l->next;
-  l->next = (l->next + 1) % l->count;
-  return l->inner.open(l->inner.ctx, l->host[i], l->port[i]);
-}
-static int list_wait(void *ctx, uint32_t timeout_ms, int want_write) {
-  broker_list *l = ctx;
-  return l->inner.wait(l->inner.ctx, timeout_ms, want_write);
-}
-static long list_send(void *ctx, const uint8_t *data, size_t len) {
-  broker_list *l = ctx;
-  return l->inner.send(l->inner.ctx, data, len);
-}
-static long list_recv(void *ctx, uint8_t *data, size_t cap) {
-  broker_list *l = ctx;
-  return l->inner.recv(l->inner.ctx, data, cap);
-}
-static void list_close(void *ctx) {
-  broker_list *l = ctx;
-  l->inner.close(l->inner.ctx);
-}
-
 int main(int argc, char **argv) {
   const char *id = NULL, *url = "mqtt://127.0.0.1:1883", *username = NULL, *password = NULL;
   static char default_path[4200];
@@ -213,13 +144,13 @@ int main(int argc, char **argv) {
   unsigned ota_key_count = 0;
   const char *ca = NULL, *cert = NULL, *key = NULL, *server_name = NULL;
   int clean = 0;
-  const char *urls[MAX_BROKERS];
+  const char *urls[OUTPOST_BROKERS_MAX];
   int url_count = 0;
   for (int i = 1; i < argc; i++) {
     const char *flag = argv[i];
     if (!strcmp(flag, "--url") && i + 1 < argc) {
-      if (url_count == MAX_BROKERS) {
-        fprintf(stderr, "outpost-device: at most %d --url\n", MAX_BROKERS);
+      if (url_count == OUTPOST_BROKERS_MAX) {
+        fprintf(stderr, "outpost-device: at most %d --url\n", OUTPOST_BROKERS_MAX);
         return 2;
       }
       url = urls[url_count++] = argv[++i];
@@ -329,7 +260,10 @@ int main(int argc, char **argv) {
   outpost_device_config config = {.id = id, .username = username ? username : id, .password = password, .mqtt_version = 4};
   char host[256];
   int websocket, secure;
-  const char *after_scheme = parse_url(url, host, sizeof host, &config.port, &websocket, &secure);
+  const char *after_scheme = outpost_parse_url(url, host, sizeof host, &config.port, &websocket, &secure);
+#ifndef OUTPOST_TLS
+  if (secure) after_scheme = NULL; // this build has no TLS
+#endif
   if (!after_scheme) {
     fprintf(stderr, "outpost-device: --url must look like mqtt://host:port or ws://host:port/path%s, not %s\n",
 #ifdef OUTPOST_TLS
@@ -346,16 +280,13 @@ int main(int argc, char **argv) {
     fprintf(stderr, "outpost-device: --ca, --cert, --key and --server-name go with an mqtts:// or wss:// --url\n");
     return 2;
   }
-  static broker_list brokers;
+  static outpost_broker_list brokers;
   for (int i = 0; i < url_count && url_count > 1; i++) {
-    int ws_i, secure_i;
-    if (!parse_url(urls[i], brokers.host[i], sizeof brokers.host[i], &brokers.port[i], &ws_i, &secure_i) || ws_i ||
-        secure_i != secure) {
+    if (outpost_broker_list_add(&brokers, urls[i]) || brokers.secure != secure) {
       fprintf(stderr, "outpost-device: with several --url, each must look like mqtt://host:port (or each mqtts://), not %s\n",
               urls[i]);
       return 2;
     }
-    brokers.count = url_count;
   }
   if (strcmp(mqtt_version, "4") && strcmp(mqtt_version, "5")) {
     fprintf(stderr, "outpost-device: --mqtt-version must be 4 or 5, not %s\n", mqtt_version);
@@ -425,10 +356,7 @@ int main(int argc, char **argv) {
   }
 #endif
   // Several brokers: each connection goes to the next one of the list (over TLS too: the list is above it).
-  if (brokers.count > 1) {
-    brokers.inner = transport;
-    transport = (outpost_transport){&brokers, list_open, list_wait, list_send, list_recv, list_close};
-  }
+  if (brokers.count > 1) transport = outpost_broker_list_transport(&brokers, transport);
   int rc;
   for (;;) {
     uint32_t deadline = ota_dir ? outpost_ota_window_ms() : 0;

@@ -4,6 +4,8 @@
 // Under QEMU the command line comes from `-append` over semihosting:
 //   --id ID [--username U] [--password P]   run as device ID (default stm32f405)
 //   [--url ws://host:port/path]             JSON-RPC over WebSocket instead of MQTT
+//   [--url mqtt://host:port ...]            brokers to dial in turn (up to 4): the link's far end is a modem
+//                                           that takes ATD<host>:<port> (transport.h)
 //   [--mqtt-version 4|5]                    MQTT 3.1.1 (the default) or 5
 //   --call JSON                             dispatch one JSON-RPC request, print it, exit
 //   --repeat N --call JSON                  dispatch it N times and print the busy time
@@ -21,6 +23,7 @@
 #include "link.h"
 #include "methods.h"
 #include "outpost.h"
+#include "outpost_brokers.h"
 #include "outpost_ota.h"
 #include "slots_flash.h"
 #include "stm32f405.h"
@@ -81,6 +84,9 @@ typedef struct {
   uint8_t mqtt_version, clean, power_cuts;
 } options;
 
+/** The brokers of --url mqtt://…, dialed in turn (none: the pipe's far end is fixed). */
+static outpost_broker_list brokers;
+
 // Cuts the next space-separated word out of *p.
 static char *next_word(char **p) {
   while (**p == ' ') (*p)++;
@@ -104,7 +110,10 @@ static void parse_command_line(char *line, options *o) {
     if (strcmp(flag, "--id") == 0) o->id = value;
     else if (strcmp(flag, "--username") == 0) o->username = value;
     else if (strcmp(flag, "--password") == 0) o->password = value;
-    else if (strcmp(flag, "--url") == 0) o->url = value; // ws://host:port/path: WebSocket over the same link
+    else if (strcmp(flag, "--url") == 0 && strncmp(value, "mqtt", 4) == 0) {
+      if (outpost_broker_list_add(&brokers, value) || brokers.secure)
+        say("ignoring --url %s (mqtt://host:port, at most %d)\n", value, OUTPOST_BROKERS_MAX);
+    } else if (strcmp(flag, "--url") == 0) o->url = value; // ws://host:port/path: WebSocket over the same link
     else if (strcmp(flag, "--repeat") == 0) o->repeat = strtoul(value, NULL, 10);
     else if (strcmp(flag, "--telemetry") == 0) o->telemetry = strtoul(value, NULL, 10);
     else if (strcmp(flag, "--mqtt-version") == 0) o->mqtt_version = strcmp(value, "5") == 0 ? 5 : 4;
@@ -207,7 +216,11 @@ int main(void) {
                                   .clean = opt.clean,
                                   .telemetry_ms = (uint32_t)opt.telemetry};
   outpost_transport transport = stm32_link_transport();
-  say("device %s dialing out through USART1\n", config.id);
+  if (brokers.count) {
+    stm32_link_dial(1);
+    transport = outpost_broker_list_transport(&brokers, transport);
+  }
+  say("device %s dialing out through USART1%s\n", config.id, brokers.count ? " (a modem, the --url brokers in turn)" : "");
   int rc;
   for (;;) {
     uint32_t deadline = ota ? outpost_ota_window_ms() : 0;
