@@ -46,6 +46,10 @@ static volatile sig_atomic_t stop_requested, window_ended;
 #define OUTPOST_OTA_KEY_HEX ""
 #endif
 static const char provisioned_key[] = OUTPOST_OTA_KEY_HEX;
+// ENGINE=aot: no module updates (the module is compiled in), so none of the OTA code or its buffers is linked.
+#ifndef OUTPOST_OTA
+#define OUTPOST_OTA 1
+#endif
 
 // Output goes straight to the debug channel, not through stdio: newlib's stdout
 // would take 1,464 bytes of heap (its FILE table and a 1 KiB buffer).
@@ -148,7 +152,7 @@ int main(void) {
   unsigned long repeat = opt.repeat;
 
   stm32_methods(&stop_requested);
-  if (opt.power_cuts && board_emulated())
+  if (OUTPOST_OTA && opt.power_cuts && board_emulated())
     outpost_method("test.power_cut", "Tests: reset the board at an OTA storage step", NULL, power_cut_method);
 #if HEAP_TRACE
   heap_trace_methods();
@@ -161,8 +165,9 @@ int main(void) {
   // OTA (docs/ota.md): with a release key, the module is the verified slot the state record names.
   static uint8_t ota_keys[1][32];
   const char *key_hex = opt.ota_key ? opt.ota_key : provisioned_key;
-  // ENGINE=aot runs only the module compiled in: updates are firmware updates there (docs/boards.md).
-  int ota = module_len && key_hex[0] && !outpost_ota_key_from_hex(key_hex, ota_keys[0]);
+  // ENGINE=aot runs only the module compiled in: updates are firmware updates there (docs/boards.md), and
+  // OUTPOST_OTA=0 leaves the OTA code out.
+  int ota = OUTPOST_OTA && module_len && key_hex[0] && !outpost_ota_key_from_hex(key_hex, ota_keys[0]);
   if (ota) {
     outpost_ota_config c = {stm32_slots(board_emulated()),
                             (const uint8_t(*)[32])ota_keys,
