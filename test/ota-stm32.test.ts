@@ -8,7 +8,7 @@ import type { Backend } from "../host/server/backend.ts";
 import { wasmBytes } from "../host/engine.ts";
 import { bootFirmware, buildFirmware, firmwareElf, type QemuBoard } from "../boards/stm32/qemu.ts";
 import { apiClient, startTestBackend, waitFor } from "./support/api.ts";
-import { neverConnectsModule, otaWrites, otherKey, release, releaseKey, trapAtStartModule, type ReleaseBody } from "./support/ota.ts";
+import { neverConnectsModule, otaRest, otaWrites, otherKey, release, releaseKey, trapAtStartModule } from "./support/ota.ts";
 
 const MODULE = wasmBytes();
 let backend: Backend;
@@ -44,25 +44,14 @@ async function board(window = 120_000, extra = ""): Promise<{ id: string; board:
   return { id, board: b };
 }
 
-async function upload(body: ReleaseBody): Promise<string> {
-  const r = await api("/api/v1/releases", { method: "POST", json: body });
-  expect(r.status).toBe(201);
-  return r.body.id;
-}
-let nextVersion = 900;
-const releaseOf = (module: Uint8Array, opts: { key?: string } = {}) => upload(release(module, ++nextVersion, opts));
-const info = async (id: string) => {
-  const r = await api(`/api/v1/devices/${id}/rpc?timeout_ms=5000`, { method: "POST", json: { jsonrpc: "2.0", id: 1, method: "sys.info" } });
-  if (!r.body?.result) throw new Error(`sys.info: ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body.result;
-};
+const ota = otaRest(api, { firstVersion: 900, rpcTimeoutMs: 5000 });
 
 it("a good update: written to the (RAM-backed) flash slot, verified, the module restarted on it and confirmed", { timeout: 120_000 }, async () => {
   const d = await board();
-  expect((await info(d.id)).app).toMatchObject({ version: 0, state: "confirmed", slot: "a" });
-  const r = await backend.updater.update(d.id, await releaseOf(MODULE), { timeoutMs: 90_000 });
+  expect((await ota.info(d.id)).app).toMatchObject({ version: 0, state: "confirmed", slot: "a" });
+  const r = await backend.updater.update(d.id, await ota.releaseOf(MODULE), { timeoutMs: 90_000 });
   expect(r).toEqual({ outcome: "succeeded" });
-  expect((await info(d.id)).app).toMatchObject({ version: nextVersion, state: "confirmed", slot: "b", previous: 0, last: { outcome: "succeeded" } });
+  expect((await ota.info(d.id)).app).toMatchObject({ version: ota.version, state: "confirmed", slot: "b", previous: 0, last: { outcome: "succeeded" } });
   await d.board.waitForLine(/module version \d+ started/);
 });
 
@@ -70,27 +59,27 @@ it("refuses a bad signature and a downgrade by name; a module that traps at star
   timeout: 150_000,
 }, async () => {
   const d = await board(8000);
-  expect(await backend.updater.update(d.id, await releaseOf(MODULE, { key: otherKey.privateKey }), { timeoutMs: 60_000 })).toEqual({
+  expect(await backend.updater.update(d.id, await ota.releaseOf(MODULE, { key: otherKey.privateKey }), { timeoutMs: 60_000 })).toEqual({
     outcome: "rejected",
     reason: "bad_signature",
   });
-  expect(await backend.updater.update(d.id, await releaseOf(trapAtStartModule()), { timeoutMs: 60_000 })).toEqual({
+  expect(await backend.updater.update(d.id, await ota.releaseOf(trapAtStartModule()), { timeoutMs: 60_000 })).toEqual({
     outcome: "rolled_back",
     reason: "trap_at_start",
   });
-  expect(await backend.updater.update(d.id, await releaseOf(neverConnectsModule()), { timeoutMs: 60_000 })).toEqual({
+  expect(await backend.updater.update(d.id, await ota.releaseOf(neverConnectsModule()), { timeoutMs: 60_000 })).toEqual({
     outcome: "rolled_back",
     reason: "no_connection",
   });
-  const nc = await backend.updater.update(d.id, await releaseOf(MODULE), { timeoutMs: 60_000, skipConfirm: true });
+  const nc = await backend.updater.update(d.id, await ota.releaseOf(MODULE), { timeoutMs: 60_000, skipConfirm: true });
   if (process.env.OTA_DEBUG) console.log(d.board.lines.join("\n"));
   expect(nc).toEqual({
     outcome: "rolled_back",
     reason: "not_confirmed",
   });
-  expect((await info(d.id)).app).toMatchObject({ version: 0, state: "confirmed", last: { outcome: "rolled_back", reason: "not_confirmed" } });
-  expect(await backend.updater.update(d.id, await upload(release(MODULE, 0 + 0 || 1)), { timeoutMs: 60_000 })).toMatchObject({ outcome: "succeeded" });
-  expect(await backend.updater.update(d.id, await upload(release(Buffer.concat([MODULE, Buffer.from([0])]), 1)), { timeoutMs: 60_000 })).toEqual({
+  expect((await ota.info(d.id)).app).toMatchObject({ version: 0, state: "confirmed", last: { outcome: "rolled_back", reason: "not_confirmed" } });
+  expect(await backend.updater.update(d.id, await ota.upload(release(MODULE, 0 + 0 || 1)), { timeoutMs: 60_000 })).toMatchObject({ outcome: "succeeded" });
+  expect(await backend.updater.update(d.id, await ota.upload(release(Buffer.concat([MODULE, Buffer.from([0])]), 1)), { timeoutMs: 60_000 })).toEqual({
     outcome: "rejected",
     reason: "not_newer",
   });
@@ -141,17 +130,17 @@ it("bad bytes are refused at ota.finish (hash_mismatch); a transfer cut mid-way 
     await waitFor(() => backend.presence.isOnline(id));
     const call = async (method: string, params: unknown) =>
       (await api(`/api/v1/devices/${id}/rpc?timeout_ms=5000`, { method: "POST", json: { jsonrpc: "2.0", id: 1, method, params } })).body;
-    const r = release(MODULE, ++nextVersion);
+    const r = release(MODULE, ota.nextVersion());
     expect((await call("ota.begin", { manifest: r.manifest, signature: r.signature })).result).toMatchObject({ offset: 0, chunk: 600 });
     const bad = Buffer.from(MODULE);
     bad[99] ^= 0x10;
     for (let o = 0; o < bad.length; o += 600) await call("ota.write", { offset: o, data: bad.subarray(o, o + 600).toString("base64") });
     expect((await call("ota.finish", {})).error).toMatchObject({ code: -32049, message: "hash_mismatch" });
-    expect((await info(id)).app).toMatchObject({ version: 0, state: "confirmed", last: { outcome: "failed", reason: "hash_mismatch" } });
+    expect((await ota.info(id)).app).toMatchObject({ version: 0, state: "confirmed", last: { outcome: "failed", reason: "hash_mismatch" } });
     // Cut the link as the 10th chunk goes out; the device keeps what it wrote, the backend resumes after the reconnect.
     writes = 0;
     cutAt = 10;
-    expect(await backend.updater.update(id, await releaseOf(MODULE), { timeoutMs: 90_000 })).toEqual({ outcome: "succeeded" });
+    expect(await backend.updater.update(id, await ota.releaseOf(MODULE), { timeoutMs: 90_000 })).toEqual({ outcome: "succeeded" });
   } finally {
     await b.stop();
     for (const s of sockets) s.destroy();
@@ -170,41 +159,41 @@ it("a power cut at the write, the switch and the confirm (a reset, the RAM slots
   const restarts = () => d.board.lines.filter((l) => l === "restarted after a power cut").length;
   const backOnline = async (n: number) => {
     await waitFor(() => restarts() === n);
-    await waitFor(async () => (await info(d.id).catch(() => undefined)) !== undefined);
+    await waitFor(async () => (await ota.info(d.id).catch(() => undefined)) !== undefined);
   };
   const chunks = otaWrites(MODULE, 600, 2048); // compressed chunks (the board announces deflate: 2048)
 
   // The write: reset once the 10th chunk is programmed, before its answer; back up, the backend resumes from the offset.
   expect((await call("test.power_cut", { step: "chunk-written", after: 10 })).result).toEqual({ armed: true });
-  const v1 = nextVersion + 1;
-  expect(await backend.updater.update(d.id, await releaseOf(MODULE), { timeoutMs: 60_000 })).toEqual({ outcome: "succeeded" });
+  const v1 = ota.version + 1;
+  expect(await backend.updater.update(d.id, await ota.releaseOf(MODULE), { timeoutMs: 60_000 })).toEqual({ outcome: "succeeded" });
   expect(d.board.lines).toContain("power cut at chunk-written");
   expect(restarts()).toBe(1);
-  expect((await info(d.id)).app).toMatchObject({ version: v1, state: "confirmed", slot: "b", previous: 0, last: { outcome: "succeeded" } });
+  expect((await ota.info(d.id)).app).toMatchObject({ version: v1, state: "confirmed", slot: "b", previous: 0, last: { outcome: "succeeded" } });
 
   // The switch: half-way through programming the record that makes the new slot pending (ota.begin writes one record,
   // each chunk one, ota.finish the switch): that copy fails its CRC, the other one names the running slot.
   expect((await call("test.power_cut", { step: "record-written", after: chunks + 2 })).result).toEqual({ armed: true });
-  const v2 = await releaseOf(MODULE);
+  const v2 = await ota.releaseOf(MODULE);
   const stop = new AbortController();
   const first = backend.updater.update(d.id, v2, { timeoutMs: 60_000, signal: stop.signal });
   await d.board.waitForLine(/^power cut at record-written$/, 60_000);
   stop.abort(); // so that what the board came back with can be seen before anyone finishes the update
   expect(await first).toEqual({ outcome: "failed", reason: "aborted" });
   await backOnline(2);
-  expect((await info(d.id)).app).toMatchObject({ version: v1, state: "confirmed", slot: "b", transfer: { offset: MODULE.length } });
+  expect((await ota.info(d.id)).app).toMatchObject({ version: v1, state: "confirmed", slot: "b", transfer: { offset: MODULE.length } });
   expect(await backend.updater.update(d.id, v2, { timeoutMs: 60_000 })).toEqual({ outcome: "succeeded" });
-  expect((await info(d.id)).app).toMatchObject({ version: v1 + 1, state: "confirmed", slot: "a", previous: v1 });
+  expect((await ota.info(d.id)).app).toMatchObject({ version: v1 + 1, state: "confirmed", slot: "a", previous: v1 });
 
   // The confirm: the new module up and pending, the power goes half-way through the record ota.confirm writes; the
   // record before it says pending and tried, so the start rolls back to the confirmed slot.
-  const pending = backend.updater.update(d.id, await releaseOf(MODULE), { timeoutMs: 60_000, skipConfirm: true });
-  await waitFor(async () => (await info(d.id).catch(() => undefined))?.app?.state === "pending");
+  const pending = backend.updater.update(d.id, await ota.releaseOf(MODULE), { timeoutMs: 60_000, skipConfirm: true });
+  await waitFor(async () => (await ota.info(d.id).catch(() => undefined))?.app?.state === "pending");
   expect((await call("test.power_cut", { step: "record-written", after: 1 })).result).toEqual({ armed: true });
   await call("ota.confirm", { version: v1 + 2 }, 1000); // never answered: the board resets in it
   await backOnline(3);
   expect(await pending).toEqual({ outcome: "rolled_back", reason: "restart_while_pending" });
-  expect((await info(d.id)).app).toMatchObject({
+  expect((await ota.info(d.id)).app).toMatchObject({
     version: v1 + 1,
     state: "confirmed",
     slot: "a",

@@ -9,7 +9,7 @@ import type { Backend } from "../host/server/backend.ts";
 import { OtaDevice } from "../host/ota/node-device.ts";
 import { wasmBytes, type EngineName } from "../host/engine.ts";
 import { apiClient, startTestBackend, waitFor } from "./support/api.ts";
-import { neverConnectsModule, otherKey, release, releaseKey, trapAtStartModule, type ReleaseBody } from "./support/ota.ts";
+import { neverConnectsModule, otaRest, otherKey, release, releaseKey, trapAtStartModule } from "./support/ota.ts";
 
 let backend: Backend;
 let key: string;
@@ -18,6 +18,7 @@ const api = apiClient(
   () => `Bearer ${key}`,
 );
 const devices: OtaDevice[] = [];
+const ota = otaRest(api, { firstVersion: 100, updateTimeoutMs: 20_000 });
 const MODULE = wasmBytes();
 
 beforeAll(async () => {
@@ -62,89 +63,58 @@ async function device(engine: EngineName, ota: { confirmWindowMs?: number; chunk
   return d;
 }
 
-async function upload(body: ReleaseBody): Promise<string> {
-  const r = await api("/api/v1/releases", { method: "POST", json: body });
-  if (r.status === 409) {
-    const m = JSON.parse(Buffer.from(body.manifest, "base64").toString());
-    return `v${m.version}-${m.sha256.slice(0, 12)}`; // the same release uploaded by the other engine's run
-  }
-  expect(r.status).toBe(201);
-  return r.body.id;
-}
-
-const info = async (id: string) =>
-  (await api(`/api/v1/devices/${id}/rpc`, { method: "POST", json: { jsonrpc: "2.0", id: 1, method: "sys.info" } })).body.result;
-const call = async (id: string, method: string, params: unknown) =>
-  (await api(`/api/v1/devices/${id}/rpc`, { method: "POST", json: { jsonrpc: "2.0", id: 1, method, params } })).body;
-
-/** POST /devices/:id/update, then GET it until it has an outcome. */
-async function updateOverRest(id: string, releaseId: string): Promise<Record<string, any>> {
-  const r = await api(`/api/v1/devices/${id}/update`, { method: "POST", json: { release: releaseId, timeout_ms: 20_000 } });
-  expect(r.status).toBe(202);
-  let u: Record<string, any> = {};
-  await waitFor(async () => {
-    u = (await api(`/api/v1/devices/${id}/update`)).body;
-    return u.outcome !== null;
-  });
-  return u;
-}
-
-let nextVersion = 100;
-const releaseOf = async (module: Uint8Array, opts: { key?: string; abi?: number; version?: number } = {}) =>
-  upload(release(module, opts.version ?? ++nextVersion, opts));
-
 describe.each(["v8", "wasm3"] as EngineName[])("on %s", (engine) => {
   it("a good update: sent in chunks, restarted on the new module, confirmed; sys.info and GET /devices say so", async () => {
     const d = await device(engine);
-    const rel = await releaseOf(MODULE);
-    const u = await updateOverRest(d.id, rel);
+    const rel = await ota.releaseOf(MODULE);
+    const u = await ota.updateOverRest(d.id, rel);
     expect(u).toMatchObject({ outcome: "succeeded", state: "succeeded", bytes_sent: MODULE.length, total: MODULE.length });
-    const app = (await info(d.id)).app;
+    const app = (await ota.info(d.id)).app;
     expect(app).toMatchObject({ version: u.version, state: "confirmed", slot: "b", previous: 0, last: { version: u.version, outcome: "succeeded" } });
     expect(d.dev.restarts).toBe(1);
     const listed = (await api("/api/v1/devices")).body.find((x: { id: string }) => x.id === d.id);
     expect(listed.app).toMatchObject({ version: u.version, previous: 0, last_update: { release: rel, outcome: "succeeded" } });
     // A second update goes to the other slot; the first becomes the previous one.
-    const u2 = await updateOverRest(d.id, await releaseOf(MODULE));
+    const u2 = await ota.updateOverRest(d.id, await ota.releaseOf(MODULE));
     expect(u2.outcome).toBe("succeeded");
-    expect((await info(d.id)).app).toMatchObject({ version: u2.version, slot: "a", previous: u.version });
+    expect((await ota.info(d.id)).app).toMatchObject({ version: u2.version, slot: "a", previous: u.version });
   });
 
   it("refuses a bad signature, a downgrade, another ABI and a module too big, each by name with nothing changed", async () => {
     const d = await device(engine, { slotMax: MODULE.length });
-    const before = (await info(d.id)).app;
+    const before = (await ota.info(d.id)).app;
     const cases: [string, string][] = [
-      [await releaseOf(MODULE, { key: otherKey.privateKey }), "bad_signature"],
-      [await releaseOf(MODULE, { version: 0 + 1, abi: 99 }), "abi_unsupported"],
-      [await releaseOf(Buffer.concat([MODULE, Buffer.alloc(1)])), "too_big"],
+      [await ota.releaseOf(MODULE, { key: otherKey.privateKey }), "bad_signature"],
+      [await ota.releaseOf(MODULE, { version: 0 + 1, abi: 99 }), "abi_unsupported"],
+      [await ota.releaseOf(Buffer.concat([MODULE, Buffer.alloc(1)])), "too_big"],
     ];
     for (const [rel, reason] of cases) {
-      const u = await updateOverRest(d.id, rel);
+      const u = await ota.updateOverRest(d.id, rel);
       expect(u).toMatchObject({ outcome: "rejected", reason });
-      expect((await info(d.id)).app).toEqual(before);
+      expect((await ota.info(d.id)).app).toEqual(before);
     }
     // Up to a version, then that version again and a lower one: not_newer.
-    const v = ++nextVersion;
-    expect((await updateOverRest(d.id, await releaseOf(MODULE, { version: v }))).outcome).toBe("succeeded");
+    const v = ota.nextVersion();
+    expect((await ota.updateOverRest(d.id, await ota.releaseOf(MODULE, { version: v }))).outcome).toBe("succeeded");
     for (const version of [v, v - 50]) {
-      const u = await updateOverRest(
+      const u = await ota.updateOverRest(
         d.id,
-        await upload(release(Buffer.concat([MODULE, Buffer.from([0])]).subarray(0, MODULE.length), version, { label: `again-${version}-${engine}` })),
+        await ota.upload(release(Buffer.concat([MODULE, Buffer.from([0])]).subarray(0, MODULE.length), version, { label: `again-${version}-${engine}` })),
       );
       expect(u).toMatchObject({ outcome: "rejected", reason: "not_newer" });
     }
-    expect((await info(d.id)).app).toMatchObject({ version: v, state: "confirmed" });
+    expect((await ota.info(d.id)).app).toMatchObject({ version: v, state: "confirmed" });
   });
 
   it("a chunk that does not match the manifest's hash: ota.finish refuses hash_mismatch, the running module stays", async () => {
     const d = await device(engine);
-    const r = release(MODULE, ++nextVersion);
-    expect((await call(d.id, "ota.begin", { manifest: r.manifest, signature: r.signature })).result).toMatchObject({ offset: 0, slot: "b" });
+    const r = release(MODULE, ota.nextVersion());
+    expect((await ota.call(d.id, "ota.begin", { manifest: r.manifest, signature: r.signature })).result).toMatchObject({ offset: 0, slot: "b" });
     const bad = Buffer.from(MODULE);
     bad[100] ^= 0xff;
-    for (let o = 0; o < bad.length; o += 6000) await call(d.id, "ota.write", { offset: o, data: bad.subarray(o, o + 6000).toString("base64") });
-    expect((await call(d.id, "ota.finish", {})).error).toMatchObject({ code: -32049, message: "hash_mismatch" });
-    expect((await info(d.id)).app).toMatchObject({ version: 0, state: "confirmed", transfer: null, last: { outcome: "failed", reason: "hash_mismatch" } });
+    for (let o = 0; o < bad.length; o += 6000) await ota.call(d.id, "ota.write", { offset: o, data: bad.subarray(o, o + 6000).toString("base64") });
+    expect((await ota.call(d.id, "ota.finish", {})).error).toMatchObject({ code: -32049, message: "hash_mismatch" });
+    expect((await ota.info(d.id)).app).toMatchObject({ version: 0, state: "confirmed", transfer: null, last: { outcome: "failed", reason: "hash_mismatch" } });
     expect(d.dev.restarts).toBe(0);
     // The backend refuses such an upload itself.
     const wrong = { ...r, module: bad.toString("base64") };
@@ -153,29 +123,29 @@ describe.each(["v8", "wasm3"] as EngineName[])("on %s", (engine) => {
 
   it("hostile ota.* calls get named errors and change nothing", async () => {
     const d = await device(engine);
-    const r = release(MODULE, ++nextVersion);
-    expect((await call(d.id, "ota.write", { offset: 0, data: "AAAA" })).error.message).toBe("no_transfer");
-    expect((await call(d.id, "ota.finish", {})).error.message).toBe("no_transfer");
-    expect((await call(d.id, "ota.begin", { manifest: "!!", signature: r.signature })).error.message).toBe("bad_manifest");
-    expect((await call(d.id, "ota.begin", { manifest: Buffer.from("[1]").toString("base64"), signature: r.signature })).error.message).toBe("bad_manifest");
-    expect((await call(d.id, "ota.begin", { manifest: r.manifest, signature: "AAAA" })).error.message).toBe("bad_signature");
+    const r = release(MODULE, ota.nextVersion());
+    expect((await ota.call(d.id, "ota.write", { offset: 0, data: "AAAA" })).error.message).toBe("no_transfer");
+    expect((await ota.call(d.id, "ota.finish", {})).error.message).toBe("no_transfer");
+    expect((await ota.call(d.id, "ota.begin", { manifest: "!!", signature: r.signature })).error.message).toBe("bad_manifest");
+    expect((await ota.call(d.id, "ota.begin", { manifest: Buffer.from("[1]").toString("base64"), signature: r.signature })).error.message).toBe("bad_manifest");
+    expect((await ota.call(d.id, "ota.begin", { manifest: r.manifest, signature: "AAAA" })).error.message).toBe("bad_signature");
     // Params that do not fit ota.begin's rpc.list schema are refused by the backend, before the device sees them.
-    expect(await call(d.id, "ota.begin", [1])).toMatchObject({ error: "invalid_params" });
-    await call(d.id, "ota.begin", { manifest: r.manifest, signature: r.signature });
-    expect((await call(d.id, "ota.write", { offset: 5, data: "AAAA" })).error).toMatchObject({ message: "bad_offset", data: "expected 0" });
-    expect((await call(d.id, "ota.write", { offset: 0, data: "not base64!" })).error.message).toBe("bad_params");
-    expect((await call(d.id, "ota.write", { offset: 0, data: Buffer.alloc(6003).toString("base64") })).error.message).toBe("too_big");
+    expect(await ota.call(d.id, "ota.begin", [1])).toMatchObject({ error: "invalid_params" });
+    await ota.call(d.id, "ota.begin", { manifest: r.manifest, signature: r.signature });
+    expect((await ota.call(d.id, "ota.write", { offset: 5, data: "AAAA" })).error).toMatchObject({ message: "bad_offset", data: "expected 0" });
+    expect((await ota.call(d.id, "ota.write", { offset: 0, data: "not base64!" })).error.message).toBe("bad_params");
+    expect((await ota.call(d.id, "ota.write", { offset: 0, data: Buffer.alloc(6003).toString("base64") })).error.message).toBe("too_big");
     // Compressed chunks: not raw deflate, a match before the module's start, more than the announced 16 KiB, an unknown encoding.
     const deflate = (data: Buffer) => ({ offset: 0, data: data.toString("base64"), encoding: "deflate" });
-    expect((await call(d.id, "ota.write", deflate(Buffer.from([7])))).error).toMatchObject({ code: -32052, message: "bad_deflate" });
+    expect((await ota.call(d.id, "ota.write", deflate(Buffer.from([7])))).error).toMatchObject({ code: -32052, message: "bad_deflate" });
     const back = MODULE.subarray(0, 80);
-    expect((await call(d.id, "ota.write", deflate(deflateRawSync(back, { dictionary: back })))).error.message).toBe("bad_deflate");
-    expect((await call(d.id, "ota.write", deflate(deflateRawSync(Buffer.alloc(17_000))))).error.message).toBe("too_big");
-    expect((await call(d.id, "ota.write", { offset: 0, data: "AAAA", encoding: "br" })).error.message).toBe("bad_params");
-    expect((await call(d.id, "ota.finish", {})).error.message).toBe("incomplete");
-    expect((await call(d.id, "ota.confirm", { version: 5 })).error.message).toBe("not_pending");
-    expect((await call(d.id, "ota.abort", {})).result).toEqual({ state: "idle" });
-    expect((await info(d.id)).app).toMatchObject({ version: 0, state: "confirmed", transfer: null });
+    expect((await ota.call(d.id, "ota.write", deflate(deflateRawSync(back, { dictionary: back })))).error.message).toBe("bad_deflate");
+    expect((await ota.call(d.id, "ota.write", deflate(deflateRawSync(Buffer.alloc(17_000))))).error.message).toBe("too_big");
+    expect((await ota.call(d.id, "ota.write", { offset: 0, data: "AAAA", encoding: "br" })).error.message).toBe("bad_params");
+    expect((await ota.call(d.id, "ota.finish", {})).error.message).toBe("incomplete");
+    expect((await ota.call(d.id, "ota.confirm", { version: 5 })).error.message).toBe("not_pending");
+    expect((await ota.call(d.id, "ota.abort", {})).result).toEqual({ state: "idle" });
+    expect((await ota.info(d.id)).app).toMatchObject({ version: 0, state: "confirmed", transfer: null });
   });
 
   it("a transfer cut mid-way resumes from the last written offset after the device reconnects", async () => {
@@ -184,7 +154,7 @@ describe.each(["v8", "wasm3"] as EngineName[])("on %s", (engine) => {
     d.dev.store.crashPoint = (step) => {
       if (step === "chunk-written" && ++writes === 3) setImmediate(() => d.dev.device.mqtt?.destroySocket());
     };
-    const u = await updateOverRest(d.id, await releaseOf(MODULE));
+    const u = await ota.updateOverRest(d.id, await ota.releaseOf(MODULE));
     expect(u.outcome).toBe("succeeded");
     // Every chunk written once: the transfer went on from its offset, not from 0.
     expect(writes).toBe(Math.ceil(MODULE.length / 2000));
@@ -201,7 +171,7 @@ describe.each(["v8", "wasm3"] as EngineName[])("on %s", (engine) => {
           throw new Error("power cut");
         }
       };
-      const rel = await releaseOf(MODULE);
+      const rel = await ota.releaseOf(MODULE);
       const pending = backend.updater.update(d.id, rel, { timeoutMs: 20_000 });
       await waitFor(() => !backend.presence.isOnline(d.id));
       const on = await d.reboot();
@@ -221,7 +191,7 @@ describe.each(["v8", "wasm3"] as EngineName[])("on %s", (engine) => {
           }
         }
       };
-      const pending = backend.updater.update(d.id, await releaseOf(MODULE), { timeoutMs: 20_000 });
+      const pending = backend.updater.update(d.id, await ota.releaseOf(MODULE), { timeoutMs: 20_000 });
       await waitFor(() => !backend.presence.isOnline(d.id));
       const on = await d.reboot();
       expect(on.agent.app().app).toMatchObject({ version: 0, state: "confirmed" });
@@ -236,7 +206,7 @@ describe.each(["v8", "wasm3"] as EngineName[])("on %s", (engine) => {
           throw new Error("power cut");
         }
       };
-      const rel = await releaseOf(MODULE);
+      const rel = await ota.releaseOf(MODULE);
       const pending = backend.updater.update(d.id, rel, { timeoutMs: 20_000 });
       await waitFor(() => !backend.presence.isOnline(d.id));
       const on = await d.reboot();
@@ -246,7 +216,7 @@ describe.each(["v8", "wasm3"] as EngineName[])("on %s", (engine) => {
     // In the confirm window (the new module up, not yet confirmed): on again, that start counts as failed: rolled back.
     {
       const d = await device(engine);
-      const pending = backend.updater.update(d.id, await releaseOf(MODULE), { timeoutMs: 20_000, skipConfirm: true });
+      const pending = backend.updater.update(d.id, await ota.releaseOf(MODULE), { timeoutMs: 20_000, skipConfirm: true });
       await waitFor(() => d.dev.agent.running?.pending === true && backend.presence.isOnline(d.id));
       await d.dev.powerCut();
       const on = await d.reboot();
@@ -257,7 +227,7 @@ describe.each(["v8", "wasm3"] as EngineName[])("on %s", (engine) => {
 
   it("an update cut off after ota.finish (the device pending on the release) is confirmed by the next one, not sent again", async () => {
     const d = await device(engine, { confirmWindowMs: 20_000 });
-    const rel = await releaseOf(MODULE);
+    const rel = await ota.releaseOf(MODULE);
     const cut = new AbortController();
     const first = backend.updater.update(d.id, rel, { timeoutMs: 20_000, skipConfirm: true, signal: cut.signal });
     await waitFor(() => d.dev.agent.running?.pending === true && backend.presence.isOnline(d.id));
@@ -265,44 +235,44 @@ describe.each(["v8", "wasm3"] as EngineName[])("on %s", (engine) => {
     expect(await first).toEqual({ outcome: "failed", reason: "aborted" });
     const restarts = d.dev.restarts;
     const version = Number(/^v(\d+)-/.exec(rel)![1]);
-    expect((await info(d.id)).app).toMatchObject({ version, state: "pending" });
+    expect((await ota.info(d.id)).app).toMatchObject({ version, state: "pending" });
     // Without the check, its ota.begin is refused busy until the window rolls the device back.
     expect(await backend.updater.update(d.id, rel, { timeoutMs: 20_000 })).toEqual({ outcome: "succeeded" });
     expect(d.dev.restarts).toBe(restarts); // nothing sent again: no second ota.finish, no restart
-    expect((await info(d.id)).app).toMatchObject({ version, state: "confirmed" });
+    expect((await ota.info(d.id)).app).toMatchObject({ version, state: "confirmed" });
   });
 
   it("a module that traps at start is rolled back at once", async () => {
     const d = await device(engine);
-    const u = await updateOverRest(d.id, await releaseOf(trapAtStartModule()));
+    const u = await ota.updateOverRest(d.id, await ota.releaseOf(trapAtStartModule()));
     expect(u).toMatchObject({ outcome: "rolled_back", reason: "trap_at_start" });
-    expect((await info(d.id)).app).toMatchObject({ version: 0, state: "confirmed", last: { outcome: "rolled_back", reason: "trap_at_start" } });
+    expect((await ota.info(d.id)).app).toMatchObject({ version: 0, state: "confirmed", last: { outcome: "rolled_back", reason: "trap_at_start" } });
   });
 
   it("a module that never connects is rolled back when the window ends", async () => {
     const d = await device(engine, { confirmWindowMs: 1500 });
-    const u = await updateOverRest(d.id, await releaseOf(neverConnectsModule()));
+    const u = await ota.updateOverRest(d.id, await ota.releaseOf(neverConnectsModule()));
     expect(u, JSON.stringify(u)).toMatchObject({ outcome: "rolled_back", reason: "no_connection" });
-    expect((await info(d.id)).app).toMatchObject({ version: 0, state: "confirmed", last: { outcome: "rolled_back", reason: "no_connection" } });
+    expect((await ota.info(d.id)).app).toMatchObject({ version: 0, state: "confirmed", last: { outcome: "rolled_back", reason: "no_connection" } });
   });
 
   it("a module that connects but is never confirmed is rolled back when the window ends", async () => {
     const d = await device(engine, { confirmWindowMs: 1500 });
-    const r = await backend.updater.update(d.id, await releaseOf(MODULE), { timeoutMs: 20_000, skipConfirm: true });
+    const r = await backend.updater.update(d.id, await ota.releaseOf(MODULE), { timeoutMs: 20_000, skipConfirm: true });
     expect(r).toEqual({ outcome: "rolled_back", reason: "not_confirmed" });
-    expect((await info(d.id)).app).toMatchObject({ version: 0, state: "confirmed", last: { outcome: "rolled_back", reason: "not_confirmed" } });
+    expect((await ota.info(d.id)).app).toMatchObject({ version: 0, state: "confirmed", last: { outcome: "rolled_back", reason: "not_confirmed" } });
     expect(d.dev.restarts).toBe(2);
   });
 });
 
 it("REST: uploads are checked; an update of an unknown device or release is 404, of an offline device 503; events on the stream", async () => {
   expect((await api("/api/v1/releases", { method: "POST", json: { manifest: "x", signature: "y" } })).status).toBe(400);
-  const r = release(MODULE, ++nextVersion);
+  const r = release(MODULE, ota.nextVersion());
   expect((await api("/api/v1/releases", { method: "POST", json: { ...r, manifest: Buffer.from("{}").toString("base64") } })).body.error).toBe("bad_manifest");
   expect((await api("/api/v1/releases", { method: "POST", json: { ...r, module: Buffer.from(MODULE.subarray(1)).toString("base64") } })).body.error).toBe(
     "size_mismatch",
   );
-  const id = await upload(r);
+  const id = await ota.upload(r);
   expect((await api("/api/v1/releases", { method: "POST", json: r })).status).toBe(409);
   expect((await api("/api/v1/releases")).body.some((x: { id: string }) => x.id === id)).toBe(true);
   expect((await api("/api/v1/devices/nobody/update", { method: "POST", json: { release: id } })).status).toBe(404);
@@ -318,7 +288,7 @@ it("REST: uploads are checked; an update of an unknown device or release is 404,
     const dec = new TextDecoder();
     for await (const chunk of stream.body as unknown as AsyncIterable<Uint8Array>) events.push(dec.decode(chunk));
   })().catch(() => {});
-  expect((await updateOverRest(d.id, id)).outcome).toBe("succeeded");
+  expect((await ota.updateOverRest(d.id, id)).outcome).toBe("succeeded");
   await waitFor(() => events.join("").includes('"state":"succeeded"'));
   const text = events.join("");
   for (const state of ["queued", "sending", "verifying", "restarting", "confirming", "succeeded"]) expect(text).toContain(`"state":"${state}"`);

@@ -8,6 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import abi from "../../assembly/abi.json" with { type: "json" };
 import { generateSigningKey, manifestFor, signManifest, signingKey } from "../../host/ota/manifest.ts";
+import { expect } from "vitest";
+import { type apiClient, waitFor } from "./api.ts";
 
 export const releaseKey = generateSigningKey();
 export const otherKey = generateSigningKey();
@@ -74,4 +76,52 @@ export function otaWrites(bytes: Uint8Array, chunk: number, deflate: number): nu
     }
   }
   return writes;
+}
+
+type Api = ReturnType<typeof apiClient>;
+
+/**
+ * The REST side of an OTA test (releases uploaded, a device's sys.info and calls, updates over REST followed to
+ * their outcome). Versions count up from `firstVersion`; `rpcTimeoutMs` bounds each call to the device.
+ */
+export function otaRest(api: Api, opts: { firstVersion: number; rpcTimeoutMs?: number; updateTimeoutMs?: number }) {
+  let version = opts.firstVersion;
+  const rpc = (id: string) => `/api/v1/devices/${id}/rpc${opts.rpcTimeoutMs ? `?timeout_ms=${opts.rpcTimeoutMs}` : ""}`;
+  const rest = {
+    /** The version the last release made here got. */
+    get version() {
+      return version;
+    },
+    nextVersion: () => ++version,
+    /** Uploads a release; one uploaded already (the same bytes and version, by another engine's run) is reused. */
+    async upload(body: ReleaseBody): Promise<string> {
+      const r = await api("/api/v1/releases", { method: "POST", json: body });
+      if (r.status === 409) {
+        const m = JSON.parse(Buffer.from(body.manifest, "base64").toString());
+        return `v${m.version}-${m.sha256.slice(0, 12)}`;
+      }
+      expect(r.status).toBe(201);
+      return r.body.id;
+    },
+    releaseOf: (module: Uint8Array, o: { key?: string; abi?: number; version?: number; label?: string } = {}) =>
+      rest.upload(release(module, o.version ?? ++version, o)),
+    async info(id: string) {
+      const r = await api(rpc(id), { method: "POST", json: { jsonrpc: "2.0", id: 1, method: "sys.info" } });
+      if (!r.body?.result) throw new Error(`sys.info: ${r.status} ${JSON.stringify(r.body)}`);
+      return r.body.result;
+    },
+    call: async (id: string, method: string, params: unknown) => (await api(rpc(id), { method: "POST", json: { jsonrpc: "2.0", id: 1, method, params } })).body,
+    /** POST /devices/:id/update, then GET it until it has an outcome. */
+    async updateOverRest(id: string, releaseId: string): Promise<Record<string, any>> {
+      const r = await api(`/api/v1/devices/${id}/update`, { method: "POST", json: { release: releaseId, timeout_ms: opts.updateTimeoutMs ?? 30_000 } });
+      expect(r.status).toBe(202);
+      let u: Record<string, any> = {};
+      await waitFor(async () => {
+        u = (await api(`/api/v1/devices/${id}/update`)).body;
+        return u.outcome !== null;
+      });
+      return u;
+    },
+  };
+  return rest;
 }
