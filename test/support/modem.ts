@@ -15,7 +15,10 @@ const ATD = /ATD([^\r\n:]+):(\d+)\r/;
 /** Bytes before a dial command that are not one (a session's leftovers written while the line was down). */
 const MAX_LINE = 512;
 
-export async function startModem(): Promise<Modem> {
+/** How the modem answers one dial: as a modem does, or not at all, or with noise before NO CARRIER. */
+export type DialAnswer = "dial" | "silent" | "noise";
+
+export async function startModem(answer: (target: string, attempt: number) => DialAnswer = () => "dial"): Promise<Modem> {
   const dialed: string[] = [];
   const sockets = new Set<Socket>();
   const track = (s: Socket) => {
@@ -37,7 +40,16 @@ export async function startModem(): Promise<Modem> {
       line.off("data", onCommand);
       const after = pending.subarray(m.index + m[0].length);
       pending = Buffer.alloc(0);
-      dialed.push(`${m[1]}:${m[2]}`);
+      const target = `${m[1]}:${m[2]}`;
+      dialed.push(target);
+      const how = answer(target, dialed.length);
+      if (how !== "dial") {
+        // Silent: the firmware's dial timeout ends the attempt. Noise: a line too long for its reply buffer, stray
+        // words and a bare CR, then the refusal.
+        if (how === "noise") line.write(`\r\n${"RING ".repeat(60)}\r\nOK\r\n\rCONNEC\r\nNO CARRIER\r\n`);
+        line.on("data", onCommand);
+        return;
+      }
       const far = track(connect(Number(m[2]), m[1]));
       far.setNoDelay(true);
       let connected = false;
