@@ -31,8 +31,12 @@ export interface Bus {
   /** True when the broker speaks MQTT 5 and requests carry Response Topic and Correlation Data. */
   readonly requestResponse: boolean;
   publish(topic: string, payload: Buffer | string, opts?: PublishOptions): void;
-  /** Resolves once the broker has the subscriptions: from then on, every message on `filters` reaches onMessage. */
-  subscribe(filters: string[], onMessage: (msg: BusMessage) => void): Promise<Unsubscribe>;
+  /**
+   * Resolves once the broker has the subscriptions: from then on, every message on `filters` reaches onMessage.
+   * `retained`: the messages retained on them come first, marked `retained` (a broker sends them to any MQTT
+   * subscriber; the in-process bus reads them only when asked, since that reads the whole retained store).
+   */
+  subscribe(filters: string[], onMessage: (msg: BusMessage) => void, opts?: { retained?: boolean }): Promise<Unsubscribe>;
   close(): Promise<void>;
 }
 
@@ -58,11 +62,11 @@ export class AedesBus implements Bus {
     this.aedes.publish(packet, this.inFlight.add(topic, packet.payload.length));
   }
 
-  async subscribe(filters: string[], onMessage: (msg: BusMessage) => void): Promise<Unsubscribe> {
+  async subscribe(filters: string[], onMessage: (msg: BusMessage) => void, opts: { retained?: boolean } = {}): Promise<Unsubscribe> {
     const mine: AedesBus["subs"] = [];
     /** Topics a live message reached while the retained ones are read: those retained are older, not delivered. */
     const live = new Set<string>();
-    let replaying = true;
+    let replaying = opts.retained === true;
     for (const filter of filters) {
       const deliver = (packet: AedesPublishPacket, cb: () => void) => {
         if (replaying) live.add(packet.topic);
@@ -76,9 +80,11 @@ export class AedesBus implements Bus {
     }
     // As a broker does for a client that subscribes: what is retained there (shared nodes: what other nodes'
     // devices said before this node started). aedes's own subscribe does not replay them.
-    const store = (this.aedes as unknown as { persistence: RetainedStore }).persistence;
-    for await (const packet of store.createRetainedStreamCombi(filters))
-      if (!live.has(packet.topic) && packet.payload.length > 0) onMessage({ topic: packet.topic, payload: packet.payload as Buffer, retained: true });
+    if (replaying) {
+      const store = (this.aedes as unknown as { persistence: RetainedStore }).persistence;
+      for await (const packet of store.createRetainedStreamCombi(filters))
+        if (!live.has(packet.topic) && packet.payload.length > 0) onMessage({ topic: packet.topic, payload: packet.payload as Buffer, retained: true });
+    }
     replaying = false;
     live.clear();
     return () => this.unsubscribe(mine);

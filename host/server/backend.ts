@@ -325,7 +325,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
             answers: sharing ? new AnswerSubscriptions(bus, prefix, route, opts.answerLingerMs) : undefined,
             unavailable: down,
           });
-          await bus.subscribe(filters, route);
+          await bus.subscribe(filters, route, { retained: true }); // shared: what devices on other nodes said before this one started
         },
         onDeviceSubscribed: (id: string) => presence.recheck(id),
         onDevicePing: (id: string) => presence.heard(id),
