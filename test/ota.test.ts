@@ -1,5 +1,6 @@
 // OTA on the Node device (docs/ota.md), under V8 and under wasm3, through the real backend and broker: releases
 // uploaded over REST, updates started over REST or through the Updater, the device's slots as files.
+import { spawn } from "node:child_process";
 import { deflateRawSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync } from "node:fs";
@@ -296,3 +297,28 @@ it("REST: uploads are checked; an update of an unknown device or release is 404,
   ac.abort();
   await reading;
 });
+
+it("outpost update follows an update with a progress bar and exits 0 once it is confirmed, 1 with the refusal's name", async () => {
+  const d = await device("v8");
+  const rel = await ota.releaseOf(MODULE);
+  const cli = (...args: string[]) =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      const proc = spawn("node", ["bin/outpost.js", "update", ...args, "--url", backend.url], {
+        cwd: join(import.meta.dirname, ".."),
+        env: { ...process.env, OUTPOST_KEY: key },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      proc.stdout!.on("data", (b: Buffer) => (out += b));
+      proc.stderr!.on("data", (b: Buffer) => (out += b));
+      proc.once("exit", (code) => resolve({ code, out }));
+    });
+  const done = await cli(d.id, rel);
+  expect(done.out, done.out).toContain(`${d.id}: succeeded`);
+  expect(done.out).toMatch(new RegExp(`\\] ${MODULE.length}/${MODULE.length} bytes`)); // the bar reached the end
+  expect(done.code).toBe(0);
+  expect((await ota.info(d.id)).app).toMatchObject({ version: ota.version, state: "confirmed" });
+  const refused = await cli(d.id, "v1-000000000000");
+  expect(refused.code).toBe(1);
+  expect(refused.out).toMatch(/unknown_release \(HTTP 404\)/);
+}, 60_000);

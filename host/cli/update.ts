@@ -25,7 +25,11 @@ export function updateCommand(): Command {
       const started = await fetch(base, { method: "POST", headers, body: JSON.stringify({ release: releaseId }) }).catch(reach);
       const body = (await started.json()) as { update?: { total: number }; error?: string; message?: string };
       if (started.status !== 202) throw new CliError(`${body.error ?? "refused"} (HTTP ${started.status}): ${body.message ?? ""}`);
-      const bar = new cliProgress.SingleBar({ format: "{state} [{bar}] {value}/{total} bytes", hideCursor: true }, cliProgress.Presets.shades_classic);
+      // Not a terminal (a log, CI): the bar as a line every second and at the end, not redrawn in place.
+      const bar = new cliProgress.SingleBar(
+        { format: "{state} [{bar}] {value}/{total} bytes", hideCursor: true, noTTYOutput: true, notTTYSchedule: 1000 },
+        cliProgress.Presets.shades_classic,
+      );
       bar.start(body.update?.total ?? 0, 0, { state: "queued".padEnd(10) });
       let u: { state: string; bytes_sent: number; total: number; outcome: string | null; reason: string | null };
       for (;;) {
