@@ -70,6 +70,33 @@ describe("presence across nodes sharing a Redis", () => {
     }
   }, 30_000);
 
+  it("leaves the device's row to the node that holds it: a call through the other node does not write it there", async () => {
+    const written: string[][] = [[], []];
+    const restore = nodes.map((n, i) => {
+      const save = n.registry.savePresence.bind(n.registry);
+      n.registry.savePresence = (rows) => {
+        written[i].push(...rows.filter((r) => r.online).map((r) => r.id));
+        save(rows);
+      };
+      return () => {
+        n.registry.savePresence = save;
+      };
+    });
+    try {
+      const call = apiClient(
+        () => nodes[0].url,
+        () => `Bearer ${key}`,
+      );
+      for (let i = 0; i < 3; i++)
+        expect((await call("/api/v1/devices/w1/rpc", { method: "POST", json: { jsonrpc: "2.0", id: i, method: "echo", params: [i] } })).status).toBe(200);
+      nodes[0].presence.flush(); // what the answers touched (its last_seen) is due now
+      nodes[1].presence.flush();
+      expect(written[0]).not.toContain("w1");
+    } finally {
+      for (const r of restore) r();
+    }
+  });
+
   it("a dead node's stored will for a device that is back elsewhere fires (the store streams it), and the device reads online on both nodes once the holder reasserts", async () => {
     // What aedes's Redis persistence keeps for a connection's will, written as a node that died before either
     // started would have left it: no live node ever heard of that node, so none drops its will at login.

@@ -23,6 +23,12 @@ export class PresenceTracker {
     private readonly registry: Registry,
     flushMs = 1000,
     private readonly canReceive: (id: string) => boolean = () => true,
+    /**
+     * Nodes sharing one registry: whether this node writes the device's row, i.e. holds its connection. Every node
+     * keeps every device's presence in memory, but only the holder records its last_seen; a device going offline
+     * is written by whichever node sees it (the holder may be the node that died).
+     */
+    private readonly records: (id: string) => boolean = () => true,
   ) {
     this.timer = setInterval(() => this.flush(), flushMs);
     this.timer.unref();
@@ -159,7 +165,7 @@ export class PresenceTracker {
 
   flush(): void {
     if (this.dirty.size === 0) return;
-    const rows = [...this.dirty].map((id) => this.state.get(id)!).filter(Boolean);
+    const rows = [...this.dirty].map((id) => this.state.get(id)!).filter((p) => p && (!p.online || this.records(p.id)));
     this.dirty.clear();
     this.registry.savePresence(rows);
   }

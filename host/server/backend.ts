@@ -192,6 +192,11 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
     registry,
     1000,
     opts.brokerUrl ? undefined : (id) => gateway?.has(id) || broker?.receives(id) === true || broker?.elsewhere(id) === true,
+    // Nodes on one Redis: only the node holding a device writes its row. (An external broker, or broker workers in
+    // other processes: this process cannot tell who holds it, so it writes every row.)
+    !opts.brokerUrl && opts.redisUrl !== undefined && (opts.mqttWorkers ?? 1) === 1
+      ? (id) => gateway?.has(id) === true || broker?.receives(id) === true
+      : undefined,
   );
   let correlator!: RpcCorrelator;
   let bus!: Bus;
