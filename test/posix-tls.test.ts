@@ -55,23 +55,16 @@ afterAll(async () => {
 const echo = (id: string) =>
   httpsJson(`${backend.url}/api/v1/devices/${id}/rpc/echo`, { ca: pki.ca.cert, headers: { authorization: `Bearer ${key}` }, json: ["native tls"] });
 
+/** The device `id` at `url` trusting the test CA and logging in with its certificate `pem` (files named after id). */
+const withCertificate = (id: string, url: string, pem: { cert: string; key: string }) =>
+  device(["--id", id, "--url", url, "--ca", file("ca.crt", pki.ca.cert), "--cert", file(`${id}.crt`, pem.cert), "--key", file(`${id}.key`, pem.key)]);
+
 describe("outpost-device (TLS=1)", () => {
   it("logs in over mqtts:// with its client certificate and answers REST calls", async () => {
     backend.registry.addDevice("native-mqtts");
     const pem = await deviceCert(pki, backend.registry, "native-mqtts");
     const url = `mqtts://localhost:${new URL(backend.mqttUrl).port}`;
-    const d = device([
-      "--id",
-      "native-mqtts",
-      "--url",
-      url,
-      "--ca",
-      file("ca.crt", pki.ca.cert),
-      "--cert",
-      file("a.crt", pem.cert),
-      "--key",
-      file("a.key", pem.key),
-    ]);
+    const d = withCertificate("native-mqtts", url, pem);
     await waitFor(() => backend.presence.get("native-mqtts")?.online === true || d.child.exitCode !== null);
     expect(d.child.exitCode, d.log()).toBeNull();
     expect((await echo("native-mqtts")).body.result).toEqual(["native tls"]);
@@ -84,18 +77,7 @@ describe("outpost-device (TLS=1)", () => {
     backend.registry.addDevice("native-wss");
     const pem = await deviceCert(pki, backend.registry, "native-wss");
     const url = `${backend.url.replace("https://127.0.0.1", "wss://localhost")}/api/v1/devices/ws`;
-    const d = device([
-      "--id",
-      "native-wss",
-      "--url",
-      url,
-      "--ca",
-      file("ca.crt", pki.ca.cert),
-      "--cert",
-      file("w.crt", pem.cert),
-      "--key",
-      file("w.key", pem.key),
-    ]);
+    const d = withCertificate("native-wss", url, pem);
     await waitFor(() => backend.presence.get("native-wss")?.online === true || d.child.exitCode !== null);
     expect(backend.presence.get("native-wss")?.transport, d.log()).toBe("ws");
     expect((await echo("native-wss")).body.result).toEqual(["native tls"]);
@@ -135,18 +117,7 @@ describe("outpost-device (TLS=1)", () => {
     backend.registry.addDevice("native-unpinned");
     const pem = await deviceCert(pki, backend.registry, "native-unpinned", { pin: false });
     const before = refused.length;
-    device([
-      "--id",
-      "native-unpinned",
-      "--url",
-      `mqtts://localhost:${new URL(backend.mqttUrl).port}`,
-      "--ca",
-      file("ca.crt", pki.ca.cert),
-      "--cert",
-      file("u.crt", pem.cert),
-      "--key",
-      file("u.key", pem.key),
-    ]);
+    withCertificate("native-unpinned", `mqtts://localhost:${new URL(backend.mqttUrl).port}`, pem);
     await waitFor(() => refused.length > before);
     expect(refused.slice(before)).toContain("CertificateRevoked");
     expect(backend.presence.get("native-unpinned")?.online).not.toBe(true);
