@@ -36,6 +36,7 @@ import {
   holdConnections,
   restEchoCaller,
   rssBytes,
+  serveArgs,
   tearDown,
   type Creds,
   type RunResult,
@@ -111,21 +112,7 @@ async function main() {
   const serve = async (...extra: string[]) => {
     const port = await freePort();
     const mqttPort = await freePort();
-    const args = [
-      "bin/outpost.js",
-      "serve",
-      "--port",
-      String(port),
-      "--mqtt-port",
-      String(mqttPort),
-      "--data",
-      dir,
-      "--host",
-      "127.0.0.1",
-      "--log-level",
-      "warn",
-      ...extra,
-    ];
+    const args = serveArgs(dir, port, mqttPort, extra);
     const proc = child(args, (process.env.BENCH_BACKEND_NODE_ARGS ?? "").split(" ").filter(Boolean));
     await proc.line();
     return { ...proc, port, mqttPort };

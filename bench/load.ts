@@ -26,6 +26,25 @@ export function child(args: string[], nodeArgs: string[] = []): { proc: ChildPro
   return { proc, line: () => new Promise((r) => waiters.push(r)) };
 }
 
+/** The arguments of `outpost serve` on loopback with its data in `dir`, quiet but for warnings. */
+export function serveArgs(dir: string, port: number, mqttPort: number, extra: string[] = []): string[] {
+  return [
+    "bin/outpost.js",
+    "serve",
+    "--port",
+    String(port),
+    "--mqtt-port",
+    String(mqttPort),
+    "--data",
+    dir,
+    "--host",
+    "127.0.0.1",
+    "--log-level",
+    "warn",
+    ...extra,
+  ];
+}
+
 /** One keep-alive HTTP/1.1 connection; requests queue and are answered in order (Content-Length bodies). */
 export async function httpConnection(port: number, open?: () => Socket) {
   const sock = open ? open() : netConnect(port, "127.0.0.1");

@@ -17,7 +17,7 @@ import type { Socket } from "node:net";
 import { Registry } from "../host/registry/registry.ts";
 import { Device } from "../host/device.ts";
 import { freePort } from "../test/support/mosquitto.ts";
-import { child, cpuSeconds, httpConnection, restEchoCaller } from "./load.ts";
+import { child, cpuSeconds, httpConnection, restEchoCaller, serveArgs } from "./load.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -103,10 +103,7 @@ async function main() {
 
   const port = await freePort();
   const mqttPort = await freePort();
-  const backend = child(
-    ["bin/outpost.js", "serve", "--port", String(port), "--mqtt-port", String(mqttPort), "--data", dir, "--host", "127.0.0.1", "--log-level", "warn"],
-    (process.env.BENCH_BACKEND_NODE_ARGS ?? "").split(" ").filter(Boolean),
-  );
+  const backend = child(serveArgs(dir, port, mqttPort), (process.env.BENCH_BACKEND_NODE_ARGS ?? "").split(" ").filter(Boolean));
   await backend.line();
   const mqttUrl = `mqtt://127.0.0.1:${mqttPort}`;
   const base = `http://127.0.0.1:${port}`;

@@ -13,7 +13,7 @@ import { Registry } from "../host/registry/registry.ts";
 import { DEVICE_COST } from "../host/registry/secrets.ts";
 import { Device } from "../host/device.ts";
 import { freePort } from "../test/support/mosquitto.ts";
-import { child, holdDevices, drive as driveFor, holdConnections, restEchoCaller, rssBytes, tearDown, type Creds } from "./load.ts";
+import { child, holdDevices, serveArgs, drive as driveFor, holdConnections, restEchoCaller, rssBytes, tearDown, type Creds } from "./load.ts";
 
 const M = Number(process.env.BENCH_M ?? 16);
 const N = Number(process.env.BENCH_N ?? 19_000); // the container's hard fd limit is 20,000 per process
@@ -78,20 +78,7 @@ async function main() {
 
   const port = await freePort();
   const mqttPort = await freePort();
-  const backend = child([
-    "bin/outpost.js",
-    "serve",
-    "--port",
-    String(port),
-    "--mqtt-port",
-    String(mqttPort),
-    "--data",
-    dir,
-    "--host",
-    "127.0.0.1",
-    "--log-level",
-    "warn",
-  ]);
+  const backend = child(serveArgs(dir, port, mqttPort));
   await backend.line();
 
   writeFileSync(join(dir, "rpc.json"), JSON.stringify(rpcDevices));
