@@ -108,7 +108,13 @@ describe("a node killed with calls in flight", () => {
     await sleep(NODE_HEARTBEAT_MS * 8); // past 3-7 heartbeats: the survivors have dealt with node 0's wills by now
     for (const id of ids)
       for (const n of [1, 2]) {
-        expect(await online(n, id)).toBe(true);
+        // On failure, where the device is and what each node left says of it.
+        const where = async () =>
+          JSON.stringify({
+            port: devices[ids.indexOf(id)].mqtt?.broker.port,
+            views: await Promise.all([1, 2].map(async (k) => (await api(k)(`/api/v1/devices/${id}`)).body)),
+          });
+        if (!(await online(n, id))) expect.fail(`${id} offline on node ${n}: ${await where()}`);
         const token = `after-${id}-${n}`;
         expect(await work(n, id, token)).toEqual({ status: 200, body: { jsonrpc: "2.0", id: token, result: token } });
         expect(executions.get(token)).toBe(1);

@@ -97,6 +97,22 @@ describe("presence across nodes sharing a Redis", () => {
     }
   });
 
+  it("a dead node's stored will fired by the node that holds the device itself does not silence its reassertion", async () => {
+    // Only node 1 (the holder) streams stored wills now: aedes then authorizes the will with the device's live
+    // connection as its client.
+    const aedes0 = (nodes[0].broker as unknown as { aedes: { _clearWillInterval: NodeJS.Timeout } }).aedes;
+    clearInterval(aedes0._clearWillInterval);
+    const db = new Redis(redis.url);
+    const willKey = "will:another-dead-node:w1";
+    const will = { cmd: "publish", topic: "devices/w1/status", payload: Buffer.from('{"online":false}'), qos: 1, retain: true };
+    await db.rpush("will", willKey);
+    await db.set(willKey, msgpack.encode({ ...will, clientId: "w1", brokerId: "another-dead-node" }));
+    await waitFor(async () => (await db.exists(willKey)) === 0);
+    await sleep(HEARTBEAT_MS * 2);
+    for (const n of nodes) expect(n.presence.isOnline("w1")).toBe(true);
+    db.disconnect();
+  }, 30_000);
+
   it("a dead node's stored will for a device that is back elsewhere fires (the store streams it), and the device reads online on both nodes once the holder reasserts", async () => {
     // What aedes's Redis persistence keeps for a connection's will, written as a node that died before either
     // started would have left it: no live node ever heard of that node, so none drops its will at login.

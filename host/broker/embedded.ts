@@ -141,7 +141,10 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     ? (client, packet, authorized) => {
         const id = client ? deviceOf(client) : undefined;
         const done: typeof authorized = (err) => {
-          if (!err && client && id && packet.topic === deviceTopics(opts.prefix, id).status) ownStatus.set(client, packet.payload);
+          // A stored will (it carries the node that stored it) is not what the connection said, even when aedes
+          // fires a dead node's will with the device's live connection here as its client.
+          const own = !("brokerId" in packet) && packet.topic === deviceTopics(opts.prefix, id ?? "").status;
+          if (!err && client && id && own) ownStatus.set(client, packet.payload);
           authorized(err);
         };
         if (!client || !id || packet.topic !== deviceTopics(opts.prefix, id).status || receives(id) || !claimsOnline(packet.payload))
