@@ -120,7 +120,9 @@ describe("mosquitto over TLS", () => {
   });
 
   it("A's certificate acts as A whatever it claims: B's topics stay out of reach", async () => {
-    const pem = await makeDeviceCert(pki.ca, "m-a");
+    // Its own CN, m-c: with the first test's device m-a still connected, a second m-a would take over its session
+    // (the listener pins the client id to the CN) and be taken over back when that device reconnects.
+    const pem = await makeDeviceCert(pki.ca, "m-c");
     const c = mqtt.connect(tlsUrl(), { ca: pki.ca.cert, cert: pem.cert, key: pem.key, clientId: "m-b", username: "m-b", reconnectPeriod: 0 });
     clients.push(c);
     await new Promise<void>((resolve, reject) => {
@@ -129,14 +131,14 @@ describe("mosquitto over TLS", () => {
     });
     const got: string[] = [];
     c.on("message", (topic) => got.push(topic));
-    await c.subscribeAsync(["devices/m-b/rx", "devices/m-a/rx"]); // mosquitto grants, then checks each delivery
+    await c.subscribeAsync(["devices/m-b/rx", "devices/m-c/rx"]); // mosquitto grants, then checks each delivery
     const backendClient = await connectBackendClient(backendUrl, backend.registry.backendPassword(), { tls: { ca: pki.ca.cert } });
     clients.push(backendClient);
     await backendClient.publishAsync("devices/m-b/rx", "for b", { qos: 1 });
-    await backendClient.publishAsync("devices/m-a/rx", "for a", { qos: 1 });
+    await backendClient.publishAsync("devices/m-c/rx", "for c", { qos: 1 });
     await waitFor(() => got.length > 0);
     await new Promise((r) => setTimeout(r, 200));
-    expect(got).toEqual(["devices/m-a/rx"]); // the username is the certificate's CN, m-a: the %u ACL decides
+    expect(got).toEqual(["devices/m-c/rx"]); // the username is the certificate's CN, m-c: the %u ACL decides
     await c.publishAsync("devices/m-b/status", JSON.stringify({ online: true }), { retain: true, qos: 1 });
     await new Promise((r) => setTimeout(r, 300));
     expect(backend.presence.isOnline("m-b")).toBe(false);
