@@ -30,7 +30,7 @@ describe("the external-broker mode on a two-node Artemis cluster", () => {
     const dataDir = mkdtempSync(join(tmpdir(), "outpost-artemis-backend-"));
     const registry = new Registry(dataDir);
     users = { [BACKEND_USERNAME]: registry.backendPassword() };
-    for (const id of ["far-5", "far-311", "near-5", "will-1"]) users[id] = registry.addDevice(id).credential;
+    for (const id of ["far-5", "far-311", "near-5", "will-1", "mover"]) users[id] = registry.addDevice(id).credential;
     key = registry.createApiKey().key;
     registry.close();
     cluster = await startArtemisCluster(users);
@@ -74,4 +74,19 @@ describe("the external-broker mode on a two-node Artemis cluster", () => {
     await waitFor(() => !backend.presence.isOnline("will-1"));
     expect((await call("will-1", ["gone"])).status).toBe(503);
   }, 60_000);
+
+  it("a device whose node is killed comes back through the other node of its list, and answers", async () => {
+    const mover = new Device({ id: "mover" });
+    devices.set("mover", mover);
+    await mover.connect([cluster.nodes[1].mqttUrl, cluster.nodes[0].mqttUrl], {
+      password: users.mover,
+      protocolVersion: 5,
+      reconnect: { minMs: 100, maxMs: 500 },
+    });
+    await waitFor(() => backend.presence.isOnline("mover"));
+    expect((await call("mover", ["before"])).status).toBe(200);
+    await cluster.kill(1); // the JVM dies: its clients' sockets close, and node 0's bridge to it goes
+    await waitFor(async () => (await call("mover", ["after"])).status === 200);
+    expect(mover.mqtt!.broker.port).toBe(Number(new URL(cluster.nodes[0].mqttUrl).port));
+  }, 90_000);
 });

@@ -213,7 +213,8 @@ export class MqttClient extends EventEmitter {
       if (this.socket !== s) return;
       this.socket = null;
       this.inbox = [];
-      this.nextBroker();
+      // The core answers with its close event, which moves to the next broker: once per failed connection (moving
+      // here too skipped a broker, and with two of them never left the dead one).
       this.core.closed(this.now());
       this.drive();
     });

@@ -17,6 +17,8 @@ export interface ArtemisNode {
 
 export interface ArtemisCluster {
   nodes: ArtemisNode[];
+  /** SIGKILL of node n's JVM: no goodbye to its clients or to the other node. */
+  kill(n: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -103,5 +105,12 @@ export async function startArtemisCluster(users: Record<string, string>): Promis
       throw new Error(`Artemis node ${dead >= 0 ? dead : "?"} did not come up:\n${logs.join("\n----\n").slice(-4000)}`);
     }
   }
-  return { nodes: [0, 1].map((n) => ({ mqttUrl: `mqtt://127.0.0.1:${mqtt[n]}`, log: () => logs[n] })), stop };
+  const kill = async (n: number) => {
+    const p = procs[n];
+    if (p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise((r) => p.once("exit", r));
+    p.kill("SIGKILL");
+    await exited;
+  };
+  return { nodes: [0, 1].map((n) => ({ mqttUrl: `mqtt://127.0.0.1:${mqtt[n]}`, log: () => logs[n] })), kill, stop };
 }
