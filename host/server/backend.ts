@@ -286,6 +286,8 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   let mqttUrl: string;
   try {
     if (opts.brokerUrl) {
+      // First, so that a Redis that does not answer stops the start before anything is connected (RedisUnreachable).
+      if (opts.redisUrl) leaseRedis = await connectRedis(opts.redisUrl);
       const shown = redactUrl(opts.brokerUrl); // the URL may carry the broker password
       const client = await connectBackendClient(opts.brokerUrl, opts.brokerPassword ?? registry.backendPassword(), { tls: opts.brokerTls });
       bus = new MqttBus(client, {
@@ -303,7 +305,6 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
         answers: severalNodes ? new AnswerSubscriptions(bus, prefix, route, opts.answerLingerMs) : undefined,
       });
       await bus.subscribe(filters, route);
-      if (opts.redisUrl) leaseRedis = await connectRedis(opts.redisUrl);
       mqttUrl = opts.brokerUrl;
       logger.info({ broker: shown, mqtt5: bus.requestResponse }, "using external broker");
     } else {
