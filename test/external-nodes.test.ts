@@ -26,6 +26,7 @@ describe("two nodes on one mosquitto and one Redis", () => {
   /** Runs of each device's `count` method, on the device. */
   const runs = new Map<string, number>();
   let key: string;
+  let backendPort: number;
   const api = (n: number) =>
     apiClient(
       () => nodes[n].url,
@@ -45,7 +46,7 @@ describe("two nodes on one mosquitto and one Redis", () => {
     key = registry.createApiKey().key;
     // The backends' own listener: on the devices' one, client ids are pinned to the user name, so two backends
     // would take each other's connection.
-    const backendPort = await freePort();
+    backendPort = await freePort();
     mosquitto = await startRegistryMosquitto(registry, join(dataDir, "mosquitto"), backendPort);
     registry.close();
     redis = await startRedis();
@@ -115,5 +116,17 @@ describe("two nodes on one mosquitto and one Redis", () => {
     await waitFor(async () => (await api(0)(`/api/v1/jobs/${created.body.id}`)).body.state === "completed");
     expect(runs.get("v5")).toBe(1);
     for (const n of [0, 1]) expect((await api(n)(`/api/v1/jobs/${created.body.id}`)).body.counts).toMatchObject({ total: 1, succeeded: 1 });
+  });
+
+  it("names a Redis that does not answer at start (RedisUnreachable), before it connects to the broker", async () => {
+    const start = startBackend({
+      dataDir: mkdtempSync(join(tmpdir(), "outpost-external-noredis-")),
+      port: await freePort(),
+      brokerUrl: `mqtt://127.0.0.1:${backendPort}`,
+      redisUrl: `redis://127.0.0.1:${await freePort()}`,
+      host: "127.0.0.1",
+      logger: pino({ level: "silent" }),
+    });
+    await expect(start).rejects.toMatchObject({ name: "RedisUnreachable" });
   });
 });
