@@ -140,15 +140,18 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const publishGate: typeof authorizePublish = shared
     ? (client, packet, authorized) => {
         const id = client ? deviceOf(client) : undefined;
-        const done: typeof authorized = (err) => {
-          // A stored will (it carries the node that stored it) is not what the connection said, even when aedes
-          // fires a dead node's will with the device's live connection here as its client.
-          const own = !("brokerId" in packet) && packet.topic === deviceTopics(opts.prefix, id ?? "").status;
-          if (!err && client && id && own) ownStatus.set(client, packet.payload);
-          authorized(err);
-        };
-        if (!client || !id || packet.topic !== deviceTopics(opts.prefix, id).status || receives(id) || !claimsOnline(packet.payload))
-          return authorizePublish(client, packet, done);
+        const status = client !== null && id !== undefined && packet.topic === deviceTopics(opts.prefix, id).status;
+        if (!status) return authorizePublish(client, packet, authorized);
+        // A stored will (it carries the node that stored it) is not what the connection said, even when aedes
+        // fires a dead node's will with the device's live connection here as its client.
+        const done: typeof authorized =
+          "brokerId" in packet
+            ? authorized
+            : (err) => {
+                if (!err) ownStatus.set(client, packet.payload);
+                authorized(err);
+              };
+        if (receives(id) || !claimsOnline(packet.payload)) return authorizePublish(client, packet, done);
         holding.set(client, [...(holding.get(client) ?? []), () => authorizePublish(client, packet, done)]);
       }
     : authorizePublish;
