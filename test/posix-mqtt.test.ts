@@ -221,8 +221,23 @@ describe.each(["wasm3", "aot"] as const)("outpost-device (%s engine) against mos
   });
 
   it("rejects a malformed --url with usage", async () => {
-    const device = runDevice(["--id", "x", "--url", "http://127.0.0.1:1883"]);
-    expect(await device.exited).toEqual({ code: 2, signal: null });
-    expect(device.stderr()).toContain("--url must look like mqtt://host:port");
+    // Another scheme; a port out of range, empty, zero or with junk; no host; a host past its buffer; TLS in a
+    // plaintext build; one bad URL in a list.
+    const bad = [
+      ["http://127.0.0.1:1883"],
+      ["mqtt://h:65536"],
+      ["mqtt://h:"],
+      ["mqtt://h:0"],
+      ["mqtt://h:1x"],
+      ["mqtt://:1883"],
+      [`mqtt://${"h".repeat(300)}:1883`],
+      ["mqtts://127.0.0.1:8883"],
+      ["mqtt://127.0.0.1:1", "ws://127.0.0.1:2/x"],
+    ];
+    for (const urls of bad) {
+      const device = runDevice(["--id", "x", ...urls.flatMap((u) => ["--url", u])]);
+      expect(await device.exited, urls.join(" ")).toEqual({ code: 2, signal: null });
+      expect(device.stderr()).toMatch(/--url must look like mqtt:\/\/host:port|each must look like mqtt:\/\/host:port/);
+    }
   });
 });
