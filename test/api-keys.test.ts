@@ -1,6 +1,7 @@
 // Callers (issue 15): API keys with names, scopes and expiry, revoked and rotated over REST and the CLI; every
 // /api/v1 route declares its scope and a route without one is refused; keys from an old data directory keep working;
 // npm start's demo key is made once and reused.
+import type { SqliteDatabase } from "../host/registry/sql.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -246,7 +247,7 @@ describe("an old data directory", () => {
 
 describe("the CLI", () => {
   it("creates a scoped, expiring key, lists, rotates and revokes it; a running server follows within a second", async () => {
-    const data = backend.registry.db.name.replace(/\/outpost\.db$/, "");
+    const data = (backend.registry.db as SqliteDatabase).raw.name.replace(/\/outpost\.db$/, "");
     const outpost = (...args: string[]) => run("node", ["bin/outpost.js", ...args, "--data", data], { cwd: root }).then((r) => r.stdout);
     const made = JSON.parse(await outpost("key", "create", "--name", "cli-ci", "--scope", "read", "--expires", "30d", "--json"));
     expect(made).toMatchObject({ name: "cli-ci", scopes: ["read"] });

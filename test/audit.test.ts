@@ -1,6 +1,7 @@
 // Callers (issue 15): the audit log. Every call with who, which device and method, when and the outcome; changes;
 // refused callers; device connects, disconnects and refused logins (MQTT and WebSocket) with their reason. Queryable
 // over REST (filters, cursor paging) and the CLI, bounded in rows, and never holding a secret.
+import type { SqliteDatabase } from "../host/registry/sql.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
 import { mkdtempSync } from "node:fs";
@@ -203,7 +204,7 @@ describe("bounded", () => {
 describe("outpost audit", () => {
   it("prints the records, filtered, as JSON or lines; a bad filter is one line and exit 1", async () => {
     backend.registry.audit.flush();
-    const data = backend.registry.db.name.replace(/\/outpost\.db$/, "");
+    const data = (backend.registry.db as SqliteDatabase).raw.name.replace(/\/outpost\.db$/, "");
     const out = await run("node", ["bin/outpost.js", "audit", "--data", data, "--kind", "login_refused", "--json"], { cwd: root });
     const page = JSON.parse(out.stdout);
     expect(page.records.length).toBeGreaterThan(0);

@@ -1,6 +1,7 @@
 // The backend pieces the dashboard stands on (issue 18): params checked against the device's rpc.list schema,
 // one device's OpenAPI document, bounded telemetry history (boards publish it too), the fleet event stream with
 // ids, Last-Event-ID resume and heartbeats, the browser session cookie, and the OpenAPI document's additions.
+import { SqliteDatabase } from "../host/registry/sql.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Backend } from "../host/server/backend.ts";
 import { Device, type Method } from "../host/device.ts";
@@ -162,7 +163,7 @@ describe("the backend's OpenAPI document", () => {
 
 describe("telemetry history", () => {
   it("keeps at most TELEMETRY_MAX_SAMPLES per device, nothing older than a day, one a second, nothing oversize", () => {
-    const db = new Database(":memory:");
+    const db = new SqliteDatabase(new Database(":memory:"));
     db.exec("CREATE TABLE devices (id TEXT PRIMARY KEY)");
     let now = 1_000_000_000_000;
     const store = new TelemetryStore(db, 60_000, () => now);
@@ -331,7 +332,7 @@ describe("update and job progress on the fleet event stream", () => {
   });
 
   it("keeps each device's finished updates, the newest UPDATE_HISTORY_MAX, gone with the device; GET /devices/:id/updates", async () => {
-    const db = new Database(":memory:");
+    const db = new SqliteDatabase(new Database(":memory:"));
     db.exec("CREATE TABLE devices (id TEXT PRIMARY KEY); INSERT INTO devices VALUES ('a'), ('b')");
     const history = new UpdateHistory(db);
     const entry = (version: number) => ({ release: `v${version}-x`, version, outcome: "succeeded", reason: null, started_at: version, ended_at: version + 1 });
@@ -406,7 +407,7 @@ describe("browser sessions", () => {
   });
 
   it("a session ends with its API key; one key holds a bounded number of sessions", () => {
-    const db = new Database(":memory:");
+    const db = new SqliteDatabase(new Database(":memory:"));
     db.exec("CREATE TABLE api_keys (id TEXT PRIMARY KEY)");
     db.exec("INSERT INTO api_keys VALUES ('k1')");
     let now = 1_000;

@@ -1,4 +1,5 @@
 // The data directory: only its owner may read it, and the database holds no usable secret.
+import type { SqliteDatabase } from "../host/registry/sql.ts";
 import { describe, expect, it } from "vitest";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -45,7 +46,7 @@ describe("data directory", () => {
     expect(readFileSync(file, "utf8").trim()).toBe(pw);
     expect(mode(file)).toBe(0o600);
     expect(mode(join(d, "secrets"))).toBe(0o700);
-    r.db.pragma("wal_checkpoint(TRUNCATE)");
+    (r.db as SqliteDatabase).raw.pragma("wal_checkpoint(TRUNCATE)");
     for (const f of dbFiles(d)) if (existsSync(f)) expect(readFileSync(f).includes(pw)).toBe(false);
     r.close();
   });

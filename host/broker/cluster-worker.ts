@@ -14,7 +14,7 @@ const toPrimary = (msg: ToPrimary) => process.send!(msg);
 
 let broker: SingleBroker | undefined;
 let stopWatching = () => {};
-const registry = new Registry(config.dataDir);
+const registry = new Registry(config.dataDir, { db: config.db });
 const logger = pino({ level: process.env.LOG_LEVEL ?? "info" });
 const stop = async () => {
   stopWatching();

@@ -17,6 +17,8 @@ export interface WorkerConfig {
   host?: string;
   prefix: string;
   dataDir: string;
+  /** The registry's Postgres URL; SQLite in dataDir when absent. */
+  db?: string;
   redisUrl: string;
   heartbeatMs?: number;
 }
@@ -34,6 +36,7 @@ export interface ClusterOptions extends DeviceEvents {
   host?: string;
   prefix: string;
   dataDir: string;
+  db?: string;
   workers: number;
   redisUrl: string;
   heartbeatMs?: number;
@@ -59,6 +62,7 @@ export async function startBrokerCluster(opts: ClusterOptions): Promise<Embedded
     host: opts.host ?? "127.0.0.1",
     prefix: opts.prefix,
     dataDir: opts.dataDir,
+    db: opts.db,
     redisUrl: opts.redisUrl,
     heartbeatMs: opts.heartbeatMs,
   };

@@ -1,4 +1,5 @@
 // Small helpers shared by the CLI commands.
+import { registryDb } from "./db-options.ts";
 import { InvalidArgumentError, Option } from "commander";
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
@@ -70,10 +71,11 @@ export function checkDataDir(dir: string): string {
  */
 export function openRegistry(dir: string, { create }: { create: boolean }): Registry {
   const abs = checkDataDir(dir);
-  if (!create && !existsSync(dbPath(abs)))
+  const db = registryDb();
+  if (!create && !db && !existsSync(dbPath(abs)))
     throw new CliError(`no registry in ${abs} (no outpost.db): check --data, or create one with "outpost serve" or "outpost device add"`);
   try {
-    return new Registry(abs);
+    return new Registry(abs, { db });
   } catch (err) {
     throw new CliError(`cannot open the registry in ${abs}: ${(err as Error).message}`);
   }
@@ -92,4 +94,12 @@ export function withRegistry<T>(dir: string, create: boolean, fn: (r: Registry) 
 /** Quotes a string for a POSIX shell, so a printed command runs exactly as printed. */
 export function shellQuote(s: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/** `url` with `password` as its userinfo password, unless the URL has one (it wins) or there is none. */
+export function withPassword(url: string, password: string | undefined): string {
+  const u = new URL(url);
+  if (u.password || password === undefined) return url;
+  u.password = encodeURIComponent(password);
+  return u.toString();
 }

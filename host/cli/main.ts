@@ -14,6 +14,7 @@ import { updateCommand } from "./update.ts";
 import { jobCommand } from "./job.ts";
 import { certCommand } from "./cert.ts";
 import { redactUrlsIn } from "../server/log.ts";
+import { addDbOptions } from "./db-options.ts";
 
 const program = new Command("outpost")
   // A user mistake is one line (commander's own error, or a CliError below); --help shows the usage.
@@ -32,6 +33,7 @@ program.addCommand(releaseCommand());
 program.addCommand(updateCommand());
 program.addCommand(jobCommand());
 program.addCommand(certCommand());
+addDbOptions(program);
 
 // commander quotes a refused argument in its error: a URL's password must not end up on the screen or in a log.
 const redactErrors = (cmd: Command): void => {

@@ -1,4 +1,7 @@
 // outpost serve: the backend; --demo adds a device in-process and prints a curl command that works as printed.
+import { PostgresDriverMissing, RegistryUnavailable } from "../registry/postgres.ts";
+import { RegistryTooNew } from "../registry/postgres-schema.ts";
+import { registryDb } from "./db-options.ts";
 import { Command, Option } from "commander";
 import { X509Certificate } from "node:crypto";
 import { pino } from "pino";
@@ -8,7 +11,7 @@ import { DEFAULT_HOST, startBackend } from "../server/backend.ts";
 import { BrokerUnreachable } from "../rpc/bus.ts";
 import { RedisUnreachable } from "../broker/redis.ts";
 import { RedisServerFailed } from "../cluster/redis-server.ts";
-import { CliError, checkDataDir, dataOption, parsePort, parsePositive, shellQuote, urlParser } from "./common.ts";
+import { CliError, checkDataDir, dataOption, parsePort, parsePositive, shellQuote, urlParser, withPassword } from "./common.ts";
 import { startFleetDevice, type RunningDevice } from "./fleet.ts";
 import { demoKey } from "./demo-key.ts";
 import { JWT_OPTIONS, jwtConfig, type JwtFlags } from "./jwt-options.ts";
@@ -125,6 +128,7 @@ export function serveCommand(): Command {
       if (tls && opts.mqttWorkers > 1) throw new CliError("--mqtt-workers and TLS: MQTT over TLS runs in the backend's process");
       const backend = await startBackend({
         dataDir: opts.data,
+        db: registryDb(),
         port: opts.port,
         host: opts.host,
         mqttPort: opts.mqttPort,
@@ -220,7 +224,14 @@ function startupError(err: unknown, opts: ServeOptions): unknown {
   }
   if (e?.code === "EACCES" && e.syscall === "listen")
     return new CliError(`not allowed to listen on ${e.address ?? opts.host}:${e.port ?? "?"}: choose a port above 1023`);
-  if (err instanceof RedisUnreachable || err instanceof RedisServerFailed) return new CliError(`${err.name}: ${err.message}`);
+  if (
+    err instanceof RedisUnreachable ||
+    err instanceof RedisServerFailed ||
+    err instanceof RegistryUnavailable ||
+    err instanceof RegistryTooNew ||
+    err instanceof PostgresDriverMissing
+  )
+    return new CliError(`${err.name}: ${err.message}`);
   if (err instanceof InvalidJwtConfig) return new CliError(err.message);
   if (err instanceof BrokerUnreachable) return new CliError(`cannot reach the broker ${redactUrl(opts.broker ?? "")}: ${err.message}`);
   if (e?.code === "SQLITE_CANTOPEN" || e?.code === "EACCES" || e?.code === "ENOTDIR")
@@ -229,13 +240,6 @@ function startupError(err: unknown, opts: ServeOptions): unknown {
 }
 
 /** The URL's own password (user:password@) wins over the file and the variable. */
-function withPassword(url: string, password: string | undefined): string {
-  const u = new URL(url);
-  if (u.password || password === undefined) return url;
-  u.password = encodeURIComponent(password);
-  return u.toString();
-}
-
 /** The first DNS name of the server certificate, so the in-process demo device checks it as any device would. */
 function tlsServerName(cert: string): string | undefined {
   return /DNS:([^,\s]+)/.exec(new X509Certificate(cert).subjectAltName ?? "")?.[1];

@@ -1,6 +1,6 @@
 // API keys: a name, scopes, an optional expiry; revoked and rotated. Only scrypt hashes of the keys are stored.
 // A key is "opk_<16 hex id>_<secret>": the id finds the row, the whole key is what the hash is of.
-import type Database from "better-sqlite3";
+import { isUniqueViolation, type SqlDatabase } from "./sql.ts";
 import { randomBytes } from "node:crypto";
 import { SCOPES, parseScopes, type Scope } from "./scopes.ts";
 import { DEFAULT_COST, digest, hashSecret, newSecret, sameDigest, verifySecret, type ScryptCost } from "./secrets.ts";
@@ -101,10 +101,10 @@ export class ApiKeys {
   private changes = 0;
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: SqlDatabase,
     private readonly cost: ScryptCost = DEFAULT_COST,
   ) {
-    this.migrate();
+    if (db.dialect === "sqlite") this.migrate(); // Postgres: postgres-schema.ts
     const cols = "id, name, scopes, hash, old_hash, old_until, created_at, expires_at, revoked_at, rotated_at";
     this.stmt = {
       insert: db.prepare("INSERT INTO api_keys (id, name, scopes, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)"),
@@ -112,7 +112,7 @@ export class ApiKeys {
       activeByName: db.prepare<[string], KeyRow>(`SELECT ${cols} FROM api_keys WHERE name = ? AND revoked_at IS NULL`),
       all: db.prepare<[], KeyRow>(`SELECT ${cols} FROM api_keys ORDER BY created_at, id`),
       revoke: db.prepare("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"),
-      // SQLite reads the right-hand sides from the row as it was: old_hash takes the hash being replaced.
+      // SQL reads the right-hand sides from the row as it was: old_hash takes the hash being replaced.
       rotate: db.prepare("UPDATE api_keys SET old_hash = hash, old_until = ?, hash = ?, rotated_at = ? WHERE id = ? AND revoked_at IS NULL"),
     };
   }
@@ -158,8 +158,7 @@ export class ApiKeys {
     try {
       this.stmt.insert.run(id, name, scopes.join(" "), hashSecret(key, this.cost), now, expiresAt);
     } catch (err) {
-      if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE")
-        throw new KeyNameTaken(`a key named ${name} exists: revoke it or choose another name`);
+      if (isUniqueViolation(err)) throw new KeyNameTaken(`a key named ${name} exists: revoke it or choose another name`);
       throw err;
     }
     return { record: this.get(id)!, key };

@@ -1,6 +1,6 @@
 // The audit log: who called which device and method, when, and what came of it; device connects, disconnects and
 // refused logins. One table in the registry's database, bounded (the oldest rows go), written in batches.
-import type Database from "better-sqlite3";
+import type { SqlDatabase } from "./sql.ts";
 
 export const AUDIT_KINDS = ["call", "change", "refused", "connect", "disconnect", "login_refused"] as const;
 /**
@@ -74,13 +74,15 @@ export class AuditLog {
   readonly maxRows: number;
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: SqlDatabase,
     opts: { maxRows?: number } = {},
   ) {
     this.maxRows = opts.maxRows ?? DEFAULT_AUDIT_MAX_ROWS;
     // No secondary index: each one made a record cost ~25 us instead of ~3 us (SQLite, 500-row transactions), on
     // every call; a filtered query walks back from the newest row instead (a full scan of 100,000 rows is ~20 ms).
-    db.exec(`
+    // Postgres: postgres-schema.ts makes these tables.
+    if (db.dialect === "sqlite")
+      db.exec(`
       CREATE TABLE IF NOT EXISTS audit (
         id INTEGER PRIMARY KEY,
         at INTEGER NOT NULL,

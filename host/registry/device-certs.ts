@@ -4,7 +4,7 @@
 // A certificate replaced by rotation keeps working until its valid_until (the grace period), then is refused.
 // A pin that goes is remembered by serial number in revoked_certs (until the certificate expires), for the CRL an
 // external broker reads (tls/crl-files.ts): mosquitto cannot see the pins.
-import type Database from "better-sqlite3";
+import type { SqlDatabase } from "./sql.ts";
 
 export interface PinnedCert {
   fingerprint: string;
@@ -27,32 +27,61 @@ export interface RevokedCert {
 export class DeviceCerts {
   private readonly stmt;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(private readonly db: SqlDatabase) {
+    if (db.dialect === "sqlite") DeviceCerts.createSqliteTables(db); // Postgres: postgres-schema.ts
+    this.stmt = {
+      pin: db.prepare(
+        `INSERT INTO device_certs (fingerprint, device_id, not_after, created_at, valid_until, serial) VALUES (?, ?, ?, ?, NULL, ?)
+         ON CONFLICT (fingerprint) DO UPDATE SET device_id = excluded.device_id, not_after = excluded.not_after,
+           created_at = excluded.created_at, valid_until = NULL, serial = excluded.serial`,
+      ),
+      unrevoke: db.prepare("DELETE FROM revoked_certs WHERE serial = ?"),
+      revoked: db.prepare<[number, number, number], RevokedCert>(
+        `SELECT serial, revoked_at FROM revoked_certs WHERE not_after > ?
+         UNION SELECT serial, valid_until FROM device_certs WHERE serial IS NOT NULL AND valid_until <= ? AND not_after > ?
+         ORDER BY serial`,
+      ),
+      pruneRevoked: db.prepare("DELETE FROM revoked_certs WHERE not_after <= ?"),
+      crlFiles: db.prepare<[], { path: string }>("SELECT path FROM crl_files ORDER BY path"),
+      addCrlFile: db.prepare("INSERT INTO crl_files (path) VALUES (?) ON CONFLICT DO NOTHING"),
+      get: db.prepare<[string], PinnedCert>("SELECT * FROM device_certs WHERE fingerprint = ?"),
+      list: db.prepare<[string], PinnedCert>("SELECT * FROM device_certs WHERE device_id = ? ORDER BY created_at"),
+      limitOthers: db.prepare("UPDATE device_certs SET valid_until = ? WHERE device_id = ? AND fingerprint <> ? AND (valid_until IS NULL OR valid_until > ?)"),
+      revoke: db.prepare("DELETE FROM device_certs WHERE fingerprint = ?"),
+      revokeAll: db.prepare("DELETE FROM device_certs WHERE device_id = ?"),
+      nextEnd: db.prepare<[number, number], { t: number | null }>(
+        "SELECT min(t) AS t FROM (SELECT valid_until AS t FROM device_certs WHERE valid_until > ? UNION ALL SELECT not_after FROM device_certs WHERE not_after > ?) AS ends",
+      ),
+      device: db.prepare<[string], { id: string }>("SELECT id FROM devices WHERE id = ?"),
+    };
+  }
+
+  private static createSqliteTables(db: SqlDatabase): void {
     db.exec(`
-      CREATE TABLE IF NOT EXISTS device_certs (
-        fingerprint TEXT PRIMARY KEY,
-        device_id TEXT NOT NULL,
-        not_after INTEGER NOT NULL,
-        created_at INTEGER NOT NULL,
-        valid_until INTEGER
-      );
-      CREATE INDEX IF NOT EXISTS device_certs_by_device ON device_certs (device_id);
-      CREATE TRIGGER IF NOT EXISTS device_certs_of_removed AFTER DELETE ON devices
-        BEGIN DELETE FROM device_certs WHERE device_id = old.id; END;
-      CREATE TRIGGER IF NOT EXISTS device_certs_of_recredited AFTER UPDATE OF secret_hash ON devices
-        BEGIN DELETE FROM device_certs WHERE device_id = new.id; END;
-      CREATE TRIGGER IF NOT EXISTS device_cert_removed AFTER DELETE ON device_certs
-        BEGIN UPDATE credentials_revision SET revision = revision + 1; END;
-      CREATE TRIGGER IF NOT EXISTS device_cert_limited AFTER UPDATE OF valid_until ON device_certs
-        BEGIN UPDATE credentials_revision SET revision = revision + 1; END;
-      CREATE TABLE IF NOT EXISTS revoked_certs (
-        serial TEXT PRIMARY KEY,
-        device_id TEXT NOT NULL,
-        not_after INTEGER NOT NULL,
-        revoked_at INTEGER NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS crl_files (path TEXT PRIMARY KEY);
-    `);
+        CREATE TABLE IF NOT EXISTS device_certs (
+          fingerprint TEXT PRIMARY KEY,
+          device_id TEXT NOT NULL,
+          not_after INTEGER NOT NULL,
+          created_at INTEGER NOT NULL,
+          valid_until INTEGER
+        );
+        CREATE INDEX IF NOT EXISTS device_certs_by_device ON device_certs (device_id);
+        CREATE TRIGGER IF NOT EXISTS device_certs_of_removed AFTER DELETE ON devices
+          BEGIN DELETE FROM device_certs WHERE device_id = old.id; END;
+        CREATE TRIGGER IF NOT EXISTS device_certs_of_recredited AFTER UPDATE OF secret_hash ON devices
+          BEGIN DELETE FROM device_certs WHERE device_id = new.id; END;
+        CREATE TRIGGER IF NOT EXISTS device_cert_removed AFTER DELETE ON device_certs
+          BEGIN UPDATE credentials_revision SET revision = revision + 1; END;
+        CREATE TRIGGER IF NOT EXISTS device_cert_limited AFTER UPDATE OF valid_until ON device_certs
+          BEGIN UPDATE credentials_revision SET revision = revision + 1; END;
+        CREATE TABLE IF NOT EXISTS revoked_certs (
+          serial TEXT PRIMARY KEY,
+          device_id TEXT NOT NULL,
+          not_after INTEGER NOT NULL,
+          revoked_at INTEGER NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS crl_files (path TEXT PRIMARY KEY);
+      `);
     // Additive: a data directory from before keeps its pins (without serials: those cannot be listed in a CRL).
     const columns = db.prepare<[], { name: string }>("PRAGMA table_info(device_certs)").all();
     if (!columns.some((c) => c.name === "serial")) {
@@ -63,31 +92,10 @@ export class DeviceCerts {
       }
     }
     db.exec(`
-      CREATE TRIGGER IF NOT EXISTS device_cert_revoked_serial AFTER DELETE ON device_certs WHEN old.serial IS NOT NULL
-        BEGIN INSERT OR REPLACE INTO revoked_certs (serial, device_id, not_after, revoked_at)
-          VALUES (old.serial, old.device_id, old.not_after, CAST(unixepoch('subsec') * 1000 AS INTEGER)); END;
-    `);
-    this.stmt = {
-      pin: db.prepare("INSERT OR REPLACE INTO device_certs (fingerprint, device_id, not_after, created_at, valid_until, serial) VALUES (?, ?, ?, ?, NULL, ?)"),
-      unrevoke: db.prepare("DELETE FROM revoked_certs WHERE serial = ?"),
-      revoked: db.prepare<[number, number, number], RevokedCert>(
-        `SELECT serial, revoked_at FROM revoked_certs WHERE not_after > ?
-         UNION SELECT serial, valid_until FROM device_certs WHERE serial IS NOT NULL AND valid_until <= ? AND not_after > ?
-         ORDER BY serial`,
-      ),
-      pruneRevoked: db.prepare("DELETE FROM revoked_certs WHERE not_after <= ?"),
-      crlFiles: db.prepare<[], { path: string }>("SELECT path FROM crl_files ORDER BY path"),
-      addCrlFile: db.prepare("INSERT OR IGNORE INTO crl_files (path) VALUES (?)"),
-      get: db.prepare<[string], PinnedCert>("SELECT * FROM device_certs WHERE fingerprint = ?"),
-      list: db.prepare<[string], PinnedCert>("SELECT * FROM device_certs WHERE device_id = ? ORDER BY created_at"),
-      limitOthers: db.prepare("UPDATE device_certs SET valid_until = ? WHERE device_id = ? AND fingerprint <> ? AND (valid_until IS NULL OR valid_until > ?)"),
-      revoke: db.prepare("DELETE FROM device_certs WHERE fingerprint = ?"),
-      revokeAll: db.prepare("DELETE FROM device_certs WHERE device_id = ?"),
-      nextEnd: db.prepare<[number, number], { t: number | null }>(
-        "SELECT min(t) AS t FROM (SELECT valid_until AS t FROM device_certs WHERE valid_until > ? UNION ALL SELECT not_after FROM device_certs WHERE not_after > ?)",
-      ),
-      device: db.prepare<[string], { id: string }>("SELECT id FROM devices WHERE id = ?"),
-    };
+        CREATE TRIGGER IF NOT EXISTS device_cert_revoked_serial AFTER DELETE ON device_certs WHEN old.serial IS NOT NULL
+          BEGIN INSERT OR REPLACE INTO revoked_certs (serial, device_id, not_after, revoked_at)
+            VALUES (old.serial, old.device_id, old.not_after, CAST(unixepoch('subsec') * 1000 AS INTEGER)); END;
+      `);
   }
 
   /**

@@ -1,6 +1,6 @@
 // Jobs and their per-device executions, in the registry's SQLite database: what a backend needs to resume a job
 // after a restart (the spec, the job's state, each device's state and attempts) and what REST shows.
-import type Database from "better-sqlite3";
+import type { SqlDatabase } from "./sql.ts";
 import { randomBytes } from "node:crypto";
 import type { JobSpec } from "../jobs/spec.ts";
 import { emptyCounts, type Counts, type ExecutionState, type JobState } from "../jobs/types.ts";
@@ -59,8 +59,10 @@ const toJob = ({ seq: _seq, spec, ...row }: JobRow): JobRecord => ({ ...row, spe
 export class JobStore {
   private readonly stmt;
 
-  constructor(private readonly db: Database.Database) {
-    db.exec(`
+  constructor(private readonly db: SqlDatabase) {
+    // Postgres: postgres-schema.ts makes these tables.
+    if (db.dialect === "sqlite") {
+      db.exec(`
       CREATE TABLE IF NOT EXISTS jobs (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         id TEXT NOT NULL UNIQUE,
@@ -89,12 +91,13 @@ export class JobStore {
       CREATE INDEX IF NOT EXISTS job_executions_by_n ON job_executions (job_id, n);
       CREATE INDEX IF NOT EXISTS job_executions_by_state ON job_executions (job_id, state);
     `);
-    // Shared nodes: the fencing token of the node that runs the job (host/cluster/lease.ts); null without Redis.
-    if (!db.prepare("SELECT name FROM pragma_table_info('jobs') WHERE name = 'fence'").get()) {
-      try {
-        db.exec("ALTER TABLE jobs ADD COLUMN fence INTEGER");
-      } catch (err) {
-        if (!/duplicate column/.test((err as Error).message)) throw err; // another node starting at the same time added it
+      // Shared nodes: the fencing token of the node that runs the job (host/cluster/lease.ts); null without Redis.
+      if (!db.prepare("SELECT name FROM pragma_table_info('jobs') WHERE name = 'fence'").get()) {
+        try {
+          db.exec("ALTER TABLE jobs ADD COLUMN fence INTEGER");
+        } catch (err) {
+          if (!/duplicate column/.test((err as Error).message)) throw err; // another node starting at the same time added it
+        }
       }
     }
     const jobCols = "seq, id, kind, spec, state, reason, created_at, expires_at, ended_at, revision";
@@ -123,7 +126,7 @@ export class JobStore {
       ),
       set: db.prepare("UPDATE job_executions SET state = ?, reason = ?, result = ?, updated_at = ? WHERE job_id = ? AND device_id = ?"),
       requeue: db.prepare(
-        "UPDATE job_executions SET state = 'queued', reason = ?, attempts = max(attempts - 1, 0), notified_at = CASE WHEN attempts <= 1 THEN NULL ELSE notified_at END, rate_per_minute = CASE WHEN attempts <= 1 THEN NULL ELSE rate_per_minute END, updated_at = ? WHERE job_id = ? AND device_id = ? AND state = 'in_progress'",
+        "UPDATE job_executions SET state = 'queued', reason = ?, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, notified_at = CASE WHEN attempts <= 1 THEN NULL ELSE notified_at END, rate_per_minute = CASE WHEN attempts <= 1 THEN NULL ELSE rate_per_minute END, updated_at = ? WHERE job_id = ? AND device_id = ? AND state = 'in_progress'",
       ),
       cancelQueued: db.prepare("UPDATE job_executions SET state = 'cancelled', reason = ?, updated_at = ? WHERE job_id = ? AND state = 'queued'"),
     };

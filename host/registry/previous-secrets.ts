@@ -1,6 +1,6 @@
 // A device's previous password after a rotation with a grace period: still accepted until valid_until, then not.
 // Only the scrypt hash is kept, as for the current one. Removing the device, or a rotation without grace, ends it.
-import type Database from "better-sqlite3";
+import type { SqlDatabase } from "./sql.ts";
 import { digest, sameDigest, verifySecret } from "./secrets.ts";
 
 export class PreviousSecrets {
@@ -10,10 +10,12 @@ export class PreviousSecrets {
 
   /** `knownDigest`: the registry's own memory of which secret matched a stored hash (a login before the rotation). */
   constructor(
-    db: Database.Database,
+    db: SqlDatabase,
     private readonly knownDigest: (hash: string) => Buffer | undefined = () => undefined,
   ) {
-    db.exec(`
+    // Postgres: postgres-schema.ts makes these tables.
+    if (db.dialect === "sqlite")
+      db.exec(`
       CREATE TABLE IF NOT EXISTS device_previous_secrets (
         device_id TEXT NOT NULL,
         secret_hash TEXT NOT NULL,
@@ -33,7 +35,7 @@ export class PreviousSecrets {
     };
     this.db = db;
   }
-  private readonly db: Database.Database;
+  private readonly db: SqlDatabase;
 
   /**
    * Rotates `id`'s password with `rotate` (Registry.rotateCredential); the current one stays valid for `graceMs`

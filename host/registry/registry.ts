@@ -1,5 +1,5 @@
-// The device registry and API keys, in SQLite (<data>/outpost.db, WAL so the CLI works while the server runs).
-import Database from "better-sqlite3";
+// The device registry and API keys, in SQLite (<data>/outpost.db, WAL so the CLI works while the server runs) or,
+// with a postgres:// URL, in Postgres, which nodes on several machines share (sql.ts is what both speak).
 import { dirname, join, resolve } from "node:path";
 import { ApiKeys, type ApiKeyRecord } from "./api-keys.ts";
 import { AuditLog } from "./audit.ts";
@@ -9,6 +9,8 @@ import { DeviceTags } from "./tags.ts";
 import { JobStore } from "./jobs.ts";
 import { DeviceCerts } from "./device-certs.ts";
 import { PreviousSecrets } from "./previous-secrets.ts";
+import { PostgresDatabase } from "./postgres.ts";
+import { isPostgresUrl, isUniqueViolation, SqliteDatabase, type SqlDatabase } from "./sql.ts";
 import { DEFAULT_COST, DEVICE_COST, digest, hashSecret, mosquittoHash, newSecret, sameDigest, verifySecret, type ScryptCost } from "./secrets.ts";
 
 export { apiKeyId, isApiKeyShaped } from "./api-keys.ts";
@@ -100,7 +102,7 @@ function toRecord({ request_max, response_max, max_packet, ...row }: DeviceRow):
 const RECHECK_MS = 1000;
 
 export class Registry {
-  readonly db: Database.Database;
+  readonly db: SqlDatabase;
   /** Hot-path answers, re-read after RECHECK_MS so that changes made by the CLI (another process) show up. */
   private readonly recent = new Map<string, { at: number; value: unknown }>();
   /** Stored hash -> digest of the secret that matched it, so scrypt runs once per secret, not per request. */
@@ -117,41 +119,16 @@ export class Registry {
   /** Fleet jobs and their per-device executions (jobs.ts). */
   readonly jobs: JobStore;
 
-  constructor(dataDir: string, opts: { keyCost?: ScryptCost; deviceCost?: ScryptCost; auditMaxRows?: number } = {}) {
+  /**
+   * `db`: a postgres://… URL puts the registry there (its password in the URL or given apart, see cli/db-options.ts);
+   * otherwise it is SQLite in `dataDir`, which holds the node's secrets either way.
+   */
+  constructor(dataDir: string, opts: { db?: string; keyCost?: ScryptCost; deviceCost?: ScryptCost; auditMaxRows?: number } = {}) {
     privateDir(resolve(dataDir));
     this.deviceCost = opts.deviceCost ?? DEVICE_COST;
     this.passwordPath = backendPasswordPath(dataDir);
     privateDir(dirname(this.passwordPath));
-    const file = dbPath(dataDir);
-    privateFile(file);
-    restrictExisting([`${file}-wal`, `${file}-shm`]);
-    this.db = new Database(file);
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("busy_timeout = 5000");
-    this.db.pragma("synchronous = NORMAL");
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS devices (
-        id TEXT PRIMARY KEY,
-        secret_hash TEXT NOT NULL,
-        mosquitto_hash TEXT NOT NULL,
-        metadata TEXT NOT NULL DEFAULT '{}',
-        created_at INTEGER NOT NULL,
-        last_seen INTEGER,
-        connected_since INTEGER,
-        online INTEGER NOT NULL DEFAULT 0,
-        transport TEXT
-      );
-      CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      -- Counts removals and new credentials, whichever process makes them (the triggers live in the database), so a
-      -- running backend notices them with one cheap read and disconnects the devices concerned.
-      CREATE TABLE IF NOT EXISTS credentials_revision (one INTEGER PRIMARY KEY CHECK (one = 1), revision INTEGER NOT NULL);
-      INSERT OR IGNORE INTO credentials_revision (one, revision) VALUES (1, 0);
-      CREATE TRIGGER IF NOT EXISTS device_removed AFTER DELETE ON devices
-        BEGIN UPDATE credentials_revision SET revision = revision + 1; END;
-      CREATE TRIGGER IF NOT EXISTS device_recredited AFTER UPDATE OF secret_hash ON devices
-        BEGIN UPDATE credentials_revision SET revision = revision + 1; END;
-    `);
-    this.addLimitColumns();
+    this.db = isPostgresUrl(opts.db) ? new PostgresDatabase(opts.db) : Registry.openSqlite(dataDir);
     this.apiKeys = new ApiKeys(this.db, opts.keyCost ?? DEFAULT_COST);
     this.audit = new AuditLog(this.db, { maxRows: opts.auditMaxRows });
     this.tags = new DeviceTags(this.db);
@@ -173,35 +150,70 @@ export class Registry {
       allOffline: this.db.prepare("UPDATE devices SET online = 0"),
       mosquittoUsers: this.db.prepare<[], { id: string; mosquitto_hash: string }>("SELECT id, mosquitto_hash FROM devices ORDER BY id"),
       getSetting: this.db.prepare<[string], { value: string }>("SELECT value FROM settings WHERE key = ?"),
-      setSetting: this.db.prepare("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)"),
+      setSetting: this.db.prepare("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
       revision: this.db.prepare<[], { revision: number }>("SELECT revision FROM credentials_revision"),
     };
+    if (this.db instanceof SqliteDatabase) this.moveLegacyPassword(this.db);
+  }
+
+  /** <data>/outpost.db, made with this table and the ones before (Postgres: postgres-schema.ts). */
+  private static openSqlite(dataDir: string): SqliteDatabase {
+    const file = dbPath(dataDir);
+    privateFile(file);
+    restrictExisting([`${file}-wal`, `${file}-shm`]);
+    const db = SqliteDatabase.open(file);
+    db.raw.pragma("journal_mode = WAL");
+    db.raw.pragma("busy_timeout = 5000");
+    db.raw.pragma("synchronous = NORMAL");
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS devices (
+        id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL,
+        mosquitto_hash TEXT NOT NULL,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created_at INTEGER NOT NULL,
+        last_seen INTEGER,
+        connected_since INTEGER,
+        online INTEGER NOT NULL DEFAULT 0,
+        transport TEXT
+      );
+      CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      -- Counts removals and new credentials, whichever process makes them (the triggers live in the database), so a
+      -- running backend notices them with one cheap read and disconnects the devices concerned.
+      CREATE TABLE IF NOT EXISTS credentials_revision (one INTEGER PRIMARY KEY CHECK (one = 1), revision INTEGER NOT NULL);
+      INSERT OR IGNORE INTO credentials_revision (one, revision) VALUES (1, 0);
+      CREATE TRIGGER IF NOT EXISTS device_removed AFTER DELETE ON devices
+        BEGIN UPDATE credentials_revision SET revision = revision + 1; END;
+      CREATE TRIGGER IF NOT EXISTS device_recredited AFTER UPDATE OF secret_hash ON devices
+        BEGIN UPDATE credentials_revision SET revision = revision + 1; END;
+    `);
+    Registry.addLimitColumns(db);
     restrictExisting([`${file}-wal`, `${file}-shm`]); // made by SQLite just now, if they were missing
-    this.moveLegacyPassword();
+    return db;
   }
 
   /** Databases made before device limits existed get the columns (null: not known). */
-  private addLimitColumns(): void {
+  private static addLimitColumns(db: SqliteDatabase): void {
     const have = new Set(
-      this.db
+      db
         .prepare<[], { name: string }>("SELECT name FROM pragma_table_info('devices')")
         .all()
         .map((c) => c.name),
     );
-    for (const name of LIMIT_NAMES) if (!have.has(name)) this.db.exec(`ALTER TABLE devices ADD COLUMN ${name} INTEGER`);
+    for (const name of LIMIT_NAMES) if (!have.has(name)) db.exec(`ALTER TABLE devices ADD COLUMN ${name} INTEGER`);
   }
 
   /**
    * An older data directory kept the backend password in the settings table: it moves to its file (the same
    * value, so a generated mosquitto passwd stays valid) and its bytes are overwritten in the database and WAL.
    */
-  private moveLegacyPassword(): void {
+  private moveLegacyPassword(db: SqliteDatabase): void {
     const legacy = this.setting(LEGACY_PASSWORD_SETTING);
     if (!legacy) return;
     secretFile(this.passwordPath, () => legacy);
-    this.db.pragma("secure_delete = ON");
-    this.db.prepare("DELETE FROM settings WHERE key = ?").run(LEGACY_PASSWORD_SETTING);
-    this.db.pragma("wal_checkpoint(TRUNCATE)");
+    db.raw.pragma("secure_delete = ON");
+    db.prepare("DELETE FROM settings WHERE key = ?").run(LEGACY_PASSWORD_SETTING);
+    db.raw.pragma("wal_checkpoint(TRUNCATE)");
   }
 
   close(): void {
@@ -255,7 +267,7 @@ export class Registry {
         max_packet,
       );
     } catch (err) {
-      if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") throw new DeviceExists(`device ${id} exists`);
+      if (isUniqueViolation(err)) throw new DeviceExists(`device ${id} exists`);
       throw err;
     }
     return { id, credential };

@@ -1,8 +1,8 @@
 // Releases (docs/ota.md, "On the backend"): the signed manifest and signature in the `releases` table, the module
 // bytes in <data>/releases/<id>.wasm; and each device's app as the last update left it (`device_apps`).
-import type Database from "better-sqlite3";
+import type { SqlDatabase } from "./sql.ts";
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { privateDir } from "./private-files.ts";
 import { keyId, parseManifest, publicKeyFromHex, publicKeyHex, sha256Hex, signatureValid, type OtaError, type Manifest } from "../ota/manifest.ts";
 
@@ -63,14 +63,16 @@ export class ReleaseInvalid extends Error {
 
 export class ReleaseStore {
   private readonly dir: string;
-  private readonly db: Database.Database;
+  private readonly db: SqlDatabase;
 
-  constructor(db: Database.Database, opts: { dataDir?: string; publicKeys?: readonly string[] } = {}) {
+  constructor(db: SqlDatabase, opts: { dataDir: string; publicKeys?: readonly string[] }) {
     this.db = db;
-    this.dir = join(opts.dataDir ?? dirname(db.name), "releases");
+    this.dir = join(opts.dataDir, "releases");
     this.keys = (opts.publicKeys ?? []).map((hex) => ({ id: keyId(hex), key: publicKeyFromHex(hex) }));
     privateDir(this.dir);
-    db.exec(`
+    // Postgres: postgres-schema.ts makes these tables.
+    if (db.dialect === "sqlite")
+      db.exec(`
       CREATE TABLE IF NOT EXISTS releases (
         id TEXT PRIMARY KEY, version INTEGER NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL, abi INTEGER NOT NULL,
         label TEXT, key_id TEXT, manifest BLOB NOT NULL, signature BLOB NOT NULL, created_at INTEGER NOT NULL);
@@ -145,7 +147,9 @@ export class ReleaseStore {
   saveUpdate(u: UpdateRecord): void {
     this.db
       .prepare(
-        "INSERT OR REPLACE INTO device_updates (device, release, version, state, bytes_sent, total, reason, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        `INSERT INTO device_updates (device, release, version, state, bytes_sent, total, reason, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (device) DO UPDATE SET release = excluded.release, version = excluded.version, state = excluded.state,
+           bytes_sent = excluded.bytes_sent, total = excluded.total, reason = excluded.reason, started_at = excluded.started_at, updated_at = excluded.updated_at`,
       )
       .run(u.device, u.release, u.version, u.state, u.bytes_sent, u.total, u.reason, u.started_at, u.updated_at);
   }
@@ -156,7 +160,10 @@ export class ReleaseStore {
 
   setApp(device: string, app: DeviceApp): void {
     this.db
-      .prepare("INSERT OR REPLACE INTO device_apps (device, version, previous, state) VALUES (?, ?, ?, ?)")
+      .prepare(
+        `INSERT INTO device_apps (device, version, previous, state) VALUES (?, ?, ?, ?)
+         ON CONFLICT (device) DO UPDATE SET version = excluded.version, previous = excluded.previous, state = excluded.state`,
+      )
       .run(device, app.version, app.previous, app.state);
   }
 

@@ -3,7 +3,7 @@
 // no slow hash: the digest cannot be reversed or guessed), so a copy of the database signs nobody in. A session
 // belongs to the API key that opened it and ends with it (deleted key: no session), at its expiry, or on sign-out.
 import { createHash, randomBytes } from "node:crypto";
-import type Database from "better-sqlite3";
+import type { SqlDatabase } from "./sql.ts";
 
 /** How long a session lasts from sign-in (absolute, not sliding). */
 export const SESSION_TTL_MS = 12 * 3600_000;
@@ -27,17 +27,20 @@ export class SessionStore {
   private readonly stmt;
 
   constructor(
-    db: Database.Database,
+    db: SqlDatabase,
     private readonly now: () => number = Date.now,
   ) {
-    db.exec(`
+    // Postgres: postgres-schema.ts makes these tables.
+    if (db.dialect === "sqlite") {
+      db.exec(`
       CREATE TABLE IF NOT EXISTS sessions (digest TEXT PRIMARY KEY, key_id TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS sessions_by_key ON sessions (key_id, created_at);
     `);
-    // A JWT's session keeps what the token said (guarded: an older data directory has no such columns).
-    const have = new Set((db.prepare("PRAGMA table_info(sessions)").all() as { name: string }[]).map((c) => c.name));
-    if (!have.has("subject")) db.exec("ALTER TABLE sessions ADD COLUMN subject TEXT");
-    if (!have.has("scopes")) db.exec("ALTER TABLE sessions ADD COLUMN scopes TEXT");
+      // A JWT's session keeps what the token said (guarded: an older data directory has no such columns).
+      const have = new Set((db.prepare("PRAGMA table_info(sessions)").all() as { name: string }[]).map((c) => c.name));
+      if (!have.has("subject")) db.exec("ALTER TABLE sessions ADD COLUMN subject TEXT");
+      if (!have.has("scopes")) db.exec("ALTER TABLE sessions ADD COLUMN scopes TEXT");
+    }
     this.stmt = {
       insert: db.prepare("INSERT INTO sessions (digest, key_id, created_at, expires_at, subject, scopes) VALUES (?, ?, ?, ?, ?, ?)"),
       // A key's session needs the key to still exist: removing it ends its sessions at once.

@@ -1,6 +1,6 @@
 // Device tags and editable metadata, and the one query that finds devices by them (GET /devices filters, job
 // selectors). Tags are a table of their own (device_id, tag) so a tag lookup is an index scan, not a JSON scan.
-import type Database from "better-sqlite3";
+import type { SqlDatabase } from "./sql.ts";
 
 /** A tag: a short word an operator types ("pump", "building-4", "env:prod"). */
 export const TAG = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
@@ -60,8 +60,10 @@ export function mergePatch(target: Record<string, unknown>, patch: Record<string
 export class DeviceTags {
   private readonly stmt;
 
-  constructor(private readonly db: Database.Database) {
-    db.exec(`
+  constructor(private readonly db: SqlDatabase) {
+    // Postgres: postgres-schema.ts makes these tables.
+    if (db.dialect === "sqlite")
+      db.exec(`
       CREATE TABLE IF NOT EXISTS device_tags (device_id TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (device_id, tag)) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS device_tags_by_tag ON device_tags (tag, device_id);
       CREATE TRIGGER IF NOT EXISTS device_tags_removed AFTER DELETE ON devices
@@ -70,7 +72,7 @@ export class DeviceTags {
     this.stmt = {
       tagsOf: db.prepare<[string], { tag: string }>("SELECT tag FROM device_tags WHERE device_id = ? ORDER BY tag"),
       clear: db.prepare("DELETE FROM device_tags WHERE device_id = ?"),
-      add: db.prepare("INSERT OR IGNORE INTO device_tags (device_id, tag) VALUES (?, ?)"),
+      add: db.prepare("INSERT INTO device_tags (device_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING"),
       metadata: db.prepare<[string], { metadata: string }>("SELECT metadata FROM devices WHERE id = ?"),
       setMetadata: db.prepare("UPDATE devices SET metadata = ? WHERE id = ?"),
     };
@@ -129,8 +131,15 @@ export class DeviceTags {
       where.push("EXISTS (SELECT 1 FROM device_tags t WHERE t.device_id = d.id AND t.tag = ?)");
       args.push(tag);
     }
+    const postgres = this.db.dialect === "postgres";
     for (const [key, value] of Object.entries(filter.metadata ?? {})) {
-      if (!METADATA_KEY.test(key)) throw new InvalidMetadata(`a metadata key in a filter must match ${METADATA_KEY}, not ${JSON.stringify(key).slice(0, 80)}`);
+      checkFilterKey(key);
+      if (postgres) {
+        // jsonb equality compares numbers as numbers (1 = 1.0) and never a string with a number.
+        where.push(`(d.metadata::jsonb -> '${key}') = ?::jsonb`);
+        args.push(JSON.stringify(value));
+        continue;
+      }
       // json_extract gives SQLite's own types: 1/0 for booleans, so compare those as integers.
       where.push(`json_extract(d.metadata, '$.${key}') = ?`);
       where.push(
@@ -139,13 +148,20 @@ export class DeviceTags {
       args.push(typeof value === "boolean" ? (value ? 1 : 0) : value);
     }
     for (const [key, text] of Object.entries(filter.metadataText ?? {})) {
-      if (!METADATA_KEY.test(key)) throw new InvalidMetadata(`a metadata key in a filter must match ${METADATA_KEY}, not ${JSON.stringify(key).slice(0, 80)}`);
-      const path = `'$.${key}'`;
+      checkFilterKey(key);
       const n = Number(text);
+      const number = text.trim() !== "" && Number.isFinite(n) ? n : null;
+      const boolean = text === "true" || text === "false" ? text : null;
+      if (postgres) {
+        where.push(`(d.metadata::jsonb -> '${key}') IN (?::jsonb, ?::jsonb, ?::jsonb)`);
+        args.push(JSON.stringify(text), number === null ? null : JSON.stringify(number), boolean);
+        continue;
+      }
+      const path = `'$.${key}'`;
       where.push(
         `((json_type(d.metadata, ${path}) = 'text' AND json_extract(d.metadata, ${path}) = ?) OR (json_type(d.metadata, ${path}) IN ('integer', 'real') AND json_extract(d.metadata, ${path}) = ?) OR json_type(d.metadata, ${path}) = ?)`,
       );
-      args.push(text, text.trim() !== "" && Number.isFinite(n) ? n : null, text === "true" || text === "false" ? text : "-");
+      args.push(text, number, boolean ?? "-");
     }
     // Ids are matched here, not in SQL (a list of thousands would pass SQLite's parameter limit).
     const ids = filter.ids ? new Set(filter.ids) : undefined;
@@ -160,4 +176,9 @@ export class DeviceTags {
       args[0] = rows[rows.length - 1].id;
     }
   }
+}
+
+/** Keys go into the SQL text as JSON paths, so only METADATA_KEY's characters may. */
+function checkFilterKey(key: string): void {
+  if (!METADATA_KEY.test(key)) throw new InvalidMetadata(`a metadata key in a filter must match ${METADATA_KEY}, not ${JSON.stringify(key).slice(0, 80)}`);
 }

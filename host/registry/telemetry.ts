@@ -1,8 +1,8 @@
-// Telemetry history, per device, in the registry's SQLite database (table `telemetry`), bounded three ways:
+// Telemetry history, per device, in the registry's database (table `telemetry`), bounded three ways:
 // at most TELEMETRY_MAX_SAMPLES rows per device (the oldest go first), nothing older than TELEMETRY_MAX_AGE_MS,
 // and at most one sample per device per TELEMETRY_MIN_INTERVAL_MS (a device publishing faster is sampled, so a
 // flood costs neither disk nor write time). Samples are written in one transaction per flush, as presence is.
-import type Database from "better-sqlite3";
+import type { SqlDatabase } from "./sql.ts";
 
 /** Rows kept per device: an hour at one sample every 3.6 s. */
 export const TELEMETRY_MAX_SAMPLES = 1000;
@@ -27,16 +27,18 @@ export class TelemetryStore {
   private readonly stmt;
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: SqlDatabase,
     flushMs = 1000,
     private readonly now: () => number = Date.now,
   ) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS telemetry (device_id TEXT NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL);
-      CREATE INDEX IF NOT EXISTS telemetry_by_device ON telemetry (device_id, at);
-      CREATE TRIGGER IF NOT EXISTS telemetry_of_removed_device AFTER DELETE ON devices
-        BEGIN DELETE FROM telemetry WHERE device_id = OLD.id; END;
-    `);
+    // Postgres: postgres-schema.ts (its telemetry has a rowid column for the statements below).
+    if (db.dialect === "sqlite")
+      db.exec(`
+        CREATE TABLE IF NOT EXISTS telemetry (device_id TEXT NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS telemetry_by_device ON telemetry (device_id, at);
+        CREATE TRIGGER IF NOT EXISTS telemetry_of_removed_device AFTER DELETE ON devices
+          BEGIN DELETE FROM telemetry WHERE device_id = OLD.id; END;
+      `);
     this.stmt = {
       insert: db.prepare("INSERT INTO telemetry (device_id, at, data) VALUES (?, ?, ?)"),
       // Keeps the newest TELEMETRY_MAX_SAMPLES rows of one device and none older than the cutoff.
@@ -48,8 +50,12 @@ export class TelemetryStore {
         "SELECT at, data FROM telemetry WHERE device_id = ? AND at > ? ORDER BY at, rowid LIMIT ?",
       ),
       count: db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM telemetry WHERE device_id = ?"),
-      // Each device's newest sample (the index on (device_id, at) makes this one seek per device).
-      latest: db.prepare<[], { device_id: string; at: number; data: string }>("SELECT device_id, max(at) AS at, data FROM telemetry GROUP BY device_id"),
+      // Each device's newest sample.
+      latest: db.prepare<[], { device_id: string; at: number; data: string }>(
+        `SELECT device_id, at, data FROM
+           (SELECT device_id, at, data, row_number() OVER (PARTITION BY device_id ORDER BY at DESC, rowid DESC) AS newest FROM telemetry) AS t
+         WHERE newest = 1`,
+      ),
     };
     this.timer = setInterval(() => this.flush(), flushMs);
     this.timer.unref();

@@ -1,6 +1,6 @@
 // Each device's finished updates (the device page's update history): one row per update that reached an outcome,
 // newest kept, at most UPDATE_HISTORY_MAX per device. device_updates (releases.ts) holds only the last one.
-import type Database from "better-sqlite3";
+import type { SqlDatabase, SqlStatement } from "./sql.ts";
 
 export const UPDATE_HISTORY_MAX = 50;
 
@@ -14,12 +14,14 @@ export interface UpdateHistoryRecord {
 }
 
 export class UpdateHistory {
-  private readonly insert: Database.Statement;
-  private readonly prune: Database.Statement;
-  private readonly select: Database.Statement<[string, number], UpdateHistoryRecord>;
+  private readonly insert: SqlStatement;
+  private readonly prune: SqlStatement;
+  private readonly select: SqlStatement<[string, number], UpdateHistoryRecord>;
 
-  constructor(db: Database.Database) {
-    db.exec(`
+  constructor(db: SqlDatabase) {
+    // Postgres: postgres-schema.ts makes these tables.
+    if (db.dialect === "sqlite")
+      db.exec(`
       CREATE TABLE IF NOT EXISTS update_history (
         n INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, release TEXT NOT NULL, version INTEGER NOT NULL,
         outcome TEXT NOT NULL, reason TEXT, started_at INTEGER NOT NULL, ended_at INTEGER NOT NULL);

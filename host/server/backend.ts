@@ -59,6 +59,8 @@ import type { LoginRefusal } from "../registry/login-refusals.ts";
 
 export interface BackendOptions {
   dataDir: string;
+  /** The registry in Postgres (postgres://…, its password included), shared by nodes on several machines; SQLite in dataDir when absent. */
+  db?: string;
   port?: number;
   /** Address the HTTP API and the embedded broker listen on (default 127.0.0.1). */
   host?: string;
@@ -161,7 +163,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
   const logger = secretSafe(opts.logger ?? pino({ level: process.env.LOG_LEVEL ?? "info" }));
   const host = opts.host ?? DEFAULT_HOST;
   const jwt = opts.jwt && createJwtVerifier(opts.jwt); // a bad configuration fails here, before anything listens
-  const registry = new Registry(opts.dataDir, { auditMaxRows: opts.auditMaxRows });
+  const registry = new Registry(opts.dataDir, { db: opts.db, auditMaxRows: opts.auditMaxRows });
   const audit = registry.audit;
   if (!opts.redisUrl) registry.markAllOffline(); // other nodes sharing the registry still hold their devices
   const telemetry = new TelemetryStore(registry.db);
@@ -360,6 +362,7 @@ export async function startBackend(opts: BackendOptions): Promise<Backend> {
               hooks,
               workers,
               dataDir: opts.dataDir,
+              db: opts.db,
               logger,
               redisUrl: redisUrl!,
               shared: shared!,
