@@ -27,6 +27,8 @@ interface LibPq {
   finish(): void;
   exec(sql: string): void;
   execParams(sql: string, params: (string | null)[]): void;
+  prepare(name: string, sql: string, nParams: number): void;
+  execPrepared(name: string, params: (string | null)[]): void;
   resultStatus(): string;
   resultErrorMessage(): string;
   resultErrorFields(): { sqlState?: string } | undefined;
@@ -43,6 +45,8 @@ interface LibPq {
 /** How long dialing and each statement may take before the call fails (they hold the event loop meanwhile). */
 const CONNECT_TIMEOUT_S = 5;
 const STATEMENT_TIMEOUT_MS = 10_000;
+/** Statements kept parsed on the server per connection; the registry has about a hundred, plus the filters built per query. */
+const PREPARED_MAX = 500;
 
 function loadLibPq(): new () => LibPq {
   try {
@@ -114,6 +118,8 @@ export class PostgresDatabase implements SqlDatabase {
   private closed = false;
   private readonly conninfo: string;
   private readonly shown: string;
+  /** SQL text -> its prepared statement's name on this connection (gone with the connection). */
+  private readonly prepared = new Map<string, string>();
 
   constructor(url: string) {
     this.conninfo = withLimits(url);
@@ -140,22 +146,22 @@ export class PostgresDatabase implements SqlDatabase {
     return pq;
   }
 
-  /** Runs one statement (with parameters: execParams) and reads its rows. */
+  /** Runs one statement (with parameters: prepared once per connection, then executed) and reads its rows. */
   query(sql: string, params?: unknown[]): { rows: Record<string, unknown>[]; changes: number } {
     const pq = this.connection();
-    if (params) pq.execParams(sql, params.map(toText));
-    else pq.exec(sql);
-    const status = pq.resultStatus();
-    if (status !== "PGRES_TUPLES_OK" && status !== "PGRES_COMMAND_OK") {
-      const sqlState = pq.resultErrorFields()?.sqlState;
-      const message = (pq.resultErrorMessage() || pq.errorMessage()).trim();
-      // No SQLSTATE, or class 08/57P: the connection itself went; the next query dials again.
-      if (!sqlState || sqlState.startsWith("08") || sqlState.startsWith("57P")) {
-        this.drop();
-        throw new RegistryUnavailable(`Postgres at ${this.shown}: ${message || status}`);
+    if (!params) pq.exec(sql);
+    else {
+      let name = this.prepared.get(sql);
+      if (name === undefined && this.prepared.size < PREPARED_MAX) {
+        name = `q${this.prepared.size}`;
+        pq.prepare(name, sql, params.length);
+        this.check(pq);
+        this.prepared.set(sql, name);
       }
-      throw new PostgresError(message, sqlState);
+      if (name === undefined) pq.execParams(sql, params.map(toText));
+      else pq.execPrepared(name, params.map(toText));
     }
+    this.check(pq);
     const rows: Record<string, unknown>[] = [];
     const fields = pq.nfields();
     const names = Array.from({ length: fields }, (_, c) => pq.fname(c));
@@ -168,9 +174,25 @@ export class PostgresDatabase implements SqlDatabase {
     return { rows, changes: Number(pq.cmdTuples()) || 0 };
   }
 
+  /** Throws the last result's error, if it is one: named RegistryUnavailable when the connection went with it. */
+  private check(pq: LibPq): void {
+    const status = pq.resultStatus();
+    if (status !== "PGRES_TUPLES_OK" && status !== "PGRES_COMMAND_OK") {
+      const sqlState = pq.resultErrorFields()?.sqlState;
+      const message = (pq.resultErrorMessage() || pq.errorMessage()).trim();
+      // No SQLSTATE, or class 08/57P: the connection itself went; the next query dials again.
+      if (!sqlState || sqlState.startsWith("08") || sqlState.startsWith("57P")) {
+        this.drop();
+        throw new RegistryUnavailable(`Postgres at ${this.shown}: ${message || status}`);
+      }
+      throw new PostgresError(message, sqlState);
+    }
+  }
+
   private drop(): void {
     const pq = this.pq;
     this.pq = undefined;
+    this.prepared.clear();
     this.depth = 0; // a transaction does not survive its connection
     try {
       pq?.finish();
