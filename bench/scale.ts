@@ -1,6 +1,6 @@
 // Past one machine, on this machine: REST RPC/s and memory per device with 1, 2 and 3 backend nodes sharing one
-// Redis and one registry (`serve --redis`), against the single-process default (`serve`, no Redis) in the same
-// run. Every node is its own process; the devices (mqtt.js, in this process) are spread over the nodes, and the
+// Redis and one registry (`serve --redis`), and 3 nodes with the registry in Postgres and no shared directory
+// (`--db`), against the single-process default (`serve`, no Redis) in the same run. Every node is its own process; the devices (mqtt.js, in this process) are spread over the nodes, and the
 // callers spread their calls over the nodes round-robin, so with n nodes (n-1)/n of the calls cross nodes.
 // Memory per device: the nodes' RSS after the devices connected minus before, divided by the devices; and Redis's
 // used_memory likewise. Last line: a JSON object of the figures.
@@ -14,6 +14,7 @@ import { startJsDevice } from "../host/rpc/js-device.ts";
 import { connectRedis } from "../host/broker/redis.ts";
 import { startRedisServer } from "../host/cluster/redis-server.ts";
 import { freePort } from "../test/support/mosquitto.ts";
+import { startPostgres, type TestPostgres } from "../test/support/postgres.ts";
 
 const DEVICES = Number(process.env.SCALE_DEVICES ?? 300);
 const CALLERS = Number(process.env.SCALE_CALLERS ?? 32);
@@ -27,11 +28,14 @@ interface Node {
   proc: ChildProcess;
 }
 
-async function startNode(dataDir: string, redisUrl?: string): Promise<Node> {
+/** `pg`: the registry in that Postgres, each node with a data directory of its own (as on separate machines). */
+async function startNode(dataDir: string, redisUrl?: string, pg?: TestPostgres): Promise<Node> {
   const port = await freePort();
   const mqttPort = await freePort();
   const args = ["bin/outpost.js", "serve", "--data", dataDir, "--port", String(port), "--mqtt-port", String(mqttPort), "--log-level", "warn"];
-  const proc = spawn("node", [...args, ...(redisUrl ? ["--redis", redisUrl] : [])], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  const own = pg ? ["--data", mkdtempSync(join(tmpdir(), "outpost-bench-scale-node-")), "--db", pg.url] : [];
+  const env = pg ? { ...process.env, OUTPOST_DB_PASSWORD: pg.password } : process.env;
+  const proc = spawn("node", [...args, ...(redisUrl ? ["--redis", redisUrl] : []), ...own], { cwd: ROOT, env, stdio: ["ignore", "pipe", "inherit"] });
   await new Promise<void>((resolve, reject) => {
     let out = "";
     proc.stdout!.on("data", (d: Buffer) => (out += d) && out.includes("outpost is running") && resolve());
@@ -50,17 +54,17 @@ interface Figures {
   errors: number;
 }
 
-async function run(nodeCount: number, shared: boolean): Promise<Figures> {
+async function run(nodeCount: number, shared: boolean, pg?: TestPostgres): Promise<Figures> {
   const dataDir = mkdtempSync(join(tmpdir(), "outpost-bench-scale-"));
   const redis = shared ? await startRedisServer(join(dataDir, "redis"), { port: await freePort() }) : undefined;
   const spy = redis ? await connectRedis(redis.url) : undefined;
-  const registry = new Registry(dataDir);
+  const registry = new Registry(dataDir, { db: pg?.urlWithPassword });
   registry.backendPassword();
   const key = registry.createApiKey().key;
   const ids = Array.from({ length: DEVICES }, (_, i) => `b${i}`);
   const credentials = ids.map((id) => registry.addDevice(id).credential);
   const nodes: Node[] = [];
-  for (let n = 0; n < nodeCount; n++) nodes.push(await startNode(dataDir, redis?.url));
+  for (let n = 0; n < nodeCount; n++) nodes.push(await startNode(dataDir, redis?.url, pg));
   await sleep(500);
   const redisMemory = async () => (spy ? Number(/used_memory:(\d+)/.exec(await spy.info("memory"))![1]) : 0);
   const rssBefore = nodes.reduce((s, n) => s + rssBytes(n.proc.pid!), 0);
@@ -118,6 +122,12 @@ async function run(nodeCount: number, shared: boolean): Promise<Figures> {
 const single = await run(1, false);
 const scaled: Record<string, Figures> = {};
 for (const n of [1, 2, 3]) scaled[`nodes${n}`] = await run(n, true);
+const pg = await startPostgres();
+try {
+  scaled.nodes3_postgres = await run(3, true, pg);
+} finally {
+  await pg.close();
+}
 
 console.log(`${DEVICES} devices, ${CALLERS} concurrent callers, ${SECONDS} s each, ${availableParallelism()} cores shared by every process`);
 const row = (name: string, f: Figures) =>
@@ -126,5 +136,6 @@ const row = (name: string, f: Figures) =>
       `nodes ${(f.nodeBytesPerDevice / 1024).toFixed(1)} KiB/device  redis ${f.redisBytesPerDevice === null ? "-" : `${(f.redisBytesPerDevice / 1024).toFixed(1)} KiB/device`}  errors ${f.errors}`,
   );
 row("single process (default)", single);
-for (const [name, f] of Object.entries(scaled)) row(`${name.replace("nodes", "")} node(s) on Redis`, f);
+for (const [name, f] of Object.entries(scaled))
+  row(name.endsWith("_postgres") ? "3 nodes, Redis + Postgres" : `${name.replace("nodes", "")} node(s) on Redis`, f);
 console.log(JSON.stringify({ devices: DEVICES, callers: CALLERS, seconds: SECONDS, single, ...scaled }));

@@ -16,6 +16,10 @@ import { TelemetryStore } from "../host/registry/telemetry.ts";
 import { UpdateHistory } from "../host/registry/update-history.ts";
 import type { JobSpec } from "../host/jobs/spec.ts";
 import { psql, startPostgres, type TestPostgres } from "./support/postgres.ts";
+import { waitFor } from "./support/api.ts";
+import { PresenceTracker } from "../host/rpc/presence.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const FAST = { keyCost: { N: 1024, r: 8, p: 1 }, deviceCost: { N: 1024, r: 8, p: 1 } };
 const dir = () => mkdtempSync(join(tmpdir(), "outpost-dialect-"));
@@ -296,4 +300,22 @@ describe("the registry on Postgres only", () => {
     expect(r.setting("survives")).toBe("yes");
     r.close();
   });
+
+  it("audit records and presence made while the server is away wait, and are written once it is back", async () => {
+    const r = new Registry(dir(), { ...FAST, db: pg.urlWithPassword });
+    r.addDevice("away-1");
+    const presence = new PresenceTracker(r, 50);
+    await pg.stop();
+    try {
+      for (let i = 0; i < 3; i++) r.audit.record({ kind: "call", device: "away-1", outcome: "ok", detail: `during-${i}` });
+      presence.set("away-1", true, "mqtt");
+      await sleep(300); // the flush timers run into the outage (and must not throw out of their timers)
+    } finally {
+      await pg.start();
+    }
+    await waitFor(() => psql(pg, "SELECT count(*) FROM audit WHERE detail LIKE 'during-%'").trim() === "3");
+    await waitFor(() => psql(pg, "SELECT online FROM devices WHERE id = 'away-1'").trim() === "1");
+    presence.close();
+    r.close();
+  }, 30_000);
 });

@@ -53,6 +53,8 @@ export class JobEnded extends Error {
   override name = "JobEnded";
 }
 
+/** How soon buffered execution states the database refused are written again. */
+const WRITE_RETRY_MS = 1000;
 /** setTimeout's longest delay; a longer expiry is waited for in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -155,7 +157,16 @@ export class JobRunner {
   /** Picks up every job left in progress (a backend restart) and what its executions were doing. */
   resume(): void {
     if (this.deps.lease) {
-      this.scanTimer = setInterval(() => this.scan(), Math.max(1, Math.floor(this.deps.lease.ttlMs / 2)));
+      this.scanTimer = setInterval(
+        () => {
+          try {
+            this.scan();
+          } catch {
+            // the registry's database is away: the next scan looks again
+          }
+        },
+        Math.max(1, Math.floor(this.deps.lease.ttlMs / 2)),
+      );
       this.scanTimer.unref();
       return this.scan();
     }
@@ -520,7 +531,16 @@ export class JobRunner {
   /** Buffers an execution's new state; every buffered one is written in one transaction at the end of this turn. */
   private write(change: ExecutionChange): void {
     this.writes.push(change);
-    if (this.writes.length === 1) setImmediate(() => this.flushWrites());
+    if (this.writes.length === 1) setImmediate(() => this.flushWritesOrRetry());
+  }
+
+  /** The end of a turn's flush: states the database could not take (Postgres away) are kept and tried again. */
+  private flushWritesOrRetry(): void {
+    try {
+      this.flushWrites();
+    } catch {
+      if (!this.closed) setTimeout(() => this.flushWritesOrRetry(), WRITE_RETRY_MS).unref();
+    }
   }
 
   /** Writes the buffered states now (before anything that reads them or depends on them: a start, an end, a view). */
@@ -528,16 +548,35 @@ export class JobRunner {
     if (this.writes.length === 0) return;
     const rows = this.writes;
     this.writes = [];
-    if (!this.deps.lease) return this.deps.store.setMany(rows);
+    const keep = (unwritten: ExecutionChange[], err: unknown) => {
+      this.writes = unwritten.concat(this.writes);
+      throw err;
+    };
+    if (!this.deps.lease) {
+      try {
+        return this.deps.store.setMany(rows);
+      } catch (err) {
+        keep(rows, err);
+      }
+    }
     const byJob = new Map<string, ExecutionChange[]>();
     for (const r of rows) {
       const group = byJob.get(r.jobId);
       if (group) group.push(r);
       else byJob.set(r.jobId, [r]);
     }
+    const written = new Set<string>();
     for (const [jobId, group] of byJob) {
       const job = this.active.get(jobId);
-      if (job) this.fenced(job, () => this.deps.store.setMany(group)); // else lost: the node holding it writes
+      try {
+        if (job) this.fenced(job, () => this.deps.store.setMany(group)); // else lost: the node holding it writes
+      } catch (err) {
+        keep(
+          [...byJob.entries()].filter(([id]) => id === jobId || !written.has(id)).flatMap(([, g]) => g),
+          err,
+        );
+      }
+      written.add(jobId);
     }
   }
 

@@ -17,6 +17,9 @@ export const DEFAULT_AUDIT_MAX_ROWS = 100_000;
 /** Records wait at most this long (or until this many are waiting) before one transaction writes them. */
 const FLUSH_MS = 50;
 const FLUSH_ROWS = 500;
+/** While the database is away: how often writing is tried again, and how many records wait at most. */
+const RETRY_MS = 1000;
+const MAX_PENDING = 100_000;
 /** Longest text kept per field: ids and method names are short; a hostile one is cut, not stored whole. */
 const MAX_FIELD = 200;
 export const MAX_AUDIT_PAGE = 1000;
@@ -70,6 +73,8 @@ const COLUMNS = ["at", "kind", "actor", "actor_kind", "device", "method", "statu
 export class AuditLog {
   private readonly stmt;
   private pending: AuditEvent[] = [];
+  /** Records dropped because the database stayed away past MAX_PENDING of them. */
+  dropped = 0;
   private timer: NodeJS.Timeout | undefined;
   readonly maxRows: number;
 
@@ -107,10 +112,28 @@ export class AuditLog {
   /** Adds a record (written within FLUSH_MS; `flush()` or `close()` writes at once). Fields are cut to 200 characters. */
   record(event: AuditEvent): void {
     this.pending.push({ ...event, at: event.at ?? Date.now() });
-    if (this.pending.length >= FLUSH_ROWS) this.flush();
-    else if (!this.timer) {
-      this.timer = setTimeout(() => this.flush(), FLUSH_MS);
-      this.timer.unref();
+    if (this.pending.length >= FLUSH_ROWS && !this.retrying) this.tryFlush();
+    else this.arm(FLUSH_MS);
+  }
+
+  private retrying = false;
+  private arm(ms: number): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => this.tryFlush(), ms);
+    this.timer.unref();
+  }
+
+  /**
+   * A flush from the timer or a record: when the database is away (Postgres restarting) the rows wait, the oldest
+   * dropped past MAX_PENDING, and are tried again every RETRY_MS.
+   */
+  private tryFlush(): void {
+    try {
+      this.flush();
+      this.retrying = false;
+    } catch {
+      this.retrying = true;
+      this.arm(RETRY_MS);
     }
   }
 
@@ -121,6 +144,16 @@ export class AuditLog {
     if (this.pending.length === 0 || !this.db.open) return;
     const rows = this.pending;
     this.pending = [];
+    try {
+      this.write(rows);
+    } catch (err) {
+      this.pending = rows.concat(this.pending);
+      if (this.pending.length > MAX_PENDING) this.dropped += this.pending.splice(0, this.pending.length - MAX_PENDING).length;
+      throw err;
+    }
+  }
+
+  private write(rows: AuditEvent[]): void {
     this.db.transaction(() => {
       for (const e of rows)
         this.stmt.insert.run(

@@ -194,8 +194,11 @@ export class PostgresDatabase implements SqlDatabase {
     this.pq = undefined;
     this.prepared.clear();
     this.depth = 0; // a transaction does not survive its connection
+    if (!pq) return;
+    // libpq's addon closes its socket watcher asynchronously: the object must outlive that close (one loop turn).
+    setTimeout(() => pq, 100).unref();
     try {
-      pq?.finish();
+      pq.finish();
     } catch {
       // already gone
     }

@@ -57,7 +57,13 @@ export class TelemetryStore {
          WHERE newest = 1`,
       ),
     };
-    this.timer = setInterval(() => this.flush(), flushMs);
+    this.timer = setInterval(() => {
+      try {
+        this.flush();
+      } catch {
+        // the database is away: telemetry is a sample, so these rows are dropped rather than held
+      }
+    }, flushMs);
     this.timer.unref();
   }
 

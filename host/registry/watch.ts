@@ -16,8 +16,12 @@ export function watchCredentials(registry: Registry, onChange: () => void, perio
       return; // closed or busy: the next period asks again
     }
     if (now === seen) return;
-    seen = now;
-    onChange();
+    try {
+      onChange();
+      seen = now;
+    } catch {
+      // the registry's database went away while the change was looked at: the next period tries it again
+    }
   }, periodMs);
   timer.unref();
   return () => clearInterval(timer);

@@ -30,7 +30,13 @@ export class PresenceTracker {
      */
     private readonly records: (id: string) => boolean = () => true,
   ) {
-    this.timer = setInterval(() => this.flush(), flushMs);
+    this.timer = setInterval(() => {
+      try {
+        this.flush();
+      } catch {
+        // the registry's database is away (Postgres restarting): the rows stay dirty for the next period
+      }
+    }, flushMs);
     this.timer.unref();
   }
 
@@ -99,7 +105,7 @@ export class PresenceTracker {
         online = false;
       }
     }
-    if (!this.state.has(id) && !this.registry.hasDevice(id)) return;
+    if (!this.known(id)) return;
     if (online) this.claimsOnline.add(id);
     else this.claimsOnline.delete(id);
     this.apply(id, online && this.canReceive(id), transport);
@@ -117,9 +123,22 @@ export class PresenceTracker {
 
   /** Sets the state directly (e.g. the broker saw the connection end); offline also drops the status claim. */
   set(id: string, online: boolean, transport = "mqtt"): void {
-    if (!this.state.has(id) && !this.registry.hasDevice(id)) return;
+    if (!this.known(id)) return;
     if (!online) this.claimsOnline.delete(id);
     this.apply(id, online, transport);
+  }
+
+  /**
+   * Whether `id` is a device of the registry. When the registry's database cannot say (Postgres away), yes: the
+   * status came through the broker's ACL, and the row write for an id that is not there changes nothing.
+   */
+  private known(id: string): boolean {
+    if (this.state.has(id)) return true;
+    try {
+      return this.registry.hasDevice(id);
+    } catch {
+      return true;
+    }
   }
 
   private apply(id: string, online: boolean, transport: string): void {
@@ -167,7 +186,12 @@ export class PresenceTracker {
     if (this.dirty.size === 0) return;
     const rows = [...this.dirty].map((id) => this.state.get(id)!).filter((p) => p && (!p.online || this.records(p.id)));
     this.dirty.clear();
-    this.registry.savePresence(rows);
+    try {
+      this.registry.savePresence(rows);
+    } catch (err) {
+      for (const p of rows) this.dirty.add(p.id);
+      throw err;
+    }
   }
 
   close(): void {

@@ -1,6 +1,7 @@
 // One shape for every REST error, whoever raises it (a route, Fastify's body parsing, schema validation, the
 // router): {"error": "<snake_case name>", "message": "<what went wrong and what to send instead>"}, plus named
 // members where they help (delivered, device_max, ...). Fastify's own errors are translated here.
+import { RegistryUnavailable } from "../registry/postgres.ts";
 import type { FastifyError } from "fastify";
 import { JsonTooDeep, MAX_JSON_DEPTH } from "../rpc/json-bounds.ts";
 
@@ -33,6 +34,15 @@ const JSON_NEEDED = "send the body as JSON with Content-Type: application/json";
 /** The answer for any error a request ended with; `bodyLimit` is the configured largest body in bytes. */
 export function errorAnswer(err: FastifyError | Error, bodyLimit: number): ErrorAnswer {
   if (err instanceof HttpError) return { status: err.statusCode, body: { error: err.code, message: err.message, ...err.extra } };
+  if (err instanceof RegistryUnavailable)
+    return {
+      status: 503,
+      body: {
+        error: "registry_unavailable",
+        delivered: false,
+        message: "the registry's database did not answer: no device was called; a change may or may not have been saved, so read it back before retrying",
+      },
+    };
   if (err instanceof JsonTooDeep)
     return { status: 400, body: { error: "json_too_deep", message: `the body nests deeper than ${MAX_JSON_DEPTH} levels of arrays and objects` } };
   const e = err as FastifyError & { validation?: unknown };
