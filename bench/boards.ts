@@ -104,12 +104,13 @@ async function exercise(rpc: DeviceRpc): Promise<void> {
  * which counts live chunks by the function that allocated them) after the same traffic.
  * Its heap is the measured firmware's; only its static tables differ.
  */
-async function heapBreakdown(broker: Mosquitto): Promise<Record<string, number>> {
-  const build = `${boardDir}build/heap-trace`;
-  buildFirmware("all", { BUILD: build, HEAP_TRACE: "1" });
+async function heapBreakdown(broker: Mosquitto, module: FirmwareModule = "full"): Promise<Record<string, number>> {
+  const build = `${boardDir}build/heap-trace${module === "full" ? "" : `-${module}`}`;
+  buildFirmware("all", { BUILD: build, HEAP_TRACE: "1", MODULE: module });
   const elf = `${build}/firmware.elf`;
-  const rpc = await deviceRpc(broker.url, "bench-heap");
-  const board = bootFirmware({ elf, linkPort: broker.port, append: "--id bench-heap" });
+  const id = `bench-heap-${module}`;
+  const rpc = await deviceRpc(broker.url, id);
+  const board = bootFirmware({ elf, linkPort: broker.port, append: `--id ${id}` });
   try {
     await Promise.race([rpc.online, board.exited.then(() => Promise.reject(new Error(board.lines.join("\n"))))]);
     await exercise(rpc);
@@ -152,7 +153,7 @@ async function heapBreakdown(broker: Mosquitto): Promise<Record<string, number>>
     // Chunk headers and alignment: what newlib-nano holds beyond the bytes asked for.
     parts.malloc_overhead = memory.heap_high_water - Object.values(parts).reduce((a, b) => a + b, 0);
     console.log(
-      `heap by component (HEAP_TRACE build): ${Object.entries(parts)
+      `heap by component (HEAP_TRACE build, ${module} module): ${Object.entries(parts)
         .map(([k, v]) => `${k} ${v}`)
         .join(", ")}; ` +
         `${heap.compiled}/${heap.functions} functions compiled from ${heap.compiled_wasm_bytes} B of wasm into ` +
@@ -330,10 +331,16 @@ interface ModuleRun {
  * build/device-mqtt311.wasm (make MODULE=mqtt311: no WebSocket, MQTT 5 or QoS 2), the same
  * traffic as every RAM figure here (exercise()), RAM as board.memory measures it.
  */
-async function moduleRun(engine: FirmwareEngine, module: FirmwareModule, broker: Mosquitto): Promise<ModuleRun> {
-  const sizes = buildFirmware("all", { ENGINE: engine, MODULE: module });
+async function moduleRun(
+  engine: FirmwareEngine,
+  module: FirmwareModule,
+  broker: Mosquitto,
+  variant: { name: string; variables: Record<string, string>; elf: string } | null = null,
+): Promise<ModuleRun> {
+  const sizes = buildFirmware("all", { ENGINE: engine, MODULE: module, ...variant?.variables });
   const flash = Number(sizes.match(/flash (\d+) bytes/)![1]);
-  const running = await runFirmware(broker, `bench-module-${engine}-${module}`, false, firmwareFor(engine, module));
+  const id = `bench-module-${engine}-${module}${variant ? `-${variant.name}` : ""}`;
+  const running = await runFirmware(broker, id, false, variant?.elf ?? firmwareFor(engine, module));
   try {
     await exercise(running.rpc);
     const linear = (await running.rpc.request("sys.info")).result.memory_used as number;
@@ -360,13 +367,20 @@ async function main() {
     const aot = figures.aot;
 
     const heap = await heapBreakdown(broker);
+    const leanHeap = await heapBreakdown(broker, "mqtt311");
     const features = {} as Record<FirmwareEngine, Record<string, FeatureRun>>;
     for (const engine of FIRMWARE_ENGINES) features[engine] = await featureCosts(engine, broker);
 
-    const modules = {} as Record<FirmwareEngine, Record<FirmwareModule, ModuleRun>>;
+    const modules = {} as Record<FirmwareEngine, Record<FirmwareModule, ModuleRun> & { mqtt311_no_ota?: ModuleRun }>;
     for (const engine of FIRMWARE_ENGINES) {
       modules[engine] = { full: await moduleRun(engine, "full", broker), mqtt311: await moduleRun(engine, "mqtt311", broker) };
     }
+    // The lean wasm3 firmware without OTA (make MODULE=mqtt311 OTA=0; the aot engine never has OTA).
+    modules.wasm3.mqtt311_no_ota = await moduleRun("wasm3", "mqtt311", broker, {
+      name: "no-ota",
+      variables: { OTA: "0" },
+      elf: `${boardDir}build/mqtt311/noota/firmware.elf`,
+    });
 
     let posixRps: number | null = null;
     if (existsSync(posixDevice)) {
@@ -431,9 +445,15 @@ async function main() {
     }
     const leanWasm3 = modules.wasm3.mqtt311.ram_used;
     const leanMet = leanWasm3 <= LEAN_WASM3_RAM_TARGET;
+    const noOta = modules.wasm3.mqtt311_no_ota!;
+    const noOtaMet = noOta.ram_used <= LEAN_WASM3_RAM_TARGET;
     console.log(
       `MQTT 3.1.1-only wasm3 firmware: RAM ${leanWasm3} B, target ${LEAN_WASM3_RAM_TARGET / 1024} KiB: ` +
         `${leanMet ? "met" : "MISSED"} by ${Math.abs(LEAN_WASM3_RAM_TARGET - leanWasm3)} B`,
+    );
+    console.log(
+      `  without OTA (OTA=0): flash ${noOta.flash} B, RAM ${noOta.ram_used} B = static ${noOta.static} + heap ${noOta.heap_high_water} + ` +
+        `stack ${noOta.stack_high_water}: ${noOtaMet ? "met" : "MISSED"} by ${Math.abs(LEAN_WASM3_RAM_TARGET - noOta.ram_used)} B`,
     );
     console.log(
       JSON.stringify({
@@ -465,9 +485,16 @@ async function main() {
         },
         ram_by_optional_part: features,
         full_vs_lean: modules,
+        lean_wasm3_ram_by_component: {
+          static: modules.wasm3.mqtt311.static,
+          stack: modules.wasm3.mqtt311.stack_high_water,
+          ...leanHeap,
+        },
         lean_wasm3_ram_target_bytes: LEAN_WASM3_RAM_TARGET,
         lean_wasm3_ram_target_met: leanMet,
         lean_wasm3_ram_margin_bytes: LEAN_WASM3_RAM_TARGET - leanWasm3,
+        lean_wasm3_no_ota_ram_target_met: noOtaMet,
+        lean_wasm3_no_ota_ram_margin_bytes: LEAN_WASM3_RAM_TARGET - noOta.ram_used,
         wasm3_to_aot: {
           flash: Number((flash / aot.flash).toFixed(3)),
           ram: Number((ramUsed / aotRam).toFixed(3)),

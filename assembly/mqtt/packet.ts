@@ -3,6 +3,7 @@
 // (pointers into any host- or module-owned bytes). Layout is part of the ABI
 // (assembly/ABI.md): every slot is a little-endian u32 at VIEW + 4 * slot.
 import { Err, V_ITEM_COUNT, V_PROP_COUNT, V_WILL_PROP_COUNT } from "../abi";
+import { MQTT5 } from "../features";
 
 // Packet types (fixed header, high nibble).
 export const CONNECT: u32 = 1;
@@ -34,8 +35,10 @@ export const V_SLOTS: u32 = 32;
 // Integer property: a = value. String/binary: a = ptr, b = len.
 // User property: a/b = key ptr/len, c/d = value ptr/len.
 export const PROP_ENTRY_BYTES: u32 = 20;
-export const MAX_PROPS: u32 = 32;
-export const MAX_WILL_PROPS: u32 = 16;
+// Without MQTT 5 (the lean build, features.ts) nothing fills a property table: the views
+// hold none (2 x 960 B less linear memory); addProp answers LimitExceeded.
+export const MAX_PROPS: u32 = MQTT5 ? 32 : 0;
+export const MAX_WILL_PROPS: u32 = MQTT5 ? 16 : 0;
 // An item entry is 3 u32: ptr, len, options. SUBSCRIBE: filter + options byte;
 // UNSUBSCRIBE: filter; SUBACK/UNSUBACK: options = reason/return code.
 export const ITEM_ENTRY_BYTES: u32 = 12;

@@ -8,6 +8,9 @@
 #include "outpost_stack.h"
 #include "outpost_wasm3.h"
 #include "wasm3.h"
+#if OUTPOST_WASM3_DROP_CODE
+#include "m3_compile.h" // CompileFunction
+#endif
 
 const char outpost_engine_name[] = "wasm3";
 
@@ -71,8 +74,13 @@ static const struct {
 // wasm3's value stack: the module's heaviest call chain (outpost_stack.h, generated from
 // build/device.wasm with these boards' wasm3 frames), plus the one slot wasm3's entry check
 // keeps free. The module's JSON depth limit adds nothing (outpost_abi.h says why).
+// A board built for the lean module (boards/stm32 MODULE=mqtt311) sizes it from that module's chains.
 #ifndef OUTPOST_WASM3_STACK
+#if OUTPOST_MODULE_MQTT311
+#define OUTPOST_WASM3_STACK ((OUTPOST_MQTT311_STACK_SLOTS + 1) * sizeof(m3slot_t))
+#else
 #define OUTPOST_WASM3_STACK ((OUTPOST_MODULE_STACK_SLOTS + 1) * sizeof(m3slot_t))
+#endif
 #endif
 
 static int fail_trap(M3Result trap, const char *entry) {
@@ -130,6 +138,43 @@ void outpost_engine_unload(void) {
   module = NULL;
 }
 
+#if OUTPOST_WASM3_DROP_CODE
+// Drops every function's compiled code at once (boards/stm32 DROP_INIT_CODE, after device_start):
+// wasm3 cannot free one function's code, since its callers' code points into it (README.md,
+// "Memory"), but with all of it gone nothing points anywhere. The pages go back to the
+// environment's pool, where wasm3 takes its next pages from, so the code that runs from then on
+// is compiled into them and the heap holds the larger of the two sets, not both. Each function is
+// compiled again on its next call (outpost_invoke, wasm3's call ops); the imports' stubs, which
+// sit on the same pages, are linked again. No wasm3 call may be running (none is between exports).
+void Environment_ReleaseCodePages(IM3Environment environment, IM3CodePage pages); // m3_env.c
+
+int outpost_engine_drop_code(void) {
+  if (!runtime || !module) return 0;
+  if (runtime->numActiveCodePages) { // a compilation holds a page: never between exports
+    outpost_errorf("cannot drop compiled code during a compilation");
+    return -1;
+  }
+  for (u32 i = 0; i < module->numFunctions; i++) {
+    IM3Function f = &module->functions[i];
+    f->compiled = NULL;
+    if (f->constants) m3_Free(f->constants); // the constant table CompileFunction made for that code
+    f->numConstantBytes = 0;
+  }
+  Environment_ReleaseCodePages(env, runtime->pagesOpen);
+  Environment_ReleaseCodePages(env, runtime->pagesFull);
+  runtime->pagesOpen = runtime->pagesFull = NULL;
+  runtime->numCodePages = 0;
+  for (unsigned i = 0; i < sizeof imports / sizeof imports[0]; i++) {
+    M3Result result = m3_LinkRawFunction(module, imports[i].module, imports[i].name, imports[i].signature, imports[i].function);
+    if (result && result != m3Err_functionLookupFailed) {
+      outpost_errorf("cannot link %s.%s again: %s", imports[i].module, imports[i].name, result);
+      return -1;
+    }
+  }
+  return 0;
+}
+#endif
+
 outpost_fn outpost_find(const char *name) {
   IM3Function fn = NULL;
   if (!runtime || m3_FindFunction(&fn, runtime, name)) return NULL;
@@ -144,6 +189,12 @@ int outpost_invoke(outpost_fn export, int32_t *result, unsigned argc, const int3
     return -1;
   }
   for (unsigned i = 0; i < argc; i++) ptrs[i] = &args[i];
+#if OUTPOST_WASM3_DROP_CODE
+  if (!fn->compiled) { // dropped by outpost_engine_drop_code since outpost_find compiled it
+    M3Result compiled = CompileFunction(fn);
+    if (compiled) return fail_trap(compiled, m3_GetFunctionName(fn));
+  }
+#endif
   M3Result trap = m3_Call(fn, argc, ptrs);
   if (trap) return fail_trap(trap, m3_GetFunctionName(fn));
   if (result) {

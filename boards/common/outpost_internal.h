@@ -44,6 +44,9 @@ outpost_fn outpost_find(const char *name);
 // Calls fn with i32 args; on a trap records it (outpost_fail_trap) and returns -1.
 int outpost_invoke(outpost_fn fn, int32_t *result, unsigned argc, const int32_t *args);
 // outpost_memory (outpost.h) is the engine's too.
+#if OUTPOST_WASM3_DROP_CODE
+int outpost_engine_drop_code(void);
+#endif
 
 // ---- imports (outpost_imports.c), called by each engine's glue --------------------
 

@@ -370,6 +370,9 @@ int outpost_run(const outpost_device_config *config, outpost_transport *transpor
   loop_state s = {config, transport, LINK_DOWN};
   int32_t rc;
   if (outpost_call_export("device_start", &rc, 1, (int32_t)now()) || check("device_start", rc)) return -1;
+#if OUTPOST_WASM3_DROP_CODE
+  if (outpost_engine_drop_code()) return -1;
+#endif
   while (!*stop) {
     if (turn(&s, MAX_WAIT_MS)) {
       transport->close(transport->ctx);
