@@ -170,7 +170,7 @@ describe("three nodes on one Postgres and one Redis, no shared directory", () =>
       await pg.start();
     }
     for (const r of during) if (r.status !== 200) expect([r.status, r.body.error], JSON.stringify(r)).toEqual([503, "registry_unavailable"]);
-    expect(during.filter((r, i) => i % 2 === 1).map((r) => r.status)).toEqual(Array(6).fill(503)); // a device creation needs the database
+    expect(during.filter((_, i) => i % 2 === 1).map((r) => r.status)).toEqual(Array(6).fill(503)); // a device creation needs the database
     for (const n of [1, 2]) expect(nodes[n].proc.exitCode, nodes[n].log()).toBeNull();
     const made = await api(2)("/api/v1/devices", { method: "POST", json: { id: "after-outage" } });
     expect(made.status).toBe(201);
