@@ -1,7 +1,10 @@
 // The registry's stores on both databases: the same calls and the same answers on SQLite (the default) and on a
 // Postgres this test starts (test/support/postgres.ts). Then what only Postgres has: migrations run once across
 // nodes, a newer schema refused, a lost server named and dialed again.
+import { execFile } from "node:child_process";
 import { mkdtempSync } from "node:fs";
+import { promisify } from "node:util";
+import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -287,6 +290,25 @@ describe("the registry on Postgres only", () => {
     }
     expect(() => new Registry(dir(), { db: "postgres://outpost:pw@127.0.0.1:1/outpost" })).toThrow(RegistryUnavailable);
   });
+
+  it("the CLI: a --db that is not postgres://, a password file without --db, a server not there: one line each, exit 1, no password", async () => {
+    const cli = (...args: string[]) =>
+      promisify(execFile)("node", ["bin/outpost.js", "device", "list", "--data", dir(), ...args], { cwd: fileURLToPath(new URL("..", import.meta.url)) }).then(
+        () => expect.fail("the command succeeded"),
+        (err: { code: number; stderr: string }) => err,
+      );
+    const scheme = await cli("--db", "mysql://u:hunter2@127.0.0.1/x");
+    expect(scheme.code).toBe(1);
+    expect(scheme.stderr).toContain("use postgres:// or postgresql://");
+    const file = await cli("--db-password-file", "/dev/null");
+    expect(file.stderr.trim()).toBe("outpost: --db-password-file is the Postgres registry's: it needs --db");
+    const away = await cli("--db", "postgres://outpost:hunter2@127.0.0.1:1/outpost");
+    expect(away.code).toBe(1);
+    expect(away.stderr).toMatch(
+      /^outpost: cannot open the registry .*RegistryUnavailable|^outpost: cannot open the registry .*Postgres at postgres:\/\/outpost:\*\*\*@127\.0\.0\.1:1\/outpost/,
+    );
+    for (const r of [scheme, away]) expect(r.stderr).not.toContain("hunter2");
+  }, 30_000);
 
   it("a server that went away is RegistryUnavailable for that call; the next call after it is back dials again", async () => {
     const r = new Registry(dir(), { ...FAST, db: pg.urlWithPassword });
