@@ -9,11 +9,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
-import { Device } from "../host/device.ts";
+import type { Device } from "../host/device.ts";
 import type { RedisServer } from "../host/cluster/redis-server.ts";
-import { apiClient, waitFor } from "./support/api.ts";
+import { waitFor } from "./support/api.ts";
 import { startRedis } from "./support/redis.ts";
-import { startNode, type Node } from "./support/nodes.ts";
+import { expectAnsweredOrNamed, nodeApi, startNode, workDevice, type Node } from "./support/nodes.ts";
 import { psql, startPostgres, type TestPostgres } from "./support/postgres.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -30,11 +30,7 @@ describe("three nodes on one Postgres and one Redis, no shared directory", () =>
   const ids = ["p0", "p1", "p2", "p3", "p4", "p5"];
   /** How many times each request token ran, on its device. */
   const executions = new Map<string, number>();
-  const api = (n: number) =>
-    apiClient(
-      () => nodes[n].url,
-      () => `Bearer ${key}`,
-    );
+  const api = nodeApi(nodes, () => key);
   const online = async (n: number, id: string) => (await api(n)(`/api/v1/devices/${id}`)).body?.online === true;
   /** The CLI on the registry in Postgres, from a directory of its own. */
   const outpost = async (...args: string[]) =>
@@ -45,17 +41,7 @@ describe("three nodes on one Postgres and one Redis, no shared directory", () =>
         { cwd: ROOT },
       )
     ).stdout;
-  const device = (id: string) =>
-    new Device({
-      id,
-      methods: {
-        work: async ([token]: [string]) => {
-          executions.set(token, (executions.get(token) ?? 0) + 1);
-          await sleep(150); // long enough that a kill lands while calls are in flight
-          return token;
-        },
-      },
-    });
+  const device = (id: string) => workDevice(id, executions);
 
   beforeAll(async () => {
     [pg, redis] = await Promise.all([startPostgres(), startRedis()]);
@@ -137,11 +123,7 @@ describe("three nodes on one Postgres and one Redis, no shared directory", () =>
     await waitFor(() => victims.every((id) => devices[ids.indexOf(id)].mqtt?.connected && devices[ids.indexOf(id)].mqtt?.broker.port !== node0));
     for (const id of victims) await waitFor(async () => (await online(1, id)) && (await online(2, id)));
     const settled = await Promise.all(results);
-    for (const r of settled) {
-      if (r === "lost" || r.status === 200) continue;
-      expect([503, 504], JSON.stringify(r)).toContain(r.status);
-      expect(["device_offline", "device_no_answer", "device_timeout", "device_busy", "device_suspect"], JSON.stringify(r)).toContain(r.body.error);
-    }
+    expectAnsweredOrNamed(settled);
     for (const [token, n] of executions) expect(n, token).toBe(token === "job" ? ids.length : 1);
     // Both survivors read the same presence for every device, and each answers through both.
     for (const id of ids) {

@@ -8,12 +8,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { Device } from "../host/device.ts";
+import type { Device } from "../host/device.ts";
 import { Registry } from "../host/registry/registry.ts";
 import type { RedisServer } from "../host/cluster/redis-server.ts";
-import { apiClient, waitFor } from "./support/api.ts";
+import { waitFor } from "./support/api.ts";
 import { startRedis } from "./support/redis.ts";
-import { NODE_HEARTBEAT_MS, startNode, type Node } from "./support/nodes.ts";
+import { expectAnsweredOrNamed, NODE_HEARTBEAT_MS, nodeApi, startNode, workDevice, type Node } from "./support/nodes.ts";
 
 const NATIVE = fileURLToPath(new URL("../boards/posix/build/outpost-device", import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -27,11 +27,7 @@ describe("a node killed with calls in flight", () => {
   const ids = ["f0", "f1", "f2", "f3", "f4", "f5"];
   /** How many times each request token ran, on the device. */
   const executions = new Map<string, number>();
-  const api = (n: number) =>
-    apiClient(
-      () => nodes[n].url,
-      () => `Bearer ${key}`,
-    );
+  const api = nodeApi(nodes, () => key);
   const work = (n: number, id: string, token: string) =>
     api(n)(`/api/v1/devices/${id}/rpc?timeout_ms=8000`, { method: "POST", json: { jsonrpc: "2.0", id: token, method: "work", params: [token] } });
   const online = async (n: number, id: string) => (await api(n)(`/api/v1/devices/${id}`)).body?.online === true;
@@ -44,16 +40,7 @@ describe("a node killed with calls in flight", () => {
     key = registry.createApiKey().key;
     for (let n = 0; n < 3; n++) nodes.push(await startNode(dataDir, redis.url));
     for (const [i, id] of ids.entries()) {
-      const d = new Device({
-        id,
-        methods: {
-          work: async ([token]: [string]) => {
-            executions.set(token, (executions.get(token) ?? 0) + 1);
-            await sleep(150); // long enough that a kill lands while calls are in flight
-            return token;
-          },
-        },
-      });
+      const d = workDevice(id, executions);
       // Each device's own order of the nodes, starting with a different one: they spread over all three.
       const urls = [0, 1, 2].map((k) => nodes[(i + k) % 3].mqttUrl);
       await d.connect(urls, { password: registry.addDevice(id).credential, reconnect: { minMs: 100, maxMs: 400 } });
@@ -93,12 +80,7 @@ describe("a node killed with calls in flight", () => {
     const settled = await Promise.all(results);
     expect(settled, "no call was in flight through node 0 at the kill").toContain("lost"); // the kill did land with calls in flight through node 0
     // Through a surviving node, every call ends with its answer or a named error saying whether it was delivered.
-    for (const r of settled) {
-      if (r === "lost") continue;
-      if (r.status === 200) continue;
-      expect([503, 504], JSON.stringify(r)).toContain(r.status);
-      expect(["device_offline", "device_no_answer", "device_timeout", "device_busy", "device_suspect"], JSON.stringify(r)).toContain(r.body.error);
-    }
+    expectAnsweredOrNamed(settled);
     expect(settled.filter((r) => r !== "lost" && r.status === 200).length).toBeGreaterThan(ids.length);
     // No request ran twice on its device, whichever node it went through and whatever happened to its link.
     for (const [token, n] of executions) expect(n, token).toBe(1);
