@@ -45,6 +45,8 @@ interface LibPq {
 /** How long dialing and each statement may take before the call fails (they hold the event loop meanwhile). */
 const CONNECT_TIMEOUT_S = 5;
 const STATEMENT_TIMEOUT_MS = 10_000;
+/** After a failed dial, calls fail at once for this long instead of each waiting on a dial (up to CONNECT_TIMEOUT_S). */
+const REDIAL_AFTER_MS = 500;
 /** Statements kept parsed on the server per connection; the registry has about a hundred, plus the filters built per query. */
 const PREPARED_MAX = 500;
 
@@ -115,6 +117,7 @@ export class PostgresDatabase implements SqlDatabase {
   readonly dialect = "postgres";
   private pq: LibPq | undefined;
   private depth = 0;
+  private noDialUntil = 0;
   private closed = false;
   private readonly conninfo: string;
   private readonly shown: string;
@@ -135,10 +138,12 @@ export class PostgresDatabase implements SqlDatabase {
   private connection(): LibPq {
     if (this.closed) throw new RegistryUnavailable("the registry is closed");
     if (this.pq) return this.pq;
+    if (Date.now() < this.noDialUntil) throw new RegistryUnavailable(`Postgres at ${this.shown}: not reachable a moment ago`);
     const pq = new (loadLibPq())();
     try {
       pq.connectSync(this.conninfo);
     } catch (err) {
+      this.noDialUntil = Date.now() + REDIAL_AFTER_MS;
       throw new RegistryUnavailable(`Postgres at ${this.shown}: ${(err as Error).message.trim()}`);
     }
     this.pq = pq;
