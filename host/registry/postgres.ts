@@ -2,6 +2,7 @@
 // better-sqlite3, so a query holds this node's event loop for its round trip (docs/scaling.md, "The registry on
 // Postgres"). One connection per process; a lost one is named (RegistryUnavailable) and dialed again on the next query.
 import { createRequire } from "node:module";
+import { redactUrl } from "../server/log.ts";
 import { migratePostgres } from "./postgres-schema.ts";
 import type { SqlDatabase, SqlStatement, Transaction } from "./sql.ts";
 
@@ -106,13 +107,6 @@ function withLimits(url: string): string {
   return u.toString();
 }
 
-/** The URL as it may be shown: no password. */
-export function redactedUrl(url: string): string {
-  const u = new URL(url);
-  if (u.password) u.password = "***";
-  return u.toString();
-}
-
 export class PostgresDatabase implements SqlDatabase {
   readonly dialect = "postgres";
   private pq: LibPq | undefined;
@@ -126,7 +120,7 @@ export class PostgresDatabase implements SqlDatabase {
 
   constructor(url: string) {
     this.conninfo = withLimits(url);
-    this.shown = redactedUrl(url);
+    this.shown = redactUrl(url);
     this.connection();
     migratePostgres(this);
   }
