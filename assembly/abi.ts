@@ -63,6 +63,7 @@ export const EV_PUBLISHED: u32 = 7;
 export const EV_DROPPED: u32 = 8;
 export const EV_TOO_LARGE: u32 = 9;
 export const EV_RPC_PENDING: u32 = 16;
+export const EV_YIELD: u32 = 17;
 
 // Integer config keys (client_config); cfgValues() holds each key's value at its index, starting at its default.
 export const CFG_KEEPALIVE: u32 = 1; // keepalive

@@ -127,6 +127,7 @@ async function heapBreakdown(broker: Mosquitto, module: FirmwareModule = "full")
       wasm3_value_stack: 0,
       wasm3_runtime: 0,
       module_tables: 0,
+      constant_tables: 0,
       other: 0,
     };
     let chunks = 0;
@@ -144,9 +145,11 @@ async function heapBreakdown(broker: Mosquitto, module: FirmwareModule = "full")
                 : "wasm3_runtime"
               : name === "m3_NewEnvironment"
                 ? "wasm3_runtime"
-                : /^(Module_Add|ParseSection|AllocFuncType|m3_ParseModule|Read_utf8)/.test(name)
-                  ? "module_tables"
-                  : "other";
+                : name === "CompileFunction"
+                  ? "constant_tables" // DROP_CODE builds keep them on the code pages instead
+                  : /^(Module_Add|ParseSection|AllocFuncType|m3_ParseModule|Read_utf8)/.test(name)
+                    ? "module_tables"
+                    : "other";
       parts[part] += asked;
       if (part === "other") console.log(`  heap: unclassified caller ${name} ${asked} B`);
     });
@@ -186,6 +189,25 @@ interface EngineFigures {
   qemuRps: number;
 }
 
+/**
+ * Echo round trips under -icount after the tests' traffic: busy time between two board.cpu probes,
+ * less one probe's own cost; and board.memory after them.
+ */
+async function roundTrips(broker: Mosquitto, id: string, elf: string): Promise<{ roundTripInstructions: number; memory: any }> {
+  const counted = await runFirmware(broker, id, true, elf);
+  try {
+    await exercise(counted.rpc);
+    await echoRun(counted.rpc, WINDOW, 1);
+    const c1 = await busyNs(counted.rpc);
+    const c2 = await busyNs(counted.rpc);
+    await echoRun(counted.rpc, ICOUNT_ROUND_TRIPS, 1);
+    const c3 = await busyNs(counted.rpc);
+    return { roundTripInstructions: (c3 - c2 - (c2 - c1)) / ICOUNT_ROUND_TRIPS, memory: (await counted.rpc.request("board.memory")).result };
+  } finally {
+    await counted.stop();
+  }
+}
+
 /** Flash, RAM after the tests' traffic, instructions per dispatch and per round trip, and QEMU's rate, for one engine. */
 async function measureEngine(engine: FirmwareEngine, broker: Mosquitto): Promise<EngineFigures> {
   const elf = firmwareFor(engine);
@@ -205,22 +227,7 @@ async function measureEngine(engine: FirmwareEngine, broker: Mosquitto): Promise
   const dispatchInstructions = (((await dispatchUs(1 + DISPATCH_REPEAT)) - (await dispatchUs(1))) * 1000) / DISPATCH_REPEAT;
   await callFirmware(ECHO, elf); // the plain --call path still answers
 
-  // Round trips under -icount: busy time between two board.cpu probes, less one probe's own cost.
-  const counted = await runFirmware(broker, `bench-icount-${engine}`, true, elf);
-  let roundTripInstructions: number;
-  let memory: any;
-  try {
-    await exercise(counted.rpc);
-    await echoRun(counted.rpc, WINDOW, 1);
-    const c1 = await busyNs(counted.rpc);
-    const c2 = await busyNs(counted.rpc);
-    await echoRun(counted.rpc, ICOUNT_ROUND_TRIPS, 1);
-    const c3 = await busyNs(counted.rpc);
-    roundTripInstructions = (c3 - c2 - (c2 - c1)) / ICOUNT_ROUND_TRIPS;
-    memory = (await counted.rpc.request("board.memory")).result;
-  } finally {
-    await counted.stop();
-  }
+  const { roundTripInstructions, memory } = await roundTrips(broker, `bench-icount-${engine}`, elf);
 
   const qemu = await runFirmware(broker, `bench-qemu-${engine}`, false, elf);
   let qemuRps: number;
@@ -329,7 +336,8 @@ interface ModuleRun {
 /**
  * Full vs lean (issue 20): the firmware with build/device.wasm or with the lean
  * build/device-mqtt311.wasm (make MODULE=mqtt311: no WebSocket, MQTT 5 or QoS 2), the same
- * traffic as every RAM figure here (exercise()), RAM as board.memory measures it.
+ * traffic as every RAM figure here (exercise()), before and after a broker restart, RAM as
+ * board.memory measures it.
  */
 async function moduleRun(
   engine: FirmwareEngine,
@@ -341,10 +349,19 @@ async function moduleRun(
   const flash = Number(sizes.match(/flash (\d+) bytes/)![1]);
   const id = `bench-module-${engine}-${module}${variant ? `-${variant.name}` : ""}`;
   const running = await runFirmware(broker, id, false, variant?.elf ?? firmwareFor(engine, module));
+  let rpc = running.rpc;
   try {
-    await exercise(running.rpc);
-    const linear = (await running.rpc.request("sys.info")).result.memory_used as number;
-    const m = (await running.rpc.request("board.memory")).result;
+    await exercise(rpc);
+    // Then a broker restart and the traffic again: the step that notices the lost link runs code
+    // of its own, and with DROP_CODE the RAM's peak may lie there.
+    await rpc.end();
+    await broker.stop();
+    await broker.start();
+    rpc = await deviceRpc(broker.url, id);
+    await rpc.nextOnline();
+    await exercise(rpc);
+    const linear = (await rpc.request("sys.info")).result.memory_used as number;
+    const m = (await rpc.request("board.memory")).result;
     return {
       flash,
       ram_used: m.ram_used,
@@ -354,7 +371,8 @@ async function moduleRun(
       linear_memory_used: linear,
     };
   } finally {
-    await running.stop();
+    await running.board.stop();
+    await rpc.end();
   }
 }
 
@@ -371,7 +389,7 @@ async function main() {
     const features = {} as Record<FirmwareEngine, Record<string, FeatureRun>>;
     for (const engine of FIRMWARE_ENGINES) features[engine] = await featureCosts(engine, broker);
 
-    const modules = {} as Record<FirmwareEngine, Record<FirmwareModule, ModuleRun> & { mqtt311_no_ota?: ModuleRun }>;
+    const modules = {} as Record<FirmwareEngine, Record<FirmwareModule, ModuleRun> & { mqtt311_no_ota?: ModuleRun; mqtt311_drop_code_1?: ModuleRun }>;
     for (const engine of FIRMWARE_ENGINES) {
       modules[engine] = { full: await moduleRun(engine, "full", broker), mqtt311: await moduleRun(engine, "mqtt311", broker) };
     }
@@ -381,6 +399,14 @@ async function main() {
       variables: { OTA: "0" },
       elf: `${boardDir}build/mqtt311/noota/firmware.elf`,
     });
+
+    // The lean wasm3 firmware drops compiled code between a request's steps (DROP_CODE=2); with
+    // DROP_CODE=1 only at init and when the link comes up or goes down: RAM and instructions of both.
+    const phasesOnly = `${boardDir}build/mqtt311-drop1`;
+    const dropPhases = { name: "drop-code-1", variables: { DROP_CODE: "1", BUILD: phasesOnly }, elf: `${phasesOnly}/firmware.elf` };
+    modules.wasm3.mqtt311_drop_code_1 = await moduleRun("wasm3", "mqtt311", broker, dropPhases);
+    const leanSteps = await roundTrips(broker, "bench-icount-lean", firmwareFor("wasm3", "mqtt311"));
+    const leanPhases = await roundTrips(broker, "bench-icount-lean-drop1", dropPhases.elf);
 
     let posixRps: number | null = null;
     if (existsSync(posixDevice)) {
@@ -403,7 +429,7 @@ async function main() {
     );
     console.log(
       `RAM by component           static ${memory.static}, stack ${memory.stack_high_water}; heap: compiled code ${heap.compiled_code}, ` +
-        `linear memory ${heap.linear_memory}, module tables ${heap.module_tables}, wasm3 value stack ${heap.wasm3_value_stack}, ` +
+        `linear memory ${heap.linear_memory}, module tables ${heap.module_tables}, constant tables ${heap.constant_tables}, wasm3 value stack ${heap.wasm3_value_stack}, ` +
         `wasm3 runtime ${heap.wasm3_runtime}, malloc overhead ${heap.malloc_overhead}, other ${heap.other}` +
         (heap.heap_high_water === memory.heap_high_water ? "" : `  (trace build heap ${heap.heap_high_water} B)`),
     );
@@ -455,6 +481,14 @@ async function main() {
       `  without OTA (OTA=0): flash ${noOta.flash} B, RAM ${noOta.ram_used} B = static ${noOta.static} + heap ${noOta.heap_high_water} + ` +
         `stack ${noOta.stack_high_water}: ${noOtaMet ? "met" : "MISSED"} by ${Math.abs(LEAN_WASM3_RAM_TARGET - noOta.ram_used)} B`,
     );
+    const phases = modules.wasm3.mqtt311_drop_code_1!;
+    console.log(
+      `  code dropped between a request's steps (DROP_CODE=2, the default) vs at link changes only (DROP_CODE=1): ` +
+        `RAM ${leanWasm3} vs ${phases.ram_used} B (heap ${modules.wasm3.mqtt311.heap_high_water} vs ${phases.heap_high_water}), ` +
+        `instructions / round trip ${Math.round(leanSteps.roundTripInstructions)} vs ${Math.round(leanPhases.roundTripInstructions)} ` +
+        `(${(leanSteps.roundTripInstructions / leanPhases.roundTripInstructions).toFixed(2)}x; the full firmware ${Math.round(roundTripInstructions)}: ` +
+        `${(leanSteps.roundTripInstructions / roundTripInstructions).toFixed(2)}x)`,
+    );
     console.log(
       JSON.stringify({
         flash_bytes: flash,
@@ -495,6 +529,12 @@ async function main() {
         lean_wasm3_ram_margin_bytes: LEAN_WASM3_RAM_TARGET - leanWasm3,
         lean_wasm3_no_ota_ram_target_met: noOtaMet,
         lean_wasm3_no_ota_ram_margin_bytes: LEAN_WASM3_RAM_TARGET - noOta.ram_used,
+        lean_wasm3_drop_code: {
+          steps: { ram_used_bytes: leanWasm3, instructions_per_round_trip: Math.round(leanSteps.roundTripInstructions) },
+          link_changes_only: { ram_used_bytes: phases.ram_used, instructions_per_round_trip: Math.round(leanPhases.roundTripInstructions) },
+          steps_to_link_changes_instructions: Number((leanSteps.roundTripInstructions / leanPhases.roundTripInstructions).toFixed(3)),
+          steps_to_full_instructions: Number((leanSteps.roundTripInstructions / roundTripInstructions).toFixed(3)),
+        },
         wasm3_to_aot: {
           flash: Number((flash / aot.flash).toFixed(3)),
           ram: Number((ramUsed / aotRam).toFixed(3)),

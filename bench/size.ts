@@ -7,9 +7,9 @@
 // (assembly/build.ts), which leaves out its code and its data segments. Each build
 // then gets the release post pass (assembly/wasm-opt.mjs), as `npm run build:wasm` does.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
@@ -21,6 +21,8 @@ export interface ContentSet {
   noWebSocket: boolean;
   /** More --use flags (assembly/features.ts). */
   use?: string[];
+  /** The asconfig target built (default release); its flags and file name as npm run build:wasm has them. */
+  ascTarget?: string;
   target?: number;
 }
 
@@ -36,24 +38,22 @@ export const CONTENT_SETS: ContentSet[] = [
   },
   { name: "full module (build/device.wasm)", config: "asconfig.json", entries: ["assembly/index.ts"], noWebSocket: false },
   // asconfig.json's mqtt311 target (issue 20): what a board that needs neither WebSocket, MQTT 5 nor QoS 2 carries.
-  {
-    name: "lean module (build/device-mqtt311.wasm)",
-    config: "asconfig.json",
-    entries: ["assembly/index.ts"],
-    noWebSocket: true,
-    use: ["OUTPOST_NO_MQTT5=1", "OUTPOST_NO_QOS2=1"],
-  },
+  { name: "lean module (build/device-mqtt311.wasm)", config: "asconfig.json", entries: ["assembly/index.ts"], noWebSocket: false, ascTarget: "mqtt311" },
 ];
 
-/** Bytes of a release build of `entries` with the release target and options of `config` (its outFile replaced), after the post pass. */
-export function releaseSize(config: string, entries: string[], extraArgs: string[] = []): number {
+/**
+ * Bytes of a build of `entries` with `target` (default release) and the options of `config` (its
+ * outFile's directory replaced, its file name kept: the post pass goes by it), after the post pass.
+ */
+export function releaseSize(config: string, entries: string[], extraArgs: string[] = [], target = "release"): number {
   const dir = mkdtempSync(join(tmpdir(), "outpost-size-"));
   try {
-    const out = join(dir, "part.wasm");
+    const name = target === "release" ? "part.wasm" : basename(JSON.parse(readFileSync(join(root, config), "utf8")).targets[target].outFile);
+    const out = join(dir, name);
     const tmpConfig = join(dir, "asconfig.json");
-    const release = { outFile: out, textFile: join(dir, "part.wat") };
-    writeFileSync(tmpConfig, JSON.stringify({ extends: join(root, config), targets: { release } }));
-    execFileSync(join(root, "node_modules/.bin/asc"), [...entries, "--config", tmpConfig, "--target", "release", ...extraArgs], {
+    const outputs = { outFile: out, textFile: out.replace(/\.wasm$/, ".wat") };
+    writeFileSync(tmpConfig, JSON.stringify({ extends: join(root, config), targets: { [target]: outputs } }));
+    execFileSync(join(root, "node_modules/.bin/asc"), [...entries, "--config", tmpConfig, "--target", target, ...extraArgs], {
       cwd: root,
       stdio: "pipe",
     });
@@ -71,6 +71,7 @@ export function contentSetSize(set: ContentSet): number {
     set.config,
     set.entries,
     use.flatMap((u) => ["--use", u]),
+    set.ascTarget,
   );
 }
 

@@ -113,6 +113,7 @@ export const Ev = {
   dropped: 8,
   tooLarge: 9,
   rpcPending: 16,
+  yield: 17,
 } as const;
 
 /** Integer config keys (client_config). */

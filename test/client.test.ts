@@ -541,16 +541,27 @@ describe.each(ENGINES)("client under %s", (engine) => {
       expect(drain(c, 24_000)).toEqual([{ type: "close", error: E("KeepAliveTimeout"), reasonCode: 0 }]);
     });
 
-    it("sending anything postpones the PINGREQ; time may wrap around 2^32", () => {
+    it("PINGREQ after keep-alive without sending or without receiving, whichever comes first; time may wrap around 2^32", () => {
       const t0 = 0xffff_f000;
       const c = makeClient({ keepalive: 5 });
       connect(c, t0);
+      // Publishing alone does not postpone it: a device that only sends (QoS 0 telemetry)
+      // still learns that its peer is gone.
       c.publish("t", "x", 0);
       drain(c, (t0 + 4000) >>> 0);
       c.takeTx();
-      expect(c.deadline((t0 + 4000) >>> 0)).toBe(5000);
-      expect(drain(c, (t0 + 8999) >>> 0)).toEqual([]);
-      drain(c, (t0 + 9000) >>> 0);
+      expect(c.deadline((t0 + 4000) >>> 0)).toBe(1000);
+      expect(drain(c, (t0 + 4999) >>> 0)).toEqual([]);
+      drain(c, (t0 + 5000) >>> 0);
+      expect(c.takeTx()).toEqual(hex([0xc0, 0]));
+      // Sending and receiving both postpone it: the PINGRESP at +6000, a publish at +8000.
+      feed(c, (t0 + 6000) >>> 0, hex([0xd0, 0]));
+      c.publish("t", "y", 0);
+      drain(c, (t0 + 8000) >>> 0);
+      c.takeTx();
+      expect(c.deadline((t0 + 8000) >>> 0)).toBe(3000); // 5 s after the PINGRESP
+      expect(drain(c, (t0 + 10_999) >>> 0)).toEqual([]);
+      drain(c, (t0 + 11_000) >>> 0);
       expect(c.takeTx()).toEqual(hex([0xc0, 0]));
     });
 

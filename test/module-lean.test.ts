@@ -5,10 +5,13 @@
 // module. Under V8 and wasm3.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { encode } from "../host/codec/index.ts";
+import { Decoder, encode } from "../host/codec/index.ts";
 import { Cfg, Err, Ev, Str } from "../host/abi-table.ts";
 import { instantiate } from "../host/engine.ts";
 import { ENGINES } from "./support/engines.ts";
+import { startMosquitto } from "./support/mosquitto.ts";
+import { deviceRpc } from "../boards/stm32/qemu.ts";
+import { Device } from "../host/device.ts";
 
 const build = (name: string) => readFileSync(new URL(`../build/${name}`, import.meta.url));
 const lean = build("device-mqtt311.wasm");
@@ -114,4 +117,107 @@ describe.each(ENGINES)("lean module under %s", (engine) => {
     expect(full2.events).toContain(Ev.message);
     expect(full2.pubrec).toBe(true);
   });
+});
+
+// STEPWISE (asconfig.json's mqtt311 target): device_poll stops with EV_YIELD once a request
+// has arrived and again once it is answered, so that a board may drop the code its engine
+// compiled for the step before (boards/stm32 DROP_CODE=2). The full module answers in the
+// same poll.
+describe.each(ENGINES)("lean device_poll steps under %s", (engine) => {
+  const device = (bytes: Uint8Array, maxPacket = 1024) => {
+    const m = instantiate({ engine, bytes });
+    const x = m.exports;
+    x.client_config(Cfg.maxPacket, maxPacket);
+    const client = x.client_init();
+    expect(x.rpc_init(1024, 1024, 64, 8, 0)).toBeGreaterThan(0);
+    const word = (i: number) => new Uint32Array(m.memory.buffer, client, i + 1)[i];
+    const takeTx = () => {
+      const out = Buffer.from(new Uint8Array(m.memory.buffer, word(2), x.client_tx_len()));
+      x.client_tx_consume(out.length);
+      return out;
+    };
+    const feed = (packet: Uint8Array) => {
+      new Uint8Array(m.memory.buffer, x.client_rx_ptr(), packet.length).set(packet);
+      expect(x.client_rx_push(packet.length)).toBe(0);
+    };
+    const polls = (now: number) => {
+      const steps: Array<{ ev: number; sent: string[] }> = [];
+      for (;;) {
+        const ev = x.device_poll(now);
+        const sent = new Decoder({ protocolVersion: 4 })
+          .push(takeTx())
+          .map((p) => (p.cmd === "publish" ? `publish ${Buffer.from(p.payload as Uint8Array)}` : p.cmd));
+        steps.push({ ev, sent });
+        if (!ev) return steps;
+      }
+    };
+    expect(x.device_init(256)).toBeGreaterThan(0);
+    const id = Buffer.from("dev7");
+    new Uint8Array(m.memory.buffer, word(0), id.length).set(id);
+    expect(x.device_set(1, id.length)).toBe(0);
+    expect(x.device_start(0)).toBe(0);
+    polls(0);
+    x.client_opened(1);
+    takeTx();
+    feed(encode({ cmd: "connack", sessionPresent: false, returnCode: 0 }, { protocolVersion: 4 }));
+    polls(2);
+    feed(encode({ cmd: "suback", messageId: 1, granted: [1] }, { protocolVersion: 4 }));
+    polls(2);
+    const request = (json: string, messageId: number) =>
+      feed(
+        encode({ cmd: "publish", topic: "devices/dev7/rx", payload: Buffer.from(json), qos: 1, messageId, retain: false, dup: false }, { protocolVersion: 4 }),
+      );
+    return { request, polls };
+  };
+  const echo = '{"jsonrpc":"2.0","id":1,"method":"echo","params":["x"]}';
+  const answer = 'publish {"jsonrpc":"2.0","result":["x"],"id":1}';
+
+  it("the lean module yields once the request is in (PUBACK sent) and once it is answered (queued: sent by the next poll)", () => {
+    const d = device(lean);
+    d.request(echo, 7);
+    expect(d.polls(3)).toEqual([
+      { ev: Ev.yield, sent: ["puback"] },
+      { ev: Ev.yield, sent: [] },
+      { ev: 0, sent: [answer] },
+    ]);
+  });
+
+  it("the full module answers in the same poll", () => {
+    const d = device(full);
+    d.request(echo, 7);
+    expect(d.polls(3)).toEqual([{ ev: 0, sent: ["puback", answer] }]);
+  });
+
+  it("one over the packet limit: the lean module answers Request too large in the second step, and reports it (EV_TOO_LARGE) as the full one does", () => {
+    const big = `{"jsonrpc":"2.0","id":2,"method":"echo","params":["${"y".repeat(300)}"]}`;
+    const leanSteps = device(lean, 128);
+    leanSteps.request(big, 8);
+    const steps = leanSteps.polls(3);
+    expect(steps.map((s) => s.ev)).toEqual([Ev.yield, Ev.tooLarge, 0]);
+    expect(steps[2].sent).toEqual([
+      'publish {"jsonrpc":"2.0","error":{"code":-32000,"message":"Request too large","data":{"limit":"packet","max":128}},"id":2}',
+    ]);
+    const fullSteps = device(full, 128);
+    fullSteps.request(big, 8);
+    expect(fullSteps.polls(3).map((s) => s.ev)).toEqual([Ev.tooLarge, 0]);
+  });
+});
+
+describe.each(ENGINES)("the Node device host on the lean module under %s", (engine) => {
+  it("answers through a real broker: EV_YIELD is a step, not an event", async () => {
+    const broker = await startMosquitto();
+    const id = `lean-node-${engine}`;
+    const rpc = await deviceRpc(broker.url, id);
+    const device = new Device({ id, engine, module: lean, methods: { add: (p: number[]) => p[0] + p[1] } });
+    try {
+      await device.connect(broker.url, { protocolVersion: 4 });
+      await rpc.online;
+      expect((await rpc.request("echo", ["lean"])).result).toEqual(["lean"]);
+      expect((await rpc.request("add", [2, 3])).result).toBe(5); // a host method, between the steps
+    } finally {
+      await device.close();
+      await rpc.end();
+      await broker.stop();
+    }
+  }, 30_000);
 });

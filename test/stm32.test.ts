@@ -281,6 +281,44 @@ describe.each(FIRMWARE_ENGINES)("lean module (MODULE=mqtt311), %s engine", (engi
     }
   }, 120_000);
 
+  // wasm3 only (the aot engine has no heap): it drops the serving code when the link goes down
+  // and the connecting code once it is up again (DROP_CODE, outpost_loop.c), so each phase
+  // compiles into the pages the other left and reconnecting does not grow the heap.
+  if (engine === "wasm3") {
+    it("reconnects after three broker restarts, the heap the same from the second on", async () => {
+      const broker = await startMosquitto(["set_tcp_nodelay true"]);
+      const id = `stm32-lean-again-${randomBytes(3).toString("hex")}`;
+      let rpc = await deviceRpc(broker.url, id);
+      const board = bootFirmware({ elf, linkPort: broker.port, append: `--id ${id}` });
+      // The UART pipe has no carrier: the module notices the dead session by its keep-alive.
+      const restartAndServe = async (): Promise<BoardMemory> => {
+        await rpc.end();
+        await broker.stop();
+        await broker.start();
+        rpc = await deviceRpc(broker.url, id);
+        await rpc.nextOnline();
+        await echoRun(rpc, 50, 8);
+        return (await rpc.request("board.memory")).result;
+      };
+      try {
+        await rpc.online;
+        await echoRun(rpc, 50, 8);
+        const start: BoardMemory = (await rpc.request("board.memory")).result;
+        // The step that notices the first loss compiles code of its own on top of what serves (two
+        // more pages, kept in the pool); from then on the heap is the same cycle after cycle.
+        const cycles = [await restartAndServe(), await restartAndServe(), await restartAndServe()];
+        expect(cycles[2].heap_high_water).toBe(cycles[1].heap_high_water);
+        expect(cycles[2].heap_in_use).toBe(cycles[1].heap_in_use);
+        expect(cycles[1].heap_high_water - start.heap_high_water).toBeLessThanOrEqual(4096);
+        expect(board.proc.exitCode).toBe(null);
+      } finally {
+        await board.stop();
+        await rpc.end();
+        await broker.stop();
+      }
+    }, 120_000);
+  }
+
   it("refuses MQTT 5 by name at start and exits instead of connecting", async () => {
     const board = bootFirmware({ elf, append: "--id lean --mqtt-version 5" });
     try {

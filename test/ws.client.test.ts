@@ -480,6 +480,20 @@ describe.each(ENGINES)("WebSocket client under %s", (engine) => {
     expect(parseFrames(t.takeTx()).map((f) => [f.op, f.payload.readUInt16BE(0)])).toEqual([[8, 1001]]);
   });
 
+  it("pings keepalive seconds after the last frame in even while it sends telemetry, and closes when no pong comes", () => {
+    const t = setup({ keepalive: 2 });
+    expect(t.x.device_config(1, 500)).toBe(0); // telemetry every 500 ms: it never stops sending
+    t.connect(0); // upgraded at 2
+    const sent: number[] = [];
+    for (let now = 502; now <= 2002; now += 500) {
+      t.events(now);
+      sent.push(...parseFrames(t.takeTx()).map((f) => f.op));
+    }
+    expect(sent).toEqual([1, 1, 1, 1, 9]); // telemetry (text) at 502, 1002, 1502 and 2002, then the ping
+    expect(t.events(7001)).toEqual([]); // the timeout is 5 s
+    expect(t.events(7002)).toEqual([{ code: EV_CLOSE, a: errCode("KeepAliveTimeout"), b: 1001 }]);
+  });
+
   it("holds a request waiting on an asynchronous host method (EV_RPC_PENDING) and answers it on device_resume", () => {
     let pending = true;
     const t = setup({ hostCall: (method) => (method !== "slow" ? "not_found" : pending ? "pending" : { result: '"done"' }) });

@@ -6,10 +6,10 @@
 // Response Topic, with the Correlation Data), keeps a retained
 // <prefix>/<id>/status with an offline will, and can publish sys.info as
 // telemetry. Like the client it does no I/O and reads no clock.
-import { CFG_WILL_QOS, CFG_WILL_RETAIN, DEV_ID, DEV_PREFIX, DEV_TELEMETRY_MS, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, EV_RPC_PENDING, EV_SUBACK, EV_TOO_LARGE, Err, STR_CLIENT_ID, STR_WILL_PAYLOAD, STR_WILL_TOPIC } from "../abi";
+import { CFG_WILL_QOS, CFG_WILL_RETAIN, DEV_ID, DEV_PREFIX, DEV_TELEMETRY_MS, EV_CLOSE, EV_CONNECTED, EV_MESSAGE, EV_RPC_PENDING, EV_SUBACK, EV_TOO_LARGE, EV_YIELD, Err, STR_CLIENT_ID, STR_WILL_PAYLOAD, STR_WILL_TOPIC } from "../abi";
 
 import { alloc, bytesEqual } from "../mem";
-import { QOS2 } from "../features";
+import { QOS2, STEPWISE } from "../features";
 import { clientConfig, clientSetString } from "../link/config";
 import { clientEventArg } from "../link/events";
 import { linkDeadline, linkPoll, linkStart, linkStop } from "../link/supervisor";
@@ -185,7 +185,15 @@ export function dispatch(ptr: usize, len: u32, ctxLen: u32, now: u32): bool {
  * Returns the next event for the host (the client's EV_* codes, whose arguments
  * are in the client's event record, or EV_RPC_PENDING), 0 when there is none.
  */
+// STEPWISE: a request that arrived, answered on the next device_poll (the client's event record
+// and the packet it points into stay as they are until then: nothing runs in between).
+let deferred = false, deferredCut = false;
 export function devicePoll(now: u32): i32 {
+  if (STEPWISE && deferred) {
+    deferred = false;
+    if (trDeliverRequest(now, deferredCut)) return EV_RPC_PENDING;
+    return deferredCut ? EV_TOO_LARGE : EV_YIELD; // the host still hears of one over the limit
+  }
   if (online && telemetryMs && <i32>(now - telemetryAt) >= 0) {
     telemetryAt = now + telemetryMs;
     let n = rpcBuiltinResult(T.T_SYS_INFO, now);
@@ -197,6 +205,11 @@ export function devicePoll(now: u32): i32 {
     let ev = linkPoll(now);
     let cut = ev == EV_TOO_LARGE; // answered here, then the host is told
     if (ev == EV_MESSAGE || cut) {
+      if (STEPWISE) {
+        deferred = true;
+        deferredCut = cut;
+        return EV_YIELD;
+      }
       if (trDeliverRequest(now, cut)) return EV_RPC_PENDING;
       if (!cut) continue;
     }

@@ -15,9 +15,11 @@ import { trAbort, trClosedCode, trGoodbye, trHello, trLost, trPing, trPrepare, t
 const NO_TIMER: u32 = 0xffffffff; // linkDeadline's "none"
 
 // The phase and its times (ms on the host's clock); transports read state and nowMs
-// and set lastSend when they write.
-export let state: u32 = 0 /* S_IDLE */, nowMs: u32 = 0, lastSend: u32 = 0;
-let stateAt: u32 = 0, waitUntil: u32 = 0, pingAt: u32 = 0, pingOut = false, keepMs: u32 = 0;
+// and set lastSend when they write, lastRecv when they read a packet or frame.
+export let state: u32 = 0 /* S_IDLE */, nowMs: u32 = 0, lastSend: u32 = 0, lastRecv: u32 = 0;
+// phaseAt: S_WAIT: when the next attempt starts; S_OPENING, S_CONNECTING: since when;
+// S_CONNECTED: when the keep-alive probe went out (while pingOut).
+let phaseAt: u32 = 0, pingOut = false, keepMs: u32 = 0;
 let attempt: u32 = 0, rng: u32 = 0x9e3779b9;
 
 // The tx buffer every transport writes into (allocated by linkInit): base, capacity, bytes used.
@@ -86,7 +88,7 @@ export function pong(): void {
 export function lose(err: u32, code: u32): void {
   if (state < S_OPENING) return;
   state = S_WAIT;
-  waitUntil = nowMs + backoffDelay();
+  phaseAt = nowMs + backoffDelay();
   trLost();
   emit(EV_CLOSE, err, code);
 }
@@ -98,7 +100,7 @@ export function linkStart(now: u32): i32 {
   nowMs = now;
   if (state == S_IDLE) {
     state = S_WAIT;
-    waitUntil = now;
+    phaseAt = now;
     attempt = 0;
   }
   return 0;
@@ -122,7 +124,7 @@ export function linkOpened(now: u32): i32 {
   txLen = 0;
   trReset();
   state = S_CONNECTING;
-  stateAt = now;
+  phaseAt = now;
   let r = trHello();
   if (r < 0) lose(<u32>-r, 0);
   return r < 0 ? r : 0;
@@ -163,10 +165,12 @@ let timerSet = false;
 /** When the phase's timer fires: the backoff's end, the connect deadline, the ping or its answer's deadline. */
 function timerAt(): u32 {
   timerSet = true;
-  if (state == S_WAIT) return waitUntil;
-  let timeout = C(CFG_TIMEOUT_MS);
-  if (state - S_OPENING < 2) return stateAt + timeout; // S_OPENING, S_CONNECTING
-  if (state == S_CONNECTED && keepMs) return pingOut ? pingAt + timeout : lastSend + keepMs;
+  if (state == S_WAIT) return phaseAt;
+  // S_OPENING, S_CONNECTING, or the probe out: the answer is due within the timeout.
+  if (state - S_OPENING < 2 || (state == S_CONNECTED && pingOut)) return phaseAt + C(CFG_TIMEOUT_MS);
+  // The probe goes out when nothing was sent or nothing was received for keepMs: a device that
+  // only publishes (QoS 0 telemetry) would otherwise never learn that its peer is gone.
+  if (state == S_CONNECTED && keepMs) return (<i32>(lastSend - lastRecv) < 0 ? lastSend : lastRecv) + keepMs;
   timerSet = false;
   return 0;
 }
@@ -176,11 +180,11 @@ function timers(): void {
   if (!timerSet || !due(t)) return;
   if (state == S_WAIT) {
     state = S_OPENING;
-    stateAt = nowMs;
+    phaseAt = nowMs;
     emit(EV_OPEN, 0, 0);
   } else if (state == S_CONNECTED && !pingOut) {
     if (!trPing()) return; // tx full: next poll
-    lastSend = pingAt = nowMs;
+    lastSend = phaseAt = nowMs;
     pingOut = true;
   } else lose(Err.KeepAliveTimeout, trAbort()); // no socket, handshake answer or pong in time
 }

@@ -9,7 +9,7 @@ import { CFG_ALIAS_TOPIC_BYTES, CFG_CLEAN, CFG_INFLIGHT_WINDOW, CFG_KEEPALIVE, C
 
 import { C, setStringSlot, stringsInit } from "../link/config";
 import { emitAll, info, quiet } from "../link/events";
-import { backoffLongest, connected, linkInit, linkInited, lose, pong, state, tx, txCap, txLen } from "../link/supervisor";
+import { backoffLongest, connected, lastRecv, linkInit, linkInited, lose, nowMs, pong, state, tx, txCap, txLen } from "../link/supervisor";
 import { S_CONNECTED, S_CONNECTING } from "../link/phases";
 import { alloc } from "../mem";
 import { decodePacket } from "./decode";
@@ -47,6 +47,7 @@ export function clientInit(): i32 {
 
 /** The inbound topic alias table: per alias a u16 length and the topic. */
 function aliasBytes(): usize {
+  if (!MQTT5) return 0;
   return C(CFG_TOPIC_ALIAS_MAXIMUM) * (2 + C(CFG_ALIAS_TOPIC_BYTES));
 }
 
@@ -93,8 +94,9 @@ function fail(err: u32): void {
 
 // ---- Inbound packets ----------------------------------------------------
 
-/** The entry of property `id` in a view's property table, or 0. */
+/** The entry of property `id` in a view's property table, or 0 (always 0 without MQTT 5: its branches fold away). */
 export function findProp(v: usize, id: u32): usize {
+  if (!MQTT5) return 0;
   let e = v + PROPS_OFFSET;
   for (let i: u32 = 0, n = getSlot(v, V_PROP_COUNT); i < n; i++, e += PROP_ENTRY_BYTES) {
     if (load<u32>(e) == id) return e;
@@ -174,6 +176,7 @@ function onPubrel(pid: u32): void {
 
 function onPacket(ptr: usize, len: u32): void {
   let v = rxView;
+  lastRecv = nowMs;
   // A PUBLISH over the limit (the framer let only those through) is decoded from the bytes kept.
   let max = C(CFG_MAX_PACKET);
   let r = decodePacket(ptr, min(len, max), version, v);

@@ -7,7 +7,7 @@ import { CFG_KEEPALIVE, CFG_MAX_PACKET, CFG_RX_BYTES, EV_CONNECTED, EV_MESSAGE, 
 
 import { C, stringLen, stringPtr } from "../link/config";
 import { emitAll, quiet } from "../link/events";
-import { connected, lastSend, lose, nowMs, pong, random32, state, tx, txCap, txLen } from "../link/supervisor";
+import { connected, lastRecv, lastSend, lose, nowMs, pong, random32, state, tx, txCap, txLen } from "../link/supervisor";
 import { S_CONNECTED, S_CONNECTING } from "../link/phases";
 import { alloc, checkUtf8, put16be, u16be, u32be } from "../mem";
 import { sha1, base64 } from "./sha1";
@@ -253,7 +253,7 @@ function readHandshake(): void {
   memory.copy(rb, rb + end, have - end);
   have -= end;
   connected(C(CFG_KEEPALIVE) * 1000);
-  lastSend = nowMs;
+  lastSend = lastRecv = nowMs;
   emitAll(EV_CONNECTED, 0, 0, 0, 0);
 }
 
@@ -309,6 +309,7 @@ function readFrames(): void {
       if (n > maxMessage - msgLen) return fail(Err.WsFrameTooLarge, 1009);
     }
     if (avail - hl < n) return;
+    lastRecv = nowMs; // a whole frame: the server is there
     if (op >= OP_CLOSE) {
       onControl(op, p + hl, n);
       if (state != S_OPEN) return;

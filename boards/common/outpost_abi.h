@@ -62,6 +62,7 @@
 #define OUTPOST_EV_DROPPED 8
 #define OUTPOST_EV_TOO_LARGE 9
 #define OUTPOST_EV_RPC_PENDING 16
+#define OUTPOST_EV_YIELD 17
 
 // Integer config keys (client_config).
 #define OUTPOST_CFG_KEEPALIVE 1 // keepalive, default 60

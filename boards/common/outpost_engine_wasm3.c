@@ -9,6 +9,7 @@
 #include "outpost_wasm3.h"
 #include "wasm3.h"
 #if OUTPOST_WASM3_DROP_CODE
+#include "m3_code.h"
 #include "m3_compile.h" // CompileFunction
 #endif
 
@@ -17,6 +18,18 @@ const char outpost_engine_name[] = "wasm3";
 static IM3Environment env;
 static IM3Runtime runtime;
 static IM3Module module;
+
+#if OUTPOST_WASM3_DROP_CODE
+// Every function uncompiled; their constant tables lie on the code pages (__wrap_m3_CopyMem), which
+// go with the code, so wasm3 must not free them either.
+static void forget_code(void) {
+  for (u32 i = 0; i < module->numFunctions; i++) {
+    module->functions[i].compiled = NULL;
+    module->functions[i].constants = NULL;
+    module->functions[i].numConstantBytes = 0;
+  }
+}
+#endif
 
 IM3Runtime outpost_wasm3_runtime(void) { return runtime; }
 IM3Module outpost_wasm3_module(void) { return module; }
@@ -131,6 +144,9 @@ int outpost_engine_load(const uint8_t *wasm, size_t len) {
 }
 
 void outpost_engine_unload(void) {
+#if OUTPOST_WASM3_DROP_CODE
+  if (module) forget_code(); // the constant tables are not heap chunks
+#endif
   if (runtime) m3_FreeRuntime(runtime); // frees the modules loaded into it
   if (env) m3_FreeEnvironment(env);
   runtime = NULL;
@@ -139,13 +155,15 @@ void outpost_engine_unload(void) {
 }
 
 #if OUTPOST_WASM3_DROP_CODE
-// Drops every function's compiled code at once (boards/stm32 DROP_INIT_CODE, after device_start):
-// wasm3 cannot free one function's code, since its callers' code points into it (README.md,
-// "Memory"), but with all of it gone nothing points anywhere. The pages go back to the
-// environment's pool, where wasm3 takes its next pages from, so the code that runs from then on
-// is compiled into them and the heap holds the larger of the two sets, not both. Each function is
-// compiled again on its next call (outpost_invoke, wasm3's call ops); the imports' stubs, which
-// sit on the same pages, are linked again. No wasm3 call may be running (none is between exports).
+// Drops every function's compiled code at once (boards/stm32 DROP_CODE: after device_start, when
+// the link comes up or goes down, and with 2 between a request's steps; outpost_loop.c). wasm3
+// cannot free one function's code, since its callers' code points into it (README.md, "Memory"),
+// but with all of it gone nothing points anywhere. The pages go back to the environment's pool,
+// where wasm3 takes its next pages from, so the code that runs next is compiled into them and the
+// heap holds the largest set, not their sum. Each function is compiled again on its next call
+// (outpost_invoke, wasm3's call ops); the imports' stubs, which sit on the same pages, are linked
+// again, and the constant tables go with the pages they lie on (__wrap_m3_CopyMem). No wasm3 call
+// may be running (none is between exports).
 void Environment_ReleaseCodePages(IM3Environment environment, IM3CodePage pages); // m3_env.c
 
 int outpost_engine_drop_code(void) {
@@ -154,12 +172,7 @@ int outpost_engine_drop_code(void) {
     outpost_errorf("cannot drop compiled code during a compilation");
     return -1;
   }
-  for (u32 i = 0; i < module->numFunctions; i++) {
-    IM3Function f = &module->functions[i];
-    f->compiled = NULL;
-    if (f->constants) m3_Free(f->constants); // the constant table CompileFunction made for that code
-    f->numConstantBytes = 0;
-  }
+  forget_code();
   Environment_ReleaseCodePages(env, runtime->pagesOpen);
   Environment_ReleaseCodePages(env, runtime->pagesFull);
   runtime->pagesOpen = runtime->pagesFull = NULL;
@@ -172,6 +185,24 @@ int outpost_engine_drop_code(void) {
     }
   }
   return 0;
+}
+
+// wasm3 copies a function's constant table out of the compilation when it has compiled the
+// function (its one m3_CopyMem call, at the end of CompileFunction), into a heap chunk of its own.
+// Here it goes onto the code page the function was compiled into instead (or a page of its own when
+// that one is full), so it is dropped with the code: no heap chunk is allocated or freed per compile,
+// and with DROP_CODE=2 none per request. The board links with --wrap=m3_CopyMem.
+void *__wrap_m3_CopyMem(const void *from, size_t size) {
+  u32 lines = (u32)((size + sizeof(code_t) - 1) / sizeof(code_t));
+  IM3CodePage page = runtime ? runtime->compilation.page : NULL;
+  IM3CodePage own = NULL;
+  if (!page || NumFreeLines(page) < lines) page = own = AcquireCodePageWithCapacity(runtime, lines);
+  if (!page) return NULL; // CompileFunction names it
+  void *at = &page->code[page->info.lineIndex];
+  page->info.lineIndex += lines;
+  memcpy(at, from, size);
+  if (own) ReleaseCodePage(runtime, own);
+  return at;
 }
 #endif
 

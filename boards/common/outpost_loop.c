@@ -255,6 +255,19 @@ static void link_lost(loop_state *s, uint32_t t) {
   call(fx[X_CLIENT_CLOSED], NULL, 1, (int32_t)t, 0);
 }
 
+// DROP_CODE (wasm3, boards/stm32 Makefile): the code compiled so far is dropped where what runs
+// next is different code, so each step compiles into the pages the one before left and the heap
+// holds the largest step's code, not all of it: after device_start and at each change of the link
+// (level 1: EV_OPEN, EV_CONNECTED, EV_SUBACK, EV_CLOSE) and between a request's steps (level 2: the lean module's
+// EV_YIELD, and EV_TOO_LARGE, which ends the answering step of one over the limit).
+static int step_ends(int level) {
+#if OUTPOST_WASM3_DROP_CODE
+  if (OUTPOST_WASM3_DROP_CODE >= level) return outpost_engine_drop_code();
+#endif
+  (void)level;
+  return 0;
+}
+
 // Drains device_poll: opens and closes the transport when the module says.
 static int run_events(loop_state *s, uint32_t t) {
   for (;;) {
@@ -268,23 +281,31 @@ static int run_events(loop_state *s, uint32_t t) {
       } else {
         s->link = LINK_OPENING;
       }
+      if (step_ends(1)) return -1;
     } else if (ev == OUTPOST_EV_CLOSE) {
       uint32_t error = 0, reason = 0;
       if (read_word(client_info, INFO_EVENT + 1, &error) || read_word(client_info, INFO_EVENT + 2, &reason)) return -1;
       if (s->link != LINK_DOWN) s->transport->close(s->transport->ctx);
       s->link = LINK_DOWN;
+      if (step_ends(1)) return -1;
       if (error == OUTPOST_ERR_BAD_CREDENTIALS || error == OUTPOST_ERR_NOT_AUTHORIZED)
         outpost_log(3, "disconnected: login refused, %s (reason code %u); retrying after the longest backoff",
                     error == OUTPOST_ERR_BAD_CREDENTIALS ? "bad credentials" : "not authorised", (unsigned)reason);
       else if (error)
         outpost_log(1, "disconnected: error %u (%s), reason code %u; reconnecting", (unsigned)error, outpost_err_name((int)error),
                     (unsigned)reason);
+    } else if (ev == OUTPOST_EV_YIELD) { // the lean module, between a request's steps
+      if (step_ends(2)) return -1;
+    } else if (ev == OUTPOST_EV_SUBACK) {
+      if (step_ends(1)) return -1;
     } else if (ev == OUTPOST_EV_CONNECTED) {
+      if (step_ends(1)) return -1;
       outpost_log(1, "connected to %s:%u as %s", s->config->host, (unsigned)s->config->port, s->config->id);
     } else if (ev == OUTPOST_EV_DROPPED) {
       outpost_log(2, "outbox full: QoS 0 messages dropped");
     } else if (ev == OUTPOST_EV_TOO_LARGE) {
       outpost_log(2, "a message over the packet limit was skipped (a request on rx is answered Request too large)");
+      if (step_ends(2)) return -1;
     } else if (ev == OUTPOST_EV_RPC_PENDING) {
       outpost_log(3, "a board method answered pending, which C methods cannot resume; request not answered");
     }
@@ -370,9 +391,7 @@ int outpost_run(const outpost_device_config *config, outpost_transport *transpor
   loop_state s = {config, transport, LINK_DOWN};
   int32_t rc;
   if (outpost_call_export("device_start", &rc, 1, (int32_t)now()) || check("device_start", rc)) return -1;
-#if OUTPOST_WASM3_DROP_CODE
-  if (outpost_engine_drop_code()) return -1;
-#endif
+  if (step_ends(1)) return -1; // the init exports' code
   while (!*stop) {
     if (turn(&s, MAX_WAIT_MS)) {
       transport->close(transport->ctx);

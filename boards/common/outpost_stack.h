@@ -8,11 +8,11 @@
 // starts inside its caller's, so the sum bounds the stack that chain can reach. JSON nesting
 // adds nothing: the tokenizer and the writer keep their depth in linear memory.
 #define OUTPOST_MODULE_CALL_DEPTH 8
-#define OUTPOST_MODULE_STACK_SLOTS 381
+#define OUTPOST_MODULE_STACK_SLOTS 385
 
 // The same for the lean module, build/device-mqtt311.wasm (a board built with MODULE=mqtt311):
 // device_poll (7 frames).
 #define OUTPOST_MQTT311_CALL_DEPTH 7
-#define OUTPOST_MQTT311_STACK_SLOTS 356
+#define OUTPOST_MQTT311_STACK_SLOTS 350
 
 #endif

@@ -131,22 +131,28 @@ void *__wrap_m3_Realloc(void *ptr, size_t new_size, size_t old_size) {
   return moved;
 }
 
+#if !OUTPOST_WASM3_DROP_CODE // with it the engine wraps m3_CopyMem (outpost_engine_wasm3.c)
 void *__wrap_m3_CopyMem(const void *from, size_t size) {
   asking = (uintptr_t)__builtin_return_address(0);
   void *ptr = __real_m3_CopyMem(from, size);
   asking = 0;
   return ptr;
 }
+#endif
 
 // {"callers":[[address,asked,chunks,count],...],"untracked":n,"arena":..,"in_use":..,"free":..}
 static void board_heap_method(outpost_call *call) {
   struct mallinfo mi = mallinfo();
   size_t n = 0;
   int w = snprintf(call->out, call->out_cap, "{\"callers\":[");
-  for (unsigned i = 0; i < caller_count && w >= 0 && (n += (size_t)w) < call->out_cap; i++) {
-    w = snprintf(call->out + n, call->out_cap - n, "%s[%lu,%lu,%lu,%lu]", i ? "," : "", (unsigned long)callers[i].address,
+  unsigned rows = 0;
+  for (unsigned i = 0; i < caller_count && w >= 0 && n + (size_t)w < call->out_cap; i++) {
+    if (!callers[i].count) continue; // all it allocated is freed again
+    n += (size_t)w;
+    w = snprintf(call->out + n, call->out_cap - n, "%s[%lu,%lu,%lu,%lu]", rows++ ? "," : "", (unsigned long)callers[i].address,
                  (unsigned long)callers[i].asked, (unsigned long)callers[i].chunks, (unsigned long)callers[i].count);
   }
+  if (w >= 0) n += (size_t)w; // the last row written
   if (w >= 0 && n < call->out_cap) {
     // Code pages: lines written vs lines allocated; compiled functions and their wasm bytes.
     unsigned long pages = 0, lines_used = 0, lines = 0, compiled = 0, wasm_bytes = 0, functions = 0;

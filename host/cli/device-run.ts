@@ -94,7 +94,7 @@ export function deviceRunCommand(): Command {
       ).argParser(parseSeconds32),
     )
     .addOption(
-      new Option("--keepalive <s>", "keep-alive in seconds: a ping after this long without sending (0: off)")
+      new Option("--keepalive <s>", "keep-alive in seconds: a ping after this long without sending or receiving (0: off)")
         .argParser(parseKeepalive)
         .default(DEFAULT_KEEPALIVE_S),
     )

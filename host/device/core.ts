@@ -29,7 +29,7 @@ export class DeviceCore extends ClientCore {
   override poll(now: number): ClientEvent | null {
     for (;;) {
       const code = this.pollOnce(now);
-      if (code !== Ev.rpcPending) return this.eventOf(code);
+      if (code !== Ev.rpcPending && code !== Ev.yield) return this.eventOf(code); // yield: the lean module's steps
     }
   }
 }
