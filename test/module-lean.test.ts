@@ -167,7 +167,7 @@ describe.each(ENGINES)("lean device_poll steps under %s", (engine) => {
       feed(
         encode({ cmd: "publish", topic: "devices/dev7/rx", payload: Buffer.from(json), qos: 1, messageId, retain: false, dup: false }, { protocolVersion: 4 }),
       );
-    return { request, polls };
+    return { x, request, polls, takeTx, feed };
   };
   const echo = '{"jsonrpc":"2.0","id":1,"method":"echo","params":["x"]}';
   const answer = 'publish {"jsonrpc":"2.0","result":["x"],"id":1}';
@@ -180,6 +180,30 @@ describe.each(ENGINES)("lean device_poll steps under %s", (engine) => {
       { ev: Ev.yield, sent: [] },
       { ev: 0, sent: [answer] },
     ]);
+  });
+
+  it("takes no push between the steps, not even once the socket is gone: nothing overwrites the request it answers next", () => {
+    const d = device(lean);
+    d.request(echo, 7);
+    expect(d.x.device_poll(3)).toBe(Ev.yield);
+    expect(d.x.client_rx_cap()).toBe(0);
+    expect(d.x.client_rx_push(1)).toBe(-Err.BufferFull);
+    d.x.client_closed(3);
+    expect(d.x.client_rx_cap()).toBe(0);
+    expect(d.polls(4).map((s) => s.ev)).toEqual([Ev.yield, Ev.close, 0]);
+    d.takeTx();
+  });
+
+  it("a device_stop between the steps answers the request first", () => {
+    const d = device(lean);
+    d.request(echo, 7);
+    expect(d.x.device_poll(3)).toBe(Ev.yield);
+    d.takeTx(); // the PUBACK
+    d.x.device_stop(4);
+    const sent = new Decoder({ protocolVersion: 4 })
+      .push(d.takeTx())
+      .map((p) => (p.cmd === "publish" ? `${p.topic} ${Buffer.from(p.payload as Uint8Array)}` : p.cmd));
+    expect(sent).toEqual([`devices/dev7/tx ${answer.slice("publish ".length)}`, 'devices/dev7/status {"online":false}', "disconnect"]);
   });
 
   it("the full module answers in the same poll", () => {

@@ -180,14 +180,18 @@ export function dispatch(ptr: usize, len: u32, ctxLen: u32, now: u32): bool {
   return false;
 }
 
+// STEPWISE: a request that arrived, answered on the next device_poll. The client's event record
+// and the packet it points into stay as they are until then: the input it lies in takes no push
+// before a poll has read past it (and none at all once the socket has closed, until a poll
+// opens the next one).
+let deferred = false, deferredCut = false;
+
 /**
  * Runs the device: the client's events, with messages on rx answered here.
  * Returns the next event for the host (the client's EV_* codes, whose arguments
- * are in the client's event record, or EV_RPC_PENDING), 0 when there is none.
+ * are in the client's event record, EV_RPC_PENDING, or EV_YIELD between a request's
+ * steps), 0 when there is none.
  */
-// STEPWISE: a request that arrived, answered on the next device_poll (the client's event record
-// and the packet it points into stay as they are until then: nothing runs in between).
-let deferred = false, deferredCut = false;
 export function devicePoll(now: u32): i32 {
   if (STEPWISE && deferred) {
     deferred = false;
@@ -243,6 +247,10 @@ export function deviceResume(reqLen: u32, ctxLen: u32, now: u32): i32 {
 /** Publishes the offline status and disconnects cleanly (DISCONNECT follows it in tx). */
 export function deviceStop(now: u32): void {
   if (!ctx) return;
+  if (STEPWISE && deferred) {
+    deferred = false;
+    trDeliverRequest(now, deferredCut); // answered before the device goes: its PUBACK is out
+  }
   if (online) trPublishOffline(now);
   online = false;
   linkStop(now); // then DISCONNECT, or close 1000 over WebSocket

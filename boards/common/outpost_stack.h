@@ -11,8 +11,8 @@
 #define OUTPOST_MODULE_STACK_SLOTS 385
 
 // The same for the lean module, build/device-mqtt311.wasm (a board built with MODULE=mqtt311):
-// device_poll (7 frames).
-#define OUTPOST_MQTT311_CALL_DEPTH 7
-#define OUTPOST_MQTT311_STACK_SLOTS 350
+// device_poll (8 frames).
+#define OUTPOST_MQTT311_CALL_DEPTH 8
+#define OUTPOST_MQTT311_STACK_SLOTS 363
 
 #endif
